@@ -1,0 +1,137 @@
+import { createRemoteJWKSet, decodeJwt, errors, jwtVerify } from 'jose';
+import type { JWTPayload } from 'jose';
+import type { RequestHandler, Response } from 'express';
+import type { TrustedIssuer, VerifiedAccessToken } from './types.ts';
+
+const REALM = 'demo-api';
+/** Real access tokens are a few KB; anything bigger is refused before we spend work decoding it. */
+const MAX_TOKEN_LENGTH = 8192;
+/** RFC 6750 b64token; the scheme name is case-insensitive (RFC 9110). */
+const BEARER_HEADER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+const REQUIRED_CLAIMS = ['exp', 'sub', 'iss', 'aud'];
+
+class InvalidToken extends Error {
+  readonly description: string;
+  constructor(description: string) {
+    super(description);
+    this.description = description;
+  }
+}
+
+export type AccessTokenVerifier = (token: string) => Promise<VerifiedAccessToken>;
+
+/** Verifies access tokens against an allow-list of issuers, each with its own lazily created, cached JWKS. */
+export function createAccessTokenVerifier(
+  trustedIssuers: readonly TrustedIssuer[],
+  clockToleranceSeconds: number,
+): AccessTokenVerifier {
+  const byIssuer = new Map(trustedIssuers.map((trusted) => [trusted.issuer, trusted]));
+  const keySets = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+  // Created on first use: the issuer may not be up yet when the API starts. jose caches the
+  // keys, de-duplicates concurrent fetches and does not cache failures.
+  function keySetFor(trusted: TrustedIssuer): ReturnType<typeof createRemoteJWKSet> {
+    let keySet = keySets.get(trusted.issuer);
+    if (!keySet) {
+      keySet = createRemoteJWKSet(new URL(trusted.jwksUri));
+      keySets.set(trusted.issuer, keySet);
+    }
+    return keySet;
+  }
+
+  return async function verifyAccessToken(token) {
+    if (token.length > MAX_TOKEN_LENGTH) throw new InvalidToken('token too large');
+    // The unverified iss only chooses which trusted issuer's keys to verify with.
+    const trusted = byIssuer.get(unverifiedIssuer(token));
+    if (!trusted) throw new InvalidToken('untrusted issuer');
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, keySetFor(trusted), {
+        issuer: trusted.issuer,
+        audience: trusted.audience,
+        algorithms: trusted.algorithms ?? ['RS256'],
+        typ: trusted.requireTyp === false ? undefined : 'at+jwt',
+        clockTolerance: clockToleranceSeconds,
+        requiredClaims: REQUIRED_CLAIMS,
+      }));
+    } catch (error) {
+      throw new InvalidToken(describeVerificationError(error));
+    }
+    const { iss, sub, aud } = payload;
+    if (typeof iss !== 'string' || typeof sub !== 'string' || sub === '' || aud === undefined) {
+      throw new InvalidToken('sub claim check failed');
+    }
+    return { iss, sub, aud, claims: payload };
+  };
+}
+
+function unverifiedIssuer(token: string): string {
+  try {
+    const { iss } = decodeJwt(token);
+    if (typeof iss === 'string') return iss;
+  } catch {
+    throw new InvalidToken('malformed token');
+  }
+  throw new InvalidToken('untrusted issuer');
+}
+
+const KEYS_UNAVAILABLE = 'signing keys unavailable';
+/** Fixed wording by jose error code: jose messages contain quotes, which the challenge may not. */
+const DESCRIPTIONS: Record<string, string> = {
+  ERR_JWT_EXPIRED: 'token expired',
+  ERR_JOSE_ALG_NOT_ALLOWED: 'algorithm not allowed',
+  ERR_JWS_SIGNATURE_VERIFICATION_FAILED: 'signature verification failed',
+  ERR_JWKS_NO_MATCHING_KEY: 'no matching signing key',
+  ERR_JWKS_TIMEOUT: KEYS_UNAVAILABLE,
+  ERR_JWKS_INVALID: KEYS_UNAVAILABLE,
+  ERR_JOSE_GENERIC: KEYS_UNAVAILABLE, // the JWKS answered non-200 or non-JSON
+};
+
+// An unreachable JWKS is deliberately a 401 as well, not a 503: the token cannot be verified,
+// callers handle one outcome for "token not usable", and the description tells operators why.
+function describeVerificationError(error: unknown): string {
+  if (error instanceof errors.JWTClaimValidationFailed) return `${error.claim} claim check failed`;
+  if (error instanceof errors.JOSEError) return DESCRIPTIONS[error.code] ?? 'token invalid';
+  // fetch() itself failing (connection refused, DNS) surfaces as a plain TypeError.
+  return error instanceof TypeError && error.message === 'fetch failed'
+    ? KEYS_UNAVAILABLE
+    : 'token invalid';
+}
+
+/** Reads the verified token that {@link requireAccessToken} stored for this request. */
+export function verifiedTokenOf(res: Response): VerifiedAccessToken {
+  return res.locals.accessToken as VerifiedAccessToken;
+}
+
+/** Middleware: a valid bearer access token or a 401 with an RFC 6750 challenge. */
+export function requireAccessToken(verify: AccessTokenVerifier): RequestHandler {
+  return async function requireAccessToken(req, res, next) {
+    const header = req.headers.authorization;
+    if (header === undefined) {
+      res.set('WWW-Authenticate', `Bearer realm="${REALM}"`);
+      res.status(401).json({ error: 'missing_token' });
+      return;
+    }
+    const token = BEARER_HEADER.exec(header)?.[1];
+    if (token === undefined) {
+      rejectToken(res, 'bearer token required');
+      return;
+    }
+    try {
+      res.locals.accessToken = await verify(token);
+    } catch (error) {
+      rejectToken(res, error instanceof InvalidToken ? error.description : 'invalid token');
+      return;
+    }
+    next();
+  };
+}
+
+function rejectToken(res: Response, description: string): void {
+  const safe = description.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '');
+  res.set(
+    'WWW-Authenticate',
+    `Bearer realm="${REALM}", error="invalid_token", error_description="${safe}"`,
+  );
+  res.status(401).json({ error: 'invalid_token', error_description: safe });
+}

@@ -1,0 +1,57 @@
+import { resolve } from 'node:path';
+import { ConfigError, createGatehouse, createLogger, loadConfig } from '@gatehouse/core';
+
+/**
+ * The deployable Gatehouse: reads the config (GATEHOUSE_CONFIG + environment), builds the app,
+ * listens, and shuts down gracefully. `--check-config` validates and exits.
+ */
+async function main(): Promise<void> {
+  const env = { ...process.env };
+  // `pnpm start` serves the built SPA unless a config says otherwise.
+  env.GATEHOUSE_STATIC_DIR ??= resolve(import.meta.dirname, '../../web/dist');
+
+  let loaded;
+  try {
+    loaded = loadConfig({ env });
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const { config, warnings } = loaded;
+  if (process.argv.includes('--check-config')) {
+    process.stdout.write(`Configuration OK (${config.mode} mode, ${config.tenants.length} tenants, ${config.routes.length} routes)\n`);
+    return;
+  }
+
+  const logger = createLogger(config.logLevel);
+  for (const warning of warnings) logger.warn(warning);
+  if (!config.redisUrl) logger.warn('REDIS_URL is not set: sessions live in this process only and die with it (development only).');
+
+  const gatehouse = createGatehouse(config, { logger });
+  const server = gatehouse.app.listen(config.port, config.host, () => {
+    logger.info({ port: config.port, host: config.host, publicUrl: config.publicUrl, mode: config.mode }, 'gatehouse listening');
+  });
+  server.on('error', (err) => {
+    logger.fatal({ err }, 'cannot listen');
+    process.exit(1);
+  });
+
+  const shutdown = (signal: string) => {
+    logger.info({ signal }, 'shutting down');
+    server.close(() => {
+      gatehouse.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+    server.closeIdleConnections();
+    setTimeout(() => process.exit(1), 10_000).unref();
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+}
+
+await main();

@@ -1,0 +1,53 @@
+import type { ConfigInput } from './schema.ts';
+
+/**
+ * Embedded development defaults: the dev stack of DESIGN.md (app :3000, dev IdP :4000 with the
+ * realms `''` (acme) and `/globex`, demo API :4001). These client secrets are the dev IdP's
+ * public, development-only values; production mode never uses this file.
+ */
+export function developmentDefaults(
+  publicUrl: string,
+  devIdpOrigin: string,
+  demoApiUrl: string,
+): ConfigInput {
+  return {
+    mode: 'development',
+    publicUrl,
+    devIdpOrigins: [devIdpOrigin],
+    defaultTenant: 'acme',
+    tenants: [
+      {
+        id: 'acme',
+        name: 'Acme',
+        emailDomains: ['acme.test'],
+        providers: [
+          {
+            id: 'dev',
+            displayName: 'Acme dev IdP',
+            issuer: devIdpOrigin,
+            clientId: 'gatehouse-acme',
+            clientSecret: 'dev-only-acme-secret',
+            // oidc-provider issues refresh tokens for offline_access only with prompt=consent.
+            authorizationParams: { prompt: 'consent' },
+          },
+        ],
+      },
+      {
+        id: 'globex',
+        name: 'Globex',
+        emailDomains: ['globex.test'],
+        providers: [
+          {
+            id: 'dev',
+            displayName: 'Globex dev IdP',
+            issuer: `${devIdpOrigin}/globex`,
+            clientId: 'gatehouse-globex',
+            clientSecret: 'dev-only-globex-secret',
+            authorizationParams: { prompt: 'consent' },
+          },
+        ],
+      },
+    ],
+    routes: [{ prefix: '/api/demo', upstream: demoApiUrl, tokenMode: 'user' }],
+  };
+}

@@ -1,0 +1,257 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { configSchema, type ConfigInput, type GatehouseConfig, type ParsedConfig } from './schema.ts';
+import { developmentDefaults } from './dev-defaults.ts';
+
+/** Every problem found in the configuration, reported together. */
+export class ConfigError extends Error {
+  readonly problems: readonly string[];
+  constructor(problems: string[]) {
+    super(`Invalid Gatehouse configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+export interface LoadConfigOptions {
+  env?: Record<string, string | undefined>;
+  /** Overrides the file named by `GATEHOUSE_CONFIG` (tests build configs in memory). */
+  input?: ConfigInput;
+  readFile?: (path: string) => string;
+}
+
+export interface LoadedConfig {
+  config: GatehouseConfig;
+  /** Loud, non-fatal notes for the start-up log (development fallbacks). */
+  warnings: string[];
+}
+
+/**
+ * Reads the config file (`GATEHOUSE_CONFIG`), applies environment overrides, validates everything
+ * at once and returns a deeply frozen result. Throws {@link ConfigError} listing every problem.
+ *
+ * @example
+ * const { config, warnings } = loadConfig({ env: process.env });
+ */
+export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
+  const env = options.env ?? {};
+  const problems: string[] = [];
+  const warnings: string[] = [];
+
+  const fileInput = options.input ?? readConfigFile(env, options.readFile ?? readUtf8, problems);
+  const mode = env.GATEHOUSE_MODE ?? fileInput?.mode ?? (env.NODE_ENV === 'production' ? 'production' : 'development');
+  const publicUrl = env.PUBLIC_URL ?? fileInput?.publicUrl ?? 'http://localhost:3000';
+  const base: Record<string, unknown> =
+    fileInput ??
+    (mode === 'development'
+      ? developmentDefaults(publicUrl, env.DEV_IDP_ORIGIN ?? 'http://localhost:4000', env.DEMO_API_URL ?? 'http://localhost:4001')
+      : {});
+  const merged = applyEnvironment({ ...base, mode }, env, problems);
+
+  const parsed = configSchema.safeParse(merged);
+  if (!parsed.success) {
+    for (const issue of parsed.error.issues) {
+      problems.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
+    }
+    throw new ConfigError(problems);
+  }
+  const config = parsed.data;
+  for (const check of configChecks) check(config, problems);
+  const secrets = resolveSecrets(config, problems, warnings);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const result: GatehouseConfig = {
+    ...config,
+    ...secrets,
+    secureCookies: new URL(config.publicUrl).protocol === 'https:',
+  };
+  return { config: deepFreeze(result), warnings };
+}
+
+function readUtf8(path: string): string {
+  return readFileSync(path, 'utf8');
+}
+
+function readConfigFile(
+  env: Record<string, string | undefined>,
+  readFile: (path: string) => string,
+  problems: string[],
+): ConfigInput | undefined {
+  const path = env.GATEHOUSE_CONFIG;
+  if (!path) return undefined;
+  try {
+    return JSON.parse(readFile(path)) as ConfigInput;
+  } catch (error) {
+    problems.push(`GATEHOUSE_CONFIG (${path}): ${(error as Error).message}`);
+    throw new ConfigError(problems);
+  }
+}
+
+/** Environment variables win over the file; each one is parsed and reported on its own. */
+function applyEnvironment(
+  input: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+  problems: string[],
+): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...input };
+  if (env.PORT !== undefined) out.port = Number(env.PORT);
+  if (env.HOST) out.host = env.HOST;
+  if (env.PUBLIC_URL) out.publicUrl = env.PUBLIC_URL;
+  if (env.REDIS_URL) out.redisUrl = env.REDIS_URL;
+  if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL;
+  if (env.GATEHOUSE_STATIC_DIR) out.staticDir = env.GATEHOUSE_STATIC_DIR;
+  if (env.TRUST_PROXY !== undefined) out.trustProxy = parseTrustProxy(env.TRUST_PROXY);
+  if (env.SESSION_SECRET) {
+    const session = (out.session ?? {}) as Record<string, unknown>;
+    out.session = { ...session, secrets: env.SESSION_SECRET.split(',').map((s) => s.trim()) };
+  }
+  if (env.GATEHOUSE_ENCRYPTION_KEYS) {
+    out.encryptionKeys = env.GATEHOUSE_ENCRYPTION_KEYS.split(',').map((entry, index) => {
+      const [kid, key, extra] = entry.trim().split(':');
+      if (!kid || !key || extra !== undefined) {
+        problems.push(`GATEHOUSE_ENCRYPTION_KEYS[${index}]: expected "<kid>:<base64url key>"`);
+      }
+      return { kid, key };
+    });
+  }
+  return out;
+}
+
+function parseTrustProxy(value: string): boolean | number | string {
+  if (value === 'true') return true;
+  if (value === 'false' || value === '') return false;
+  return /^\d+$/.test(value) ? Number(value) : value;
+}
+
+type ConfigCheck = (config: ParsedConfig, problems: string[]) => void;
+
+const isLoopbackHost = (hostname: string) =>
+  hostname === 'localhost' || hostname === '[::1]' || /^127(?:\.\d{1,3}){3}$/.test(hostname);
+
+function checkPublicUrl(config: ParsedConfig, problems: string[]): void {
+  const url = new URL(config.publicUrl);
+  if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
+    problems.push('publicUrl: must be an origin only (scheme, host, port), e.g. https://app.example.com');
+  }
+  if (config.mode === 'production' && url.protocol !== 'https:') {
+    problems.push('publicUrl: production mode requires an https PUBLIC_URL');
+  }
+}
+
+function checkProductionRequirements(config: ParsedConfig, problems: string[]): void {
+  if (config.mode !== 'production') return;
+  if (!config.session) problems.push('SESSION_SECRET: required in production mode');
+  if (!config.encryptionKeys) problems.push('GATEHOUSE_ENCRYPTION_KEYS: required in production mode');
+  if (!config.redisUrl) problems.push('REDIS_URL: required in production mode (sessions must survive restarts)');
+  if (config.devIdpOrigins.length > 0) problems.push('devIdpOrigins: not allowed in production mode');
+  for (const secret of config.session?.secrets ?? []) {
+    if (/dev|change-?me|secret|password/i.test(secret)) {
+      problems.push('SESSION_SECRET: looks like a placeholder; use 32+ random characters');
+    }
+  }
+}
+
+function checkDevIdpOrigins(config: ParsedConfig, problems: string[]): void {
+  for (const origin of config.devIdpOrigins) {
+    const url = new URL(origin);
+    if (!isLoopbackHost(url.hostname) || url.origin !== origin.replace(/\/$/, '')) {
+      problems.push(`devIdpOrigins: "${origin}" must be a bare loopback origin (http://localhost:4000)`);
+    }
+  }
+}
+
+function checkTenants(config: ParsedConfig, problems: string[]): void {
+  const tenantIds = new Set<string>();
+  const domains = new Map<string, string>();
+  for (const tenant of config.tenants) {
+    if (tenantIds.has(tenant.id)) problems.push(`tenants: duplicate tenant id "${tenant.id}"`);
+    tenantIds.add(tenant.id);
+    for (const domain of tenant.emailDomains) {
+      const owner = domains.get(domain);
+      if (owner) problems.push(`tenants.${tenant.id}.emailDomains: "${domain}" also belongs to "${owner}"`);
+      domains.set(domain, tenant.id);
+    }
+    const providerIds = new Set<string>();
+    for (const provider of tenant.providers) {
+      const where = `tenants.${tenant.id}.providers.${provider.id}`;
+      if (providerIds.has(provider.id)) problems.push(`${where}: duplicate provider id`);
+      providerIds.add(provider.id);
+      checkProviderIssuer(config, provider.issuer, where, problems);
+      const needsSecret = provider.tokenEndpointAuthMethod !== 'none';
+      if (needsSecret && !provider.clientSecret) problems.push(`${where}.clientSecret: required for ${provider.tokenEndpointAuthMethod}`);
+      if (!needsSecret && provider.clientSecret) problems.push(`${where}.clientSecret: must be absent for "none"`);
+      if (!provider.scopes.includes('openid')) problems.push(`${where}.scopes: must include "openid"`);
+    }
+  }
+  if (config.defaultTenant && !tenantIds.has(config.defaultTenant)) {
+    problems.push(`defaultTenant: unknown tenant "${config.defaultTenant}"`);
+  }
+}
+
+function checkProviderIssuer(config: ParsedConfig, issuer: string, where: string, problems: string[]): void {
+  const url = new URL(issuer);
+  if (url.protocol === 'https:') return;
+  const devAllowed =
+    config.mode === 'development' &&
+    isLoopbackHost(url.hostname) &&
+    config.devIdpOrigins.some((origin) => new URL(origin).origin === url.origin);
+  if (!devAllowed) {
+    problems.push(`${where}.issuer: must be https (http only for a configured dev IdP origin in development mode)`);
+  }
+}
+
+function checkRoutes(config: ParsedConfig, problems: string[]): void {
+  const prefixes = new Set<string>();
+  const tenantIds = new Set(config.tenants.map((t) => t.id));
+  for (const route of config.routes) {
+    if (prefixes.has(route.prefix)) problems.push(`routes: duplicate prefix "${route.prefix}"`);
+    prefixes.add(route.prefix);
+    const upstream = new URL(route.upstream);
+    if (upstream.search || upstream.hash || upstream.username) {
+      problems.push(`routes.${route.prefix}.upstream: must not carry a query, fragment or credentials`);
+    }
+    for (const tenant of route.tenants ?? []) {
+      if (!tenantIds.has(tenant)) problems.push(`routes.${route.prefix}.tenants: unknown tenant "${tenant}"`);
+    }
+  }
+}
+
+const configChecks: ConfigCheck[] = [
+  checkPublicUrl,
+  checkProductionRequirements,
+  checkDevIdpOrigins,
+  checkTenants,
+  checkRoutes,
+];
+
+/** Development mode may run without secrets: random ones, per process, with a loud warning. */
+function resolveSecrets(
+  config: ParsedConfig,
+  problems: string[],
+  warnings: string[],
+): Pick<GatehouseConfig, 'session' | 'encryptionKeys'> {
+  const session = config.session ?? {
+    secrets: [randomBytes(32).toString('base64url')],
+    idleTimeoutSeconds: 1800,
+    absoluteTimeoutSeconds: 43_200,
+  };
+  if (!config.session) warnings.push('SESSION_SECRET is not set: using a random per-process secret (development only).');
+  const encryptionKeys = config.encryptionKeys ?? [{ kid: 'dev', key: randomBytes(32).toString('base64url') }];
+  if (!config.encryptionKeys) {
+    warnings.push('GATEHOUSE_ENCRYPTION_KEYS is not set: using a random per-process key (development only).');
+  }
+  if (session.absoluteTimeoutSeconds < session.idleTimeoutSeconds) {
+    problems.push('session.absoluteTimeoutSeconds: must not be shorter than idleTimeoutSeconds');
+  }
+  const kids = new Set(encryptionKeys.map((k) => k.kid));
+  if (kids.size !== encryptionKeys.length) problems.push('encryptionKeys: duplicate kid');
+  return { session, encryptionKeys };
+}
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object' && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}

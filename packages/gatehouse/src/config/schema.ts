@@ -1,0 +1,103 @@
+import { z } from 'zod';
+
+const slug = z
+  .string()
+  .regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/, 'must be a lowercase slug (a-z, 0-9, -)');
+
+const httpUrl = z
+  .string()
+  .refine((value) => URL.canParse(value), 'must be an absolute URL')
+  .refine((value) => ['http:', 'https:'].includes(new URL(value).protocol), 'must be http(s)');
+
+const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
+
+export const providerSchema = z.strictObject({
+  id: slug,
+  displayName: z.string().min(1).max(100).optional(),
+  issuer: httpUrl,
+  clientId: z.string().min(1),
+  clientSecret: z.string().min(1).optional(),
+  tokenEndpointAuthMethod: z
+    .enum(['client_secret_basic', 'client_secret_post', 'none'])
+    .default('client_secret_basic'),
+  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).default([
+    'openid',
+    'profile',
+    'email',
+    'offline_access',
+  ]),
+  /** Extra authorization request parameters (e.g. `prompt`, `resource`); protocol ones are ours. */
+  authorizationParams: z.record(z.string(), z.string()).default({}),
+  enabled: z.boolean().default(true),
+});
+
+export const tenantSchema = z.strictObject({
+  id: slug,
+  name: z.string().min(1).max(100),
+  emailDomains: z.array(z.string().toLowerCase().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/)).default([]),
+  providers: z.array(providerSchema).default([]),
+});
+
+export const routeSchema = z.strictObject({
+  /** `/api/<name>`: requests under it are forwarded with the prefix removed. */
+  prefix: z.string().regex(/^\/api\/[a-z0-9][a-z0-9-]*$/, 'must look like /api/<name>'),
+  upstream: httpUrl,
+  tokenMode: z.enum(['user', 'optional', 'none']),
+  methods: z.array(z.enum(methods)).min(1).default(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
+  timeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+  /** Only sessions of these tenants may use the route (all tenants when absent). */
+  tenants: z.array(slug).optional(),
+  /** Pass the upstream's `Set-Cookie` to the browser (off: upstream cookies would share our origin). */
+  allowSetCookie: z.boolean().default(false),
+});
+
+const encryptionKey = z.strictObject({
+  kid: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/),
+  /** 32 random bytes, base64url. */
+  key: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 bytes, base64url encoded (43 chars)'),
+});
+
+export const configSchema = z.strictObject({
+  mode: z.enum(['development', 'production']),
+  host: z.string().default('127.0.0.1'),
+  port: z.number().int().min(0).max(65535).default(3000),
+  publicUrl: httpUrl,
+  /** express `trust proxy`: false, a hop count, or a list of addresses/subnets. */
+  trustProxy: z.union([z.boolean(), z.number().int().min(0), z.string()]).default(false),
+  redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  session: z
+    .strictObject({
+      /** Cookie-signing secrets, newest first (older ones still verify: rotation). */
+      secrets: z.array(z.string().min(32, 'must be at least 32 characters')).min(1),
+      idleTimeoutSeconds: z.number().int().min(60).default(1800),
+      absoluteTimeoutSeconds: z.number().int().min(300).default(43_200),
+    })
+    .optional(),
+  /** Token encryption keys, current first; older ones still decrypt (rotation). */
+  encryptionKeys: z.array(encryptionKey).min(1).optional(),
+  refreshSkewSeconds: z.number().int().min(0).max(3600).default(60),
+  /** Development only: exact dev IdP origins that may be reached over http on loopback. */
+  devIdpOrigins: z.array(httpUrl).default([]),
+  defaultTenant: slug.optional(),
+  tenants: z.array(tenantSchema).default([]),
+  routes: z.array(routeSchema).default([]),
+  /** Directory of the built SPA to serve (index.html fallback for client-side routes). */
+  staticDir: z.string().optional(),
+});
+
+export type ConfigInput = z.input<typeof configSchema>;
+export type ParsedConfig = z.output<typeof configSchema>;
+export type ProviderConfig = z.output<typeof providerSchema>;
+export type TenantConfig = z.output<typeof tenantSchema>;
+export type RouteConfig = z.output<typeof routeSchema>;
+
+/** The validated, frozen configuration; secrets are always present after loading. */
+export type GatehouseConfig = Readonly<
+  Omit<ParsedConfig, 'session' | 'encryptionKeys'> & {
+    session: NonNullable<ParsedConfig['session']>;
+    encryptionKeys: NonNullable<ParsedConfig['encryptionKeys']>;
+    /** Whether the public URL is https (cookie prefix, Secure, SameSite=Strict). */
+    secureCookies: boolean;
+  }
+>;

@@ -1,0 +1,100 @@
+import { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { Agent } from 'undici';
+import type { Express } from 'express';
+import type { CustomFetch } from 'openid-client';
+import type { GatehouseConfig } from './config/schema.ts';
+import type { GatehouseContext } from './context.ts';
+import { createApp } from './http/app.ts';
+import { cookieNames } from './http/cookies.ts';
+import { createLogger } from './observability/logger.ts';
+import { ProviderClients } from './oidc/provider-clients.ts';
+import { TokenRefresher } from './oidc/refresh.ts';
+import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './session/kv.ts';
+import { SessionService } from './session/service.ts';
+import { MemorySessionStore, createRedisSessionStore, withStoreErrors, type Clock } from './session/stores.ts';
+import { Vault } from './session/vault.ts';
+import { createGuardedFetch } from './tenants/guarded-fetch.ts';
+
+export interface GatehouseDeps {
+  logger?: Logger;
+  /** An existing ioredis client; otherwise one is created from `config.redisUrl`. */
+  redis?: Redis;
+  clock?: Clock;
+  /** Replaces the guarded fetch for provider traffic (tests of the guard itself only). */
+  providerFetch?: CustomFetch;
+}
+
+export interface Gatehouse {
+  app: Express;
+  context: GatehouseContext;
+  /** The Redis client in use, if any. */
+  redis: Redis | undefined;
+  close(): Promise<void>;
+}
+
+/**
+ * Builds one isolated Gatehouse instance from a validated config: stores (Redis when
+ * `redisUrl` is set, memory otherwise), provider clients, the refresher and the Express app.
+ * Nothing listens until the caller does `app.listen`.
+ *
+ * @example
+ * const { config } = loadConfig({ env: process.env });
+ * const gatehouse = createGatehouse(config);
+ * gatehouse.app.listen(config.port);
+ */
+export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {}): Gatehouse {
+  const logger = deps.logger ?? createLogger(config.logLevel);
+  const clock = deps.clock ?? Date.now;
+  const ownsRedis = !deps.redis && Boolean(config.redisUrl);
+  const redis =
+    deps.redis ??
+    (config.redisUrl
+      ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: 2000 })
+      : undefined);
+  redis?.on('error', (err) => logger.warn({ err }, 'redis connection error'));
+
+  const storeOptions = { idleTimeoutSeconds: config.session.idleTimeoutSeconds, clock };
+  const store = withStoreErrors(
+    redis ? createRedisSessionStore(redis, storeOptions) : new MemorySessionStore(storeOptions),
+  );
+  const kv: KeyValueStore = redis ? new RedisKeyValueStore(redis) : new MemoryKeyValueStore({ clock });
+  const guardedFetch = createGuardedFetch({ mode: config.mode, allowedDevOrigins: [...config.devIdpOrigins] });
+  const providers = new ProviderClients({ config, fetch: deps.providerFetch ?? guardedFetch });
+  const vault = new Vault(config.encryptionKeys);
+  const sessions = new SessionService({ store, kv, clock, idleTimeoutSeconds: config.session.idleTimeoutSeconds });
+  const upstreams = new Agent({ connections: 128, keepAliveTimeout: 10_000 });
+
+  const context: GatehouseContext = {
+    config,
+    publicOrigin: new URL(config.publicUrl).origin,
+    logger,
+    clock,
+    vault,
+    providers,
+    transactions: kv,
+    sessions,
+    refresher: new TokenRefresher({ sessions, providers, vault, skewSeconds: config.refreshSkewSeconds }),
+    cookies: cookieNames(config.secureCookies),
+    upstreams,
+    slideIntervalMs: Math.min(5 * 60_000, (config.session.idleTimeoutSeconds * 1000) / 6),
+  };
+
+  const app = createApp(context, {
+    store,
+    ping: async () => {
+      if (redis) await redis.ping();
+    },
+  });
+
+  return {
+    app,
+    context,
+    redis,
+    async close() {
+      await upstreams.close();
+      await guardedFetch.close();
+      if (ownsRedis) await redis?.quit();
+    },
+  };
+}

@@ -1,0 +1,132 @@
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import express, { type Express, type RequestHandler } from 'express';
+import session from 'express-session';
+import helmet from 'helmet';
+import { pinoHttp } from 'pino-http';
+import { notFound } from '../errors.ts';
+import type { GatehouseContext } from '../context.ts';
+import { loggableUrl } from '../observability/logger.ts';
+import { apiProxy } from '../proxy/api-route.ts';
+import { bffRouter } from './bff-routes.ts';
+import { requireCsrfHeader } from './csrf.ts';
+import { errorHandler } from './problem.ts';
+
+export interface AppOptions {
+  store: session.Store;
+  /** Readiness probe: resolves when the shared store answers. */
+  ping: () => Promise<void>;
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+
+/** The Express adapter: maps HTTP onto the core; every route file only composes named steps. */
+export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
+  const app = express();
+  app.disable('x-powered-by');
+  app.set('trust proxy', ctx.config.trustProxy);
+  app.set('query parser', 'simple');
+
+  app.use(requestLogger(ctx));
+  app.use(securityHeaders(ctx));
+
+  app.get('/healthz', (_req, res) => {
+    res.json({ status: 'ok' });
+  });
+  app.get('/readyz', async (_req, res) => {
+    try {
+      await options.ping();
+      res.json({ status: 'ready' });
+    } catch {
+      res.status(503).json({ status: 'unavailable', reason: 'session store unreachable' });
+    }
+  });
+
+  const sessions = sessionMiddleware(ctx, options.store);
+  app.use('/bff', sessions, bffRouter(ctx));
+  app.use('/api', sessions, requireCsrfHeader(ctx.publicOrigin), apiProxy(ctx));
+
+  if (ctx.config.staticDir) serveSpa(app, resolve(ctx.config.staticDir));
+  app.use((_req, _res, next) => next(notFound()));
+  app.use(errorHandler(ctx.logger));
+  return app;
+}
+
+function requestLogger(ctx: GatehouseContext): RequestHandler {
+  return pinoHttp({
+    logger: ctx.logger,
+    genReqId: (req, res) => {
+      const incoming = req.headers['x-request-id'];
+      const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+      res.setHeader('x-request-id', id);
+      return id;
+    },
+    // Only what is safe to keep: no headers (cookies, tokens), no query values (codes, states).
+    serializers: {
+      req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: loggableUrl(req.url) }),
+      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
+    },
+    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+  });
+}
+
+function securityHeaders(ctx: GatehouseContext): RequestHandler {
+  const https = ctx.config.secureCookies;
+  return helmet({
+    contentSecurityPolicy: {
+      useDefaults: false,
+      directives: {
+        defaultSrc: ["'self'"],
+        scriptSrc: ["'self'"],
+        styleSrc: ["'self'"],
+        imgSrc: ["'self'", 'data:'],
+        fontSrc: ["'self'"],
+        connectSrc: ["'self'"],
+        objectSrc: ["'none'"],
+        baseUri: ["'self'"],
+        formAction: ["'self'"],
+        frameAncestors: ["'none'"],
+        ...(https ? { upgradeInsecureRequests: [] } : {}),
+      },
+    },
+    strictTransportSecurity: https ? { maxAge: 31_536_000, includeSubDomains: true } : false,
+    referrerPolicy: { policy: 'no-referrer' },
+  });
+}
+
+/**
+ * express-session with connect-redis: no resave, no save of empty sessions, no rolling cookie,
+ * touch disabled in the store — a request that changes nothing costs one read and no write.
+ */
+function sessionMiddleware(ctx: GatehouseContext, store: session.Store): RequestHandler {
+  return session({
+    name: ctx.cookies.session,
+    secret: [...ctx.config.session.secrets],
+    store,
+    resave: false,
+    saveUninitialized: false,
+    rolling: false,
+    unset: 'destroy',
+    cookie: {
+      httpOnly: true,
+      secure: ctx.config.secureCookies,
+      sameSite: 'strict',
+      path: '/',
+      maxAge: ctx.config.session.absoluteTimeoutSeconds * 1000,
+    },
+  });
+}
+
+/** The built SPA: hashed assets cached for good, every other GET navigation gets index.html. */
+function serveSpa(app: Express, directory: string): void {
+  const index = join(directory, 'index.html');
+  if (!existsSync(index)) throw new Error(`staticDir has no index.html: ${directory}`);
+  app.use('/assets', express.static(join(directory, 'assets'), { immutable: true, maxAge: '1y', index: false }));
+  app.use(express.static(directory, { index: false, maxAge: 0 }));
+  app.get(/^\/(?!bff\/|api\/|admin\/|\.well-known\/).*/, (req, res, next) => {
+    if (req.accepts(['html', 'json']) !== 'html') return next();
+    res.setHeader('cache-control', 'no-cache');
+    res.sendFile(index);
+  });
+}

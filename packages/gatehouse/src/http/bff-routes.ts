@@ -1,0 +1,200 @@
+import { randomBytes } from 'node:crypto';
+import express, { type Request, type Response, type Router } from 'express';
+import * as client from 'openid-client';
+import { GatehouseError, badRequest, sessionExpired, unauthenticated } from '../errors.ts';
+import { beginLogin, completeLogin, newBrowserBinding, LOGIN_TRANSACTION_TTL_MS } from '../oidc/login.ts';
+import { filterClaims, sessionExpiresAt, type SessionRecord, type TokenSet } from '../session/model.ts';
+import type { GatehouseContext } from '../context.ts';
+import { readCookie, deviceSummary } from './cookies.ts';
+import { requireCsrfHeader } from './csrf.ts';
+import { validateReturnTo } from './return-to.ts';
+
+/** Query parameters must be single strings: `returnTo[]=…` or a repeated key is refused. */
+function singleQueryValue(req: Request, name: string): string | undefined {
+  const value: unknown = req.query[name];
+  if (value === undefined) return undefined;
+  if (typeof value !== 'string') throw badRequest('invalid_parameter', `The "${name}" parameter must appear once.`);
+  return value;
+}
+
+const promisify = (fn: (cb: (err?: unknown) => void) => void) =>
+  new Promise<void>((resolve, reject) => fn((err) => (err ? reject(err as Error) : resolve())));
+
+/**
+ * The session of this request if it is still live. An idle or absolute timeout ends it here
+ * (401 `session_expired`), so an expired session is never used even before the store drops it.
+ */
+export async function activeSession(ctx: GatehouseContext, req: Request): Promise<SessionRecord | undefined> {
+  const record = req.session.gh;
+  if (!record) return undefined;
+  if (ctx.sessions.isExpired(record)) {
+    await ctx.sessions.destroy(req.sessionID);
+    throw sessionExpired();
+  }
+  return record;
+}
+
+/** Moves the idle deadline forward at most once per slide interval: one write every few minutes. */
+export async function slideIfDue(ctx: GatehouseContext, req: Request, record: SessionRecord): Promise<SessionRecord> {
+  const now = ctx.clock();
+  if (now - record.lastSeenAt < ctx.slideIntervalMs) return record;
+  const updated = await ctx.sessions.tryUpdate(req.sessionID, (current) => ({ ...current, lastSeenAt: now }));
+  if (updated === null) throw sessionExpired();
+  return updated ?? record;
+}
+
+export function bffRouter(ctx: GatehouseContext): Router {
+  const router = express.Router();
+  const csrf = requireCsrfHeader(ctx.publicOrigin);
+  router.use((_req, res, next) => {
+    res.setHeader('cache-control', 'no-store');
+    next();
+  });
+  router.get('/login', (req, res) => startLogin(ctx, req, res));
+  router.get('/callback/:tenant/:provider', (req, res) => finishLogin(ctx, req, res));
+  router.get('/user', (req, res) => currentUser(ctx, req, res));
+  router.post('/logout', csrf, (req, res) => logout(ctx, req, res));
+  return router;
+}
+
+async function startLogin(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+  const returnTo = validateReturnTo(singleQueryValue(req, 'returnTo'), ctx.publicOrigin);
+  const email = singleQueryValue(req, 'email');
+  const loginHint = singleQueryValue(req, 'login_hint') ?? email;
+  const tenantId = singleQueryValue(req, 'tenant') ?? (email ? tenantForEmail(ctx, email) : ctx.config.defaultTenant);
+  if (!tenantId) throw badRequest('tenant_required', 'Choose an organisation to sign in with.');
+  const tenant = ctx.config.tenants.find((t) => t.id === tenantId);
+  if (!tenant) throw new GatehouseError(404, 'unknown_tenant', 'Unknown organisation.');
+
+  let providerId = singleQueryValue(req, 'provider');
+  if (!providerId) {
+    const enabled = tenant.providers.filter((p) => p.enabled);
+    if (enabled.length !== 1 || !enabled[0]) {
+      // Several (or no) providers: the SPA's tenant page lets the user choose.
+      res.redirect(302, `/t/${tenant.id}?returnTo=${encodeURIComponent(returnTo)}`);
+      return;
+    }
+    providerId = enabled[0].id;
+  }
+
+  let binding = readCookie(req, ctx.cookies.loginBinding);
+  if (!binding || !/^[A-Za-z0-9_-]{43}$/.test(binding)) binding = newBrowserBinding();
+  const url = await beginLogin(ctx, { tenant: tenant.id, provider: providerId, returnTo, binding, ...(loginHint ? { loginHint } : {}) });
+  // Lax so that it comes back on the IdP's top-level redirect to our callback.
+  res.cookie(ctx.cookies.loginBinding, binding, {
+    httpOnly: true,
+    secure: ctx.config.secureCookies,
+    sameSite: 'lax',
+    path: '/',
+    maxAge: LOGIN_TRANSACTION_TTL_MS,
+  });
+  res.redirect(302, url.href);
+}
+
+/** Home-realm discovery: the tenant owning the email's domain; unknown domains reveal nothing. */
+function tenantForEmail(ctx: GatehouseContext, email: string): string {
+  const domain = /^[^@\s]+@([^@\s]+)$/.exec(email.trim())?.[1]?.toLowerCase();
+  const tenant = domain ? ctx.config.tenants.find((t) => t.emailDomains.includes(domain)) : undefined;
+  if (!tenant) throw badRequest('unknown_email_domain', 'No organisation signs in with this email address.');
+  return tenant.id;
+}
+
+async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+  const { tenant, provider } = req.params as { tenant: string; provider: string };
+  // The redirect URI comes from configuration, never from Host / X-Forwarded-Host.
+  const callbackUrl = new URL(req.originalUrl, ctx.publicOrigin);
+  const login = await completeLogin(ctx, {
+    tenant,
+    provider,
+    callbackUrl,
+    binding: readCookie(req, ctx.cookies.loginBinding),
+  });
+  const now = ctx.clock();
+  const claims = login.claims;
+  const record: SessionRecord = {
+    v: 1,
+    tenant,
+    provider,
+    issuer: String(claims.iss),
+    sub: String(claims.sub),
+    ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}),
+    claims: filterClaims(claims),
+    tokens: await ctx.vault.seal(login.tokens),
+    accessTokenExpiresAt: login.tokens.expiresAt,
+    createdAt: now,
+    lastSeenAt: now,
+    absoluteExpiresAt: now + ctx.config.session.absoluteTimeoutSeconds * 1000,
+    handle: randomBytes(16).toString('base64url'),
+    device: deviceSummary(req.get('user-agent')),
+  };
+  // Never adopt a pre-login session id: a fresh one for the signed-in session.
+  await promisify((cb) => req.session.regenerate(cb));
+  req.session.gh = record;
+  await promisify((cb) => req.session.save(cb));
+  res.redirect(302, login.transaction.returnTo);
+}
+
+async function currentUser(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+  let record = await activeSession(ctx, req);
+  if (!record) throw unauthenticated();
+  if (req.query.slide !== 'false') record = await slideIfDue(ctx, req, record);
+  const idleExpiresAt = record.lastSeenAt + ctx.sessions.idleTimeoutMs;
+  res.json({
+    claims: record.claims,
+    tenant: record.tenant,
+    provider: record.provider,
+    issuer: record.issuer,
+    session: {
+      expiresAt: new Date(sessionExpiresAt(record, ctx.sessions.idleTimeoutMs)).toISOString(),
+      idleExpiresAt: new Date(idleExpiresAt).toISOString(),
+      absoluteExpiresAt: new Date(record.absoluteExpiresAt).toISOString(),
+    },
+  });
+}
+
+/**
+ * Ends the session everywhere we can: the server-side record (so the cookie is dead on every
+ * instance), the refresh and access tokens at the IdP, then the end-session URL for the browser.
+ */
+async function logout(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+  const record = req.session.gh;
+  await promisify((cb) => req.session.destroy(cb));
+  res.clearCookie(ctx.cookies.session, { path: '/', httpOnly: true, secure: ctx.config.secureCookies, sameSite: 'strict' });
+  if (!record) {
+    res.json({ endSessionUrl: null });
+    return;
+  }
+  const tokens = await ctx.vault.open<TokenSet>(record.tokens);
+  const endSessionUrl = await endIdpSession(ctx, req, record, tokens);
+  res.json({ endSessionUrl });
+}
+
+async function endIdpSession(
+  ctx: GatehouseContext,
+  req: Request,
+  record: SessionRecord,
+  tokens: TokenSet,
+): Promise<string | null> {
+  let configuration: client.Configuration;
+  try {
+    configuration = await ctx.providers.client(record.tenant, record.provider);
+  } catch (error) {
+    req.log.warn({ err: error, tenant: record.tenant, provider: record.provider }, 'logout: provider unavailable');
+    return null;
+  }
+  if (configuration.serverMetadata().revocation_endpoint) {
+    const revocations = [
+      tokens.refreshToken && client.tokenRevocation(configuration, tokens.refreshToken, { token_type_hint: 'refresh_token' }),
+      client.tokenRevocation(configuration, tokens.accessToken, { token_type_hint: 'access_token' }),
+    ];
+    const results = await Promise.allSettled(revocations.filter(Boolean));
+    for (const result of results) {
+      if (result.status === 'rejected') req.log.warn({ err: result.reason as unknown }, 'logout: token revocation failed');
+    }
+  }
+  if (!configuration.serverMetadata().end_session_endpoint) return null;
+  return client.buildEndSessionUrl(configuration, {
+    ...(tokens.idToken ? { id_token_hint: tokens.idToken } : {}),
+    post_logout_redirect_uri: `${ctx.publicOrigin}/`,
+  }).href;
+}

@@ -1,0 +1,76 @@
+import type { ErrorRequestHandler, Response } from 'express';
+import type { Logger } from 'pino';
+import { GatehouseError } from '../errors.ts';
+
+const TITLES: Record<number, string> = {
+  400: 'Bad Request',
+  401: 'Unauthorized',
+  403: 'Forbidden',
+  404: 'Not Found',
+  405: 'Method Not Allowed',
+  413: 'Payload Too Large',
+  422: 'Unprocessable Content',
+  429: 'Too Many Requests',
+  500: 'Internal Server Error',
+  502: 'Bad Gateway',
+  503: 'Service Unavailable',
+  504: 'Gateway Timeout',
+};
+
+/** Normalises anything thrown into a {@link GatehouseError}; unknown errors become a bare 500. */
+export function toGatehouseError(error: unknown): GatehouseError {
+  if (error instanceof GatehouseError) return error;
+  // body-parser and friends carry a 4xx `status` and a safe `type`.
+  const candidate = error as { status?: unknown; type?: unknown };
+  if (typeof candidate.status === 'number' && candidate.status >= 400 && candidate.status < 500) {
+    const code = typeof candidate.type === 'string' ? candidate.type.replace(/\./g, '_') : 'bad_request';
+    return new GatehouseError(candidate.status, code, TITLES[candidate.status] ?? 'Bad Request', { cause: error });
+  }
+  return new GatehouseError(500, 'internal_error', 'Internal error', { cause: error, expose: false });
+}
+
+export function sendProblem(res: Response, error: GatehouseError): void {
+  const title = TITLES[error.status] ?? 'Error';
+  res.status(error.status);
+  for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
+  res.setHeader('cache-control', 'no-store');
+  res.type('application/problem+json').send(
+    JSON.stringify({
+      type: `https://gatehouse.dev/problems/${error.code}`,
+      title,
+      status: error.status,
+      code: error.code,
+      ...(error.expose ? { detail: error.message } : {}),
+    }),
+  );
+}
+
+const escapeHtml = (text: string) =>
+  text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
+/** A plain, escaped page for browser navigations (`/bff/login`, `/bff/callback`). */
+function sendErrorPage(res: Response, error: GatehouseError): void {
+  const detail = error.expose ? error.message : 'Something went wrong.';
+  res.status(error.status).setHeader('cache-control', 'no-store');
+  res.type('html').send(
+    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in problem</title></head>` +
+      `<body><main><h1>Sign-in problem</h1><p>${escapeHtml(detail)}</p>` +
+      `<p>Code: <code>${escapeHtml(error.code)}</code></p><p><a href="/">Back to the app</a></p></main></body></html>`,
+  );
+}
+
+/** The one error boundary: problem+json for API callers, an escaped page for navigations. */
+export function errorHandler(logger: Logger): ErrorRequestHandler {
+  return (rawError: unknown, req, res, next) => {
+    if (res.headersSent) {
+      next(rawError);
+      return;
+    }
+    const error = toGatehouseError(rawError);
+    const log = error.status >= 500 ? logger.error.bind(logger) : logger.info.bind(logger);
+    log({ err: error.cause ?? error, code: error.code, status: error.status, reqId: req.id }, error.message);
+    const navigation = req.method === 'GET' && req.accepts(['json', 'html']) === 'html';
+    if (navigation && /^\/bff\/(login|callback)\b/.test(req.path)) sendErrorPage(res, error);
+    else sendProblem(res, error);
+  };
+}

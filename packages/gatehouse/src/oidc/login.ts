@@ -1,0 +1,174 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import * as client from 'openid-client';
+import { GatehouseError, badRequest, idpUnavailable } from '../errors.ts';
+import type { KeyValueStore } from '../session/kv.ts';
+import type { TokenSet } from '../session/model.ts';
+import type { Vault } from '../session/vault.ts';
+import type { ProviderClients } from './provider-clients.ts';
+
+/** What the server remembers between `/bff/login` and the callback; never sent to the browser. */
+export interface LoginTransaction {
+  tenant: string;
+  provider: string;
+  codeVerifier: string;
+  nonce: string;
+  returnTo: string;
+  /** SHA-256 of the browser-binding cookie of the browser that started the login. */
+  binding: string;
+}
+
+export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
+
+/** Parameters the protocol owns; a provider's extra authorization parameters cannot override them. */
+const RESERVED_PARAMETERS = new Set([
+  'client_id',
+  'redirect_uri',
+  'response_type',
+  'response_mode',
+  'scope',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+  'request',
+  'request_uri',
+]);
+
+export interface LoginDeps {
+  providers: ProviderClients;
+  transactions: KeyValueStore;
+  vault: Vault;
+}
+
+export const hashBinding = (binding: string) => createHash('sha256').update(binding).digest('base64url');
+
+export const newBrowserBinding = () => randomBytes(32).toString('base64url');
+
+/**
+ * Starts a login: fresh state, nonce and PKCE verifier, a one-time transaction stored
+ * server-side (sealed) under the state and bound to the browser, and the IdP URL to redirect to.
+ */
+export async function beginLogin(
+  deps: LoginDeps,
+  request: { tenant: string; provider: string; returnTo: string; binding: string; loginHint?: string },
+): Promise<URL> {
+  const resolved = deps.providers.resolve(request.tenant, request.provider);
+  if (!resolved) throw new GatehouseError(404, 'unknown_provider', 'Unknown or disabled identity provider.');
+  const configuration = await deps.providers.client(request.tenant, request.provider);
+
+  const state = client.randomState();
+  const nonce = client.randomNonce();
+  const codeVerifier = client.randomPKCECodeVerifier();
+  const transaction: LoginTransaction = {
+    tenant: request.tenant,
+    provider: request.provider,
+    codeVerifier,
+    nonce,
+    returnTo: request.returnTo,
+    binding: hashBinding(request.binding),
+  };
+  await deps.transactions.put(`tx:${state}`, await deps.vault.seal(transaction), LOGIN_TRANSACTION_TTL_MS);
+
+  const extra = Object.entries(resolved.provider.authorizationParams).filter(
+    ([name]) => !RESERVED_PARAMETERS.has(name),
+  );
+  return client.buildAuthorizationUrl(configuration, {
+    ...Object.fromEntries(extra),
+    ...(request.loginHint ? { login_hint: request.loginHint } : {}),
+    redirect_uri: deps.providers.redirectUri(request.tenant, request.provider),
+    scope: resolved.provider.scopes.join(' '),
+    state,
+    nonce,
+    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge_method: 'S256',
+  });
+}
+
+export interface CompletedLogin {
+  transaction: LoginTransaction;
+  tokens: TokenSet;
+  claims: Record<string, unknown>;
+}
+
+const SINGLE_VALUED = ['code', 'state', 'iss', 'error', 'error_description', 'session_state'];
+
+/**
+ * Completes a login at `/bff/callback/:tenant/:provider`. The transaction is consumed before
+ * anything is checked, so every answer — good or bad — uses it up; a missing, reused or
+ * foreign state fails closed.
+ */
+export async function completeLogin(
+  deps: LoginDeps,
+  request: { tenant: string; provider: string; callbackUrl: URL; binding: string | undefined },
+): Promise<CompletedLogin> {
+  const params = request.callbackUrl.searchParams;
+  for (const name of new Set(params.keys())) {
+    if (params.getAll(name).length > 1 || /[[\]]/.test(name)) {
+      throw badRequest('invalid_callback', 'The sign-in response is malformed.');
+    }
+  }
+  const state = params.get('state');
+  const sealed = state ? await deps.transactions.take(`tx:${state}`) : undefined;
+  if (!sealed) throw badRequest('login_transaction_invalid', 'This sign-in attempt is unknown or was already used.');
+  const transaction = await deps.vault.open<LoginTransaction>(sealed);
+
+  if (!request.binding || !sameDigest(hashBinding(request.binding), transaction.binding)) {
+    throw badRequest('login_transaction_invalid', 'This sign-in attempt was started in another browser.');
+  }
+  if (transaction.tenant !== request.tenant || transaction.provider !== request.provider) {
+    throw badRequest('login_transaction_invalid', 'The sign-in response came back to the wrong provider.');
+  }
+  if (params.has('error')) {
+    throw new GatehouseError(400, 'login_failed', 'The identity provider did not sign you in.');
+  }
+
+  const configuration = await deps.providers.client(request.tenant, request.provider);
+  try {
+    const response = await client.authorizationCodeGrant(configuration, request.callbackUrl, {
+      pkceCodeVerifier: transaction.codeVerifier,
+      expectedState: state ?? undefined,
+      expectedNonce: transaction.nonce,
+      idTokenExpected: true,
+    });
+    const claims = response.claims();
+    if (!claims) throw new GatehouseError(502, 'login_failed', 'The identity provider returned no ID token.');
+    return { transaction, tokens: toTokenSet(response), claims: { ...claims } };
+  } catch (error) {
+    throw loginError(error);
+  }
+}
+
+/** Maps openid-client failures: protocol rejections are 400, unreachable IdPs 502. */
+function loginError(error: unknown): GatehouseError {
+  if (error instanceof GatehouseError) return error;
+  if (
+    error instanceof client.ResponseBodyError ||
+    error instanceof client.AuthorizationResponseError ||
+    error instanceof client.ClientError
+  ) {
+    return new GatehouseError(400, 'login_failed', 'The sign-in response could not be verified.', { cause: error });
+  }
+  return idpUnavailable(error);
+}
+
+export function toTokenSet(
+  response: client.TokenEndpointResponse,
+  previous?: TokenSet,
+  now = Date.now(),
+): TokenSet {
+  const expiresIn = response.expires_in ?? 300;
+  return {
+    accessToken: response.access_token,
+    // A refresh response without a new refresh token keeps the old one (no rotation at that IdP).
+    refreshToken: response.refresh_token ?? previous?.refreshToken,
+    idToken: response.id_token ?? previous?.idToken,
+    expiresAt: Math.floor(now / 1000) + expiresIn,
+    scope: response.scope ?? previous?.scope,
+  };
+}
+
+function sameDigest(a: string, b: string): boolean {
+  const left = Buffer.from(a);
+  const right = Buffer.from(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}

@@ -1,0 +1,69 @@
+/** Tokens as held server-side; only ever stored sealed by the {@link Vault}. */
+export interface TokenSet {
+  accessToken: string;
+  refreshToken?: string;
+  idToken?: string;
+  /** Epoch seconds. */
+  expiresAt: number;
+  scope?: string;
+}
+
+/** What Gatehouse keeps in a session (inside express-session's record, key `gh`). */
+export interface SessionRecord {
+  v: 1;
+  tenant: string;
+  provider: string;
+  issuer: string;
+  sub: string;
+  /** The IdP's session id (`sid` of the ID token), for back-channel logout. */
+  sid?: string;
+  /** Filtered ID-token claims shown by `/bff/user`. */
+  claims: Record<string, unknown>;
+  /** {@link TokenSet}, sealed. */
+  tokens: string;
+  /** Copy of the access token's expiry (epoch s) so steady-state requests need no decryption to decide. */
+  accessTokenExpiresAt: number;
+  /** Epoch milliseconds. */
+  createdAt: number;
+  lastSeenAt: number;
+  absoluteExpiresAt: number;
+  /** Opaque public handle for session management; never the session id. */
+  handle: string;
+  device: string;
+}
+
+declare module 'express-session' {
+  interface SessionData {
+    gh?: SessionRecord;
+  }
+}
+
+/** Claims worth showing the SPA; protocol claims (nonce, at_hash, sid, auth_time…) stay server-side. */
+const SHOWN_CLAIMS = [
+  'sub',
+  'name',
+  'given_name',
+  'family_name',
+  'preferred_username',
+  'nickname',
+  'email',
+  'email_verified',
+  'picture',
+  'locale',
+  'zoneinfo',
+  'roles',
+  'groups',
+] as const;
+
+export function filterClaims(claims: Record<string, unknown>): Record<string, unknown> {
+  const shown: Record<string, unknown> = {};
+  for (const name of SHOWN_CLAIMS) {
+    if (claims[name] !== undefined) shown[name] = claims[name];
+  }
+  return shown;
+}
+
+/** When the session ends if nothing happens: the earlier of the idle and the absolute limit. */
+export function sessionExpiresAt(record: SessionRecord, idleTimeoutMs: number): number {
+  return Math.min(record.lastSeenAt + idleTimeoutMs, record.absoluteExpiresAt);
+}

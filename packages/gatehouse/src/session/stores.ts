@@ -1,0 +1,114 @@
+import { RedisStore } from 'connect-redis';
+import session from 'express-session';
+import type { SessionData, Store } from 'express-session';
+import type { Redis } from 'ioredis';
+import { storeUnavailable } from '../errors.ts';
+import { sessionExpiresAt } from './model.ts';
+
+export type Clock = () => number;
+
+export interface SessionStoreOptions {
+  idleTimeoutSeconds: number;
+  clock?: Clock;
+}
+
+type Callback = (err?: unknown) => void;
+type GetCallback = (err: unknown, session?: SessionData | null) => void;
+
+/** Seconds the stored record should live: until the idle or absolute limit, whichever is first. */
+export function sessionTtlSeconds(sess: SessionData, idleTimeoutSeconds: number, now: number): number {
+  const record = sess.gh;
+  if (!record) return idleTimeoutSeconds;
+  return Math.max(1, Math.ceil((sessionExpiresAt(record, idleTimeoutSeconds * 1000) - now) / 1000));
+}
+
+/**
+ * In-process express-session store with TTLs and a controllable clock, for development and
+ * single-process tests. Data is copied in and out as JSON, exactly as Redis would.
+ */
+export class MemorySessionStore extends session.Store {
+  readonly #entries = new Map<string, { json: string; expiresAt: number }>();
+  readonly #idleTimeoutSeconds: number;
+  readonly #clock: Clock;
+
+  constructor(options: SessionStoreOptions) {
+    super();
+    this.#idleTimeoutSeconds = options.idleTimeoutSeconds;
+    this.#clock = options.clock ?? Date.now;
+  }
+
+  override get(sid: string, callback: GetCallback): void {
+    const entry = this.#entries.get(sid);
+    if (entry && entry.expiresAt <= this.#clock()) this.#entries.delete(sid);
+    const live = entry && entry.expiresAt > this.#clock() ? entry : undefined;
+    queueMicrotask(() => callback(undefined, live ? (JSON.parse(live.json) as SessionData) : undefined));
+  }
+
+  override set(sid: string, sess: SessionData, callback?: Callback): void {
+    const ttl = sessionTtlSeconds(sess, this.#idleTimeoutSeconds, this.#clock());
+    this.#entries.set(sid, { json: JSON.stringify(sess), expiresAt: this.#clock() + ttl * 1000 });
+    queueMicrotask(() => callback?.());
+  }
+
+  override destroy(sid: string, callback?: Callback): void {
+    this.#entries.delete(sid);
+    queueMicrotask(() => callback?.());
+  }
+
+  /** Sliding is explicit in Gatehouse (lastSeenAt), so a touch never costs a write. */
+  override touch(_sid: string, _sess: SessionData, callback?: () => void): void {
+    queueMicrotask(() => callback?.());
+  }
+}
+
+/**
+ * connect-redis 8 (the last line that supports ioredis) with touch disabled: a steady-state
+ * request costs exactly one GET. Keys: `gh:sess:<id>`.
+ */
+export function createRedisSessionStore(redis: Redis, options: SessionStoreOptions): Store {
+  const clock = options.clock ?? Date.now;
+  return new RedisStore({
+    client: redis,
+    prefix: 'gh:sess:',
+    disableTouch: true,
+    ttl: (sess: SessionData) => sessionTtlSeconds(sess, options.idleTimeoutSeconds, clock()),
+  });
+}
+
+/**
+ * Wraps a store so that its failures surface as 503 `store_unavailable` instead of whatever
+ * express-session would make of them (never "logged out").
+ */
+export function withStoreErrors(store: Store): Store {
+  const wrapGet =
+    (callback: GetCallback) =>
+    (err: unknown, data?: SessionData | null): void => {
+      callback(err ? storeUnavailable(err) : undefined, data);
+    };
+  const wrap =
+    (callback: Callback | undefined) =>
+    (err?: unknown): void => {
+      callback?.(err ? storeUnavailable(err) : undefined);
+    };
+  const original = {
+    get: store.get.bind(store),
+    set: store.set.bind(store),
+    destroy: store.destroy.bind(store),
+  };
+  store.get = (sid, callback) => original.get(sid, wrapGet(callback));
+  store.set = (sid, sess, callback) => original.set(sid, sess, wrap(callback));
+  store.destroy = (sid, callback) => original.destroy(sid, wrap(callback));
+  return store;
+}
+
+/** Promise form of store.get/set/destroy (express-session stores are callback based). */
+export const storeOps = (store: Store) => ({
+  get: (sid: string) =>
+    new Promise<SessionData | undefined>((resolve, reject) =>
+      store.get(sid, (err, data) => (err ? reject(err as Error) : resolve(data ?? undefined))),
+    ),
+  set: (sid: string, data: SessionData) =>
+    new Promise<void>((resolve, reject) => store.set(sid, data, (err) => (err ? reject(err as Error) : resolve()))),
+  destroy: (sid: string) =>
+    new Promise<void>((resolve, reject) => store.destroy(sid, (err) => (err ? reject(err as Error) : resolve()))),
+});

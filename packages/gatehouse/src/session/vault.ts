@@ -1,0 +1,49 @@
+import { CompactEncrypt, compactDecrypt } from 'jose';
+
+export interface VaultKey {
+  kid: string;
+  /** 32 bytes, base64url. */
+  key: string;
+}
+
+/**
+ * Encrypts values at rest (tokens in sessions, login transactions) as compact JWE
+ * (`dir` + `A256GCM`). The first key encrypts; every key decrypts, chosen by `kid`, so keys can
+ * be rotated by prepending a new one and dropping the old one once its sessions have expired.
+ */
+export class Vault {
+  readonly #current: { kid: string; key: Uint8Array };
+  readonly #byKid: ReadonlyMap<string, Uint8Array>;
+
+  constructor(keys: readonly VaultKey[]) {
+    const decoded = keys.map(({ kid, key }) => ({ kid, key: Buffer.from(key, 'base64url') }));
+    const first = decoded[0];
+    if (!first) throw new Error('Vault needs at least one key');
+    for (const { kid, key } of decoded) {
+      if (key.byteLength !== 32) throw new Error(`Vault key "${kid}" must be 32 bytes`);
+    }
+    this.#current = first;
+    this.#byKid = new Map(decoded.map(({ kid, key }) => [kid, key]));
+  }
+
+  /** Encrypts a JSON-serialisable value. */
+  async seal(value: unknown): Promise<string> {
+    return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(value)))
+      .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: this.#current.kid })
+      .encrypt(this.#current.key);
+  }
+
+  /** Decrypts what {@link seal} produced with any known key; throws on tampering or unknown kid. */
+  async open<T>(sealed: string): Promise<T> {
+    const { plaintext } = await compactDecrypt(
+      sealed,
+      (header) => {
+        const key = header.kid === undefined ? undefined : this.#byKid.get(header.kid);
+        if (!key) throw new Error('unknown encryption key id');
+        return key;
+      },
+      { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] },
+    );
+    return JSON.parse(new TextDecoder().decode(plaintext)) as T;
+  }
+}

@@ -1,0 +1,172 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCookieFetch, signIn, startRedisServer, startStack, type RedisServer, type Stack } from '@gatehouse/testkit';
+
+/**
+ * The foundation flow over real HTTP with a cookie jar, against the real dev IdP, demo API and
+ * redis-server: login → callback → /bff/user → proxied calls → logout → old cookie dead →
+ * refresh token inactive at the IdP.
+ */
+describe('sign in, call the API, sign out (Redis)', () => {
+  let redis: RedisServer;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    stack = await startStack({ redis, devIdp: { controlApi: true } });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await redis?.stop();
+  });
+
+  const csrf = { 'x-csrf': '1' };
+
+  it('signs alice in and lands on the validated returnTo', async () => {
+    const http = createCookieFetch();
+    const target = await signIn(http, stack.origin, { login: 'alice', password: 'alice' }, { returnTo: '/notes?x=1#top' });
+    expect(target).toBe('/notes?x=1#top');
+
+    const cookie = await http.cookie(stack.origin, 'gatehouse');
+    expect(cookie).toBeDefined();
+    const setCookie = (await http.jar.getCookies(stack.origin)).find((c) => c.key === 'gatehouse');
+    expect(setCookie?.httpOnly).toBe(true);
+    expect(setCookie?.sameSite).toBe('strict');
+    expect(setCookie?.path).toBe('/');
+
+    const user = await http(`${stack.origin}/bff/user`);
+    expect(user.status).toBe(200);
+    const body = (await user.json()) as { claims: Record<string, unknown>; tenant: string; provider: string; session: { expiresAt: string } };
+    expect(body.claims).toMatchObject({ sub: 'alice', name: 'Alice Anderson', email: 'alice@acme.test' });
+    expect(body.tenant).toBe('acme');
+    expect(body.provider).toBe('dev');
+    expect(Date.parse(body.session.expiresAt)).toBeGreaterThan(Date.now());
+    const text = JSON.stringify(body);
+    expect(text).not.toMatch(/eyJ[\w-]+\.[\w-]+/); // no JWT of any kind
+    expect(body.claims).not.toHaveProperty('nonce');
+  });
+
+  it('proxies GET, POST with a body and an SSE stream with the access token attached', async () => {
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
+
+    const me = await http(`${stack.origin}/api/demo/me`, { headers: csrf });
+    expect(me.status).toBe(200);
+    const claims = (await me.json()) as { sub: string; claims: { aud: string } };
+    expect(claims.sub).toBe('bob');
+    expect(claims.claims.aud).toBe('urn:gatehouse:demo-api');
+
+    const created = await http(`${stack.origin}/api/demo/notes`, {
+      method: 'POST',
+      headers: { ...csrf, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'hello through the proxy' }),
+    });
+    expect(created.status).toBe(201);
+    const note = (await created.json()) as { id: string; text: string };
+    expect(note.text).toBe('hello through the proxy');
+
+    const updated = await http(`${stack.origin}/api/demo/notes/${note.id}`, {
+      method: 'PUT',
+      headers: { ...csrf, 'content-type': 'application/json' },
+      body: JSON.stringify({ text: 'changed' }),
+    });
+    expect(updated.status).toBe(200);
+    const list = (await (await http(`${stack.origin}/api/demo/notes`, { headers: csrf })).json()) as { notes: Array<{ text: string }> };
+    expect(list.notes.map((n) => n.text)).toEqual(['changed']);
+    expect((await http(`${stack.origin}/api/demo/notes/${note.id}`, { method: 'DELETE', headers: csrf })).status).toBe(204);
+
+    const events = await http(`${stack.origin}/api/demo/events?count=3&intervalMs=20`, { headers: csrf });
+    expect(events.status).toBe(200);
+    expect(events.headers.get('content-type')).toContain('text/event-stream');
+    const stream = await events.text();
+    expect(stream.match(/^event: tick$/gm)).toHaveLength(3);
+  });
+
+  it('logs out: the old cookie gets 401 and the refresh token is inactive at the IdP', async () => {
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'alice', password: 'alice' });
+    const oldCookie = `gatehouse=${await http.cookie(stack.origin, 'gatehouse')}`;
+    const refreshToken = await currentRefreshToken(stack, redis);
+
+    const noCsrf = await http(`${stack.origin}/bff/logout`, { method: 'POST' });
+    expect(noCsrf.status).toBe(403);
+
+    const logout = await http(`${stack.origin}/bff/logout`, { method: 'POST', headers: csrf });
+    expect(logout.status).toBe(200);
+    const { endSessionUrl } = (await logout.json()) as { endSessionUrl: string };
+    const end = new URL(endSessionUrl);
+    expect(end.origin).toBe(stack.idp.origin);
+    expect(end.searchParams.get('post_logout_redirect_uri')).toBe(`${stack.origin}/`);
+    expect(end.searchParams.get('id_token_hint')).toMatch(/^eyJ/);
+
+    const replay = await fetch(`${stack.origin}/bff/user`, { headers: { cookie: oldCookie } });
+    expect(replay.status).toBe(401);
+    const apiReplay = await fetch(`${stack.origin}/api/demo/me`, { headers: { cookie: oldCookie, ...csrf } });
+    expect(apiReplay.status).toBe(401);
+    expect(apiReplay.headers.get('content-type')).toContain('application/problem+json');
+
+    const introspection = await introspect(stack, refreshToken);
+    expect(introspection.active).toBe(false);
+  });
+
+  it('refuses API calls without the CSRF header or from a foreign origin', async () => {
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'alice', password: 'alice' });
+    const missing = await http(`${stack.origin}/api/demo/me`);
+    expect(missing.status).toBe(403);
+    expect(((await missing.json()) as { code: string }).code).toBe('csrf_header_required');
+    const foreign = await http(`${stack.origin}/api/demo/me`, { headers: { ...csrf, origin: 'https://evil.example' } });
+    expect(foreign.status).toBe(403);
+    expect(((await foreign.json()) as { code: string }).code).toBe('foreign_origin');
+    const crossSite = await http(`${stack.origin}/api/demo/me`, { headers: { ...csrf, 'sec-fetch-site': 'cross-site' } });
+    expect(crossSite.status).toBe(403);
+    const sameOrigin = await http(`${stack.origin}/api/demo/me`, { headers: { ...csrf, origin: stack.origin } });
+    expect(sameOrigin.status).toBe(200);
+  });
+
+  it('costs one Redis read and no write per proxied request at steady state', async () => {
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
+    await http(`${stack.origin}/api/demo/me`, { headers: csrf }); // warm: discovery, JWKS, pools
+    await redis.resetStats();
+    const rounds = 10;
+    for (let i = 0; i < rounds; i += 1) {
+      expect((await http(`${stack.origin}/api/demo/me`, { headers: csrf })).status).toBe(200);
+    }
+    const counts = await redis.commandCounts();
+    expect(counts).toEqual({ get: rounds });
+  });
+});
+
+/** Reads the refresh token of the only session in Redis, as the IdP sees it (decrypting it). */
+async function currentRefreshToken(stack: Stack, redis: RedisServer): Promise<string> {
+  const client = redis.client();
+  try {
+    const keys = await client.keys('gh:sess:*');
+    const { context } = stack.gatehouses[0]!.gatehouse;
+    for (const key of keys) {
+      const data = JSON.parse((await client.get(key)) ?? '{}') as { gh?: { tokens: string; sub: string; createdAt: number } };
+      if (data.gh?.sub === 'alice') {
+        const tokens = await context.vault.open<{ refreshToken: string }>(data.gh.tokens);
+        return tokens.refreshToken;
+      }
+    }
+    throw new Error('no session');
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function introspect(stack: Stack, token: string): Promise<{ active: boolean }> {
+  const discovery = (await (await fetch(`${stack.idp.issuer('')}/.well-known/openid-configuration`)).json()) as {
+    introspection_endpoint: string;
+  };
+  const res = await fetch(discovery.introspection_endpoint, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from('gatehouse-acme:dev-only-acme-secret').toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ token }),
+  });
+  return (await res.json()) as { active: boolean };
+}

@@ -1,0 +1,100 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Redis } from 'ioredis';
+import { freePort } from './ports.ts';
+
+const run = promisify(execFile);
+
+export interface RedisServer {
+  url: string;
+  port: number;
+  /** A new client connected to this server (the caller quits it). */
+  client(): Redis;
+  /** Calls per command since the last `CONFIG RESETSTAT` (INFO commandstats), minus the harness's own. */
+  commandCounts(): Promise<Record<string, number>>;
+  resetStats(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+/**
+ * Spawns a real `redis-server` on a free port (no persistence, daemonised, stopped by pid).
+ * Needs `redis-server` on PATH: `apt-get install redis-server` / `brew install redis`.
+ */
+export async function startRedisServer(): Promise<RedisServer> {
+  const port = await freePort();
+  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-redis-'));
+  const pidfile = join(dir, 'redis.pid');
+  await run('redis-server', [
+    '--port', String(port),
+    '--bind', '127.0.0.1',
+    '--save', '',
+    '--appendonly', 'no',
+    '--daemonize', 'yes',
+    '--pidfile', pidfile,
+    '--dir', dir,
+    '--logfile', join(dir, 'redis.log'),
+  ]);
+  const url = `redis://127.0.0.1:${port}`;
+  const admin = new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: true });
+  await waitFor(async () => {
+    await admin.connect().catch(() => undefined);
+    return (await admin.ping()) === 'PONG';
+  });
+
+  return {
+    url,
+    port,
+    client: () => new Redis(url, { maxRetriesPerRequest: 1 }),
+    async commandCounts() {
+      const info = await admin.info('commandstats');
+      const counts: Record<string, number> = {};
+      for (const match of info.matchAll(/^cmdstat_([^:]+):calls=(\d+)/gm)) {
+        const command = match[1] ?? '';
+        // The harness's own INFO / CONFIG RESETSTAT are not the code under test.
+        if (!/^(info|config)\b/.test(command)) counts[command] = Number(match[2]);
+      }
+      return counts;
+    },
+    async resetStats() {
+      await admin.config('RESETSTAT');
+    },
+    async stop() {
+      admin.disconnect();
+      const pid = Number((await readFile(pidfile, 'utf8').catch(() => '')).trim());
+      if (pid > 0) {
+        try {
+          process.kill(pid, 'SIGTERM');
+        } catch {
+          // already gone
+        }
+        await waitFor(async () => !isAlive(pid)).catch(() => process.kill(pid, 'SIGKILL'));
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function waitFor(check: () => Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      if (await check()) return;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error('timed out waiting');
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+}

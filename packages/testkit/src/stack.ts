@@ -1,0 +1,123 @@
+import type { AddressInfo } from 'node:net';
+import type { Server } from 'node:http';
+import { createGatehouse, loadConfig, type ConfigInput, type Gatehouse, type GatehouseDeps } from '@gatehouse/core';
+import { startDemoApi } from '@gatehouse/demo-api';
+import { DEMO_API_RESOURCE, defaultRealms, startDevIdp, type DevIdpOptions, type RunningDevIdp } from '@gatehouse/dev-idp';
+import { pino } from 'pino';
+import { freePort } from './ports.ts';
+import type { RedisServer } from './redis.ts';
+
+export interface StackOptions {
+  /** Share this Redis between all instances; memory stores when absent. */
+  redis?: RedisServer;
+  /** How many Gatehouse instances (sharing the stores when Redis is given). */
+  instances?: number;
+  devIdp?: Omit<DevIdpOptions, 'port' | 'realms'>;
+  /** Adjusts the generated config (routes, timeouts, tenants…). */
+  configure?: (input: ConfigInput) => ConfigInput;
+  deps?: Omit<GatehouseDeps, 'redis' | 'logger'>;
+  staticDir?: string;
+}
+
+export interface RunningGatehouse {
+  origin: string;
+  gatehouse: Gatehouse;
+  server: Server;
+}
+
+export interface Stack {
+  idp: RunningDevIdp;
+  api: { origin: string; close(): Promise<void> };
+  gatehouses: RunningGatehouse[];
+  /** The first instance's origin. */
+  origin: string;
+  close(): Promise<void>;
+}
+
+/** 32 fixed test bytes per key: tests are reproducible and these keys protect nothing. */
+const TEST_ENCRYPTION_KEYS = 'test1:' + Buffer.alloc(32, 7).toString('base64url');
+
+/**
+ * Starts the whole stack in-process on free ports: the dev IdP (realms acme and /globex), the
+ * demo API trusting it, and N Gatehouse instances in development mode wired to both.
+ */
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const count = options.instances ?? 1;
+  const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+  const origins = ports.map((port) => `http://localhost:${port}`);
+
+  const idp = await startDevIdp({ ...options.devIdp, port: 0, realms: realmsFor(origins) });
+  const api = await startDemoApi({
+    port: 0,
+    trustedIssuers: ['', '/globex'].map((path) => ({
+      issuer: idp.issuer(path),
+      jwksUri: `${idp.issuer(path)}/jwks`,
+      audience: DEMO_API_RESOURCE,
+    })),
+  });
+
+  const gatehouses: RunningGatehouse[] = [];
+  for (const [index, origin] of origins.entries()) {
+    const env = {
+      GATEHOUSE_MODE: 'development',
+      PUBLIC_URL: origin,
+      PORT: String(ports[index]),
+      DEV_IDP_ORIGIN: idp.origin,
+      DEMO_API_URL: api.origin,
+      SESSION_SECRET: 'test-session-secret-0123456789abcdef',
+      GATEHOUSE_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+      ...(options.redis ? { REDIS_URL: options.redis.url } : {}),
+      ...(options.staticDir ? { GATEHOUSE_STATIC_DIR: options.staticDir } : {}),
+    };
+    const base = loadConfig({ env });
+    const input = options.configure ? options.configure(structuredClone(base.config) as ConfigInput) : undefined;
+    const { config } = input ? loadConfig({ env, input }) : base;
+    const gatehouse = createGatehouse(config, { ...options.deps, logger: pino({ level: 'silent' }) });
+    const server = await listen(gatehouse, ports[index] ?? 0);
+    gatehouses.push({ origin, gatehouse, server });
+  }
+
+  return {
+    idp,
+    api,
+    gatehouses,
+    origin: origins[0] ?? '',
+    async close() {
+      for (const { server, gatehouse } of gatehouses) {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+        await gatehouse.close();
+      }
+      await api.close();
+      await idp.close();
+    },
+  };
+}
+
+/** The default realms, with every instance's callback and logout URIs registered. */
+function realmsFor(origins: string[]) {
+  const [first, ...others] = origins.map((gatehouseOrigin) => defaultRealms({ gatehouseOrigin }));
+  if (!first) throw new Error('at least one instance');
+  return first.map((realm, r) => ({
+    ...realm,
+    clients: realm.clients.map((client, c) => ({
+      ...client,
+      redirect_uris: [client.redirect_uris, ...others.map((o) => o[r]?.clients[c]?.redirect_uris ?? [])].flat(),
+      post_logout_redirect_uris: [
+        client.post_logout_redirect_uris ?? [],
+        ...others.map((o) => o[r]?.clients[c]?.post_logout_redirect_uris ?? []),
+      ].flat(),
+    })),
+  }));
+}
+
+async function listen(gatehouse: Gatehouse, port: number): Promise<Server> {
+  return new Promise((resolve, reject) => {
+    const server = gatehouse.app.listen(port, '127.0.0.1', () => resolve(server));
+    server.once('error', reject);
+  });
+}
+
+export function serverPort(server: Server): number {
+  return (server.address() as AddressInfo).port;
+}
