@@ -1,0 +1,156 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import express from 'express';
+import type { Request, Response, Router } from 'express';
+import type Provider from 'oidc-provider';
+import type { InteractionResults } from 'oidc-provider';
+import { consentPage, loginPage, PAGE_CSP } from './pages.ts';
+import type { DevIdpRealm, DevIdpUser } from './realms.ts';
+
+/** An error whose status and message are safe to show to the caller. */
+export class HttpError extends Error {
+  readonly status: number;
+  constructor(status: number, message: string) {
+    super(message);
+    this.status = status;
+  }
+}
+
+type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
+
+const INVALID_CREDENTIALS = 'Invalid username or password';
+
+function formField(body: unknown, name: string): string {
+  if (typeof body !== 'object' || body === null) return '';
+  const value = (body as Record<string, unknown>)[name];
+  return typeof value === 'string' ? value.slice(0, 256) : '';
+}
+
+function sameSecret(a: string, b: string): boolean {
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(a), digest(b));
+}
+
+function authenticate(realm: DevIdpRealm, login: string, password: string): DevIdpUser | undefined {
+  const user = realm.users.find((u) => u.id === login);
+  return user && sameSecret(user.password, password) ? user : undefined;
+}
+
+/** Sends one of the dev IdP's HTML pages with a strict CSP and no caching. */
+export function sendPage(res: Response, status: number, html: string): void {
+  res
+    .status(status)
+    .set({ 'content-security-policy': PAGE_CSP, 'cache-control': 'no-store' })
+    .type('html')
+    .send(html);
+}
+
+/** Loads the interaction from its cookie and checks it is the one named in the URL. */
+async function loadInteraction(
+  provider: Provider,
+  req: Request,
+  res: Response,
+  prompt?: string,
+): Promise<InteractionDetails> {
+  const details = await provider.interactionDetails(req, res);
+  if (details.uid !== req.params['uid'])
+    throw new HttpError(400, 'This sign-in request is no longer valid.');
+  if (prompt && details.prompt.name !== prompt)
+    throw new HttpError(400, 'Unexpected step for this sign-in request.');
+  return details;
+}
+
+function requestedScopes(details: InteractionDetails): string[] {
+  const scope = details.params['scope'];
+  return typeof scope === 'string' ? scope.split(' ').filter(Boolean) : [];
+}
+
+function stringList(value: unknown): string[] {
+  return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+/** Grants what the consent prompt reports missing: OIDC scopes (incl. offline_access), claims, resource scopes. */
+async function grantConsent(
+  provider: Provider,
+  details: InteractionDetails,
+): Promise<InteractionResults> {
+  const { accountId } = details.session ?? {};
+  const clientId = details.params['client_id'];
+  if (!accountId || typeof clientId !== 'string')
+    throw new HttpError(400, 'No signed-in user for this request.');
+  const grant = details.grantId
+    ? await provider.Grant.find(details.grantId)
+    : new provider.Grant({ accountId, clientId });
+  if (!grant) throw new HttpError(400, 'This sign-in request is no longer valid.');
+  const missing = details.prompt.details;
+  const scopes = stringList(missing['missingOIDCScope']);
+  if (scopes.length) grant.addOIDCScope(scopes.join(' '));
+  const claims = stringList(missing['missingOIDCClaims']);
+  if (claims.length) grant.addOIDCClaims(claims);
+  const resourceScopes = missing['missingResourceScopes'];
+  if (typeof resourceScopes === 'object' && resourceScopes !== null) {
+    for (const [indicator, list] of Object.entries(resourceScopes)) {
+      grant.addResourceScope(indicator, stringList(list).join(' '));
+    }
+  }
+  const grantId = await grant.save();
+  return { consent: details.grantId ? {} : { grantId } };
+}
+
+/** Login and consent pages of one realm; mount at the realm's path. */
+export function interactionRouter(provider: Provider, realm: DevIdpRealm): Router {
+  const router = express.Router();
+  const formBody = express.urlencoded({ extended: false, limit: '8kb' });
+  const realmLabel = realm.path ? realm.path.slice(1) : 'dev IdP';
+  const action = (uid: string, step: string) =>
+    `${realm.path}/interaction/${encodeURIComponent(uid)}/${step}`;
+
+  router.get('/interaction/:uid', async (req, res) => {
+    const details = await loadInteraction(provider, req, res);
+    if (details.prompt.name === 'login') {
+      sendPage(res, 200, loginPage({ action: action(details.uid, 'login'), realmLabel }));
+    } else if (details.prompt.name === 'consent') {
+      const clientId = String(details.params['client_id']);
+      sendPage(
+        res,
+        200,
+        consentPage({
+          action: action(details.uid, 'confirm'),
+          clientId,
+          scopes: requestedScopes(details),
+        }),
+      );
+    } else {
+      throw new HttpError(400, 'Unsupported sign-in step.');
+    }
+  });
+
+  router.post('/interaction/:uid/login', formBody, async (req, res) => {
+    const details = await loadInteraction(provider, req, res, 'login');
+    const login = formField(req.body, 'login');
+    const user = authenticate(realm, login, formField(req.body, 'password'));
+    if (!user) {
+      const page = loginPage({
+        action: action(details.uid, 'login'),
+        realmLabel,
+        login,
+        error: INVALID_CREDENTIALS,
+      });
+      sendPage(res, 401, page);
+      return;
+    }
+    await provider.interactionFinished(
+      req,
+      res,
+      { login: { accountId: user.id } },
+      { mergeWithLastSubmission: false },
+    );
+  });
+
+  router.post('/interaction/:uid/confirm', formBody, async (req, res) => {
+    const details = await loadInteraction(provider, req, res, 'consent');
+    const result = await grantConsent(provider, details);
+    await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
+  });
+
+  return router;
+}

@@ -1,0 +1,31 @@
+// Standalone dev IdP for `pnpm dev` and docker.
+import { defaultRealms, startDevIdp } from './index.ts';
+
+const port = Number(process.env['PORT'] ?? 4000);
+const gatehouseOrigin = process.env['GATEHOUSE_PUBLIC_URL'] ?? 'http://localhost:3000';
+
+const idp = await startDevIdp({
+  port,
+  host: process.env['DEV_IDP_HOST'] ?? '127.0.0.1',
+  publicOrigin: process.env['DEV_IDP_PUBLIC_ORIGIN'] || undefined,
+  realms: defaultRealms({ gatehouseOrigin }),
+  controlApi: process.env['DEV_IDP_CONTROL_API'] === '1',
+});
+process.stdout.write(
+  `dev IdP listening on ${idp.origin} (issuers: ${idp.issuer('')}, ${idp.issuer('/globex')})\n`,
+);
+
+let stopping = false;
+function shutdown(): void {
+  if (stopping) return;
+  stopping = true;
+  idp.close().then(
+    () => process.exit(0),
+    (err: unknown) => {
+      console.error('dev IdP shutdown failed', err);
+      process.exit(1);
+    },
+  );
+}
+process.once('SIGTERM', shutdown);
+process.once('SIGINT', shutdown);

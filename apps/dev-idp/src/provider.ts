@@ -1,0 +1,181 @@
+import { randomBytes, randomUUID } from 'node:crypto';
+import { exportJWK, generateKeyPair } from 'jose';
+import Provider, { errors } from 'oidc-provider';
+import type { Account, ClientMetadata, Configuration, JWK, ResourceServer } from 'oidc-provider';
+import { logoutPage, messagePage } from './pages.ts';
+import type { DevIdpClient, DevIdpRealm, DevIdpUser } from './realms.ts';
+
+/** Scopes a resource server accepts unless `resources[...].scope` says otherwise. */
+export const DEFAULT_RESOURCE_SCOPE = 'openid profile email offline_access roles api';
+
+export interface RealmProviderOptions {
+  realm: DevIdpRealm;
+  issuer: string;
+  resources: ReadonlyMap<string, { scope?: string }>;
+  defaultResource: string | undefined;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+}
+
+/** Builds one realm's OpenID Provider with its own fresh signing key and cookie key. */
+export async function createRealmProvider(opts: RealmProviderOptions): Promise<Provider> {
+  const provider = new Provider(
+    opts.issuer,
+    providerConfiguration(opts, await generateSigningJwk()),
+  );
+  // Host and protocol come from X-Forwarded-* which the server always overwrites with the public origin.
+  provider.proxy = true;
+  return provider;
+}
+
+async function generateSigningJwk(): Promise<JWK> {
+  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
+  return { ...(await exportJWK(privateKey)), alg: 'RS256', use: 'sig', kid: randomUUID() };
+}
+
+function toClientMetadata(client: DevIdpClient): ClientMetadata {
+  return {
+    client_id: client.client_id,
+    client_secret: client.client_secret,
+    redirect_uris: client.redirect_uris,
+    post_logout_redirect_uris: client.post_logout_redirect_uris ?? [],
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    token_endpoint_auth_method:
+      client.token_endpoint_auth_method ?? (client.client_secret ? 'client_secret_basic' : 'none'),
+    // session_required makes oidc-provider put `sid` into ID tokens and logout tokens.
+    ...(client.backchannel_logout_uri
+      ? {
+          backchannel_logout_uri: client.backchannel_logout_uri,
+          backchannel_logout_session_required: true,
+        }
+      : {}),
+  };
+}
+
+function toAccount(user: DevIdpUser): Account {
+  return {
+    accountId: user.id,
+    // oidc-provider filters these by the granted scopes (see `claims` below).
+    claims: () => ({
+      sub: user.id,
+      name: user.name,
+      email: user.email,
+      email_verified: user.emailVerified ?? true,
+      roles: user.roles ?? [],
+    }),
+  };
+}
+
+/** Cookie names carry the realm so the root realm's cookies never shadow a sub-path realm's. */
+function cookieNames(realmPath: string) {
+  const suffix = realmPath.replace(/[^A-Za-z0-9]/g, '_');
+  return {
+    session: `_session${suffix}`,
+    interaction: `_interaction${suffix}`,
+    resume: `_interaction_resume${suffix}`,
+  };
+}
+
+function resourceServerInfo(opts: RealmProviderOptions, indicator: string): ResourceServer {
+  const resource = opts.resources.get(indicator);
+  if (!resource) throw new errors.InvalidTarget('unknown resource indicator');
+  return {
+    scope: resource.scope ?? DEFAULT_RESOURCE_SCOPE,
+    audience: indicator,
+    accessTokenFormat: 'jwt',
+    accessTokenTTL: opts.accessTokenTtlSeconds,
+    jwt: { sign: { alg: 'RS256' } },
+  };
+}
+
+function pickDefaultResource(preferred: string | undefined, oneOf?: readonly string[]) {
+  if (!oneOf) return preferred;
+  return preferred && oneOf.includes(preferred) ? preferred : oneOf[0];
+}
+
+/** oidc-provider's fetch refuses loopback targets (SSRF guard); dev back-channel receivers live there. */
+function loopbackFriendlyFetch(
+  input: string | URL | Request,
+  init?: RequestInit,
+): Promise<Response> {
+  const { dispatcher: _ssrfGuard, ...rest } = (init ?? {}) as RequestInit & {
+    dispatcher?: unknown;
+  };
+  return fetch(input, rest);
+}
+
+function providerConfiguration(opts: RealmProviderOptions, jwk: JWK): Configuration {
+  const users = new Map(opts.realm.users.map((u) => [u.id, u]));
+  const { realm, accessTokenTtlSeconds: accessTtl, refreshTokenTtlSeconds: refreshTtl } = opts;
+  return {
+    clients: realm.clients.map(toClientMetadata),
+    jwks: { keys: [jwk] },
+    cookies: {
+      keys: [randomBytes(32).toString('base64url')],
+      names: cookieNames(realm.path),
+      long: { httpOnly: true, sameSite: 'lax', path: realm.path || '/' },
+      short: { httpOnly: true, sameSite: 'lax' },
+    },
+    findAccount: (_ctx, sub) => {
+      const user = users.get(sub);
+      return user ? toAccount(user) : undefined;
+    },
+    // `roles` is released with `profile` (what the BFF asks for) and with its own `roles` scope.
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'roles'],
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'roles'],
+      email: ['email', 'email_verified'],
+      roles: ['roles'],
+    },
+    conformIdTokenClaims: false,
+    responseTypes: ['code'],
+    pkce: { required: () => true },
+    rotateRefreshToken: true,
+    clientBasedCORS: () => false,
+    interactions: { url: (_ctx, interaction) => `${realm.path}/interaction/${interaction.uid}` },
+    ttl: {
+      AccessToken: accessTtl,
+      IdToken: 3600,
+      RefreshToken: refreshTtl,
+      Grant: refreshTtl,
+      Session: refreshTtl,
+      Interaction: 600,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      revocation: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      introspection: {
+        enabled: true,
+        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+      },
+      backchannelLogout: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: (ctx, form) => {
+          ctx.type = 'html';
+          ctx.body = logoutPage(form);
+        },
+        postLogoutSuccessSource: (ctx) => {
+          ctx.type = 'html';
+          ctx.body = messagePage('Signed out', 'You are signed out.');
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (_ctx, _client, oneOf) => pickDefaultResource(opts.defaultResource, oneOf),
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, indicator) => resourceServerInfo(opts, indicator),
+      },
+    },
+    renderError: (ctx, out) => {
+      ctx.type = 'html';
+      ctx.body = messagePage('Sign-in error', `${out.error}: ${out.error_description ?? ''}`);
+    },
+    fetch: loopbackFriendlyFetch,
+  };
+}

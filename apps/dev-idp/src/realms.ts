@@ -1,0 +1,88 @@
+/** A user that can sign in at one realm. `id` is both the login name and the `sub` claim. */
+export interface DevIdpUser {
+  id: string;
+  password: string;
+  name: string;
+  email: string;
+  emailVerified?: boolean;
+  roles?: string[];
+}
+
+/** A statically registered client. No `client_secret` means a public client (`none` auth). */
+export interface DevIdpClient {
+  client_id: string;
+  client_secret?: string;
+  redirect_uris: string[];
+  post_logout_redirect_uris?: string[];
+  backchannel_logout_uri?: string;
+  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
+}
+
+/** One issuer: `path` '' is the root issuer, otherwise a sub-path such as '/globex'. */
+export interface DevIdpRealm {
+  path: string;
+  users: DevIdpUser[];
+  clients: DevIdpClient[];
+}
+
+/** The resource indicator (and JWT `aud`) of the demo API. */
+export const DEMO_API_RESOURCE = 'urn:gatehouse:demo-api';
+
+/** The confidential clients of the default realms, keyed by tenant, for the BFF's dev config. */
+export const DEV_CLIENTS = {
+  acme: { realmPath: '', clientId: 'gatehouse-acme', clientSecret: 'dev-only-acme-secret' },
+  globex: {
+    realmPath: '/globex',
+    clientId: 'gatehouse-globex',
+    clientSecret: 'dev-only-globex-secret',
+  },
+} as const;
+
+/** The Gatehouse URIs registered for a tenant's dev provider. */
+export function devClientUris(gatehouseOrigin: string, tenant: string) {
+  return {
+    redirectUri: `${gatehouseOrigin}/bff/callback/${tenant}/dev`,
+    postLogoutRedirectUri: `${gatehouseOrigin}/`,
+    backchannelLogoutUri: `${gatehouseOrigin}/bff/backchannel-logout/${tenant}/dev`,
+  };
+}
+
+function devClient(gatehouseOrigin: string, tenant: keyof typeof DEV_CLIENTS): DevIdpClient {
+  const { clientId, clientSecret } = DEV_CLIENTS[tenant];
+  const uris = devClientUris(gatehouseOrigin, tenant);
+  return {
+    client_id: clientId,
+    client_secret: clientSecret,
+    redirect_uris: [uris.redirectUri],
+    post_logout_redirect_uris: [uris.postLogoutRedirectUri],
+    backchannel_logout_uri: uris.backchannelLogoutUri,
+  };
+}
+
+function devUser(id: string, name: string, email: string, roles: string[]): DevIdpUser {
+  return { id, password: id, name, email, emailVerified: true, roles };
+}
+
+/** The two default tenants: acme at the root issuer (alice, bob), globex at '/globex' (carol, dave). */
+export function defaultRealms(opts: { gatehouseOrigin: string }): DevIdpRealm[] {
+  const origin = opts.gatehouseOrigin.replace(/\/+$/, '');
+  const admin = ['gatehouse-admin'];
+  return [
+    {
+      path: DEV_CLIENTS.acme.realmPath,
+      users: [
+        devUser('alice', 'Alice Anderson', 'alice@acme.test', admin),
+        devUser('bob', 'Bob Brown', 'bob@acme.test', []),
+      ],
+      clients: [devClient(origin, 'acme')],
+    },
+    {
+      path: DEV_CLIENTS.globex.realmPath,
+      users: [
+        devUser('carol', 'Carol Chen', 'carol@globex.test', admin),
+        devUser('dave', 'Dave Diaz', 'dave@globex.test', []),
+      ],
+      clients: [devClient(origin, 'globex')],
+    },
+  ];
+}

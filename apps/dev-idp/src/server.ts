@@ -1,0 +1,183 @@
+import { once } from 'node:events';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
+import express from 'express';
+import type { Express, NextFunction, Request, Response } from 'express';
+import type Provider from 'oidc-provider';
+import type { KoaContextWithOIDC } from 'oidc-provider';
+import { controlRouter } from './control.ts';
+import type { RealmStats } from './control.ts';
+import { HttpError, interactionRouter, sendPage } from './interactions.ts';
+import { messagePage } from './pages.ts';
+import { createRealmProvider } from './provider.ts';
+import { DEMO_API_RESOURCE, defaultRealms } from './realms.ts';
+import type { DevIdpRealm } from './realms.ts';
+
+/** Where the BFF runs when no realms are given (the default dev stack). */
+export const DEFAULT_GATEHOUSE_ORIGIN = 'http://localhost:3000';
+
+export interface DevIdpOptions {
+  /** 0 (default here) picks a free port; main.ts defaults to 4000. */
+  port?: number;
+  /** Bind address, default 127.0.0.1. */
+  host?: string;
+  /** Default `http://localhost:<actual port>`; issuer = publicOrigin + realm.path. */
+  publicOrigin?: string;
+  /** Default: defaultRealms({ gatehouseOrigin: DEFAULT_GATEHOUSE_ORIGIN }). */
+  realms?: DevIdpRealm[];
+  /** Resource indicators that get JWT access tokens with that audience. Default: the demo API. */
+  resources?: Record<string, { scope?: string }>;
+  accessTokenTtlSeconds?: number;
+  refreshTokenTtlSeconds?: number;
+  /** Enables /__control (tests only). */
+  controlApi?: boolean;
+}
+
+export interface RunningDevIdp {
+  /** The public origin, `http://localhost:PORT` unless `publicOrigin` was given. */
+  origin: string;
+  issuer(realmPath?: string): string;
+  tokenEndpointCalls(realmPath?: string): number;
+  /** Per grant type counts of token endpoint requests that reached a grant handler. */
+  tokenEndpointCallsByGrantType(realmPath?: string): Record<string, number>;
+  setTokenEndpointDelay(ms: number): void;
+  close(): Promise<void>;
+}
+
+interface MountedRealm {
+  realm: DevIdpRealm;
+  provider: Provider;
+}
+
+function validateRealms(realms: DevIdpRealm[]): void {
+  const seen = new Set<string>();
+  for (const { path } of realms) {
+    if (path !== '' && !/^(\/[A-Za-z0-9._-]+)+$/.test(path))
+      throw new Error(`invalid realm path: ${JSON.stringify(path)}`);
+    if (seen.has(path)) throw new Error(`duplicate realm path: ${JSON.stringify(path)}`);
+    if (path.startsWith('/__control')) throw new Error('realm path /__control is reserved');
+    seen.add(path);
+  }
+}
+
+function recordGrantType(stats: RealmStats, ctx: KoaContextWithOIDC): void {
+  const grantType = ctx.oidc?.params?.['grant_type'];
+  const key = typeof grantType === 'string' ? grantType : 'unknown';
+  stats.byGrantType[key] = (stats.byGrantType[key] ?? 0) + 1;
+}
+
+/** Makes every generated URL use the public origin, whatever Host the request came with. */
+function forcePublicOrigin(publicOrigin: string) {
+  const { host, protocol } = new URL(publicOrigin);
+  return (req: Request, _res: Response, next: NextFunction) => {
+    req.headers['x-forwarded-host'] = host;
+    req.headers['x-forwarded-proto'] = protocol.slice(0, -1);
+    next();
+  };
+}
+
+function renderHttpError(err: unknown, _req: Request, res: Response, next: NextFunction): void {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as Record<string, unknown>;
+  const status = typeof e['status'] === 'number' ? e['status'] : 500;
+  if (status < 400 || status >= 500 || res.headersSent) return next(err);
+  const detail = err instanceof HttpError ? err.message : (e['error_description'] ?? e['message']);
+  sendPage(
+    res,
+    status,
+    messagePage('Request failed', typeof detail === 'string' ? detail : 'Bad request'),
+  );
+}
+
+async function buildRealms(options: DevIdpOptions, realms: DevIdpRealm[], publicOrigin: string) {
+  const resources = new Map(Object.entries(options.resources ?? { [DEMO_API_RESOURCE]: {} }));
+  const defaultResource = resources.has(DEMO_API_RESOURCE)
+    ? DEMO_API_RESOURCE
+    : resources.keys().next().value;
+  const mounted = new Map<string, MountedRealm>();
+  for (const realm of realms) {
+    const provider = await createRealmProvider({
+      realm,
+      issuer: publicOrigin + realm.path,
+      resources,
+      defaultResource,
+      accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 300,
+      refreshTokenTtlSeconds: options.refreshTokenTtlSeconds ?? 86_400,
+    });
+    mounted.set(realm.path, { realm, provider });
+  }
+  return mounted;
+}
+
+function buildApp(mounted: Map<string, MountedRealm>, publicOrigin: string, controlApi: boolean) {
+  const stats = new Map<string, RealmStats>();
+  let tokenDelayMs = 0;
+  const setTokenEndpointDelay = (ms: number) => {
+    tokenDelayMs = Math.max(0, ms);
+  };
+  const app: Express = express();
+  app.disable('x-powered-by');
+  app.use(forcePublicOrigin(publicOrigin));
+  if (controlApi)
+    app.use('/__control', controlRouter({ stats, realms: mounted, setTokenEndpointDelay }));
+  // Longest paths first so '/globex/...' never reaches the root issuer.
+  const ordered = [...mounted.values()].sort((a, b) => b.realm.path.length - a.realm.path.length);
+  for (const { realm, provider } of ordered) {
+    const realmStats: RealmStats = { tokenEndpointCalls: 0, byGrantType: {} };
+    stats.set(realm.path, realmStats);
+    provider.on('grant.success', (ctx: KoaContextWithOIDC) => recordGrantType(realmStats, ctx));
+    provider.on('grant.error', (ctx: KoaContextWithOIDC) => recordGrantType(realmStats, ctx));
+    app.post(`${realm.path}/token`, async (_req, _res, next) => {
+      realmStats.tokenEndpointCalls += 1;
+      if (tokenDelayMs > 0) await sleep(tokenDelayMs);
+      next();
+    });
+    app.use(realm.path || '/', interactionRouter(provider, realm));
+    app.use(realm.path || '/', provider.callback());
+  }
+  app.use(renderHttpError);
+  return { app, stats, setTokenEndpointDelay };
+}
+
+function closeServer(server: http.Server): Promise<void> {
+  return new Promise((resolve, reject) => {
+    server.close((err) => (err ? reject(err) : resolve()));
+    server.closeAllConnections();
+  });
+}
+
+/** Starts the dev IdP: one HTTP server, one oidc-provider instance per realm. */
+export async function startDevIdp(options: DevIdpOptions = {}): Promise<RunningDevIdp> {
+  const realms = options.realms ?? defaultRealms({ gatehouseOrigin: DEFAULT_GATEHOUSE_ORIGIN });
+  validateRealms(realms);
+  const server = http.createServer();
+  server.listen(options.port ?? 0, options.host ?? '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    const { port } = server.address() as AddressInfo;
+    const origin = (options.publicOrigin ?? `http://localhost:${port}`).replace(/\/+$/, '');
+    const mounted = await buildRealms(options, realms, origin);
+    const { app, stats, setTokenEndpointDelay } = buildApp(
+      mounted,
+      origin,
+      options.controlApi ?? false,
+    );
+    server.on('request', app);
+    const statsFor = (realmPath = '') => {
+      const found = stats.get(realmPath);
+      if (!found) throw new Error(`no realm at path ${JSON.stringify(realmPath)}`);
+      return found;
+    };
+    return {
+      origin,
+      issuer: (realmPath = '') => origin + realmPath,
+      tokenEndpointCalls: (realmPath) => statsFor(realmPath).tokenEndpointCalls,
+      tokenEndpointCallsByGrantType: (realmPath) => ({ ...statsFor(realmPath).byGrantType }),
+      setTokenEndpointDelay,
+      close: () => closeServer(server),
+    };
+  } catch (err) {
+    await closeServer(server);
+    throw err;
+  }
+}
