@@ -139,7 +139,9 @@ function buildApp(mounted: Map<string, MountedRealm>, publicOrigin: string, cont
   return { app, stats, setTokenEndpointDelay };
 }
 
+/** Idempotent: closing an already closed IdP (a test that stopped it on purpose) is fine. */
 function closeServer(server: http.Server): Promise<void> {
+  if (!server.listening) return Promise.resolve();
   return new Promise((resolve, reject) => {
     server.close((err) => (err ? reject(err) : resolve()));
     server.closeAllConnections();

@@ -23,6 +23,8 @@ export interface GatehouseDeps {
   clock?: Clock;
   /** Replaces the guarded fetch for provider traffic (tests of the guard itself only). */
   providerFetch?: CustomFetch;
+  /** Lease of the per-session lock (refresh, slide); renewed while held. Default 5000 ms. */
+  lockLeaseMs?: number;
 }
 
 export interface Gatehouse {
@@ -62,7 +64,13 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
   const guardedFetch = createGuardedFetch({ mode: config.mode, allowedDevOrigins: [...config.devIdpOrigins] });
   const providers = new ProviderClients({ config, fetch: deps.providerFetch ?? guardedFetch });
   const vault = new Vault(config.encryptionKeys);
-  const sessions = new SessionService({ store, kv, clock, idleTimeoutSeconds: config.session.idleTimeoutSeconds });
+  const sessions = new SessionService({
+    store,
+    kv,
+    clock,
+    idleTimeoutSeconds: config.session.idleTimeoutSeconds,
+    ...(deps.lockLeaseMs ? { lockLeaseMs: deps.lockLeaseMs } : {}),
+  });
   const upstreams = new Agent({ connections: 128, keepAliveTimeout: 10_000 });
 
   const context: GatehouseContext = {

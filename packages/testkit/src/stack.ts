@@ -70,7 +70,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       ...(options.staticDir ? { GATEHOUSE_STATIC_DIR: options.staticDir } : {}),
     };
     const base = loadConfig({ env });
-    const input = options.configure ? options.configure(structuredClone(base.config) as ConfigInput) : undefined;
+    const { secureCookies: _derived, ...plain } = structuredClone(base.config);
+    const input = options.configure ? options.configure(plain as ConfigInput) : undefined;
     const { config } = input ? loadConfig({ env, input }) : base;
     const gatehouse = createGatehouse(config, { ...options.deps, logger: pino({ level: 'silent' }) });
     const server = await listen(gatehouse, ports[index] ?? 0);

@@ -1,0 +1,273 @@
+import { openTabChannel } from './cross-tab.ts';
+import type { TabMessage } from './cross-tab.ts';
+import { callSafely, createExpiryWatch } from './expiry.ts';
+import { GatehouseProblem, networkProblem, readProblem } from './problem.ts';
+import { parseSessions, parseUser } from './parse.ts';
+import type {
+  GatehouseClient,
+  GatehouseClientOptions,
+  GatehouseSessionInfo,
+  LoginOptions,
+  SessionState,
+  SignedOutReason,
+  VisibilitySource,
+} from './types.ts';
+
+const DEFAULT_CHANNEL_NAME = 'gatehouse';
+const DEFAULT_EXPIRY_WARNING_SECONDS = 120;
+/** The 401 codes Gatehouse itself uses for "no session": trusted without asking again. */
+const SESSION_GONE_CODES: ReadonlySet<string> = new Set(['unauthenticated', 'session_expired']);
+const CSRF_HEADER = 'X-CSRF';
+
+/**
+ * Builds the browser SDK for a Gatehouse BFF. It holds no token and stores nothing: the session
+ * is the HttpOnly cookie, so the client only mirrors what `GET /bff/user` says.
+ * Call `refresh()` once at start-up to leave the `loading` state.
+ *
+ * @example
+ * const gatehouse = createGatehouseClient();
+ * gatehouse.subscribe((state) => render(state));
+ * await gatehouse.refresh();
+ * const res = await gatehouse.apiFetch('/api/demo/me');
+ */
+export function createGatehouseClient(options: GatehouseClientOptions = {}): GatehouseClient {
+  const baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '');
+  const doFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+  const navigate = options.navigate ?? ((url: string) => globalThis.location.assign(url));
+  const listeners = new Set<(state: SessionState) => void>();
+  let state: SessionState = { status: 'loading' };
+  // Bumped by every state change and every refresh start: an answer that arrives after either
+  // is stale (say, a /bff/user 200 racing a logout) and must not overwrite the newer state.
+  let epoch = 0;
+  let disposed = false;
+
+  const expiry = createExpiryWatch({
+    warningSeconds: options.expiryWarningSeconds ?? DEFAULT_EXPIRY_WARNING_SECONDS,
+    onExpired: recheckQuietly,
+  });
+  const channel = openTabChannel(options.channelName ?? DEFAULT_CHANNEL_NAME, onTabMessage);
+  const visibility = options.visibility ?? defaultVisibilitySource();
+  visibility?.addEventListener('visibilitychange', onVisibilityChange);
+
+  function setState(next: SessionState): void {
+    epoch += 1;
+    if (sameState(state, next)) return;
+    state = next;
+    expiry.watch(next.status === 'signed-in' ? next.user.session.expiresAt : undefined);
+    for (const listener of [...listeners]) callSafely(() => listener(next));
+  }
+
+  function markSignedOut(reason: SignedOutReason | undefined, announce: boolean): void {
+    if (state.status === 'signed-out') {
+      epoch += 1;
+      return;
+    }
+    setState(reason === undefined ? { status: 'signed-out' } : { status: 'signed-out', reason });
+    if (announce && reason !== undefined) channel.post({ type: 'signed-out', reason });
+  }
+
+  async function send(path: string, init: RequestInit): Promise<Response> {
+    const headers = new Headers(init.headers);
+    headers.set(CSRF_HEADER, '1');
+    if (!headers.has('accept')) headers.set('accept', 'application/json');
+    try {
+      return await doFetch(baseUrl + path, { ...init, headers, credentials: 'same-origin' });
+    } catch (error) {
+      throw networkProblem(error);
+    }
+  }
+
+  /** A BFF call whose failure is an exception; a 401 also means the session is gone. */
+  async function callBff(path: string, init: RequestInit): Promise<Response> {
+    const response = await send(path, init);
+    if (response.ok) return response;
+    const problem = await readProblem(response);
+    if (response.status === 401) markSignedOut(reasonFor(problem.code), true);
+    throw problem;
+  }
+
+  async function loadUser(slide: boolean, announce: boolean): Promise<SessionState> {
+    const ticket = (epoch += 1);
+    const response = await send(slide ? '/bff/user' : '/bff/user?slide=false', { method: 'GET' });
+    if (response.status === 401) {
+      const problem = await readProblem(response);
+      if (ticket !== epoch || disposed) return state;
+      // A first visit without a session is not "your session has ended".
+      const reason = state.status === 'signed-in' ? reasonFor(problem.code) : undefined;
+      markSignedOut(reason, announce);
+      return state;
+    }
+    if (!response.ok) throw await readProblem(response);
+    const user = parseUser(await readJson(response), response.status);
+    if (ticket !== epoch || disposed) return state;
+    const previous = state;
+    setState({ status: 'signed-in', user });
+    const newcomer =
+      previous.status !== 'signed-in' ||
+      previous.user.claims.sub !== user.claims.sub ||
+      previous.user.issuer !== user.issuer;
+    if (announce && newcomer) channel.post({ type: 'signed-in' });
+    return state;
+  }
+
+  /** Background re-checks never extend the session and never throw: failure is not sign-out. */
+  function recheckQuietly(): void {
+    if (disposed) return;
+    loadUser(false, true).catch(ignore);
+  }
+
+  function onVisibilityChange(): void {
+    if (visibility?.visibilityState === 'visible') recheckQuietly();
+  }
+
+  function onTabMessage(message: TabMessage): void {
+    if (disposed) return;
+    if (message.type === 'signed-out') markSignedOut(message.reason, false);
+    // The tab that signed in already announced it; answering with our own announcement would echo.
+    else loadUser(false, false).catch(ignore);
+  }
+
+  /** After a 401 that is not Gatehouse's own "no session", ask Gatehouse before signing out. */
+  async function settleApiUnauthorized(response: Response): Promise<void> {
+    const problem = await readProblem(response);
+    if (SESSION_GONE_CODES.has(problem.code)) {
+      markSignedOut(reasonFor(problem.code), true);
+      return;
+    }
+    await loadUser(false, true).catch(ignore);
+  }
+
+  function loginUrl(opts: LoginOptions = {}): string {
+    const params = new URLSearchParams({ returnTo: opts.returnTo ?? currentLocation() });
+    if (opts.tenant !== undefined) params.set('tenant', opts.tenant);
+    if (opts.provider !== undefined) params.set('provider', opts.provider);
+    if (opts.email !== undefined) params.set('email', opts.email);
+    return `${baseUrl}/bff/login?${params.toString()}`;
+  }
+
+  return {
+    get state() {
+      return state;
+    },
+    subscribe(listener) {
+      listeners.add(listener);
+      return () => listeners.delete(listener);
+    },
+    refresh(opts = {}) {
+      return loadUser(opts.slide ?? true, true);
+    },
+    loginUrl,
+    login(opts) {
+      navigate(loginUrl(opts));
+    },
+    async logout() {
+      const response = await send('/bff/logout', { method: 'POST' });
+      // 401: the session was already gone, which is what the user asked for.
+      if (!response.ok && response.status !== 401) throw await readProblem(response);
+      const body = response.ok ? await readJson(response).catch(() => undefined) : undefined;
+      markSignedOut('logout', true);
+      navigate(endSessionTarget(body));
+    },
+    async apiFetch(path, init = {}) {
+      assertSameOriginPath(path);
+      const headers = new Headers(init.headers);
+      headers.set(CSRF_HEADER, '1');
+      const response = await doFetch(baseUrl + path, {
+        ...init,
+        headers,
+        credentials: 'same-origin',
+      });
+      if (response.status === 401 && !disposed) await settleApiUnauthorized(response);
+      return response;
+    },
+    async listSessions(): Promise<GatehouseSessionInfo[]> {
+      const response = await callBff('/bff/sessions', { method: 'GET' });
+      return parseSessions(await readJson(response), response.status);
+    },
+    async endSession(id) {
+      await callBff(`/bff/sessions/${encodeURIComponent(id)}`, { method: 'DELETE' });
+    },
+    async endOtherSessions() {
+      await callBff('/bff/sessions/end-others', { method: 'POST' });
+    },
+    onExpiryWarning(listener) {
+      return expiry.onWarning(listener);
+    },
+    dispose() {
+      disposed = true;
+      channel.close();
+      expiry.stop();
+      visibility?.removeEventListener('visibilitychange', onVisibilityChange);
+      listeners.clear();
+    },
+  };
+}
+
+function reasonFor(code: string): SignedOutReason {
+  return code === 'session_expired' ? 'expired' : 'unauthenticated';
+}
+
+function sameState(a: SessionState, b: SessionState): boolean {
+  if (a.status === 'signed-in' && b.status === 'signed-in') {
+    return JSON.stringify(a.user) === JSON.stringify(b.user);
+  }
+  if (a.status === 'signed-out' && b.status === 'signed-out') return a.reason === b.reason;
+  return a.status === b.status;
+}
+
+async function readJson(response: Response): Promise<unknown> {
+  try {
+    return (await response.json()) as unknown;
+  } catch (error) {
+    throw new GatehouseProblem(
+      {
+        type: 'about:blank',
+        title: 'Gatehouse sent an unreadable answer',
+        status: response.status,
+        code: 'invalid_response',
+      },
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Where to go after logout: the IdP's end-session URL when it is an http(s) URL. Anything else
+ * (a `javascript:` URL, garbage) falls back to `/` rather than being handed to `location.assign`.
+ */
+function endSessionTarget(body: unknown): string {
+  const url =
+    typeof body === 'object' && body !== null
+      ? (body as { endSessionUrl?: unknown }).endSessionUrl
+      : undefined;
+  if (typeof url !== 'string') return '/';
+  if (isSameOriginPath(url)) return url;
+  try {
+    const { protocol } = new URL(url);
+    return protocol === 'https:' || protocol === 'http:' ? url : '/';
+  } catch {
+    return '/';
+  }
+}
+
+function isSameOriginPath(path: string): boolean {
+  return path.startsWith('/') && !path.startsWith('//') && !path.startsWith('/\\');
+}
+
+// apiFetch adds the CSRF header and credentials: keep it from being pointed at another origin.
+function assertSameOriginPath(path: string): void {
+  if (!isSameOriginPath(path)) {
+    throw new TypeError(`apiFetch takes a same-origin path starting with one "/", not ${path}`);
+  }
+}
+
+function currentLocation(): string {
+  if (typeof location === 'undefined') return '/';
+  return `${location.pathname}${location.search}${location.hash}`;
+}
+
+function defaultVisibilitySource(): VisibilitySource | undefined {
+  return typeof document === 'undefined' ? undefined : document;
+}
+
+function ignore(): void {}

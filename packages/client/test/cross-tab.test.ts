@@ -1,0 +1,108 @@
+/// <reference types="node" />
+import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startFakeGatehouse } from './fake-gatehouse.ts';
+import type { FakeGatehouse } from './fake-gatehouse.ts';
+import { clientFactory, delay, waitForState } from './helpers.ts';
+
+let fake: FakeGatehouse;
+const clients = clientFactory(() => fake);
+let channelName: string;
+
+beforeAll(async () => {
+  fake = await startFakeGatehouse();
+});
+afterAll(async () => {
+  await fake.close();
+});
+beforeEach(() => {
+  fake.revoke();
+  fake.requests.length = 0;
+  channelName = `tabs-${randomUUID()}`;
+});
+afterEach(() => clients.disposeAll());
+
+/** Two tabs of the same app: same channel, same (fake) cookie. */
+async function twoSignedInTabs() {
+  fake.signIn();
+  const a = clients.make({ channelName });
+  const b = clients.make({ channelName });
+  await Promise.all([a.client.refresh(), b.client.refresh()]);
+  return { a, b };
+}
+
+const userRequests = () => fake.requests.filter((r) => r.path.startsWith('/bff/user')).length;
+
+describe('cross-tab sync', () => {
+  it('a logout in one tab signs the other out with reason "logout"', async () => {
+    const { a, b } = await twoSignedInTabs();
+    await a.client.logout();
+    await expect(waitForState(b.client, (s) => s.status === 'signed-out')).resolves.toEqual({
+      status: 'signed-out',
+      reason: 'logout',
+    });
+    expect(b.navigations).toEqual([]);
+  });
+
+  it('a 401 in one tab tells the other why the session ended', async () => {
+    const { a, b } = await twoSignedInTabs();
+    fake.revoke();
+    await a.client.apiFetch('/api/demo/me');
+    await expect(waitForState(b.client, (s) => s.status === 'signed-out')).resolves.toEqual({
+      status: 'signed-out',
+      reason: 'unauthenticated',
+    });
+  });
+
+  it('a sign-in in one tab makes the other re-check (without echoing back)', async () => {
+    const a = clients.make({ channelName });
+    const b = clients.make({ channelName });
+    await Promise.all([a.client.refresh(), b.client.refresh()]);
+    expect(b.client.state).toEqual({ status: 'signed-out' });
+    fake.signIn();
+    const before = userRequests();
+
+    await a.client.refresh();
+    const state = await waitForState(b.client, (s) => s.status === 'signed-in');
+    expect(state.status).toBe('signed-in');
+    expect(fake.requests.at(-1)?.path).toBe('/bff/user?slide=false');
+    await delay(100);
+    expect(userRequests()).toBe(before + 2);
+  });
+
+  it('tabs on another channel name are not affected', async () => {
+    const { a } = await twoSignedInTabs();
+    const other = clients.make();
+    await other.client.refresh();
+    await a.client.logout();
+    await delay(50);
+    expect(other.client.state.status).toBe('signed-in');
+  });
+
+  it('ignores malformed channel messages and unknown reasons', async () => {
+    const { b } = await twoSignedInTabs();
+    const intruder = new BroadcastChannel(channelName);
+    try {
+      for (const junk of ['signed-out', { type: 'nuke' }, null, 42, { kind: 'signed-out' }]) {
+        intruder.postMessage(junk);
+      }
+      await delay(50);
+      expect(b.client.state.status).toBe('signed-in');
+
+      intruder.postMessage({ type: 'signed-out', reason: '<img src=x onerror=alert(1)>' });
+      await expect(waitForState(b.client, (s) => s.status === 'signed-out')).resolves.toEqual({
+        status: 'signed-out',
+      });
+    } finally {
+      intruder.close();
+    }
+  });
+
+  it('a disposed client stops listening', async () => {
+    const { a, b } = await twoSignedInTabs();
+    b.client.dispose();
+    await a.client.logout();
+    await delay(50);
+    expect(b.client.state.status).toBe('signed-in');
+  });
+});

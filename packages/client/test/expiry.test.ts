@@ -1,0 +1,144 @@
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startFakeGatehouse } from './fake-gatehouse.ts';
+import type { FakeGatehouse } from './fake-gatehouse.ts';
+import { clientFactory, delay, waitForState } from './helpers.ts';
+
+let fake: FakeGatehouse;
+const clients = clientFactory(() => fake);
+
+beforeAll(async () => {
+  fake = await startFakeGatehouse();
+});
+afterAll(async () => {
+  await fake.close();
+});
+beforeEach(() => {
+  fake.revoke();
+  fake.requests.length = 0;
+});
+afterEach(() => clients.disposeAll());
+
+function recordWarnings(listen: (listener: (secondsLeft: number) => void) => () => void) {
+  const warnings: number[] = [];
+  let resolveFirst: () => void = () => {};
+  const first = new Promise<void>((resolve) => (resolveFirst = resolve));
+  const unsubscribe = listen((secondsLeft) => {
+    warnings.push(secondsLeft);
+    resolveFirst();
+  });
+  return { warnings, first, unsubscribe };
+}
+
+describe('expiry warning', () => {
+  it('fires once, expiryWarningSeconds before session.expiresAt', async () => {
+    fake.signIn({ ttlMs: 1_500 });
+    const { client } = clients.make({ expiryWarningSeconds: 1 });
+    const { warnings, first } = recordWarnings(client.onExpiryWarning);
+    const started = Date.now();
+    await client.refresh();
+
+    await first;
+    expect(Date.now() - started).toBeGreaterThanOrEqual(400);
+    expect(warnings).toEqual([1]);
+    // A re-check that returns the same expiry time must not warn again.
+    await client.refresh({ slide: false });
+    await delay(100);
+    expect(warnings).toEqual([1]);
+  });
+
+  it('fires at once when the session is already inside the warning window', async () => {
+    fake.signIn({ ttlMs: 30_000 });
+    const { client } = clients.make();
+    const { warnings, first } = recordWarnings(client.onExpiryWarning);
+    await client.refresh();
+    await first;
+    expect(warnings).toHaveLength(1);
+    expect(warnings[0]).toBeGreaterThanOrEqual(29);
+    expect(warnings[0]).toBeLessThanOrEqual(30);
+  });
+
+  it('warns again for the new expiry once "stay signed in" slid the session', async () => {
+    fake.signIn({ ttlMs: 30_000 });
+    const { client } = clients.make();
+    const { warnings, first } = recordWarnings(client.onExpiryWarning);
+    await client.refresh();
+    await first;
+    await delay(5);
+    await client.refresh();
+    await delay(50);
+    expect(warnings).toHaveLength(2);
+  });
+
+  it('does not call a listener that unsubscribed', async () => {
+    fake.signIn({ ttlMs: 30_000 });
+    const { client } = clients.make();
+    const gone = recordWarnings(client.onExpiryWarning);
+    const kept = recordWarnings(client.onExpiryWarning);
+    gone.unsubscribe();
+    await client.refresh();
+    await kept.first;
+    expect(gone.warnings).toEqual([]);
+  });
+
+  it('re-checks without sliding once the session expired and signs out as "expired"', async () => {
+    fake.signIn({ ttlMs: 200 });
+    const { client } = clients.make({ expiryWarningSeconds: 0 });
+    await client.refresh();
+
+    await expect(waitForState(client, (s) => s.status === 'signed-out', 3_000)).resolves.toEqual({
+      status: 'signed-out',
+      reason: 'expired',
+    });
+    expect(fake.requests.at(-1)?.path).toBe('/bff/user?slide=false');
+  });
+});
+
+class FakeVisibility extends EventTarget {
+  visibilityState: 'visible' | 'hidden' = 'visible';
+  set(next: 'visible' | 'hidden'): void {
+    this.visibilityState = next;
+    this.dispatchEvent(new Event('visibilitychange'));
+  }
+}
+
+describe('re-check when the tab becomes visible', () => {
+  it('notices a session revoked elsewhere, without extending anything', async () => {
+    fake.signIn();
+    const visibility = new FakeVisibility();
+    const { client } = clients.make({ visibility });
+    await client.refresh();
+    fake.revoke();
+
+    visibility.set('hidden');
+    await delay(50);
+    expect(client.state.status).toBe('signed-in');
+
+    visibility.set('visible');
+    await expect(waitForState(client, (s) => s.status === 'signed-out')).resolves.toEqual({
+      status: 'signed-out',
+      reason: 'unauthenticated',
+    });
+    expect(fake.requests.map((r) => r.path)).toEqual(['/bff/user', '/bff/user?slide=false']);
+  });
+
+  it('picks up a sign-in that happened while the tab was hidden', async () => {
+    const visibility = new FakeVisibility();
+    const { client } = clients.make({ visibility });
+    await client.refresh();
+    fake.signIn();
+
+    visibility.set('visible');
+    await expect(waitForState(client, (s) => s.status === 'signed-in')).resolves.toMatchObject({
+      user: { tenant: 'acme' },
+    });
+  });
+
+  it('stops watching after dispose', async () => {
+    const visibility = new FakeVisibility();
+    const { client } = clients.make({ visibility });
+    client.dispose();
+    visibility.set('visible');
+    await delay(50);
+    expect(fake.requests).toEqual([]);
+  });
+});

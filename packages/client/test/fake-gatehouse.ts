@@ -1,0 +1,202 @@
+/// <reference types="node" />
+import { createServer } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+/** One request as the fake BFF saw it, for asserting on headers the SDK must send. */
+export interface RecordedRequest {
+  method: string;
+  path: string;
+  csrf: string | undefined;
+}
+
+interface FakeSession {
+  id: string;
+  createdAt: string;
+  lastSeenAt: string;
+  device: string;
+  current: boolean;
+}
+
+/**
+ * A tiny, stateful stand-in for the Gatehouse BFF HTTP contract, on a real port. One "browser"
+ * session (the cookie is modelled by a flag, shared by every client pointed at it).
+ */
+export interface FakeGatehouse {
+  url: string;
+  requests: RecordedRequest[];
+  /** Signs the browser in with a session that lasts `ttlMs` and slides on `GET /bff/user`. */
+  signIn(opts?: { ttlMs?: number }): void;
+  /** The session disappears server-side (revoked elsewhere). */
+  revoke(): void;
+  /** Answer `GET /bff/user` with this status (503 = store down) until set back to undefined. */
+  failUserWith: number | undefined;
+  /** Hold `GET /bff/user` answers (computed on arrival) this long, to stage races. */
+  userDelayMs: number;
+  endSessionUrl: string | null;
+  readonly sessions: FakeSession[];
+  readonly expiresAt: string;
+  close(): Promise<void>;
+}
+
+const DEFAULT_TTL_MS = 15 * 60_000;
+
+export async function startFakeGatehouse(): Promise<FakeGatehouse> {
+  let signedIn = false;
+  let ttlMs = DEFAULT_TTL_MS;
+  let expiresAtMs = 0;
+  let sessions: FakeSession[] = [];
+  const fake = {
+    url: '',
+    requests: [] as RecordedRequest[],
+    failUserWith: undefined as number | undefined,
+    userDelayMs: 0,
+    endSessionUrl: 'http://localhost:4000/session/end?client_id=spa' as string | null,
+    get sessions() {
+      return sessions;
+    },
+    get expiresAt() {
+      return new Date(expiresAtMs).toISOString();
+    },
+    signIn(opts: { ttlMs?: number } = {}) {
+      signedIn = true;
+      ttlMs = opts.ttlMs ?? DEFAULT_TTL_MS;
+      expiresAtMs = Date.now() + ttlMs;
+      const now = new Date().toISOString();
+      sessions = [
+        {
+          id: 'sess-current',
+          createdAt: now,
+          lastSeenAt: now,
+          device: 'Firefox on Linux',
+          current: true,
+        },
+        {
+          id: 'sess/phone',
+          createdAt: now,
+          lastSeenAt: now,
+          device: 'Safari on iOS',
+          current: false,
+        },
+        {
+          id: 'sess-laptop',
+          createdAt: now,
+          lastSeenAt: now,
+          device: 'Chrome on macOS',
+          current: false,
+        },
+      ];
+    },
+    revoke() {
+      signedIn = false;
+    },
+  };
+
+  /** Answers 401 (and returns false) when there is no live session. */
+  function requireSession(res: ServerResponse): boolean {
+    if (signedIn && Date.now() >= expiresAtMs) {
+      signedIn = false;
+      sendProblem(res, 401, 'session_expired', 'Session expired');
+      return false;
+    }
+    if (!signedIn) {
+      sendProblem(res, 401, 'unauthenticated', 'Sign-in required');
+      return false;
+    }
+    return true;
+  }
+
+  function requireCsrf(req: IncomingMessage, res: ServerResponse): boolean {
+    if (req.headers['x-csrf'] === '1') return true;
+    sendProblem(res, 403, 'csrf_header_missing', 'X-CSRF: 1 is required');
+    return false;
+  }
+
+  function user(): unknown {
+    return {
+      claims: { sub: 'alice-sub', name: 'Alice', email: 'alice@example.com', groups: ['admins'] },
+      tenant: 'acme',
+      provider: 'dev',
+      issuer: 'http://localhost:4000/acme',
+      session: { expiresAt: new Date(expiresAtMs).toISOString() },
+    };
+  }
+
+  function route(req: IncomingMessage, res: ServerResponse): void {
+    const url = new URL(req.url ?? '/', 'http://localhost');
+    const key = `${req.method} ${url.pathname}`;
+    if (key === 'GET /bff/user') {
+      if (fake.failUserWith !== undefined) {
+        sendProblem(res, fake.failUserWith, 'store_unavailable', 'Session storage unavailable');
+        return;
+      }
+      if (!requireSession(res)) return;
+      if (url.searchParams.get('slide') !== 'false') expiresAtMs = Date.now() + ttlMs;
+      const body = user();
+      setTimeout(() => sendJson(res, 200, body), fake.userDelayMs);
+    } else if (key === 'POST /bff/logout') {
+      if (!requireCsrf(req, res) || !requireSession(res)) return;
+      signedIn = false;
+      sendJson(res, 200, { endSessionUrl: fake.endSessionUrl });
+    } else if (url.pathname === '/api/demo/me') {
+      if (!requireCsrf(req, res) || !requireSession(res)) return;
+      sendJson(res, 200, { sub: 'alice-sub', method: req.method, echo: req.headers['x-echo'] });
+    } else if (url.pathname === '/api/upstream-401') {
+      // The upstream API's own 401 (not Gatehouse's "no session"), passed through.
+      if (!requireCsrf(req, res) || !requireSession(res)) return;
+      sendJson(res, 401, { error: 'invalid_token' });
+    } else if (key === 'GET /bff/sessions') {
+      if (!requireSession(res)) return;
+      sendJson(res, 200, { sessions });
+    } else if (key === 'POST /bff/sessions/end-others') {
+      if (!requireCsrf(req, res) || !requireSession(res)) return;
+      sessions = sessions.filter((s) => s.current);
+      send(res, 204);
+    } else if (req.method === 'DELETE' && url.pathname.startsWith('/bff/sessions/')) {
+      if (!requireCsrf(req, res) || !requireSession(res)) return;
+      const id = decodeURIComponent(url.pathname.slice('/bff/sessions/'.length));
+      const before = sessions.length;
+      sessions = sessions.filter((s) => s.id !== id);
+      if (sessions.length === before) sendProblem(res, 404, 'not_found', 'No such session');
+      else send(res, 204);
+    } else {
+      sendProblem(res, 404, 'not_found', 'Not found');
+    }
+  }
+
+  const server = createServer((req, res) => {
+    const csrf = req.headers['x-csrf'];
+    fake.requests.push({
+      method: req.method ?? '',
+      path: req.url ?? '',
+      csrf: typeof csrf === 'string' ? csrf : undefined,
+    });
+    req.resume();
+    req.on('end', () => route(req, res));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  fake.url = `http://localhost:${(server.address() as AddressInfo).port}`;
+
+  return Object.assign(fake, {
+    async close() {
+      server.closeAllConnections();
+      await new Promise<void>((resolve, reject) =>
+        server.close((error) => (error ? reject(error) : resolve())),
+      );
+    },
+  });
+}
+
+function send(res: ServerResponse, status: number): void {
+  res.writeHead(status).end();
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+}
+
+function sendProblem(res: ServerResponse, status: number, code: string, title: string): void {
+  res
+    .writeHead(status, { 'content-type': 'application/problem+json' })
+    .end(JSON.stringify({ type: `https://gatehouse.dev/problems/${code}`, title, status, code }));
+}

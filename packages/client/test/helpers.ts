@@ -1,0 +1,58 @@
+/// <reference types="node" />
+import { randomUUID } from 'node:crypto';
+import { createGatehouseClient } from '../src/index.ts';
+import type { GatehouseClient, GatehouseClientOptions, SessionState } from '../src/index.ts';
+import type { FakeGatehouse } from './fake-gatehouse.ts';
+
+export interface TestClient {
+  client: GatehouseClient;
+  navigations: string[];
+}
+
+/**
+ * Builds clients against the fake BFF and remembers them for `disposeAll`. Each call gets a fresh
+ * channel name unless one is given, so tests cannot hear each other's broadcasts.
+ */
+export function clientFactory(fake: () => FakeGatehouse) {
+  const made: GatehouseClient[] = [];
+  return {
+    make(options: GatehouseClientOptions = {}): TestClient {
+      const navigations: string[] = [];
+      const client = createGatehouseClient({
+        baseUrl: fake().url,
+        fetch: (input, init) => fetch(input, init),
+        navigate: (url) => navigations.push(url),
+        channelName: `test-${randomUUID()}`,
+        ...options,
+      });
+      made.push(client);
+      return { client, navigations };
+    },
+    disposeAll() {
+      for (const client of made.splice(0)) client.dispose();
+    },
+  };
+}
+
+/** Resolves with the first state (current or future) that matches, or fails after `ms`. */
+export function waitForState(
+  client: GatehouseClient,
+  matches: (state: SessionState) => boolean,
+  ms = 2_000,
+): Promise<SessionState> {
+  if (matches(client.state)) return Promise.resolve(client.state);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      unsubscribe();
+      reject(new Error(`state never matched; last was ${JSON.stringify(client.state)}`));
+    }, ms);
+    const unsubscribe = client.subscribe((state) => {
+      if (!matches(state)) return;
+      clearTimeout(timer);
+      unsubscribe();
+      resolve(state);
+    });
+  });
+}
+
+export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,128 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCookieFetch, signIn, startRedisServer, startStack, type CookieFetch, type RedisServer, type Stack } from '@gatehouse/testkit';
+
+/**
+ * Rotation-safe refresh across instances: two Gatehouse instances share one real Redis; the
+ * dev IdP rotates refresh tokens and revokes the whole grant when one is reused, so a second
+ * refresh with the same token would end the session and fail calls.
+ */
+describe('token refresh across two instances', () => {
+  let redis: RedisServer;
+  let stack: Stack;
+  let offsetMs = 0;
+  const csrf = { 'x-csrf': '1' };
+  const clock = () => Date.now() + offsetMs;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    stack = await startStack({
+      redis,
+      instances: 2,
+      devIdp: { controlApi: true, accessTokenTtlSeconds: 300 },
+      // A short lease so that a slow token endpoint outlives it many times over.
+      deps: { clock, lockLeaseMs: 300 },
+    });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await redis?.stop();
+  });
+
+  const refreshCalls = () => stack.idp.tokenEndpointCallsByGrantType('')['refresh_token'] ?? 0;
+
+  async function signedIn(login = 'alice'): Promise<CookieFetch> {
+    offsetMs = 0;
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login, password: login });
+    return http;
+  }
+
+  /** 50 concurrent calls, alternating between the instances (the jar's cookie fits both). */
+  async function burst(http: CookieFetch, count = 50): Promise<number[]> {
+    return Promise.all(
+      Array.from({ length: count }, async (_, i) => {
+        const origin = stack.gatehouses[i % 2]!.origin;
+        const res = await http(`${origin}/api/demo/me`, { headers: csrf });
+        await res.arrayBuffer();
+        return res.status;
+      }),
+    );
+  }
+
+  it('refreshes an expired access token exactly once for 50 concurrent calls on two instances', async () => {
+    const http = await signedIn();
+    const before = refreshCalls();
+    offsetMs = 301_000; // the access token (300 s) has expired for Gatehouse
+    const statuses = await burst(http);
+    expect(statuses).toEqual(Array(50).fill(200));
+    expect(refreshCalls() - before).toBe(1);
+    // And the new token is used from then on without refreshing again.
+    expect(await burst(http, 10)).toEqual(Array(10).fill(200));
+    expect(refreshCalls() - before).toBe(1);
+  });
+
+  it('still refreshes exactly once when the token endpoint is slower than the lock lease', async () => {
+    const http = await signedIn();
+    const before = refreshCalls();
+    offsetMs = 301_000;
+    stack.idp.setTokenEndpointDelay(1500); // five leases of 300 ms
+    try {
+      const statuses = await burst(http);
+      expect(statuses).toEqual(Array(50).fill(200));
+    } finally {
+      stack.idp.setTokenEndpointDelay(0);
+    }
+    expect(refreshCalls() - before).toBe(1);
+  });
+
+  it('ends the session with 401 session_expired when the refresh token is dead (invalid_grant)', async () => {
+    const http = await signedIn('bob');
+    const stored = await storedRefreshToken(stack, redis, 'bob');
+    await revoke(stack, stored);
+    offsetMs = 301_000;
+    const res = await http(`${stack.gatehouses[1]!.origin}/api/demo/me`, { headers: csrf });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { code: string }).code).toBe('session_expired');
+    expect((await http(`${stack.origin}/bff/user`)).status).toBe(401);
+  });
+
+  it('keeps the session and answers 502 when the IdP is unreachable', async () => {
+    const http = await signedIn();
+    offsetMs = 301_000;
+    await stack.idp.close();
+    const res = await http(`${stack.origin}/api/demo/me`, { headers: csrf });
+    expect(res.status).toBe(502);
+    expect(((await res.json()) as { code: string }).code).toBe('idp_unavailable');
+    const user = await http(`${stack.origin}/bff/user?slide=false`);
+    expect(user.status).toBe(200);
+  });
+});
+
+async function storedRefreshToken(stack: Stack, redis: RedisServer, sub: string): Promise<string> {
+  const client = redis.client();
+  try {
+    const { context } = stack.gatehouses[0]!.gatehouse;
+    for (const key of await client.keys('gh:sess:*')) {
+      const data = JSON.parse((await client.get(key)) ?? '{}') as { gh?: { tokens: string; sub: string } };
+      if (data.gh?.sub === sub) return (await context.vault.open<{ refreshToken: string }>(data.gh.tokens)).refreshToken;
+    }
+    throw new Error('no session');
+  } finally {
+    client.disconnect();
+  }
+}
+
+async function revoke(stack: Stack, token: string): Promise<void> {
+  const discovery = (await (await fetch(`${stack.idp.issuer('')}/.well-known/openid-configuration`)).json()) as {
+    revocation_endpoint: string;
+  };
+  const res = await fetch(discovery.revocation_endpoint, {
+    method: 'POST',
+    headers: {
+      authorization: `Basic ${Buffer.from('gatehouse-acme:dev-only-acme-secret').toString('base64')}`,
+      'content-type': 'application/x-www-form-urlencoded',
+    },
+    body: new URLSearchParams({ token, token_type_hint: 'refresh_token' }),
+  });
+  if (!res.ok) throw new Error(`revocation failed: ${res.status}`);
+}

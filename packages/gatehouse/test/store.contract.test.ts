@@ -1,0 +1,224 @@
+import type { SessionData, Store } from 'express-session';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startRedisServer, type RedisServer } from '@gatehouse/testkit';
+import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../src/session/kv.ts';
+import type { SessionRecord } from '../src/session/model.ts';
+import { MemorySessionStore, createRedisSessionStore, storeOps } from '../src/session/stores.ts';
+
+/**
+ * One contract, two implementations: whatever passes here for memory must pass for a real
+ * redis-server. Time is a controllable clock for memory; Redis TTLs are asserted via PTTL and
+ * with short real expiries.
+ */
+const IDLE_SECONDS = 60;
+
+let redisServer: RedisServer;
+let redis: Redis;
+
+beforeAll(async () => {
+  redisServer = await startRedisServer();
+  redis = redisServer.client();
+});
+afterAll(async () => {
+  redis?.disconnect();
+  await redisServer?.stop();
+});
+
+function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
+  const now = Date.now();
+  return {
+    v: 1,
+    tenant: 'acme',
+    provider: 'dev',
+    issuer: 'http://localhost:4000',
+    sub: 'alice',
+    claims: { sub: 'alice' },
+    tokens: 'sealed',
+    accessTokenExpiresAt: Math.floor(now / 1000) + 300,
+    createdAt: now,
+    lastSeenAt: now,
+    absoluteExpiresAt: now + 3_600_000,
+    handle: 'h',
+    device: 'test',
+    ...overrides,
+  };
+}
+
+const sessionData = (gh: SessionRecord): SessionData =>
+  ({ cookie: { originalMaxAge: 3_600_000, path: '/', httpOnly: true }, gh }) as unknown as SessionData;
+
+interface SessionHarness {
+  store: Store;
+  /** Remaining lifetime of a stored session, in seconds, as the backend sees it. */
+  ttlSeconds(sid: string): Promise<number>;
+}
+
+const sessionStores: Array<[string, () => SessionHarness]> = [
+  [
+    'memory',
+    () => {
+      const store = new MemorySessionStore({ idleTimeoutSeconds: IDLE_SECONDS });
+      return {
+        store,
+        ttlSeconds: async (sid) => ((await storeOps(store).get(sid)) ? IDLE_SECONDS : -2),
+      };
+    },
+  ],
+  [
+    'redis',
+    () => ({
+      store: createRedisSessionStore(redis, { idleTimeoutSeconds: IDLE_SECONDS }),
+      ttlSeconds: (sid) => redis.ttl(`gh:sess:${sid}`),
+    }),
+  ],
+];
+
+describe.each(sessionStores)('session store contract: %s', (_name, make) => {
+  let harness: SessionHarness;
+  let ops: ReturnType<typeof storeOps>;
+  beforeEach(() => {
+    harness = make();
+    ops = storeOps(harness.store);
+  });
+
+  it('returns undefined for an unknown id', async () => {
+    expect(await ops.get(`unknown-${Math.random()}`)).toBeUndefined();
+  });
+
+  it('round-trips a session as data (a copy, not the same object)', async () => {
+    const data = sessionData(record({ sub: 'rt' }));
+    await ops.set('sid-rt', data);
+    const loaded = await ops.get('sid-rt');
+    expect(loaded?.gh).toEqual(data.gh);
+    expect(loaded).not.toBe(data);
+  });
+
+  it('overwrites on set and forgets on destroy', async () => {
+    await ops.set('sid-ow', sessionData(record({ sub: 'one' })));
+    await ops.set('sid-ow', sessionData(record({ sub: 'two' })));
+    expect((await ops.get('sid-ow'))?.gh?.sub).toBe('two');
+    await ops.destroy('sid-ow');
+    expect(await ops.get('sid-ow')).toBeUndefined();
+    await ops.destroy('sid-ow'); // destroying twice is fine
+  });
+
+  it('keeps a session no longer than its idle deadline', async () => {
+    await ops.set('sid-ttl', sessionData(record()));
+    const ttl = await harness.ttlSeconds('sid-ttl');
+    expect(ttl).toBeGreaterThan(IDLE_SECONDS - 5);
+    expect(ttl).toBeLessThanOrEqual(IDLE_SECONDS);
+  });
+
+  it('keeps a session no longer than its absolute deadline when that comes first', async () => {
+    const now = Date.now();
+    await ops.set('sid-abs', sessionData(record({ absoluteExpiresAt: now + 1500 })));
+    expect(await ops.get('sid-abs')).toBeDefined();
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    expect(await ops.get('sid-abs')).toBeUndefined();
+  });
+
+  it('touch never writes (sliding is explicit)', async () => {
+    const data = sessionData(record({ sub: 'touch' }));
+    await ops.set('sid-touch', data);
+    const changed = sessionData(record({ sub: 'changed-by-touch' }));
+    await new Promise<void>((resolve) => harness.store.touch?.('sid-touch', changed, () => resolve()));
+    expect((await ops.get('sid-touch'))?.gh?.sub).toBe('touch');
+  });
+});
+
+describe('memory session store with a controllable clock', () => {
+  it('expires exactly at the idle deadline', async () => {
+    let now = 1_000_000;
+    const store = new MemorySessionStore({ idleTimeoutSeconds: IDLE_SECONDS, clock: () => now });
+    const ops = storeOps(store);
+    await ops.set('s', sessionData(record({ lastSeenAt: now, createdAt: now, absoluteExpiresAt: now + 10_000_000 })));
+    now += IDLE_SECONDS * 1000 - 1;
+    expect(await ops.get('s')).toBeDefined();
+    now += 1;
+    expect(await ops.get('s')).toBeUndefined();
+  });
+});
+
+const kvStores: Array<[string, () => KeyValueStore]> = [
+  ['memory', () => new MemoryKeyValueStore()],
+  ['redis', () => new RedisKeyValueStore(redis, { prefix: `t${Math.random()}:` })],
+];
+
+describe.each(kvStores)('key-value store contract: %s', (_name, make) => {
+  let kv: KeyValueStore;
+  beforeEach(() => {
+    kv = make();
+  });
+
+  it('put/get/delete', async () => {
+    expect(await kv.get('a')).toBeUndefined();
+    await kv.put('a', '1', 10_000);
+    expect(await kv.get('a')).toBe('1');
+    await kv.delete('a');
+    expect(await kv.get('a')).toBeUndefined();
+  });
+
+  it('take reads once (one-time login transactions)', async () => {
+    await kv.put('tx', 'state', 10_000);
+    const results = await Promise.all([kv.take('tx'), kv.take('tx'), kv.take('tx')]);
+    expect(results.filter((r) => r === 'state')).toHaveLength(1);
+    expect(await kv.get('tx')).toBeUndefined();
+  });
+
+  it('expires values after their TTL', async () => {
+    await kv.put('short', 'x', 150);
+    expect(await kv.get('short')).toBe('x');
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await kv.get('short')).toBeUndefined();
+    expect(await kv.take('short')).toBeUndefined();
+  });
+
+  it('putIfAbsent lets exactly one of many concurrent callers win', async () => {
+    const wins = await Promise.all(Array.from({ length: 20 }, (_, i) => kv.putIfAbsent('lock', `owner-${i}`, 10_000)));
+    expect(wins.filter(Boolean)).toHaveLength(1);
+  });
+
+  it('putIfAbsent succeeds again after the lease expires', async () => {
+    expect(await kv.putIfAbsent('lease', 'a', 100)).toBe(true);
+    expect(await kv.putIfAbsent('lease', 'b', 100)).toBe(false);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await kv.putIfAbsent('lease', 'b', 100)).toBe(true);
+  });
+
+  it('renewIfEquals extends only the owner’s lease', async () => {
+    await kv.putIfAbsent('renew', 'owner', 200);
+    expect(await kv.renewIfEquals('renew', 'intruder', 10_000)).toBe(false);
+    expect(await kv.renewIfEquals('renew', 'owner', 10_000)).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await kv.get('renew')).toBe('owner');
+  });
+
+  it('deleteIfEquals releases only the owner’s lock', async () => {
+    await kv.putIfAbsent('release', 'owner', 10_000);
+    expect(await kv.deleteIfEquals('release', 'intruder')).toBe(false);
+    expect(await kv.get('release')).toBe('owner');
+    expect(await kv.deleteIfEquals('release', 'owner')).toBe(true);
+    expect(await kv.get('release')).toBeUndefined();
+  });
+
+  it('sets: add, list, remove, and expire as a whole', async () => {
+    await kv.addToSet('set', 'a', 10_000);
+    await kv.addToSet('set', 'b', 10_000);
+    await kv.addToSet('set', 'a', 10_000);
+    expect((await kv.members('set')).sort()).toEqual(['a', 'b']);
+    await kv.removeFromSet('set', 'a');
+    expect(await kv.members('set')).toEqual(['b']);
+    expect(await kv.members('missing')).toEqual([]);
+    await kv.addToSet('short-set', 'x', 150);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    expect(await kv.members('short-set')).toEqual([]);
+  });
+
+  it('a set keeps the longest TTL any member asked for', async () => {
+    await kv.addToSet('ttl-set', 'long', 10_000);
+    await kv.addToSet('ttl-set', 'short', 100);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await kv.members('ttl-set')).sort()).toEqual(['long', 'short']);
+  });
+});
