@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ConfigError, createGatehouse, createLogger, loadConfig } from '@gatehouse/core';
 
@@ -7,8 +8,12 @@ import { ConfigError, createGatehouse, createLogger, loadConfig } from '@gatehou
  */
 async function main(): Promise<void> {
   const env = { ...process.env };
-  // `pnpm start` serves the built SPA unless a config says otherwise.
-  env.GATEHOUSE_STATIC_DIR ??= resolve(import.meta.dirname, '../../web/dist');
+  // Serve the built SPA (`pnpm build`) when there is one and nothing else was configured; in
+  // `pnpm dev` Vite serves it instead.
+  const builtSpa = resolve(import.meta.dirname, '../../web/dist');
+  if (!env.GATEHOUSE_STATIC_DIR && !env.GATEHOUSE_CONFIG && existsSync(resolve(builtSpa, 'index.html'))) {
+    env.GATEHOUSE_STATIC_DIR = builtSpa;
+  }
 
   let loaded;
   try {

@@ -39,7 +39,11 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
   // Bumped by every state change and every refresh start: an answer that arrives after either
   // is stale (say, a /bff/user 200 racing a logout) and must not overwrite the newer state.
   let epoch = 0;
+  /** The newest `/bff/user` load: a load overtaken by a newer one answers with the newer result. */
+  let latestLoad: Promise<SessionState> | undefined;
   let disposed = false;
+  // Aborts the SDK's own requests on dispose, so a disposed client changes nothing afterwards.
+  const lifetime = new AbortController();
 
   const expiry = createExpiryWatch({
     warningSeconds: options.expiryWarningSeconds ?? DEFAULT_EXPIRY_WARNING_SECONDS,
@@ -58,7 +62,10 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
   }
 
   function markSignedOut(reason: SignedOutReason | undefined, announce: boolean): void {
-    if (state.status === 'signed-out') {
+    // A logout explains a 401 that raced it: show "logged out", not "your session has ended".
+    const relabelAsLogout =
+      reason === 'logout' && state.status === 'signed-out' && state.reason !== 'logout';
+    if (state.status === 'signed-out' && !relabelAsLogout) {
       epoch += 1;
       return;
     }
@@ -71,7 +78,12 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     headers.set(CSRF_HEADER, '1');
     if (!headers.has('accept')) headers.set('accept', 'application/json');
     try {
-      return await doFetch(baseUrl + path, { ...init, headers, credentials: 'same-origin' });
+      return await doFetch(baseUrl + path, {
+        ...init,
+        headers,
+        credentials: 'same-origin',
+        signal: lifetime.signal,
+      });
     } catch (error) {
       throw networkProblem(error);
     }
@@ -86,28 +98,41 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     throw problem;
   }
 
-  async function loadUser(slide: boolean, announce: boolean): Promise<SessionState> {
+  /**
+   * `GET /bff/user` and apply the answer unless something newer happened meanwhile.
+   * `announceSignIn: false` for re-checks prompted by another tab's sign-in (no echo).
+   */
+  function loadUser(slide: boolean, announceSignIn: boolean): Promise<SessionState> {
     const ticket = (epoch += 1);
+    const load: Promise<SessionState> = fetchUser(slide, announceSignIn, ticket).then((applied) =>
+      applied || latestLoad === load || !latestLoad ? state : latestLoad,
+    );
+    latestLoad = load;
+    return load;
+  }
+
+  /** Resolves true when the answer was applied, false when it was stale. */
+  async function fetchUser(slide: boolean, announceSignIn: boolean, ticket: number) {
     const response = await send(slide ? '/bff/user' : '/bff/user?slide=false', { method: 'GET' });
     if (response.status === 401) {
       const problem = await readProblem(response);
-      if (ticket !== epoch || disposed) return state;
+      if (ticket !== epoch || disposed) return false;
       // A first visit without a session is not "your session has ended".
       const reason = state.status === 'signed-in' ? reasonFor(problem.code) : undefined;
-      markSignedOut(reason, announce);
-      return state;
+      markSignedOut(reason, true);
+      return true;
     }
     if (!response.ok) throw await readProblem(response);
     const user = parseUser(await readJson(response), response.status);
-    if (ticket !== epoch || disposed) return state;
+    if (ticket !== epoch || disposed) return false;
     const previous = state;
     setState({ status: 'signed-in', user });
     const newcomer =
       previous.status !== 'signed-in' ||
       previous.user.claims.sub !== user.claims.sub ||
       previous.user.issuer !== user.issuer;
-    if (announce && newcomer) channel.post({ type: 'signed-in' });
-    return state;
+    if (announceSignIn && newcomer) channel.post({ type: 'signed-in' });
+    return true;
   }
 
   /** Background re-checks never extend the session and never throw: failure is not sign-out. */
@@ -195,6 +220,7 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     },
     dispose() {
       disposed = true;
+      lifetime.abort();
       channel.close();
       expiry.stop();
       visibility?.removeEventListener('visibilitychange', onVisibilityChange);

@@ -30,7 +30,11 @@ export function createExpiryWatch(options: {
   }
 
   function warn(expiresAt: string, expiresAtMs: number): void {
-    const secondsLeft = Math.ceil((expiresAtMs - Date.now()) / 1000);
+    // Timers may fire a millisecond early; never report more than the warning window.
+    const secondsLeft = Math.min(
+      options.warningSeconds,
+      Math.ceil((expiresAtMs - Date.now()) / 1000),
+    );
     if (secondsLeft <= 0 || warnedFor === expiresAt) return;
     warnedFor = expiresAt;
     for (const listener of [...listeners]) callSafely(() => listener(secondsLeft));

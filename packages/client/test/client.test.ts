@@ -3,7 +3,7 @@ import { GatehouseProblem } from '../src/index.ts';
 import type { SessionState } from '../src/index.ts';
 import { startFakeGatehouse } from './fake-gatehouse.ts';
 import type { FakeGatehouse } from './fake-gatehouse.ts';
-import { clientFactory } from './helpers.ts';
+import { clientFactory, delay } from './helpers.ts';
 
 let fake: FakeGatehouse;
 const clients = clientFactory(() => fake);
@@ -14,7 +14,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await fake.close();
 });
-beforeEach(() => {
+beforeEach(async () => {
+  // Stragglers from the previous test (aborted by dispose, or not) must not count here.
+  await fake.idle();
   fake.revoke();
   fake.requests.length = 0;
   fake.failUserWith = undefined;
@@ -72,7 +74,7 @@ describe('session state', () => {
     fake.signIn({ ttlMs: 150 });
     const { client } = clients.make();
     await client.refresh({ slide: false });
-    await new Promise((resolve) => setTimeout(resolve, 200));
+    await delay(200);
 
     await expect(client.refresh({ slide: false })).resolves.toEqual({
       status: 'signed-out',
@@ -105,11 +107,37 @@ describe('session state', () => {
     await client.refresh();
     fake.userDelayMs = 100;
     const pending = client.refresh({ slide: false });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await delay(20);
     await client.logout();
     // The server answered 200 (signed in when the request arrived), but after the logout.
     await expect(pending).resolves.toEqual({ status: 'signed-out', reason: 'logout' });
     expect(client.state).toEqual({ status: 'signed-out', reason: 'logout' });
+  });
+});
+
+describe('overlapping checks', () => {
+  it('a refresh overtaken by a newer one resolves with the newer, settled state', async () => {
+    const { client } = clients.make();
+    fake.userDelayMs = 100;
+    const older = client.refresh(); // will answer 401, but only after the newer one started
+    await delay(20);
+    fake.signIn();
+    fake.userDelayMs = 200;
+    const newer = client.refresh();
+
+    const [olderState, newerState] = await Promise.all([older, newer]);
+    expect(newerState.status).toBe('signed-in');
+    expect(olderState).toBe(newerState);
+  });
+
+  it('dispose aborts a pending check and leaves the state alone', async () => {
+    const { client } = clients.make();
+    fake.userDelayMs = 200;
+    const pending = client.refresh();
+    await delay(20);
+    client.dispose();
+    await expect(pending).rejects.toMatchObject({ code: 'aborted', status: 0 });
+    expect(client.state).toEqual({ status: 'loading' });
   });
 });
 
@@ -142,7 +170,7 @@ describe('apiFetch', () => {
     fake.signIn({ ttlMs: 100 });
     const { client } = clients.make();
     await client.refresh({ slide: false });
-    await new Promise((resolve) => setTimeout(resolve, 150));
+    await delay(150);
 
     await client.apiFetch('/api/demo/me');
     expect(client.state).toEqual({ status: 'signed-out', reason: 'expired' });

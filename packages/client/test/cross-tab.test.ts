@@ -15,7 +15,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await fake.close();
 });
-beforeEach(() => {
+beforeEach(async () => {
+  // Stragglers from the previous test (aborted by dispose, or not) must not count here.
+  await fake.idle();
   fake.revoke();
   fake.requests.length = 0;
   channelName = `tabs-${randomUUID()}`;
@@ -28,6 +30,8 @@ async function twoSignedInTabs() {
   const a = clients.make({ channelName });
   const b = clients.make({ channelName });
   await Promise.all([a.client.refresh(), b.client.refresh()]);
+  // Each tab's sign-in made the other re-check; let those finish first.
+  await fake.idle();
   return { a, b };
 }
 
@@ -58,6 +62,7 @@ describe('cross-tab sync', () => {
     const a = clients.make({ channelName });
     const b = clients.make({ channelName });
     await Promise.all([a.client.refresh(), b.client.refresh()]);
+    await fake.idle();
     expect(b.client.state).toEqual({ status: 'signed-out' });
     fake.signIn();
     const before = userRequests();
@@ -66,8 +71,21 @@ describe('cross-tab sync', () => {
     const state = await waitForState(b.client, (s) => s.status === 'signed-in');
     expect(state.status).toBe('signed-in');
     expect(fake.requests.at(-1)?.path).toBe('/bff/user?slide=false');
-    await delay(100);
+    await fake.idle();
     expect(userRequests()).toBe(before + 2);
+  });
+
+  it('a logout relabels a 401 that beat its message: logged out, not "session ended"', async () => {
+    const { a, b } = await twoSignedInTabs();
+    fake.revoke();
+    await b.client.apiFetch('/api/demo/me');
+    await waitForState(a.client, (s) => s.status === 'signed-out');
+    expect(b.client.state).toEqual({ status: 'signed-out', reason: 'unauthenticated' });
+
+    await a.client.logout();
+    await expect(
+      waitForState(b.client, (s) => s.status === 'signed-out' && s.reason === 'logout'),
+    ).resolves.toEqual({ status: 'signed-out', reason: 'logout' });
   });
 
   it('tabs on another channel name are not affected', async () => {

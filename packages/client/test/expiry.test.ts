@@ -12,7 +12,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await fake.close();
 });
-beforeEach(() => {
+beforeEach(async () => {
+  // Stragglers from the previous test (aborted by dispose, or not) must not count here.
+  await fake.idle();
   fake.revoke();
   fake.requests.length = 0;
 });

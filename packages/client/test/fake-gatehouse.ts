@@ -31,8 +31,10 @@ export interface FakeGatehouse {
   revoke(): void;
   /** Answer `GET /bff/user` with this status (503 = store down) until set back to undefined. */
   failUserWith: number | undefined;
-  /** Hold `GET /bff/user` answers (computed on arrival) this long, to stage races. */
+  /** Hold `GET /bff/user` answers (decided on arrival) this long, to stage races. */
   userDelayMs: number;
+  /** Resolves once no request is open and none arrived or finished for 50 ms. */
+  idle(): Promise<void>;
   endSessionUrl: string | null;
   readonly sessions: FakeSession[];
   readonly expiresAt: string;
@@ -92,6 +94,14 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
     },
   };
 
+  let open = 0;
+  let lastActivity = Date.now();
+  async function idle(): Promise<void> {
+    while (open > 0 || Date.now() - lastActivity < 50) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+  }
+
   /** Answers 401 (and returns false) when there is no live session. */
   function requireSession(res: ServerResponse): boolean {
     if (signedIn && Date.now() >= expiresAtMs) {
@@ -122,18 +132,28 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
     };
   }
 
+  function answerUser(url: URL): (res: ServerResponse) => void {
+    if (fake.failUserWith !== undefined) {
+      const status = fake.failUserWith;
+      return (res) => sendProblem(res, status, 'store_unavailable', 'Session storage unavailable');
+    }
+    if (signedIn && Date.now() >= expiresAtMs) {
+      signedIn = false;
+      return (res) => sendProblem(res, 401, 'session_expired', 'Session expired');
+    }
+    if (!signedIn) return (res) => sendProblem(res, 401, 'unauthenticated', 'Sign-in required');
+    if (url.searchParams.get('slide') !== 'false') expiresAtMs = Date.now() + ttlMs;
+    const body = user();
+    return (res) => sendJson(res, 200, body);
+  }
+
   function route(req: IncomingMessage, res: ServerResponse): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const key = `${req.method} ${url.pathname}`;
     if (key === 'GET /bff/user') {
-      if (fake.failUserWith !== undefined) {
-        sendProblem(res, fake.failUserWith, 'store_unavailable', 'Session storage unavailable');
-        return;
-      }
-      if (!requireSession(res)) return;
-      if (url.searchParams.get('slide') !== 'false') expiresAtMs = Date.now() + ttlMs;
-      const body = user();
-      setTimeout(() => sendJson(res, 200, body), fake.userDelayMs);
+      // Decide now, answer later: the answer reflects the state when the request arrived.
+      const answer = answerUser(url);
+      setTimeout(() => answer(res), fake.userDelayMs);
     } else if (key === 'POST /bff/logout') {
       if (!requireCsrf(req, res) || !requireSession(res)) return;
       signedIn = false;
@@ -165,6 +185,12 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
   }
 
   const server = createServer((req, res) => {
+    open += 1;
+    lastActivity = Date.now();
+    res.on('close', () => {
+      open -= 1;
+      lastActivity = Date.now();
+    });
     const csrf = req.headers['x-csrf'];
     fake.requests.push({
       method: req.method ?? '',
@@ -178,6 +204,7 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
   fake.url = `http://localhost:${(server.address() as AddressInfo).port}`;
 
   return Object.assign(fake, {
+    idle,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve, reject) =>

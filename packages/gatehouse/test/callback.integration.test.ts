@@ -16,7 +16,7 @@ describe('login and callback', () => {
 
   /** Starts a login and drives the IdP; returns the callback URL without visiting it. */
   async function callbackFor(http: CookieFetch, query: Record<string, string> = {}): Promise<URL> {
-    const start = await http(`${stack.origin}/bff/login?${new URLSearchParams(query)}`);
+    const start = await http(`${stack.origin}/bff/login?${new URLSearchParams(query).toString()}`);
     expect(start.status).toBe(302);
     const authorization = new URL(start.headers.get('location') ?? '');
     expect(authorization.searchParams.get('code_challenge_method')).toBe('S256');
@@ -108,7 +108,7 @@ describe('login and callback', () => {
       state,
       iss: stack.idp.issuer(''),
     });
-    const res = await http(`${stack.origin}/bff/callback/acme/dev?${hostile}`, { headers: { accept: 'text/html' } });
+    const res = await http(`${stack.origin}/bff/callback/acme/dev?${hostile.toString()}`, { headers: { accept: 'text/html' } });
     expect(res.status).toBe(400);
     expect(res.headers.get('content-type')).toContain('text/html');
     const html = await res.text();
@@ -152,7 +152,7 @@ describe('login and callback', () => {
   it.each(['//evil.example', '/\\evil.example', 'https://evil.example/', '/%2f%2fevil.example'])(
     'refuses returnTo %s before anything else happens',
     async (returnTo) => {
-      const res = await fetch(`${stack.origin}/bff/login?${new URLSearchParams({ returnTo })}`, { redirect: 'manual' });
+      const res = await fetch(`${stack.origin}/bff/login?${new URLSearchParams({ returnTo }).toString()}`, { redirect: 'manual' });
       expect(res.status).toBe(400);
       expect(await problemCode(res)).toBe('invalid_return_to');
     },

@@ -1,5 +1,5 @@
 import type { SessionData, Store } from 'express-session';
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServer } from '@gatehouse/testkit';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../src/session/kv.ts';
@@ -46,7 +46,7 @@ function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
 }
 
 const sessionData = (gh: SessionRecord): SessionData =>
-  ({ cookie: { originalMaxAge: 3_600_000, path: '/', httpOnly: true }, gh }) as unknown as SessionData;
+  ({ cookie: { originalMaxAge: 3_600_000, path: '/', httpOnly: true }, gh });
 
 interface SessionHarness {
   store: Store;

@@ -12,7 +12,7 @@ export async function signIn(
   credentials: { login: string; password: string },
   query: Record<string, string> = {},
 ): Promise<string> {
-  const start = await http(`${gatehouseOrigin}/bff/login?${new URLSearchParams(query)}`);
+  const start = await http(`${gatehouseOrigin}/bff/login?${new URLSearchParams(query).toString()}`);
   const authorizationUrl = start.headers.get('location');
   if (start.status !== 302 || !authorizationUrl) throw new Error(`login did not redirect: ${start.status}`);
   const callbackUrl = await completeDevIdpLogin(http, authorizationUrl, credentials);

@@ -71,7 +71,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     };
     const base = loadConfig({ env });
     const { secureCookies: _derived, ...plain } = structuredClone(base.config);
-    const input = options.configure ? options.configure(plain as ConfigInput) : undefined;
+    const input = options.configure ? options.configure(plain) : undefined;
     const { config } = input ? loadConfig({ env, input }) : base;
     const gatehouse = createGatehouse(config, { ...options.deps, logger: pino({ level: 'silent' }) });
     const server = await listen(gatehouse, ports[index] ?? 0);

@@ -47,6 +47,8 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       ? developmentDefaults(publicUrl, env.DEV_IDP_ORIGIN ?? 'http://localhost:4000', env.DEMO_API_URL ?? 'http://localhost:4001')
       : {});
   const merged = applyEnvironment({ ...base, mode }, env, problems);
+  // Before the schema: a shape error must not hide what production is missing.
+  checkProductionInput(merged, problems);
 
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
@@ -79,12 +81,23 @@ function readConfigFile(
 ): ConfigInput | undefined {
   const path = env.GATEHOUSE_CONFIG;
   if (!path) return undefined;
+  let parsed: unknown;
   try {
-    return JSON.parse(readFile(path)) as ConfigInput;
+    parsed = JSON.parse(readFile(path));
   } catch (error) {
     problems.push(`GATEHOUSE_CONFIG (${path}): ${(error as Error).message}`);
     throw new ConfigError(problems);
   }
+  // `null` would otherwise fall back to the development defaults without a word.
+  if (!isRecord(parsed)) {
+    problems.push(`GATEHOUSE_CONFIG (${path}): must contain a JSON object`);
+    throw new ConfigError(problems);
+  }
+  return parsed as ConfigInput;
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
 /** Environment variables win over the file; each one is parsed and reported on its own. */
@@ -94,7 +107,7 @@ function applyEnvironment(
   problems: string[],
 ): Record<string, unknown> {
   const out: Record<string, unknown> = { ...input };
-  if (env.PORT !== undefined) out.port = Number(env.PORT);
+  if (env.PORT) out.port = /^\d+$/.test(env.PORT) ? Number(env.PORT) : env.PORT;
   if (env.HOST) out.host = env.HOST;
   if (env.PUBLIC_URL) out.publicUrl = env.PUBLIC_URL;
   if (env.REDIS_URL) out.redisUrl = env.REDIS_URL;
@@ -133,23 +146,34 @@ function checkPublicUrl(config: ParsedConfig, problems: string[]): void {
   if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
     problems.push('publicUrl: must be an origin only (scheme, host, port), e.g. https://app.example.com');
   }
-  if (config.mode === 'production' && url.protocol !== 'https:') {
-    problems.push('publicUrl: production mode requires an https PUBLIC_URL');
-  }
 }
 
-function checkProductionRequirements(config: ParsedConfig, problems: string[]): void {
-  if (config.mode !== 'production') return;
-  if (!config.session) problems.push('SESSION_SECRET: required in production mode');
-  if (!config.encryptionKeys) problems.push('GATEHOUSE_ENCRYPTION_KEYS: required in production mode');
-  if (!config.redisUrl) problems.push('REDIS_URL: required in production mode (sessions must survive restarts)');
-  if (config.devIdpOrigins.length > 0) problems.push('devIdpOrigins: not allowed in production mode');
-  for (const secret of config.session?.secrets ?? []) {
-    if (/dev|change-?me|secret|password/i.test(secret)) {
+/** Works on the unvalidated input, so it runs (and reports) even when the schema fails. */
+function checkProductionInput(input: Record<string, unknown>, problems: string[]): void {
+  if (input.mode !== 'production') return;
+  const { publicUrl, session, encryptionKeys, redisUrl, devIdpOrigins } = input;
+  if (typeof publicUrl === 'string' && URL.canParse(publicUrl) && new URL(publicUrl).protocol !== 'https:') {
+    problems.push('publicUrl: production mode requires an https PUBLIC_URL');
+  }
+  if (session === undefined) problems.push('SESSION_SECRET: required in production mode');
+  if (encryptionKeys === undefined) problems.push('GATEHOUSE_ENCRYPTION_KEYS: required in production mode');
+  if (redisUrl === undefined) problems.push('REDIS_URL: required in production mode (sessions must survive restarts)');
+  if (Array.isArray(devIdpOrigins) && devIdpOrigins.length > 0) {
+    problems.push('devIdpOrigins: not allowed in production mode');
+  }
+  const secrets: unknown = isRecord(session) ? session.secrets : undefined;
+  for (const secret of Array.isArray(secrets) ? (secrets as unknown[]) : []) {
+    if (typeof secret === 'string' && looksLikePlaceholder(secret)) {
       problems.push('SESSION_SECRET: looks like a placeholder; use 32+ random characters');
     }
   }
 }
+
+// Placeholder words, or too few distinct characters ("aaaa…", "1234…"). A bare substring "dev"
+// is not enough: one random base64url secret in a thousand contains it.
+const PLACEHOLDER_WORDS = /(?:^|[^a-z0-9])dev(?:[^a-z0-9]|$)|change-?me|placeholder|secret|password|example/i;
+const looksLikePlaceholder = (secret: string) =>
+  PLACEHOLDER_WORDS.test(secret) || new Set(secret).size < 8;
 
 function checkDevIdpOrigins(config: ParsedConfig, problems: string[]): void {
   for (const origin of config.devIdpOrigins) {
@@ -207,7 +231,7 @@ function checkRoutes(config: ParsedConfig, problems: string[]): void {
     if (prefixes.has(route.prefix)) problems.push(`routes: duplicate prefix "${route.prefix}"`);
     prefixes.add(route.prefix);
     const upstream = new URL(route.upstream);
-    if (upstream.search || upstream.hash || upstream.username) {
+    if (upstream.search || upstream.hash || upstream.username || upstream.password) {
       problems.push(`routes.${route.prefix}.upstream: must not carry a query, fragment or credentials`);
     }
     for (const tenant of route.tenants ?? []) {
@@ -218,7 +242,6 @@ function checkRoutes(config: ParsedConfig, problems: string[]): void {
 
 const configChecks: ConfigCheck[] = [
   checkPublicUrl,
-  checkProductionRequirements,
   checkDevIdpOrigins,
   checkTenants,
   checkRoutes,

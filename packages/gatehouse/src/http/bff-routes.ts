@@ -18,7 +18,7 @@ function singleQueryValue(req: Request, name: string): string | undefined {
 }
 
 const promisify = (fn: (cb: (err?: unknown) => void) => void) =>
-  new Promise<void>((resolve, reject) => fn((err) => (err ? reject(err as Error) : resolve())));
+  new Promise<void>((resolve, reject) => fn((err) => (err ? reject(err instanceof Error ? err : new Error('session operation failed')) : resolve())));
 
 /**
  * The session of this request if it is still live. An idle or absolute timeout ends it here
@@ -100,7 +100,8 @@ function tenantForEmail(ctx: GatehouseContext, email: string): string {
 }
 
 async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
-  const { tenant, provider } = req.params as { tenant: string; provider: string };
+  const tenant = String(req.params.tenant);
+  const provider = String(req.params.provider);
   // The redirect URI comes from configuration, never from Host / X-Forwarded-Host.
   const callbackUrl = new URL(req.originalUrl, ctx.publicOrigin);
   const login = await completeLogin(ctx, {
@@ -183,11 +184,13 @@ async function endIdpSession(
     return null;
   }
   if (configuration.serverMetadata().revocation_endpoint) {
-    const revocations = [
-      tokens.refreshToken && client.tokenRevocation(configuration, tokens.refreshToken, { token_type_hint: 'refresh_token' }),
+    const revocations: Array<Promise<void>> = [
       client.tokenRevocation(configuration, tokens.accessToken, { token_type_hint: 'access_token' }),
     ];
-    const results = await Promise.allSettled(revocations.filter(Boolean));
+    if (tokens.refreshToken) {
+      revocations.push(client.tokenRevocation(configuration, tokens.refreshToken, { token_type_hint: 'refresh_token' }));
+    }
+    const results = await Promise.allSettled(revocations);
     for (const result of results) {
       if (result.status === 'rejected') req.log.warn({ err: result.reason as unknown }, 'logout: token revocation failed');
     }

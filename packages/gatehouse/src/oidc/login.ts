@@ -90,8 +90,6 @@ export interface CompletedLogin {
   claims: Record<string, unknown>;
 }
 
-const SINGLE_VALUED = ['code', 'state', 'iss', 'error', 'error_description', 'session_state'];
-
 /**
  * Completes a login at `/bff/callback/:tenant/:provider`. The transaction is consumed before
  * anything is checked, so every answer — good or bad — uses it up; a missing, reused or

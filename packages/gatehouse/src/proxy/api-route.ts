@@ -38,7 +38,7 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
       headers: upstreamRequestHeaders(req.headers, {
         clientIp: req.ip,
         publicUrl: new URL(ctx.publicOrigin),
-        requestId: String(req.id),
+        requestId: typeof req.id === 'string' ? req.id : '',
         ...(authorization ? { authorization } : {}),
       }),
       timeoutMs: route.timeoutMs,

@@ -36,7 +36,7 @@ export async function forwardRequest(
   try {
     upstream = await request(target.url, {
       dispatcher,
-      method: target.method as Dispatcher.HttpMethod,
+      method: target.method,
       headers: target.headers,
       body: hasBody ? req : undefined,
       signal: abort.signal,

@@ -14,24 +14,48 @@ const HOP_BY_HOP = new Set([
   'http2-settings',
 ]);
 
-/** Never forwarded upstream: the browser's credentials, our CSRF marker, client-asserted forwarding. */
+/**
+ * Never forwarded upstream: the browser's credentials, our CSRF marker, client-asserted client
+ * addresses and hosts (we set our own), request rewrites (`X-Original-URL`) and method overrides
+ * that would get round the route's path and method checks, and `Expect` (Node answers
+ * `100-continue` itself; undici refuses to send it).
+ */
 const DROPPED_REQUEST = new Set([
   'cookie',
   'authorization',
   'host',
   'x-csrf',
+  'expect',
   'forwarded',
-  'x-forwarded-for',
-  'x-forwarded-host',
-  'x-forwarded-proto',
-  'x-forwarded-port',
   'x-real-ip',
+  'x-client-ip',
+  'true-client-ip',
+  'cf-connecting-ip',
+  'x-cluster-client-ip',
+  'x-original-host',
+  'x-host',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
 ]);
 
-function connectionListed(headers: IncomingHttpHeaders | Record<string, unknown>): Set<string> {
-  const value = headers.connection;
-  const text = Array.isArray(value) ? value.join(',') : typeof value === 'string' ? value : '';
-  return new Set(text.split(',').map((token) => token.trim().toLowerCase()).filter(Boolean));
+const isDroppedRequestHeader = (name: string) =>
+  DROPPED_REQUEST.has(name) || name.startsWith('x-forwarded-');
+
+function connectionListed(headers: Record<string, unknown>): Set<string> {
+  const text = Object.entries(headers)
+    .filter(([name]) => name.toLowerCase() === 'connection')
+    .flatMap(([, value]) => (Array.isArray(value) ? value : [value]))
+    .filter((value): value is string => typeof value === 'string')
+    .join(',');
+  return new Set(
+    text
+      .split(',')
+      .map((token) => token.trim().toLowerCase())
+      .filter(Boolean),
+  );
 }
 
 export interface ForwardingContext {
@@ -50,8 +74,11 @@ export function upstreamRequestHeaders(
 ): Record<string, string | string[]> {
   const listed = connectionListed(incoming);
   const out: Record<string, string | string[]> = {};
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || HOP_BY_HOP.has(name) || DROPPED_REQUEST.has(name) || listed.has(name)) continue;
+  for (const [rawName, value] of Object.entries(incoming)) {
+    const name = rawName.toLowerCase();
+    if (value === undefined || HOP_BY_HOP.has(name) || isDroppedRequestHeader(name) || listed.has(name)) {
+      continue;
+    }
     out[name] = value;
   }
   if (context.authorization) out.authorization = context.authorization;

@@ -1,0 +1,11 @@
+/** Shown when the session ended on its own (expiry, revocation), not by the user's logout. */
+export function SessionEndedBanner({ onSignIn }: { onSignIn: () => void }) {
+  return (
+    <div role="alert" className="banner banner--ended" data-testid="session-ended">
+      <p>Your session has ended.</p>
+      <button type="button" onClick={onSignIn}>
+        Sign in again
+      </button>
+    </div>
+  );
+}

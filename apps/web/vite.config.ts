@@ -1,0 +1,44 @@
+import react from '@vitejs/plugin-react';
+import { defineConfig } from 'vite';
+import type { ProxyOptions } from 'vite';
+
+/** Where `pnpm dev` runs the Gatehouse server; the SPA dev server forwards to it. */
+const gatehouseTarget = process.env['GATEHOUSE_DEV_TARGET'] ?? 'http://localhost:3100';
+
+// Keep Host and Origin as localhost:3000 so the BFF sees the browser's real origin (CSRF origin
+// checks, cookie scope). Anchored patterns: `/api` must not also catch `/apiary`.
+const forwardToGatehouse: ProxyOptions = {
+  target: gatehouseTarget,
+  changeOrigin: false,
+  ws: false,
+};
+const proxiedPaths = [
+  '^/bff(?:[/?]|$)',
+  '^/api(?:[/?]|$)',
+  '^/admin(?:[/?]|$)',
+  '^/\\.well-known(?:[/?]|$)',
+  '^/healthz(?:\\?|$)',
+  '^/readyz(?:\\?|$)',
+];
+
+export default defineConfig({
+  plugins: [react()],
+  server: {
+    host: 'localhost',
+    port: 3000,
+    strictPort: true,
+    proxy: Object.fromEntries(proxiedPaths.map((path) => [path, forwardToGatehouse])),
+  },
+  build: {
+    outDir: 'dist',
+    emptyOutDir: true,
+    sourcemap: false,
+    rolldownOptions: {
+      output: {
+        entryFileNames: 'assets/[name]-[hash].js',
+        chunkFileNames: 'assets/[name]-[hash].js',
+        assetFileNames: 'assets/[name]-[hash][extname]',
+      },
+    },
+  },
+});

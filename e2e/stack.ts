@@ -1,0 +1,64 @@
+/**
+ * The whole stack for the Playwright suites, in its own Node process (Node runs our TypeScript
+ * natively; Playwright's loader never sees it): a real redis-server, the dev IdP, the demo API
+ * and Gatehouse serving the built SPA. Prints one JSON line with the URLs, then runs until
+ * SIGTERM. A small control server lets tests read the tokens Gatehouse holds, to assert that
+ * none of them ever reached the browser.
+ */
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { resolve } from 'node:path';
+import { startRedisServer, startStack } from '@gatehouse/testkit';
+import type { TokenSet } from '@gatehouse/core';
+
+const redis = await startRedisServer();
+const stack = await startStack({
+  redis,
+  instances: 1,
+  devIdp: { controlApi: true },
+  staticDir: resolve(import.meta.dirname, '../apps/web/dist'),
+});
+
+const control = createServer((req, res) => {
+  if (req.url !== '/tokens') {
+    res.writeHead(404).end();
+    return;
+  }
+  void (async () => {
+    const client = redis.client();
+    try {
+      const { vault } = stack.gatehouses[0]!.gatehouse.context;
+      const tokens: string[] = [];
+      for (const key of await client.keys('gh:sess:*')) {
+        const data = JSON.parse((await client.get(key)) ?? '{}') as { gh?: { tokens: string } };
+        if (!data.gh) continue;
+        const set = await vault.open<TokenSet>(data.gh.tokens);
+        tokens.push(...[set.accessToken, set.refreshToken, set.idToken].filter((t): t is string => Boolean(t)));
+      }
+      res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ tokens }));
+    } finally {
+      client.disconnect();
+    }
+  })();
+});
+await new Promise<void>((done) => control.listen(0, '127.0.0.1', done));
+
+process.stdout.write(
+  `${JSON.stringify({
+    baseURL: stack.origin,
+    idpOrigin: stack.idp.origin,
+    controlUrl: `http://127.0.0.1:${(control.address() as AddressInfo).port}`,
+  })}\n`,
+);
+
+let stopping = false;
+async function stop(): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  control.close();
+  await stack.close();
+  await redis.stop();
+  process.exit(0);
+}
+process.on('SIGTERM', () => void stop());
+process.on('SIGINT', () => void stop());

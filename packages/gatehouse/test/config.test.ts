@@ -1,0 +1,763 @@
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, type LoadConfigOptions } from '../src/config/load.ts';
+import type { ConfigInput } from '../src/config/schema.ts';
+
+const randomSecret = () => randomBytes(32).toString('base64url');
+const KEY_A = randomSecret();
+const KEY_B = randomSecret();
+
+/** A complete, valid production environment (no file). */
+function productionEnv(): Record<string, string> {
+  return {
+    GATEHOUSE_MODE: 'production',
+    PUBLIC_URL: 'https://app.example.com',
+    SESSION_SECRET: randomSecret(),
+    GATEHOUSE_ENCRYPTION_KEYS: `k1:${KEY_A}`,
+    REDIS_URL: 'redis://127.0.0.1:6379',
+  };
+}
+
+function devInput(overrides: Record<string, unknown> = {}): ConfigInput {
+  return {
+    mode: 'development',
+    publicUrl: 'http://localhost:3000',
+    ...overrides,
+  } as ConfigInput;
+}
+
+function provider(overrides: Record<string, unknown> = {}) {
+  return {
+    id: 'idp',
+    issuer: 'https://idp.example.com',
+    clientId: 'client',
+    clientSecret: 'client-secret',
+    ...overrides,
+  };
+}
+
+function tenant(id: string, overrides: Record<string, unknown> = {}) {
+  return { id, name: id.toUpperCase(), providers: [provider()], ...overrides };
+}
+
+function route(prefix: string, overrides: Record<string, unknown> = {}) {
+  return { prefix, upstream: 'http://localhost:4001', tokenMode: 'user', ...overrides };
+}
+
+/** The problems of the one ConfigError `loadConfig` must throw. */
+function problemsOf(options: LoadConfigOptions): readonly string[] {
+  try {
+    loadConfig(options);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      expect(error.message).toContain('Invalid Gatehouse configuration');
+      for (const problem of error.problems) expect(error.message).toContain(problem);
+      return error.problems;
+    }
+    throw error;
+  }
+  throw new Error('loadConfig accepted the configuration');
+}
+
+const hasProblem = (problems: readonly string[], pattern: RegExp) =>
+  problems.some((problem) => pattern.test(problem));
+
+describe('loadConfig: development defaults', () => {
+  it('loads the embedded dev stack with no environment at all, with random secrets and warnings', () => {
+    const { config, warnings } = loadConfig({ env: {} });
+    expect(config.mode).toBe('development');
+    expect(config.publicUrl).toBe('http://localhost:3000');
+    expect(config.secureCookies).toBe(false);
+    expect(config.devIdpOrigins).toEqual(['http://localhost:4000']);
+    expect(config.defaultTenant).toBe('acme');
+    expect(config.tenants.map((t) => t.id)).toEqual(['acme', 'globex']);
+    expect(config.tenants[1]?.providers[0]?.issuer).toBe('http://localhost:4000/globex');
+    expect(config.routes.map((r) => [r.prefix, r.upstream, r.tokenMode])).toEqual([
+      ['/api/demo', 'http://localhost:4001', 'user'],
+    ]);
+    expect(config.routes[0]?.methods).toEqual(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+    expect(config.routes[0]?.timeoutMs).toBe(10_000);
+    expect(config.routes[0]?.allowSetCookie).toBe(false);
+    expect(config.session.secrets).toHaveLength(1);
+    expect(config.session.secrets[0]).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    expect(config.session.idleTimeoutSeconds).toBeLessThanOrEqual(config.session.absoluteTimeoutSeconds);
+    expect(config.encryptionKeys).toEqual([{ kid: 'dev', key: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) }]);
+    expect(warnings).toHaveLength(2);
+    expect(warnings.join('\n')).toMatch(/SESSION_SECRET/);
+    expect(warnings.join('\n')).toMatch(/GATEHOUSE_ENCRYPTION_KEYS/);
+  });
+
+  it('draws fresh secrets per load, never a constant', () => {
+    const a = loadConfig({ env: {} }).config;
+    const b = loadConfig().config;
+    expect(a.session.secrets[0]).not.toBe(b.session.secrets[0]);
+    expect(a.encryptionKeys[0]?.key).not.toBe(b.encryptionKeys[0]?.key);
+  });
+
+  it('aims the defaults at DEV_IDP_ORIGIN, DEMO_API_URL and PUBLIC_URL', () => {
+    const { config } = loadConfig({
+      env: {
+        DEV_IDP_ORIGIN: 'http://127.0.0.1:5000',
+        DEMO_API_URL: 'http://127.0.0.1:5001',
+        PUBLIC_URL: 'http://127.0.0.1:5002',
+      },
+    });
+    expect(config.devIdpOrigins).toEqual(['http://127.0.0.1:5000']);
+    expect(config.tenants[0]?.providers[0]?.issuer).toBe('http://127.0.0.1:5000');
+    expect(config.routes[0]?.upstream).toBe('http://127.0.0.1:5001');
+    expect(config.publicUrl).toBe('http://127.0.0.1:5002');
+  });
+
+  it('warns about nothing once secrets and keys are configured', () => {
+    const secret = randomSecret();
+    const { config, warnings } = loadConfig({
+      env: { SESSION_SECRET: secret, GATEHOUSE_ENCRYPTION_KEYS: `k1:${KEY_A}` },
+    });
+    expect(warnings).toEqual([]);
+    expect(config.session.secrets).toEqual([secret]);
+    expect(config.encryptionKeys).toEqual([{ kid: 'k1', key: KEY_A }]);
+  });
+
+  it('refuses a dev IdP origin that is not loopback even in the defaults', () => {
+    const problems = problemsOf({ env: { DEV_IDP_ORIGIN: 'http://idp.example.com:4000' } });
+    expect(hasProblem(problems, /^devIdpOrigins: "http:\/\/idp\.example\.com:4000"/)).toBe(true);
+    expect(hasProblem(problems, /issuer: must be https/)).toBe(true);
+  });
+});
+
+describe('loadConfig: production', () => {
+  it('loads a complete production environment without warnings', () => {
+    const env = productionEnv();
+    const { config, warnings } = loadConfig({ env });
+    expect(warnings).toEqual([]);
+    expect(config.mode).toBe('production');
+    expect(config.secureCookies).toBe(true);
+    expect(config.session.secrets).toEqual([env.SESSION_SECRET]);
+    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.tenants).toEqual([]);
+    expect(config.devIdpOrigins).toEqual([]);
+  });
+
+  it('follows NODE_ENV=production when nothing else names the mode', () => {
+    const { GATEHOUSE_MODE: _mode, ...env } = productionEnv();
+    expect(loadConfig({ env: { ...env, NODE_ENV: 'production' } }).config.mode).toBe('production');
+    expect(hasProblem(problemsOf({ env: { NODE_ENV: 'production' } }), /^SESSION_SECRET: required/)).toBe(
+      true,
+    );
+  });
+
+  it('never falls back to development defaults or random secrets', () => {
+    const problems = problemsOf({ env: { GATEHOUSE_MODE: 'production' } });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'SESSION_SECRET: required in production mode',
+        'GATEHOUSE_ENCRYPTION_KEYS: required in production mode',
+        expect.stringMatching(/^REDIS_URL: required in production mode/),
+        expect.stringMatching(/^publicUrl: /),
+      ]),
+    );
+  });
+
+  it('reports every missing and unsafe setting in one throw', () => {
+    const problems = problemsOf({
+      env: { GATEHOUSE_MODE: 'production', PUBLIC_URL: 'http://app.example.com' },
+      input: devInput({
+        devIdpOrigins: ['http://localhost:4000'],
+        tenants: [
+          tenant('acme', { providers: [provider({ issuer: 'http://localhost:4000' })] }),
+          tenant('globex', { providers: [provider({ issuer: 'http://idp.globex.example' })] }),
+        ],
+      }),
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'SESSION_SECRET: required in production mode',
+        'GATEHOUSE_ENCRYPTION_KEYS: required in production mode',
+        expect.stringMatching(/^REDIS_URL: required in production mode/),
+        'publicUrl: production mode requires an https PUBLIC_URL',
+        'devIdpOrigins: not allowed in production mode',
+        expect.stringMatching(/^tenants\.acme\.providers\.idp\.issuer: must be https/),
+        expect.stringMatching(/^tenants\.globex\.providers\.idp\.issuer: must be https/),
+      ]),
+    );
+    expect(problems).toHaveLength(7);
+  });
+
+  it('reports a placeholder secret together with everything else', () => {
+    const problems = problemsOf({
+      env: {
+        GATEHOUSE_MODE: 'production',
+        PUBLIC_URL: 'http://app.example.com',
+        SESSION_SECRET: 'change-me-change-me-change-me-change-me',
+      },
+      input: devInput({
+        devIdpOrigins: ['http://localhost:4000'],
+        tenants: [tenant('acme', { providers: [provider({ issuer: 'http://idp.example.com' })] })],
+      }),
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'SESSION_SECRET: looks like a placeholder; use 32+ random characters',
+        'GATEHOUSE_ENCRYPTION_KEYS: required in production mode',
+        expect.stringMatching(/^REDIS_URL: required/),
+        'publicUrl: production mode requires an https PUBLIC_URL',
+        'devIdpOrigins: not allowed in production mode',
+        expect.stringMatching(/^tenants\.acme\.providers\.idp\.issuer: must be https/),
+      ]),
+    );
+    expect(hasProblem(problems, /^SESSION_SECRET: required/)).toBe(false);
+  });
+
+  it.each([
+    'change-me-change-me-change-me-change-me',
+    'changeme-0123456789-0123456789-0123456789',
+    'dev-only-acme-secret-dev-only-acme-secret',
+    'dev_session_0123456789abcdefghijklmnopq',
+    'my-super-secret-session-key-1234567890',
+    'Password1Password1Password1Password1',
+    'please-put-a-placeholder-here-0123456789',
+    'example-example-example-example-example',
+    'a'.repeat(64),
+    'abababababababababababababababab',
+    '12345678123456781234567812345678',
+  ])('refuses the placeholder-looking secret %j in production', (secret) => {
+    const problems = problemsOf({ env: { ...productionEnv(), SESSION_SECRET: secret } });
+    expect(problems).toEqual(['SESSION_SECRET: looks like a placeholder; use 32+ random characters']);
+  });
+
+  it('checks every rotation secret, not just the first', () => {
+    const problems = problemsOf({
+      env: { ...productionEnv(), SESSION_SECRET: `${randomSecret()}, change-me-change-me-change-me-00` },
+    });
+    expect(problems).toEqual(['SESSION_SECRET: looks like a placeholder; use 32+ random characters']);
+  });
+
+  // Regression: any secret containing "dev" was refused, so about one random base64url secret
+  // in a thousand could not be used.
+  it('accepts random secrets that merely contain "dev" or are hex', () => {
+    for (const secret of [
+      'Qk8devZp3L0xWm2Nc7Rt5Yh9Bv4Jg1Sa6Ud',
+      'xYdEvq0192837465AbCdEfGhIjKlMnOpQrS',
+      randomBytes(24).toString('hex'),
+    ]) {
+      expect(loadConfig({ env: { ...productionEnv(), SESSION_SECRET: secret } }).config.session.secrets).toEqual([
+        secret,
+      ]);
+    }
+  });
+
+  it('refuses an http tenant issuer in production even on loopback', () => {
+    const problems = problemsOf({
+      env: productionEnv(),
+      input: devInput({ tenants: [tenant('acme', { providers: [provider({ issuer: 'http://127.0.0.1:4000' })] })] }),
+    });
+    expect(problems).toEqual([
+      'tenants.acme.providers.idp.issuer: must be https (http only for a configured dev IdP origin in development mode)',
+    ]);
+  });
+});
+
+describe('loadConfig: sources and precedence', () => {
+  it('lets environment variables win over the file', () => {
+    const secret = randomSecret();
+    const { config } = loadConfig({
+      env: {
+        PORT: '8080',
+        HOST: '0.0.0.0',
+        PUBLIC_URL: 'https://override.example.com',
+        REDIS_URL: 'rediss://cache.example.com:6380',
+        LOG_LEVEL: 'warn',
+        TRUST_PROXY: 'loopback',
+        GATEHOUSE_STATIC_DIR: '/srv/web',
+        SESSION_SECRET: `${secret}, ${'z'.repeat(8)}${randomSecret()}`,
+        GATEHOUSE_ENCRYPTION_KEYS: `new:${KEY_B}, old:${KEY_A}`,
+      },
+      input: devInput({
+        port: 3000,
+        host: '127.0.0.1',
+        publicUrl: 'http://file.example.com',
+        redisUrl: 'redis://file:6379',
+        logLevel: 'debug',
+        trustProxy: false,
+        staticDir: '/file/web',
+        session: { secrets: [randomSecret()], idleTimeoutSeconds: 600, absoluteTimeoutSeconds: 7200 },
+        encryptionKeys: [{ kid: 'file', key: KEY_A }],
+      }),
+    });
+    expect(config.port).toBe(8080);
+    expect(config.host).toBe('0.0.0.0');
+    expect(config.publicUrl).toBe('https://override.example.com');
+    expect(config.secureCookies).toBe(true);
+    expect(config.redisUrl).toBe('rediss://cache.example.com:6380');
+    expect(config.logLevel).toBe('warn');
+    expect(config.trustProxy).toBe('loopback');
+    expect(config.staticDir).toBe('/srv/web');
+    // Secrets come from the environment, the timeouts stay the file's.
+    expect(config.session.secrets).toHaveLength(2);
+    expect(config.session.secrets[0]).toBe(secret);
+    expect(config.session.idleTimeoutSeconds).toBe(600);
+    expect(config.session.absoluteTimeoutSeconds).toBe(7200);
+    expect(config.encryptionKeys).toEqual([
+      { kid: 'new', key: KEY_B },
+      { kid: 'old', key: KEY_A },
+    ]);
+  });
+
+  it('lets GATEHOUSE_MODE override the file’s mode', () => {
+    const problems = problemsOf({ env: { GATEHOUSE_MODE: 'production' }, input: devInput() });
+    expect(hasProblem(problems, /^SESSION_SECRET: required in production mode/)).toBe(true);
+    expect(hasProblem(problems, /^publicUrl: production mode requires an https/)).toBe(true);
+    expect(hasProblem(problems, /^mode: /)).toBe(false);
+    expect(hasProblem(problemsOf({ env: { GATEHOUSE_MODE: 'staging' } }), /^mode: /)).toBe(true);
+  });
+
+  it.each([
+    ['true', true],
+    ['false', false],
+    ['', false],
+    ['0', 0],
+    ['2', 2],
+    ['10.0.0.0/8, 127.0.0.1', '10.0.0.0/8, 127.0.0.1'],
+  ] as const)('parses TRUST_PROXY=%j as %j', (value, expected) => {
+    expect(loadConfig({ env: { TRUST_PROXY: value }, input: devInput() }).config.trustProxy).toBe(expected);
+  });
+
+  it('refuses a PORT that is not a port', () => {
+    for (const port of ['abc', '-1', '70000', '3000.5', '0x50']) {
+      expect(hasProblem(problemsOf({ env: { PORT: port }, input: devInput() }), /^port: /), port).toBe(true);
+    }
+    expect(loadConfig({ env: { PORT: '' }, input: devInput({ port: 4444 }) }).config.port).toBe(4444);
+  });
+
+  describe('GATEHOUSE_CONFIG', () => {
+    let dir: string;
+    beforeAll(() => {
+      dir = mkdtempSync(join(tmpdir(), 'gatehouse-config-test-'));
+    });
+    afterAll(() => {
+      rmSync(dir, { recursive: true, force: true });
+    });
+
+    function writeConfig(name: string, text: string): string {
+      const path = join(dir, name);
+      writeFileSync(path, text);
+      return path;
+    }
+
+    it('reads the named JSON file', () => {
+      const path = writeConfig(
+        'good.json',
+        JSON.stringify({
+          mode: 'development',
+          publicUrl: 'http://localhost:3100',
+          port: 3100,
+          tenants: [tenant('acme', { emailDomains: ['ACME.example'] })],
+          defaultTenant: 'acme',
+        }),
+      );
+      const { config } = loadConfig({ env: { GATEHOUSE_CONFIG: path } });
+      expect(config.port).toBe(3100);
+      expect(config.publicUrl).toBe('http://localhost:3100');
+      expect(config.tenants[0]?.emailDomains).toEqual(['acme.example']);
+      expect(config.tenants[0]?.providers[0]?.scopes).toEqual(['openid', 'profile', 'email', 'offline_access']);
+      // A file replaces the development defaults entirely.
+      expect(config.routes).toEqual([]);
+      expect(config.devIdpOrigins).toEqual([]);
+    });
+
+    it('lets the environment override the file', () => {
+      const path = writeConfig('port.json', JSON.stringify(devInput({ port: 3100 })));
+      expect(loadConfig({ env: { GATEHOUSE_CONFIG: path, PORT: '3200' } }).config.port).toBe(3200);
+    });
+
+    it('reports invalid JSON as a ConfigError naming the file', () => {
+      const path = writeConfig('broken.json', '{ "mode": "development", ');
+      const problems = problemsOf({ env: { GATEHOUSE_CONFIG: path } });
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).toContain(`GATEHOUSE_CONFIG (${path})`);
+    });
+
+    it('reports a missing file as a ConfigError', () => {
+      const path = join(dir, 'does-not-exist.json');
+      expect(problemsOf({ env: { GATEHOUSE_CONFIG: path } })[0]).toContain(`GATEHOUSE_CONFIG (${path})`);
+    });
+
+    // Regression: a file holding `null` silently loaded the development defaults.
+    it.each(['null', '[]', '"text"', '42', 'true'])('refuses a file holding %s instead of an object', (text) => {
+      const path = writeConfig('not-object.json', text);
+      expect(problemsOf({ env: { GATEHOUSE_CONFIG: path } })).toEqual([
+        `GATEHOUSE_CONFIG (${path}): must contain a JSON object`,
+      ]);
+    });
+
+    it('prefers the in-memory input over the file', () => {
+      const { config } = loadConfig({
+        env: { GATEHOUSE_CONFIG: join(dir, 'ignored.json') },
+        input: devInput({ port: 3300 }),
+        readFile: () => {
+          throw new Error('the file must not be read when input is given');
+        },
+      });
+      expect(config.port).toBe(3300);
+    });
+
+    it('reads through an injected readFile', () => {
+      const seen: string[] = [];
+      const { config } = loadConfig({
+        env: { GATEHOUSE_CONFIG: '/virtual/gatehouse.json' },
+        readFile: (path) => {
+          seen.push(path);
+          return JSON.stringify(devInput({ port: 3400 }));
+        },
+      });
+      expect(seen).toEqual(['/virtual/gatehouse.json']);
+      expect(config.port).toBe(3400);
+    });
+  });
+});
+
+describe('loadConfig: validation', () => {
+  it('refuses duplicate tenant ids, provider ids and email domains', () => {
+    const problems = problemsOf({
+      input: devInput({
+        tenants: [
+          tenant('acme', { emailDomains: ['acme.example', 'shared.example'], providers: [provider(), provider()] }),
+          tenant('acme'),
+          tenant('globex', { emailDomains: ['SHARED.example'] }),
+        ],
+      }),
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        'tenants: duplicate tenant id "acme"',
+        'tenants.acme.providers.idp: duplicate provider id',
+        'tenants.globex.emailDomains: "shared.example" also belongs to "acme"',
+      ]),
+    );
+  });
+
+  it('allows the same provider id in different tenants', () => {
+    const { config } = loadConfig({ input: devInput({ tenants: [tenant('acme'), tenant('globex')] }) });
+    expect(config.tenants.map((t) => t.providers[0]?.id)).toEqual(['idp', 'idp']);
+  });
+
+  it('refuses an unknown defaultTenant and an unknown route tenant', () => {
+    const problems = problemsOf({
+      input: devInput({
+        tenants: [tenant('acme')],
+        defaultTenant: 'initech',
+        routes: [route('/api/demo', { tenants: ['acme', 'globex'] })],
+      }),
+    });
+    expect(problems).toEqual([
+      'defaultTenant: unknown tenant "initech"',
+      'routes./api/demo.tenants: unknown tenant "globex"',
+    ]);
+  });
+
+  it.each([
+    '/api/',
+    '/api',
+    'api/demo',
+    '/api/demo/',
+    '/api/Demo',
+    '/api/demo/sub',
+    '/api/-demo',
+    '/api/de mo',
+    '/api/de_mo',
+    '/apix/demo',
+    '/bff/demo',
+    '/api/demo?x',
+    '/api/../admin',
+    '',
+  ])('refuses the route prefix %j', (prefix) => {
+    const problems = problemsOf({ input: devInput({ routes: [route(prefix)] }) });
+    expect(problems).toEqual(['routes.0.prefix: must look like /api/<name>']);
+  });
+
+  it('refuses duplicate route prefixes', () => {
+    const problems = problemsOf({ input: devInput({ routes: [route('/api/a'), route('/api/a')] }) });
+    expect(problems).toEqual(['routes: duplicate prefix "/api/a"']);
+  });
+
+  it.each([
+    ['http://localhost:4001/?x=1', 'query'],
+    ['http://localhost:4001/base#frag', 'fragment'],
+    ['http://user@localhost:4001', 'user name'],
+    ['http://user:pw@localhost:4001', 'user and password'],
+    ['http://:pw@localhost:4001', 'password only'],
+  ])('refuses the upstream %s (%s)', (upstream) => {
+    const problems = problemsOf({ input: devInput({ routes: [route('/api/a', { upstream })] }) });
+    expect(problems).toEqual(['routes./api/a.upstream: must not carry a query, fragment or credentials']);
+  });
+
+  it.each(['ftp://localhost:4001', 'file:///etc/passwd', 'localhost:4001', '/relative', 'javascript:alert(1)'])(
+    'refuses the non-http upstream %s',
+    (upstream) => {
+      expect(hasProblem(problemsOf({ input: devInput({ routes: [route('/api/a', { upstream })] }) }), /^routes\.0\.upstream: /)).toBe(
+        true,
+      );
+    },
+  );
+
+  it('fills route defaults', () => {
+    const { config } = loadConfig({ input: devInput({ routes: [route('/api/a', { upstream: 'https://api.example.com/v1' })] }) });
+    expect(config.routes[0]).toEqual({
+      prefix: '/api/a',
+      upstream: 'https://api.example.com/v1',
+      tokenMode: 'user',
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+      timeoutMs: 10_000,
+      allowSetCookie: false,
+    });
+  });
+
+  it.each([
+    'http://idp.example.com:4000',
+    'http://localhost.evil.example:4000',
+    'http://127.0.0.1.nip.io:4000',
+    'http://10.0.0.1:4000',
+    'http://localhost:4000/realm',
+    'http://localhost:4000/?x=1',
+  ])('refuses the non-loopback or non-bare dev IdP origin %s', (origin) => {
+    const problems = problemsOf({ input: devInput({ devIdpOrigins: [origin] }) });
+    expect(problems).toEqual([`devIdpOrigins: "${origin}" must be a bare loopback origin (http://localhost:4000)`]);
+  });
+
+  it.each(['http://localhost:4000', 'http://localhost:4000/', 'http://127.0.0.1:4000', 'http://[::1]:4000'])(
+    'accepts the loopback dev IdP origin %s and http issuers under it in development',
+    (origin) => {
+      const issuer = `${new URL(origin).origin}/realm`;
+      const { config } = loadConfig({
+        input: devInput({ devIdpOrigins: [origin], tenants: [tenant('acme', { providers: [provider({ issuer })] })] }),
+      });
+      expect(config.tenants[0]?.providers[0]?.issuer).toBe(issuer);
+    },
+  );
+
+  it('refuses an http issuer that is not under a configured dev IdP origin', () => {
+    const problems = problemsOf({
+      input: devInput({
+        devIdpOrigins: ['http://localhost:4000'],
+        tenants: [tenant('acme', { providers: [provider({ issuer: 'http://localhost:4999' })] })],
+      }),
+    });
+    expect(problems).toEqual([
+      'tenants.acme.providers.idp.issuer: must be https (http only for a configured dev IdP origin in development mode)',
+    ]);
+  });
+
+  it('checks client secrets against the token endpoint auth method and requires openid', () => {
+    const problems = problemsOf({
+      input: devInput({
+        tenants: [
+          tenant('acme', {
+            providers: [
+              provider({ id: 'public', tokenEndpointAuthMethod: 'none' }),
+              provider({ id: 'basic', clientSecret: undefined }),
+              provider({ id: 'post', tokenEndpointAuthMethod: 'client_secret_post', clientSecret: undefined }),
+              provider({ id: 'noopenid', scopes: ['profile'] }),
+            ],
+          }),
+        ],
+      }),
+    });
+    expect(problems).toEqual([
+      'tenants.acme.providers.public.clientSecret: must be absent for "none"',
+      'tenants.acme.providers.basic.clientSecret: required for client_secret_basic',
+      'tenants.acme.providers.post.clientSecret: required for client_secret_post',
+      'tenants.acme.providers.noopenid.scopes: must include "openid"',
+    ]);
+  });
+
+  it.each([
+    ['too short', 'k1', randomBytes(31).toString('base64url')],
+    ['too long', 'k1', randomBytes(33).toString('base64url')],
+    ['standard base64', 'k1', `${'A'.repeat(42)}+`],
+    ['padded', 'k1', `${randomSecret()}=`],
+    ['empty', 'k1', ''],
+  ])('refuses an encryption key that is %s', (_what, kid, key) => {
+    const problems = problemsOf({ input: devInput({ encryptionKeys: [{ kid, key }] }) });
+    expect(problems).toEqual(['encryptionKeys.0.key: must be 32 bytes, base64url encoded (43 chars)']);
+  });
+
+  it('refuses a bad kid, duplicate kids and an empty key list', () => {
+    expect(hasProblem(problemsOf({ input: devInput({ encryptionKeys: [{ kid: 'a b', key: KEY_A }] }) }), /^encryptionKeys\.0\.kid: /)).toBe(true);
+    expect(hasProblem(problemsOf({ input: devInput({ encryptionKeys: [{ kid: 'x'.repeat(33), key: KEY_A }] }) }), /^encryptionKeys\.0\.kid: /)).toBe(true);
+    expect(
+      problemsOf({
+        input: devInput({
+          encryptionKeys: [
+            { kid: 'same', key: KEY_A },
+            { kid: 'same', key: KEY_B },
+          ],
+        }),
+      }),
+    ).toEqual(['encryptionKeys: duplicate kid']);
+    expect(hasProblem(problemsOf({ input: devInput({ encryptionKeys: [] }) }), /^encryptionKeys: /)).toBe(true);
+  });
+
+  it.each([
+    ['no colon', 'k1'],
+    ['no key', 'k1:'],
+    ['no kid', `:${KEY_A}`],
+    ['three parts', `k1:${KEY_A}:extra`],
+    ['empty entry', `k1:${KEY_A},`],
+  ])('refuses GATEHOUSE_ENCRYPTION_KEYS with %s', (_what, value) => {
+    const problems = problemsOf({ env: { GATEHOUSE_ENCRYPTION_KEYS: value }, input: devInput() });
+    expect(hasProblem(problems, /^GATEHOUSE_ENCRYPTION_KEYS\[\d\]: expected "<kid>:<base64url key>"$/)).toBe(true);
+    // The value itself (a secret) is never echoed in the problems.
+    for (const problem of problems) expect(problem).not.toContain(KEY_A);
+  });
+
+  it('refuses a GATEHOUSE_ENCRYPTION_KEYS key of the wrong length without echoing it', () => {
+    const short = randomBytes(16).toString('base64url');
+    const problems = problemsOf({ env: { GATEHOUSE_ENCRYPTION_KEYS: `k1:${short}` }, input: devInput() });
+    expect(problems).toEqual(['encryptionKeys.0.key: must be 32 bytes, base64url encoded (43 chars)']);
+  });
+
+  it('refuses short session secrets', () => {
+    const problems = problemsOf({ env: { SESSION_SECRET: 'x'.repeat(31) }, input: devInput() });
+    expect(problems).toEqual(['session.secrets.0: must be at least 32 characters']);
+  });
+
+  it.each([
+    ['the root', { surprise: true }, /^\(root\): Unrecognized key: "surprise"/],
+    ['session', { session: { secrets: [randomSecret()], ttl: 5 } }, /^session: Unrecognized key: "ttl"/],
+    ['a tenant', { tenants: [tenant('acme', { domain: 'x' })] }, /^tenants\.0: Unrecognized key: "domain"/],
+    [
+      'a provider',
+      { tenants: [tenant('acme', { providers: [provider({ clientSecrett: 'typo' })] })] },
+      /^tenants\.0\.providers\.0: Unrecognized key: "clientSecrett"/,
+    ],
+    ['a route', { routes: [route('/api/a', { allowSetCookies: true })] }, /^routes\.0: Unrecognized key: "allowSetCookies"/],
+    ['an encryption key', { encryptionKeys: [{ kid: 'k', key: KEY_A, alg: 'A256GCM' }] }, /^encryptionKeys\.0: Unrecognized key: "alg"/],
+  ])('refuses unknown keys in %s', (_where, overrides, pattern) => {
+    expect(hasProblem(problemsOf({ input: devInput(overrides) }), pattern)).toBe(true);
+  });
+
+  it('refuses an absolute timeout shorter than the idle timeout', () => {
+    const problems = problemsOf({
+      input: devInput({
+        session: { secrets: [randomSecret()], idleTimeoutSeconds: 3600, absoluteTimeoutSeconds: 1800 },
+      }),
+    });
+    expect(problems).toEqual(['session.absoluteTimeoutSeconds: must not be shorter than idleTimeoutSeconds']);
+    const equal = loadConfig({
+      input: devInput({ session: { secrets: [randomSecret()], idleTimeoutSeconds: 900, absoluteTimeoutSeconds: 900 } }),
+    });
+    expect(equal.config.session.absoluteTimeoutSeconds).toBe(900);
+  });
+
+  it.each(['http://localhost:3000/app', 'http://localhost:3000/?x=1', 'http://localhost:3000/#x', 'http://u:p@localhost:3000'])(
+    'refuses the public URL %s (origin only)',
+    (publicUrl) => {
+      expect(problemsOf({ input: devInput({ publicUrl }) })).toEqual([
+        'publicUrl: must be an origin only (scheme, host, port), e.g. https://app.example.com',
+      ]);
+    },
+  );
+
+  it('refuses a redis URL of another scheme', () => {
+    expect(hasProblem(problemsOf({ input: devInput({ redisUrl: 'http://127.0.0.1:6379' }) }), /^redisUrl: /)).toBe(true);
+  });
+
+  it('collects problems from many checks into one error', () => {
+    const problems = problemsOf({
+      input: devInput({
+        tenants: [tenant('acme'), tenant('acme')],
+        defaultTenant: 'nobody',
+        routes: [route('/api/a', { upstream: 'http://localhost:4001/?q', tenants: ['ghost'] })],
+        devIdpOrigins: ['http://idp.example.com'],
+      }),
+    });
+    expect(problems).toHaveLength(5);
+  });
+});
+
+describe('loadConfig: result', () => {
+  it('reports secureCookies for https public URLs only', () => {
+    expect(loadConfig({ input: devInput({ publicUrl: 'https://localhost:3443' }) }).config.secureCookies).toBe(true);
+    expect(loadConfig({ input: devInput({ publicUrl: 'http://localhost:3000' }) }).config.secureCookies).toBe(false);
+  });
+
+  it('is deeply frozen: every mutation throws in strict mode', () => {
+    const { config } = loadConfig({
+      input: devInput({
+        session: { secrets: [randomSecret()] },
+        encryptionKeys: [{ kid: 'k1', key: KEY_A }],
+        tenants: [tenant('acme', { emailDomains: ['acme.example'], providers: [provider({ authorizationParams: { prompt: 'login' } })] })],
+        routes: [route('/api/a', { tenants: ['acme'] })],
+      }),
+    });
+    const mutable = config as unknown as {
+      port: number;
+      session: { secrets: string[]; idleTimeoutSeconds: number };
+      encryptionKeys: { key: string }[];
+      tenants: {
+        id: string;
+        emailDomains: string[];
+        providers: { issuer: string; scopes: string[]; authorizationParams: Record<string, string> }[];
+      }[];
+      routes: { upstream: string; methods: string[]; tenants: string[] }[];
+      devIdpOrigins: string[];
+    };
+    const mutations: (() => void)[] = [
+      () => {
+        mutable.port = 1;
+      },
+      () => {
+        mutable.session.idleTimeoutSeconds = 1;
+      },
+      () => mutable.session.secrets.push('x'),
+      () => {
+        mutable.encryptionKeys[0]!.key = 'x';
+      },
+      () => mutable.encryptionKeys.pop(),
+      () => {
+        mutable.tenants[0]!.id = 'evil';
+      },
+      () => mutable.tenants.push(mutable.tenants[0]!),
+      () => mutable.tenants[0]!.emailDomains.push('evil.example'),
+      () => {
+        mutable.tenants[0]!.providers[0]!.issuer = 'https://evil.example';
+      },
+      () => mutable.tenants[0]!.providers[0]!.scopes.push('admin'),
+      () => {
+        mutable.tenants[0]!.providers[0]!.authorizationParams.prompt = 'none';
+      },
+      () => {
+        mutable.routes[0]!.upstream = 'http://evil.example';
+      },
+      () => mutable.routes[0]!.methods.push('CONNECT'),
+      () => mutable.routes[0]!.tenants.push('globex'),
+      () => mutable.devIdpOrigins.push('http://localhost:1'),
+      () => {
+        delete (mutable as { port?: number }).port;
+      },
+    ];
+    for (const mutate of mutations) expect(mutate).toThrow(TypeError);
+    expect(config.port).toBe(3000);
+    expect(config.tenants[0]?.providers[0]?.scopes).toEqual(['openid', 'profile', 'email', 'offline_access']);
+  });
+
+  it('neither freezes nor keeps references to the caller’s input', () => {
+    const input = devInput({ tenants: [tenant('acme', { providers: [provider({ authorizationParams: { prompt: 'login' } })] })] });
+    const { config } = loadConfig({ input });
+    expect(Object.isFrozen(input)).toBe(false);
+    expect(Object.isFrozen(input.tenants)).toBe(false);
+    (input.tenants as { name: string }[])[0]!.name = 'Changed';
+    expect(config.tenants[0]?.name).toBe('ACME');
+  });
+
+  it('loads one config after another independently', () => {
+    const a = loadConfig({ input: devInput({ routes: [route('/api/a')] }) }).config;
+    const b = loadConfig({ input: devInput({ routes: [route('/api/b', { methods: ['GET'] })] }) }).config;
+    expect(a.routes.map((r) => r.prefix)).toEqual(['/api/a']);
+    expect(b.routes[0]?.methods).toEqual(['GET']);
+    expect(a.routes[0]?.methods).toEqual(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
+  });
+});
