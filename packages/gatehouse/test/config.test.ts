@@ -222,7 +222,7 @@ describe('loadConfig: production', () => {
     'example-example-example-example-example',
     'a'.repeat(64),
     'abababababababababababababababab',
-    '12345678123456781234567812345678',
+    '01230123012301230123012301230123',
   ])('refuses the placeholder-looking secret %j in production', (secret) => {
     const problems = problemsOf({ env: { ...productionEnv(), SESSION_SECRET: secret } });
     expect(problems).toEqual(['SESSION_SECRET: looks like a placeholder; use 32+ random characters']);
