@@ -6,7 +6,9 @@ import { defineConfig } from '@playwright/test';
  * (`apt-get install chromium`), or CHROMIUM_PATH; otherwise Playwright's own browser
  * (`pnpm exec playwright install chromium` on machines that can download it).
  */
-const systemChromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
+const systemChromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) =>
+  existsSync(path),
+);
 const executablePath = process.env.CHROMIUM_PATH ?? systemChromium;
 
 export default defineConfig({

@@ -33,7 +33,11 @@ const control = createServer((req, res) => {
         const data = JSON.parse((await client.get(key)) ?? '{}') as { gh?: { tokens: string } };
         if (!data.gh) continue;
         const set = await vault.open<TokenSet>(data.gh.tokens);
-        tokens.push(...[set.accessToken, set.refreshToken, set.idToken].filter((t): t is string => Boolean(t)));
+        tokens.push(
+          ...[set.accessToken, set.refreshToken, set.idToken].filter((t): t is string =>
+            Boolean(t),
+          ),
+        );
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ tokens }));
     } finally {

@@ -11,7 +11,8 @@ export const test = base.extend<{ stack: StackUrls }>({
   // eslint-disable-next-line no-empty-pattern -- Playwright fixtures must destructure their first argument
   stack: async ({}, use) => {
     const { E2E_BASE_URL, E2E_IDP_ORIGIN, E2E_CONTROL_URL } = process.env;
-    if (!E2E_BASE_URL || !E2E_IDP_ORIGIN || !E2E_CONTROL_URL) throw new Error('global-setup did not run');
+    if (!E2E_BASE_URL || !E2E_IDP_ORIGIN || !E2E_CONTROL_URL)
+      throw new Error('global-setup did not run');
     await use({ baseURL: E2E_BASE_URL, idpOrigin: E2E_IDP_ORIGIN, controlUrl: E2E_CONTROL_URL });
   },
   // eslint-disable-next-line no-empty-pattern -- as above
@@ -23,7 +24,11 @@ export const test = base.extend<{ stack: StackUrls }>({
 export { expect };
 
 /** Signs in through the dev IdP's real login and consent pages. */
-export async function signInThroughDevIdp(page: Page, login: string, password = login): Promise<void> {
+export async function signInThroughDevIdp(
+  page: Page,
+  login: string,
+  password = login,
+): Promise<void> {
   await page.getByRole('button', { name: 'Sign in', exact: true }).click();
   await page.getByLabel('Username').fill(login);
   await page.getByLabel('Password').fill(password);

@@ -11,7 +11,11 @@ async function main(): Promise<void> {
   // Serve the built SPA (`pnpm build`) when there is one and nothing else was configured; in
   // `pnpm dev` Vite serves it instead.
   const builtSpa = resolve(import.meta.dirname, '../../web/dist');
-  if (!env.GATEHOUSE_STATIC_DIR && !env.GATEHOUSE_CONFIG && existsSync(resolve(builtSpa, 'index.html'))) {
+  if (
+    !env.GATEHOUSE_STATIC_DIR &&
+    !env.GATEHOUSE_CONFIG &&
+    existsSync(resolve(builtSpa, 'index.html'))
+  ) {
     env.GATEHOUSE_STATIC_DIR = builtSpa;
   }
 
@@ -27,17 +31,25 @@ async function main(): Promise<void> {
   }
   const { config, warnings } = loaded;
   if (process.argv.includes('--check-config')) {
-    process.stdout.write(`Configuration OK (${config.mode} mode, ${config.tenants.length} tenants, ${config.routes.length} routes)\n`);
+    process.stdout.write(
+      `Configuration OK (${config.mode} mode, ${config.tenants.length} tenants, ${config.routes.length} routes)\n`,
+    );
     return;
   }
 
   const logger = createLogger(config.logLevel);
   for (const warning of warnings) logger.warn(warning);
-  if (!config.redisUrl) logger.warn('REDIS_URL is not set: sessions live in this process only and die with it (development only).');
+  if (!config.redisUrl)
+    logger.warn(
+      'REDIS_URL is not set: sessions live in this process only and die with it (development only).',
+    );
 
   const gatehouse = createGatehouse(config, { logger });
   const server = gatehouse.app.listen(config.port, config.host, () => {
-    logger.info({ port: config.port, host: config.host, publicUrl: config.publicUrl, mode: config.mode }, 'gatehouse listening');
+    logger.info(
+      { port: config.port, host: config.host, publicUrl: config.publicUrl, mode: config.mode },
+      'gatehouse listening',
+    );
   });
   server.on('error', (err) => {
     logger.fatal({ err }, 'cannot listen');

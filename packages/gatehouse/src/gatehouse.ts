@@ -12,7 +12,12 @@ import { ProviderClients } from './oidc/provider-clients.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './session/kv.ts';
 import { SessionService } from './session/service.ts';
-import { MemorySessionStore, createRedisSessionStore, withStoreErrors, type Clock } from './session/stores.ts';
+import {
+  MemorySessionStore,
+  createRedisSessionStore,
+  withStoreErrors,
+  type Clock,
+} from './session/stores.ts';
 import { Vault } from './session/vault.ts';
 import { createGuardedFetch } from './tenants/guarded-fetch.ts';
 
@@ -52,7 +57,11 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
   const redis =
     deps.redis ??
     (config.redisUrl
-      ? new Redis(config.redisUrl, { maxRetriesPerRequest: 1, connectTimeout: 2000, commandTimeout: 2000 })
+      ? new Redis(config.redisUrl, {
+          maxRetriesPerRequest: 1,
+          connectTimeout: 2000,
+          commandTimeout: 2000,
+        })
       : undefined);
   redis?.on('error', (err) => logger.warn({ err }, 'redis connection error'));
 
@@ -60,8 +69,13 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
   const store = withStoreErrors(
     redis ? createRedisSessionStore(redis, storeOptions) : new MemorySessionStore(storeOptions),
   );
-  const kv: KeyValueStore = redis ? new RedisKeyValueStore(redis) : new MemoryKeyValueStore({ clock });
-  const guardedFetch = createGuardedFetch({ mode: config.mode, allowedDevOrigins: [...config.devIdpOrigins] });
+  const kv: KeyValueStore = redis
+    ? new RedisKeyValueStore(redis)
+    : new MemoryKeyValueStore({ clock });
+  const guardedFetch = createGuardedFetch({
+    mode: config.mode,
+    allowedDevOrigins: [...config.devIdpOrigins],
+  });
   const providers = new ProviderClients({ config, fetch: deps.providerFetch ?? guardedFetch });
   const vault = new Vault(config.encryptionKeys);
   const sessions = new SessionService({
@@ -82,7 +96,12 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     providers,
     transactions: kv,
     sessions,
-    refresher: new TokenRefresher({ sessions, providers, vault, skewSeconds: config.refreshSkewSeconds }),
+    refresher: new TokenRefresher({
+      sessions,
+      providers,
+      vault,
+      skewSeconds: config.refreshSkewSeconds,
+    }),
     cookies: cookieNames(config.secureCookies),
     upstreams,
     slideIntervalMs: Math.min(5 * 60_000, (config.session.idleTimeoutSeconds * 1000) / 6),

@@ -1,6 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completeDevIdpLogin } from '@gatehouse/dev-idp';
-import { createCookieFetch, signIn, startStack, type CookieFetch, type Stack } from '@gatehouse/testkit';
+import {
+  createCookieFetch,
+  signIn,
+  startStack,
+  type CookieFetch,
+  type Stack,
+} from '@gatehouse/testkit';
 
 /** The login transaction fails closed: hostile callbacks, replays, other browsers, mix-ups. */
 describe('login and callback', () => {
@@ -22,7 +28,9 @@ describe('login and callback', () => {
     expect(authorization.searchParams.get('code_challenge_method')).toBe('S256');
     expect(authorization.searchParams.get('state')).toBeTruthy();
     expect(authorization.searchParams.get('nonce')).toBeTruthy();
-    expect(authorization.searchParams.get('redirect_uri')).toBe(`${stack.origin}/bff/callback/acme/dev`);
+    expect(authorization.searchParams.get('redirect_uri')).toBe(
+      `${stack.origin}/bff/callback/acme/dev`,
+    );
     expect(authorization.searchParams.has('code_verifier')).toBe(false);
     return new URL(await completeDevIdpLogin(http, authorization.href, alice));
   }
@@ -108,7 +116,9 @@ describe('login and callback', () => {
       state,
       iss: stack.idp.issuer(''),
     });
-    const res = await http(`${stack.origin}/bff/callback/acme/dev?${hostile.toString()}`, { headers: { accept: 'text/html' } });
+    const res = await http(`${stack.origin}/bff/callback/acme/dev?${hostile.toString()}`, {
+      headers: { accept: 'text/html' },
+    });
     expect(res.status).toBe(400);
     expect(res.headers.get('content-type')).toContain('text/html');
     const html = await res.text();
@@ -136,7 +146,9 @@ describe('login and callback', () => {
     const after = await http.cookie(stack.origin, 'gatehouse');
     expect(after).toBeDefined();
     expect(after).not.toBe(before);
-    const old = await fetch(`${stack.origin}/bff/user`, { headers: { cookie: `gatehouse=${before}` } });
+    const old = await fetch(`${stack.origin}/bff/user`, {
+      headers: { cookie: `gatehouse=${before}` },
+    });
     expect(old.status).toBe(401);
   });
 
@@ -152,27 +164,36 @@ describe('login and callback', () => {
   it.each(['//evil.example', '/\\evil.example', 'https://evil.example/', '/%2f%2fevil.example'])(
     'refuses returnTo %s before anything else happens',
     async (returnTo) => {
-      const res = await fetch(`${stack.origin}/bff/login?${new URLSearchParams({ returnTo }).toString()}`, { redirect: 'manual' });
+      const res = await fetch(
+        `${stack.origin}/bff/login?${new URLSearchParams({ returnTo }).toString()}`,
+        { redirect: 'manual' },
+      );
       expect(res.status).toBe(400);
       expect(await problemCode(res)).toBe('invalid_return_to');
     },
   );
 
   it('refuses a repeated returnTo', async () => {
-    const res = await fetch(`${stack.origin}/bff/login?returnTo=/a&returnTo=//evil.example`, { redirect: 'manual' });
+    const res = await fetch(`${stack.origin}/bff/login?returnTo=/a&returnTo=//evil.example`, {
+      redirect: 'manual',
+    });
     expect(res.status).toBe(400);
     expect(await problemCode(res)).toBe('invalid_parameter');
   });
 
   it('finds the tenant by email domain (home-realm discovery) and reveals nothing for unknown domains', async () => {
-    const globex = await fetch(`${stack.origin}/bff/login?email=carol%40globex.test`, { redirect: 'manual' });
+    const globex = await fetch(`${stack.origin}/bff/login?email=carol%40globex.test`, {
+      redirect: 'manual',
+    });
     expect(globex.status).toBe(302);
     const url = new URL(globex.headers.get('location') ?? '');
     expect(url.href.startsWith(stack.idp.issuer('/globex'))).toBe(true);
     expect(url.searchParams.get('login_hint')).toBe('carol@globex.test');
     expect(url.searchParams.get('redirect_uri')).toBe(`${stack.origin}/bff/callback/globex/dev`);
 
-    const unknown = await fetch(`${stack.origin}/bff/login?email=someone%40unknown.example`, { redirect: 'manual' });
+    const unknown = await fetch(`${stack.origin}/bff/login?email=someone%40unknown.example`, {
+      redirect: 'manual',
+    });
     expect(unknown.status).toBe(400);
     const body = await unknown.text();
     expect(body).toContain('unknown_email_domain');

@@ -26,7 +26,7 @@ function devInput(overrides: Record<string, unknown> = {}): ConfigInput {
     mode: 'development',
     publicUrl: 'http://localhost:3000',
     ...overrides,
-  } as ConfigInput;
+  };
 }
 
 function provider(overrides: Record<string, unknown> = {}) {
@@ -83,8 +83,12 @@ describe('loadConfig: development defaults', () => {
     expect(config.routes[0]?.allowSetCookie).toBe(false);
     expect(config.session.secrets).toHaveLength(1);
     expect(config.session.secrets[0]).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(config.session.idleTimeoutSeconds).toBeLessThanOrEqual(config.session.absoluteTimeoutSeconds);
-    expect(config.encryptionKeys).toEqual([{ kid: 'dev', key: expect.stringMatching(/^[A-Za-z0-9_-]{43}$/) }]);
+    expect(config.session.idleTimeoutSeconds).toBeLessThanOrEqual(
+      config.session.absoluteTimeoutSeconds,
+    );
+    expect(config.encryptionKeys).toHaveLength(1);
+    expect(config.encryptionKeys[0]?.kid).toBe('dev');
+    expect(config.encryptionKeys[0]?.key).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(warnings).toHaveLength(2);
     expect(warnings.join('\n')).toMatch(/SESSION_SECRET/);
     expect(warnings.join('\n')).toMatch(/GATEHOUSE_ENCRYPTION_KEYS/);
@@ -144,9 +148,9 @@ describe('loadConfig: production', () => {
   it('follows NODE_ENV=production when nothing else names the mode', () => {
     const { GATEHOUSE_MODE: _mode, ...env } = productionEnv();
     expect(loadConfig({ env: { ...env, NODE_ENV: 'production' } }).config.mode).toBe('production');
-    expect(hasProblem(problemsOf({ env: { NODE_ENV: 'production' } }), /^SESSION_SECRET: required/)).toBe(
-      true,
-    );
+    expect(
+      hasProblem(problemsOf({ env: { NODE_ENV: 'production' } }), /^SESSION_SECRET: required/),
+    ).toBe(true);
   });
 
   it('never falls back to development defaults or random secrets', () => {
@@ -225,14 +229,21 @@ describe('loadConfig: production', () => {
     '01230123012301230123012301230123',
   ])('refuses the placeholder-looking secret %j in production', (secret) => {
     const problems = problemsOf({ env: { ...productionEnv(), SESSION_SECRET: secret } });
-    expect(problems).toEqual(['SESSION_SECRET: looks like a placeholder; use 32+ random characters']);
+    expect(problems).toEqual([
+      'SESSION_SECRET: looks like a placeholder; use 32+ random characters',
+    ]);
   });
 
   it('checks every rotation secret, not just the first', () => {
     const problems = problemsOf({
-      env: { ...productionEnv(), SESSION_SECRET: `${randomSecret()}, change-me-change-me-change-me-00` },
+      env: {
+        ...productionEnv(),
+        SESSION_SECRET: `${randomSecret()}, change-me-change-me-change-me-00`,
+      },
     });
-    expect(problems).toEqual(['SESSION_SECRET: looks like a placeholder; use 32+ random characters']);
+    expect(problems).toEqual([
+      'SESSION_SECRET: looks like a placeholder; use 32+ random characters',
+    ]);
   });
 
   // Regression: any secret containing "dev" was refused, so about one random base64url secret
@@ -243,16 +254,18 @@ describe('loadConfig: production', () => {
       'xYdEvq0192837465AbCdEfGhIjKlMnOpQrS',
       randomBytes(24).toString('hex'),
     ]) {
-      expect(loadConfig({ env: { ...productionEnv(), SESSION_SECRET: secret } }).config.session.secrets).toEqual([
-        secret,
-      ]);
+      expect(
+        loadConfig({ env: { ...productionEnv(), SESSION_SECRET: secret } }).config.session.secrets,
+      ).toEqual([secret]);
     }
   });
 
   it('refuses an http tenant issuer in production even on loopback', () => {
     const problems = problemsOf({
       env: productionEnv(),
-      input: devInput({ tenants: [tenant('acme', { providers: [provider({ issuer: 'http://127.0.0.1:4000' })] })] }),
+      input: devInput({
+        tenants: [tenant('acme', { providers: [provider({ issuer: 'http://127.0.0.1:4000' })] })],
+      }),
     });
     expect(problems).toEqual([
       'tenants.acme.providers.idp.issuer: must be https (http only for a configured dev IdP origin in development mode)',
@@ -283,7 +296,11 @@ describe('loadConfig: sources and precedence', () => {
         logLevel: 'debug',
         trustProxy: false,
         staticDir: '/file/web',
-        session: { secrets: [randomSecret()], idleTimeoutSeconds: 600, absoluteTimeoutSeconds: 7200 },
+        session: {
+          secrets: [randomSecret()],
+          idleTimeoutSeconds: 600,
+          absoluteTimeoutSeconds: 7200,
+        },
         encryptionKeys: [{ kid: 'file', key: KEY_A }],
       }),
     });
@@ -322,14 +339,21 @@ describe('loadConfig: sources and precedence', () => {
     ['2', 2],
     ['10.0.0.0/8, 127.0.0.1', '10.0.0.0/8, 127.0.0.1'],
   ] as const)('parses TRUST_PROXY=%j as %j', (value, expected) => {
-    expect(loadConfig({ env: { TRUST_PROXY: value }, input: devInput() }).config.trustProxy).toBe(expected);
+    expect(loadConfig({ env: { TRUST_PROXY: value }, input: devInput() }).config.trustProxy).toBe(
+      expected,
+    );
   });
 
   it('refuses a PORT that is not a port', () => {
     for (const port of ['abc', '-1', '70000', '3000.5', '0x50']) {
-      expect(hasProblem(problemsOf({ env: { PORT: port }, input: devInput() }), /^port: /), port).toBe(true);
+      expect(
+        hasProblem(problemsOf({ env: { PORT: port }, input: devInput() }), /^port: /),
+        port,
+      ).toBe(true);
     }
-    expect(loadConfig({ env: { PORT: '' }, input: devInput({ port: 4444 }) }).config.port).toBe(4444);
+    expect(loadConfig({ env: { PORT: '' }, input: devInput({ port: 4444 }) }).config.port).toBe(
+      4444,
+    );
   });
 
   describe('GATEHOUSE_CONFIG', () => {
@@ -362,7 +386,12 @@ describe('loadConfig: sources and precedence', () => {
       expect(config.port).toBe(3100);
       expect(config.publicUrl).toBe('http://localhost:3100');
       expect(config.tenants[0]?.emailDomains).toEqual(['acme.example']);
-      expect(config.tenants[0]?.providers[0]?.scopes).toEqual(['openid', 'profile', 'email', 'offline_access']);
+      expect(config.tenants[0]?.providers[0]?.scopes).toEqual([
+        'openid',
+        'profile',
+        'email',
+        'offline_access',
+      ]);
       // A file replaces the development defaults entirely.
       expect(config.routes).toEqual([]);
       expect(config.devIdpOrigins).toEqual([]);
@@ -382,16 +411,21 @@ describe('loadConfig: sources and precedence', () => {
 
     it('reports a missing file as a ConfigError', () => {
       const path = join(dir, 'does-not-exist.json');
-      expect(problemsOf({ env: { GATEHOUSE_CONFIG: path } })[0]).toContain(`GATEHOUSE_CONFIG (${path})`);
+      expect(problemsOf({ env: { GATEHOUSE_CONFIG: path } })[0]).toContain(
+        `GATEHOUSE_CONFIG (${path})`,
+      );
     });
 
     // Regression: a file holding `null` silently loaded the development defaults.
-    it.each(['null', '[]', '"text"', '42', 'true'])('refuses a file holding %s instead of an object', (text) => {
-      const path = writeConfig('not-object.json', text);
-      expect(problemsOf({ env: { GATEHOUSE_CONFIG: path } })).toEqual([
-        `GATEHOUSE_CONFIG (${path}): must contain a JSON object`,
-      ]);
-    });
+    it.each(['null', '[]', '"text"', '42', 'true'])(
+      'refuses a file holding %s instead of an object',
+      (text) => {
+        const path = writeConfig('not-object.json', text);
+        expect(problemsOf({ env: { GATEHOUSE_CONFIG: path } })).toEqual([
+          `GATEHOUSE_CONFIG (${path}): must contain a JSON object`,
+        ]);
+      },
+    );
 
     it('prefers the in-memory input over the file', () => {
       const { config } = loadConfig({
@@ -424,7 +458,10 @@ describe('loadConfig: validation', () => {
     const problems = problemsOf({
       input: devInput({
         tenants: [
-          tenant('acme', { emailDomains: ['acme.example', 'shared.example'], providers: [provider(), provider()] }),
+          tenant('acme', {
+            emailDomains: ['acme.example', 'shared.example'],
+            providers: [provider(), provider()],
+          }),
           tenant('acme'),
           tenant('globex', { emailDomains: ['SHARED.example'] }),
         ],
@@ -440,7 +477,9 @@ describe('loadConfig: validation', () => {
   });
 
   it('allows the same provider id in different tenants', () => {
-    const { config } = loadConfig({ input: devInput({ tenants: [tenant('acme'), tenant('globex')] }) });
+    const { config } = loadConfig({
+      input: devInput({ tenants: [tenant('acme'), tenant('globex')] }),
+    });
     expect(config.tenants.map((t) => t.providers[0]?.id)).toEqual(['idp', 'idp']);
   });
 
@@ -479,7 +518,9 @@ describe('loadConfig: validation', () => {
   });
 
   it('refuses duplicate route prefixes', () => {
-    const problems = problemsOf({ input: devInput({ routes: [route('/api/a'), route('/api/a')] }) });
+    const problems = problemsOf({
+      input: devInput({ routes: [route('/api/a'), route('/api/a')] }),
+    });
     expect(problems).toEqual(['routes: duplicate prefix "/api/a"']);
   });
 
@@ -491,20 +532,30 @@ describe('loadConfig: validation', () => {
     ['http://:pw@localhost:4001', 'password only'],
   ])('refuses the upstream %s (%s)', (upstream) => {
     const problems = problemsOf({ input: devInput({ routes: [route('/api/a', { upstream })] }) });
-    expect(problems).toEqual(['routes./api/a.upstream: must not carry a query, fragment or credentials']);
+    expect(problems).toEqual([
+      'routes./api/a.upstream: must not carry a query, fragment or credentials',
+    ]);
   });
 
-  it.each(['ftp://localhost:4001', 'file:///etc/passwd', 'localhost:4001', '/relative', 'javascript:alert(1)'])(
-    'refuses the non-http upstream %s',
-    (upstream) => {
-      expect(hasProblem(problemsOf({ input: devInput({ routes: [route('/api/a', { upstream })] }) }), /^routes\.0\.upstream: /)).toBe(
-        true,
-      );
-    },
-  );
+  it.each([
+    'ftp://localhost:4001',
+    'file:///etc/passwd',
+    'localhost:4001',
+    '/relative',
+    'javascript:alert(1)',
+  ])('refuses the non-http upstream %s', (upstream) => {
+    expect(
+      hasProblem(
+        problemsOf({ input: devInput({ routes: [route('/api/a', { upstream })] }) }),
+        /^routes\.0\.upstream: /,
+      ),
+    ).toBe(true);
+  });
 
   it('fills route defaults', () => {
-    const { config } = loadConfig({ input: devInput({ routes: [route('/api/a', { upstream: 'https://api.example.com/v1' })] }) });
+    const { config } = loadConfig({
+      input: devInput({ routes: [route('/api/a', { upstream: 'https://api.example.com/v1' })] }),
+    });
     expect(config.routes[0]).toEqual({
       prefix: '/api/a',
       upstream: 'https://api.example.com/v1',
@@ -524,15 +575,25 @@ describe('loadConfig: validation', () => {
     'http://localhost:4000/?x=1',
   ])('refuses the non-loopback or non-bare dev IdP origin %s', (origin) => {
     const problems = problemsOf({ input: devInput({ devIdpOrigins: [origin] }) });
-    expect(problems).toEqual([`devIdpOrigins: "${origin}" must be a bare loopback origin (http://localhost:4000)`]);
+    expect(problems).toEqual([
+      `devIdpOrigins: "${origin}" must be a bare loopback origin (http://localhost:4000)`,
+    ]);
   });
 
-  it.each(['http://localhost:4000', 'http://localhost:4000/', 'http://127.0.0.1:4000', 'http://[::1]:4000'])(
+  it.each([
+    'http://localhost:4000',
+    'http://localhost:4000/',
+    'http://127.0.0.1:4000',
+    'http://[::1]:4000',
+  ])(
     'accepts the loopback dev IdP origin %s and http issuers under it in development',
     (origin) => {
       const issuer = `${new URL(origin).origin}/realm`;
       const { config } = loadConfig({
-        input: devInput({ devIdpOrigins: [origin], tenants: [tenant('acme', { providers: [provider({ issuer })] })] }),
+        input: devInput({
+          devIdpOrigins: [origin],
+          tenants: [tenant('acme', { providers: [provider({ issuer })] })],
+        }),
       });
       expect(config.tenants[0]?.providers[0]?.issuer).toBe(issuer);
     },
@@ -558,7 +619,11 @@ describe('loadConfig: validation', () => {
             providers: [
               provider({ id: 'public', tokenEndpointAuthMethod: 'none' }),
               provider({ id: 'basic', clientSecret: undefined }),
-              provider({ id: 'post', tokenEndpointAuthMethod: 'client_secret_post', clientSecret: undefined }),
+              provider({
+                id: 'post',
+                tokenEndpointAuthMethod: 'client_secret_post',
+                clientSecret: undefined,
+              }),
               provider({ id: 'noopenid', scopes: ['profile'] }),
             ],
           }),
@@ -581,12 +646,24 @@ describe('loadConfig: validation', () => {
     ['empty', 'k1', ''],
   ])('refuses an encryption key that is %s', (_what, kid, key) => {
     const problems = problemsOf({ input: devInput({ encryptionKeys: [{ kid, key }] }) });
-    expect(problems).toEqual(['encryptionKeys.0.key: must be 32 bytes, base64url encoded (43 chars)']);
+    expect(problems).toEqual([
+      'encryptionKeys.0.key: must be 32 bytes, base64url encoded (43 chars)',
+    ]);
   });
 
   it('refuses a bad kid, duplicate kids and an empty key list', () => {
-    expect(hasProblem(problemsOf({ input: devInput({ encryptionKeys: [{ kid: 'a b', key: KEY_A }] }) }), /^encryptionKeys\.0\.kid: /)).toBe(true);
-    expect(hasProblem(problemsOf({ input: devInput({ encryptionKeys: [{ kid: 'x'.repeat(33), key: KEY_A }] }) }), /^encryptionKeys\.0\.kid: /)).toBe(true);
+    expect(
+      hasProblem(
+        problemsOf({ input: devInput({ encryptionKeys: [{ kid: 'a b', key: KEY_A }] }) }),
+        /^encryptionKeys\.0\.kid: /,
+      ),
+    ).toBe(true);
+    expect(
+      hasProblem(
+        problemsOf({ input: devInput({ encryptionKeys: [{ kid: 'x'.repeat(33), key: KEY_A }] }) }),
+        /^encryptionKeys\.0\.kid: /,
+      ),
+    ).toBe(true);
     expect(
       problemsOf({
         input: devInput({
@@ -597,7 +674,9 @@ describe('loadConfig: validation', () => {
         }),
       }),
     ).toEqual(['encryptionKeys: duplicate kid']);
-    expect(hasProblem(problemsOf({ input: devInput({ encryptionKeys: [] }) }), /^encryptionKeys: /)).toBe(true);
+    expect(
+      hasProblem(problemsOf({ input: devInput({ encryptionKeys: [] }) }), /^encryptionKeys: /),
+    ).toBe(true);
   });
 
   it.each([
@@ -608,15 +687,22 @@ describe('loadConfig: validation', () => {
     ['empty entry', `k1:${KEY_A},`],
   ])('refuses GATEHOUSE_ENCRYPTION_KEYS with %s', (_what, value) => {
     const problems = problemsOf({ env: { GATEHOUSE_ENCRYPTION_KEYS: value }, input: devInput() });
-    expect(hasProblem(problems, /^GATEHOUSE_ENCRYPTION_KEYS\[\d\]: expected "<kid>:<base64url key>"$/)).toBe(true);
+    expect(
+      hasProblem(problems, /^GATEHOUSE_ENCRYPTION_KEYS\[\d\]: expected "<kid>:<base64url key>"$/),
+    ).toBe(true);
     // The value itself (a secret) is never echoed in the problems.
     for (const problem of problems) expect(problem).not.toContain(KEY_A);
   });
 
   it('refuses a GATEHOUSE_ENCRYPTION_KEYS key of the wrong length without echoing it', () => {
     const short = randomBytes(16).toString('base64url');
-    const problems = problemsOf({ env: { GATEHOUSE_ENCRYPTION_KEYS: `k1:${short}` }, input: devInput() });
-    expect(problems).toEqual(['encryptionKeys.0.key: must be 32 bytes, base64url encoded (43 chars)']);
+    const problems = problemsOf({
+      env: { GATEHOUSE_ENCRYPTION_KEYS: `k1:${short}` },
+      input: devInput(),
+    });
+    expect(problems).toEqual([
+      'encryptionKeys.0.key: must be 32 bytes, base64url encoded (43 chars)',
+    ]);
   });
 
   it('refuses short session secrets', () => {
@@ -626,15 +712,31 @@ describe('loadConfig: validation', () => {
 
   it.each([
     ['the root', { surprise: true }, /^\(root\): Unrecognized key: "surprise"/],
-    ['session', { session: { secrets: [randomSecret()], ttl: 5 } }, /^session: Unrecognized key: "ttl"/],
-    ['a tenant', { tenants: [tenant('acme', { domain: 'x' })] }, /^tenants\.0: Unrecognized key: "domain"/],
+    [
+      'session',
+      { session: { secrets: [randomSecret()], ttl: 5 } },
+      /^session: Unrecognized key: "ttl"/,
+    ],
+    [
+      'a tenant',
+      { tenants: [tenant('acme', { domain: 'x' })] },
+      /^tenants\.0: Unrecognized key: "domain"/,
+    ],
     [
       'a provider',
       { tenants: [tenant('acme', { providers: [provider({ clientSecrett: 'typo' })] })] },
       /^tenants\.0\.providers\.0: Unrecognized key: "clientSecrett"/,
     ],
-    ['a route', { routes: [route('/api/a', { allowSetCookies: true })] }, /^routes\.0: Unrecognized key: "allowSetCookies"/],
-    ['an encryption key', { encryptionKeys: [{ kid: 'k', key: KEY_A, alg: 'A256GCM' }] }, /^encryptionKeys\.0: Unrecognized key: "alg"/],
+    [
+      'a route',
+      { routes: [route('/api/a', { allowSetCookies: true })] },
+      /^routes\.0: Unrecognized key: "allowSetCookies"/,
+    ],
+    [
+      'an encryption key',
+      { encryptionKeys: [{ kid: 'k', key: KEY_A, alg: 'A256GCM' }] },
+      /^encryptionKeys\.0: Unrecognized key: "alg"/,
+    ],
   ])('refuses unknown keys in %s', (_where, overrides, pattern) => {
     expect(hasProblem(problemsOf({ input: devInput(overrides) }), pattern)).toBe(true);
   });
@@ -642,27 +744,80 @@ describe('loadConfig: validation', () => {
   it('refuses an absolute timeout shorter than the idle timeout', () => {
     const problems = problemsOf({
       input: devInput({
-        session: { secrets: [randomSecret()], idleTimeoutSeconds: 3600, absoluteTimeoutSeconds: 1800 },
+        session: {
+          secrets: [randomSecret()],
+          idleTimeoutSeconds: 3600,
+          absoluteTimeoutSeconds: 1800,
+        },
       }),
     });
-    expect(problems).toEqual(['session.absoluteTimeoutSeconds: must not be shorter than idleTimeoutSeconds']);
+    expect(problems).toEqual([
+      'session.absoluteTimeoutSeconds: must not be shorter than idleTimeoutSeconds',
+    ]);
     const equal = loadConfig({
-      input: devInput({ session: { secrets: [randomSecret()], idleTimeoutSeconds: 900, absoluteTimeoutSeconds: 900 } }),
+      input: devInput({
+        session: {
+          secrets: [randomSecret()],
+          idleTimeoutSeconds: 900,
+          absoluteTimeoutSeconds: 900,
+        },
+      }),
     });
     expect(equal.config.session.absoluteTimeoutSeconds).toBe(900);
   });
 
-  it.each(['http://localhost:3000/app', 'http://localhost:3000/?x=1', 'http://localhost:3000/#x', 'http://u:p@localhost:3000'])(
-    'refuses the public URL %s (origin only)',
-    (publicUrl) => {
-      expect(problemsOf({ input: devInput({ publicUrl }) })).toEqual([
-        'publicUrl: must be an origin only (scheme, host, port), e.g. https://app.example.com',
-      ]);
+  it.each([
+    'http://localhost:3000/app',
+    'http://localhost:3000/?x=1',
+    'http://localhost:3000/#x',
+    'http://u:p@localhost:3000',
+  ])('refuses the public URL %s (origin only)', (publicUrl) => {
+    expect(problemsOf({ input: devInput({ publicUrl }) })).toEqual([
+      'publicUrl: must be an origin only (scheme, host, port), e.g. https://app.example.com',
+    ]);
+  });
+
+  // Regression: zod ran the http(s) refinement after a failed URL check, and `new URL` threw a
+  // TypeError instead of the ConfigError listing the problem.
+  it.each([
+    [
+      'PUBLIC_URL',
+      { env: { PUBLIC_URL: 'app.example.com' }, input: devInput() },
+      /^publicUrl: must be an absolute URL$/,
+    ],
+    [
+      'an upstream',
+      { input: devInput({ routes: [route('/api/a', { upstream: 'localhost' })] }) },
+      /^routes\.0\.upstream: must be an absolute URL$/,
+    ],
+    [
+      'an issuer',
+      {
+        input: devInput({
+          tenants: [tenant('acme', { providers: [provider({ issuer: '/idp' })] })],
+        }),
+      },
+      /^tenants\.0\.providers\.0\.issuer: must be an absolute URL$/,
+    ],
+    [
+      'a dev IdP origin',
+      { input: devInput({ devIdpOrigins: [':4000'] }) },
+      /^devIdpOrigins\.0: must be an absolute URL$/,
+    ],
+  ] as const)(
+    'reports a relative URL in %s as a problem, not a crash',
+    (_where, options, pattern) => {
+      expect(problemsOf(options)).toEqual([expect.stringMatching(pattern)]);
     },
   );
 
   it('refuses a redis URL of another scheme', () => {
-    expect(hasProblem(problemsOf({ input: devInput({ redisUrl: 'http://127.0.0.1:6379' }) }), /^redisUrl: /)).toBe(true);
+    expect(
+      hasProblem(
+        problemsOf({ input: devInput({ redisUrl: 'http://127.0.0.1:6379' }) }),
+        /^redisUrl: /,
+      ),
+    ).toBe(true);
   });
 
   it('collects problems from many checks into one error', () => {
@@ -680,8 +835,12 @@ describe('loadConfig: validation', () => {
 
 describe('loadConfig: result', () => {
   it('reports secureCookies for https public URLs only', () => {
-    expect(loadConfig({ input: devInput({ publicUrl: 'https://localhost:3443' }) }).config.secureCookies).toBe(true);
-    expect(loadConfig({ input: devInput({ publicUrl: 'http://localhost:3000' }) }).config.secureCookies).toBe(false);
+    expect(
+      loadConfig({ input: devInput({ publicUrl: 'https://localhost:3443' }) }).config.secureCookies,
+    ).toBe(true);
+    expect(
+      loadConfig({ input: devInput({ publicUrl: 'http://localhost:3000' }) }).config.secureCookies,
+    ).toBe(false);
   });
 
   it('is deeply frozen: every mutation throws in strict mode', () => {
@@ -689,7 +848,12 @@ describe('loadConfig: result', () => {
       input: devInput({
         session: { secrets: [randomSecret()] },
         encryptionKeys: [{ kid: 'k1', key: KEY_A }],
-        tenants: [tenant('acme', { emailDomains: ['acme.example'], providers: [provider({ authorizationParams: { prompt: 'login' } })] })],
+        tenants: [
+          tenant('acme', {
+            emailDomains: ['acme.example'],
+            providers: [provider({ authorizationParams: { prompt: 'login' } })],
+          }),
+        ],
         routes: [route('/api/a', { tenants: ['acme'] })],
       }),
     });
@@ -700,7 +864,11 @@ describe('loadConfig: result', () => {
       tenants: {
         id: string;
         emailDomains: string[];
-        providers: { issuer: string; scopes: string[]; authorizationParams: Record<string, string> }[];
+        providers: {
+          issuer: string;
+          scopes: string[];
+          authorizationParams: Record<string, string>;
+        }[];
       }[];
       routes: { upstream: string; methods: string[]; tenants: string[] }[];
       devIdpOrigins: string[];
@@ -741,11 +909,20 @@ describe('loadConfig: result', () => {
     ];
     for (const mutate of mutations) expect(mutate).toThrow(TypeError);
     expect(config.port).toBe(3000);
-    expect(config.tenants[0]?.providers[0]?.scopes).toEqual(['openid', 'profile', 'email', 'offline_access']);
+    expect(config.tenants[0]?.providers[0]?.scopes).toEqual([
+      'openid',
+      'profile',
+      'email',
+      'offline_access',
+    ]);
   });
 
   it('neither freezes nor keeps references to the caller’s input', () => {
-    const input = devInput({ tenants: [tenant('acme', { providers: [provider({ authorizationParams: { prompt: 'login' } })] })] });
+    const input = devInput({
+      tenants: [
+        tenant('acme', { providers: [provider({ authorizationParams: { prompt: 'login' } })] }),
+      ],
+    });
     const { config } = loadConfig({ input });
     expect(Object.isFrozen(input)).toBe(false);
     expect(Object.isFrozen(input.tenants)).toBe(false);
@@ -755,7 +932,9 @@ describe('loadConfig: result', () => {
 
   it('loads one config after another independently', () => {
     const a = loadConfig({ input: devInput({ routes: [route('/api/a')] }) }).config;
-    const b = loadConfig({ input: devInput({ routes: [route('/api/b', { methods: ['GET'] })] }) }).config;
+    const b = loadConfig({
+      input: devInput({ routes: [route('/api/b', { methods: ['GET'] })] }),
+    }).config;
     expect(a.routes.map((r) => r.prefix)).toEqual(['/api/a']);
     expect(b.routes[0]?.methods).toEqual(['GET']);
     expect(a.routes[0]?.methods).toEqual(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);

@@ -47,7 +47,10 @@ describe('upstreamRequestHeaders', () => {
   it('replaces Authorization with ours only when one is given', () => {
     const incoming = { authorization: 'Basic YWxpY2U6YWxpY2U=' };
     expect(upstreamRequestHeaders(incoming, context).authorization).toBeUndefined();
-    const withToken = upstreamRequestHeaders(incoming, { ...context, authorization: 'Bearer ours' });
+    const withToken = upstreamRequestHeaders(incoming, {
+      ...context,
+      authorization: 'Bearer ours',
+    });
     expect(withToken.authorization).toBe('Bearer ours');
   });
 
@@ -164,7 +167,7 @@ describe('upstreamRequestHeaders', () => {
       'user-agent': 'test',
       'x-custom': 'value',
       'x-tenant-hint': 'acme',
-      'x-multi': ['a', 'b'] as unknown as string,
+      'x-multi': ['a', 'b'],
     };
     const out = upstreamRequestHeaders(incoming, context);
     for (const [name, value] of Object.entries(incoming)) expect(out[name], name).toEqual(value);
@@ -180,7 +183,10 @@ describe('upstreamRequestHeaders', () => {
 
 describe('downstreamResponseHeaders', () => {
   it.each(HOP_BY_HOP)('drops the hop-by-hop header %s', (name) => {
-    const out = downstreamResponseHeaders({ [name]: 'x', 'x-kept': 'yes' }, { allowSetCookie: true });
+    const out = downstreamResponseHeaders(
+      { [name]: 'x', 'x-kept': 'yes' },
+      { allowSetCookie: true },
+    );
     expect(out[name]).toBeUndefined();
     expect(out['x-kept']).toBe('yes');
   });
@@ -196,8 +202,13 @@ describe('downstreamResponseHeaders', () => {
   });
 
   it('drops Set-Cookie unless the route allows it', () => {
-    const upstream = { 'set-cookie': ['a=1; Path=/', 'b=2; HttpOnly'], 'content-type': 'text/plain' };
-    expect(downstreamResponseHeaders(upstream, { allowSetCookie: false })['set-cookie']).toBeUndefined();
+    const upstream = {
+      'set-cookie': ['a=1; Path=/', 'b=2; HttpOnly'],
+      'content-type': 'text/plain',
+    };
+    expect(
+      downstreamResponseHeaders(upstream, { allowSetCookie: false })['set-cookie'],
+    ).toBeUndefined();
     expect(
       downstreamResponseHeaders({ 'Set-Cookie': 'a=1' }, { allowSetCookie: false })['set-cookie'],
     ).toBeUndefined();

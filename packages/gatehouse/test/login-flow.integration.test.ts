@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCookieFetch, signIn, startRedisServer, startStack, type RedisServer, type Stack } from '@gatehouse/testkit';
+import {
+  createCookieFetch,
+  signIn,
+  startRedisServer,
+  startStack,
+  type RedisServer,
+  type Stack,
+} from '@gatehouse/testkit';
 
 /**
  * The foundation flow over real HTTP with a cookie jar, against the real dev IdP, demo API and
@@ -23,7 +30,12 @@ describe('sign in, call the API, sign out (Redis)', () => {
 
   it('signs alice in and lands on the validated returnTo', async () => {
     const http = createCookieFetch();
-    const target = await signIn(http, stack.origin, { login: 'alice', password: 'alice' }, { returnTo: '/notes?x=1#top' });
+    const target = await signIn(
+      http,
+      stack.origin,
+      { login: 'alice', password: 'alice' },
+      { returnTo: '/notes?x=1#top' },
+    );
     expect(target).toBe('/notes?x=1#top');
 
     const cookie = await http.cookie(stack.origin, 'gatehouse');
@@ -35,8 +47,17 @@ describe('sign in, call the API, sign out (Redis)', () => {
 
     const user = await http(`${stack.origin}/bff/user`);
     expect(user.status).toBe(200);
-    const body = (await user.json()) as { claims: Record<string, unknown>; tenant: string; provider: string; session: { expiresAt: string } };
-    expect(body.claims).toMatchObject({ sub: 'alice', name: 'Alice Anderson', email: 'alice@acme.test' });
+    const body = (await user.json()) as {
+      claims: Record<string, unknown>;
+      tenant: string;
+      provider: string;
+      session: { expiresAt: string };
+    };
+    expect(body.claims).toMatchObject({
+      sub: 'alice',
+      name: 'Alice Anderson',
+      email: 'alice@acme.test',
+    });
     expect(body.tenant).toBe('acme');
     expect(body.provider).toBe('dev');
     expect(Date.parse(body.session.expiresAt)).toBeGreaterThan(Date.now());
@@ -70,11 +91,18 @@ describe('sign in, call the API, sign out (Redis)', () => {
       body: JSON.stringify({ text: 'changed' }),
     });
     expect(updated.status).toBe(200);
-    const list = (await (await http(`${stack.origin}/api/demo/notes`, { headers: csrf })).json()) as { notes: Array<{ text: string }> };
+    const list = (await (
+      await http(`${stack.origin}/api/demo/notes`, { headers: csrf })
+    ).json()) as { notes: Array<{ text: string }> };
     expect(list.notes.map((n) => n.text)).toEqual(['changed']);
-    expect((await http(`${stack.origin}/api/demo/notes/${note.id}`, { method: 'DELETE', headers: csrf })).status).toBe(204);
+    expect(
+      (await http(`${stack.origin}/api/demo/notes/${note.id}`, { method: 'DELETE', headers: csrf }))
+        .status,
+    ).toBe(204);
 
-    const events = await http(`${stack.origin}/api/demo/events?count=3&intervalMs=20`, { headers: csrf });
+    const events = await http(`${stack.origin}/api/demo/events?count=3&intervalMs=20`, {
+      headers: csrf,
+    });
     expect(events.status).toBe(200);
     expect(events.headers.get('content-type')).toContain('text/event-stream');
     const stream = await events.text();
@@ -85,7 +113,7 @@ describe('sign in, call the API, sign out (Redis)', () => {
     const http = createCookieFetch();
     await signIn(http, stack.origin, { login: 'alice', password: 'alice' });
     const oldCookie = `gatehouse=${await http.cookie(stack.origin, 'gatehouse')}`;
-    const refreshToken = await currentRefreshToken(stack, redis);
+    const refreshToken = await currentRefreshToken(stack, redis, oldCookie);
 
     const noCsrf = await http(`${stack.origin}/bff/logout`, { method: 'POST' });
     expect(noCsrf.status).toBe(403);
@@ -100,7 +128,9 @@ describe('sign in, call the API, sign out (Redis)', () => {
 
     const replay = await fetch(`${stack.origin}/bff/user`, { headers: { cookie: oldCookie } });
     expect(replay.status).toBe(401);
-    const apiReplay = await fetch(`${stack.origin}/api/demo/me`, { headers: { cookie: oldCookie, ...csrf } });
+    const apiReplay = await fetch(`${stack.origin}/api/demo/me`, {
+      headers: { cookie: oldCookie, ...csrf },
+    });
     expect(apiReplay.status).toBe(401);
     expect(apiReplay.headers.get('content-type')).toContain('application/problem+json');
 
@@ -114,12 +144,18 @@ describe('sign in, call the API, sign out (Redis)', () => {
     const missing = await http(`${stack.origin}/api/demo/me`);
     expect(missing.status).toBe(403);
     expect(((await missing.json()) as { code: string }).code).toBe('csrf_header_required');
-    const foreign = await http(`${stack.origin}/api/demo/me`, { headers: { ...csrf, origin: 'https://evil.example' } });
+    const foreign = await http(`${stack.origin}/api/demo/me`, {
+      headers: { ...csrf, origin: 'https://evil.example' },
+    });
     expect(foreign.status).toBe(403);
     expect(((await foreign.json()) as { code: string }).code).toBe('foreign_origin');
-    const crossSite = await http(`${stack.origin}/api/demo/me`, { headers: { ...csrf, 'sec-fetch-site': 'cross-site' } });
+    const crossSite = await http(`${stack.origin}/api/demo/me`, {
+      headers: { ...csrf, 'sec-fetch-site': 'cross-site' },
+    });
     expect(crossSite.status).toBe(403);
-    const sameOrigin = await http(`${stack.origin}/api/demo/me`, { headers: { ...csrf, origin: stack.origin } });
+    const sameOrigin = await http(`${stack.origin}/api/demo/me`, {
+      headers: { ...csrf, origin: stack.origin },
+    });
     expect(sameOrigin.status).toBe(200);
   });
 
@@ -137,27 +173,24 @@ describe('sign in, call the API, sign out (Redis)', () => {
   });
 });
 
-/** Reads the refresh token of the only session in Redis, as the IdP sees it (decrypting it). */
-async function currentRefreshToken(stack: Stack, redis: RedisServer): Promise<string> {
+/** Decrypts the refresh token of the session behind a `gatehouse=s:<sid>.<signature>` cookie. */
+async function currentRefreshToken(stack: Stack, redis: RedisServer, cookie: string): Promise<string> {
+  const sid = /^gatehouse=s:([^.]+)\./.exec(decodeURIComponent(cookie))?.[1];
   const client = redis.client();
   try {
-    const keys = await client.keys('gh:sess:*');
-    const { context } = stack.gatehouses[0]!.gatehouse;
-    for (const key of keys) {
-      const data = JSON.parse((await client.get(key)) ?? '{}') as { gh?: { tokens: string; sub: string; createdAt: number } };
-      if (data.gh?.sub === 'alice') {
-        const tokens = await context.vault.open<{ refreshToken: string }>(data.gh.tokens);
-        return tokens.refreshToken;
-      }
-    }
-    throw new Error('no session');
+    const data = JSON.parse((await client.get(`gh:sess:${sid}`)) ?? '{}') as { gh?: { tokens: string } };
+    if (!data.gh) throw new Error('no session');
+    const { vault } = stack.gatehouses[0]!.gatehouse.context;
+    return (await vault.open<{ refreshToken: string }>(data.gh.tokens)).refreshToken;
   } finally {
     client.disconnect();
   }
 }
 
 async function introspect(stack: Stack, token: string): Promise<{ active: boolean }> {
-  const discovery = (await (await fetch(`${stack.idp.issuer('')}/.well-known/openid-configuration`)).json()) as {
+  const discovery = (await (
+    await fetch(`${stack.idp.issuer('')}/.well-known/openid-configuration`)
+  ).json()) as {
     introspection_endpoint: string;
   };
   const res = await fetch(discovery.introspection_endpoint, {

@@ -1,7 +1,14 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCookieFetch, freePort, signIn, startStack, type CookieFetch, type Stack } from '@gatehouse/testkit';
+import {
+  createCookieFetch,
+  freePort,
+  signIn,
+  startStack,
+  type CookieFetch,
+  type Stack,
+} from '@gatehouse/testkit';
 import type { ConfigInput } from '../src/index.ts';
 
 /** The API proxy against the real demo API (and a hanging upstream): header policy, errors, paths. */
@@ -23,14 +30,46 @@ describe('API proxy', () => {
         ...input,
         routes: [
           ...(input.routes ?? []),
-          { prefix: '/api/public', upstream: `${input.routes?.[0]?.upstream}/public`, tokenMode: 'none' },
-          { prefix: '/api/echo', upstream: `${input.routes?.[0]?.upstream}/public/echo`, tokenMode: 'user' },
-          { prefix: '/api/optional', upstream: `${input.routes?.[0]?.upstream}/public/echo`, tokenMode: 'optional' },
-          { prefix: '/api/readonly', upstream: `${input.routes?.[0]?.upstream}/public`, tokenMode: 'none', methods: ['GET'] },
-          { prefix: '/api/cookies', upstream: `${input.routes?.[0]?.upstream}/public`, tokenMode: 'none', allowSetCookie: true },
-          { prefix: '/api/hanging', upstream: `http://127.0.0.1:${hangingPort}`, tokenMode: 'none', timeoutMs: 300 },
+          {
+            prefix: '/api/public',
+            upstream: `${input.routes?.[0]?.upstream}/public`,
+            tokenMode: 'none',
+          },
+          {
+            prefix: '/api/echo',
+            upstream: `${input.routes?.[0]?.upstream}/public/echo`,
+            tokenMode: 'user',
+          },
+          {
+            prefix: '/api/optional',
+            upstream: `${input.routes?.[0]?.upstream}/public/echo`,
+            tokenMode: 'optional',
+          },
+          {
+            prefix: '/api/readonly',
+            upstream: `${input.routes?.[0]?.upstream}/public`,
+            tokenMode: 'none',
+            methods: ['GET'],
+          },
+          {
+            prefix: '/api/cookies',
+            upstream: `${input.routes?.[0]?.upstream}/public`,
+            tokenMode: 'none',
+            allowSetCookie: true,
+          },
+          {
+            prefix: '/api/hanging',
+            upstream: `http://127.0.0.1:${hangingPort}`,
+            tokenMode: 'none',
+            timeoutMs: 300,
+          },
           { prefix: '/api/dead', upstream: `http://127.0.0.1:${deadPort}`, tokenMode: 'none' },
-          { prefix: '/api/globex-only', upstream: `${input.routes?.[0]?.upstream}/public/echo`, tokenMode: 'user', tenants: ['globex'] },
+          {
+            prefix: '/api/globex-only',
+            upstream: `${input.routes?.[0]?.upstream}/public/echo`,
+            tokenMode: 'user',
+            tenants: ['globex'],
+          },
         ],
       }),
     });
@@ -52,17 +91,23 @@ describe('API proxy', () => {
 
   it('drops the browser’s Cookie, Authorization and hop-by-hop headers and attaches the token', async () => {
     // node:http, because fetch() will not send a Connection header.
-    const res = await rawRequest(stack.origin, '/api/echo/x?q=1&q=2', {
-      ...csrf,
-      cookie: (await http.jar.getCookieString(stack.origin)) ?? '',
-      authorization: 'Bearer browser-supplied',
-      'x-custom': 'kept',
-      connection: 'keep-alive, x-secret-hop',
-      'x-secret-hop': 'dropped',
-      'x-forwarded-for': '6.6.6.6',
-      'x-forwarded-host': 'evil.example',
-      'content-type': 'text/plain',
-    }, 'POST', 'body text');
+    const res = await rawRequest(
+      stack.origin,
+      '/api/echo/x?q=1&q=2',
+      {
+        ...csrf,
+        cookie: (await http.jar.getCookieString(stack.origin)) ?? '',
+        authorization: 'Bearer browser-supplied',
+        'x-custom': 'kept',
+        connection: 'keep-alive, x-secret-hop',
+        'x-secret-hop': 'dropped',
+        'x-forwarded-for': '6.6.6.6',
+        'x-forwarded-host': 'evil.example',
+        'content-type': 'text/plain',
+      },
+      'POST',
+      'body text',
+    );
     expect(res.status).toBe(200);
     const echo = JSON.parse(res.body) as Echo;
     expect(echo.method).toBe('POST');
@@ -78,11 +123,17 @@ describe('API proxy', () => {
   });
 
   it('sends no token in `none` mode and the user’s token in `optional` mode only when signed in', async () => {
-    const none = (await (await http(`${stack.origin}/api/public/echo`, { headers: csrf })).json()) as Echo;
+    const none = (await (
+      await http(`${stack.origin}/api/public/echo`, { headers: csrf })
+    ).json()) as Echo;
     expect(none.headers.authorization).toBeUndefined();
-    const optional = (await (await http(`${stack.origin}/api/optional`, { headers: csrf })).json()) as Echo;
+    const optional = (await (
+      await http(`${stack.origin}/api/optional`, { headers: csrf })
+    ).json()) as Echo;
     expect(optional.headers.authorization).toBe('<present>');
-    const anonymous = (await (await fetch(`${stack.origin}/api/optional`, { headers: csrf })).json()) as Echo;
+    const anonymous = (await (
+      await fetch(`${stack.origin}/api/optional`, { headers: csrf })
+    ).json()) as Echo;
     expect(anonymous.headers.authorization).toBeUndefined();
   });
 
@@ -126,7 +177,10 @@ describe('API proxy', () => {
   });
 
   it('refuses methods the route does not allow with 405 and Allow', async () => {
-    const res = await http(`${stack.origin}/api/readonly/echo`, { method: 'DELETE', headers: csrf });
+    const res = await http(`${stack.origin}/api/readonly/echo`, {
+      method: 'DELETE',
+      headers: csrf,
+    });
     expect(res.status).toBe(405);
     expect(res.headers.get('allow')).toBe('GET');
   });
@@ -146,7 +200,10 @@ describe('API proxy', () => {
     '/api/demo//public/echo',
     '/api/demo/%5c..%5cpublic',
   ])('never forwards the traversal %s', async (path) => {
-    const res = await rawRequest(stack.origin, path, { ...csrf, cookie: (await http.jar.getCookieString(stack.origin)) ?? '' });
+    const res = await rawRequest(stack.origin, path, {
+      ...csrf,
+      cookie: (await http.jar.getCookieString(stack.origin)) ?? '',
+    });
     expect([400, 404]).toContain(res.status);
   });
 
@@ -170,7 +227,9 @@ async function rawRequest(
     const req = request({ host: url.hostname, port: url.port, path, method, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (chunk: Buffer) => chunks.push(chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }));
+      res.on('end', () =>
+        resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString() }),
+      );
     });
     req.on('error', reject);
     req.end(body);

@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCookieFetch, signIn, startRedisServer, startStack, type CookieFetch, type RedisServer, type Stack } from '@gatehouse/testkit';
+import {
+  createCookieFetch,
+  signIn,
+  startRedisServer,
+  startStack,
+  type CookieFetch,
+  type RedisServer,
+  type Stack,
+} from '@gatehouse/testkit';
 
 /**
  * Rotation-safe refresh across instances: two Gatehouse instances share one real Redis; the
@@ -103,8 +111,11 @@ async function storedRefreshToken(stack: Stack, redis: RedisServer, sub: string)
   try {
     const { context } = stack.gatehouses[0]!.gatehouse;
     for (const key of await client.keys('gh:sess:*')) {
-      const data = JSON.parse((await client.get(key)) ?? '{}') as { gh?: { tokens: string; sub: string } };
-      if (data.gh?.sub === sub) return (await context.vault.open<{ refreshToken: string }>(data.gh.tokens)).refreshToken;
+      const data = JSON.parse((await client.get(key)) ?? '{}') as {
+        gh?: { tokens: string; sub: string };
+      };
+      if (data.gh?.sub === sub)
+        return (await context.vault.open<{ refreshToken: string }>(data.gh.tokens)).refreshToken;
     }
     throw new Error('no session');
   } finally {
@@ -113,7 +124,9 @@ async function storedRefreshToken(stack: Stack, redis: RedisServer, sub: string)
 }
 
 async function revoke(stack: Stack, token: string): Promise<void> {
-  const discovery = (await (await fetch(`${stack.idp.issuer('')}/.well-known/openid-configuration`)).json()) as {
+  const discovery = (await (
+    await fetch(`${stack.idp.issuer('')}/.well-known/openid-configuration`)
+  ).json()) as {
     revocation_endpoint: string;
   };
   const res = await fetch(discovery.revocation_endpoint, {

@@ -223,7 +223,7 @@ describe('validateReturnTo', () => {
       accepted += 1;
       expect(result.startsWith('/')).toBe(true);
       expect(result.startsWith('//')).toBe(false);
-      expect(result).not.toMatch(/[\u0000-\u0020\u007f\\]/);
+      expect(hasControlSpaceOrBackslash(result)).toBe(false);
       expect(new URL(result, ORIGIN).origin).toBe(ORIGIN);
       // A second decode of the path must not turn it into a redirect either.
       const path = new URL(result, ORIGIN).pathname;
@@ -234,6 +234,10 @@ describe('validateReturnTo', () => {
     expect(accepted).toBeGreaterThan(ACCEPTED.length);
   });
 });
+
+function hasControlSpaceOrBackslash(value: string): boolean {
+  return [...value].some((char) => char <= ' ' || char === '\u007f' || char === '\\');
+}
 
 /** Combinations of prefixes, separators and hosts, to catch variants no list names. */
 function generatedVariants(): string[] {

@@ -45,8 +45,10 @@ function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
   };
 }
 
-const sessionData = (gh: SessionRecord): SessionData =>
-  ({ cookie: { originalMaxAge: 3_600_000, path: '/', httpOnly: true }, gh });
+const sessionData = (gh: SessionRecord): SessionData => ({
+  cookie: { originalMaxAge: 3_600_000, path: '/', httpOnly: true },
+  gh,
+});
 
 interface SessionHarness {
   store: Store;
@@ -122,7 +124,9 @@ describe.each(sessionStores)('session store contract: %s', (_name, make) => {
     const data = sessionData(record({ sub: 'touch' }));
     await ops.set('sid-touch', data);
     const changed = sessionData(record({ sub: 'changed-by-touch' }));
-    await new Promise<void>((resolve) => harness.store.touch?.('sid-touch', changed, () => resolve()));
+    await new Promise<void>((resolve) =>
+      harness.store.touch?.('sid-touch', changed, () => resolve()),
+    );
     expect((await ops.get('sid-touch'))?.gh?.sub).toBe('touch');
   });
 });
@@ -132,7 +136,10 @@ describe('memory session store with a controllable clock', () => {
     let now = 1_000_000;
     const store = new MemorySessionStore({ idleTimeoutSeconds: IDLE_SECONDS, clock: () => now });
     const ops = storeOps(store);
-    await ops.set('s', sessionData(record({ lastSeenAt: now, createdAt: now, absoluteExpiresAt: now + 10_000_000 })));
+    await ops.set(
+      's',
+      sessionData(record({ lastSeenAt: now, createdAt: now, absoluteExpiresAt: now + 10_000_000 })),
+    );
     now += IDLE_SECONDS * 1000 - 1;
     expect(await ops.get('s')).toBeDefined();
     now += 1;
@@ -175,7 +182,9 @@ describe.each(kvStores)('key-value store contract: %s', (_name, make) => {
   });
 
   it('putIfAbsent lets exactly one of many concurrent callers win', async () => {
-    const wins = await Promise.all(Array.from({ length: 20 }, (_, i) => kv.putIfAbsent('lock', `owner-${i}`, 10_000)));
+    const wins = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => kv.putIfAbsent('lock', `owner-${i}`, 10_000)),
+    );
     expect(wins.filter(Boolean)).toHaveLength(1);
   });
 

@@ -14,7 +14,8 @@ export async function signIn(
 ): Promise<string> {
   const start = await http(`${gatehouseOrigin}/bff/login?${new URLSearchParams(query).toString()}`);
   const authorizationUrl = start.headers.get('location');
-  if (start.status !== 302 || !authorizationUrl) throw new Error(`login did not redirect: ${start.status}`);
+  if (start.status !== 302 || !authorizationUrl)
+    throw new Error(`login did not redirect: ${start.status}`);
   const callbackUrl = await completeDevIdpLogin(http, authorizationUrl, credentials);
   const callback = await http(callbackUrl);
   const target = callback.headers.get('location');

@@ -1,8 +1,20 @@
 import type { AddressInfo } from 'node:net';
 import type { Server } from 'node:http';
-import { createGatehouse, loadConfig, type ConfigInput, type Gatehouse, type GatehouseDeps } from '@gatehouse/core';
+import {
+  createGatehouse,
+  loadConfig,
+  type ConfigInput,
+  type Gatehouse,
+  type GatehouseDeps,
+} from '@gatehouse/core';
 import { startDemoApi } from '@gatehouse/demo-api';
-import { DEMO_API_RESOURCE, defaultRealms, startDevIdp, type DevIdpOptions, type RunningDevIdp } from '@gatehouse/dev-idp';
+import {
+  DEMO_API_RESOURCE,
+  defaultRealms,
+  startDevIdp,
+  type DevIdpOptions,
+  type RunningDevIdp,
+} from '@gatehouse/dev-idp';
 import { pino } from 'pino';
 import { freePort } from './ports.ts';
 import type { RedisServer } from './redis.ts';
@@ -73,7 +85,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const { secureCookies: _derived, ...plain } = structuredClone(base.config);
     const input = options.configure ? options.configure(plain) : undefined;
     const { config } = input ? loadConfig({ env, input }) : base;
-    const gatehouse = createGatehouse(config, { ...options.deps, logger: pino({ level: 'silent' }) });
+    const gatehouse = createGatehouse(config, {
+      ...options.deps,
+      logger: pino({ level: 'silent' }),
+    });
     const server = await listen(gatehouse, ports[index] ?? 0);
     gatehouses.push({ origin, gatehouse, server });
   }
@@ -103,7 +118,10 @@ function realmsFor(origins: string[]) {
     ...realm,
     clients: realm.clients.map((client, c) => ({
       ...client,
-      redirect_uris: [client.redirect_uris, ...others.map((o) => o[r]?.clients[c]?.redirect_uris ?? [])].flat(),
+      redirect_uris: [
+        client.redirect_uris,
+        ...others.map((o) => o[r]?.clients[c]?.redirect_uris ?? []),
+      ].flat(),
       post_logout_redirect_uris: [
         client.post_logout_redirect_uris ?? [],
         ...others.map((o) => o[r]?.clients[c]?.post_logout_redirect_uris ?? []),

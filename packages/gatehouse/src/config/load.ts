@@ -1,6 +1,11 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { configSchema, type ConfigInput, type GatehouseConfig, type ParsedConfig } from './schema.ts';
+import {
+  configSchema,
+  type ConfigInput,
+  type GatehouseConfig,
+  type ParsedConfig,
+} from './schema.ts';
 import { developmentDefaults } from './dev-defaults.ts';
 
 /** Every problem found in the configuration, reported together. */
@@ -39,12 +44,19 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const warnings: string[] = [];
 
   const fileInput = options.input ?? readConfigFile(env, options.readFile ?? readUtf8, problems);
-  const mode = env.GATEHOUSE_MODE ?? fileInput?.mode ?? (env.NODE_ENV === 'production' ? 'production' : 'development');
+  const mode =
+    env.GATEHOUSE_MODE ??
+    fileInput?.mode ??
+    (env.NODE_ENV === 'production' ? 'production' : 'development');
   const publicUrl = env.PUBLIC_URL ?? fileInput?.publicUrl ?? 'http://localhost:3000';
   const base: Record<string, unknown> =
     fileInput ??
     (mode === 'development'
-      ? developmentDefaults(publicUrl, env.DEV_IDP_ORIGIN ?? 'http://localhost:4000', env.DEMO_API_URL ?? 'http://localhost:4001')
+      ? developmentDefaults(
+          publicUrl,
+          env.DEV_IDP_ORIGIN ?? 'http://localhost:4000',
+          env.DEMO_API_URL ?? 'http://localhost:4001',
+        )
       : {});
   const merged = applyEnvironment({ ...base, mode }, env, problems);
   // Before the schema: a shape error must not hide what production is missing.
@@ -144,7 +156,9 @@ const isLoopbackHost = (hostname: string) =>
 function checkPublicUrl(config: ParsedConfig, problems: string[]): void {
   const url = new URL(config.publicUrl);
   if (url.pathname !== '/' || url.search || url.hash || url.username || url.password) {
-    problems.push('publicUrl: must be an origin only (scheme, host, port), e.g. https://app.example.com');
+    problems.push(
+      'publicUrl: must be an origin only (scheme, host, port), e.g. https://app.example.com',
+    );
   }
 }
 
@@ -152,12 +166,20 @@ function checkPublicUrl(config: ParsedConfig, problems: string[]): void {
 function checkProductionInput(input: Record<string, unknown>, problems: string[]): void {
   if (input.mode !== 'production') return;
   const { publicUrl, session, encryptionKeys, redisUrl, devIdpOrigins } = input;
-  if (typeof publicUrl === 'string' && URL.canParse(publicUrl) && new URL(publicUrl).protocol !== 'https:') {
+  if (
+    typeof publicUrl === 'string' &&
+    URL.canParse(publicUrl) &&
+    new URL(publicUrl).protocol !== 'https:'
+  ) {
     problems.push('publicUrl: production mode requires an https PUBLIC_URL');
   }
   if (session === undefined) problems.push('SESSION_SECRET: required in production mode');
-  if (encryptionKeys === undefined) problems.push('GATEHOUSE_ENCRYPTION_KEYS: required in production mode');
-  if (redisUrl === undefined) problems.push('REDIS_URL: required in production mode (sessions must survive restarts)');
+  if (encryptionKeys === undefined) {
+    problems.push('GATEHOUSE_ENCRYPTION_KEYS: required in production mode');
+  }
+  if (redisUrl === undefined) {
+    problems.push('REDIS_URL: required in production mode (sessions must survive restarts)');
+  }
   if (Array.isArray(devIdpOrigins) && devIdpOrigins.length > 0) {
     problems.push('devIdpOrigins: not allowed in production mode');
   }
@@ -171,7 +193,8 @@ function checkProductionInput(input: Record<string, unknown>, problems: string[]
 
 // Placeholder words, or too few distinct characters ("aaaa…", "1234…"). A bare substring "dev"
 // is not enough: one random base64url secret in a thousand contains it.
-const PLACEHOLDER_WORDS = /(?:^|[^a-z0-9])dev(?:[^a-z0-9]|$)|change-?me|placeholder|secret|password|example/i;
+const PLACEHOLDER_WORDS =
+  /(?:^|[^a-z0-9])dev(?:[^a-z0-9]|$)|change-?me|placeholder|secret|password|example/i;
 const looksLikePlaceholder = (secret: string) =>
   PLACEHOLDER_WORDS.test(secret) || new Set(secret).size < 8;
 
@@ -179,7 +202,9 @@ function checkDevIdpOrigins(config: ParsedConfig, problems: string[]): void {
   for (const origin of config.devIdpOrigins) {
     const url = new URL(origin);
     if (!isLoopbackHost(url.hostname) || url.origin !== origin.replace(/\/$/, '')) {
-      problems.push(`devIdpOrigins: "${origin}" must be a bare loopback origin (http://localhost:4000)`);
+      problems.push(
+        `devIdpOrigins: "${origin}" must be a bare loopback origin (http://localhost:4000)`,
+      );
     }
   }
 }
@@ -192,7 +217,9 @@ function checkTenants(config: ParsedConfig, problems: string[]): void {
     tenantIds.add(tenant.id);
     for (const domain of tenant.emailDomains) {
       const owner = domains.get(domain);
-      if (owner) problems.push(`tenants.${tenant.id}.emailDomains: "${domain}" also belongs to "${owner}"`);
+      if (owner) {
+        problems.push(`tenants.${tenant.id}.emailDomains: "${domain}" also belongs to "${owner}"`);
+      }
       domains.set(domain, tenant.id);
     }
     const providerIds = new Set<string>();
@@ -202,9 +229,15 @@ function checkTenants(config: ParsedConfig, problems: string[]): void {
       providerIds.add(provider.id);
       checkProviderIssuer(config, provider.issuer, where, problems);
       const needsSecret = provider.tokenEndpointAuthMethod !== 'none';
-      if (needsSecret && !provider.clientSecret) problems.push(`${where}.clientSecret: required for ${provider.tokenEndpointAuthMethod}`);
-      if (!needsSecret && provider.clientSecret) problems.push(`${where}.clientSecret: must be absent for "none"`);
-      if (!provider.scopes.includes('openid')) problems.push(`${where}.scopes: must include "openid"`);
+      if (needsSecret && !provider.clientSecret) {
+        problems.push(`${where}.clientSecret: required for ${provider.tokenEndpointAuthMethod}`);
+      }
+      if (!needsSecret && provider.clientSecret) {
+        problems.push(`${where}.clientSecret: must be absent for "none"`);
+      }
+      if (!provider.scopes.includes('openid')) {
+        problems.push(`${where}.scopes: must include "openid"`);
+      }
     }
   }
   if (config.defaultTenant && !tenantIds.has(config.defaultTenant)) {
@@ -212,7 +245,12 @@ function checkTenants(config: ParsedConfig, problems: string[]): void {
   }
 }
 
-function checkProviderIssuer(config: ParsedConfig, issuer: string, where: string, problems: string[]): void {
+function checkProviderIssuer(
+  config: ParsedConfig,
+  issuer: string,
+  where: string,
+  problems: string[],
+): void {
   const url = new URL(issuer);
   if (url.protocol === 'https:') return;
   const devAllowed =
@@ -220,7 +258,9 @@ function checkProviderIssuer(config: ParsedConfig, issuer: string, where: string
     isLoopbackHost(url.hostname) &&
     config.devIdpOrigins.some((origin) => new URL(origin).origin === url.origin);
   if (!devAllowed) {
-    problems.push(`${where}.issuer: must be https (http only for a configured dev IdP origin in development mode)`);
+    problems.push(
+      `${where}.issuer: must be https (http only for a configured dev IdP origin in development mode)`,
+    );
   }
 }
 
@@ -232,20 +272,19 @@ function checkRoutes(config: ParsedConfig, problems: string[]): void {
     prefixes.add(route.prefix);
     const upstream = new URL(route.upstream);
     if (upstream.search || upstream.hash || upstream.username || upstream.password) {
-      problems.push(`routes.${route.prefix}.upstream: must not carry a query, fragment or credentials`);
+      problems.push(
+        `routes.${route.prefix}.upstream: must not carry a query, fragment or credentials`,
+      );
     }
     for (const tenant of route.tenants ?? []) {
-      if (!tenantIds.has(tenant)) problems.push(`routes.${route.prefix}.tenants: unknown tenant "${tenant}"`);
+      if (!tenantIds.has(tenant)) {
+        problems.push(`routes.${route.prefix}.tenants: unknown tenant "${tenant}"`);
+      }
     }
   }
 }
 
-const configChecks: ConfigCheck[] = [
-  checkPublicUrl,
-  checkDevIdpOrigins,
-  checkTenants,
-  checkRoutes,
-];
+const configChecks: ConfigCheck[] = [checkPublicUrl, checkDevIdpOrigins, checkTenants, checkRoutes];
 
 /** Development mode may run without secrets: random ones, per process, with a loud warning. */
 function resolveSecrets(
@@ -258,10 +297,18 @@ function resolveSecrets(
     idleTimeoutSeconds: 1800,
     absoluteTimeoutSeconds: 43_200,
   };
-  if (!config.session) warnings.push('SESSION_SECRET is not set: using a random per-process secret (development only).');
-  const encryptionKeys = config.encryptionKeys ?? [{ kid: 'dev', key: randomBytes(32).toString('base64url') }];
+  if (!config.session) {
+    warnings.push(
+      'SESSION_SECRET is not set: using a random per-process secret (development only).',
+    );
+  }
+  const encryptionKeys = config.encryptionKeys ?? [
+    { kid: 'dev', key: randomBytes(32).toString('base64url') },
+  ];
   if (!config.encryptionKeys) {
-    warnings.push('GATEHOUSE_ENCRYPTION_KEYS is not set: using a random per-process key (development only).');
+    warnings.push(
+      'GATEHOUSE_ENCRYPTION_KEYS is not set: using a random per-process key (development only).',
+    );
   }
   if (session.absoluteTimeoutSeconds < session.idleTimeoutSeconds) {
     problems.push('session.absoluteTimeoutSeconds: must not be shorter than idleTimeoutSeconds');

@@ -21,12 +21,9 @@ export const providerSchema = z.strictObject({
   tokenEndpointAuthMethod: z
     .enum(['client_secret_basic', 'client_secret_post', 'none'])
     .default('client_secret_basic'),
-  scopes: z.array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/)).default([
-    'openid',
-    'profile',
-    'email',
-    'offline_access',
-  ]),
+  scopes: z
+    .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/))
+    .default(['openid', 'profile', 'email', 'offline_access']),
   /** Extra authorization request parameters (e.g. `prompt`, `resource`); protocol ones are ours. */
   authorizationParams: z.record(z.string(), z.string()).default({}),
   enabled: z.boolean().default(true),
@@ -35,7 +32,14 @@ export const providerSchema = z.strictObject({
 export const tenantSchema = z.strictObject({
   id: slug,
   name: z.string().min(1).max(100),
-  emailDomains: z.array(z.string().toLowerCase().regex(/^[a-z0-9.-]+\.[a-z]{2,}$/)).default([]),
+  emailDomains: z
+    .array(
+      z
+        .string()
+        .toLowerCase()
+        .regex(/^[a-z0-9.-]+\.[a-z]{2,}$/),
+    )
+    .default([]),
   providers: z.array(providerSchema).default([]),
 });
 
@@ -44,7 +48,10 @@ export const routeSchema = z.strictObject({
   prefix: z.string().regex(/^\/api\/[a-z0-9][a-z0-9-]*$/, 'must look like /api/<name>'),
   upstream: httpUrl,
   tokenMode: z.enum(['user', 'optional', 'none']),
-  methods: z.array(z.enum(methods)).min(1).default(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
+  methods: z
+    .array(z.enum(methods))
+    .min(1)
+    .default(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
   timeoutMs: z.number().int().min(100).max(300_000).default(10_000),
   /** Only sessions of these tenants may use the route (all tenants when absent). */
   tenants: z.array(slug).optional(),
@@ -65,7 +72,10 @@ export const configSchema = z.strictObject({
   publicUrl: httpUrl,
   /** express `trust proxy`: false, a hop count, or a list of addresses/subnets. */
   trustProxy: z.union([z.boolean(), z.number().int().min(0), z.string()]).default(false),
-  redisUrl: z.string().regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL').optional(),
+  redisUrl: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
+    .optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   session: z
     .strictObject({

@@ -58,13 +58,18 @@ function requestLogger(ctx: GatehouseContext): RequestHandler {
     logger: ctx.logger,
     genReqId: (req, res) => {
       const incoming = req.headers['x-request-id'];
-      const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+      const id =
+        typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
       res.setHeader('x-request-id', id);
       return id;
     },
     // Only what is safe to keep: no headers (cookies, tokens), no query values (codes, states).
     serializers: {
-      req: (req: { id: unknown; method: string; url: string }) => ({ id: req.id, method: req.method, url: loggableUrl(req.url) }),
+      req: (req: { id: unknown; method: string; url: string }) => ({
+        id: req.id,
+        method: req.method,
+        url: loggableUrl(req.url),
+      }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
     customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
@@ -122,7 +127,10 @@ function sessionMiddleware(ctx: GatehouseContext, store: session.Store): Request
 function serveSpa(app: Express, directory: string): void {
   const index = join(directory, 'index.html');
   if (!existsSync(index)) throw new Error(`staticDir has no index.html: ${directory}`);
-  app.use('/assets', express.static(join(directory, 'assets'), { immutable: true, maxAge: '1y', index: false }));
+  app.use(
+    '/assets',
+    express.static(join(directory, 'assets'), { immutable: true, maxAge: '1y', index: false }),
+  );
   app.use(express.static(directory, { index: false, maxAge: 0 }));
   app.get(/^\/(?!bff\/|api\/|admin\/|\.well-known\/).*/, (req, res, next) => {
     if (req.accepts(['html', 'json']) !== 'html') return next();

@@ -2,8 +2,18 @@ import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import * as client from 'openid-client';
 import { GatehouseError, badRequest, sessionExpired, unauthenticated } from '../errors.ts';
-import { beginLogin, completeLogin, newBrowserBinding, LOGIN_TRANSACTION_TTL_MS } from '../oidc/login.ts';
-import { filterClaims, sessionExpiresAt, type SessionRecord, type TokenSet } from '../session/model.ts';
+import {
+  beginLogin,
+  completeLogin,
+  newBrowserBinding,
+  LOGIN_TRANSACTION_TTL_MS,
+} from '../oidc/login.ts';
+import {
+  filterClaims,
+  sessionExpiresAt,
+  type SessionRecord,
+  type TokenSet,
+} from '../session/model.ts';
 import type { GatehouseContext } from '../context.ts';
 import { readCookie, deviceSummary } from './cookies.ts';
 import { requireCsrfHeader } from './csrf.ts';
@@ -13,18 +23,26 @@ import { validateReturnTo } from './return-to.ts';
 function singleQueryValue(req: Request, name: string): string | undefined {
   const value: unknown = req.query[name];
   if (value === undefined) return undefined;
-  if (typeof value !== 'string') throw badRequest('invalid_parameter', `The "${name}" parameter must appear once.`);
+  if (typeof value !== 'string')
+    throw badRequest('invalid_parameter', `The "${name}" parameter must appear once.`);
   return value;
 }
 
 const promisify = (fn: (cb: (err?: unknown) => void) => void) =>
-  new Promise<void>((resolve, reject) => fn((err) => (err ? reject(err instanceof Error ? err : new Error('session operation failed')) : resolve())));
+  new Promise<void>((resolve, reject) =>
+    fn((err) =>
+      err ? reject(err instanceof Error ? err : new Error('session operation failed')) : resolve(),
+    ),
+  );
 
 /**
  * The session of this request if it is still live. An idle or absolute timeout ends it here
  * (401 `session_expired`), so an expired session is never used even before the store drops it.
  */
-export async function activeSession(ctx: GatehouseContext, req: Request): Promise<SessionRecord | undefined> {
+export async function activeSession(
+  ctx: GatehouseContext,
+  req: Request,
+): Promise<SessionRecord | undefined> {
   const record = req.session.gh;
   if (!record) return undefined;
   if (ctx.sessions.isExpired(record)) {
@@ -35,10 +53,17 @@ export async function activeSession(ctx: GatehouseContext, req: Request): Promis
 }
 
 /** Moves the idle deadline forward at most once per slide interval: one write every few minutes. */
-export async function slideIfDue(ctx: GatehouseContext, req: Request, record: SessionRecord): Promise<SessionRecord> {
+export async function slideIfDue(
+  ctx: GatehouseContext,
+  req: Request,
+  record: SessionRecord,
+): Promise<SessionRecord> {
   const now = ctx.clock();
   if (now - record.lastSeenAt < ctx.slideIntervalMs) return record;
-  const updated = await ctx.sessions.tryUpdate(req.sessionID, (current) => ({ ...current, lastSeenAt: now }));
+  const updated = await ctx.sessions.tryUpdate(req.sessionID, (current) => ({
+    ...current,
+    lastSeenAt: now,
+  }));
   if (updated === null) throw sessionExpired();
   return updated ?? record;
 }
@@ -61,7 +86,9 @@ async function startLogin(ctx: GatehouseContext, req: Request, res: Response): P
   const returnTo = validateReturnTo(singleQueryValue(req, 'returnTo'), ctx.publicOrigin);
   const email = singleQueryValue(req, 'email');
   const loginHint = singleQueryValue(req, 'login_hint') ?? email;
-  const tenantId = singleQueryValue(req, 'tenant') ?? (email ? tenantForEmail(ctx, email) : ctx.config.defaultTenant);
+  const tenantId =
+    singleQueryValue(req, 'tenant') ??
+    (email ? tenantForEmail(ctx, email) : ctx.config.defaultTenant);
   if (!tenantId) throw badRequest('tenant_required', 'Choose an organisation to sign in with.');
   const tenant = ctx.config.tenants.find((t) => t.id === tenantId);
   if (!tenant) throw new GatehouseError(404, 'unknown_tenant', 'Unknown organisation.');
@@ -79,7 +106,13 @@ async function startLogin(ctx: GatehouseContext, req: Request, res: Response): P
 
   let binding = readCookie(req, ctx.cookies.loginBinding);
   if (!binding || !/^[A-Za-z0-9_-]{43}$/.test(binding)) binding = newBrowserBinding();
-  const url = await beginLogin(ctx, { tenant: tenant.id, provider: providerId, returnTo, binding, ...(loginHint ? { loginHint } : {}) });
+  const url = await beginLogin(ctx, {
+    tenant: tenant.id,
+    provider: providerId,
+    returnTo,
+    binding,
+    ...(loginHint ? { loginHint } : {}),
+  });
   // Lax so that it comes back on the IdP's top-level redirect to our callback.
   res.cookie(ctx.cookies.loginBinding, binding, {
     httpOnly: true,
@@ -94,8 +127,11 @@ async function startLogin(ctx: GatehouseContext, req: Request, res: Response): P
 /** Home-realm discovery: the tenant owning the email's domain; unknown domains reveal nothing. */
 function tenantForEmail(ctx: GatehouseContext, email: string): string {
   const domain = /^[^@\s]+@([^@\s]+)$/.exec(email.trim())?.[1]?.toLowerCase();
-  const tenant = domain ? ctx.config.tenants.find((t) => t.emailDomains.includes(domain)) : undefined;
-  if (!tenant) throw badRequest('unknown_email_domain', 'No organisation signs in with this email address.');
+  const tenant = domain
+    ? ctx.config.tenants.find((t) => t.emailDomains.includes(domain))
+    : undefined;
+  if (!tenant)
+    throw badRequest('unknown_email_domain', 'No organisation signs in with this email address.');
   return tenant.id;
 }
 
@@ -160,7 +196,12 @@ async function currentUser(ctx: GatehouseContext, req: Request, res: Response): 
 async function logout(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
   const record = req.session.gh;
   await promisify((cb) => req.session.destroy(cb));
-  res.clearCookie(ctx.cookies.session, { path: '/', httpOnly: true, secure: ctx.config.secureCookies, sameSite: 'strict' });
+  res.clearCookie(ctx.cookies.session, {
+    path: '/',
+    httpOnly: true,
+    secure: ctx.config.secureCookies,
+    sameSite: 'strict',
+  });
   if (!record) {
     res.json({ endSessionUrl: null });
     return;
@@ -180,19 +221,29 @@ async function endIdpSession(
   try {
     configuration = await ctx.providers.client(record.tenant, record.provider);
   } catch (error) {
-    req.log.warn({ err: error, tenant: record.tenant, provider: record.provider }, 'logout: provider unavailable');
+    req.log.warn(
+      { err: error, tenant: record.tenant, provider: record.provider },
+      'logout: provider unavailable',
+    );
     return null;
   }
   if (configuration.serverMetadata().revocation_endpoint) {
     const revocations: Array<Promise<void>> = [
-      client.tokenRevocation(configuration, tokens.accessToken, { token_type_hint: 'access_token' }),
+      client.tokenRevocation(configuration, tokens.accessToken, {
+        token_type_hint: 'access_token',
+      }),
     ];
     if (tokens.refreshToken) {
-      revocations.push(client.tokenRevocation(configuration, tokens.refreshToken, { token_type_hint: 'refresh_token' }));
+      revocations.push(
+        client.tokenRevocation(configuration, tokens.refreshToken, {
+          token_type_hint: 'refresh_token',
+        }),
+      );
     }
     const results = await Promise.allSettled(revocations);
     for (const result of results) {
-      if (result.status === 'rejected') req.log.warn({ err: result.reason as unknown }, 'logout: token revocation failed');
+      if (result.status === 'rejected')
+        req.log.warn({ err: result.reason as unknown }, 'logout: token revocation failed');
     }
   }
   if (!configuration.serverMetadata().end_session_endpoint) return null;

@@ -33,13 +33,15 @@ export function deviceSummary(userAgent: string | undefined): string {
       [/Safari\//, 'Safari'],
     ] as const
   ).find(([pattern]) => pattern.test(userAgent))?.[1];
-  const os = ([
-    [/Windows/, 'Windows'],
-    [/Android/, 'Android'],
-    [/iPhone|iPad/, 'iOS'],
-    [/Mac OS X/, 'macOS'],
-    [/Linux/, 'Linux'],
-  ] as const).find(([pattern]) => pattern.test(userAgent))?.[1];
+  const os = (
+    [
+      [/Windows/, 'Windows'],
+      [/Android/, 'Android'],
+      [/iPhone|iPad/, 'iOS'],
+      [/Mac OS X/, 'macOS'],
+      [/Linux/, 'Linux'],
+    ] as const
+  ).find(([pattern]) => pattern.test(userAgent))?.[1];
   if (!browser && !os) return 'Unknown device';
   return `${browser ?? 'Browser'} on ${os ?? 'unknown OS'}`;
 }

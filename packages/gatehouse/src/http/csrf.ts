@@ -8,7 +8,8 @@ import { forbidden } from '../errors.ts';
  */
 export function requireCsrfHeader(publicOrigin: string): RequestHandler {
   return (req, _res, next) => {
-    if (req.get('x-csrf') !== '1') return next(forbidden('csrf_header_required', 'The X-CSRF: 1 header is required.'));
+    if (req.get('x-csrf') !== '1')
+      return next(forbidden('csrf_header_required', 'The X-CSRF: 1 header is required.'));
     const origin = req.get('origin');
     if (origin !== undefined && origin !== publicOrigin) {
       return next(forbidden('foreign_origin', 'Cross-origin requests are not allowed.'));

@@ -23,10 +23,16 @@ export function toGatehouseError(error: unknown): GatehouseError {
   // body-parser and friends carry a 4xx `status` and a safe `type`.
   const candidate = error as { status?: unknown; type?: unknown };
   if (typeof candidate.status === 'number' && candidate.status >= 400 && candidate.status < 500) {
-    const code = typeof candidate.type === 'string' ? candidate.type.replace(/\./g, '_') : 'bad_request';
-    return new GatehouseError(candidate.status, code, TITLES[candidate.status] ?? 'Bad Request', { cause: error });
+    const code =
+      typeof candidate.type === 'string' ? candidate.type.replace(/\./g, '_') : 'bad_request';
+    return new GatehouseError(candidate.status, code, TITLES[candidate.status] ?? 'Bad Request', {
+      cause: error,
+    });
   }
-  return new GatehouseError(500, 'internal_error', 'Internal error', { cause: error, expose: false });
+  return new GatehouseError(500, 'internal_error', 'Internal error', {
+    cause: error,
+    expose: false,
+  });
 }
 
 export function sendProblem(res: Response, error: GatehouseError): void {
@@ -45,18 +51,19 @@ export function sendProblem(res: Response, error: GatehouseError): void {
   );
 }
 
-const escapeHtml = (text: string) =>
-  text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
 /** A plain, escaped page for browser navigations (`/bff/login`, `/bff/callback`). */
 function sendErrorPage(res: Response, error: GatehouseError): void {
   const detail = error.expose ? error.message : 'Something went wrong.';
   res.status(error.status).setHeader('cache-control', 'no-store');
-  res.type('html').send(
-    `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in problem</title></head>` +
-      `<body><main><h1>Sign-in problem</h1><p>${escapeHtml(detail)}</p>` +
-      `<p>Code: <code>${escapeHtml(error.code)}</code></p><p><a href="/">Back to the app</a></p></main></body></html>`,
-  );
+  res
+    .type('html')
+    .send(
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in problem</title></head>` +
+        `<body><main><h1>Sign-in problem</h1><p>${escapeHtml(detail)}</p>` +
+        `<p>Code: <code>${escapeHtml(error.code)}</code></p><p><a href="/">Back to the app</a></p></main></body></html>`,
+    );
 }
 
 /** The one error boundary: problem+json for API callers, an escaped page for navigations. */
@@ -68,7 +75,10 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     }
     const error = toGatehouseError(rawError);
     const log = error.status >= 500 ? logger.error.bind(logger) : logger.info.bind(logger);
-    log({ err: error.cause ?? error, code: error.code, status: error.status, reqId: req.id }, error.message);
+    log(
+      { err: error.cause ?? error, code: error.code, status: error.status, reqId: req.id },
+      error.message,
+    );
     const navigation = req.method === 'GET' && req.accepts(['json', 'html']) === 'html';
     if (navigation && /^\/bff\/(login|callback)\b/.test(req.path)) sendErrorPage(res, error);
     else sendProblem(res, error);

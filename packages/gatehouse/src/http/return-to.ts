@@ -5,13 +5,16 @@ const MAX_LENGTH = 2048;
 const MAX_DECODE_DEPTH = 3;
 // Anywhere in the value: C0 controls and DEL (browsers strip tab/newline, CR/LF split headers)
 // and the backslash browsers treat as a slash.
+// eslint-disable-next-line no-control-regex -- control characters are what this refuses
 const FORBIDDEN_RAW = /[\u0000-\u001f\u007f\\]/;
 // In the path, at every decoding depth: the above, C1 controls, invisible, bidi and line-separator
 // code points, and slash look-alikes that a normalising layer may fold into `/` or `\`.
 const FORBIDDEN_IN_PATH =
+  // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   /[\u0000-\u001f\u007f-\u009f\\\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2044\u2060-\u206f\u2215\u2216\u29f8\u29f9\ufe68\ufeff\uff0f\uff3c]/;
 
-const invalidReturnTo = () => badRequest('invalid_return_to', 'returnTo must be a path on this site.');
+const invalidReturnTo = () =>
+  badRequest('invalid_return_to', 'returnTo must be a path on this site.');
 
 /**
  * Validates a post-login (or post-logout) target: it must be a same-origin path. Parsing against

@@ -40,7 +40,8 @@ export interface LoginDeps {
   vault: Vault;
 }
 
-export const hashBinding = (binding: string) => createHash('sha256').update(binding).digest('base64url');
+export const hashBinding = (binding: string) =>
+  createHash('sha256').update(binding).digest('base64url');
 
 export const newBrowserBinding = () => randomBytes(32).toString('base64url');
 
@@ -50,10 +51,17 @@ export const newBrowserBinding = () => randomBytes(32).toString('base64url');
  */
 export async function beginLogin(
   deps: LoginDeps,
-  request: { tenant: string; provider: string; returnTo: string; binding: string; loginHint?: string },
+  request: {
+    tenant: string;
+    provider: string;
+    returnTo: string;
+    binding: string;
+    loginHint?: string;
+  },
 ): Promise<URL> {
   const resolved = deps.providers.resolve(request.tenant, request.provider);
-  if (!resolved) throw new GatehouseError(404, 'unknown_provider', 'Unknown or disabled identity provider.');
+  if (!resolved)
+    throw new GatehouseError(404, 'unknown_provider', 'Unknown or disabled identity provider.');
   const configuration = await deps.providers.client(request.tenant, request.provider);
 
   const state = client.randomState();
@@ -67,7 +75,11 @@ export async function beginLogin(
     returnTo: request.returnTo,
     binding: hashBinding(request.binding),
   };
-  await deps.transactions.put(`tx:${state}`, await deps.vault.seal(transaction), LOGIN_TRANSACTION_TTL_MS);
+  await deps.transactions.put(
+    `tx:${state}`,
+    await deps.vault.seal(transaction),
+    LOGIN_TRANSACTION_TTL_MS,
+  );
 
   const extra = Object.entries(resolved.provider.authorizationParams).filter(
     ([name]) => !RESERVED_PARAMETERS.has(name),
@@ -107,14 +119,24 @@ export async function completeLogin(
   }
   const state = params.get('state');
   const sealed = state ? await deps.transactions.take(`tx:${state}`) : undefined;
-  if (!sealed) throw badRequest('login_transaction_invalid', 'This sign-in attempt is unknown or was already used.');
+  if (!sealed)
+    throw badRequest(
+      'login_transaction_invalid',
+      'This sign-in attempt is unknown or was already used.',
+    );
   const transaction = await deps.vault.open<LoginTransaction>(sealed);
 
   if (!request.binding || !sameDigest(hashBinding(request.binding), transaction.binding)) {
-    throw badRequest('login_transaction_invalid', 'This sign-in attempt was started in another browser.');
+    throw badRequest(
+      'login_transaction_invalid',
+      'This sign-in attempt was started in another browser.',
+    );
   }
   if (transaction.tenant !== request.tenant || transaction.provider !== request.provider) {
-    throw badRequest('login_transaction_invalid', 'The sign-in response came back to the wrong provider.');
+    throw badRequest(
+      'login_transaction_invalid',
+      'The sign-in response came back to the wrong provider.',
+    );
   }
   if (params.has('error')) {
     throw new GatehouseError(400, 'login_failed', 'The identity provider did not sign you in.');
@@ -129,7 +151,8 @@ export async function completeLogin(
       idTokenExpected: true,
     });
     const claims = response.claims();
-    if (!claims) throw new GatehouseError(502, 'login_failed', 'The identity provider returned no ID token.');
+    if (!claims)
+      throw new GatehouseError(502, 'login_failed', 'The identity provider returned no ID token.');
     return { transaction, tokens: toTokenSet(response), claims: { ...claims } };
   } catch (error) {
     throw loginError(error);
@@ -144,7 +167,9 @@ function loginError(error: unknown): GatehouseError {
     error instanceof client.AuthorizationResponseError ||
     error instanceof client.ClientError
   ) {
-    return new GatehouseError(400, 'login_failed', 'The sign-in response could not be verified.', { cause: error });
+    return new GatehouseError(400, 'login_failed', 'The sign-in response could not be verified.', {
+      cause: error,
+    });
   }
   return idpUnavailable(error);
 }

@@ -43,7 +43,8 @@ export class ProviderClients {
 
   async client(tenantId: string, providerId: string): Promise<client.Configuration> {
     const resolved = this.resolve(tenantId, providerId);
-    if (!resolved) throw new GatehouseError(404, 'unknown_provider', 'Unknown or disabled identity provider.');
+    if (!resolved)
+      throw new GatehouseError(404, 'unknown_provider', 'Unknown or disabled identity provider.');
     const key = `${tenantId}/${providerId}`;
     let pending = this.#clients.get(key);
     if (!pending) {
@@ -55,7 +56,9 @@ export class ProviderClients {
   }
 
   async #discover(provider: ProviderConfig): Promise<client.Configuration> {
-    const execute: Array<(config: client.Configuration) => void> = [client.enableNonRepudiationChecks];
+    const execute: Array<(config: client.Configuration) => void> = [
+      client.enableNonRepudiationChecks,
+    ];
     if (this.#isDevIdp(provider.issuer)) execute.push(client.allowInsecureRequests);
     try {
       const configuration = await client.discovery(

@@ -65,10 +65,15 @@ export class TokenRefresher {
       if (!current) throw sessionExpired();
       if (!this.needsRefresh(current)) return current;
       if (sessions.clock() > deadline) {
-        throw new GatehouseError(503, 'refresh_busy', 'The session is being refreshed; try again.', {
-          expose: true,
-          headers: { 'retry-after': '1' },
-        });
+        throw new GatehouseError(
+          503,
+          'refresh_busy',
+          'The session is being refreshed; try again.',
+          {
+            expose: true,
+            headers: { 'retry-after': '1' },
+          },
+        );
       }
     }
   }

@@ -15,15 +15,24 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
   return async (req: Request, res: Response) => {
     const { route, upstreamUrl } = matchRoute(ctx.config.routes, req.originalUrl);
     if (!route.methods.includes(req.method as (typeof route.methods)[number])) {
-      throw new GatehouseError(405, 'method_not_allowed', 'This method is not allowed on this route.', {
-        headers: { allow: route.methods.join(', ') },
-      });
+      throw new GatehouseError(
+        405,
+        'method_not_allowed',
+        'This method is not allowed on this route.',
+        {
+          headers: { allow: route.methods.join(', ') },
+        },
+      );
     }
 
     let record = await activeSession(ctx, req);
     if (!record && route.tokenMode === 'user') throw unauthenticated();
     if (record && route.tenants && !route.tenants.includes(record.tenant)) {
-      throw new GatehouseError(403, 'tenant_not_allowed', 'This API is not available to your organisation.');
+      throw new GatehouseError(
+        403,
+        'tenant_not_allowed',
+        'This API is not available to your organisation.',
+      );
     }
 
     let authorization: string | undefined;

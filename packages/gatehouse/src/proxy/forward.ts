@@ -66,7 +66,13 @@ export async function forwardRequest(
 
 function upstreamError(error: unknown): GatehouseError {
   if (error instanceof errors.HeadersTimeoutError || error instanceof errors.ConnectTimeoutError) {
-    return new GatehouseError(504, 'upstream_timeout', 'The API did not answer in time.', { cause: error, expose: true });
+    return new GatehouseError(504, 'upstream_timeout', 'The API did not answer in time.', {
+      cause: error,
+      expose: true,
+    });
   }
-  return new GatehouseError(502, 'upstream_unavailable', 'The API is unavailable.', { cause: error, expose: true });
+  return new GatehouseError(502, 'upstream_unavailable', 'The API is unavailable.', {
+    cause: error,
+    expose: true,
+  });
 }

@@ -47,7 +47,7 @@ const isDroppedRequestHeader = (name: string) =>
 function connectionListed(headers: Record<string, unknown>): Set<string> {
   const text = Object.entries(headers)
     .filter(([name]) => name.toLowerCase() === 'connection')
-    .flatMap(([, value]) => (Array.isArray(value) ? value : [value]))
+    .flatMap(([, value]) => (Array.isArray(value) ? (value as unknown[]) : [value]))
     .filter((value): value is string => typeof value === 'string')
     .join(',');
   return new Set(
@@ -76,7 +76,12 @@ export function upstreamRequestHeaders(
   const out: Record<string, string | string[]> = {};
   for (const [rawName, value] of Object.entries(incoming)) {
     const name = rawName.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(name) || isDroppedRequestHeader(name) || listed.has(name)) {
+    if (
+      value === undefined ||
+      HOP_BY_HOP.has(name) ||
+      isDroppedRequestHeader(name) ||
+      listed.has(name)
+    ) {
       continue;
     }
     out[name] = value;

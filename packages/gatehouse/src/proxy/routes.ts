@@ -16,7 +16,8 @@ const DANGEROUS_ESCAPE = /%(?:2e|2f|5c|25|3b|3f|23|[01][0-9a-f]|7f)/i;
 const MALFORMED_ESCAPE = /%(?![0-9a-f]{2})/i;
 const DOT_OR_EMPTY_SEGMENT = /\/\.{1,2}(?:\/|$)|\/\//;
 
-const invalidPath = () => new GatehouseError(400, 'invalid_path', 'The request path is not allowed.');
+const invalidPath = () =>
+  new GatehouseError(400, 'invalid_path', 'The request path is not allowed.');
 
 function assertCleanPath(rawPath: string): void {
   if (
@@ -54,7 +55,9 @@ export function matchRoute(routes: readonly RouteConfig[], rawTarget: string): R
 
   const base = new URL(route.upstream);
   const basePath = base.pathname.replace(/\/$/, '');
-  const upstreamUrl = new URL(`${base.origin}${basePath}${rawPath.slice(route.prefix.length) || '/'}${rawQuery}`);
+  const upstreamUrl = new URL(
+    `${base.origin}${basePath}${rawPath.slice(route.prefix.length) || '/'}${rawQuery}`,
+  );
   // Defence in depth: whatever the URL parser did, the result must stay under the upstream base.
   if (upstreamUrl.origin !== base.origin || !upstreamUrl.pathname.startsWith(basePath)) {
     throw invalidPath();

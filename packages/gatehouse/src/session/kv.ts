@@ -91,7 +91,10 @@ export class MemoryKeyValueStore implements KeyValueStore {
     const entry = this.#live(key);
     const set = entry?.value instanceof Set ? entry.value : new Set<string>();
     set.add(member);
-    this.#entries.set(key, { value: set, expiresAt: Math.max(entry?.expiresAt ?? 0, this.#clock() + ttlMs) });
+    this.#entries.set(key, {
+      value: set,
+      expiresAt: Math.max(entry?.expiresAt ?? 0, this.#clock() + ttlMs),
+    });
   }
 
   async removeFromSet(key: string, member: string): Promise<void> {

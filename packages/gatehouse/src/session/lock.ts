@@ -17,11 +17,14 @@ export async function withLock<T>(
 ): Promise<LockResult<T>> {
   const owner = randomUUID();
   if (!(await kv.putIfAbsent(key, owner, leaseMs))) return { acquired: false };
-  const renewal = setInterval(() => {
-    kv.renewIfEquals(key, owner, leaseMs).catch(() => {
-      // A failed renewal is retried at the next tick; the lease outlives one miss.
-    });
-  }, Math.max(10, Math.floor(leaseMs / 3)));
+  const renewal = setInterval(
+    () => {
+      kv.renewIfEquals(key, owner, leaseMs).catch(() => {
+        // A failed renewal is retried at the next tick; the lease outlives one miss.
+      });
+    },
+    Math.max(10, Math.floor(leaseMs / 3)),
+  );
   try {
     return { acquired: true, value: await task() };
   } finally {

@@ -16,7 +16,11 @@ type Callback = (err?: unknown) => void;
 type GetCallback = (err: unknown, session?: SessionData | null) => void;
 
 /** Seconds the stored record should live: until the idle or absolute limit, whichever is first. */
-export function sessionTtlSeconds(sess: SessionData, idleTimeoutSeconds: number, now: number): number {
+export function sessionTtlSeconds(
+  sess: SessionData,
+  idleTimeoutSeconds: number,
+  now: number,
+): number {
   const record = sess.gh;
   if (!record) return idleTimeoutSeconds;
   return Math.max(1, Math.ceil((sessionExpiresAt(record, idleTimeoutSeconds * 1000) - now) / 1000));
@@ -41,7 +45,9 @@ export class MemorySessionStore extends session.Store {
     const entry = this.#entries.get(sid);
     if (entry && entry.expiresAt <= this.#clock()) this.#entries.delete(sid);
     const live = entry && entry.expiresAt > this.#clock() ? entry : undefined;
-    queueMicrotask(() => callback(undefined, live ? (JSON.parse(live.json) as SessionData) : undefined));
+    queueMicrotask(() =>
+      callback(undefined, live ? (JSON.parse(live.json) as SessionData) : undefined),
+    );
   }
 
   override set(sid: string, sess: SessionData, callback?: Callback): void {
@@ -108,7 +114,11 @@ export const storeOps = (store: Store) => ({
       store.get(sid, (err, data) => (err ? reject(err as Error) : resolve(data ?? undefined))),
     ),
   set: (sid: string, data: SessionData) =>
-    new Promise<void>((resolve, reject) => store.set(sid, data, (err) => (err ? reject(err as Error) : resolve()))),
+    new Promise<void>((resolve, reject) =>
+      store.set(sid, data, (err) => (err ? reject(err as Error) : resolve())),
+    ),
   destroy: (sid: string) =>
-    new Promise<void>((resolve, reject) => store.destroy(sid, (err) => (err ? reject(err as Error) : resolve()))),
+    new Promise<void>((resolve, reject) =>
+      store.destroy(sid, (err) => (err ? reject(err as Error) : resolve())),
+    ),
 });
