@@ -1,6 +1,8 @@
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
+import { CompactSign, importJWK } from 'jose';
 import type Provider from 'oidc-provider';
+import { signingJwkOf } from './provider.ts';
 import type { DevIdpRealm } from './realms.ts';
 
 /** Token endpoint counters of one realm. */
@@ -92,6 +94,29 @@ export function controlRouter(target: ControlTarget): Router {
     if (sid !== undefined && typeof sid !== 'string')
       return badRequest(res, 'sid must be a string');
     res.json(await backchannelLogout(entry.provider, entry.realm, sub, sid));
+  });
+
+  // Signs any payload with the realm's real key: lets tests build hostile-but-validly-signed
+  // tokens (wrong audience, nonce present, no events…) that only a receiver's checks can refuse.
+  router.post('/sign', async (req, res) => {
+    const [realmPath, payload, header] = ['realm', 'payload', 'header'].map((n) =>
+      jsonField(req.body, n),
+    );
+    const entry = typeof realmPath === 'string' ? target.realms.get(realmPath) : undefined;
+    const jwk = entry ? signingJwkOf(entry.provider) : undefined;
+    if (!jwk) return badRequest(res, 'realm must be the path of a configured realm');
+    if (typeof payload !== 'object' || payload === null)
+      return badRequest(res, 'payload must be an object');
+    const extra = typeof header === 'object' && header !== null ? header : {};
+    const jws = await new CompactSign(new TextEncoder().encode(JSON.stringify(payload)))
+      .setProtectedHeader({ alg: 'RS256', kid: jwk.kid, ...extra })
+      .sign(
+        await importJWK(
+          JSON.parse(JSON.stringify(jwk)) as Parameters<typeof importJWK>[0],
+          'RS256',
+        ),
+      );
+    res.json({ jwt: jws });
   });
 
   router.use((err: unknown, _req: Request, res: Response, next: NextFunction) => {

@@ -18,11 +18,17 @@ export interface RealmProviderOptions {
 }
 
 /** Builds one realm's OpenID Provider with its own fresh signing key and cookie key. */
+const signingKeys = new WeakMap<Provider, JWK>();
+
+/** The realm's private signing key, for the test-only control API that signs arbitrary JWTs. */
+export function signingJwkOf(provider: Provider): JWK | undefined {
+  return signingKeys.get(provider);
+}
+
 export async function createRealmProvider(opts: RealmProviderOptions): Promise<Provider> {
-  const provider = new Provider(
-    opts.issuer,
-    providerConfiguration(opts, await generateSigningJwk()),
-  );
+  const jwk = await generateSigningJwk();
+  const provider = new Provider(opts.issuer, providerConfiguration(opts, jwk));
+  signingKeys.set(provider, jwk);
   // Host and protocol come from X-Forwarded-* which the server always overwrites with the public origin.
   provider.proxy = true;
   return provider;

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { SessionData, Store } from 'express-session';
 import type { KeyValueStore } from './kv.ts';
 import { withLock } from './lock.ts';
@@ -52,6 +53,47 @@ export class SessionService {
     return now >= record.absoluteExpiresAt || now >= record.lastSeenAt + this.idleTimeoutMs;
   }
 
+  /**
+   * Records the session under its user (issuer, sub) and its IdP session (issuer, sid), for
+   * back-channel logout and session management. Each index key carries a Redis Cluster hash tag
+   * of its own identity, so one user's index lives in one slot.
+   */
+  async indexSession(sid: string, record: SessionRecord): Promise<void> {
+    const ttl = Math.max(1000, record.absoluteExpiresAt - this.clock());
+    await this.kv.addToSet(userIndexKey(record.issuer, record.sub), sid, ttl);
+    if (record.sid) await this.kv.addToSet(idpSessionIndexKey(record.issuer, record.sid), sid, ttl);
+  }
+
+  async unindexSession(sid: string, record: SessionRecord): Promise<void> {
+    await this.kv.removeFromSet(userIndexKey(record.issuer, record.sub), sid);
+    if (record.sid) await this.kv.removeFromSet(idpSessionIndexKey(record.issuer, record.sid), sid);
+  }
+
+  /** The live sessions of a user, keyed by session id; dead index entries are pruned on the way. */
+  async sessionsOfUser(issuer: string, sub: string): Promise<Map<string, SessionRecord>> {
+    return this.#liveMembers(userIndexKey(issuer, sub));
+  }
+
+  async sessionsOfIdpSession(issuer: string, idpSid: string): Promise<Map<string, SessionRecord>> {
+    return this.#liveMembers(idpSessionIndexKey(issuer, idpSid));
+  }
+
+  /** Ends a session on every instance: the shared record goes, and with it every cookie's use. */
+  async end(sid: string, record: SessionRecord): Promise<void> {
+    await this.destroy(sid);
+    await this.unindexSession(sid, record);
+  }
+
+  async #liveMembers(key: string): Promise<Map<string, SessionRecord>> {
+    const live = new Map<string, SessionRecord>();
+    for (const sid of await this.kv.members(key)) {
+      const record = (await this.read(sid))?.gh;
+      if (record && !this.isExpired(record)) live.set(sid, record);
+      else await this.kv.removeFromSet(key, sid);
+    }
+    return live;
+  }
+
   lockKey(sid: string): string {
     // The hash tag keeps a session's lock in one Redis Cluster slot.
     return `lock:{${sid}}`;
@@ -75,3 +117,11 @@ export class SessionService {
     return result.acquired ? result.value : undefined;
   }
 }
+
+const digest = (...parts: string[]) =>
+  createHash('sha256').update(parts.join('\n')).digest('base64url');
+
+export const userIndexKey = (issuer: string, sub: string) => `idx:user:{${digest(issuer, sub)}}`;
+
+export const idpSessionIndexKey = (issuer: string, idpSid: string) =>
+  `idx:idp-sid:{${digest(issuer, idpSid)}}`;

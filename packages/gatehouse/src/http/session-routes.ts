@@ -1,0 +1,68 @@
+import express, { type Request, type Router } from 'express';
+import { GatehouseError, badRequest, notFound, unauthenticated } from '../errors.ts';
+import type { GatehouseContext } from '../context.ts';
+import type { SessionRecord } from '../session/model.ts';
+import { activeSession } from './bff-routes.ts';
+import { requireCsrfHeader } from './csrf.ts';
+
+/**
+ * Session management for the signed-in user: `GET /bff/sessions` lists their sessions (by
+ * opaque handle, never the session id), `DELETE /bff/sessions/:id` ends one, and
+ * `POST /bff/sessions/end-others` ends all but the current one.
+ */
+export function sessionRouter(ctx: GatehouseContext): Router {
+  const router = express.Router();
+  const csrf = requireCsrfHeader(ctx.publicOrigin);
+
+  router.get('/', async (req, res) => {
+    const { record, sessions } = await userSessions(ctx, req);
+    res.json({
+      sessions: [...sessions].map(([sid, other]) => ({
+        id: other.handle,
+        createdAt: new Date(other.createdAt).toISOString(),
+        lastSeenAt: new Date(other.lastSeenAt).toISOString(),
+        device: other.device,
+        current: sid === req.sessionID,
+      })),
+      user: { sub: record.sub },
+    });
+  });
+
+  router.delete('/:handle', csrf, async (req, res) => {
+    const handle = String(req.params.handle);
+    const { sessions } = await userSessions(ctx, req);
+    const match = [...sessions].find(([, other]) => other.handle === handle);
+    if (!match) throw notFound('No such session.');
+    const [sid, other] = match;
+    if (sid === req.sessionID)
+      throw badRequest('current_session', 'Use sign-out to end the current session.');
+    await ctx.sessions.end(sid, other);
+    res.status(204).end();
+  });
+
+  router.post('/end-others', csrf, async (req, res) => {
+    const { sessions } = await userSessions(ctx, req);
+    for (const [sid, other] of sessions) {
+      if (sid !== req.sessionID) await ctx.sessions.end(sid, other);
+    }
+    res.status(204).end();
+  });
+
+  router.use((_req, _res, next) =>
+    next(new GatehouseError(405, 'method_not_allowed', 'Method not allowed.')),
+  );
+  return router;
+}
+
+/** The live sessions of the signed-in user: the same (issuer, sub), in the same tenant. */
+async function userSessions(
+  ctx: GatehouseContext,
+  req: Request,
+): Promise<{ record: SessionRecord; sessions: Map<string, SessionRecord> }> {
+  const record = await activeSession(ctx, req);
+  if (!record) throw unauthenticated();
+  const all = await ctx.sessions.sessionsOfUser(record.issuer, record.sub);
+  const sessions = new Map([...all].filter(([, other]) => other.tenant === record.tenant));
+  sessions.set(req.sessionID, record);
+  return { record, sessions };
+}

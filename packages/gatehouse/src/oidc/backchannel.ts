@@ -1,0 +1,116 @@
+import { createHash } from 'node:crypto';
+import {
+  createRemoteJWKSet,
+  customFetch,
+  errors as joseErrors,
+  jwtVerify,
+  type JWTPayload,
+} from 'jose';
+import type * as client from 'openid-client';
+import { GatehouseError } from '../errors.ts';
+import type { KeyValueStore } from '../session/kv.ts';
+import type { SessionService } from '../session/service.ts';
+import type { ProviderClients } from './provider-clients.ts';
+
+const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+/** Asymmetric algorithms only: never `none`, never HMAC with a public key. */
+const LOGOUT_TOKEN_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
+const MAX_TOKEN_AGE_SECONDS = 300;
+/** Remember seen `jti`s a little longer than a token may be accepted. */
+const REPLAY_WINDOW_MS = 2 * MAX_TOKEN_AGE_SECONDS * 1000;
+
+export interface BackchannelLogoutOptions {
+  providers: ProviderClients;
+  sessions: SessionService;
+  replay: KeyValueStore;
+  /** The guarded fetch: the provider's JWKS URL came from its (tenant-supplied) discovery. */
+  fetch: typeof fetch;
+}
+
+const invalid = (reason: string) =>
+  new GatehouseError(400, 'invalid_logout_token', `Logout token refused: ${reason}.`);
+
+/**
+ * OIDC Back-Channel Logout receiver: validates the logout token (signature by the provider's
+ * JWKS, `iss`, `aud`, `iat`, `typ`, the back-channel event, no `nonce`, `sid` or `sub`, `jti`
+ * not replayed) and ends every matching session on every instance.
+ */
+export class BackchannelLogout {
+  readonly #options: BackchannelLogoutOptions;
+  readonly #jwks = new Map<string, ReturnType<typeof createRemoteJWKSet>>();
+
+  constructor(options: BackchannelLogoutOptions) {
+    this.#options = options;
+  }
+
+  /** @returns how many sessions ended. */
+  async receive(tenant: string, provider: string, logoutToken: string): Promise<number> {
+    const { providers, sessions } = this.#options;
+    const configuration = await providers.client(tenant, provider);
+    const claims = await this.#verify(configuration, logoutToken);
+    const issuer = configuration.serverMetadata().issuer;
+
+    const matches = claims.sid
+      ? await sessions.sessionsOfIdpSession(issuer, claims.sid)
+      : await sessions.sessionsOfUser(issuer, claims.sub ?? '');
+    let ended = 0;
+    for (const [sid, record] of matches) {
+      if (record.tenant !== tenant || record.provider !== provider) continue;
+      if (claims.sub && record.sub !== claims.sub) continue;
+      await sessions.end(sid, record);
+      ended += 1;
+    }
+    return ended;
+  }
+
+  async #verify(
+    configuration: client.Configuration,
+    logoutToken: string,
+  ): Promise<JWTPayload & { sid?: string }> {
+    const metadata = configuration.serverMetadata();
+    if (!metadata.jwks_uri) throw invalid('the provider publishes no keys');
+    let result;
+    try {
+      result = await jwtVerify(logoutToken, this.#keySet(metadata.jwks_uri), {
+        issuer: metadata.issuer,
+        audience: configuration.clientMetadata().client_id,
+        algorithms: LOGOUT_TOKEN_ALGORITHMS,
+        maxTokenAge: MAX_TOKEN_AGE_SECONDS,
+        clockTolerance: 30,
+        currentDate: new Date(this.#options.sessions.clock()),
+        requiredClaims: ['iat', 'jti', 'events'],
+      });
+    } catch (error) {
+      if (error instanceof joseErrors.JOSEError)
+        throw invalid(error.code.replace(/^ERR_/, '').toLowerCase());
+      throw error;
+    }
+    const { payload, protectedHeader } = result;
+    const typ = protectedHeader.typ?.toLowerCase();
+    if (typ !== undefined && typ !== 'logout+jwt' && typ !== 'application/logout+jwt')
+      throw invalid('wrong typ');
+    const events = payload.events as Record<string, unknown> | undefined;
+    const event = events && typeof events === 'object' ? events[BACKCHANNEL_EVENT] : undefined;
+    if (!event || typeof event !== 'object') throw invalid('no back-channel logout event');
+    if ('nonce' in payload) throw invalid('a nonce is not allowed');
+    const sid = typeof payload.sid === 'string' ? payload.sid : undefined;
+    if (!sid && typeof payload.sub !== 'string') throw invalid('neither sid nor sub');
+    if (typeof payload.jti !== 'string') throw invalid('no jti');
+
+    const marker = `bcl:jti:{${digest(metadata.issuer)}}:${digest(payload.jti)}`;
+    if (!(await this.#options.replay.putIfAbsent(marker, '1', REPLAY_WINDOW_MS)))
+      throw invalid('replayed');
+    return { ...payload, ...(sid ? { sid } : {}) };
+  }
+
+  #keySet(jwksUri: string): ReturnType<typeof createRemoteJWKSet> {
+    let keySet = this.#jwks.get(jwksUri);
+    if (!keySet) {
+      keySet = createRemoteJWKSet(new URL(jwksUri), { [customFetch]: this.#options.fetch });
+      this.#jwks.set(jwksUri, keySet);
+    }
+    return keySet;
+  }
+}
+
+const digest = (value: string) => createHash('sha256').update(value).digest('base64url');
