@@ -74,11 +74,15 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       return;
     }
     const error = toGatehouseError(rawError);
-    const log = error.status >= 500 ? logger.error.bind(logger) : logger.info.bind(logger);
-    log(
-      { err: error.cause ?? error, code: error.code, status: error.status, reqId: req.id },
-      error.message,
-    );
+    // Client errors are expected traffic: one line without a stack. Server errors keep the cause.
+    if (error.status >= 500) {
+      logger.error(
+        { err: error.cause ?? error, errorCode: error.code, status: error.status, reqId: req.id },
+        error.message,
+      );
+    } else {
+      logger.info({ errorCode: error.code, status: error.status, reqId: req.id }, error.message);
+    }
     const navigation = req.method === 'GET' && req.accepts(['json', 'html']) === 'html';
     if (navigation && /^\/bff\/(login|callback)\b/.test(req.path)) sendErrorPage(res, error);
     else sendProblem(res, error);
