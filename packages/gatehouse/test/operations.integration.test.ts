@@ -1,0 +1,59 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createCookieFetch, signIn, startRedisServer, startStack, type RedisServer, type Stack } from '@gatehouse/testkit';
+
+/** Health, readiness, security headers — and a Redis outage is a 503, never "signed out". */
+describe('operations', () => {
+  let redis: RedisServer;
+  let stack: Stack;
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    stack = await startStack({ redis });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await redis?.stop();
+  });
+
+  it('serves health and readiness', async () => {
+    expect((await fetch(`${stack.origin}/healthz`)).status).toBe(200);
+    const ready = await fetch(`${stack.origin}/readyz`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toEqual({ status: 'ready' });
+  });
+
+  it('sends security headers and hides the framework', async () => {
+    const res = await fetch(`${stack.origin}/bff/user`);
+    const csp = res.headers.get('content-security-policy') ?? '';
+    expect(csp).toContain("default-src 'self'");
+    expect(csp).toContain("script-src 'self'");
+    expect(csp).toContain("frame-ancestors 'none'");
+    expect(csp).not.toContain('unsafe-inline');
+    expect(res.headers.get('x-content-type-options')).toBe('nosniff');
+    expect(res.headers.get('referrer-policy')).toBe('no-referrer');
+    expect(res.headers.get('x-powered-by')).toBeNull();
+    expect(res.headers.get('x-request-id')).toMatch(/^[\w-]+$/);
+    // No CORS for anyone: a foreign origin gets no Access-Control-Allow-* at all.
+    const cors = await fetch(`${stack.origin}/api/demo/me`, {
+      method: 'OPTIONS',
+      headers: { origin: 'https://evil.example', 'access-control-request-method': 'GET' },
+    });
+    expect(cors.headers.get('access-control-allow-origin')).toBeNull();
+    expect(cors.headers.get('access-control-allow-credentials')).toBeNull();
+  });
+
+  it('answers 503 store_unavailable while Redis is down and keeps the session record', async () => {
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'alice', password: 'alice' });
+    expect((await http(`${stack.origin}/bff/user`)).status).toBe(200);
+    await redis.stop();
+    const user = await http(`${stack.origin}/bff/user`);
+    expect(user.status).toBe(503);
+    expect(((await user.json()) as { code: string }).code).toBe('store_unavailable');
+    const api = await http(`${stack.origin}/api/demo/me`, { headers: { 'x-csrf': '1' } });
+    expect(api.status).toBe(503);
+    expect((await fetch(`${stack.origin}/readyz`)).status).toBe(503);
+    expect((await fetch(`${stack.origin}/healthz`)).status).toBe(200);
+    // The browser still has its cookie: nothing told it to sign out.
+    expect(await http.cookie(stack.origin, 'gatehouse')).toBeDefined();
+  });
+});
