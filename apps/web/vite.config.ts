@@ -6,7 +6,8 @@ import type { ProxyOptions } from 'vite';
 const gatehouseTarget = process.env['GATEHOUSE_DEV_TARGET'] ?? 'http://localhost:3100';
 
 // Keep Host and Origin as localhost:3000 so the BFF sees the browser's real origin (CSRF origin
-// checks, cookie scope). Anchored patterns: `/api` must not also catch `/apiary`.
+// checks, cookie scope). Anchored patterns: `/api` must not also catch `/apiary`, and `/admin`
+// itself is the SPA's admin console: only what lies below it (`/admin/api/…`) is Gatehouse's.
 const forwardToGatehouse: ProxyOptions = {
   target: gatehouseTarget,
   changeOrigin: false,
@@ -15,7 +16,7 @@ const forwardToGatehouse: ProxyOptions = {
 const proxiedPaths = [
   '^/bff(?:[/?]|$)',
   '^/api(?:[/?]|$)',
-  '^/admin(?:[/?]|$)',
+  '^/admin/',
   '^/\\.well-known(?:[/?]|$)',
   '^/healthz(?:\\?|$)',
   '^/readyz(?:\\?|$)',

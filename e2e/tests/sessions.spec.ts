@@ -43,7 +43,9 @@ test('the sessions page ends the session of another browser, whose next API call
     expect(before).toBeGreaterThanOrEqual(1);
     // End every other session of alice (the phone is one of them).
     await laptopPage.getByRole('button', { name: 'Sign out everywhere else' }).click();
-    await expect(laptopPage.getByTestId('sessions-notice')).toContainText('Signed out everywhere else');
+    await expect(laptopPage.getByTestId('sessions-notice')).toContainText(
+      'Signed out everywhere else',
+    );
     await expect(others).toHaveCount(0);
 
     // The phone's next API call is refused and the SPA says so.

@@ -36,20 +36,34 @@ export const DEV_CLIENTS = {
     clientId: 'gatehouse-globex',
     clientSecret: 'dev-only-globex-secret',
   },
+  /**
+   * Not in the dev config: a second globex client for the provider `sso` that a tenant admin
+   * registers at runtime through the admin API / console (`/bff/callback/globex/sso`).
+   */
+  globexSso: {
+    realmPath: '/globex',
+    clientId: 'gatehouse-globex-sso',
+    clientSecret: 'dev-only-globex-sso-secret',
+  },
 } as const;
 
-/** The Gatehouse URIs registered for a tenant's dev provider. */
-export function devClientUris(gatehouseOrigin: string, tenant: string) {
+/** The Gatehouse URIs registered for a tenant's provider (default: its dev provider). */
+export function devClientUris(gatehouseOrigin: string, tenant: string, providerId = 'dev') {
   return {
-    redirectUri: `${gatehouseOrigin}/bff/callback/${tenant}/dev`,
+    redirectUri: `${gatehouseOrigin}/bff/callback/${tenant}/${providerId}`,
     postLogoutRedirectUri: `${gatehouseOrigin}/`,
-    backchannelLogoutUri: `${gatehouseOrigin}/bff/backchannel-logout/${tenant}/dev`,
+    backchannelLogoutUri: `${gatehouseOrigin}/bff/backchannel-logout/${tenant}/${providerId}`,
   };
 }
 
-function devClient(gatehouseOrigin: string, tenant: keyof typeof DEV_CLIENTS): DevIdpClient {
-  const { clientId, clientSecret } = DEV_CLIENTS[tenant];
-  const uris = devClientUris(gatehouseOrigin, tenant);
+function devClient(
+  gatehouseOrigin: string,
+  tenant: 'acme' | 'globex',
+  client: keyof typeof DEV_CLIENTS = tenant,
+  providerId = 'dev',
+): DevIdpClient {
+  const { clientId, clientSecret } = DEV_CLIENTS[client];
+  const uris = devClientUris(gatehouseOrigin, tenant, providerId);
   return {
     client_id: clientId,
     client_secret: clientSecret,
@@ -82,7 +96,7 @@ export function defaultRealms(opts: { gatehouseOrigin: string }): DevIdpRealm[] 
         devUser('carol', 'Carol Chen', 'carol@globex.test', admin),
         devUser('dave', 'Dave Diaz', 'dave@globex.test', []),
       ],
-      clients: [devClient(origin, 'globex')],
+      clients: [devClient(origin, 'globex'), devClient(origin, 'globex', 'globexSso', 'sso')],
     },
   ];
 }

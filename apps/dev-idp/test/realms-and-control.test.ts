@@ -39,6 +39,9 @@ beforeAll(async () => {
   const realms = defaultRealms({ gatehouseOrigin: GATEHOUSE });
   const globexClient = realms[1]?.clients[0];
   if (globexClient) globexClient.backchannel_logout_uri = receiver.url;
+  // The second globex client (provider `sso`) would get its own logout token; this test follows one.
+  const globexSsoClient = realms[1]?.clients[1];
+  if (globexSsoClient) delete globexSsoClient.backchannel_logout_uri;
   realms[0]?.clients.push({
     client_id: 'public-spa',
     redirect_uris: [`${GATEHOUSE}/spa-callback`],

@@ -342,9 +342,10 @@ describe('docker-compose.yml', () => {
     expect(config.host).toBe('0.0.0.0');
     expect(config.encryptionKeys.map((key) => key.kid)).toEqual(['dev']);
     expect(config.tenants.map((tenant) => tenant.id).sort()).toEqual(['acme', 'globex']);
-    expect(config.routes.map((route) => route.upstream)).toEqual([
-      environment('server')['DEMO_API_URL'],
-    ]);
+    expect(config.routes.length).toBeGreaterThan(0);
+    for (const route of config.routes) {
+      expect(route.upstream).toBe(environment('server')['DEMO_API_URL']);
+    }
   });
 
   it('lets the demo API trust the browser-facing issuers but fetch keys inside the network', () => {

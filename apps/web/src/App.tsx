@@ -3,9 +3,11 @@ import { useCallback, useEffect, useState } from 'react';
 import { ExpiryWarningBanner } from './components/ExpiryWarningBanner.tsx';
 import { SessionEndedBanner } from './components/SessionEndedBanner.tsx';
 import { describeProblem } from './format.ts';
+import { AdminPage } from './pages/AdminPage.tsx';
 import { HomePage } from './pages/HomePage.tsx';
 import { NotFoundPage } from './pages/NotFoundPage.tsx';
 import { SessionsPage } from './pages/SessionsPage.tsx';
+import { TenantPage } from './pages/TenantPage.tsx';
 import { usePathname } from './router.tsx';
 import { useExpiryCountdown, useSessionState } from './session-hooks.ts';
 
@@ -56,7 +58,22 @@ function CurrentPage(props: { pathname: string; client: GatehouseClient; state: 
   const path = props.pathname.length > 1 ? props.pathname.replace(/\/+$/, '') : props.pathname;
   if (path === '/') return <HomePage client={props.client} state={props.state} />;
   if (path === '/sessions') return <SessionsPage client={props.client} state={props.state} />;
+  if (path === '/admin') return <AdminPage client={props.client} state={props.state} />;
+  const tenantSegment = /^\/t\/([^/]+)$/.exec(path)?.[1];
+  if (tenantSegment !== undefined) {
+    const tenantId = decodeSegment(tenantSegment);
+    return <TenantPage key={tenantSegment} client={props.client} tenantId={tenantId} />;
+  }
   return <NotFoundPage />;
+}
+
+/** A percent-encoded path segment as text; undefined when it does not decode. */
+function decodeSegment(segment: string): string | undefined {
+  try {
+    return decodeURIComponent(segment);
+  } catch {
+    return undefined;
+  }
 }
 
 function StillLoading({ error, onRetry }: { error: string | undefined; onRetry: () => void }) {

@@ -1,8 +1,9 @@
+import { createAdminApi } from './admin.ts';
 import { openTabChannel } from './cross-tab.ts';
 import type { TabMessage } from './cross-tab.ts';
 import { callSafely, createExpiryWatch } from './expiry.ts';
-import { GatehouseProblem, networkProblem, readProblem } from './problem.ts';
-import { parseSessions, parseUser } from './parse.ts';
+import { networkProblem, readProblem } from './problem.ts';
+import { parsePublicTenant, parseSessions, parseUser, readJson } from './parse.ts';
 import type {
   GatehouseClient,
   GatehouseClientOptions,
@@ -152,6 +153,18 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     else loadUser(false, false).catch(ignore);
   }
 
+  /**
+   * An admin API call. Its 401 may mean "not an admin credential" rather than "no session", so
+   * whatever the code, only `GET /bff/user` decides whether the user is signed out.
+   */
+  async function callAdmin(path: string, init: RequestInit): Promise<Response> {
+    const response = await send(`/admin/api${path}`, init);
+    if (response.ok) return response;
+    const problem = await readProblem(response);
+    if (response.status === 401 && !disposed) await loadUser(false, true).catch(ignore);
+    throw problem;
+  }
+
   /** After a 401 that is not Gatehouse's own "no session", ask Gatehouse before signing out. */
   async function settleApiUnauthorized(response: Response): Promise<void> {
     const problem = await readProblem(response);
@@ -215,6 +228,13 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     async endOtherSessions() {
       await callBff('/bff/sessions/end-others', { method: 'POST' });
     },
+    async getTenant(tenant) {
+      // Public: a failure here says nothing about the session.
+      const response = await send(`/bff/tenants/${encodeURIComponent(tenant)}`, { method: 'GET' });
+      if (!response.ok) throw await readProblem(response);
+      return parsePublicTenant(await readJson(response), response.status);
+    },
+    admin: createAdminApi(callAdmin),
     onExpiryWarning(listener) {
       return expiry.onWarning(listener);
     },
@@ -239,22 +259,6 @@ function sameState(a: SessionState, b: SessionState): boolean {
   }
   if (a.status === 'signed-out' && b.status === 'signed-out') return a.reason === b.reason;
   return a.status === b.status;
-}
-
-async function readJson(response: Response): Promise<unknown> {
-  try {
-    return (await response.json()) as unknown;
-  } catch (error) {
-    throw new GatehouseProblem(
-      {
-        type: 'about:blank',
-        title: 'Gatehouse sent an unreadable answer',
-        status: response.status,
-        code: 'invalid_response',
-      },
-      { cause: error },
-    );
-  }
 }
 
 /**

@@ -1,3 +1,9 @@
+/** One invalid input field of a `validation_failed` answer; `path` is dotted (`'issuer'`). */
+export interface ProblemFieldError {
+  path: string;
+  message: string;
+}
+
 /** Fields of an `application/problem+json` answer (RFC 9457) plus Gatehouse's stable `code`. */
 export interface ProblemDetails {
   type: string;
@@ -5,6 +11,10 @@ export interface ProblemDetails {
   status: number;
   detail?: string;
   code: string;
+  /** `validation_failed`: which fields are wrong and why. */
+  errors?: ProblemFieldError[];
+  /** `provider_check_failed`: the name of the check that failed (say, `issuer_mismatch`). */
+  check?: string;
 }
 
 /**
@@ -17,6 +27,9 @@ export class GatehouseProblem extends Error {
   readonly type: string;
   readonly title: string;
   readonly detail: string | undefined;
+  /** Field errors of a `validation_failed` answer; empty otherwise. */
+  readonly errors: readonly ProblemFieldError[];
+  readonly check: string | undefined;
 
   constructor(problem: ProblemDetails, options?: { cause?: unknown }) {
     super(problem.detail ? `${problem.title}: ${problem.detail}` : problem.title, options);
@@ -26,6 +39,8 @@ export class GatehouseProblem extends Error {
     this.type = problem.type;
     this.title = problem.title;
     this.detail = problem.detail;
+    this.errors = problem.errors ?? [];
+    this.check = problem.check;
   }
 }
 
@@ -74,11 +89,39 @@ function mergeProblem(fallback: ProblemDetails, body: unknown): ProblemDetails {
     return typeof value === 'string' && value !== '' ? value : undefined;
   };
   const detail = text('detail');
+  const check = text('check');
+  const errors = fieldErrors(record['errors']);
   return {
     type: text('type') ?? fallback.type,
     title: text('title') ?? fallback.title,
     status: fallback.status,
     code: text('code') ?? fallback.code,
     ...(detail === undefined ? {} : { detail }),
+    ...(check === undefined ? {} : { check }),
+    ...(errors.length === 0 ? {} : { errors }),
   };
+}
+
+/** `[{ path: 'issuer' | ['issuer'], message }]`, keeping only well-formed entries. */
+function fieldErrors(value: unknown): ProblemFieldError[] {
+  if (!Array.isArray(value)) return [];
+  const errors: ProblemFieldError[] = [];
+  for (const item of value as unknown[]) {
+    if (typeof item !== 'object' || item === null) continue;
+    const { path, message } = item as { path?: unknown; message?: unknown };
+    const dotted = dottedPath(path);
+    if (dotted !== undefined && typeof message === 'string') errors.push({ path: dotted, message });
+  }
+  return errors;
+}
+
+function dottedPath(path: unknown): string | undefined {
+  if (typeof path === 'string') return path;
+  if (path === undefined || path === null) return '';
+  if (!Array.isArray(path)) return undefined;
+  const parts = path as unknown[];
+  if (!parts.every((part) => typeof part === 'string' || typeof part === 'number')) {
+    return undefined;
+  }
+  return parts.join('.');
 }

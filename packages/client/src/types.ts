@@ -36,6 +36,101 @@ export interface GatehouseSessionInfo {
   current: boolean;
 }
 
+/** `GET /bff/tenants/:tenant`: what the public tenant page may show. */
+export interface PublicTenant {
+  tenant: { id: string; name: string };
+  /** The providers a user of this tenant may sign in with (enabled ones only). */
+  providers: Array<{ id: string; displayName: string }>;
+}
+
+/** Who the admin API takes the caller for (`GET /admin/api/me`). */
+export interface AdminIdentity {
+  role: 'operator' | 'tenant-admin';
+  /** The tenant a tenant admin administers; absent for the operator. */
+  tenant?: string;
+}
+
+/** How the provider authenticates Gatehouse at its token endpoint. */
+export type TokenEndpointAuthMethod =
+  'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+
+/** A tenant's identity provider as the admin API shows it: the secret is never read back. */
+export interface TenantProvider {
+  id: string;
+  tenant: string;
+  displayName: string;
+  issuer: string;
+  clientId: string;
+  /** Whether a client secret is stored (its value never leaves the server). */
+  hasClientSecret: boolean;
+  tokenEndpointAuthMethod: string;
+  scopes: string[];
+  authorizationParams: Record<string, string>;
+  enabled: boolean;
+  /** `config` providers come from the config file and are read-only through the API. */
+  source: 'config' | 'dynamic';
+}
+
+/** A provider plus the URIs its admin must configure at the IdP. */
+export interface ProviderView {
+  provider: TenantProvider;
+  /** The redirect URI to register at the IdP (always present after a create or update). */
+  redirectUri?: string;
+  /** The back-channel logout URI to register at the IdP. */
+  backchannelLogoutUri?: string;
+}
+
+/** `POST /admin/api/tenants/:tenant/providers`. */
+export interface ProviderInput {
+  id: string;
+  displayName: string;
+  issuer: string;
+  clientId: string;
+  /** Write-only; omit for `none` and `private_key_jwt`. */
+  clientSecret?: string;
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  scopes?: string[];
+  authorizationParams?: Record<string, string>;
+  enabled?: boolean;
+}
+
+/**
+ * `PATCH …/providers/:id`: only the fields to change. `clientSecret` absent keeps the stored
+ * secret, a string replaces it, `null` removes it (for `private_key_jwt` and `none`).
+ */
+export type ProviderPatch = Partial<Omit<ProviderInput, 'id' | 'clientSecret'>> & {
+  clientSecret?: string | null;
+};
+
+/** One check of `POST …/providers/:id/test`, as far as the server described it. */
+export interface ProviderCheck {
+  name: string;
+  ok: boolean;
+  detail?: string;
+}
+
+/** A passed provider test; a failed one throws a `provider_check_failed` GatehouseProblem. */
+export interface ProviderTestResult {
+  ok: true;
+  checks: ProviderCheck[];
+}
+
+/**
+ * The tenant admin API (`/admin/api`), authenticated by the session cookie plus `X-CSRF: 1`.
+ * Failures throw a GatehouseProblem (`errors` for `validation_failed`, `check` and `detail` for
+ * `provider_check_failed`, `read_only` for config providers). A 401 signs the client out only
+ * when `GET /bff/user` confirms the session is gone.
+ */
+export interface GatehouseAdmin {
+  me: () => Promise<AdminIdentity>;
+  listProviders: (tenant: string) => Promise<ProviderView[]>;
+  createProvider: (tenant: string, input: ProviderInput) => Promise<ProviderView>;
+  updateProvider: (tenant: string, id: string, patch: ProviderPatch) => Promise<ProviderView>;
+  deleteProvider: (tenant: string, id: string) => Promise<void>;
+  /** Re-runs discovery and the provider checks. */
+  testProvider: (tenant: string, id: string) => Promise<ProviderTestResult>;
+}
+
 export interface GatehouseClientOptions {
   /** Prefix for every request; default `''` (same origin as the page). */
   baseUrl?: string;
@@ -93,6 +188,13 @@ export interface GatehouseClient {
   endSession: (id: string) => Promise<void>;
   /** Ends every session of the user except this browser's. */
   endOtherSessions: () => Promise<void>;
+  /**
+   * The public description of a tenant for its sign-in page.
+   * Throws a GatehouseProblem with code `unknown_tenant` (404) for an unknown tenant.
+   */
+  getTenant: (tenant: string) => Promise<PublicTenant>;
+  /** The tenant admin API. */
+  admin: GatehouseAdmin;
   /**
    * Calls `listener` once per session expiry time, `expiryWarningSeconds` before it.
    * Returns the unsubscribe function.

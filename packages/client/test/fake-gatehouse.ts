@@ -2,6 +2,9 @@
 import { createServer } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { createFakeAdmin } from './fake-admin.ts';
+import type { FakeAdmin } from './fake-admin.ts';
+import { send, sendJson, sendProblem } from './fake-http.ts';
 
 /** One request as the fake BFF saw it, for asserting on headers the SDK must send. */
 export interface RecordedRequest {
@@ -38,6 +41,8 @@ export interface FakeGatehouse {
   endSessionUrl: string | null;
   readonly sessions: FakeSession[];
   readonly expiresAt: string;
+  /** The public tenant endpoint and the admin API (`/admin/api`). */
+  admin: FakeAdmin;
   close(): Promise<void>;
 }
 
@@ -147,9 +152,16 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
     return (res) => sendJson(res, 200, body);
   }
 
-  function route(req: IncomingMessage, res: ServerResponse): void {
+  const admin = createFakeAdmin({
+    baseUrl: () => fake.url,
+    checkSession: (req, res) => requireSession(res),
+    checkCsrf: requireCsrf,
+  });
+
+  function route(req: IncomingMessage, res: ServerResponse, body: string): void {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const key = `${req.method} ${url.pathname}`;
+    if (admin.handle(req, url, body, res)) return;
     if (key === 'GET /bff/user') {
       // Decide now, answer later: the answer reflects the state when the request arrived.
       const answer = answerUser(url);
@@ -197,14 +209,16 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
       path: req.url ?? '',
       csrf: typeof csrf === 'string' ? csrf : undefined,
     });
-    req.resume();
-    req.on('end', () => route(req, res));
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => route(req, res, Buffer.concat(chunks).toString('utf8')));
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   fake.url = `http://localhost:${(server.address() as AddressInfo).port}`;
 
   return Object.assign(fake, {
     idle,
+    admin,
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve, reject) =>
@@ -212,18 +226,4 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
       );
     },
   });
-}
-
-function send(res: ServerResponse, status: number): void {
-  res.writeHead(status).end();
-}
-
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-}
-
-function sendProblem(res: ServerResponse, status: number, code: string, title: string): void {
-  res
-    .writeHead(status, { 'content-type': 'application/problem+json' })
-    .end(JSON.stringify({ type: `https://gatehouse.dev/problems/${code}`, title, status, code }));
 }

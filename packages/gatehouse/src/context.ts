@@ -2,12 +2,17 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { GatehouseConfig } from './config/schema.ts';
 import type { CookieNames } from './http/cookies.ts';
+import type { BackchannelLogout } from './oidc/backchannel.ts';
 import type { ProviderClients } from './oidc/provider-clients.ts';
 import type { TokenRefresher } from './oidc/refresh.ts';
 import type { KeyValueStore } from './session/kv.ts';
 import type { SessionService } from './session/service.ts';
 import type { Clock } from './session/stores.ts';
 import type { Vault } from './session/vault.ts';
+import type { ProviderChecker } from './tenants/provider-checks.ts';
+import type { TenantRegistry } from './tenants/registry.ts';
+import type { DownstreamTokenMinter } from './tokens/downstream-tokens.ts';
+import type { SigningKeyRing } from './tokens/key-ring.ts';
 
 /** Everything a request handler needs, built once per Gatehouse instance by `createGatehouse`. */
 export interface GatehouseContext {
@@ -16,13 +21,22 @@ export interface GatehouseContext {
   logger: Logger;
   clock: Clock;
   vault: Vault;
+  /** Config and dynamic tenants and providers (cached in process, invalidated across instances). */
+  registry: TenantRegistry;
   providers: ProviderClients;
+  /** The checks a tenant's provider must pass before it is stored (admin API). */
+  providerChecks: ProviderChecker;
   transactions: KeyValueStore;
   sessions: SessionService;
   refresher: TokenRefresher;
+  backchannel: BackchannelLogout;
   cookies: CookieNames;
   /** Connection pool for API upstreams (not the guarded one: upstreams come from our own config). */
   upstreams: Dispatcher;
   /** How often (at most) a session's idle deadline is moved forward: one write per interval. */
   slideIntervalMs: number;
+  /** Keys of the Gatehouse-signed downstream tokens (published at `/.well-known/jwks.json`). */
+  signingKeys: SigningKeyRing;
+  /** Mints (and reuses) the tokens of `gatehouse`-mode routes. */
+  downstreamTokens: DownstreamTokenMinter;
 }

@@ -9,12 +9,19 @@ export class GatehouseError extends Error {
   /** Whether `message` may be shown to the client (never for 5xx by default). */
   readonly expose: boolean;
   readonly headers: Readonly<Record<string, string>>;
+  /** Extra problem members (e.g. `errors` of a validation failure), sent only when exposed. */
+  readonly extra: Readonly<Record<string, unknown>>;
 
   constructor(
     status: number,
     code: string,
     message: string,
-    options: { cause?: unknown; expose?: boolean; headers?: Record<string, string> } = {},
+    options: {
+      cause?: unknown;
+      expose?: boolean;
+      headers?: Record<string, string>;
+      extra?: Record<string, unknown>;
+    } = {},
   ) {
     super(message, { cause: options.cause });
     this.name = 'GatehouseError';
@@ -22,6 +29,7 @@ export class GatehouseError extends Error {
     this.code = code;
     this.expose = options.expose ?? status < 500;
     this.headers = options.headers ?? {};
+    this.extra = options.extra ?? {};
   }
 }
 

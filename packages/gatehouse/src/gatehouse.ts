@@ -9,6 +9,7 @@ import { createApp } from './http/app.ts';
 import { cookieNames } from './http/cookies.ts';
 import { createLogger } from './observability/logger.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
+import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './session/kv.ts';
 import { SessionService } from './session/service.ts';
@@ -20,6 +21,12 @@ import {
 } from './session/stores.ts';
 import { Vault } from './session/vault.ts';
 import { createGuardedFetch } from './tenants/guarded-fetch.ts';
+import { createProviderChecker } from './tenants/provider-checks.ts';
+import { RedisRegistryStore } from './tenants/redis-registry-store.ts';
+import { TenantRegistry } from './tenants/registry.ts';
+import { MemoryRegistryStore } from './tenants/registry-store.ts';
+import { DownstreamTokenMinter } from './tokens/downstream-tokens.ts';
+import { SigningKeyRing } from './tokens/key-ring.ts';
 
 export interface GatehouseDeps {
   logger?: Logger;
@@ -76,8 +83,19 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     mode: config.mode,
     allowedDevOrigins: [...config.devIdpOrigins],
   });
-  const providers = new ProviderClients({ config, fetch: deps.providerFetch ?? guardedFetch });
+  const providerFetch = deps.providerFetch ?? guardedFetch;
   const vault = new Vault(config.encryptionKeys);
+  const registry = new TenantRegistry({
+    config,
+    vault,
+    clock,
+    store: redis
+      ? new RedisRegistryStore(redis, {
+          onError: (err) => logger.warn({ err }, 'registry subscriber error'),
+        })
+      : new MemoryRegistryStore(),
+  });
+  const providers = new ProviderClients({ config, fetch: providerFetch, registry });
   const sessions = new SessionService({
     store,
     kv,
@@ -86,6 +104,8 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     ...(deps.lockLeaseMs ? { lockLeaseMs: deps.lockLeaseMs } : {}),
   });
   const upstreams = new Agent({ connections: 128, keepAliveTimeout: 10_000 });
+  const publicOrigin = new URL(config.publicUrl).origin;
+  const signingKeys = new SigningKeyRing(config.signingKeys, clock);
 
   const context: GatehouseContext = {
     config,
@@ -93,7 +113,13 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     logger,
     clock,
     vault,
+    registry,
     providers,
+    providerChecks: createProviderChecker({
+      fetch: providerFetch,
+      mode: config.mode,
+      devIdpOrigins: config.devIdpOrigins,
+    }),
     transactions: kv,
     sessions,
     refresher: new TokenRefresher({
@@ -102,9 +128,12 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       vault,
       skewSeconds: config.refreshSkewSeconds,
     }),
+    backchannel: new BackchannelLogout({ providers, sessions, replay: kv, fetch: guardedFetch }),
     cookies: cookieNames(config.secureCookies),
     upstreams,
     slideIntervalMs: Math.min(5 * 60_000, (config.session.idleTimeoutSeconds * 1000) / 6),
+    signingKeys,
+    downstreamTokens: new DownstreamTokenMinter({ keys: signingKeys, issuer: publicOrigin, clock }),
   };
 
   const app = createApp(context, {
@@ -121,6 +150,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     async close() {
       await upstreams.close();
       await guardedFetch.close();
+      await registry.close();
       if (ownsRedis) await redis?.quit();
     },
   };

@@ -30,3 +30,23 @@ export type {
   OutboundBlockReason,
 } from './tenants/guarded-fetch.ts';
 export { isPublicUnicastAddress } from './tenants/address-policy.ts';
+export { TenantRegistry } from './tenants/registry.ts';
+export type {
+  TenantInput,
+  TenantPatch,
+  ProviderInput,
+  ProviderPatch,
+  ProviderCandidate,
+} from './tenants/registry.ts';
+export { MemoryRegistryStore, type RegistryStore } from './tenants/registry-store.ts';
+export { RedisRegistryStore } from './tenants/redis-registry-store.ts';
+export type { Tenant, Provider, AdminRule, TokenEndpointAuthMethod } from './tenants/model.ts';
+export {
+  createProviderChecker,
+  ProviderCheckFailed,
+  PROVIDER_CHECKS,
+  type ProviderCheck,
+  type ProviderChecker,
+} from './tenants/provider-checks.ts';
+export { ADMIN_ROUTES } from './admin/routes.ts';
+export type { AdminPrincipal } from './admin/auth.ts';

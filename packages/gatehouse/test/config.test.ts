@@ -1,4 +1,4 @@
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -77,7 +77,9 @@ describe('loadConfig: development defaults', () => {
     expect(config.tenants[1]?.providers[0]?.issuer).toBe('http://localhost:4000/globex');
     expect(config.routes.map((r) => [r.prefix, r.upstream, r.tokenMode])).toEqual([
       ['/api/demo', 'http://localhost:4001', 'user'],
+      ['/api/demo-gh', 'http://localhost:4001', 'gatehouse'],
     ]);
+    expect(config.routes[1]?.audience).toBe('urn:gatehouse:demo-api');
     expect(config.routes[0]?.methods).toEqual(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']);
     expect(config.routes[0]?.timeoutMs).toBe(10_000);
     expect(config.routes[0]?.allowSetCookie).toBe(false);
@@ -89,9 +91,10 @@ describe('loadConfig: development defaults', () => {
     expect(config.encryptionKeys).toHaveLength(1);
     expect(config.encryptionKeys[0]?.kid).toBe('dev');
     expect(config.encryptionKeys[0]?.key).toMatch(/^[A-Za-z0-9_-]{43}$/);
-    expect(warnings).toHaveLength(2);
+    expect(warnings).toHaveLength(3);
     expect(warnings.join('\n')).toMatch(/SESSION_SECRET/);
     expect(warnings.join('\n')).toMatch(/GATEHOUSE_ENCRYPTION_KEYS/);
+    expect(warnings.join('\n')).toMatch(/GATEHOUSE_SIGNING_KEYS/);
   });
 
   it('draws fresh secrets per load, never a constant', () => {
@@ -118,7 +121,18 @@ describe('loadConfig: development defaults', () => {
   it('warns about nothing once secrets and keys are configured', () => {
     const secret = randomSecret();
     const { config, warnings } = loadConfig({
-      env: { SESSION_SECRET: secret, GATEHOUSE_ENCRYPTION_KEYS: `k1:${KEY_A}` },
+      env: {
+        SESSION_SECRET: secret,
+        GATEHOUSE_ENCRYPTION_KEYS: `k1:${KEY_A}`,
+        GATEHOUSE_SIGNING_KEYS: JSON.stringify([
+          {
+            kid: 's1',
+            privateJwk: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+              format: 'jwk',
+            }),
+          },
+        ]),
+      },
     });
     expect(warnings).toEqual([]);
     expect(config.session.secrets).toEqual([secret]);

@@ -24,16 +24,26 @@ describe('logging', () => {
 
   it('redacts everything secret across a whole login, API call and logout', async () => {
     const http = createCookieFetch();
-    const start = await http(`${stack.origin}/bff/login?returnTo=%2F`, { headers: { 'x-request-id': 'trace-me-123' } });
+    const start = await http(`${stack.origin}/bff/login?returnTo=%2F`, {
+      headers: { 'x-request-id': 'trace-me-123' },
+    });
     const authorization = new URL(start.headers.get('location') ?? '');
-    const callback = new URL(await completeDevIdpLogin(http, authorization.href, { login: 'alice', password: 'alice' }));
+    const callback = new URL(
+      await completeDevIdpLogin(http, authorization.href, { login: 'alice', password: 'alice' }),
+    );
     await http(callback.href);
     const cookie = (await http.cookie(stack.origin, 'gatehouse')) ?? '';
-    await http(`${stack.origin}/api/demo/me`, { headers: { 'x-csrf': '1', authorization: 'Bearer browser-secret-token' } });
+    await http(`${stack.origin}/api/demo/me`, {
+      headers: { 'x-csrf': '1', authorization: 'Bearer browser-secret-token' },
+    });
     const sid = /^s:([^.]+)\./.exec(decodeURIComponent(cookie))?.[1] ?? '';
     const { context } = stack.gatehouses[0]!.gatehouse;
     const record = (await context.sessions.read(sid))?.gh;
-    const tokens = await context.vault.open<{ accessToken: string; refreshToken: string; idToken: string }>(record?.tokens ?? '');
+    const tokens = await context.vault.open<{
+      accessToken: string;
+      refreshToken: string;
+      idToken: string;
+    }>(record?.tokens ?? '');
     await http(`${stack.origin}/bff/logout`, { method: 'POST', headers: { 'x-csrf': '1' } });
 
     const log = lines.join('\n');

@@ -174,11 +174,17 @@ describe('sign in, call the API, sign out (Redis)', () => {
 });
 
 /** Decrypts the refresh token of the session behind a `gatehouse=s:<sid>.<signature>` cookie. */
-async function currentRefreshToken(stack: Stack, redis: RedisServer, cookie: string): Promise<string> {
+async function currentRefreshToken(
+  stack: Stack,
+  redis: RedisServer,
+  cookie: string,
+): Promise<string> {
   const sid = /^gatehouse=s:([^.]+)\./.exec(decodeURIComponent(cookie))?.[1];
   const client = redis.client();
   try {
-    const data = JSON.parse((await client.get(`gh:sess:${sid}`)) ?? '{}') as { gh?: { tokens: string } };
+    const data = JSON.parse((await client.get(`gh:sess:${sid}`)) ?? '{}') as {
+      gh?: { tokens: string };
+    };
     if (!data.gh) throw new Error('no session');
     const { vault } = stack.gatehouses[0]!.gatehouse.context;
     return (await vault.open<{ refreshToken: string }>(data.gh.tokens)).refreshToken;

@@ -1,5 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCookieFetch, signIn, startRedisServer, startStack, type RedisServer, type Stack } from '@gatehouse/testkit';
+import {
+  createCookieFetch,
+  signIn,
+  startRedisServer,
+  startStack,
+  type RedisServer,
+  type Stack,
+} from '@gatehouse/testkit';
 
 /** Health, readiness, security headers — and a Redis outage is a 503, never "signed out". */
 describe('operations', () => {

@@ -1,5 +1,13 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCookieFetch, signIn, startRedisServer, startStack, type CookieFetch, type RedisServer, type Stack } from '@gatehouse/testkit';
+import {
+  createCookieFetch,
+  signIn,
+  startRedisServer,
+  startStack,
+  type CookieFetch,
+  type RedisServer,
+  type Stack,
+} from '@gatehouse/testkit';
 
 const IDLE_SECONDS = 600;
 const ABSOLUTE_SECONDS = 900;
@@ -29,7 +37,11 @@ describe('session timeouts', () => {
       deps: { clock: () => Date.now() + offsetMs },
       configure: (input) => ({
         ...input,
-        session: { secrets: ['unused-overridden-by-env-000000000000'], idleTimeoutSeconds: IDLE_SECONDS, absoluteTimeoutSeconds: ABSOLUTE_SECONDS },
+        session: {
+          secrets: ['unused-overridden-by-env-000000000000'],
+          idleTimeoutSeconds: IDLE_SECONDS,
+          absoluteTimeoutSeconds: ABSOLUTE_SECONDS,
+        },
       }),
     });
   });
@@ -74,10 +86,16 @@ describe('session timeouts', () => {
     const http = await freshSession();
     advance(SLIDE_SECONDS + 1);
     await redis.resetStats();
-    const checked = (await (await http(`${stack.origin}/bff/user?slide=false`)).json()) as { session: { idleExpiresAt: string } };
+    const checked = (await (await http(`${stack.origin}/bff/user?slide=false`)).json()) as {
+      session: { idleExpiresAt: string };
+    };
     expect(writes(await redis.commandCounts())).toEqual({});
-    const slid = (await (await http(`${stack.origin}/bff/user`)).json()) as { session: { idleExpiresAt: string } };
-    expect(Date.parse(slid.session.idleExpiresAt)).toBeGreaterThan(Date.parse(checked.session.idleExpiresAt));
+    const slid = (await (await http(`${stack.origin}/bff/user`)).json()) as {
+      session: { idleExpiresAt: string };
+    };
+    expect(Date.parse(slid.session.idleExpiresAt)).toBeGreaterThan(
+      Date.parse(checked.session.idleExpiresAt),
+    );
   });
 
   it('ends an idle session with 401 session_expired', async () => {
@@ -95,7 +113,11 @@ describe('session timeouts', () => {
 
   it('ends an active session at the absolute limit however often it slides', async () => {
     const http = await freshSession();
-    for (let elapsed = 0; elapsed < ABSOLUTE_SECONDS - SLIDE_SECONDS; elapsed += SLIDE_SECONDS + 1) {
+    for (
+      let elapsed = 0;
+      elapsed < ABSOLUTE_SECONDS - SLIDE_SECONDS;
+      elapsed += SLIDE_SECONDS + 1
+    ) {
       advance(SLIDE_SECONDS + 1);
       expect((await http(`${stack.origin}/api/demo/me`, { headers: csrf })).status).toBe(200);
     }

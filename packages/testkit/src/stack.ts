@@ -27,12 +27,21 @@ export interface StackOptions {
   devIdp?: Omit<DevIdpOptions, 'port' | 'realms'>;
   /** Adjusts the generated config (routes, timeouts, tenants…). */
   configure?: (input: ConfigInput) => ConfigInput;
-  deps?: Omit<GatehouseDeps, 'redis' | 'logger'>;
+  /** Extra dependencies for every instance; the logger defaults to a silent one. */
+  deps?: Omit<GatehouseDeps, 'redis'>;
   staticDir?: string;
+  /**
+   * Pretend a TLS-terminating proxy sits in front: public URLs are `https://localhost:<port>`,
+   * `trust proxy` is on, and requests must carry `X-Forwarded-Proto: https` to get cookies.
+   */
+  behindTlsProxy?: boolean;
 }
 
 export interface RunningGatehouse {
+  /** Where it listens (plain http on loopback). */
   origin: string;
+  /** Its PUBLIC_URL (differs from `origin` only behind the pretend TLS proxy). */
+  publicOrigin: string;
   gatehouse: Gatehouse;
   server: Server;
 }
@@ -57,22 +66,37 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const count = options.instances ?? 1;
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
   const origins = ports.map((port) => `http://localhost:${port}`);
+  const publicOrigins = ports.map(
+    (port) => `${options.behindTlsProxy ? 'https' : 'http'}://localhost:${port}`,
+  );
 
-  const idp = await startDevIdp({ ...options.devIdp, port: 0, realms: realmsFor(origins) });
+  const idp = await startDevIdp({ ...options.devIdp, port: 0, realms: realmsFor(publicOrigins) });
   const api = await startDemoApi({
     port: 0,
-    trustedIssuers: ['', '/globex'].map((path) => ({
-      issuer: idp.issuer(path),
-      jwksUri: `${idp.issuer(path)}/jwks`,
-      audience: DEMO_API_RESOURCE,
-    })),
+    trustedIssuers: [
+      ...['', '/globex'].map((path) => ({
+        issuer: idp.issuer(path),
+        jwksUri: `${idp.issuer(path)}/jwks`,
+        // Every resource the dev IdP issues tokens for is served by the demo API.
+        audience: Object.keys(options.devIdp?.resources ?? { [DEMO_API_RESOURCE]: {} }),
+      })),
+      // Gatehouse-signed tokens (the dev config's `/api/demo-gh`, same audience) of the first
+      // instance; its JWKS is fetched lazily, so Gatehouse listening only later is fine.
+      {
+        issuer: publicOrigins[0] ?? '',
+        jwksUri: `${origins[0] ?? ''}/.well-known/jwks.json`,
+        audience: DEMO_API_RESOURCE,
+        algorithms: ['ES256', 'RS256'],
+      },
+    ],
   });
 
   const gatehouses: RunningGatehouse[] = [];
   for (const [index, origin] of origins.entries()) {
     const env = {
       GATEHOUSE_MODE: 'development',
-      PUBLIC_URL: origin,
+      PUBLIC_URL: publicOrigins[index] ?? origin,
+      ...(options.behindTlsProxy ? { TRUST_PROXY: 'loopback' } : {}),
       PORT: String(ports[index]),
       DEV_IDP_ORIGIN: idp.origin,
       DEMO_API_URL: api.origin,
@@ -86,11 +110,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     const input = options.configure ? options.configure(plain) : undefined;
     const { config } = input ? loadConfig({ env, input }) : base;
     const gatehouse = createGatehouse(config, {
-      ...options.deps,
       logger: pino({ level: 'silent' }),
+      ...options.deps,
     });
     const server = await listen(gatehouse, ports[index] ?? 0);
-    gatehouses.push({ origin, gatehouse, server });
+    gatehouses.push({ origin, publicOrigin: publicOrigins[index] ?? origin, gatehouse, server });
   }
 
   return {

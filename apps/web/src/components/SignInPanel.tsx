@@ -2,7 +2,15 @@ import type { GatehouseClient } from '@gatehouse/client';
 import { useState } from 'react';
 import type { FormEvent } from 'react';
 
-/** "Sign in" with the default tenant, or by email for home-realm discovery. */
+/**
+ * "Sign in" with the default tenant, or by email for home-realm discovery.
+ *
+ * "Continue" is a plain navigation to `/bff/login?email=…`: the server goes straight to the
+ * tenant's provider, or to `/t/<tenant>` when it has several. An unknown domain answers 400
+ * `unknown_email_domain`, which the server renders for navigations as an escaped error page
+ * reading "No organisation signs in with this email address." (with a link back). No fetch
+ * pre-check: `/bff/login` starts a login transaction, so probing it would start a second one.
+ */
 export function SignInPanel({ client }: { client: GatehouseClient }) {
   const [email, setEmail] = useState('');
 

@@ -58,6 +58,7 @@ function SignedInHome({ client, user }: { client: GatehouseClient; user: Gatehou
           Sign out
         </button>
         <Link to="/sessions">Sessions</Link>
+        <Link to="/admin">Admin console</Link>
       </div>
       {signOutError !== undefined && (
         <p role="alert" className="notice notice--error" data-testid="sign-out-error">

@@ -48,6 +48,15 @@ export function developmentDefaults(
         ],
       },
     ],
-    routes: [{ prefix: '/api/demo', upstream: demoApiUrl, tokenMode: 'user' }],
+    routes: [
+      { prefix: '/api/demo', upstream: demoApiUrl, tokenMode: 'user' },
+      // The same API, reached with a Gatehouse-signed token instead of the IdP's.
+      {
+        prefix: '/api/demo-gh',
+        upstream: demoApiUrl,
+        tokenMode: 'gatehouse',
+        audience: 'urn:gatehouse:demo-api',
+      },
+    ],
   };
 }

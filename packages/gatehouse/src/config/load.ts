@@ -7,6 +7,13 @@ import {
   type ParsedConfig,
 } from './schema.ts';
 import { developmentDefaults } from './dev-defaults.ts';
+import {
+  checkGatehouseRoutes,
+  checkSigningKeys,
+  checkSigningKeysInProduction,
+  parseSigningKeysEnv,
+  resolveSigningKeys,
+} from '../tokens/signing-key-config.ts';
 
 /** Every problem found in the configuration, reported together. */
 export class ConfigError extends Error {
@@ -61,6 +68,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const merged = applyEnvironment({ ...base, mode }, env, problems);
   // Before the schema: a shape error must not hide what production is missing.
   checkProductionInput(merged, problems);
+  checkSigningKeysInProduction(merged, problems);
 
   const parsed = configSchema.safeParse(merged);
   if (!parsed.success) {
@@ -72,11 +80,13 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const config = parsed.data;
   for (const check of configChecks) check(config, problems);
   const secrets = resolveSecrets(config, problems, warnings);
+  const signingKeys = resolveSigningKeys(config, warnings);
   if (problems.length > 0) throw new ConfigError(problems);
 
   const result: GatehouseConfig = {
     ...config,
     ...secrets,
+    signingKeys,
     secureCookies: new URL(config.publicUrl).protocol === 'https:',
   };
   return { config: deepFreeze(result), warnings };
@@ -125,10 +135,14 @@ function applyEnvironment(
   if (env.REDIS_URL) out.redisUrl = env.REDIS_URL;
   if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL;
   if (env.GATEHOUSE_STATIC_DIR) out.staticDir = env.GATEHOUSE_STATIC_DIR;
+  if (env.GATEHOUSE_ADMIN_TOKEN) out.adminToken = env.GATEHOUSE_ADMIN_TOKEN;
   if (env.TRUST_PROXY !== undefined) out.trustProxy = parseTrustProxy(env.TRUST_PROXY);
   if (env.SESSION_SECRET) {
     const session = (out.session ?? {}) as Record<string, unknown>;
     out.session = { ...session, secrets: env.SESSION_SECRET.split(',').map((s) => s.trim()) };
+  }
+  if (env.GATEHOUSE_SIGNING_KEYS) {
+    out.signingKeys = parseSigningKeysEnv(env.GATEHOUSE_SIGNING_KEYS, problems);
   }
   if (env.GATEHOUSE_ENCRYPTION_KEYS) {
     out.encryptionKeys = env.GATEHOUSE_ENCRYPTION_KEYS.split(',').map((entry, index) => {
@@ -189,6 +203,17 @@ function checkProductionInput(input: Record<string, unknown>, problems: string[]
       problems.push('SESSION_SECRET: looks like a placeholder; use 32+ random characters');
     }
   }
+  checkProductionAdminToken(input.adminToken, problems);
+}
+
+/** The operator token may call every admin endpoint: long and random, or absent (no operator). */
+function checkProductionAdminToken(token: unknown, problems: string[]): void {
+  if (typeof token !== 'string') return;
+  if (token.length < 32) {
+    problems.push('GATEHOUSE_ADMIN_TOKEN: must be at least 32 characters in production mode');
+  } else if (looksLikePlaceholder(token)) {
+    problems.push('GATEHOUSE_ADMIN_TOKEN: looks like a placeholder; use 32+ random characters');
+  }
 }
 
 // Placeholder words, or too few distinct characters ("aaaa…", "1234…"). A bare substring "dev"
@@ -212,6 +237,7 @@ function checkDevIdpOrigins(config: ParsedConfig, problems: string[]): void {
 function checkTenants(config: ParsedConfig, problems: string[]): void {
   const tenantIds = new Set<string>();
   const domains = new Map<string, string>();
+  const hosts = new Map<string, string>();
   for (const tenant of config.tenants) {
     if (tenantIds.has(tenant.id)) problems.push(`tenants: duplicate tenant id "${tenant.id}"`);
     tenantIds.add(tenant.id);
@@ -221,6 +247,11 @@ function checkTenants(config: ParsedConfig, problems: string[]): void {
         problems.push(`tenants.${tenant.id}.emailDomains: "${domain}" also belongs to "${owner}"`);
       }
       domains.set(domain, tenant.id);
+    }
+    for (const host of tenant.hosts ?? []) {
+      const owner = hosts.get(host);
+      if (owner) problems.push(`tenants.${tenant.id}.hosts: "${host}" also belongs to "${owner}"`);
+      hosts.set(host, tenant.id);
     }
     const providerIds = new Set<string>();
     for (const provider of tenant.providers) {
@@ -281,10 +312,20 @@ function checkRoutes(config: ParsedConfig, problems: string[]): void {
         problems.push(`routes.${route.prefix}.tenants: unknown tenant "${tenant}"`);
       }
     }
+    if (route.resource && route.tokenMode !== 'user' && route.tokenMode !== 'optional') {
+      problems.push(`routes.${route.prefix}.resource: only for tokenMode "user" or "optional"`);
+    }
   }
 }
 
-const configChecks: ConfigCheck[] = [checkPublicUrl, checkDevIdpOrigins, checkTenants, checkRoutes];
+const configChecks: ConfigCheck[] = [
+  checkPublicUrl,
+  checkDevIdpOrigins,
+  checkTenants,
+  checkRoutes,
+  checkGatehouseRoutes,
+  checkSigningKeys,
+];
 
 /** Development mode may run without secrets: random ones, per process, with a loud warning. */
 function resolveSecrets(

@@ -1,8 +1,30 @@
 import { z } from 'zod';
+import { ADMIN_RULE_CLAIMS } from '../tenants/model.ts';
+import { MAX_TOKEN_LIFETIME_SECONDS, signingKeySchema } from '../tokens/signing-key-config.ts';
 
-const slug = z
+export const slug = z
   .string()
   .regex(/^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/, 'must be a lowercase slug (a-z, 0-9, -)');
+
+export const emailDomain = z
+  .string()
+  .toLowerCase()
+  .regex(/^[a-z0-9.-]+\.[a-z]{2,}$/, 'must be a domain name such as example.com');
+
+/** A DNS host name (no port): the tenant's own host names, for picking it at `/bff/login`. */
+export const hostName = z
+  .string()
+  .toLowerCase()
+  .regex(
+    /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*$/,
+    'must be a host name such as app.example.com',
+  );
+
+/** Which signed-in users of a tenant administer it (default: `roles` contains `gatehouse-admin`). */
+export const adminRuleSchema = z.strictObject({
+  claim: z.enum(ADMIN_RULE_CLAIMS),
+  value: z.string().min(1).max(200),
+});
 
 // `abort`: zod runs later refinements after a failed one, and `new URL` would then throw.
 const httpUrl = z
@@ -32,14 +54,9 @@ export const providerSchema = z.strictObject({
 export const tenantSchema = z.strictObject({
   id: slug,
   name: z.string().min(1).max(100),
-  emailDomains: z
-    .array(
-      z
-        .string()
-        .toLowerCase()
-        .regex(/^[a-z0-9.-]+\.[a-z]{2,}$/),
-    )
-    .default([]),
+  emailDomains: z.array(emailDomain).default([]),
+  hosts: z.array(hostName).optional(),
+  adminRule: adminRuleSchema.optional(),
   providers: z.array(providerSchema).default([]),
 });
 
@@ -47,7 +64,27 @@ export const routeSchema = z.strictObject({
   /** `/api/<name>`: requests under it are forwarded with the prefix removed. */
   prefix: z.string().regex(/^\/api\/[a-z0-9][a-z0-9-]*$/, 'must look like /api/<name>'),
   upstream: httpUrl,
-  tokenMode: z.enum(['user', 'optional', 'none']),
+  tokenMode: z.enum(['user', 'optional', 'none', 'gatehouse']),
+  /** `gatehouse` mode: the `aud` of the Gatehouse-signed token (required there, refused elsewhere). */
+  audience: z.string().min(1).max(500).optional(),
+  /** `gatehouse` mode: token lifetime, default 300 s. */
+  tokenLifetimeSeconds: z
+    .number()
+    .int()
+    .min(30)
+    .max(
+      MAX_TOKEN_LIFETIME_SECONDS,
+      `must be at most ${MAX_TOKEN_LIFETIME_SECONDS} seconds (5 minutes)`,
+    )
+    .optional(),
+  /**
+   * `user`/`optional` mode: ask the IdP for an access token for this resource (RFC 8707
+   * resource indicator) instead of the login's default one; cached per session and resource.
+   */
+  resource: z
+    .string()
+    .refine((value) => URL.canParse(value), 'must be an absolute URI')
+    .optional(),
   methods: z
     .array(z.enum(methods))
     .min(1)
@@ -87,10 +124,14 @@ export const configSchema = z.strictObject({
     .optional(),
   /** Token encryption keys, current first; older ones still decrypt (rotation). */
   encryptionKeys: z.array(encryptionKey).min(1).optional(),
+  /** Keys signing `gatehouse`-mode tokens; the first one not retired signs (rotation). */
+  signingKeys: z.array(signingKeySchema).optional(),
   refreshSkewSeconds: z.number().int().min(0).max(3600).default(60),
   /** Development only: exact dev IdP origins that may be reached over http on loopback. */
   devIdpOrigins: z.array(httpUrl).default([]),
   defaultTenant: slug.optional(),
+  /** The operator's bearer token for the admin API (`GATEHOUSE_ADMIN_TOKEN`); no operator when absent. */
+  adminToken: z.string().min(1).optional(),
   tenants: z.array(tenantSchema).default([]),
   routes: z.array(routeSchema).default([]),
   /** Directory of the built SPA to serve (index.html fallback for client-side routes). */
@@ -105,9 +146,11 @@ export type RouteConfig = z.output<typeof routeSchema>;
 
 /** The validated, frozen configuration; secrets are always present after loading. */
 export type GatehouseConfig = Readonly<
-  Omit<ParsedConfig, 'session' | 'encryptionKeys'> & {
+  Omit<ParsedConfig, 'session' | 'encryptionKeys' | 'signingKeys'> & {
     session: NonNullable<ParsedConfig['session']>;
     encryptionKeys: NonNullable<ParsedConfig['encryptionKeys']>;
+    /** Empty only when no key is configured outside development mode (no `gatehouse` routes). */
+    signingKeys: NonNullable<ParsedConfig['signingKeys']>;
     /** Whether the public URL is https (cookie prefix, Secure, SameSite=Strict). */
     secureCookies: boolean;
   }

@@ -9,9 +9,13 @@ import { notFound } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import { loggableUrl } from '../observability/logger.ts';
 import { apiProxy } from '../proxy/api-route.ts';
+import { adminRouter } from '../admin/routes.ts';
+import { backchannelLogoutRoute } from './backchannel-route.ts';
 import { bffRouter } from './bff-routes.ts';
+import { sessionRouter } from './session-routes.ts';
 import { requireCsrfHeader } from './csrf.ts';
 import { errorHandler } from './problem.ts';
+import { jwksHandler } from '../tokens/jwks-route.ts';
 
 export interface AppOptions {
   store: session.Store;
@@ -43,9 +47,16 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
     }
   });
 
+  // Before any session middleware: a public document, no store read.
+  app.get('/.well-known/jwks.json', jwksHandler(ctx.signingKeys));
+
   const sessions = sessionMiddleware(ctx, options.store);
+  app.post('/bff/backchannel-logout/:tenant/:provider', ...backchannelLogoutRoute(ctx));
+  app.use('/bff/sessions', sessions, sessionRouter(ctx));
   app.use('/bff', sessions, bffRouter(ctx));
   app.use('/api', sessions, requireCsrfHeader(ctx.publicOrigin), apiProxy(ctx));
+  // JSON bodies (32 kB) are parsed inside, after the caller is identified.
+  app.use('/admin/api', sessions, adminRouter(ctx));
 
   if (ctx.config.staticDir) serveSpa(app, resolve(ctx.config.staticDir));
   app.use((_req, _res, next) => next(notFound()));
@@ -132,7 +143,7 @@ function serveSpa(app: Express, directory: string): void {
     express.static(join(directory, 'assets'), { immutable: true, maxAge: '1y', index: false }),
   );
   app.use(express.static(directory, { index: false, maxAge: 0 }));
-  app.get(/^\/(?!bff\/|api\/|admin\/|\.well-known\/).*/, (req, res, next) => {
+  app.get(/^\/(?!bff\/|api\/|admin\/api\/|\.well-known\/).*/, (req, res, next) => {
     if (req.accepts(['html', 'json']) !== 'html') return next();
     res.setHeader('cache-control', 'no-cache');
     res.sendFile(index);

@@ -18,6 +18,7 @@ import type { GatehouseContext } from '../context.ts';
 import { readCookie, deviceSummary } from './cookies.ts';
 import { requireCsrfHeader } from './csrf.ts';
 import { validateReturnTo } from './return-to.ts';
+import { tenantPage } from './tenant-page.ts';
 
 /** Query parameters must be single strings: `returnTo[]=…` or a repeated key is refused. */
 function singleQueryValue(req: Request, name: string): string | undefined {
@@ -49,6 +50,12 @@ export async function activeSession(
     await ctx.sessions.destroy(req.sessionID);
     throw sessionExpired();
   }
+  // A deleted, disabled or re-pointed provider ends its sessions (from the in-process registry
+  // view: no store read at steady state).
+  if (!(await ctx.registry.isSessionProviderLive(record))) {
+    await ctx.sessions.destroy(req.sessionID);
+    throw sessionExpired('The sign-in provider of this session is no longer available.');
+  }
   return record;
 }
 
@@ -76,6 +83,7 @@ export function bffRouter(ctx: GatehouseContext): Router {
     next();
   });
   router.get('/login', (req, res) => startLogin(ctx, req, res));
+  router.get('/tenants/:tenant', tenantPage(ctx));
   router.get('/callback/:tenant/:provider', (req, res) => finishLogin(ctx, req, res));
   router.get('/user', (req, res) => currentUser(ctx, req, res));
   router.post('/logout', csrf, (req, res) => logout(ctx, req, res));
@@ -88,14 +96,16 @@ async function startLogin(ctx: GatehouseContext, req: Request, res: Response): P
   const loginHint = singleQueryValue(req, 'login_hint') ?? email;
   const tenantId =
     singleQueryValue(req, 'tenant') ??
-    (email ? tenantForEmail(ctx, email) : ctx.config.defaultTenant);
+    (email
+      ? await tenantForEmail(ctx, email)
+      : ((await ctx.registry.tenantForHost(req.hostname))?.id ?? ctx.config.defaultTenant));
   if (!tenantId) throw badRequest('tenant_required', 'Choose an organisation to sign in with.');
-  const tenant = ctx.config.tenants.find((t) => t.id === tenantId);
+  const tenant = await ctx.registry.tenant(tenantId);
   if (!tenant) throw new GatehouseError(404, 'unknown_tenant', 'Unknown organisation.');
 
   let providerId = singleQueryValue(req, 'provider');
   if (!providerId) {
-    const enabled = tenant.providers.filter((p) => p.enabled);
+    const enabled = (await ctx.registry.providers(tenant.id)).filter((p) => p.enabled);
     if (enabled.length !== 1 || !enabled[0]) {
       // Several (or no) providers: the SPA's tenant page lets the user choose.
       res.redirect(302, `/t/${tenant.id}?returnTo=${encodeURIComponent(returnTo)}`);
@@ -112,6 +122,7 @@ async function startLogin(ctx: GatehouseContext, req: Request, res: Response): P
     returnTo,
     binding,
     ...(loginHint ? { loginHint } : {}),
+    resources: resourcesFor(ctx, tenant.id),
   });
   // Lax so that it comes back on the IdP's top-level redirect to our callback.
   res.cookie(ctx.cookies.loginBinding, binding, {
@@ -124,12 +135,18 @@ async function startLogin(ctx: GatehouseContext, req: Request, res: Response): P
   res.redirect(302, url.href);
 }
 
+/** The resource indicators (RFC 8707) of the API routes a tenant's sessions may use. */
+function resourcesFor(ctx: GatehouseContext, tenantId: string): string[] {
+  const resources = ctx.config.routes
+    .filter((route) => route.resource && (!route.tenants || route.tenants.includes(tenantId)))
+    .map((route) => route.resource ?? '');
+  return [...new Set(resources)];
+}
+
 /** Home-realm discovery: the tenant owning the email's domain; unknown domains reveal nothing. */
-function tenantForEmail(ctx: GatehouseContext, email: string): string {
+async function tenantForEmail(ctx: GatehouseContext, email: string): Promise<string> {
   const domain = /^[^@\s]+@([^@\s]+)$/.exec(email.trim())?.[1]?.toLowerCase();
-  const tenant = domain
-    ? ctx.config.tenants.find((t) => t.emailDomains.includes(domain))
-    : undefined;
+  const tenant = domain ? await ctx.registry.tenantForEmailDomain(domain) : undefined;
   if (!tenant)
     throw badRequest('unknown_email_domain', 'No organisation signs in with this email address.');
   return tenant.id;
@@ -168,6 +185,7 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
   await promisify((cb) => req.session.regenerate(cb));
   req.session.gh = record;
   await promisify((cb) => req.session.save(cb));
+  await ctx.sessions.indexSession(req.sessionID, record);
   res.redirect(302, login.transaction.returnTo);
 }
 
@@ -195,7 +213,9 @@ async function currentUser(ctx: GatehouseContext, req: Request, res: Response): 
  */
 async function logout(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
   const record = req.session.gh;
+  const sid = req.sessionID;
   await promisify((cb) => req.session.destroy(cb));
+  if (record) await ctx.sessions.unindexSession(sid, record);
   res.clearCookie(ctx.cookies.session, {
     path: '/',
     httpOnly: true,

@@ -8,7 +8,9 @@ const TITLES: Record<number, string> = {
   403: 'Forbidden',
   404: 'Not Found',
   405: 'Method Not Allowed',
+  409: 'Conflict',
   413: 'Payload Too Large',
+  415: 'Unsupported Media Type',
   422: 'Unprocessable Content',
   429: 'Too Many Requests',
   500: 'Internal Server Error',
@@ -42,6 +44,8 @@ export function sendProblem(res: Response, error: GatehouseError): void {
   res.setHeader('cache-control', 'no-store');
   res.type('application/problem+json').send(
     JSON.stringify({
+      // Extra members first: they can never replace the standard ones.
+      ...(error.expose ? error.extra : {}),
       type: `https://gatehouse.dev/problems/${error.code}`,
       title,
       status: error.status,

@@ -57,9 +57,11 @@ export async function beginLogin(
     returnTo: string;
     binding: string;
     loginHint?: string;
+    /** Resource indicators of the routes this tenant may use. */
+    resources?: string[];
   },
 ): Promise<URL> {
-  const resolved = deps.providers.resolve(request.tenant, request.provider);
+  const resolved = await deps.providers.resolve(request.tenant, request.provider);
   if (!resolved)
     throw new GatehouseError(404, 'unknown_provider', 'Unknown or disabled identity provider.');
   const configuration = await deps.providers.client(request.tenant, request.provider);
@@ -84,7 +86,7 @@ export async function beginLogin(
   const extra = Object.entries(resolved.provider.authorizationParams).filter(
     ([name]) => !RESERVED_PARAMETERS.has(name),
   );
-  return client.buildAuthorizationUrl(configuration, {
+  const parameters = new URLSearchParams({
     ...Object.fromEntries(extra),
     ...(request.loginHint ? { login_hint: request.loginHint } : {}),
     redirect_uri: deps.providers.redirectUri(request.tenant, request.provider),
@@ -94,6 +96,10 @@ export async function beginLogin(
     code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
     code_challenge_method: 'S256',
   });
+  // RFC 8707: ask up front for every API the tenant's routes name, so that refreshes can later
+  // narrow a token to one of them.
+  for (const resource of request.resources ?? []) parameters.append('resource', resource);
+  return client.buildAuthorizationUrl(configuration, parameters);
 }
 
 export interface CompletedLogin {

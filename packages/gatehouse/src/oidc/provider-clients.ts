@@ -1,16 +1,26 @@
 import * as client from 'openid-client';
 import { GatehouseError, idpUnavailable } from '../errors.ts';
-import type { GatehouseConfig, ProviderConfig, TenantConfig } from '../config/schema.ts';
+import type { GatehouseConfig } from '../config/schema.ts';
+import type { Provider, Tenant } from '../tenants/model.ts';
+import type { TenantRegistry } from '../tenants/registry.ts';
 
 export interface ResolvedProvider {
-  tenant: TenantConfig;
-  provider: ProviderConfig;
+  tenant: Tenant;
+  provider: Provider;
 }
 
 export interface ProviderClientsOptions {
   config: GatehouseConfig;
   /** The guarded fetch every provider request goes through. */
   fetch: client.CustomFetch;
+  /** Config and dynamic tenants/providers. */
+  registry: TenantRegistry;
+}
+
+interface CachedClient {
+  /** Which version of the provider it was built from. */
+  fingerprint: string;
+  configuration: Promise<client.Configuration>;
 }
 
 /** IdP requests (discovery, token, JWKS, revocation) give up after this many seconds. */
@@ -18,23 +28,26 @@ const IDP_TIMEOUT_SECONDS = 10;
 
 /**
  * One openid-client `Configuration` per provider, discovered on first use and cached; concurrent
- * first uses share one discovery, and a failed discovery is not cached.
+ * first uses share one discovery, and a failed discovery is not cached. A provider changed in
+ * the registry gets a new one; a deleted or disabled one gets none.
  */
 export class ProviderClients {
   readonly #config: GatehouseConfig;
   readonly #fetch: client.CustomFetch;
-  readonly #clients = new Map<string, Promise<client.Configuration>>();
+  readonly #registry: TenantRegistry;
+  readonly #clients = new Map<string, CachedClient>();
 
   constructor(options: ProviderClientsOptions) {
     this.#config = options.config;
     this.#fetch = options.fetch;
+    this.#registry = options.registry;
   }
 
   /** The enabled provider of a tenant, or undefined. */
-  resolve(tenantId: string, providerId: string): ResolvedProvider | undefined {
-    const tenant = this.#config.tenants.find((t) => t.id === tenantId);
-    const provider = tenant?.providers.find((p) => p.id === providerId && p.enabled);
-    return tenant && provider ? { tenant, provider } : undefined;
+  async resolve(tenantId: string, providerId: string): Promise<ResolvedProvider | undefined> {
+    const tenant = await this.#registry.tenant(tenantId);
+    const provider = tenant && (await this.#registry.provider(tenantId, providerId));
+    return tenant && provider?.enabled ? { tenant, provider } : undefined;
   }
 
   redirectUri(tenantId: string, providerId: string): string {
@@ -42,20 +55,28 @@ export class ProviderClients {
   }
 
   async client(tenantId: string, providerId: string): Promise<client.Configuration> {
-    const resolved = this.resolve(tenantId, providerId);
-    if (!resolved)
-      throw new GatehouseError(404, 'unknown_provider', 'Unknown or disabled identity provider.');
     const key = `${tenantId}/${providerId}`;
-    let pending = this.#clients.get(key);
-    if (!pending) {
-      pending = this.#discover(resolved.provider);
-      this.#clients.set(key, pending);
-      pending.catch(() => this.#clients.delete(key));
+    const resolved = await this.resolve(tenantId, providerId);
+    if (!resolved) {
+      this.#clients.delete(key);
+      throw new GatehouseError(404, 'unknown_provider', 'Unknown or disabled identity provider.');
     }
-    return pending;
+    const { provider } = resolved;
+    const fingerprint = `${provider.source}:${provider.createdAt}:${provider.revision}`;
+    const cached = this.#clients.get(key);
+    if (cached?.fingerprint === fingerprint) return cached.configuration;
+    const configuration = this.#registry
+      .clientSecret(tenantId, providerId)
+      .then((secret) => this.#discover(provider, secret));
+    const entry = { fingerprint, configuration };
+    this.#clients.set(key, entry);
+    configuration.catch(() => {
+      if (this.#clients.get(key) === entry) this.#clients.delete(key);
+    });
+    return configuration;
   }
 
-  async #discover(provider: ProviderConfig): Promise<client.Configuration> {
+  async #discover(provider: Provider, secret: string | undefined): Promise<client.Configuration> {
     const execute: Array<(config: client.Configuration) => void> = [
       client.enableNonRepudiationChecks,
     ];
@@ -65,7 +86,7 @@ export class ProviderClients {
         new URL(provider.issuer),
         provider.clientId,
         { id_token_signed_response_alg: 'RS256' },
-        clientAuthentication(provider),
+        clientAuthentication(provider, secret),
         { [client.customFetch]: this.#fetch, execute, timeout: IDP_TIMEOUT_SECONDS },
       );
       configuration.timeout = IDP_TIMEOUT_SECONDS;
@@ -87,13 +108,23 @@ export class ProviderClients {
   }
 }
 
-function clientAuthentication(provider: ProviderConfig): client.ClientAuth {
+function clientAuthentication(provider: Provider, secret: string | undefined): client.ClientAuth {
   switch (provider.tokenEndpointAuthMethod) {
     case 'client_secret_basic':
-      return client.ClientSecretBasic(provider.clientSecret);
+      return client.ClientSecretBasic(secret);
     case 'client_secret_post':
-      return client.ClientSecretPost(provider.clientSecret);
+      return client.ClientSecretPost(secret);
     case 'none':
       return client.None();
+    case 'private_key_jwt':
+      // Refused when a provider is registered; never reaches here.
+      throw new GatehouseError(
+        500,
+        'unsupported_auth_method',
+        'private_key_jwt is not supported.',
+        {
+          expose: false,
+        },
+      );
   }
 }

@@ -32,38 +32,60 @@ export class TokenRefresher {
     this.#options = { maxWaitMs: 15_000, pollMs: 25, ...options };
   }
 
-  needsRefresh(record: SessionRecord): boolean {
-    const now = this.#options.sessions.clock() / 1000;
-    return record.accessTokenExpiresAt - this.#options.skewSeconds <= now;
+  /**
+   * Whether the access token (the login's default one, or the one for `resource`) expires within
+   * the skew window or does not exist yet.
+   */
+  needsRefresh(record: SessionRecord, resource?: string): boolean {
+    const expiresAt = resource
+      ? record.resourceTokens?.[resource]?.expiresAt
+      : record.accessTokenExpiresAt;
+    if (expiresAt === undefined) return true;
+    return expiresAt - this.#options.skewSeconds <= this.#options.sessions.clock() / 1000;
   }
 
-  /** The session's current access token, refreshing first when it expires within the skew. */
-  async accessToken(sid: string, record: SessionRecord): Promise<string> {
-    const fresh = this.needsRefresh(record) ? await this.refreshIfExpiring(sid) : record;
-    return (await this.#options.vault.open<TokenSet>(fresh.tokens)).accessToken;
+  /**
+   * The session's current access token — the default one, or the one for `resource` (RFC 8707)
+   * — refreshing first when it expires within the skew.
+   */
+  async accessToken(sid: string, record: SessionRecord, resource?: string): Promise<string> {
+    const fresh = this.needsRefresh(record, resource)
+      ? await this.refreshIfExpiring(sid, resource)
+      : record;
+    const { vault } = this.#options;
+    if (!resource) return (await vault.open<TokenSet>(fresh.tokens)).accessToken;
+    const sealed = fresh.resourceTokens?.[resource]?.token;
+    if (!sealed) throw sessionExpired();
+    return vault.open<string>(sealed);
   }
 
-  refreshIfExpiring(sid: string): Promise<SessionRecord> {
-    let pending = this.#inFlight.get(sid);
+  /** Single-flight per (session, resource) in this process; the session lock does the rest. */
+  refreshIfExpiring(sid: string, resource?: string): Promise<SessionRecord> {
+    const key = resource ? `${sid}\n${resource}` : sid;
+    let pending = this.#inFlight.get(key);
     if (!pending) {
-      pending = this.#refreshAcrossInstances(sid).finally(() => this.#inFlight.delete(sid));
-      this.#inFlight.set(sid, pending);
+      pending = this.#refreshAcrossInstances(sid, resource).finally(() =>
+        this.#inFlight.delete(key),
+      );
+      this.#inFlight.set(key, pending);
     }
     return pending;
   }
 
-  async #refreshAcrossInstances(sid: string): Promise<SessionRecord> {
+  async #refreshAcrossInstances(sid: string, resource: string | undefined): Promise<SessionRecord> {
     const { sessions, maxWaitMs, pollMs } = this.#options;
     const deadline = sessions.clock() + maxWaitMs;
     for (;;) {
-      const updated = await sessions.tryUpdate(sid, (record) => this.#refreshRecord(sid, record));
+      const updated = await sessions.tryUpdate(sid, (record) =>
+        this.#refreshRecord(sid, record, resource),
+      );
       if (updated === null) throw sessionExpired();
       if (updated) return updated;
       // Someone else holds the lock: wait for their result rather than refreshing twice.
       await sleep(pollMs);
       const current = (await sessions.read(sid))?.gh;
       if (!current) throw sessionExpired();
-      if (!this.needsRefresh(current)) return current;
+      if (!this.needsRefresh(current, resource)) return current;
       if (sessions.clock() > deadline) {
         throw new GatehouseError(
           503,
@@ -78,24 +100,63 @@ export class TokenRefresher {
     }
   }
 
-  async #refreshRecord(sid: string, record: SessionRecord): Promise<SessionRecord> {
-    if (!this.needsRefresh(record)) return record;
+  /**
+   * Runs under the session lock on a freshly read record. Every grant rotates the refresh
+   * token, so a resource token's refresh also stores the new refresh token for everyone.
+   */
+  async #refreshRecord(
+    sid: string,
+    record: SessionRecord,
+    resource: string | undefined,
+  ): Promise<SessionRecord> {
+    if (!this.needsRefresh(record, resource)) return record;
     const { vault, providers, sessions } = this.#options;
     const tokens = await vault.open<TokenSet>(record.tokens);
     if (!tokens.refreshToken) return this.#endSession(sid);
     const configuration = await providers.client(record.tenant, record.provider);
     let response: client.TokenEndpointResponse;
     try {
-      response = await client.refreshTokenGrant(configuration, tokens.refreshToken);
+      response = await client.refreshTokenGrant(
+        configuration,
+        tokens.refreshToken,
+        resource ? { resource } : {},
+      );
     } catch (error) {
       if (error instanceof client.ResponseBodyError && error.error === 'invalid_grant') {
         return this.#endSession(sid);
       }
+      if (error instanceof client.ResponseBodyError && error.error === 'invalid_target') {
+        throw new GatehouseError(
+          502,
+          'resource_not_granted',
+          'The identity provider will not issue a token for this API.',
+          {
+            cause: error,
+            expose: true,
+          },
+        );
+      }
       // Unreachable or misbehaving IdP: fail this call, keep the session.
       throw idpUnavailable(error);
     }
-    const next = toTokenSet(response, tokens, sessions.clock());
-    return { ...record, tokens: await vault.seal(next), accessTokenExpiresAt: next.expiresAt };
+    const now = sessions.clock();
+    if (!resource) {
+      const next = toTokenSet(response, tokens, now);
+      return { ...record, tokens: await vault.seal(next), accessTokenExpiresAt: next.expiresAt };
+    }
+    const rotated: TokenSet = {
+      ...tokens,
+      refreshToken: response.refresh_token ?? tokens.refreshToken,
+    };
+    const resourceToken = {
+      token: await vault.seal(response.access_token),
+      expiresAt: Math.floor(now / 1000) + (response.expires_in ?? 300),
+    };
+    return {
+      ...record,
+      tokens: await vault.seal(rotated),
+      resourceTokens: { ...record.resourceTokens, [resource]: resourceToken },
+    };
   }
 
   /** The refresh token is dead (revoked, expired, reused): the session ends with it. */

@@ -1,6 +1,8 @@
 import type { Request, RequestHandler, Response } from 'express';
 import { GatehouseError, unauthenticated } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
+import type { RouteConfig } from '../config/schema.ts';
+import type { SessionRecord } from '../session/model.ts';
 import { activeSession, slideIfDue } from '../http/bff-routes.ts';
 import { forwardRequest } from './forward.ts';
 import { upstreamRequestHeaders } from './headers.ts';
@@ -26,7 +28,9 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
     }
 
     let record = await activeSession(ctx, req);
-    if (!record && route.tokenMode === 'user') throw unauthenticated();
+    if (!record && (route.tokenMode === 'user' || route.tokenMode === 'gatehouse')) {
+      throw unauthenticated();
+    }
     if (record && route.tenants && !route.tenants.includes(record.tenant)) {
       throw new GatehouseError(
         403,
@@ -38,7 +42,7 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
     let authorization: string | undefined;
     if (record && route.tokenMode !== 'none') {
       record = await slideIfDue(ctx, req, record);
-      authorization = `Bearer ${await ctx.refresher.accessToken(req.sessionID, record)}`;
+      authorization = `Bearer ${await upstreamToken(ctx, req, route, record)}`;
     }
 
     await forwardRequest(ctx.upstreams, req, res, {
@@ -54,4 +58,26 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
       allowSetCookie: route.allowSetCookie,
     });
   };
+}
+
+/**
+ * The IdP's access token (refreshed first when about to expire), or for `gatehouse` routes a
+ * Gatehouse-signed token for the route's audience: no IdP round trip and no store access.
+ */
+async function upstreamToken(
+  ctx: GatehouseContext,
+  req: Request,
+  route: RouteConfig,
+  record: SessionRecord,
+): Promise<string> {
+  if (route.tokenMode !== 'gatehouse')
+    return ctx.refresher.accessToken(req.sessionID, record, route.resource);
+  // loadConfig refuses a `gatehouse` route without an audience; never fall back to the IdP token.
+  if (!route.audience) throw new Error(`route ${route.prefix} has no audience`);
+  return ctx.downstreamTokens.tokenFor({
+    sessionId: req.sessionID,
+    session: record,
+    audience: route.audience,
+    lifetimeSeconds: route.tokenLifetimeSeconds,
+  });
 }

@@ -23,6 +23,8 @@ export interface SessionRecord {
   tokens: string;
   /** Copy of the access token's expiry (epoch s) so steady-state requests need no decryption to decide. */
   accessTokenExpiresAt: number;
+  /** Access tokens for specific resources (RFC 8707), by resource indicator; `token` is sealed. */
+  resourceTokens?: Record<string, { token: string; expiresAt: number }>;
   /** Epoch milliseconds. */
   createdAt: number;
   lastSeenAt: number;

@@ -62,11 +62,18 @@ export class SessionService {
     const ttl = Math.max(1000, record.absoluteExpiresAt - this.clock());
     await this.kv.addToSet(userIndexKey(record.issuer, record.sub), sid, ttl);
     if (record.sid) await this.kv.addToSet(idpSessionIndexKey(record.issuer, record.sid), sid, ttl);
+    await this.kv.addToSet(tenantIndexKey(record.tenant), sid, ttl);
   }
 
   async unindexSession(sid: string, record: SessionRecord): Promise<void> {
     await this.kv.removeFromSet(userIndexKey(record.issuer, record.sub), sid);
     if (record.sid) await this.kv.removeFromSet(idpSessionIndexKey(record.issuer, record.sid), sid);
+    await this.kv.removeFromSet(tenantIndexKey(record.tenant), sid);
+  }
+
+  /** Every live session of a tenant (operator: end them all). */
+  async sessionsOfTenant(tenant: string): Promise<Map<string, SessionRecord>> {
+    return this.#liveMembers(tenantIndexKey(tenant));
   }
 
   /** The live sessions of a user, keyed by session id; dead index entries are pruned on the way. */
@@ -122,6 +129,8 @@ const digest = (...parts: string[]) =>
   createHash('sha256').update(parts.join('\n')).digest('base64url');
 
 export const userIndexKey = (issuer: string, sub: string) => `idx:user:{${digest(issuer, sub)}}`;
+
+export const tenantIndexKey = (tenant: string) => `idx:tenant:{${tenant}}`;
 
 export const idpSessionIndexKey = (issuer: string, idpSid: string) =>
   `idx:idp-sid:{${digest(issuer, idpSid)}}`;

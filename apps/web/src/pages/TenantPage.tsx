@@ -1,0 +1,126 @@
+import type { GatehouseClient, PublicTenant } from '@gatehouse/client';
+import { GatehouseProblem } from '@gatehouse/client';
+import { useEffect, useState } from 'react';
+import { describeProblem } from '../format.ts';
+import { safeReturnTo } from '../return-to.ts';
+import { Link } from '../router.tsx';
+
+type TenantLoad =
+  | { kind: 'loading' }
+  | { kind: 'ready'; tenant: PublicTenant }
+  | { kind: 'unknown' }
+  | { kind: 'error'; message: string };
+
+/**
+ * `/t/:tenant`: one "Sign in with …" button per enabled provider of the tenant. Mount it with
+ * `key={tenantId}` so another tenant starts from a fresh load. `tenantId` is undefined when the
+ * path segment was not decodable.
+ */
+export function TenantPage(props: { client: GatehouseClient; tenantId: string | undefined }) {
+  const { client, tenantId } = props;
+  const [load, setLoad] = useState<TenantLoad>(
+    tenantId === undefined ? { kind: 'unknown' } : { kind: 'loading' },
+  );
+  const [attempt, setAttempt] = useState(0);
+
+  useEffect(() => {
+    if (tenantId === undefined) return;
+    let current = true;
+    client.getTenant(tenantId).then(
+      (tenant) => {
+        if (current) setLoad({ kind: 'ready', tenant });
+      },
+      (error: unknown) => {
+        if (current) setLoad(isUnknownTenant(error) ? { kind: 'unknown' } : failed(error));
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [client, tenantId, attempt]);
+
+  function retry(): void {
+    setLoad({ kind: 'loading' });
+    setAttempt((n) => n + 1);
+  }
+
+  if (load.kind === 'loading') {
+    return (
+      <p role="status" data-testid="tenant-loading">
+        Loading…
+      </p>
+    );
+  }
+  if (load.kind === 'unknown') return <UnknownTenant />;
+  if (load.kind === 'error') {
+    return (
+      <div role="alert" className="notice notice--error" data-testid="tenant-error">
+        <p>Could not load this organisation: {load.message}</p>
+        <button type="button" onClick={retry}>
+          Retry
+        </button>
+      </div>
+    );
+  }
+  // Read at render: the server's redirect (`/t/acme?returnTo=…`) is a full page load.
+  const returnTo = safeReturnTo(new URLSearchParams(location.search).get('returnTo'));
+  return <ProviderChoice client={client} tenant={load.tenant} returnTo={returnTo} />;
+}
+
+function ProviderChoice(props: {
+  client: GatehouseClient;
+  tenant: PublicTenant;
+  returnTo: string;
+}) {
+  const { client, tenant, returnTo } = props;
+  return (
+    <>
+      <h1>{tenant.tenant.name}</h1>
+      {tenant.providers.length === 0 ? (
+        <p data-testid="tenant-no-providers">
+          This organisation has no sign-in method enabled yet.
+        </p>
+      ) : (
+        <>
+          <p className="lead">Choose how to sign in.</p>
+          <div className="provider-choices" data-testid="tenant-providers">
+            {tenant.providers.map((provider) => (
+              <button
+                key={provider.id}
+                type="button"
+                onClick={() =>
+                  client.login({ tenant: tenant.tenant.id, provider: provider.id, returnTo })
+                }
+              >
+                {`Sign in with ${provider.displayName}`}
+              </button>
+            ))}
+          </div>
+        </>
+      )}
+    </>
+  );
+}
+
+/** Says nothing else: which organisations exist is not this page's to reveal. */
+function UnknownTenant() {
+  return (
+    <>
+      <h1>Unknown organisation</h1>
+      <p>
+        <Link to="/">Back to home</Link>
+      </p>
+    </>
+  );
+}
+
+function isUnknownTenant(error: unknown): boolean {
+  return (
+    error instanceof GatehouseProblem &&
+    (error.code === 'unknown_tenant' || error.status === 404 || error.status === 400)
+  );
+}
+
+function failed(error: unknown): TenantLoad {
+  return { kind: 'error', message: describeProblem(error) };
+}

@@ -1,0 +1,135 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { Request, RequestHandler, Response } from 'express';
+import type { GatehouseContext } from '../context.ts';
+import { GatehouseError, forbidden } from '../errors.ts';
+import { activeSession, slideIfDue } from '../http/bff-routes.ts';
+import { requireCsrfHeader } from '../http/csrf.ts';
+import type { AdminRule } from '../tenants/model.ts';
+
+/** Who is calling the admin API. */
+export type AdminPrincipal =
+  | { role: 'operator' }
+  | { role: 'tenant-admin'; tenant: string; via: 'api-key' | 'session' }
+  /** Signed in, but not matching the tenant's admin rule. */
+  | { role: 'user'; tenant: string }
+  | { role: 'anonymous' };
+
+const BEARER = /^Bearer +([\x21-\x7e]{1,512})$/i;
+
+const invalidToken = () =>
+  new GatehouseError(401, 'invalid_token', 'The bearer token is not valid.', {
+    headers: { 'www-authenticate': 'Bearer realm="gatehouse-admin", error="invalid_token"' },
+  });
+
+export const adminSignInRequired = () =>
+  new GatehouseError(
+    401,
+    'unauthenticated',
+    'Sign in as an administrator or send a bearer token.',
+    {
+      headers: { 'www-authenticate': 'Bearer realm="gatehouse-admin"' },
+    },
+  );
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest();
+
+/**
+ * Compares in constant time: both sides are hashed first, so neither the length nor the
+ * position of the first difference shows in the timing.
+ */
+export function operatorTokenMatcher(expected: string | undefined): (presented: string) => boolean {
+  const expectedDigest = expected === undefined ? undefined : sha256(expected);
+  return (presented) => {
+    const digest = sha256(presented);
+    return expectedDigest !== undefined && timingSafeEqual(expectedDigest, digest);
+  };
+}
+
+/** Whether session claims satisfy a tenant's admin rule (`claim` equals or contains `value`). */
+export function matchesAdminRule(claims: Record<string, unknown>, rule: AdminRule): boolean {
+  const claim = claims[rule.claim];
+  if (typeof claim === 'string') return claim === rule.value;
+  return Array.isArray(claim) && claim.some((item) => item === rule.value);
+}
+
+/**
+ * Identifies the caller: a bearer token (the operator's, or a tenant's `ghk_` API key) wins;
+ * otherwise the session cookie, which — being ambient — must come with `X-CSRF: 1` from our
+ * own origin. A bad bearer token is a 401, never a fall-back to the cookie.
+ */
+export function identifyAdmin(ctx: GatehouseContext): RequestHandler {
+  const isOperatorToken = operatorTokenMatcher(ctx.config.adminToken);
+  const csrf = requireCsrfHeader(ctx.publicOrigin);
+  return async (req, res, next) => {
+    res.locals.admin = await principalOf(ctx, req, res, isOperatorToken, csrf);
+    next();
+  };
+}
+
+async function principalOf(
+  ctx: GatehouseContext,
+  req: Request,
+  res: Response,
+  isOperatorToken: (token: string) => boolean,
+  csrf: RequestHandler,
+): Promise<AdminPrincipal> {
+  const authorization = req.get('authorization');
+  if (authorization !== undefined) {
+    const token = BEARER.exec(authorization)?.[1];
+    if (!token) throw invalidToken();
+    if (token.startsWith('ghk_')) {
+      const tenant = await ctx.registry.verifyApiKey(token);
+      if (!tenant) throw invalidToken();
+      return { role: 'tenant-admin', tenant, via: 'api-key' };
+    }
+    if (isOperatorToken(token)) return { role: 'operator' };
+    throw invalidToken();
+  }
+
+  let record = await activeSession(ctx, req);
+  if (!record) return { role: 'anonymous' };
+  await runMiddleware(csrf, req, res);
+  record = await slideIfDue(ctx, req, record);
+  const tenant = await ctx.registry.tenant(record.tenant);
+  if (tenant && matchesAdminRule(record.claims, tenant.adminRule)) {
+    return { role: 'tenant-admin', tenant: tenant.id, via: 'session' };
+  }
+  return { role: 'user', tenant: record.tenant };
+}
+
+function runMiddleware(middleware: RequestHandler, req: Request, res: Response): Promise<void> {
+  return new Promise((resolve, reject) => {
+    void middleware(req, res, (error?: unknown) => {
+      if (error) reject(error instanceof Error ? error : new Error('middleware failed'));
+      else resolve();
+    });
+  });
+}
+
+export function principal(res: Response): AdminPrincipal {
+  return (res.locals.admin as AdminPrincipal | undefined) ?? { role: 'anonymous' };
+}
+
+/** Operator or tenant admin (of any tenant). */
+export function requireAdmin(who: AdminPrincipal): void {
+  if (who.role === 'anonymous') throw adminSignInRequired();
+  if (who.role === 'user') throw notAdmin();
+}
+
+export function requireOperator(who: AdminPrincipal): void {
+  requireAdmin(who);
+  if (who.role !== 'operator') {
+    throw forbidden('operator_only', 'Only the platform operator may do this.');
+  }
+}
+
+/** The operator, or an admin of exactly this tenant: checked before the tenant is even looked up. */
+export function requireTenantAdmin(who: AdminPrincipal, tenant: string): void {
+  requireAdmin(who);
+  if (who.role === 'tenant-admin' && who.tenant !== tenant) {
+    throw forbidden('tenant_forbidden', 'You administer another organisation.');
+  }
+}
+
+const notAdmin = () =>
+  forbidden('not_admin', 'You are signed in, but not as an administrator of your organisation.');

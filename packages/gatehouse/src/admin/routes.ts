@@ -1,0 +1,436 @@
+import express, { type Request, type Response, type Router } from 'express';
+import type { z } from 'zod';
+import type { GatehouseContext } from '../context.ts';
+import { GatehouseError } from '../errors.ts';
+import type { Provider, Tenant } from '../tenants/model.ts';
+import type { ProviderCandidate } from '../tenants/registry.ts';
+import { unknownProvider, unknownTenant } from '../tenants/registry.ts';
+import {
+  identifyAdmin,
+  principal,
+  requireAdmin,
+  requireOperator,
+  requireTenantAdmin,
+  type AdminPrincipal,
+} from './auth.ts';
+import { buildOpenApiDocument } from './openapi.ts';
+import {
+  apiKeyCreateSchema,
+  apiKeyIssuedSchema,
+  apiKeyListSchema,
+  meSchema,
+  providerAnswerSchema,
+  providerCreateSchema,
+  providerListSchema,
+  providerPatchSchema,
+  providerTestSchema,
+  tenantAnswerSchema,
+  tenantCreateSchema,
+  tenantListSchema,
+  tenantPatchSchema,
+  type ProviderAnswer,
+  type TenantOut,
+} from './schemas.ts';
+
+/** Who may call a route: everyone, any admin, the operator, or the operator and that tenant's admins. */
+export type AdminAccess = 'public' | 'admin' | 'operator' | 'tenant';
+
+export interface AdminCall<Body> {
+  ctx: GatehouseContext;
+  req: Request;
+  who: AdminPrincipal;
+  body: Body;
+  /** Path parameters, already checked to be slugs (`keyId`: hex). */
+  params: Record<string, string>;
+}
+
+/** One endpoint: its HTTP binding, its documentation and its handler, in one place. */
+export interface AdminRoute<Body = unknown> {
+  method: 'get' | 'post' | 'patch' | 'delete';
+  /** Express path below `/admin/api`, e.g. `/tenants/:tenant`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  access: AdminAccess;
+  body?: z.ZodType<Body>;
+  /** The body may be left out (it then counts as `{}`). */
+  bodyOptional?: boolean;
+  response: { status: 200 | 201 | 204; description: string; schema?: z.ZodType };
+  /** Error statuses worth documenting besides the generic ones. */
+  errors: number[];
+  handle(call: AdminCall<Body>): Promise<unknown>;
+}
+
+const route = <Body>(definition: AdminRoute<Body>): AdminRoute => definition;
+
+const PARAMS: Record<string, RegExp> = {
+  tenant: /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/,
+  provider: /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/,
+  keyId: /^[0-9a-f]{16}$/,
+};
+
+const toIso = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : null);
+
+function tenantOut(tenant: Tenant): TenantOut {
+  return {
+    id: tenant.id,
+    name: tenant.name,
+    emailDomains: [...tenant.emailDomains],
+    hosts: [...tenant.hosts],
+    adminRule: { claim: tenant.adminRule.claim, value: tenant.adminRule.value },
+    source: tenant.source,
+  };
+}
+
+/** An explicit allow-list of fields: whatever a provider carries internally, no secret leaves. */
+export function providerAnswer(ctx: GatehouseContext, provider: Provider): ProviderAnswer {
+  const path = `${provider.tenant}/${provider.id}`;
+  return {
+    provider: {
+      id: provider.id,
+      tenant: provider.tenant,
+      displayName: provider.displayName,
+      issuer: provider.issuer,
+      clientId: provider.clientId,
+      hasClientSecret: provider.hasClientSecret,
+      tokenEndpointAuthMethod: provider.tokenEndpointAuthMethod,
+      scopes: [...provider.scopes],
+      authorizationParams: { ...provider.authorizationParams },
+      enabled: provider.enabled,
+      source: provider.source,
+      createdAt: toIso(provider.createdAt),
+      updatedAt: toIso(provider.updatedAt),
+    },
+    redirectUri: `${ctx.publicOrigin}/bff/callback/${path}`,
+    backchannelLogoutUri: `${ctx.publicOrigin}/bff/backchannel-logout/${path}`,
+  };
+}
+
+async function existingTenant(ctx: GatehouseContext, id: string | undefined): Promise<Tenant> {
+  const tenant = id === undefined ? undefined : await ctx.registry.tenant(id);
+  if (!tenant) throw unknownTenant();
+  return tenant;
+}
+
+async function existingProvider(
+  ctx: GatehouseContext,
+  tenant: string | undefined,
+  id: string | undefined,
+): Promise<Provider> {
+  await existingTenant(ctx, tenant);
+  const provider =
+    tenant === undefined || id === undefined ? undefined : await ctx.registry.provider(tenant, id);
+  if (!provider) throw unknownProvider();
+  return provider;
+}
+
+/**
+ * A provider is stored only after its checks pass. One saved disabled is not contacted (so an
+ * unreachable IdP can still be switched off); enabling it later runs every check.
+ */
+function providerChecks(ctx: GatehouseContext) {
+  return async (candidate: ProviderCandidate): Promise<void> => {
+    if (candidate.enabled) await ctx.providerChecks(candidate);
+    else ctx.providerChecks.checkIssuerScheme(candidate.issuer);
+  };
+}
+
+/** Every admin endpoint. The router and the OpenAPI document are both built from this list. */
+export const ADMIN_ROUTES: readonly AdminRoute[] = [
+  route({
+    method: 'get',
+    path: '/me',
+    operationId: 'whoAmI',
+    summary: 'Who the caller is: the operator or the admin of one tenant',
+    access: 'admin',
+    response: { status: 200, description: 'The caller', schema: meSchema },
+    errors: [],
+    handle: async ({ who }): Promise<z.infer<typeof meSchema>> =>
+      who.role === 'tenant-admin' ? { role: who.role, tenant: who.tenant } : { role: 'operator' },
+  }),
+  route({
+    method: 'get',
+    path: '/tenants',
+    operationId: 'listTenants',
+    summary: 'List every tenant (config and dynamic)',
+    access: 'operator',
+    response: { status: 200, description: 'The tenants', schema: tenantListSchema },
+    errors: [],
+    handle: async ({ ctx }) => ({ tenants: (await ctx.registry.tenants()).map(tenantOut) }),
+  }),
+  route({
+    method: 'post',
+    path: '/tenants',
+    operationId: 'createTenant',
+    summary: 'Create a dynamic tenant',
+    access: 'operator',
+    body: tenantCreateSchema,
+    response: { status: 201, description: 'The new tenant', schema: tenantAnswerSchema },
+    errors: [409, 422],
+    handle: async ({ ctx, body }) => ({
+      tenant: tenantOut(await ctx.registry.createTenant(body)),
+    }),
+  }),
+  route({
+    method: 'get',
+    path: '/tenants/:tenant',
+    operationId: 'getTenant',
+    summary: 'Read one tenant',
+    access: 'tenant',
+    response: { status: 200, description: 'The tenant', schema: tenantAnswerSchema },
+    errors: [404],
+    handle: async ({ ctx, params }) => ({
+      tenant: tenantOut(await existingTenant(ctx, params.tenant)),
+    }),
+  }),
+  route({
+    method: 'patch',
+    path: '/tenants/:tenant',
+    operationId: 'updateTenant',
+    summary: 'Change a dynamic tenant (config tenants are read-only: 409)',
+    access: 'operator',
+    body: tenantPatchSchema,
+    response: { status: 200, description: 'The changed tenant', schema: tenantAnswerSchema },
+    errors: [404, 409, 422],
+    handle: async ({ ctx, params, body }) => ({
+      tenant: tenantOut(await ctx.registry.updateTenant(params.tenant ?? '', body)),
+    }),
+  }),
+  route({
+    method: 'delete',
+    path: '/tenants/:tenant',
+    operationId: 'deleteTenant',
+    summary: 'Delete a dynamic tenant with its providers and API keys; their sessions end',
+    access: 'operator',
+    response: { status: 204, description: 'Deleted' },
+    errors: [404, 409],
+    handle: async ({ ctx, params }) => ctx.registry.deleteTenant(params.tenant ?? ''),
+  }),
+  route({
+    method: 'get',
+    path: '/tenants/:tenant/api-keys',
+    operationId: 'listApiKeys',
+    summary: "List a tenant's admin API keys (never the keys themselves)",
+    access: 'operator',
+    response: { status: 200, description: 'The keys', schema: apiKeyListSchema },
+    errors: [404],
+    handle: async ({ ctx, params }) => ({
+      apiKeys: (await ctx.registry.listApiKeys(params.tenant ?? '')).map((key) => ({
+        id: key.id,
+        label: key.label ?? null,
+        createdAt: new Date(key.createdAt).toISOString(),
+      })),
+    }),
+  }),
+  route({
+    method: 'post',
+    path: '/tenants/:tenant/api-keys',
+    operationId: 'createApiKey',
+    summary: 'Issue a tenant admin API key; the key is shown in this answer only',
+    access: 'operator',
+    body: apiKeyCreateSchema,
+    bodyOptional: true,
+    response: { status: 201, description: 'The new key', schema: apiKeyIssuedSchema },
+    errors: [404, 422],
+    handle: async ({ ctx, params, body }) => {
+      const issued = await ctx.registry.issueApiKey(params.tenant ?? '', body.label);
+      return {
+        id: issued.id,
+        key: issued.key,
+        label: issued.label ?? null,
+        createdAt: new Date(issued.createdAt).toISOString(),
+      };
+    },
+  }),
+  route({
+    method: 'delete',
+    path: '/tenants/:tenant/api-keys/:keyId',
+    operationId: 'revokeApiKey',
+    summary: 'Revoke a tenant admin API key',
+    access: 'operator',
+    response: { status: 204, description: 'Revoked' },
+    errors: [404],
+    handle: async ({ ctx, params }) =>
+      ctx.registry.revokeApiKey(params.tenant ?? '', params.keyId ?? ''),
+  }),
+  route({
+    method: 'get',
+    path: '/tenants/:tenant/providers',
+    operationId: 'listProviders',
+    summary: "List a tenant's providers, enabled or not",
+    access: 'tenant',
+    response: { status: 200, description: 'The providers', schema: providerListSchema },
+    errors: [404],
+    handle: async ({ ctx, params }) => {
+      const tenant = await existingTenant(ctx, params.tenant);
+      const providers = await ctx.registry.providers(tenant.id);
+      return { providers: providers.map((provider) => providerAnswer(ctx, provider)) };
+    },
+  }),
+  route({
+    method: 'post',
+    path: '/tenants/:tenant/providers',
+    operationId: 'createProvider',
+    summary: 'Register a provider; discovery and every check run first',
+    access: 'tenant',
+    body: providerCreateSchema,
+    response: { status: 201, description: 'The new provider', schema: providerAnswerSchema },
+    errors: [404, 409, 422],
+    handle: async ({ ctx, params, body }) => {
+      const created = await ctx.registry.createProvider(
+        params.tenant ?? '',
+        { ...body, displayName: body.displayName ?? body.id },
+        providerChecks(ctx),
+      );
+      return providerAnswer(ctx, created);
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/tenants/:tenant/providers/:provider',
+    operationId: 'getProvider',
+    summary: 'Read one provider (the secret is write-only)',
+    access: 'tenant',
+    response: { status: 200, description: 'The provider', schema: providerAnswerSchema },
+    errors: [404],
+    handle: async ({ ctx, params }) =>
+      providerAnswer(ctx, await existingProvider(ctx, params.tenant, params.provider)),
+  }),
+  route({
+    method: 'patch',
+    path: '/tenants/:tenant/providers/:provider',
+    operationId: 'updateProvider',
+    summary: 'Change, enable or disable a provider; an enabled result runs every check first',
+    access: 'tenant',
+    body: providerPatchSchema,
+    response: { status: 200, description: 'The changed provider', schema: providerAnswerSchema },
+    errors: [404, 409, 422],
+    handle: async ({ ctx, params, body }) => {
+      const updated = await ctx.registry.updateProvider(
+        params.tenant ?? '',
+        params.provider ?? '',
+        body,
+        providerChecks(ctx),
+      );
+      return providerAnswer(ctx, updated);
+    },
+  }),
+  route({
+    method: 'delete',
+    path: '/tenants/:tenant/providers/:provider',
+    operationId: 'deleteProvider',
+    summary: 'Delete a dynamic provider; its sessions end',
+    access: 'tenant',
+    response: { status: 204, description: 'Deleted' },
+    errors: [404, 409],
+    handle: async ({ ctx, params }) =>
+      ctx.registry.deleteProvider(params.tenant ?? '', params.provider ?? ''),
+  }),
+  route({
+    method: 'post',
+    path: '/tenants/:tenant/providers/:provider/test',
+    operationId: 'testProvider',
+    summary: 'Run discovery and every check again for a stored provider',
+    access: 'tenant',
+    response: { status: 200, description: 'Every check passed', schema: providerTestSchema },
+    errors: [404, 422],
+    handle: async ({ ctx, params }) => {
+      const provider = await existingProvider(ctx, params.tenant, params.provider);
+      const report = await ctx.providerChecks(provider);
+      return {
+        ok: true,
+        ...report,
+        endSessionEndpoint: report.endSessionEndpoint ?? null,
+      } satisfies z.infer<typeof providerTestSchema>;
+    },
+  }),
+];
+
+/**
+ * `/admin/api`: JSON in, JSON or problem+json out. The caller is identified before the body is
+ * even parsed; then each route checks its access (operator, or the admin of exactly the tenant
+ * in the path) before looking anything up, so another tenant's ids reveal nothing.
+ */
+export function adminRouter(ctx: GatehouseContext): Router {
+  const router = express.Router();
+  const document = buildOpenApiDocument(ctx, ADMIN_ROUTES);
+  router.use((_req, res, next) => {
+    res.setHeader('cache-control', 'no-store');
+    next();
+  });
+  router.get('/openapi.json', (_req, res) => {
+    res.json(document);
+  });
+  router.use(identifyAdmin(ctx));
+  router.use(express.json({ limit: '32kb' }));
+  for (const definition of ADMIN_ROUTES) {
+    router[definition.method](definition.path, (req, res) => runRoute(ctx, definition, req, res));
+  }
+  return router;
+}
+
+async function runRoute(
+  ctx: GatehouseContext,
+  definition: AdminRoute,
+  req: Request,
+  res: Response,
+): Promise<void> {
+  const who = principal(res);
+  const params = checkedParams(req);
+  authorize(definition.access, who, params.tenant);
+  const body = definition.body ? readBody(req, definition.body) : undefined;
+  const result = await definition.handle({ ctx, req, who, body, params });
+  if (definition.response.status === 204) res.status(204).end();
+  else res.status(definition.response.status).json(result);
+}
+
+function authorize(access: AdminAccess, who: AdminPrincipal, tenant: string | undefined): void {
+  if (access === 'admin') requireAdmin(who);
+  if (access === 'operator') requireOperator(who);
+  if (access === 'tenant') requireTenantAdmin(who, tenant ?? '');
+}
+
+function checkedParams(req: Request): Record<string, string> {
+  const params: Record<string, string> = {};
+  for (const [name, value] of Object.entries(req.params as Record<string, unknown>)) {
+    if (typeof value !== 'string' || !PARAMS[name]?.test(value)) {
+      throw name === 'tenant'
+        ? unknownTenant()
+        : new GatehouseError(404, `unknown_${name === 'keyId' ? 'api_key' : name}`, 'Not found.');
+    }
+    params[name] = value;
+  }
+  return params;
+}
+
+/** JSON only; an absent body is `{}` (so required fields are reported), an unknown field is a 422. */
+function readBody<Body>(req: Request, schema: z.ZodType<Body>): Body {
+  let raw: unknown = req.body;
+  if (raw === undefined) {
+    const hasBody =
+      req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0;
+    if (hasBody) {
+      throw new GatehouseError(415, 'unsupported_media_type', 'Send JSON (application/json).');
+    }
+    raw = {};
+  }
+  const parsed = schema.safeParse(raw);
+  if (!parsed.success) throw validationFailed(parsed.error);
+  return parsed.data;
+}
+
+function validationFailed(error: z.ZodError): GatehouseError {
+  const errors = error.issues.flatMap((issue) => {
+    const path = issue.path.map(String);
+    if (issue.code === 'unrecognized_keys') {
+      return issue.keys.map((key) => ({
+        path: [...path, key].join('.'),
+        message: 'Unknown field.',
+      }));
+    }
+    return [{ path: path.join('.'), message: issue.message }];
+  });
+  return new GatehouseError(422, 'validation_failed', 'The request body is not valid.', {
+    extra: { errors },
+  });
+}

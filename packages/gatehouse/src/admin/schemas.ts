@@ -1,0 +1,211 @@
+import { z } from 'zod';
+import { adminRuleSchema, emailDomain, hostName, slug } from '../config/schema.ts';
+import { DEFAULT_ADMIN_RULE, TOKEN_ENDPOINT_AUTH_METHODS } from '../tenants/model.ts';
+import { PROVIDER_CHECKS } from '../tenants/provider-checks.ts';
+
+// ---- Request bodies (strict: an unknown field is a 422, never silently ignored) ----
+
+const unique = (values: readonly string[]) => new Set(values).size === values.length;
+
+// `abort`: later refinements would call `new URL` on something unparsable.
+const issuerUrl = z
+  .string()
+  .max(2000)
+  .refine((value) => URL.canParse(value), { message: 'must be an absolute URL', abort: true })
+  .refine((value) => {
+    const url = new URL(value);
+    return !url.username && !url.password && !url.search && !url.hash && !value.includes('#');
+  }, 'must not contain credentials, a query or a fragment')
+  .meta({
+    format: 'uri',
+    description: 'https issuer URL, exactly as its discovery document names it',
+  });
+
+const clientSecret = z
+  .string()
+  .min(1)
+  .max(1000)
+  .meta({ writeOnly: true, description: 'write-only: never returned (see hasClientSecret)' });
+
+const scope = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,200}$/, 'must be a scope token');
+
+// What the login owns; a provider may not set these (the login would ignore them anyway).
+const RESERVED_AUTHORIZATION_PARAMETERS = [
+  'client_id',
+  'redirect_uri',
+  'response_type',
+  'response_mode',
+  'scope',
+  'state',
+  'nonce',
+  'code_challenge',
+  'code_challenge_method',
+  'request',
+  'request_uri',
+];
+
+const authorizationParams = z
+  .record(
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a parameter name')
+      .refine((name) => !RESERVED_AUTHORIZATION_PARAMETERS.includes(name), {
+        message: 'is set by Gatehouse itself',
+      }),
+    z.string().max(500),
+  )
+  .refine((params) => Object.keys(params).length <= 20, 'at most 20 parameters');
+
+const authMethod = z
+  .enum(TOKEN_ENDPOINT_AUTH_METHODS)
+  .refine(
+    (method) => method !== 'private_key_jwt',
+    'private_key_jwt is not supported yet; use client_secret_basic, client_secret_post or none',
+  );
+
+const scopes = z
+  .array(scope)
+  .min(1)
+  .max(50)
+  .refine((list) => list.includes('openid'), 'must include "openid"')
+  .refine(unique, 'must not repeat a scope');
+
+const providerFields = {
+  displayName: z.string().trim().min(1).max(100),
+  issuer: issuerUrl,
+  clientId: z.string().min(1).max(500),
+  tokenEndpointAuthMethod: authMethod,
+  scopes,
+  authorizationParams,
+  enabled: z.boolean(),
+};
+
+export const providerCreateSchema = z.strictObject({
+  id: slug,
+  displayName: providerFields.displayName.optional(),
+  issuer: providerFields.issuer,
+  clientId: providerFields.clientId,
+  clientSecret: clientSecret.optional(),
+  tokenEndpointAuthMethod: providerFields.tokenEndpointAuthMethod.default('client_secret_basic'),
+  scopes: providerFields.scopes.default(['openid', 'profile', 'email', 'offline_access']),
+  authorizationParams: providerFields.authorizationParams.default({}),
+  enabled: providerFields.enabled.default(true),
+});
+
+export const providerPatchSchema = z.strictObject({
+  displayName: providerFields.displayName.optional(),
+  issuer: providerFields.issuer.optional(),
+  clientId: providerFields.clientId.optional(),
+  /** A string replaces the secret, `null` removes it, absent keeps it. */
+  clientSecret: clientSecret.nullable().optional(),
+  tokenEndpointAuthMethod: providerFields.tokenEndpointAuthMethod.optional(),
+  scopes: providerFields.scopes.optional(),
+  authorizationParams: providerFields.authorizationParams.optional(),
+  enabled: providerFields.enabled.optional(),
+});
+
+const emailDomains = z.array(emailDomain).max(50).refine(unique, 'must not repeat a domain');
+const hosts = z.array(hostName).max(20).refine(unique, 'must not repeat a host');
+
+export const tenantCreateSchema = z.strictObject({
+  id: slug,
+  name: z.string().trim().min(1).max(100),
+  emailDomains: emailDomains.default([]),
+  hosts: hosts.default([]),
+  adminRule: adminRuleSchema.default({ claim: 'roles', value: DEFAULT_ADMIN_RULE.value }),
+});
+
+export const tenantPatchSchema = z.strictObject({
+  name: z.string().trim().min(1).max(100).optional(),
+  emailDomains: emailDomains.optional(),
+  hosts: hosts.optional(),
+  adminRule: adminRuleSchema.optional(),
+});
+
+export const apiKeyCreateSchema = z.strictObject({
+  label: z.string().trim().min(1).max(100).optional(),
+});
+
+export const emptyBodySchema = z.strictObject({});
+
+// ---- Responses (documented in the OpenAPI document; the types keep the code honest) ----
+
+const source = z.enum(['config', 'dynamic']);
+const timestamp = z.iso.datetime().nullable().describe('null for config entries');
+
+export const tenantOutSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  emailDomains: z.array(z.string()),
+  hosts: z.array(z.string()),
+  adminRule: z.object({ claim: z.string(), value: z.string() }),
+  source,
+});
+
+export const providerOutSchema = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  displayName: z.string(),
+  issuer: z.string(),
+  clientId: z.string(),
+  hasClientSecret: z.boolean().describe('the secret itself is write-only'),
+  tokenEndpointAuthMethod: z.enum(TOKEN_ENDPOINT_AUTH_METHODS),
+  scopes: z.array(z.string()),
+  authorizationParams: z.record(z.string(), z.string()),
+  enabled: z.boolean(),
+  source,
+  createdAt: timestamp,
+  updatedAt: timestamp,
+});
+
+export const providerAnswerSchema = z.object({
+  provider: providerOutSchema,
+  redirectUri: z.string().describe('register this redirect URI at the IdP'),
+  backchannelLogoutUri: z.string().describe('register this back-channel logout URI at the IdP'),
+});
+
+export const tenantAnswerSchema = z.object({ tenant: tenantOutSchema });
+export const tenantListSchema = z.object({ tenants: z.array(tenantOutSchema) });
+export const providerListSchema = z.object({ providers: z.array(providerAnswerSchema) });
+
+export const apiKeyOutSchema = z.object({
+  id: z.string(),
+  label: z.string().nullable(),
+  createdAt: z.iso.datetime(),
+});
+export const apiKeyListSchema = z.object({ apiKeys: z.array(apiKeyOutSchema) });
+export const apiKeyIssuedSchema = apiKeyOutSchema.extend({
+  key: z.string().describe('ghk_<id>_<secret>: shown once, only a hash is stored'),
+});
+
+export const meSchema = z.object({
+  role: z.enum(['operator', 'tenant-admin']),
+  tenant: z.string().optional(),
+});
+
+export const providerTestSchema = z.object({
+  ok: z.literal(true),
+  checks: z.array(z.enum(PROVIDER_CHECKS)),
+  issuer: z.string(),
+  authorizationEndpoint: z.string(),
+  tokenEndpoint: z.string(),
+  endSessionEndpoint: z.string().nullable(),
+  backchannelLogoutSupported: z.boolean(),
+});
+
+export const problemSchema = z.object({
+  type: z.string(),
+  title: z.string(),
+  status: z.number().int(),
+  code: z.string(),
+  detail: z.string().optional(),
+  check: z.enum(PROVIDER_CHECKS).optional().describe('provider_check_failed only'),
+  errors: z
+    .array(z.object({ path: z.string(), message: z.string() }))
+    .optional()
+    .describe('validation_failed only'),
+});
+
+export type TenantOut = z.infer<typeof tenantOutSchema>;
+export type ProviderOut = z.infer<typeof providerOutSchema>;
+export type ProviderAnswer = z.infer<typeof providerAnswerSchema>;

@@ -1,0 +1,110 @@
+import { z } from 'zod';
+
+/** Where a tenant or provider comes from: the config file (read-only) or the admin API. */
+export type RegistrySource = 'config' | 'dynamic';
+
+export const TOKEN_ENDPOINT_AUTH_METHODS = [
+  'client_secret_basic',
+  'client_secret_post',
+  'private_key_jwt',
+  'none',
+] as const;
+export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number];
+
+/**
+ * Claims an admin rule may test. Only claims kept in the session (see `filterClaims`) can be
+ * checked later, and an identity claim such as `email` says nothing about authority.
+ */
+export const ADMIN_RULE_CLAIMS = ['roles', 'groups', 'sub'] as const;
+
+/** A signed-in user of the tenant is its admin when `claims[claim]` equals or contains `value`. */
+export interface AdminRule {
+  claim: string;
+  value: string;
+}
+
+export const DEFAULT_ADMIN_RULE: AdminRule = Object.freeze({
+  claim: 'roles',
+  value: 'gatehouse-admin',
+});
+
+export interface Tenant {
+  id: string;
+  name: string;
+  emailDomains: readonly string[];
+  hosts: readonly string[];
+  adminRule: AdminRule;
+  source: RegistrySource;
+}
+
+/** The editable settings of a provider (everything but its id, tenant and secret). */
+export interface ProviderSettings {
+  displayName: string;
+  issuer: string;
+  clientId: string;
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  scopes: readonly string[];
+  authorizationParams: Readonly<Record<string, string>>;
+  enabled: boolean;
+}
+
+/** A provider as the rest of Gatehouse sees it: never the secret itself. */
+export interface Provider extends ProviderSettings {
+  id: string;
+  tenant: string;
+  hasClientSecret: boolean;
+  source: RegistrySource;
+  /** Bumped on every change (0 for config providers): client caches key on it. */
+  revision: number;
+  /** Epoch ms (0 for config providers): sessions older than their provider are not honoured. */
+  createdAt: number;
+  updatedAt: number;
+}
+
+// ---- What the dynamic registry store holds (JSON in Redis) ----
+
+const storedAdminRule = z.object({ claim: z.string(), value: z.string() });
+
+export const storedTenantSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  emailDomains: z.array(z.string()),
+  hosts: z.array(z.string()),
+  adminRule: storedAdminRule,
+  revision: z.number().int(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+});
+
+export const storedProviderSchema = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  displayName: z.string(),
+  issuer: z.string(),
+  clientId: z.string(),
+  /** The client secret sealed by the Vault (compact JWE), bound to tenant and provider. */
+  sealedClientSecret: z.string().optional(),
+  tokenEndpointAuthMethod: z.enum(TOKEN_ENDPOINT_AUTH_METHODS),
+  scopes: z.array(z.string()),
+  authorizationParams: z.record(z.string(), z.string()),
+  enabled: z.boolean(),
+  revision: z.number().int(),
+  createdAt: z.number(),
+  updatedAt: z.number(),
+});
+
+export const storedApiKeySchema = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  /** SHA-256 (base64url) of the key's secret part; the key itself is never stored. */
+  secretHash: z.string(),
+  label: z.string().optional(),
+  createdAt: z.number(),
+});
+
+export type StoredTenant = z.infer<typeof storedTenantSchema>;
+export type StoredProvider = z.infer<typeof storedProviderSchema>;
+export type StoredApiKey = z.infer<typeof storedApiKeySchema>;
+
+/** `id` of a provider inside the store: unique across tenants. */
+export const providerKey = (tenant: string, provider: string) => `${tenant}/${provider}`;

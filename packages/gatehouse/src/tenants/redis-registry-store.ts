@@ -1,0 +1,272 @@
+import type { Redis } from 'ioredis';
+import type { z } from 'zod';
+import {
+  providerKey,
+  storedApiKeySchema,
+  storedProviderSchema,
+  storedTenantSchema,
+  type StoredApiKey,
+  type StoredProvider,
+  type StoredTenant,
+} from './model.ts';
+import type {
+  CreateOptions,
+  CreateResult,
+  DeleteResult,
+  RegistrySnapshot,
+  RegistryStore,
+  UpdateResult,
+} from './registry-store.ts';
+
+// Every script writes and announces in one atomic step: no instance can miss a change that
+// was written, and no announcement precedes its write. Scripts answer 'ok' | 'exists' | ….
+const CREATE_TENANT = `
+if redis.call('HSETNX', KEYS[1], ARGV[1], ARGV[2]) == 0 then return 'exists' end
+redis.call('PUBLISH', ARGV[3], 'changed')
+return 'ok'`;
+
+const UPDATE_IF_REVISION = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then return 'missing' end
+local ok, decoded = pcall(cjson.decode, current)
+if not ok or decoded.revision ~= tonumber(ARGV[3]) then return 'conflict' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[4], 'changed')
+return 'ok'`;
+
+// Tenant slugs cannot contain '/', so "<tenant>/" selects exactly that tenant's providers.
+const DELETE_TENANT = `
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 'missing' end
+local prefix = ARGV[1] .. '/'
+for _, field in ipairs(redis.call('HKEYS', KEYS[2])) do
+  if string.sub(field, 1, #prefix) == prefix then redis.call('HDEL', KEYS[2], field) end
+end
+local keys = redis.call('HGETALL', KEYS[3])
+for i = 1, #keys, 2 do
+  local ok, decoded = pcall(cjson.decode, keys[i + 1])
+  if ok and decoded.tenant == ARGV[1] then redis.call('HDEL', KEYS[3], keys[i]) end
+end
+redis.call('PUBLISH', ARGV[2], 'changed')
+return 'ok'`;
+
+const CREATE_CHILD = `
+if ARGV[2] == '1' and redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 'missing' end
+if redis.call('HSETNX', KEYS[2], ARGV[3], ARGV[4]) == 0 then return 'exists' end
+if ARGV[6] == '1' then redis.call('PUBLISH', ARGV[5], 'changed') end
+return 'ok'`;
+
+const DELETE_PROVIDER = `
+if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 'missing' end
+redis.call('PUBLISH', ARGV[2], 'changed')
+return 'ok'`;
+
+const DELETE_API_KEY = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+if not current then return 'missing' end
+local ok, decoded = pcall(cjson.decode, current)
+if not ok or decoded.tenant ~= ARGV[2] then return 'missing' end
+redis.call('HDEL', KEYS[1], ARGV[1])
+return 'ok'`;
+
+export interface RedisRegistryStoreOptions {
+  /** Key prefix, default `gh:`. Keys share the `{registry}` hash tag (one Cluster slot). */
+  prefix?: string;
+  /** Told about subscriber connection problems (the store keeps retrying). */
+  onError?: (error: unknown) => void;
+}
+
+/**
+ * Redis implementation: three hashes (tenants, providers by `<tenant>/<id>`, API keys by id)
+ * and a pub/sub channel. Changes are announced by the writing script itself; a dedicated
+ * subscriber connection (`duplicate()`) delivers them, and after every (re)connection it reports
+ * a change too, since announcements made while disconnected are lost.
+ */
+export class RedisRegistryStore implements RegistryStore {
+  readonly #redis: Redis;
+  readonly #keys: { tenants: string; providers: string; apiKeys: string; channel: string };
+  readonly #onError: (error: unknown) => void;
+  readonly #listeners = new Set<() => void>();
+  #subscriber: Redis | undefined;
+
+  constructor(redis: Redis, options: RedisRegistryStoreOptions = {}) {
+    this.#redis = redis;
+    const base = `${options.prefix ?? 'gh:'}{registry}:`;
+    this.#keys = {
+      tenants: `${base}tenants`,
+      providers: `${base}providers`,
+      apiKeys: `${base}apikeys`,
+      channel: `${base}changed`,
+    };
+    this.#onError = options.onError ?? (() => undefined);
+  }
+
+  async snapshot(): Promise<RegistrySnapshot> {
+    // MULTI: both hashes from the same moment.
+    const results = await this.#redis
+      .multi()
+      .hvals(this.#keys.tenants)
+      .hvals(this.#keys.providers)
+      .exec();
+    const [tenants, providers] = (results ?? []).map(([error, value]) => {
+      if (error) throw error;
+      return value as string[];
+    });
+    return {
+      tenants: parseAll(tenants ?? [], storedTenantSchema),
+      providers: parseAll(providers ?? [], storedProviderSchema),
+    };
+  }
+
+  async getTenant(id: string): Promise<StoredTenant | undefined> {
+    return parseOne(await this.#redis.hget(this.#keys.tenants, id), storedTenantSchema);
+  }
+
+  async getProvider(tenant: string, id: string): Promise<StoredProvider | undefined> {
+    const raw = await this.#redis.hget(this.#keys.providers, providerKey(tenant, id));
+    return parseOne(raw, storedProviderSchema);
+  }
+
+  async createTenant(tenant: StoredTenant): Promise<'ok' | 'exists'> {
+    const { tenants, channel } = this.#keys;
+    return this.#run<'ok' | 'exists'>(
+      CREATE_TENANT,
+      [tenants],
+      [tenant.id, JSON.stringify(tenant), channel],
+    );
+  }
+
+  async updateTenant(tenant: StoredTenant, expectedRevision: number): Promise<UpdateResult> {
+    const { tenants, channel } = this.#keys;
+    return this.#run<UpdateResult>(
+      UPDATE_IF_REVISION,
+      [tenants],
+      [tenant.id, JSON.stringify(tenant), String(expectedRevision), channel],
+    );
+  }
+
+  async deleteTenant(id: string): Promise<DeleteResult> {
+    const { tenants, providers, apiKeys, channel } = this.#keys;
+    return this.#run<DeleteResult>(DELETE_TENANT, [tenants, providers, apiKeys], [id, channel]);
+  }
+
+  async createProvider(provider: StoredProvider, options: CreateOptions): Promise<CreateResult> {
+    const field = providerKey(provider.tenant, provider.id);
+    return this.#createChild(this.#keys.providers, provider.tenant, field, provider, options, true);
+  }
+
+  async updateProvider(provider: StoredProvider, expectedRevision: number): Promise<UpdateResult> {
+    const { providers, channel } = this.#keys;
+    return this.#run<UpdateResult>(
+      UPDATE_IF_REVISION,
+      [providers],
+      [
+        providerKey(provider.tenant, provider.id),
+        JSON.stringify(provider),
+        String(expectedRevision),
+        channel,
+      ],
+    );
+  }
+
+  async deleteProvider(tenant: string, id: string): Promise<DeleteResult> {
+    const { providers, channel } = this.#keys;
+    return this.#run<DeleteResult>(
+      DELETE_PROVIDER,
+      [providers],
+      [providerKey(tenant, id), channel],
+    );
+  }
+
+  async createApiKey(key: StoredApiKey, options: CreateOptions): Promise<CreateResult> {
+    // API keys are not cached anywhere: nothing to announce.
+    return this.#createChild(this.#keys.apiKeys, key.tenant, key.id, key, options, false);
+  }
+
+  async getApiKey(id: string): Promise<StoredApiKey | undefined> {
+    return parseOne(await this.#redis.hget(this.#keys.apiKeys, id), storedApiKeySchema);
+  }
+
+  async listApiKeys(tenant: string): Promise<StoredApiKey[]> {
+    const all = parseAll(await this.#redis.hvals(this.#keys.apiKeys), storedApiKeySchema);
+    return all.filter((key) => key.tenant === tenant);
+  }
+
+  async deleteApiKey(tenant: string, id: string): Promise<DeleteResult> {
+    return this.#run<DeleteResult>(DELETE_API_KEY, [this.#keys.apiKeys], [id, tenant]);
+  }
+
+  subscribe(listener: () => void): () => void {
+    this.#listeners.add(listener);
+    this.#subscriber ??= this.#startSubscriber();
+    return () => this.#listeners.delete(listener);
+  }
+
+  async close(): Promise<void> {
+    this.#listeners.clear();
+    const subscriber = this.#subscriber;
+    this.#subscriber = undefined;
+    if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
+  }
+
+  #startSubscriber(): Redis {
+    // Our own resubscription on every `ready`, so that we know when it is in effect.
+    const subscriber = this.#redis.duplicate({ autoResubscribe: false });
+    const { channel } = this.#keys;
+    subscriber.on('error', this.#onError);
+    subscriber.on('ready', () => {
+      subscriber.subscribe(channel).then(() => this.#notify(), this.#onError);
+    });
+    subscriber.on('message', (from: string) => {
+      if (from === channel) this.#notify();
+    });
+    return subscriber;
+  }
+
+  #notify(): void {
+    for (const listener of this.#listeners) listener();
+  }
+
+  async #createChild(
+    hash: string,
+    tenant: string,
+    field: string,
+    value: unknown,
+    options: CreateOptions,
+    announce: boolean,
+  ): Promise<CreateResult> {
+    return this.#run<CreateResult>(
+      CREATE_CHILD,
+      [this.#keys.tenants, hash],
+      [
+        tenant,
+        options.requireTenant ? '1' : '0',
+        field,
+        JSON.stringify(value),
+        this.#keys.channel,
+        announce ? '1' : '0',
+      ],
+    );
+  }
+
+  async #run<T extends string>(script: string, keys: string[], args: string[]): Promise<T> {
+    return (await this.#redis.eval(script, keys.length, ...keys, ...args)) as T;
+  }
+}
+
+/** A record that does not parse (hand-edited, from a future version) is skipped, not fatal. */
+function parseOne<T>(raw: string | null, schema: z.ZodType<T>): T | undefined {
+  if (raw === null) return undefined;
+  try {
+    const result = schema.safeParse(JSON.parse(raw));
+    return result.success ? result.data : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function parseAll<T>(raws: string[], schema: z.ZodType<T>): T[] {
+  return raws.flatMap((raw) => {
+    const parsed = parseOne(raw, schema);
+    return parsed === undefined ? [] : [parsed];
+  });
+}

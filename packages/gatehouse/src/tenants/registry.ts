@@ -1,0 +1,618 @@
+import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { GatehouseConfig, ProviderConfig, TenantConfig } from '../config/schema.ts';
+import { GatehouseError, storeUnavailable } from '../errors.ts';
+import type { Vault } from '../session/vault.ts';
+import {
+  DEFAULT_ADMIN_RULE,
+  type AdminRule,
+  type Provider,
+  type ProviderSettings,
+  type StoredApiKey,
+  type StoredProvider,
+  type StoredTenant,
+  type Tenant,
+} from './model.ts';
+import type { RegistrySnapshot, RegistryStore } from './registry-store.ts';
+
+export interface TenantInput {
+  id: string;
+  name: string;
+  emailDomains: string[];
+  hosts: string[];
+  adminRule: AdminRule;
+}
+export type TenantPatch = Partial<Omit<TenantInput, 'id'>>;
+
+export interface ProviderInput extends ProviderSettings {
+  id: string;
+  clientSecret?: string | undefined;
+}
+/** `clientSecret`: a string replaces it, `null` removes it, absent keeps it. */
+export type ProviderPatch = Partial<ProviderSettings> & { clientSecret?: string | null };
+
+/** What a create or update would store, shown to `beforeWrite` (the provider checks). */
+export interface ProviderCandidate extends ProviderSettings {
+  id: string;
+  tenant: string;
+  hasClientSecret: boolean;
+}
+export type BeforeProviderWrite = (candidate: ProviderCandidate) => Promise<void>;
+
+export interface IssuedApiKey {
+  id: string;
+  /** `ghk_<id>_<secret>`: shown once, only its hash is stored. */
+  key: string;
+  label: string | undefined;
+  createdAt: number;
+}
+
+export interface ApiKeySummary {
+  id: string;
+  label: string | undefined;
+  createdAt: number;
+}
+
+export interface TenantRegistryOptions {
+  config: GatehouseConfig;
+  store: RegistryStore;
+  /** Seals dynamic providers' client secrets (rotatable keys). */
+  vault: Vault;
+  clock?: () => number;
+}
+
+type SecretSource = { plain: string } | { sealed: string };
+
+interface ProviderEntry {
+  provider: Provider;
+  secret: SecretSource | undefined;
+}
+
+interface TenantEntry {
+  tenant: Tenant;
+  providers: Map<string, ProviderEntry>;
+}
+
+interface RegistryView {
+  tenants: Map<string, TenantEntry>;
+  byDomain: Map<string, string>;
+  byHost: Map<string, string>;
+}
+
+/** What a sealed client secret contains: bound to its provider, so it cannot be moved. */
+interface SealedSecret {
+  tenant: string;
+  provider: string;
+  secret: string;
+}
+
+const API_KEY = /^ghk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
+
+const readOnly = (what: string) =>
+  new GatehouseError(409, 'read_only', `This ${what} comes from the configuration file.`);
+export const unknownTenant = () =>
+  new GatehouseError(404, 'unknown_tenant', 'Unknown organisation.');
+export const unknownProvider = () =>
+  new GatehouseError(404, 'unknown_provider', 'Unknown identity provider.');
+const conflict = () =>
+  new GatehouseError(409, 'conflict', 'It was changed at the same time; read it again and retry.');
+
+/**
+ * The tenants and providers Gatehouse knows: those of the config file (read-only) merged with
+ * the dynamic ones of the {@link RegistryStore}. Reads come from an in-process view, loaded on
+ * first use and dropped whenever the store announces a change (from any instance), so a request
+ * at steady state costs no store read. Writes always go to the store with fresh data.
+ *
+ * @example
+ * const registry = new TenantRegistry({ config, store: new MemoryRegistryStore(), vault });
+ * const tenant = await registry.tenantForEmailDomain('acme.test');
+ */
+export class TenantRegistry {
+  readonly #store: RegistryStore;
+  readonly #vault: Vault;
+  readonly #clock: () => number;
+  readonly #static: ReadonlyMap<string, TenantEntry>;
+  readonly #unsubscribe: () => void;
+  #view: Promise<RegistryView> | undefined;
+
+  constructor(options: TenantRegistryOptions) {
+    this.#store = options.store;
+    this.#vault = options.vault;
+    this.#clock = options.clock ?? Date.now;
+    this.#static = new Map(options.config.tenants.map((t) => [t.id, configTenantEntry(t)]));
+    this.#unsubscribe = this.#store.subscribe(() => this.invalidate());
+  }
+
+  /** Drops the cached view; the next read loads a fresh one. */
+  invalidate(): void {
+    this.#view = undefined;
+  }
+
+  async close(): Promise<void> {
+    this.#unsubscribe();
+    await this.#store.close();
+  }
+
+  // ---- Reads (cached) ----
+
+  async tenants(): Promise<Tenant[]> {
+    return [...(await this.#current()).tenants.values()].map((entry) => entry.tenant);
+  }
+
+  async tenant(id: string): Promise<Tenant | undefined> {
+    return (await this.#current()).tenants.get(id)?.tenant;
+  }
+
+  /** Home-realm discovery: the tenant owning this (lower-case) email domain. */
+  async tenantForEmailDomain(domain: string): Promise<Tenant | undefined> {
+    const view = await this.#current();
+    const id = view.byDomain.get(domain.toLowerCase());
+    return id === undefined ? undefined : view.tenants.get(id)?.tenant;
+  }
+
+  async tenantForHost(host: string): Promise<Tenant | undefined> {
+    const view = await this.#current();
+    const id = view.byHost.get(host.toLowerCase());
+    return id === undefined ? undefined : view.tenants.get(id)?.tenant;
+  }
+
+  /** Every provider of the tenant, enabled or not (config ones first). */
+  async providers(tenantId: string): Promise<Provider[]> {
+    const entry = (await this.#current()).tenants.get(tenantId);
+    return entry ? [...entry.providers.values()].map((p) => p.provider) : [];
+  }
+
+  async provider(tenantId: string, providerId: string): Promise<Provider | undefined> {
+    return (await this.#current()).tenants.get(tenantId)?.providers.get(providerId)?.provider;
+  }
+
+  /** The provider's client secret in clear, for building its client; undefined when it has none. */
+  async clientSecret(tenantId: string, providerId: string): Promise<string | undefined> {
+    const entry = (await this.#current()).tenants.get(tenantId)?.providers.get(providerId);
+    const source = entry?.secret;
+    if (!source) return undefined;
+    if ('plain' in source) return source.plain;
+    const opened = await this.#vault.open<SealedSecret>(source.sealed);
+    if (opened.tenant !== tenantId || opened.provider !== providerId) {
+      throw new GatehouseError(500, 'secret_mismatch', 'A sealed client secret was moved.', {
+        expose: false,
+      });
+    }
+    return opened.secret;
+  }
+
+  /**
+   * Whether a session may still be used: its provider exists, is enabled, still has the issuer
+   * the session came from, and is not younger than the session (deleted and created again).
+   */
+  async isSessionProviderLive(session: {
+    tenant: string;
+    provider: string;
+    issuer: string;
+    createdAt: number;
+  }): Promise<boolean> {
+    const provider = await this.provider(session.tenant, session.provider);
+    return (
+      provider !== undefined &&
+      provider.enabled &&
+      provider.createdAt <= session.createdAt &&
+      withoutTrailingSlash(provider.issuer) === withoutTrailingSlash(session.issuer)
+    );
+  }
+
+  // ---- Tenant writes ----
+
+  async createTenant(input: TenantInput): Promise<Tenant> {
+    if (this.#static.has(input.id)) throw tenantExists();
+    await this.#assertUniqueDomainsAndHosts(input.id, input.emailDomains, input.hosts);
+    const now = this.#clock();
+    const stored: StoredTenant = { ...input, revision: 1, createdAt: now, updatedAt: now };
+    if ((await this.#write(() => this.#store.createTenant(stored))) === 'exists') {
+      throw tenantExists();
+    }
+    this.invalidate();
+    return dynamicTenant(stored);
+  }
+
+  async updateTenant(id: string, patch: TenantPatch): Promise<Tenant> {
+    if (this.#static.has(id)) throw readOnly('organisation');
+    const current = await this.#write(() => this.#store.getTenant(id));
+    if (!current) throw unknownTenant();
+    const next: StoredTenant = {
+      ...current,
+      ...definedOnly(patch),
+      revision: current.revision + 1,
+      updatedAt: this.#clock(),
+    };
+    await this.#assertUniqueDomainsAndHosts(id, next.emailDomains, next.hosts);
+    const result = await this.#write(() => this.#store.updateTenant(next, current.revision));
+    if (result === 'missing') throw unknownTenant();
+    if (result === 'conflict') throw conflict();
+    this.invalidate();
+    return dynamicTenant(next);
+  }
+
+  /** Deletes a dynamic tenant with its providers and API keys: their sessions stop working. */
+  async deleteTenant(id: string): Promise<void> {
+    if (this.#static.has(id)) throw readOnly('organisation');
+    if ((await this.#write(() => this.#store.deleteTenant(id))) === 'missing') {
+      throw unknownTenant();
+    }
+    this.invalidate();
+  }
+
+  // ---- Provider writes ----
+
+  async createProvider(
+    tenantId: string,
+    input: ProviderInput,
+    beforeWrite: BeforeProviderWrite,
+  ): Promise<Provider> {
+    const tenant = await this.#freshTenant(tenantId);
+    if (this.#static.get(tenantId)?.providers.has(input.id)) throw providerExists();
+    const { clientSecret, ...settings } = input;
+    const candidate: ProviderCandidate = {
+      ...settings,
+      tenant: tenantId,
+      hasClientSecret: clientSecret !== undefined,
+    };
+    assertSecretFitsMethod(candidate);
+    await beforeWrite(candidate);
+    const now = this.#clock();
+    const stored: StoredProvider = {
+      ...toStoredSettings(candidate),
+      id: input.id,
+      tenant: tenantId,
+      ...(clientSecret === undefined
+        ? {}
+        : { sealedClientSecret: await this.#seal(tenantId, input.id, clientSecret) }),
+      revision: 1,
+      createdAt: now,
+      updatedAt: now,
+    };
+    const result = await this.#write(() =>
+      this.#store.createProvider(stored, { requireTenant: tenant.source === 'dynamic' }),
+    );
+    if (result === 'exists') throw providerExists();
+    if (result === 'missing') throw unknownTenant();
+    this.invalidate();
+    return dynamicProvider(stored);
+  }
+
+  async updateProvider(
+    tenantId: string,
+    providerId: string,
+    patch: ProviderPatch,
+    beforeWrite: BeforeProviderWrite,
+  ): Promise<Provider> {
+    await this.#freshTenant(tenantId);
+    if (this.#static.get(tenantId)?.providers.has(providerId)) throw readOnly('provider');
+    const current = await this.#write(() => this.#store.getProvider(tenantId, providerId));
+    if (!current) throw unknownProvider();
+
+    const { clientSecret, ...settings } = patch;
+    const merged: StoredProvider = {
+      ...current,
+      ...toStoredSettings({ ...fromStoredSettings(current), ...definedOnly(settings) }),
+    };
+    // Switching to `none` drops a secret that would no longer be used.
+    const dropSecret =
+      clientSecret === null ||
+      (clientSecret === undefined && merged.tokenEndpointAuthMethod === 'none');
+    const candidate: ProviderCandidate = {
+      ...fromStoredSettings(merged),
+      id: providerId,
+      tenant: tenantId,
+      hasClientSecret:
+        typeof clientSecret === 'string' ||
+        (!dropSecret && current.sealedClientSecret !== undefined),
+    };
+    assertSecretFitsMethod(candidate);
+    await beforeWrite(candidate);
+
+    const { sealedClientSecret: previousSecret, ...rest } = merged;
+    const sealedClientSecret =
+      typeof clientSecret === 'string'
+        ? await this.#seal(tenantId, providerId, clientSecret)
+        : dropSecret
+          ? undefined
+          : previousSecret;
+    const next: StoredProvider = {
+      ...rest,
+      ...(sealedClientSecret === undefined ? {} : { sealedClientSecret }),
+      revision: current.revision + 1,
+      updatedAt: this.#clock(),
+    };
+    const result = await this.#write(() => this.#store.updateProvider(next, current.revision));
+    if (result === 'missing') throw unknownProvider();
+    if (result === 'conflict') throw conflict();
+    this.invalidate();
+    return dynamicProvider(next);
+  }
+
+  async deleteProvider(tenantId: string, providerId: string): Promise<void> {
+    await this.#freshTenant(tenantId);
+    if (this.#static.get(tenantId)?.providers.has(providerId)) throw readOnly('provider');
+    const result = await this.#write(() => this.#store.deleteProvider(tenantId, providerId));
+    if (result === 'missing') throw unknownProvider();
+    this.invalidate();
+  }
+
+  // ---- Tenant admin API keys ----
+
+  async issueApiKey(tenantId: string, label?: string): Promise<IssuedApiKey> {
+    const tenant = await this.#freshTenant(tenantId);
+    const id = randomBytes(8).toString('hex');
+    const secret = randomBytes(32).toString('base64url');
+    const stored: StoredApiKey = {
+      id,
+      tenant: tenantId,
+      secretHash: sha256(secret),
+      ...(label === undefined ? {} : { label }),
+      createdAt: this.#clock(),
+    };
+    const result = await this.#write(() =>
+      this.#store.createApiKey(stored, { requireTenant: tenant.source === 'dynamic' }),
+    );
+    if (result === 'missing') throw unknownTenant();
+    if (result === 'exists') throw new Error('API key id collision');
+    return { id, key: `ghk_${id}_${secret}`, label, createdAt: stored.createdAt };
+  }
+
+  async listApiKeys(tenantId: string): Promise<ApiKeySummary[]> {
+    await this.#freshTenant(tenantId);
+    const keys = await this.#write(() => this.#store.listApiKeys(tenantId));
+    return keys
+      .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id))
+      .map(({ id, label, createdAt }) => ({ id, label, createdAt }));
+  }
+
+  async revokeApiKey(tenantId: string, keyId: string): Promise<void> {
+    await this.#freshTenant(tenantId);
+    if ((await this.#write(() => this.#store.deleteApiKey(tenantId, keyId))) === 'missing') {
+      throw new GatehouseError(404, 'unknown_api_key', 'Unknown API key.');
+    }
+  }
+
+  /** The tenant a presented API key administers, or undefined (compared in constant time). */
+  async verifyApiKey(presented: string): Promise<string | undefined> {
+    const match = API_KEY.exec(presented);
+    if (!match?.[1] || !match[2]) return undefined;
+    const stored = await this.#write(() => this.#store.getApiKey(match[1] ?? ''));
+    const expected = Buffer.from(stored?.secretHash ?? sha256('no key'));
+    const actual = Buffer.from(sha256(match[2]));
+    const same = expected.length === actual.length && timingSafeEqual(expected, actual);
+    if (!stored || !same) return undefined;
+    return (await this.tenant(stored.tenant)) ? stored.tenant : undefined;
+  }
+
+  // ---- internals ----
+
+  #current(): Promise<RegistryView> {
+    if (this.#view) return this.#view;
+    const loading = this.#store.snapshot().then(
+      (snapshot) => buildView(this.#static, snapshot),
+      (error: unknown) => {
+        throw storeUnavailable(error);
+      },
+    );
+    // A change announced while loading clears `#view`, so a stale result is not kept.
+    this.#view = loading;
+    loading.catch(() => {
+      if (this.#view === loading) this.#view = undefined;
+    });
+    return loading;
+  }
+
+  /** Writes need the truth, not the cache: a tenant just created elsewhere must be found. */
+  async #freshTenant(id: string): Promise<Tenant> {
+    const configured = this.#static.get(id);
+    if (configured) return configured.tenant;
+    const stored = await this.#write(() => this.#store.getTenant(id));
+    if (!stored) throw unknownTenant();
+    return dynamicTenant(stored);
+  }
+
+  async #assertUniqueDomainsAndHosts(
+    tenantId: string,
+    domains: readonly string[],
+    hosts: readonly string[],
+  ): Promise<void> {
+    const snapshot = await this.#write(() => this.#store.snapshot());
+    const others = [
+      ...[...this.#static.values()].map((entry) => entry.tenant),
+      ...snapshot.tenants.map(dynamicTenant),
+    ].filter((tenant) => tenant.id !== tenantId);
+    for (const domain of domains) {
+      if (others.some((tenant) => tenant.emailDomains.includes(domain))) {
+        throw new GatehouseError(
+          409,
+          'email_domain_taken',
+          `The email domain "${domain}" belongs to another organisation.`,
+        );
+      }
+    }
+    for (const host of hosts) {
+      if (others.some((tenant) => tenant.hosts.includes(host))) {
+        throw new GatehouseError(
+          409,
+          'host_taken',
+          `The host "${host}" belongs to another organisation.`,
+        );
+      }
+    }
+  }
+
+  async #seal(tenant: string, provider: string, secret: string): Promise<string> {
+    const value: SealedSecret = { tenant, provider, secret };
+    return this.#vault.seal(value);
+  }
+
+  /** Store failures are "try again later", never "not found". */
+  async #write<T>(operation: () => Promise<T>): Promise<T> {
+    try {
+      return await operation();
+    } catch (error) {
+      throw storeUnavailable(error);
+    }
+  }
+}
+
+const tenantExists = () =>
+  new GatehouseError(409, 'tenant_exists', 'An organisation with this id already exists.');
+const providerExists = () =>
+  new GatehouseError(
+    409,
+    'provider_exists',
+    'This organisation already has a provider with this id.',
+  );
+
+const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
+
+const withoutTrailingSlash = (issuer: string) => issuer.replace(/\/+$/, '');
+
+function definedOnly<T extends object>(patch: T): Partial<T> {
+  return Object.fromEntries(
+    Object.entries(patch).filter(([, value]) => value !== undefined),
+  ) as Partial<T>;
+}
+
+function assertSecretFitsMethod(candidate: ProviderCandidate): void {
+  const needsSecret =
+    candidate.tokenEndpointAuthMethod === 'client_secret_basic' ||
+    candidate.tokenEndpointAuthMethod === 'client_secret_post';
+  if (needsSecret !== candidate.hasClientSecret) {
+    throw new GatehouseError(
+      422,
+      'validation_failed',
+      needsSecret
+        ? `A client secret is required for ${candidate.tokenEndpointAuthMethod}.`
+        : 'A client secret must not be set for this authentication method.',
+      {
+        extra: {
+          errors: [
+            {
+              path: 'clientSecret',
+              message: needsSecret
+                ? 'Required for this authentication method.'
+                : 'Not used by this authentication method; remove it.',
+            },
+          ],
+        },
+      },
+    );
+  }
+}
+
+function toStoredSettings(settings: ProviderSettings): ProviderSettings & {
+  scopes: string[];
+  authorizationParams: Record<string, string>;
+} {
+  return {
+    displayName: settings.displayName,
+    issuer: settings.issuer,
+    clientId: settings.clientId,
+    tokenEndpointAuthMethod: settings.tokenEndpointAuthMethod,
+    scopes: [...settings.scopes],
+    authorizationParams: { ...settings.authorizationParams },
+    enabled: settings.enabled,
+  };
+}
+
+const fromStoredSettings = (stored: StoredProvider): ProviderSettings => toStoredSettings(stored);
+
+function dynamicTenant(stored: StoredTenant): Tenant {
+  return {
+    id: stored.id,
+    name: stored.name,
+    emailDomains: stored.emailDomains,
+    hosts: stored.hosts,
+    adminRule: stored.adminRule,
+    source: 'dynamic',
+  };
+}
+
+function dynamicProvider(stored: StoredProvider): Provider {
+  return {
+    ...toStoredSettings(stored),
+    id: stored.id,
+    tenant: stored.tenant,
+    hasClientSecret: stored.sealedClientSecret !== undefined,
+    source: 'dynamic',
+    revision: stored.revision,
+    createdAt: stored.createdAt,
+    updatedAt: stored.updatedAt,
+  };
+}
+
+function configTenantEntry(tenant: TenantConfig): TenantEntry {
+  return {
+    tenant: {
+      id: tenant.id,
+      name: tenant.name,
+      emailDomains: tenant.emailDomains,
+      hosts: tenant.hosts ?? [],
+      adminRule: tenant.adminRule ?? DEFAULT_ADMIN_RULE,
+      source: 'config',
+    },
+    providers: new Map(tenant.providers.map((p) => [p.id, configProviderEntry(tenant.id, p)])),
+  };
+}
+
+function configProviderEntry(tenant: string, provider: ProviderConfig): ProviderEntry {
+  return {
+    provider: {
+      id: provider.id,
+      tenant,
+      displayName: provider.displayName ?? provider.id,
+      issuer: provider.issuer,
+      clientId: provider.clientId,
+      tokenEndpointAuthMethod: provider.tokenEndpointAuthMethod,
+      scopes: provider.scopes,
+      authorizationParams: provider.authorizationParams,
+      enabled: provider.enabled,
+      hasClientSecret: provider.clientSecret !== undefined,
+      source: 'config',
+      revision: 0,
+      createdAt: 0,
+      updatedAt: 0,
+    },
+    secret: provider.clientSecret === undefined ? undefined : { plain: provider.clientSecret },
+  };
+}
+
+/** Config entries first (they win every clash), then dynamic ones in a stable order. */
+function buildView(
+  configured: ReadonlyMap<string, TenantEntry>,
+  snapshot: RegistrySnapshot,
+): RegistryView {
+  const tenants = new Map<string, TenantEntry>();
+  for (const [id, entry] of configured) {
+    tenants.set(id, { tenant: entry.tenant, providers: new Map(entry.providers) });
+  }
+  for (const stored of [...snapshot.tenants].sort((a, b) => a.id.localeCompare(b.id))) {
+    if (!tenants.has(stored.id)) {
+      tenants.set(stored.id, { tenant: dynamicTenant(stored), providers: new Map() });
+    }
+  }
+  const providers = [...snapshot.providers].sort(
+    (a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id),
+  );
+  for (const stored of providers) {
+    const entry = tenants.get(stored.tenant);
+    // Orphans (tenant gone) and clashes with a config provider are ignored.
+    if (!entry || entry.providers.has(stored.id)) continue;
+    entry.providers.set(stored.id, {
+      provider: dynamicProvider(stored),
+      secret:
+        stored.sealedClientSecret === undefined ? undefined : { sealed: stored.sealedClientSecret },
+    });
+  }
+  const byDomain = new Map<string, string>();
+  const byHost = new Map<string, string>();
+  for (const { tenant } of tenants.values()) {
+    for (const domain of tenant.emailDomains)
+      if (!byDomain.has(domain)) byDomain.set(domain, tenant.id);
+    for (const host of tenant.hosts) if (!byHost.has(host)) byHost.set(host, tenant.id);
+  }
+  return { tenants, byDomain, byHost };
+}

@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT } from 'jose';
+import type { SessionRecord } from '../session/model.ts';
+import type { Clock } from '../session/stores.ts';
+import type { SigningKeyRing } from './key-ring.ts';
+import { DEFAULT_TOKEN_LIFETIME_SECONDS } from './signing-key-config.ts';
+
+export interface DownstreamTokenOptions {
+  keys: SigningKeyRing;
+  /** `iss` of every token: the public origin, no trailing slash. */
+  issuer: string;
+  clock: Clock;
+  /** Most (session, audience) tokens kept; the least recently used go first. Default 10 000. */
+  maxCachedTokens?: number;
+  /** A token is minted anew once fewer than this many seconds remain. Default 60. */
+  renewBeforeSeconds?: number;
+}
+
+export interface DownstreamTokenRequest {
+  sessionId: string;
+  session: SessionRecord;
+  audience: string;
+  lifetimeSeconds?: number | undefined;
+}
+
+interface CachedToken {
+  token: string;
+  /** Epoch seconds. */
+  expiresAt: number;
+  /** Who it was minted for: a hit must be for the very same identity. */
+  identity: string;
+}
+
+/**
+ * Mints the short-lived `at+jwt` tokens of `gatehouse`-mode routes and reuses each one per
+ * (session, audience, signing key) until it is about to expire. The cache lives in this process
+ * only: a token is cheap to mint, so sharing it would cost Redis writes for nothing.
+ *
+ * @example
+ * const token = await minter.tokenFor({ sessionId, session, audience: 'urn:api' });
+ */
+export class DownstreamTokenMinter {
+  readonly #options: Required<DownstreamTokenOptions>;
+  /** Insertion order is recency order: a hit is moved to the end, eviction takes the front. */
+  readonly #cache = new Map<string, CachedToken>();
+
+  constructor(options: DownstreamTokenOptions) {
+    this.#options = { maxCachedTokens: 10_000, renewBeforeSeconds: 60, ...options };
+  }
+
+  async tokenFor(request: DownstreamTokenRequest): Promise<string> {
+    const signingKey = this.#options.keys.signingKey();
+    const lifetime = request.lifetimeSeconds ?? DEFAULT_TOKEN_LIFETIME_SECONDS;
+    const key = `${request.sessionId}\n${request.audience}\n${signingKey.kid}`;
+    const identity = identityOf(request.session);
+    const now = Math.floor(this.#options.clock() / 1000);
+
+    const cached = this.#cache.get(key);
+    if (cached && cached.identity === identity && this.#stillFresh(cached, now, lifetime)) {
+      this.#cache.delete(key);
+      this.#cache.set(key, cached);
+      return cached.token;
+    }
+
+    const expiresAt = now + lifetime;
+    const token = await new SignJWT(downstreamClaims(request.session))
+      .setProtectedHeader({ alg: signingKey.alg, kid: signingKey.kid, typ: 'at+jwt' })
+      .setIssuer(this.#options.issuer)
+      .setAudience(request.audience)
+      .setSubject(request.session.sub)
+      .setIssuedAt(now)
+      .setExpirationTime(expiresAt)
+      .setJti(randomUUID())
+      .sign(signingKey.privateKey);
+    this.#remember(key, { token, expiresAt, identity });
+    return token;
+  }
+
+  /** Number of cached tokens (tests of the bound). */
+  get size(): number {
+    return this.#cache.size;
+  }
+
+  #stillFresh(cached: CachedToken, now: number, lifetime: number): boolean {
+    const renewBefore = Math.min(this.#options.renewBeforeSeconds, lifetime / 2);
+    return cached.expiresAt - now > renewBefore;
+  }
+
+  #remember(key: string, entry: CachedToken): void {
+    this.#cache.delete(key);
+    this.#cache.set(key, entry);
+    while (this.#cache.size > this.#options.maxCachedTokens) {
+      const oldest = this.#cache.keys().next();
+      if (oldest.done) break;
+      this.#cache.delete(oldest.value);
+    }
+  }
+}
+
+/** Users are keyed by (issuer, sub): both go in, with the tenant and provider they came through. */
+function downstreamClaims(session: SessionRecord): Record<string, unknown> {
+  const claims: Record<string, unknown> = {
+    tenant: session.tenant,
+    provider: session.provider,
+    idp_iss: session.issuer,
+  };
+  const { email, roles } = session.claims;
+  if (typeof email === 'string') claims.email = email;
+  if (Array.isArray(roles) && roles.every((role) => typeof role === 'string')) {
+    claims.roles = roles;
+  }
+  return claims;
+}
+
+function identityOf(session: SessionRecord): string {
+  return JSON.stringify([session.issuer, session.sub, session.tenant, session.provider]);
+}
