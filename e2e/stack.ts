@@ -17,6 +17,20 @@ const stack = await startStack({
   instances: 1,
   devIdp: { controlApi: true },
   staticDir: resolve(import.meta.dirname, '../apps/web/dist'),
+  // A route only globex sessions may use (tenant isolation in the browser).
+  configure: (input) => ({
+    ...input,
+    routes: [
+      ...(input.routes ?? []),
+      {
+        prefix: '/api/globex-only',
+        upstream: input.routes?.[0]?.upstream ?? '',
+        tokenMode: 'gatehouse',
+        audience: 'urn:gatehouse:demo-api',
+        tenants: ['globex'],
+      },
+    ],
+  }),
 });
 
 const control = createServer((req, res) => {
