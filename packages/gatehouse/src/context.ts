@@ -33,8 +33,6 @@ export interface GatehouseContext {
   cookies: CookieNames;
   /** Connection pool for API upstreams (not the guarded one: upstreams come from our own config). */
   upstreams: Dispatcher;
-  /** How often (at most) a session's idle deadline is moved forward: one write per interval. */
-  slideIntervalMs: number;
   /** Keys of the Gatehouse-signed downstream tokens (published at `/.well-known/jwks.json`). */
   signingKeys: SigningKeyRing;
   /** Mints (and reuses) the tokens of `gatehouse`-mode routes. */

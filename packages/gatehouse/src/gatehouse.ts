@@ -131,7 +131,6 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     backchannel: new BackchannelLogout({ providers, sessions, replay: kv, fetch: guardedFetch }),
     cookies: cookieNames(config.secureCookies),
     upstreams,
-    slideIntervalMs: Math.min(5 * 60_000, (config.session.idleTimeoutSeconds * 1000) / 6),
     signingKeys,
     downstreamTokens: new DownstreamTokenMinter({ keys: signingKeys, issuer: publicOrigin, clock }),
   };

@@ -37,6 +37,12 @@ describe('session timeouts', () => {
       deps: { clock: () => Date.now() + offsetMs },
       configure: (input) => ({
         ...input,
+        // globex keeps its own, shorter limits.
+        tenants: input.tenants?.map((tenant) =>
+          tenant.id === 'globex'
+            ? { ...tenant, session: { idleTimeoutSeconds: 120, absoluteTimeoutSeconds: 300 } }
+            : tenant,
+        ),
         session: {
           secrets: ['unused-overridden-by-env-000000000000'],
           idleTimeoutSeconds: IDLE_SECONDS,
@@ -126,6 +132,26 @@ describe('session timeouts', () => {
     };
     expect(user.session.expiresAt).toBe(user.session.absoluteExpiresAt);
     offsetMs = ABSOLUTE_SECONDS * 1000 + 1000;
+    const res = await http(`${stack.origin}/bff/user`);
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { code: string }).code).toBe('session_expired');
+  });
+
+  it('applies a tenant’s own idle and absolute timeouts', async () => {
+    offsetMs = 0;
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'carol', password: 'carol' }, { tenant: 'globex' });
+    const cookie = (await http.jar.getCookies(stack.origin)).find((c) => c.key === 'gatehouse');
+    const user = (await (await http(`${stack.origin}/bff/user?slide=false`)).json()) as {
+      tenant: string;
+      session: { idleExpiresAt: string; absoluteExpiresAt: string };
+    };
+    expect(user.tenant).toBe('globex');
+    expect(Date.parse(user.session.idleExpiresAt) - Date.now()).toBeLessThanOrEqual(120_000);
+    expect(Date.parse(user.session.absoluteExpiresAt) - Date.now()).toBeLessThanOrEqual(300_000);
+    // The cookie lives as long as the tenant's absolute limit, not the deployment's.
+    expect(Number(cookie?.TTL())).toBeLessThanOrEqual(300_000);
+    advance(121); // idle for longer than globex allows, far less than the deployment's 600 s
     const res = await http(`${stack.origin}/bff/user`);
     expect(res.status).toBe(401);
     expect(((await res.json()) as { code: string }).code).toBe('session_expired');

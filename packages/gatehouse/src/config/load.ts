@@ -241,6 +241,14 @@ function checkTenants(config: ParsedConfig, problems: string[]): void {
   for (const tenant of config.tenants) {
     if (tenantIds.has(tenant.id)) problems.push(`tenants: duplicate tenant id "${tenant.id}"`);
     tenantIds.add(tenant.id);
+    const idle = tenant.session?.idleTimeoutSeconds ?? config.session?.idleTimeoutSeconds ?? 1800;
+    const absolute =
+      tenant.session?.absoluteTimeoutSeconds ?? config.session?.absoluteTimeoutSeconds ?? 43_200;
+    if (absolute < idle) {
+      problems.push(
+        `tenants.${tenant.id}.session: the absolute timeout must not be shorter than the idle timeout`,
+      );
+    }
     for (const domain of tenant.emailDomains) {
       const owner = domains.get(domain);
       if (owner) {

@@ -58,6 +58,13 @@ export const tenantSchema = z.strictObject({
   hosts: z.array(hostName).optional(),
   adminRule: adminRuleSchema.optional(),
   providers: z.array(providerSchema).default([]),
+  /** This tenant's own session timeouts, overriding the deployment's. */
+  session: z
+    .strictObject({
+      idleTimeoutSeconds: z.number().int().min(60).optional(),
+      absoluteTimeoutSeconds: z.number().int().min(300).optional(),
+    })
+    .optional(),
 });
 
 export const routeSchema = z.strictObject({

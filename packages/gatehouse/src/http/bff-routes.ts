@@ -66,7 +66,7 @@ export async function slideIfDue(
   record: SessionRecord,
 ): Promise<SessionRecord> {
   const now = ctx.clock();
-  if (now - record.lastSeenAt < ctx.slideIntervalMs) return record;
+  if (now - record.lastSeenAt < ctx.sessions.slideIntervalMs(record)) return record;
   const updated = await ctx.sessions.tryUpdate(req.sessionID, (current) => ({
     ...current,
     lastSeenAt: now,
@@ -165,6 +165,7 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
   });
   const now = ctx.clock();
   const claims = login.claims;
+  const timeouts = sessionTimeouts(ctx, tenant);
   const record: SessionRecord = {
     v: 1,
     tenant,
@@ -177,23 +178,37 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
     accessTokenExpiresAt: login.tokens.expiresAt,
     createdAt: now,
     lastSeenAt: now,
-    absoluteExpiresAt: now + ctx.config.session.absoluteTimeoutSeconds * 1000,
+    absoluteExpiresAt: now + timeouts.absoluteTimeoutSeconds * 1000,
+    ...(timeouts.idleTimeoutSeconds !== ctx.config.session.idleTimeoutSeconds
+      ? { idleTimeoutMs: timeouts.idleTimeoutSeconds * 1000 }
+      : {}),
     handle: randomBytes(16).toString('base64url'),
     device: deviceSummary(req.get('user-agent')),
   };
   // Never adopt a pre-login session id: a fresh one for the signed-in session.
   await promisify((cb) => req.session.regenerate(cb));
+  req.session.cookie.maxAge = timeouts.absoluteTimeoutSeconds * 1000;
   req.session.gh = record;
   await promisify((cb) => req.session.save(cb));
   await ctx.sessions.indexSession(req.sessionID, record);
   res.redirect(302, login.transaction.returnTo);
 }
 
+/** The deployment's timeouts with the tenant's overrides (static config tenants) applied. */
+function sessionTimeouts(ctx: GatehouseContext, tenantId: string) {
+  const overrides = ctx.config.tenants.find((t) => t.id === tenantId)?.session;
+  return {
+    idleTimeoutSeconds: overrides?.idleTimeoutSeconds ?? ctx.config.session.idleTimeoutSeconds,
+    absoluteTimeoutSeconds:
+      overrides?.absoluteTimeoutSeconds ?? ctx.config.session.absoluteTimeoutSeconds,
+  };
+}
+
 async function currentUser(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
   let record = await activeSession(ctx, req);
   if (!record) throw unauthenticated();
   if (req.query.slide !== 'false') record = await slideIfDue(ctx, req, record);
-  const idleExpiresAt = record.lastSeenAt + ctx.sessions.idleTimeoutMs;
+  const idleExpiresAt = ctx.sessions.idleExpiresAt(record);
   res.json({
     claims: record.claims,
     tenant: record.tenant,

@@ -29,6 +29,8 @@ export interface SessionRecord {
   createdAt: number;
   lastSeenAt: number;
   absoluteExpiresAt: number;
+  /** The tenant's idle timeout when it overrides the deployment's (milliseconds). */
+  idleTimeoutMs?: number;
   /** Opaque public handle for session management; never the session id. */
   handle: string;
   device: string;
@@ -66,6 +68,9 @@ export function filterClaims(claims: Record<string, unknown>): Record<string, un
 }
 
 /** When the session ends if nothing happens: the earlier of the idle and the absolute limit. */
-export function sessionExpiresAt(record: SessionRecord, idleTimeoutMs: number): number {
-  return Math.min(record.lastSeenAt + idleTimeoutMs, record.absoluteExpiresAt);
+export function sessionExpiresAt(record: SessionRecord, defaultIdleTimeoutMs: number): number {
+  return Math.min(
+    record.lastSeenAt + (record.idleTimeoutMs ?? defaultIdleTimeoutMs),
+    record.absoluteExpiresAt,
+  );
 }

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import type { SessionData, Store } from 'express-session';
 import type { KeyValueStore } from './kv.ts';
 import { withLock } from './lock.ts';
-import type { SessionRecord } from './model.ts';
+import { sessionExpiresAt, type SessionRecord } from './model.ts';
 import { storeOps, type Clock } from './stores.ts';
 
 export interface SessionServiceOptions {
@@ -50,7 +50,20 @@ export class SessionService {
   /** Whether the record is past its idle or absolute limit. */
   isExpired(record: SessionRecord): boolean {
     const now = this.clock();
-    return now >= record.absoluteExpiresAt || now >= record.lastSeenAt + this.idleTimeoutMs;
+    return now >= sessionExpiresAt(record, this.idleTimeoutMs);
+  }
+
+  /** The idle deadline (epoch ms) of a record: its tenant's idle timeout or the deployment's. */
+  idleExpiresAt(record: SessionRecord): number {
+    return record.lastSeenAt + (record.idleTimeoutMs ?? this.idleTimeoutMs);
+  }
+
+  /**
+   * How often (at most) a session's idle deadline moves forward: a sixth of the idle timeout,
+   * at most five minutes — so sliding costs one write per session every few minutes.
+   */
+  slideIntervalMs(record: SessionRecord): number {
+    return Math.min(5 * 60_000, (record.idleTimeoutMs ?? this.idleTimeoutMs) / 6);
   }
 
   /**
