@@ -284,6 +284,18 @@ const ROWS: Row[] = [
     path: fixed('/tenants/acme/providers/dev/test'),
     expect: [200, 200, 200, 403, 403, 401],
   },
+  {
+    name: 'DELETE /tenants/acme/providers/:p/users/:sub/sessions',
+    method: 'DELETE',
+    path: fixed('/tenants/acme/providers/dev/users/nobody-signed-in/sessions'),
+    expect: [200, 200, 200, 403, 403, 401],
+  },
+  {
+    name: 'DELETE /tenants/:dynamic/sessions',
+    method: 'DELETE',
+    path: async () => `/tenants/${await freshTenant()}/sessions`,
+    expect: [200, 403, 403, 403, 403, 401],
+  },
 ];
 
 describe('admin API authorization matrix', () => {

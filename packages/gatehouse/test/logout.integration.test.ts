@@ -10,6 +10,7 @@ import {
   type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
+import { ADMIN_TOKEN, withAdminToken } from './support/admin.ts';
 
 const BCL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 const csrf = { 'x-csrf': '1' };
@@ -24,7 +25,12 @@ describe('back-channel logout and session management', () => {
 
   beforeAll(async () => {
     redis = await startRedisServer();
-    stack = await startStack({ redis, instances: 2, devIdp: { controlApi: true } });
+    stack = await startStack({
+      redis,
+      instances: 2,
+      devIdp: { controlApi: true },
+      configure: withAdminToken,
+    });
   });
   afterAll(async () => {
     await stack?.close();
@@ -260,6 +266,51 @@ describe('back-channel logout and session management', () => {
 
     it('requires a session', async () => {
       expect((await fetch(`${one!()}/bff/sessions`)).status).toBe(401);
+    });
+  });
+
+  describe('admins end sessions', () => {
+    const endSessions = async (caller: CookieFetch | string, path: string) => {
+      const init = {
+        method: 'DELETE',
+        headers: typeof caller === 'string' ? { authorization: `Bearer ${caller}` } : csrf,
+      };
+      const url = `${two!()}/admin/api${path}`;
+      return typeof caller === 'string' ? fetch(url, init) : caller(url, init);
+    };
+
+    it('a tenant admin ends every session of one user of their tenant', async () => {
+      const admin = await device('alice');
+      const laptop = await device('bob');
+      const phone = await device('bob');
+      const res = await endSessions(admin, '/tenants/acme/providers/dev/users/bob/sessions');
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { ended: number }).ended).toBeGreaterThanOrEqual(2);
+      expect(await statusOnBoth(laptop)).toEqual([401, 401]);
+      expect(await statusOnBoth(phone)).toEqual([401, 401]);
+      expect(await statusOnBoth(admin)).toEqual([200, 200]);
+      // …but not of another tenant's users.
+      const foreign = await endSessions(
+        admin,
+        '/tenants/globex/providers/dev/users/carol/sessions',
+      );
+      expect(foreign.status).toBe(403);
+    });
+
+    it('the operator ends every session of a tenant, and only of that tenant', async () => {
+      const acme = await device('alice');
+      const carol = createCookieFetch();
+      await signIn(carol, one!(), { login: 'carol', password: 'carol' }, { tenant: 'globex' });
+      const dave = createCookieFetch();
+      await signIn(dave, one!(), { login: 'dave', password: 'dave' }, { tenant: 'globex' });
+      const res = await endSessions(ADMIN_TOKEN, '/tenants/globex/sessions');
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { ended: number }).ended).toBeGreaterThanOrEqual(2);
+      for (const http of [carol, dave]) {
+        expect((await http(`${one!()}/bff/user`)).status).toBe(401);
+        expect((await http(`${two!()}/bff/user`)).status).toBe(401);
+      }
+      expect(await statusOnBoth(acme)).toEqual([200, 200]);
     });
   });
 });

@@ -2,6 +2,7 @@ import express, { type Request, type Response, type Router } from 'express';
 import type { z } from 'zod';
 import type { GatehouseContext } from '../context.ts';
 import { GatehouseError } from '../errors.ts';
+import type { SessionRecord } from '../session/model.ts';
 import type { Provider, Tenant } from '../tenants/model.ts';
 import type { ProviderCandidate } from '../tenants/registry.ts';
 import { unknownProvider, unknownTenant } from '../tenants/registry.ts';
@@ -24,6 +25,7 @@ import {
   providerListSchema,
   providerPatchSchema,
   providerTestSchema,
+  sessionsEndedSchema,
   tenantAnswerSchema,
   tenantCreateSchema,
   tenantListSchema,
@@ -67,6 +69,8 @@ const PARAMS: Record<string, RegExp> = {
   tenant: /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/,
   provider: /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/,
   keyId: /^[0-9a-f]{16}$/,
+  // An IdP's subject identifier: printable ASCII, at most 255 characters (OIDC Core).
+  sub: /^[\x21-\x7e]{1,255}$/,
 };
 
 const toIso = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : null);
@@ -344,7 +348,54 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
       } satisfies z.infer<typeof providerTestSchema>;
     },
   }),
+  route({
+    method: 'delete',
+    path: '/tenants/:tenant/providers/:provider/users/:sub/sessions',
+    operationId: 'endUserSessions',
+    summary:
+      'End every session of one user (the provider’s issuer and this sub), on every instance',
+    access: 'tenant',
+    response: { status: 200, description: 'How many sessions ended', schema: sessionsEndedSchema },
+    errors: [404],
+    handle: async ({ ctx, params }) => {
+      const provider = await existingProvider(ctx, params.tenant, params.provider);
+      const sessions = await ctx.sessions.sessionsOfUser(provider.issuer, params.sub ?? '');
+      return endSessions(
+        ctx,
+        sessions,
+        (record) => record.tenant === provider.tenant && record.provider === provider.id,
+      );
+    },
+  }),
+  route({
+    method: 'delete',
+    path: '/tenants/:tenant/sessions',
+    operationId: 'endTenantSessions',
+    summary: 'End every session of the tenant, on every instance',
+    access: 'operator',
+    response: { status: 200, description: 'How many sessions ended', schema: sessionsEndedSchema },
+    errors: [404],
+    handle: async ({ ctx, params }) => {
+      const tenant = await existingTenant(ctx, params.tenant);
+      const sessions = await ctx.sessions.sessionsOfTenant(tenant.id);
+      return endSessions(ctx, sessions, (record) => record.tenant === tenant.id);
+    },
+  }),
 ];
+
+async function endSessions(
+  ctx: GatehouseContext,
+  sessions: Map<string, SessionRecord>,
+  matches: (record: SessionRecord) => boolean,
+): Promise<z.infer<typeof sessionsEndedSchema>> {
+  let ended = 0;
+  for (const [sid, record] of sessions) {
+    if (!matches(record)) continue;
+    await ctx.sessions.end(sid, record);
+    ended += 1;
+  }
+  return { ended };
+}
 
 /**
  * `/admin/api`: JSON in, JSON or problem+json out. The caller is identified before the body is

@@ -209,3 +209,6 @@ export const problemSchema = z.object({
 export type TenantOut = z.infer<typeof tenantOutSchema>;
 export type ProviderOut = z.infer<typeof providerOutSchema>;
 export type ProviderAnswer = z.infer<typeof providerAnswerSchema>;
+
+/** How many sessions an admin call ended (on every instance). */
+export const sessionsEndedSchema = z.object({ ended: z.number().int().min(0) });
