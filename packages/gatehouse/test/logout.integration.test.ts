@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { SignJWT, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  inspectSession,
   createCookieFetch,
   signIn,
   startRedisServer,
@@ -55,18 +56,9 @@ describe('back-channel logout and session management', () => {
   }
 
   async function idpSessionId(http: CookieFetch): Promise<string> {
-    const raw = decodeURIComponent((await http.cookie(one!(), 'gatehouse')) ?? '');
-    const sid = /^s:([^.]+)\./.exec(raw)?.[1];
-    const client = redis.client();
-    try {
-      const data = JSON.parse((await client.get(`gh:sess:${sid}`)) ?? '{}') as {
-        gh?: { sid?: string };
-      };
-      if (!data.gh?.sid) throw new Error('session has no IdP sid');
-      return data.gh.sid;
-    } finally {
-      client.disconnect();
-    }
+    const { record } = await inspectSession(stack, http);
+    if (!record.sid) throw new Error('session has no IdP sid');
+    return record.sid;
   }
 
   async function idpControl(path: string, body: unknown): Promise<Record<string, unknown>> {

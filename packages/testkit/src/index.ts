@@ -3,3 +3,4 @@ export { startRedisServer, type RedisServer } from './redis.ts';
 export { createCookieFetch, type CookieFetch } from './cookie-fetch.ts';
 export { startStack, type Stack, type StackOptions, type RunningGatehouse } from './stack.ts';
 export { signIn } from './sign-in.ts';
+export { inspectSession, callIdpAsClient, type InspectedSession } from './inspect.ts';

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { adminRuleSchema, emailDomain, hostName, slug } from '../config/schema.ts';
 import { DEFAULT_ADMIN_RULE, TOKEN_ENDPOINT_AUTH_METHODS } from '../tenants/model.ts';
+import { RESERVED_AUTHORIZATION_PARAMETERS } from '../oidc/login.ts';
 import { PROVIDER_CHECKS } from '../tenants/provider-checks.ts';
 
 // ---- Request bodies (strict: an unknown field is a 422, never silently ignored) ----
@@ -29,27 +30,12 @@ const clientSecret = z
 
 const scope = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,200}$/, 'must be a scope token');
 
-// What the login owns; a provider may not set these (the login would ignore them anyway).
-const RESERVED_AUTHORIZATION_PARAMETERS = [
-  'client_id',
-  'redirect_uri',
-  'response_type',
-  'response_mode',
-  'scope',
-  'state',
-  'nonce',
-  'code_challenge',
-  'code_challenge_method',
-  'request',
-  'request_uri',
-];
-
 const authorizationParams = z
   .record(
     z
       .string()
       .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a parameter name')
-      .refine((name) => !RESERVED_AUTHORIZATION_PARAMETERS.includes(name), {
+      .refine((name) => !RESERVED_AUTHORIZATION_PARAMETERS.has(name), {
         message: 'is set by Gatehouse itself',
       }),
     z.string().max(500),

@@ -20,7 +20,7 @@ export interface LoginTransaction {
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
 
 /** Parameters the protocol owns; a provider's extra authorization parameters cannot override them. */
-const RESERVED_PARAMETERS = new Set([
+export const RESERVED_AUTHORIZATION_PARAMETERS: ReadonlySet<string> = new Set([
   'client_id',
   'redirect_uri',
   'response_type',
@@ -84,7 +84,7 @@ export async function beginLogin(
   );
 
   const extra = Object.entries(resolved.provider.authorizationParams).filter(
-    ([name]) => !RESERVED_PARAMETERS.has(name),
+    ([name]) => !RESERVED_AUTHORIZATION_PARAMETERS.has(name),
   );
   const parameters = new URLSearchParams({
     ...Object.fromEntries(extra),
