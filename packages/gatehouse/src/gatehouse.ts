@@ -109,7 +109,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
 
   const context: GatehouseContext = {
     config,
-    publicOrigin: new URL(config.publicUrl).origin,
+    publicOrigin,
     logger,
     clock,
     vault,

@@ -47,13 +47,13 @@ export async function activeSession(
   const record = req.session.gh;
   if (!record) return undefined;
   if (ctx.sessions.isExpired(record)) {
-    await ctx.sessions.destroy(req.sessionID);
+    await ctx.sessions.end(req.sessionID, record);
     throw sessionExpired();
   }
   // A deleted, disabled or re-pointed provider ends its sessions (from the in-process registry
   // view: no store read at steady state).
   if (!(await ctx.registry.isSessionProviderLive(record))) {
-    await ctx.sessions.destroy(req.sessionID);
+    await ctx.sessions.end(req.sessionID, record);
     throw sessionExpired('The sign-in provider of this session is no longer available.');
   }
   return record;

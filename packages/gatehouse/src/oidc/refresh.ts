@@ -112,7 +112,7 @@ export class TokenRefresher {
     if (!this.needsRefresh(record, resource)) return record;
     const { vault, providers, sessions } = this.#options;
     const tokens = await vault.open<TokenSet>(record.tokens);
-    if (!tokens.refreshToken) return this.#endSession(sid);
+    if (!tokens.refreshToken) return this.#endSession(sid, record);
     const configuration = await providers.client(record.tenant, record.provider);
     let response: client.TokenEndpointResponse;
     try {
@@ -123,7 +123,7 @@ export class TokenRefresher {
       );
     } catch (error) {
       if (error instanceof client.ResponseBodyError && error.error === 'invalid_grant') {
-        return this.#endSession(sid);
+        return this.#endSession(sid, record);
       }
       if (error instanceof client.ResponseBodyError && error.error === 'invalid_target') {
         throw new GatehouseError(
@@ -160,8 +160,8 @@ export class TokenRefresher {
   }
 
   /** The refresh token is dead (revoked, expired, reused): the session ends with it. */
-  async #endSession(sid: string): Promise<never> {
-    await this.#options.sessions.destroy(sid);
+  async #endSession(sid: string, record: SessionRecord): Promise<never> {
+    await this.#options.sessions.end(sid, record);
     throw sessionExpired();
   }
 }
