@@ -17,7 +17,6 @@ export interface RealmProviderOptions {
   refreshTokenTtlSeconds: number;
 }
 
-/** Builds one realm's OpenID Provider with its own fresh signing key and cookie key. */
 const signingKeys = new WeakMap<Provider, JWK>();
 
 /** The realm's private signing key, for the test-only control API that signs arbitrary JWTs. */
@@ -25,10 +24,21 @@ export function signingJwkOf(provider: Provider): JWK | undefined {
   return signingKeys.get(provider);
 }
 
+/** Builds one realm's OpenID Provider with its own fresh signing key and cookie key. */
 export async function createRealmProvider(opts: RealmProviderOptions): Promise<Provider> {
   const jwk = await generateSigningJwk();
   const provider = new Provider(opts.issuer, providerConfiguration(opts, jwk));
   signingKeys.set(provider, jwk);
+  // Like Keycloak, tell clients how long a refresh token lives (`refresh_expires_in`), so the
+  // BFF can end its session no later than the refresh token dies. Each rotation gets the full TTL.
+  provider.use(async (ctx, next) => {
+    await next();
+    const body = ctx.body as Record<string, unknown> | undefined;
+    const route = (ctx.oidc as { route?: string } | undefined)?.route;
+    if (route === 'token' && body && typeof body === 'object' && body.refresh_token) {
+      body.refresh_expires_in = opts.refreshTokenTtlSeconds;
+    }
+  });
   // Host and protocol come from X-Forwarded-* which the server always overwrites with the public origin.
   provider.proxy = true;
   return provider;

@@ -9,6 +9,7 @@ import {
   LOGIN_TRANSACTION_TTL_MS,
 } from '../oidc/login.ts';
 import {
+  absoluteLimit,
   filterClaims,
   sessionExpiresAt,
   type SessionRecord,
@@ -182,6 +183,7 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
     ...(timeouts.idleTimeoutSeconds !== ctx.config.session.idleTimeoutSeconds
       ? { idleTimeoutMs: timeouts.idleTimeoutSeconds * 1000 }
       : {}),
+    ...(login.refreshExpiresAt ? { refreshExpiresAt: login.refreshExpiresAt } : {}),
     handle: randomBytes(16).toString('base64url'),
     device: deviceSummary(req.get('user-agent')),
   };
@@ -217,7 +219,7 @@ async function currentUser(ctx: GatehouseContext, req: Request, res: Response): 
     session: {
       expiresAt: new Date(sessionExpiresAt(record, ctx.sessions.idleTimeoutMs)).toISOString(),
       idleExpiresAt: new Date(idleExpiresAt).toISOString(),
-      absoluteExpiresAt: new Date(record.absoluteExpiresAt).toISOString(),
+      absoluteExpiresAt: new Date(absoluteLimit(record)).toISOString(),
     },
   });
 }

@@ -2,7 +2,7 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
 import * as client from 'openid-client';
 import { GatehouseError, badRequest, idpUnavailable } from '../errors.ts';
 import type { KeyValueStore } from '../session/kv.ts';
-import type { TokenSet } from '../session/model.ts';
+import { refreshTokenExpiry, type TokenSet } from '../session/model.ts';
 import type { Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
 
@@ -106,6 +106,8 @@ export interface CompletedLogin {
   transaction: LoginTransaction;
   tokens: TokenSet;
   claims: Record<string, unknown>;
+  /** When the refresh token dies (epoch ms), if the IdP said. */
+  refreshExpiresAt?: number;
 }
 
 /**
@@ -159,7 +161,13 @@ export async function completeLogin(
     const claims = response.claims();
     if (!claims)
       throw new GatehouseError(502, 'login_failed', 'The identity provider returned no ID token.');
-    return { transaction, tokens: toTokenSet(response), claims: { ...claims } };
+    const refreshExpiresAt = refreshTokenExpiry(response, Date.now());
+    return {
+      transaction,
+      tokens: toTokenSet(response),
+      claims: { ...claims },
+      ...(refreshExpiresAt ? { refreshExpiresAt } : {}),
+    };
   } catch (error) {
     throw loginError(error);
   }

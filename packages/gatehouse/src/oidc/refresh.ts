@@ -1,7 +1,7 @@
 import * as client from 'openid-client';
 import { GatehouseError, idpUnavailable, sessionExpired } from '../errors.ts';
 import { sleep } from '../session/lock.ts';
-import type { SessionRecord, TokenSet } from '../session/model.ts';
+import { refreshTokenExpiry, type SessionRecord, type TokenSet } from '../session/model.ts';
 import type { SessionService } from '../session/service.ts';
 import type { Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
@@ -140,9 +140,18 @@ export class TokenRefresher {
       throw idpUnavailable(error);
     }
     const now = sessions.clock();
+    // A new refresh token brings its own lifetime (or an unknown one); none keeps the old.
+    const lifetime = response.refresh_token
+      ? { refreshExpiresAt: refreshTokenExpiry(response, now) }
+      : {};
     if (!resource) {
       const next = toTokenSet(response, tokens, now);
-      return { ...record, tokens: await vault.seal(next), accessTokenExpiresAt: next.expiresAt };
+      return {
+        ...record,
+        ...lifetime,
+        tokens: await vault.seal(next),
+        accessTokenExpiresAt: next.expiresAt,
+      };
     }
     const rotated: TokenSet = {
       ...tokens,
@@ -154,6 +163,7 @@ export class TokenRefresher {
     };
     return {
       ...record,
+      ...lifetime,
       tokens: await vault.seal(rotated),
       resourceTokens: { ...record.resourceTokens, [resource]: resourceToken },
     };

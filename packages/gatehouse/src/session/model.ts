@@ -31,6 +31,11 @@ export interface SessionRecord {
   absoluteExpiresAt: number;
   /** The tenant's idle timeout when it overrides the deployment's (milliseconds). */
   idleTimeoutMs?: number;
+  /**
+   * When the refresh token dies (epoch ms), if the IdP said (`refresh_expires_in`): the session
+   * never outlives it.
+   */
+  refreshExpiresAt?: number;
   /** Opaque public handle for session management; never the session id. */
   handle: string;
   device: string;
@@ -71,6 +76,20 @@ export function filterClaims(claims: Record<string, unknown>): Record<string, un
 export function sessionExpiresAt(record: SessionRecord, defaultIdleTimeoutMs: number): number {
   return Math.min(
     record.lastSeenAt + (record.idleTimeoutMs ?? defaultIdleTimeoutMs),
-    record.absoluteExpiresAt,
+    absoluteLimit(record),
   );
+}
+
+/** The absolute end: the configured absolute timeout, or the refresh token's death if sooner. */
+export function absoluteLimit(record: SessionRecord): number {
+  return Math.min(record.absoluteExpiresAt, record.refreshExpiresAt ?? Number.POSITIVE_INFINITY);
+}
+
+/** `refresh_expires_in` (a common extension, e.g. Keycloak) as epoch ms, when the IdP sent it. */
+export function refreshTokenExpiry(
+  response: { readonly [parameter: string]: unknown },
+  now: number,
+): number | undefined {
+  const seconds = response.refresh_expires_in;
+  return typeof seconds === 'number' && seconds > 0 ? now + seconds * 1000 : undefined;
 }
