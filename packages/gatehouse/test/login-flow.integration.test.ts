@@ -123,6 +123,21 @@ describe('sign in, call the API, sign out (Redis)', () => {
         ).json()) as { active: boolean }
       ).active;
     expect(await introspect()).toBe(true);
+    // Sealed at rest: no token value appears anywhere in Redis.
+    const raw = redis.client();
+    try {
+      const values = await Promise.all(
+        (await raw.keys('*')).map(async (key) =>
+          (await raw.type(key)) === 'string' ? raw.get(key) : '',
+        ),
+      );
+      const dump = values.join('\n');
+      const { accessToken, idToken } = (await inspectSession(stack, http)).tokens;
+      for (const token of [accessToken, refreshToken ?? 'missing', idToken ?? 'missing'])
+        expect(dump.includes(token)).toBe(false);
+    } finally {
+      raw.disconnect();
+    }
 
     const noCsrf = await http(`${stack.origin}/bff/logout`, { method: 'POST' });
     expect(noCsrf.status).toBe(403);
