@@ -20,6 +20,7 @@ import {
   type Clock,
 } from './session/stores.ts';
 import { Vault } from './session/vault.ts';
+import { closeRedis } from './session/redis-connection.ts';
 import { createGuardedFetch } from './tenants/guarded-fetch.ts';
 import { createProviderChecker } from './tenants/provider-checks.ts';
 import { RedisRegistryStore } from './tenants/redis-registry-store.ts';
@@ -150,7 +151,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       await upstreams.close();
       await guardedFetch.close();
       await registry.close();
-      if (ownsRedis) await redis?.quit();
+      if (ownsRedis && redis) await closeRedis(redis);
     },
   };
 }

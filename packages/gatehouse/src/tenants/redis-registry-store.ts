@@ -9,6 +9,7 @@ import {
   type StoredProvider,
   type StoredTenant,
 } from './model.ts';
+import { closeRedis } from '../session/redis-connection.ts';
 import type {
   CreateOptions,
   CreateResult,
@@ -205,7 +206,7 @@ export class RedisRegistryStore implements RegistryStore {
     this.#listeners.clear();
     const subscriber = this.#subscriber;
     this.#subscriber = undefined;
-    if (subscriber) await subscriber.quit().catch(() => subscriber.disconnect());
+    if (subscriber) await closeRedis(subscriber);
   }
 
   #startSubscriber(): Redis {
