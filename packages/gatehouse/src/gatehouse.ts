@@ -11,7 +11,12 @@ import { createLogger } from './observability/logger.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
 import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
-import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './session/kv.ts';
+import {
+  MemoryKeyValueStore,
+  RedisKeyValueStore,
+  withKeyValueErrors,
+  type KeyValueStore,
+} from './session/kv.ts';
 import { SessionService } from './session/service.ts';
 import {
   MemorySessionStore,
@@ -77,9 +82,9 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
   const store = withStoreErrors(
     redis ? createRedisSessionStore(redis, storeOptions) : new MemorySessionStore(storeOptions),
   );
-  const kv: KeyValueStore = redis
-    ? new RedisKeyValueStore(redis)
-    : new MemoryKeyValueStore({ clock });
+  const kv: KeyValueStore = withKeyValueErrors(
+    redis ? new RedisKeyValueStore(redis) : new MemoryKeyValueStore({ clock }),
+  );
   const guardedFetch = createGuardedFetch({
     mode: config.mode,
     allowedDevOrigins: [...config.devIdpOrigins],

@@ -85,6 +85,29 @@ describe('token refresh across two instances', () => {
     expect(refreshCalls() - before).toBe(1);
   });
 
+  it('a logout during a slow refresh stays a logout: the refresh cannot bring the session back', async () => {
+    const http = await signedIn('bob');
+    const cookie = (await http.jar.getCookieString(stack.origin)) ?? '';
+    offsetMs = 301_000;
+    stack.idp.setTokenEndpointDelay(1000);
+    try {
+      const inFlight = http(`${stack.gatehouses[0]!.origin}/api/demo/me`, { headers: csrf });
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      const logout = await http(`${stack.gatehouses[1]!.origin}/bff/logout`, {
+        method: 'POST',
+        headers: csrf,
+      });
+      expect(logout.status).toBe(200);
+      const refreshed = await inFlight;
+      expect(refreshed.status).toBe(401);
+    } finally {
+      stack.idp.setTokenEndpointDelay(0);
+    }
+    for (const { origin } of stack.gatehouses) {
+      expect((await fetch(`${origin}/bff/user`, { headers: { cookie } })).status).toBe(401);
+    }
+  });
+
   it('ends the session with 401 session_expired when the refresh token is dead (invalid_grant)', async () => {
     const http = await signedIn('bob');
     const { refreshToken } = (await inspectSession(stack, http)).tokens;

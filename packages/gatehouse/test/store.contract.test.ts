@@ -120,6 +120,22 @@ describe.each(sessionStores)('session store contract: %s', (_name, make) => {
     expect(await ops.get('sid-abs')).toBeUndefined();
   });
 
+  it('setIfExists writes only while the session exists (an ended session stays ended)', async () => {
+    const store = harness.store as Store & {
+      setIfExists(sid: string, sess: SessionData): Promise<boolean>;
+    };
+    expect(await store.setIfExists('sid-never', sessionData(record()))).toBe(false);
+    expect(await ops.get('sid-never')).toBeUndefined();
+    await ops.set('sid-cond', sessionData(record({ sub: 'before' })));
+    expect(await store.setIfExists('sid-cond', sessionData(record({ sub: 'after' })))).toBe(true);
+    expect((await ops.get('sid-cond'))?.gh?.sub).toBe('after');
+    await ops.destroy('sid-cond');
+    expect(await store.setIfExists('sid-cond', sessionData(record({ sub: 'resurrected' })))).toBe(
+      false,
+    );
+    expect(await ops.get('sid-cond')).toBeUndefined();
+  });
+
   it('touch never writes (sliding is explicit)', async () => {
     const data = sessionData(record({ sub: 'touch' }));
     await ops.set('sid-touch', data);
@@ -211,23 +227,27 @@ describe.each(kvStores)('key-value store contract: %s', (_name, make) => {
     expect(await kv.get('release')).toBeUndefined();
   });
 
-  it('sets: add, list, remove, and expire as a whole', async () => {
-    await kv.addToSet('set', 'a', 10_000);
-    await kv.addToSet('set', 'b', 10_000);
-    await kv.addToSet('set', 'a', 10_000);
-    expect((await kv.members('set')).sort()).toEqual(['a', 'b']);
-    await kv.removeFromSet('set', 'a');
-    expect(await kv.members('set')).toEqual(['b']);
-    expect(await kv.members('missing')).toEqual([]);
-    await kv.addToSet('short-set', 'x', 150);
-    await new Promise((resolve) => setTimeout(resolve, 250));
-    expect(await kv.members('short-set')).toEqual([]);
+  it('indexes: add, list, remove; each member expires on its own', async () => {
+    const now = Date.now();
+    await kv.addToIndex('index', 'a', now + 10_000, now);
+    await kv.addToIndex('index', 'b', now + 10_000, now);
+    await kv.addToIndex('index', 'a', now + 20_000, now);
+    expect((await kv.indexMembers('index', now)).sort()).toEqual(['a', 'b']);
+    await kv.removeFromIndex('index', 'a');
+    expect(await kv.indexMembers('index', now)).toEqual(['b']);
+    expect(await kv.indexMembers('missing', now)).toEqual([]);
+    // A member past its expiry is no longer listed, whatever the others do.
+    await kv.addToIndex('index', 'short', now + 100, now);
+    expect((await kv.indexMembers('index', now + 200)).sort()).toEqual(['b']);
   });
 
-  it('a set keeps the longest TTL any member asked for', async () => {
-    await kv.addToSet('ttl-set', 'long', 10_000);
-    await kv.addToSet('ttl-set', 'short', 100);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect((await kv.members('ttl-set')).sort()).toEqual(['long', 'short']);
+  it('an index drops expired members as it grows and dies with its last member', async () => {
+    const now = Date.now();
+    for (let i = 0; i < 50; i += 1) await kv.addToIndex('busy', `old-${i}`, now + 100, now);
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    await kv.addToIndex('busy', 'fresh', Date.now() + 200, Date.now());
+    expect(await kv.indexMembers('busy', 0)).toEqual(['fresh']);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(await kv.indexMembers('busy', 0)).toEqual([]);
   });
 });

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { storeUnavailable } from '../errors.ts';
 import type { Clock } from './stores.ts';
 
 /**
@@ -18,13 +19,19 @@ export interface KeyValueStore {
   /** Deletes only while the key still holds `value` (lock release). */
   deleteIfEquals(key: string, value: string): Promise<boolean>;
   delete(key: string): Promise<void>;
-  addToSet(key: string, member: string, ttlMs: number): Promise<void>;
-  removeFromSet(key: string, member: string): Promise<void>;
-  members(key: string): Promise<string[]>;
+  /**
+   * Adds `member` to an expiring index (session indexes): each member carries its own expiry
+   * (epoch ms), expired members are dropped on every add, and the index itself lives as long
+   * as its longest-lived member — so an index never grows without bound.
+   */
+  addToIndex(key: string, member: string, expiresAt: number, now: number): Promise<void>;
+  removeFromIndex(key: string, member: string): Promise<void>;
+  /** The members not yet expired at `now`. */
+  indexMembers(key: string, now: number): Promise<string[]>;
 }
 
 interface MemoryEntry {
-  value: string | Set<string>;
+  value: string | Map<string, number>;
   expiresAt: number;
 }
 
@@ -87,31 +94,37 @@ export class MemoryKeyValueStore implements KeyValueStore {
     this.#entries.delete(key);
   }
 
-  async addToSet(key: string, member: string, ttlMs: number): Promise<void> {
+  async addToIndex(key: string, member: string, expiresAt: number, now: number): Promise<void> {
     const entry = this.#live(key);
-    const set = entry?.value instanceof Set ? entry.value : new Set<string>();
-    set.add(member);
-    this.#entries.set(key, {
-      value: set,
-      expiresAt: Math.max(entry?.expiresAt ?? 0, this.#clock() + ttlMs),
-    });
+    const index = entry?.value instanceof Map ? entry.value : new Map<string, number>();
+    index.set(member, expiresAt);
+    for (const [other, until] of index) if (until <= now) index.delete(other);
+    this.#entries.set(key, { value: index, expiresAt: Math.max(...index.values()) });
   }
 
-  async removeFromSet(key: string, member: string): Promise<void> {
+  async removeFromIndex(key: string, member: string): Promise<void> {
     const value = this.#live(key)?.value;
-    if (value instanceof Set) value.delete(member);
+    if (value instanceof Map) value.delete(member);
   }
 
-  async members(key: string): Promise<string[]> {
+  async indexMembers(key: string, now: number): Promise<string[]> {
     const value = this.#live(key)?.value;
-    return value instanceof Set ? [...value] : [];
+    return value instanceof Map
+      ? [...value].filter(([, until]) => until > now).map(([member]) => member)
+      : [];
   }
 }
 
 const RENEW_IF_EQUALS = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) else return 0 end`;
 const DELETE_IF_EQUALS = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) else return 0 end`;
 // Sets keep the longest TTL any member needs (a user's sessions index outlives its oldest session).
-const ADD_TO_SET = `redis.call('SADD', KEYS[1], ARGV[1]); local ttl = redis.call('PTTL', KEYS[1]); if ttl < tonumber(ARGV[2]) then redis.call('PEXPIRE', KEYS[1], ARGV[2]) end; return 1`;
+// A sorted set scored by expiry: add, drop the expired, and let the key live as long as its
+// longest-lived member.
+const ADD_TO_INDEX = `redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', ARGV[3])
+local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
+if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
+return 1`;
 
 /** Redis implementation; every operation is a single atomic command or script. */
 export class RedisKeyValueStore implements KeyValueStore {
@@ -151,15 +164,43 @@ export class RedisKeyValueStore implements KeyValueStore {
     await this.#redis.del(this.#prefix + key);
   }
 
-  async addToSet(key: string, member: string, ttlMs: number): Promise<void> {
-    await this.#redis.eval(ADD_TO_SET, 1, this.#prefix + key, member, ttlMs);
+  async addToIndex(key: string, member: string, expiresAt: number, now: number): Promise<void> {
+    await this.#redis.eval(ADD_TO_INDEX, 1, this.#prefix + key, member, expiresAt, now);
   }
 
-  async removeFromSet(key: string, member: string): Promise<void> {
-    await this.#redis.srem(this.#prefix + key, member);
+  async removeFromIndex(key: string, member: string): Promise<void> {
+    await this.#redis.zrem(this.#prefix + key, member);
   }
 
-  async members(key: string): Promise<string[]> {
-    return this.#redis.smembers(this.#prefix + key);
+  async indexMembers(key: string, now: number): Promise<string[]> {
+    return this.#redis.zrangebyscore(this.#prefix + key, `(${now}`, '+inf');
   }
+}
+
+/**
+ * Wraps a store so that its failures surface as 503 `store_unavailable` (an outage of Redis is
+ * never a 500, and never "signed out").
+ */
+export function withKeyValueErrors(kv: KeyValueStore): KeyValueStore {
+  const guard =
+    <A extends unknown[], R>(operation: (...args: A) => Promise<R>) =>
+    async (...args: A): Promise<R> => {
+      try {
+        return await operation(...args);
+      } catch (error) {
+        throw storeUnavailable(error);
+      }
+    };
+  return {
+    put: guard(kv.put.bind(kv)),
+    get: guard(kv.get.bind(kv)),
+    take: guard(kv.take.bind(kv)),
+    putIfAbsent: guard(kv.putIfAbsent.bind(kv)),
+    renewIfEquals: guard(kv.renewIfEquals.bind(kv)),
+    deleteIfEquals: guard(kv.deleteIfEquals.bind(kv)),
+    delete: guard(kv.delete.bind(kv)),
+    addToIndex: guard(kv.addToIndex.bind(kv)),
+    removeFromIndex: guard(kv.removeFromIndex.bind(kv)),
+    indexMembers: guard(kv.indexMembers.bind(kv)),
+  };
 }

@@ -1,12 +1,13 @@
 import { createHash } from 'node:crypto';
-import type { SessionData, Store } from 'express-session';
+import type { SessionData } from 'express-session';
 import type { KeyValueStore } from './kv.ts';
 import { withLock } from './lock.ts';
 import { sessionExpiresAt, type SessionRecord } from './model.ts';
-import { storeOps, type Clock } from './stores.ts';
+import { storeOps, type Clock, type ConditionalSessionStore } from './stores.ts';
+import { storeUnavailable } from '../errors.ts';
 
 export interface SessionServiceOptions {
-  store: Store;
+  store: ConditionalSessionStore;
   kv: KeyValueStore;
   clock: Clock;
   idleTimeoutSeconds: number;
@@ -19,7 +20,7 @@ export interface SessionServiceOptions {
  * tokens that a refresh on another instance has just rotated.
  */
 export class SessionService {
-  readonly store: Store;
+  readonly store: ConditionalSessionStore;
   readonly kv: KeyValueStore;
   readonly clock: Clock;
   readonly idleTimeoutMs: number;
@@ -39,8 +40,12 @@ export class SessionService {
     return this.#ops.get(sid);
   }
 
-  async write(sid: string, data: SessionData): Promise<void> {
-    await this.#ops.set(sid, data);
+  async #writeIfExists(sid: string, data: SessionData): Promise<boolean> {
+    try {
+      return await this.store.setIfExists(sid, data);
+    } catch (error) {
+      throw storeUnavailable(error);
+    }
   }
 
   async destroy(sid: string): Promise<void> {
@@ -72,16 +77,19 @@ export class SessionService {
    * of its own identity, so one user's index lives in one slot.
    */
   async indexSession(sid: string, record: SessionRecord): Promise<void> {
-    const ttl = Math.max(1000, record.absoluteExpiresAt - this.clock());
-    await this.kv.addToSet(userIndexKey(record.issuer, record.sub), sid, ttl);
-    if (record.sid) await this.kv.addToSet(idpSessionIndexKey(record.issuer, record.sid), sid, ttl);
-    await this.kv.addToSet(tenantIndexKey(record.tenant), sid, ttl);
+    const now = this.clock();
+    const until = Math.max(now + 1000, record.absoluteExpiresAt);
+    await this.kv.addToIndex(userIndexKey(record.issuer, record.sub), sid, until, now);
+    if (record.sid)
+      await this.kv.addToIndex(idpSessionIndexKey(record.issuer, record.sid), sid, until, now);
+    await this.kv.addToIndex(tenantIndexKey(record.tenant), sid, until, now);
   }
 
   async unindexSession(sid: string, record: SessionRecord): Promise<void> {
-    await this.kv.removeFromSet(userIndexKey(record.issuer, record.sub), sid);
-    if (record.sid) await this.kv.removeFromSet(idpSessionIndexKey(record.issuer, record.sid), sid);
-    await this.kv.removeFromSet(tenantIndexKey(record.tenant), sid);
+    await this.kv.removeFromIndex(userIndexKey(record.issuer, record.sub), sid);
+    if (record.sid)
+      await this.kv.removeFromIndex(idpSessionIndexKey(record.issuer, record.sid), sid);
+    await this.kv.removeFromIndex(tenantIndexKey(record.tenant), sid);
   }
 
   /** Every live session of a tenant (operator: end them all). */
@@ -106,10 +114,10 @@ export class SessionService {
 
   async #liveMembers(key: string): Promise<Map<string, SessionRecord>> {
     const live = new Map<string, SessionRecord>();
-    for (const sid of await this.kv.members(key)) {
+    for (const sid of await this.kv.indexMembers(key, this.clock())) {
       const record = (await this.read(sid))?.gh;
       if (record && !this.isExpired(record)) live.set(sid, record);
-      else await this.kv.removeFromSet(key, sid);
+      else await this.kv.removeFromIndex(key, sid);
     }
     return live;
   }
@@ -131,7 +139,10 @@ export class SessionService {
       const data = await this.read(sid);
       if (!data?.gh) return null;
       const updated = await mutate(data.gh);
-      if (updated !== data.gh) await this.write(sid, { ...data, gh: updated });
+      // Only while the session still exists: a logout, a back-channel logout or an admin may
+      // have ended it during a slow token request, and it must stay ended.
+      if (updated !== data.gh && !(await this.#writeIfExists(sid, { ...data, gh: updated })))
+        return null;
       return updated;
     });
     return result.acquired ? result.value : undefined;

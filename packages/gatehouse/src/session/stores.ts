@@ -7,6 +7,14 @@ import { sessionExpiresAt } from './model.ts';
 
 export type Clock = () => number;
 
+/**
+ * A session store that can also write a session only while it still exists: how a refresh or
+ * a slide that took a while avoids bringing back a session that was ended meanwhile.
+ */
+export type ConditionalSessionStore = Store & {
+  setIfExists(sid: string, sess: SessionData): Promise<boolean>;
+};
+
 export interface SessionStoreOptions {
   idleTimeoutSeconds: number;
   clock?: Clock;
@@ -61,6 +69,14 @@ export class MemorySessionStore extends session.Store {
     queueMicrotask(() => callback?.());
   }
 
+  async setIfExists(sid: string, sess: SessionData): Promise<boolean> {
+    const entry = this.#entries.get(sid);
+    if (!entry || entry.expiresAt <= this.#clock()) return false;
+    const ttl = sessionTtlSeconds(sess, this.#idleTimeoutSeconds, this.#clock());
+    this.#entries.set(sid, { json: JSON.stringify(sess), expiresAt: this.#clock() + ttl * 1000 });
+    return true;
+  }
+
   /** Sliding is explicit in Gatehouse (lastSeenAt), so a touch never costs a write. */
   override touch(_sid: string, _sess: SessionData, callback?: () => void): void {
     queueMicrotask(() => callback?.());
@@ -71,21 +87,36 @@ export class MemorySessionStore extends session.Store {
  * connect-redis 8 (the last line that supports ioredis) with touch disabled: a steady-state
  * request costs exactly one GET. Keys: `gh:sess:<id>`.
  */
-export function createRedisSessionStore(redis: Redis, options: SessionStoreOptions): Store {
+export function createRedisSessionStore(
+  redis: Redis,
+  options: SessionStoreOptions,
+): ConditionalSessionStore {
   const clock = options.clock ?? Date.now;
-  return new RedisStore({
-    client: redis,
-    prefix: 'gh:sess:',
-    disableTouch: true,
-    ttl: (sess: SessionData) => sessionTtlSeconds(sess, options.idleTimeoutSeconds, clock()),
+  const ttl = (sess: SessionData) => sessionTtlSeconds(sess, options.idleTimeoutSeconds, clock());
+  const store = new RedisStore({ client: redis, prefix: SESSION_PREFIX, disableTouch: true, ttl });
+  return Object.assign(store, {
+    async setIfExists(sid: string, sess: SessionData): Promise<boolean> {
+      // Same key, format (JSON) and TTL as connect-redis, but only if the key is still there.
+      const written = await redis.eval(
+        SET_IF_EXISTS,
+        1,
+        SESSION_PREFIX + sid,
+        JSON.stringify(sess),
+        ttl(sess),
+      );
+      return written === 1;
+    },
   });
 }
+
+const SESSION_PREFIX = 'gh:sess:';
+const SET_IF_EXISTS = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end return 0`;
 
 /**
  * Wraps a store so that its failures surface as 503 `store_unavailable` instead of whatever
  * express-session would make of them (never "logged out").
  */
-export function withStoreErrors(store: Store): Store {
+export function withStoreErrors<S extends Store>(store: S): S {
   const wrapGet =
     (callback: GetCallback) =>
     (err: unknown, data?: SessionData | null): void => {
