@@ -91,7 +91,8 @@ test.describe.serial('tenants bring their own IdP', () => {
     expect(claims.aud).toBe('urn:gatehouse:demo-api');
     expect(claims.tenant).toBe('globex');
     expect(claims.provider).toBe('sso');
-    expect(claims.sub).toBe('dave');
+    expect(claims.idp_sub).toBe('dave');
+    expect(claims.sub).not.toBe('dave'); // tenant-scoped subject, not the IdP's raw sub
   });
 
   test('an acme user is refused on a globex-only route', async ({ page }) => {

@@ -16,6 +16,7 @@ import { loadConfig } from '../src/config/load.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
 import { createGatehouse } from '../src/gatehouse.ts';
 import { createLogger } from '../src/observability/logger.ts';
+import { gatehouseSubject } from '../src/tokens/downstream-tokens.ts';
 
 /**
  * The `gatehouse` token mode over real HTTP: the dev IdP signs users in, Gatehouse mints its own
@@ -113,11 +114,14 @@ describe('gatehouse token mode (memory stores)', () => {
     const answer = await me(http, stack.origin);
     expect(answer.iss).toBe(stack.origin);
     expect(answer.aud).toBe(DEMO_AUDIENCE);
-    expect(answer.sub).toBe('alice');
+    expect(answer.sub).toBe(
+      gatehouseSubject({ tenant: 'acme', issuer: stack.idp.issuer(''), sub: 'alice' }),
+    );
     expect(answer.claims).toMatchObject({
       tenant: 'acme',
       provider: 'dev',
       idp_iss: stack.idp.issuer(''),
+      idp_sub: 'alice',
       email: 'alice@acme.test',
       roles: ['gatehouse-admin'],
     });
@@ -133,10 +137,26 @@ describe('gatehouse token mode (memory stores)', () => {
     const http = createCookieFetch();
     await signIn(http, stack.origin, { login: 'dave', password: 'dave' }, { tenant: 'globex' });
     const answer = await me(http, stack.origin);
-    expect(answer.sub).toBe('dave');
+    expect(answer.claims.idp_sub).toBe('dave');
+    expect(answer.sub).toBe(
+      gatehouseSubject({ tenant: 'globex', issuer: stack.idp.issuer('/globex'), sub: 'dave' }),
+    );
     expect(answer.claims).toMatchObject({ tenant: 'globex', idp_iss: stack.idp.issuer('/globex') });
     expect(answer.claims.roles).toEqual([]);
     expect(answer.claims.email).toBe('dave@globex.test');
+  });
+
+  it('gives the same IdP sub in two tenants two different subjects (no cross-tenant identity)', () => {
+    const shared = { issuer: 'https://idp.example', sub: 'alice' };
+    expect(gatehouseSubject({ ...shared, tenant: 'acme' })).not.toBe(
+      gatehouseSubject({ ...shared, tenant: 'evil' }),
+    );
+    expect(gatehouseSubject({ ...shared, tenant: 'acme' })).not.toBe(
+      gatehouseSubject({ tenant: 'acme', issuer: 'https://other-idp.example', sub: 'alice' }),
+    );
+    expect(gatehouseSubject({ ...shared, tenant: 'acme' })).toBe(
+      gatehouseSubject({ ...shared, tenant: 'acme' }),
+    );
   });
 
   it('reuses one token per session until near expiry, then mints a new one', async () => {

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, type LoadConfigOptions } from '../src/config/load.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
 import type { SessionRecord } from '../src/session/model.ts';
-import { DownstreamTokenMinter } from '../src/tokens/downstream-tokens.ts';
+import { DownstreamTokenMinter, gatehouseSubject } from '../src/tokens/downstream-tokens.ts';
 import { SigningKeyRing } from '../src/tokens/key-ring.ts';
 import type { SigningKeyConfig } from '../src/tokens/signing-key-config.ts';
 
@@ -327,7 +327,8 @@ describe('DownstreamTokenMinter', () => {
     expect(payload).toMatchObject({
       iss: 'https://app.example.com',
       aud: 'urn:orders',
-      sub: 'alice',
+      sub: gatehouseSubject({ tenant: 'acme', issuer: 'https://idp.acme.example', sub: 'alice' }),
+      idp_sub: 'alice',
       tenant: 'acme',
       provider: 'dev',
       idp_iss: 'https://idp.acme.example',
@@ -373,7 +374,7 @@ describe('DownstreamTokenMinter', () => {
       session: sessionRecord({ sub: 'mallory', issuer: 'https://idp.evil.example' }),
     });
     expect((await verify(other)).payload).toMatchObject({
-      sub: 'mallory',
+      idp_sub: 'mallory',
       idp_iss: 'https://idp.evil.example',
     });
   });

@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { SignJWT } from 'jose';
 import type { SessionRecord } from '../session/model.ts';
 import type { Clock } from '../session/stores.ts';
@@ -67,7 +67,7 @@ export class DownstreamTokenMinter {
       .setProtectedHeader({ alg: signingKey.alg, kid: signingKey.kid, typ: 'at+jwt' })
       .setIssuer(this.#options.issuer)
       .setAudience(request.audience)
-      .setSubject(request.session.sub)
+      .setSubject(gatehouseSubject(request.session))
       .setIssuedAt(now)
       .setExpirationTime(expiresAt)
       .setJti(randomUUID())
@@ -97,12 +97,27 @@ export class DownstreamTokenMinter {
   }
 }
 
-/** Users are keyed by (issuer, sub): both go in, with the tenant and provider they came through. */
+/**
+ * The `sub` of a Gatehouse-signed token. Every tenant's tokens share one issuer (Gatehouse), and
+ * a tenant chooses its own IdP, so the IdP's `sub` alone would let one tenant's user pass as
+ * another tenant's: the subject is a stable digest of (tenant, IdP issuer, IdP sub) instead, and
+ * the raw values travel as `idp_iss` / `idp_sub`.
+ */
+export function gatehouseSubject(
+  session: Pick<SessionRecord, 'tenant' | 'issuer' | 'sub'>,
+): string {
+  return createHash('sha256')
+    .update(`${session.tenant}\n${session.issuer}\n${session.sub}`)
+    .digest('base64url');
+}
+
+/** Who the user is at their IdP and which tenant and provider they came through. `roles` are the tenant IdP's own, so tenant-scoped. */
 function downstreamClaims(session: SessionRecord): Record<string, unknown> {
   const claims: Record<string, unknown> = {
     tenant: session.tenant,
     provider: session.provider,
     idp_iss: session.issuer,
+    idp_sub: session.sub,
   };
   const { email, roles } = session.claims;
   if (typeof email === 'string') claims.email = email;
