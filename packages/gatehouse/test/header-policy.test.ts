@@ -245,3 +245,29 @@ describe('downstreamResponseHeaders', () => {
     });
   });
 });
+
+describe('upstream Set-Cookie on routes that allow it', () => {
+  it('never lets an upstream plant one of Gatehouse’s own cookies (session fixation)', () => {
+    const out = downstreamResponseHeaders(
+      {
+        'set-cookie': [
+          'theme=dark; Path=/',
+          '__Host-gatehouse=s%3Aattacker.sig; Path=/; Secure; HttpOnly',
+          'gatehouse=s%3Aattacker.sig; Path=/',
+          '__Host-gatehouse-login=fixed; Path=/',
+          ' GateHouse-Login=fixed; Path=/',
+        ],
+      },
+      { allowSetCookie: true },
+    );
+    expect(out['set-cookie']).toEqual(['theme=dark; Path=/']);
+  });
+
+  it('drops the header entirely when only Gatehouse cookies were set', () => {
+    const out = downstreamResponseHeaders(
+      { 'set-cookie': '__Host-gatehouse=x; Path=/' },
+      { allowSetCookie: true },
+    );
+    expect(out['set-cookie']).toBeUndefined();
+  });
+});

@@ -107,7 +107,9 @@ function readConfigFile(
   try {
     parsed = JSON.parse(readFile(path));
   } catch (error) {
-    problems.push(`GATEHOUSE_CONFIG (${path}): ${(error as Error).message}`);
+    // A parse error message quotes the file around the fault, which may be a secret.
+    const reason = error instanceof SyntaxError ? 'is not valid JSON' : 'cannot be read';
+    problems.push(`GATEHOUSE_CONFIG (${path}): ${reason}`);
     throw new ConfigError(problems);
   }
   // `null` would otherwise fall back to the development defaults without a word.

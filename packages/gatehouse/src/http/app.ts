@@ -8,7 +8,7 @@ import { pinoHttp } from 'pino-http';
 import { notFound } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import { loggableUrl } from '../observability/logger.ts';
-import { apiProxy } from '../proxy/api-route.ts';
+import { apiProxy, resolveApiRoute } from '../proxy/api-route.ts';
 import { adminRouter } from '../admin/routes.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
 import { bffRouter } from './bff-routes.ts';
@@ -54,7 +54,14 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   app.post('/bff/backchannel-logout/:tenant/:provider', ...backchannelLogoutRoute(ctx));
   app.use('/bff/sessions', sessions, sessionRouter(ctx));
   app.use('/bff', sessions, bffRouter(ctx));
-  app.use('/api', sessions, requireCsrfHeader(ctx.publicOrigin), apiProxy(ctx));
+  // Cheap refusals first (CSRF, path, method); only then the one session read.
+  app.use(
+    '/api',
+    requireCsrfHeader(ctx.publicOrigin),
+    resolveApiRoute(ctx),
+    sessions,
+    apiProxy(ctx),
+  );
   // JSON bodies (32 kB) are parsed inside, after the caller is identified.
   app.use('/admin/api', sessions, adminRouter(ctx));
 

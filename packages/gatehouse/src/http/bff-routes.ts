@@ -157,7 +157,10 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
   const tenant = String(req.params.tenant);
   const provider = String(req.params.provider);
   // The redirect URI comes from configuration, never from Host / X-Forwarded-Host.
-  const callbackUrl = new URL(req.originalUrl, ctx.publicOrigin);
+  const query = req.originalUrl.includes('?')
+    ? req.originalUrl.slice(req.originalUrl.indexOf('?'))
+    : '';
+  const callbackUrl = new URL(`${ctx.providers.redirectUri(tenant, provider)}${query}`);
   const login = await completeLogin(ctx, {
     tenant,
     provider,
@@ -191,8 +194,10 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
   await promisify((cb) => req.session.regenerate(cb));
   req.session.cookie.maxAge = timeouts.absoluteTimeoutSeconds * 1000;
   req.session.gh = record;
-  await promisify((cb) => req.session.save(cb));
+  // Index first: a session that exists is always findable by back-channel logout and admins
+  // (a leftover index entry of a session that was never saved is pruned when listed).
   await ctx.sessions.indexSession(req.sessionID, record);
+  await promisify((cb) => req.session.save(cb));
   res.redirect(302, login.transaction.returnTo);
 }
 
@@ -243,8 +248,14 @@ async function logout(ctx: GatehouseContext, req: Request, res: Response): Promi
     res.json({ endSessionUrl: null });
     return;
   }
-  const tokens = await ctx.vault.open<TokenSet>(record.tokens);
-  const endSessionUrl = await endIdpSession(ctx, req, record, tokens);
+  // The session is gone already; what follows is best effort and never turns logout into an error.
+  let endSessionUrl: string | null = null;
+  try {
+    const tokens = await ctx.vault.open<TokenSet>(record.tokens);
+    endSessionUrl = await endIdpSession(ctx, req, record, tokens);
+  } catch (error) {
+    req.log.warn({ err: error }, 'logout: could not end the IdP session');
+  }
   res.json({ endSessionUrl });
 }
 

@@ -22,6 +22,15 @@ export function cookieNames(secure: boolean): CookieNames {
   return { session: `${prefix}gatehouse`, loginBinding: `${prefix}gatehouse-login` };
 }
 
+/**
+ * Whether a `Set-Cookie` line names one of Gatehouse's own cookies: an upstream allowed to set
+ * cookies must still never plant a session or login-binding cookie (session fixation).
+ */
+export function setsGatehouseCookie(setCookie: string): boolean {
+  const name = setCookie.slice(0, setCookie.indexOf('=')).trim();
+  return /^(?:__host-|__secure-)?gatehouse(?:-login)?$/i.test(name);
+}
+
 /** A short human summary of the user agent for the sessions page ("Chrome on Linux"). */
 export function deviceSummary(userAgent: string | undefined): string {
   if (!userAgent) return 'Unknown device';

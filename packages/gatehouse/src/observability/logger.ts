@@ -15,7 +15,6 @@ export const REDACTED_PATHS = [
   '*.idToken',
   '*.clientSecret',
   '*.client_secret',
-  '*.code',
   '*.code_verifier',
   '*.password',
   '*.secret',

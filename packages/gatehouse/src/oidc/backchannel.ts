@@ -7,7 +7,7 @@ import {
   type JWTPayload,
 } from 'jose';
 import type * as client from 'openid-client';
-import { GatehouseError } from '../errors.ts';
+import { GatehouseError, idpUnavailable } from '../errors.ts';
 import type { KeyValueStore } from '../session/kv.ts';
 import type { SessionService } from '../session/service.ts';
 import type { ProviderClients } from './provider-clients.ts';
@@ -54,11 +54,17 @@ export class BackchannelLogout {
       ? await sessions.sessionsOfIdpSession(issuer, claims.sid)
       : await sessions.sessionsOfUser(issuer, claims.sub ?? '');
     let ended = 0;
-    for (const [sid, record] of matches) {
-      if (record.tenant !== tenant || record.provider !== provider) continue;
-      if (claims.sub && record.sub !== claims.sub) continue;
-      await sessions.end(sid, record);
-      ended += 1;
+    try {
+      for (const [sid, record] of matches) {
+        if (record.tenant !== tenant || record.provider !== provider) continue;
+        if (claims.sub && record.sub !== claims.sub) continue;
+        await sessions.end(sid, record);
+        ended += 1;
+      }
+    } catch (error) {
+      // Not done: forget the jti so that the IdP's retry is not refused as a replay.
+      await this.#options.replay.delete(claims.replayMarker).catch(() => undefined);
+      throw error;
     }
     return ended;
   }
@@ -66,7 +72,7 @@ export class BackchannelLogout {
   async #verify(
     configuration: client.Configuration,
     logoutToken: string,
-  ): Promise<JWTPayload & { sid?: string }> {
+  ): Promise<JWTPayload & { sid?: string; replayMarker: string }> {
     const metadata = configuration.serverMetadata();
     if (!metadata.jwks_uri) throw invalid('the provider publishes no keys');
     let result;
@@ -81,9 +87,12 @@ export class BackchannelLogout {
         requiredClaims: ['iat', 'jti', 'events'],
       });
     } catch (error) {
-      if (error instanceof joseErrors.JOSEError)
-        throw invalid(error.code.replace(/^ERR_/, '').toLowerCase());
-      throw error;
+      // The provider's keys could not be fetched: the IdP should try again later (503), not be
+      // told its token was bad.
+      if (!(error instanceof joseErrors.JOSEError) || isKeySetUnavailable(error)) {
+        throw idpUnavailable(error);
+      }
+      throw invalid(error.code.replace(/^ERR_/, '').toLowerCase());
     }
     const { payload, protectedHeader } = result;
     const typ = protectedHeader.typ?.toLowerCase();
@@ -100,7 +109,7 @@ export class BackchannelLogout {
     const marker = `bcl:jti:{${digest(metadata.issuer)}}:${digest(payload.jti)}`;
     if (!(await this.#options.replay.putIfAbsent(marker, '1', REPLAY_WINDOW_MS)))
       throw invalid('replayed');
-    return { ...payload, ...(sid ? { sid } : {}) };
+    return { ...payload, ...(sid ? { sid } : {}), replayMarker: marker };
   }
 
   #keySet(jwksUri: string): ReturnType<typeof createRemoteJWKSet> {
@@ -111,6 +120,14 @@ export class BackchannelLogout {
     }
     return keySet;
   }
+}
+
+/** jose's ways of saying the JWKS could not be fetched (as opposed to a bad token). */
+function isKeySetUnavailable(error: joseErrors.JOSEError): boolean {
+  return (
+    error.code === 'ERR_JWKS_TIMEOUT' ||
+    (error.code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set/i.test(error.message))
+  );
 }
 
 const digest = (value: string) => createHash('sha256').update(value).digest('base64url');

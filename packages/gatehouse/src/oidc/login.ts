@@ -173,9 +173,26 @@ export async function completeLogin(
   }
 }
 
+const IDP_FAILURE_CODES = new Set([
+  'OAUTH_RESPONSE_IS_NOT_CONFORM',
+  'OAUTH_RESPONSE_IS_NOT_JSON',
+  'OAUTH_TIMEOUT',
+  'OAUTH_ABORT',
+]);
+
 /** Maps openid-client failures: protocol rejections are 400, unreachable IdPs 502. */
 function loginError(error: unknown): GatehouseError {
   if (error instanceof GatehouseError) return error;
+  // The IdP's own failures (5xx, garbage, time-outs, blocked or failed fetches) are a bad
+  // gateway, not a bad request.
+  if (
+    (error instanceof client.ResponseBodyError &&
+      (error.status >= 500 || ['server_error', 'temporarily_unavailable'].includes(error.error))) ||
+    (error instanceof client.ClientError &&
+      (error.code === undefined || IDP_FAILURE_CODES.has(error.code)))
+  ) {
+    return idpUnavailable(error);
+  }
   if (
     error instanceof client.ResponseBodyError ||
     error instanceof client.AuthorizationResponseError ||

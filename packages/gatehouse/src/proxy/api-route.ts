@@ -6,26 +6,38 @@ import type { SessionRecord } from '../session/model.ts';
 import { activeSession, slideIfDue } from '../http/bff-routes.ts';
 import { forwardRequest } from './forward.ts';
 import { upstreamRequestHeaders } from './headers.ts';
-import { matchRoute } from './routes.ts';
+import { matchRoute, type RouteMatch } from './routes.ts';
 
 /**
- * `ANY /api/<route>/…`: route lookup, method allow-list, session (one store read, done by
- * express-session), tenant restriction, token by mode (refreshing first when it is about to
- * expire), then streaming to the upstream. At steady state: one Redis read and no write.
+ * Route lookup and method allow-list, before the session is read: a request that is refused
+ * anyway (bad path, unknown route, wrong method) costs no store access.
  */
-export function apiProxy(ctx: GatehouseContext): RequestHandler {
-  return async (req: Request, res: Response) => {
-    const { route, upstreamUrl } = matchRoute(ctx.config.routes, req.originalUrl);
-    if (!route.methods.includes(req.method as (typeof route.methods)[number])) {
+export function resolveApiRoute(ctx: GatehouseContext): RequestHandler {
+  return (req, res, next) => {
+    const match = matchRoute(ctx.config.routes, req.originalUrl);
+    if (!match.route.methods.includes(req.method as (typeof match.route.methods)[number])) {
       throw new GatehouseError(
         405,
         'method_not_allowed',
         'This method is not allowed on this route.',
         {
-          headers: { allow: route.methods.join(', ') },
+          headers: { allow: match.route.methods.join(', ') },
         },
       );
     }
+    res.locals.apiRoute = match;
+    next();
+  };
+}
+
+/**
+ * `ANY /api/<route>/…` after {@link resolveApiRoute}: session (one store read, done by
+ * express-session), tenant restriction, token by mode (refreshing first when it is about to
+ * expire), then streaming to the upstream. At steady state: one Redis read and no write.
+ */
+export function apiProxy(ctx: GatehouseContext): RequestHandler {
+  return async (req: Request, res: Response) => {
+    const { route, upstreamUrl } = res.locals.apiRoute as RouteMatch;
 
     let record = await activeSession(ctx, req);
     if (!record && (route.tokenMode === 'user' || route.tokenMode === 'gatehouse')) {

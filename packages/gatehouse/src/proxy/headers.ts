@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
+import { setsGatehouseCookie } from '../http/cookies.ts';
 
 /** RFC 9110 hop-by-hop headers plus the ones proxies must not pass on. */
 const HOP_BY_HOP = new Set([
@@ -104,7 +105,14 @@ export function downstreamResponseHeaders(
   for (const [name, value] of Object.entries(upstream)) {
     const lower = name.toLowerCase();
     if (value === undefined || HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
-    if (lower === 'set-cookie' && !options.allowSetCookie) continue;
+    if (lower === 'set-cookie') {
+      if (!options.allowSetCookie) continue;
+      const allowed = (Array.isArray(value) ? value : [value]).filter(
+        (line) => !setsGatehouseCookie(line),
+      );
+      if (allowed.length > 0) out[lower] = allowed;
+      continue;
+    }
     out[lower] = value;
   }
   return out;
