@@ -197,7 +197,7 @@ describe('sign in, call the API, sign out (Redis)', () => {
     // Requests refused anyway (no CSRF header, a traversal, an unknown route) read nothing.
     await redis.resetStats();
     expect((await http(`${stack.origin}/api/demo/me`)).status).toBe(403);
-    expect((await http(`${stack.origin}/api/demo/%2e%2e/x`, { headers: csrf })).status).toBe(400);
+    expect((await http(`${stack.origin}/api/demo/a%2fb`, { headers: csrf })).status).toBe(400);
     expect((await http(`${stack.origin}/api/nope`, { headers: csrf })).status).toBe(404);
     expect(await redis.commandCounts()).toEqual({});
   });
