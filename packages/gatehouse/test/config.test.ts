@@ -411,6 +411,36 @@ describe('loadConfig: sources and precedence', () => {
       expect(config.devIdpOrigins).toEqual([]);
     });
 
+    it('refuses a tenant restriction on routes that also serve anonymous calls', () => {
+      const route = (tokenMode: string) => ({
+        prefix: `/api/${tokenMode}`,
+        upstream: 'http://localhost:4001',
+        tokenMode,
+        tenants: ['acme'],
+      });
+      const problems = problemsOf({
+        input: devInput({
+          tenants: [tenant('acme')],
+          routes: [route('none'), route('optional'), route('user')],
+        }),
+      });
+      expect(problems).toEqual([
+        'routes./api/none.tenants: only for tokenMode "user" or "gatehouse"',
+        'routes./api/optional.tenants: only for tokenMode "user" or "gatehouse"',
+      ]);
+    });
+
+    it('treats a config file that names no mode as production (its checks run)', () => {
+      const { mode: _mode, ...withoutMode } = devInput({ publicUrl: 'http://app.example.com' });
+      const path = writeConfig('no-mode.json', JSON.stringify(withoutMode));
+      const problems = problemsOf({ env: { GATEHOUSE_CONFIG: path } });
+      expect(problems).toContain('publicUrl: production mode requires an https PUBLIC_URL');
+      expect(problems).toContain('SESSION_SECRET: required in production mode');
+      expect(
+        loadConfig({ env: { GATEHOUSE_CONFIG: path, NODE_ENV: 'development' } }).config.mode,
+      ).toBe('development');
+    });
+
     it('lets the environment override the file', () => {
       const path = writeConfig('port.json', JSON.stringify(devInput({ port: 3100 })));
       expect(loadConfig({ env: { GATEHOUSE_CONFIG: path, PORT: '3200' } }).config.port).toBe(3200);

@@ -359,7 +359,10 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     errors: [404],
     handle: async ({ ctx, params }) => {
       const provider = await existingProvider(ctx, params.tenant, params.provider);
-      const sessions = await ctx.sessions.sessionsOfUser(provider.issuer, params.sub ?? '');
+      // Sessions are indexed by the issuer the IdP itself states (as its ID tokens do).
+      const configuration = await ctx.providers.client(provider.tenant, provider.id);
+      const issuer = configuration.serverMetadata().issuer;
+      const sessions = await ctx.sessions.sessionsOfUser(issuer, params.sub ?? '');
       return endSessions(
         ctx,
         sessions,

@@ -52,9 +52,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
 
   const fileInput = options.input ?? readConfigFile(env, options.readFile ?? readUtf8, problems);
   const mode =
-    env.GATEHOUSE_MODE ??
-    fileInput?.mode ??
-    (env.NODE_ENV === 'production' ? 'production' : 'development');
+    env.GATEHOUSE_MODE ?? fileInput?.mode ?? defaultMode(env, Boolean(fileInput) && !options.input);
   const publicUrl = env.PUBLIC_URL ?? fileInput?.publicUrl ?? 'http://localhost:3000';
   const base: Record<string, unknown> =
     fileInput ??
@@ -90,6 +88,19 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     secureCookies: new URL(config.publicUrl).protocol === 'https:',
   };
   return { config: deepFreeze(result), warnings };
+}
+
+/**
+ * Without an explicit mode: NODE_ENV decides; a config file that names no mode means a
+ * deployment, so production (fail safe: its checks run); otherwise development (`pnpm dev`).
+ */
+function defaultMode(
+  env: Record<string, string | undefined>,
+  configFile: boolean,
+): 'production' | 'development' {
+  if (env.NODE_ENV === 'production') return 'production';
+  if (env.NODE_ENV === 'development') return 'development';
+  return configFile ? 'production' : 'development';
 }
 
 function readUtf8(path: string): string {
@@ -321,6 +332,10 @@ function checkRoutes(config: ParsedConfig, problems: string[]): void {
       if (!tenantIds.has(tenant)) {
         problems.push(`routes.${route.prefix}.tenants: unknown tenant "${tenant}"`);
       }
+    }
+    if (route.tenants && (route.tokenMode === 'none' || route.tokenMode === 'optional')) {
+      // Anonymous calls carry no tenant: such a route could not keep other tenants out.
+      problems.push(`routes.${route.prefix}.tenants: only for tokenMode "user" or "gatehouse"`);
     }
     if (route.resource && route.tokenMode !== 'user' && route.tokenMode !== 'optional') {
       problems.push(`routes.${route.prefix}.resource: only for tokenMode "user" or "optional"`);

@@ -38,6 +38,7 @@ export interface LoginDeps {
   providers: ProviderClients;
   transactions: KeyValueStore;
   vault: Vault;
+  clock: () => number;
 }
 
 export const hashBinding = (binding: string) =>
@@ -161,10 +162,11 @@ export async function completeLogin(
     const claims = response.claims();
     if (!claims)
       throw new GatehouseError(502, 'login_failed', 'The identity provider returned no ID token.');
-    const refreshExpiresAt = refreshTokenExpiry(response, Date.now());
+    const now = deps.clock();
+    const refreshExpiresAt = refreshTokenExpiry(response, now);
     return {
       transaction,
-      tokens: toTokenSet(response),
+      tokens: toTokenSet(response, undefined, now),
       claims: { ...claims },
       ...(refreshExpiresAt ? { refreshExpiresAt } : {}),
     };

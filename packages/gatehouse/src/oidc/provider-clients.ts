@@ -3,6 +3,7 @@ import { GatehouseError, idpUnavailable } from '../errors.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { Provider, Tenant } from '../tenants/model.ts';
 import type { TenantRegistry } from '../tenants/registry.ts';
+import { ID_TOKEN_ALGORITHM } from '../tenants/provider-checks.ts';
 
 export interface ResolvedProvider {
   tenant: Tenant;
@@ -85,7 +86,7 @@ export class ProviderClients {
       const configuration = await client.discovery(
         new URL(provider.issuer),
         provider.clientId,
-        { id_token_signed_response_alg: 'RS256' },
+        { id_token_signed_response_alg: ID_TOKEN_ALGORITHM },
         clientAuthentication(provider, secret),
         { [client.customFetch]: this.#fetch, execute, timeout: IDP_TIMEOUT_SECONDS },
       );

@@ -11,8 +11,12 @@ export const PROVIDER_CHECKS = [
   'pkce_unsupported',
   'jwks_unavailable',
   'auth_method_unsupported',
+  'id_token_alg_unsupported',
 ] as const;
 export type ProviderCheck = (typeof PROVIDER_CHECKS)[number];
+
+/** The ID token signing algorithm Gatehouse pins for every provider (see ProviderClients). */
+export const ID_TOKEN_ALGORITHM = 'RS256';
 
 /**
  * The one answer for every failure to fetch a document: refused address, closed port, timeout,
@@ -134,6 +138,15 @@ export function createProviderChecker(options: ProviderCheckOptions): ProviderCh
         throw new ProviderCheckFailed(
           'auth_method_unsupported',
           `The provider does not support ${subject.tokenEndpointAuthMethod} (it lists: ${methods.slice(0, 10).join(', ') || 'nothing'}).`,
+        );
+      }
+      // Gatehouse expects RS256 ID tokens (the OIDC default); an IdP that says it signs with
+      // something else only would fail every login, so refuse it here, not at sign-in time.
+      const algorithms = stringList(metadata.id_token_signing_alg_values_supported);
+      if (algorithms.length > 0 && !algorithms.includes(ID_TOKEN_ALGORITHM)) {
+        throw new ProviderCheckFailed(
+          'id_token_alg_unsupported',
+          `The provider does not sign ID tokens with ${ID_TOKEN_ALGORITHM} (it lists: ${algorithms.slice(0, 10).join(', ')}).`,
         );
       }
       return {
