@@ -18,6 +18,11 @@ const DEFAULT_CHANNEL_NAME = 'gatehouse';
 const DEFAULT_EXPIRY_WARNING_SECONDS = 120;
 /** The 401 codes Gatehouse itself uses for "no session": trusted without asking again. */
 const SESSION_GONE_CODES: ReadonlySet<string> = new Set(['unauthenticated', 'session_expired']);
+/**
+ * Gatehouse marks its own problem answers with this header, and its proxy never passes an
+ * upstream's copy through: a downstream API's 401 body cannot pass for Gatehouse's verdict.
+ */
+const GATEHOUSE_PROBLEM_HEADER = 'Gatehouse-Problem';
 const CSRF_HEADER = 'X-CSRF';
 
 /**
@@ -167,9 +172,9 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
 
   /** After a 401 that is not Gatehouse's own "no session", ask Gatehouse before signing out. */
   async function settleApiUnauthorized(response: Response): Promise<void> {
-    const problem = await readProblem(response);
-    if (SESSION_GONE_CODES.has(problem.code)) {
-      markSignedOut(reasonFor(problem.code), true);
+    const code = response.headers.get(GATEHOUSE_PROBLEM_HEADER);
+    if (code !== null && SESSION_GONE_CODES.has(code)) {
+      markSignedOut(reasonFor(code), true);
       return;
     }
     await loadUser(false, true).catch(ignore);
@@ -281,7 +286,10 @@ function endSessionTarget(body: unknown): string {
 }
 
 function isSameOriginPath(path: string): boolean {
-  return path.startsWith('/') && !path.startsWith('//') && !path.startsWith('/\\');
+  // URL parsers drop tabs and newlines and read `\` as `/`: `/\t/evil.example` is `//evil.example`.
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
+  if (/[\u0000-\u001f\u007f\\]/.test(path)) return false;
+  return path.startsWith('/') && !path.startsWith('//');
 }
 
 // apiFetch adds the CSRF header and credentials: keep it from being pointed at another origin.
@@ -293,7 +301,9 @@ function assertSameOriginPath(path: string): void {
 
 function currentLocation(): string {
   if (typeof location === 'undefined') return '/';
-  return `${location.pathname}${location.search}${location.hash}`;
+  const here = `${location.pathname}${location.search}${location.hash}`;
+  // Browsers leave `\` unencoded in queries and fragments; Gatehouse refuses such a returnTo.
+  return here.includes('\\') ? location.pathname : here;
 }
 
 function defaultVisibilitySource(): VisibilitySource | undefined {

@@ -2,6 +2,11 @@
 const MAX_TIMER_DELAY_MS = 2 ** 31 - 1;
 /** Re-check a little after the expiry instant so the server agrees the session is over. */
 const EXPIRY_CHECK_GRACE_MS = 1_000;
+/**
+ * When the server still says the same expiry (the browser clock runs ahead) or cannot be asked
+ * (network, 5xx), ask again later, backing off: the tab must not stay "signed in" for good.
+ */
+const RECHECK_BACKOFF_MS = [2_000, 5_000, 15_000, 60_000];
 
 export interface ExpiryWatch {
   /** Arms the warning and the expiry check for this `expiresAt` (ISO); `undefined` disarms. */
@@ -21,7 +26,6 @@ export function createExpiryWatch(options: {
   const listeners = new Set<(secondsLeft: number) => void>();
   let watched: string | undefined;
   let warnedFor: string | undefined;
-  let checkedFor: string | undefined;
   let timers: LongTimer[] = [];
 
   function clearTimers(): void {
@@ -40,10 +44,12 @@ export function createExpiryWatch(options: {
     for (const listener of [...listeners]) callSafely(() => listener(secondsLeft));
   }
 
-  function checkExpired(expiresAt: string): void {
-    if (checkedFor === expiresAt) return;
-    checkedFor = expiresAt;
+  function checkExpired(expiresAt: string, attempt: number): void {
+    if (watched !== expiresAt) return;
     options.onExpired();
+    // A new expiry (or signing out) re-arms through watch(), which clears this timer.
+    const delay = RECHECK_BACKOFF_MS[Math.min(attempt, RECHECK_BACKOFF_MS.length - 1)] ?? 60_000;
+    timers.push(startLongTimer(() => checkExpired(expiresAt, attempt + 1), delay));
   }
 
   return {
@@ -60,7 +66,7 @@ export function createExpiryWatch(options: {
           () => warn(expiresAt, expiresAtMs),
           expiresAtMs - options.warningSeconds * 1000 - now,
         ),
-        startLongTimer(() => checkExpired(expiresAt), expiresAtMs + EXPIRY_CHECK_GRACE_MS - now),
+        startLongTimer(() => checkExpired(expiresAt, 0), expiresAtMs + EXPIRY_CHECK_GRACE_MS - now),
       );
     },
     onWarning(listener) {

@@ -187,14 +187,29 @@ describe('apiFetch', () => {
     expect(fake.requests.at(-1)?.path).toBe('/bff/user?slide=false');
   });
 
-  it.each(['//evil.example/api', '/\\evil.example', 'https://evil.example/api', 'api/x'])(
-    'refuses the non-same-origin path %s before sending anything',
-    async (path) => {
-      const { client } = clients.make();
-      await expect(client.apiFetch(path)).rejects.toBeInstanceOf(TypeError);
-      expect(fake.requests).toEqual([]);
-    },
-  );
+  it('is not fooled by an upstream 401 that copies Gatehouse’s body but lacks its header', async () => {
+    fake.signIn();
+    const { client } = clients.make();
+    await client.refresh();
+    const res = await client.apiFetch('/api/upstream-401-lookalike');
+    expect(res.status).toBe(401);
+    expect(client.state.status).toBe('signed-in');
+    expect(fake.requests.at(-1)?.path).toBe('/bff/user?slide=false');
+  });
+
+  it.each([
+    '//evil.example/api',
+    '/\\evil.example',
+    'https://evil.example/api',
+    'api/x',
+    '/\t/evil.example/x',
+    '/\n/evil.example',
+    '/\r//evil.example',
+  ])('refuses the non-same-origin path %s before sending anything', async (path) => {
+    const { client } = clients.make();
+    await expect(client.apiFetch(path)).rejects.toBeInstanceOf(TypeError);
+    expect(fake.requests).toEqual([]);
+  });
 });
 
 describe('logout', () => {

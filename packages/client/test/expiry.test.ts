@@ -1,4 +1,5 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { createExpiryWatch } from '../src/expiry.ts';
 import { startFakeGatehouse } from './fake-gatehouse.ts';
 import type { FakeGatehouse } from './fake-gatehouse.ts';
 import { clientFactory, delay, waitForState } from './helpers.ts';
@@ -92,6 +93,31 @@ describe('expiry warning', () => {
       reason: 'expired',
     });
     expect(fake.requests.at(-1)?.path).toBe('/bff/user?slide=false');
+  });
+});
+
+describe('expiry re-checks when the server disagrees', () => {
+  it('asks again, backing off, while the server still reports the same expiry', async () => {
+    vi.useFakeTimers();
+    try {
+      let calls = 0;
+      const watch = createExpiryWatch({ warningSeconds: 0, onExpired: () => (calls += 1) });
+      // The browser clock is ahead: for it, the session ended a while ago.
+      watch.watch(new Date(Date.now() - 60_000).toISOString());
+      await vi.advanceTimersByTimeAsync(10);
+      expect(calls).toBe(1);
+      await vi.advanceTimersByTimeAsync(2_000);
+      expect(calls).toBe(2);
+      await vi.advanceTimersByTimeAsync(5_000 + 15_000);
+      expect(calls).toBe(4);
+      // A new expiry from the server re-arms from scratch; stop() ends it all.
+      watch.watch(new Date(Date.now() + 3_600_000).toISOString());
+      await vi.advanceTimersByTimeAsync(120_000);
+      expect(calls).toBe(4);
+      watch.stop();
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
 

@@ -173,6 +173,17 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
     } else if (url.pathname === '/api/demo/me') {
       if (!requireCsrf(req, res) || !requireSession(res)) return;
       sendJson(res, 200, { sub: 'alice-sub', method: req.method, echo: req.headers['x-echo'] });
+    } else if (url.pathname === '/api/upstream-401-lookalike') {
+      // An upstream answering with the very body Gatehouse would use — but not its header.
+      if (!requireCsrf(req, res) || !requireSession(res)) return;
+      res.writeHead(401, { 'content-type': 'application/problem+json' }).end(
+        JSON.stringify({
+          type: 'about:blank',
+          title: 'Unauthorized',
+          status: 401,
+          code: 'unauthenticated',
+        }),
+      );
     } else if (url.pathname === '/api/upstream-401') {
       // The upstream API's own 401 (not Gatehouse's "no session"), passed through.
       if (!requireCsrf(req, res) || !requireSession(res)) return;

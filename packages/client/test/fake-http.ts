@@ -17,13 +17,16 @@ export function sendProblem(
   title: string,
   extra: Record<string, unknown> = {},
 ): void {
-  res.writeHead(status, { 'content-type': 'application/problem+json' }).end(
-    JSON.stringify({
-      type: `https://gatehouse.dev/problems/${code}`,
-      title,
-      status,
-      code,
-      ...extra,
-    }),
-  );
+  // Like Gatehouse: its own problems carry the Gatehouse-Problem header.
+  res
+    .writeHead(status, { 'content-type': 'application/problem+json', 'gatehouse-problem': code })
+    .end(
+      JSON.stringify({
+        type: `https://gatehouse.dev/problems/${code}`,
+        title,
+        status,
+        code,
+        ...extra,
+      }),
+    );
 }

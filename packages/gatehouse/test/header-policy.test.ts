@@ -271,3 +271,14 @@ describe('upstream Set-Cookie on routes that allow it', () => {
     expect(out['set-cookie']).toBeUndefined();
   });
 });
+
+describe('Gatehouse-Problem header', () => {
+  it('is never passed through from an upstream, so an API cannot sign the user out', () => {
+    const out = downstreamResponseHeaders(
+      { 'Gatehouse-Problem': 'unauthenticated', 'www-authenticate': 'Bearer' },
+      { allowSetCookie: false },
+    );
+    expect(out['gatehouse-problem']).toBeUndefined();
+    expect(out['www-authenticate']).toBe('Bearer');
+  });
+});

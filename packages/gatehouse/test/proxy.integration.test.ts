@@ -140,6 +140,7 @@ describe('API proxy', () => {
   it('answers 401 problem+json (not a redirect) without a session on a `user` route', async () => {
     const res = await fetch(`${stack.origin}/api/demo/me`, { headers: csrf, redirect: 'manual' });
     expect(res.status).toBe(401);
+    expect(res.headers.get('gatehouse-problem')).toBe('unauthenticated');
     expect(res.headers.get('content-type')).toContain('application/problem+json');
     expect(((await res.json()) as { code: string }).code).toBe('unauthenticated');
   });

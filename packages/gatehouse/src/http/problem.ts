@@ -42,6 +42,8 @@ export function sendProblem(res: Response, error: GatehouseError): void {
   res.status(error.status);
   for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
   res.setHeader('cache-control', 'no-store');
+  // Marks Gatehouse's own verdict (the proxy strips this header from upstream answers).
+  res.setHeader('gatehouse-problem', error.code);
   res.type('application/problem+json').send(
     JSON.stringify({
       // Extra members first: they can never replace the standard ones.

@@ -105,6 +105,8 @@ export function downstreamResponseHeaders(
   for (const [name, value] of Object.entries(upstream)) {
     const lower = name.toLowerCase();
     if (value === undefined || HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
+    // Only Gatehouse itself may say "your session is gone" (the SDK trusts this header).
+    if (lower === 'gatehouse-problem') continue;
     if (lower === 'set-cookie') {
       if (!options.allowSetCookie) continue;
       const allowed = (Array.isArray(value) ? value : [value]).filter(
