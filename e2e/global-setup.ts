@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
@@ -8,26 +8,47 @@ interface StackInfo {
   controlUrl: string;
 }
 
+const START_TIMEOUT_MS = 60_000;
+const STOP_TIMEOUT_MS = 10_000;
+
 /** Starts e2e/stack.ts in a child Node process and exports its URLs to the workers. */
 export default async function globalSetup(): Promise<() => Promise<void>> {
   const child = spawn(process.execPath, [fileURLToPath(new URL('./stack.ts', import.meta.url))], {
     stdio: ['ignore', 'pipe', 'inherit'],
   });
-  const info = await new Promise<StackInfo>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error('stack did not start within 60 s')), 60_000);
-    child.once('exit', (code) => reject(new Error(`stack exited early with ${code}`)));
-    createInterface({ input: child.stdout }).on('line', (line) => {
-      if (!line.startsWith('{')) return;
-      clearTimeout(timer);
-      resolve(JSON.parse(line) as StackInfo);
+  let info: StackInfo;
+  try {
+    info = await new Promise<StackInfo>((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error('stack did not start within 60 s')),
+        START_TIMEOUT_MS,
+      );
+      child.once('exit', (code) => {
+        clearTimeout(timer);
+        reject(new Error(`stack exited early with ${code}`));
+      });
+      createInterface({ input: child.stdout }).on('line', (line) => {
+        if (!line.startsWith('{')) return;
+        clearTimeout(timer);
+        resolve(JSON.parse(line) as StackInfo);
+      });
     });
-  });
+  } catch (error) {
+    await stop(child);
+    throw error;
+  }
   process.env.E2E_BASE_URL = info.baseURL;
   process.env.E2E_IDP_ORIGIN = info.idpOrigin;
   process.env.E2E_CONTROL_URL = info.controlUrl;
-  return async () => {
-    const exited = new Promise((resolve) => child.once('exit', resolve));
-    child.kill('SIGTERM');
-    await exited;
-  };
+  return () => stop(child);
+}
+
+/** SIGTERM, then SIGKILL after a while; never waits for a process that is already gone. */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+  await exited;
+  clearTimeout(timer);
 }

@@ -54,6 +54,9 @@ const control = createServer((req, res) => {
         );
       }
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ tokens }));
+    } catch (error) {
+      // A test helper must never take the whole stack down.
+      res.writeHead(500, { 'content-type': 'text/plain' }).end(String(error));
     } finally {
       client.disconnect();
     }

@@ -28,6 +28,8 @@ const TARGETS = {
 };
 
 const { values } = parseArgs({
+  // `pnpm bench -- --requests 100` passes the `--` through.
+  args: process.argv.slice(2).filter((arg) => arg !== '--'),
   options: {
     requests: { type: 'string', default: '4000' },
     concurrency: { type: 'string', default: '32' },
@@ -35,9 +37,31 @@ const { values } = parseArgs({
 });
 const total = Number(values.requests);
 const concurrency = Number(values.concurrency);
+if (!Number.isInteger(total) || total < 1 || !Number.isInteger(concurrency) || concurrency < 1) {
+  process.stderr.write('--requests and --concurrency must be positive integers\n');
+  process.exit(2);
+}
 
 const redis = await startRedisServer();
-const stack = await startStack({ redis, devIdp: { accessTokenTtlSeconds: 3600 } });
+const stack = await startStack({ redis, devIdp: { accessTokenTtlSeconds: 3600 } }).catch(
+  async (error: unknown) => {
+    await redis.stop();
+    throw error;
+  },
+);
+// Whatever happens below, the daemonised redis-server and the servers go away with us.
+const cleanUp = async () => {
+  await stack.close().catch(() => undefined);
+  await redis.stop().catch(() => undefined);
+};
+process.once('uncaughtException', (error) => {
+  process.stderr.write(`${String(error)}\n`);
+  void cleanUp().then(() => process.exit(1));
+});
+process.once('unhandledRejection', (error) => {
+  process.stderr.write(`${String(error)}\n`);
+  void cleanUp().then(() => process.exit(1));
+});
 const http = createCookieFetch();
 await signIn(http, stack.origin, { login: 'alice', password: 'alice' });
 const cookie = (await http.jar.getCookieString(stack.origin)) ?? '';
@@ -162,6 +186,5 @@ process.stdout.write(
 );
 
 await dispatcher.close();
-await stack.close();
-await redis.stop();
+await cleanUp();
 process.exit(failed ? 1 : 0);

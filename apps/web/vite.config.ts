@@ -16,7 +16,7 @@ const forwardToGatehouse: ProxyOptions = {
 const proxiedPaths = [
   '^/bff(?:[/?]|$)',
   '^/api(?:[/?]|$)',
-  '^/admin/',
+  '^/admin/api(?:[/?]|$)',
   '^/\\.well-known(?:[/?]|$)',
   '^/healthz(?:\\?|$)',
   '^/readyz(?:\\?|$)',

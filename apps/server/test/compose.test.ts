@@ -361,6 +361,13 @@ describe('docker-compose.yml', () => {
         jwksUri: 'http://dev-idp:4000/globex/jwks',
         audience: 'urn:gatehouse:demo-api',
       },
+      // Gatehouse's own tokens (`gatehouse` mode): the server shares dev-idp's network namespace.
+      {
+        issuer: environment('server')['PUBLIC_URL'],
+        jwksUri: 'http://dev-idp:3000/.well-known/jwks.json',
+        audience: 'urn:gatehouse:demo-api',
+        algorithms: ['ES256', 'RS256'],
+      },
     ]);
   });
 });

@@ -27,10 +27,10 @@ export type ProviderField = keyof ProviderFormValues;
 /** Error messages by form field. */
 export type FieldErrors = Partial<Record<ProviderField, string>>;
 
+/** What the form offers: the methods Gatehouse supports (it refuses `private_key_jwt` today). */
 export const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
   'client_secret_basic',
   'client_secret_post',
-  'private_key_jwt',
   'none',
 ];
 

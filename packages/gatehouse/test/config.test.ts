@@ -430,6 +430,17 @@ describe('loadConfig: sources and precedence', () => {
       ]);
     });
 
+    it('refuses a development config file started with NODE_ENV=production unless GATEHOUSE_MODE decides', () => {
+      const path = writeConfig('dev-mode.json', JSON.stringify(devInput()));
+      expect(problemsOf({ env: { GATEHOUSE_CONFIG: path, NODE_ENV: 'production' } })).toEqual([
+        'mode: the config file says "development" but NODE_ENV=production; set GATEHOUSE_MODE to choose',
+      ]);
+      const chosen = loadConfig({
+        env: { GATEHOUSE_CONFIG: path, NODE_ENV: 'production', GATEHOUSE_MODE: 'development' },
+      });
+      expect(chosen.config.mode).toBe('development');
+    });
+
     it('treats a config file that names no mode as production (its checks run)', () => {
       const { mode: _mode, ...withoutMode } = devInput({ publicUrl: 'http://app.example.com' });
       const path = writeConfig('no-mode.json', JSON.stringify(withoutMode));

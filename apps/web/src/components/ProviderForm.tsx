@@ -159,7 +159,7 @@ export function ProviderForm({ client, tenant, editing, onSaved, onCancel }: Pro
           hint={
             creating
               ? 'Needed for client_secret_basic and client_secret_post. It cannot be read back.'
-              : 'Leave empty to keep the stored secret (removed for private_key_jwt and none).'
+              : 'Leave empty to keep the stored secret (removed for none).'
           }
         >
           <input

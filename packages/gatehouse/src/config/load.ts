@@ -53,6 +53,13 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const fileInput = options.input ?? readConfigFile(env, options.readFile ?? readUtf8, problems);
   const mode =
     env.GATEHOUSE_MODE ?? fileInput?.mode ?? defaultMode(env, Boolean(fileInput) && !options.input);
+  if (!env.GATEHOUSE_MODE && fileInput?.mode === 'development' && env.NODE_ENV === 'production') {
+    // `pnpm start` (NODE_ENV=production) with a development config file: refuse to guess.
+    problems.push(
+      'mode: the config file says "development" but NODE_ENV=production; set GATEHOUSE_MODE to choose',
+    );
+    throw new ConfigError(problems);
+  }
   const publicUrl = env.PUBLIC_URL ?? fileInput?.publicUrl ?? 'http://localhost:3000';
   const base: Record<string, unknown> =
     fileInput ??
