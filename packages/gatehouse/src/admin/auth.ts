@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Request, RequestHandler, Response } from 'express';
 import type { GatehouseContext } from '../context.ts';
 import { GatehouseError, forbidden } from '../errors.ts';
-import { activeSession, slideIfDue } from '../http/bff-routes.ts';
+import { activeSession, slideIfDue } from '../http/session-access.ts';
 import { requireCsrfHeader } from '../http/csrf.ts';
 import type { AdminRule } from '../tenants/model.ts';
 

@@ -391,13 +391,7 @@ async function endSessions(
   sessions: Map<string, SessionRecord>,
   matches: (record: SessionRecord) => boolean,
 ): Promise<z.infer<typeof sessionsEndedSchema>> {
-  let ended = 0;
-  for (const [sid, record] of sessions) {
-    if (!matches(record)) continue;
-    await ctx.sessions.end(sid, record);
-    ended += 1;
-  }
-  return { ended };
+  return { ended: await ctx.sessions.endMatching(sessions, matches) };
 }
 
 /**

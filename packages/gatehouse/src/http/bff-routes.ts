@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import * as client from 'openid-client';
-import { GatehouseError, badRequest, sessionExpired, unauthenticated } from '../errors.ts';
+import { GatehouseError, badRequest, unauthenticated } from '../errors.ts';
 import {
   beginLogin,
   completeLogin,
@@ -17,6 +17,7 @@ import {
 } from '../session/model.ts';
 import type { GatehouseContext } from '../context.ts';
 import { readCookie, deviceSummary } from './cookies.ts';
+import { activeSession, slideIfDue } from './session-access.ts';
 import { requireCsrfHeader } from './csrf.ts';
 import { validateReturnTo } from './return-to.ts';
 import { tenantPage } from './tenant-page.ts';
@@ -36,45 +37,6 @@ const promisify = (fn: (cb: (err?: unknown) => void) => void) =>
       err ? reject(err instanceof Error ? err : new Error('session operation failed')) : resolve(),
     ),
   );
-
-/**
- * The session of this request if it is still live. An idle or absolute timeout ends it here
- * (401 `session_expired`), so an expired session is never used even before the store drops it.
- */
-export async function activeSession(
-  ctx: GatehouseContext,
-  req: Request,
-): Promise<SessionRecord | undefined> {
-  const record = req.session.gh;
-  if (!record) return undefined;
-  if (ctx.sessions.isExpired(record)) {
-    await ctx.sessions.end(req.sessionID, record);
-    throw sessionExpired();
-  }
-  // A deleted, disabled or re-pointed provider ends its sessions (from the in-process registry
-  // view: no store read at steady state).
-  if (!(await ctx.registry.isSessionProviderLive(record))) {
-    await ctx.sessions.end(req.sessionID, record);
-    throw sessionExpired('The sign-in provider of this session is no longer available.');
-  }
-  return record;
-}
-
-/** Moves the idle deadline forward at most once per slide interval: one write every few minutes. */
-export async function slideIfDue(
-  ctx: GatehouseContext,
-  req: Request,
-  record: SessionRecord,
-): Promise<SessionRecord> {
-  const now = ctx.clock();
-  if (now - record.lastSeenAt < ctx.sessions.slideIntervalMs(record)) return record;
-  const updated = await ctx.sessions.tryUpdate(req.sessionID, (current) => ({
-    ...current,
-    lastSeenAt: now,
-  }));
-  if (updated === null) throw sessionExpired();
-  return updated ?? record;
-}
 
 export function bffRouter(ctx: GatehouseContext): Router {
   const router = express.Router();

@@ -2,7 +2,7 @@ import express, { type Request, type Router } from 'express';
 import { GatehouseError, badRequest, notFound, unauthenticated } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import type { SessionRecord } from '../session/model.ts';
-import { activeSession } from './bff-routes.ts';
+import { activeSession } from './session-access.ts';
 import { requireCsrfHeader } from './csrf.ts';
 
 /**
@@ -46,9 +46,7 @@ export function sessionRouter(ctx: GatehouseContext): Router {
 
   router.post('/end-others', csrf, async (req, res) => {
     const { sessions } = await userSessions(ctx, req);
-    for (const [sid, other] of sessions) {
-      if (sid !== req.sessionID) await ctx.sessions.end(sid, other);
-    }
+    await ctx.sessions.endMatching(sessions, (_record, sid) => sid !== req.sessionID);
     res.status(204).end();
   });
 

@@ -53,20 +53,19 @@ export class BackchannelLogout {
     const matches = claims.sid
       ? await sessions.sessionsOfIdpSession(issuer, claims.sid)
       : await sessions.sessionsOfUser(issuer, claims.sub ?? '');
-    let ended = 0;
     try {
-      for (const [sid, record] of matches) {
-        if (record.tenant !== tenant || record.provider !== provider) continue;
-        if (claims.sub && record.sub !== claims.sub) continue;
-        await sessions.end(sid, record);
-        ended += 1;
-      }
+      return await sessions.endMatching(
+        matches,
+        (record) =>
+          record.tenant === tenant &&
+          record.provider === provider &&
+          (!claims.sub || record.sub === claims.sub),
+      );
     } catch (error) {
       // Not done: forget the jti so that the IdP's retry is not refused as a replay.
       await this.#options.replay.delete(claims.replayMarker).catch(() => undefined);
       throw error;
     }
-    return ended;
   }
 
   async #verify(

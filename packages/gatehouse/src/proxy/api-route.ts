@@ -3,7 +3,7 @@ import { GatehouseError, unauthenticated } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import type { RouteConfig } from '../config/schema.ts';
 import type { SessionRecord } from '../session/model.ts';
-import { activeSession, slideIfDue } from '../http/bff-routes.ts';
+import { activeSession, slideIfDue } from '../http/session-access.ts';
 import { forwardRequest } from './forward.ts';
 import { upstreamRequestHeaders } from './headers.ts';
 import { matchRoute, type RouteMatch } from './routes.ts';

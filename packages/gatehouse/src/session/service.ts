@@ -112,6 +112,20 @@ export class SessionService {
     await this.unindexSession(sid, record);
   }
 
+  /** Ends every listed session that `matches`; returns how many ended. */
+  async endMatching(
+    sessions: Map<string, SessionRecord>,
+    matches: (record: SessionRecord, sid: string) => boolean,
+  ): Promise<number> {
+    let ended = 0;
+    for (const [sid, record] of sessions) {
+      if (!matches(record, sid)) continue;
+      await this.end(sid, record);
+      ended += 1;
+    }
+    return ended;
+  }
+
   async #liveMembers(key: string): Promise<Map<string, SessionRecord>> {
     const live = new Map<string, SessionRecord>();
     for (const sid of await this.kv.indexMembers(key, this.clock())) {
