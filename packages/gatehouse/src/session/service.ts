@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { SessionData } from 'express-session';
 import type { KeyValueStore } from './kv.ts';
-import { withLock } from './lock.ts';
+import { sleep, withLock } from './lock.ts';
 import { sessionExpiresAt, type SessionRecord } from './model.ts';
 import { storeOps, type Clock, type ConditionalSessionStore } from './stores.ts';
 import { storeUnavailable } from '../errors.ts';
@@ -40,11 +40,18 @@ export class SessionService {
     return this.#ops.get(sid);
   }
 
+  /**
+   * A write after a refresh carries a rotated refresh token the IdP will not accept twice:
+   * losing it would end the session, so a failing store gets a few more tries first.
+   */
   async #writeIfExists(sid: string, data: SessionData): Promise<boolean> {
-    try {
-      return await this.store.setIfExists(sid, data);
-    } catch (error) {
-      throw storeUnavailable(error);
+    for (let attempt = 0; ; attempt += 1) {
+      try {
+        return await this.store.setIfExists(sid, data);
+      } catch (error) {
+        if (attempt >= WRITE_RETRY_DELAYS_MS.length) throw storeUnavailable(error);
+        await sleep(WRITE_RETRY_DELAYS_MS[attempt] ?? 0);
+      }
     }
   }
 
@@ -162,6 +169,8 @@ export class SessionService {
     return result.acquired ? result.value : undefined;
   }
 }
+
+const WRITE_RETRY_DELAYS_MS = [100, 300, 1000];
 
 const digest = (...parts: string[]) =>
   createHash('sha256').update(parts.join('\n')).digest('base64url');
