@@ -8,6 +8,7 @@ import {
   type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
+import { ADMIN_TOKEN, withAdminToken } from './support/admin.ts';
 
 const IDLE_SECONDS = 600;
 const ABSOLUTE_SECONDS = 900;
@@ -35,8 +36,9 @@ describe('session timeouts', () => {
       // Access tokens outlive the test's clock jumps, so no refresh muddies the write counts.
       devIdp: { accessTokenTtlSeconds: 3600 },
       deps: { clock: () => Date.now() + offsetMs },
+      extraCallbacks: [{ realm: '', tenant: 'initech', provider: 'main' }],
       configure: (input) => ({
-        ...input,
+        ...withAdminToken(input),
         // globex keeps its own, shorter limits.
         tenants: input.tenants?.map((tenant) =>
           tenant.id === 'globex'
@@ -155,5 +157,54 @@ describe('session timeouts', () => {
     const res = await http(`${stack.origin}/bff/user`);
     expect(res.status).toBe(401);
     expect(((await res.json()) as { code: string }).code).toBe('session_expired');
+  });
+
+  it('applies the timeouts of a tenant created through the admin API', async () => {
+    offsetMs = 0;
+    const admin = (method: string, path: string, body: unknown) =>
+      fetch(`${stack.origin}/admin/api${path}`, {
+        method,
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+    const created = await admin('POST', '/tenants', {
+      id: 'initech',
+      name: 'Initech',
+      session: { idleTimeoutSeconds: 120, absoluteTimeoutSeconds: 300 },
+    });
+    expect(created.status).toBe(201);
+    expect(((await created.json()) as { tenant: { session: unknown } }).tenant.session).toEqual({
+      idleTimeoutSeconds: 120,
+      absoluteTimeoutSeconds: 300,
+    });
+    expect(
+      (
+        await admin('POST', '/tenants', {
+          id: 'bad',
+          name: 'Bad',
+          session: { idleTimeoutSeconds: 5 },
+        })
+      ).status,
+    ).toBe(422);
+    const provider = await admin('POST', '/tenants/initech/providers', {
+      id: 'main',
+      issuer: stack.idp.issuer(''),
+      clientId: 'gatehouse-acme',
+      clientSecret: 'dev-only-acme-secret',
+      authorizationParams: { prompt: 'consent' },
+    });
+    expect(provider.status).toBe(201);
+
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'bob', password: 'bob' }, { tenant: 'initech' });
+    const user = (await (await http(`${stack.origin}/bff/user?slide=false`)).json()) as {
+      tenant: string;
+      session: { idleExpiresAt: string; absoluteExpiresAt: string };
+    };
+    expect(user.tenant).toBe('initech');
+    expect(Date.parse(user.session.idleExpiresAt) - Date.now()).toBeLessThanOrEqual(120_000);
+    expect(Date.parse(user.session.absoluteExpiresAt) - Date.now()).toBeLessThanOrEqual(300_000);
+    advance(121);
+    expect((await http(`${stack.origin}/bff/user`)).status).toBe(401);
   });
 });

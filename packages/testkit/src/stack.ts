@@ -35,6 +35,12 @@ export interface StackOptions {
    * `trust proxy` is on, and requests must carry `X-Forwarded-Proto: https` to get cookies.
    */
   behindTlsProxy?: boolean;
+  /**
+   * More Gatehouse callbacks for the dev IdP to accept, for providers created at run time
+   * through the admin API: each `{ realm, tenant, provider }` adds
+   * `/bff/callback/<tenant>/<provider>` to that realm's first client.
+   */
+  extraCallbacks?: Array<{ realm: '' | '/globex'; tenant: string; provider: string }>;
 }
 
 export interface RunningGatehouse {
@@ -70,7 +76,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     (port) => `${options.behindTlsProxy ? 'https' : 'http'}://localhost:${port}`,
   );
 
-  const idp = await startDevIdp({ ...options.devIdp, port: 0, realms: realmsFor(publicOrigins) });
+  const idp = await startDevIdp({
+    ...options.devIdp,
+    port: 0,
+    realms: realmsFor(publicOrigins, options.extraCallbacks ?? []),
+  });
   const api = await startDemoApi({
     port: 0,
     trustedIssuers: [
@@ -135,7 +145,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 }
 
 /** The default realms, with every instance's callback and logout URIs registered. */
-function realmsFor(origins: string[]) {
+function realmsFor(origins: string[], extraCallbacks: NonNullable<StackOptions['extraCallbacks']>) {
   const [first, ...others] = origins.map((gatehouseOrigin) => defaultRealms({ gatehouseOrigin }));
   if (!first) throw new Error('at least one instance');
   return first.map((realm, r) => ({
@@ -145,6 +155,13 @@ function realmsFor(origins: string[]) {
       redirect_uris: [
         client.redirect_uris,
         ...others.map((o) => o[r]?.clients[c]?.redirect_uris ?? []),
+        c === 0
+          ? extraCallbacks
+              .filter((extra) => extra.realm === realm.path)
+              .flatMap((extra) =>
+                origins.map((origin) => `${origin}/bff/callback/${extra.tenant}/${extra.provider}`),
+              )
+          : [],
       ].flat(),
       post_logout_redirect_uris: [
         client.post_logout_redirect_uris ?? [],

@@ -82,6 +82,7 @@ function tenantOut(tenant: Tenant): TenantOut {
     emailDomains: [...tenant.emailDomains],
     hosts: [...tenant.hosts],
     adminRule: { claim: tenant.adminRule.claim, value: tenant.adminRule.value },
+    ...(tenant.session ? { session: { ...tenant.session } } : {}),
     source: tenant.source,
   };
 }

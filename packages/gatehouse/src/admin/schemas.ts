@@ -1,5 +1,11 @@
 import { z } from 'zod';
-import { adminRuleSchema, emailDomain, hostName, slug } from '../config/schema.ts';
+import {
+  adminRuleSchema,
+  emailDomain,
+  hostName,
+  slug,
+  tenantSessionSchema,
+} from '../config/schema.ts';
 import { DEFAULT_ADMIN_RULE, TOKEN_ENDPOINT_AUTH_METHODS } from '../tenants/model.ts';
 import { RESERVED_AUTHORIZATION_PARAMETERS } from '../oidc/login.ts';
 import { PROVIDER_CHECKS } from '../tenants/provider-checks.ts';
@@ -99,6 +105,7 @@ export const tenantCreateSchema = z.strictObject({
   emailDomains: emailDomains.default([]),
   hosts: hosts.default([]),
   adminRule: adminRuleSchema.default({ claim: 'roles', value: DEFAULT_ADMIN_RULE.value }),
+  session: tenantSessionSchema.optional(),
 });
 
 export const tenantPatchSchema = z.strictObject({
@@ -106,13 +113,12 @@ export const tenantPatchSchema = z.strictObject({
   emailDomains: emailDomains.optional(),
   hosts: hosts.optional(),
   adminRule: adminRuleSchema.optional(),
+  session: tenantSessionSchema.optional(),
 });
 
 export const apiKeyCreateSchema = z.strictObject({
   label: z.string().trim().min(1).max(100).optional(),
 });
-
-export const emptyBodySchema = z.strictObject({});
 
 // ---- Responses (documented in the OpenAPI document; the types keep the code honest) ----
 
@@ -125,6 +131,12 @@ export const tenantOutSchema = z.object({
   emailDomains: z.array(z.string()),
   hosts: z.array(z.string()),
   adminRule: z.object({ claim: z.string(), value: z.string() }),
+  session: z
+    .object({
+      idleTimeoutSeconds: z.number().optional(),
+      absoluteTimeoutSeconds: z.number().optional(),
+    })
+    .optional(),
   source,
 });
 

@@ -21,6 +21,22 @@ export const hostName = z
   );
 
 /** Which signed-in users of a tenant administer it (default: `roles` contains `gatehouse-admin`). */
+/** A tenant's own session timeouts, overriding the deployment's. */
+export const tenantSessionSchema = z.strictObject({
+  idleTimeoutSeconds: z
+    .number()
+    .int()
+    .min(60)
+    .max(7 * 24 * 3600)
+    .optional(),
+  absoluteTimeoutSeconds: z
+    .number()
+    .int()
+    .min(300)
+    .max(90 * 24 * 3600)
+    .optional(),
+});
+
 export const adminRuleSchema = z.strictObject({
   claim: z.enum(ADMIN_RULE_CLAIMS),
   value: z.string().min(1).max(200),
@@ -59,12 +75,7 @@ export const tenantSchema = z.strictObject({
   adminRule: adminRuleSchema.optional(),
   providers: z.array(providerSchema).default([]),
   /** This tenant's own session timeouts, overriding the deployment's. */
-  session: z
-    .strictObject({
-      idleTimeoutSeconds: z.number().int().min(60).optional(),
-      absoluteTimeoutSeconds: z.number().int().min(300).optional(),
-    })
-    .optional(),
+  session: tenantSessionSchema.optional(),
 });
 
 export const routeSchema = z.strictObject({

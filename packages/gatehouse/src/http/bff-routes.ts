@@ -131,7 +131,7 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
   });
   const now = ctx.clock();
   const claims = login.claims;
-  const timeouts = sessionTimeouts(ctx, tenant);
+  const timeouts = await sessionTimeouts(ctx, tenant);
   const record: SessionRecord = {
     v: 1,
     tenant,
@@ -163,9 +163,9 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
   res.redirect(302, login.transaction.returnTo);
 }
 
-/** The deployment's timeouts with the tenant's overrides (static config tenants) applied. */
-function sessionTimeouts(ctx: GatehouseContext, tenantId: string) {
-  const overrides = ctx.config.tenants.find((t) => t.id === tenantId)?.session;
+/** The deployment's timeouts with the tenant's own overrides (config or admin API) applied. */
+async function sessionTimeouts(ctx: GatehouseContext, tenantId: string) {
+  const overrides = (await ctx.registry.tenant(tenantId))?.session;
   return {
     idleTimeoutSeconds: overrides?.idleTimeoutSeconds ?? ctx.config.session.idleTimeoutSeconds,
     absoluteTimeoutSeconds:

@@ -28,12 +28,19 @@ export const DEFAULT_ADMIN_RULE: AdminRule = Object.freeze({
   value: 'gatehouse-admin',
 });
 
+/** A tenant's own session timeouts (seconds), overriding the deployment's. */
+export interface TenantSessionSettings {
+  idleTimeoutSeconds?: number;
+  absoluteTimeoutSeconds?: number;
+}
+
 export interface Tenant {
   id: string;
   name: string;
   emailDomains: readonly string[];
   hosts: readonly string[];
   adminRule: AdminRule;
+  session?: TenantSessionSettings;
   source: RegistrySource;
 }
 
@@ -71,6 +78,12 @@ export const storedTenantSchema = z.object({
   emailDomains: z.array(z.string()),
   hosts: z.array(z.string()),
   adminRule: storedAdminRule,
+  session: z
+    .object({
+      idleTimeoutSeconds: z.number().optional(),
+      absoluteTimeoutSeconds: z.number().optional(),
+    })
+    .optional(),
   revision: z.number().int(),
   createdAt: z.number(),
   updatedAt: z.number(),

@@ -11,6 +11,7 @@ import {
   type StoredProvider,
   type StoredTenant,
   type Tenant,
+  type TenantSessionSettings,
 } from './model.ts';
 import type { RegistrySnapshot, RegistryStore } from './registry-store.ts';
 
@@ -20,6 +21,7 @@ export interface TenantInput {
   emailDomains: string[];
   hosts: string[];
   adminRule: AdminRule;
+  session?: TenantSessionSettings | undefined;
 }
 export type TenantPatch = Partial<Omit<TenantInput, 'id'>>;
 
@@ -292,14 +294,14 @@ export class TenantRegistry {
     const { clientSecret, ...settings } = patch;
     const merged: StoredProvider = {
       ...current,
-      ...toStoredSettings({ ...fromStoredSettings(current), ...definedOnly(settings) }),
+      ...toStoredSettings({ ...toStoredSettings(current), ...definedOnly(settings) }),
     };
     // Switching to `none` drops a secret that would no longer be used.
     const dropSecret =
       clientSecret === null ||
       (clientSecret === undefined && merged.tokenEndpointAuthMethod === 'none');
     const candidate: ProviderCandidate = {
-      ...fromStoredSettings(merged),
+      ...toStoredSettings(merged),
       id: providerId,
       tenant: tenantId,
       hasClientSecret:
@@ -518,8 +520,6 @@ function toStoredSettings(settings: ProviderSettings): ProviderSettings & {
   };
 }
 
-const fromStoredSettings = (stored: StoredProvider): ProviderSettings => toStoredSettings(stored);
-
 function dynamicTenant(stored: StoredTenant): Tenant {
   return {
     id: stored.id,
@@ -527,6 +527,7 @@ function dynamicTenant(stored: StoredTenant): Tenant {
     emailDomains: stored.emailDomains,
     hosts: stored.hosts,
     adminRule: stored.adminRule,
+    ...(stored.session ? { session: stored.session } : {}),
     source: 'dynamic',
   };
 }
@@ -552,6 +553,7 @@ function configTenantEntry(tenant: TenantConfig): TenantEntry {
       emailDomains: tenant.emailDomains,
       hosts: tenant.hosts ?? [],
       adminRule: tenant.adminRule ?? DEFAULT_ADMIN_RULE,
+      ...(tenant.session ? { session: tenant.session } : {}),
       source: 'config',
     },
     providers: new Map(tenant.providers.map((p) => [p.id, configProviderEntry(tenant.id, p)])),
