@@ -17,7 +17,9 @@ export interface SessionServiceOptions {
 /**
  * Reads and writes sessions outside express-session's request cycle. Every write after login is
  * a read-modify-write under the session's lock, so a slide on one instance can never put back
- * tokens that a refresh on another instance has just rotated.
+ * tokens that a refresh on another instance has just rotated; and the write lands only if the
+ * session still exists, so one that was ended meanwhile (logout, back-channel logout, an admin)
+ * stays ended. Ending a session needs no lock for that reason.
  */
 export class SessionService {
   readonly store: ConditionalSessionStore;
