@@ -1,4 +1,4 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { sameSecret } from '../digest.ts';
 import type { Request, RequestHandler, Response } from 'express';
 import type { GatehouseContext } from '../context.ts';
 import { GatehouseError, forbidden } from '../errors.ts';
@@ -31,18 +31,9 @@ export const adminSignInRequired = () =>
     },
   );
 
-const sha256 = (value: string) => createHash('sha256').update(value).digest();
-
-/**
- * Compares in constant time: both sides are hashed first, so neither the length nor the
- * position of the first difference shows in the timing.
- */
+/** Compares in constant time (see {@link sameSecret}); no operator when no token is configured. */
 export function operatorTokenMatcher(expected: string | undefined): (presented: string) => boolean {
-  const expectedDigest = expected === undefined ? undefined : sha256(expected);
-  return (presented) => {
-    const digest = sha256(presented);
-    return expectedDigest !== undefined && timingSafeEqual(expectedDigest, digest);
-  };
+  return (presented) => expected !== undefined && sameSecret(expected, presented);
 }
 
 /** Whether session claims satisfy a tenant's admin rule (`claim` equals or contains `value`). */

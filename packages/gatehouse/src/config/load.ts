@@ -7,6 +7,7 @@ import {
   type ParsedConfig,
 } from './schema.ts';
 import { developmentDefaults } from './dev-defaults.ts';
+import { isPlainHttpDevIdp } from './dev-idp.ts';
 import {
   checkGatehouseRoutes,
   checkSigningKeys,
@@ -312,11 +313,8 @@ function checkProviderIssuer(
 ): void {
   const url = new URL(issuer);
   if (url.protocol === 'https:') return;
-  const devAllowed =
-    config.mode === 'development' &&
-    isLoopbackHost(url.hostname) &&
-    config.devIdpOrigins.some((origin) => new URL(origin).origin === url.origin);
-  if (!devAllowed) {
+  // Loopback again here, so that a non-loopback dev origin also flags every issuer on it.
+  if (!isPlainHttpDevIdp(url, config) || !isLoopbackHost(url.hostname)) {
     problems.push(
       `${where}.issuer: must be https (http only for a configured dev IdP origin in development mode)`,
     );

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../digest.ts';
 import {
   createRemoteJWKSet,
   customFetch,
@@ -105,7 +105,7 @@ export class BackchannelLogout {
     if (!sid && typeof payload.sub !== 'string') throw invalid('neither sid nor sub');
     if (typeof payload.jti !== 'string') throw invalid('no jti');
 
-    const marker = `bcl:jti:{${digest(metadata.issuer)}}:${digest(payload.jti)}`;
+    const marker = `bcl:jti:{${sha256(metadata.issuer)}}:${sha256(payload.jti)}`;
     if (!(await this.#options.replay.putIfAbsent(marker, '1', REPLAY_WINDOW_MS)))
       throw invalid('replayed');
     return { ...payload, ...(sid ? { sid } : {}), replayMarker: marker };
@@ -128,5 +128,3 @@ function isKeySetUnavailable(error: joseErrors.JOSEError): boolean {
     (error.code === 'ERR_JOSE_GENERIC' && /JSON Web Key Set/i.test(error.message))
   );
 }
-
-const digest = (value: string) => createHash('sha256').update(value).digest('base64url');

@@ -1,4 +1,5 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sameSecret, sha256 } from '../digest.ts';
 import * as client from 'openid-client';
 import { GatehouseError, badRequest, idpUnavailable } from '../errors.ts';
 import type { KeyValueStore } from '../session/kv.ts';
@@ -41,8 +42,7 @@ export interface LoginDeps {
   clock: () => number;
 }
 
-export const hashBinding = (binding: string) =>
-  createHash('sha256').update(binding).digest('base64url');
+export const hashBinding = (binding: string) => sha256(binding);
 
 export const newBrowserBinding = () => randomBytes(32).toString('base64url');
 
@@ -135,7 +135,7 @@ export async function completeLogin(
     );
   const transaction = await deps.vault.open<LoginTransaction>(sealed);
 
-  if (!request.binding || !sameDigest(hashBinding(request.binding), transaction.binding)) {
+  if (!request.binding || !sameSecret(hashBinding(request.binding), transaction.binding)) {
     throw badRequest(
       'login_transaction_invalid',
       'This sign-in attempt was started in another browser.',
@@ -221,10 +221,4 @@ export function toTokenSet(
     expiresAt: Math.floor(now / 1000) + expiresIn,
     scope: response.scope ?? previous?.scope,
   };
-}
-
-function sameDigest(a: string, b: string): boolean {
-  const left = Buffer.from(a);
-  const right = Buffer.from(b);
-  return left.length === right.length && timingSafeEqual(left, right);
 }

@@ -1,5 +1,6 @@
 import * as client from 'openid-client';
 import { GatehouseError, idpUnavailable } from '../errors.ts';
+import { isPlainHttpDevIdp } from '../config/dev-idp.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { Provider, Tenant } from '../tenants/model.ts';
 import type { TenantRegistry } from '../tenants/registry.ts';
@@ -100,12 +101,7 @@ export class ProviderClients {
 
   /** http issuers are allowed only for the configured dev IdP origins in development mode. */
   #isDevIdp(issuer: string): boolean {
-    const url = new URL(issuer);
-    return (
-      this.#config.mode === 'development' &&
-      url.protocol === 'http:' &&
-      this.#config.devIdpOrigins.some((origin) => new URL(origin).origin === url.origin)
-    );
+    return isPlainHttpDevIdp(new URL(issuer), this.#config);
   }
 }
 

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { sha256 } from '../digest.ts';
 import type { SessionData } from 'express-session';
 import type { KeyValueStore } from './kv.ts';
 import { sleep, withLock } from './lock.ts';
@@ -174,12 +174,9 @@ export class SessionService {
 
 const WRITE_RETRY_DELAYS_MS = [100, 300, 1000];
 
-const digest = (...parts: string[]) =>
-  createHash('sha256').update(parts.join('\n')).digest('base64url');
-
-export const userIndexKey = (issuer: string, sub: string) => `idx:user:{${digest(issuer, sub)}}`;
+export const userIndexKey = (issuer: string, sub: string) => `idx:user:{${sha256(issuer, sub)}}`;
 
 export const tenantIndexKey = (tenant: string) => `idx:tenant:{${tenant}}`;
 
 export const idpSessionIndexKey = (issuer: string, idpSid: string) =>
-  `idx:idp-sid:{${digest(issuer, idpSid)}}`;
+  `idx:idp-sid:{${sha256(issuer, idpSid)}}`;

@@ -1,6 +1,7 @@
 import type { CustomFetch } from 'openid-client';
 import { GatehouseError } from '../errors.ts';
 import type { TokenEndpointAuthMethod } from './model.ts';
+import { isPlainHttpDevIdp } from '../config/dev-idp.ts';
 
 /** The checks a provider must pass before it is stored, in the order they run. */
 export const PROVIDER_CHECKS = [
@@ -83,12 +84,8 @@ const DEFAULT_AUTH_METHODS = ['client_secret_basic'];
  * await check({ issuer: 'https://login.example.com', tokenEndpointAuthMethod: 'client_secret_basic' });
  */
 export function createProviderChecker(options: ProviderCheckOptions): ProviderChecker {
-  const devOrigins = new Set(
-    options.mode === 'development' ? options.devIdpOrigins.map((o) => new URL(o).origin) : [],
-  );
   const timeoutMs = options.timeoutMs ?? 10_000;
-  const isAllowedUrl = (url: URL) =>
-    url.protocol === 'https:' || (url.protocol === 'http:' && devOrigins.has(url.origin));
+  const isAllowedUrl = (url: URL) => url.protocol === 'https:' || isPlainHttpDevIdp(url, options);
 
   const checkIssuerScheme = (issuer: string) => {
     const url = URL.parse(issuer);

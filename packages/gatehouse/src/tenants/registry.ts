@@ -1,4 +1,5 @@
-import { createHash, randomBytes, timingSafeEqual } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
+import { sameSecret, sha256 } from '../digest.ts';
 import type { GatehouseConfig, ProviderConfig, TenantConfig } from '../config/schema.ts';
 import { GatehouseError, storeUnavailable } from '../errors.ts';
 import type { Vault } from '../session/vault.ts';
@@ -380,9 +381,7 @@ export class TenantRegistry {
     const match = API_KEY.exec(presented);
     if (!match?.[1] || !match[2]) return undefined;
     const stored = await this.#write(() => this.#store.getApiKey(match[1] ?? ''));
-    const expected = Buffer.from(stored?.secretHash ?? sha256('no key'));
-    const actual = Buffer.from(sha256(match[2]));
-    const same = expected.length === actual.length && timingSafeEqual(expected, actual);
+    const same = sameSecret(stored?.secretHash ?? sha256('no key'), sha256(match[2]));
     if (!stored || !same) return undefined;
     return (await this.tenant(stored.tenant)) ? stored.tenant : undefined;
   }
@@ -467,8 +466,6 @@ const providerExists = () =>
     'provider_exists',
     'This organisation already has a provider with this id.',
   );
-
-const sha256 = (value: string) => createHash('sha256').update(value).digest('base64url');
 
 const withoutTrailingSlash = (issuer: string) => issuer.replace(/\/+$/, '');
 

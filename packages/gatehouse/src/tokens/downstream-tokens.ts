@@ -1,4 +1,5 @@
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
+import { sha256 } from '../digest.ts';
 import { SignJWT } from 'jose';
 import type { SessionRecord } from '../session/model.ts';
 import type { Clock } from '../session/stores.ts';
@@ -106,9 +107,7 @@ export class DownstreamTokenMinter {
 export function gatehouseSubject(
   session: Pick<SessionRecord, 'tenant' | 'issuer' | 'sub'>,
 ): string {
-  return createHash('sha256')
-    .update(`${session.tenant}\n${session.issuer}\n${session.sub}`)
-    .digest('base64url');
+  return sha256(session.tenant, session.issuer, session.sub);
 }
 
 /** Who the user is at their IdP and which tenant and provider they came through. `roles` are the tenant IdP's own, so tenant-scoped. */

@@ -1,0 +1,17 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+
+/** SHA-256 of the parts (joined by newlines), base64url: for index keys, hashed secrets, subjects. */
+export function sha256(...parts: string[]): string {
+  return createHash('sha256').update(parts.join('\n')).digest('base64url');
+}
+
+/**
+ * Compares two secrets in constant time: both are hashed first, so neither their lengths nor
+ * the position of a first difference shows in the timing.
+ */
+export function sameSecret(a: string, b: string): boolean {
+  return timingSafeEqual(
+    createHash('sha256').update(a).digest(),
+    createHash('sha256').update(b).digest(),
+  );
+}
