@@ -51,6 +51,8 @@ export async function startDemoApi(
 ): Promise<{ origin: string; close(): Promise<void> }> {
   const { port = 0, host = '127.0.0.1', ...appOptions } = options;
   const server = createServer(createDemoApiApp(appOptions));
+  // Longer than Gatehouse's upstream idle timeout: a reused connection is never closed under a request.
+  server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(port, host, () => {

@@ -153,6 +153,8 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<RunningD
   const realms = options.realms ?? defaultRealms({ gatehouseOrigin: DEFAULT_GATEHOUSE_ORIGIN });
   validateRealms(realms);
   const server = http.createServer();
+  // Longer than any client's idle timeout: a reused connection is never closed under a request.
+  server.keepAliveTimeout = 65_000;
   server.listen(options.port ?? 0, options.host ?? '127.0.0.1');
   await once(server, 'listening');
   try {

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { Server } from 'node:http';
 import { resolve } from 'node:path';
 import { ConfigError, createGatehouse, createLogger, loadConfig } from '@gatehouse/core';
 
@@ -45,16 +46,17 @@ async function main(): Promise<void> {
     );
 
   const gatehouse = createGatehouse(config, { logger });
-  const server = gatehouse.app.listen(config.port, config.host, () => {
-    logger.info(
-      { port: config.port, host: config.host, publicUrl: config.publicUrl, mode: config.mode },
-      'gatehouse listening',
-    );
-  });
-  server.on('error', (err) => {
+  let server: Server;
+  try {
+    server = await gatehouse.listen(config.port, config.host);
+  } catch (err) {
     logger.fatal({ err }, 'cannot listen');
     process.exit(1);
-  });
+  }
+  logger.info(
+    { port: config.port, host: config.host, publicUrl: config.publicUrl, mode: config.mode },
+    'gatehouse listening',
+  );
 
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down');

@@ -1,3 +1,4 @@
+import { createServer, type Server } from 'node:http';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
@@ -50,7 +51,25 @@ export interface Gatehouse {
   context: GatehouseContext;
   /** The Redis client in use, if any. */
   redis: Redis | undefined;
+  /**
+   * Listens on `port` (0 = any free port) with keep-alive timeouts longer than a load
+   * balancer's or a client's idle timeout (65 s / 66 s), so a reused connection is never closed
+   * by Gatehouse at the moment a request arrives on it.
+   */
+  listen(port: number, host?: string): Promise<Server>;
   close(): Promise<void>;
+}
+
+/** Longer than the idle timeouts of common load balancers (60 s) and of undici/browsers. */
+export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+
+/**
+ * ioredis reconnect back-off, capped at 500 ms. A command issued while Redis is down waits for
+ * the next reconnect attempt (`maxRetriesPerRequest: 1`), so the cap bounds how long a request
+ * takes to answer 503 during an outage; a short blip (a fail-over) is still ridden out.
+ */
+export function redisRetryDelay(attempt: number): number {
+  return Math.min(attempt * 50, 500);
 }
 
 /**
@@ -71,7 +90,8 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     deps.redis ??
     (config.redisUrl
       ? new Redis(config.redisUrl, {
-          maxRetriesPerRequest: 1,
+          maxRetriesPerRequest: 0,
+          retryStrategy: redisRetryDelay,
           connectTimeout: 2000,
           commandTimeout: 2000,
         })
@@ -152,6 +172,18 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     app,
     context,
     redis,
+    listen(port, host) {
+      return new Promise((resolve, reject) => {
+        const server = createServer(app);
+        server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
+        server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1000;
+        server.once('error', reject);
+        server.listen(port, host, () => {
+          server.off('error', reject);
+          resolve(server);
+        });
+      });
+    },
     async close() {
       await upstreams.close();
       await guardedFetch.close();

@@ -28,6 +28,13 @@ describe('operations', () => {
     expect(await ready.json()).toEqual({ status: 'ready' });
   });
 
+  it('keeps idle connections open longer than a load balancer or client would', async () => {
+    // Node's default (5 s) lets Gatehouse close a kept-alive connection just as a proxy or a
+    // browser reuses it; the answer is then a reset instead of a response.
+    const res = await fetch(`${stack.origin}/healthz`);
+    expect(res.headers.get('keep-alive')).toBe('timeout=65');
+  });
+
   it('sends security headers and hides the framework', async () => {
     const res = await fetch(`${stack.origin}/bff/user`);
     const csp = res.headers.get('content-security-policy') ?? '';

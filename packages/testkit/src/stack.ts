@@ -123,7 +123,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       logger: pino({ level: 'silent' }),
       ...options.deps,
     });
-    const server = await listen(gatehouse, ports[index] ?? 0);
+    const server = await gatehouse.listen(ports[index] ?? 0, '127.0.0.1');
     gatehouses.push({ origin, publicOrigin: publicOrigins[index] ?? origin, gatehouse, server });
   }
 
@@ -169,13 +169,6 @@ function realmsFor(origins: string[], extraCallbacks: NonNullable<StackOptions['
       ].flat(),
     })),
   }));
-}
-
-async function listen(gatehouse: Gatehouse, port: number): Promise<Server> {
-  return new Promise((resolve, reject) => {
-    const server = gatehouse.app.listen(port, '127.0.0.1', () => resolve(server));
-    server.once('error', reject);
-  });
 }
 
 export function serverPort(server: Server): number {
