@@ -55,7 +55,7 @@ describe('operations', () => {
     expect(cors.headers.get('access-control-allow-credentials')).toBeNull();
   });
 
-  it('answers 503 store_unavailable while Redis is down and keeps the session record', async () => {
+  it('answers 503 store_unavailable while Redis is down, keeps the session record, and recovers', async () => {
     const http = createCookieFetch();
     await signIn(http, stack.origin, { login: 'alice', password: 'alice' });
     expect((await http(`${stack.origin}/bff/user`)).status).toBe(200);
@@ -69,5 +69,13 @@ describe('operations', () => {
     expect((await fetch(`${stack.origin}/healthz`)).status).toBe(200);
     // The browser still has its cookie: nothing told it to sign out.
     expect(await http.cookie(stack.origin, 'gatehouse')).toBeDefined();
+
+    // Redis comes back (empty: this one keeps nothing on disk): service resumes, no restart.
+    redis = await startRedisServer({ port: redis.port });
+    await expect.poll(async () => (await fetch(`${stack.origin}/readyz`)).status).toBe(200);
+    await signIn(http, stack.origin, { login: 'alice', password: 'alice' });
+    expect((await http(`${stack.origin}/api/demo/me`, { headers: { 'x-csrf': '1' } })).status).toBe(
+      200,
+    );
   });
 });

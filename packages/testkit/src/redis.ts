@@ -21,10 +21,11 @@ export interface RedisServer {
 
 /**
  * Spawns a real `redis-server` on a free port (no persistence, daemonised, stopped by pid).
+ * `port` restarts a server where a stopped one was (outage and recovery tests).
  * Needs `redis-server` on PATH: `apt-get install redis-server` / `brew install redis`.
  */
-export async function startRedisServer(): Promise<RedisServer> {
-  const port = await freePort();
+export async function startRedisServer(options: { port?: number } = {}): Promise<RedisServer> {
+  const port = options.port ?? (await freePort());
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-redis-'));
   const pidfile = join(dir, 'redis.pid');
   await run('redis-server', [
