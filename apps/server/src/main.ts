@@ -57,6 +57,10 @@ async function main(): Promise<void> {
     { port: config.port, host: config.host, publicUrl: config.publicUrl, mode: config.mode },
     'gatehouse listening',
   );
+  server.on('error', (err) => {
+    logger.fatal({ err }, 'server error');
+    process.exit(1);
+  });
 
   const shutdown = (signal: string) => {
     logger.info({ signal }, 'shutting down');

@@ -65,8 +65,8 @@ export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 /**
  * ioredis reconnect back-off, capped at 500 ms. A command issued while Redis is down waits for
- * the next reconnect attempt (`maxRetriesPerRequest: 1`), so the cap bounds how long a request
- * takes to answer 503 during an outage; a short blip (a fail-over) is still ridden out.
+ * the next reconnect attempt and no more (`maxRetriesPerRequest: 0`), so the cap bounds how long
+ * a request takes to answer 503 during an outage; a blip shorter than that is ridden out.
  */
 export function redisRetryDelay(attempt: number): number {
   return Math.min(attempt * 50, 500);
@@ -80,7 +80,7 @@ export function redisRetryDelay(attempt: number): number {
  * @example
  * const { config } = loadConfig({ env: process.env });
  * const gatehouse = createGatehouse(config);
- * gatehouse.app.listen(config.port);
+ * await gatehouse.listen(config.port);
  */
 export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {}): Gatehouse {
   const logger = deps.logger ?? createLogger(config.logLevel);
