@@ -1,27 +1,10 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GatehouseProblem } from '../src/index.ts';
 import type { ProviderInput } from '../src/index.ts';
 import { readProblem } from '../src/problem.ts';
-import { startFakeGatehouse } from './fake-gatehouse.ts';
-import type { FakeGatehouse } from './fake-gatehouse.ts';
-import { clientFactory } from './helpers.ts';
+import { setUpFakeGatehouse } from './helpers.ts';
 
-let fake: FakeGatehouse;
-const clients = clientFactory(() => fake);
-
-beforeAll(async () => {
-  fake = await startFakeGatehouse();
-});
-afterAll(async () => {
-  await fake.close();
-});
-beforeEach(async () => {
-  await fake.idle();
-  fake.revoke();
-  fake.admin.reset();
-  fake.requests.length = 0;
-});
-afterEach(() => clients.disposeAll());
+const { fake, clients } = await setUpFakeGatehouse();
 
 /** Resolves with what `promise` rejected with; fails the test when it resolved. */
 async function rejection(promise: Promise<unknown>): Promise<GatehouseProblem> {

@@ -1,29 +1,9 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { GatehouseProblem } from '../src/index.ts';
 import type { SessionState } from '../src/index.ts';
-import { startFakeGatehouse } from './fake-gatehouse.ts';
-import type { FakeGatehouse } from './fake-gatehouse.ts';
-import { clientFactory, delay } from './helpers.ts';
+import { setUpFakeGatehouse, delay } from './helpers.ts';
 
-let fake: FakeGatehouse;
-const clients = clientFactory(() => fake);
-
-beforeAll(async () => {
-  fake = await startFakeGatehouse();
-});
-afterAll(async () => {
-  await fake.close();
-});
-beforeEach(async () => {
-  // Stragglers from the previous test (aborted by dispose, or not) must not count here.
-  await fake.idle();
-  fake.revoke();
-  fake.requests.length = 0;
-  fake.failUserWith = undefined;
-  fake.userDelayMs = 0;
-  fake.endSessionUrl = 'http://localhost:4000/session/end?client_id=spa';
-});
-afterEach(() => clients.disposeAll());
+const { fake, clients } = await setUpFakeGatehouse();
 
 describe('session state', () => {
   it('starts loading and settles signed-out without a reason on a first visit', async () => {

@@ -1,28 +1,13 @@
 /// <reference types="node" />
 import { randomUUID } from 'node:crypto';
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startFakeGatehouse } from './fake-gatehouse.ts';
-import type { FakeGatehouse } from './fake-gatehouse.ts';
-import { clientFactory, delay, waitForState } from './helpers.ts';
+import { beforeEach, describe, expect, it } from 'vitest';
+import { setUpFakeGatehouse, delay, waitForState } from './helpers.ts';
 
-let fake: FakeGatehouse;
-const clients = clientFactory(() => fake);
+const { fake, clients } = await setUpFakeGatehouse();
 let channelName: string;
-
-beforeAll(async () => {
-  fake = await startFakeGatehouse();
-});
-afterAll(async () => {
-  await fake.close();
-});
-beforeEach(async () => {
-  // Stragglers from the previous test (aborted by dispose, or not) must not count here.
-  await fake.idle();
-  fake.revoke();
-  fake.requests.length = 0;
+beforeEach(() => {
   channelName = `tabs-${randomUUID()}`;
 });
-afterEach(() => clients.disposeAll());
 
 /** Two tabs of the same app: same channel, same (fake) cookie. */
 async function twoSignedInTabs() {

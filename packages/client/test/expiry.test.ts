@@ -1,25 +1,8 @@
-import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createExpiryWatch } from '../src/expiry.ts';
-import { startFakeGatehouse } from './fake-gatehouse.ts';
-import type { FakeGatehouse } from './fake-gatehouse.ts';
-import { clientFactory, delay, waitForState } from './helpers.ts';
+import { setUpFakeGatehouse, delay, waitForState } from './helpers.ts';
 
-let fake: FakeGatehouse;
-const clients = clientFactory(() => fake);
-
-beforeAll(async () => {
-  fake = await startFakeGatehouse();
-});
-afterAll(async () => {
-  await fake.close();
-});
-beforeEach(async () => {
-  // Stragglers from the previous test (aborted by dispose, or not) must not count here.
-  await fake.idle();
-  fake.revoke();
-  fake.requests.length = 0;
-});
-afterEach(() => clients.disposeAll());
+const { fake, clients } = await setUpFakeGatehouse();
 
 function recordWarnings(listen: (listener: (secondsLeft: number) => void) => () => void) {
   const warnings: number[] = [];

@@ -38,6 +38,8 @@ export interface FakeGatehouse {
   userDelayMs: number;
   /** Resolves once no request is open and none arrived or finished for 50 ms. */
   idle(): Promise<void>;
+  /** Waits for stragglers of the previous test, then signs out and restores every default. */
+  reset(): Promise<void>;
   endSessionUrl: string | null;
   readonly sessions: FakeSession[];
   readonly expiresAt: string;
@@ -47,6 +49,7 @@ export interface FakeGatehouse {
 }
 
 const DEFAULT_TTL_MS = 15 * 60_000;
+const DEFAULT_END_SESSION_URL = 'http://localhost:4000/session/end?client_id=spa';
 
 export async function startFakeGatehouse(): Promise<FakeGatehouse> {
   let signedIn = false;
@@ -58,7 +61,7 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
     requests: [] as RecordedRequest[],
     failUserWith: undefined as number | undefined,
     userDelayMs: 0,
-    endSessionUrl: 'http://localhost:4000/session/end?client_id=spa' as string | null,
+    endSessionUrl: DEFAULT_END_SESSION_URL as string | null,
     get sessions() {
       return sessions;
     },
@@ -229,6 +232,15 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
 
   return Object.assign(fake, {
     idle,
+    async reset() {
+      await idle();
+      fake.revoke();
+      fake.requests.length = 0;
+      fake.failUserWith = undefined;
+      fake.userDelayMs = 0;
+      fake.endSessionUrl = DEFAULT_END_SESSION_URL;
+      admin.reset();
+    },
     admin,
     async close() {
       server.closeAllConnections();

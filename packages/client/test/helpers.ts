@@ -1,8 +1,9 @@
 /// <reference types="node" />
 import { randomUUID } from 'node:crypto';
+import { afterAll, afterEach, beforeEach } from 'vitest';
 import { createGatehouseClient } from '../src/index.ts';
 import type { GatehouseClient, GatehouseClientOptions, SessionState } from '../src/index.ts';
-import type { FakeGatehouse } from './fake-gatehouse.ts';
+import { startFakeGatehouse, type FakeGatehouse } from './fake-gatehouse.ts';
 
 export interface TestClient {
   client: GatehouseClient;
@@ -13,13 +14,13 @@ export interface TestClient {
  * Builds clients against the fake BFF and remembers them for `disposeAll`. Each call gets a fresh
  * channel name unless one is given, so tests cannot hear each other's broadcasts.
  */
-export function clientFactory(fake: () => FakeGatehouse) {
+function clientFactory(fake: FakeGatehouse) {
   const made: GatehouseClient[] = [];
   return {
     make(options: GatehouseClientOptions = {}): TestClient {
       const navigations: string[] = [];
       const client = createGatehouseClient({
-        baseUrl: fake().url,
+        baseUrl: fake.url,
         fetch: (input, init) => fetch(input, init),
         navigate: (url) => navigations.push(url),
         channelName: `test-${randomUUID()}`,
@@ -32,6 +33,19 @@ export function clientFactory(fake: () => FakeGatehouse) {
       for (const client of made.splice(0)) client.dispose();
     },
   };
+}
+
+/**
+ * One fake BFF for the calling test file, reset before each test (stragglers of the previous
+ * test — aborted by dispose, or not — must not count), and its clients disposed after each.
+ */
+export async function setUpFakeGatehouse() {
+  const fake = await startFakeGatehouse();
+  const clients = clientFactory(fake);
+  afterAll(() => fake.close());
+  beforeEach(() => fake.reset());
+  afterEach(() => clients.disposeAll());
+  return { fake, clients };
 }
 
 /** Resolves with the first state (current or future) that matches, or fails after `ms`. */
