@@ -97,6 +97,8 @@ describe('back-channel logout and session management', () => {
       body: new URLSearchParams({ logout_token: token }),
     });
     await res.arrayBuffer();
+    // Back-Channel Logout 1.0 §2.8: whatever the answer, it is not cached.
+    expect(res.headers.get('cache-control')).toBe('no-store');
     return res.status;
   }
 

@@ -55,6 +55,19 @@ describe('operations', () => {
     expect(cors.headers.get('access-control-allow-credentials')).toBeNull();
   });
 
+  it('never lets a browser or proxy cache what /bff and the admin API answer', async () => {
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'alice', password: 'alice' });
+    for (const path of ['/bff/user', '/bff/sessions', '/admin/api/openapi.json']) {
+      const res = await http(`${stack.origin}${path}`);
+      expect(res.status, path).toBe(200);
+      expect(res.headers.get('cache-control'), path).toBe('no-store');
+    }
+    // The public key set is meant to be cached by resource servers.
+    const jwks = await fetch(`${stack.origin}/.well-known/jwks.json`);
+    expect(jwks.headers.get('cache-control')).not.toBe('no-store');
+  });
+
   it('answers 503 store_unavailable while Redis is down, keeps the session record, and recovers', async () => {
     const http = createCookieFetch();
     await signIn(http, stack.origin, { login: 'alice', password: 'alice' });

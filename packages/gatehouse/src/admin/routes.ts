@@ -87,6 +87,11 @@ function tenantOut(tenant: Tenant): TenantOut {
   };
 }
 
+/** Never the key nor its hash: the key is shown once, in the answer that issues it. */
+function apiKeyOut(key: { id: string; label?: string | undefined; createdAt: number }) {
+  return { id: key.id, label: key.label ?? null, createdAt: new Date(key.createdAt).toISOString() };
+}
+
 /** An explicit allow-list of fields: whatever a provider carries internally, no secret leaves. */
 export function providerAnswer(ctx: GatehouseContext, provider: Provider): ProviderAnswer {
   const path = `${provider.tenant}/${provider.id}`;
@@ -220,11 +225,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     response: { status: 200, description: 'The keys', schema: apiKeyListSchema },
     errors: [404],
     handle: async ({ ctx, params }) => ({
-      apiKeys: (await ctx.registry.listApiKeys(params.tenant ?? '')).map((key) => ({
-        id: key.id,
-        label: key.label ?? null,
-        createdAt: new Date(key.createdAt).toISOString(),
-      })),
+      apiKeys: (await ctx.registry.listApiKeys(params.tenant ?? '')).map(apiKeyOut),
     }),
   }),
   route({
@@ -239,12 +240,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     errors: [404, 422],
     handle: async ({ ctx, params, body }) => {
       const issued = await ctx.registry.issueApiKey(params.tenant ?? '', body.label);
-      return {
-        id: issued.id,
-        key: issued.key,
-        label: issued.label ?? null,
-        createdAt: new Date(issued.createdAt).toISOString(),
-      };
+      return { ...apiKeyOut(issued), key: issued.key };
     },
   }),
   route({
@@ -403,10 +399,6 @@ async function endSessions(
 export function adminRouter(ctx: GatehouseContext): Router {
   const router = express.Router();
   const document = buildOpenApiDocument(ctx, ADMIN_ROUTES);
-  router.use((_req, res, next) => {
-    res.setHeader('cache-control', 'no-store');
-    next();
-  });
   router.get('/openapi.json', (_req, res) => {
     res.json(document);
   });

@@ -50,6 +50,8 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   // Before any session middleware: a public document, no store read.
   app.get('/.well-known/jwks.json', jwksHandler(ctx.signingKeys));
 
+  // Whatever /bff and the admin API answer is about a session or a tenant: never cached.
+  app.use(['/bff', '/admin/api'], noStore);
   const sessions = sessionMiddleware(ctx, options.store);
   app.post('/bff/backchannel-logout/:tenant/:provider', ...backchannelLogoutRoute(ctx));
   app.use('/bff/sessions', sessions, sessionRouter(ctx));
@@ -70,6 +72,11 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   app.use(errorHandler(ctx.logger));
   return app;
 }
+
+const noStore: RequestHandler = (_req, res, next) => {
+  res.setHeader('cache-control', 'no-store');
+  next();
+};
 
 function requestLogger(ctx: GatehouseContext): RequestHandler {
   return pinoHttp({

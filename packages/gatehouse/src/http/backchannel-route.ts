@@ -25,7 +25,6 @@ export function backchannelLogoutRoute(ctx: GatehouseContext): RequestHandler[] 
         { ended, tenant: req.params.tenant, provider: req.params.provider },
         'back-channel logout',
       );
-      res.setHeader('cache-control', 'no-store');
       res.status(200).end();
     },
   ];

@@ -41,10 +41,6 @@ const promisify = (fn: (cb: (err?: unknown) => void) => void) =>
 export function bffRouter(ctx: GatehouseContext): Router {
   const router = express.Router();
   const csrf = requireCsrfHeader(ctx.publicOrigin);
-  router.use((_req, res, next) => {
-    res.setHeader('cache-control', 'no-store');
-    next();
-  });
   router.get('/login', (req, res) => startLogin(ctx, req, res));
   router.get('/tenants/:tenant', tenantPage(ctx));
   router.get('/callback/:tenant/:provider', (req, res) => finishLogin(ctx, req, res));

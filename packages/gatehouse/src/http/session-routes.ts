@@ -13,10 +13,6 @@ import { requireCsrfHeader } from './csrf.ts';
 export function sessionRouter(ctx: GatehouseContext): Router {
   const router = express.Router();
   const csrf = requireCsrfHeader(ctx.publicOrigin);
-  router.use((_req, res, next) => {
-    res.setHeader('cache-control', 'no-store');
-    next();
-  });
 
   router.get('/', async (req, res) => {
     const { record, sessions } = await userSessions(ctx, req);
