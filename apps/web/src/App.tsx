@@ -10,6 +10,7 @@ import { SessionsPage } from './pages/SessionsPage.tsx';
 import { TenantPage } from './pages/TenantPage.tsx';
 import { usePathname } from './router.tsx';
 import { useExpiryCountdown, useSessionState } from './session-hooks.ts';
+import { Notice } from './components/Notice.tsx';
 
 /** The demo SPA: banners for session events above a two-page app. */
 export function App({ client }: { client: GatehouseClient }) {
@@ -85,11 +86,8 @@ function StillLoading({ error, onRetry }: { error: string | undefined; onRetry: 
     );
   }
   return (
-    <div role="alert" className="notice notice--error" data-testid="session-check-error">
-      <p>Could not check your session: {error}</p>
-      <button type="button" onClick={onRetry}>
-        Retry
-      </button>
-    </div>
+    <Notice tone="error" testId="session-check-error" onRetry={onRetry}>
+      Could not check your session: {error}
+    </Notice>
   );
 }

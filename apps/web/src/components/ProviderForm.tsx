@@ -12,6 +12,7 @@ import {
   validateProviderForm,
 } from '../provider-form.ts';
 import type { FieldErrors, ProviderField, ProviderFormValues } from '../provider-form.ts';
+import { Notice } from './Notice.tsx';
 
 interface ProviderFormProps {
   client: GatehouseClient;
@@ -89,9 +90,9 @@ export function ProviderForm({ client, tenant, editing, onSaved, onCancel }: Pro
         {creating ? 'Add provider' : `Edit provider ${editing.displayName}`}
       </h2>
       {alert !== undefined && (
-        <p role="alert" className="notice notice--error" data-testid="provider-error">
+        <Notice tone="error" testId="provider-error">
           {alert}
-        </p>
+        </Notice>
       )}
       <form ref={formRef} className="form" noValidate onSubmit={submit}>
         <Field

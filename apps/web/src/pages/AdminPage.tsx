@@ -14,6 +14,7 @@ import { ProviderTable } from '../components/ProviderTable.tsx';
 import { describeProblem } from '../format.ts';
 import { checkFailure } from '../provider-form.ts';
 import { Link } from '../router.tsx';
+import { Notice } from '../components/Notice.tsx';
 
 /** `/admin`: the tenant admin console for the signed-in user's tenant. */
 export function AdminPage({ client, state }: { client: GatehouseClient; state: SessionState }) {
@@ -71,25 +72,23 @@ function AdminGate({ client, user }: { client: GatehouseClient; user: GatehouseU
   if (access.kind === 'checking') return <p role="status">Checking your access…</p>;
   if (access.kind === 'denied') {
     return (
-      <p role="alert" className="notice notice--error" data-testid="admin-denied">
+      <Notice tone="error" testId="admin-denied">
         You are not an administrator of this organisation.
-      </p>
+      </Notice>
     );
   }
   if (access.kind === 'error') {
     return (
-      <div role="alert" className="notice notice--error" data-testid="admin-error">
-        <p>Could not open the admin console: {access.message}</p>
-        <button
-          type="button"
-          onClick={() => {
-            setAccess({ kind: 'checking' });
-            setAttempt((n) => n + 1);
-          }}
-        >
-          Retry
-        </button>
-      </div>
+      <Notice
+        tone="error"
+        testId="admin-error"
+        onRetry={() => {
+          setAccess({ kind: 'checking' });
+          setAttempt((n) => n + 1);
+        }}
+      >
+        Could not open the admin console: {access.message}
+      </Notice>
     );
   }
   const role = access.identity.role === 'operator' ? 'platform operator' : 'tenant administrator';
@@ -225,22 +224,19 @@ function ProviderAdmin({ client, tenant }: { client: GatehouseClient; tenant: st
     <>
       <h2>Identity providers</h2>
       {listError !== undefined && (
-        <div role="alert" className="notice notice--error" data-testid="providers-error">
-          <p>{listError}</p>
-          <button type="button" onClick={() => void load()}>
-            Retry
-          </button>
-        </div>
+        <Notice tone="error" testId="providers-error" onRetry={() => void load()}>
+          {listError}
+        </Notice>
       )}
       {actionError !== undefined && (
-        <p role="alert" className="notice notice--error" data-testid="provider-action-error">
+        <Notice tone="error" testId="provider-action-error">
           {actionError}
-        </p>
+        </Notice>
       )}
       {notice !== undefined && (
-        <p role="status" className="notice" data-testid="admin-notice">
+        <Notice tone="status" testId="admin-notice">
           {notice}
-        </p>
+        </Notice>
       )}
       {views === undefined ? (
         listError === undefined && <p role="status">Loading providers…</p>

@@ -5,6 +5,7 @@ import { ClaimsTable } from '../components/ClaimsTable.tsx';
 import { SignInPanel } from '../components/SignInPanel.tsx';
 import { describeProblem, displayName, formatDateTime } from '../format.ts';
 import { Link } from '../router.tsx';
+import { Notice } from '../components/Notice.tsx';
 
 export function HomePage({ client, state }: { client: GatehouseClient; state: SessionState }) {
   if (state.status !== 'signed-in') {
@@ -61,9 +62,9 @@ function SignedInHome({ client, user }: { client: GatehouseClient; user: Gatehou
         <Link to="/admin">Admin console</Link>
       </div>
       {signOutError !== undefined && (
-        <p role="alert" className="notice notice--error" data-testid="sign-out-error">
+        <Notice tone="error" testId="sign-out-error">
           Sign out failed: {signOutError}
-        </p>
+        </Notice>
       )}
       <ApiCaller client={client} />
       <h2>Claims</h2>

@@ -2,6 +2,7 @@ import type { GatehouseClient, GatehouseSessionInfo, SessionState } from '@gateh
 import { useCallback, useEffect, useState } from 'react';
 import { describeProblem, formatDateTime } from '../format.ts';
 import { Link } from '../router.tsx';
+import { Notice } from '../components/Notice.tsx';
 
 export function SessionsPage({ client, state }: { client: GatehouseClient; state: SessionState }) {
   return (
@@ -69,14 +70,14 @@ function SessionList({ client }: { client: GatehouseClient }) {
   return (
     <>
       {error !== undefined && (
-        <p role="alert" className="notice notice--error" data-testid="sessions-error">
+        <Notice tone="error" testId="sessions-error">
           {error}
-        </p>
+        </Notice>
       )}
       {notice !== undefined && (
-        <p role="status" className="notice" data-testid="sessions-notice">
+        <Notice tone="status" testId="sessions-notice">
           {notice}
-        </p>
+        </Notice>
       )}
       {sessions === undefined ? (
         error === undefined && <p role="status">Loading sessions…</p>

@@ -4,6 +4,7 @@ import { useEffect, useState } from 'react';
 import { describeProblem } from '../format.ts';
 import { safeReturnTo } from '../return-to.ts';
 import { Link } from '../router.tsx';
+import { Notice } from '../components/Notice.tsx';
 
 type TenantLoad =
   | { kind: 'loading' }
@@ -54,12 +55,9 @@ export function TenantPage(props: { client: GatehouseClient; tenantId: string | 
   if (load.kind === 'unknown') return <UnknownTenant />;
   if (load.kind === 'error') {
     return (
-      <div role="alert" className="notice notice--error" data-testid="tenant-error">
-        <p>Could not load this organisation: {load.message}</p>
-        <button type="button" onClick={retry}>
-          Retry
-        </button>
-      </div>
+      <Notice tone="error" testId="tenant-error" onRetry={retry}>
+        Could not load this organisation: {load.message}
+      </Notice>
     );
   }
   // Read at render: the server's redirect (`/t/acme?returnTo=…`) is a full page load.
