@@ -61,14 +61,14 @@ export interface Gatehouse {
 }
 
 /** Longer than the idle timeouts of common load balancers (60 s) and of undici/browsers. */
-export const KEEP_ALIVE_TIMEOUT_MS = 65_000;
+const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 /**
  * ioredis reconnect back-off, capped at 500 ms. A command issued while Redis is down waits for
  * the next reconnect attempt and no more (`maxRetriesPerRequest: 0`), so the cap bounds how long
  * a request takes to answer 503 during an outage; a blip shorter than that is ridden out.
  */
-export function redisRetryDelay(attempt: number): number {
+function redisRetryDelay(attempt: number): number {
   return Math.min(attempt * 50, 500);
 }
 
