@@ -1,5 +1,5 @@
 export { freePort } from './ports.ts';
-export { startRedisServer, type RedisServer } from './redis.ts';
+export { startRedisServer, type RedisServer, type RedisServerOptions } from './redis.ts';
 export { createCookieFetch, type CookieFetch } from './cookie-fetch.ts';
 export { startStack, type Stack, type StackOptions, type RunningGatehouse } from './stack.ts';
 export { signIn } from './sign-in.ts';

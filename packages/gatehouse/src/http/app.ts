@@ -128,6 +128,11 @@ function securityHeaders(ctx: GatehouseContext): RequestHandler {
 /**
  * express-session with connect-redis: no resave, no save of empty sessions, no rolling cookie,
  * touch disabled in the store — a request that changes nothing costs one read and no write.
+ *
+ * `unset` stays `keep`: with `destroy`, a request whose session read failed (Redis down) ends
+ * with `req.session` unset, and express-session would then delete the session — a DEL that waits
+ * in the client's offline queue and signs the user out as soon as Redis is back. Sessions end only
+ * explicitly (`req.session.destroy`, `regenerate`, `SessionService.end`).
  */
 function sessionMiddleware(ctx: GatehouseContext, store: session.Store): RequestHandler {
   return session({
@@ -137,7 +142,7 @@ function sessionMiddleware(ctx: GatehouseContext, store: session.Store): Request
     resave: false,
     saveUninitialized: false,
     rolling: false,
-    unset: 'destroy',
+    unset: 'keep',
     cookie: {
       httpOnly: true,
       secure: ctx.config.secureCookies,

@@ -1,0 +1,111 @@
+import { Writable } from 'node:stream';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  createCookieFetch,
+  signIn,
+  startRedisServer,
+  startStack,
+  type CookieFetch,
+  type RedisServer,
+  type Stack,
+} from '@gatehouse/testkit';
+import { createLogger } from '../src/index.ts';
+
+interface LogLine {
+  level: number;
+  msg: string;
+  err?: { stack?: string };
+  stack?: string;
+}
+
+/**
+ * A Redis outage, frozen (SIGSTOP) or killed and restarted from its append-only file, is a
+ * `503 store_unavailable` for whoever needs the store — never a 401, never a reset connection —
+ * and afterwards every session that existed before is still signed in.
+ */
+describe('Redis outage', () => {
+  let redis: RedisServer;
+  let stack: Stack;
+  const lines: LogLine[] = [];
+  const users: CookieFetch[] = [];
+
+  beforeAll(async () => {
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n').filter(Boolean))
+          lines.push(JSON.parse(line) as LogLine);
+        done();
+      },
+    });
+    redis = await startRedisServer({ appendOnly: true });
+    stack = await startStack({ redis, deps: { logger: createLogger('info', sink) } });
+    for (const [index, login] of ['alice', 'bob', 'alice', 'bob'].entries()) {
+      const http = createCookieFetch();
+      await signIn(http, stack.origin, { login, password: login });
+      users[index] = http;
+    }
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await redis?.stop();
+  });
+
+  const userCall = (http: CookieFetch) => http(`${stack.origin}/bff/user`);
+  const apiCall = (http: CookieFetch) =>
+    http(`${stack.origin}/api/demo/me`, { headers: { 'x-csrf': '1' } });
+
+  /** Every signed-in user, through the BFF and through the proxy, several times each. */
+  async function everyoneCalls(): Promise<Array<{ status: number; code: string | undefined }>> {
+    const calls = users.flatMap((http) => [userCall(http), apiCall(http), userCall(http)]);
+    return Promise.all(
+      calls.map(async (call) => {
+        const res = await call;
+        const body = (await res.json().catch(() => ({}))) as { code?: string };
+        return { status: res.status, code: body.code };
+      }),
+    );
+  }
+
+  async function expectEveryoneSignedIn(): Promise<void> {
+    for (const http of users) {
+      expect((await userCall(http)).status).toBe(200);
+      expect((await apiCall(http)).status).toBe(200);
+    }
+  }
+
+  async function waitUntilReady(): Promise<void> {
+    await expect
+      .poll(async () => (await fetch(`${stack.origin}/readyz`)).status, { timeout: 15_000 })
+      .toBe(200);
+  }
+
+  it('answers 503 while Redis is frozen and keeps every session', async () => {
+    await expectEveryoneSignedIn();
+    redis.pause();
+    try {
+      const answers = await everyoneCalls();
+      expect(answers.length).toBe(users.length * 3);
+      for (const answer of answers)
+        expect(answer).toEqual({ status: 503, code: 'store_unavailable' });
+    } finally {
+      redis.resume();
+    }
+    await waitUntilReady();
+    await expectEveryoneSignedIn();
+  });
+
+  it('answers 503 while Redis is dead and keeps every session when it restarts from its AOF', async () => {
+    await expectEveryoneSignedIn();
+    await redis.kill();
+    try {
+      for (let round = 0; round < 3; round += 1) {
+        for (const answer of await everyoneCalls())
+          expect(answer).toEqual({ status: 503, code: 'store_unavailable' });
+      }
+    } finally {
+      await redis.restart();
+    }
+    await waitUntilReady();
+    await expectEveryoneSignedIn();
+  });
+});
