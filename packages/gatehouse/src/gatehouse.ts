@@ -9,6 +9,7 @@ import type { GatehouseContext } from './context.ts';
 import { createApp } from './http/app.ts';
 import { cookieNames } from './http/cookies.ts';
 import { createLogger } from './observability/logger.ts';
+import { OutageLog } from './observability/outages.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
 import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
@@ -24,6 +25,7 @@ import {
   createRedisSessionStore,
   withStoreErrors,
   type Clock,
+  type StoreHealth,
 } from './session/stores.ts';
 import { Vault } from './session/vault.ts';
 import { closeRedis } from './session/redis-connection.ts';
@@ -96,14 +98,26 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
           commandTimeout: 2000,
         })
       : undefined);
-  redis?.on('error', (err) => logger.warn({ err }, 'redis connection error'));
+  // One error line when Redis becomes unreachable and one when it is back (probed while down),
+  // not a line per reconnect attempt or per failed command.
+  const outages = new OutageLog(logger);
+  const redisHealth: StoreHealth = {
+    answered: () => outages.up('redis'),
+    failed: (err) => {
+      if (redis) outages.down('redis', err, () => redis.ping());
+    },
+  };
+  redis?.on('error', redisHealth.failed);
+  redis?.on('ready', redisHealth.answered);
 
   const storeOptions = { idleTimeoutSeconds: config.session.idleTimeoutSeconds, clock };
   const store = withStoreErrors(
     redis ? createRedisSessionStore(redis, storeOptions) : new MemorySessionStore(storeOptions),
+    redisHealth,
   );
   const kv: KeyValueStore = withKeyValueErrors(
     redis ? new RedisKeyValueStore(redis) : new MemoryKeyValueStore({ clock }),
+    redisHealth,
   );
   const guardedFetch = createGuardedFetch({
     mode: config.mode,
@@ -116,12 +130,10 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     vault,
     clock,
     store: redis
-      ? new RedisRegistryStore(redis, {
-          onError: (err) => logger.warn({ err }, 'registry subscriber error'),
-        })
+      ? new RedisRegistryStore(redis, { onError: redisHealth.failed })
       : new MemoryRegistryStore(),
   });
-  const providers = new ProviderClients({ config, fetch: providerFetch, registry });
+  const providers = new ProviderClients({ config, fetch: providerFetch, registry, outages });
   const sessions = new SessionService({
     store,
     kv,
@@ -154,7 +166,13 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       vault,
       skewSeconds: config.refreshSkewSeconds,
     }),
-    backchannel: new BackchannelLogout({ providers, sessions, replay: kv, fetch: guardedFetch }),
+    backchannel: new BackchannelLogout({
+      providers,
+      sessions,
+      replay: kv,
+      fetch: guardedFetch,
+      outages,
+    }),
     cookies: cookieNames(config.secureCookies),
     upstreams,
     signingKeys,
@@ -164,7 +182,14 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
   const app = createApp(context, {
     store,
     ping: async () => {
-      if (redis) await redis.ping();
+      if (!redis) return;
+      try {
+        await redis.ping();
+      } catch (error) {
+        redisHealth.failed(error);
+        throw error;
+      }
+      redisHealth.answered();
     },
   });
 
@@ -185,6 +210,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       });
     },
     async close() {
+      outages.close();
       await upstreams.close();
       await guardedFetch.close();
       await registry.close();

@@ -11,6 +11,8 @@ import {
 } from '@gatehouse/testkit';
 import { createLogger } from '../src/index.ts';
 
+const ERROR = 50;
+
 interface LogLine {
   level: number;
   msg: string;
@@ -107,5 +109,25 @@ describe('Redis outage', () => {
     }
     await waitUntilReady();
     await expectEveryoneSignedIn();
+  });
+
+  it('logs each outage once when it starts and once when it ends, and no stack at all', () => {
+    const transitions = lines
+      .filter((line) => /^redis is (unavailable|available again)$/.test(line.msg))
+      .map((line) => `${line.level >= ERROR ? 'error' : 'warn'}: ${line.msg}`);
+    expect(transitions).toEqual([
+      'error: redis is unavailable',
+      'warn: redis is available again',
+      'error: redis is unavailable',
+      'warn: redis is available again',
+    ]);
+    expect(lines.filter((line) => line.err?.stack ?? line.stack)).toEqual([]);
+    // Each refused request is a warning, not an error.
+    const refused = lines.filter(
+      (line) => line.msg === 'Session storage is unavailable; try again.',
+    );
+    expect(refused.length).toBeGreaterThanOrEqual(users.length * 3 * 4);
+    expect(refused.every((line) => line.level < ERROR)).toBe(true);
+    expect(lines.filter((line) => line.level >= ERROR).length).toBe(2);
   });
 });

@@ -97,7 +97,15 @@ function requestLogger(ctx: GatehouseContext): RequestHandler {
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
-    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    // A 500 is a bug (the error handler logs its stack); 502/503/504 are a dependency's outage,
+    // logged once per transition by the outage log, so each such answer is only a warning.
+    customLogLevel: (_req, res, err) =>
+      err || res.statusCode === 500 ? 'error' : res.statusCode > 500 ? 'warn' : 'info',
+    // pino-http would attach a made-up Error (with a stack) to every 5xx line.
+    customErrorObject: (_req, _res, _err, value: Record<string, unknown>) => {
+      const { err: _made, ...line } = value;
+      return line;
+    },
   });
 }
 

@@ -11,6 +11,7 @@ import { GatehouseError, idpUnavailable } from '../errors.ts';
 import type { KeyValueStore } from '../session/kv.ts';
 import type { SessionService } from '../session/service.ts';
 import type { ProviderClients } from './provider-clients.ts';
+import { reportingFetch, type OutageLog } from '../observability/outages.ts';
 
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** Asymmetric algorithms only: never `none`, never HMAC with a public key. */
@@ -25,6 +26,8 @@ export interface BackchannelLogoutOptions {
   replay: KeyValueStore;
   /** The guarded fetch: the provider's JWKS URL came from its (tenant-supplied) discovery. */
   fetch: typeof fetch;
+  /** Hears whether each issuer's key set answers (one log line per outage). */
+  outages?: OutageLog;
 }
 
 const invalid = (reason: string) =>
@@ -76,7 +79,7 @@ export class BackchannelLogout {
     if (!metadata.jwks_uri) throw invalid('the provider publishes no keys');
     let result;
     try {
-      result = await jwtVerify(logoutToken, this.#keySet(metadata.jwks_uri), {
+      result = await jwtVerify(logoutToken, this.#keySet(metadata.jwks_uri, metadata.issuer), {
         issuer: metadata.issuer,
         audience: configuration.clientMetadata().client_id,
         algorithms: LOGOUT_TOKEN_ALGORITHMS,
@@ -111,10 +114,14 @@ export class BackchannelLogout {
     return { ...payload, ...(sid ? { sid } : {}), replayMarker: marker };
   }
 
-  #keySet(jwksUri: string): ReturnType<typeof createRemoteJWKSet> {
+  #keySet(jwksUri: string, issuer: string): ReturnType<typeof createRemoteJWKSet> {
     let keySet = this.#jwks.get(jwksUri);
     if (!keySet) {
-      keySet = createRemoteJWKSet(new URL(jwksUri), { [customFetch]: this.#options.fetch });
+      const { outages } = this.#options;
+      const fetch = outages
+        ? reportingFetch(this.#options.fetch, `IdP ${issuer}`, outages)
+        : this.#options.fetch;
+      keySet = createRemoteJWKSet(new URL(jwksUri), { [customFetch]: fetch });
       this.#jwks.set(jwksUri, keySet);
     }
     return keySet;
