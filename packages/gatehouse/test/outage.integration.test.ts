@@ -1,7 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createCookieFetch,
+  inspectSession,
   signIn,
   startRedisServer,
   startStack,
@@ -40,7 +42,11 @@ describe('Redis outage', () => {
       },
     });
     redis = await startRedisServer({ appendOnly: true });
-    stack = await startStack({ redis, deps: { logger: createLogger('info', sink) } });
+    stack = await startStack({
+      redis,
+      devIdp: { controlApi: true },
+      deps: { logger: createLogger('info', sink) },
+    });
     for (const [index, login] of ['alice', 'bob', 'alice', 'bob'].entries()) {
       const http = createCookieFetch();
       await signIn(http, stack.origin, { login, password: login });
@@ -73,6 +79,27 @@ describe('Redis outage', () => {
       expect((await userCall(http)).status).toBe(200);
       expect((await apiCall(http)).status).toBe(200);
     }
+  }
+
+  /** A logout token signed by the dev IdP's acme realm for Gatehouse's acme client. */
+  async function logoutToken(claims: Record<string, unknown>): Promise<string> {
+    const res = await fetch(`${stack.idp.origin}/__control/sign`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        realm: '',
+        header: { typ: 'logout+jwt' },
+        payload: {
+          iss: stack.idp.issuer(''),
+          aud: 'gatehouse-acme',
+          iat: Math.floor(Date.now() / 1000),
+          jti: randomUUID(),
+          events: { 'http://schemas.openid.net/event/backchannel-logout': {} },
+          ...claims,
+        },
+      }),
+    });
+    return ((await res.json()) as { jwt: string }).jwt;
   }
 
   async function waitUntilReady(): Promise<void> {
@@ -111,16 +138,54 @@ describe('Redis outage', () => {
     await expectEveryoneSignedIn();
   });
 
+  it('answers 503 to a back-channel logout it cannot apply, and applies the retry', async () => {
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'alice', password: 'alice' });
+    const { record } = await inspectSession(stack, http);
+    const token = await logoutToken({ sub: 'alice', sid: record.sid });
+    const deliver = () =>
+      fetch(`${stack.origin}/bff/backchannel-logout/acme/dev`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: new URLSearchParams({ logout_token: token }),
+      });
+
+    // Frozen: a write sent now would still run when Redis resumes, after the answer.
+    redis.pause();
+    let refused: Response;
+    try {
+      refused = await deliver();
+    } finally {
+      redis.resume();
+    }
+    expect(refused.status).toBe(503);
+    expect(refused.headers.get('retry-after')).toBeTruthy();
+    expect(((await refused.json()) as { code: string }).code).toBe('store_unavailable');
+    const notApplied = lines.filter((line) =>
+      line.msg.startsWith('back-channel logout not applied'),
+    );
+    expect(notApplied.map((line) => line.level)).toEqual([ERROR]);
+
+    await waitUntilReady();
+    // Not yet applied, so the session still works; the IdP's retry is not taken for a replay.
+    expect((await userCall(http)).status).toBe(200);
+    expect((await deliver()).status).toBe(200);
+    expect((await userCall(http)).status).toBe(401);
+    // Everyone else is untouched.
+    await expectEveryoneSignedIn();
+  });
+
   it('logs each outage once when it starts and once when it ends, and no stack at all', () => {
     const transitions = lines
       .filter((line) => /^redis is (unavailable|available again)$/.test(line.msg))
       .map((line) => `${line.level >= ERROR ? 'error' : 'warn'}: ${line.msg}`);
-    expect(transitions).toEqual([
-      'error: redis is unavailable',
-      'warn: redis is available again',
-      'error: redis is unavailable',
-      'warn: redis is available again',
-    ]);
+    // Frozen, killed, frozen during the back-channel logout.
+    expect(transitions).toEqual(
+      Array.from({ length: 3 }, () => [
+        'error: redis is unavailable',
+        'warn: redis is available again',
+      ]).flat(),
+    );
     expect(lines.filter((line) => line.err?.stack ?? line.stack)).toEqual([]);
     // Each refused request is a warning, not an error.
     const refused = lines.filter(
@@ -128,6 +193,7 @@ describe('Redis outage', () => {
     );
     expect(refused.length).toBeGreaterThanOrEqual(users.length * 3 * 4);
     expect(refused.every((line) => line.level < ERROR)).toBe(true);
-    expect(lines.filter((line) => line.level >= ERROR).length).toBe(2);
+    // The three transitions and the back-channel logout that was not applied.
+    expect(lines.filter((line) => line.level >= ERROR).length).toBe(4);
   });
 });

@@ -53,22 +53,23 @@ export class BackchannelLogout {
     const claims = await this.#verify(configuration, logoutToken);
     const issuer = configuration.serverMetadata().issuer;
 
+    const { replay } = this.#options;
+    if ((await replay.get(claims.replayMarker)) !== undefined) throw invalid('replayed');
     const matches = claims.sid
       ? await sessions.sessionsOfIdpSession(issuer, claims.sid)
       : await sessions.sessionsOfUser(issuer, claims.sub ?? '');
-    try {
-      return await sessions.endMatching(
-        matches,
-        (record) =>
-          record.tenant === tenant &&
-          record.provider === provider &&
-          (!claims.sub || record.sub === claims.sub),
-      );
-    } catch (error) {
-      // Not done: forget the jti so that the IdP's retry is not refused as a replay.
-      await this.#options.replay.delete(claims.replayMarker).catch(() => undefined);
-      throw error;
-    }
+    const ended = await sessions.endMatching(
+      matches,
+      (record) =>
+        record.tenant === tenant &&
+        record.provider === provider &&
+        (!claims.sub || record.sub === claims.sub),
+    );
+    // Remembered only once applied: a store failure anywhere above (even a write that the store
+    // runs later, after a timeout) never makes the IdP's retry look like a replay. Two copies
+    // arriving at the same moment both end the same sessions, which is harmless.
+    await replay.put(claims.replayMarker, '1', REPLAY_WINDOW_MS);
+    return ended;
   }
 
   async #verify(
@@ -109,8 +110,6 @@ export class BackchannelLogout {
     if (typeof payload.jti !== 'string') throw invalid('no jti');
 
     const marker = `bcl:jti:{${sha256(metadata.issuer)}}:${sha256(payload.jti)}`;
-    if (!(await this.#options.replay.putIfAbsent(marker, '1', REPLAY_WINDOW_MS)))
-      throw invalid('replayed');
     return { ...payload, ...(sid ? { sid } : {}), replayMarker: marker };
   }
 
