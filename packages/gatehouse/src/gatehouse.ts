@@ -139,6 +139,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     kv,
     clock,
     idleTimeoutSeconds: config.session.idleTimeoutSeconds,
+    logger,
     ...(deps.lockLeaseMs ? { lockLeaseMs: deps.lockLeaseMs } : {}),
   });
   const upstreams = new Agent({ connections: 128, keepAliveTimeout: 10_000 });
@@ -211,6 +212,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     },
     async close() {
       outages.close();
+      sessions.close();
       await upstreams.close();
       await guardedFetch.close();
       await registry.close();
