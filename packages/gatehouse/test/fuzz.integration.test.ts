@@ -446,4 +446,32 @@ describe('malformed input (fuzz)', () => {
     expect((await fetch(`${stack.origin}/healthz`)).status).toBe(200);
     expect((await fetch(`${stack.origin}/readyz`)).status).toBe(200);
   }, 60_000);
+
+  it('never answers 500 or shows a stack while Redis is down either', async () => {
+    await redis.kill();
+    try {
+      // Each request that needs the store waits for a reconnect attempt: batches in parallel.
+      await fc.assert(
+        fc.asyncProperty(fc.array(requests, { minLength: 20, maxLength: 20 }), async (batch) => {
+          const answers = await Promise.all(
+            batch.map((request) => rawRequest(port, encode(request))),
+          );
+          for (const [index, answer] of answers.entries()) {
+            const request = batch[index]!;
+            const where = `${request.method} ${request.path}${request.tail} → ${answer.status}`;
+            expect(answer.status, where).not.toBe(500);
+            expect(STACK.test(answer.body), `${where}: ${answer.body.slice(0, 300)}`).toBe(false);
+          }
+        }),
+        {
+          seed: Number(process.env.FUZZ_SEED ?? 20261129) + 1,
+          numRuns: Math.ceil(Number(process.env.FUZZ_RUNS ?? 400) / 40),
+          endOnFailure: true,
+        },
+      );
+    } finally {
+      await redis.restart();
+    }
+    await expect.poll(async () => (await fetch(`${stack.origin}/readyz`)).status).toBe(200);
+  }, 60_000);
 });
