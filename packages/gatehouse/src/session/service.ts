@@ -322,9 +322,9 @@ export class SessionService {
 
 /** A blip of a moment, ridden out within the request. */
 const WRITE_RETRY_DELAYS_MS = [50, 200];
-/** Back-off of the background retries of a kept write: 100 ms doubling up to 1 s. */
+/** Back-off of the background retries of a kept write: 100 ms doubling up to 500 ms. */
 const KEPT_RETRY_FIRST_MS = 100;
-const KEPT_RETRY_MAX_MS = 1000;
+const KEPT_RETRY_MAX_MS = 500;
 
 export const userIndexKey = (issuer: string, sub: string) => `idx:user:{${sha256(issuer, sub)}}`;
 
