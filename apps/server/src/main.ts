@@ -40,7 +40,7 @@ async function main(): Promise<void> {
 
   const logger = createLogger(config.logLevel);
   for (const warning of warnings) logger.warn(warning);
-  if (!config.redisUrl)
+  if (!config.redis)
     logger.warn(
       'REDIS_URL is not set: sessions live in this process only and die with it (development only).',
     );

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { storeUnavailable } from '../errors.ts';
+import type { RedisClient } from './redis-connection.ts';
 import type { Clock } from './stores.ts';
 
 /**
@@ -128,10 +128,10 @@ return 1`;
 
 /** Redis implementation; every operation is a single atomic command or script. */
 export class RedisKeyValueStore implements KeyValueStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #prefix: string;
 
-  constructor(redis: Redis, options: { prefix?: string } = {}) {
+  constructor(redis: RedisClient, options: { prefix?: string } = {}) {
     this.#redis = redis;
     this.#prefix = options.prefix ?? 'gh:';
   }
