@@ -1,6 +1,12 @@
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedisServer, type RedisServer } from '@gatehouse/testkit';
+import {
+  startRedisCluster,
+  startRedisSentinel,
+  startRedisServer,
+  type RedisServer,
+  type RedisTopology,
+} from '@gatehouse/testkit';
 import type { StoredApiKey, StoredProvider, StoredTenant } from '../src/tenants/model.ts';
 import { RedisRegistryStore } from '../src/tenants/redis-registry-store.ts';
 import { MemoryRegistryStore, type RegistryStore } from '../src/tenants/registry-store.ts';
@@ -11,14 +17,21 @@ import { MemoryRegistryStore, type RegistryStore } from '../src/tenants/registry
  * memory the same object (memory mode is one process).
  */
 let redisServer: RedisServer;
-const clients: Redis[] = [];
+const topologies = new Map<string, RedisTopology>();
+const clients: Array<Redis | Cluster> = [];
 
 beforeAll(async () => {
-  redisServer = await startRedisServer();
+  const [server, sentinel, cluster] = await Promise.all([
+    startRedisServer(),
+    startRedisSentinel(),
+    startRedisCluster(),
+  ]);
+  redisServer = server;
+  topologies.set('redis', server).set('redis sentinel', sentinel).set('redis cluster', cluster);
 });
 afterAll(async () => {
   for (const client of clients) client.disconnect();
-  await redisServer?.stop();
+  await Promise.all([...topologies.values()].map((topology) => topology.stop()));
 });
 
 interface Harness {
@@ -39,11 +52,13 @@ const harnesses: Array<[string, () => Harness]> = [
       return { store, peer: store, subscribed: async () => undefined, close: () => store.close() };
     },
   ],
-  [
-    'redis',
+  ...['redis', 'redis sentinel', 'redis cluster'].map((name): [string, () => Harness] => [
+    name,
     () => {
       const prefix = `t${++prefixCounter}:`;
-      const [a, b] = [redisServer.client(), redisServer.client()];
+      const topology = topologies.get(name);
+      if (!topology) throw new Error(`${name} did not start`);
+      const [a, b] = [topology.client(), topology.client()];
       clients.push(a, b);
       const store = new RedisRegistryStore(a, { prefix });
       const peer = new RedisRegistryStore(b, { prefix });
@@ -57,7 +72,7 @@ const harnesses: Array<[string, () => Harness]> = [
         },
       };
     },
-  ],
+  ]),
 ];
 
 async function waitUntil(condition: () => boolean, timeoutMs = 3000): Promise<void> {
