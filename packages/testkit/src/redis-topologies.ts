@@ -36,6 +36,8 @@ export interface SentinelTopology extends RedisTopology {
 
 export interface ClusterTopology extends RedisTopology {
   kind: 'cluster';
+  /** Every node's port, masters first (as started; roles change with failovers). */
+  nodePorts: number[];
   /** The port of the master serving `key`'s slot. */
   masterPortFor(key: string): Promise<number>;
   /** Waits until every replica has every write its master has acknowledged so far. */
@@ -441,6 +443,7 @@ export async function startRedisCluster(): Promise<ClusterTopology> {
   return {
     kind: 'cluster',
     env: { REDIS_CLUSTER_NODES: seeds.join(',') },
+    nodePorts: ports,
     client: clusterClient,
     masterPortFor,
     async waitForReplication() {
