@@ -2,7 +2,7 @@ import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, startRedisServer, type RedisServer } from '@gatehouse/testkit';
 import type { RedisConfig } from '../src/config/schema.ts';
-import { createLogger } from '../src/index.ts';
+import { createGatehouse, createLogger, loadConfig } from '../src/index.ts';
 import {
   closeRedis,
   createRedisClient,
@@ -36,6 +36,7 @@ function capture(): { logger: ReturnType<typeof createLogger>; lines: LogLine[] 
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const WARN = 40;
 const ERROR = 50;
 
 let client: RedisClient | undefined;
@@ -100,5 +101,28 @@ describe('a Redis that cannot be reached at start-up', () => {
       'Redis connected',
       'Redis connection lost; reconnecting',
     ]);
+  });
+});
+
+describe('a Gatehouse whose Redis cannot be reached at start-up', () => {
+  it('logs one line for it, whatever else is connecting (the registry subscriber)', async () => {
+    const port = await freePort();
+    const { config } = loadConfig({
+      env: {
+        GATEHOUSE_MODE: 'development',
+        REDIS_SENTINELS: `127.0.0.1:${port}`,
+        REDIS_SENTINEL_MASTER: 'gatehouse',
+      },
+    });
+    const { logger, lines } = capture();
+    const gatehouse = createGatehouse(config, { logger });
+    try {
+      await sleep(2500);
+      expect(lines.filter((line) => line.level >= WARN).map((line) => line.msg)).toEqual([
+        'cannot reach Redis; retrying',
+      ]);
+    } finally {
+      await gatehouse.close();
+    }
   });
 });

@@ -134,14 +134,24 @@ export function subscribeChannel(
   let retry: NodeJS.Timeout | undefined;
   let attempt = 0;
 
+  // One report per failure, and none while the client itself is down (that is reported once
+  // where the client is watched): an error per reconnect attempt would flood the log.
+  let failing = false;
+  const onError = (error: unknown) => {
+    if (failing || client.status !== 'ready') return;
+    failing = true;
+    handlers.onError(error);
+  };
+
   const listen = (subscriber: Redis) => {
     current = subscriber;
-    subscriber.on('error', handlers.onError);
+    subscriber.on('error', onError);
     subscriber.on('ready', () => {
       subscriber.subscribe(channel).then(() => {
         attempt = 0;
+        failing = false;
         handlers.onSubscribed();
-      }, handlers.onError);
+      }, onError);
     });
     subscriber.on('message', (from: string) => {
       if (from === channel) handlers.onMessage();
