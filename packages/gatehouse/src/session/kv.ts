@@ -126,7 +126,10 @@ local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
 return 1`;
 
-/** Redis implementation; every operation is a single atomic command or script. */
+/**
+ * Redis implementation; every operation is a single atomic command or script on one key (a
+ * script touches only `KEYS[1]`), so any key may live in any Redis Cluster slot.
+ */
 export class RedisKeyValueStore implements KeyValueStore {
   readonly #redis: RedisClient;
   readonly #prefix: string;
