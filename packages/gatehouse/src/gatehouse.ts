@@ -70,8 +70,8 @@ const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 /**
  * Builds one isolated Gatehouse instance from a validated config: stores (Redis when
- * `config.redis` names a topology, memory otherwise), provider clients, the refresher and the Express app.
- * Nothing listens until the caller does `app.listen`.
+ * `config.redis` names a topology, memory otherwise), provider clients, the refresher and the
+ * Express app. Nothing listens until the caller does `app.listen`.
  *
  * @example
  * const { config } = loadConfig({ env: process.env });
