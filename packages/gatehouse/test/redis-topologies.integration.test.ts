@@ -185,5 +185,20 @@ describe.each(topologies)('Gatehouse on a Redis %s', (_name, start) => {
         expect(user.status, `session ${s} on instance ${i}`).toBe(200);
       }
     }
+
+    // The registry's change notifications still reach the other instance: its cached view,
+    // read now, is replaced as soon as the first instance announces a new tenant.
+    const [first, second] = stack.gatehouses.map(({ gatehouse }) => gatehouse.context.registry);
+    expect((await second!.tenants()).map((tenant) => tenant.id)).not.toContain('after-failover');
+    await first!.createTenant({
+      id: 'after-failover',
+      name: 'After the failover',
+      emailDomains: [],
+      hosts: [],
+      adminRule: { claim: 'roles', value: 'gatehouse-admin' },
+    });
+    await expect
+      .poll(async () => (await second!.tenant('after-failover'))?.id, { timeout: 10_000 })
+      .toBe('after-failover');
   }, 90_000);
 });
