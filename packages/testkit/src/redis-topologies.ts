@@ -204,18 +204,24 @@ export async function startRedisSentinel(): Promise<SentinelTopology> {
       extra: ['--replicaof', '127.0.0.1', String(masterPort)],
     },
   ];
-  const processes: Process[] = [];
+  // Known before they start, so that a failed start-up still stops whatever did start.
+  const sentinels = sentinelPorts.map((port, index) => ({
+    port,
+    pidfile: join(dir, `sentinel-${index}.pid`),
+  }));
+  const processes: Process[] = [
+    ...data.map(({ name, port }) => ({ port, pidfile: join(dir, `${name}.pid`) })),
+    ...sentinels,
+  ];
   const clients: Redis[] = [];
   try {
-    for (const node of await Promise.all(
+    await Promise.all(
       data.map(({ name, port, extra }) =>
         startProcess([...serverArgs(port, dir, name), ...extra], port, join(dir, `${name}.pid`)),
       ),
-    )) {
-      processes.push(node);
-    }
-    const sentinels = await Promise.all(
-      sentinelPorts.map(async (port, index) => {
+    );
+    await Promise.all(
+      sentinels.map(async ({ port, pidfile }, index) => {
         const file = join(dir, `sentinel-${index}.conf`);
         // Sentinel rewrites its config file (it records what it learns), so one file each.
         await writeFile(
@@ -224,7 +230,7 @@ export async function startRedisSentinel(): Promise<SentinelTopology> {
             `port ${port}`,
             'bind 127.0.0.1',
             'daemonize yes',
-            `pidfile ${join(dir, `sentinel-${index}.pid`)}`,
+            `pidfile ${pidfile}`,
             `logfile ${join(dir, `sentinel-${index}.log`)}`,
             `dir ${dir}`,
             `sentinel monitor ${masterName} 127.0.0.1 ${masterPort} 2`,
@@ -235,10 +241,8 @@ export async function startRedisSentinel(): Promise<SentinelTopology> {
           ].join('\n'),
         );
         await run('redis-server', [file, '--sentinel']);
-        return { port, pidfile: join(dir, `sentinel-${index}.pid`) };
       }),
     );
-    processes.push(...sentinels);
     const sentinelClients = sentinels.map(({ port }) => admin(port));
     clients.push(...sentinelClients);
     // Ready for a failover: every Sentinel knows the replica and the two other Sentinels.
@@ -331,35 +335,37 @@ export async function startRedisSentinel(): Promise<SentinelTopology> {
 export async function startRedisCluster(): Promise<ClusterTopology> {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-cluster-'));
   const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
-  const processes: Process[] = [];
+  // Known before they start, so that a failed start-up still stops whatever did start.
+  const processes: Process[] = ports.map((port) => ({
+    port,
+    pidfile: join(dir, String(port), 'redis.pid'),
+  }));
   const clients: Redis[] = [];
   try {
-    processes.push(
-      ...(await Promise.all(
-        ports.map(async (port) => {
-          const nodeDir = join(dir, String(port));
-          await mkdir(nodeDir);
-          return startProcess(
-            [
-              ...serverArgs(port, nodeDir, 'redis'),
-              '--cluster-enabled',
-              'yes',
-              '--cluster-config-file',
-              join(nodeDir, 'nodes.conf'),
-              '--cluster-node-timeout',
-              String(NODE_TIMEOUT_MS),
-              // A replica may always take over (its data is as fresh as replication made it).
-              '--cluster-replica-validity-factor',
-              '0',
-              // The other masters keep serving while one slot range is being failed over.
-              '--cluster-require-full-coverage',
-              'no',
-            ],
-            port,
-            join(nodeDir, 'redis.pid'),
-          );
-        }),
-      )),
+    await Promise.all(
+      ports.map(async (port) => {
+        const nodeDir = join(dir, String(port));
+        await mkdir(nodeDir);
+        return startProcess(
+          [
+            ...serverArgs(port, nodeDir, 'redis'),
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            join(nodeDir, 'nodes.conf'),
+            '--cluster-node-timeout',
+            String(NODE_TIMEOUT_MS),
+            // A replica may always take over (its data is as fresh as replication made it).
+            '--cluster-replica-validity-factor',
+            '0',
+            // The other masters keep serving while one slot range is being failed over.
+            '--cluster-require-full-coverage',
+            'no',
+          ],
+          port,
+          join(nodeDir, 'redis.pid'),
+        );
+      }),
     );
     const nodes = ports.map(admin);
     clients.push(...nodes);
