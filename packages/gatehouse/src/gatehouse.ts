@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import { Agent } from 'undici';
 import type { Express } from 'express';
@@ -25,10 +24,15 @@ import {
   createRedisSessionStore,
   withStoreErrors,
   type Clock,
-  type StoreHealth,
 } from './session/stores.ts';
 import { Vault } from './session/vault.ts';
-import { closeRedis } from './session/redis-connection.ts';
+import {
+  closeRedis,
+  createRedisClient,
+  describeRedis,
+  logRedisConnection,
+  type RedisClient,
+} from './session/redis-connection.ts';
 import { createGuardedFetch } from './tenants/guarded-fetch.ts';
 import { createProviderChecker } from './tenants/provider-checks.ts';
 import { RedisRegistryStore } from './tenants/redis-registry-store.ts';
@@ -39,8 +43,8 @@ import { SigningKeyRing } from './tokens/key-ring.ts';
 
 export interface GatehouseDeps {
   logger?: Logger;
-  /** An existing ioredis client; otherwise one is created from `config.redisUrl`. */
-  redis?: Redis;
+  /** An existing ioredis client or Cluster; otherwise one is created from `config.redis`. */
+  redis?: RedisClient;
   clock?: Clock;
   /** Replaces the guarded fetch for provider traffic (tests of the guard itself only). */
   providerFetch?: CustomFetch;
@@ -52,7 +56,7 @@ export interface Gatehouse {
   app: Express;
   context: GatehouseContext;
   /** The Redis client in use, if any. */
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   /**
    * Listens on `port` (0 = any free port) with keep-alive timeouts longer than a load
    * balancer's or a client's idle timeout (65 s / 66 s), so a reused connection is never closed
@@ -66,18 +70,9 @@ export interface Gatehouse {
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 
 /**
- * ioredis reconnect back-off, capped at 500 ms. A command issued while Redis is down waits for
- * the next reconnect attempt and no more (`maxRetriesPerRequest: 0`), so the cap bounds how long
- * a request takes to answer 503 during an outage; a blip shorter than that is ridden out.
- */
-function redisRetryDelay(attempt: number): number {
-  return Math.min(attempt * 50, 500);
-}
-
-/**
  * Builds one isolated Gatehouse instance from a validated config: stores (Redis when
- * `redisUrl` is set, memory otherwise), provider clients, the refresher and the Express app.
- * Nothing listens until the caller does `app.listen`.
+ * `config.redis` names a topology, memory otherwise), provider clients, the refresher and the
+ * Express app. Nothing listens until the caller does `app.listen`.
  *
  * @example
  * const { config } = loadConfig({ env: process.env });
@@ -87,28 +82,15 @@ function redisRetryDelay(attempt: number): number {
 export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {}): Gatehouse {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const clock = deps.clock ?? Date.now;
-  const ownsRedis = !deps.redis && Boolean(config.redisUrl);
-  const redis =
-    deps.redis ??
-    (config.redisUrl
-      ? new Redis(config.redisUrl, {
-          maxRetriesPerRequest: 0,
-          retryStrategy: redisRetryDelay,
-          connectTimeout: 2000,
-          commandTimeout: 2000,
-        })
-      : undefined);
-  // One error line when Redis becomes unreachable and one when it is back (probed while down),
-  // not a line per reconnect attempt or per failed command.
+  const ownsRedis = !deps.redis && Boolean(config.redis);
+  const redis = deps.redis ?? (config.redis ? createRedisClient(config.redis) : undefined);
+  // One line when Redis stops answering (a lost connection or failing commands) and one when it
+  // answers again, not one per reconnect attempt or per failed request.
+  const redisHealth = redis
+    ? logRedisConnection(redis, logger, config.redis ? describeRedis(config.redis) : 'Redis')
+    : undefined;
+  // The same for each IdP issuer.
   const outages = new OutageLog(logger);
-  const redisHealth: StoreHealth = {
-    answered: () => outages.up('redis'),
-    failed: (err) => {
-      if (redis) outages.down('redis', err, () => redis.ping());
-    },
-  };
-  redis?.on('error', redisHealth.failed);
-  redis?.on('ready', redisHealth.answered);
 
   const storeOptions = { idleTimeoutSeconds: config.session.idleTimeoutSeconds, clock };
   const store = withStoreErrors(
@@ -130,7 +112,9 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     vault,
     clock,
     store: redis
-      ? new RedisRegistryStore(redis, { onError: redisHealth.failed })
+      ? new RedisRegistryStore(redis, {
+          onError: (err) => logger.warn({ err }, 'registry subscriber error'),
+        })
       : new MemoryRegistryStore(),
   });
   const providers = new ProviderClients({ config, fetch: providerFetch, registry, outages });
@@ -187,10 +171,10 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       try {
         await redis.ping();
       } catch (error) {
-        redisHealth.failed(error);
+        redisHealth?.failed(error);
         throw error;
       }
-      redisHealth.answered();
+      redisHealth?.answered();
     },
   });
 
@@ -211,7 +195,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       });
     },
     async close() {
-      outages.close();
+      redisHealth?.close();
       sessions.close();
       await upstreams.close();
       await guardedFetch.close();
