@@ -61,6 +61,7 @@ export class SessionService {
   readonly #kept = new Map<string, KeptWrite>();
   /** Sessions with an update running in this process (the lease may be ours already). */
   readonly #updating = new Set<string>();
+  #closed = false;
 
   constructor(options: SessionServiceOptions) {
     this.store = options.store;
@@ -277,6 +278,7 @@ export class SessionService {
   }
 
   #scheduleRetry(sid: string, entry: KeptWrite): void {
+    if (this.#closed) return;
     const delay = Math.min(KEPT_RETRY_MAX_MS, KEPT_RETRY_FIRST_MS * 2 ** entry.attempt);
     entry.attempt += 1;
     entry.timer = setTimeout(() => void this.#retry(sid, entry), delay);
@@ -316,6 +318,7 @@ export class SessionService {
 
   /** Stops retrying kept writes (shutdown); what they hold is lost with the process. */
   close(): void {
+    this.#closed = true;
     for (const entry of this.#kept.values()) clearTimeout(entry.timer);
   }
 }
