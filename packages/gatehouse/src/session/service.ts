@@ -86,8 +86,9 @@ export class SessionService {
     const kept = this.#kept.get(sid);
     if (!kept) return stored;
     if (stored.tokens !== kept.replaces) {
-      // Someone else wrote new tokens: theirs win, ours are no longer needed.
-      this.#forget(sid, 'superseded');
+      // Ours landed after all (a write that timed out but ran), or someone else wrote new
+      // tokens: theirs win, ours are no longer needed.
+      this.#forget(sid, stored.tokens === kept.record.tokens ? 'stored' : 'superseded');
       return stored;
     }
     return { ...kept.record, lastSeenAt: Math.max(stored.lastSeenAt, kept.record.lastSeenAt) };
@@ -313,7 +314,7 @@ export class SessionService {
       this.#logger?.info({ ...fields, outcome }, 'session write kept in memory settled');
     }
     // A running update releases the lease itself when it ends.
-    if (outcome !== 'stored' && !this.#updating.has(sid)) void entry.lease.release();
+    if (!this.#updating.has(sid)) void entry.lease.release();
   }
 
   /** Stops retrying kept writes (shutdown); what they hold is lost with the process. */
