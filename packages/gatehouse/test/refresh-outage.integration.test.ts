@@ -92,4 +92,43 @@ describe('refresh during a Redis outage', () => {
     expect(refreshGrants() - grants).toBe(2);
     expect((await http(`${stack.origin}/bff/user`)).status).toBe(200);
   });
+
+  it('survives a Redis frozen during the write: no second refresh, no invalid_grant', async () => {
+    offsetMs = 0;
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
+    const before = await inspectSession(stack, http);
+    const grants = refreshGrants();
+    const tokenRequests = stack.idp.tokenEndpointCalls('');
+    const call = async () => {
+      const res = await http(`${stack.origin}/api/demo/me`, { headers: csrf });
+      await res.arrayBuffer();
+      return res.status;
+    };
+
+    offsetMs = 301_000;
+    stack.idp.setTokenEndpointDelay(500);
+    try {
+      const refreshing = call();
+      await expect
+        .poll(() => stack.idp.tokenEndpointCalls(''), { interval: 10 })
+        .toBe(tokenRequests + 1);
+      redis.pause();
+      // The write times out (it would run when Redis resumes); the call goes on with the token.
+      expect(await refreshing).toBe(200);
+    } finally {
+      stack.idp.setTokenEndpointDelay(0);
+      redis.resume();
+    }
+    for (let i = 0; i < 3; i += 1) expect(await call()).toBe(200);
+    expect(refreshGrants() - grants).toBe(1);
+    await expect
+      .poll(async () => (await inspectSession(stack, http)).tokens.refreshToken, {
+        timeout: 10_000,
+      })
+      .not.toBe(before.tokens.refreshToken);
+    offsetMs = 602_000;
+    expect(await call()).toBe(200);
+    expect(refreshGrants() - grants).toBe(2);
+  });
 });

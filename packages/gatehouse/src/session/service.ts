@@ -94,14 +94,20 @@ export class SessionService {
     return { ...kept.record, lastSeenAt: Math.max(stored.lastSeenAt, kept.record.lastSeenAt) };
   }
 
-  /** A store blip of a moment is ridden out here; a longer outage is the caller's choice. */
+  /**
+   * A store blip of a moment is ridden out here (quick failures are retried within a short
+   * budget; a timeout is not retried); a longer outage is the caller's choice.
+   */
   async #writeIfExists(sid: string, data: SessionData): Promise<boolean> {
+    const started = Date.now();
     for (let attempt = 0; ; attempt += 1) {
       try {
         return await this.store.setIfExists(sid, data);
       } catch (error) {
-        if (attempt >= WRITE_RETRY_DELAYS_MS.length) throw storeUnavailable(error);
-        await sleep(WRITE_RETRY_DELAYS_MS[attempt] ?? 0);
+        const delay = WRITE_RETRY_DELAYS_MS[attempt];
+        if (delay === undefined || Date.now() - started + delay > WRITE_RETRY_BUDGET_MS)
+          throw storeUnavailable(error);
+        await sleep(delay);
       }
     }
   }
@@ -326,6 +332,7 @@ export class SessionService {
 
 /** A blip of a moment, ridden out within the request. */
 const WRITE_RETRY_DELAYS_MS = [50, 200];
+const WRITE_RETRY_BUDGET_MS = 500;
 /** Back-off of the background retries of a kept write: 100 ms doubling up to 500 ms. */
 const KEPT_RETRY_FIRST_MS = 100;
 const KEPT_RETRY_MAX_MS = 500;
