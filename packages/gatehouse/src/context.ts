@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Dispatcher } from 'undici';
 import type { GatehouseConfig } from './config/schema.ts';
 import type { CookieNames } from './http/cookies.ts';
+import type { ConnectionDrain } from './http/drain.ts';
 import type { BackchannelLogout } from './oidc/backchannel.ts';
 import type { ProviderClients } from './oidc/provider-clients.ts';
 import type { TokenRefresher } from './oidc/refresh.ts';
@@ -33,6 +34,8 @@ export interface GatehouseContext {
   cookies: CookieNames;
   /** Connection pool for API upstreams (not the guarded one: upstreams come from our own config). */
   upstreams: Dispatcher;
+  /** Graceful shutdown state: whether draining, and the open event streams to end then. */
+  drain: ConnectionDrain;
   /** Keys of the Gatehouse-signed downstream tokens (published at `/.well-known/jwks.json`). */
   signingKeys: SigningKeyRing;
   /** Mints (and reuses) the tokens of `gatehouse`-mode routes. */
