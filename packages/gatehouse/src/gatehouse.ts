@@ -1,7 +1,6 @@
 import { createServer, type Server } from 'node:http';
 import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { Agent } from 'undici';
 import type { Express } from 'express';
 import type { CustomFetch } from 'openid-client';
 import type { GatehouseConfig } from './config/schema.ts';
@@ -11,6 +10,7 @@ import { cookieNames } from './http/cookies.ts';
 import { ConnectionDrain, type DrainResult } from './http/drain.ts';
 import { createLogger } from './observability/logger.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
+import { UpstreamPools } from './proxy/upstream-pools.ts';
 import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
 import {
@@ -154,8 +154,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     idleTimeoutSeconds: config.session.idleTimeoutSeconds,
     ...(deps.lockLeaseMs ? { lockLeaseMs: deps.lockLeaseMs } : {}),
   });
-  // No cap on connections per upstream: each open event stream holds one for its whole life.
-  const upstreams = new Agent({ keepAliveTimeout: 10_000 });
+  const upstreams = new UpstreamPools();
   const drain = new ConnectionDrain();
   const publicOrigin = new URL(config.publicUrl).origin;
   const signingKeys = new SigningKeyRing(config.signingKeys, clock);

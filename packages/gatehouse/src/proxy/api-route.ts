@@ -58,7 +58,7 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
     }
 
     const forward = {
-      dispatcher: ctx.upstreams,
+      dispatcher: ctx.upstreams.for(route.timeoutMs),
       logger: req.log,
       onDrain: (end: () => void) => ctx.drain.onDrain(end),
     };

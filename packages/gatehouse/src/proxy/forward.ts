@@ -66,18 +66,22 @@ export async function forwardRequest(
   const deadline = setTimeout(() => abort.abort(new ForwardAborted('timeout')), target.timeoutMs);
   const hasBody = !BODYLESS.has(target.method) || req.headers['content-length'] !== undefined;
 
+  const pending = request(target.url, {
+    dispatcher: options.dispatcher,
+    method: target.method,
+    headers: target.headers,
+    body: hasBody ? uploadBody(req, () => deadline.refresh()) : undefined,
+    signal: abort.signal,
+    headersTimeout: target.timeoutMs,
+    bodyTimeout: target.idleTimeoutMs,
+  });
   let upstream: Dispatcher.ResponseData;
   try {
-    upstream = await request(target.url, {
-      dispatcher: options.dispatcher,
-      method: target.method,
-      headers: target.headers,
-      body: hasBody ? uploadBody(req, () => deadline.refresh()) : undefined,
-      signal: abort.signal,
-      headersTimeout: target.timeoutMs,
-      bodyTimeout: target.idleTimeoutMs,
-    });
+    // undici acts on the abort only once connected: give up at once, whatever it is doing.
+    upstream = await Promise.race([pending, rejectOnAbort(abort.signal)]);
   } catch (error) {
+    // Given up first: the request may still settle later, and its body must not be left unread.
+    pending.then((late) => late.body.on('error', ignore).destroy(), ignore);
     res.off('close', onClose);
     if (clientGone || req.readableAborted) {
       log.info({ upstream: target.url.origin }, 'client went away before the API answered');
@@ -92,7 +96,7 @@ export async function forwardRequest(
   // undici errors a body that is destroyed unread (RequestAbortedError): listen for its whole life.
   const body = upstream.body;
   if (clientGone) {
-    body.on('error', () => undefined).destroy();
+    body.on('error', ignore).destroy();
     log.info({ upstream: target.url.origin }, 'client went away before the API answered');
     return;
   }
@@ -124,6 +128,17 @@ export async function forwardRequest(
         : 'API connection broke mid-answer';
     log.warn({ err: end.error, upstream: target.url.origin }, reason);
   }
+}
+
+const ignore = () => undefined;
+
+/** Rejects with the signal's reason once it aborts (and never counts as an unhandled rejection). */
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  const aborted = new Promise<never>((_resolve, reject) => {
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
+  aborted.catch(ignore);
+  return aborted;
 }
 
 /**
