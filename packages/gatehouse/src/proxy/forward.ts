@@ -112,12 +112,20 @@ export async function forwardRequest(
     'text/event-stream',
   );
   // Draining: end the stream cleanly so the client's EventSource reconnects, elsewhere.
-  const unregister = eventStream ? options.onDrain(() => endEarly(body, res)) : undefined;
+  let endedForDrain = false;
+  const unregister = eventStream
+    ? options.onDrain(() => {
+        endedForDrain = true;
+        endEarly(body, res);
+      })
+    : undefined;
   const end = await relay(body, res);
   unregister?.();
   res.off('close', onClose);
 
-  if (end.kind === 'client' || (end.kind === 'upstream' && clientGone)) {
+  if (endedForDrain) {
+    log.info({ upstream: target.url.origin }, 'event stream ended: shutting down');
+  } else if (end.kind === 'client' || (end.kind === 'upstream' && clientGone)) {
     body.destroy();
     log.info({ upstream: target.url.origin }, 'client went away during the answer');
   } else if (end.kind === 'upstream') {
