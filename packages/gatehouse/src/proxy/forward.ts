@@ -64,13 +64,18 @@ export async function forwardRequest(
   };
   res.once('close', onClose);
   const deadline = setTimeout(() => abort.abort(new ForwardAborted('timeout')), target.timeoutMs);
+  let awaitingHeaders = true;
+  // An upload still flowing once the answer has begun must not bring the deadline back.
+  const uploadProgress = () => {
+    if (awaitingHeaders) deadline.refresh();
+  };
   const hasBody = !BODYLESS.has(target.method) || req.headers['content-length'] !== undefined;
 
   const pending = request(target.url, {
     dispatcher: options.dispatcher,
     method: target.method,
     headers: target.headers,
-    body: hasBody ? uploadBody(req, () => deadline.refresh()) : undefined,
+    body: hasBody ? uploadBody(req, uploadProgress) : undefined,
     signal: abort.signal,
     headersTimeout: target.timeoutMs,
     bodyTimeout: target.idleTimeoutMs,
@@ -90,6 +95,7 @@ export async function forwardRequest(
     // An upload the upstream stopped reading: close after the answer rather than read the rest.
     throw upstreamError(error, hasBody && !req.complete ? { connection: 'close' } : {});
   } finally {
+    awaitingHeaders = false;
     clearTimeout(deadline);
   }
 
