@@ -86,7 +86,7 @@ describe('drain', () => {
     const idleClosed = Promise.all(idleSockets.map((socket) => once(socket, 'close')));
 
     // An API call still waiting for its upstream, and an event stream already flowing.
-    const slow = send(origin, '/api/public/slow?ms=1500', { agent: keepAlive });
+    const slow = send(origin, '/api/public/slow?ms=3000', { agent: keepAlive });
     await expect.poll(pendingSlowRequests).toBe(1);
     const events = send(origin, '/api/demo/events?count=100&intervalMs=100', {
       agent: keepAlive,
@@ -120,7 +120,7 @@ describe('drain', () => {
     const answer = await slow.response;
     expect(answer.statusCode).toBe(200);
     expect(answer.headers.connection).toBe('close');
-    expect(JSON.parse(await readAll(answer))).toEqual({ waitedMs: 1500 });
+    expect(JSON.parse(await readAll(answer))).toEqual({ waitedMs: 3000 });
 
     const result = await draining;
     expect(result).toMatchObject({ drained: true, destroyed: 0 });
