@@ -1,8 +1,16 @@
 import { Agent, createServer, request, type ClientRequest, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import { once } from 'node:events';
+import { connect, type AddressInfo, type Socket } from 'node:net';
 import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createCookieFetch, signIn, startStack, type Stack } from '@gatehouse/testkit';
+import {
+  createCookieFetch,
+  signIn,
+  startRedisServer,
+  startStack,
+  type RedisServer,
+  type Stack,
+} from '@gatehouse/testkit';
 import { createLogger, type ConfigInput } from '../src/index.ts';
 
 /** pino's numeric levels: 50 = error, 60 = fatal. */
@@ -286,5 +294,73 @@ describe('proxy under client aborts and broken upstreams', () => {
     // A broken upstream is worth one warning, not an error, let alone a crash.
     expect(lines.filter((line) => line.msg === 'API connection broke mid-answer')).toHaveLength(1);
     expect(errorLines()).toEqual([]);
+  });
+});
+
+/**
+ * A client that leaves while Gatehouse still waits for the store (here: Redis paused with
+ * CLIENT PAUSE) must not get an upstream call once the store answers: nobody would read it, and
+ * an event stream would hold its upstream connection for good.
+ */
+describe('proxy when the client left during the session read', () => {
+  let redis: RedisServer;
+  let stack: Stack;
+  let cookie: string;
+  const messages: string[] = [];
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) {
+          messages.push((JSON.parse(line) as { msg: string }).msg);
+        }
+        done();
+      },
+    });
+    stack = await startStack({ redis, deps: { logger: createLogger('info', sink) } });
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'alice', password: 'alice' });
+    cookie = (await http.jar.getCookieString(stack.origin)) ?? '';
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await redis?.stop();
+  });
+
+  async function openEventStreams(): Promise<number> {
+    const res = await fetch(`${stack.api.origin}/public/stats`);
+    return ((await res.json()) as { openEventStreams: number }).openEventStreams;
+  }
+
+  it('never calls the upstream for it', async () => {
+    const admin = redis.client();
+    const url = new URL(stack.origin);
+    try {
+      await admin.call('CLIENT', 'PAUSE', '1500', 'ALL');
+      const closed: Array<Promise<unknown>> = [];
+      for (let i = 0; i < 20; i += 1) {
+        const socket = connect(Number(url.port), url.hostname);
+        socket.on('error', () => undefined);
+        // The request, then the hang-up (FIN) while the session read waits on Redis.
+        socket.end(
+          `GET /api/demo/events?count=100&intervalMs=1000 HTTP/1.1\r\nHost: ${url.host}\r\n` +
+            `X-CSRF: 1\r\nCookie: ${cookie}\r\n\r\n`,
+        );
+        closed.push(once(socket, 'close'));
+      }
+      await Promise.all(closed);
+      // Redis answers again: the requests go on, and stop before the upstream.
+      const left = () =>
+        messages.filter((msg) => msg === 'client went away before the API was called').length;
+      await expect.poll(left, { timeout: 10_000 }).toBe(20);
+      expect(await openEventStreams()).toBe(0);
+      const res = await fetch(`${stack.origin}/api/demo/me`, {
+        headers: { 'x-csrf': '1', cookie },
+      });
+      expect(res.status).toBe(200);
+    } finally {
+      admin.disconnect();
+    }
   });
 });

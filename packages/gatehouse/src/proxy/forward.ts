@@ -63,6 +63,12 @@ export async function forwardRequest(
     abort.abort(new ForwardAborted('client'));
   };
   res.once('close', onClose);
+  // Gone while the session was read or a token refreshed: its 'close' has passed already.
+  if (res.destroyed) {
+    res.off('close', onClose);
+    log.info({ upstream: target.url.origin }, 'client went away before the API was called');
+    return;
+  }
   const deadline = setTimeout(() => abort.abort(new ForwardAborted('timeout')), target.timeoutMs);
   let awaitingHeaders = true;
   // An upload still flowing once the answer has begun must not bring the deadline back.
