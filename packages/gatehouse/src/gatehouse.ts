@@ -10,9 +10,9 @@ import { cookieNames } from './http/cookies.ts';
 import { ConnectionDrain, type DrainResult } from './http/drain.ts';
 import { createLogger } from './observability/logger.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
-import { UpstreamPools } from './proxy/upstream-pools.ts';
 import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
+import { UpstreamPools } from './proxy/upstream-pools.ts';
 import {
   MemoryKeyValueStore,
   RedisKeyValueStore,

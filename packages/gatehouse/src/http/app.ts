@@ -40,7 +40,7 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
-    // Shutting down: a load balancer stops sending before the connections close.
+    // Shutting down: a balancer probing on a connection still open stops sending here.
     if (ctx.drain.draining) {
       res.status(503).json({ status: 'draining' });
       return;
