@@ -32,8 +32,7 @@ describe('route timeouts', () => {
       ],
       { encoding: 'utf8', timeout: 30_000 },
     );
-    expect(run.stderr).toBe('');
-    expect(run.status).toBe(0);
+    expect(run.status, run.stderr).toBe(0);
     const outcome = JSON.parse(run.stdout) as { status: number; code: string; elapsedMs: number };
     expect(outcome).toMatchObject({ status: 504, code: 'upstream_timeout' });
     expect(outcome.elapsedMs).toBeGreaterThanOrEqual(timeoutMs - 50);
