@@ -27,7 +27,9 @@ describe('apps/server shutdown on SIGTERM', () => {
   let dir: string;
   let origin: string;
   const held: ServerResponse[] = [];
+  /** The process's log (pino, on stdout) and anything else it printed. */
   const output: string[] = [];
+  const errorOutput: string[] = [];
 
   beforeAll(async () => {
     // The upstream: `/slow` answers only when the test says so; `/events` streams forever.
@@ -68,16 +70,21 @@ describe('apps/server shutdown on SIGTERM', () => {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     child.stdout?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
-    child.stderr?.on('data', (chunk: Buffer) => output.push(chunk.toString()));
+    child.stderr?.on('data', (chunk: Buffer) => errorOutput.push(chunk.toString()));
     await new Promise<void>((resolveListening, reject) => {
-      const timer = setTimeout(() => reject(new Error(`no start: ${output.join('')}`)), 15_000);
+      const timer = setTimeout(
+        () => reject(new Error(`no start: ${output.join('')}${errorOutput.join('')}`)),
+        15_000,
+      );
       child.stdout?.on('data', () => {
         if (output.join('').includes('gatehouse listening')) {
           clearTimeout(timer);
           resolveListening();
         }
       });
-      child.once('exit', () => reject(new Error(`exited early: ${output.join('')}`)));
+      child.once('exit', () =>
+        reject(new Error(`exited early: ${output.join('')}${errorOutput.join('')}`)),
+      );
     });
   });
   afterAll(async () => {
