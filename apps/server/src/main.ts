@@ -43,9 +43,9 @@ async function main(): Promise<void> {
 
   const logger = createLogger(config.logLevel);
   for (const warning of warnings) logger.warn(warning);
-  if (!config.redisUrl)
+  if (!config.redis)
     logger.warn(
-      'REDIS_URL is not set: sessions live in this process only and die with it (development only).',
+      'No Redis is configured (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES): sessions live in this process only and die with it (development only).',
     );
 
   const gatehouse = createGatehouse(config, { logger });

@@ -338,7 +338,7 @@ describe('docker-compose.yml', () => {
   it('gives the server an environment that Gatehouse accepts as a config', () => {
     const { config } = loadConfig({ env: environment('server') });
     expect(config.mode).toBe('development');
-    expect(config.redisUrl).toBe('redis://redis:6379');
+    expect(config.redis).toEqual({ url: 'redis://redis:6379' });
     expect(config.host).toBe('0.0.0.0');
     expect(config.encryptionKeys.map((key) => key.kid)).toEqual(['dev']);
     expect(config.tenants.map((tenant) => tenant.id).sort()).toEqual(['acme', 'globex']);

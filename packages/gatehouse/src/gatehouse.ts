@@ -1,5 +1,4 @@
 import { createServer, type Server } from 'node:http';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { Express } from 'express';
 import type { CustomFetch } from 'openid-client';
@@ -27,7 +26,13 @@ import {
   type Clock,
 } from './session/stores.ts';
 import { Vault } from './session/vault.ts';
-import { closeRedis } from './session/redis-connection.ts';
+import {
+  closeRedis,
+  createRedisClient,
+  describeRedis,
+  logRedisConnection,
+  type RedisClient,
+} from './session/redis-connection.ts';
 import { createGuardedFetch } from './tenants/guarded-fetch.ts';
 import { createProviderChecker } from './tenants/provider-checks.ts';
 import { RedisRegistryStore } from './tenants/redis-registry-store.ts';
@@ -38,8 +43,8 @@ import { SigningKeyRing } from './tokens/key-ring.ts';
 
 export interface GatehouseDeps {
   logger?: Logger;
-  /** An existing ioredis client; otherwise one is created from `config.redisUrl`. */
-  redis?: Redis;
+  /** An existing ioredis client or Cluster; otherwise one is created from `config.redis`. */
+  redis?: RedisClient;
   clock?: Clock;
   /** Replaces the guarded fetch for provider traffic (tests of the guard itself only). */
   providerFetch?: CustomFetch;
@@ -61,7 +66,7 @@ export interface Gatehouse {
   app: Express;
   context: GatehouseContext;
   /** The Redis client in use, if any. */
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   /**
    * Listens on `port` (0 = any free port) with a keep-alive timeout longer than a load
    * balancer's or a client's idle timeout (65 s), so a reused connection is never closed by
@@ -89,18 +94,9 @@ const REQUEST_TIMEOUT_MS = 600_000;
 const CONNECTIONS_CHECK_INTERVAL_MS = 5_000;
 
 /**
- * ioredis reconnect back-off, capped at 500 ms. A command issued while Redis is down waits for
- * the next reconnect attempt and no more (`maxRetriesPerRequest: 0`), so the cap bounds how long
- * a request takes to answer 503 during an outage; a blip shorter than that is ridden out.
- */
-function redisRetryDelay(attempt: number): number {
-  return Math.min(attempt * 50, 500);
-}
-
-/**
  * Builds one isolated Gatehouse instance from a validated config: stores (Redis when
- * `redisUrl` is set, memory otherwise), provider clients, the refresher and the Express app.
- * Nothing listens until the caller does `app.listen`.
+ * `config.redis` names a topology, memory otherwise), provider clients, the refresher and the
+ * Express app. Nothing listens until the caller does `app.listen`.
  *
  * @example
  * const { config } = loadConfig({ env: process.env });
@@ -110,18 +106,10 @@ function redisRetryDelay(attempt: number): number {
 export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {}): Gatehouse {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const clock = deps.clock ?? Date.now;
-  const ownsRedis = !deps.redis && Boolean(config.redisUrl);
-  const redis =
-    deps.redis ??
-    (config.redisUrl
-      ? new Redis(config.redisUrl, {
-          maxRetriesPerRequest: 0,
-          retryStrategy: redisRetryDelay,
-          connectTimeout: 2000,
-          commandTimeout: 2000,
-        })
-      : undefined);
-  redis?.on('error', (err) => logger.warn({ err }, 'redis connection error'));
+  const ownsRedis = !deps.redis && Boolean(config.redis);
+  const redis = deps.redis ?? (config.redis ? createRedisClient(config.redis) : undefined);
+  if (redis)
+    logRedisConnection(redis, logger, config.redis ? describeRedis(config.redis) : 'Redis');
 
   const storeOptions = { idleTimeoutSeconds: config.session.idleTimeoutSeconds, clock };
   const store = withStoreErrors(

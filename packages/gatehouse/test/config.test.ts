@@ -154,7 +154,7 @@ describe('loadConfig: production', () => {
     expect(config.mode).toBe('production');
     expect(config.secureCookies).toBe(true);
     expect(config.session.secrets).toEqual([env.SESSION_SECRET]);
-    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379' });
     expect(config.tenants).toEqual([]);
     expect(config.devIdpOrigins).toEqual([]);
   });
@@ -322,7 +322,7 @@ describe('loadConfig: sources and precedence', () => {
     expect(config.host).toBe('0.0.0.0');
     expect(config.publicUrl).toBe('https://override.example.com');
     expect(config.secureCookies).toBe(true);
-    expect(config.redisUrl).toBe('rediss://cache.example.com:6380');
+    expect(config.redis).toEqual({ url: 'rediss://cache.example.com:6380' });
     expect(config.logLevel).toBe('warn');
     expect(config.trustProxy).toBe('loopback');
     expect(config.staticDir).toBe('/srv/web');
@@ -912,7 +912,7 @@ describe('loadConfig: validation', () => {
     expect(
       hasProblem(
         problemsOf({ input: devInput({ redisUrl: 'http://127.0.0.1:6379' }) }),
-        /^redisUrl: /,
+        /^redis\.url: /,
       ),
     ).toBe(true);
   });

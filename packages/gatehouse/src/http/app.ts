@@ -143,7 +143,10 @@ function sessionMiddleware(ctx: GatehouseContext, store: session.Store): Request
     resave: false,
     saveUninitialized: false,
     rolling: false,
-    unset: 'destroy',
+    // Not 'destroy': when the session read fails (a Redis outage, a failover), req.session is
+    // unset too, and 'destroy' would then delete the session as soon as Redis is back.
+    // Signing out destroys the session explicitly.
+    unset: 'keep',
     cookie: {
       httpOnly: true,
       secure: ctx.config.secureCookies,
