@@ -370,6 +370,28 @@ describe('loadConfig: sources and precedence', () => {
     );
   });
 
+  it('reads the shutdown grace period from SHUTDOWN_GRACE_SECONDS or the file (default 10 s)', () => {
+    expect(loadConfig({ input: devInput() }).config.shutdownGraceSeconds).toBe(10);
+    expect(
+      loadConfig({ input: devInput({ shutdownGraceSeconds: 30 }) }).config.shutdownGraceSeconds,
+    ).toBe(30);
+    expect(
+      loadConfig({
+        env: { SHUTDOWN_GRACE_SECONDS: '0' },
+        input: devInput({ shutdownGraceSeconds: 30 }),
+      }).config.shutdownGraceSeconds,
+    ).toBe(0);
+    for (const grace of ['abc', '-1', '2.5', '3601']) {
+      expect(
+        hasProblem(
+          problemsOf({ env: { SHUTDOWN_GRACE_SECONDS: grace }, input: devInput() }),
+          /^shutdownGraceSeconds: /,
+        ),
+        grace,
+      ).toBe(true);
+    }
+  });
+
   describe('GATEHOUSE_CONFIG', () => {
     let dir: string;
     beforeAll(() => {
@@ -617,8 +639,28 @@ describe('loadConfig: validation', () => {
       tokenMode: 'user',
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
       timeoutMs: 10_000,
+      idleTimeoutMs: 300_000,
       allowSetCookie: false,
     });
+  });
+
+  it('bounds a route’s timeouts', () => {
+    const problems = problemsOf({
+      input: devInput({
+        routes: [
+          route('/api/a', { timeoutMs: 50 }),
+          route('/api/b', { idleTimeoutMs: 500 }),
+          route('/api/c', { idleTimeoutMs: 7_200_000 }),
+        ],
+      }),
+    });
+    expect(hasProblem(problems, /^routes\.0\.timeoutMs: /)).toBe(true);
+    expect(hasProblem(problems, /^routes\.1\.idleTimeoutMs: /)).toBe(true);
+    expect(hasProblem(problems, /^routes\.2\.idleTimeoutMs: /)).toBe(true);
+    const { config } = loadConfig({
+      input: devInput({ routes: [route('/api/sse', { idleTimeoutMs: 90_000 })] }),
+    });
+    expect(config.routes[0]?.idleTimeoutMs).toBe(90_000);
   });
 
   it.each([

@@ -159,6 +159,10 @@ function applyEnvironment(
   if (env.GATEHOUSE_STATIC_DIR) out.staticDir = env.GATEHOUSE_STATIC_DIR;
   if (env.GATEHOUSE_ADMIN_TOKEN) out.adminToken = env.GATEHOUSE_ADMIN_TOKEN;
   if (env.TRUST_PROXY !== undefined) out.trustProxy = parseTrustProxy(env.TRUST_PROXY);
+  if (env.SHUTDOWN_GRACE_SECONDS) {
+    const grace = env.SHUTDOWN_GRACE_SECONDS;
+    out.shutdownGraceSeconds = /^\d+$/.test(grace) ? Number(grace) : grace;
+  }
   if (env.SESSION_SECRET) {
     const session = (out.session ?? {}) as Record<string, unknown>;
     out.session = { ...session, secrets: env.SESSION_SECRET.split(',').map((s) => s.trim()) };

@@ -107,7 +107,16 @@ export const routeSchema = z.strictObject({
     .array(z.enum(methods))
     .min(1)
     .default(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
+  /**
+   * Connecting plus waiting for the response headers (a request body still flowing up restarts
+   * it); 504 `upstream_timeout` past it.
+   */
   timeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+  /**
+   * Longest silence between two chunks of the upstream's response body before the answer is
+   * cut; generous by default so event streams with heartbeats stay open.
+   */
+  idleTimeoutMs: z.number().int().min(1000).max(3_600_000).default(300_000),
   /** Only sessions of these tenants may use the route (all tenants when absent). */
   tenants: z.array(slug).optional(),
   /** Pass the upstream's `Set-Cookie` to the browser (off: upstream cookies would share our origin). */
@@ -195,6 +204,11 @@ export const configSchema = z.strictObject({
   routes: z.array(routeSchema).default([]),
   /** Directory of the built SPA to serve (index.html fallback for client-side routes). */
   staticDir: z.string().optional(),
+  /**
+   * On SIGTERM/SIGINT: how long in-flight requests may take to finish before the remaining
+   * connections are closed.
+   */
+  shutdownGraceSeconds: z.number().int().min(0).max(3600).default(10),
 });
 
 export type ConfigInput = z.input<typeof configSchema> & {

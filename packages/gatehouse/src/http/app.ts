@@ -32,6 +32,7 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   app.set('trust proxy', ctx.config.trustProxy);
   app.set('query parser', 'simple');
 
+  app.use(ctx.drain.track);
   app.use(requestLogger(ctx));
   app.use(securityHeaders(ctx));
 
@@ -39,6 +40,11 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
+    // Shutting down: a balancer probing on a connection still open stops sending here.
+    if (ctx.drain.draining) {
+      res.status(503).json({ status: 'draining' });
+      return;
+    }
     try {
       await options.ping();
       res.json({ status: 'ready' });

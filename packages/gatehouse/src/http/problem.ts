@@ -75,12 +75,12 @@ function sendErrorPage(res: Response, error: GatehouseError): void {
 
 /** The one error boundary: problem+json for API callers, an escaped page for navigations. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (rawError: unknown, req, res, next) => {
+  return (rawError: unknown, req, res, _next) => {
+    const error = toGatehouseError(rawError);
     if (res.headersSent) {
-      next(rawError);
+      abandonResponse(logger, req.id, res, error);
       return;
     }
-    const error = toGatehouseError(rawError);
     // Client errors are expected traffic: one line without a stack. So is a dependency's outage
     // (502/503/504: the outage log has its one error line). Only a 500 — a bug — keeps the cause.
     if (error.status > 500) {
@@ -105,4 +105,21 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (navigation && /^\/bff\/(login|callback)\b/.test(req.path)) sendErrorPage(res, error);
     else sendProblem(res, error);
   };
+}
+
+/**
+ * An error after the answer has started: no problem document can follow, so cut the connection
+ * (a truncated answer must not look complete) and log once, without Express's raw stack.
+ */
+function abandonResponse(
+  logger: Logger,
+  reqId: unknown,
+  res: Response,
+  error: GatehouseError,
+): void {
+  const fields = { errorCode: error.code, status: error.status, reqId };
+  if (error.status >= 500)
+    logger.warn({ ...fields, err: error.cause ?? error }, 'failed mid-answer');
+  else logger.info(fields, 'failed mid-answer');
+  if (!res.writableEnded) res.destroy();
 }
