@@ -1,5 +1,5 @@
 export { freePort } from './ports.ts';
-export { startRedisServer, type RedisServer } from './redis.ts';
+export { startRedisServer, type RedisServer, type RedisServerOptions } from './redis.ts';
 export {
   startRedisCluster,
   startRedisSentinel,

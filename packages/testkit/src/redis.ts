@@ -18,42 +18,84 @@ export interface RedisServer extends RedisTopology {
   /** Calls per command since the last `CONFIG RESETSTAT` (INFO commandstats), minus the harness's own. */
   commandCounts(): Promise<Record<string, number>>;
   resetStats(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open and every command hangs. */
+  pause(): void;
+  /** Lets a paused process run again (SIGCONT). */
+  resume(): void;
+  /**
+   * Kills the process at once (SIGKILL), keeping its data directory; with `appendOnly`, a
+   * {@link RedisServer.restart} reloads what it had acknowledged.
+   */
+  kill(): Promise<void>;
+  /** Starts the server again on the same port with the same data directory. */
+  restart(): Promise<void>;
   stop(): Promise<void>;
 }
 
+export interface RedisServerOptions {
+  /** Restart a server where a stopped one was (outage and recovery tests). */
+  port?: number;
+  /** Persist every write to an append-only file (fsync always), so a kill loses nothing. */
+  appendOnly?: boolean;
+}
+
 /**
- * Spawns a real `redis-server` on a free port (no persistence, daemonised, stopped by pid).
- * `port` restarts a server where a stopped one was (outage and recovery tests).
- * Needs `redis-server` on PATH: `apt-get install redis-server` / `brew install redis`.
+ * Spawns a real `redis-server` on a free port (daemonised, stopped by pid; no persistence
+ * unless `appendOnly`). Needs `redis-server` on PATH: `apt-get install redis-server` /
+ * `brew install redis`.
  */
-export async function startRedisServer(options: { port?: number } = {}): Promise<RedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-redis-'));
   const pidfile = join(dir, 'redis.pid');
-  await run('redis-server', [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    'no',
-    '--daemonize',
-    'yes',
-    '--pidfile',
-    pidfile,
-    '--dir',
-    dir,
-    '--logfile',
-    join(dir, 'redis.log'),
-  ]);
   const url = `redis://127.0.0.1:${port}`;
-  const admin = new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: true });
-  await waitFor(async () => {
-    await admin.connect().catch(() => undefined);
-    return (await admin.ping()) === 'PONG';
-  });
+  let admin = new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: true });
+  let pid = 0;
+
+  const launch = async () => {
+    await run('redis-server', [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      ...(options.appendOnly
+        ? ['--appendonly', 'yes', '--appendfsync', 'always']
+        : ['--appendonly', 'no']),
+      '--daemonize',
+      'yes',
+      '--pidfile',
+      pidfile,
+      '--dir',
+      dir,
+      '--logfile',
+      join(dir, 'redis.log'),
+    ]);
+    admin = new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: true });
+    await waitFor(async () => {
+      await admin.connect().catch(() => undefined);
+      return (await admin.ping()) === 'PONG';
+    });
+    pid = Number((await readFile(pidfile, 'utf8')).trim());
+  };
+  const signal = (name: NodeJS.Signals) => {
+    if (pid > 0) process.kill(pid, name);
+  };
+  const terminate = async (name: NodeJS.Signals) => {
+    admin.disconnect();
+    if (pid <= 0) return;
+    try {
+      process.kill(pid, 'SIGCONT');
+      process.kill(pid, name);
+    } catch {
+      // already gone
+    }
+    const stopped = pid;
+    pid = 0;
+    await waitFor(async () => !isAlive(stopped)).catch(() => process.kill(stopped, 'SIGKILL'));
+  };
+  await launch();
 
   return {
     kind: 'standalone',
@@ -74,17 +116,12 @@ export async function startRedisServer(options: { port?: number } = {}): Promise
     async resetStats() {
       await admin.config('RESETSTAT');
     },
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
+    kill: () => terminate('SIGKILL'),
+    restart: launch,
     async stop() {
-      admin.disconnect();
-      const pid = Number((await readFile(pidfile, 'utf8').catch(() => '')).trim());
-      if (pid > 0) {
-        try {
-          process.kill(pid, 'SIGTERM');
-        } catch {
-          // already gone
-        }
-        await waitFor(async () => !isAlive(pid)).catch(() => process.kill(pid, 'SIGKILL'));
-      }
+      await terminate('SIGTERM');
       await rm(dir, { recursive: true, force: true });
     },
   };

@@ -1,6 +1,7 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import { GatehouseError } from '../errors.ts';
+import { describe } from '../observability/outages.ts';
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -80,8 +81,19 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       abandonResponse(logger, req.id, res, error);
       return;
     }
-    // Client errors are expected traffic: one line without a stack. Server errors keep the cause.
-    if (error.status >= 500) {
+    // Client errors are expected traffic: one line without a stack. So is a dependency's outage
+    // (502/503/504: the outage log has its one error line). Only a 500 — a bug — keeps the cause.
+    if (error.status > 500) {
+      logger.warn(
+        {
+          errorCode: error.code,
+          status: error.status,
+          reqId: req.id,
+          ...(error.cause ? { reason: describe(error.cause) } : {}),
+        },
+        error.message,
+      );
+    } else if (error.status >= 500) {
       logger.error(
         { err: error.cause ?? error, errorCode: error.code, status: error.status, reqId: req.id },
         error.message,

@@ -11,6 +11,7 @@ import { GatehouseError, idpUnavailable } from '../errors.ts';
 import type { KeyValueStore } from '../session/kv.ts';
 import type { SessionService } from '../session/service.ts';
 import type { ProviderClients } from './provider-clients.ts';
+import { reportingFetch, type OutageLog } from '../observability/outages.ts';
 
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** Asymmetric algorithms only: never `none`, never HMAC with a public key. */
@@ -25,6 +26,8 @@ export interface BackchannelLogoutOptions {
   replay: KeyValueStore;
   /** The guarded fetch: the provider's JWKS URL came from its (tenant-supplied) discovery. */
   fetch: typeof fetch;
+  /** Hears whether each issuer's key set answers (one log line per outage). */
+  outages?: OutageLog;
 }
 
 const invalid = (reason: string) =>
@@ -50,22 +53,23 @@ export class BackchannelLogout {
     const claims = await this.#verify(configuration, logoutToken);
     const issuer = configuration.serverMetadata().issuer;
 
+    const { replay } = this.#options;
+    if ((await replay.get(claims.replayMarker)) !== undefined) throw invalid('replayed');
     const matches = claims.sid
       ? await sessions.sessionsOfIdpSession(issuer, claims.sid)
       : await sessions.sessionsOfUser(issuer, claims.sub ?? '');
-    try {
-      return await sessions.endMatching(
-        matches,
-        (record) =>
-          record.tenant === tenant &&
-          record.provider === provider &&
-          (!claims.sub || record.sub === claims.sub),
-      );
-    } catch (error) {
-      // Not done: forget the jti so that the IdP's retry is not refused as a replay.
-      await this.#options.replay.delete(claims.replayMarker).catch(() => undefined);
-      throw error;
-    }
+    const ended = await sessions.endMatching(
+      matches,
+      (record) =>
+        record.tenant === tenant &&
+        record.provider === provider &&
+        (!claims.sub || record.sub === claims.sub),
+    );
+    // Remembered only once applied: a store failure anywhere above (even a write that the store
+    // runs later, after a timeout) never makes the IdP's retry look like a replay. Two copies
+    // arriving at the same moment both end the same sessions, which is harmless.
+    await replay.put(claims.replayMarker, '1', REPLAY_WINDOW_MS);
+    return ended;
   }
 
   async #verify(
@@ -76,7 +80,7 @@ export class BackchannelLogout {
     if (!metadata.jwks_uri) throw invalid('the provider publishes no keys');
     let result;
     try {
-      result = await jwtVerify(logoutToken, this.#keySet(metadata.jwks_uri), {
+      result = await jwtVerify(logoutToken, this.#keySet(metadata.jwks_uri, metadata.issuer), {
         issuer: metadata.issuer,
         audience: configuration.clientMetadata().client_id,
         algorithms: LOGOUT_TOKEN_ALGORITHMS,
@@ -106,15 +110,17 @@ export class BackchannelLogout {
     if (typeof payload.jti !== 'string') throw invalid('no jti');
 
     const marker = `bcl:jti:{${sha256(metadata.issuer)}}:${sha256(payload.jti)}`;
-    if (!(await this.#options.replay.putIfAbsent(marker, '1', REPLAY_WINDOW_MS)))
-      throw invalid('replayed');
     return { ...payload, ...(sid ? { sid } : {}), replayMarker: marker };
   }
 
-  #keySet(jwksUri: string): ReturnType<typeof createRemoteJWKSet> {
+  #keySet(jwksUri: string, issuer: string): ReturnType<typeof createRemoteJWKSet> {
     let keySet = this.#jwks.get(jwksUri);
     if (!keySet) {
-      keySet = createRemoteJWKSet(new URL(jwksUri), { [customFetch]: this.#options.fetch });
+      const { outages } = this.#options;
+      const fetch = outages
+        ? reportingFetch(this.#options.fetch, `IdP ${issuer}`, outages)
+        : this.#options.fetch;
+      keySet = createRemoteJWKSet(new URL(jwksUri), { [customFetch]: fetch });
       this.#jwks.set(jwksUri, keySet);
     }
     return keySet;

@@ -48,7 +48,9 @@ export class TokenRefresher {
    * The session's current access token — the default one, or the one for `resource` (RFC 8707)
    * — refreshing first when it expires within the skew.
    */
-  async accessToken(sid: string, record: SessionRecord, resource?: string): Promise<string> {
+  async accessToken(sid: string, stored: SessionRecord, resource?: string): Promise<string> {
+    // A refresh of this process whose write has not reached the store yet is the truth.
+    const record = this.#options.sessions.current(sid, stored);
     const fresh = this.needsRefresh(record, resource)
       ? await this.refreshIfExpiring(sid, resource)
       : record;
@@ -76,15 +78,20 @@ export class TokenRefresher {
     const { sessions, maxWaitMs, pollMs } = this.#options;
     const deadline = sessions.clock() + maxWaitMs;
     for (;;) {
-      const updated = await sessions.tryUpdate(sid, (record) =>
-        this.#refreshRecord(sid, record, resource),
+      // The IdP has rotated the refresh token once it answers: a result that cannot be stored
+      // now is kept in memory and stored later, never thrown away.
+      const updated = await sessions.tryUpdate(
+        sid,
+        (record) => this.#refreshRecord(sid, record, resource),
+        { keepIfUnwritten: true },
       );
       if (updated === null) throw sessionExpired();
       if (updated) return updated;
       // Someone else holds the lock: wait for their result rather than refreshing twice.
       await sleep(pollMs);
-      const current = (await sessions.read(sid))?.gh;
-      if (!current) throw sessionExpired();
+      const stored = (await sessions.read(sid))?.gh;
+      if (!stored) throw sessionExpired();
+      const current = sessions.current(sid, stored);
       if (!this.needsRefresh(current, resource)) return current;
       if (sessions.clock() > deadline) {
         throw new GatehouseError(
