@@ -17,6 +17,8 @@ const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** Asymmetric algorithms only: never `none`, never HMAC with a public key. */
 const LOGOUT_TOKEN_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 const MAX_TOKEN_AGE_SECONDS = 300;
+/** `typ` values accepted (compared lower-cased); absent is accepted too. */
+const ACCEPTED_TYPES = new Set(['logout+jwt', 'application/logout+jwt', 'jwt']);
 /** Remember seen `jti`s a little longer than a token may be accepted. */
 const REPLAY_WINDOW_MS = 2 * MAX_TOKEN_AGE_SECONDS * 1000;
 
@@ -35,7 +37,7 @@ const invalid = (reason: string) =>
 
 /**
  * OIDC Back-Channel Logout receiver: validates the logout token (signature by the provider's
- * JWKS, `iss`, `aud`, `iat`, `typ`, the back-channel event, no `nonce`, `sid` or `sub`, `jti`
+ * JWKS, `iss`, `aud`, `iat`, `typ` when present (`logout+jwt` or `JWT`), the back-channel event, no `nonce`, `sid` or `sub`, `jti`
  * not replayed) and ends every matching session on every instance.
  */
 export class BackchannelLogout {
@@ -98,9 +100,10 @@ export class BackchannelLogout {
       throw invalid(error.code.replace(/^ERR_/, '').toLowerCase());
     }
     const { payload, protectedHeader } = result;
+    // The spec only RECOMMENDS `logout+jwt`; Keycloak (up to 24) and glewlwyd send `JWT`. What
+    // tells a logout token from an ID token is checked below: the event present, no nonce.
     const typ = protectedHeader.typ?.toLowerCase();
-    if (typ !== undefined && typ !== 'logout+jwt' && typ !== 'application/logout+jwt')
-      throw invalid('wrong typ');
+    if (typ !== undefined && !ACCEPTED_TYPES.has(typ)) throw invalid('wrong typ');
     const events = payload.events as Record<string, unknown> | undefined;
     const event = events && typeof events === 'object' ? events[BACKCHANNEL_EVENT] : undefined;
     if (!event || typeof event !== 'object') throw invalid('no back-channel logout event');

@@ -121,7 +121,7 @@ export class TokenRefresher {
     const tokens = await vault.open<TokenSet>(record.tokens);
     if (!tokens.refreshToken) return this.#endSession(sid, record);
     const configuration = await providers.client(record.tenant, record.provider);
-    let response: client.TokenEndpointResponse;
+    let response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
     try {
       response = await client.refreshTokenGrant(
         configuration,
@@ -145,6 +145,12 @@ export class TokenRefresher {
       }
       // Unreachable or misbehaving IdP: fail this call, keep the session.
       throw idpUnavailable(error);
+    }
+    // OIDC Core 12.2: an ID token from a refresh must be about the same subject at the same
+    // issuer; anything else means the IdP mixed up sessions, and this one must not carry on.
+    const refreshed = response.claims();
+    if (refreshed && (refreshed.sub !== record.sub || refreshed.iss !== record.issuer)) {
+      return this.#endSession(sid, record);
     }
     const now = sessions.clock();
     // A new refresh token brings its own lifetime (or an unknown one); none keeps the old.
