@@ -16,17 +16,33 @@ export interface RedisServer {
   /** Calls per command since the last `CONFIG RESETSTAT` (INFO commandstats), minus the harness's own. */
   commandCounts(): Promise<Record<string, number>>;
   resetStats(): Promise<void>;
-  stop(): Promise<void>;
+  /**
+   * Stops the server: SIGTERM (a clean shutdown) by default, SIGKILL for a crash. Its data
+   * directory is removed unless the caller named it (`dir`).
+   */
+  stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+}
+
+export interface RedisServerOptions {
+  /** Restarts a server where a stopped one was (outage and recovery tests). */
+  port?: number;
+  /**
+   * Data directory, kept on stop; with `appendOnly`, a server restarted on the same directory
+   * reloads what the stopped one had written. Default: a fresh temporary directory.
+   */
+  dir?: string;
+  /** Append-only file (fsync every second), as production runs Redis. Default off. */
+  appendOnly?: boolean;
 }
 
 /**
- * Spawns a real `redis-server` on a free port (no persistence, daemonised, stopped by pid).
- * `port` restarts a server where a stopped one was (outage and recovery tests).
+ * Spawns a real `redis-server` on a free port (daemonised, stopped by pid; no persistence
+ * unless `appendOnly`).
  * Needs `redis-server` on PATH: `apt-get install redis-server` / `brew install redis`.
  */
-export async function startRedisServer(options: { port?: number } = {}): Promise<RedisServer> {
+export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
-  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-redis-'));
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'gatehouse-redis-')));
   const pidfile = join(dir, 'redis.pid');
   await run('redis-server', [
     '--port',
@@ -36,7 +52,7 @@ export async function startRedisServer(options: { port?: number } = {}): Promise
     '--save',
     '',
     '--appendonly',
-    'no',
+    options.appendOnly ? 'yes' : 'no',
     '--daemonize',
     'yes',
     '--pidfile',
@@ -70,18 +86,18 @@ export async function startRedisServer(options: { port?: number } = {}): Promise
     async resetStats() {
       await admin.config('RESETSTAT');
     },
-    async stop() {
+    async stop(signal = 'SIGTERM') {
       admin.disconnect();
       const pid = Number((await readFile(pidfile, 'utf8').catch(() => '')).trim());
       if (pid > 0) {
         try {
-          process.kill(pid, 'SIGTERM');
+          process.kill(pid, signal);
         } catch {
           // already gone
         }
         await waitFor(async () => !isAlive(pid)).catch(() => process.kill(pid, 'SIGKILL'));
       }
-      await rm(dir, { recursive: true, force: true });
+      if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
     },
   };
 }
