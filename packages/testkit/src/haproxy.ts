@@ -50,6 +50,10 @@ export interface RunningHaproxy {
  * http (TLS termination changes nothing about balancing):
  * - `/readyz` health checks every 500 ms: an instance that cannot reach Redis, or that is
  *   draining after SIGTERM, leaves the rotation after two failed checks;
+ * - when every instance is unready at once, the shared Redis is down, not the instances: the
+ *   unchecked `backup` entries keep sending requests to them, so clients get Gatehouse's own
+ *   `503 store_unavailable` (which the SDK understands) instead of the proxy's bare 503, and
+ *   the first request after Redis returns is served without waiting for two good checks;
  * - a request whose connection was refused, or whose reused keep-alive connection was closed
  *   before any answer, is retried on the other instance, but only when it is idempotent
  *   (L7 retries are never safe for a POST that may have been processed);
@@ -58,6 +62,9 @@ export interface RunningHaproxy {
  */
 export function haproxyConfig(port: number, backends: HaproxyBackend[]): string {
   const servers = backends.map(({ name, port: p }) => `  server ${name} 127.0.0.1:${p} check`);
+  const fallbacks = backends.map(
+    ({ name, port: p }) => `  server ${name}-fallback 127.0.0.1:${p} backup`,
+  );
   return [
     'global',
     '  log stdout format raw local0 info',
@@ -90,7 +97,9 @@ export function haproxyConfig(port: number, backends: HaproxyBackend[]): string 
     '  http-request disable-l7-retry unless METH_GET || METH_HEAD || METH_OPTIONS',
     '  http-response set-header X-Served-By %s',
     '  default-server inter 500ms fall 2 rise 2',
+    '  option allbackups',
     ...servers,
+    ...fallbacks,
     '',
   ].join('\n');
 }

@@ -1,0 +1,223 @@
+/**
+ * Redis outage benchmark, on a deployment as an operator runs it: two Gatehouse processes
+ * behind HAProxy, sharing one redis-server with an append-only file. 20 sessions sign in (code +
+ * PKCE through the dev IdP), then each sends steady proxied API calls. Redis is killed (SIGKILL,
+ * a crash), stays down for `--outage` seconds, and is restarted on the same port and data
+ * directory (it reloads its append-only file). Printed: answers by status before, during and
+ * after the outage, sessions still signed in afterwards, and the time from Redis answering again
+ * to the first 200. Exit code 1 when a goal is missed.
+ *
+ *   pnpm bench:outage [-- --outage 10 --sessions 20 --after 5]
+ */
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { parseArgs } from 'node:util';
+import { Agent, request } from 'undici';
+import {
+  createCookieFetch,
+  signIn,
+  startProxiedStack,
+  startRedisServer,
+  type ProxiedStack,
+  type RedisServer,
+} from '@gatehouse/testkit';
+
+const GOALS = {
+  /** From Redis answering PING again to the first 200 through the proxy. */
+  firstOkAfterRedisMs: 1000,
+};
+
+const { values } = parseArgs({
+  // `pnpm bench:outage -- --outage 5` passes the `--` through.
+  args: process.argv.slice(2).filter((arg) => arg !== '--'),
+  options: {
+    outage: { type: 'string', default: '10' },
+    sessions: { type: 'string', default: '20' },
+    before: { type: 'string', default: '3' },
+    after: { type: 'string', default: '5' },
+    /** Pause of each session between two calls. */
+    'think-ms': { type: 'string', default: '50' },
+  },
+});
+const outageMs = Number(values.outage) * 1000;
+const beforeMs = Number(values.before) * 1000;
+const afterMs = Number(values.after) * 1000;
+const sessionCount = Number(values.sessions);
+const thinkMs = Number(values['think-ms']);
+if (
+  ![outageMs, beforeMs, afterMs, thinkMs].every((n) => Number.isFinite(n) && n >= 0) ||
+  !Number.isInteger(sessionCount) ||
+  sessionCount < 1
+) {
+  process.stderr.write('--outage, --before, --after, --think-ms: numbers >= 0; --sessions >= 1\n');
+  process.exit(2);
+}
+
+interface Outcome {
+  /** `200`, `503 store_unavailable` (Gatehouse's own problem), `503 proxy`, `error`… */
+  label: string;
+  status: number;
+  servedBy: string;
+  startedAt: number;
+  endedAt: number;
+}
+
+const USERS = ['alice', 'bob'];
+
+const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-bench-outage-'));
+let redis: RedisServer | undefined;
+let stack: ProxiedStack | undefined = undefined;
+const cleanUp = async () => {
+  await stack?.close().catch(() => undefined);
+  await redis?.stop().catch(() => undefined);
+  await rm(dataDir, { recursive: true, force: true });
+};
+process.once('uncaughtException', (error) => {
+  process.stderr.write(`${String(error)}\n`);
+  void cleanUp().then(() => process.exit(1));
+});
+process.once('unhandledRejection', (error) => {
+  process.stderr.write(`${String(error)}\n`);
+  void cleanUp().then(() => process.exit(1));
+});
+process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
+
+redis = await startRedisServer({ dir: dataDir, appendOnly: true });
+// Access tokens outlive the run: this measures the session store, not refreshes.
+stack = await startProxiedStack({ redis, devIdp: { accessTokenTtlSeconds: 3600 } });
+const origin = stack.origin;
+
+process.stdout.write(`signing in ${sessionCount} sessions through ${origin} …\n`);
+const cookies: string[] = [];
+for (let i = 0; i < sessionCount; i += 1) {
+  const user = USERS[i % USERS.length] ?? 'alice';
+  const http = createCookieFetch();
+  await signIn(http, origin, { login: user, password: user });
+  cookies.push((await http.jar.getCookieString(origin)) ?? '');
+}
+
+const dispatcher = new Agent({ connections: sessionCount });
+const outcomes: Outcome[] = [];
+let running = true;
+
+async function call(path: string, cookie: string): Promise<Outcome> {
+  const startedAt = Date.now();
+  try {
+    const res = await request(`${origin}${path}`, {
+      dispatcher,
+      headers: { cookie, 'x-csrf': '1' },
+      headersTimeout: 30_000,
+    });
+    await res.body.text();
+    const problem = res.headers['gatehouse-problem'];
+    const servedBy = res.headers['x-served-by'];
+    let label = String(res.statusCode);
+    if (typeof problem === 'string') label += ` ${problem}`;
+    else if (res.statusCode >= 500 && typeof servedBy !== 'string') label += ' (from the proxy)';
+    return {
+      label,
+      status: res.statusCode,
+      servedBy: typeof servedBy === 'string' ? servedBy.replace(/-fallback$/, '') : '-',
+      startedAt,
+      endedAt: Date.now(),
+    };
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? 'failed';
+    return { label: `error ${code}`, status: 0, servedBy: '-', startedAt, endedAt: Date.now() };
+  }
+}
+
+async function session(cookie: string): Promise<void> {
+  while (running) {
+    outcomes.push(await call('/api/demo/me', cookie));
+    if (thinkMs > 0) await sleep(thinkMs);
+  }
+}
+
+const load = Promise.all(cookies.map((cookie) => session(cookie)));
+await sleep(beforeMs);
+const killedAt = Date.now();
+await redis.stop('SIGKILL');
+process.stdout.write(`Redis killed; down for ${outageMs / 1000} s …\n`);
+await sleep(outageMs);
+redis = await startRedisServer({ port: redis.port, dir: dataDir, appendOnly: true });
+const backAt = Date.now();
+await sleep(afterMs);
+running = false;
+await load;
+
+// Every session, one by one: still signed in?
+const alive = await Promise.all(
+  cookies.map(async (cookie) => (await call('/bff/user?slide=false', cookie)).status === 200),
+);
+await dispatcher.close();
+const instances = stack.instances.map(({ name }) => name);
+await cleanUp();
+
+// ---------------------------------------------------------------------------------------------
+
+function byLabel(list: Outcome[]): string {
+  const counts = new Map<string, number>();
+  for (const { label } of list) counts.set(label, (counts.get(label) ?? 0) + 1);
+  return (
+    [...counts.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([label, n]) => `${label}: ${n}`)
+      .join(', ') || 'none'
+  );
+}
+
+const before = outcomes.filter((o) => o.startedAt < killedAt);
+const during = outcomes.filter((o) => o.startedAt >= killedAt && o.startedAt < backAt);
+const after = outcomes.filter((o) => o.startedAt >= backAt);
+// Answers that ended after Redis was back (a request may have started just before).
+const okAfterBack = outcomes
+  .filter((o) => o.status === 200 && o.endedAt >= backAt)
+  .sort((a, b) => a.endedAt - b.endedAt);
+const firstOkMs = (list: Outcome[]) => (list[0] ? list[0].endedAt - backAt : Number.NaN);
+const firstOk = firstOkMs(okAfterBack);
+const aliveCount = alive.filter(Boolean).length;
+const rate = (list: Outcome[], ms: number) => Math.round((list.length / ms) * 1000);
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+out('');
+out(
+  `Redis outage benchmark: ${instances.length} Gatehouse instances behind HAProxy, ` +
+    `${sessionCount} sessions, Redis killed for ${outageMs / 1000} s (append-only file)`,
+);
+out(
+  `  before the outage (${beforeMs / 1000} s, ${rate(before, beforeMs)} req/s): ${byLabel(before)}`,
+);
+out(`  during the outage (${outageMs / 1000} s): ${byLabel(during)}`);
+out(`  after Redis is back (${afterMs / 1000} s): ${byLabel(after)}`);
+out(
+  `  401 answers during or after the outage: ${[...during, ...after].filter((o) => o.status === 401).length}`,
+);
+out(`  sessions signed in afterwards: ${aliveCount} / ${sessionCount}`);
+out(`  time from Redis back to the first 200: ${firstOk.toFixed(0)} ms`);
+for (const name of instances) {
+  const ms = firstOkMs(okAfterBack.filter((o) => o.servedBy === name));
+  out(`    first 200 from ${name}: ${ms.toFixed(0)} ms`);
+}
+
+const checks: Array<[string, boolean, string]> = [
+  ['sessions alive', aliveCount === sessionCount, `${aliveCount} / ${sessionCount} (goal: all)`],
+  [
+    'time to first 200 after Redis returns',
+    firstOk < GOALS.firstOkAfterRedisMs,
+    `${firstOk.toFixed(0)} ms (goal < ${GOALS.firstOkAfterRedisMs} ms)`,
+  ],
+  [
+    'no 401 during or after the outage',
+    ![...during, ...after].some((o) => o.status === 401),
+    'a store failure is never a sign-out',
+  ],
+];
+let failed = false;
+for (const [name, ok, detail] of checks) {
+  failed ||= !ok;
+  out(`  ${ok ? 'PASS' : 'FAIL'} ${name}: ${detail}`);
+}
+process.exit(failed ? 1 : 0);
