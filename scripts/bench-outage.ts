@@ -138,8 +138,9 @@ async function session(cookie: string): Promise<void> {
 
 const load = Promise.all(cookies.map((cookie) => session(cookie)));
 await sleep(beforeMs);
-const killedAt = Date.now();
 await redis.stop('SIGKILL');
+// From here on Redis is gone for sure (stop() waits for the process to end).
+const killedAt = Date.now();
 process.stdout.write(`Redis killed; down for ${outageMs / 1000} s …\n`);
 await sleep(outageMs);
 redis = await startRedisServer({ port: redis.port, dir: dataDir, appendOnly: true });

@@ -64,6 +64,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   ]);
   const url = `redis://127.0.0.1:${port}`;
   const admin = new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: true });
+  // Refused connections while the server starts are expected; the polling below handles them.
+  admin.on('error', () => undefined);
   await waitFor(async () => {
     await admin.connect().catch(() => undefined);
     return (await admin.ping()) === 'PONG';
