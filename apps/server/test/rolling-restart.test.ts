@@ -1,5 +1,6 @@
 // Two Gatehouse processes behind a real HAProxy, sharing one real Redis: one instance is stopped
-// with SIGTERM while a signed-in user's traffic flows through the proxy, as in a rolling restart.
+// with SIGTERM while a signed-in user's traffic flows through the proxy, then started again, as
+// in a rolling restart.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -92,7 +93,7 @@ function steadyTraffic(origin: string, cookie: string) {
 }
 
 describe('two instances behind HAProxy', () => {
-  it('keeps a signed-in user working while one instance stops on SIGTERM mid-traffic', async () => {
+  it('keeps a signed-in user working while one instance stops on SIGTERM mid-traffic and returns', async () => {
     const http = createCookieFetch();
     await signIn(http, stack.origin, { login: 'alice', password: 'alice' });
     const cookie = (await http.jar.getCookieString(stack.origin)) ?? '';
@@ -100,8 +101,8 @@ describe('two instances behind HAProxy', () => {
     if (!victim || !survivor) throw new Error('two instances expected');
 
     const traffic = steadyTraffic(stack.origin, cookie);
-    const served = (name: string) =>
-      traffic.outcomes.filter((o) => o.servedBy === name && o.status === 200).length;
+    const served = (name: string, outcomes = traffic.outcomes) =>
+      outcomes.filter((o) => o.servedBy === name && o.status === 200).length;
     // Both instances serve this user before the stop (the proxy balances every request).
     await expect
       .poll(() => Math.min(served(victim.name), served(survivor.name)), { timeout: 20_000 })
@@ -164,5 +165,18 @@ describe('two instances behind HAProxy', () => {
     // The session is intact: the user is still signed in through the proxy.
     const user = await http(`${stack.origin}/bff/user`);
     expect(user.status).toBe(200);
+
+    // Second half of the rolling restart: the instance comes back, the proxy's health check puts
+    // it back in rotation, and it serves the same session.
+    await victim.restart();
+    const again = steadyTraffic(stack.origin, cookie);
+    await expect
+      .poll(() => served(victim.name, again.outcomes), { timeout: 20_000 })
+      .toBeGreaterThan(0);
+    await again.stop();
+    expect(
+      again.outcomes.filter((o) => o.status !== 200),
+      JSON.stringify(again.outcomes.filter((o) => o.status !== 200)),
+    ).toEqual([]);
   }, 60_000);
 });

@@ -24,7 +24,13 @@ export interface ProxiedStackOptions {
 export interface ProxiedInstance {
   /** Its server name in HAProxy, also the `X-Served-By` header of what it answered. */
   name: string;
+  /** The running process (replaced by `restart`). */
   process: ServerProcess;
+  /**
+   * Starts a new process with the same configuration on the same port once the current one has
+   * exited (the second half of a rolling restart); resolves when it is ready.
+   */
+  restart(): Promise<void>;
 }
 
 export interface ProxiedStack {
@@ -77,21 +83,29 @@ export async function startProxiedStack(options: ProxiedStackOptions): Promise<P
 
     const instances: ProxiedInstance[] = [];
     const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
+    const env = {
+      GATEHOUSE_MODE: 'development',
+      PUBLIC_URL: origin,
+      TRUST_PROXY: 'loopback',
+      DEV_IDP_ORIGIN: idp.origin,
+      DEMO_API_URL: api.origin,
+      REDIS_URL: options.redis.url,
+      SESSION_SECRET: 'test-session-secret-0123456789abcdef',
+      GATEHOUSE_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
+      LOG_LEVEL: 'warn',
+      ...options.env,
+    };
     for (const [index, port] of ports.entries()) {
-      const server = await startServerProcess(port, {
-        GATEHOUSE_MODE: 'development',
-        PUBLIC_URL: origin,
-        TRUST_PROXY: 'loopback',
-        DEV_IDP_ORIGIN: idp.origin,
-        DEMO_API_URL: api.origin,
-        REDIS_URL: options.redis.url,
-        SESSION_SECRET: 'test-session-secret-0123456789abcdef',
-        GATEHOUSE_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
-        LOG_LEVEL: 'warn',
-        ...options.env,
-      });
-      cleanUps.push(() => server.stop('SIGKILL'));
-      instances.push({ name: `gatehouse${index + 1}`, process: server });
+      const instance: ProxiedInstance = {
+        name: `gatehouse${index + 1}`,
+        process: await startServerProcess(port, env),
+        async restart() {
+          await instance.process.exited;
+          instance.process = await startServerProcess(port, env);
+        },
+      };
+      cleanUps.push(() => instance.process.stop('SIGKILL'));
+      instances.push(instance);
     }
 
     const haproxy = await startHaproxy({
