@@ -9,9 +9,7 @@
  *
  *   pnpm bench:outage [-- --outage 10 --sessions 20 --after 5]
  */
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
@@ -66,13 +64,11 @@ interface Outcome {
 
 const USERS = ['alice', 'bob'];
 
-const dataDir = await mkdtemp(join(tmpdir(), 'gatehouse-bench-outage-'));
-let redis: RedisServer | undefined;
+let redis: RedisServer | undefined = undefined;
 let stack: ProxiedStack | undefined = undefined;
 const cleanUp = async () => {
   await stack?.close().catch(() => undefined);
   await redis?.stop().catch(() => undefined);
-  await rm(dataDir, { recursive: true, force: true });
 };
 process.once('uncaughtException', (error) => {
   process.stderr.write(`${String(error)}\n`);
@@ -84,7 +80,7 @@ process.once('unhandledRejection', (error) => {
 });
 process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
 
-redis = await startRedisServer({ dir: dataDir, appendOnly: true });
+redis = await startRedisServer({ appendOnly: true });
 // Access tokens outlive the run: this measures the session store, not refreshes.
 stack = await startProxiedStack({ redis, devIdp: { accessTokenTtlSeconds: 3600 } });
 const origin = stack.origin;
@@ -129,6 +125,30 @@ async function call(path: string, cookie: string): Promise<Outcome> {
   }
 }
 
+/** Resolves with the time at which Redis on `port` first answers PING (not LOADING, not refused). */
+async function firstPong(port: number): Promise<number> {
+  for (;;) {
+    // An inline command (Redis accepts them for telnet-style clients): no client library needed
+    // for one PING, and no reconnect back-off hides the moment it is back.
+    const pong = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.setTimeout(200);
+      socket.once('connect', () => socket.write('PING\r\n'));
+      socket.once('data', (data) => {
+        socket.destroy();
+        resolve(data.toString('latin1').startsWith('+PONG'));
+      });
+      socket.once('timeout', () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (pong) return Date.now();
+    await sleep(5);
+  }
+}
+
 async function session(cookie: string): Promise<void> {
   while (running) {
     outcomes.push(await call('/api/demo/me', cookie));
@@ -138,13 +158,16 @@ async function session(cookie: string): Promise<void> {
 
 const load = Promise.all(cookies.map((cookie) => session(cookie)));
 await sleep(beforeMs);
-await redis.stop('SIGKILL');
-// From here on Redis is gone for sure (stop() waits for the process to end).
+// SIGKILL takes effect at once (kill() then waits for the process entry to go away).
 const killedAt = Date.now();
+await redis.kill();
 process.stdout.write(`Redis killed; down for ${outageMs / 1000} s …\n`);
-await sleep(outageMs);
-redis = await startRedisServer({ port: redis.port, dir: dataDir, appendOnly: true });
-const backAt = Date.now();
+await sleep(Math.max(0, killedAt + outageMs - Date.now()));
+// Same port, same data directory: it reloads its append-only file, then answers PING. "Back"
+// is the first PONG, probed on our own tight loop (restart() itself returns a little later).
+const restarting = redis.restart();
+const backAt = await firstPong(redis.port);
+await restarting;
 await sleep(afterMs);
 running = false;
 await load;
@@ -191,7 +214,7 @@ out(
 out(
   `  before the outage (${beforeMs / 1000} s, ${rate(before, beforeMs)} req/s): ${byLabel(before)}`,
 );
-out(`  during the outage (${outageMs / 1000} s): ${byLabel(during)}`);
+out(`  during the outage (${((backAt - killedAt) / 1000).toFixed(1)} s): ${byLabel(during)}`);
 out(`  after Redis is back (${afterMs / 1000} s): ${byLabel(after)}`);
 out(
   `  401 answers during or after the outage: ${[...during, ...after].filter((o) => o.status === 401).length}`,

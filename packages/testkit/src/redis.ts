@@ -16,60 +16,84 @@ export interface RedisServer {
   /** Calls per command since the last `CONFIG RESETSTAT` (INFO commandstats), minus the harness's own. */
   commandCounts(): Promise<Record<string, number>>;
   resetStats(): Promise<void>;
+  /** Freezes the process (SIGSTOP): connections stay open and every command hangs. */
+  pause(): void;
+  /** Lets a paused process run again (SIGCONT). */
+  resume(): void;
   /**
-   * Stops the server: SIGTERM (a clean shutdown) by default, SIGKILL for a crash. Its data
-   * directory is removed unless the caller named it (`dir`).
+   * Kills the process at once (SIGKILL), keeping its data directory; with `appendOnly`, a
+   * {@link RedisServer.restart} reloads what it had acknowledged.
    */
-  stop(signal?: 'SIGTERM' | 'SIGKILL'): Promise<void>;
+  kill(): Promise<void>;
+  /** Starts the server again on the same port with the same data directory. */
+  restart(): Promise<void>;
+  stop(): Promise<void>;
 }
 
 export interface RedisServerOptions {
-  /** Restarts a server where a stopped one was (outage and recovery tests). */
+  /** Restart a server where a stopped one was (outage and recovery tests). */
   port?: number;
-  /**
-   * Data directory, kept on stop; with `appendOnly`, a server restarted on the same directory
-   * reloads what the stopped one had written. Default: a fresh temporary directory.
-   */
-  dir?: string;
-  /** Append-only file (fsync every second), as production runs Redis. Default off. */
+  /** Persist every write to an append-only file (fsync always), so a kill loses nothing. */
   appendOnly?: boolean;
 }
 
 /**
  * Spawns a real `redis-server` on a free port (daemonised, stopped by pid; no persistence
- * unless `appendOnly`).
- * Needs `redis-server` on PATH: `apt-get install redis-server` / `brew install redis`.
+ * unless `appendOnly`). Needs `redis-server` on PATH: `apt-get install redis-server` /
+ * `brew install redis`.
  */
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
   const port = options.port ?? (await freePort());
-  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'gatehouse-redis-')));
+  const dir = await mkdtemp(join(tmpdir(), 'gatehouse-redis-'));
   const pidfile = join(dir, 'redis.pid');
-  await run('redis-server', [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--save',
-    '',
-    '--appendonly',
-    options.appendOnly ? 'yes' : 'no',
-    '--daemonize',
-    'yes',
-    '--pidfile',
-    pidfile,
-    '--dir',
-    dir,
-    '--logfile',
-    join(dir, 'redis.log'),
-  ]);
   const url = `redis://127.0.0.1:${port}`;
-  const admin = new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: true });
-  // Refused connections while the server starts are expected; the polling below handles them.
-  admin.on('error', () => undefined);
-  await waitFor(async () => {
-    await admin.connect().catch(() => undefined);
-    return (await admin.ping()) === 'PONG';
-  });
+  let admin = new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: true });
+  let pid = 0;
+
+  const launch = async () => {
+    await run('redis-server', [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      ...(options.appendOnly
+        ? ['--appendonly', 'yes', '--appendfsync', 'always']
+        : ['--appendonly', 'no']),
+      '--daemonize',
+      'yes',
+      '--pidfile',
+      pidfile,
+      '--dir',
+      dir,
+      '--logfile',
+      join(dir, 'redis.log'),
+    ]);
+    admin = new Redis(url, { maxRetriesPerRequest: 3, lazyConnect: true });
+    await waitFor(async () => {
+      await admin.connect().catch(() => undefined);
+      return (await admin.ping()) === 'PONG';
+    });
+    pid = Number((await readFile(pidfile, 'utf8')).trim());
+  };
+  const signal = (name: NodeJS.Signals) => {
+    if (pid > 0) process.kill(pid, name);
+  };
+  const terminate = async (name: NodeJS.Signals) => {
+    admin.disconnect();
+    if (pid <= 0) return;
+    try {
+      process.kill(pid, 'SIGCONT');
+      process.kill(pid, name);
+    } catch {
+      // already gone
+    }
+    const stopped = pid;
+    pid = 0;
+    await waitFor(async () => !isAlive(stopped)).catch(() => process.kill(stopped, 'SIGKILL'));
+  };
+  await launch();
 
   return {
     url,
@@ -88,18 +112,13 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
     async resetStats() {
       await admin.config('RESETSTAT');
     },
-    async stop(signal = 'SIGTERM') {
-      admin.disconnect();
-      const pid = Number((await readFile(pidfile, 'utf8').catch(() => '')).trim());
-      if (pid > 0) {
-        try {
-          process.kill(pid, signal);
-        } catch {
-          // already gone
-        }
-        await waitFor(async () => !isAlive(pid)).catch(() => process.kill(pid, 'SIGKILL'));
-      }
-      if (options.dir === undefined) await rm(dir, { recursive: true, force: true });
+    pause: () => signal('SIGSTOP'),
+    resume: () => signal('SIGCONT'),
+    kill: () => terminate('SIGKILL'),
+    restart: launch,
+    async stop() {
+      await terminate('SIGTERM');
+      await rm(dir, { recursive: true, force: true });
     },
   };
 }
