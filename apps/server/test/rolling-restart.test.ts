@@ -3,7 +3,7 @@
 // in a rolling restart.
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Agent, request } from 'undici';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createCookieFetch,
   signIn,
@@ -35,6 +35,13 @@ beforeAll(async () => {
   redis = await startRedisServer();
   stack = await startProxiedStack({ redis, instances: 2 });
 }, 60_000);
+
+/** Traffic generators still running (a failed assertion must not leave them looping). */
+const generators = new Set<{ stop(): Promise<void> }>();
+
+afterEach(async () => {
+  for (const generator of generators) await generator.stop();
+});
 
 afterAll(async () => {
   await stack?.close();
@@ -82,14 +89,17 @@ function steadyTraffic(origin: string, cookie: string) {
     }
   }
   const workers = Promise.all(Array.from({ length: WORKERS }, worker));
-  return {
+  const generator = {
     outcomes,
     async stop() {
+      generators.delete(generator);
       running = false;
       await workers;
       await dispatcher.close();
     },
   };
+  generators.add(generator);
+  return generator;
 }
 
 describe('two instances behind HAProxy', () => {
