@@ -189,4 +189,44 @@ describe('two instances behind HAProxy', () => {
       JSON.stringify(again.outcomes.filter((o) => o.status !== 200)),
     ).toEqual([]);
   }, 60_000);
+
+  it('loses no session and no idempotent request when an instance crashes mid-traffic', async () => {
+    for (const instance of stack.instances) {
+      if (!instance.process.running()) await instance.restart();
+    }
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
+    const cookie = (await http.jar.getCookieString(stack.origin)) ?? '';
+    const [survivor, victim] = stack.instances;
+    if (!victim || !survivor) throw new Error('two instances expected');
+
+    const traffic = steadyTraffic(stack.origin, cookie);
+    const served = (name: string) =>
+      traffic.outcomes.filter((o) => o.servedBy === name && o.status === 200).length;
+    await expect
+      .poll(() => Math.min(served(victim.name), served(survivor.name)), { timeout: 20_000 })
+      .toBeGreaterThanOrEqual(10);
+
+    const exit = await victim.process.stop('SIGKILL');
+    const killedAt = Date.now();
+    await expect
+      .poll(() => traffic.outcomes.filter((o) => o.startedAt > killedAt).length, {
+        timeout: 20_000,
+      })
+      .toBeGreaterThanOrEqual(30);
+    await traffic.stop();
+    const failures = traffic.outcomes.filter((o) => o.status !== 200);
+    const context = JSON.stringify({ failures, events: stack.haproxy.events() }, null, 2);
+
+    expect(exit).toEqual({ code: null, signal: 'SIGKILL' });
+    // Every request here is a GET: HAProxy resends those the crash cut before any answer
+    // (`retry-on empty-response`) and sends refused ones to the survivor (`conn-failure`), so
+    // not one fails, and nobody is signed out.
+    expect(failures, context).toEqual([]);
+    const afterCrash = traffic.outcomes.filter((o) => o.startedAt > killedAt);
+    expect(new Set(afterCrash.map((o) => o.servedBy)), context).toEqual(new Set([survivor.name]));
+    expect((await http(`${stack.origin}/bff/user`)).status).toBe(200);
+
+    await victim.restart();
+  }, 60_000);
 });

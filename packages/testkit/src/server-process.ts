@@ -19,6 +19,8 @@ export interface ServerProcess {
   output(): string;
   /** Resolves when the process has exited, with its exit code or signal. */
   exited: Promise<ProcessExit>;
+  /** Whether it is still running. */
+  running(): boolean;
   /** Sends `signal` (default SIGTERM) and waits for the exit. */
   stop(signal?: NodeJS.Signals): Promise<ProcessExit>;
 }
@@ -73,6 +75,7 @@ export async function startServerProcess(
     origin,
     output: () => chunks.join(''),
     exited,
+    running: () => gone === undefined,
     stop,
   };
 }
