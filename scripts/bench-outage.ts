@@ -215,6 +215,7 @@ out(
   `  before the outage (${beforeMs / 1000} s, ${rate(before, beforeMs)} req/s): ${byLabel(before)}`,
 );
 out(`  during the outage (${((backAt - killedAt) / 1000).toFixed(1)} s): ${byLabel(during)}`);
+out('    (by start time: a 200 here was still waiting for Redis when it came back)');
 out(`  after Redis is back (${afterMs / 1000} s): ${byLabel(after)}`);
 out(
   `  401 answers during or after the outage: ${[...during, ...after].filter((o) => o.status === 401).length}`,
