@@ -3,6 +3,9 @@ import type { Server } from 'node:http';
 import { resolve } from 'node:path';
 import { ConfigError, createGatehouse, createLogger, loadConfig } from '@gatehouse/core';
 
+/** After the drain: how long closing the stores (Redis) may take. */
+const CLOSE_TIMEOUT_MS = 5000;
+
 /**
  * The deployable Gatehouse: reads the config (GATEHOUSE_CONFIG + environment), builds the app,
  * listens, and shuts down gracefully. `--check-config` validates and exits.
@@ -40,9 +43,9 @@ async function main(): Promise<void> {
 
   const logger = createLogger(config.logLevel);
   for (const warning of warnings) logger.warn(warning);
-  if (!config.redisUrl)
+  if (!config.redis)
     logger.warn(
-      'REDIS_URL is not set: sessions live in this process only and die with it (development only).',
+      'No Redis is configured (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES): sessions live in this process only and die with it (development only).',
     );
 
   const gatehouse = createGatehouse(config, { logger });
@@ -62,19 +65,36 @@ async function main(): Promise<void> {
     process.exit(1);
   });
 
-  const shutdown = (signal: string) => {
-    logger.info({ signal }, 'shutting down');
-    server.close(() => {
-      gatehouse.close().then(
-        () => process.exit(0),
-        () => process.exit(1),
-      );
-    });
-    server.closeIdleConnections();
-    setTimeout(() => process.exit(1), 10_000).unref();
+  // Drain (see Gatehouse.drain), then close the stores: exit 0 after a drain, even when the
+  // grace period ran out and the last connections were cut; 1 if closing hangs or a second
+  // signal comes.
+  const graceMs = config.shutdownGraceSeconds * 1000;
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) {
+      // A second signal: the operator does not want to wait.
+      logger.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal, graceSeconds: config.shutdownGraceSeconds }, 'shutting down');
+    setTimeout(() => {
+      logger.fatal('shutdown did not finish in time');
+      process.exit(1);
+    }, graceMs + CLOSE_TIMEOUT_MS).unref();
+    const result = await gatehouse.drain(server, graceMs);
+    await gatehouse.close();
+    logger.info(result, 'stopped');
+    process.exit(0);
   };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      shutdown(signal).catch((err: unknown) => {
+        logger.fatal({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+    });
+  }
 }
 
 await main();

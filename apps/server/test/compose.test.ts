@@ -365,7 +365,7 @@ describe('docker-compose.yml', () => {
   it('gives the server an environment that Gatehouse accepts as a config', () => {
     const { config } = loadConfig({ env: environment('server') });
     expect(config.mode).toBe('development');
-    expect(config.redisUrl).toBe('redis://redis:6379');
+    expect(config.redis).toEqual({ url: 'redis://redis:6379' });
     expect(config.host).toBe('0.0.0.0');
     expect(config.encryptionKeys.map((key) => key.kid)).toEqual(['dev']);
     expect(config.tenants.map((tenant) => tenant.id).sort()).toEqual(['acme', 'globex']);
@@ -605,7 +605,7 @@ describe('deploy/compose.production.yml', () => {
     expect(proxyCheck).toContain(`http://127.0.0.1:${port}${uri}`);
   });
 
-  it('runs Gatehouse as non-root on a read-only root file system, drained before any kill', () => {
+  it('runs Gatehouse as non-root on a read-only root file system', () => {
     for (const name of INSTANCES) {
       const instance = production.service(name);
       expect(text(instance['user'], `${name}.user`)).toMatch(/^(?!0(:|$)|root(:|$))\S+$/);
@@ -613,8 +613,6 @@ describe('deploy/compose.production.yml', () => {
       expect(instance['cap_drop'], name).toEqual(['ALL']);
       expect(instance['security_opt'], name).toContain('no-new-privileges:true');
       expect(instance['init'], name).toBe(true);
-      // Longer than Gatehouse's own shutdown grace period (10 s by default).
-      expect(seconds(text(instance['stop_grace_period'], name))).toBeGreaterThan(10);
     }
   });
 
@@ -660,10 +658,16 @@ describe('deploy/compose.production.yml', () => {
       const { config } = loadConfig({ env });
       expect(config.mode).toBe('production');
       expect(config.publicUrl).toBe('https://app.example.com');
-      expect(config.redisUrl).toBe(`redis://:${vars['REDIS_PASSWORD']}@redis:6379`);
+      expect(config.redis).toEqual({ url: `redis://:${vars['REDIS_PASSWORD']}@redis:6379` });
       expect(config.host).toBe('0.0.0.0');
       expect(config.trustProxy).toBe(1);
       expect(config.adminToken).toBeUndefined();
+      // Docker kills only well after Gatehouse's own drain gives up (it then takes up to 5 s
+      // more to close the stores).
+      for (const name of INSTANCES) {
+        const stopGrace = seconds(text(production.service(name)['stop_grace_period'], name));
+        expect(stopGrace, name).toBeGreaterThanOrEqual(config.shutdownGraceSeconds + 5);
+      }
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }

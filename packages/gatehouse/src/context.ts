@@ -1,10 +1,11 @@
 import type { Logger } from 'pino';
-import type { Dispatcher } from 'undici';
 import type { GatehouseConfig } from './config/schema.ts';
 import type { CookieNames } from './http/cookies.ts';
+import type { ConnectionDrain } from './http/drain.ts';
 import type { BackchannelLogout } from './oidc/backchannel.ts';
 import type { ProviderClients } from './oidc/provider-clients.ts';
 import type { TokenRefresher } from './oidc/refresh.ts';
+import type { UpstreamPools } from './proxy/upstream-pools.ts';
 import type { KeyValueStore } from './session/kv.ts';
 import type { SessionService } from './session/service.ts';
 import type { Clock } from './session/stores.ts';
@@ -31,8 +32,10 @@ export interface GatehouseContext {
   refresher: TokenRefresher;
   backchannel: BackchannelLogout;
   cookies: CookieNames;
-  /** Connection pool for API upstreams (not the guarded one: upstreams come from our own config). */
-  upstreams: Dispatcher;
+  /** Connection pools for API upstreams (not the guarded one: upstreams come from our own config). */
+  upstreams: UpstreamPools;
+  /** Graceful shutdown state: whether draining, and the open event streams to end then. */
+  drain: ConnectionDrain;
   /** Keys of the Gatehouse-signed downstream tokens (published at `/.well-known/jwks.json`). */
   signingKeys: SigningKeyRing;
   /** Mints (and reuses) the tokens of `gatehouse`-mode routes. */

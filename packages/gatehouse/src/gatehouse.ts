@@ -1,17 +1,17 @@
 import { createServer, type Server } from 'node:http';
-import { Redis } from 'ioredis';
 import type { Logger } from 'pino';
-import { Agent } from 'undici';
 import type { Express } from 'express';
 import type { CustomFetch } from 'openid-client';
 import type { GatehouseConfig } from './config/schema.ts';
 import type { GatehouseContext } from './context.ts';
 import { createApp } from './http/app.ts';
 import { cookieNames } from './http/cookies.ts';
+import { ConnectionDrain, type DrainResult } from './http/drain.ts';
 import { createLogger } from './observability/logger.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
 import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
+import { UpstreamPools } from './proxy/upstream-pools.ts';
 import {
   MemoryKeyValueStore,
   RedisKeyValueStore,
@@ -26,7 +26,13 @@ import {
   type Clock,
 } from './session/stores.ts';
 import { Vault } from './session/vault.ts';
-import { closeRedis } from './session/redis-connection.ts';
+import {
+  closeRedis,
+  createRedisClient,
+  describeRedis,
+  logRedisConnection,
+  type RedisClient,
+} from './session/redis-connection.ts';
 import { createGuardedFetch } from './tenants/guarded-fetch.ts';
 import { createProviderChecker } from './tenants/provider-checks.ts';
 import { RedisRegistryStore } from './tenants/redis-registry-store.ts';
@@ -37,8 +43,8 @@ import { SigningKeyRing } from './tokens/key-ring.ts';
 
 export interface GatehouseDeps {
   logger?: Logger;
-  /** An existing ioredis client; otherwise one is created from `config.redisUrl`. */
-  redis?: Redis;
+  /** An existing ioredis client or Cluster; otherwise one is created from `config.redis`. */
+  redis?: RedisClient;
   clock?: Clock;
   /** Replaces the guarded fetch for provider traffic (tests of the guard itself only). */
   providerFetch?: CustomFetch;
@@ -46,36 +52,51 @@ export interface GatehouseDeps {
   lockLeaseMs?: number;
 }
 
+/** Limits on slow clients; the defaults are documented in the README. */
+export interface ListenOptions {
+  /** Time a client has to send a request's headers (default 30 s); 408 past it. */
+  headersTimeoutMs?: number;
+  /** Time a client has to send a whole request, body included (default 10 min); 408 past it. */
+  requestTimeoutMs?: number;
+  /** How often those two limits are checked (default 5 s). */
+  checkIntervalMs?: number;
+}
+
 export interface Gatehouse {
   app: Express;
   context: GatehouseContext;
   /** The Redis client in use, if any. */
-  redis: Redis | undefined;
+  redis: RedisClient | undefined;
   /**
-   * Listens on `port` (0 = any free port) with keep-alive timeouts longer than a load
-   * balancer's or a client's idle timeout (65 s / 66 s), so a reused connection is never closed
-   * by Gatehouse at the moment a request arrives on it.
+   * Listens on `port` (0 = any free port) with a keep-alive timeout longer than a load
+   * balancer's or a client's idle timeout (65 s), so a reused connection is never closed by
+   * Gatehouse at the moment a request arrives on it, and with limits on slow clients.
    */
-  listen(port: number, host?: string): Promise<Server>;
+  listen(port: number, host?: string, options?: ListenOptions): Promise<Server>;
+  /**
+   * Graceful shutdown of `server`: stop accepting, `/readyz` 503, `Connection: close` on every
+   * answer, idle keep-alive connections closed, event streams ended; resolves when every
+   * connection is closed, destroying what is left after `graceMs`. Then call {@link close}.
+   */
+  drain(server: Server, graceMs: number): Promise<DrainResult>;
   close(): Promise<void>;
 }
 
 /** Longer than the idle timeouts of common load balancers (60 s) and of undici/browsers. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
-
+/** Real clients send headers in milliseconds; a slow trickle of them is an attack. */
+const HEADERS_TIMEOUT_MS = 30_000;
 /**
- * ioredis reconnect back-off, capped at 500 ms. A command issued while Redis is down waits for
- * the next reconnect attempt and no more (`maxRetriesPerRequest: 0`), so the cap bounds how long
- * a request takes to answer 503 during an outage; a blip shorter than that is ridden out.
+ * The whole request, body included (only until it is received: a long answer such as an event
+ * stream is not limited). Room for large uploads over slow links; a stalled one ends here.
  */
-function redisRetryDelay(attempt: number): number {
-  return Math.min(attempt * 50, 500);
-}
+const REQUEST_TIMEOUT_MS = 600_000;
+const CONNECTIONS_CHECK_INTERVAL_MS = 5_000;
 
 /**
  * Builds one isolated Gatehouse instance from a validated config: stores (Redis when
- * `redisUrl` is set, memory otherwise), provider clients, the refresher and the Express app.
- * Nothing listens until the caller does `app.listen`.
+ * `config.redis` names a topology, memory otherwise), provider clients, the refresher and the
+ * Express app. Nothing listens until the caller does `app.listen`.
  *
  * @example
  * const { config } = loadConfig({ env: process.env });
@@ -85,18 +106,10 @@ function redisRetryDelay(attempt: number): number {
 export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {}): Gatehouse {
   const logger = deps.logger ?? createLogger(config.logLevel);
   const clock = deps.clock ?? Date.now;
-  const ownsRedis = !deps.redis && Boolean(config.redisUrl);
-  const redis =
-    deps.redis ??
-    (config.redisUrl
-      ? new Redis(config.redisUrl, {
-          maxRetriesPerRequest: 0,
-          retryStrategy: redisRetryDelay,
-          connectTimeout: 2000,
-          commandTimeout: 2000,
-        })
-      : undefined);
-  redis?.on('error', (err) => logger.warn({ err }, 'redis connection error'));
+  const ownsRedis = !deps.redis && Boolean(config.redis);
+  const redis = deps.redis ?? (config.redis ? createRedisClient(config.redis) : undefined);
+  if (redis)
+    logRedisConnection(redis, logger, config.redis ? describeRedis(config.redis) : 'Redis');
 
   const storeOptions = { idleTimeoutSeconds: config.session.idleTimeoutSeconds, clock };
   const store = withStoreErrors(
@@ -129,7 +142,8 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     idleTimeoutSeconds: config.session.idleTimeoutSeconds,
     ...(deps.lockLeaseMs ? { lockLeaseMs: deps.lockLeaseMs } : {}),
   });
-  const upstreams = new Agent({ connections: 128, keepAliveTimeout: 10_000 });
+  const upstreams = new UpstreamPools();
+  const drain = new ConnectionDrain();
   const publicOrigin = new URL(config.publicUrl).origin;
   const signingKeys = new SigningKeyRing(config.signingKeys, clock);
 
@@ -157,6 +171,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     backchannel: new BackchannelLogout({ providers, sessions, replay: kv, fetch: guardedFetch }),
     cookies: cookieNames(config.secureCookies),
     upstreams,
+    drain,
     signingKeys,
     downstreamTokens: new DownstreamTokenMinter({ keys: signingKeys, issuer: publicOrigin, clock }),
   };
@@ -172,17 +187,26 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     app,
     context,
     redis,
-    listen(port, host) {
+    listen(port, host, options = {}) {
       return new Promise((resolve, reject) => {
-        const server = createServer(app);
+        const server = createServer(
+          {
+            headersTimeout: options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS,
+            requestTimeout: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
+            connectionsCheckingInterval: options.checkIntervalMs ?? CONNECTIONS_CHECK_INTERVAL_MS,
+          },
+          app,
+        );
         server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
-        server.headersTimeout = KEEP_ALIVE_TIMEOUT_MS + 1000;
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
           resolve(server);
         });
       });
+    },
+    drain(server, graceMs) {
+      return drain.drain(server, graceMs, logger);
     },
     async close() {
       await upstreams.close();

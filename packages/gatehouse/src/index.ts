@@ -11,6 +11,7 @@ export type {
   RouteConfig,
   TenantConfig,
   ProviderConfig,
+  RedisConfig,
 } from './config/schema.ts';
 export { GatehouseError } from './errors.ts';
 export { validateReturnTo } from './http/return-to.ts';
@@ -18,6 +19,12 @@ export { createLogger, REDACTED_PATHS } from './observability/logger.ts';
 export { MemorySessionStore, createRedisSessionStore, type Clock } from './session/stores.ts';
 export { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './session/kv.ts';
 export { Vault, type VaultKey } from './session/vault.ts';
+export {
+  createRedisClient,
+  closeRedis,
+  describeRedis,
+  type RedisClient,
+} from './session/redis-connection.ts';
 export type { SessionRecord, TokenSet } from './session/model.ts';
 export {
   createGuardedFetch,

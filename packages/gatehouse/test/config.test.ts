@@ -154,7 +154,7 @@ describe('loadConfig: production', () => {
     expect(config.mode).toBe('production');
     expect(config.secureCookies).toBe(true);
     expect(config.session.secrets).toEqual([env.SESSION_SECRET]);
-    expect(config.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(config.redis).toEqual({ url: 'redis://127.0.0.1:6379' });
     expect(config.tenants).toEqual([]);
     expect(config.devIdpOrigins).toEqual([]);
   });
@@ -322,7 +322,7 @@ describe('loadConfig: sources and precedence', () => {
     expect(config.host).toBe('0.0.0.0');
     expect(config.publicUrl).toBe('https://override.example.com');
     expect(config.secureCookies).toBe(true);
-    expect(config.redisUrl).toBe('rediss://cache.example.com:6380');
+    expect(config.redis).toEqual({ url: 'rediss://cache.example.com:6380' });
     expect(config.logLevel).toBe('warn');
     expect(config.trustProxy).toBe('loopback');
     expect(config.staticDir).toBe('/srv/web');
@@ -368,6 +368,28 @@ describe('loadConfig: sources and precedence', () => {
     expect(loadConfig({ env: { PORT: '' }, input: devInput({ port: 4444 }) }).config.port).toBe(
       4444,
     );
+  });
+
+  it('reads the shutdown grace period from SHUTDOWN_GRACE_SECONDS or the file (default 10 s)', () => {
+    expect(loadConfig({ input: devInput() }).config.shutdownGraceSeconds).toBe(10);
+    expect(
+      loadConfig({ input: devInput({ shutdownGraceSeconds: 30 }) }).config.shutdownGraceSeconds,
+    ).toBe(30);
+    expect(
+      loadConfig({
+        env: { SHUTDOWN_GRACE_SECONDS: '0' },
+        input: devInput({ shutdownGraceSeconds: 30 }),
+      }).config.shutdownGraceSeconds,
+    ).toBe(0);
+    for (const grace of ['abc', '-1', '2.5', '3601']) {
+      expect(
+        hasProblem(
+          problemsOf({ env: { SHUTDOWN_GRACE_SECONDS: grace }, input: devInput() }),
+          /^shutdownGraceSeconds: /,
+        ),
+        grace,
+      ).toBe(true);
+    }
   });
 
   describe('GATEHOUSE_CONFIG', () => {
@@ -617,8 +639,28 @@ describe('loadConfig: validation', () => {
       tokenMode: 'user',
       methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
       timeoutMs: 10_000,
+      idleTimeoutMs: 300_000,
       allowSetCookie: false,
     });
+  });
+
+  it('bounds a route’s timeouts', () => {
+    const problems = problemsOf({
+      input: devInput({
+        routes: [
+          route('/api/a', { timeoutMs: 50 }),
+          route('/api/b', { idleTimeoutMs: 500 }),
+          route('/api/c', { idleTimeoutMs: 7_200_000 }),
+        ],
+      }),
+    });
+    expect(hasProblem(problems, /^routes\.0\.timeoutMs: /)).toBe(true);
+    expect(hasProblem(problems, /^routes\.1\.idleTimeoutMs: /)).toBe(true);
+    expect(hasProblem(problems, /^routes\.2\.idleTimeoutMs: /)).toBe(true);
+    const { config } = loadConfig({
+      input: devInput({ routes: [route('/api/sse', { idleTimeoutMs: 90_000 })] }),
+    });
+    expect(config.routes[0]?.idleTimeoutMs).toBe(90_000);
   });
 
   it.each([
@@ -870,7 +912,7 @@ describe('loadConfig: validation', () => {
     expect(
       hasProblem(
         problemsOf({ input: devInput({ redisUrl: 'http://127.0.0.1:6379' }) }),
-        /^redisUrl: /,
+        /^redis\.url: /,
       ),
     ).toBe(true);
   });

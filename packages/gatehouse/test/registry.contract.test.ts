@@ -1,6 +1,13 @@
-import type { Redis } from 'ioredis';
+import { Redis, type Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedisServer, type RedisServer } from '@gatehouse/testkit';
+import {
+  startRedisCluster,
+  startRedisSentinel,
+  startRedisServer,
+  type ClusterTopology,
+  type RedisServer,
+  type RedisTopology,
+} from '@gatehouse/testkit';
 import type { StoredApiKey, StoredProvider, StoredTenant } from '../src/tenants/model.ts';
 import { RedisRegistryStore } from '../src/tenants/redis-registry-store.ts';
 import { MemoryRegistryStore, type RegistryStore } from '../src/tenants/registry-store.ts';
@@ -11,14 +18,21 @@ import { MemoryRegistryStore, type RegistryStore } from '../src/tenants/registry
  * memory the same object (memory mode is one process).
  */
 let redisServer: RedisServer;
-const clients: Redis[] = [];
+const topologies = new Map<string, RedisTopology>();
+const clients: Array<Redis | Cluster> = [];
 
 beforeAll(async () => {
-  redisServer = await startRedisServer();
+  const [server, sentinel, cluster] = await Promise.all([
+    startRedisServer(),
+    startRedisSentinel(),
+    startRedisCluster(),
+  ]);
+  redisServer = server;
+  topologies.set('redis', server).set('redis sentinel', sentinel).set('redis cluster', cluster);
 });
 afterAll(async () => {
   for (const client of clients) client.disconnect();
-  await redisServer?.stop();
+  await Promise.all([...topologies.values()].map((topology) => topology.stop()));
 });
 
 interface Harness {
@@ -39,11 +53,13 @@ const harnesses: Array<[string, () => Harness]> = [
       return { store, peer: store, subscribed: async () => undefined, close: () => store.close() };
     },
   ],
-  [
-    'redis',
+  ...['redis', 'redis sentinel', 'redis cluster'].map((name): [string, () => Harness] => [
+    name,
     () => {
       const prefix = `t${++prefixCounter}:`;
-      const [a, b] = [redisServer.client(), redisServer.client()];
+      const topology = topologies.get(name);
+      if (!topology) throw new Error(`${name} did not start`);
+      const [a, b] = [topology.client(), topology.client()];
       clients.push(a, b);
       const store = new RedisRegistryStore(a, { prefix });
       const peer = new RedisRegistryStore(b, { prefix });
@@ -57,7 +73,7 @@ const harnesses: Array<[string, () => Harness]> = [
         },
       };
     },
-  ],
+  ]),
 ];
 
 async function waitUntil(condition: () => boolean, timeoutMs = 3000): Promise<void> {
@@ -295,4 +311,62 @@ describe('redis registry store specifics', () => {
     expect(await store.getTenant('broken')).toBeUndefined();
     await store.close();
   });
+});
+
+describe('redis registry store on a Cluster', () => {
+  /** Ports of the nodes that have a subscribed client. */
+  async function subscriberPorts(cluster: ClusterTopology): Promise<number[]> {
+    const found: number[] = [];
+    for (const port of cluster.nodePorts) {
+      const node = new Redis({
+        port,
+        host: '127.0.0.1',
+        lazyConnect: true,
+        retryStrategy: () => null,
+      });
+      node.on('error', () => undefined);
+      try {
+        await node.connect();
+        const list = (await node.call('CLIENT', 'LIST', 'TYPE', 'pubsub')) as string;
+        if (list.trim()) found.push(port);
+      } catch {
+        // a dead node has no subscribers
+      } finally {
+        node.disconnect();
+      }
+    }
+    return found;
+  }
+
+  // Last in this file: it kills a node of the shared Cluster.
+  it('keeps announcing changes after the node its subscriber listens on dies', async () => {
+    const cluster = topologies.get('redis cluster') as ClusterTopology;
+    const [a, b] = [cluster.client(), cluster.client()];
+    clients.push(a, b);
+    const store = new RedisRegistryStore(a, { prefix: 'moving:' });
+    const peer = new RedisRegistryStore(b, { prefix: 'moving:' });
+    let calls = 0;
+    peer.subscribe(() => calls++);
+    await waitUntil(() => calls >= 1);
+    const [port, ...others] = await subscriberPorts(cluster);
+    expect(others).toEqual([]);
+
+    await cluster.killNode(port ?? 0);
+    // Resubscribed elsewhere: that is announced as a change (announcements meanwhile are lost).
+    await waitUntil(() => calls >= 2, 10_000);
+    expect(await subscriberPorts(cluster)).not.toContain(port);
+
+    // And a write from another instance is announced again (once its slot is served again).
+    const before = calls;
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const written = await store.createTenant(tenant('after')).catch(() => undefined);
+      if (written) break;
+      if (Date.now() > deadline) throw new Error('the registry slot was never served again');
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+    await waitUntil(() => calls > before, 5000);
+    await store.close();
+    await peer.close();
+  }, 40_000);
 });

@@ -10,6 +10,7 @@ function route(prefix: string, upstream: string, extra: Partial<RouteConfig> = {
     tokenMode: 'user',
     methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
     timeoutMs: 10_000,
+    idleTimeoutMs: 300_000,
     allowSetCookie: false,
     ...extra,
   };

@@ -1,7 +1,12 @@
 import type { SessionData, Store } from 'express-session';
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { startRedisServer, type RedisServer } from '@gatehouse/testkit';
+import {
+  startRedisCluster,
+  startRedisSentinel,
+  startRedisServer,
+  type RedisTopology,
+} from '@gatehouse/testkit';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../src/session/kv.ts';
 import type { SessionRecord } from '../src/session/model.ts';
 import { MemorySessionStore, createRedisSessionStore, storeOps } from '../src/session/stores.ts';
@@ -13,17 +18,29 @@ import { MemorySessionStore, createRedisSessionStore, storeOps } from '../src/se
  */
 const IDLE_SECONDS = 60;
 
-let redisServer: RedisServer;
-let redis: Redis;
+const REDIS_TOPOLOGIES = ['redis', 'redis sentinel', 'redis cluster'] as const;
+const topologies: RedisTopology[] = [];
+/** One client per topology, by name. */
+const clients = new Map<string, Redis | Cluster>();
 
 beforeAll(async () => {
-  redisServer = await startRedisServer();
-  redis = redisServer.client();
+  topologies.push(
+    ...(await Promise.all([startRedisServer(), startRedisSentinel(), startRedisCluster()])),
+  );
+  for (const [index, name] of REDIS_TOPOLOGIES.entries()) {
+    clients.set(name, topologies[index]!.client());
+  }
 });
 afterAll(async () => {
-  redis?.disconnect();
-  await redisServer?.stop();
+  for (const client of clients.values()) client.disconnect();
+  await Promise.all(topologies.map((topology) => topology.stop()));
 });
+
+function clientOf(name: string): Redis | Cluster {
+  const client = clients.get(name);
+  if (!client) throw new Error(`${name} did not start`);
+  return client;
+}
 
 function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
   const now = Date.now();
@@ -67,13 +84,16 @@ const sessionStores: Array<[string, () => SessionHarness]> = [
       };
     },
   ],
-  [
-    'redis',
-    () => ({
-      store: createRedisSessionStore(redis, { idleTimeoutSeconds: IDLE_SECONDS }),
-      ttlSeconds: (sid) => redis.ttl(`gh:sess:${sid}`),
-    }),
-  ],
+  ...REDIS_TOPOLOGIES.map((name): [string, () => SessionHarness] => [
+    name,
+    () => {
+      const redis = clientOf(name);
+      return {
+        store: createRedisSessionStore(redis, { idleTimeoutSeconds: IDLE_SECONDS }),
+        ttlSeconds: (sid) => redis.ttl(`gh:sess:${sid}`),
+      };
+    },
+  ]),
 ];
 
 describe.each(sessionStores)('session store contract: %s', (_name, make) => {
@@ -165,7 +185,10 @@ describe('memory session store with a controllable clock', () => {
 
 const kvStores: Array<[string, () => KeyValueStore]> = [
   ['memory', () => new MemoryKeyValueStore()],
-  ['redis', () => new RedisKeyValueStore(redis, { prefix: `t${Math.random()}:` })],
+  ...REDIS_TOPOLOGIES.map((name): [string, () => KeyValueStore] => [
+    name,
+    () => new RedisKeyValueStore(clientOf(name), { prefix: `t${Math.random()}:` }),
+  ]),
 ];
 
 describe.each(kvStores)('key-value store contract: %s', (_name, make) => {

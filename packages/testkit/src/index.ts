@@ -1,5 +1,12 @@
 export { freePort } from './ports.ts';
 export { startRedisServer, type RedisServer, type RedisServerOptions } from './redis.ts';
+export {
+  startRedisCluster,
+  startRedisSentinel,
+  type ClusterTopology,
+  type RedisTopology,
+  type SentinelTopology,
+} from './redis-topologies.ts';
 export { createCookieFetch, type CookieFetch } from './cookie-fetch.ts';
 export { startStack, type Stack, type StackOptions, type RunningGatehouse } from './stack.ts';
 export { signIn } from './sign-in.ts';

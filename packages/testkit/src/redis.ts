@@ -5,10 +5,12 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
 import { freePort } from './ports.ts';
+import type { RedisTopology } from './redis-topologies.ts';
 
 const run = promisify(execFile);
 
-export interface RedisServer {
+export interface RedisServer extends RedisTopology {
+  kind: 'standalone';
   url: string;
   port: number;
   /** A new client connected to this server (the caller quits it). */
@@ -96,6 +98,8 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   await launch();
 
   return {
+    kind: 'standalone',
+    env: { REDIS_URL: url },
     url,
     port,
     client: () => new Redis(url, { maxRetriesPerRequest: 1 }),

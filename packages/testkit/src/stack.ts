@@ -17,11 +17,11 @@ import {
 } from '@gatehouse/dev-idp';
 import { pino } from 'pino';
 import { freePort } from './ports.ts';
-import type { RedisServer } from './redis.ts';
+import type { RedisTopology } from './redis-topologies.ts';
 
 export interface StackOptions {
-  /** Share this Redis between all instances; memory stores when absent. */
-  redis?: RedisServer;
+  /** Share this Redis (standalone, Sentinel or Cluster) between all instances; memory stores when absent. */
+  redis?: RedisTopology;
   /** How many Gatehouse instances (sharing the stores when Redis is given). */
   instances?: number;
   devIdp?: Omit<DevIdpOptions, 'port' | 'realms'>;
@@ -112,7 +112,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       DEMO_API_URL: api.origin,
       SESSION_SECRET: 'test-session-secret-0123456789abcdef',
       GATEHOUSE_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
-      ...(options.redis ? { REDIS_URL: options.redis.url } : {}),
+      ...options.redis?.env,
       ...(options.staticDir ? { GATEHOUSE_STATIC_DIR: options.staticDir } : {}),
     };
     const base = loadConfig({ env });
@@ -123,6 +123,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       logger: pino({ level: 'silent' }),
       ...options.deps,
     });
+    await redisReady(gatehouse);
     const server = await gatehouse.listen(ports[index] ?? 0, '127.0.0.1');
     gatehouses.push({ origin, publicOrigin: publicOrigins[index] ?? origin, gatehouse, server });
   }
@@ -142,6 +143,22 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       await idp.close();
     },
   };
+}
+
+/**
+ * Until the instance's Redis client is connected: a Cluster client refuses commands until then
+ * (no offline queue), and a test's first request must not race the connection.
+ */
+async function redisReady(gatehouse: Gatehouse): Promise<void> {
+  const redis = gatehouse.redis;
+  if (!redis || redis.status === 'ready') return;
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error('Redis did not become ready in 10 s')), 10_000);
+    redis.once('ready', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 /** The default realms, with every instance's callback and logout URIs registered. */

@@ -74,6 +74,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const merged = applyEnvironment({ ...base, mode }, env, problems);
   // Before the schema: a shape error must not hide what production is missing.
   checkProductionInput(merged, problems);
+  checkRedisInput(merged, problems);
   checkSigningKeysInProduction(merged, problems);
 
   const parsed = configSchema.safeParse(merged);
@@ -153,11 +154,15 @@ function applyEnvironment(
   if (env.PORT) out.port = /^\d+$/.test(env.PORT) ? Number(env.PORT) : env.PORT;
   if (env.HOST) out.host = env.HOST;
   if (env.PUBLIC_URL) out.publicUrl = env.PUBLIC_URL;
-  if (env.REDIS_URL) out.redisUrl = env.REDIS_URL;
+  applyRedisEnvironment(out, env, problems);
   if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL;
   if (env.GATEHOUSE_STATIC_DIR) out.staticDir = env.GATEHOUSE_STATIC_DIR;
   if (env.GATEHOUSE_ADMIN_TOKEN) out.adminToken = env.GATEHOUSE_ADMIN_TOKEN;
   if (env.TRUST_PROXY !== undefined) out.trustProxy = parseTrustProxy(env.TRUST_PROXY);
+  if (env.SHUTDOWN_GRACE_SECONDS) {
+    const grace = env.SHUTDOWN_GRACE_SECONDS;
+    out.shutdownGraceSeconds = /^\d+$/.test(grace) ? Number(grace) : grace;
+  }
   if (env.SESSION_SECRET) {
     const session = (out.session ?? {}) as Record<string, unknown>;
     out.session = { ...session, secrets: env.SESSION_SECRET.split(',').map((s) => s.trim()) };
@@ -175,6 +180,91 @@ function applyEnvironment(
     });
   }
   return out;
+}
+
+const REDIS_TOPOLOGY_VARIABLES = ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const;
+
+/**
+ * The file's `redisUrl` becomes `redis.url`; an environment variable naming a topology replaces
+ * the file's topology as a whole (a file's Sentinel list never mixes with a `REDIS_URL`), and
+ * the credential variables override single fields.
+ */
+function applyRedisEnvironment(
+  out: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+  problems: string[],
+): void {
+  if (out.redisUrl !== undefined) {
+    if (out.redis !== undefined) problems.push('redisUrl: give either redisUrl or redis, not both');
+    else out.redis = { url: out.redisUrl };
+    delete out.redisUrl;
+  }
+  const list = (value: string) => value.split(',').map((entry) => entry.trim());
+  let redis: unknown = out.redis;
+  if (REDIS_TOPOLOGY_VARIABLES.some((name) => env[name])) redis = {};
+  const fields: Record<string, unknown> = {
+    ...(env.REDIS_URL ? { url: env.REDIS_URL } : {}),
+    ...(env.REDIS_SENTINELS ? { sentinels: list(env.REDIS_SENTINELS) } : {}),
+    ...(env.REDIS_SENTINEL_MASTER ? { sentinelMaster: env.REDIS_SENTINEL_MASTER } : {}),
+    ...(env.REDIS_SENTINEL_PASSWORD ? { sentinelPassword: env.REDIS_SENTINEL_PASSWORD } : {}),
+    ...(env.REDIS_CLUSTER_NODES ? { clusterNodes: list(env.REDIS_CLUSTER_NODES) } : {}),
+    ...(env.REDIS_USERNAME ? { username: env.REDIS_USERNAME } : {}),
+    ...(env.REDIS_PASSWORD ? { password: env.REDIS_PASSWORD } : {}),
+  };
+  if (env.REDIS_TLS !== undefined && env.REDIS_TLS !== '') {
+    if (env.REDIS_TLS === 'true' || env.REDIS_TLS === 'false')
+      fields.tls = env.REDIS_TLS === 'true';
+    else problems.push('REDIS_TLS: must be "true" or "false"');
+  }
+  if (Object.keys(fields).length > 0) redis = { ...(isRecord(redis) ? redis : {}), ...fields };
+  if (redis !== undefined) out.redis = redis;
+}
+
+/**
+ * Which Redis fields belong together; on the unvalidated input, so that these problems are
+ * reported together with shape errors. A standalone server's credentials and TLS live in its URL.
+ */
+function checkRedisInput(input: Record<string, unknown>, problems: string[]): void {
+  const { redis } = input;
+  if (redis === undefined) {
+    if (input.mode === 'production') {
+      problems.push(
+        'REDIS_URL: required in production mode (or REDIS_SENTINELS + REDIS_SENTINEL_MASTER, or REDIS_CLUSTER_NODES): sessions must survive restarts',
+      );
+    }
+    return;
+  }
+  if (!isRecord(redis)) return; // the schema reports the shape
+  const topologies = (['url', 'sentinels', 'clusterNodes'] as const).filter(
+    (field) => redis[field] !== undefined,
+  );
+  if (topologies.length === 0) {
+    problems.push(
+      'redis: choose one topology: REDIS_URL (redis.url), REDIS_SENTINELS + REDIS_SENTINEL_MASTER (redis.sentinels, redis.sentinelMaster) or REDIS_CLUSTER_NODES (redis.clusterNodes)',
+    );
+  } else if (topologies.length > 1) {
+    problems.push(
+      `redis: exactly one topology, not ${topologies.map((field) => `redis.${field}`).join(' and ')}`,
+    );
+  }
+  const sentinel = redis.sentinels !== undefined;
+  if (sentinel && redis.sentinelMaster === undefined) {
+    problems.push('REDIS_SENTINEL_MASTER: required with REDIS_SENTINELS (redis.sentinelMaster)');
+  }
+  for (const field of ['sentinelMaster', 'sentinelPassword'] as const) {
+    if (!sentinel && redis[field] !== undefined) {
+      problems.push(`redis.${field}: only with REDIS_SENTINELS (redis.sentinels)`);
+    }
+  }
+  if (redis.url !== undefined) {
+    for (const field of ['username', 'password', 'tls'] as const) {
+      if (redis[field] !== undefined) {
+        problems.push(
+          `redis.${field}: a standalone server takes it in REDIS_URL (redis://user:password@host:port, rediss:// for TLS)`,
+        );
+      }
+    }
+  }
 }
 
 function parseTrustProxy(value: string): boolean | number | string {
@@ -200,7 +290,7 @@ function checkPublicUrl(config: ParsedConfig, problems: string[]): void {
 /** Works on the unvalidated input, so it runs (and reports) even when the schema fails. */
 function checkProductionInput(input: Record<string, unknown>, problems: string[]): void {
   if (input.mode !== 'production') return;
-  const { publicUrl, session, encryptionKeys, redisUrl, devIdpOrigins } = input;
+  const { publicUrl, session, encryptionKeys, devIdpOrigins } = input;
   if (
     typeof publicUrl === 'string' &&
     URL.canParse(publicUrl) &&
@@ -211,9 +301,6 @@ function checkProductionInput(input: Record<string, unknown>, problems: string[]
   if (session === undefined) problems.push('SESSION_SECRET: required in production mode');
   if (encryptionKeys === undefined) {
     problems.push('GATEHOUSE_ENCRYPTION_KEYS: required in production mode');
-  }
-  if (redisUrl === undefined) {
-    problems.push('REDIS_URL: required in production mode (sessions must survive restarts)');
   }
   if (Array.isArray(devIdpOrigins) && devIdpOrigins.length > 0) {
     problems.push('devIdpOrigins: not allowed in production mode');

@@ -107,7 +107,16 @@ export const routeSchema = z.strictObject({
     .array(z.enum(methods))
     .min(1)
     .default(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE']),
+  /**
+   * Connecting plus waiting for the response headers (a request body still flowing up restarts
+   * it); 504 `upstream_timeout` past it.
+   */
   timeoutMs: z.number().int().min(100).max(300_000).default(10_000),
+  /**
+   * Longest silence between two chunks of the upstream's response body before the answer is
+   * cut; generous by default so event streams with heartbeats stay open.
+   */
+  idleTimeoutMs: z.number().int().min(1000).max(3_600_000).default(300_000),
   /** Only sessions of these tenants may use the route (all tenants when absent). */
   tenants: z.array(slug).optional(),
   /** Pass the upstream's `Set-Cookie` to the browser (off: upstream cookies would share our origin). */
@@ -120,6 +129,45 @@ const encryptionKey = z.strictObject({
   key: z.string().regex(/^[A-Za-z0-9_-]{43}$/, 'must be 32 bytes, base64url encoded (43 chars)'),
 });
 
+/** `host:port`, the form of Sentinel and Cluster seed addresses (IPv6 in brackets). */
+const hostPort = z
+  .string()
+  .regex(/^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?):(\d{1,5})$/, {
+    message: 'must be host:port',
+    abort: true,
+  })
+  .refine((value) => {
+    const port = Number(value.slice(value.lastIndexOf(':') + 1));
+    return port >= 1 && port <= 65535;
+  }, 'port must be 1-65535');
+
+export const redisUrlSchema = z
+  .string()
+  .regex(/^rediss?:\/\/[^/?#]/, 'must be a redis:// or rediss:// URL')
+  .refine((value) => URL.canParse(value), 'must be a valid URL');
+
+/**
+ * The Redis topology. Which fields belong together (exactly one of `url`, `sentinels`,
+ * `clusterNodes`) is checked by the loader, so that every problem is reported at once.
+ */
+export const redisSchema = z.strictObject({
+  /** Standalone: `redis://[user:password@]host:port[/db]`, `rediss://` for TLS. */
+  url: redisUrlSchema.optional(),
+  /** Sentinel: the Sentinels to ask for the current master. */
+  sentinels: z.array(hostPort).min(1).optional(),
+  /** Sentinel: the master group name the Sentinels monitor. */
+  sentinelMaster: z.string().min(1).max(200).optional(),
+  /** Sentinel: the Sentinels' own password (`requirepass` of the Sentinels), if any. */
+  sentinelPassword: z.string().min(1).optional(),
+  /** Cluster: seed nodes; the rest of the Cluster is discovered from them. */
+  clusterNodes: z.array(hostPort).min(1).optional(),
+  /** Sentinel / Cluster: ACL user and password of the data nodes (a standalone URL carries them). */
+  username: z.string().min(1).optional(),
+  password: z.string().min(1).optional(),
+  /** Sentinel / Cluster: TLS to the data nodes (and to the Sentinels). */
+  tls: z.boolean().optional(),
+});
+
 export const configSchema = z.strictObject({
   mode: z.enum(['development', 'production']),
   host: z.string().default('127.0.0.1'),
@@ -127,10 +175,12 @@ export const configSchema = z.strictObject({
   publicUrl: httpUrl,
   /** express `trust proxy`: false, a hop count, or a list of addresses/subnets. */
   trustProxy: z.union([z.boolean(), z.number().int().min(0), z.string()]).default(false),
-  redisUrl: z
-    .string()
-    .regex(/^rediss?:\/\//, 'must be a redis:// or rediss:// URL')
-    .optional(),
+  /**
+   * Where sessions and shared state live: one of a standalone server (`url`), a Sentinel group
+   * (`sentinels` + `sentinelMaster`) or a Cluster (`clusterNodes`). Memory stores when absent
+   * (development only). The older `redisUrl` field is read as `redis.url`.
+   */
+  redis: redisSchema.optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   session: z
     .strictObject({
@@ -154,13 +204,22 @@ export const configSchema = z.strictObject({
   routes: z.array(routeSchema).default([]),
   /** Directory of the built SPA to serve (index.html fallback for client-side routes). */
   staticDir: z.string().optional(),
+  /**
+   * On SIGTERM/SIGINT: how long in-flight requests may take to finish before the remaining
+   * connections are closed.
+   */
+  shutdownGraceSeconds: z.number().int().min(0).max(3600).default(10),
 });
 
-export type ConfigInput = z.input<typeof configSchema>;
+export type ConfigInput = z.input<typeof configSchema> & {
+  /** The older spelling of `redis: { url }`, still read. */
+  redisUrl?: string;
+};
 export type ParsedConfig = z.output<typeof configSchema>;
 export type ProviderConfig = z.output<typeof providerSchema>;
 export type TenantConfig = z.output<typeof tenantSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
+export type RedisConfig = z.output<typeof redisSchema>;
 
 /** The validated, frozen configuration; secrets are always present after loading. */
 export type GatehouseConfig = Readonly<

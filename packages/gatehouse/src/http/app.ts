@@ -32,6 +32,7 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   app.set('trust proxy', ctx.config.trustProxy);
   app.set('query parser', 'simple');
 
+  app.use(ctx.drain.track);
   app.use(requestLogger(ctx));
   app.use(securityHeaders(ctx));
 
@@ -39,6 +40,11 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
     res.json({ status: 'ok' });
   });
   app.get('/readyz', async (_req, res) => {
+    // Shutting down: a balancer probing on a connection still open stops sending here.
+    if (ctx.drain.draining) {
+      res.status(503).json({ status: 'draining' });
+      return;
+    }
     try {
       await options.ping();
       res.json({ status: 'ready' });
@@ -137,7 +143,10 @@ function sessionMiddleware(ctx: GatehouseContext, store: session.Store): Request
     resave: false,
     saveUninitialized: false,
     rolling: false,
-    unset: 'destroy',
+    // Not 'destroy': when the session read fails (a Redis outage, a failover), req.session is
+    // unset too, and 'destroy' would then delete the session as soon as Redis is back.
+    // Signing out destroys the session explicitly.
+    unset: 'keep',
     cookie: {
       httpOnly: true,
       secure: ctx.config.secureCookies,

@@ -74,12 +74,12 @@ function sendErrorPage(res: Response, error: GatehouseError): void {
 
 /** The one error boundary: problem+json for API callers, an escaped page for navigations. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
-  return (rawError: unknown, req, res, next) => {
+  return (rawError: unknown, req, res, _next) => {
+    const error = toGatehouseError(rawError);
     if (res.headersSent) {
-      next(rawError);
+      abandonResponse(logger, req.id, res, error);
       return;
     }
-    const error = toGatehouseError(rawError);
     // Client errors are expected traffic: one line without a stack. Server errors keep the cause.
     if (error.status >= 500) {
       logger.error(
@@ -93,4 +93,21 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
     if (navigation && /^\/bff\/(login|callback)\b/.test(req.path)) sendErrorPage(res, error);
     else sendProblem(res, error);
   };
+}
+
+/**
+ * An error after the answer has started: no problem document can follow, so cut the connection
+ * (a truncated answer must not look complete) and log once, without Express's raw stack.
+ */
+function abandonResponse(
+  logger: Logger,
+  reqId: unknown,
+  res: Response,
+  error: GatehouseError,
+): void {
+  const fields = { errorCode: error.code, status: error.status, reqId };
+  if (error.status >= 500)
+    logger.warn({ ...fields, err: error.cause ?? error }, 'failed mid-answer');
+  else logger.info(fields, 'failed mid-answer');
+  if (!res.writableEnded) res.destroy();
 }

@@ -57,7 +57,12 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
       authorization = `Bearer ${await upstreamToken(ctx, req, route, record)}`;
     }
 
-    await forwardRequest(ctx.upstreams, req, res, {
+    const forward = {
+      dispatcher: ctx.upstreams.for(route.timeoutMs),
+      logger: req.log,
+      onDrain: (end: () => void) => ctx.drain.onDrain(end),
+    };
+    await forwardRequest(forward, req, res, {
       url: upstreamUrl,
       method: req.method,
       headers: upstreamRequestHeaders(req.headers, {
@@ -67,6 +72,7 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
         ...(authorization ? { authorization } : {}),
       }),
       timeoutMs: route.timeoutMs,
+      idleTimeoutMs: route.idleTimeoutMs,
       allowSetCookie: route.allowSetCookie,
     });
   };

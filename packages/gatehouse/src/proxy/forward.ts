@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { pipeline } from 'node:stream/promises';
+import { Transform, type Readable } from 'node:stream';
+import type { Logger } from 'pino';
 import { errors, request, type Dispatcher } from 'undici';
 import { GatehouseError } from '../errors.ts';
 import { downstreamResponseHeaders } from './headers.ts';
@@ -8,71 +9,207 @@ export interface ForwardTarget {
   url: URL;
   method: string;
   headers: Record<string, string | string[]>;
+  /**
+   * Budget for connecting (including waiting for a pooled connection) and for the response
+   * headers. A request body that is still flowing to the upstream restarts it with each chunk.
+   */
   timeoutMs: number;
+  /** Longest silence between two chunks of the upstream's response body. */
+  idleTimeoutMs: number;
   allowSetCookie: boolean;
+}
+
+export interface ForwardOptions {
+  dispatcher: Dispatcher;
+  logger: Logger;
+  /** Registers an open event stream to be ended when the server drains; returns the unregister. */
+  onDrain: (end: () => void) => () => void;
 }
 
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
 
+/** Why the upstream call was aborted: a reason of our own, so undici rejects with it. */
+class ForwardAborted extends Error {
+  readonly why: 'client' | 'timeout';
+  constructor(why: 'client' | 'timeout') {
+    super(why === 'client' ? 'the client went away' : 'the upstream did not answer in time');
+    this.why = why;
+  }
+}
+
+/** How a relayed body ended. */
+type RelayEnd = { kind: 'complete' } | { kind: 'client' } | { kind: 'upstream'; error: unknown };
+
 /**
  * Streams the browser's request to the upstream and the upstream's answer back: no buffering
  * (uploads and server-sent events flow through), no redirects followed, upstream down → 502,
- * no answer within the route's timeout → 504. A browser that goes away aborts the upstream call.
+ * no connection or no answer within the route's timeout → 504. Nothing either side does can
+ * throw past this function once the answer has started: a browser that goes away aborts the
+ * upstream call (an info event), an upstream that breaks or goes silent mid-body cuts the
+ * browser's connection (a warning).
  */
 export async function forwardRequest(
-  dispatcher: Dispatcher,
+  options: ForwardOptions,
   req: IncomingMessage,
   res: ServerResponse,
   target: ForwardTarget,
 ): Promise<void> {
+  const log = options.logger;
   const abort = new AbortController();
+  let clientGone = false;
   const onClose = () => {
-    if (!res.writableFinished) abort.abort();
+    if (res.writableFinished) return;
+    clientGone = true;
+    abort.abort(new ForwardAborted('client'));
   };
   res.once('close', onClose);
+  // Gone while the session was read or a token refreshed: its 'close' has passed already.
+  if (res.destroyed) {
+    res.off('close', onClose);
+    log.info({ upstream: target.url.origin }, 'client went away before the API was called');
+    return;
+  }
+  const deadline = setTimeout(() => abort.abort(new ForwardAborted('timeout')), target.timeoutMs);
+  let awaitingHeaders = true;
+  // An upload still flowing once the answer has begun must not bring the deadline back.
+  const uploadProgress = () => {
+    if (awaitingHeaders) deadline.refresh();
+  };
   const hasBody = !BODYLESS.has(target.method) || req.headers['content-length'] !== undefined;
 
+  const pending = request(target.url, {
+    dispatcher: options.dispatcher,
+    method: target.method,
+    headers: target.headers,
+    body: hasBody ? uploadBody(req, uploadProgress) : undefined,
+    signal: abort.signal,
+    headersTimeout: target.timeoutMs,
+    bodyTimeout: target.idleTimeoutMs,
+  });
   let upstream: Dispatcher.ResponseData;
   try {
-    upstream = await request(target.url, {
-      dispatcher,
-      method: target.method,
-      headers: target.headers,
-      body: hasBody ? req : undefined,
-      signal: abort.signal,
-      headersTimeout: target.timeoutMs,
-      bodyTimeout: 0,
-    });
+    // undici acts on the abort only once connected: give up at once, whatever it is doing.
+    upstream = await Promise.race([pending, rejectOnAbort(abort.signal)]);
   } catch (error) {
+    // Given up first: the request may still settle later, and its body must not be left unread.
+    pending.then((late) => late.body.on('error', ignore).destroy(), ignore);
     res.off('close', onClose);
-    throw upstreamError(error);
+    if (clientGone || req.readableAborted) {
+      log.info({ upstream: target.url.origin }, 'client went away before the API answered');
+      return;
+    }
+    // An upload the upstream stopped reading: close after the answer rather than read the rest.
+    throw upstreamError(error, hasBody && !req.complete ? { connection: 'close' } : {});
+  } finally {
+    awaitingHeaders = false;
+    clearTimeout(deadline);
   }
 
-  res.writeHead(
-    upstream.statusCode,
-    downstreamResponseHeaders(upstream.headers, { allowSetCookie: target.allowSetCookie }),
-  );
+  // undici errors a body that is destroyed unread (RequestAbortedError): listen for its whole life.
+  const body = upstream.body;
+  if (clientGone) {
+    body.on('error', ignore).destroy();
+    log.info({ upstream: target.url.origin }, 'client went away before the API answered');
+    return;
+  }
+  const headers = downstreamResponseHeaders(upstream.headers, {
+    allowSetCookie: target.allowSetCookie,
+  });
+  // The upstream answered before reading the whole upload: close rather than read the rest.
+  if (hasBody && !req.complete) headers.connection = 'close';
+  res.writeHead(upstream.statusCode, headers);
   res.flushHeaders();
-  try {
-    await pipeline(upstream.body, res);
-  } catch {
-    // The browser left or the upstream broke mid-stream; headers are gone, so just end both sides.
-    upstream.body.destroy();
+
+  const eventStream = String(upstream.headers['content-type'] ?? '').startsWith(
+    'text/event-stream',
+  );
+  // Draining: end the stream cleanly so the client's EventSource reconnects, elsewhere.
+  let endedForDrain = false;
+  const unregister = eventStream
+    ? options.onDrain(() => {
+        endedForDrain = true;
+        endEarly(body, res);
+      })
+    : undefined;
+  const end = await relay(body, res);
+  unregister?.();
+  res.off('close', onClose);
+
+  if (endedForDrain) {
+    log.info({ upstream: target.url.origin }, 'event stream ended: shutting down');
+  } else if (end.kind === 'client' || (end.kind === 'upstream' && clientGone)) {
+    body.destroy();
+    log.info({ upstream: target.url.origin }, 'client went away during the answer');
+  } else if (end.kind === 'upstream') {
     res.destroy();
-  } finally {
-    res.off('close', onClose);
+    const reason =
+      end.error instanceof errors.BodyTimeoutError
+        ? 'API went silent mid-answer (idle timeout)'
+        : 'API connection broke mid-answer';
+    log.warn({ err: end.error, upstream: target.url.origin }, reason);
   }
 }
 
-function upstreamError(error: unknown): GatehouseError {
-  if (error instanceof errors.HeadersTimeoutError || error instanceof errors.ConnectTimeoutError) {
+const ignore = () => undefined;
+
+/** Rejects with the signal's reason once it aborts (and never counts as an unhandled rejection). */
+function rejectOnAbort(signal: AbortSignal): Promise<never> {
+  const aborted = new Promise<never>((_resolve, reject) => {
+    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
+  });
+  aborted.catch(ignore);
+  return aborted;
+}
+
+/**
+ * The browser's request body on its way up, restarting the deadline as it flows. A client that
+ * hangs up mid-upload errors this stream, which fails the upstream call.
+ */
+function uploadBody(req: IncomingMessage, onProgress: () => void): Readable {
+  const body = new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      onProgress();
+      done(null, chunk);
+    },
+  });
+  req.on('error', (error) => body.destroy(error));
+  req.pipe(body);
+  return body;
+}
+
+/** Pipes the upstream body to the browser and tells how that ended; never rejects. */
+function relay(body: Readable, res: ServerResponse): Promise<RelayEnd> {
+  return new Promise((resolve) => {
+    body.on('error', (error) => resolve({ kind: 'upstream', error }));
+    res.on('error', () => resolve({ kind: 'client' }));
+    res.once('close', () =>
+      resolve(res.writableFinished ? { kind: 'complete' } : { kind: 'client' }),
+    );
+    body.pipe(res);
+  });
+}
+
+function endEarly(body: Readable, res: ServerResponse): void {
+  body.unpipe(res);
+  res.end();
+  body.destroy();
+}
+
+function upstreamError(error: unknown, headers: Record<string, string>): GatehouseError {
+  const timedOut =
+    (error instanceof ForwardAborted && error.why === 'timeout') ||
+    error instanceof errors.HeadersTimeoutError ||
+    error instanceof errors.ConnectTimeoutError;
+  if (timedOut) {
     return new GatehouseError(504, 'upstream_timeout', 'The API did not answer in time.', {
       cause: error,
       expose: true,
+      headers,
     });
   }
   return new GatehouseError(502, 'upstream_unavailable', 'The API is unavailable.', {
     cause: error,
     expose: true,
+    headers,
   });
 }

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis';
 import { storeUnavailable } from '../errors.ts';
+import type { RedisClient } from './redis-connection.ts';
 import type { Clock } from './stores.ts';
 
 /**
@@ -126,12 +126,15 @@ local last = redis.call('ZRANGE', KEYS[1], -1, -1, 'WITHSCORES')
 if last[2] then redis.call('PEXPIREAT', KEYS[1], last[2]) end
 return 1`;
 
-/** Redis implementation; every operation is a single atomic command or script. */
+/**
+ * Redis implementation; every operation is a single atomic command or script on one key (a
+ * script touches only `KEYS[1]`), so any key may live in any Redis Cluster slot.
+ */
 export class RedisKeyValueStore implements KeyValueStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #prefix: string;
 
-  constructor(redis: Redis, options: { prefix?: string } = {}) {
+  constructor(redis: RedisClient, options: { prefix?: string } = {}) {
     this.#redis = redis;
     this.#prefix = options.prefix ?? 'gh:';
   }

@@ -1,8 +1,8 @@
 import { RedisStore } from 'connect-redis';
 import session from 'express-session';
 import type { SessionData, Store } from 'express-session';
-import type { Redis } from 'ioredis';
 import { storeUnavailable } from '../errors.ts';
+import type { RedisClient } from './redis-connection.ts';
 import { sessionExpiresAt } from './model.ts';
 
 export type Clock = () => number;
@@ -88,7 +88,7 @@ export class MemorySessionStore extends session.Store {
  * request costs exactly one GET. Keys: `gh:sess:<id>`.
  */
 export function createRedisSessionStore(
-  redis: Redis,
+  redis: RedisClient,
   options: SessionStoreOptions,
 ): ConditionalSessionStore {
   const clock = options.clock ?? Date.now;

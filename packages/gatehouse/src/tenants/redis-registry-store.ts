@@ -1,4 +1,3 @@
-import type { Redis } from 'ioredis';
 import type { z } from 'zod';
 import {
   providerKey,
@@ -9,7 +8,11 @@ import {
   type StoredProvider,
   type StoredTenant,
 } from './model.ts';
-import { closeRedis } from '../session/redis-connection.ts';
+import {
+  subscribeChannel,
+  type ChannelSubscription,
+  type RedisClient,
+} from '../session/redis-connection.ts';
 import type {
   CreateOptions,
   CreateResult,
@@ -78,18 +81,19 @@ export interface RedisRegistryStoreOptions {
 
 /**
  * Redis implementation: three hashes (tenants, providers by `<tenant>/<id>`, API keys by id)
- * and a pub/sub channel. Changes are announced by the writing script itself; a dedicated
- * subscriber connection (`duplicate()`) delivers them, and after every (re)connection it reports
- * a change too, since announcements made while disconnected are lost.
+ * and a pub/sub channel. All keys share the `{registry}` hash tag, so every script and MULTI
+ * stays in one Cluster slot. Changes are announced by the writing script itself (a PUBLISH
+ * reaches every node of a Cluster); a dedicated subscriber connection delivers them, and after
+ * every (re)subscription it reports a change too, since announcements made meanwhile are lost.
  */
 export class RedisRegistryStore implements RegistryStore {
-  readonly #redis: Redis;
+  readonly #redis: RedisClient;
   readonly #keys: { tenants: string; providers: string; apiKeys: string; channel: string };
   readonly #onError: (error: unknown) => void;
   readonly #listeners = new Set<() => void>();
-  #subscriber: Redis | undefined;
+  #subscription: ChannelSubscription | undefined;
 
-  constructor(redis: Redis, options: RedisRegistryStoreOptions = {}) {
+  constructor(redis: RedisClient, options: RedisRegistryStoreOptions = {}) {
     this.#redis = redis;
     const base = `${options.prefix ?? 'gh:'}{registry}:`;
     this.#keys = {
@@ -198,29 +202,19 @@ export class RedisRegistryStore implements RegistryStore {
 
   subscribe(listener: () => void): () => void {
     this.#listeners.add(listener);
-    this.#subscriber ??= this.#startSubscriber();
+    this.#subscription ??= subscribeChannel(this.#redis, this.#keys.channel, {
+      onSubscribed: () => this.#notify(),
+      onMessage: () => this.#notify(),
+      onError: this.#onError,
+    });
     return () => this.#listeners.delete(listener);
   }
 
   async close(): Promise<void> {
     this.#listeners.clear();
-    const subscriber = this.#subscriber;
-    this.#subscriber = undefined;
-    if (subscriber) await closeRedis(subscriber);
-  }
-
-  #startSubscriber(): Redis {
-    // Our own resubscription on every `ready`, so that we know when it is in effect.
-    const subscriber = this.#redis.duplicate({ autoResubscribe: false });
-    const { channel } = this.#keys;
-    subscriber.on('error', this.#onError);
-    subscriber.on('ready', () => {
-      subscriber.subscribe(channel).then(() => this.#notify(), this.#onError);
-    });
-    subscriber.on('message', (from: string) => {
-      if (from === channel) this.#notify();
-    });
-    return subscriber;
+    const subscription = this.#subscription;
+    this.#subscription = undefined;
+    await subscription?.close();
   }
 
   #notify(): void {

@@ -1,0 +1,84 @@
+import { once } from 'node:events';
+import { request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import express from 'express';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import { GatehouseError } from '../src/errors.ts';
+import { errorHandler } from '../src/http/problem.ts';
+import { createLogger } from '../src/index.ts';
+
+/**
+ * The error boundary once an answer has started: no problem document can follow, so the
+ * connection is cut (a truncated answer never looks complete) and one log line is written,
+ * instead of Express's final handler printing a raw stack.
+ */
+describe('error boundary after the headers were sent', () => {
+  let server: Server;
+  let origin: string;
+  const lines: Array<{ level: number; msg: string; errorCode?: string }> = [];
+
+  beforeAll(async () => {
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        for (const line of chunk.toString().split('\n').filter(Boolean)) {
+          lines.push(JSON.parse(line) as (typeof lines)[number]);
+        }
+        done();
+      },
+    });
+    const app = express();
+    app.get('/broken', (_req, res, next) => {
+      res.writeHead(200, { 'content-type': 'application/json' });
+      // Once the start of the answer is on its way, the handler fails.
+      res.write('{"started":', () => next(new Error('store went away')));
+    });
+    app.get('/refused', (_req, res, next) => {
+      res.writeHead(200, { 'content-type': 'text/plain' });
+      res.write('partial', () => next(new GatehouseError(400, 'bad_input', 'Bad input.')));
+    });
+    app.use(errorHandler(createLogger('info', sink)));
+    server = app.listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    server?.closeAllConnections();
+    await new Promise((resolve) => server?.close(resolve));
+  });
+
+  function get(path: string): Promise<{ status: number; body: string; cut: boolean }> {
+    return new Promise((resolve, reject) => {
+      const req = request(`${origin}${path}`, (res) => {
+        let body = '';
+        res.on('data', (chunk: Buffer) => (body += chunk.toString()));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body, cut: false }));
+        res.on('error', () => resolve({ status: res.statusCode ?? 0, body, cut: true }));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  }
+
+  it('cuts the connection and logs one warning for a server error, with no raw stack', async () => {
+    const consoleError = vi.spyOn(console, 'error');
+    try {
+      const outcome = await get('/broken');
+      expect(outcome).toEqual({ status: 200, body: '{"started":', cut: true });
+      expect(consoleError).not.toHaveBeenCalled();
+    } finally {
+      consoleError.mockRestore();
+    }
+    const logged = lines.filter((line) => line.msg === 'failed mid-answer');
+    expect(logged).toEqual([expect.objectContaining({ level: 40, errorCode: 'internal_error' })]);
+  });
+
+  it('logs a client error mid-answer at info level', async () => {
+    lines.length = 0;
+    const outcome = await get('/refused');
+    expect(outcome.cut).toBe(true);
+    expect(lines).toEqual([
+      expect.objectContaining({ level: 30, msg: 'failed mid-answer', errorCode: 'bad_input' }),
+    ]);
+  });
+});
