@@ -8,6 +8,7 @@ import { createApp } from './http/app.ts';
 import { cookieNames } from './http/cookies.ts';
 import { ConnectionDrain, type DrainResult } from './http/drain.ts';
 import { createLogger } from './observability/logger.ts';
+import { OutageLog } from './observability/outages.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
 import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
@@ -108,15 +109,22 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
   const clock = deps.clock ?? Date.now;
   const ownsRedis = !deps.redis && Boolean(config.redis);
   const redis = deps.redis ?? (config.redis ? createRedisClient(config.redis) : undefined);
-  if (redis)
-    logRedisConnection(redis, logger, config.redis ? describeRedis(config.redis) : 'Redis');
+  // One line when Redis stops answering (a lost connection or failing commands) and one when it
+  // answers again, not one per reconnect attempt or per failed request.
+  const redisHealth = redis
+    ? logRedisConnection(redis, logger, config.redis ? describeRedis(config.redis) : 'Redis')
+    : undefined;
+  // The same for each IdP issuer.
+  const outages = new OutageLog(logger);
 
   const storeOptions = { idleTimeoutSeconds: config.session.idleTimeoutSeconds, clock };
   const store = withStoreErrors(
     redis ? createRedisSessionStore(redis, storeOptions) : new MemorySessionStore(storeOptions),
+    redisHealth,
   );
   const kv: KeyValueStore = withKeyValueErrors(
     redis ? new RedisKeyValueStore(redis) : new MemoryKeyValueStore({ clock }),
+    redisHealth,
   );
   const guardedFetch = createGuardedFetch({
     mode: config.mode,
@@ -134,12 +142,13 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
         })
       : new MemoryRegistryStore(),
   });
-  const providers = new ProviderClients({ config, fetch: providerFetch, registry });
+  const providers = new ProviderClients({ config, fetch: providerFetch, registry, outages });
   const sessions = new SessionService({
     store,
     kv,
     clock,
     idleTimeoutSeconds: config.session.idleTimeoutSeconds,
+    logger,
     ...(deps.lockLeaseMs ? { lockLeaseMs: deps.lockLeaseMs } : {}),
   });
   const upstreams = new UpstreamPools();
@@ -168,7 +177,13 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       vault,
       skewSeconds: config.refreshSkewSeconds,
     }),
-    backchannel: new BackchannelLogout({ providers, sessions, replay: kv, fetch: guardedFetch }),
+    backchannel: new BackchannelLogout({
+      providers,
+      sessions,
+      replay: kv,
+      fetch: guardedFetch,
+      outages,
+    }),
     cookies: cookieNames(config.secureCookies),
     upstreams,
     drain,
@@ -179,7 +194,14 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
   const app = createApp(context, {
     store,
     ping: async () => {
-      if (redis) await redis.ping();
+      if (!redis) return;
+      try {
+        await redis.ping();
+      } catch (error) {
+        redisHealth?.failed(error);
+        throw error;
+      }
+      redisHealth?.answered();
     },
   });
 
@@ -209,6 +231,8 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       return drain.drain(server, graceMs, logger);
     },
     async close() {
+      redisHealth?.close();
+      sessions.close();
       await upstreams.close();
       await guardedFetch.close();
       await registry.close();

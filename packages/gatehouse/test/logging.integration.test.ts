@@ -67,4 +67,41 @@ describe('logging', () => {
     const parsed = lines.map((line) => JSON.parse(line) as { req?: { id?: string } });
     expect(parsed.filter((entry) => entry.req?.id).length).toBeGreaterThan(3);
   });
+
+  it('logs what the IdP said when it refuses a sign-in, and shows the user only our sentence', async () => {
+    const http = createCookieFetch();
+    const start = await http(`${stack.origin}/bff/login`);
+    const state = new URL(start.headers.get('location') ?? '').searchParams.get('state') ?? '';
+    const description = `User cancelled at the consent screen ${'x'.repeat(400)}`;
+    const callback = new URLSearchParams({
+      error: 'access_denied',
+      error_description: description,
+      state,
+      iss: stack.idp.issuer(''),
+    });
+    const res = await http(`${stack.origin}/bff/callback/acme/dev?${callback.toString()}`, {
+      headers: { accept: 'text/html', 'x-request-id': 'idp-refusal-1' },
+    });
+    expect(res.status).toBe(400);
+    const page = await res.text();
+    expect(page).toContain('The sign-in was cancelled or the identity provider refused it.');
+    expect(page).not.toContain('User cancelled');
+
+    const entry = lines
+      .map(
+        (line) =>
+          JSON.parse(line) as {
+            reqId?: string;
+            errorCode?: string;
+            cause?: Record<string, string>;
+          },
+      )
+      .find((line) => line.reqId === 'idp-refusal-1' && line.errorCode === 'login_failed');
+    expect(entry?.cause?.idpError).toBe('access_denied');
+    // Length-limited: an IdP (or whoever forged the callback) cannot flood the log.
+    expect(
+      entry?.cause?.idpErrorDescription?.startsWith('User cancelled at the consent screen'),
+    ).toBe(true);
+    expect(entry?.cause?.idpErrorDescription?.length).toBeLessThanOrEqual(201);
+  });
 });

@@ -53,7 +53,7 @@ describe('SessionService.tryUpdate', () => {
     expect((await sessions.read('sid'))?.gh?.tokens).toBe('sealed-v2');
   });
 
-  it('gives up with 503 store_unavailable when the store stays down', async () => {
+  it('gives up with 503 store_unavailable when the store stays down (a write that may be lost)', async () => {
     const store = flakyStore(10);
     await storeOps(store).set('sid', { cookie: { originalMaxAge: null }, gh: record() });
     const sessions = new SessionService({
@@ -86,5 +86,51 @@ describe('SessionService.tryUpdate', () => {
     });
     expect(updated).toBeNull();
     expect(await ops.get('sid')).toBeUndefined();
+  });
+
+  it('keeps a write it cannot store in memory, serves it, and stores it once the store is back', async () => {
+    const store = flakyStore(6);
+    await storeOps(store).set('sid', { cookie: { originalMaxAge: null }, gh: record() });
+    const sessions = new SessionService({
+      store,
+      kv: new MemoryKeyValueStore(),
+      clock: Date.now,
+      idleTimeoutSeconds: 600,
+    });
+    const updated = await sessions.tryUpdate(
+      'sid',
+      (current) => ({ ...current, tokens: 'sealed-v2' }),
+      { keepIfUnwritten: true },
+    );
+    expect(updated?.tokens).toBe('sealed-v2');
+    const stored = (await sessions.read('sid'))?.gh;
+    expect(stored?.tokens).toBe('sealed-v1');
+    expect(sessions.current('sid', stored!).tokens).toBe('sealed-v2');
+    // Retried in the background with back-off until the store takes it.
+    await expect
+      .poll(async () => (await sessions.read('sid'))?.gh?.tokens, { timeout: 10_000 })
+      .toBe('sealed-v2');
+    sessions.close();
+  });
+
+  it('drops a kept write once someone else stored other tokens', async () => {
+    const store = flakyStore(1_000);
+    const ops = storeOps(store);
+    await ops.set('sid', { cookie: { originalMaxAge: null }, gh: record() });
+    const sessions = new SessionService({
+      store,
+      kv: new MemoryKeyValueStore(),
+      clock: Date.now,
+      idleTimeoutSeconds: 600,
+    });
+    await sessions.tryUpdate('sid', (current) => ({ ...current, tokens: 'sealed-v2' }), {
+      keepIfUnwritten: true,
+    });
+    const theirs = { ...record(), tokens: 'sealed-v3' };
+    await ops.set('sid', { cookie: { originalMaxAge: null }, gh: theirs });
+    expect(sessions.current('sid', theirs).tokens).toBe('sealed-v3');
+    // Forgotten for good: even the old record no longer gets the kept one.
+    expect(sessions.current('sid', record()).tokens).toBe('sealed-v1');
+    sessions.close();
   });
 });

@@ -103,7 +103,15 @@ function requestLogger(ctx: GatehouseContext): RequestHandler {
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
-    customLogLevel: (_req, res, err) => (err || res.statusCode >= 500 ? 'error' : 'info'),
+    // A 500 is a bug (the error handler logs its stack); 502/503/504 are a dependency's outage,
+    // logged once per transition by the outage log, so each such answer is only a warning.
+    customLogLevel: (_req, res, err) =>
+      err || res.statusCode === 500 ? 'error' : res.statusCode > 500 ? 'warn' : 'info',
+    // pino-http would attach a made-up Error (with a stack) to every 5xx line.
+    customErrorObject: (_req, _res, _err, value: Record<string, unknown>) => {
+      const { err: _made, ...line } = value;
+      return line;
+    },
   });
 }
 
@@ -134,6 +142,11 @@ function securityHeaders(ctx: GatehouseContext): RequestHandler {
 /**
  * express-session with connect-redis: no resave, no save of empty sessions, no rolling cookie,
  * touch disabled in the store — a request that changes nothing costs one read and no write.
+ *
+ * `unset` stays `keep`: with `destroy`, a request whose session read failed (Redis down) ends
+ * with `req.session` unset, and express-session would then delete the session — a DEL that waits
+ * in the client's offline queue and signs the user out as soon as Redis is back. Sessions end only
+ * explicitly (`req.session.destroy`, `regenerate`, `SessionService.end`).
  */
 function sessionMiddleware(ctx: GatehouseContext, store: session.Store): RequestHandler {
   return session({
@@ -143,9 +156,6 @@ function sessionMiddleware(ctx: GatehouseContext, store: session.Store): Request
     resave: false,
     saveUninitialized: false,
     rolling: false,
-    // Not 'destroy': when the session read fails (a Redis outage, a failover), req.session is
-    // unset too, and 'destroy' would then delete the session as soon as Redis is back.
-    // Signing out destroys the session explicitly.
     unset: 'keep',
     cookie: {
       httpOnly: true,

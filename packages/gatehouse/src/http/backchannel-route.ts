@@ -1,11 +1,13 @@
 import express, { type RequestHandler } from 'express';
 import type { GatehouseContext } from '../context.ts';
-import { badRequest } from '../errors.ts';
+import { GatehouseError, badRequest } from '../errors.ts';
+import { describe } from '../observability/outages.ts';
 
 /**
  * `POST /bff/backchannel-logout/:tenant/:provider` with a form-encoded `logout_token`, called by
  * the IdP (server to server: no cookie, no CSRF header). 200 when the token is valid, whether
- * or not a session matched; 400 otherwise.
+ * or not a session matched; 400 otherwise; 503 (`store_unavailable`, with `Retry-After`) when
+ * the sessions cannot be ended now — an IdP that retries delivers it again later.
  */
 export function backchannelLogoutRoute(ctx: GatehouseContext): RequestHandler[] {
   return [
@@ -16,15 +18,22 @@ export function backchannelLogoutRoute(ctx: GatehouseContext): RequestHandler[] 
       if (typeof token !== 'string' || token.length === 0) {
         throw badRequest('invalid_logout_token', 'A single logout_token is required.');
       }
-      const ended = await ctx.backchannel.receive(
-        String(req.params.tenant),
-        String(req.params.provider),
-        token,
-      );
-      req.log.info(
-        { ended, tenant: req.params.tenant, provider: req.params.provider },
-        'back-channel logout',
-      );
+      const where = { tenant: String(req.params.tenant), provider: String(req.params.provider) };
+      let ended: number;
+      try {
+        ended = await ctx.backchannel.receive(where.tenant, where.provider, token);
+      } catch (error) {
+        // Sessions the IdP ended are still alive here: worth an error line, once per request
+        // (the 503 answer itself is only a warning). The IdP is told to retry.
+        if (error instanceof GatehouseError && error.code === 'store_unavailable') {
+          req.log.error(
+            { ...where, reason: describe(error.cause) },
+            'back-channel logout not applied: session store unavailable',
+          );
+        }
+        throw error;
+      }
+      req.log.info({ ended, ...where }, 'back-channel logout');
       res.status(200).end();
     },
   ];

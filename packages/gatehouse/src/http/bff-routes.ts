@@ -55,9 +55,7 @@ async function startLogin(ctx: GatehouseContext, req: Request, res: Response): P
   const loginHint = singleQueryValue(req, 'login_hint') ?? email;
   const tenantId =
     singleQueryValue(req, 'tenant') ??
-    (email
-      ? await tenantForEmail(ctx, email)
-      : ((await ctx.registry.tenantForHost(req.hostname))?.id ?? ctx.config.defaultTenant));
+    (email ? await tenantForEmail(ctx, email) : await tenantForRequestHost(ctx, req));
   if (!tenantId) throw badRequest('tenant_required', 'Choose an organisation to sign in with.');
   const tenant = await ctx.registry.tenant(tenantId);
   if (!tenant) throw new GatehouseError(404, 'unknown_tenant', 'Unknown organisation.');
@@ -100,6 +98,19 @@ function resourcesFor(ctx: GatehouseContext, tenantId: string): string[] {
     .filter((route) => route.resource && (!route.tenants || route.tenants.includes(tenantId)))
     .map((route) => route.resource ?? '');
   return [...new Set(resources)];
+}
+
+/**
+ * The tenant whose hosts include the request's Host, else the default tenant. An HTTP/1.0
+ * request may carry no Host at all: it signs in like any request for an unknown host does.
+ */
+async function tenantForRequestHost(
+  ctx: GatehouseContext,
+  req: Request,
+): Promise<string | undefined> {
+  const host: string | undefined = req.hostname;
+  const tenant = host ? await ctx.registry.tenantForHost(host) : undefined;
+  return tenant?.id ?? ctx.config.defaultTenant;
 }
 
 /** Home-realm discovery: the tenant owning the email's domain; unknown domains reveal nothing. */

@@ -1,6 +1,9 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
+import * as client from 'openid-client';
 import { GatehouseError } from '../errors.ts';
+import { describe } from '../observability/outages.ts';
+import { IdpErrorResponse } from '../oidc/login.ts';
 
 const TITLES: Record<number, string> = {
   400: 'Bad Request',
@@ -72,6 +75,38 @@ function sendErrorPage(res: Response, error: GatehouseError): void {
     );
 }
 
+const MAX_CAUSE_LENGTH = 200;
+const clip = (text: string) =>
+  text.length > MAX_CAUSE_LENGTH ? `${text.slice(0, MAX_CAUSE_LENGTH)}…` : text;
+
+/**
+ * Why a client error happened, for the log line only: an IdP's `error` / `error_description`
+ * (openid-client's errors and the callback's error response carry them) and openid-client's
+ * own fixed-text messages, length-limited and without a stack. Other causes give only their
+ * name and code: a parser's message may quote the request body. Never echoed to the client.
+ */
+function causeOf(error: GatehouseError): { cause?: Record<string, string> } {
+  const cause = error.cause;
+  if (!(cause instanceof Error)) return {};
+  const fields: Record<string, string> = { name: clip(cause.name) };
+  const { code } = cause as { code?: unknown };
+  if (typeof code === 'string') fields.code = clip(code);
+  if (cause instanceof IdpErrorResponse) {
+    fields.idpError = clip(cause.error);
+    if (cause.errorDescription) fields.idpErrorDescription = clip(cause.errorDescription);
+  } else if (
+    cause instanceof client.ResponseBodyError ||
+    cause instanceof client.AuthorizationResponseError
+  ) {
+    fields.idpError = clip(cause.error);
+    if (cause.error_description) fields.idpErrorDescription = clip(cause.error_description);
+  }
+  if (cause instanceof IdpErrorResponse || cause instanceof client.ClientError) {
+    fields.message = clip(cause.message);
+  }
+  return { cause: fields };
+}
+
 /** The one error boundary: problem+json for API callers, an escaped page for navigations. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (rawError: unknown, req, res, _next) => {
@@ -80,14 +115,28 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
       abandonResponse(logger, req.id, res, error);
       return;
     }
-    // Client errors are expected traffic: one line without a stack. Server errors keep the cause.
-    if (error.status >= 500) {
+    // Client errors are expected traffic: one line without a stack. So is a dependency's outage
+    // (502/503/504: the outage log has its one error line). Only a 500 — a bug — keeps the cause.
+    if (error.status > 500) {
+      logger.warn(
+        {
+          errorCode: error.code,
+          status: error.status,
+          reqId: req.id,
+          ...(error.cause ? { reason: describe(error.cause) } : {}),
+        },
+        error.message,
+      );
+    } else if (error.status >= 500) {
       logger.error(
         { err: error.cause ?? error, errorCode: error.code, status: error.status, reqId: req.id },
         error.message,
       );
     } else {
-      logger.info({ errorCode: error.code, status: error.status, reqId: req.id }, error.message);
+      logger.info(
+        { errorCode: error.code, status: error.status, reqId: req.id, ...causeOf(error) },
+        error.message,
+      );
     }
     const navigation = req.method === 'GET' && req.accepts(['json', 'html']) === 'html';
     if (navigation && /^\/bff\/(login|callback)\b/.test(req.path)) sendErrorPage(res, error);

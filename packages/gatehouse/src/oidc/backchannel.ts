@@ -11,11 +11,14 @@ import { GatehouseError, idpUnavailable } from '../errors.ts';
 import type { KeyValueStore } from '../session/kv.ts';
 import type { SessionService } from '../session/service.ts';
 import type { ProviderClients } from './provider-clients.ts';
+import { reportingFetch, type OutageLog } from '../observability/outages.ts';
 
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** Asymmetric algorithms only: never `none`, never HMAC with a public key. */
 const LOGOUT_TOKEN_ALGORITHMS = ['RS256', 'PS256', 'ES256', 'EdDSA'];
 const MAX_TOKEN_AGE_SECONDS = 300;
+/** `typ` values accepted (compared lower-cased); absent is accepted too. */
+const ACCEPTED_TYPES = new Set(['logout+jwt', 'application/logout+jwt', 'jwt']);
 /** Remember seen `jti`s a little longer than a token may be accepted. */
 const REPLAY_WINDOW_MS = 2 * MAX_TOKEN_AGE_SECONDS * 1000;
 
@@ -25,6 +28,8 @@ export interface BackchannelLogoutOptions {
   replay: KeyValueStore;
   /** The guarded fetch: the provider's JWKS URL came from its (tenant-supplied) discovery. */
   fetch: typeof fetch;
+  /** Hears whether each issuer's key set answers (one log line per outage). */
+  outages?: OutageLog;
 }
 
 const invalid = (reason: string) =>
@@ -32,7 +37,7 @@ const invalid = (reason: string) =>
 
 /**
  * OIDC Back-Channel Logout receiver: validates the logout token (signature by the provider's
- * JWKS, `iss`, `aud`, `iat`, `typ`, the back-channel event, no `nonce`, `sid` or `sub`, `jti`
+ * JWKS, `iss`, `aud`, `iat`, `typ` when present (`logout+jwt` or `JWT`), the back-channel event, no `nonce`, `sid` or `sub`, `jti`
  * not replayed) and ends every matching session on every instance.
  */
 export class BackchannelLogout {
@@ -50,22 +55,23 @@ export class BackchannelLogout {
     const claims = await this.#verify(configuration, logoutToken);
     const issuer = configuration.serverMetadata().issuer;
 
+    const { replay } = this.#options;
+    if ((await replay.get(claims.replayMarker)) !== undefined) throw invalid('replayed');
     const matches = claims.sid
       ? await sessions.sessionsOfIdpSession(issuer, claims.sid)
       : await sessions.sessionsOfUser(issuer, claims.sub ?? '');
-    try {
-      return await sessions.endMatching(
-        matches,
-        (record) =>
-          record.tenant === tenant &&
-          record.provider === provider &&
-          (!claims.sub || record.sub === claims.sub),
-      );
-    } catch (error) {
-      // Not done: forget the jti so that the IdP's retry is not refused as a replay.
-      await this.#options.replay.delete(claims.replayMarker).catch(() => undefined);
-      throw error;
-    }
+    const ended = await sessions.endMatching(
+      matches,
+      (record) =>
+        record.tenant === tenant &&
+        record.provider === provider &&
+        (!claims.sub || record.sub === claims.sub),
+    );
+    // Remembered only once applied: a store failure anywhere above (even a write that the store
+    // runs later, after a timeout) never makes the IdP's retry look like a replay. Two copies
+    // arriving at the same moment both end the same sessions, which is harmless.
+    await replay.put(claims.replayMarker, '1', REPLAY_WINDOW_MS);
+    return ended;
   }
 
   async #verify(
@@ -76,7 +82,7 @@ export class BackchannelLogout {
     if (!metadata.jwks_uri) throw invalid('the provider publishes no keys');
     let result;
     try {
-      result = await jwtVerify(logoutToken, this.#keySet(metadata.jwks_uri), {
+      result = await jwtVerify(logoutToken, this.#keySet(metadata.jwks_uri, metadata.issuer), {
         issuer: metadata.issuer,
         audience: configuration.clientMetadata().client_id,
         algorithms: LOGOUT_TOKEN_ALGORITHMS,
@@ -94,9 +100,10 @@ export class BackchannelLogout {
       throw invalid(error.code.replace(/^ERR_/, '').toLowerCase());
     }
     const { payload, protectedHeader } = result;
+    // The spec only RECOMMENDS `logout+jwt`; Keycloak (up to 24) and glewlwyd send `JWT`. What
+    // tells a logout token from an ID token is checked below: the event present, no nonce.
     const typ = protectedHeader.typ?.toLowerCase();
-    if (typ !== undefined && typ !== 'logout+jwt' && typ !== 'application/logout+jwt')
-      throw invalid('wrong typ');
+    if (typ !== undefined && !ACCEPTED_TYPES.has(typ)) throw invalid('wrong typ');
     const events = payload.events as Record<string, unknown> | undefined;
     const event = events && typeof events === 'object' ? events[BACKCHANNEL_EVENT] : undefined;
     if (!event || typeof event !== 'object') throw invalid('no back-channel logout event');
@@ -106,15 +113,17 @@ export class BackchannelLogout {
     if (typeof payload.jti !== 'string') throw invalid('no jti');
 
     const marker = `bcl:jti:{${sha256(metadata.issuer)}}:${sha256(payload.jti)}`;
-    if (!(await this.#options.replay.putIfAbsent(marker, '1', REPLAY_WINDOW_MS)))
-      throw invalid('replayed');
     return { ...payload, ...(sid ? { sid } : {}), replayMarker: marker };
   }
 
-  #keySet(jwksUri: string): ReturnType<typeof createRemoteJWKSet> {
+  #keySet(jwksUri: string, issuer: string): ReturnType<typeof createRemoteJWKSet> {
     let keySet = this.#jwks.get(jwksUri);
     if (!keySet) {
-      keySet = createRemoteJWKSet(new URL(jwksUri), { [customFetch]: this.#options.fetch });
+      const { outages } = this.#options;
+      const fetch = outages
+        ? reportingFetch(this.#options.fetch, `IdP ${issuer}`, outages)
+        : this.#options.fetch;
+      keySet = createRemoteJWKSet(new URL(jwksUri), { [customFetch]: fetch });
       this.#jwks.set(jwksUri, keySet);
     }
     return keySet;

@@ -148,7 +148,12 @@ export async function completeLogin(
     );
   }
   if (params.has('error')) {
-    throw new GatehouseError(400, 'login_failed', 'The identity provider did not sign you in.');
+    const idpError = params.get('error') ?? '';
+    // The IdP's own words go to the log (where an operator can diagnose them), never to the
+    // page: only a registered error code is shown, and in a sentence of ours.
+    throw new GatehouseError(400, 'login_failed', idpErrorSentence(idpError), {
+      cause: new IdpErrorResponse(idpError, params.get('error_description') ?? undefined),
+    });
   }
 
   const configuration = await deps.providers.client(request.tenant, request.provider);
@@ -221,4 +226,37 @@ export function toTokenSet(
     expiresAt: Math.floor(now / 1000) + expiresIn,
     scope: response.scope ?? previous?.scope,
   };
+}
+
+/**
+ * An error the IdP sent back to the callback (`error`, `error_description`): kept as the cause
+ * of the `login_failed` answer so that the log line says what the IdP said.
+ */
+export class IdpErrorResponse extends Error {
+  readonly error: string;
+  readonly errorDescription: string | undefined;
+
+  constructor(error: string, errorDescription: string | undefined) {
+    super(`the identity provider answered ${error}`);
+    this.name = 'IdpErrorResponse';
+    this.error = error;
+    this.errorDescription = errorDescription;
+  }
+}
+
+/** What the sign-in page says for each error an authorization server may return (RFC 6749, OIDC Core). */
+const IDP_ERROR_SENTENCES: Readonly<Record<string, string>> = {
+  access_denied: 'The sign-in was cancelled or the identity provider refused it.',
+  login_required: 'The identity provider needs you to sign in again.',
+  interaction_required: 'The identity provider needs you to sign in again.',
+  consent_required: 'The identity provider needs your consent first.',
+  account_selection_required: 'The identity provider needs you to choose an account.',
+  temporarily_unavailable: 'The identity provider is busy; try again in a moment.',
+  server_error: 'The identity provider had a problem; try again in a moment.',
+};
+
+function idpErrorSentence(error: string): string {
+  return Object.hasOwn(IDP_ERROR_SENTENCES, error)
+    ? (IDP_ERROR_SENTENCES[error] ?? '')
+    : 'The identity provider did not sign you in.';
 }

@@ -5,6 +5,7 @@ import type { GatehouseConfig } from '../config/schema.ts';
 import type { Provider, Tenant } from '../tenants/model.ts';
 import type { TenantRegistry } from '../tenants/registry.ts';
 import { ID_TOKEN_ALGORITHM } from '../tenants/provider-checks.ts';
+import { reportingFetch, type OutageLog } from '../observability/outages.ts';
 
 export interface ResolvedProvider {
   tenant: Tenant;
@@ -17,6 +18,8 @@ export interface ProviderClientsOptions {
   fetch: client.CustomFetch;
   /** Config and dynamic tenants/providers. */
   registry: TenantRegistry;
+  /** Hears whether each provider's issuer answers (one log line per outage). */
+  outages?: OutageLog;
 }
 
 interface CachedClient {
@@ -37,12 +40,14 @@ export class ProviderClients {
   readonly #config: GatehouseConfig;
   readonly #fetch: client.CustomFetch;
   readonly #registry: TenantRegistry;
+  readonly #outages: OutageLog | undefined;
   readonly #clients = new Map<string, CachedClient>();
 
   constructor(options: ProviderClientsOptions) {
     this.#config = options.config;
     this.#fetch = options.fetch;
     this.#registry = options.registry;
+    this.#outages = options.outages;
   }
 
   /** The enabled provider of a tenant, or undefined. */
@@ -83,16 +88,19 @@ export class ProviderClients {
       client.enableNonRepudiationChecks,
     ];
     if (this.#isDevIdp(provider.issuer)) execute.push(client.allowInsecureRequests);
+    const fetch = this.#outages
+      ? reportingFetch(this.#fetch, `IdP ${provider.issuer}`, this.#outages)
+      : this.#fetch;
     try {
       const configuration = await client.discovery(
         new URL(provider.issuer),
         provider.clientId,
         { id_token_signed_response_alg: ID_TOKEN_ALGORITHM },
         clientAuthentication(provider, secret),
-        { [client.customFetch]: this.#fetch, execute, timeout: IDP_TIMEOUT_SECONDS },
+        { [client.customFetch]: fetch, execute, timeout: IDP_TIMEOUT_SECONDS },
       );
       configuration.timeout = IDP_TIMEOUT_SECONDS;
-      configuration[client.customFetch] = this.#fetch;
+      configuration[client.customFetch] = fetch;
       return configuration;
     } catch (error) {
       throw idpUnavailable(error);

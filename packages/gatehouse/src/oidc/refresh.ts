@@ -48,7 +48,9 @@ export class TokenRefresher {
    * The session's current access token — the default one, or the one for `resource` (RFC 8707)
    * — refreshing first when it expires within the skew.
    */
-  async accessToken(sid: string, record: SessionRecord, resource?: string): Promise<string> {
+  async accessToken(sid: string, stored: SessionRecord, resource?: string): Promise<string> {
+    // A refresh of this process whose write has not reached the store yet is the truth.
+    const record = this.#options.sessions.current(sid, stored);
     const fresh = this.needsRefresh(record, resource)
       ? await this.refreshIfExpiring(sid, resource)
       : record;
@@ -76,15 +78,20 @@ export class TokenRefresher {
     const { sessions, maxWaitMs, pollMs } = this.#options;
     const deadline = sessions.clock() + maxWaitMs;
     for (;;) {
-      const updated = await sessions.tryUpdate(sid, (record) =>
-        this.#refreshRecord(sid, record, resource),
+      // The IdP has rotated the refresh token once it answers: a result that cannot be stored
+      // now is kept in memory and stored later, never thrown away.
+      const updated = await sessions.tryUpdate(
+        sid,
+        (record) => this.#refreshRecord(sid, record, resource),
+        { keepIfUnwritten: true },
       );
       if (updated === null) throw sessionExpired();
       if (updated) return updated;
       // Someone else holds the lock: wait for their result rather than refreshing twice.
       await sleep(pollMs);
-      const current = (await sessions.read(sid))?.gh;
-      if (!current) throw sessionExpired();
+      const stored = (await sessions.read(sid))?.gh;
+      if (!stored) throw sessionExpired();
+      const current = sessions.current(sid, stored);
       if (!this.needsRefresh(current, resource)) return current;
       if (sessions.clock() > deadline) {
         throw new GatehouseError(
@@ -114,7 +121,7 @@ export class TokenRefresher {
     const tokens = await vault.open<TokenSet>(record.tokens);
     if (!tokens.refreshToken) return this.#endSession(sid, record);
     const configuration = await providers.client(record.tenant, record.provider);
-    let response: client.TokenEndpointResponse;
+    let response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
     try {
       response = await client.refreshTokenGrant(
         configuration,
@@ -138,6 +145,12 @@ export class TokenRefresher {
       }
       // Unreachable or misbehaving IdP: fail this call, keep the session.
       throw idpUnavailable(error);
+    }
+    // OIDC Core 12.2: an ID token from a refresh must be about the same subject at the same
+    // issuer; anything else means the IdP mixed up sessions, and this one must not carry on.
+    const refreshed = response.claims();
+    if (refreshed && (refreshed.sub !== record.sub || refreshed.iss !== record.issuer)) {
+      return this.#endSession(sid, record);
     }
     const now = sessions.clock();
     // A new refresh token brings its own lifetime (or an unknown one); none keeps the old.

@@ -1,6 +1,6 @@
 import { storeUnavailable } from '../errors.ts';
 import type { RedisClient } from './redis-connection.ts';
-import type { Clock } from './stores.ts';
+import type { Clock, StoreHealth } from './stores.ts';
 
 /**
  * The small key-value surface Gatehouse needs besides sessions: one-time login transactions,
@@ -182,17 +182,21 @@ export class RedisKeyValueStore implements KeyValueStore {
 
 /**
  * Wraps a store so that its failures surface as 503 `store_unavailable` (an outage of Redis is
- * never a 500, and never "signed out").
+ * never a 500, and never "signed out"); `health` hears of every outcome.
  */
-export function withKeyValueErrors(kv: KeyValueStore): KeyValueStore {
+export function withKeyValueErrors(kv: KeyValueStore, health?: StoreHealth): KeyValueStore {
   const guard =
     <A extends unknown[], R>(operation: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
+      let result: R;
       try {
-        return await operation(...args);
+        result = await operation(...args);
       } catch (error) {
+        health?.failed(error);
         throw storeUnavailable(error);
       }
+      health?.answered();
+      return result;
     };
   return {
     put: guard(kv.put.bind(kv)),

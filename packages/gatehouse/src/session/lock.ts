@@ -1,35 +1,50 @@
 import { randomUUID } from 'node:crypto';
 import type { KeyValueStore } from './kv.ts';
 
-export type LockResult<T> = { acquired: true; value: T } | { acquired: false };
-
 /**
- * Runs `task` while holding a lease-based lock in the shared store, renewing the lease every
- * third of its length for as long as the task runs — so a slow token endpoint cannot outlive the
- * lock (the failure of fixed two-second leases). Returns `{ acquired: false }` at once when
- * someone else holds it; releasing only deletes our own lease.
+ * A lease-based lock in the shared store, owned by one random token. It can be taken again by
+ * its own owner (a write kept in memory during an outage holds on to its lease), renewed while
+ * work runs, and released only by its owner.
  */
-export async function withLock<T>(
-  kv: KeyValueStore,
-  key: string,
-  leaseMs: number,
-  task: () => Promise<T>,
-): Promise<LockResult<T>> {
-  const owner = randomUUID();
-  if (!(await kv.putIfAbsent(key, owner, leaseMs))) return { acquired: false };
-  const renewal = setInterval(
-    () => {
-      kv.renewIfEquals(key, owner, leaseMs).catch(() => {
-        // A failed renewal is retried at the next tick; the lease outlives one miss.
-      });
-    },
-    Math.max(10, Math.floor(leaseMs / 3)),
-  );
-  try {
-    return { acquired: true, value: await task() };
-  } finally {
-    clearInterval(renewal);
-    await kv.deleteIfEquals(key, owner).catch(() => undefined);
+export class Lease {
+  readonly #kv: KeyValueStore;
+  readonly #key: string;
+  readonly #leaseMs: number;
+  readonly #owner = randomUUID();
+
+  constructor(kv: KeyValueStore, key: string, leaseMs: number) {
+    this.#kv = kv;
+    this.#key = key;
+    this.#leaseMs = leaseMs;
+  }
+
+  /** Takes the lease, or extends it when it is still ours; false when someone else holds it. */
+  async acquire(): Promise<boolean> {
+    return (
+      (await this.#kv.putIfAbsent(this.#key, this.#owner, this.#leaseMs)) ||
+      (await this.#kv.renewIfEquals(this.#key, this.#owner, this.#leaseMs))
+    );
+  }
+
+  /**
+   * Renews the lease every third of its length until the returned function is called — so a
+   * slow token endpoint cannot outlive the lock (the failure of fixed two-second leases).
+   */
+  keepRenewed(): () => void {
+    const renewal = setInterval(
+      () => {
+        this.#kv.renewIfEquals(this.#key, this.#owner, this.#leaseMs).catch(() => {
+          // A failed renewal is retried at the next tick; the lease outlives one miss.
+        });
+      },
+      Math.max(10, Math.floor(this.#leaseMs / 3)),
+    );
+    return () => clearInterval(renewal);
+  }
+
+  /** Deletes the lease if it is still ours (best effort: it expires anyway). */
+  async release(): Promise<void> {
+    await this.#kv.deleteIfEquals(this.#key, this.#owner).catch(() => undefined);
   }
 }
 

@@ -1,6 +1,8 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RedisConfig } from '../config/schema.ts';
+import { describe } from '../observability/outages.ts';
+import type { StoreHealth } from './stores.ts';
 
 /** Any of the three topologies: a standalone or Sentinel-managed server, or a Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -83,27 +85,71 @@ export function describeRedis(config: RedisConfig): string {
   return `Redis at ${url.protocol}//${url.host}`;
 }
 
+/** What the stores tell about each command, and how the watch ends. */
+export interface RedisHealth extends StoreHealth {
+  close(): void;
+}
+
+/** How often a Redis that stopped answering on an open connection is probed (PING). */
+const PROBE_INTERVAL_MS = 500;
+
 /**
  * Logs the connection's state changes, one line each: unreachable (with the first reason), and
  * connected again. ioredis emits an error per reconnect attempt; those in between are not news,
- * so a Redis that cannot be reached at start-up is one readable line, not a flood.
+ * so a Redis that cannot be reached at start-up is one readable line, not a flood. Failing
+ * commands on a connection that stays open (a frozen or overloaded server, which never drops
+ * the connection) count too: the stores report every outcome to the returned health, and a
+ * Redis that stopped answering is probed until it answers again.
  */
-export function logRedisConnection(client: RedisClient, logger: Logger, description: string): void {
+export function logRedisConnection(
+  client: RedisClient,
+  logger: Logger,
+  description: string,
+): RedisHealth {
   let connected = false;
   let down = false;
-  client.on('error', (error: Error) => {
-    if (down) return;
-    down = true;
-    logger.error(
-      { redis: description, reason: error.message },
-      connected ? 'Redis connection lost; reconnecting' : 'cannot reach Redis; retrying',
-    );
-  });
-  client.on('ready', () => {
+  let closed = false;
+  let probe: NodeJS.Timeout | undefined;
+
+  const recover = () => {
+    clearTimeout(probe);
+    probe = undefined;
     if (down || !connected) logger.info({ redis: description }, 'Redis connected');
     connected = true;
     down = false;
-  });
+  };
+  const scheduleProbe = () => {
+    probe = setTimeout(() => {
+      client.ping().then(recover, () => {
+        if (down && !closed) scheduleProbe();
+      });
+    }, PROBE_INTERVAL_MS);
+    probe.unref();
+  };
+  const lostMessage = () =>
+    connected ? 'Redis connection lost; reconnecting' : 'cannot reach Redis; retrying';
+  const fail = (message: string, error: unknown) => {
+    if (down || closed) return;
+    down = true;
+    logger.error({ redis: description, reason: describe(error) }, message);
+    // A lost connection says when it is back ('ready'); an open one that stopped answering
+    // does not.
+    if (client.status === 'ready') scheduleProbe();
+  };
+
+  client.on('error', (error: Error) => fail(lostMessage(), error));
+  client.on('ready', recover);
+  return {
+    answered: () => {
+      if (down) recover();
+    },
+    failed: (error) =>
+      fail(client.status === 'ready' ? 'Redis is not answering' : lostMessage(), error),
+    close: () => {
+      closed = true;
+      clearTimeout(probe);
+    },
+  };
 }
 
 export interface ChannelSubscription {

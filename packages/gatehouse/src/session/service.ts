@@ -1,7 +1,8 @@
 import { sha256 } from '../digest.ts';
 import type { SessionData } from 'express-session';
 import type { KeyValueStore } from './kv.ts';
-import { sleep, withLock } from './lock.ts';
+import type { Logger } from 'pino';
+import { Lease, sleep } from './lock.ts';
 import { sessionExpiresAt, type SessionRecord } from './model.ts';
 import { storeOps, type Clock, type ConditionalSessionStore } from './stores.ts';
 import { storeUnavailable } from '../errors.ts';
@@ -12,6 +13,33 @@ export interface SessionServiceOptions {
   clock: Clock;
   idleTimeoutSeconds: number;
   lockLeaseMs?: number;
+  /** How long a write kept in memory during a store outage is retried (default 15 minutes). */
+  keptWriteMaxMs?: number;
+  /** Hears about writes kept in memory (never a session id: the record's public handle). */
+  logger?: Logger;
+}
+
+/**
+ * A write that must not be lost (a rotated refresh token) and could not reach the store yet:
+ * it lives here, with the session's lease, until it lands or the stored session moves on.
+ */
+interface KeptWrite {
+  record: SessionRecord;
+  /** The sealed tokens the store holds, which `record` replaces: any other value means moved on. */
+  replaces: string;
+  lease: Lease;
+  since: number;
+  attempt: number;
+  timer: NodeJS.Timeout | undefined;
+}
+
+export interface UpdateOptions {
+  /**
+   * When the write cannot reach the store, keep the result in memory and retry it in the
+   * background (holding the session's lease) instead of failing: for results that cannot be
+   * had again, like a refresh token the IdP has just rotated.
+   */
+  keepIfUnwritten?: boolean;
 }
 
 /**
@@ -27,7 +55,13 @@ export class SessionService {
   readonly clock: Clock;
   readonly idleTimeoutMs: number;
   readonly lockLeaseMs: number;
+  readonly keptWriteMaxMs: number;
   readonly #ops: ReturnType<typeof storeOps>;
+  readonly #logger: Logger | undefined;
+  readonly #kept = new Map<string, KeptWrite>();
+  /** Sessions with an update running in this process (the lease may be ours already). */
+  readonly #updating = new Set<string>();
+  #closed = false;
 
   constructor(options: SessionServiceOptions) {
     this.store = options.store;
@@ -35,7 +69,9 @@ export class SessionService {
     this.clock = options.clock;
     this.idleTimeoutMs = options.idleTimeoutSeconds * 1000;
     this.lockLeaseMs = options.lockLeaseMs ?? 5000;
+    this.keptWriteMaxMs = options.keptWriteMaxMs ?? 15 * 60_000;
     this.#ops = storeOps(options.store);
+    this.#logger = options.logger;
   }
 
   async read(sid: string): Promise<SessionData | undefined> {
@@ -43,16 +79,35 @@ export class SessionService {
   }
 
   /**
-   * A write after a refresh carries a rotated refresh token the IdP will not accept twice:
-   * losing it would end the session, so a failing store gets a few more tries first.
+   * The record to use for a session read from the store: the one kept in memory when the store
+   * still holds what it replaces (a refresh whose write has not landed yet), else the stored one.
+   */
+  current(sid: string, stored: SessionRecord): SessionRecord {
+    const kept = this.#kept.get(sid);
+    if (!kept) return stored;
+    if (stored.tokens !== kept.replaces) {
+      // Ours landed after all (a write that timed out but ran), or someone else wrote new
+      // tokens: theirs win, ours are no longer needed.
+      this.#forget(sid, stored.tokens === kept.record.tokens ? 'stored' : 'superseded');
+      return stored;
+    }
+    return { ...kept.record, lastSeenAt: Math.max(stored.lastSeenAt, kept.record.lastSeenAt) };
+  }
+
+  /**
+   * A store blip of a moment is ridden out here (quick failures are retried within a short
+   * budget; a timeout is not retried); a longer outage is the caller's choice.
    */
   async #writeIfExists(sid: string, data: SessionData): Promise<boolean> {
+    const started = Date.now();
     for (let attempt = 0; ; attempt += 1) {
       try {
         return await this.store.setIfExists(sid, data);
       } catch (error) {
-        if (attempt >= WRITE_RETRY_DELAYS_MS.length) throw storeUnavailable(error);
-        await sleep(WRITE_RETRY_DELAYS_MS[attempt] ?? 0);
+        const delay = WRITE_RETRY_DELAYS_MS[attempt];
+        if (delay === undefined || Date.now() - started + delay > WRITE_RETRY_BUDGET_MS)
+          throw storeUnavailable(error);
+        await sleep(delay);
       }
     }
   }
@@ -117,6 +172,7 @@ export class SessionService {
 
   /** Ends a session on every instance: the shared record goes, and with it every cookie's use. */
   async end(sid: string, record: SessionRecord): Promise<void> {
+    this.#forget(sid, 'ended');
     await this.destroy(sid);
     await this.unindexSession(sid, record);
   }
@@ -151,28 +207,135 @@ export class SessionService {
   }
 
   /**
-   * Applies `mutate` to the freshly re-read record under the session lock. Returns undefined
-   * when the lock is busy (the caller decides whether to wait) and null when the session is gone.
+   * Applies `mutate` to the freshly re-read record under the session lock (with a write kept in
+   * memory applied first, see {@link SessionService.current}). Returns undefined when the lock is
+   * busy (the caller decides whether to wait) and null when the session is gone.
    */
   async tryUpdate(
     sid: string,
     mutate: (record: SessionRecord) => Promise<SessionRecord> | SessionRecord,
+    options: UpdateOptions = {},
   ): Promise<SessionRecord | null | undefined> {
-    const result = await withLock(this.kv, this.lockKey(sid), this.lockLeaseMs, async () => {
-      const data = await this.read(sid);
-      if (!data?.gh) return null;
-      const updated = await mutate(data.gh);
+    if (this.#updating.has(sid)) return undefined;
+    this.#updating.add(sid);
+    const lease =
+      this.#kept.get(sid)?.lease ?? new Lease(this.kv, this.lockKey(sid), this.lockLeaseMs);
+    try {
+      if (!(await lease.acquire())) return undefined;
+      const stopRenewing = lease.keepRenewed();
+      try {
+        return await this.#update(sid, lease, mutate, options);
+      } finally {
+        stopRenewing();
+        // A kept write keeps the lease: nobody else refreshes with the tokens it replaces.
+        if (!this.#kept.has(sid)) await lease.release();
+      }
+    } finally {
+      this.#updating.delete(sid);
+    }
+  }
+
+  async #update(
+    sid: string,
+    lease: Lease,
+    mutate: (record: SessionRecord) => Promise<SessionRecord> | SessionRecord,
+    options: UpdateOptions,
+  ): Promise<SessionRecord | null> {
+    const data = await this.read(sid);
+    if (!data?.gh) {
+      this.#forget(sid, 'ended');
+      return null;
+    }
+    const updated = await mutate(this.current(sid, data.gh));
+    if (updated === data.gh) return updated;
+    let written: boolean;
+    try {
       // Only while the session still exists: a logout, a back-channel logout or an admin may
       // have ended it during a slow token request, and it must stay ended.
-      if (updated !== data.gh && !(await this.#writeIfExists(sid, { ...data, gh: updated })))
-        return null;
+      written = await this.#writeIfExists(sid, { ...data, gh: updated });
+    } catch (error) {
+      if (!options.keepIfUnwritten && !this.#kept.has(sid)) throw error;
+      this.#keep(sid, updated, data.gh.tokens, lease);
       return updated;
-    });
-    return result.acquired ? result.value : undefined;
+    }
+    this.#forget(sid, written ? 'stored' : 'ended');
+    return written ? updated : null;
+  }
+
+  #keep(sid: string, record: SessionRecord, replaces: string, lease: Lease): void {
+    const kept = this.#kept.get(sid);
+    if (kept) {
+      kept.record = record;
+      return;
+    }
+    const entry: KeptWrite = {
+      record,
+      replaces,
+      lease,
+      since: Date.now(),
+      attempt: 0,
+      timer: undefined,
+    };
+    this.#kept.set(sid, entry);
+    this.#logger?.warn(
+      { session: record.handle },
+      'session write kept in memory until the store answers',
+    );
+    this.#scheduleRetry(sid, entry);
+  }
+
+  #scheduleRetry(sid: string, entry: KeptWrite): void {
+    if (this.#closed) return;
+    const delay = Math.min(KEPT_RETRY_MAX_MS, KEPT_RETRY_FIRST_MS * 2 ** entry.attempt);
+    entry.attempt += 1;
+    entry.timer = setTimeout(() => void this.#retry(sid, entry), delay);
+    entry.timer.unref();
+  }
+
+  /** One more try to store a kept write; the next one is scheduled while it is still kept. */
+  async #retry(sid: string, entry: KeptWrite): Promise<void> {
+    if (this.#kept.get(sid) !== entry) return;
+    if (Date.now() - entry.since > this.keptWriteMaxMs || this.isExpired(entry.record)) {
+      this.#forget(sid, 'abandoned');
+      return;
+    }
+    try {
+      // Unchanged: `current` puts the kept record in, so the update writes it.
+      await this.tryUpdate(sid, (current) => current);
+    } catch {
+      // Still unreachable: try again later.
+    }
+    if (this.#kept.get(sid) === entry) this.#scheduleRetry(sid, entry);
+  }
+
+  #forget(sid: string, outcome: 'stored' | 'superseded' | 'ended' | 'abandoned'): void {
+    const entry = this.#kept.get(sid);
+    if (!entry) return;
+    this.#kept.delete(sid);
+    clearTimeout(entry.timer);
+    const fields = { session: entry.record.handle, keptForMs: Date.now() - entry.since };
+    if (outcome === 'abandoned') {
+      this.#logger?.error(fields, 'session write kept in memory given up: the store stayed down');
+    } else {
+      this.#logger?.info({ ...fields, outcome }, 'session write kept in memory settled');
+    }
+    // A running update releases the lease itself when it ends.
+    if (!this.#updating.has(sid)) void entry.lease.release();
+  }
+
+  /** Stops retrying kept writes (shutdown); what they hold is lost with the process. */
+  close(): void {
+    this.#closed = true;
+    for (const entry of this.#kept.values()) clearTimeout(entry.timer);
   }
 }
 
-const WRITE_RETRY_DELAYS_MS = [100, 300, 1000];
+/** A blip of a moment, ridden out within the request. */
+const WRITE_RETRY_DELAYS_MS = [50, 200];
+const WRITE_RETRY_BUDGET_MS = 500;
+/** Back-off of the background retries of a kept write: 100 ms doubling up to 500 ms. */
+const KEPT_RETRY_FIRST_MS = 100;
+const KEPT_RETRY_MAX_MS = 500;
 
 export const userIndexKey = (issuer: string, sub: string) => `idx:user:{${sha256(issuer, sub)}}`;
 

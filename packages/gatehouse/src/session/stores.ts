@@ -112,20 +112,36 @@ export function createRedisSessionStore(
 const SESSION_PREFIX = 'gh:sess:';
 const SET_IF_EXISTS = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end return 0`;
 
+/** Hears whether the shared store answers (the outage log's view of Redis). */
+export interface StoreHealth {
+  answered: () => void;
+  failed: (error: unknown) => void;
+}
+
+const noHealth: StoreHealth = { answered: () => undefined, failed: () => undefined };
+
 /**
  * Wraps a store so that its failures surface as 503 `store_unavailable` instead of whatever
- * express-session would make of them (never "logged out").
+ * express-session would make of them (never "logged out"); `health` hears of every outcome.
  */
-export function withStoreErrors<S extends Store>(store: S): S {
+export function withStoreErrors<S extends Store>(store: S, health: StoreHealth = noHealth): S {
+  const outcome = (err: unknown) => {
+    if (!err) {
+      health.answered();
+      return undefined;
+    }
+    health.failed(err);
+    return storeUnavailable(err);
+  };
   const wrapGet =
     (callback: GetCallback) =>
     (err: unknown, data?: SessionData | null): void => {
-      callback(err ? storeUnavailable(err) : undefined, data);
+      callback(outcome(err), data);
     };
   const wrap =
     (callback: Callback | undefined) =>
     (err?: unknown): void => {
-      callback?.(err ? storeUnavailable(err) : undefined);
+      callback?.(outcome(err));
     };
   const original = {
     get: store.get.bind(store),

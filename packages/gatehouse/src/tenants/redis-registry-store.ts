@@ -112,7 +112,10 @@ export class RedisRegistryStore implements RegistryStore {
       .hvals(this.#keys.tenants)
       .hvals(this.#keys.providers)
       .exec();
-    const [tenants, providers] = (results ?? []).map(([error, value]) => {
+    // No answer at all is a failure, never "no tenants": an empty view would end every session
+    // of a dynamic provider.
+    if (!results) throw new Error('registry snapshot: no answer from MULTI');
+    const [tenants, providers] = results.map(([error, value]) => {
       if (error) throw error;
       return value as string[];
     });
