@@ -132,10 +132,17 @@ export async function startHaproxy(options: {
     else events.push(line);
   });
   createInterface({ input: child.stderr }).on('line', (line) => events.push(line));
-  const exited = once(child, 'exit');
+  // Not installed (ENOENT) or not runnable: reported by the start-up check below.
+  let spawnError: Error | undefined;
+  child.once('error', (error) => {
+    spawnError = error;
+    events.push(`cannot run haproxy (apt-get install haproxy): ${String(error)}`);
+  });
+  const exited = once(child, 'exit').catch(() => undefined);
+  const running = () => !spawnError && child.exitCode === null && child.signalCode === null;
 
   const stop = async () => {
-    if (child.exitCode === null && child.signalCode === null) {
+    if (running()) {
       child.kill('SIGTERM');
       await exited;
     }
@@ -143,7 +150,7 @@ export async function startHaproxy(options: {
   };
 
   try {
-    await waitForPort(port, () => child.exitCode !== null || child.signalCode !== null);
+    await waitForPort(port, () => !running());
   } catch (error) {
     await stop();
     throw new Error(`haproxy did not start: ${String(error)}\n${events.join('\n')}`, {
