@@ -6,7 +6,7 @@ import type { StoreHealth } from './stores.ts';
 /**
  * The small key-value surface Gatehouse needs besides sessions: one-time login transactions,
  * refresh locks, replay markers and session indexes. One interface, a memory and a Redis
- * implementation, one contract suite (`test/kv.contract.test.ts`).
+ * implementation, one contract suite (`test/store.contract.test.ts`).
  */
 export interface KeyValueStore {
   put(key: string, value: string, ttlMs: number): Promise<void>;
