@@ -43,22 +43,21 @@ function coreImportRule(folder, { allowFramework = false } = {}) {
   const leaves = UPWARD_LEAVES[folder] ?? [];
   const patterns = [
     {
-      regex: '^\\.\\./(?:http|admin)/',
+      regex: '^(?:\\.\\./)+(?:http|admin)/',
       message: 'The core does not import the Express adapter (http/, admin/).',
     },
     {
-      regex: '^\\.\\./(?:context|gatehouse|index)\\.ts$',
+      regex: '^(?:\\.\\./)+(?:context|gatehouse|index)\\.ts$',
       message:
         'The core takes narrow dependencies, not the handlers’ context or the composition root.',
     },
     ...notBelow.map((name) => {
-      const allowed = leaves.filter((leaf) => leaf.startsWith(`${name}/`)).map(escape);
-      const except =
-        allowed.length > 0
-          ? `(?!(?:${allowed.map((leaf) => leaf.slice(name.length + 1)).join('|')})$)`
-          : '';
+      const allowed = leaves
+        .filter((leaf) => leaf.startsWith(`${name}/`))
+        .map((leaf) => escape(leaf.slice(name.length + 1)));
+      const except = allowed.length > 0 ? `(?!(?:${allowed.join('|')})$)` : '';
       return {
-        regex: `^\\.\\./${name}/${except}`,
+        regex: `^(?:\\.\\./)+${name}/${except}`,
         message: `${folder}/ does not import ${name}/, which is in its own layer or above (ARCHITECTURE.md).`,
       };
     }),
@@ -124,7 +123,7 @@ const layering = [
         'error',
         {
           patterns: [
-            { regex: '^\\.\\./admin/', message: 'Only http/app.ts mounts the admin API.' },
+            { regex: '^(?:\\.\\./)+admin/', message: 'Only http/app.ts mounts the admin API.' },
           ],
         },
       ],
