@@ -1,11 +1,12 @@
 import { storeUnavailable } from '../errors.ts';
 import type { RedisClient } from './redis-connection.ts';
-import type { Clock, StoreHealth } from './stores.ts';
+import type { Clock } from '../clock.ts';
+import type { StoreHealth } from './stores.ts';
 
 /**
  * The small key-value surface Gatehouse needs besides sessions: one-time login transactions,
  * refresh locks, replay markers and session indexes. One interface, a memory and a Redis
- * implementation, one contract suite (`test/kv.contract.test.ts`).
+ * implementation, one contract suite (`test/store.contract.test.ts`).
  */
 export interface KeyValueStore {
   put(key: string, value: string, ttlMs: number): Promise<void>;
