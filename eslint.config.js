@@ -4,6 +4,133 @@ import tseslint from 'typescript-eslint';
 import reactHooks from 'eslint-plugin-react-hooks';
 import globals from 'globals';
 
+// ---- Layering of packages/gatehouse/src (ARCHITECTURE.md explains it) ----
+// The core (the folders below) knows nothing of the HTTP framework and never imports the
+// adapter (http/, admin/), the handlers' context (context.ts) or the composition root
+// (gatehouse.ts, index.ts). Inside the core, a folder imports only from layers below its own.
+const SRC = 'packages/gatehouse/src';
+/** Core folders, lowest layer first. Folders in one layer do not import each other. */
+const CORE_LAYERS = [
+  ['config', 'observability'],
+  ['session'],
+  ['tenants'],
+  ['oidc', 'tokens', 'proxy'],
+];
+/** Files a folder may import from a layer above it: leaves that import no folder of src. */
+const UPWARD_LEAVES = {
+  // The signing-key config schema belongs to tokens/ but is part of the config file's schema.
+  config: ['tokens/signing-key-config.ts'],
+};
+/** Root modules below every layer: they import no folder of src (only each other). */
+const FOUNDATION = ['errors.ts', 'digest.ts', 'clock.ts'];
+/** The HTTP framework: only the adapter and the composition root import it. */
+const FRAMEWORK_PACKAGES = ['express', 'express-session', 'connect-redis', 'helmet', 'pino-http'];
+/**
+ * Core files that still depend on express-session (its Store class and `SessionData` type): the
+ * known remaining exceptions, and the next to move behind a store port in the adapter.
+ * `session/model.ts` also augments express-session's `SessionData` (see no-restricted-syntax).
+ */
+const FRAMEWORK_EXCEPTIONS = ['session/stores.ts', 'session/service.ts'];
+
+const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+
+/** `no-restricted-imports` options for one core folder. */
+function coreImportRule(folder, { allowFramework = false } = {}) {
+  const index = CORE_LAYERS.findIndex((layer) => layer.includes(folder));
+  const notBelow = CORE_LAYERS.slice(index)
+    .flat()
+    .filter((name) => name !== folder);
+  const leaves = UPWARD_LEAVES[folder] ?? [];
+  const patterns = [
+    {
+      regex: '^(?:\\.\\./)+(?:http|admin)/',
+      message: 'The core does not import the Express adapter (http/, admin/).',
+    },
+    {
+      regex: '^(?:\\.\\./)+(?:context|gatehouse|index)\\.ts$',
+      message:
+        'The core takes narrow dependencies, not the handlers’ context or the composition root.',
+    },
+    ...notBelow.map((name) => {
+      const allowed = leaves
+        .filter((leaf) => leaf.startsWith(`${name}/`))
+        .map((leaf) => escape(leaf.slice(name.length + 1)));
+      const except = allowed.length > 0 ? `(?!(?:${allowed.join('|')})$)` : '';
+      return {
+        regex: `^(?:\\.\\./)+${name}/${except}`,
+        message: `${folder}/ does not import ${name}/, which is in its own layer or above (ARCHITECTURE.md).`,
+      };
+    }),
+  ];
+  const paths = allowFramework
+    ? []
+    : FRAMEWORK_PACKAGES.map((name) => ({
+        name,
+        message: 'The core knows nothing of the HTTP framework: this belongs in http/.',
+      }));
+  return ['error', { paths, patterns }];
+}
+
+const layering = [
+  ...CORE_LAYERS.flat().map((folder) => ({
+    files: [`${SRC}/${folder}/**/*.ts`],
+    rules: {
+      'no-restricted-imports': coreImportRule(folder),
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: 'TSModuleDeclaration[id.value=/^express/]',
+          message: 'The core knows nothing of the HTTP framework: this belongs in http/.',
+        },
+      ],
+    },
+  })),
+  ...FRAMEWORK_EXCEPTIONS.map((file) => ({
+    files: [`${SRC}/${file}`],
+    rules: {
+      'no-restricted-imports': coreImportRule(file.split('/')[0], { allowFramework: true }),
+    },
+  })),
+  // The augmentation that types express-session's record: a known exception, to move with the store.
+  { files: [`${SRC}/session/model.ts`], rules: { 'no-restricted-syntax': 'off' } },
+  {
+    files: FOUNDATION.map((file) => `${SRC}/${file}`),
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          paths: FRAMEWORK_PACKAGES.map((name) => ({
+            name,
+            message: 'Foundation modules are framework-free.',
+          })),
+          patterns: [
+            {
+              regex: '^\\./(?:[^/]+/|(?:context|gatehouse|index)\\.ts$)',
+              message: 'Foundation modules import no folder of src, only each other.',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    // admin/ builds on http/'s session access and CSRF check; only the app, which composes every
+    // router, may import admin/ from http/.
+    files: [`${SRC}/http/**/*.ts`],
+    ignores: [`${SRC}/http/app.ts`],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { regex: '^(?:\\.\\./)+admin/', message: 'Only http/app.ts mounts the admin API.' },
+          ],
+        },
+      ],
+    },
+  },
+];
+
 export default tseslint.config(
   { ignores: ['**/dist/**', '**/node_modules/**', 'test-results/**', 'playwright-report/**'] },
   js.configs.recommended,
@@ -36,5 +163,6 @@ export default tseslint.config(
     plugins: { 'react-hooks': reactHooks },
     rules: reactHooks.configs.recommended.rules,
   },
+  ...layering,
   { files: ['**/*.js'], extends: [tseslint.configs.disableTypeChecked] },
 );

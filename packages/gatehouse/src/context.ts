@@ -1,14 +1,14 @@
 import type { Logger } from 'pino';
+import type { Clock } from './clock.ts';
 import type { GatehouseConfig } from './config/schema.ts';
-import type { CookieNames } from './http/cookies.ts';
 import type { ConnectionDrain } from './http/drain.ts';
 import type { BackchannelLogout } from './oidc/backchannel.ts';
 import type { ProviderClients } from './oidc/provider-clients.ts';
 import type { TokenRefresher } from './oidc/refresh.ts';
 import type { UpstreamPools } from './proxy/upstream-pools.ts';
 import type { KeyValueStore } from './session/kv.ts';
+import type { CookieNames } from './session/cookie-names.ts';
 import type { SessionService } from './session/service.ts';
-import type { Clock } from './session/stores.ts';
 import type { Vault } from './session/vault.ts';
 import type { ProviderChecker } from './tenants/provider-checks.ts';
 import type { TenantRegistry } from './tenants/registry.ts';

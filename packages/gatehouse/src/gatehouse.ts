@@ -2,10 +2,10 @@ import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Express } from 'express';
 import type { CustomFetch } from 'openid-client';
+import type { Clock } from './clock.ts';
 import type { GatehouseConfig } from './config/schema.ts';
 import type { GatehouseContext } from './context.ts';
 import { createApp } from './http/app.ts';
-import { cookieNames } from './http/cookies.ts';
 import { ConnectionDrain, type DrainResult } from './http/drain.ts';
 import { createLogger } from './observability/logger.ts';
 import { OutageLog } from './observability/outages.ts';
@@ -19,13 +19,9 @@ import {
   withKeyValueErrors,
   type KeyValueStore,
 } from './session/kv.ts';
+import { cookieNames } from './session/cookie-names.ts';
 import { SessionService } from './session/service.ts';
-import {
-  MemorySessionStore,
-  createRedisSessionStore,
-  withStoreErrors,
-  type Clock,
-} from './session/stores.ts';
+import { MemorySessionStore, createRedisSessionStore, withStoreErrors } from './session/stores.ts';
 import { Vault } from './session/vault.ts';
 import {
   closeRedis,

@@ -16,7 +16,8 @@ export type {
 export { GatehouseError } from './errors.ts';
 export { validateReturnTo } from './http/return-to.ts';
 export { createLogger, REDACTED_PATHS } from './observability/logger.ts';
-export { MemorySessionStore, createRedisSessionStore, type Clock } from './session/stores.ts';
+export type { Clock } from './clock.ts';
+export { MemorySessionStore, createRedisSessionStore } from './session/stores.ts';
 export { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './session/kv.ts';
 export { Vault, type VaultKey } from './session/vault.ts';
 export {

@@ -6,6 +6,9 @@ import { activeSession, slideIfDue } from '../http/session-access.ts';
 import { requireCsrfHeader } from '../http/csrf.ts';
 import type { AdminRule } from '../tenants/model.ts';
 
+/** Who may call a route: everyone, any admin, the operator, or the operator and that tenant's admins. */
+export type AdminAccess = 'public' | 'admin' | 'operator' | 'tenant';
+
 /** Who is calling the admin API. */
 export type AdminPrincipal =
   | { role: 'operator' }

@@ -1,9 +1,28 @@
 import { z } from 'zod';
 import type { GatehouseContext } from '../context.ts';
-import type { AdminRoute } from './routes.ts';
+import type { AdminAccess } from './auth.ts';
 import { problemSchema } from './schemas.ts';
 
 type JsonObject = Record<string, unknown>;
+
+/**
+ * What the document needs to know of one admin endpoint. The router's route definitions satisfy
+ * it; declaring it here keeps the dependency one way (routes use the document, not the reverse).
+ */
+export interface DocumentedRoute {
+  method: 'get' | 'post' | 'patch' | 'delete';
+  /** Express path below `/admin/api`, e.g. `/tenants/:tenant`. */
+  path: string;
+  operationId: string;
+  summary: string;
+  access: AdminAccess;
+  body?: z.ZodType;
+  /** The body may be left out (it then counts as `{}`). */
+  bodyOptional?: boolean;
+  response: { status: 200 | 201 | 204; description: string; schema?: z.ZodType };
+  /** Error statuses worth documenting besides the generic ones. */
+  errors: number[];
+}
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
   400: 'Malformed JSON',
@@ -28,7 +47,7 @@ const problemResponse = (description: string) => ({
   content: { 'application/problem+json': { schema: { $ref: '#/components/schemas/Problem' } } },
 });
 
-function operation(route: AdminRoute): JsonObject {
+function operation(route: DocumentedRoute): JsonObject {
   const parameters = [...route.path.matchAll(/:([A-Za-z]+)/g)].map(([, name]) => ({
     name,
     in: 'path',
@@ -90,7 +109,7 @@ const SECURITY = {
  */
 export function buildOpenApiDocument(
   ctx: GatehouseContext,
-  routes: readonly AdminRoute[],
+  routes: readonly DocumentedRoute[],
 ): JsonObject {
   const paths: Record<string, JsonObject> = {};
   for (const route of routes) {

@@ -12,9 +12,10 @@ import {
   requireAdmin,
   requireOperator,
   requireTenantAdmin,
+  type AdminAccess,
   type AdminPrincipal,
 } from './auth.ts';
-import { buildOpenApiDocument } from './openapi.ts';
+import { buildOpenApiDocument, type DocumentedRoute } from './openapi.ts';
 import {
   apiKeyCreateSchema,
   apiKeyIssuedSchema,
@@ -34,9 +35,6 @@ import {
   type TenantOut,
 } from './schemas.ts';
 
-/** Who may call a route: everyone, any admin, the operator, or the operator and that tenant's admins. */
-export type AdminAccess = 'public' | 'admin' | 'operator' | 'tenant';
-
 export interface AdminCall<Body> {
   ctx: GatehouseContext;
   req: Request;
@@ -47,19 +45,8 @@ export interface AdminCall<Body> {
 }
 
 /** One endpoint: its HTTP binding, its documentation and its handler, in one place. */
-export interface AdminRoute<Body = unknown> {
-  method: 'get' | 'post' | 'patch' | 'delete';
-  /** Express path below `/admin/api`, e.g. `/tenants/:tenant`. */
-  path: string;
-  operationId: string;
-  summary: string;
-  access: AdminAccess;
+export interface AdminRoute<Body = unknown> extends DocumentedRoute {
   body?: z.ZodType<Body>;
-  /** The body may be left out (it then counts as `{}`). */
-  bodyOptional?: boolean;
-  response: { status: 200 | 201 | 204; description: string; schema?: z.ZodType };
-  /** Error statuses worth documenting besides the generic ones. */
-  errors: number[];
   handle(call: AdminCall<Body>): Promise<unknown>;
 }
 

@@ -1,7 +1,7 @@
 import type { ConfigInput } from './schema.ts';
 
 /**
- * Embedded development defaults: the dev stack of DESIGN.md (app :3000, dev IdP :4000 with the
+ * Embedded development defaults: the dev stack of the README (app :3000, dev IdP :4000 with the
  * realms `''` (acme) and `/globex`, demo API :4001). These client secrets are the dev IdP's
  * public, development-only values; production mode never uses this file.
  */

@@ -1,5 +1,4 @@
 import { z } from 'zod';
-import { ADMIN_RULE_CLAIMS } from '../tenants/model.ts';
 import { MAX_TOKEN_LIFETIME_SECONDS, signingKeySchema } from '../tokens/signing-key-config.ts';
 
 export const slug = z
@@ -20,7 +19,6 @@ export const hostName = z
     'must be a host name such as app.example.com',
   );
 
-/** Which signed-in users of a tenant administer it (default: `roles` contains `gatehouse-admin`). */
 /** A tenant's own session timeouts, overriding the deployment's. */
 export const tenantSessionSchema = z.strictObject({
   idleTimeoutSeconds: z
@@ -37,6 +35,13 @@ export const tenantSessionSchema = z.strictObject({
     .optional(),
 });
 
+/**
+ * Claims an admin rule may test. Only claims kept in the session (see `filterClaims`) can be
+ * checked later, and an identity claim such as `email` says nothing about authority.
+ */
+export const ADMIN_RULE_CLAIMS = ['roles', 'groups', 'sub'] as const;
+
+/** Which signed-in users of a tenant administer it (default: `roles` contains `gatehouse-admin`). */
 export const adminRuleSchema = z.strictObject({
   claim: z.enum(ADMIN_RULE_CLAIMS),
   value: z.string().min(1).max(200),

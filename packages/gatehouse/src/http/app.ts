@@ -8,14 +8,14 @@ import { pinoHttp } from 'pino-http';
 import { notFound } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import { loggableUrl } from '../observability/logger.ts';
-import { apiProxy, resolveApiRoute } from '../proxy/api-route.ts';
 import { adminRouter } from '../admin/routes.ts';
+import { apiProxy, resolveApiRoute } from './api-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
 import { bffRouter } from './bff-routes.ts';
 import { sessionRouter } from './session-routes.ts';
 import { requireCsrfHeader } from './csrf.ts';
+import { jwksHandler } from './jwks-route.ts';
 import { errorHandler } from './problem.ts';
-import { jwksHandler } from '../tokens/jwks-route.ts';
 
 export interface AppOptions {
   store: session.Store;

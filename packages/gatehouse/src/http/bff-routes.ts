@@ -16,7 +16,8 @@ import {
   type TokenSet,
 } from '../session/model.ts';
 import type { GatehouseContext } from '../context.ts';
-import { readCookie, deviceSummary } from './cookies.ts';
+import { deviceSummary } from '../session/device-summary.ts';
+import { readCookie } from './cookies.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
 import { requireCsrfHeader } from './csrf.ts';
 import { validateReturnTo } from './return-to.ts';

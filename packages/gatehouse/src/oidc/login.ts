@@ -216,12 +216,18 @@ function loginError(error: unknown): GatehouseError {
   return idpUnavailable(error);
 }
 
+/**
+ * The access token's lifetime when a token response leaves out `expires_in` (only RECOMMENDED by
+ * RFC 6749 §5.1): short, so that a token of unknown lifetime is soon refreshed.
+ */
+export const ASSUMED_EXPIRES_IN_SECONDS = 300;
+
 export function toTokenSet(
   response: client.TokenEndpointResponse,
   previous?: TokenSet,
   now = Date.now(),
 ): TokenSet {
-  const expiresIn = response.expires_in ?? 300;
+  const expiresIn = response.expires_in ?? ASSUMED_EXPIRES_IN_SECONDS;
   return {
     accessToken: response.access_token,
     // A refresh response without a new refresh token keeps the old one (no rotation at that IdP).

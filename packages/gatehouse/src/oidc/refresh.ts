@@ -6,7 +6,7 @@ import type { SessionService } from '../session/service.ts';
 import type { Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
 import { openidClientGrants, type GrantResponse, type IdpGrants } from './idp-grants.ts';
-import { toTokenSet } from './login.ts';
+import { ASSUMED_EXPIRES_IN_SECONDS, toTokenSet } from './login.ts';
 
 export interface TokenRefresherOptions {
   sessions: SessionService;
@@ -175,7 +175,7 @@ export class TokenRefresher {
     };
     const resourceToken = {
       token: await vault.seal(response.access_token),
-      expiresAt: Math.floor(now / 1000) + (response.expires_in ?? 300),
+      expiresAt: Math.floor(now / 1000) + (response.expires_in ?? ASSUMED_EXPIRES_IN_SECONDS),
     };
     return {
       ...record,

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, OutgoingHttpHeaders } from 'node:http';
-import { setsGatehouseCookie } from '../http/cookies.ts';
+import { setsGatehouseCookie } from '../session/cookie-names.ts';
 
 /** RFC 9110 hop-by-hop headers plus the ones proxies must not pass on. */
 const HOP_BY_HOP = new Set([

@@ -1,6 +1,7 @@
 import { storeUnavailable } from '../errors.ts';
 import type { RedisClient } from './redis-connection.ts';
-import type { Clock, StoreHealth } from './stores.ts';
+import type { Clock } from '../clock.ts';
+import type { StoreHealth } from './stores.ts';
 
 /**
  * The small key-value surface Gatehouse needs besides sessions: one-time login transactions,

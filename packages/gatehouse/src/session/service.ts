@@ -4,7 +4,8 @@ import type { KeyValueStore } from './kv.ts';
 import type { Logger } from 'pino';
 import { Lease, sleep } from './lock.ts';
 import { sessionExpiresAt, type SessionRecord } from './model.ts';
-import { storeOps, type Clock, type ConditionalSessionStore } from './stores.ts';
+import { storeOps, type ConditionalSessionStore } from './stores.ts';
+import type { Clock } from '../clock.ts';
 import { storeUnavailable } from '../errors.ts';
 
 export interface SessionServiceOptions {

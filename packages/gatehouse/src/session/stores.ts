@@ -4,8 +4,7 @@ import type { SessionData, Store } from 'express-session';
 import { storeUnavailable } from '../errors.ts';
 import type { RedisClient } from './redis-connection.ts';
 import { sessionExpiresAt } from './model.ts';
-
-export type Clock = () => number;
+import type { Clock } from '../clock.ts';
 
 /**
  * A session store that can also write a session only while it still exists: how a refresh or

@@ -11,12 +11,6 @@ export const TOKEN_ENDPOINT_AUTH_METHODS = [
 ] as const;
 export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number];
 
-/**
- * Claims an admin rule may test. Only claims kept in the session (see `filterClaims`) can be
- * checked later, and an identity claim such as `email` says nothing about authority.
- */
-export const ADMIN_RULE_CLAIMS = ['roles', 'groups', 'sub'] as const;
-
 /** A signed-in user of the tenant is its admin when `claims[claim]` equals or contains `value`. */
 export interface AdminRule {
   claim: string;

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { sha256 } from '../digest.ts';
 import { SignJWT } from 'jose';
 import type { SessionRecord } from '../session/model.ts';
-import type { Clock } from '../session/stores.ts';
+import type { Clock } from '../clock.ts';
 import type { SigningKeyRing } from './key-ring.ts';
 import { DEFAULT_TOKEN_LIFETIME_SECONDS } from './signing-key-config.ts';
 

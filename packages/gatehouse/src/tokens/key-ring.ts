@@ -1,5 +1,5 @@
 import { createPublicKey, type KeyObject } from 'node:crypto';
-import type { Clock } from '../session/stores.ts';
+import type { Clock } from '../clock.ts';
 import {
   MAX_TOKEN_LIFETIME_SECONDS,
   algorithmOf,

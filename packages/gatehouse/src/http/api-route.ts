@@ -3,10 +3,10 @@ import { GatehouseError, unauthenticated } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import type { RouteConfig } from '../config/schema.ts';
 import type { SessionRecord } from '../session/model.ts';
-import { activeSession, slideIfDue } from '../http/session-access.ts';
-import { forwardRequest } from './forward.ts';
-import { upstreamRequestHeaders } from './headers.ts';
-import { matchRoute, type RouteMatch } from './routes.ts';
+import { forwardRequest } from '../proxy/forward.ts';
+import { upstreamRequestHeaders } from '../proxy/headers.ts';
+import { matchRoute, type RouteMatch } from '../proxy/routes.ts';
+import { activeSession, slideIfDue } from './session-access.ts';
 
 /**
  * Route lookup and method allow-list, before the session is read: a request that is refused

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import type { SigningKeyRing } from './key-ring.ts';
+import type { SigningKeyRing } from '../tokens/key-ring.ts';
 
 /**
  * `GET /.well-known/jwks.json`: the public halves of the downstream signing keys. No session is
