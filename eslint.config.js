@@ -36,5 +36,19 @@ export default tseslint.config(
     plugins: { 'react-hooks': reactHooks },
     rules: reactHooks.configs.recommended.rules,
   },
+  {
+    // Problems are raised only through the catalogue, so every code has one status and message.
+    files: ['packages/gatehouse/src/**/*.ts'],
+    ignores: ['packages/gatehouse/src/errors.ts'],
+    rules: {
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "NewExpression[callee.name='GatehouseError']",
+          message: "Raise problems with problem('<code>') (errors.ts); codes live in problems.ts.",
+        },
+      ],
+    },
+  },
   { files: ['**/*.js'], extends: [tseslint.configs.disableTypeChecked] },
 );
