@@ -1,4 +1,4 @@
-import { PROBLEMS, type ProblemCode } from './problems.ts';
+import { PROBLEMS, type ProblemCode, type ProblemDefinition } from './problems.ts';
 
 /** What may be added to a catalogue problem where it is raised. */
 export interface ProblemOptions {
@@ -38,7 +38,7 @@ export class GatehouseError extends Error {
   readonly extra: Readonly<Record<string, unknown>>;
 
   constructor(code: ProblemCode, options: ProblemOptions = {}) {
-    const definition: (typeof PROBLEMS)[ProblemCode] = PROBLEMS[code];
+    const definition: ProblemDefinition = PROBLEMS[code];
     super(options.detail ?? definition.message, { cause: options.cause });
     this.name = 'GatehouseError';
     this.code = code;
@@ -46,9 +46,9 @@ export class GatehouseError extends Error {
     this.title = definition.title;
     this.expose = definition.expose;
     this.headers = {
-      ...('retryAfterSeconds' in definition
-        ? { 'retry-after': String(definition.retryAfterSeconds) }
-        : {}),
+      ...(definition.retryAfterSeconds === undefined
+        ? {}
+        : { 'retry-after': String(definition.retryAfterSeconds) }),
       ...options.headers,
     };
     this.extra = options.extra ?? {};

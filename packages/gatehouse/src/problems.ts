@@ -276,7 +276,7 @@ export const PROBLEMS = {
   unknown_sub: {
     status: 404,
     title: 'Not Found',
-    message: 'This is not a subject identifier.',
+    message: 'Unknown user: this is not a subject identifier.',
     expose: true,
   },
   tenant_exists: {
@@ -332,7 +332,7 @@ export const PROBLEMS = {
   internal_error: {
     status: 500,
     title: 'Internal Server Error',
-    message: 'Internal error',
+    message: 'An unexpected error; the cause is in the log only.',
     expose: false,
   },
 } as const satisfies Record<string, ProblemDefinition>;
