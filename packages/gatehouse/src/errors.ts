@@ -20,11 +20,9 @@ export interface ProblemOptions {
  *
  * @example
  * ```ts
- * try {
- *   await gatehouse.handler(req, res);
- * } catch (error) {
- *   if (error instanceof GatehouseError && error.code === 'store_unavailable') retryLater();
- * }
+ * const error = problem('store_unavailable', { cause: redisError });
+ * error instanceof GatehouseError; // true
+ * [error.status, error.headers['retry-after'], error.expose]; // [503, '5', true]
  * ```
  */
 export class GatehouseError extends Error {
@@ -37,6 +35,7 @@ export class GatehouseError extends Error {
   /** Extra problem members (e.g. `errors` of a validation failure), sent only when exposed. */
   readonly extra: Readonly<Record<string, unknown>>;
 
+  /** Call {@link problem} instead: lint refuses `new GatehouseError` outside this module. */
   constructor(code: ProblemCode, options: ProblemOptions = {}) {
     const definition: ProblemDefinition = PROBLEMS[code];
     super(options.detail ?? definition.message, { cause: options.cause });
