@@ -1,148 +1,271 @@
 /**
- * Redis outage benchmark: two Gatehouse instances share one redis-server (append-only file,
- * fsync always); N signed-in sessions send steady load (proxied API calls and /bff/user,
- * alternating instances). Redis is killed (or frozen with SIGSTOP) for a while, then restarted
- * from its AOF (or resumed). Prints the answers by status before, during and after the outage,
- * how many sessions are alive afterwards (must be all), and the time from Redis's return to the
- * first 200. Exit code 1 when a session was lost, a 401 or a 500 was answered, a request failed
- * without an answer, or the first 200 took longer than the target.
+ * Redis outage benchmark, on a deployment as an operator runs it: two Gatehouse processes
+ * behind HAProxy, sharing one redis-server with an append-only file (fsync always). 20 sessions
+ * sign in (code + PKCE through the dev IdP), then each sends steady traffic through the proxy
+ * (API calls, and `/bff/user` every third call). Redis is killed (SIGKILL, a crash) and
+ * restarted on the same port and data directory after `--outage` seconds (it reloads its
+ * append-only file), or frozen (SIGSTOP) and resumed with `--mode freeze`. Printed: answers by
+ * status before, during and after the outage, sessions still signed in afterwards, and the time
+ * from Redis answering again to the first 200. Exit code 1 when a session was lost, a 401 or a
+ * 500 was answered, a request got no answer, or the first 200 came later than the goal.
  *
- *   pnpm bench:outage [-- --sessions 20 --outage 10 --mode kill|freeze]
+ *   pnpm bench:outage [-- --outage 10 --sessions 20 --mode kill|freeze --after 5]
  */
+import { connect } from 'node:net';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
-import { performance } from 'node:perf_hooks';
+import { Agent, request } from 'undici';
 import {
   createCookieFetch,
   signIn,
+  startProxiedStack,
   startRedisServer,
-  startStack,
-  type CookieFetch,
+  type ProxiedStack,
+  type RedisServer,
 } from '@gatehouse/testkit';
 
-const TARGET_FIRST_200_MS = 1000;
+const GOALS = {
+  /** From Redis answering PING again to the first 200 through the proxy. */
+  firstOkAfterRedisMs: 1000,
+};
 
 const { values } = parseArgs({
+  // `pnpm bench:outage -- --outage 5` passes the `--` through.
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
   options: {
-    sessions: { type: 'string', default: '20' },
     outage: { type: 'string', default: '10' },
+    sessions: { type: 'string', default: '20' },
     mode: { type: 'string', default: 'kill' },
+    before: { type: 'string', default: '3' },
+    after: { type: 'string', default: '5' },
+    /** Pause of each session between two calls. */
+    'think-ms': { type: 'string', default: '50' },
   },
 });
-const sessionCount = Number(values.sessions);
 const outageMs = Number(values.outage) * 1000;
-const mode = values.mode;
-if (!Number.isInteger(sessionCount) || sessionCount < 1 || !(outageMs > 0)) {
-  process.stderr.write('--sessions must be a positive integer and --outage positive seconds\n');
+const beforeMs = Number(values.before) * 1000;
+const afterMs = Number(values.after) * 1000;
+const sessionCount = Number(values.sessions);
+const thinkMs = Number(values['think-ms']);
+if (
+  ![outageMs, beforeMs, afterMs, thinkMs].every((n) => Number.isFinite(n) && n >= 0) ||
+  !Number.isInteger(sessionCount) ||
+  sessionCount < 1
+) {
+  process.stderr.write('--outage, --before, --after, --think-ms: numbers >= 0; --sessions >= 1\n');
   process.exit(2);
 }
+const mode = values.mode;
 if (mode !== 'kill' && mode !== 'freeze') {
   process.stderr.write('--mode is kill or freeze\n');
   process.exit(2);
 }
 
-const redis = await startRedisServer({ appendOnly: true });
-const stack = await startStack({ redis, instances: 2 }).catch(async (error: unknown) => {
-  await redis.stop();
-  throw error;
-});
+interface Outcome {
+  /** `200`, `503 store_unavailable` (Gatehouse's own problem), `503 proxy`, `error`… */
+  label: string;
+  status: number;
+  servedBy: string;
+  startedAt: number;
+  endedAt: number;
+}
+
+const USERS = ['alice', 'bob'];
+
+let redis: RedisServer | undefined = undefined;
+let stack: ProxiedStack | undefined = undefined;
 const cleanUp = async () => {
-  redis.resume();
-  await stack.close().catch(() => undefined);
-  await redis.stop().catch(() => undefined);
+  redis?.resume();
+  await stack?.close().catch(() => undefined);
+  await redis?.stop().catch(() => undefined);
 };
+process.once('uncaughtException', (error) => {
+  process.stderr.write(`${String(error)}\n`);
+  void cleanUp().then(() => process.exit(1));
+});
 process.once('unhandledRejection', (error) => {
   process.stderr.write(`${String(error)}\n`);
   void cleanUp().then(() => process.exit(1));
 });
+process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
 
-const users: CookieFetch[] = [];
+redis = await startRedisServer({ appendOnly: true });
+// Access tokens outlive the run: this measures the session store, not refreshes.
+stack = await startProxiedStack({ redis, devIdp: { accessTokenTtlSeconds: 3600 } });
+const origin = stack.origin;
+
+process.stdout.write(`signing in ${sessionCount} sessions through ${origin} …\n`);
+const cookies: string[] = [];
 for (let i = 0; i < sessionCount; i += 1) {
+  const user = USERS[i % USERS.length] ?? 'alice';
   const http = createCookieFetch();
-  const login = i % 2 === 0 ? 'alice' : 'bob';
-  await signIn(http, stack.origin, { login, password: login });
-  users.push(http);
+  await signIn(http, origin, { login: user, password: user });
+  cookies.push((await http.jar.getCookieString(origin)) ?? '');
 }
 
-type Phase = 'before' | 'during' | 'after';
-let phase: Phase = 'before';
-let returnedAt = 0;
-let first200AfterMs: number | undefined;
-const counts: Record<Phase, Record<string, number>> = { before: {}, during: {}, after: {} };
+const dispatcher = new Agent({ connections: sessionCount });
+const outcomes: Outcome[] = [];
 let running = true;
 
-async function load(http: CookieFetch, index: number): Promise<void> {
-  for (let i = 0; running; i += 1) {
-    const origin = stack.gatehouses[(index + i) % 2]!.origin;
-    const url = i % 3 === 2 ? `${origin}/bff/user` : `${origin}/api/demo/me`;
-    let outcome: string;
-    try {
-      const res = await http(url, { headers: { 'x-csrf': '1' } });
-      await res.arrayBuffer();
-      outcome = String(res.status);
-      if (res.status === 200 && phase === 'after' && first200AfterMs === undefined)
-        first200AfterMs = performance.now() - returnedAt;
-    } catch (error) {
-      outcome = `no answer (${(error as Error).cause ? String((error as Error).cause) : String(error)})`;
-    }
-    // Counted by when the answer came.
-    counts[phase][outcome] = (counts[phase][outcome] ?? 0) + 1;
-    // Steady, not flat-out: each session asks about 20 times a second.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+async function call(path: string, cookie: string): Promise<Outcome> {
+  const startedAt = Date.now();
+  try {
+    const res = await request(`${origin}${path}`, {
+      dispatcher,
+      headers: { cookie, 'x-csrf': '1' },
+      headersTimeout: 30_000,
+    });
+    await res.body.text();
+    const problem = res.headers['gatehouse-problem'];
+    const servedBy = res.headers['x-served-by'];
+    let label = String(res.statusCode);
+    if (typeof problem === 'string') label += ` ${problem}`;
+    else if (res.statusCode >= 500 && typeof servedBy !== 'string') label += ' (from the proxy)';
+    return {
+      label,
+      status: res.statusCode,
+      servedBy: typeof servedBy === 'string' ? servedBy.replace(/-fallback$/, '') : '-',
+      startedAt,
+      endedAt: Date.now(),
+    };
+  } catch (error) {
+    const code = (error as { code?: string }).code ?? 'failed';
+    return { label: `error ${code}`, status: 0, servedBy: '-', startedAt, endedAt: Date.now() };
   }
 }
 
-const workers = users.map((http, index) => load(http, index));
-await new Promise((resolve) => setTimeout(resolve, 2000));
-phase = 'during';
+/** Resolves with the time at which Redis on `port` first answers PING (not LOADING, not refused). */
+async function firstPong(port: number): Promise<number> {
+  for (;;) {
+    // An inline command (Redis accepts them for telnet-style clients): no client library needed
+    // for one PING, and no reconnect back-off hides the moment it is back.
+    const pong = await new Promise<boolean>((resolve) => {
+      const socket = connect(port, '127.0.0.1');
+      socket.setTimeout(200);
+      socket.once('connect', () => socket.write('PING\r\n'));
+      socket.once('data', (data) => {
+        socket.destroy();
+        resolve(data.toString('latin1').startsWith('+PONG'));
+      });
+      socket.once('timeout', () => {
+        socket.destroy();
+        resolve(false);
+      });
+      socket.once('error', () => resolve(false));
+    });
+    if (pong) return Date.now();
+    await sleep(5);
+  }
+}
+
+async function session(cookie: string): Promise<void> {
+  for (let i = 0; running; i += 1) {
+    outcomes.push(await call(i % 3 === 2 ? '/bff/user' : '/api/demo/me', cookie));
+    if (thinkMs > 0) await sleep(thinkMs);
+  }
+}
+
+const load = Promise.all(cookies.map((cookie) => session(cookie)));
+await sleep(beforeMs);
+// SIGKILL and SIGSTOP take effect at once (kill() then waits for the process entry to go away).
+const killedAt = Date.now();
 if (mode === 'kill') await redis.kill();
 else redis.pause();
-await new Promise((resolve) => setTimeout(resolve, outageMs));
-if (mode === 'kill') await redis.restart();
-else redis.resume();
-returnedAt = performance.now();
-phase = 'after';
-await new Promise((resolve) => setTimeout(resolve, 3000));
+process.stdout.write(`Redis ${mode === 'kill' ? 'killed' : 'frozen'} for ${outageMs / 1000} s …\n`);
+await sleep(Math.max(0, killedAt + outageMs - Date.now()));
+// A killed Redis restarts on the same port and data directory and reloads its append-only file.
+// "Back" is its first PONG, probed on our own tight loop (restart() returns a little later).
+const restarting = mode === 'kill' ? redis.restart() : (redis.resume(), Promise.resolve());
+const backAt = await firstPong(redis.port);
+await restarting;
+await sleep(afterMs);
 running = false;
-await Promise.all(workers);
+await load;
 
-/** Signed in on both instances, and the proxied call works. */
-async function isAlive(http: CookieFetch): Promise<boolean> {
-  for (const { origin } of stack.gatehouses) {
-    const res = await http(`${origin}/bff/user?slide=false`);
-    await res.arrayBuffer();
-    if (res.status !== 200) return false;
-  }
-  const res = await http(`${stack.origin}/api/demo/me`, { headers: { 'x-csrf': '1' } });
-  await res.arrayBuffer();
-  return res.status === 200;
-}
-let alive = 0;
-for (const http of users) if (await isAlive(http)) alive += 1;
-
-const line = (name: string, value: unknown) =>
-  process.stdout.write(`${name.padEnd(34)} ${String(value)}\n`);
-line('mode', `${mode} for ${outageMs / 1000} s, ${sessionCount} sessions, 2 instances`);
-for (const name of ['before', 'during', 'after'] as const)
-  line(`answers ${name}`, JSON.stringify(counts[name]));
-line('sessions alive afterwards', `${alive} / ${sessionCount}`);
-line(
-  'first 200 after Redis returned',
-  first200AfterMs === undefined ? 'never' : `${first200AfterMs.toFixed(0)} ms`,
+// Every session: still signed in, and its API calls work?
+const alive = await Promise.all(
+  cookies.map(
+    async (cookie) =>
+      (await call('/bff/user?slide=false', cookie)).status === 200 &&
+      (await call('/api/demo/me', cookie)).status === 200,
+  ),
 );
-
-const answered = [...Object.keys(counts.during), ...Object.keys(counts.after)];
-const failures = [
-  alive !== sessionCount && 'a session was lost',
-  answered.includes('401') && 'a 401 was answered',
-  answered.includes('500') && 'a 500 was answered',
-  answered.some((outcome) => outcome.startsWith('no answer')) && 'a request got no answer',
-  (first200AfterMs === undefined || first200AfterMs > TARGET_FIRST_200_MS) &&
-    `first 200 later than ${TARGET_FIRST_200_MS} ms`,
-].filter(Boolean);
+await dispatcher.close();
+const instances = stack.instances.map(({ name }) => name);
 await cleanUp();
-if (failures.length > 0) {
-  process.stdout.write(`FAILED: ${failures.join('; ')}\n`);
-  process.exit(1);
+
+// ---------------------------------------------------------------------------------------------
+
+function byLabel(list: Outcome[]): string {
+  const counts = new Map<string, number>();
+  for (const { label } of list) counts.set(label, (counts.get(label) ?? 0) + 1);
+  return (
+    [...counts.entries()]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([label, n]) => `${label}: ${n}`)
+      .join(', ') || 'none'
+  );
 }
-process.stdout.write('ok\n');
+
+const before = outcomes.filter((o) => o.startedAt < killedAt);
+const during = outcomes.filter((o) => o.startedAt >= killedAt && o.startedAt < backAt);
+const after = outcomes.filter((o) => o.startedAt >= backAt);
+// Answers that ended after Redis was back (a request may have started just before).
+const okAfterBack = outcomes
+  .filter((o) => o.status === 200 && o.endedAt >= backAt)
+  .sort((a, b) => a.endedAt - b.endedAt);
+const firstOkMs = (list: Outcome[]) => (list[0] ? list[0].endedAt - backAt : Number.NaN);
+const ms = (value: number) => (Number.isNaN(value) ? 'never' : `${value.toFixed(0)} ms`);
+const firstOk = firstOkMs(okAfterBack);
+const aliveCount = alive.filter(Boolean).length;
+const rate = (list: Outcome[], ms: number) => Math.round((list.length / ms) * 1000);
+
+const out = (line: string) => process.stdout.write(`${line}\n`);
+out('');
+out(
+  `Redis outage benchmark: ${instances.length} Gatehouse instances behind HAProxy, ` +
+    `${sessionCount} sessions, Redis ${mode === 'kill' ? 'killed' : 'frozen'} for ` +
+    `${outageMs / 1000} s (append-only file)`,
+);
+out(
+  `  before the outage (${beforeMs / 1000} s, ${rate(before, beforeMs)} req/s): ${byLabel(before)}`,
+);
+out(`  during the outage (${((backAt - killedAt) / 1000).toFixed(1)} s): ${byLabel(during)}`);
+out('    (by start time: a 200 here was still waiting for Redis when it came back)');
+out(`  after Redis is back (${afterMs / 1000} s): ${byLabel(after)}`);
+const duringOrAfter = [...during, ...after];
+const count = (test: (o: Outcome) => boolean) => duringOrAfter.filter(test).length;
+out(`  401 answers during or after the outage: ${count((o) => o.status === 401)}`);
+out(`  sessions signed in afterwards: ${aliveCount} / ${sessionCount}`);
+out(`  time from Redis back to the first 200: ${ms(firstOk)}`);
+for (const name of instances) {
+  out(
+    `    first 200 from ${name}: ${ms(firstOkMs(okAfterBack.filter((o) => o.servedBy === name)))}`,
+  );
+}
+
+const checks: Array<[string, boolean, string]> = [
+  ['sessions alive', aliveCount === sessionCount, `${aliveCount} / ${sessionCount} (goal: all)`],
+  [
+    'time to first 200 after Redis returns',
+    firstOk < GOALS.firstOkAfterRedisMs,
+    `${ms(firstOk)} (goal < ${GOALS.firstOkAfterRedisMs} ms)`,
+  ],
+  [
+    'no 401 during or after the outage',
+    count((o) => o.status === 401) === 0,
+    'a store failure is never a sign-out',
+  ],
+  ['no 500 during or after the outage', count((o) => o.status === 500) === 0, 'never a crash'],
+  [
+    'every request answered',
+    count((o) => o.status === 0) === 0,
+    `${count((o) => o.status === 0)} without an answer`,
+  ],
+];
+let failed = false;
+for (const [name, ok, detail] of checks) {
+  failed ||= !ok;
+  out(`  ${ok ? 'PASS' : 'FAIL'} ${name}: ${detail}`);
+}
+process.exit(failed ? 1 : 0);

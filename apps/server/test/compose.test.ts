@@ -1,12 +1,25 @@
-// Static checks of the container setup (there is no Docker engine in CI): docker-compose.yml is
-// linted by dclint and checked for the facts the dev stack relies on, and the Dockerfile's COPY
-// sources and CMD entry points are resolved against the repository and the .dockerignore.
+// Static checks of the container setup (there is no Docker engine in CI): docker-compose.yml and
+// deploy/compose.production.yml are linted by dclint and checked for the facts each stack relies
+// on, the production HAProxy config is checked by `haproxy -c`, and the Dockerfile's COPY sources
+// and CMD entry points are resolved against the repository and the .dockerignore.
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, realpathSync, statSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  realpathSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createRequire } from 'node:module';
-import { join, posix, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, posix, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '@gatehouse/core';
+import { haproxyConfig } from '@gatehouse/testkit';
 
 const root = resolve(import.meta.dirname, '../../..');
 const composePath = join(root, 'docker-compose.yml');
@@ -42,18 +55,38 @@ function text(value: unknown, where: string): string {
   return value;
 }
 
-const compose = dict(loadYamlParser()(readFileSync(composePath, 'utf8')), 'compose');
-const services = dict(compose['services'], 'services');
-
-function service(name: string): Dict {
-  return dict(services[name], `services.${name}`);
+interface ComposeFile {
+  compose: Dict;
+  services: Dict;
+  service: (name: string) => Dict;
+  environment: (name: string) => Record<string, string>;
 }
 
-function environment(name: string): Record<string, string> {
-  const env = dict(service(name)['environment'], `services.${name}.environment`);
-  return Object.fromEntries(
-    Object.entries(env).map(([key, value]) => [key, text(value, `${name}.environment.${key}`)]),
+function readCompose(path: string): ComposeFile {
+  const compose = dict(loadYamlParser()(readFileSync(path, 'utf8')), 'compose');
+  const services = dict(compose['services'], 'services');
+  const service = (name: string) => dict(services[name], `services.${name}`);
+  const environment = (name: string) => {
+    const env = dict(service(name)['environment'], `services.${name}.environment`);
+    return Object.fromEntries(
+      Object.entries(env).map(([key, value]) => [key, text(value, `${name}.environment.${key}`)]),
+    );
+  };
+  return { compose, services, service, environment };
+}
+
+const { compose, services, service, environment } = readCompose(composePath);
+
+/** dclint's findings for one compose file (JSON report), with its exit status. */
+function dclint(file: string) {
+  const run = spawnSync(dclintBin, ['-f', 'json', '--max-warnings', '0', file], {
+    cwd: root,
+    encoding: 'utf8',
+  });
+  const [report] = list(JSON.parse(run.stdout), 'dclint report').map((entry) =>
+    dict(entry, 'dclint entry'),
   );
+  return { report, status: run.status, stderr: run.stderr };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -266,16 +299,10 @@ function contextFiles(path: string): string[] {
 
 describe('docker-compose.yml', () => {
   it('passes dclint with no errors and no warnings', () => {
-    const run = spawnSync(dclintBin, ['-f', 'json', '--max-warnings', '0', 'docker-compose.yml'], {
-      cwd: root,
-      encoding: 'utf8',
-    });
-    const [report] = list(JSON.parse(run.stdout), 'dclint report').map((entry) =>
-      dict(entry, 'dclint entry'),
-    );
-    expect(report?.['messages'], run.stderr).toEqual([]);
+    const { report, status, stderr } = dclint('docker-compose.yml');
+    expect(report?.['messages'], stderr).toEqual([]);
     expect(report?.['errorCount']).toBe(0);
-    expect(run.status).toBe(0);
+    expect(status).toBe(0);
   });
 
   it('runs redis with the append-only file on a named volume', () => {
@@ -422,5 +449,292 @@ describe('Dockerfile', () => {
       expect(inBuildContext(path), path).toBe(false);
     }
     expect(inBuildContext('packages/gatehouse/src/index.ts')).toBe(true);
+  });
+});
+
+// ---------------------------------------------------------------------------------------------
+// Production: deploy/compose.production.yml and the HAProxy config it mounts.
+
+const productionFile = 'deploy/compose.production.yml';
+const productionPath = join(root, productionFile);
+const productionText = readFileSync(productionPath, 'utf8');
+const production = readCompose(productionPath);
+const INSTANCES = ['gatehouse1', 'gatehouse2'];
+/** What compose needs from the operator: it refuses to start while one is missing. */
+const REQUIRED_VARIABLES = [
+  'GATEHOUSE_CONFIG_FILE',
+  'GATEHOUSE_ENCRYPTION_KEYS',
+  'GATEHOUSE_IMAGE',
+  'PUBLIC_URL',
+  'REDIS_PASSWORD',
+  'SESSION_SECRET',
+  'TLS_CERTIFICATE_FILE',
+];
+
+/** Compose's interpolation: `${VAR}`, `${VAR:-default}`, `${VAR:?error}` and `$$` for `$`. */
+function interpolate(value: string, vars: Record<string, string>): string {
+  return value.replace(
+    /\$\$|\$\{(\w+)(?::([?-])([^}]*))?\}/g,
+    (all, name: string, op: string | undefined, arg: string | undefined) => {
+      if (all === '$$') return '$';
+      const set = vars[name];
+      if (set !== undefined && set !== '') return set;
+      if (op === '?') throw new Error(`${name} is required: ${arg ?? ''}`);
+      return op === '-' ? (arg ?? '') : '';
+    },
+  );
+}
+
+function requiredVariables(source: string): string[] {
+  const names = [...source.matchAll(/\$\{(\w+):\?/g)].map((match) => match[1] ?? '');
+  return [...new Set(names)].sort();
+}
+
+/** Random values of the shape each variable needs (never placeholders). */
+function operatorVariables(configFile: string): Record<string, string> {
+  return {
+    GATEHOUSE_CONFIG_FILE: configFile,
+    GATEHOUSE_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64url')}`,
+    GATEHOUSE_IMAGE: 'registry.example.com/gatehouse:1.0.0',
+    PUBLIC_URL: 'https://app.example.com',
+    REDIS_PASSWORD: randomBytes(32).toString('hex'),
+    SESSION_SECRET: randomBytes(32).toString('hex'),
+    TLS_CERTIFICATE_FILE: '/etc/gatehouse/tls.pem',
+  };
+}
+
+function seconds(duration: string): number {
+  const match = /^(\d+)(s|m)$/.exec(duration);
+  if (!match) throw new Error(`unsupported duration ${duration}`);
+  return Number(match[1]) * (match[2] === 'm' ? 60 : 1);
+}
+
+/** The directives of an HAProxy config, one string per line, comments and blanks dropped. */
+function haproxyLines(config: string): string[] {
+  return config
+    .split('\n')
+    .map((line) => line.replace(/#.*$/, '').trim().replace(/\s+/g, ' '))
+    .filter((line) => line !== '');
+}
+
+/** The lines that decide balancing, health and retries (not addresses, TLS or check intervals). */
+function balancingPolicy(config: string): string[] {
+  const keys = [
+    'balance ',
+    'option httpchk',
+    'http-check ',
+    'retries ',
+    'option redispatch',
+    'retry-on ',
+    'http-request disable-l7-retry',
+    'option allbackups',
+    'timeout http-keep-alive',
+  ];
+  return haproxyLines(config)
+    .filter((line) => keys.some((key) => line.startsWith(key)))
+    .sort();
+}
+
+const proxyVolume = list(production.service('proxy')['volumes'], 'proxy.volumes')
+  .map((volume) => text(volume, 'proxy volume'))
+  .find((volume) => volume.includes('haproxy.cfg'));
+const haproxyCfgPath = resolve(dirname(productionPath), proxyVolume?.split(':')[0] ?? '');
+const haproxyCfg = readFileSync(haproxyCfgPath, 'utf8');
+
+describe('deploy/compose.production.yml', () => {
+  it('passes dclint with no errors and no warnings', () => {
+    const { report, status, stderr } = dclint(productionFile);
+    expect(report?.['messages'], stderr).toEqual([]);
+    expect(report?.['errorCount']).toBe(0);
+    expect(status).toBe(0);
+  });
+
+  it('runs two Gatehouse instances of one image behind the proxy, the only published service', () => {
+    expect(Object.keys(production.services).sort()).toEqual([...INSTANCES, 'proxy', 'redis']);
+    for (const name of INSTANCES) {
+      const instance = production.service(name);
+      expect(text(instance['image'], `${name}.image`)).toMatch(/^\$\{GATEHOUSE_IMAGE:\?[^}]+\}$/);
+      expect(instance['build'], name).toBeUndefined();
+      expect(instance['ports'], name).toBeUndefined();
+      expect(production.environment(name)).toEqual(production.environment('gatehouse1'));
+      expect(list(instance['networks'], `${name}.networks`).sort()).toEqual(['edge', 'store']);
+    }
+    expect(production.service('redis')['ports']).toBeUndefined();
+    expect(production.service('redis')['networks']).toEqual(['store']);
+    const networks = dict(production.compose['networks'], 'networks');
+    expect(dict(networks['store'], 'networks.store')['internal']).toBe(true);
+    expect(production.service('proxy')['networks']).toEqual(['edge']);
+    const published = list(production.service('proxy')['ports'], 'proxy.ports');
+    expect(published.map((port) => text(port, 'proxy port').split(':').at(-2))).toEqual([
+      '80',
+      '443',
+    ]);
+  });
+
+  it('runs Redis with the append-only file on a named volume', () => {
+    const redis = production.service('redis');
+    const command = list(redis['command'], 'redis.command')
+      .map((word) => text(word, 'command'))
+      .join(' ');
+    expect(command).toMatch(/redis-server .*--appendonly yes/);
+    const mounts = list(redis['volumes'], 'redis.volumes').map((v) => text(v, 'redis volume'));
+    const volumeName = mounts.find((mount) => mount.endsWith(':/data'))?.split(':')[0] ?? '';
+    expect(Object.keys(dict(production.compose['volumes'], 'volumes'))).toContain(volumeName);
+  });
+
+  it('gives every service a health check, a restart policy and a pinned image', () => {
+    for (const name of Object.keys(production.services)) {
+      const svc = production.service(name);
+      const check = dict(svc['healthcheck'], `${name}.healthcheck`);
+      expect(check['disable'], name).toBeUndefined();
+      expect(list(check['test'], `${name}.healthcheck.test`).length, name).toBeGreaterThan(1);
+      expect(svc['restart'], name).toBe('unless-stopped');
+      if (!INSTANCES.includes(name)) {
+        expect(text(svc['image'], `${name}.image`), name).toMatch(/^[^:$]+:(?!latest$)[\w.-]+$/);
+      }
+    }
+    // The proxy's check reaches the monitor frontend of its config.
+    const proxyCheck = list(
+      dict(production.service('proxy')['healthcheck'], 'proxy.healthcheck')['test'],
+      'proxy.healthcheck.test',
+    ).join(' ');
+    const monitor = haproxyLines(haproxyCfg);
+    const healthFrontend = monitor.slice(monitor.indexOf('frontend health'));
+    const port = /^bind :(\d+)$/.exec(healthFrontend[1] ?? '')?.[1];
+    const uri = /^monitor-uri (\S+)$/.exec(healthFrontend[2] ?? '')?.[1];
+    expect(proxyCheck).toContain(`http://127.0.0.1:${port}${uri}`);
+  });
+
+  it('runs Gatehouse as non-root on a read-only root file system', () => {
+    for (const name of INSTANCES) {
+      const instance = production.service(name);
+      expect(text(instance['user'], `${name}.user`)).toMatch(/^(?!0(:|$)|root(:|$))\S+$/);
+      expect(instance['read_only'], name).toBe(true);
+      expect(instance['cap_drop'], name).toEqual(['ALL']);
+      expect(instance['security_opt'], name).toContain('no-new-privileges:true');
+      expect(instance['init'], name).toBe(true);
+    }
+  });
+
+  it('takes every secret from the environment or a secret file, with no default', () => {
+    expect(requiredVariables(productionText)).toEqual(REQUIRED_VARIABLES);
+    // Compose refuses to start while any one of them is missing.
+    const all = operatorVariables('/etc/gatehouse/config.json');
+    expect(() => interpolate(productionText, all)).not.toThrow();
+    for (const name of REQUIRED_VARIABLES) {
+      const { [name]: _missing, ...others } = all;
+      expect(() => interpolate(productionText, others), name).toThrow(name);
+    }
+    // Nothing secret is written in the file: secret-looking settings are all interpolated.
+    for (const name of Object.keys(production.services)) {
+      const env = production.service(name)['environment'];
+      if (env === undefined) continue;
+      for (const [key, value] of Object.entries(production.environment(name))) {
+        if (!/SECRET|PASSWORD|TOKEN|KEYS?$|REDIS_URL/.test(key)) continue;
+        expect(value, `${name}.${key}`).toMatch(/\$\{\w+(:\?[^}]+|:-)\}/);
+        expect(value.replace(/\$\{[^}]+\}/g, ''), `${name}.${key}`).not.toMatch(/:[^/@]+@/);
+      }
+    }
+    for (const [name, secret] of Object.entries(dict(production.compose['secrets'], 'secrets'))) {
+      expect(text(dict(secret, name)['file'], name)).toMatch(/^\$\{\w+:\?[^}]+\}$/);
+    }
+    expect(productionText).not.toMatch(/dev-only|changeme|example-secret/i);
+  });
+
+  it('gives Gatehouse an environment that it accepts as a production config', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-compose-'));
+    try {
+      const configFile = join(dir, 'config.json');
+      writeFileSync(configFile, JSON.stringify({ tenants: [], routes: [] }));
+      const vars = operatorVariables(configFile);
+      const raw = production.environment('gatehouse1');
+      // The config file arrives as the `gatehouse_config` secret at its conventional path.
+      expect(raw['GATEHOUSE_CONFIG']).toBe('/run/secrets/gatehouse_config');
+      expect(production.service('gatehouse1')['secrets']).toEqual(['gatehouse_config']);
+      const env = Object.fromEntries(
+        Object.entries(raw).map(([key, value]) => [key, interpolate(value, vars)]),
+      );
+      env['GATEHOUSE_CONFIG'] = configFile;
+      const { config } = loadConfig({ env });
+      expect(config.mode).toBe('production');
+      expect(config.publicUrl).toBe('https://app.example.com');
+      expect(config.redis).toEqual({ url: `redis://:${vars['REDIS_PASSWORD']}@redis:6379` });
+      expect(config.host).toBe('0.0.0.0');
+      expect(config.trustProxy).toBe(1);
+      expect(config.adminToken).toBeUndefined();
+      // Docker kills only well after Gatehouse's own drain gives up (it then takes up to 5 s
+      // more to close the stores).
+      for (const name of INSTANCES) {
+        const stopGrace = seconds(text(production.service(name)['stop_grace_period'], name));
+        expect(stopGrace, name).toBeGreaterThanOrEqual(config.shutdownGraceSeconds + 5);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('routes the proxy to both instances with the balancing policy the multi-instance suite runs', () => {
+    const lines = haproxyLines(haproxyCfg);
+    const port = production.environment('gatehouse1')['PORT'];
+    for (const name of INSTANCES) {
+      expect(lines).toContain(`server ${name} ${name}:${port} check`);
+      expect(lines).toContain(`server ${name}-fallback ${name}:${port} backup`);
+    }
+    expect(balancingPolicy(haproxyCfg)).toEqual(
+      balancingPolicy(haproxyConfig(1, [{ name: 'gatehouse1', port: 2 }])),
+    );
+    // TLS on the port published as 443, with the certificate from its secret.
+    const tlsPort = text(list(production.service('proxy')['ports'], 'ports')[1], 'port').split(
+      ':',
+    )[2];
+    expect(lines).toContain(
+      `bind :${tlsPort} ssl crt /run/secrets/tls_certificate alpn h2,http/1.1`,
+    );
+    expect(production.service('proxy')['secrets']).toEqual(['tls_certificate']);
+  });
+
+  it('has an HAProxy config that haproxy -c accepts', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gatehouse-haproxy-check-'));
+    try {
+      const key = join(dir, 'key.pem');
+      const cert = join(dir, 'cert.pem');
+      // A throwaway self-signed certificate where the secret would be mounted.
+      const made = spawnSync(
+        'openssl',
+        [
+          'req',
+          '-x509',
+          '-newkey',
+          'ec',
+          '-pkeyopt',
+          'ec_paramgen_curve:P-256',
+          '-nodes',
+          '-subj',
+          '/CN=localhost',
+          '-days',
+          '1',
+          '-keyout',
+          key,
+          '-out',
+          cert,
+        ],
+        { encoding: 'utf8' },
+      );
+      expect(made.error).toBeUndefined();
+      expect(made.status, made.stderr).toBe(0);
+      const pem = join(dir, 'tls.pem');
+      writeFileSync(pem, readFileSync(cert, 'utf8') + readFileSync(key, 'utf8'));
+      const cfg = join(dir, 'haproxy.cfg');
+      writeFileSync(cfg, haproxyCfg.replaceAll('/run/secrets/tls_certificate', pem));
+      const path = [process.env.PATH ?? '', '/usr/sbin', '/usr/local/sbin'].join(':');
+      const check = spawnSync('haproxy', ['-c', '-f', cfg], {
+        encoding: 'utf8',
+        env: { ...process.env, PATH: path },
+      });
+      expect(check.error).toBeUndefined();
+      expect(check.status, `${check.stdout}\n${check.stderr}`).toBe(0);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -11,3 +11,17 @@ export { createCookieFetch, type CookieFetch } from './cookie-fetch.ts';
 export { startStack, type Stack, type StackOptions, type RunningGatehouse } from './stack.ts';
 export { signIn } from './sign-in.ts';
 export { inspectSession, callIdpAsClient, type InspectedSession } from './inspect.ts';
+export {
+  startHaproxy,
+  haproxyConfig,
+  type RunningHaproxy,
+  type HaproxyBackend,
+  type HaproxyLogLine,
+} from './haproxy.ts';
+export { startServerProcess, type ServerProcess, type ProcessExit } from './server-process.ts';
+export {
+  startProxiedStack,
+  type ProxiedStack,
+  type ProxiedStackOptions,
+  type ProxiedInstance,
+} from './proxied-stack.ts';
