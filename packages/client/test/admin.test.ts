@@ -80,7 +80,7 @@ describe('admin.me', () => {
     fake.admin.role = undefined;
     fake.requests.length = 0;
     const problem = await rejection(client.admin.me());
-    expect(problem).toMatchObject({ status: 403, code: 'not_tenant_admin' });
+    expect(problem).toMatchObject({ status: 403, code: 'not_admin' });
     expect(fake.requests.map((r) => r.path)).toEqual(['/admin/api/me']);
     expect(client.state.status).toBe('signed-in');
   });

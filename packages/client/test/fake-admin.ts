@@ -189,7 +189,10 @@ export function createFakeAdmin(options: FakeAdminOptions): FakeAdmin {
     const allowed =
       admin.role === 'operator' ||
       (admin.role === 'tenant-admin' && (tenant === undefined || tenant === admin.adminTenant));
-    if (!allowed) sendProblem(res, 403, 'not_tenant_admin', 'Forbidden');
+    if (!allowed) {
+      const code = admin.role === 'tenant-admin' ? 'tenant_forbidden' : 'not_admin';
+      sendProblem(res, 403, code, 'Forbidden');
+    }
     return allowed;
   }
 
@@ -322,7 +325,7 @@ function parseBody(body: string, res: ServerResponse): Record<string, unknown> |
   } catch {
     // Falls through to the 400 below.
   }
-  sendProblem(res, 400, 'invalid_json', 'Bad Request');
+  sendProblem(res, 400, 'entity_parse_failed', 'Bad Request');
   return undefined;
 }
 

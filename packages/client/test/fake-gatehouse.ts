@@ -126,7 +126,7 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
 
   function requireCsrf(req: IncomingMessage, res: ServerResponse): boolean {
     if (req.headers['x-csrf'] === '1') return true;
-    sendProblem(res, 403, 'csrf_header_missing', 'X-CSRF: 1 is required');
+    sendProblem(res, 403, 'csrf_header_required', 'X-CSRF: 1 is required');
     return false;
   }
 

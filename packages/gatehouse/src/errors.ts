@@ -1,61 +1,69 @@
+import { PROBLEMS, type ProblemCode, type ProblemDefinition } from './problems.ts';
+
+/** What may be added to a catalogue problem where it is raised. */
+export interface ProblemOptions {
+  /** A more precise sentence than the catalogue's default (shown only if the code is exposed). */
+  detail?: string;
+  /** The underlying failure, for the log only. */
+  cause?: unknown;
+  /** Extra response headers (e.g. `Allow`, `WWW-Authenticate`). */
+  headers?: Record<string, string>;
+  /** Extra problem members (e.g. `errors` of a validation failure), sent only when exposed. */
+  extra?: Record<string, unknown>;
+}
+
 /**
- * Typed errors with a stable `code`, an HTTP `status` and whether the message may be shown.
- * One boundary (`http/problem.ts`) turns these into `application/problem+json`; anything else
- * becomes a generic 500 without internals.
+ * A typed error with a stable `code` from the catalogue ({@link PROBLEMS}), which fixes its HTTP
+ * `status`, `title`, whether the message may be shown and `Retry-After`. One boundary
+ * (`http/problem.ts`) turns these into `application/problem+json`; anything else becomes a
+ * generic 500 without internals. Raise one with {@link problem}.
+ *
+ * @example
+ * ```ts
+ * const error = problem('store_unavailable', { cause: redisError });
+ * error instanceof GatehouseError; // true
+ * [error.status, error.headers['retry-after'], error.expose]; // [503, '5', true]
+ * ```
  */
 export class GatehouseError extends Error {
-  readonly code: string;
+  readonly code: ProblemCode;
   readonly status: number;
-  /** Whether `message` may be shown to the client (never for 5xx by default). */
+  readonly title: string;
+  /** Whether `message` may be shown to the client. */
   readonly expose: boolean;
   readonly headers: Readonly<Record<string, string>>;
   /** Extra problem members (e.g. `errors` of a validation failure), sent only when exposed. */
   readonly extra: Readonly<Record<string, unknown>>;
 
-  constructor(
-    status: number,
-    code: string,
-    message: string,
-    options: {
-      cause?: unknown;
-      expose?: boolean;
-      headers?: Record<string, string>;
-      extra?: Record<string, unknown>;
-    } = {},
-  ) {
-    super(message, { cause: options.cause });
+  /** Call {@link problem} instead: lint refuses `new GatehouseError` outside this module. */
+  constructor(code: ProblemCode, options: ProblemOptions = {}) {
+    const definition: ProblemDefinition = PROBLEMS[code];
+    super(options.detail ?? definition.message, { cause: options.cause });
     this.name = 'GatehouseError';
-    this.status = status;
     this.code = code;
-    this.expose = options.expose ?? status < 500;
-    this.headers = options.headers ?? {};
+    this.status = definition.status;
+    this.title = definition.title;
+    this.expose = definition.expose;
+    this.headers = {
+      ...(definition.retryAfterSeconds === undefined
+        ? {}
+        : { 'retry-after': String(definition.retryAfterSeconds) }),
+      ...options.headers,
+    };
     this.extra = options.extra ?? {};
   }
 }
 
-export const badRequest = (code: string, message: string) => new GatehouseError(400, code, message);
-
-export const unauthenticated = (message = 'Sign-in required.') =>
-  new GatehouseError(401, 'unauthenticated', message);
-
-export const sessionExpired = (message = 'The session has ended; sign in again.') =>
-  new GatehouseError(401, 'session_expired', message);
-
-export const forbidden = (code: string, message: string) => new GatehouseError(403, code, message);
-
-export const notFound = (message = 'Not found.') => new GatehouseError(404, 'not_found', message);
-
-/** Redis (or another store) is unreachable: the session may well be fine, so never "logged out". */
-export const storeUnavailable = (cause: unknown) =>
-  new GatehouseError(503, 'store_unavailable', 'Session storage is unavailable; try again.', {
-    cause,
-    expose: true,
-    headers: { 'retry-after': '5' },
-  });
-
-/** The identity provider could not be reached or answered garbage. */
-export const idpUnavailable = (cause: unknown) =>
-  new GatehouseError(502, 'idp_unavailable', 'The identity provider is unavailable; try again.', {
-    cause,
-    expose: true,
-  });
+/**
+ * The one way to raise a problem: a catalogue code, and optionally a more precise detail, the
+ * cause (logged, never sent), headers and extra members.
+ *
+ * @example
+ * ```ts
+ * if (!tenant) throw problem('unknown_tenant');
+ * throw problem('store_unavailable', { cause: error }); // 503 with Retry-After: 5
+ * ```
+ */
+export function problem(code: ProblemCode, options?: ProblemOptions): GatehouseError {
+  return new GatehouseError(code, options);
+}

@@ -417,6 +417,23 @@ describe('admin API', () => {
     expect(array.status).toBe(422);
   });
 
+  it('answers a malformed path parameter with the fixed "unknown" code of what it names', async () => {
+    const answers = await Promise.all(
+      [
+        ['GET', '/tenants/Not_A_Tenant'],
+        ['GET', '/tenants/acme/providers/Not_A_Provider'],
+        ['DELETE', '/tenants/acme/api-keys/not-hex'],
+        ['DELETE', `/tenants/acme/providers/x/users/${'s'.repeat(256)}/sessions`],
+      ].map(([method = '', path = '']) => operatorCall(method, path)),
+    );
+    expect(answers.map((answer) => [answer.status, answer.body.code])).toEqual([
+      [404, 'unknown_tenant'],
+      [404, 'unknown_provider'],
+      [404, 'unknown_api_key'],
+      [404, 'unknown_sub'],
+    ]);
+  });
+
   it('reports every invalid or unknown field at once', async () => {
     const answer = await operatorCall('POST', '/tenants/acme/providers', {
       id: 'Bad Id',

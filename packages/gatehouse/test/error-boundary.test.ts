@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import { GatehouseError } from '../src/errors.ts';
+import { problem } from '../src/errors.ts';
 import { errorHandler } from '../src/http/problem.ts';
 import { createLogger } from '../src/index.ts';
 
@@ -35,7 +35,7 @@ describe('error boundary after the headers were sent', () => {
     });
     app.get('/refused', (_req, res, next) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
-      res.write('partial', () => next(new GatehouseError(400, 'bad_input', 'Bad input.')));
+      res.write('partial', () => next(problem('bad_request')));
     });
     app.use(errorHandler(createLogger('info', sink)));
     server = app.listen(0, '127.0.0.1');
@@ -78,7 +78,7 @@ describe('error boundary after the headers were sent', () => {
     const outcome = await get('/refused');
     expect(outcome.cut).toBe(true);
     expect(lines).toEqual([
-      expect.objectContaining({ level: 30, msg: 'failed mid-answer', errorCode: 'bad_input' }),
+      expect.objectContaining({ level: 30, msg: 'failed mid-answer', errorCode: 'bad_request' }),
     ]);
   });
 });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/load.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
-import { GatehouseError } from '../src/errors.ts';
+import { GatehouseError, problem } from '../src/errors.ts';
 import { Vault } from '../src/session/vault.ts';
 import { MemoryRegistryStore, type RegistryStore } from '../src/tenants/registry-store.ts';
 import { TenantRegistry, type ProviderInput } from '../src/tenants/registry.ts';
@@ -230,7 +230,7 @@ describe('TenantRegistry', () => {
   it('stores nothing when the checks fail, and shows them the merged candidate', async () => {
     const { registry, store } = setup();
     const refuse = async () => {
-      throw new GatehouseError(422, 'provider_check_failed', 'no');
+      throw problem('provider_check_failed', { detail: 'no' });
     };
     await failure(registry.createProvider('acme', providerInput('okta'), refuse));
     expect(await store.getProvider('acme', 'okta')).toBeUndefined();

@@ -1,7 +1,7 @@
 import { sameSecret } from '../digest.ts';
 import type { Request, RequestHandler, Response } from 'express';
 import type { GatehouseContext } from '../context.ts';
-import { GatehouseError, forbidden } from '../errors.ts';
+import { problem } from '../errors.ts';
 import { activeSession, slideIfDue } from '../http/session-access.ts';
 import { requireCsrfHeader } from '../http/csrf.ts';
 import type { AdminRule } from '../tenants/model.ts';
@@ -20,19 +20,15 @@ export type AdminPrincipal =
 const BEARER = /^Bearer +([\x21-\x7e]{1,512})$/i;
 
 const invalidToken = () =>
-  new GatehouseError(401, 'invalid_token', 'The bearer token is not valid.', {
+  problem('invalid_token', {
     headers: { 'www-authenticate': 'Bearer realm="gatehouse-admin", error="invalid_token"' },
   });
 
 export const adminSignInRequired = () =>
-  new GatehouseError(
-    401,
-    'unauthenticated',
-    'Sign in as an administrator or send a bearer token.',
-    {
-      headers: { 'www-authenticate': 'Bearer realm="gatehouse-admin"' },
-    },
-  );
+  problem('unauthenticated', {
+    detail: 'Sign in as an administrator or send a bearer token.',
+    headers: { 'www-authenticate': 'Bearer realm="gatehouse-admin"' },
+  });
 
 /** Compares in constant time (see {@link sameSecret}); no operator when no token is configured. */
 export function operatorTokenMatcher(expected: string | undefined): (presented: string) => boolean {
@@ -113,7 +109,7 @@ export function requireAdmin(who: AdminPrincipal): void {
 export function requireOperator(who: AdminPrincipal): void {
   requireAdmin(who);
   if (who.role !== 'operator') {
-    throw forbidden('operator_only', 'Only the platform operator may do this.');
+    throw problem('operator_only');
   }
 }
 
@@ -121,9 +117,8 @@ export function requireOperator(who: AdminPrincipal): void {
 export function requireTenantAdmin(who: AdminPrincipal, tenant: string): void {
   requireAdmin(who);
   if (who.role === 'tenant-admin' && who.tenant !== tenant) {
-    throw forbidden('tenant_forbidden', 'You administer another organisation.');
+    throw problem('tenant_forbidden');
   }
 }
 
-const notAdmin = () =>
-  forbidden('not_admin', 'You are signed in, but not as an administrator of your organisation.');
+const notAdmin = () => problem('not_admin');

@@ -1,11 +1,11 @@
 import express, { type Request, type Response, type Router } from 'express';
 import type { z } from 'zod';
 import type { GatehouseContext } from '../context.ts';
-import { GatehouseError } from '../errors.ts';
+import { type GatehouseError, problem } from '../errors.ts';
+import type { ProblemCode } from '../problems.ts';
 import type { SessionRecord } from '../session/model.ts';
 import type { Provider, Tenant } from '../tenants/model.ts';
 import type { ProviderCandidate } from '../tenants/registry.ts';
-import { unknownProvider, unknownTenant } from '../tenants/registry.ts';
 import {
   identifyAdmin,
   principal,
@@ -105,7 +105,7 @@ export function providerAnswer(ctx: GatehouseContext, provider: Provider): Provi
 
 async function existingTenant(ctx: GatehouseContext, id: string | undefined): Promise<Tenant> {
   const tenant = id === undefined ? undefined : await ctx.registry.tenant(id);
-  if (!tenant) throw unknownTenant();
+  if (!tenant) throw problem('unknown_tenant');
   return tenant;
 }
 
@@ -117,7 +117,7 @@ async function existingProvider(
   await existingTenant(ctx, tenant);
   const provider =
     tenant === undefined || id === undefined ? undefined : await ctx.registry.provider(tenant, id);
-  if (!provider) throw unknownProvider();
+  if (!provider) throw problem('unknown_provider');
   return provider;
 }
 
@@ -418,13 +418,19 @@ function authorize(access: AdminAccess, who: AdminPrincipal, tenant: string | un
   if (access === 'tenant') requireTenantAdmin(who, tenant ?? '');
 }
 
+/** What a malformed path parameter answers: it cannot name anything that exists. */
+const UNKNOWN_PARAM: Readonly<Record<string, ProblemCode>> = {
+  tenant: 'unknown_tenant',
+  provider: 'unknown_provider',
+  keyId: 'unknown_api_key',
+  sub: 'unknown_sub',
+};
+
 function checkedParams(req: Request): Record<string, string> {
   const params: Record<string, string> = {};
   for (const [name, value] of Object.entries(req.params as Record<string, unknown>)) {
     if (typeof value !== 'string' || !PARAMS[name]?.test(value)) {
-      throw name === 'tenant'
-        ? unknownTenant()
-        : new GatehouseError(404, `unknown_${name === 'keyId' ? 'api_key' : name}`, 'Not found.');
+      throw problem(UNKNOWN_PARAM[name] ?? 'not_found');
     }
     params[name] = value;
   }
@@ -438,7 +444,7 @@ function readBody<Body>(req: Request, schema: z.ZodType<Body>): Body {
     const hasBody =
       req.headers['transfer-encoding'] !== undefined || Number(req.headers['content-length']) > 0;
     if (hasBody) {
-      throw new GatehouseError(415, 'unsupported_media_type', 'Send JSON (application/json).');
+      throw problem('unsupported_media_type');
     }
     raw = {};
   }
@@ -458,7 +464,5 @@ function validationFailed(error: z.ZodError): GatehouseError {
     }
     return [{ path: path.join('.'), message: issue.message }];
   });
-  return new GatehouseError(422, 'validation_failed', 'The request body is not valid.', {
-    extra: { errors },
-  });
+  return problem('validation_failed', { extra: { errors } });
 }

@@ -9,6 +9,7 @@ import {
 import { DEFAULT_ADMIN_RULE, TOKEN_ENDPOINT_AUTH_METHODS } from '../tenants/model.ts';
 import { RESERVED_AUTHORIZATION_PARAMETERS } from '../oidc/login.ts';
 import { PROVIDER_CHECKS } from '../tenants/provider-checks.ts';
+import { PROBLEM_CODES } from '../problems.ts';
 
 // ---- Request bodies (strict: an unknown field is a 422, never silently ignored) ----
 
@@ -195,7 +196,7 @@ export const problemSchema = z.object({
   type: z.string(),
   title: z.string(),
   status: z.number().int(),
-  code: z.string(),
+  code: z.enum(PROBLEM_CODES).describe("The stable problem code (see the README's table)"),
   detail: z.string().optional(),
   check: z.enum(PROVIDER_CHECKS).optional().describe('provider_check_failed only'),
   errors: z

@@ -1,5 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
-import { GatehouseError, unauthenticated } from '../errors.ts';
+import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import type { RouteConfig } from '../config/schema.ts';
 import type { SessionRecord } from '../session/model.ts';
@@ -16,14 +16,9 @@ export function resolveApiRoute(ctx: GatehouseContext): RequestHandler {
   return (req, res, next) => {
     const match = matchRoute(ctx.config.routes, req.originalUrl);
     if (!match.route.methods.includes(req.method as (typeof match.route.methods)[number])) {
-      throw new GatehouseError(
-        405,
-        'method_not_allowed',
-        'This method is not allowed on this route.',
-        {
-          headers: { allow: match.route.methods.join(', ') },
-        },
-      );
+      throw problem('method_not_allowed', {
+        headers: { allow: match.route.methods.join(', ') },
+      });
     }
     res.locals.apiRoute = match;
     next();
@@ -41,14 +36,10 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
 
     let record = await activeSession(ctx, req);
     if (!record && (route.tokenMode === 'user' || route.tokenMode === 'gatehouse')) {
-      throw unauthenticated();
+      throw problem('unauthenticated');
     }
     if (record && route.tenants && !route.tenants.includes(record.tenant)) {
-      throw new GatehouseError(
-        403,
-        'tenant_not_allowed',
-        'This API is not available to your organisation.',
-      );
+      throw problem('tenant_not_allowed');
     }
 
     let authorization: string | undefined;

@@ -5,7 +5,7 @@ import express, { type Express, type RequestHandler } from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
 import { pinoHttp } from 'pino-http';
-import { notFound } from '../errors.ts';
+import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import { loggableUrl } from '../observability/logger.ts';
 import { adminRouter } from '../admin/routes.ts';
@@ -74,7 +74,7 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   app.use('/admin/api', sessions, adminRouter(ctx));
 
   if (ctx.config.staticDir) serveSpa(app, resolve(ctx.config.staticDir));
-  app.use((_req, _res, next) => next(notFound()));
+  app.use((_req, _res, next) => next(problem('not_found')));
   app.use(errorHandler(ctx.logger));
   return app;
 }

@@ -1,6 +1,6 @@
 import express, { type RequestHandler } from 'express';
 import type { GatehouseContext } from '../context.ts';
-import { GatehouseError, badRequest } from '../errors.ts';
+import { GatehouseError, problem } from '../errors.ts';
 import { describe } from '../observability/outages.ts';
 
 /**
@@ -16,7 +16,7 @@ export function backchannelLogoutRoute(ctx: GatehouseContext): RequestHandler[] 
       const body = req.body as Record<string, unknown> | undefined;
       const token = body?.logout_token;
       if (typeof token !== 'string' || token.length === 0) {
-        throw badRequest('invalid_logout_token', 'A single logout_token is required.');
+        throw problem('invalid_logout_token');
       }
       const where = { tenant: String(req.params.tenant), provider: String(req.params.provider) };
       let ended: number;

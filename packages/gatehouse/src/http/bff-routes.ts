@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import * as client from 'openid-client';
-import { GatehouseError, badRequest, unauthenticated } from '../errors.ts';
+import { problem } from '../errors.ts';
 import {
   beginLogin,
   completeLogin,
@@ -28,7 +28,7 @@ function singleQueryValue(req: Request, name: string): string | undefined {
   const value: unknown = req.query[name];
   if (value === undefined) return undefined;
   if (typeof value !== 'string')
-    throw badRequest('invalid_parameter', `The "${name}" parameter must appear once.`);
+    throw problem('invalid_parameter', { detail: `The "${name}" parameter must appear once.` });
   return value;
 }
 
@@ -57,9 +57,9 @@ async function startLogin(ctx: GatehouseContext, req: Request, res: Response): P
   const tenantId =
     singleQueryValue(req, 'tenant') ??
     (email ? await tenantForEmail(ctx, email) : await tenantForRequestHost(ctx, req));
-  if (!tenantId) throw badRequest('tenant_required', 'Choose an organisation to sign in with.');
+  if (!tenantId) throw problem('tenant_required');
   const tenant = await ctx.registry.tenant(tenantId);
-  if (!tenant) throw new GatehouseError(404, 'unknown_tenant', 'Unknown organisation.');
+  if (!tenant) throw problem('unknown_tenant');
 
   let providerId = singleQueryValue(req, 'provider');
   if (!providerId) {
@@ -118,8 +118,7 @@ async function tenantForRequestHost(
 async function tenantForEmail(ctx: GatehouseContext, email: string): Promise<string> {
   const domain = /^[^@\s]+@([^@\s]+)$/.exec(email.trim())?.[1]?.toLowerCase();
   const tenant = domain ? await ctx.registry.tenantForEmailDomain(domain) : undefined;
-  if (!tenant)
-    throw badRequest('unknown_email_domain', 'No organisation signs in with this email address.');
+  if (!tenant) throw problem('unknown_email_domain');
   return tenant.id;
 }
 
@@ -183,7 +182,7 @@ async function sessionTimeouts(ctx: GatehouseContext, tenantId: string) {
 
 async function currentUser(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
   let record = await activeSession(ctx, req);
-  if (!record) throw unauthenticated();
+  if (!record) throw problem('unauthenticated');
   if (req.query.slide !== 'false') record = await slideIfDue(ctx, req, record);
   const idleExpiresAt = ctx.sessions.idleExpiresAt(record);
   res.json({

@@ -1,5 +1,5 @@
 import type { RequestHandler } from 'express';
-import { forbidden } from '../errors.ts';
+import { problem } from '../errors.ts';
 
 /**
  * CSRF defence for the API proxy and state-changing BFF calls: the custom header `X-CSRF: 1`
@@ -8,14 +8,13 @@ import { forbidden } from '../errors.ts';
  */
 export function requireCsrfHeader(publicOrigin: string): RequestHandler {
   return (req, _res, next) => {
-    if (req.get('x-csrf') !== '1')
-      return next(forbidden('csrf_header_required', 'The X-CSRF: 1 header is required.'));
+    if (req.get('x-csrf') !== '1') return next(problem('csrf_header_required'));
     const origin = req.get('origin');
     if (origin !== undefined && origin !== publicOrigin) {
-      return next(forbidden('foreign_origin', 'Cross-origin requests are not allowed.'));
+      return next(problem('foreign_origin'));
     }
     if (req.get('sec-fetch-site') === 'cross-site') {
-      return next(forbidden('foreign_origin', 'Cross-site requests are not allowed.'));
+      return next(problem('foreign_origin'));
     }
     next();
   };

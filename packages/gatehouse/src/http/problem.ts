@@ -1,25 +1,20 @@
 import type { ErrorRequestHandler, Response } from 'express';
 import type { Logger } from 'pino';
 import * as client from 'openid-client';
-import { GatehouseError } from '../errors.ts';
+import { GatehouseError, problem } from '../errors.ts';
+import type { ProblemCode } from '../problems.ts';
 import { describe } from '../observability/outages.ts';
 import { IdpErrorResponse } from '../oidc/login.ts';
 
-const TITLES: Record<number, string> = {
-  400: 'Bad Request',
-  401: 'Unauthorized',
-  403: 'Forbidden',
-  404: 'Not Found',
-  405: 'Method Not Allowed',
-  409: 'Conflict',
-  413: 'Payload Too Large',
-  415: 'Unsupported Media Type',
-  422: 'Unprocessable Content',
-  429: 'Too Many Requests',
-  500: 'Internal Server Error',
-  502: 'Bad Gateway',
-  503: 'Service Unavailable',
-  504: 'Gateway Timeout',
+/** body-parser's error `type`s that can reach here (4xx only), as catalogue codes. */
+const BODY_PARSER_PROBLEMS: Readonly<Record<string, ProblemCode>> = {
+  'entity.parse.failed': 'entity_parse_failed',
+  'entity.too.large': 'entity_too_large',
+  'parameters.too.many': 'parameters_too_many',
+  'encoding.unsupported': 'encoding_unsupported',
+  'charset.unsupported': 'charset_unsupported',
+  'request.aborted': 'request_aborted',
+  'request.size.invalid': 'request_size_invalid',
 };
 
 /** Normalises anything thrown into a {@link GatehouseError}; unknown errors become a bare 500. */
@@ -29,19 +24,14 @@ export function toGatehouseError(error: unknown): GatehouseError {
   const candidate = (error ?? {}) as { status?: unknown; type?: unknown };
   if (typeof candidate.status === 'number' && candidate.status >= 400 && candidate.status < 500) {
     const code =
-      typeof candidate.type === 'string' ? candidate.type.replace(/\./g, '_') : 'bad_request';
-    return new GatehouseError(candidate.status, code, TITLES[candidate.status] ?? 'Bad Request', {
-      cause: error,
-    });
+      (typeof candidate.type === 'string' ? BODY_PARSER_PROBLEMS[candidate.type] : undefined) ??
+      'bad_request';
+    return problem(code, { cause: error });
   }
-  return new GatehouseError(500, 'internal_error', 'Internal error', {
-    cause: error,
-    expose: false,
-  });
+  return problem('internal_error', { cause: error });
 }
 
 export function sendProblem(res: Response, error: GatehouseError): void {
-  const title = TITLES[error.status] ?? 'Error';
   res.status(error.status);
   for (const [name, value] of Object.entries(error.headers)) res.setHeader(name, value);
   res.setHeader('cache-control', 'no-store');
@@ -52,7 +42,7 @@ export function sendProblem(res: Response, error: GatehouseError): void {
       // Extra members first: they can never replace the standard ones.
       ...(error.expose ? error.extra : {}),
       type: `https://gatehouse.dev/problems/${error.code}`,
-      title,
+      title: error.title,
       status: error.status,
       code: error.code,
       ...(error.expose ? { detail: error.message } : {}),

@@ -1,4 +1,4 @@
-import { badRequest } from '../errors.ts';
+import { problem } from '../errors.ts';
 
 const MAX_LENGTH = 2048;
 /** How many rounds of percent-decoding a path may take before we call it hostile. */
@@ -13,8 +13,7 @@ const FORBIDDEN_IN_PATH =
   // eslint-disable-next-line no-control-regex -- control characters are what this refuses
   /[\u0000-\u001f\u007f-\u009f\\\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2044\u2060-\u206f\u2215\u2216\u29f8\u29f9\ufe68\ufeff\uff0f\uff3c]/;
 
-const invalidReturnTo = () =>
-  badRequest('invalid_return_to', 'returnTo must be a path on this site.');
+const invalidReturnTo = () => problem('invalid_return_to');
 
 /**
  * Validates a post-login (or post-logout) target: it must be a same-origin path. Parsing against

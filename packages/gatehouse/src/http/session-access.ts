@@ -1,6 +1,6 @@
 import type { Request } from 'express';
 import type { GatehouseContext } from '../context.ts';
-import { sessionExpired } from '../errors.ts';
+import { problem } from '../errors.ts';
 import type { SessionRecord } from '../session/model.ts';
 
 /**
@@ -15,13 +15,15 @@ export async function activeSession(
   if (!record) return undefined;
   if (ctx.sessions.isExpired(record)) {
     await ctx.sessions.end(req.sessionID, record);
-    throw sessionExpired();
+    throw problem('session_expired');
   }
   // A deleted, disabled or re-pointed provider ends its sessions (from the in-process registry
   // view: no store read at steady state).
   if (!(await ctx.registry.isSessionProviderLive(record))) {
     await ctx.sessions.end(req.sessionID, record);
-    throw sessionExpired('The sign-in provider of this session is no longer available.');
+    throw problem('session_expired', {
+      detail: 'The sign-in provider of this session is no longer available.',
+    });
   }
   return record;
 }
@@ -38,6 +40,6 @@ export async function slideIfDue(
     ...current,
     lastSeenAt: now,
   }));
-  if (updated === null) throw sessionExpired();
+  if (updated === null) throw problem('session_expired');
   return updated ?? record;
 }

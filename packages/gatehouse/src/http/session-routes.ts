@@ -1,5 +1,5 @@
 import express, { type Request, type Router } from 'express';
-import { GatehouseError, badRequest, notFound, unauthenticated } from '../errors.ts';
+import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import type { SessionRecord } from '../session/model.ts';
 import { activeSession } from './session-access.ts';
@@ -32,10 +32,9 @@ export function sessionRouter(ctx: GatehouseContext): Router {
     const handle = String(req.params.handle);
     const { sessions } = await userSessions(ctx, req);
     const match = [...sessions].find(([, other]) => other.handle === handle);
-    if (!match) throw notFound('No such session.');
+    if (!match) throw problem('not_found', { detail: 'No such session.' });
     const [sid, other] = match;
-    if (sid === req.sessionID)
-      throw badRequest('current_session', 'Use sign-out to end the current session.');
+    if (sid === req.sessionID) throw problem('current_session');
     await ctx.sessions.end(sid, other);
     res.status(204).end();
   });
@@ -46,9 +45,7 @@ export function sessionRouter(ctx: GatehouseContext): Router {
     res.status(204).end();
   });
 
-  router.use((_req, _res, next) =>
-    next(new GatehouseError(405, 'method_not_allowed', 'Method not allowed.')),
-  );
+  router.use((_req, _res, next) => next(problem('method_not_allowed')));
   return router;
 }
 
@@ -58,7 +55,7 @@ async function userSessions(
   req: Request,
 ): Promise<{ record: SessionRecord; sessions: Map<string, SessionRecord> }> {
   const record = await activeSession(ctx, req);
-  if (!record) throw unauthenticated();
+  if (!record) throw problem('unauthenticated');
   const all = await ctx.sessions.sessionsOfUser(record.issuer, record.sub);
   const sessions = new Map([...all].filter(([, other]) => other.tenant === record.tenant));
   sessions.set(req.sessionID, record);

@@ -1,6 +1,6 @@
 import type { RequestHandler } from 'express';
 import type { GatehouseContext } from '../context.ts';
-import { GatehouseError } from '../errors.ts';
+import { problem } from '../errors.ts';
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;
 
@@ -12,7 +12,7 @@ export function tenantPage(ctx: GatehouseContext): RequestHandler {
   return async (req, res) => {
     const id = String(req.params.tenant);
     const tenant = SLUG.test(id) ? await ctx.registry.tenant(id) : undefined;
-    if (!tenant) throw new GatehouseError(404, 'unknown_tenant', 'Unknown organisation.');
+    if (!tenant) throw problem('unknown_tenant');
     const providers = await ctx.registry.providers(tenant.id);
     res.json({
       tenant: { id: tenant.id, name: tenant.name },

@@ -7,7 +7,7 @@ import {
   type JWTPayload,
 } from 'jose';
 import type * as client from 'openid-client';
-import { GatehouseError, idpUnavailable } from '../errors.ts';
+import { problem } from '../errors.ts';
 import type { KeyValueStore } from '../session/kv.ts';
 import type { SessionService } from '../session/service.ts';
 import type { ProviderClients } from './provider-clients.ts';
@@ -33,7 +33,7 @@ export interface BackchannelLogoutOptions {
 }
 
 const invalid = (reason: string) =>
-  new GatehouseError(400, 'invalid_logout_token', `Logout token refused: ${reason}.`);
+  problem('invalid_logout_token', { detail: `Logout token refused: ${reason}.` });
 
 /**
  * OIDC Back-Channel Logout receiver: validates the logout token (signature by the provider's
@@ -95,7 +95,7 @@ export class BackchannelLogout {
       // The provider's keys could not be fetched: the IdP should try again later (503), not be
       // told its token was bad.
       if (!(error instanceof joseErrors.JOSEError) || isKeySetUnavailable(error)) {
-        throw idpUnavailable(error);
+        throw problem('idp_unavailable', { cause: error });
       }
       throw invalid(error.code.replace(/^ERR_/, '').toLowerCase());
     }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sameSecret, sha256 } from '../digest.ts';
 import * as client from 'openid-client';
-import { GatehouseError, badRequest, idpUnavailable } from '../errors.ts';
+import { GatehouseError, problem } from '../errors.ts';
 import type { KeyValueStore } from '../session/kv.ts';
 import { refreshTokenExpiry, type TokenSet } from '../session/model.ts';
 import type { Vault } from '../session/vault.ts';
@@ -66,8 +66,7 @@ export async function beginLogin(
   },
 ): Promise<URL> {
   const resolved = await deps.providers.resolve(request.tenant, request.provider);
-  if (!resolved)
-    throw new GatehouseError(404, 'unknown_provider', 'Unknown or disabled identity provider.');
+  if (!resolved) throw problem('unknown_provider');
   const configuration = await deps.providers.client(request.tenant, request.provider);
 
   const state = client.randomState();
@@ -126,35 +125,30 @@ export async function completeLogin(
   const params = request.callbackUrl.searchParams;
   for (const name of new Set(params.keys())) {
     if (params.getAll(name).length > 1 || /[[\]]/.test(name)) {
-      throw badRequest('invalid_callback', 'The sign-in response is malformed.');
+      throw problem('invalid_callback');
     }
   }
   const state = params.get('state');
   const sealed = state ? await deps.transactions.take(`tx:${state}`) : undefined;
-  if (!sealed)
-    throw badRequest(
-      'login_transaction_invalid',
-      'This sign-in attempt is unknown or was already used.',
-    );
+  if (!sealed) throw problem('login_transaction_invalid');
   const transaction = await deps.vault.open<LoginTransaction>(sealed);
 
   if (!request.binding || !sameSecret(hashBinding(request.binding), transaction.binding)) {
-    throw badRequest(
-      'login_transaction_invalid',
-      'This sign-in attempt was started in another browser.',
-    );
+    throw problem('login_transaction_invalid', {
+      detail: 'This sign-in attempt was started in another browser.',
+    });
   }
   if (transaction.tenant !== request.tenant || transaction.provider !== request.provider) {
-    throw badRequest(
-      'login_transaction_invalid',
-      'The sign-in response came back to the wrong provider.',
-    );
+    throw problem('login_transaction_invalid', {
+      detail: 'The sign-in response came back to the wrong provider.',
+    });
   }
   if (params.has('error')) {
     const idpError = params.get('error') ?? '';
     // The IdP's own words go to the log (where an operator can diagnose them), never to the
     // page: only a registered error code is shown, and in a sentence of ours.
-    throw new GatehouseError(400, 'login_failed', idpErrorSentence(idpError), {
+    throw problem('login_failed', {
+      detail: idpErrorSentence(idpError),
       cause: new IdpErrorResponse(idpError, params.get('error_description') ?? undefined),
     });
   }
@@ -169,8 +163,11 @@ export async function completeLogin(
       idTokenExpected: true,
     });
     const claims = response.claims();
-    if (!claims)
-      throw new GatehouseError(502, 'login_failed', 'The identity provider returned no ID token.');
+    if (!claims) {
+      throw problem('idp_unavailable', {
+        cause: new Error('The identity provider returned no ID token.'),
+      });
+    }
     const now = deps.clock();
     const refreshExpiresAt = refreshTokenExpiry(response, now);
     return {
@@ -202,18 +199,16 @@ function loginError(error: unknown): GatehouseError {
     (error instanceof client.ClientError &&
       (error.code === undefined || IDP_FAILURE_CODES.has(error.code)))
   ) {
-    return idpUnavailable(error);
+    return problem('idp_unavailable', { cause: error });
   }
   if (
     error instanceof client.ResponseBodyError ||
     error instanceof client.AuthorizationResponseError ||
     error instanceof client.ClientError
   ) {
-    return new GatehouseError(400, 'login_failed', 'The sign-in response could not be verified.', {
-      cause: error,
-    });
+    return problem('login_failed', { cause: error });
   }
-  return idpUnavailable(error);
+  return problem('idp_unavailable', { cause: error });
 }
 
 /**

@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import { GatehouseError, idpUnavailable } from '../errors.ts';
+import { problem } from '../errors.ts';
 import { isPlainHttpDevIdp } from '../config/dev-idp.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { Provider, Tenant } from '../tenants/model.ts';
@@ -66,7 +66,7 @@ export class ProviderClients {
     const resolved = await this.resolve(tenantId, providerId);
     if (!resolved) {
       this.#clients.delete(key);
-      throw new GatehouseError(404, 'unknown_provider', 'Unknown or disabled identity provider.');
+      throw problem('unknown_provider');
     }
     const { provider } = resolved;
     const fingerprint = `${provider.source}:${provider.createdAt}:${provider.revision}`;
@@ -103,7 +103,7 @@ export class ProviderClients {
       configuration[client.customFetch] = fetch;
       return configuration;
     } catch (error) {
-      throw idpUnavailable(error);
+      throw problem('idp_unavailable', { cause: error });
     }
   }
 
@@ -123,13 +123,6 @@ function clientAuthentication(provider: Provider, secret: string | undefined): c
       return client.None();
     case 'private_key_jwt':
       // Refused when a provider is registered; never reaches here.
-      throw new GatehouseError(
-        500,
-        'unsupported_auth_method',
-        'private_key_jwt is not supported.',
-        {
-          expose: false,
-        },
-      );
+      throw problem('internal_error', { detail: 'private_key_jwt is not supported.' });
   }
 }

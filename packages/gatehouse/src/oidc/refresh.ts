@@ -1,5 +1,5 @@
 import * as client from 'openid-client';
-import { GatehouseError, idpUnavailable, sessionExpired } from '../errors.ts';
+import { problem } from '../errors.ts';
 import { sleep } from '../session/lock.ts';
 import { refreshTokenExpiry, type SessionRecord, type TokenSet } from '../session/model.ts';
 import type { SessionService } from '../session/service.ts';
@@ -60,7 +60,7 @@ export class TokenRefresher {
     const { vault } = this.#options;
     if (!resource) return (await vault.open<TokenSet>(fresh.tokens)).accessToken;
     const sealed = fresh.resourceTokens?.[resource]?.token;
-    if (!sealed) throw sessionExpired();
+    if (!sealed) throw problem('session_expired');
     return vault.open<string>(sealed);
   }
 
@@ -88,24 +88,16 @@ export class TokenRefresher {
         (record) => this.#refreshRecord(sid, record, resource),
         { keepIfUnwritten: true },
       );
-      if (updated === null) throw sessionExpired();
+      if (updated === null) throw problem('session_expired');
       if (updated) return updated;
       // Someone else holds the lock: wait for their result rather than refreshing twice.
       await sleep(pollMs);
       const stored = (await sessions.read(sid))?.gh;
-      if (!stored) throw sessionExpired();
+      if (!stored) throw problem('session_expired');
       const current = sessions.current(sid, stored);
       if (!this.needsRefresh(current, resource)) return current;
       if (sessions.clock() > deadline) {
-        throw new GatehouseError(
-          503,
-          'refresh_busy',
-          'The session is being refreshed; try again.',
-          {
-            expose: true,
-            headers: { 'retry-after': '1' },
-          },
-        );
+        throw problem('refresh_busy');
       }
     }
   }
@@ -136,18 +128,10 @@ export class TokenRefresher {
         return this.#endSession(sid, record);
       }
       if (error instanceof client.ResponseBodyError && error.error === 'invalid_target') {
-        throw new GatehouseError(
-          502,
-          'resource_not_granted',
-          'The identity provider will not issue a token for this API.',
-          {
-            cause: error,
-            expose: true,
-          },
-        );
+        throw problem('resource_not_granted', { cause: error });
       }
       // Unreachable or misbehaving IdP: fail this call, keep the session.
-      throw idpUnavailable(error);
+      throw problem('idp_unavailable', { cause: error });
     }
     // OIDC Core 12.2: an ID token from a refresh must be about the same subject at the same
     // issuer; anything else means the IdP mixed up sessions, and this one must not carry on.
@@ -188,6 +172,6 @@ export class TokenRefresher {
   /** The refresh token is dead (revoked, expired, reused): the session ends with it. */
   async #endSession(sid: string, record: SessionRecord): Promise<never> {
     await this.#options.sessions.end(sid, record);
-    throw sessionExpired();
+    throw problem('session_expired');
   }
 }

@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { Transform, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { errors, request, type Dispatcher } from 'undici';
-import { GatehouseError } from '../errors.ts';
+import { type GatehouseError, problem } from '../errors.ts';
 import { downstreamResponseHeaders } from './headers.ts';
 
 export interface ForwardTarget {
@@ -201,15 +201,7 @@ function upstreamError(error: unknown, headers: Record<string, string>): Gatehou
     error instanceof errors.HeadersTimeoutError ||
     error instanceof errors.ConnectTimeoutError;
   if (timedOut) {
-    return new GatehouseError(504, 'upstream_timeout', 'The API did not answer in time.', {
-      cause: error,
-      expose: true,
-      headers,
-    });
+    return problem('upstream_timeout', { cause: error, headers });
   }
-  return new GatehouseError(502, 'upstream_unavailable', 'The API is unavailable.', {
-    cause: error,
-    expose: true,
-    headers,
-  });
+  return problem('upstream_unavailable', { cause: error, headers });
 }

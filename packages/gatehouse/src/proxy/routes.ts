@@ -1,5 +1,5 @@
 import type { RouteConfig } from '../config/schema.ts';
-import { GatehouseError, notFound } from '../errors.ts';
+import { problem } from '../errors.ts';
 
 export interface RouteMatch {
   route: RouteConfig;
@@ -16,8 +16,7 @@ const DANGEROUS_ESCAPE = /%(?:2e|2f|5c|25|3b|3f|23|[01][0-9a-f]|7f)/i;
 const MALFORMED_ESCAPE = /%(?![0-9a-f]{2})/i;
 const DOT_OR_EMPTY_SEGMENT = /\/\.{1,2}(?:\/|$)|\/\//;
 
-const invalidPath = () =>
-  new GatehouseError(400, 'invalid_path', 'The request path is not allowed.');
+const invalidPath = () => problem('invalid_path');
 
 function assertCleanPath(rawPath: string): void {
   if (
@@ -51,7 +50,7 @@ export function matchRoute(routes: readonly RouteConfig[], rawTarget: string): R
   const rawQuery = queryIndex === -1 ? '' : rawTarget.slice(queryIndex);
   assertCleanPath(rawPath);
   const route = routes.find((r) => rawPath === r.prefix || rawPath.startsWith(`${r.prefix}/`));
-  if (!route) throw notFound('No API route matches this path.');
+  if (!route) throw problem('not_found', { detail: 'No API route matches this path.' });
 
   const base = new URL(route.upstream);
   const basePath = base.pathname.replace(/\/$/, '');

@@ -1,4 +1,4 @@
-import { storeUnavailable } from '../errors.ts';
+import { problem } from '../errors.ts';
 import type { RedisClient } from './redis-connection.ts';
 import type { Clock } from '../clock.ts';
 import type { StoreHealth } from './stores.ts';
@@ -194,7 +194,7 @@ export function withKeyValueErrors(kv: KeyValueStore, health?: StoreHealth): Key
         result = await operation(...args);
       } catch (error) {
         health?.failed(error);
-        throw storeUnavailable(error);
+        throw problem('store_unavailable', { cause: error });
       }
       health?.answered();
       return result;

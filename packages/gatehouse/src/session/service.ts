@@ -6,7 +6,7 @@ import { Lease, sleep } from './lock.ts';
 import { sessionExpiresAt, type SessionRecord } from './model.ts';
 import { storeOps, type ConditionalSessionStore } from './stores.ts';
 import type { Clock } from '../clock.ts';
-import { storeUnavailable } from '../errors.ts';
+import { problem } from '../errors.ts';
 
 export interface SessionServiceOptions {
   store: ConditionalSessionStore;
@@ -107,7 +107,7 @@ export class SessionService {
       } catch (error) {
         const delay = WRITE_RETRY_DELAYS_MS[attempt];
         if (delay === undefined || Date.now() - started + delay > WRITE_RETRY_BUDGET_MS)
-          throw storeUnavailable(error);
+          throw problem('store_unavailable', { cause: error });
         await sleep(delay);
       }
     }

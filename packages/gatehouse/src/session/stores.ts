@@ -1,7 +1,7 @@
 import { RedisStore } from 'connect-redis';
 import session from 'express-session';
 import type { SessionData, Store } from 'express-session';
-import { storeUnavailable } from '../errors.ts';
+import { problem } from '../errors.ts';
 import type { RedisClient } from './redis-connection.ts';
 import { sessionExpiresAt } from './model.ts';
 import type { Clock } from '../clock.ts';
@@ -130,7 +130,7 @@ export function withStoreErrors<S extends Store>(store: S, health: StoreHealth =
       return undefined;
     }
     health.failed(err);
-    return storeUnavailable(err);
+    return problem('store_unavailable', { cause: err });
   };
   const wrapGet =
     (callback: GetCallback) =>

@@ -33,7 +33,7 @@ export class ProviderCheckFailed extends GatehouseError {
   readonly check: ProviderCheck;
   constructor(check: ProviderCheck, detail: string, options: { cause?: unknown } = {}) {
     // The cause (the precise network error) goes to the log only, never to the client.
-    super(422, 'provider_check_failed', detail, { extra: { check }, cause: options.cause });
+    super('provider_check_failed', { detail, extra: { check }, cause: options.cause });
     this.name = 'ProviderCheckFailed';
     this.check = check;
   }

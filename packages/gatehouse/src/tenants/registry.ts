@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { sameSecret, sha256 } from '../digest.ts';
 import type { GatehouseConfig, ProviderConfig, TenantConfig } from '../config/schema.ts';
-import { GatehouseError, storeUnavailable } from '../errors.ts';
+import { problem } from '../errors.ts';
 import type { Vault } from '../session/vault.ts';
 import {
   DEFAULT_ADMIN_RULE,
@@ -91,13 +91,7 @@ interface SealedSecret {
 const API_KEY = /^ghk_([0-9a-f]{16})_([A-Za-z0-9_-]{43})$/;
 
 const readOnly = (what: string) =>
-  new GatehouseError(409, 'read_only', `This ${what} comes from the configuration file.`);
-export const unknownTenant = () =>
-  new GatehouseError(404, 'unknown_tenant', 'Unknown organisation.');
-export const unknownProvider = () =>
-  new GatehouseError(404, 'unknown_provider', 'Unknown identity provider.');
-const conflict = () =>
-  new GatehouseError(409, 'conflict', 'It was changed at the same time; read it again and retry.');
+  problem('read_only', { detail: `This ${what} comes from the configuration file.` });
 
 /**
  * The tenants and providers Gatehouse knows: those of the config file (read-only) merged with
@@ -176,9 +170,7 @@ export class TenantRegistry {
     if ('plain' in source) return source.plain;
     const opened = await this.#vault.open<SealedSecret>(source.sealed);
     if (opened.tenant !== tenantId || opened.provider !== providerId) {
-      throw new GatehouseError(500, 'secret_mismatch', 'A sealed client secret was moved.', {
-        expose: false,
-      });
+      throw problem('secret_mismatch');
     }
     return opened.secret;
   }
@@ -205,12 +197,12 @@ export class TenantRegistry {
   // ---- Tenant writes ----
 
   async createTenant(input: TenantInput): Promise<Tenant> {
-    if (this.#static.has(input.id)) throw tenantExists();
+    if (this.#static.has(input.id)) throw problem('tenant_exists');
     await this.#assertUniqueDomainsAndHosts(input.id, input.emailDomains, input.hosts);
     const now = this.#clock();
     const stored: StoredTenant = { ...input, revision: 1, createdAt: now, updatedAt: now };
     if ((await this.#write(() => this.#store.createTenant(stored))) === 'exists') {
-      throw tenantExists();
+      throw problem('tenant_exists');
     }
     this.invalidate();
     return dynamicTenant(stored);
@@ -219,7 +211,7 @@ export class TenantRegistry {
   async updateTenant(id: string, patch: TenantPatch): Promise<Tenant> {
     if (this.#static.has(id)) throw readOnly('organisation');
     const current = await this.#write(() => this.#store.getTenant(id));
-    if (!current) throw unknownTenant();
+    if (!current) throw problem('unknown_tenant');
     const next: StoredTenant = {
       ...current,
       ...definedOnly(patch),
@@ -228,8 +220,8 @@ export class TenantRegistry {
     };
     await this.#assertUniqueDomainsAndHosts(id, next.emailDomains, next.hosts);
     const result = await this.#write(() => this.#store.updateTenant(next, current.revision));
-    if (result === 'missing') throw unknownTenant();
-    if (result === 'conflict') throw conflict();
+    if (result === 'missing') throw problem('unknown_tenant');
+    if (result === 'conflict') throw problem('conflict');
     this.invalidate();
     return dynamicTenant(next);
   }
@@ -238,7 +230,7 @@ export class TenantRegistry {
   async deleteTenant(id: string): Promise<void> {
     if (this.#static.has(id)) throw readOnly('organisation');
     if ((await this.#write(() => this.#store.deleteTenant(id))) === 'missing') {
-      throw unknownTenant();
+      throw problem('unknown_tenant');
     }
     this.invalidate();
   }
@@ -251,7 +243,7 @@ export class TenantRegistry {
     beforeWrite: BeforeProviderWrite,
   ): Promise<Provider> {
     const tenant = await this.#freshTenant(tenantId);
-    if (this.#static.get(tenantId)?.providers.has(input.id)) throw providerExists();
+    if (this.#static.get(tenantId)?.providers.has(input.id)) throw problem('provider_exists');
     const { clientSecret, ...settings } = input;
     const candidate: ProviderCandidate = {
       ...settings,
@@ -275,8 +267,8 @@ export class TenantRegistry {
     const result = await this.#write(() =>
       this.#store.createProvider(stored, { requireTenant: tenant.source === 'dynamic' }),
     );
-    if (result === 'exists') throw providerExists();
-    if (result === 'missing') throw unknownTenant();
+    if (result === 'exists') throw problem('provider_exists');
+    if (result === 'missing') throw problem('unknown_tenant');
     this.invalidate();
     return dynamicProvider(stored);
   }
@@ -290,7 +282,7 @@ export class TenantRegistry {
     await this.#freshTenant(tenantId);
     if (this.#static.get(tenantId)?.providers.has(providerId)) throw readOnly('provider');
     const current = await this.#write(() => this.#store.getProvider(tenantId, providerId));
-    if (!current) throw unknownProvider();
+    if (!current) throw problem('unknown_provider');
 
     const { clientSecret, ...settings } = patch;
     const merged: StoredProvider = {
@@ -326,8 +318,8 @@ export class TenantRegistry {
       updatedAt: this.#clock(),
     };
     const result = await this.#write(() => this.#store.updateProvider(next, current.revision));
-    if (result === 'missing') throw unknownProvider();
-    if (result === 'conflict') throw conflict();
+    if (result === 'missing') throw problem('unknown_provider');
+    if (result === 'conflict') throw problem('conflict');
     this.invalidate();
     return dynamicProvider(next);
   }
@@ -336,7 +328,7 @@ export class TenantRegistry {
     await this.#freshTenant(tenantId);
     if (this.#static.get(tenantId)?.providers.has(providerId)) throw readOnly('provider');
     const result = await this.#write(() => this.#store.deleteProvider(tenantId, providerId));
-    if (result === 'missing') throw unknownProvider();
+    if (result === 'missing') throw problem('unknown_provider');
     this.invalidate();
   }
 
@@ -356,7 +348,7 @@ export class TenantRegistry {
     const result = await this.#write(() =>
       this.#store.createApiKey(stored, { requireTenant: tenant.source === 'dynamic' }),
     );
-    if (result === 'missing') throw unknownTenant();
+    if (result === 'missing') throw problem('unknown_tenant');
     if (result === 'exists') throw new Error('API key id collision');
     return { id, key: `ghk_${id}_${secret}`, label, createdAt: stored.createdAt };
   }
@@ -372,7 +364,7 @@ export class TenantRegistry {
   async revokeApiKey(tenantId: string, keyId: string): Promise<void> {
     await this.#freshTenant(tenantId);
     if ((await this.#write(() => this.#store.deleteApiKey(tenantId, keyId))) === 'missing') {
-      throw new GatehouseError(404, 'unknown_api_key', 'Unknown API key.');
+      throw problem('unknown_api_key');
     }
   }
 
@@ -393,7 +385,7 @@ export class TenantRegistry {
     const loading = this.#store.snapshot().then(
       (snapshot) => buildView(this.#static, snapshot),
       (error: unknown) => {
-        throw storeUnavailable(error);
+        throw problem('store_unavailable', { cause: error });
       },
     );
     // A change announced while loading clears `#view`, so a stale result is not kept.
@@ -409,7 +401,7 @@ export class TenantRegistry {
     const configured = this.#static.get(id);
     if (configured) return configured.tenant;
     const stored = await this.#write(() => this.#store.getTenant(id));
-    if (!stored) throw unknownTenant();
+    if (!stored) throw problem('unknown_tenant');
     return dynamicTenant(stored);
   }
 
@@ -425,20 +417,16 @@ export class TenantRegistry {
     ].filter((tenant) => tenant.id !== tenantId);
     for (const domain of domains) {
       if (others.some((tenant) => tenant.emailDomains.includes(domain))) {
-        throw new GatehouseError(
-          409,
-          'email_domain_taken',
-          `The email domain "${domain}" belongs to another organisation.`,
-        );
+        throw problem('email_domain_taken', {
+          detail: `The email domain "${domain}" belongs to another organisation.`,
+        });
       }
     }
     for (const host of hosts) {
       if (others.some((tenant) => tenant.hosts.includes(host))) {
-        throw new GatehouseError(
-          409,
-          'host_taken',
-          `The host "${host}" belongs to another organisation.`,
-        );
+        throw problem('host_taken', {
+          detail: `The host "${host}" belongs to another organisation.`,
+        });
       }
     }
   }
@@ -453,19 +441,10 @@ export class TenantRegistry {
     try {
       return await operation();
     } catch (error) {
-      throw storeUnavailable(error);
+      throw problem('store_unavailable', { cause: error });
     }
   }
 }
-
-const tenantExists = () =>
-  new GatehouseError(409, 'tenant_exists', 'An organisation with this id already exists.');
-const providerExists = () =>
-  new GatehouseError(
-    409,
-    'provider_exists',
-    'This organisation already has a provider with this id.',
-  );
 
 const withoutTrailingSlash = (issuer: string) => issuer.replace(/\/+$/, '');
 
@@ -480,25 +459,21 @@ function assertSecretFitsMethod(candidate: ProviderCandidate): void {
     candidate.tokenEndpointAuthMethod === 'client_secret_basic' ||
     candidate.tokenEndpointAuthMethod === 'client_secret_post';
   if (needsSecret !== candidate.hasClientSecret) {
-    throw new GatehouseError(
-      422,
-      'validation_failed',
-      needsSecret
+    throw problem('validation_failed', {
+      detail: needsSecret
         ? `A client secret is required for ${candidate.tokenEndpointAuthMethod}.`
         : 'A client secret must not be set for this authentication method.',
-      {
-        extra: {
-          errors: [
-            {
-              path: 'clientSecret',
-              message: needsSecret
-                ? 'Required for this authentication method.'
-                : 'Not used by this authentication method; remove it.',
-            },
-          ],
-        },
+      extra: {
+        errors: [
+          {
+            path: 'clientSecret',
+            message: needsSecret
+              ? 'Required for this authentication method.'
+              : 'Not used by this authentication method; remove it.',
+          },
+        ],
       },
-    );
+    });
   }
 }
 

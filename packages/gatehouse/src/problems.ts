@@ -1,0 +1,347 @@
+/**
+ * The catalogue of every problem Gatehouse answers with: its stable `code`, HTTP status, the
+ * problem document's `title`, the default sentence a user may see, whether that sentence (or a
+ * more precise one given when the problem is raised) may be shown, and `Retry-After` where a
+ * retry makes sense. A code that is not here does not compile ({@link ProblemCode}); the README's
+ * error table is tested against this object. Pure data: no imports, so anything may read it.
+ */
+
+/** One entry of the catalogue. */
+export interface ProblemDefinition {
+  readonly status: number;
+  /** The problem document's `title`: the status's reason phrase, as clients have always seen. */
+  readonly title: string;
+  /** The default `detail`, in a sentence a user may read. */
+  readonly message: string;
+  /** Whether the detail (and extra members such as `errors`) may be sent to the client. */
+  readonly expose: boolean;
+  /** Sent as `Retry-After` (seconds) when a retry is likely to succeed soon. */
+  readonly retryAfterSeconds?: number;
+}
+
+/**
+ * Every problem code. Grouped by where it arises; each code has one meaning and one status.
+ *
+ * @example
+ * ```ts
+ * PROBLEMS.store_unavailable.status; // 503
+ * PROBLEMS.store_unavailable.retryAfterSeconds; // 5
+ * ```
+ */
+export const PROBLEMS = {
+  // ---- request shape (any route) ----
+  not_found: { status: 404, title: 'Not Found', message: 'Not found.', expose: true },
+  method_not_allowed: {
+    status: 405,
+    title: 'Method Not Allowed',
+    message: 'This method is not allowed here.',
+    expose: true,
+  },
+  invalid_parameter: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'A query parameter must appear once.',
+    expose: true,
+  },
+  unsupported_media_type: {
+    status: 415,
+    title: 'Unsupported Media Type',
+    message: 'Send JSON (application/json).',
+    expose: true,
+  },
+  validation_failed: {
+    status: 422,
+    title: 'Unprocessable Content',
+    message: 'The request body is not valid.',
+    expose: true,
+  },
+  // Body parsing (body-parser's error types, with `.` replaced by `_`).
+  entity_parse_failed: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'The request body could not be parsed.',
+    expose: true,
+  },
+  entity_too_large: {
+    status: 413,
+    title: 'Payload Too Large',
+    message: 'The request body is too large.',
+    expose: true,
+  },
+  parameters_too_many: {
+    status: 413,
+    title: 'Payload Too Large',
+    message: 'The request body has too many parameters.',
+    expose: true,
+  },
+  encoding_unsupported: {
+    status: 415,
+    title: 'Unsupported Media Type',
+    message: 'The request body’s content encoding is not supported.',
+    expose: true,
+  },
+  charset_unsupported: {
+    status: 415,
+    title: 'Unsupported Media Type',
+    message: 'The request body’s character set is not supported.',
+    expose: true,
+  },
+  request_aborted: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'The request body was not received completely.',
+    expose: true,
+  },
+  request_size_invalid: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'The request body’s length does not match its Content-Length.',
+    expose: true,
+  },
+  bad_request: { status: 400, title: 'Bad Request', message: 'Bad request.', expose: true },
+
+  // ---- browser protection ----
+  csrf_header_required: {
+    status: 403,
+    title: 'Forbidden',
+    message: 'The X-CSRF: 1 header is required.',
+    expose: true,
+  },
+  foreign_origin: {
+    status: 403,
+    title: 'Forbidden',
+    message: 'Cross-origin requests are not allowed.',
+    expose: true,
+  },
+  invalid_return_to: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'returnTo must be a path on this site.',
+    expose: true,
+  },
+
+  // ---- sign-in ----
+  tenant_required: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'Choose an organisation to sign in with.',
+    expose: true,
+  },
+  unknown_tenant: {
+    status: 404,
+    title: 'Not Found',
+    message: 'Unknown organisation.',
+    expose: true,
+  },
+  unknown_provider: {
+    status: 404,
+    title: 'Not Found',
+    message: 'Unknown or disabled identity provider.',
+    expose: true,
+  },
+  unknown_email_domain: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'No organisation signs in with this email address.',
+    expose: true,
+  },
+  invalid_callback: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'The sign-in response is malformed.',
+    expose: true,
+  },
+  login_transaction_invalid: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'This sign-in attempt is unknown or was already used.',
+    expose: true,
+  },
+  login_failed: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'The sign-in response could not be verified.',
+    expose: true,
+  },
+  idp_unavailable: {
+    status: 502,
+    title: 'Bad Gateway',
+    message: 'The identity provider is unavailable; try again.',
+    expose: true,
+  },
+  invalid_logout_token: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'A single logout_token is required.',
+    expose: true,
+  },
+
+  // ---- sessions ----
+  unauthenticated: {
+    status: 401,
+    title: 'Unauthorized',
+    message: 'Sign-in required.',
+    expose: true,
+  },
+  session_expired: {
+    status: 401,
+    title: 'Unauthorized',
+    message: 'The session has ended; sign in again.',
+    expose: true,
+  },
+  current_session: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'Use sign-out to end the current session.',
+    expose: true,
+  },
+  refresh_busy: {
+    status: 503,
+    title: 'Service Unavailable',
+    message: 'The session is being refreshed; try again.',
+    expose: true,
+    retryAfterSeconds: 1,
+  },
+  store_unavailable: {
+    status: 503,
+    title: 'Service Unavailable',
+    message: 'Session storage is unavailable; try again.',
+    expose: true,
+    retryAfterSeconds: 5,
+  },
+
+  // ---- API proxy ----
+  invalid_path: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'The request path is not allowed.',
+    expose: true,
+  },
+  tenant_not_allowed: {
+    status: 403,
+    title: 'Forbidden',
+    message: 'This API is not available to your organisation.',
+    expose: true,
+  },
+  resource_not_granted: {
+    status: 502,
+    title: 'Bad Gateway',
+    message: 'The identity provider will not issue a token for this API.',
+    expose: true,
+  },
+  upstream_unavailable: {
+    status: 502,
+    title: 'Bad Gateway',
+    message: 'The API is unavailable.',
+    expose: true,
+  },
+  upstream_timeout: {
+    status: 504,
+    title: 'Gateway Timeout',
+    message: 'The API did not answer in time.',
+    expose: true,
+  },
+
+  // ---- admin API ----
+  invalid_token: {
+    status: 401,
+    title: 'Unauthorized',
+    message: 'The bearer token is not valid.',
+    expose: true,
+  },
+  not_admin: {
+    status: 403,
+    title: 'Forbidden',
+    message: 'You are signed in, but not as an administrator of your organisation.',
+    expose: true,
+  },
+  operator_only: {
+    status: 403,
+    title: 'Forbidden',
+    message: 'Only the platform operator may do this.',
+    expose: true,
+  },
+  tenant_forbidden: {
+    status: 403,
+    title: 'Forbidden',
+    message: 'You administer another organisation.',
+    expose: true,
+  },
+  unknown_api_key: {
+    status: 404,
+    title: 'Not Found',
+    message: 'Unknown API key.',
+    expose: true,
+  },
+  unknown_sub: {
+    status: 404,
+    title: 'Not Found',
+    message: 'Unknown user: this is not a subject identifier.',
+    expose: true,
+  },
+  tenant_exists: {
+    status: 409,
+    title: 'Conflict',
+    message: 'An organisation with this id already exists.',
+    expose: true,
+  },
+  provider_exists: {
+    status: 409,
+    title: 'Conflict',
+    message: 'This organisation already has a provider with this id.',
+    expose: true,
+  },
+  email_domain_taken: {
+    status: 409,
+    title: 'Conflict',
+    message: 'The email domain belongs to another organisation.',
+    expose: true,
+  },
+  host_taken: {
+    status: 409,
+    title: 'Conflict',
+    message: 'The host belongs to another organisation.',
+    expose: true,
+  },
+  read_only: {
+    status: 409,
+    title: 'Conflict',
+    message: 'It comes from the configuration file.',
+    expose: true,
+  },
+  conflict: {
+    status: 409,
+    title: 'Conflict',
+    message: 'It was changed at the same time; read it again and retry.',
+    expose: true,
+  },
+  provider_check_failed: {
+    status: 422,
+    title: 'Unprocessable Content',
+    message: 'The provider failed a check.',
+    expose: true,
+  },
+
+  // ---- bugs and broken data: never explained to the client ----
+  secret_mismatch: {
+    status: 500,
+    title: 'Internal Server Error',
+    message: 'A sealed client secret was moved.',
+    expose: false,
+  },
+  internal_error: {
+    status: 500,
+    title: 'Internal Server Error',
+    message: 'An unexpected error; the cause is in the log only.',
+    expose: false,
+  },
+} as const satisfies Record<string, ProblemDefinition>;
+
+/** Every code Gatehouse may answer with; anything else is a compile error. */
+export type ProblemCode = keyof typeof PROBLEMS;
+
+/** The codes in catalogue order. */
+export const PROBLEM_CODES = Object.keys(PROBLEMS) as ProblemCode[];
+
+/** Whether a string (e.g. from an answer) is a catalogue code. */
+export const isProblemCode = (code: string): code is ProblemCode => Object.hasOwn(PROBLEMS, code);
