@@ -315,10 +315,13 @@ describe('completeLogin', () => {
     await expect(complete(callback)).rejects.toMatchObject({ status, code });
   });
 
-  it('refuses a token answer without an ID token with 502 login_failed', async () => {
+  it('treats a token answer without an ID token as the IdP failing (502 idp_unavailable)', async () => {
     const { begin, complete, idp } = setUp();
     idp.answer = async () => tokenResponse({ access_token: 'at-1' }, undefined);
     const { callback } = await begin();
-    await expect(complete(callback)).rejects.toMatchObject({ status: 502, code: 'login_failed' });
+    await expect(complete(callback)).rejects.toMatchObject({
+      status: 502,
+      code: 'idp_unavailable',
+    });
   });
 });
