@@ -132,6 +132,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     config,
     vault,
     clock,
+    ...(redisHealth ? { health: redisHealth } : {}),
     store: redis
       ? new RedisRegistryStore(redis, {
           onError: (err) => logger.warn({ err }, 'registry subscriber error'),

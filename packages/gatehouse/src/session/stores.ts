@@ -150,6 +150,21 @@ export function withStoreErrors<S extends Store>(store: S, health: StoreHealth =
   store.get = (sid, callback) => original.get(sid, wrapGet(callback));
   store.set = (sid, sess, callback) => original.set(sid, sess, wrap(callback));
   store.destroy = (sid, callback) => original.destroy(sid, wrap(callback));
+  // The conditional write (refresh, slide) fails and answers like the others.
+  const conditional = store as S & Partial<Pick<ConditionalSessionStore, 'setIfExists'>>;
+  if (conditional.setIfExists) {
+    const setIfExists = conditional.setIfExists.bind(store);
+    conditional.setIfExists = async (sid, sess) => {
+      let written: boolean;
+      try {
+        written = await setIfExists(sid, sess);
+      } catch (error) {
+        throw outcome(error) ?? error;
+      }
+      health.answered();
+      return written;
+    };
+  }
   return store;
 }
 

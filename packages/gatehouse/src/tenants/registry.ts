@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { sameSecret, sha256 } from '../digest.ts';
 import type { GatehouseConfig, ProviderConfig, TenantConfig } from '../config/schema.ts';
 import { problem } from '../errors.ts';
+import type { StoreHealth } from '../session/stores.ts';
 import type { Vault } from '../session/vault.ts';
 import {
   DEFAULT_ADMIN_RULE,
@@ -61,6 +62,11 @@ export interface TenantRegistryOptions {
   /** Seals dynamic providers' client secrets (rotatable keys). */
   vault: Vault;
   clock?: () => number;
+  /**
+   * Hears whether each store access answered, like the session stores' accesses: a request
+   * whose first store access is a registry read still tells the outage log that Redis is down.
+   */
+  health?: StoreHealth;
 }
 
 type SecretSource = { plain: string } | { sealed: string };
@@ -108,6 +114,7 @@ export class TenantRegistry {
   readonly #vault: Vault;
   readonly #clock: () => number;
   readonly #static: ReadonlyMap<string, TenantEntry>;
+  readonly #health: StoreHealth | undefined;
   readonly #unsubscribe: () => void;
   #view: Promise<RegistryView> | undefined;
 
@@ -115,6 +122,7 @@ export class TenantRegistry {
     this.#store = options.store;
     this.#vault = options.vault;
     this.#clock = options.clock ?? Date.now;
+    this.#health = options.health;
     this.#static = new Map(options.config.tenants.map((t) => [t.id, configTenantEntry(t)]));
     this.#unsubscribe = this.#store.subscribe(() => this.invalidate());
   }
@@ -382,11 +390,8 @@ export class TenantRegistry {
 
   #current(): Promise<RegistryView> {
     if (this.#view) return this.#view;
-    const loading = this.#store.snapshot().then(
-      (snapshot) => buildView(this.#static, snapshot),
-      (error: unknown) => {
-        throw problem('store_unavailable', { cause: error });
-      },
+    const loading = this.#write(() => this.#store.snapshot()).then((snapshot) =>
+      buildView(this.#static, snapshot),
     );
     // A change announced while loading clears `#view`, so a stale result is not kept.
     this.#view = loading;
@@ -436,13 +441,17 @@ export class TenantRegistry {
     return this.#vault.seal(value);
   }
 
-  /** Store failures are "try again later", never "not found". */
+  /** Every store access, reads included: failures are "try again later", never "not found". */
   async #write<T>(operation: () => Promise<T>): Promise<T> {
+    let result: T;
     try {
-      return await operation();
+      result = await operation();
     } catch (error) {
+      this.#health?.failed(error);
       throw problem('store_unavailable', { cause: error });
     }
+    this.#health?.answered();
+    return result;
   }
 }
 
