@@ -1,5 +1,5 @@
 import type { SessionData, Store } from 'express-session';
-import type { Cluster, Redis } from 'ioredis';
+import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   startRedisCluster,
@@ -13,8 +13,10 @@ import { MemorySessionStore, createRedisSessionStore, storeOps } from '../src/se
 
 /**
  * One contract, two implementations: whatever passes here for memory must pass for a real
- * redis-server. Time is a controllable clock for memory; Redis TTLs are asserted via PTTL and
- * with short real expiries.
+ * redis-server. No test sleeps: time passes on a controllable clock for memory, and for Redis
+ * by shortening every key's remaining lifetime server-side (PTTL minus the time, so Redis
+ * itself drops what is due). Every window is seconds wide, so a loaded machine cannot move a
+ * test across a boundary.
  */
 const IDLE_SECONDS = 60;
 
@@ -40,6 +42,35 @@ function clientOf(name: string): Redis | Cluster {
   const client = clients.get(name);
   if (!client) throw new Error(`${name} did not start`);
   return client;
+}
+
+/** Takes `ARGV[1]` ms off a key's lifetime; a non-positive PEXPIRE deletes it, as expiry would. */
+const SHORTEN_TTL = `local ttl = redis.call('PTTL', KEYS[1])
+if ttl > 0 then redis.call('PEXPIRE', KEYS[1], ttl - tonumber(ARGV[1])) end
+return ttl`;
+
+/** Lets `ms` pass for every key matching `pattern` (on every master of a cluster). */
+async function elapseInRedis(redis: Redis | Cluster, pattern: string, ms: number): Promise<void> {
+  const nodes = redis instanceof Cluster ? redis.nodes('master') : [redis];
+  for (const node of nodes) {
+    let cursor = '0';
+    do {
+      const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
+      cursor = next;
+      for (const key of keys) await redis.eval(SHORTEN_TTL, 1, key, ms);
+    } while (cursor !== '0');
+  }
+}
+
+/** A controllable clock, starting now (records in these tests are stamped with `Date.now()`). */
+function testClock() {
+  let now = Date.now();
+  return {
+    now: () => now,
+    elapse: (ms: number) => {
+      now += ms;
+    },
+  };
 }
 
 function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
@@ -69,18 +100,22 @@ const sessionData = (gh: SessionRecord): SessionData => ({
 
 interface SessionHarness {
   store: Store;
-  /** Remaining lifetime of a stored session, in seconds, as the backend sees it. */
-  ttlSeconds(sid: string): Promise<number>;
+  /** Lets `ms` pass for what the store holds. */
+  elapse(ms: number): Promise<void>;
+  /** The store's clock (it moves with `elapse` only for memory: Redis keeps real time). */
+  now(): number;
 }
 
 const sessionStores: Array<[string, () => SessionHarness]> = [
   [
     'memory',
     () => {
-      const store = new MemorySessionStore({ idleTimeoutSeconds: IDLE_SECONDS });
+      const clock = testClock();
+      const store = new MemorySessionStore({ idleTimeoutSeconds: IDLE_SECONDS, clock: clock.now });
       return {
         store,
-        ttlSeconds: async (sid) => ((await storeOps(store).get(sid)) ? IDLE_SECONDS : -2),
+        elapse: async (ms) => clock.elapse(ms),
+        now: clock.now,
       };
     },
   ],
@@ -90,7 +125,8 @@ const sessionStores: Array<[string, () => SessionHarness]> = [
       const redis = clientOf(name);
       return {
         store: createRedisSessionStore(redis, { idleTimeoutSeconds: IDLE_SECONDS }),
-        ttlSeconds: (sid) => redis.ttl(`gh:sess:${sid}`),
+        elapse: (ms) => elapseInRedis(redis, 'gh:sess:*', ms),
+        now: Date.now,
       };
     },
   ]),
@@ -127,17 +163,29 @@ describe.each(sessionStores)('session store contract: %s', (_name, make) => {
 
   it('keeps a session no longer than its idle deadline', async () => {
     await ops.set('sid-ttl', sessionData(record()));
-    const ttl = await harness.ttlSeconds('sid-ttl');
-    expect(ttl).toBeGreaterThan(IDLE_SECONDS - 5);
-    expect(ttl).toBeLessThanOrEqual(IDLE_SECONDS);
+    await harness.elapse((IDLE_SECONDS - 5) * 1000);
+    expect(await ops.get('sid-ttl')).toBeDefined();
+    // TTLs are whole seconds, rounded up: gone within a second of the deadline.
+    await harness.elapse(5000 + 1000);
+    expect(await ops.get('sid-ttl')).toBeUndefined();
   });
 
   it('keeps a session no longer than its absolute deadline when that comes first', async () => {
-    const now = Date.now();
-    await ops.set('sid-abs', sessionData(record({ absoluteExpiresAt: now + 1500 })));
+    const absoluteMs = 30_000;
+    await ops.set('sid-abs', sessionData(record({ absoluteExpiresAt: Date.now() + absoluteMs })));
+    await harness.elapse(absoluteMs - 5000);
     expect(await ops.get('sid-abs')).toBeDefined();
-    await new Promise((resolve) => setTimeout(resolve, 2100));
+    // Long before the idle deadline (60 s).
+    await harness.elapse(5000 + 1000);
     expect(await ops.get('sid-abs')).toBeUndefined();
+  });
+
+  it('a write moves the deadline: the record lives its full idle time from the write', async () => {
+    await ops.set('sid-slide', sessionData(record()));
+    await harness.elapse(40_000);
+    await ops.set('sid-slide', sessionData(record({ lastSeenAt: harness.now() })));
+    await harness.elapse(IDLE_SECONDS * 1000 - 30_000);
+    expect(await ops.get('sid-slide')).toBeDefined();
   });
 
   it('setIfExists writes only while the session exists (an ended session stays ended)', async () => {
@@ -183,18 +231,46 @@ describe('memory session store with a controllable clock', () => {
   });
 });
 
-const kvStores: Array<[string, () => KeyValueStore]> = [
-  ['memory', () => new MemoryKeyValueStore()],
-  ...REDIS_TOPOLOGIES.map((name): [string, () => KeyValueStore] => [
+interface KeyValueHarness {
+  kv: KeyValueStore;
+  /** Lets `ms` pass for what the store holds. */
+  elapse(ms: number): Promise<void>;
+  /** The store's clock (it moves with `elapse` only for memory: Redis keeps real time). */
+  now(): number;
+}
+
+const kvStores: Array<[string, () => KeyValueHarness]> = [
+  [
+    'memory',
+    () => {
+      const clock = testClock();
+      return {
+        kv: new MemoryKeyValueStore({ clock: clock.now }),
+        elapse: async (ms) => clock.elapse(ms),
+        now: clock.now,
+      };
+    },
+  ],
+  ...REDIS_TOPOLOGIES.map((name): [string, () => KeyValueHarness] => [
     name,
-    () => new RedisKeyValueStore(clientOf(name), { prefix: `t${Math.random()}:` }),
+    () => {
+      const redis = clientOf(name);
+      const prefix = `t${Math.random()}:`;
+      return {
+        kv: new RedisKeyValueStore(redis, { prefix }),
+        elapse: (ms) => elapseInRedis(redis, `${prefix}*`, ms),
+        now: Date.now,
+      };
+    },
   ]),
 ];
 
 describe.each(kvStores)('key-value store contract: %s', (_name, make) => {
   let kv: KeyValueStore;
+  let harness: KeyValueHarness;
   beforeEach(() => {
-    kv = make();
+    harness = make();
+    kv = harness.kv;
   });
 
   it('put/get/delete', async () => {
@@ -213,9 +289,10 @@ describe.each(kvStores)('key-value store contract: %s', (_name, make) => {
   });
 
   it('expires values after their TTL', async () => {
-    await kv.put('short', 'x', 150);
+    await kv.put('short', 'x', 10_000);
+    await harness.elapse(5_000);
     expect(await kv.get('short')).toBe('x');
-    await new Promise((resolve) => setTimeout(resolve, 250));
+    await harness.elapse(5_000);
     expect(await kv.get('short')).toBeUndefined();
     expect(await kv.take('short')).toBeUndefined();
   });
@@ -228,18 +305,33 @@ describe.each(kvStores)('key-value store contract: %s', (_name, make) => {
   });
 
   it('putIfAbsent succeeds again after the lease expires', async () => {
-    expect(await kv.putIfAbsent('lease', 'a', 100)).toBe(true);
-    expect(await kv.putIfAbsent('lease', 'b', 100)).toBe(false);
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(await kv.putIfAbsent('lease', 'b', 100)).toBe(true);
+    expect(await kv.putIfAbsent('lease', 'a', 10_000)).toBe(true);
+    await harness.elapse(5_000);
+    expect(await kv.putIfAbsent('lease', 'b', 10_000)).toBe(false);
+    await harness.elapse(5_000);
+    expect(await kv.putIfAbsent('lease', 'b', 10_000)).toBe(true);
+    expect(await kv.get('lease')).toBe('b');
   });
 
   it('renewIfEquals extends only the owner’s lease', async () => {
-    await kv.putIfAbsent('renew', 'owner', 200);
-    expect(await kv.renewIfEquals('renew', 'intruder', 10_000)).toBe(false);
-    expect(await kv.renewIfEquals('renew', 'owner', 10_000)).toBe(true);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    await kv.putIfAbsent('renew', 'owner', 10_000);
+    expect(await kv.renewIfEquals('renew', 'intruder', 60_000)).toBe(false);
+    expect(await kv.renewIfEquals('renew', 'owner', 60_000)).toBe(true);
+    // Well past the first lease's end, still held thanks to the renewal.
+    await harness.elapse(30_000);
     expect(await kv.get('renew')).toBe('owner');
+    await harness.elapse(30_000);
+    expect(await kv.get('renew')).toBeUndefined();
+  });
+
+  it('an expired lease can be neither renewed nor released by its old owner', async () => {
+    await kv.putIfAbsent('lost', 'old', 10_000);
+    await harness.elapse(10_000);
+    expect(await kv.renewIfEquals('lost', 'old', 10_000)).toBe(false);
+    expect(await kv.putIfAbsent('lost', 'new', 10_000)).toBe(true);
+    expect(await kv.renewIfEquals('lost', 'old', 10_000)).toBe(false);
+    expect(await kv.deleteIfEquals('lost', 'old')).toBe(false);
+    expect(await kv.get('lost')).toBe('new');
   });
 
   it('deleteIfEquals releases only the owner’s lock', async () => {
@@ -251,7 +343,7 @@ describe.each(kvStores)('key-value store contract: %s', (_name, make) => {
   });
 
   it('indexes: add, list, remove; each member expires on its own', async () => {
-    const now = Date.now();
+    const now = harness.now();
     await kv.addToIndex('index', 'a', now + 10_000, now);
     await kv.addToIndex('index', 'b', now + 10_000, now);
     await kv.addToIndex('index', 'a', now + 20_000, now);
@@ -265,12 +357,15 @@ describe.each(kvStores)('key-value store contract: %s', (_name, make) => {
   });
 
   it('an index drops expired members as it grows and dies with its last member', async () => {
-    const now = Date.now();
-    for (let i = 0; i < 50; i += 1) await kv.addToIndex('busy', `old-${i}`, now + 100, now);
-    await new Promise((resolve) => setTimeout(resolve, 150));
-    await kv.addToIndex('busy', 'fresh', Date.now() + 200, Date.now());
+    const now = harness.now();
+    for (let i = 0; i < 50; i += 1) await kv.addToIndex('busy', `old-${i}`, now + 10_000, now);
+    // Adding at a later moment drops every member expired by then.
+    await kv.addToIndex('busy', 'fresh', now + 40_000, now + 15_000);
     expect(await kv.indexMembers('busy', 0)).toEqual(['fresh']);
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    // The index itself lives as long as its longest-lived member, and no longer.
+    await harness.elapse(35_000);
+    expect(await kv.indexMembers('busy', 0)).toEqual(['fresh']);
+    await harness.elapse(5_000);
     expect(await kv.indexMembers('busy', 0)).toEqual([]);
   });
 });

@@ -21,7 +21,7 @@ const BODY_PARSER_PROBLEMS: Readonly<Record<string, ProblemCode>> = {
 export function toGatehouseError(error: unknown): GatehouseError {
   if (error instanceof GatehouseError) return error;
   // body-parser and friends carry a 4xx `status` and a safe `type`.
-  const candidate = error as { status?: unknown; type?: unknown };
+  const candidate = (error ?? {}) as { status?: unknown; type?: unknown };
   if (typeof candidate.status === 'number' && candidate.status >= 400 && candidate.status < 500) {
     const code =
       (typeof candidate.type === 'string' ? BODY_PARSER_PROBLEMS[candidate.type] : undefined) ??

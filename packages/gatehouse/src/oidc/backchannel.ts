@@ -23,7 +23,7 @@ const ACCEPTED_TYPES = new Set(['logout+jwt', 'application/logout+jwt', 'jwt']);
 const REPLAY_WINDOW_MS = 2 * MAX_TOKEN_AGE_SECONDS * 1000;
 
 export interface BackchannelLogoutOptions {
-  providers: ProviderClients;
+  providers: Pick<ProviderClients, 'client'>;
   sessions: SessionService;
   replay: KeyValueStore;
   /** The guarded fetch: the provider's JWKS URL came from its (tenant-supplied) discovery. */

@@ -6,6 +6,7 @@ import type { KeyValueStore } from '../session/kv.ts';
 import { refreshTokenExpiry, type TokenSet } from '../session/model.ts';
 import type { Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
+import { openidClientGrants, type IdpGrants } from './idp-grants.ts';
 
 /** What the server remembers between `/bff/login` and the callback; never sent to the browser. */
 export interface LoginTransaction {
@@ -36,10 +37,12 @@ export const RESERVED_AUTHORIZATION_PARAMETERS: ReadonlySet<string> = new Set([
 ]);
 
 export interface LoginDeps {
-  providers: ProviderClients;
+  providers: Pick<ProviderClients, 'resolve' | 'client' | 'redirectUri'>;
   transactions: KeyValueStore;
   vault: Vault;
   clock: () => number;
+  /** The IdP's token endpoint (default: openid-client). */
+  grants?: IdpGrants;
 }
 
 export const hashBinding = (binding: string) => sha256(binding);
@@ -152,7 +155,8 @@ export async function completeLogin(
 
   const configuration = await deps.providers.client(request.tenant, request.provider);
   try {
-    const response = await client.authorizationCodeGrant(configuration, request.callbackUrl, {
+    const grants = deps.grants ?? openidClientGrants;
+    const response = await grants.authorizationCode(configuration, request.callbackUrl, {
       pkceCodeVerifier: transaction.codeVerifier,
       expectedState: state ?? undefined,
       expectedNonce: transaction.nonce,

@@ -5,12 +5,15 @@ import { refreshTokenExpiry, type SessionRecord, type TokenSet } from '../sessio
 import type { SessionService } from '../session/service.ts';
 import type { Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
+import { openidClientGrants, type GrantResponse, type IdpGrants } from './idp-grants.ts';
 import { ASSUMED_EXPIRES_IN_SECONDS, toTokenSet } from './login.ts';
 
 export interface TokenRefresherOptions {
   sessions: SessionService;
-  providers: ProviderClients;
+  providers: Pick<ProviderClients, 'client'>;
   vault: Vault;
+  /** The IdP's token endpoint (default: openid-client). */
+  grants?: IdpGrants;
   /** Refresh when the access token expires within this many seconds. */
   skewSeconds: number;
   /** How long a caller waits for another instance's refresh before giving up with 503. */
@@ -29,7 +32,7 @@ export class TokenRefresher {
   readonly #inFlight = new Map<string, Promise<SessionRecord>>();
 
   constructor(options: TokenRefresherOptions) {
-    this.#options = { maxWaitMs: 15_000, pollMs: 25, ...options };
+    this.#options = { maxWaitMs: 15_000, pollMs: 25, grants: openidClientGrants, ...options };
   }
 
   /**
@@ -109,13 +112,13 @@ export class TokenRefresher {
     resource: string | undefined,
   ): Promise<SessionRecord> {
     if (!this.needsRefresh(record, resource)) return record;
-    const { vault, providers, sessions } = this.#options;
+    const { vault, providers, sessions, grants } = this.#options;
     const tokens = await vault.open<TokenSet>(record.tokens);
     if (!tokens.refreshToken) return this.#endSession(sid, record);
     const configuration = await providers.client(record.tenant, record.provider);
-    let response: client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
+    let response: GrantResponse;
     try {
-      response = await client.refreshTokenGrant(
+      response = await grants.refresh(
         configuration,
         tokens.refreshToken,
         resource ? { resource } : {},

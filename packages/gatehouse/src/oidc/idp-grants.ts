@@ -1,0 +1,36 @@
+import * as client from 'openid-client';
+
+/** A token endpoint answer with openid-client's helpers (`claims()` of the ID token). */
+export type GrantResponse = client.TokenEndpointResponse & client.TokenEndpointResponseHelpers;
+
+/**
+ * The token endpoint calls Gatehouse makes to an IdP: the one seam between the use cases
+ * (login completion, refresh) and the network, so that they can be exercised with a fake IdP.
+ * Failures are openid-client's errors (`ResponseBodyError`, `ClientError`, a fetch's
+ * `TypeError`); the callers map them.
+ *
+ * @example
+ * const refresher = new TokenRefresher({ sessions, providers, vault, skewSeconds: 30, grants: openidClientGrants });
+ */
+export interface IdpGrants {
+  /** The refresh token grant (RFC 6749 §6), optionally narrowed to one resource (RFC 8707). */
+  refresh(
+    configuration: client.Configuration,
+    refreshToken: string,
+    parameters: Record<string, string>,
+  ): Promise<GrantResponse>;
+  /** The authorization code grant with PKCE, state and nonce checks, at the callback. */
+  authorizationCode(
+    configuration: client.Configuration,
+    callbackUrl: URL,
+    checks: client.AuthorizationCodeGrantChecks,
+  ): Promise<GrantResponse>;
+}
+
+/** The real grants: openid-client against the provider's token endpoint. */
+export const openidClientGrants: IdpGrants = {
+  refresh: (configuration, refreshToken, parameters) =>
+    client.refreshTokenGrant(configuration, refreshToken, parameters),
+  authorizationCode: (configuration, callbackUrl, checks) =>
+    client.authorizationCodeGrant(configuration, callbackUrl, checks),
+};

@@ -1,0 +1,203 @@
+import { randomUUID } from 'node:crypto';
+import { SignJWT, exportJWK, generateKeyPair, type JWTPayload } from 'jose';
+import * as client from 'openid-client';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { BackchannelLogout } from '../src/oidc/backchannel.ts';
+import { MemoryKeyValueStore } from '../src/session/kv.ts';
+import type { SessionRecord } from '../src/session/model.ts';
+import { SessionService } from '../src/session/service.ts';
+import { MemorySessionStore, storeOps, withStoreErrors } from '../src/session/stores.ts';
+
+/**
+ * The back-channel logout receiver (`oidc/backchannel.ts`) with keys of its own, a JWKS served
+ * by a fake fetch, a fake clock and the memory stores: which tokens are refused, and which
+ * sessions end.
+ */
+const ISSUER = 'https://idp.example';
+const JWKS_URI = `${ISSUER}/jwks`;
+const EVENT = 'http://schemas.openid.net/event/backchannel-logout';
+const NOW = 1_800_000_000_000;
+const configuration = new client.Configuration({ issuer: ISSUER, jwks_uri: JWKS_URI }, 'gatehouse');
+
+type SigningKey = Awaited<ReturnType<typeof generateKeyPair>>['privateKey'];
+let signingKey: SigningKey;
+let jwks: { keys: unknown[] };
+
+beforeAll(async () => {
+  const pair = await generateKeyPair('RS256');
+  signingKey = pair.privateKey;
+  jwks = { keys: [{ ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' }] };
+});
+
+function logoutToken(
+  claims: JWTPayload = {},
+  header: { alg?: string; typ?: string | undefined } = {},
+  key: SigningKey | Uint8Array = signingKey,
+): Promise<string> {
+  return new SignJWT({
+    iss: ISSUER,
+    aud: 'gatehouse',
+    iat: Math.floor(NOW / 1000),
+    jti: randomUUID(),
+    events: { [EVENT]: {} },
+    ...claims,
+  })
+    .setProtectedHeader({ alg: 'RS256', kid: 'k1', typ: 'logout+jwt', ...header })
+    .sign(key);
+}
+
+function record(overrides: Partial<SessionRecord>): SessionRecord {
+  return {
+    v: 1,
+    tenant: 'acme',
+    provider: 'dev',
+    issuer: ISSUER,
+    sub: 'alice',
+    claims: {},
+    tokens: 'sealed',
+    accessTokenExpiresAt: Math.floor(NOW / 1000) + 300,
+    createdAt: NOW,
+    lastSeenAt: NOW,
+    absoluteExpiresAt: NOW + 3_600_000,
+    handle: randomUUID(),
+    device: 'test',
+    ...overrides,
+  };
+}
+
+async function setUp(options: { keySetDown?: boolean; failDestroys?: number } = {}) {
+  const clock = () => NOW;
+  const store = new MemorySessionStore({ idleTimeoutSeconds: 3600, clock });
+  let failures = options.failDestroys ?? 0;
+  const destroy = store.destroy.bind(store);
+  store.destroy = (sid, callback) => {
+    if (failures-- > 0) callback?.(new Error('connection reset'));
+    else destroy(sid, callback);
+  };
+  const kv = new MemoryKeyValueStore({ clock });
+  const sessions = new SessionService({
+    store: withStoreErrors(store),
+    kv,
+    clock,
+    idleTimeoutSeconds: 3600,
+  });
+  const fetches: string[] = [];
+  const receiver = new BackchannelLogout({
+    providers: { client: async () => configuration },
+    sessions,
+    replay: kv,
+    fetch: async (input: string | URL | Request) => {
+      fetches.push(input instanceof Request ? input.url : input.toString());
+      if (options.keySetDown) throw new TypeError('fetch failed');
+      return Response.json(jwks);
+    },
+  });
+  const sessionsById: Record<string, SessionRecord> = {
+    'alice-laptop': record({ sid: 'idp-1' }),
+    'alice-phone': record({ sid: 'idp-2' }),
+    'alice-other-tenant': record({ sid: 'idp-3', tenant: 'globex' }),
+    bob: record({ sub: 'bob', sid: 'idp-4' }),
+  };
+  for (const [sid, gh] of Object.entries(sessionsById)) {
+    await storeOps(store).set(sid, { cookie: { originalMaxAge: null }, gh });
+    await sessions.indexSession(sid, gh);
+  }
+  const alive = async () => {
+    const live: string[] = [];
+    for (const sid of Object.keys(sessionsById)) {
+      if (await storeOps(store).get(sid)) live.push(sid);
+    }
+    return live;
+  };
+  return { receiver, alive, fetches };
+}
+
+describe('BackchannelLogout: which sessions end', () => {
+  it('a token with sid ends the sessions of that IdP session only', async () => {
+    const { receiver, alive } = await setUp();
+    expect(await receiver.receive('acme', 'dev', await logoutToken({ sid: 'idp-1' }))).toBe(1);
+    expect(await alive()).toEqual(['alice-phone', 'alice-other-tenant', 'bob']);
+  });
+
+  it('a token with only sub ends every session of that user at this tenant and provider', async () => {
+    const { receiver, alive } = await setUp();
+    expect(await receiver.receive('acme', 'dev', await logoutToken({ sub: 'alice' }))).toBe(2);
+    expect(await alive()).toEqual(['alice-other-tenant', 'bob']);
+  });
+
+  it('a token with sid and another sub ends nothing', async () => {
+    const { receiver, alive } = await setUp();
+    expect(
+      await receiver.receive('acme', 'dev', await logoutToken({ sid: 'idp-1', sub: 'bob' })),
+    ).toBe(0);
+    expect(await alive()).toHaveLength(4);
+  });
+
+  it('a replayed token is refused', async () => {
+    const { receiver } = await setUp();
+    const token = await logoutToken({ sid: 'idp-1' });
+    await receiver.receive('acme', 'dev', token);
+    await expect(receiver.receive('acme', 'dev', token)).rejects.toMatchObject({
+      status: 400,
+      code: 'invalid_logout_token',
+      message: 'Logout token refused: replayed.',
+    });
+  });
+
+  it('a store failure is 503 and is not remembered as seen: the IdP’s retry applies', async () => {
+    const { receiver, alive } = await setUp({ failDestroys: 1 });
+    const token = await logoutToken({ sub: 'alice' });
+    await expect(receiver.receive('acme', 'dev', token)).rejects.toMatchObject({
+      status: 503,
+      code: 'store_unavailable',
+    });
+    expect(await receiver.receive('acme', 'dev', token)).toBe(2);
+    expect(await alive()).toEqual(['alice-other-tenant', 'bob']);
+  });
+
+  it('fetches the key set once for many tokens', async () => {
+    const { receiver, fetches } = await setUp();
+    await receiver.receive('acme', 'dev', await logoutToken({ sid: 'idp-1' }));
+    await receiver.receive('acme', 'dev', await logoutToken({ sid: 'idp-2' }));
+    expect(fetches).toEqual([JWKS_URI]);
+  });
+
+  it('an unreachable key set is the IdP’s outage (idp_unavailable), not a bad token', async () => {
+    const { receiver, alive } = await setUp({ keySetDown: true });
+    await expect(
+      receiver.receive('acme', 'dev', await logoutToken({ sid: 'idp-1' })),
+    ).rejects.toMatchObject({ code: 'idp_unavailable' });
+    expect(await alive()).toHaveLength(4);
+  });
+});
+
+describe('BackchannelLogout: refused tokens', () => {
+  const now = Math.floor(NOW / 1000);
+  it.each<[string, () => Promise<string>]>([
+    ['another audience', () => logoutToken({ sid: 'idp-1', aud: 'someone-else' })],
+    ['another issuer', () => logoutToken({ sid: 'idp-1', iss: 'https://evil.example' })],
+    ['a token issued too long ago', () => logoutToken({ sid: 'idp-1', iat: now - 600 })],
+    ['a nonce (an ID token, not a logout token)', () => logoutToken({ sid: 'idp-1', nonce: 'n' })],
+    ['no back-channel event', () => logoutToken({ sid: 'idp-1', events: {} })],
+    ['neither sid nor sub', () => logoutToken({})],
+    ['the typ of an access token', () => logoutToken({ sid: 'idp-1' }, { typ: 'at+jwt' })],
+    [
+      'an HMAC signature',
+      () => logoutToken({ sid: 'idp-1' }, { alg: 'HS256' }, new Uint8Array(32)),
+    ],
+    ['a garbled token', async () => 'not.a.jwt'],
+  ])('refuses %s with 400 invalid_logout_token and ends nothing', async (_name, make) => {
+    const { receiver, alive } = await setUp();
+    await expect(receiver.receive('acme', 'dev', await make())).rejects.toMatchObject({
+      status: 400,
+      code: 'invalid_logout_token',
+    });
+    expect(await alive()).toHaveLength(4);
+  });
+
+  it.each([['JWT'], ['application/logout+jwt'], [undefined]])('accepts typ %s', async (typ) => {
+    const { receiver } = await setUp();
+    const token = await logoutToken({ sid: 'idp-1' }, { typ });
+    expect(await receiver.receive('acme', 'dev', token)).toBe(1);
+  });
+});

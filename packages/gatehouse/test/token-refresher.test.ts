@@ -1,0 +1,402 @@
+import { randomBytes } from 'node:crypto';
+import * as client from 'openid-client';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { GrantResponse, IdpGrants } from '../src/oidc/idp-grants.ts';
+import { TokenRefresher } from '../src/oidc/refresh.ts';
+import { MemoryKeyValueStore } from '../src/session/kv.ts';
+import type { SessionRecord, TokenSet } from '../src/session/model.ts';
+import { SessionService } from '../src/session/service.ts';
+import { MemorySessionStore, storeOps } from '../src/session/stores.ts';
+import { Vault } from '../src/session/vault.ts';
+
+/**
+ * The refresh use case against a fake IdP (the token endpoint seam) and a fake clock, on the
+ * memory stores: every outcome of a refresh grant and what it does to the session.
+ */
+const ISSUER = 'https://idp.example';
+const SID = 'sid-1';
+const SKEW_SECONDS = 30;
+const configuration = new client.Configuration(
+  { issuer: ISSUER, token_endpoint: `${ISSUER}/token` },
+  'gatehouse',
+);
+
+interface RefreshCall {
+  refreshToken: string;
+  parameters: Record<string, string>;
+}
+
+/** A token endpoint whose every answer the test decides; it counts the grants. */
+class FakeIdp implements IdpGrants {
+  readonly calls: RefreshCall[] = [];
+  /** By default the n-th grant answers `at-n` and rotates the refresh token to `rt-n`. */
+  answer: (call: RefreshCall) => Promise<GrantResponse> = async () =>
+    tokenResponse({
+      access_token: `at-${this.calls.length}`,
+      refresh_token: `rt-${this.calls.length}`,
+    });
+
+  async refresh(
+    _configuration: client.Configuration,
+    refreshToken: string,
+    parameters: Record<string, string>,
+  ): Promise<GrantResponse> {
+    const call = { refreshToken, parameters };
+    this.calls.push(call);
+    return this.answer(call);
+  }
+
+  async authorizationCode(): Promise<GrantResponse> {
+    throw new Error('no login in these tests');
+  }
+}
+
+function tokenResponse(
+  body: {
+    access_token: string;
+    refresh_token?: string;
+    expires_in?: number;
+    [name: string]: unknown;
+  },
+  claims?: Record<string, unknown>,
+): GrantResponse {
+  return {
+    token_type: 'bearer',
+    expires_in: 600,
+    ...body,
+    claims: () => claims as ReturnType<GrantResponse['claims']>,
+    expiresIn: () => body.expires_in ?? 600,
+  } as GrantResponse;
+}
+
+/** What openid-client throws for an OAuth error answer of the token endpoint. */
+function oauthError(error: string, status = 400): client.ResponseBodyError {
+  return new client.ResponseBodyError('server responded with an error in the response body', {
+    cause: { error },
+    response: new Response(null, { status }),
+  });
+}
+
+const vault = new Vault([{ kid: 'k1', key: randomBytes(32).toString('base64url') }]);
+
+interface Harness {
+  idp: FakeIdp;
+  clock: { now: number };
+  store: MemorySessionStore;
+  kv: MemoryKeyValueStore;
+  sessions: SessionService;
+  refresher: TokenRefresher;
+  /** Another instance: its own service and refresher over the same stores and IdP. */
+  instance(): TokenRefresher;
+  stored(): Promise<SessionRecord | undefined>;
+  storedTokens(): Promise<TokenSet | undefined>;
+}
+
+const services: SessionService[] = [];
+afterEach(() => {
+  for (const service of services.splice(0)) service.close();
+});
+
+async function setUp(
+  options: {
+    tokens?: Partial<TokenSet>;
+    store?: (clock: () => number) => MemorySessionStore;
+    maxWaitMs?: number;
+  } = {},
+): Promise<Harness> {
+  const clock = { now: 1_800_000_000_000 };
+  const now = () => clock.now;
+  const idp = new FakeIdp();
+  const store =
+    options.store?.(now) ?? new MemorySessionStore({ idleTimeoutSeconds: 3600, clock: now });
+  const kv = new MemoryKeyValueStore({ clock: now });
+  const newService = () => {
+    const service = new SessionService({ store, kv, clock: now, idleTimeoutSeconds: 3600 });
+    services.push(service);
+    return service;
+  };
+  const newRefresher = (sessions: SessionService) =>
+    new TokenRefresher({
+      sessions,
+      providers: { client: async () => configuration },
+      vault,
+      skewSeconds: SKEW_SECONDS,
+      grants: idp,
+      pollMs: 5,
+      ...(options.maxWaitMs ? { maxWaitMs: options.maxWaitMs } : {}),
+    });
+  const tokens: TokenSet = {
+    accessToken: 'at-0',
+    refreshToken: 'rt-0',
+    // Already inside the skew window: the next use refreshes.
+    expiresAt: Math.floor(clock.now / 1000) + 10,
+    ...options.tokens,
+  };
+  const record: SessionRecord = {
+    v: 1,
+    tenant: 'acme',
+    provider: 'dev',
+    issuer: ISSUER,
+    sub: 'alice',
+    claims: { sub: 'alice' },
+    tokens: await vault.seal(tokens),
+    accessTokenExpiresAt: tokens.expiresAt,
+    createdAt: clock.now,
+    lastSeenAt: clock.now,
+    absoluteExpiresAt: clock.now + 8 * 3_600_000,
+    handle: 'handle-1',
+    device: 'test',
+  };
+  await storeOps(store).set(SID, { cookie: { originalMaxAge: null }, gh: record });
+  const sessions = newService();
+  await sessions.indexSession(SID, record);
+  const stored = async () => (await storeOps(store).get(SID))?.gh;
+  return {
+    idp,
+    clock,
+    store,
+    kv,
+    sessions,
+    refresher: newRefresher(sessions),
+    instance: () => newRefresher(newService()),
+    stored,
+    storedTokens: async () => {
+      const current = await stored();
+      return current ? vault.open<TokenSet>(current.tokens) : undefined;
+    },
+  };
+}
+
+/** The access token as a proxied request would get it: from the record read from the store. */
+async function accessToken(h: Harness, refresher = h.refresher, resource?: string) {
+  const stored = await h.stored();
+  if (!stored) throw new Error('no session stored');
+  return refresher.accessToken(SID, stored, resource);
+}
+
+describe('TokenRefresher: refresh outcomes', () => {
+  it('uses the access token as it is while it is outside the skew window (no grant)', async () => {
+    const h = await setUp({ tokens: { expiresAt: Math.floor(1_800_000_000_000 / 1000) + 300 } });
+    expect(await accessToken(h)).toBe('at-0');
+    expect(h.idp.calls).toHaveLength(0);
+    // Once inside the skew window, it is refreshed.
+    h.clock.now += (300 - SKEW_SECONDS) * 1000;
+    expect(await accessToken(h)).toBe('at-1');
+    expect(h.idp.calls).toHaveLength(1);
+  });
+
+  it('stores a rotated refresh token, and the next refresh uses it', async () => {
+    const h = await setUp();
+    expect(await accessToken(h)).toBe('at-1');
+    expect(h.idp.calls).toEqual([{ refreshToken: 'rt-0', parameters: {} }]);
+    const tokens = await h.storedTokens();
+    expect(tokens).toMatchObject({ accessToken: 'at-1', refreshToken: 'rt-1' });
+    const record = await h.stored();
+    expect(record?.accessTokenExpiresAt).toBe(Math.floor(h.clock.now / 1000) + 600);
+
+    h.clock.now += 600_000;
+    expect(await accessToken(h)).toBe('at-2');
+    expect(h.idp.calls[1]?.refreshToken).toBe('rt-1');
+  });
+
+  it('keeps the refresh token it has when the IdP does not rotate it', async () => {
+    const h = await setUp();
+    h.idp.answer = async () => tokenResponse({ access_token: 'at-new' });
+    expect(await accessToken(h)).toBe('at-new');
+    expect(await h.storedTokens()).toMatchObject({ refreshToken: 'rt-0' });
+  });
+
+  it('bounds the session by refresh_expires_in when the IdP sends it', async () => {
+    const h = await setUp();
+    h.idp.answer = async () =>
+      tokenResponse({ access_token: 'at-1', refresh_token: 'rt-1', refresh_expires_in: 1800 });
+    await accessToken(h);
+    expect((await h.stored())?.refreshExpiresAt).toBe(h.clock.now + 1_800_000);
+  });
+
+  it('invalid_grant ends the session (401 session_expired) everywhere', async () => {
+    const h = await setUp();
+    h.idp.answer = async () => {
+      throw oauthError('invalid_grant');
+    };
+    await expect(accessToken(h)).rejects.toMatchObject({ status: 401, code: 'session_expired' });
+    expect(await h.stored()).toBeUndefined();
+    expect((await h.sessions.sessionsOfUser(ISSUER, 'alice')).size).toBe(0);
+  });
+
+  it('invalid_target answers 502 resource_not_granted and keeps the session', async () => {
+    const h = await setUp();
+    h.idp.answer = async () => {
+      throw oauthError('invalid_target');
+    };
+    await expect(accessToken(h, h.refresher, 'https://api.example')).rejects.toMatchObject({
+      status: 502,
+      code: 'resource_not_granted',
+      expose: true,
+    });
+    expect(h.idp.calls[0]?.parameters).toEqual({ resource: 'https://api.example' });
+    expect(await h.storedTokens()).toMatchObject({ accessToken: 'at-0', refreshToken: 'rt-0' });
+  });
+
+  it.each([
+    ['an unreachable IdP', () => new TypeError('fetch failed')],
+    ['a 5xx answer', () => oauthError('server_error', 500)],
+    ['a 503 temporarily_unavailable', () => oauthError('temporarily_unavailable', 503)],
+    [
+      'a non-conforming answer',
+      () =>
+        Object.assign(new client.ClientError('unexpected response content-type'), {
+          code: 'OAUTH_RESPONSE_IS_NOT_JSON',
+        }),
+    ],
+  ])('%s answers 502 idp_unavailable and keeps the session', async (_name, failure) => {
+    const h = await setUp();
+    const before = await h.stored();
+    h.idp.answer = async () => {
+      throw failure();
+    };
+    await expect(accessToken(h)).rejects.toMatchObject({ status: 502, code: 'idp_unavailable' });
+    expect(await h.stored()).toEqual(before);
+    // The lease was released: once the IdP is back, the next call refreshes.
+    h.idp.answer = async () => tokenResponse({ access_token: 'at-back', refresh_token: 'rt-1' });
+    expect(await accessToken(h)).toBe('at-back');
+  });
+
+  it.each([
+    ['another subject', { sub: 'mallory', iss: ISSUER }],
+    ['another issuer', { sub: 'alice', iss: 'https://other.example' }],
+  ])('an ID token about %s ends the session (OIDC Core 12.2)', async (_name, claims) => {
+    const h = await setUp();
+    h.idp.answer = async () =>
+      tokenResponse({ access_token: 'at-1', refresh_token: 'rt-1', id_token: 'x.y.z' }, claims);
+    await expect(accessToken(h)).rejects.toMatchObject({ status: 401, code: 'session_expired' });
+    expect(await h.stored()).toBeUndefined();
+  });
+
+  it('accepts a refreshed ID token about the same subject at the same issuer', async () => {
+    const h = await setUp();
+    h.idp.answer = async () =>
+      tokenResponse(
+        { access_token: 'at-1', refresh_token: 'rt-1', id_token: 'id-2' },
+        { sub: 'alice', iss: ISSUER },
+      );
+    expect(await accessToken(h)).toBe('at-1');
+    expect(await h.storedTokens()).toMatchObject({ idToken: 'id-2' });
+  });
+
+  it('a session without a refresh token ends when its access token does (no grant)', async () => {
+    const h = await setUp({ tokens: { refreshToken: undefined } });
+    await expect(accessToken(h)).rejects.toMatchObject({ status: 401, code: 'session_expired' });
+    expect(h.idp.calls).toHaveLength(0);
+    expect(await h.stored()).toBeUndefined();
+  });
+
+  it('a resource token refresh stores the resource token and the rotated refresh token', async () => {
+    const h = await setUp();
+    const resource = 'https://api.example';
+    expect(await accessToken(h, h.refresher, resource)).toBe('at-1');
+    const record = await h.stored();
+    expect(record?.resourceTokens?.[resource]?.expiresAt).toBe(
+      Math.floor(h.clock.now / 1000) + 600,
+    );
+    // The login's own access token is untouched; the refresh token rotated for everyone.
+    expect(await h.storedTokens()).toMatchObject({ accessToken: 'at-0', refreshToken: 'rt-1' });
+    expect(await accessToken(h, h.refresher, resource)).toBe('at-1');
+    expect(h.idp.calls).toHaveLength(1);
+  });
+});
+
+describe('TokenRefresher: single flight', () => {
+  it('concurrent callers in one process share one grant', async () => {
+    const h = await setUp();
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    h.idp.answer = async () => {
+      await answered;
+      return tokenResponse({ access_token: 'at-shared', refresh_token: 'rt-1' });
+    };
+    const callers = Array.from({ length: 8 }, () => accessToken(h));
+    // Let every caller reach the in-flight refresh before the IdP answers.
+    await new Promise((resolve) => setImmediate(resolve));
+    answer();
+    expect(await Promise.all(callers)).toEqual(Array(8).fill('at-shared'));
+    expect(h.idp.calls).toHaveLength(1);
+  });
+
+  it('instances sharing the store make one grant; the others wait for the stored result', async () => {
+    const h = await setUp();
+    const others = [h.instance(), h.instance()];
+    let answer!: () => void;
+    const answered = new Promise<void>((resolve) => (answer = resolve));
+    h.idp.answer = async () => {
+      await answered;
+      return tokenResponse({ access_token: 'at-shared', refresh_token: 'rt-1' });
+    };
+    const first = accessToken(h);
+    await expect.poll(() => h.idp.calls.length).toBe(1);
+    const waiting = others.map((refresher) => accessToken(h, refresher));
+    answer();
+    expect(await Promise.all([first, ...waiting])).toEqual(Array(3).fill('at-shared'));
+    expect(h.idp.calls).toHaveLength(1);
+  });
+
+  it('a caller that waits too long for another instance gets 503 refresh_busy with Retry-After', async () => {
+    const h = await setUp({ maxWaitMs: 1000 });
+    // Another instance holds the session's lease and never finishes.
+    await h.kv.putIfAbsent(h.sessions.lockKey(SID), 'another-instance', 3_600_000);
+    const waiting = accessToken(h);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    h.clock.now += 1001;
+    await expect(waiting).rejects.toMatchObject({
+      status: 503,
+      code: 'refresh_busy',
+      headers: { 'retry-after': '1' },
+    });
+    expect(h.idp.calls).toHaveLength(0);
+  });
+});
+
+describe('TokenRefresher: refresh during a store outage', () => {
+  /** A session store whose conditional writes fail while `down` is set (reads still work). */
+  function storeWithFailingWrites() {
+    const state = { down: false, writes: 0 };
+    const make = (clock: () => number) => {
+      const store = new MemorySessionStore({ idleTimeoutSeconds: 3600, clock });
+      const setIfExists = store.setIfExists.bind(store);
+      store.setIfExists = async (sid, sess) => {
+        state.writes += 1;
+        if (state.down) throw new Error('connection reset');
+        return setIfExists(sid, sess);
+      };
+      return store;
+    };
+    return { make, state };
+  }
+
+  it('keeps the refreshed tokens when the write fails, serves them without a second grant, and stores them later', async () => {
+    const failing = storeWithFailingWrites();
+    const h = await setUp({ store: failing.make });
+    failing.state.down = true;
+
+    // The IdP rotated the refresh token: the result is used although it could not be stored.
+    expect(await accessToken(h)).toBe('at-1');
+    expect(h.idp.calls).toHaveLength(1);
+    expect(failing.state.writes).toBeGreaterThan(1);
+    expect(await h.storedTokens()).toMatchObject({ accessToken: 'at-0', refreshToken: 'rt-0' });
+
+    // The next caller reads the old record from the store and still gets the kept tokens.
+    expect(await accessToken(h)).toBe('at-1');
+    expect(h.idp.calls).toHaveLength(1);
+    // Another instance cannot refresh with the replaced refresh token: the lease is still held.
+    expect(await h.kv.get(h.sessions.lockKey(SID))).toBeDefined();
+
+    // Once the store answers again, the kept write lands and the lease is given back.
+    failing.state.down = false;
+    await expect
+      .poll(async () => (await h.storedTokens())?.refreshToken, { timeout: 10_000 })
+      .toBe('rt-1');
+    await expect.poll(() => h.kv.get(h.sessions.lockKey(SID))).toBeUndefined();
+    expect(await accessToken(h)).toBe('at-1');
+    expect(h.idp.calls).toHaveLength(1);
+  });
+});
