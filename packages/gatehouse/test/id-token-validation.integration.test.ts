@@ -1,14 +1,7 @@
-import { createServer, type Server } from 'node:http';
-import {
-  SignJWT,
-  exportJWK,
-  exportSPKI,
-  generateKeyPair,
-  type CryptoKey,
-  type JWTPayload,
-} from 'jose';
+import { SignJWT, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCookieFetch, freePort, startStack, type Stack } from '@gatehouse/testkit';
+import { createCookieFetch, startStack, type Stack } from '@gatehouse/testkit';
+import { startScriptedIdp, type ScriptedIdp } from './support/scripted-idp.ts';
 
 /**
  * A hostile identity provider: everything about it is correct except the ID token its token
@@ -17,9 +10,8 @@ import { createCookieFetch, freePort, startStack, type Stack } from '@gatehouse/
  */
 describe('ID token validation at the callback', () => {
   let stack: Stack;
-  let idp: Server;
+  let idp: ScriptedIdp;
   let issuer: string;
-  let signingKey: CryptoKey;
   let otherKey: CryptoKey;
   let publicPem: string;
   /** What the next token request answers, by authorization code. */
@@ -27,55 +19,24 @@ describe('ID token validation at the callback', () => {
   const nonces = new Map<string, string>();
 
   beforeAll(async () => {
-    const port = await freePort();
-    issuer = `http://localhost:${port}`;
-    const pair = await generateKeyPair('RS256', { extractable: true });
-    signingKey = pair.privateKey;
     otherKey = (await generateKeyPair('RS256')).privateKey;
-    publicPem = await exportSPKI(pair.publicKey);
-    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
-
-    idp = createServer((req, res) => {
-      const url = new URL(req.url ?? '/', issuer);
-      const json = (body: unknown) =>
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-      if (url.pathname === '/.well-known/openid-configuration') {
-        return json({
-          issuer,
-          authorization_endpoint: `${issuer}/authorize`,
-          token_endpoint: `${issuer}/token`,
-          jwks_uri: `${issuer}/jwks`,
-          response_types_supported: ['code'],
-          subject_types_supported: ['public'],
-          id_token_signing_alg_values_supported: ['RS256'],
-          code_challenge_methods_supported: ['S256'],
-        });
-      }
-      if (url.pathname === '/jwks') return json({ keys: [jwk] });
-      if (url.pathname === '/token') {
-        let body = '';
-        req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        req.on('end', () => {
-          const code = new URLSearchParams(body).get('code') ?? '';
-          const make = forge.get(code);
-          if (!make)
-            return res
-              .writeHead(400, { 'content-type': 'application/json' })
-              .end('{"error":"invalid_grant"}');
-          void make(nonces.get(code) ?? '').then((idToken) =>
-            json({
-              access_token: 'opaque-at',
-              token_type: 'Bearer',
-              expires_in: 300,
-              id_token: idToken,
-            }),
-          );
-        });
-        return;
-      }
-      res.writeHead(404).end();
+    idp = await startScriptedIdp({
+      token(form, reply) {
+        const code = form.get('code') ?? '';
+        const make = forge.get(code);
+        if (!make) return reply(400, { error: 'invalid_grant' });
+        void make(nonces.get(code) ?? '').then((idToken) =>
+          reply(200, {
+            access_token: 'opaque-at',
+            token_type: 'Bearer',
+            expires_in: 300,
+            id_token: idToken,
+          }),
+        );
+      },
     });
-    await new Promise<void>((resolve) => idp.listen(port, '127.0.0.1', resolve));
+    issuer = idp.issuer;
+    publicPem = idp.publicPem;
 
     stack = await startStack({
       configure: (input) => ({
@@ -96,8 +57,7 @@ describe('ID token validation at the callback', () => {
   });
   afterAll(async () => {
     await stack?.close();
-    idp?.closeAllConnections();
-    await new Promise((resolve) => idp?.close(resolve));
+    await idp?.close();
   });
 
   const now = () => Math.floor(Date.now() / 1000);
@@ -110,8 +70,7 @@ describe('ID token validation at the callback', () => {
     nonce,
     ...extra,
   });
-  const rs256 = (payload: JWTPayload, key: CryptoKey = signingKey, kid = 'k1') =>
-    new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid }).sign(key);
+  const rs256 = (payload: JWTPayload, key?: CryptoKey, kid?: string) => idp.sign(payload, key, kid);
   const b64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
   /** Starts a login at the hostile IdP and delivers its callback with a forged ID token. */

@@ -1,7 +1,7 @@
-import { createServer, type Server } from 'node:http';
-import { SignJWT, exportJWK, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
+import type { JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createCookieFetch, freePort, startStack, type Stack } from '@gatehouse/testkit';
+import { createCookieFetch, startStack, type Stack } from '@gatehouse/testkit';
+import { startScriptedIdp, type ScriptedIdp } from './support/scripted-idp.ts';
 
 /**
  * OIDC Core 12.2: an ID token returned by a refresh must name the same `iss` and `sub` as the
@@ -10,89 +10,51 @@ import { createCookieFetch, freePort, startStack, type Stack } from '@gatehouse/
  */
 describe('refresh with an ID token for another subject', () => {
   let stack: Stack;
-  let idp: Server;
-  let issuer: string;
-  let key: CryptoKey;
+  let idp: ScriptedIdp;
   /** Claims the next refresh's ID token gets on top of the original ones. */
   let refreshClaims: JWTPayload = {};
   let refreshes = 0;
 
   const now = () => Math.floor(Date.now() / 1000);
   const idToken = (payload: JWTPayload) =>
-    new SignJWT({
-      iss: issuer,
+    idp.sign({
+      iss: idp.issuer,
       aud: 'gatehouse',
       sub: 'mallory',
       iat: now(),
       exp: now() + 300,
       ...payload,
-    })
-      .setProtectedHeader({ alg: 'RS256', kid: 'k1' })
-      .sign(key);
+    });
 
   beforeAll(async () => {
-    const port = await freePort();
-    issuer = `http://localhost:${port}`;
-    const pair = await generateKeyPair('RS256', { extractable: true });
-    key = pair.privateKey;
-    const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
     const nonces = new Map<string, string>();
-
-    idp = createServer((req, res) => {
-      const url = new URL(req.url ?? '/', issuer);
-      const json = (body: unknown) =>
-        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
-      if (url.pathname === '/.well-known/openid-configuration') {
-        return json({
-          issuer,
-          authorization_endpoint: `${issuer}/authorize`,
-          token_endpoint: `${issuer}/token`,
-          jwks_uri: `${issuer}/jwks`,
-          response_types_supported: ['code'],
-          subject_types_supported: ['public'],
-          id_token_signing_alg_values_supported: ['RS256'],
-          code_challenge_methods_supported: ['S256'],
-        });
-      }
-      if (url.pathname === '/jwks') return json({ keys: [jwk] });
-      if (url.pathname === '/authorize') {
-        // Remember the nonce under a code; the test delivers the callback itself.
-        nonces.set('the-code', url.searchParams.get('nonce') ?? '');
-        return res.writeHead(204).end();
-      }
-      if (url.pathname === '/token') {
-        let body = '';
-        req.on('data', (chunk: Buffer) => (body += chunk.toString()));
-        req.on('end', () => {
-          const form = new URLSearchParams(body);
-          const grant = form.get('grant_type');
-          const issue = (id: Promise<string>) =>
-            void id.then((id_token) =>
-              // Access tokens live 1 s: every API call refreshes first (skew 60 s).
-              json({
-                access_token: `at-${Math.random()}`,
-                token_type: 'Bearer',
-                expires_in: 1,
-                refresh_token: `rt-${Math.random()}`,
-                id_token,
-              }),
-            );
-          if (grant === 'authorization_code') {
-            return issue(idToken({ nonce: nonces.get(form.get('code') ?? '') ?? '' }));
-          }
-          if (grant === 'refresh_token') {
-            refreshes += 1;
-            return issue(idToken(refreshClaims));
-          }
-          res
-            .writeHead(400, { 'content-type': 'application/json' })
-            .end('{"error":"invalid_grant"}');
-        });
-        return;
-      }
-      res.writeHead(404).end();
+    idp = await startScriptedIdp({
+      // Remember the nonce under a code; the test delivers the callback itself.
+      authorize: (params) => nonces.set('the-code', params.get('nonce') ?? ''),
+      token(form, reply) {
+        const grant = form.get('grant_type');
+        const issue = (id: Promise<string>) =>
+          void id.then((id_token) =>
+            // Access tokens live 1 s: every API call refreshes first (skew 60 s).
+            reply(200, {
+              access_token: `at-${Math.random()}`,
+              token_type: 'Bearer',
+              expires_in: 1,
+              refresh_token: `rt-${Math.random()}`,
+              id_token,
+            }),
+          );
+        if (grant === 'authorization_code') {
+          return issue(idToken({ nonce: nonces.get(form.get('code') ?? '') ?? '' }));
+        }
+        if (grant === 'refresh_token') {
+          refreshes += 1;
+          return issue(idToken(refreshClaims));
+        }
+        reply(400, { error: 'invalid_grant' });
+      },
     });
-    await new Promise<void>((resolve) => idp.listen(port, '127.0.0.1', resolve));
+    const { issuer } = idp;
 
     stack = await startStack({
       configure: (input) => ({
@@ -121,8 +83,7 @@ describe('refresh with an ID token for another subject', () => {
   });
   afterAll(async () => {
     await stack?.close();
-    idp?.closeAllConnections();
-    await new Promise((resolve) => idp?.close(resolve));
+    await idp?.close();
   });
 
   async function signedIn() {

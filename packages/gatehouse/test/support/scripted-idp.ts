@@ -1,0 +1,86 @@
+import { createServer, type ServerResponse } from 'node:http';
+import {
+  SignJWT,
+  exportJWK,
+  exportSPKI,
+  generateKeyPair,
+  type CryptoKey,
+  type JWTPayload,
+} from 'jose';
+import { freePort } from '@gatehouse/testkit';
+
+export interface ScriptedIdp {
+  issuer: string;
+  /** The key published at the JWKS URL (kid `k1`). */
+  signingKey: CryptoKey;
+  /** The public half as SPKI PEM (for tests that misuse it as an HMAC secret). */
+  publicPem: string;
+  /** Signs an RS256 JWT under kid `k1` (or with another key / kid). */
+  sign(payload: JWTPayload, key?: CryptoKey, kid?: string): Promise<string>;
+  close(): Promise<void>;
+}
+
+export interface ScriptedIdpOptions {
+  /** The token endpoint's answer to a form-encoded request; `reply` sends JSON with a status. */
+  token(form: URLSearchParams, reply: (status: number, body: unknown) => void): void;
+  /** Called when a browser (or the test) visits the authorization endpoint. */
+  authorize?: (params: URLSearchParams) => void;
+}
+
+/**
+ * An OpenID Provider whose discovery, JWKS and authorization endpoint are correct and whose token
+ * endpoint answers whatever the test scripts: for ID tokens a real IdP would never send
+ * (forged, mixed up, for another subject) that Gatehouse must refuse.
+ */
+export async function startScriptedIdp(options: ScriptedIdpOptions): Promise<ScriptedIdp> {
+  const port = await freePort();
+  const issuer = `http://localhost:${port}`;
+  const pair = await generateKeyPair('RS256', { extractable: true });
+  const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
+  const publicPem = await exportSPKI(pair.publicKey);
+
+  const json = (res: ServerResponse, status: number, body: unknown) =>
+    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  const server = createServer((req, res) => {
+    const url = new URL(req.url ?? '/', issuer);
+    if (url.pathname === '/.well-known/openid-configuration') {
+      return json(res, 200, {
+        issuer,
+        authorization_endpoint: `${issuer}/authorize`,
+        token_endpoint: `${issuer}/token`,
+        jwks_uri: `${issuer}/jwks`,
+        response_types_supported: ['code'],
+        subject_types_supported: ['public'],
+        id_token_signing_alg_values_supported: ['RS256'],
+        code_challenge_methods_supported: ['S256'],
+      });
+    }
+    if (url.pathname === '/jwks') return json(res, 200, { keys: [jwk] });
+    if (url.pathname === '/authorize') {
+      options.authorize?.(url.searchParams);
+      return res.writeHead(204).end();
+    }
+    if (url.pathname === '/token') {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () =>
+        options.token(new URLSearchParams(body), (status, answer) => json(res, status, answer)),
+      );
+      return;
+    }
+    res.writeHead(404).end();
+  });
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve));
+
+  return {
+    issuer,
+    signingKey: pair.privateKey,
+    publicPem,
+    sign: (payload, key = pair.privateKey, kid = 'k1') =>
+      new SignJWT(payload).setProtectedHeader({ alg: 'RS256', kid }).sign(key),
+    async close() {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
