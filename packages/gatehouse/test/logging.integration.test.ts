@@ -163,4 +163,26 @@ describe('logging', () => {
     ).toBe(true);
     expect(entry?.cause?.idpErrorDescription?.length).toBeLessThanOrEqual(201);
   });
+
+  // Last: it stops the IdP.
+  it('warns without a stack when the IdP cannot be reached to revoke, and still logs out', async () => {
+    const http = createCookieFetch();
+    const start = await http(`${stack.origin}/bff/login?returnTo=%2F`);
+    const authorization = new URL(start.headers.get('location') ?? '');
+    await http(
+      await completeDevIdpLogin(http, authorization.href, { login: 'alice', password: 'alice' }),
+    );
+    await stack.idp.close();
+    const from = lines.length;
+    const logout = await http(`${stack.origin}/bff/logout`, {
+      method: 'POST',
+      headers: { 'x-csrf': '1' },
+    });
+    expect(logout.ok).toBe(true);
+    const entries = lines.slice(from).map((line) => JSON.parse(line) as LogEntry);
+    const failures = entries.filter((entry) => entry.msg === 'logout: token revocation failed');
+    expect(failures.length).toBeGreaterThan(0);
+    for (const failure of failures) expect(failure.level).toBe(40);
+    expect(lines.slice(from).join('\n')).not.toContain('"stack"');
+  });
 });

@@ -259,8 +259,13 @@ async function endIdpSession(
   try {
     configuration = await ctx.providers.client(record.tenant, record.provider);
   } catch (error) {
+    // An outage, not a bug: the reason, without a stack.
     req.log.warn(
-      { err: error, tenant: record.tenant, provider: record.provider },
+      {
+        tenant: record.tenant,
+        provider: record.provider,
+        reason: error instanceof Error ? error.message : String(error),
+      },
       'logout: provider unavailable',
     );
     return null;
