@@ -2,6 +2,7 @@ import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, type LoadConfigOptions } from '../src/config/load.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
@@ -358,6 +359,67 @@ describe('loadConfig: sources and precedence', () => {
     );
   });
 
+  it.each(['yes', 'on', '10.0.0.0/33', '10.0.0.1, nowhere', '-1', 'loopback,'])(
+    'refuses TRUST_PROXY=%j before start-up',
+    (value) => {
+      const problems = problemsOf({ env: { TRUST_PROXY: value }, input: devInput() });
+      expect(problems).toEqual([
+        'trustProxy: must be true, false, a hop count, or a comma list of IP addresses, CIDR subnets or the names loopback, linklocal, uniquelocal',
+      ]);
+    },
+  );
+
+  it.each([
+    'loopback',
+    'loopback, linklocal, uniquelocal',
+    '10.0.0.0/8,::1',
+    '192.168.0.0/255.255.0.0',
+    '3',
+  ])('accepts TRUST_PROXY=%j, and express takes the same value at start-up', (value) => {
+    const { config } = loadConfig({ env: { TRUST_PROXY: value }, input: devInput() });
+    const app = express();
+    expect(() => app.set('trust proxy', config.trustProxy)).not.toThrow();
+    expect(typeof app.get('trust proxy fn')).toBe('function');
+  });
+
+  it('says in a sentence that production needs PUBLIC_URL', () => {
+    const { PUBLIC_URL: _missing, ...env } = productionEnv();
+    expect(problemsOf({ env })).toContain(
+      'publicUrl: is required: set PUBLIC_URL to the origin users reach Gatehouse at, e.g. https://app.example.com',
+    );
+  });
+
+  it('reports the problems of every phase in one error', () => {
+    const problems = problemsOf({
+      env: { ...productionEnv(), TRUST_PROXY: 'yes', SESSION_SECRET: 'changeme' },
+      input: {
+        mode: 'production',
+        port: 'eighty',
+        tenants: [
+          tenant('acme', { providers: [provider({ issuer: 'http://idp.example.com' })] }),
+          tenant('acme', { name: '' }),
+        ],
+        routes: [route('/api/a'), route('/api/a', { tokenMode: 'gatehouse' })],
+      } as unknown as ConfigInput,
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        // before the schema
+        'SESSION_SECRET: looks like a placeholder; use 32+ random characters',
+        'GATEHOUSE_SIGNING_KEYS: required in production mode when a route uses tokenMode "gatehouse"',
+        // the schema
+        'trustProxy: must be true, false, a hop count, or a comma list of IP addresses, CIDR subnets or the names loopback, linklocal, uniquelocal',
+        expect.stringMatching(/^port: /),
+        expect.stringMatching(/^session\.secrets\.0: must be at least 32 characters/),
+        expect.stringMatching(/^tenants\.1\.name: /),
+        // after the schema, on the valid parts
+        'tenants.acme.providers.idp.issuer: must be https (http only for a configured dev IdP origin in development mode)',
+        'routes: duplicate prefix "/api/a"',
+        'routes./api/a.audience: required for tokenMode "gatehouse"',
+      ]),
+    );
+  });
+
   it('refuses a PORT that is not a port', () => {
     for (const port of ['abc', '-1', '70000', '3000.5', '0x50']) {
       expect(
@@ -484,6 +546,22 @@ describe('loadConfig: sources and precedence', () => {
       const problems = problemsOf({ env: { GATEHOUSE_CONFIG: path } });
       expect(problems).toHaveLength(1);
       expect(problems[0]).toContain(`GATEHOUSE_CONFIG (${path})`);
+    });
+
+    it('reports the line and column of a JSON syntax error without quoting the file', () => {
+      const secret = 'client-secret-do-not-echo';
+      const text = `{\n  "mode": "development",\n  "clientSecret": "${secret}",\n}\n`;
+      const path = writeConfig('trailing-comma.json', text);
+      const problems = problemsOf({ env: { GATEHOUSE_CONFIG: path } });
+      expect(problems).toEqual([
+        `GATEHOUSE_CONFIG (${path}): is not valid JSON: PropertyNameExpected at line 4, column 1`,
+      ]);
+      expect(problems.join('\n')).not.toContain(secret);
+
+      const bareWord = writeConfig('bare-word.json', '{\n  "mode": "development",\n  "x": yes\n}');
+      expect(problemsOf({ env: { GATEHOUSE_CONFIG: bareWord } })[0]).toMatch(
+        /: is not valid JSON: \w+ at line 3, column 8$/,
+      );
     });
 
     it('reports a missing file as a ConfigError', () => {

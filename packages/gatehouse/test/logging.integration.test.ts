@@ -3,6 +3,17 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completeDevIdpLogin } from '@gatehouse/dev-idp';
 import { createCookieFetch, startStack, type Stack } from '@gatehouse/testkit';
 import { createLogger } from '../src/index.ts';
+import { requestLogLevel } from '../src/http/app.ts';
+
+interface LogEntry {
+  level: number;
+  msg?: string;
+  err?: unknown;
+  stack?: unknown;
+  token?: string;
+  req?: { id?: string; url?: string };
+  res?: { statusCode?: number };
+}
 
 /** Log lines carry request ids and never a token, cookie, code, state or secret. */
 describe('logging', () => {
@@ -68,6 +79,54 @@ describe('logging', () => {
     expect(parsed.filter((entry) => entry.req?.id).length).toBeGreaterThan(3);
   });
 
+  it('logs a refused revocation of the JWT access token as one info line without a stack', async () => {
+    const http = createCookieFetch();
+    const start = await http(`${stack.origin}/bff/login?returnTo=%2F`);
+    const authorization = new URL(start.headers.get('location') ?? '');
+    await http(
+      await completeDevIdpLogin(http, authorization.href, { login: 'alice', password: 'alice' }),
+    );
+    const from = lines.length;
+    const logout = await http(`${stack.origin}/bff/logout`, {
+      method: 'POST',
+      headers: { 'x-csrf': '1' },
+    });
+    expect(logout.ok).toBe(true);
+    const entries = lines.slice(from).map((line) => JSON.parse(line) as LogEntry);
+    const revocations = entries.filter((entry) => entry.msg?.startsWith('logout: '));
+    expect(revocations).toEqual([
+      expect.objectContaining({
+        level: 30,
+        msg: 'logout: the IdP does not revoke this token',
+        token: 'access_token',
+      }),
+    ]);
+    expect(entries.filter((entry) => entry.level >= 40)).toEqual([]);
+    expect(lines.slice(from).join('\n')).not.toContain('"stack"');
+  });
+
+  it('logs no line for a successful health or readiness probe', async () => {
+    const from = lines.length;
+    expect((await fetch(`${stack.origin}/healthz`)).status).toBe(200);
+    expect((await fetch(`${stack.origin}/readyz`)).status).toBe(200);
+    expect((await fetch(`${stack.origin}/healthz?x=1`)).status).toBe(200);
+    await fetch(`${stack.origin}/bff/session`);
+    await expect
+      .poll(() => lines.slice(from).some((line) => line.includes('/bff/session')))
+      .toBe(true);
+    const probes = lines.slice(from).filter((line) => /"url":"\/(?:healthz|readyz)/.test(line));
+    expect(probes).toEqual([]);
+  });
+
+  it('still logs a failing readiness probe, and every other request', () => {
+    expect(requestLogLevel({ url: '/readyz' }, { statusCode: 503 })).toBe('warn');
+    expect(requestLogLevel({ url: '/readyz' }, { statusCode: 200 })).toBe('silent');
+    expect(requestLogLevel({ url: '/healthz?probe=1' }, { statusCode: 200 })).toBe('silent');
+    expect(requestLogLevel({ url: '/healthz/x' }, { statusCode: 404 })).toBe('info');
+    expect(requestLogLevel({ url: '/bff/session' }, { statusCode: 200 })).toBe('info');
+    expect(requestLogLevel({ url: '/api/demo/me' }, { statusCode: 500 })).toBe('error');
+  });
+
   it('logs what the IdP said when it refuses a sign-in, and shows the user only our sentence', async () => {
     const http = createCookieFetch();
     const start = await http(`${stack.origin}/bff/login`);
@@ -103,5 +162,27 @@ describe('logging', () => {
       entry?.cause?.idpErrorDescription?.startsWith('User cancelled at the consent screen'),
     ).toBe(true);
     expect(entry?.cause?.idpErrorDescription?.length).toBeLessThanOrEqual(201);
+  });
+
+  // Last: it stops the IdP.
+  it('warns without a stack when the IdP cannot be reached to revoke, and still logs out', async () => {
+    const http = createCookieFetch();
+    const start = await http(`${stack.origin}/bff/login?returnTo=%2F`);
+    const authorization = new URL(start.headers.get('location') ?? '');
+    await http(
+      await completeDevIdpLogin(http, authorization.href, { login: 'alice', password: 'alice' }),
+    );
+    await stack.idp.close();
+    const from = lines.length;
+    const logout = await http(`${stack.origin}/bff/logout`, {
+      method: 'POST',
+      headers: { 'x-csrf': '1' },
+    });
+    expect(logout.ok).toBe(true);
+    const entries = lines.slice(from).map((line) => JSON.parse(line) as LogEntry);
+    const failures = entries.filter((entry) => entry.msg === 'logout: token revocation failed');
+    expect(failures.length).toBeGreaterThan(0);
+    for (const failure of failures) expect(failure.level).toBe(40);
+    expect(lines.slice(from).join('\n')).not.toContain('"stack"');
   });
 });

@@ -1,3 +1,4 @@
+import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createCookieFetch,
@@ -7,14 +8,22 @@ import {
   type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
+import { createLogger } from '../src/index.ts';
 
 /** Health, readiness, security headers — and a Redis outage is a 503, never "signed out". */
 describe('operations', () => {
   let redis: RedisServer;
   let stack: Stack;
+  const lines: string[] = [];
   beforeAll(async () => {
     redis = await startRedisServer();
-    stack = await startStack({ redis });
+    const sink = new Writable({
+      write(chunk: Buffer, _encoding, done) {
+        lines.push(...chunk.toString().split('\n').filter(Boolean));
+        done();
+      },
+    });
+    stack = await startStack({ redis, deps: { logger: createLogger('debug', sink) } });
   });
   afterAll(async () => {
     await stack?.close();
@@ -78,8 +87,18 @@ describe('operations', () => {
     expect(((await user.json()) as { code: string }).code).toBe('store_unavailable');
     const api = await http(`${stack.origin}/api/demo/me`, { headers: { 'x-csrf': '1' } });
     expect(api.status).toBe(503);
-    expect((await fetch(`${stack.origin}/readyz`)).status).toBe(503);
+    const from = lines.length;
     expect((await fetch(`${stack.origin}/healthz`)).status).toBe(200);
+    expect((await fetch(`${stack.origin}/readyz`)).status).toBe(503);
+    // The failing readiness probe is logged (a warning); the process's health probe, answered
+    // before it, is not.
+    const probes = () =>
+      lines
+        .slice(from)
+        .map((line) => JSON.parse(line) as { level: number; req?: { url?: string } })
+        .filter((entry) => entry.req?.url === '/readyz' || entry.req?.url === '/healthz')
+        .map((entry) => [entry.req?.url, entry.level]);
+    await expect.poll(probes).toEqual([['/readyz', 40]]);
     // The browser still has its cookie: nothing told it to sign out.
     expect(await http.cookie(stack.origin, 'gatehouse')).toBeDefined();
 

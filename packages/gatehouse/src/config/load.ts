@@ -1,5 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { parse as parseJsonc, printParseErrorCode, type ParseError } from 'jsonc-parser';
+import type { z } from 'zod';
 import {
   configSchema,
   type ConfigInput,
@@ -8,6 +10,7 @@ import {
 } from './schema.ts';
 import { developmentDefaults } from './dev-defaults.ts';
 import { isPlainHttpDevIdp } from './dev-idp.ts';
+import { validParts } from './valid-parts.ts';
 import {
   checkGatehouseRoutes,
   checkSigningKeys,
@@ -77,16 +80,19 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   checkRedisInput(merged, problems);
   checkSigningKeysInProduction(merged, problems);
 
-  const parsed = configSchema.safeParse(merged);
+  const parsed = configSchema.safeParse(merged, { error: readableIssue });
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
       problems.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
     }
+    // The later checks still run on what is valid, so one run reports every problem.
+    const parts = validParts(merged) as ParsedConfig;
+    for (const check of configChecks) runOnParts(check, parts, problems);
     throw new ConfigError(problems);
   }
   const config = parsed.data;
   for (const check of configChecks) check(config, problems);
-  const secrets = resolveSecrets(config, problems, warnings);
+  const secrets = resolveSecrets(config, warnings);
   const signingKeys = resolveSigningKeys(config, warnings);
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -116,6 +122,29 @@ function readUtf8(path: string): string {
   return readFileSync(path, 'utf8');
 }
 
+/** Human sentences for the zod messages an operator meets most, without echoing a value. */
+function readableIssue(issue: z.core.$ZodRawIssue): string | undefined {
+  if (issue.code !== 'invalid_type' || issue.input !== undefined) return undefined;
+  if (issue.path?.length === 1 && issue.path[0] === 'publicUrl') {
+    return 'is required: set PUBLIC_URL to the origin users reach Gatehouse at, e.g. https://app.example.com';
+  }
+  return 'is required';
+}
+
+/**
+ * A check on the valid parts of an input that failed the schema: a field it needs may be
+ * missing there, and its problem is then reported once the schema's errors are fixed.
+ */
+function runOnParts(check: ConfigCheck, parts: ParsedConfig, problems: string[]): void {
+  const found: string[] = [];
+  try {
+    check(parts, found);
+  } catch {
+    return;
+  }
+  problems.push(...found);
+}
+
 function readConfigFile(
   env: Record<string, string | undefined>,
   readFile: (path: string) => string,
@@ -123,13 +152,19 @@ function readConfigFile(
 ): ConfigInput | undefined {
   const path = env.GATEHOUSE_CONFIG;
   if (!path) return undefined;
+  let text: string;
+  try {
+    text = readFile(path);
+  } catch {
+    problems.push(`GATEHOUSE_CONFIG (${path}): cannot be read`);
+    throw new ConfigError(problems);
+  }
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFile(path));
-  } catch (error) {
-    // A parse error message quotes the file around the fault, which may be a secret.
-    const reason = error instanceof SyntaxError ? 'is not valid JSON' : 'cannot be read';
-    problems.push(`GATEHOUSE_CONFIG (${path}): ${reason}`);
+    parsed = JSON.parse(text);
+  } catch {
+    // JSON.parse's message quotes the file around the fault, which may be a secret.
+    problems.push(`GATEHOUSE_CONFIG (${path}): is not valid JSON${jsonSyntaxErrorAt(text)}`);
     throw new ConfigError(problems);
   }
   // `null` would otherwise fall back to the development defaults without a word.
@@ -138,6 +173,18 @@ function readConfigFile(
     throw new ConfigError(problems);
   }
   return parsed as ConfigInput;
+}
+
+/** Where the first syntax error is (1-based line and column) and what kind, never the text. */
+function jsonSyntaxErrorAt(text: string): string {
+  const errors: ParseError[] = [];
+  parseJsonc(text, errors, { disallowComments: true, allowTrailingComma: false });
+  const first = errors[0];
+  if (!first) return '';
+  const before = text.slice(0, first.offset);
+  const line = before.split('\n').length;
+  const column = first.offset - before.lastIndexOf('\n');
+  return `: ${printParseErrorCode(first.error)} at line ${line}, column ${column}`;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -442,12 +489,23 @@ const configChecks: ConfigCheck[] = [
   checkRoutes,
   checkGatehouseRoutes,
   checkSigningKeys,
+  checkSessionAndKeys,
 ];
+
+function checkSessionAndKeys(config: ParsedConfig, problems: string[]): void {
+  const { session, encryptionKeys } = config;
+  if (session && session.absoluteTimeoutSeconds < session.idleTimeoutSeconds) {
+    problems.push('session.absoluteTimeoutSeconds: must not be shorter than idleTimeoutSeconds');
+  }
+  const kids = new Set(encryptionKeys?.map((k) => k.kid));
+  if (encryptionKeys && kids.size !== encryptionKeys.length) {
+    problems.push('encryptionKeys: duplicate kid');
+  }
+}
 
 /** Development mode may run without secrets: random ones, per process, with a loud warning. */
 function resolveSecrets(
   config: ParsedConfig,
-  problems: string[],
   warnings: string[],
 ): Pick<GatehouseConfig, 'session' | 'encryptionKeys'> {
   const session = config.session ?? {
@@ -468,11 +526,6 @@ function resolveSecrets(
       'GATEHOUSE_ENCRYPTION_KEYS is not set: using a random per-process key (development only).',
     );
   }
-  if (session.absoluteTimeoutSeconds < session.idleTimeoutSeconds) {
-    problems.push('session.absoluteTimeoutSeconds: must not be shorter than idleTimeoutSeconds');
-  }
-  const kids = new Set(encryptionKeys.map((k) => k.kid));
-  if (kids.size !== encryptionKeys.length) problems.push('encryptionKeys: duplicate kid');
   return { session, encryptionKeys };
 }
 

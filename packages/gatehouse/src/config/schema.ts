@@ -1,3 +1,4 @@
+import { compile as compileTrustedProxies } from 'proxy-addr';
 import { z } from 'zod';
 import { MAX_TOKEN_LIFETIME_SECONDS, signingKeySchema } from '../tokens/signing-key-config.ts';
 
@@ -52,6 +53,25 @@ const httpUrl = z
   .string()
   .refine((value) => URL.canParse(value), { message: 'must be an absolute URL', abort: true })
   .refine((value) => ['http:', 'https:'].includes(new URL(value).protocol), 'must be http(s)');
+
+/**
+ * A `trust proxy` list, checked by the same compiler express uses, so that a value accepted here
+ * is never refused at start-up.
+ */
+export const trustedProxyList = z.string().refine(
+  (value) => {
+    try {
+      compileTrustedProxies(value.split(',').map((entry) => entry.trim()));
+      return true;
+    } catch {
+      return false;
+    }
+  },
+  {
+    message:
+      'must be true, false, a hop count, or a comma list of IP addresses, CIDR subnets or the names loopback, linklocal, uniquelocal',
+  },
+);
 
 const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
@@ -178,8 +198,11 @@ export const configSchema = z.strictObject({
   host: z.string().default('127.0.0.1'),
   port: z.number().int().min(0).max(65535).default(3000),
   publicUrl: httpUrl,
-  /** express `trust proxy`: false, a hop count, or a list of addresses/subnets. */
-  trustProxy: z.union([z.boolean(), z.number().int().min(0), z.string()]).default(false),
+  /**
+   * express `trust proxy`: true/false, a hop count, or a comma list of addresses, CIDR subnets
+   * and the names `loopback`, `linklocal`, `uniquelocal`.
+   */
+  trustProxy: z.union([z.boolean(), z.number().int().min(0), trustedProxyList]).default(false),
   /**
    * Where sessions and shared state live: one of a standalone server (`url`), a Sentinel group
    * (`sentinels` + `sentinelMaster`) or a Cluster (`clusterNodes`). Memory stores when absent

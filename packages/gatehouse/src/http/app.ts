@@ -103,16 +103,35 @@ function requestLogger(ctx: GatehouseContext): RequestHandler {
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
-    // A 500 is a bug (the error handler logs its stack); 502/503/504 are a dependency's outage,
-    // logged once per transition by the outage log, so each such answer is only a warning.
-    customLogLevel: (_req, res, err) =>
-      err || res.statusCode === 500 ? 'error' : res.statusCode > 500 ? 'warn' : 'info',
+    customLogLevel: (req, res, err) => requestLogLevel(req, res, err),
     // pino-http would attach a made-up Error (with a stack) to every 5xx line.
     customErrorObject: (_req, _res, _err, value: Record<string, unknown>) => {
       const { err: _made, ...line } = value;
       return line;
     },
   });
+}
+
+const PROBES = new Set(['/healthz', '/readyz']);
+
+/**
+ * The level of a request's access-log line. A 500 is a bug (the error handler logs its stack);
+ * 502/503/504 are a dependency's outage, logged once per transition by the outage log, so each
+ * such answer is only a warning. A probe that succeeds is not logged at all (a balancer asks
+ * every few seconds); a failing one is.
+ *
+ * @example
+ * requestLogLevel({ url: '/healthz' }, { statusCode: 200 }); // 'silent'
+ */
+export function requestLogLevel(
+  req: { url?: string | undefined; originalUrl?: string | undefined },
+  res: { statusCode: number },
+  err?: Error,
+): 'error' | 'warn' | 'info' | 'silent' {
+  if (err || res.statusCode === 500) return 'error';
+  if (res.statusCode > 500) return 'warn';
+  const path = (req.originalUrl ?? req.url ?? '').split('?')[0] ?? '';
+  return PROBES.has(path) && res.statusCode < 400 ? 'silent' : 'info';
 }
 
 function securityHeaders(ctx: GatehouseContext): RequestHandler {

@@ -228,6 +228,27 @@ async function logout(ctx: GatehouseContext, req: Request, res: Response): Promi
   res.json({ endSessionUrl });
 }
 
+/**
+ * An IdP that answers `unsupported_token_type` cannot revoke that token (a JWT access token
+ * simply expires): expected at every logout, so one info line. Anything else (IdP unreachable,
+ * another error) is a warning; neither needs a stack.
+ */
+function logRevocationFailure(
+  log: Request['log'],
+  where: { tenant: string; provider: string; token: string },
+  reason: unknown,
+): void {
+  if (reason instanceof client.ResponseBodyError && reason.error === 'unsupported_token_type') {
+    log.info({ ...where, error: reason.error }, 'logout: the IdP does not revoke this token');
+    return;
+  }
+  const detail =
+    reason instanceof client.ResponseBodyError
+      ? { error: reason.error, status: reason.status }
+      : { reason: reason instanceof Error ? reason.message : String(reason) };
+  log.warn({ ...where, ...detail }, 'logout: token revocation failed');
+}
+
 async function endIdpSession(
   ctx: GatehouseContext,
   req: Request,
@@ -238,8 +259,13 @@ async function endIdpSession(
   try {
     configuration = await ctx.providers.client(record.tenant, record.provider);
   } catch (error) {
+    // An outage, not a bug: the reason, without a stack.
     req.log.warn(
-      { err: error, tenant: record.tenant, provider: record.provider },
+      {
+        tenant: record.tenant,
+        provider: record.provider,
+        reason: error instanceof Error ? error.message : String(error),
+      },
       'logout: provider unavailable',
     );
     return null;
@@ -258,9 +284,11 @@ async function endIdpSession(
       );
     }
     const results = await Promise.allSettled(revocations);
-    for (const result of results) {
-      if (result.status === 'rejected')
-        req.log.warn({ err: result.reason as unknown }, 'logout: token revocation failed');
+    const where = { tenant: record.tenant, provider: record.provider };
+    for (const [index, result] of results.entries()) {
+      if (result.status === 'fulfilled') continue;
+      const token = index === 0 ? 'access_token' : 'refresh_token';
+      logRevocationFailure(req.log, { ...where, token }, result.reason);
     }
   }
   if (!configuration.serverMetadata().end_session_endpoint) return null;
