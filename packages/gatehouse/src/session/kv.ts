@@ -1,7 +1,7 @@
 import { problem } from '../errors.ts';
 import type { RedisClient } from './redis-connection.ts';
 import type { Clock } from '../clock.ts';
-import type { StoreHealth } from './stores.ts';
+import type { StoreHealth } from './store-health.ts';
 
 /**
  * The small key-value surface Gatehouse needs besides sessions: one-time login transactions,

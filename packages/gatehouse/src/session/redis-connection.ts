@@ -1,8 +1,22 @@
 import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from 'pino';
-import type { RedisConfig } from '../config/schema.ts';
 import { describe } from '../observability/outages.ts';
-import type { StoreHealth } from './stores.ts';
+import type { StoreHealth } from './store-health.ts';
+
+/**
+ * Where Redis is: exactly one of `url`, `sentinels` (with `sentinelMaster`) or `clusterNodes`.
+ * The config's `redis` field has this shape (validated there); the session layer needs only it.
+ */
+export interface RedisTopology {
+  url?: string | undefined;
+  sentinels?: readonly string[] | undefined;
+  sentinelMaster?: string | undefined;
+  sentinelPassword?: string | undefined;
+  clusterNodes?: readonly string[] | undefined;
+  username?: string | undefined;
+  password?: string | undefined;
+  tls?: boolean | undefined;
+}
 
 /** Any of the three topologies: a standalone or Sentinel-managed server, or a Cluster. */
 export type RedisClient = Redis | Cluster;
@@ -45,7 +59,7 @@ function hostPort(address: string): { host: string; port: number } {
  *   one master is lost, a command for its slots is retried for about 1.6 s (16 redirections,
  *   100 ms apart), then fails; once a replica has taken over, the slots are re-read and served.
  */
-export function createRedisClient(config: RedisConfig): RedisClient {
+export function createRedisClient(config: RedisTopology): RedisClient {
   const credentials = {
     ...(config.username ? { username: config.username } : {}),
     ...(config.password ? { password: config.password } : {}),
@@ -76,7 +90,7 @@ export function createRedisClient(config: RedisConfig): RedisClient {
 }
 
 /** The topology in words for log lines, without credentials. */
-export function describeRedis(config: RedisConfig): string {
+export function describeRedis(config: RedisTopology): string {
   if (config.clusterNodes) return `Redis Cluster (seeds ${config.clusterNodes.join(', ')})`;
   if (config.sentinels) {
     return `Redis master "${config.sentinelMaster ?? ''}" via Sentinels ${config.sentinels.join(', ')}`;

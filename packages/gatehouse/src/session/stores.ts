@@ -5,6 +5,7 @@ import { problem } from '../errors.ts';
 import type { RedisClient } from './redis-connection.ts';
 import { sessionExpiresAt } from './model.ts';
 import type { Clock } from '../clock.ts';
+import { noHealth, type StoreHealth } from './store-health.ts';
 
 /**
  * A session store that can also write a session only while it still exists: how a refresh or
@@ -110,14 +111,6 @@ export function createRedisSessionStore(
 
 const SESSION_PREFIX = 'gh:sess:';
 const SET_IF_EXISTS = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2]) return 1 end return 0`;
-
-/** Hears whether the shared store answers (the outage log's view of Redis). */
-export interface StoreHealth {
-  answered: () => void;
-  failed: (error: unknown) => void;
-}
-
-const noHealth: StoreHealth = { answered: () => undefined, failed: () => undefined };
 
 /**
  * Wraps a store so that its failures surface as 503 `store_unavailable` instead of whatever

@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { sameSecret, sha256 } from '../digest.ts';
 import type { GatehouseConfig, ProviderConfig, TenantConfig } from '../config/schema.ts';
 import { problem } from '../errors.ts';
-import type { StoreHealth } from '../session/stores.ts';
+import type { StoreHealth } from '../session/store-health.ts';
 import type { Vault } from '../session/vault.ts';
 import {
   DEFAULT_ADMIN_RULE,
