@@ -1,12 +1,12 @@
 import { once } from 'node:events';
 import { request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import express from 'express';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { problem } from '../src/errors.ts';
 import { errorHandler } from '../src/http/problem.ts';
 import { createLogger } from '../src/index.ts';
+import { jsonLines } from './support/json-lines.ts';
 
 /**
  * The error boundary once an answer has started: no problem document can follow, so the
@@ -19,14 +19,7 @@ describe('error boundary after the headers were sent', () => {
   const lines: Array<{ level: number; msg: string; errorCode?: string }> = [];
 
   beforeAll(async () => {
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n').filter(Boolean)) {
-          lines.push(JSON.parse(line) as (typeof lines)[number]);
-        }
-        done();
-      },
-    });
+    const sink = jsonLines(lines);
     const app = express();
     app.get('/broken', (_req, res, next) => {
       res.writeHead(200, { 'content-type': 'application/json' });

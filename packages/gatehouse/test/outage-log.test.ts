@@ -1,19 +1,13 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createLogger } from '../src/index.ts';
 import { OutageLog, reportingFetch } from '../src/observability/outages.ts';
+import { jsonLines } from './support/json-lines.ts';
 
 function capture() {
   const lines: Array<{ level: number; msg: string; dependency?: string; stack?: string }> = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean))
-        lines.push(JSON.parse(line) as (typeof lines)[number]);
-      done();
-    },
-  });
+  const sink = jsonLines(lines);
   return { lines, logger: createLogger('info', sink) };
 }
 

@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createCookieFetch,
@@ -12,6 +11,7 @@ import {
   type Stack,
 } from '@gatehouse/testkit';
 import { createLogger } from '../src/index.ts';
+import { jsonLines } from './support/json-lines.ts';
 
 const ERROR = 50;
 
@@ -34,13 +34,7 @@ describe('Redis outage', () => {
   const users: CookieFetch[] = [];
 
   beforeAll(async () => {
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n').filter(Boolean))
-          lines.push(JSON.parse(line) as LogLine);
-        done();
-      },
-    });
+    const sink = jsonLines(lines);
     redis = await startRedisServer({ appendOnly: true });
     stack = await startStack({
       redis,

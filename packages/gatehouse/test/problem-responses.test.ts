@@ -1,7 +1,6 @@
 import { once } from 'node:events';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import express from 'express';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -9,6 +8,7 @@ import { problem } from '../src/errors.ts';
 import { errorHandler, toGatehouseError } from '../src/http/problem.ts';
 import { IdpErrorResponse } from '../src/oidc/login.ts';
 import { createLogger } from '../src/index.ts';
+import { jsonLines } from './support/json-lines.ts';
 
 /**
  * The error boundary (`http/problem.ts`): what a client sees for each kind of failure
@@ -71,14 +71,7 @@ describe('errorHandler answers', () => {
   let failure: unknown;
 
   beforeAll(async () => {
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n').filter(Boolean)) {
-          lines.push(JSON.parse(line) as LogLine);
-        }
-        done();
-      },
-    });
+    const sink = jsonLines(lines);
     const app = express();
     app.use(express.json({ limit: '1kb' }));
     app.all('/{*path}', () => {

@@ -12,6 +12,7 @@ import {
   type Stack,
 } from '@gatehouse/testkit';
 import { createLogger, type ConfigInput } from '../src/index.ts';
+import { jsonLines } from './support/json-lines.ts';
 
 /** pino's numeric levels: 50 = error, 60 = fatal. */
 const ERROR_LEVEL = 50;
@@ -43,14 +44,7 @@ describe('proxy under client aborts and broken upstreams', () => {
     });
     await new Promise<void>((resolve) => breaking.listen(0, '127.0.0.1', resolve));
     const breakingPort = (breaking.address() as AddressInfo).port;
-    const sink = new Writable({
-      write(chunk: Buffer, _encoding, done) {
-        for (const line of chunk.toString().split('\n').filter(Boolean)) {
-          lines.push(JSON.parse(line) as (typeof lines)[number]);
-        }
-        done();
-      },
-    });
+    const sink = jsonLines(lines);
     stack = await startStack({
       deps: { logger: createLogger('info', sink) },
       configure: (input: ConfigInput) => ({

@@ -1,11 +1,11 @@
 import { spawnSync } from 'node:child_process';
 import { createServer, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCookieFetch, signIn, startStack, type Stack } from '@gatehouse/testkit';
 import { createLogger, type ConfigInput } from '../src/index.ts';
 import { BLACKHOLE_NET } from './support/blackhole-upstream.ts';
+import { jsonLines } from './support/json-lines.ts';
 
 const blackholeScript = new URL('./support/blackhole-upstream.ts', import.meta.url).pathname;
 
@@ -60,14 +60,7 @@ describe('route timeouts', () => {
       });
       await new Promise<void>((resolve) => stalling.listen(0, '127.0.0.1', resolve));
       const stallingPort = (stalling.address() as AddressInfo).port;
-      const sink = new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          for (const line of chunk.toString().split('\n').filter(Boolean)) {
-            lines.push(JSON.parse(line) as (typeof lines)[number]);
-          }
-          done();
-        },
-      });
+      const sink = jsonLines(lines);
       stack = await startStack({
         deps: { logger: createLogger('info', sink) },
         configure: (input: ConfigInput) => ({

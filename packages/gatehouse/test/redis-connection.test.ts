@@ -1,4 +1,3 @@
-import { Writable } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
 import { freePort, startRedisServer, type RedisServer } from '@gatehouse/testkit';
 import type { RedisConfig } from '../src/config/schema.ts';
@@ -10,6 +9,7 @@ import {
   logRedisConnection,
   type RedisClient,
 } from '../src/session/redis-connection.ts';
+import { jsonLines } from './support/json-lines.ts';
 
 /**
  * A topology that cannot be reached at start-up is one readable log line (not an error per
@@ -24,14 +24,7 @@ interface LogLine {
 
 function capture(): { logger: ReturnType<typeof createLogger>; lines: LogLine[] } {
   const lines: LogLine[] = [];
-  const sink = new Writable({
-    write(chunk: Buffer, _encoding, done) {
-      for (const line of chunk.toString().split('\n').filter(Boolean)) {
-        lines.push(JSON.parse(line) as LogLine);
-      }
-      done();
-    },
-  });
+  const sink = jsonLines(lines);
   return { logger: createLogger('info', sink), lines };
 }
 
