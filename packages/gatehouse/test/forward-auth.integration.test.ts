@@ -310,6 +310,17 @@ describe('/bff/authz (gateway mode)', () => {
     expect(plain.headers.get('authorization')).toBeNull();
   });
 
+  it('answers on exactly /bff/authz: no other case or trailing slash gets a token', async () => {
+    const http = await signedIn();
+    for (const path of ['/bff/AUTHZ', '/bff/Authz', '/bff/authz/']) {
+      const res = await http(`${stack.origin}${path}`, {
+        headers: { 'x-original-method': 'GET', 'x-original-uri': '/backend/me' },
+      });
+      expect(res.status, path).toBe(404);
+      expect(res.headers.get('authorization'), path).toBeNull();
+    }
+  });
+
   it('refuses an unknown or repeated route name before reading the session', async () => {
     const http = await signedIn();
     for (const query of ['?route=nope', '?route=..%2Fdemo', '?route=', '?route=DEMO']) {

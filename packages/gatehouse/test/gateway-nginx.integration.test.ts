@@ -182,6 +182,26 @@ describe('gateway mode behind nginx (deploy/nginx/gateway.conf)', () => {
     });
     expect(direct.status).toBe(404);
     expect(direct.headers.get('authorization')).toBeNull();
+    // Other spellings reach Gatehouse through /bff/, without the browser's forwarded headers.
+    for (const path of [
+      '/bff/authz/',
+      '/bff/AUTHZ',
+      '/bff//authz',
+      '/bff/%61uthz',
+      '/bff/authz;',
+    ]) {
+      const res = await http(`${nginx.origin}${path}?route=backend`, {
+        headers: {
+          'x-forwarded-method': 'GET',
+          'x-original-method': 'GET',
+          'x-forwarded-uri': '/backend/me',
+          'x-original-uri': '/backend/me',
+        },
+      });
+      await res.arrayBuffer();
+      expect(res.status, path).toBeGreaterThanOrEqual(400);
+      expect(res.headers.get('authorization'), path).toBeNull();
+    }
     expect((await http(`${nginx.origin}/bff/user`)).status).toBe(200);
   });
 

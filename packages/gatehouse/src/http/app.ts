@@ -10,7 +10,7 @@ import type { GatehouseContext } from '../context.ts';
 import { loggableUrl } from '../observability/logger.ts';
 import { adminRouter } from '../admin/routes.ts';
 import { apiProxy, resolveApiRoute } from './api-route.ts';
-import { authzAnswer, authzChecks } from './authz-route.ts';
+import { AUTHZ_PATH, authzAnswer, authzChecks } from './authz-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
 import { bffRouter } from './bff-routes.ts';
 import { sessionRouter } from './session-routes.ts';
@@ -64,7 +64,7 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   // Gateway mode: a reverse proxy's authorization subrequest (any method: nginx sends the
   // original one). Cheap refusals first (peer, headers, CSRF, route); only then the session read.
   if (ctx.config.gateway.enabled) {
-    app.all('/bff/authz', authzChecks(ctx), sessions, authzAnswer(ctx));
+    app.all(AUTHZ_PATH, authzChecks(ctx), sessions, authzAnswer(ctx));
   }
   app.use('/bff/sessions', sessions, sessionRouter(ctx));
   app.use('/bff', sessions, bffRouter(ctx));

@@ -12,6 +12,8 @@ import {
 import { upstreamToken } from './api-route.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
 
+export const AUTHZ_PATH = '/bff/authz';
+
 type TrustFunction = (address: string, hop: number) => boolean;
 
 interface GatewayDecision {
@@ -26,6 +28,9 @@ interface GatewayDecision {
  */
 export function authzChecks(ctx: GatehouseContext): RequestHandler {
   return (req, res, next) => {
+    // Exactly this path: Express would also match `/bff/AUTHZ` and `/bff/authz/`, which a
+    // gateway's rule that keeps browsers off `/bff/authz` might not cover.
+    if (req.path !== AUTHZ_PATH) return next('route');
     const trust = req.app.get('trust proxy fn') as TrustFunction;
     // Hop 0 is the peer itself: the one address `trust proxy` must name for its headers to count.
     const trustedPeer = trust(req.socket.remoteAddress ?? '', 0);
