@@ -1,3 +1,5 @@
+import { connect } from 'node:net';
+import fc from 'fast-check';
 import { decodeJwt } from 'jose';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -331,6 +333,143 @@ describe('/bff/authz (gateway mode)', () => {
     const twice = await authz(http, { method: 'GET' }, '?route=demo&route=demo-gh');
     expect(twice.status).toBe(400);
     expect(codeOf(twice)).toBe('invalid_parameter');
+  });
+});
+
+/** Sends raw bytes (latin1) and reads until the server closes: no client-side header checks. */
+function rawRequest(
+  port: number,
+  text: string,
+): Promise<{ status: number; head: string; body: string }> {
+  return new Promise((resolve, reject) => {
+    const socket = connect(port, '127.0.0.1');
+    const chunks: Buffer[] = [];
+    socket.setTimeout(10_000, () => {
+      socket.destroy();
+      reject(new Error('no answer within 10 s'));
+    });
+    socket.on('data', (chunk: Buffer) => chunks.push(chunk));
+    socket.on('error', () => undefined);
+    socket.on('close', () => {
+      const answer = Buffer.concat(chunks).toString('latin1');
+      const split = answer.indexOf('\r\n\r\n');
+      const head = split === -1 ? answer : answer.slice(0, split);
+      resolve({
+        status: Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0),
+        head,
+        body: split === -1 ? '' : answer.slice(split + 4),
+      });
+    });
+    socket.write(Buffer.from(text, 'latin1'));
+  });
+}
+
+describe('/bff/authz under generated hostile input', () => {
+  let stack: Stack;
+  let cookie: string;
+
+  beforeAll(async () => {
+    stack = await startStack({
+      configure: (input) => ({
+        ...input,
+        trustProxy: '127.0.0.1',
+        gateway: { enabled: true },
+        routes: [
+          ...(input.routes ?? []),
+          {
+            prefix: '/api/readonly',
+            upstream: input.routes?.[0]?.upstream ?? '',
+            tokenMode: 'user',
+            methods: ['GET'],
+          },
+        ],
+      }),
+    });
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'alice', password: 'alice' });
+    cookie = (await http.jar.getCookieString(stack.origin)) ?? '';
+  });
+  afterAll(async () => {
+    await stack?.close();
+  });
+
+  /** Mostly one of the usual values, now and then an odd one: a 200 must stay common. */
+  const mostly = <T>(usual: T[], odd: T[]) =>
+    fc.oneof(
+      { weight: 5, arbitrary: fc.constantFrom(...usual) },
+      { weight: 1, arbitrary: fc.constantFrom(...odd) },
+    );
+
+  it('gives a token only when the original request passes every rule, and never a 5xx', async () => {
+    const port = Number(new URL(stack.origin).port);
+    const publicOrigin = stack.gatehouses[0]!.publicOrigin;
+    const absent = undefined;
+    const methods = ['GET', 'HEAD', 'OPTIONS', 'POST', 'DELETE'];
+    const oddMethods = ['get', 'G T', '', 'GET, POST', '\u00ff'];
+    let granted = 0;
+    let unsafeGranted = 0;
+    await fc.assert(
+      fc.asyncProperty(
+        fc.record({
+          spelling: mostly(['original', 'forwarded', 'both'], ['mixed']),
+          method: mostly(methods, oddMethods),
+          otherMethod: fc.constantFrom(...methods, ...oddMethods),
+          uri: mostly(
+            ['/backend/me', '/b?q=%'],
+            ['/b/../c', '', 'b', '//b', '/%2e', '/\u00e9', '/a;b'],
+          ),
+          csrf: mostly([absent, '1'], ['0', '1, 1']),
+          origin: mostly([absent, publicOrigin], ['null', 'https://evil.example']),
+          fetchSite: mostly([absent, 'same-origin'], ['cross-site']),
+          cookie: mostly([cookie], ['', 'gatehouse=s%3Anope.sig']),
+          query: mostly(
+            ['', '?route=demo', '?route=demo-gh'],
+            ['?route=readonly', '?route=nope', '?route=demo&route=demo', '?route=%'],
+          ),
+          requestMethod: fc.constantFrom('GET', 'POST', 'HEAD'),
+        }),
+        async (c) => {
+          const lines = [
+            `${c.requestMethod} /bff/authz${c.query} HTTP/1.1`,
+            'Host: localhost',
+            'Connection: close',
+          ];
+          const second = c.spelling === 'mixed' ? c.otherMethod : c.method;
+          if (c.spelling !== 'forwarded')
+            lines.push(`X-Original-Method: ${c.method}`, `X-Original-URI: ${c.uri}`);
+          if (c.spelling !== 'original')
+            lines.push(`X-Forwarded-Method: ${second}`, `X-Forwarded-Uri: ${c.uri}`);
+          if (c.csrf !== undefined) lines.push(`X-CSRF: ${c.csrf}`);
+          if (c.origin !== undefined) lines.push(`Origin: ${c.origin}`);
+          if (c.fetchSite !== undefined) lines.push(`Sec-Fetch-Site: ${c.fetchSite}`);
+          if (c.cookie) lines.push(`Cookie: ${c.cookie}`);
+          const answer = await rawRequest(port, `${lines.join('\r\n')}\r\n\r\n`);
+          expect(answer.status).toBeGreaterThanOrEqual(200);
+          expect(answer.status).toBeLessThan(500);
+          expect(answer.body).not.toMatch(/\n\s+at |node:internal|\.ts:\d+/);
+          const token = /^authorization: Bearer \S+$/im.test(answer.head);
+          if (answer.status !== 200) {
+            expect(token).toBe(false);
+            return;
+          }
+          // A 200 means every rule held: one agreed, well-formed method; CSRF for unsafe ones.
+          expect(c.spelling === 'mixed' && c.method !== c.otherMethod).toBe(false);
+          expect(['G T', '', 'GET, POST', '\u00ff']).not.toContain(c.method);
+          if (!['GET', 'HEAD', 'OPTIONS'].includes(c.method)) expect(c.csrf).toBe('1');
+          expect([absent, publicOrigin]).toContain(c.origin);
+          expect(c.fetchSite).not.toBe('cross-site');
+          expect(['/backend/me', '/b?q=%']).toContain(c.uri);
+          expect(c.cookie).toBe(cookie);
+          expect(token).toBe(true);
+          granted += 1;
+          if (!['GET', 'HEAD', 'OPTIONS'].includes(c.method)) unsafeGranted += 1;
+        },
+      ),
+      { numRuns: 300, seed: 20_261_129 },
+    );
+    // Not vacuous: many requests got through, unsafe ones included.
+    expect(granted).toBeGreaterThan(20);
+    expect(unsafeGranted).toBeGreaterThan(5);
   });
 });
 
