@@ -193,6 +193,50 @@ export const redisSchema = z.strictObject({
   tls: z.boolean().optional(),
 });
 
+/** One rate limit: at most `points` requests per `durationSeconds` and key; `false`: off. */
+export const rateLimitSchema = z.union([
+  z.strictObject({
+    points: z.number().int().min(1).max(1_000_000),
+    durationSeconds: z.number().int().min(1).max(86_400),
+  }),
+  z.literal(false),
+]);
+
+/** The default limits (README "Rate limits"). */
+export const RATE_LIMIT_DEFAULTS = {
+  /** `GET /bff/login` per client IP. */
+  loginStart: { points: 60, durationSeconds: 60 },
+  /** `GET /bff/callback/…` per client IP. */
+  callback: { points: 60, durationSeconds: 60 },
+  /** Failed callbacks per client IP: past it, every callback from that IP is refused. */
+  failedCallback: { points: 20, durationSeconds: 600 },
+  /** `/admin/api` per principal (operator, tenant API key, session, or IP when anonymous). */
+  adminApi: { points: 300, durationSeconds: 60 },
+  /** Provider tests (`POST …/providers/:provider/test`) per tenant. */
+  providerTest: { points: 10, durationSeconds: 60 },
+  /** `POST /bff/backchannel-logout/…` per provider. */
+  backchannelLogout: { points: 300, durationSeconds: 60 },
+} as const;
+
+export const rateLimitsSchema = z
+  .strictObject({
+    loginStart: rateLimitSchema.default(RATE_LIMIT_DEFAULTS.loginStart),
+    callback: rateLimitSchema.default(RATE_LIMIT_DEFAULTS.callback),
+    failedCallback: rateLimitSchema.default(RATE_LIMIT_DEFAULTS.failedCallback),
+    adminApi: rateLimitSchema.default(RATE_LIMIT_DEFAULTS.adminApi),
+    providerTest: rateLimitSchema.default(RATE_LIMIT_DEFAULTS.providerTest),
+    backchannelLogout: rateLimitSchema.default(RATE_LIMIT_DEFAULTS.backchannelLogout),
+  })
+  .prefault({});
+
+/** The Prometheus listener, apart from the public one; `port: 0` switches metrics off. */
+export const metricsSchema = z
+  .strictObject({
+    port: z.number().int().min(0).max(65535).default(9464),
+    host: z.string().min(1).default('127.0.0.1'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   mode: z.enum(['development', 'production']),
   host: z.string().default('127.0.0.1'),
@@ -237,6 +281,10 @@ export const configSchema = z.strictObject({
    * connections are closed.
    */
   shutdownGraceSeconds: z.number().int().min(0).max(3600).default(10),
+  /** Prometheus metrics on their own listener (`METRICS_PORT`, `METRICS_HOST`). */
+  metrics: metricsSchema,
+  /** Per-key request limits (`RATE_LIMIT_*`); see README "Rate limits". */
+  rateLimits: rateLimitsSchema,
 });
 
 export type ConfigInput = z.input<typeof configSchema> & {
@@ -248,6 +296,8 @@ export type ProviderConfig = z.output<typeof providerSchema>;
 export type TenantConfig = z.output<typeof tenantSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 export type RedisConfig = z.output<typeof redisSchema>;
+export type RateLimitsConfig = z.output<typeof rateLimitsSchema>;
+export type RateLimitName = keyof RateLimitsConfig;
 
 /** The validated, frozen configuration; secrets are always present after loading. */
 export type GatehouseConfig = Readonly<

@@ -51,6 +51,7 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
     const forward = {
       dispatcher: ctx.upstreams.for(route.timeoutMs),
       logger: req.log,
+      observer: ctx.metrics.upstream(route.prefix),
       onDrain: (end: () => void) => ctx.drain.onDrain(end),
     };
     await forwardRequest(forward, req, res, {
