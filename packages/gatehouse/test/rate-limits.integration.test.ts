@@ -102,12 +102,22 @@ describe('rate limits (real Redis)', () => {
     const retryAfter = Number(refused.retryAfter);
     expect(retryAfter).toBeGreaterThanOrEqual(1);
     expect(retryAfter).toBeLessThanOrEqual(60);
+    // A browser navigation gets a page that says what to do.
+    const page = await fetch(`${one()}/bff/login?tenant=acme`, {
+      redirect: 'manual',
+      headers: { ...from('203.0.113.7'), accept: 'text/html' },
+    });
+    expect(page.status).toBe(429);
+    expect(page.headers.get('retry-after')).toMatch(/^\d+$/);
+    const html = await page.text();
+    expect(html).toContain('Too many requests; wait a moment and try again.');
+    expect(html).toContain(`Try again in ${page.headers.get('retry-after') ?? ''} seconds.`);
     // Another address behind the same trusted proxy is not limited.
     expect((await loginStart(one(), from('203.0.113.8'))).status).toBe(302);
     // The counter is in Redis under one Cluster hash tag.
     const client = new Redis(redis.url);
     try {
-      expect(await client.get('gh:rl:login_start:{ip:203.0.113.7}')).toBe('4');
+      expect(await client.get('gh:rl:login_start:{ip:203.0.113.7}')).toBe('5');
     } finally {
       client.disconnect();
     }
