@@ -211,7 +211,13 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     signingKeys,
     downstreamTokens: new DownstreamTokenMinter({ keys: signingKeys, issuer: publicOrigin, clock }),
     metrics,
-    rateLimits: new RateLimits({ config: config.rateLimits, redis, logger, metrics }),
+    rateLimits: new RateLimits({
+      config: config.rateLimits,
+      routes: config.routes,
+      redis,
+      logger,
+      metrics,
+    }),
   };
   let metricsServer: Server | undefined;
 

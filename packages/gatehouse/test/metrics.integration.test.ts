@@ -37,7 +37,7 @@ const BOUNDED: Record<string, (value: string) => boolean> = {
   reason: (v) => /^[a-z_]{2,40}$/.test(v),
   outcome: (v) => /^[a-z_]{2,40}$/.test(v),
   endpoint: (v) =>
-    ['discovery', 'token', 'revocation', 'jwks', 'userinfo', 'end_session', 'other'].includes(v),
+    ['discovery', 'token', 'revocation', 'jwks', 'userinfo', 'other'].includes(v),
   kind: (v) => ['timeout', 'unavailable', 'broken'].includes(v),
   store: (v) => ['session', 'kv'].includes(v),
   operation: (v) => /^[a-z_]{2,30}$/.test(v),

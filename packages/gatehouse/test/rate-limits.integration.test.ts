@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Redis } from 'ioredis';
 import {
+  createCookieFetch,
+  signIn,
   startRedisServer,
   startStack,
   type RedisServer,
@@ -280,5 +282,67 @@ describe('rate limits while Redis is down', () => {
       .toBe(200);
     expect(lines.filter((line) => line.msg === back)).toHaveLength(1);
     expect(lines.filter((line) => line.msg === unavailable)).toHaveLength(1);
+  });
+});
+
+describe('a per-session limit on one API route (opt-in)', () => {
+  let redis: RedisServer;
+  let stack: Stack;
+  const csrf = { 'x-csrf': '1' };
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    stack = await startStack({
+      redis,
+      configure: (input) => ({
+        ...input,
+        routes: [
+          ...(input.routes ?? []),
+          {
+            prefix: '/api/limited',
+            upstream: input.routes?.[0]?.upstream ?? '',
+            tokenMode: 'user',
+            rateLimit: { points: 2, durationSeconds: 60 },
+          },
+        ],
+      }),
+    });
+  });
+  afterAll(async () => {
+    await stack?.close();
+    await redis?.stop();
+  });
+
+  it('limits each session on that route only; the other routes cost no extra Redis command', async () => {
+    const alice = createCookieFetch();
+    await signIn(alice, stack.origin, { login: 'alice', password: 'alice' });
+    const bob = createCookieFetch();
+    await signIn(bob, stack.origin, { login: 'bob', password: 'bob' });
+    const call = (who: typeof alice, route: string) =>
+      who(`${stack.origin}${route}/me`, { headers: csrf });
+
+    expect((await call(alice, '/api/limited')).status).toBe(200);
+    await redis.resetStats();
+    expect((await call(alice, '/api/limited')).status).toBe(200);
+    // The session read and the limiter's one script call (EVALSHA; commandstats also counts
+    // the SET NX, INCRBY and PTTL it runs inside).
+    expect(await redis.commandCounts()).toEqual({
+      get: 1,
+      evalsha: 1,
+      set: 1,
+      incrby: 1,
+      pttl: 1,
+    });
+
+    const refused = await call(alice, '/api/limited');
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(((await refused.json()) as { code: string }).code).toBe('rate_limited');
+    // Bob's session has its own budget; alice's other routes are not limited.
+    expect((await call(bob, '/api/limited')).status).toBe(200);
+    await call(alice, '/api/demo'); // warm
+    await redis.resetStats();
+    for (let i = 0; i < 5; i += 1) expect((await call(alice, '/api/demo')).status).toBe(200);
+    expect(await redis.commandCounts()).toEqual({ get: 5 });
   });
 });

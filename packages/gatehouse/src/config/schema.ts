@@ -75,6 +75,12 @@ export const trustedProxyList = z.string().refine(
 
 const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
+/** At most `points` requests per `durationSeconds` and key. */
+export const limitSchema = z.strictObject({
+  points: z.number().int().min(1).max(1_000_000),
+  durationSeconds: z.number().int().min(1).max(86_400),
+});
+
 export const providerSchema = z.strictObject({
   id: slug,
   displayName: z.string().min(1).max(100).optional(),
@@ -146,6 +152,11 @@ export const routeSchema = z.strictObject({
   tenants: z.array(slug).optional(),
   /** Pass the upstream's `Set-Cookie` to the browser (off: upstream cookies would share our origin). */
   allowSetCookie: z.boolean().default(false),
+  /**
+   * Opt-in limit per session (per client IP without one): one Redis command more per call of
+   * this route; other routes cost none.
+   */
+  rateLimit: limitSchema.optional(),
 });
 
 const encryptionKey = z.strictObject({
@@ -194,13 +205,7 @@ export const redisSchema = z.strictObject({
 });
 
 /** One rate limit: at most `points` requests per `durationSeconds` and key; `false`: off. */
-export const rateLimitSchema = z.union([
-  z.strictObject({
-    points: z.number().int().min(1).max(1_000_000),
-    durationSeconds: z.number().int().min(1).max(86_400),
-  }),
-  z.literal(false),
-]);
+export const rateLimitSchema = z.union([limitSchema, z.literal(false)]);
 
 /** The default limits (README "Rate limits"). */
 export const RATE_LIMIT_DEFAULTS = {

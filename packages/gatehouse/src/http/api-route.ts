@@ -7,6 +7,7 @@ import { forwardRequest } from '../proxy/forward.ts';
 import { upstreamRequestHeaders } from '../proxy/headers.ts';
 import { matchRoute, type RouteMatch } from '../proxy/routes.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
+import { clientIp } from './rate-limit.ts';
 
 /**
  * Route lookup and method allow-list, before the session is read: a request that is refused
@@ -40,6 +41,13 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
     }
     if (record && route.tenants && !route.tenants.includes(record.tenant)) {
       throw problem('tenant_not_allowed');
+    }
+    // Only a route that opted in pays a limiter's Redis command.
+    if (route.rateLimit) {
+      await ctx.rateLimits.consumeRoute(
+        route.prefix,
+        record ? `session:${record.handle}` : clientIp(req),
+      );
     }
 
     let authorization: string | undefined;

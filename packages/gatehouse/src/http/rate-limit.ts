@@ -6,7 +6,7 @@ import {
   RateLimiterRes,
   type RateLimiterAbstract,
 } from 'rate-limiter-flexible';
-import type { RateLimitName, RateLimitsConfig } from '../config/schema.ts';
+import type { RateLimitName, RateLimitsConfig, RouteConfig } from '../config/schema.ts';
 import { problem } from '../errors.ts';
 import { describe } from '../observability/outages.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -26,7 +26,8 @@ const LIMIT_LABELS: Readonly<Record<RateLimitName, string>> = {
 const MAX_LOGGED_KEYS = 10_000;
 
 interface Limit {
-  name: RateLimitName;
+  /** The metric label (and Redis key prefix). */
+  label: string;
   shared: RateLimiterAbstract;
   /** Same limit per process, used while the shared store fails (never a lock-out). */
   local: RateLimiterAbstract;
@@ -34,6 +35,8 @@ interface Limit {
 
 export interface RateLimitsOptions {
   config: RateLimitsConfig;
+  /** API routes with a `rateLimit` of their own (per session). */
+  routes?: readonly RouteConfig[];
   /** Shared counters in Redis (every instance counts together); memory without it. */
   redis: RedisClient | undefined;
   logger: Logger;
@@ -48,7 +51,7 @@ export interface RateLimitsOptions {
  * says so once per outage: a store failure never locks users out.
  */
 export class RateLimits {
-  readonly #limits = new Map<RateLimitName, Limit>();
+  readonly #limits = new Map<string, Limit>();
   readonly #logger: Logger;
   readonly #metrics: Metrics;
   /** Until when each refused key's refusal was logged. */
@@ -58,20 +61,29 @@ export class RateLimits {
   constructor(options: RateLimitsOptions) {
     this.#logger = options.logger;
     this.#metrics = options.metrics;
-    for (const [name, limit] of Object.entries(options.config) as Array<
-      [RateLimitName, RateLimitsConfig[RateLimitName]]
-    >) {
-      if (!limit) continue;
+    const add = (
+      key: string,
+      label: string,
+      limit: { points: number; durationSeconds: number },
+    ) => {
       const settings = {
         points: limit.points,
         duration: limit.durationSeconds,
-        keyPrefix: `gh:rl:${LIMIT_LABELS[name]}`,
+        keyPrefix: `gh:rl:${label}`,
       };
       const local = new RateLimiterMemory(settings);
       const shared = options.redis
         ? new RateLimiterRedis({ ...settings, storeClient: options.redis, useRedisPackage: false })
         : local;
-      this.#limits.set(name, { name, shared, local });
+      this.#limits.set(key, { label, shared, local });
+    };
+    for (const [name, limit] of Object.entries(options.config) as Array<
+      [RateLimitName, RateLimitsConfig[RateLimitName]]
+    >) {
+      if (limit) add(name, LIMIT_LABELS[name], limit);
+    }
+    for (const route of options.routes ?? []) {
+      if (route.rateLimit) add(route.prefix, `api:${route.prefix.slice(5)}`, route.rateLimit);
     }
   }
 
@@ -80,10 +92,22 @@ export class RateLimits {
     return this.#limits.has(name);
   }
 
+  /**
+   * Counts one call of an API route that opted in (`routes[].rateLimit`) for `key`; a route
+   * without one costs nothing.
+   */
+  async consumeRoute(prefix: string, key: string): Promise<void> {
+    const limit = this.#limits.get(prefix);
+    if (limit) await this.#consume(limit, key);
+  }
+
   /** Counts one request of `key` against `name`; throws `429 rate_limited` past the limit. */
   async consume(name: RateLimitName, key: string): Promise<void> {
     const limit = this.#limits.get(name);
-    if (!limit) return;
+    if (limit) await this.#consume(limit, key);
+  }
+
+  async #consume(limit: Limit, key: string): Promise<void> {
     const outcome = await this.#run(limit, (limiter) => limiter.consume(clusterKey(key)));
     if (outcome.refused && outcome.state) this.#refuse(limit, key, outcome.state);
   }
@@ -142,7 +166,7 @@ export class RateLimits {
   }
 
   #refuse(limit: Limit, key: string, state: RateLimiterRes): never {
-    const label = LIMIT_LABELS[limit.name];
+    const { label } = limit;
     this.#metrics.rateLimited(label);
     const retryAfter = Math.max(1, Math.ceil(state.msBeforeNext / 1000));
     const now = Date.now();

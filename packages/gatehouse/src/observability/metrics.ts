@@ -62,8 +62,7 @@ export type RefreshOutcome =
   | 'subject_mismatch'
   | 'resource_not_granted'
   | 'idp_unavailable';
-export type IdpEndpoint =
-  'discovery' | 'token' | 'revocation' | 'jwks' | 'userinfo' | 'end_session' | 'other';
+export type IdpEndpoint = 'discovery' | 'token' | 'revocation' | 'jwks' | 'userinfo' | 'other';
 /** `ok`; `error`: the IdP answered 4xx; `unavailable`: no answer, a time-out or a 5xx. */
 export type IdpOutcome = 'ok' | 'error' | 'unavailable';
 export type BackchannelOutcome =
