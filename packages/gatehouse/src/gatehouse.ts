@@ -204,6 +204,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       replay: kv,
       fetch: guardedFetch,
       outages,
+      metrics,
     }),
     cookies: cookieNames(config.secureCookies),
     upstreams,

@@ -36,8 +36,7 @@ const BOUNDED: Record<string, (value: string) => boolean> = {
   stage: (v) => ['started', 'succeeded', 'failed'].includes(v),
   reason: (v) => /^[a-z_]{2,40}$/.test(v),
   outcome: (v) => /^[a-z_]{2,40}$/.test(v),
-  endpoint: (v) =>
-    ['discovery', 'token', 'revocation', 'jwks', 'userinfo', 'other'].includes(v),
+  endpoint: (v) => ['discovery', 'token', 'revocation', 'jwks', 'userinfo', 'other'].includes(v),
   kind: (v) => ['timeout', 'unavailable', 'broken'].includes(v),
   store: (v) => ['session', 'kv'].includes(v),
   operation: (v) => /^[a-z_]{2,30}$/.test(v),
@@ -161,6 +160,11 @@ describe('Prometheus metrics', () => {
     expect(d('gatehouse_idp_requests_total', { ...login, endpoint: 'token', outcome: 'ok' })).toBe(
       2,
     );
+    // The ID token's key set (openid-client, at the login) and the logout token's (jose).
+    expect(d('gatehouse_idp_requests_total', { ...login, endpoint: 'jwks', outcome: 'ok' })).toBe(
+      2,
+    );
+    expect(d('gatehouse_idp_requests_total', { ...login, endpoint: 'discovery' })).toBe(1);
     expect(d('gatehouse_backchannel_logouts_total', { outcome: 'ok' })).toBe(1);
     expect(d('gatehouse_sessions_ended_total', { reason: 'backchannel' })).toBe(1);
     // Store operations are timed: at least the session reads of both proxied calls.

@@ -137,10 +137,10 @@ function endpointOf(url: string, metadata: client.ServerMetadata | undefined): I
 }
 
 /** A provider's fetch that counts each request by endpoint and outcome, and times it. */
-function meteredFetch(
+export function meteredFetch(
   fetch: client.CustomFetch,
   metrics: Metrics,
-  provider: Provider,
+  provider: Pick<Provider, 'tenant' | 'id'>,
   metadata: () => client.ServerMetadata | undefined,
 ): client.CustomFetch {
   return async (url, options) => {
