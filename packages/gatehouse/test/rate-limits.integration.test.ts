@@ -3,8 +3,10 @@ import { Redis } from 'ioredis';
 import {
   createCookieFetch,
   signIn,
+  startRedisCluster,
   startRedisServer,
   startStack,
+  type ClusterTopology,
   type RedisServer,
   type Stack,
   type StackOptions,
@@ -344,5 +346,43 @@ describe('a per-session limit on one API route (opt-in)', () => {
     await redis.resetStats();
     for (let i = 0; i < 5; i += 1) expect((await call(alice, '/api/demo')).status).toBe(200);
     expect(await redis.commandCounts()).toEqual({ get: 5 });
+  });
+});
+
+describe('rate limits on a Redis Cluster', () => {
+  let cluster: ClusterTopology;
+  let stack: Stack;
+
+  beforeAll(async () => {
+    cluster = await startRedisCluster();
+    stack = await startStack({
+      redis: cluster,
+      instances: 2,
+      rateLimits: true,
+      configure: (input) => ({
+        ...input,
+        trustProxy: 'loopback',
+        rateLimits: { loginStart: { points: 2, durationSeconds: 60 } },
+      }),
+    });
+  }, 60_000);
+  afterAll(async () => {
+    await stack?.close();
+    await cluster?.stop();
+  });
+
+  it('counts in one slot per key and shares the count between instances', async () => {
+    const [one, two] = stack.gatehouses.map((g) => g.origin);
+    const ip = from('203.0.113.90');
+    expect((await loginStart(one ?? '', ip)).status).toBe(302);
+    expect((await loginStart(two ?? '', ip)).status).toBe(302);
+    expect((await loginStart(one ?? '', ip)).status).toBe(429);
+    expect((await loginStart(two ?? '', from('203.0.113.91'))).status).toBe(302);
+    const client = cluster.client();
+    try {
+      expect(await client.get('gh:rl:login_start:{ip:203.0.113.90}')).toBe('3');
+    } finally {
+      client.disconnect();
+    }
   });
 });
