@@ -60,6 +60,17 @@ async function main(): Promise<void> {
     { port: config.port, host: config.host, publicUrl: config.publicUrl, mode: config.mode },
     'gatehouse listening',
   );
+  try {
+    if (await gatehouse.listenMetrics()) {
+      logger.info({ port: config.metrics.port, host: config.metrics.host }, 'metrics listening');
+    }
+  } catch (err) {
+    logger.fatal(
+      { err },
+      'cannot listen for metrics (METRICS_PORT, METRICS_HOST; 0 turns them off)',
+    );
+    process.exit(1);
+  }
   server.on('error', (err) => {
     logger.fatal({ err }, 'server error');
     process.exit(1);

@@ -66,6 +66,8 @@ describe('apps/server shutdown on SIGTERM', () => {
         PORT: String(port),
         HOST: '127.0.0.1',
         SHUTDOWN_GRACE_SECONDS: String(GRACE_SECONDS),
+        // No metrics listener: the default port may be taken by another suite's process.
+        METRICS_PORT: '0',
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     });

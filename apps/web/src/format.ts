@@ -23,6 +23,13 @@ export function formatClaim(value: unknown): string {
 
 /** One line for a failed call, for people: "503 Session storage unavailable (store_unavailable)". */
 export function describeProblem(error: unknown): string {
+  // A rate limit: say what to do, in words (the answer's Retry-After is at most a few minutes).
+  if (
+    error instanceof GatehouseProblem &&
+    (error.code === 'rate_limited' || error.status === 429)
+  ) {
+    return 'Too many requests from your network right now. Wait a minute, then try again.';
+  }
   if (error instanceof GatehouseProblem) {
     const status = error.status === 0 ? '' : `${error.status} `;
     return `${status}${error.title} (${error.code})`;

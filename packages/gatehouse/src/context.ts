@@ -2,6 +2,8 @@ import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
 import type { GatehouseConfig } from './config/schema.ts';
 import type { ConnectionDrain } from './http/drain.ts';
+import type { RateLimits } from './http/rate-limit.ts';
+import type { Metrics } from './observability/metrics.ts';
 import type { BackchannelLogout } from './oidc/backchannel.ts';
 import type { ProviderClients } from './oidc/provider-clients.ts';
 import type { TokenRefresher } from './oidc/refresh.ts';
@@ -40,4 +42,8 @@ export interface GatehouseContext {
   signingKeys: SigningKeyRing;
   /** Mints (and reuses) the tokens of `gatehouse`-mode routes. */
   downstreamTokens: DownstreamTokenMinter;
+  /** Prometheus metrics of this instance (a no-op when `metrics.port` is 0). */
+  metrics: Metrics;
+  /** Request limits (login, callbacks, admin API, provider tests, back-channel logouts). */
+  rateLimits: RateLimits;
 }

@@ -9,6 +9,9 @@ import { createApp } from './http/app.ts';
 import { ConnectionDrain, type DrainResult } from './http/drain.ts';
 import { createLogger } from './observability/logger.ts';
 import { OutageLog } from './observability/outages.ts';
+import { NO_METRICS, PrometheusMetrics, type Metrics } from './observability/metrics.ts';
+import { listenMetrics } from './observability/metrics-server.ts';
+import { RateLimits } from './http/rate-limit.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
 import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
@@ -76,6 +79,12 @@ export interface Gatehouse {
    * connection is closed, destroying what is left after `graceMs`. Then call {@link close}.
    */
   drain(server: Server, graceMs: number): Promise<DrainResult>;
+  /**
+   * Starts the Prometheus listener (`GET /metrics`) on `config.metrics` (`METRICS_PORT`,
+   * `METRICS_HOST`), apart from the public one; undefined when metrics are off (port 0).
+   * {@link close} stops it.
+   */
+  listenMetrics(): Promise<Server | undefined>;
   close(): Promise<void>;
 }
 
@@ -113,14 +122,22 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
   // The same for each IdP issuer.
   const outages = new OutageLog(logger);
 
+  // One registry per instance; nothing at all when metrics are off.
+  const metrics: Metrics =
+    config.metrics.port > 0
+      ? new PrometheusMetrics(config.routes.map((route) => route.prefix))
+      : NO_METRICS;
+
   const storeOptions = { idleTimeoutSeconds: config.session.idleTimeoutSeconds, clock };
   const store = withStoreErrors(
     redis ? createRedisSessionStore(redis, storeOptions) : new MemorySessionStore(storeOptions),
     redisHealth,
+    metrics,
   );
   const kv: KeyValueStore = withKeyValueErrors(
     redis ? new RedisKeyValueStore(redis) : new MemoryKeyValueStore({ clock }),
     redisHealth,
+    metrics,
   );
   const guardedFetch = createGuardedFetch({
     mode: config.mode,
@@ -139,7 +156,13 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
         })
       : new MemoryRegistryStore(),
   });
-  const providers = new ProviderClients({ config, fetch: providerFetch, registry, outages });
+  const providers = new ProviderClients({
+    config,
+    fetch: providerFetch,
+    registry,
+    outages,
+    metrics,
+  });
   const sessions = new SessionService({
     store,
     kv,
@@ -173,6 +196,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       providers,
       vault,
       skewSeconds: config.refreshSkewSeconds,
+      metrics,
     }),
     backchannel: new BackchannelLogout({
       providers,
@@ -180,13 +204,23 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       replay: kv,
       fetch: guardedFetch,
       outages,
+      metrics,
     }),
     cookies: cookieNames(config.secureCookies),
     upstreams,
     drain,
     signingKeys,
     downstreamTokens: new DownstreamTokenMinter({ keys: signingKeys, issuer: publicOrigin, clock }),
+    metrics,
+    rateLimits: new RateLimits({
+      config: config.rateLimits,
+      routes: config.routes,
+      redis,
+      logger,
+      metrics,
+    }),
   };
+  let metricsServer: Server | undefined;
 
   const app = createApp(context, {
     store,
@@ -207,7 +241,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     context,
     redis,
     listen(port, host, options = {}) {
-      return new Promise((resolve, reject) => {
+      return new Promise<Server>((resolve, reject) => {
         const server = createServer(
           {
             headersTimeout: options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS,
@@ -224,10 +258,24 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
         });
       });
     },
+    async listenMetrics() {
+      if (!metrics.registry) return undefined;
+      metricsServer ??= await listenMetrics(
+        metrics.registry,
+        config.metrics.port,
+        config.metrics.host,
+        logger,
+      );
+      return metricsServer;
+    },
     drain(server, graceMs) {
       return drain.drain(server, graceMs, logger);
     },
     async close() {
+      if (metricsServer) {
+        metricsServer.closeAllConnections();
+        await new Promise((resolve) => metricsServer?.close(resolve));
+      }
       redisHealth?.close();
       sessions.close();
       await upstreams.close();

@@ -16,6 +16,7 @@ export type {
 export { GatehouseError } from './errors.ts';
 export { validateReturnTo } from './http/return-to.ts';
 export { createLogger, REDACTED_PATHS } from './observability/logger.ts';
+export { NO_METRICS, PrometheusMetrics, type Metrics } from './observability/metrics.ts';
 export type { Clock } from './clock.ts';
 export { MemorySessionStore, createRedisSessionStore } from './session/stores.ts';
 export { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './session/kv.ts';

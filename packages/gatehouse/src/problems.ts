@@ -256,6 +256,15 @@ export const PROBLEMS = {
     expose: true,
   },
 
+  // ---- any route with a rate limit ----
+  rate_limited: {
+    status: 429,
+    title: 'Too Many Requests',
+    message: 'Too many requests; wait a moment and try again.',
+    expose: true,
+    retryAfterSeconds: 60,
+  },
+
   // ---- admin API ----
   invalid_token: {
     status: 401,

@@ -60,14 +60,17 @@ describe('the problem catalogue', () => {
     }
   });
 
-  it('hides the detail of a server fault only, and asks for a retry only when unavailable', () => {
+  it('hides the detail of a server fault only, and asks for a retry only when unavailable or limited', () => {
     for (const code of PROBLEM_CODES) {
       const definition: ProblemDefinition = PROBLEMS[code];
       expect(definition.expose, code).toBe(definition.status !== 500);
-      if (definition.retryAfterSeconds !== undefined) expect(definition.status, code).toBe(503);
+      if (definition.retryAfterSeconds !== undefined) {
+        expect([429, 503], code).toContain(definition.status);
+      }
     }
     expect(PROBLEMS.store_unavailable.retryAfterSeconds).toBe(5);
     expect(PROBLEMS.refresh_busy.retryAfterSeconds).toBe(1);
+    expect(PROBLEMS.rate_limited.status).toBe(429);
   });
 
   it('raises problems with the catalogue’s status, title, exposure and Retry-After', () => {

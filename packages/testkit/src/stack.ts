@@ -41,6 +41,13 @@ export interface StackOptions {
    * `/bff/callback/<tenant>/<provider>` to that realm's first client.
    */
   extraCallbacks?: Array<{ realm: '' | '/globex'; tenant: string; provider: string }>;
+  /** Serve Prometheus metrics on a free port per instance (`metricsOrigin`); off by default. */
+  metrics?: boolean;
+  /**
+   * Keep the rate limits on (the defaults, or what `configure` sets); off by default, since a
+   * suite signs in from one address far more often than a person would.
+   */
+  rateLimits?: boolean;
 }
 
 export interface RunningGatehouse {
@@ -50,6 +57,8 @@ export interface RunningGatehouse {
   publicOrigin: string;
   gatehouse: Gatehouse;
   server: Server;
+  /** `http://127.0.0.1:<port>` of its metrics listener, with `metrics: true`. */
+  metricsOrigin?: string;
 }
 
 export interface Stack {
@@ -103,6 +112,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 
   const gatehouses: RunningGatehouse[] = [];
   for (const [index, origin] of origins.entries()) {
+    const metricsPort = options.metrics ? await freePort() : 0;
     const env = {
       GATEHOUSE_MODE: 'development',
       PUBLIC_URL: publicOrigins[index] ?? origin,
@@ -114,6 +124,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       GATEHOUSE_ENCRYPTION_KEYS: TEST_ENCRYPTION_KEYS,
       ...options.redis?.env,
       ...(options.staticDir ? { GATEHOUSE_STATIC_DIR: options.staticDir } : {}),
+      METRICS_PORT: String(metricsPort),
+      ...(options.rateLimits ? {} : { RATE_LIMITS: 'off' }),
     };
     const base = loadConfig({ env });
     const { secureCookies: _derived, ...plain } = structuredClone(base.config);
@@ -125,7 +137,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
     await redisReady(gatehouse);
     const server = await gatehouse.listen(ports[index] ?? 0, '127.0.0.1');
-    gatehouses.push({ origin, publicOrigin: publicOrigins[index] ?? origin, gatehouse, server });
+    await gatehouse.listenMetrics();
+    gatehouses.push({
+      origin,
+      publicOrigin: publicOrigins[index] ?? origin,
+      gatehouse,
+      server,
+      ...(metricsPort ? { metricsOrigin: `http://127.0.0.1:${metricsPort}` } : {}),
+    });
   }
 
   return {

@@ -33,6 +33,7 @@ const ERROR_DESCRIPTIONS: Record<number, string> = {
   413: 'Body larger than 32 kB',
   415: 'Body is not JSON',
   422: 'validation_failed (with `errors`) or provider_check_failed (with `check`)',
+  429: 'rate_limited: too many calls by this caller (the operator, a tenant’s API keys, a session, or an address); see Retry-After',
   503: 'The registry store is unavailable',
 };
 
@@ -54,7 +55,7 @@ function operation(route: DocumentedRoute): JsonObject {
     required: true,
     schema: { type: 'string' },
   }));
-  const errorStatuses = new Set<number>([...route.errors, 503]);
+  const errorStatuses = new Set<number>([...route.errors, 429, 503]);
   if (route.access !== 'public') errorStatuses.add(401).add(403);
   if (route.body) errorStatuses.add(400).add(413).add(415).add(422);
   const responses: JsonObject = {

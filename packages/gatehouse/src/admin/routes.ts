@@ -15,6 +15,7 @@ import {
   type AdminAccess,
   type AdminPrincipal,
 } from './auth.ts';
+import { clientIp, rateLimited } from '../http/rate-limit.ts';
 import { buildOpenApiDocument, type DocumentedRoute } from './openapi.ts';
 import {
   apiKeyCreateSchema,
@@ -323,6 +324,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     response: { status: 200, description: 'Every check passed', schema: providerTestSchema },
     errors: [404, 422],
     handle: async ({ ctx, params }) => {
+      await ctx.rateLimits.consume('providerTest', `tenant:${params.tenant ?? ''}`);
       const provider = await existingProvider(ctx, params.tenant, params.provider);
       const report = await ctx.providerChecks(provider);
       return {
@@ -375,7 +377,9 @@ async function endSessions(
   sessions: Map<string, SessionRecord>,
   matches: (record: SessionRecord) => boolean,
 ): Promise<z.infer<typeof sessionsEndedSchema>> {
-  return { ended: await ctx.sessions.endMatching(sessions, matches) };
+  const ended = await ctx.sessions.endMatching(sessions, matches);
+  ctx.metrics.sessionsEnded('admin', ended);
+  return { ended };
 }
 
 /**
@@ -390,6 +394,7 @@ export function adminRouter(ctx: GatehouseContext): Router {
     res.json(document);
   });
   router.use(identifyAdmin(ctx));
+  router.use(rateLimited(ctx.rateLimits, 'adminApi', adminRateKey));
   router.use(express.json({ limit: '32kb' }));
   for (const definition of ADMIN_ROUTES) {
     router[definition.method](definition.path, (req, res) => runRoute(ctx, definition, req, res));
@@ -465,4 +470,17 @@ function validationFailed(error: z.ZodError): GatehouseError {
     return [{ path: path.join('.'), message: issue.message }];
   });
   return problem('validation_failed', { extra: { errors } });
+}
+
+/**
+ * Whose admin API budget a request uses: the operator's, a tenant's API keys', a signed-in
+ * user's own (by the session's public handle), or the address's when anonymous.
+ */
+function adminRateKey(req: Request, res: Response): string {
+  const who = principal(res);
+  if (who.role === 'operator') return 'operator';
+  if (who.role === 'tenant-admin' && who.via === 'api-key') return `api-key:${who.tenant}`;
+  const handle = req.session.gh?.handle;
+  if (handle) return `session:${handle}`;
+  return clientIp(req);
 }

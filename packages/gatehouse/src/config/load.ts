@@ -216,6 +216,8 @@ function applyEnvironment(
     const grace = env.SHUTDOWN_GRACE_SECONDS;
     out.shutdownGraceSeconds = /^\d+$/.test(grace) ? Number(grace) : grace;
   }
+  applyMetricsEnvironment(out, env);
+  applyRateLimitEnvironment(out, env, problems);
   if (env.SESSION_SECRET) {
     const session = (out.session ?? {}) as Record<string, unknown>;
     out.session = { ...session, secrets: env.SESSION_SECRET.split(',').map((s) => s.trim()) };
@@ -250,6 +252,64 @@ function applyGatewayEnvironment(
   if (env.GATEHOUSE_GATEWAY_ROUTE) fields.route = env.GATEHOUSE_GATEWAY_ROUTE;
   if (Object.keys(fields).length === 0) return;
   out.gateway = { ...(isRecord(out.gateway) ? out.gateway : {}), ...fields };
+}
+
+/** `METRICS_PORT` (0: off) and `METRICS_HOST` override single fields of `metrics`. */
+function applyMetricsEnvironment(
+  out: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+): void {
+  const port = env.METRICS_PORT;
+  const host = env.METRICS_HOST;
+  if (!port && !host) return;
+  out.metrics = {
+    ...(isRecord(out.metrics) ? out.metrics : {}),
+    ...(port ? { port: /^\d+$/.test(port) ? Number(port) : port } : {}),
+    ...(host ? { host } : {}),
+  };
+}
+
+/** `RATE_LIMIT_<NAME>` variables: `<points>/<seconds>` or `off`; `RATE_LIMITS=off`: all off. */
+const RATE_LIMIT_VARIABLES = {
+  loginStart: 'RATE_LIMIT_LOGIN_START',
+  callback: 'RATE_LIMIT_CALLBACK',
+  failedCallback: 'RATE_LIMIT_FAILED_CALLBACK',
+  adminApi: 'RATE_LIMIT_ADMIN_API',
+  providerTest: 'RATE_LIMIT_PROVIDER_TEST',
+  backchannelLogout: 'RATE_LIMIT_BACKCHANNEL_LOGOUT',
+} as const;
+
+function applyRateLimitEnvironment(
+  out: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+  problems: string[],
+): void {
+  const limits: Record<string, unknown> = isRecord(out.rateLimits) ? { ...out.rateLimits } : {};
+  let changed = false;
+  if (env.RATE_LIMITS !== undefined && env.RATE_LIMITS !== '') {
+    if (env.RATE_LIMITS === 'off') {
+      for (const name of Object.keys(RATE_LIMIT_VARIABLES)) limits[name] = false;
+      changed = true;
+    } else if (env.RATE_LIMITS !== 'on') {
+      problems.push('RATE_LIMITS: must be "on" or "off"');
+    }
+  }
+  for (const [name, variable] of Object.entries(RATE_LIMIT_VARIABLES)) {
+    const value = env[variable];
+    if (value === undefined || value === '') continue;
+    changed = true;
+    if (value === 'off') {
+      limits[name] = false;
+      continue;
+    }
+    const match = /^(\d+)\/(\d+)$/.exec(value);
+    if (!match) {
+      problems.push(`${variable}: expected "<points>/<seconds>" (e.g. 60/60) or "off"`);
+      continue;
+    }
+    limits[name] = { points: Number(match[1]), durationSeconds: Number(match[2]) };
+  }
+  if (changed) out.rateLimits = limits;
 }
 
 const REDIS_TOPOLOGY_VARIABLES = ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const;

@@ -75,6 +75,12 @@ export const trustedProxyList = z.string().refine(
 
 const methods = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'] as const;
 
+/** At most `points` requests per `durationSeconds` and key. */
+export const limitSchema = z.strictObject({
+  points: z.number().int().min(1).max(1_000_000),
+  durationSeconds: z.number().int().min(1).max(86_400),
+});
+
 export const providerSchema = z.strictObject({
   id: slug,
   displayName: z.string().min(1).max(100).optional(),
@@ -146,6 +152,11 @@ export const routeSchema = z.strictObject({
   tenants: z.array(slug).optional(),
   /** Pass the upstream's `Set-Cookie` to the browser (off: upstream cookies would share our origin). */
   allowSetCookie: z.boolean().default(false),
+  /**
+   * Opt-in limit per session (per client IP without one): one Redis command more per call of
+   * this route; other routes cost none.
+   */
+  rateLimit: limitSchema.optional(),
 });
 
 /**
@@ -211,6 +222,44 @@ export const redisSchema = z.strictObject({
   tls: z.boolean().optional(),
 });
 
+/** One rate limit: at most `points` requests per `durationSeconds` and key; `false`: off. */
+export const rateLimitSchema = z.union([limitSchema, z.literal(false)]);
+
+/** The default limits (README "Rate limits"). */
+export const RATE_LIMIT_DEFAULTS = {
+  /** `GET /bff/login` per client IP. */
+  loginStart: { points: 60, durationSeconds: 60 },
+  /** `GET /bff/callback/…` per client IP. */
+  callback: { points: 60, durationSeconds: 60 },
+  /** Failed callbacks per client IP: past it, every callback from that IP is refused. */
+  failedCallback: { points: 20, durationSeconds: 600 },
+  /** `/admin/api` per principal (operator, tenant API key, session, or IP when anonymous). */
+  adminApi: { points: 300, durationSeconds: 60 },
+  /** Provider tests (`POST …/providers/:provider/test`) per tenant. */
+  providerTest: { points: 10, durationSeconds: 60 },
+  /** `POST /bff/backchannel-logout/…` per provider. */
+  backchannelLogout: { points: 300, durationSeconds: 60 },
+} as const;
+
+export const rateLimitsSchema = z
+  .strictObject({
+    loginStart: rateLimitSchema.default(RATE_LIMIT_DEFAULTS.loginStart),
+    callback: rateLimitSchema.default(RATE_LIMIT_DEFAULTS.callback),
+    failedCallback: rateLimitSchema.default(RATE_LIMIT_DEFAULTS.failedCallback),
+    adminApi: rateLimitSchema.default(RATE_LIMIT_DEFAULTS.adminApi),
+    providerTest: rateLimitSchema.default(RATE_LIMIT_DEFAULTS.providerTest),
+    backchannelLogout: rateLimitSchema.default(RATE_LIMIT_DEFAULTS.backchannelLogout),
+  })
+  .prefault({});
+
+/** The Prometheus listener, apart from the public one; `port: 0` switches metrics off. */
+export const metricsSchema = z
+  .strictObject({
+    port: z.number().int().min(0).max(65535).default(9464),
+    host: z.string().min(1).default('127.0.0.1'),
+  })
+  .prefault({});
+
 export const configSchema = z.strictObject({
   mode: z.enum(['development', 'production']),
   host: z.string().default('127.0.0.1'),
@@ -257,6 +306,10 @@ export const configSchema = z.strictObject({
    * connections are closed.
    */
   shutdownGraceSeconds: z.number().int().min(0).max(3600).default(10),
+  /** Prometheus metrics on their own listener (`METRICS_PORT`, `METRICS_HOST`). */
+  metrics: metricsSchema,
+  /** Per-key request limits (`RATE_LIMIT_*`); see README "Rate limits". */
+  rateLimits: rateLimitsSchema,
 });
 
 export type ConfigInput = z.input<typeof configSchema> & {
@@ -269,6 +322,8 @@ export type TenantConfig = z.output<typeof tenantSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 export type RedisConfig = z.output<typeof redisSchema>;
 export type GatewayConfig = Omit<z.output<typeof gatewaySchema>, 'enabled'> & { enabled: boolean };
+export type RateLimitsConfig = z.output<typeof rateLimitsSchema>;
+export type RateLimitName = keyof RateLimitsConfig;
 
 /** The validated, frozen configuration; secrets are always present after loading. */
 export type GatehouseConfig = Readonly<

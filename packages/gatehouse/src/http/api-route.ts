@@ -7,6 +7,7 @@ import { forwardRequest } from '../proxy/forward.ts';
 import { upstreamRequestHeaders } from '../proxy/headers.ts';
 import { matchRoute, type RouteMatch } from '../proxy/routes.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
+import { clientIp } from './rate-limit.ts';
 
 /**
  * Route lookup and method allow-list, before the session is read: a request that is refused
@@ -41,6 +42,13 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
     if (record && route.tenants && !route.tenants.includes(record.tenant)) {
       throw problem('tenant_not_allowed');
     }
+    // Only a route that opted in pays a limiter's Redis command.
+    if (route.rateLimit) {
+      await ctx.rateLimits.consumeRoute(
+        route.prefix,
+        record ? `session:${record.handle}` : clientIp(req),
+      );
+    }
 
     let authorization: string | undefined;
     if (record && route.tokenMode !== 'none') {
@@ -51,6 +59,7 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
     const forward = {
       dispatcher: ctx.upstreams.for(route.timeoutMs),
       logger: req.log,
+      observer: ctx.metrics.upstream(route.prefix),
       onDrain: (end: () => void) => ctx.drain.onDrain(end),
     };
     await forwardRequest(forward, req, res, {

@@ -17,6 +17,7 @@ import { sessionRouter } from './session-routes.ts';
 import { requireCsrfHeader } from './csrf.ts';
 import { jwksHandler } from './jwks-route.ts';
 import { errorHandler } from './problem.ts';
+import { requestMetrics } from './request-metrics.ts';
 
 export interface AppOptions {
   store: session.Store;
@@ -34,6 +35,7 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   app.set('query parser', 'simple');
 
   app.use(ctx.drain.track);
+  app.use(requestMetrics(ctx.metrics));
   app.use(requestLogger(ctx));
   app.use(securityHeaders(ctx));
 

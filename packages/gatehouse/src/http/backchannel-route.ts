@@ -2,6 +2,8 @@ import express, { type RequestHandler } from 'express';
 import type { GatehouseContext } from '../context.ts';
 import { GatehouseError, problem } from '../errors.ts';
 import { describe } from '../observability/outages.ts';
+import type { BackchannelOutcome } from '../observability/metrics.ts';
+import { slug } from '../config/schema.ts';
 
 /**
  * `POST /bff/backchannel-logout/:tenant/:provider` with a form-encoded `logout_token`, called by
@@ -11,11 +13,25 @@ import { describe } from '../observability/outages.ts';
  */
 export function backchannelLogoutRoute(ctx: GatehouseContext): RequestHandler[] {
   return [
+    // Per provider, before the body is even parsed; ids that cannot exist share one key.
+    async (req, _res, next) => {
+      const tenant = String(req.params.tenant);
+      const provider = String(req.params.provider);
+      const known = slug.safeParse(tenant).success && slug.safeParse(provider).success;
+      try {
+        await ctx.rateLimits.consume('backchannelLogout', known ? `${tenant}/${provider}` : '?');
+      } catch (error) {
+        ctx.metrics.backchannelLogout('rate_limited');
+        throw error;
+      }
+      next();
+    },
     express.urlencoded({ extended: false, limit: '16kb', parameterLimit: 10 }),
     async (req, res) => {
       const body = req.body as Record<string, unknown> | undefined;
       const token = body?.logout_token;
       if (typeof token !== 'string' || token.length === 0) {
+        ctx.metrics.backchannelLogout('invalid');
         throw problem('invalid_logout_token');
       }
       const where = { tenant: String(req.params.tenant), provider: String(req.params.provider) };
@@ -23,6 +39,7 @@ export function backchannelLogoutRoute(ctx: GatehouseContext): RequestHandler[] 
       try {
         ended = await ctx.backchannel.receive(where.tenant, where.provider, token);
       } catch (error) {
+        ctx.metrics.backchannelLogout(backchannelOutcome(error));
         // Sessions the IdP ended are still alive here: worth an error line, once per request
         // (the 503 answer itself is only a warning). The IdP is told to retry.
         if (error instanceof GatehouseError && error.code === 'store_unavailable') {
@@ -33,8 +50,17 @@ export function backchannelLogoutRoute(ctx: GatehouseContext): RequestHandler[] 
         }
         throw error;
       }
+      ctx.metrics.backchannelLogout('ok');
+      ctx.metrics.sessionsEnded('backchannel', ended);
       req.log.info({ ended, ...where }, 'back-channel logout');
       res.status(200).end();
     },
   ];
+}
+
+function backchannelOutcome(error: unknown): BackchannelOutcome {
+  if (!(error instanceof GatehouseError)) return 'error';
+  if (error.code === 'store_unavailable') return 'store_unavailable';
+  if (error.code === 'idp_unavailable') return 'idp_unavailable';
+  return error.status < 500 ? 'invalid' : 'error';
 }

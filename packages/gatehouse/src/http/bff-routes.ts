@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import * as client from 'openid-client';
-import { problem } from '../errors.ts';
+import { GatehouseError, problem } from '../errors.ts';
 import {
   beginLogin,
   completeLogin,
@@ -22,6 +22,7 @@ import { activeSession, slideIfDue } from './session-access.ts';
 import { requireCsrfHeader } from './csrf.ts';
 import { validateReturnTo } from './return-to.ts';
 import { tenantPage } from './tenant-page.ts';
+import { clientIp, rateLimited } from './rate-limit.ts';
 
 /** Query parameters must be single strings: `returnTo[]=…` or a repeated key is refused. */
 function singleQueryValue(req: Request, name: string): string | undefined {
@@ -42,9 +43,11 @@ const promisify = (fn: (cb: (err?: unknown) => void) => void) =>
 export function bffRouter(ctx: GatehouseContext): Router {
   const router = express.Router();
   const csrf = requireCsrfHeader(ctx.publicOrigin);
-  router.get('/login', (req, res) => startLogin(ctx, req, res));
+  router.get('/login', rateLimited(ctx.rateLimits, 'loginStart'), (req, res) =>
+    startLogin(ctx, req, res),
+  );
   router.get('/tenants/:tenant', tenantPage(ctx));
-  router.get('/callback/:tenant/:provider', (req, res) => finishLogin(ctx, req, res));
+  router.get('/callback/:tenant/:provider', (req, res) => finishLoginCounted(ctx, req, res));
   router.get('/user', (req, res) => currentUser(ctx, req, res));
   router.post('/logout', csrf, (req, res) => logout(ctx, req, res));
   return router;
@@ -82,6 +85,7 @@ async function startLogin(ctx: GatehouseContext, req: Request, res: Response): P
     ...(loginHint ? { loginHint } : {}),
     resources: resourcesFor(ctx, tenant.id),
   });
+  ctx.metrics.loginStarted(tenant.id, providerId);
   // Lax so that it comes back on the IdP's top-level redirect to our callback.
   res.cookie(ctx.cookies.loginBinding, binding, {
     httpOnly: true,
@@ -120,6 +124,36 @@ async function tenantForEmail(ctx: GatehouseContext, email: string): Promise<str
   const tenant = domain ? await ctx.registry.tenantForEmailDomain(domain) : undefined;
   if (!tenant) throw problem('unknown_email_domain');
   return tenant.id;
+}
+
+/**
+ * The callback with its limits (per client IP: every callback, and the failed ones: past that
+ * limit every callback from the address is refused) and its metrics (succeeded, or failed with
+ * the problem code as the reason).
+ */
+async function finishLoginCounted(
+  ctx: GatehouseContext,
+  req: Request,
+  res: Response,
+): Promise<void> {
+  const ip = clientIp(req);
+  try {
+    await ctx.rateLimits.consume('callback', ip);
+    await ctx.rateLimits.check('failedCallback', ip);
+    await finishLogin(ctx, req, res);
+  } catch (error) {
+    const code = error instanceof GatehouseError ? error.code : 'internal_error';
+    const known = await ctx.providers
+      .resolve(String(req.params.tenant), String(req.params.provider))
+      .catch(() => undefined);
+    ctx.metrics.loginFailed(known?.tenant.id, known?.provider.id, code);
+    // The caller's own failures count against it; an outage or a refusal already made do not.
+    const status = error instanceof GatehouseError ? error.status : 500;
+    if (status < 500 && code !== 'rate_limited') {
+      await ctx.rateLimits.consume('failedCallback', ip).catch(() => undefined);
+    }
+    throw error;
+  }
 }
 
 async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
@@ -167,6 +201,8 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
   // (a leftover index entry of a session that was never saved is pruned when listed).
   await ctx.sessions.indexSession(req.sessionID, record);
   await promisify((cb) => req.session.save(cb));
+  ctx.metrics.loginSucceeded(tenant, provider);
+  ctx.metrics.sessionCreated(tenant);
   res.redirect(302, login.transaction.returnTo);
 }
 
@@ -206,7 +242,10 @@ async function logout(ctx: GatehouseContext, req: Request, res: Response): Promi
   const record = req.session.gh;
   const sid = req.sessionID;
   await promisify((cb) => req.session.destroy(cb));
-  if (record) await ctx.sessions.unindexSession(sid, record);
+  if (record) {
+    ctx.metrics.sessionsEnded('logout');
+    await ctx.sessions.unindexSession(sid, record);
+  }
   res.clearCookie(ctx.cookies.session, {
     path: '/',
     httpOnly: true,

@@ -55,12 +55,15 @@ const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.char
 /** A plain, escaped page for browser navigations (`/bff/login`, `/bff/callback`). */
 function sendErrorPage(res: Response, error: GatehouseError): void {
   const detail = error.expose ? error.message : 'Something went wrong.';
+  const retryAfter = error.status === 429 ? error.headers['retry-after'] : undefined;
+  const retry = retryAfter ? `<p>Try again in ${escapeHtml(retryAfter)} seconds.</p>` : '';
   res.status(error.status).setHeader('cache-control', 'no-store');
+  if (retryAfter) res.setHeader('retry-after', retryAfter);
   res
     .type('html')
     .send(
       `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in problem</title></head>` +
-        `<body><main><h1>Sign-in problem</h1><p>${escapeHtml(detail)}</p>` +
+        `<body><main><h1>Sign-in problem</h1><p>${escapeHtml(detail)}</p>${retry}` +
         `<p>Code: <code>${escapeHtml(error.code)}</code></p><p><a href="/">Back to the app</a></p></main></body></html>`,
     );
 }

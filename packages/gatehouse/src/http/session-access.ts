@@ -1,7 +1,7 @@
 import type { Request } from 'express';
 import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
-import type { SessionRecord } from '../session/model.ts';
+import { absoluteLimit, type SessionRecord } from '../session/model.ts';
 
 /**
  * The session of this request if it is still live. An idle or absolute timeout ends it here
@@ -15,12 +15,14 @@ export async function activeSession(
   if (!record) return undefined;
   if (ctx.sessions.isExpired(record)) {
     await ctx.sessions.end(req.sessionID, record);
+    ctx.metrics.sessionsEnded(ctx.clock() >= absoluteLimit(record) ? 'absolute' : 'idle');
     throw problem('session_expired');
   }
   // A deleted, disabled or re-pointed provider ends its sessions (from the in-process registry
   // view: no store read at steady state).
   if (!(await ctx.registry.isSessionProviderLive(record))) {
     await ctx.sessions.end(req.sessionID, record);
+    ctx.metrics.sessionsEnded('provider_removed');
     throw problem('session_expired', {
       detail: 'The sign-in provider of this session is no longer available.',
     });

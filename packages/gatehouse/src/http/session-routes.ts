@@ -36,12 +36,14 @@ export function sessionRouter(ctx: GatehouseContext): Router {
     const [sid, other] = match;
     if (sid === req.sessionID) throw problem('current_session');
     await ctx.sessions.end(sid, other);
+    ctx.metrics.sessionsEnded('user');
     res.status(204).end();
   });
 
   router.post('/end-others', csrf, async (req, res) => {
     const { sessions } = await userSessions(ctx, req);
-    await ctx.sessions.endMatching(sessions, (_record, sid) => sid !== req.sessionID);
+    const ended = await ctx.sessions.endMatching(sessions, (_record, sid) => sid !== req.sessionID);
+    ctx.metrics.sessionsEnded('user', ended);
     res.status(204).end();
   });
 

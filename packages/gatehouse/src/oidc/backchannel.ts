@@ -12,6 +12,8 @@ import type { KeyValueStore } from '../session/kv.ts';
 import type { SessionService } from '../session/service.ts';
 import type { ProviderClients } from './provider-clients.ts';
 import { reportingFetch, type OutageLog } from '../observability/outages.ts';
+import type { Metrics } from '../observability/metrics.ts';
+import { meteredFetch } from './provider-clients.ts';
 
 const BACKCHANNEL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
 /** Asymmetric algorithms only: never `none`, never HMAC with a public key. */
@@ -30,6 +32,8 @@ export interface BackchannelLogoutOptions {
   fetch: typeof fetch;
   /** Hears whether each issuer's key set answers (one log line per outage). */
   outages?: OutageLog;
+  /** Counts the key set fetches (endpoint `jwks`) of the provider that first needed them. */
+  metrics?: Metrics;
 }
 
 const invalid = (reason: string) =>
@@ -52,7 +56,7 @@ export class BackchannelLogout {
   async receive(tenant: string, provider: string, logoutToken: string): Promise<number> {
     const { providers, sessions } = this.#options;
     const configuration = await providers.client(tenant, provider);
-    const claims = await this.#verify(configuration, logoutToken);
+    const claims = await this.#verify(configuration, logoutToken, { tenant, provider });
     const issuer = configuration.serverMetadata().issuer;
 
     const { replay } = this.#options;
@@ -77,20 +81,25 @@ export class BackchannelLogout {
   async #verify(
     configuration: client.Configuration,
     logoutToken: string,
+    where: { tenant: string; provider: string },
   ): Promise<JWTPayload & { sid?: string; replayMarker: string }> {
     const metadata = configuration.serverMetadata();
     if (!metadata.jwks_uri) throw invalid('the provider publishes no keys');
     let result;
     try {
-      result = await jwtVerify(logoutToken, this.#keySet(metadata.jwks_uri, metadata.issuer), {
-        issuer: metadata.issuer,
-        audience: configuration.clientMetadata().client_id,
-        algorithms: LOGOUT_TOKEN_ALGORITHMS,
-        maxTokenAge: MAX_TOKEN_AGE_SECONDS,
-        clockTolerance: 30,
-        currentDate: new Date(this.#options.sessions.clock()),
-        requiredClaims: ['iat', 'jti', 'events'],
-      });
+      result = await jwtVerify(
+        logoutToken,
+        this.#keySet(metadata.jwks_uri, metadata.issuer, where),
+        {
+          issuer: metadata.issuer,
+          audience: configuration.clientMetadata().client_id,
+          algorithms: LOGOUT_TOKEN_ALGORITHMS,
+          maxTokenAge: MAX_TOKEN_AGE_SECONDS,
+          clockTolerance: 30,
+          currentDate: new Date(this.#options.sessions.clock()),
+          requiredClaims: ['iat', 'jti', 'events'],
+        },
+      );
     } catch (error) {
       // The provider's keys could not be fetched: the IdP should try again later (503), not be
       // told its token was bad.
@@ -116,13 +125,23 @@ export class BackchannelLogout {
     return { ...payload, ...(sid ? { sid } : {}), replayMarker: marker };
   }
 
-  #keySet(jwksUri: string, issuer: string): ReturnType<typeof createRemoteJWKSet> {
+  #keySet(
+    jwksUri: string,
+    issuer: string,
+    where: { tenant: string; provider: string },
+  ): ReturnType<typeof createRemoteJWKSet> {
     let keySet = this.#jwks.get(jwksUri);
     if (!keySet) {
-      const { outages } = this.#options;
-      const fetch = outages
+      const { outages, metrics } = this.#options;
+      const reporting = outages
         ? reportingFetch(this.#options.fetch, `IdP ${issuer}`, outages)
         : this.#options.fetch;
+      const fetch = metrics?.enabled
+        ? (meteredFetch(reporting, metrics, { tenant: where.tenant, id: where.provider }, () => ({
+            issuer,
+            jwks_uri: jwksUri,
+          })) as typeof reporting)
+        : reporting;
       keySet = createRemoteJWKSet(new URL(jwksUri), { [customFetch]: fetch });
       this.#jwks.set(jwksUri, keySet);
     }

@@ -5,7 +5,9 @@ import type { GatehouseConfig } from '../config/schema.ts';
 import type { Provider, Tenant } from '../tenants/model.ts';
 import type { TenantRegistry } from '../tenants/registry.ts';
 import { ID_TOKEN_ALGORITHM } from '../tenants/provider-checks.ts';
+import { performance } from 'node:perf_hooks';
 import { reportingFetch, type OutageLog } from '../observability/outages.ts';
+import type { IdpEndpoint, Metrics } from '../observability/metrics.ts';
 
 export interface ResolvedProvider {
   tenant: Tenant;
@@ -20,6 +22,8 @@ export interface ProviderClientsOptions {
   registry: TenantRegistry;
   /** Hears whether each provider's issuer answers (one log line per outage). */
   outages?: OutageLog;
+  /** Counts every request to each provider by endpoint and outcome. */
+  metrics?: Metrics;
 }
 
 interface CachedClient {
@@ -41,6 +45,7 @@ export class ProviderClients {
   readonly #fetch: client.CustomFetch;
   readonly #registry: TenantRegistry;
   readonly #outages: OutageLog | undefined;
+  readonly #metrics: Metrics | undefined;
   readonly #clients = new Map<string, CachedClient>();
 
   constructor(options: ProviderClientsOptions) {
@@ -48,6 +53,7 @@ export class ProviderClients {
     this.#fetch = options.fetch;
     this.#registry = options.registry;
     this.#outages = options.outages;
+    this.#metrics = options.metrics?.enabled ? options.metrics : undefined;
   }
 
   /** The enabled provider of a tenant, or undefined. */
@@ -88,9 +94,13 @@ export class ProviderClients {
       client.enableNonRepudiationChecks,
     ];
     if (this.#isDevIdp(provider.issuer)) execute.push(client.allowInsecureRequests);
-    const fetch = this.#outages
+    const reporting = this.#outages
       ? reportingFetch(this.#fetch, `IdP ${provider.issuer}`, this.#outages)
       : this.#fetch;
+    let metadata: client.ServerMetadata | undefined;
+    const fetch = this.#metrics
+      ? meteredFetch(reporting, this.#metrics, provider, () => metadata)
+      : reporting;
     try {
       const configuration = await client.discovery(
         new URL(provider.issuer),
@@ -100,6 +110,7 @@ export class ProviderClients {
         { [client.customFetch]: fetch, execute, timeout: IDP_TIMEOUT_SECONDS },
       );
       configuration.timeout = IDP_TIMEOUT_SECONDS;
+      metadata = configuration.serverMetadata();
       configuration[client.customFetch] = fetch;
       return configuration;
     } catch (error) {
@@ -111,6 +122,43 @@ export class ProviderClients {
   #isDevIdp(issuer: string): boolean {
     return isPlainHttpDevIdp(new URL(issuer), this.#config);
   }
+}
+
+/** Which endpoint of the provider a URL is (from its discovery document, once known). */
+function endpointOf(url: string, metadata: client.ServerMetadata | undefined): IdpEndpoint {
+  const bare = url.split('?')[0] ?? url;
+  if (!metadata) return bare.endsWith('/.well-known/openid-configuration') ? 'discovery' : 'other';
+  if (bare === metadata.token_endpoint) return 'token';
+  if (bare === metadata.jwks_uri) return 'jwks';
+  if (bare === metadata.revocation_endpoint) return 'revocation';
+  if (bare === metadata.userinfo_endpoint) return 'userinfo';
+  if (bare.endsWith('/.well-known/openid-configuration')) return 'discovery';
+  return 'other';
+}
+
+/** A provider's fetch that counts each request by endpoint and outcome, and times it. */
+export function meteredFetch(
+  fetch: client.CustomFetch,
+  metrics: Metrics,
+  provider: Pick<Provider, 'tenant' | 'id'>,
+  metadata: () => client.ServerMetadata | undefined,
+): client.CustomFetch {
+  return async (url, options) => {
+    const endpoint = endpointOf(url, metadata());
+    const startedAt = performance.now();
+    const seconds = () => (performance.now() - startedAt) / 1000;
+    let response: Response;
+    try {
+      response = await fetch(url, options);
+    } catch (error) {
+      metrics.idpCall(provider.tenant, provider.id, endpoint, 'unavailable', seconds());
+      throw error;
+    }
+    const outcome =
+      response.status >= 500 ? 'unavailable' : response.status >= 400 ? 'error' : 'ok';
+    metrics.idpCall(provider.tenant, provider.id, endpoint, outcome, seconds());
+    return response;
+  };
 }
 
 function clientAuthentication(provider: Provider, secret: string | undefined): client.ClientAuth {

@@ -7,6 +7,8 @@ import type { Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
 import { openidClientGrants, type GrantResponse, type IdpGrants } from './idp-grants.ts';
 import { ASSUMED_EXPIRES_IN_SECONDS, toTokenSet } from './login.ts';
+import { performance } from 'node:perf_hooks';
+import { NO_METRICS, type Metrics, type RefreshOutcome } from '../observability/metrics.ts';
 
 export interface TokenRefresherOptions {
   sessions: SessionService;
@@ -19,6 +21,8 @@ export interface TokenRefresherOptions {
   /** How long a caller waits for another instance's refresh before giving up with 503. */
   maxWaitMs?: number;
   pollMs?: number;
+  /** Counts refreshes by outcome and times them; sessions ended by a failed refresh. */
+  metrics?: Metrics;
 }
 
 /**
@@ -32,7 +36,13 @@ export class TokenRefresher {
   readonly #inFlight = new Map<string, Promise<SessionRecord>>();
 
   constructor(options: TokenRefresherOptions) {
-    this.#options = { maxWaitMs: 15_000, pollMs: 25, grants: openidClientGrants, ...options };
+    this.#options = {
+      maxWaitMs: 15_000,
+      pollMs: 25,
+      grants: openidClientGrants,
+      metrics: NO_METRICS,
+      ...options,
+    };
   }
 
   /**
@@ -112,11 +122,13 @@ export class TokenRefresher {
     resource: string | undefined,
   ): Promise<SessionRecord> {
     if (!this.needsRefresh(record, resource)) return record;
-    const { vault, providers, sessions, grants } = this.#options;
+    const { vault, providers, sessions, grants, metrics } = this.#options;
     const tokens = await vault.open<TokenSet>(record.tokens);
-    if (!tokens.refreshToken) return this.#endSession(sid, record);
+    if (!tokens.refreshToken) return this.#endSession(sid, record, 'no_refresh_token', 0);
     const configuration = await providers.client(record.tenant, record.provider);
     let response: GrantResponse;
+    const startedAt = performance.now();
+    const seconds = () => (performance.now() - startedAt) / 1000;
     try {
       response = await grants.refresh(
         configuration,
@@ -125,20 +137,23 @@ export class TokenRefresher {
       );
     } catch (error) {
       if (error instanceof client.ResponseBodyError && error.error === 'invalid_grant') {
-        return this.#endSession(sid, record);
+        return this.#endSession(sid, record, 'invalid_grant', seconds());
       }
       if (error instanceof client.ResponseBodyError && error.error === 'invalid_target') {
+        metrics.refresh('resource_not_granted', seconds());
         throw problem('resource_not_granted', { cause: error });
       }
       // Unreachable or misbehaving IdP: fail this call, keep the session.
+      metrics.refresh('idp_unavailable', seconds());
       throw problem('idp_unavailable', { cause: error });
     }
     // OIDC Core 12.2: an ID token from a refresh must be about the same subject at the same
     // issuer; anything else means the IdP mixed up sessions, and this one must not carry on.
     const refreshed = response.claims();
     if (refreshed && (refreshed.sub !== record.sub || refreshed.iss !== record.issuer)) {
-      return this.#endSession(sid, record);
+      return this.#endSession(sid, record, 'subject_mismatch', seconds());
     }
+    metrics.refresh('ok', seconds());
     const now = sessions.clock();
     // A new refresh token brings its own lifetime (or an unknown one); none keeps the old.
     const lifetime = response.refresh_token
@@ -170,8 +185,16 @@ export class TokenRefresher {
   }
 
   /** The refresh token is dead (revoked, expired, reused): the session ends with it. */
-  async #endSession(sid: string, record: SessionRecord): Promise<never> {
+  async #endSession(
+    sid: string,
+    record: SessionRecord,
+    outcome: RefreshOutcome,
+    seconds: number,
+  ): Promise<never> {
+    const { metrics } = this.#options;
+    metrics.refresh(outcome, seconds);
     await this.#options.sessions.end(sid, record);
+    metrics.sessionsEnded('refresh_failure');
     throw problem('session_expired');
   }
 }

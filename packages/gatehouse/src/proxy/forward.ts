@@ -1,9 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import { Transform, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
 import { errors, request, type Dispatcher } from 'undici';
 import { type GatehouseError, problem } from '../errors.ts';
 import { downstreamResponseHeaders } from './headers.ts';
+import type { UpstreamObserver } from '../observability/metrics.ts';
 
 export interface ForwardTarget {
   url: URL;
@@ -24,6 +26,8 @@ export interface ForwardOptions {
   logger: Logger;
   /** Registers an open event stream to be ended when the server drains; returns the unregister. */
   onDrain: (end: () => void) => () => void;
+  /** Hears the upstream's answer time and failures (metrics). */
+  observer?: UpstreamObserver;
 }
 
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
@@ -76,6 +80,7 @@ export async function forwardRequest(
     if (awaitingHeaders) deadline.refresh();
   };
   const hasBody = !BODYLESS.has(target.method) || req.headers['content-length'] !== undefined;
+  const startedAt = options.observer ? performance.now() : 0;
 
   const pending = request(target.url, {
     dispatcher: options.dispatcher,
@@ -99,7 +104,9 @@ export async function forwardRequest(
       return;
     }
     // An upload the upstream stopped reading: close after the answer rather than read the rest.
-    throw upstreamError(error, hasBody && !req.complete ? { connection: 'close' } : {});
+    const failure = upstreamError(error, hasBody && !req.complete ? { connection: 'close' } : {});
+    options.observer?.failed(failure.code === 'upstream_timeout' ? 'timeout' : 'unavailable');
+    throw failure;
   } finally {
     awaitingHeaders = false;
     clearTimeout(deadline);
@@ -107,6 +114,7 @@ export async function forwardRequest(
 
   // undici errors a body that is destroyed unread (RequestAbortedError): listen for its whole life.
   const body = upstream.body;
+  options.observer?.answered(startedAt);
   if (clientGone) {
     body.on('error', ignore).destroy();
     log.info({ upstream: target.url.origin }, 'client went away before the API answered');
@@ -141,6 +149,7 @@ export async function forwardRequest(
     body.destroy();
     log.info({ upstream: target.url.origin }, 'client went away during the answer');
   } else if (end.kind === 'upstream') {
+    options.observer?.failed('broken');
     res.destroy();
     const reason =
       end.error instanceof errors.BodyTimeoutError

@@ -2,6 +2,8 @@ import { problem } from '../errors.ts';
 import type { RedisClient } from './redis-connection.ts';
 import type { Clock } from '../clock.ts';
 import type { StoreHealth } from './store-health.ts';
+import { performance } from 'node:perf_hooks';
+import { NO_METRICS, type Metrics } from '../observability/metrics.ts';
 
 /**
  * The small key-value surface Gatehouse needs besides sessions: one-time login transactions,
@@ -185,30 +187,42 @@ export class RedisKeyValueStore implements KeyValueStore {
  * Wraps a store so that its failures surface as 503 `store_unavailable` (an outage of Redis is
  * never a 500, and never "signed out"); `health` hears of every outcome.
  */
-export function withKeyValueErrors(kv: KeyValueStore, health?: StoreHealth): KeyValueStore {
-  const guard =
-    <A extends unknown[], R>(operation: (...args: A) => Promise<R>) =>
-    async (...args: A): Promise<R> => {
+export function withKeyValueErrors(
+  kv: KeyValueStore,
+  health?: StoreHealth,
+  metrics: Metrics = NO_METRICS,
+): KeyValueStore {
+  const timed = metrics.enabled;
+  const guard = <A extends unknown[], R>(
+    name: string,
+    operation: (...args: A) => Promise<R>,
+  ): ((...args: A) => Promise<R>) => {
+    const observer = metrics.store('kv', name);
+    return async (...args: A): Promise<R> => {
       let result: R;
+      const startedAt = timed ? performance.now() : 0;
       try {
         result = await operation(...args);
       } catch (error) {
+        if (timed) observer.done(startedAt, true);
         health?.failed(error);
         throw problem('store_unavailable', { cause: error });
       }
+      if (timed) observer.done(startedAt, false);
       health?.answered();
       return result;
     };
+  };
   return {
-    put: guard(kv.put.bind(kv)),
-    get: guard(kv.get.bind(kv)),
-    take: guard(kv.take.bind(kv)),
-    putIfAbsent: guard(kv.putIfAbsent.bind(kv)),
-    renewIfEquals: guard(kv.renewIfEquals.bind(kv)),
-    deleteIfEquals: guard(kv.deleteIfEquals.bind(kv)),
-    delete: guard(kv.delete.bind(kv)),
-    addToIndex: guard(kv.addToIndex.bind(kv)),
-    removeFromIndex: guard(kv.removeFromIndex.bind(kv)),
-    indexMembers: guard(kv.indexMembers.bind(kv)),
+    put: guard('put', kv.put.bind(kv)),
+    get: guard('get', kv.get.bind(kv)),
+    take: guard('take', kv.take.bind(kv)),
+    putIfAbsent: guard('put_if_absent', kv.putIfAbsent.bind(kv)),
+    renewIfEquals: guard('renew_if_equals', kv.renewIfEquals.bind(kv)),
+    deleteIfEquals: guard('delete_if_equals', kv.deleteIfEquals.bind(kv)),
+    delete: guard('delete', kv.delete.bind(kv)),
+    addToIndex: guard('add_to_index', kv.addToIndex.bind(kv)),
+    removeFromIndex: guard('remove_from_index', kv.removeFromIndex.bind(kv)),
+    indexMembers: guard('index_members', kv.indexMembers.bind(kv)),
   };
 }

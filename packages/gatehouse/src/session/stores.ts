@@ -6,6 +6,8 @@ import type { RedisClient } from './redis-connection.ts';
 import { sessionExpiresAt } from './model.ts';
 import type { Clock } from '../clock.ts';
 import { noHealth, type StoreHealth } from './store-health.ts';
+import { performance } from 'node:perf_hooks';
+import { NO_METRICS, type Metrics, type StoreObserver } from '../observability/metrics.ts';
 
 /**
  * A session store that can also write a session only while it still exists: how a refresh or
@@ -116,7 +118,18 @@ const SET_IF_EXISTS = `if redis.call('EXISTS', KEYS[1]) == 1 then redis.call('SE
  * Wraps a store so that its failures surface as 503 `store_unavailable` instead of whatever
  * express-session would make of them (never "logged out"); `health` hears of every outcome.
  */
-export function withStoreErrors<S extends Store>(store: S, health: StoreHealth = noHealth): S {
+export function withStoreErrors<S extends Store>(
+  store: S,
+  health: StoreHealth = noHealth,
+  metrics: Metrics = NO_METRICS,
+): S {
+  const observe = {
+    get: metrics.store('session', 'get'),
+    set: metrics.store('session', 'set'),
+    destroy: metrics.store('session', 'destroy'),
+    setIfExists: metrics.store('session', 'set_if_exists'),
+  };
+  const timed = metrics.enabled;
   const outcome = (err: unknown) => {
     if (!err) {
       health.answered();
@@ -126,34 +139,40 @@ export function withStoreErrors<S extends Store>(store: S, health: StoreHealth =
     return problem('store_unavailable', { cause: err });
   };
   const wrapGet =
-    (callback: GetCallback) =>
+    (callback: GetCallback, startedAt: number) =>
     (err: unknown, data?: SessionData | null): void => {
+      if (timed) observe.get.done(startedAt, Boolean(err));
       callback(outcome(err), data);
     };
   const wrap =
-    (callback: Callback | undefined) =>
+    (callback: Callback | undefined, observer: StoreObserver, startedAt: number) =>
     (err?: unknown): void => {
+      if (timed) observer.done(startedAt, Boolean(err));
       callback?.(outcome(err));
     };
+  const now = () => (timed ? performance.now() : 0);
   const original = {
     get: store.get.bind(store),
     set: store.set.bind(store),
     destroy: store.destroy.bind(store),
   };
-  store.get = (sid, callback) => original.get(sid, wrapGet(callback));
-  store.set = (sid, sess, callback) => original.set(sid, sess, wrap(callback));
-  store.destroy = (sid, callback) => original.destroy(sid, wrap(callback));
+  store.get = (sid, callback) => original.get(sid, wrapGet(callback, now()));
+  store.set = (sid, sess, callback) => original.set(sid, sess, wrap(callback, observe.set, now()));
+  store.destroy = (sid, callback) => original.destroy(sid, wrap(callback, observe.destroy, now()));
   // The conditional write (refresh, slide) fails and answers like the others.
   const conditional = store as S & Partial<Pick<ConditionalSessionStore, 'setIfExists'>>;
   if (conditional.setIfExists) {
     const setIfExists = conditional.setIfExists.bind(store);
     conditional.setIfExists = async (sid, sess) => {
       let written: boolean;
+      const startedAt = now();
       try {
         written = await setIfExists(sid, sess);
       } catch (error) {
+        if (timed) observe.setIfExists.done(startedAt, true);
         throw outcome(error) ?? error;
       }
+      if (timed) observe.setIfExists.done(startedAt, false);
       health.answered();
       return written;
     };
