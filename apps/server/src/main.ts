@@ -71,6 +71,14 @@ async function main(): Promise<void> {
     { port: config.port, host: config.host, publicUrl: config.publicUrl, mode: config.mode },
     'gatehouse listening',
   );
+  // After an encryption key promotion: dynamic providers' client secrets move to the new key
+  // (README, Key rotation). Best effort; the next start tries again.
+  gatehouse.context.registry.resealClientSecrets().then(
+    (count) => {
+      if (count > 0) logger.info({ count }, 'client secrets re-sealed under the current key');
+    },
+    (err: unknown) => logger.warn({ err }, 'could not re-seal client secrets'),
+  );
   server.on('error', (err) => {
     logger.fatal({ err }, 'server error');
     process.exit(1);

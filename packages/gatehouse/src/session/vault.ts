@@ -1,4 +1,4 @@
-import { CompactEncrypt, compactDecrypt } from 'jose';
+import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
 
 export interface VaultKey {
   kid: string;
@@ -43,6 +43,15 @@ export class Vault {
     return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(value)))
       .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: this.#current.kid })
       .encrypt(this.#current.key);
+  }
+
+  /** Whether `sealed` was sealed under the current (first) key; false for anything else. */
+  sealedWithCurrentKey(sealed: string): boolean {
+    try {
+      return decodeProtectedHeader(sealed).kid === this.#current.kid;
+    } catch {
+      return false;
+    }
   }
 
   /** Decrypts what {@link seal} produced with any known key; throws on tampering or unknown kid. */
