@@ -2,7 +2,7 @@
 // sharing one real Redis, rolled one at a time through add → promote → retire of the
 // encryption keys, the cookie secrets and the signing keys, with signed-in users calling the
 // API on both instances at every step.
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createHmac, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -124,6 +124,25 @@ async function jwks(index: number): Promise<JSONWebKeySet> {
   return (await (await fetch(`${at(index)}/.well-known/jwks.json`)).json()) as JSONWebKeySet;
 }
 
+/**
+ * The user's session cookie (`name=s:<id>.<signature>`, express-session's format) signed with
+ * `secret` instead, as cookie-signature signs it: HMAC-SHA256, base64 without padding.
+ */
+async function cookieSignedWith(http: CookieFetch, secret: string): Promise<string> {
+  const cookies = await http.jar.getCookies(at(0));
+  const session = cookies.find((cookie) => decodeURIComponent(cookie.value).startsWith('s:'));
+  if (!session) throw new Error('no session cookie');
+  const sid = decodeURIComponent(session.value).slice(2).split('.')[0] ?? '';
+  const signature = createHmac('sha256', secret).update(sid).digest('base64').replace(/=+$/, '');
+  return `${session.key}=${encodeURIComponent(`s:${sid}.${signature}`)}`;
+}
+
+async function statusWithCookie(cookie: string, index: number): Promise<number> {
+  const res = await fetch(`${at(index)}/api/demo/me`, { headers: { cookie, 'x-csrf': '1' } });
+  await res.arrayBuffer();
+  return res.status;
+}
+
 /** The `kid` each stored session's tokens are sealed under (read from Redis). */
 async function sealingKeyIds(): Promise<string[]> {
   const client = redis.client();
@@ -235,10 +254,15 @@ describe('key rotation across two instances sharing Redis', () => {
     expect((await alice(`${at(1)}/bff/user`)).status).toBe(401);
     for (const index of [0, 1]) expect(await apiStatus(bob, index)).toBe(200);
 
-    // 3b. Retire the old cookie secret and signing key: bob carries on; a cookie signed with
-    //     the retired secret is simply not a session any more (401, sign in again).
+    // 3b. Retire the old cookie secret and signing key: bob carries on; his cookie signed with
+    //     the retired secret is not a session any more (401, sign in again).
+    // bob's session cookie as the old secret signs it: still accepted before the retirement.
+    const resignedWithS1 = await cookieSignedWith(bob, S1);
+    expect(await statusWithCookie(resignedWithS1, 0)).toBe(200);
     await roll(1, STEPS.retired);
     await roll(0, STEPS.retired);
+    expect(await statusWithCookie(resignedWithS1, 0)).toBe(401);
+    expect(await statusWithCookie(resignedWithS1, 1)).toBe(401);
     for (const index of [0, 1]) {
       expect(await apiStatus(bob, index)).toBe(200);
       expect((await jwks(index)).keys.map((key) => key.kid)).toEqual(['g2']);
