@@ -35,6 +35,28 @@ class OutboundTraceContext implements TextMapPropagator {
   }
 }
 
+/**
+ * What a Redis span records of its command: the name and the key without its last segment
+ * (`get gh:sess:…`, `getdel tx:…`). Key ends are secrets (session ids, login states), and
+ * values (sealed tokens, lock tokens) never leave the process.
+ */
+export function redisStatement(command: string, args: ReadonlyArray<unknown>): string {
+  const key = args[0];
+  if (typeof key !== 'string' || !key.includes(':') || /\s/.test(key)) return command;
+  return `${command} ${key.slice(0, key.lastIndexOf(':') + 1)}…`;
+}
+
+/**
+ * A query string with its values left out (`code=…&state=…`), as the access log keeps it: a
+ * callback's authorization code and state, or whatever a browser puts in an API query, are no
+ * business of the trace backend.
+ */
+export function queryNamesOnly(query: string): string {
+  return [...new URLSearchParams(query).keys()]
+    .map((name) => `${encodeURIComponent(name)}=…`)
+    .join('&');
+}
+
 export interface Tracing {
   /** Ends the SDK: flushes the spans still queued. */
   shutdown(): Promise<void>;
@@ -65,6 +87,10 @@ export function startTracing(env: Record<string, string | undefined>): Tracing {
     textMapPropagator: new OutboundTraceContext(),
     instrumentations: [
       new HttpInstrumentation({
+        startIncomingSpanHook: (request) => {
+          const query = (request as { url?: string }).url?.split('?')[1];
+          return query ? { 'url.query': queryNamesOnly(query) } : {};
+        },
         ignoreIncomingRequestHook: (request) =>
           UNTRACED_PATHS.has((request.url ?? '').split('?')[0] ?? ''),
         // Outgoing node:http calls (none on the request path) are not traced.
@@ -74,8 +100,15 @@ export function startTracing(env: Record<string, string | undefined>): Tracing {
       new ExpressInstrumentation({
         ignoreLayersType: [ExpressLayerType.MIDDLEWARE, ExpressLayerType.REQUEST_HANDLER],
       }),
-      new UndiciInstrumentation(),
-      new IORedisInstrumentation(),
+      new UndiciInstrumentation({
+        startSpanHook: (request) => {
+          const url = new URL(request.path, request.origin);
+          if (!url.search) return {};
+          const query = queryNamesOnly(url.search.slice(1));
+          return { 'url.query': query, 'url.full': `${url.origin}${url.pathname}?${query}` };
+        },
+      }),
+      new IORedisInstrumentation({ dbStatementSerializer: redisStatement }),
     ],
   });
   sdk.start();

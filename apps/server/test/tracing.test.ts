@@ -214,6 +214,19 @@ describe('OpenTelemetry tracing', () => {
     const redisGet = spans.find((span) => isRedis(span) && /^get$/i.test(span.name));
     expect(redisGet, context).toBeDefined();
     expect(descendsFrom(redisGet as OtlpSpan, server), context).toBe(true);
+    // The key's end (the session id) and the values never reach the trace backend.
+    const statement =
+      attribute(redisGet as OtlpSpan, 'db.query.text') ??
+      attribute(redisGet as OtlpSpan, 'db.statement');
+    expect(statement).toBe('get gh:sess:…');
+    const cookies = await http.jar.getCookies(stack.origin);
+    const sid = cookies
+      .map((cookie) => decodeURIComponent(cookie.value))
+      .find((value) => value.startsWith('s:'))
+      ?.slice(2)
+      .split('.')[0];
+    expect(sid).toBeTruthy();
+    expect(JSON.stringify(receiver.spans)).not.toContain(sid);
 
     // The upstream call: an undici client span under the server span, and the parent of the
     // traceparent the upstream received.
@@ -225,6 +238,10 @@ describe('OpenTelemetry tracing', () => {
     expect(upstreamCall, context).toBeDefined();
     expect(descendsFrom(upstreamCall as OtlpSpan, server), context).toBe(true);
     expect(parentId).toBe(upstreamCall?.spanId);
+    // Query values neither (the browser's here; a callback's code and state below).
+    expect(attribute(server, 'url.query')).toBe('x=…');
+    expect(attribute(upstreamCall as OtlpSpan, 'url.full')).toBe(`${upstream.origin}/traced?x=…`);
+    expect(JSON.stringify(spans)).not.toContain('x=1');
 
     expect([...receiver.services]).toEqual(['gatehouse-under-test']);
     expect(receiver.contentTypes).toContain('application/json');
@@ -237,20 +254,19 @@ describe('OpenTelemetry tracing', () => {
       span.kind === CLIENT && /\/token$/.test(String(attribute(span, 'url.path')));
     await expect.poll(() => receiver.spans.some(isTokenCall), { timeout: 20_000 }).toBe(true);
     const tokenCall = receiver.spans.find(isTokenCall) as OtlpSpan;
-    await expect
-      .poll(
-        () =>
-          receiver.spans.find(
-            (span) =>
-              span.traceId === tokenCall.traceId &&
-              span.kind === SERVER &&
-              String(attribute(span, 'url.path') ?? attribute(span, 'http.target')).startsWith(
-                '/bff/callback/',
-              ),
+    const callback = () =>
+      receiver.spans.find(
+        (span) =>
+          span.traceId === tokenCall.traceId &&
+          span.kind === SERVER &&
+          String(attribute(span, 'url.path') ?? attribute(span, 'http.target')).startsWith(
+            '/bff/callback/',
           ),
-        { timeout: 20_000 },
-      )
-      .toBeDefined();
+      );
+    await expect.poll(callback, { timeout: 20_000 }).toBeDefined();
+    // The authorization code and state are not exported, only the parameters' names.
+    expect(attribute(callback() as OtlpSpan, 'url.query')).toMatch(/^(?:[\w-]+=…&)*[\w-]+=…$/);
+    expect(String(attribute(callback() as OtlpSpan, 'url.query'))).toContain('code=…');
   }, 60_000);
 
   it('loads the instrumentations when tracing is on (control for the test below)', () => {
