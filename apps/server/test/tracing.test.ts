@@ -1,12 +1,13 @@
 // OpenTelemetry traces of a real Gatehouse process (`node apps/server/src/main.ts`, behind
 // HAProxy, with a real Redis and the dev IdP), exported over OTLP/HTTP to a receiver in this
 // process; and the same process with tracing off loading nothing of OpenTelemetry.
+import { spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createCookieFetch,
@@ -37,6 +38,7 @@ interface OtlpExport {
   }>;
 }
 
+const MAIN = resolve(import.meta.dirname, '../src/main.ts');
 const SERVER = 2;
 const CLIENT = 3;
 
@@ -297,6 +299,23 @@ describe('OpenTelemetry tracing', () => {
       await server.stop('SIGTERM');
     }
   }, 60_000);
+
+  it('refuses to start with an OTLP protocol it does not export (grpc)', () => {
+    const run = spawnSync(process.execPath, [MAIN], {
+      encoding: 'utf8',
+      timeout: 30_000,
+      env: {
+        PATH: process.env.PATH ?? '',
+        GATEHOUSE_MODE: 'development',
+        OTEL_EXPORTER_OTLP_ENDPOINT: receiver.origin,
+        OTEL_EXPORTER_OTLP_PROTOCOL: 'grpc',
+      },
+    });
+    expect(run.status).toBe(2);
+    expect(run.stderr).toContain(
+      'OTEL_EXPORTER_OTLP_PROTOCOL: must be one of http/protobuf, http/json',
+    );
+  });
 
   it('loads nothing of OpenTelemetry when no OTLP endpoint is set', async () => {
     const port = await freePort();
