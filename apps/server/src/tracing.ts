@@ -93,7 +93,7 @@ export function startTracing(env: Record<string, string | undefined>): Tracing {
         },
         ignoreIncomingRequestHook: (request) =>
           UNTRACED_PATHS.has((request.url ?? '').split('?')[0] ?? ''),
-        // Outgoing node:http calls (none on the request path) are not traced.
+        // Outgoing node:http calls are only the exporter's own (Gatehouse's go through undici).
         ignoreOutgoingRequestHook: () => true,
       }),
       // Route handlers only: one span per middleware would bury the interesting ones.
