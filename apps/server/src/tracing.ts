@@ -96,7 +96,8 @@ export function startTracing(env: Record<string, string | undefined>): Tracing {
         // Outgoing node:http calls are only the exporter's own (Gatehouse's go through undici).
         ignoreOutgoingRequestHook: () => true,
       }),
-      // Route handlers only: one span per middleware would bury the interesting ones.
+      // Router spans only (and http.route on the server span): one span per middleware or
+      // handler would bury the interesting ones.
       new ExpressInstrumentation({
         ignoreLayersType: [ExpressLayerType.MIDDLEWARE, ExpressLayerType.REQUEST_HANDLER],
       }),
