@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { resolve } from 'node:path';
-import { ConfigError, createGatehouse, createLogger, loadConfig } from '@gatehouse/core';
+import type { Tracing } from './tracing.ts';
+import { TRACING_PROTOCOLS, tracingEnabled, tracingProtocol } from './tracing-switch.ts';
 
 /** After the drain: how long closing the stores (Redis) may take. */
 const CLOSE_TIMEOUT_MS = 5000;
@@ -11,6 +12,16 @@ const CLOSE_TIMEOUT_MS = 5000;
  * listens, and shuts down gracefully. `--check-config` validates and exits.
  */
 async function main(): Promise<void> {
+  if (process.argv[2] === 'keys') {
+    const { keysCommand } = await import('./keys.ts');
+    process.exitCode = keysCommand(process.argv.slice(3), process.stdout);
+    return;
+  }
+  // Tracing first: its instrumentations patch express, ioredis and http only when they are
+  // imported after it, so the app (@gatehouse/core) is imported below, not at the top.
+  const tracing = process.argv.includes('--check-config') ? undefined : await startTracing();
+  const { ConfigError, createGatehouse, createLogger, loadConfig } =
+    await import('@gatehouse/core');
   const env = { ...process.env };
   // Serve the built SPA (`pnpm build`) when there is one and nothing else was configured; in
   // `pnpm dev` Vite serves it instead.
@@ -71,6 +82,14 @@ async function main(): Promise<void> {
     );
     process.exit(1);
   }
+  // After an encryption key promotion: dynamic providers' client secrets move to the new key
+  // (README, Key rotation). Best effort; the next start tries again.
+  gatehouse.context.registry.resealClientSecrets().then(
+    (count) => {
+      if (count > 0) logger.info({ count }, 'client secrets re-sealed under the current key');
+    },
+    (err: unknown) => logger.warn({ err }, 'could not re-seal client secrets'),
+  );
   server.on('error', (err) => {
     logger.fatal({ err }, 'server error');
     process.exit(1);
@@ -96,6 +115,8 @@ async function main(): Promise<void> {
     const result = await gatehouse.drain(server, graceMs);
     await gatehouse.close();
     logger.info(result, 'stopped');
+    // The last spans (the drained requests') before the exit.
+    await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'trace export failed'));
     process.exit(0);
   };
   for (const signal of ['SIGTERM', 'SIGINT'] as const) {
@@ -106,6 +127,19 @@ async function main(): Promise<void> {
       });
     });
   }
+}
+
+/** OpenTelemetry when `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` is set; nothing of it is loaded otherwise. */
+async function startTracing(): Promise<Tracing | undefined> {
+  if (!tracingEnabled(process.env)) return undefined;
+  if (!tracingProtocol(process.env)) {
+    process.stderr.write(
+      `Invalid Gatehouse configuration:\n  - OTEL_EXPORTER_OTLP_PROTOCOL: must be one of ${TRACING_PROTOCOLS.join(', ')}\n`,
+    );
+    process.exit(2);
+  }
+  const { startTracing: start } = await import('./tracing.ts');
+  return start(process.env);
 }
 
 await main();

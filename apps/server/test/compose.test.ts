@@ -463,12 +463,19 @@ const INSTANCES = ['gatehouse1', 'gatehouse2'];
 /** What compose needs from the operator: it refuses to start while one is missing. */
 const REQUIRED_VARIABLES = [
   'GATEHOUSE_CONFIG_FILE',
-  'GATEHOUSE_ENCRYPTION_KEYS',
   'GATEHOUSE_IMAGE',
+  'GATEHOUSE_SECRETS_DIR',
   'PUBLIC_URL',
-  'REDIS_PASSWORD',
-  'SESSION_SECRET',
   'TLS_CERTIFICATE_FILE',
+];
+/** The Docker secrets every Gatehouse instance mounts (`gatehouse keys --dir` + redis_password). */
+const GATEHOUSE_SECRETS = [
+  'gatehouse_config',
+  'session_secret',
+  'gatehouse_encryption_keys',
+  'gatehouse_signing_keys',
+  'gatehouse_admin_token',
+  'redis_password',
 ];
 
 /** Compose's interpolation: `${VAR}`, `${VAR:-default}`, `${VAR:?error}` and `$$` for `$`. */
@@ -490,15 +497,16 @@ function requiredVariables(source: string): string[] {
   return [...new Set(names)].sort();
 }
 
-/** Random values of the shape each variable needs (never placeholders). */
-function operatorVariables(configFile: string): Record<string, string> {
+/** What the operator sets (secrets are files in GATEHOUSE_SECRETS_DIR, not variables). */
+function operatorVariables(
+  configFile: string,
+  secretsDir = '/etc/gatehouse/secrets',
+): Record<string, string> {
   return {
     GATEHOUSE_CONFIG_FILE: configFile,
-    GATEHOUSE_ENCRYPTION_KEYS: `k1:${randomBytes(32).toString('base64url')}`,
     GATEHOUSE_IMAGE: 'registry.example.com/gatehouse:1.0.0',
+    GATEHOUSE_SECRETS_DIR: secretsDir,
     PUBLIC_URL: 'https://app.example.com',
-    REDIS_PASSWORD: randomBytes(32).toString('hex'),
-    SESSION_SECRET: randomBytes(32).toString('hex'),
     TLS_CERTIFICATE_FILE: '/etc/gatehouse/tls.pem',
   };
 }
@@ -625,43 +633,68 @@ describe('deploy/compose.production.yml', () => {
       const { [name]: _missing, ...others } = all;
       expect(() => interpolate(productionText, others), name).toThrow(name);
     }
-    // Nothing secret is written in the file: secret-looking settings are all interpolated.
+    // Nothing secret is in the file or the environment: every secret-looking setting is a
+    // `_FILE` variable naming a Docker secret the service mounts, and URLs carry no password.
     for (const name of Object.keys(production.services)) {
       const env = production.service(name)['environment'];
       if (env === undefined) continue;
+      const mounted = list(production.service(name)['secrets'] ?? [], `${name}.secrets`);
       for (const [key, value] of Object.entries(production.environment(name))) {
-        if (!/SECRET|PASSWORD|TOKEN|KEYS?$|REDIS_URL/.test(key)) continue;
-        expect(value, `${name}.${key}`).toMatch(/\$\{\w+(:\?[^}]+|:-)\}/);
-        expect(value.replace(/\$\{[^}]+\}/g, ''), `${name}.${key}`).not.toMatch(/:[^/@]+@/);
+        if (key === 'REDIS_URL') expect(value, `${name}.${key}`).not.toMatch(/:[^/@]*@/);
+        if (!/SECRET|PASSWORD|TOKEN|KEYS?$/.test(key)) continue;
+        expect(key, `${name}.${key}`).toMatch(/_FILE$/);
+        const secret = /^\/run\/secrets\/([\w-]+)$/.exec(value)?.[1];
+        expect(mounted, `${name}.${key}`).toContain(secret);
       }
     }
+    // The secrets' host files: an operator-given location, required.
     for (const [name, secret] of Object.entries(dict(production.compose['secrets'], 'secrets'))) {
-      expect(text(dict(secret, name)['file'], name)).toMatch(/^\$\{\w+:\?[^}]+\}$/);
+      expect(text(dict(secret, name)['file'], name)).toMatch(/^\$\{\w+:\?[^}]+\}(\/[\w.-]+)?$/);
+    }
+    for (const name of INSTANCES) {
+      expect(production.service(name)['secrets'], name).toEqual(GATEHOUSE_SECRETS);
     }
     expect(productionText).not.toMatch(/dev-only|changeme|example-secret/i);
   });
 
-  it('gives Gatehouse an environment that it accepts as a production config', () => {
+  it('gives Gatehouse an environment and secrets (from `gatehouse keys --dir`) that it accepts as a production config', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gatehouse-compose-'));
     try {
       const configFile = join(dir, 'config.json');
       writeFileSync(configFile, JSON.stringify({ tenants: [], routes: [] }));
-      const vars = operatorVariables(configFile);
+      // The operator's steps of the file's header: `pnpm keys --dir`, then the Redis password.
+      const secretsDir = join(dir, 'secrets');
+      const keys = spawnSync(
+        process.execPath,
+        [join(root, 'apps/server/src/main.ts'), 'keys', '--dir', secretsDir],
+        { encoding: 'utf8' },
+      );
+      expect(keys.status, keys.stderr).toBe(0);
+      const redisPassword = randomBytes(32).toString('hex');
+      writeFileSync(join(secretsDir, 'redis_password'), `${redisPassword}\n`);
+      const vars = operatorVariables(configFile, secretsDir);
       const raw = production.environment('gatehouse1');
       // The config file arrives as the `gatehouse_config` secret at its conventional path.
       expect(raw['GATEHOUSE_CONFIG']).toBe('/run/secrets/gatehouse_config');
-      expect(production.service('gatehouse1')['secrets']).toEqual(['gatehouse_config']);
+      // Docker mounts each secret's host file at /run/secrets/<name>: resolve them so.
+      const secrets = dict(production.compose['secrets'], 'secrets');
+      const hostFile = (name: string) =>
+        interpolate(text(dict(secrets[name], name)['file'], name), vars);
       const env = Object.fromEntries(
-        Object.entries(raw).map(([key, value]) => [key, interpolate(value, vars)]),
+        Object.entries(raw).map(([key, value]) => {
+          const secret = /^\/run\/secrets\/([\w-]+)$/.exec(value)?.[1];
+          return [key, secret ? hostFile(secret) : interpolate(value, vars)];
+        }),
       );
-      env['GATEHOUSE_CONFIG'] = configFile;
       const { config } = loadConfig({ env });
       expect(config.mode).toBe('production');
       expect(config.publicUrl).toBe('https://app.example.com');
-      expect(config.redis).toEqual({ url: `redis://:${vars['REDIS_PASSWORD']}@redis:6379` });
+      expect(config.redis).toEqual({ url: `redis://:${redisPassword}@redis:6379` });
       expect(config.host).toBe('0.0.0.0');
       expect(config.trustProxy).toBe(1);
-      expect(config.adminToken).toBeUndefined();
+      expect(config.adminToken).toMatch(/^[0-9a-f]{64}$/);
+      expect(config.signingKeys).toHaveLength(1);
+      expect(config.encryptionKeys).toHaveLength(1);
       // Docker kills only well after Gatehouse's own drain gives up (it then takes up to 5 s
       // more to close the stores).
       for (const name of INSTANCES) {

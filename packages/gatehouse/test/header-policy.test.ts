@@ -156,6 +156,24 @@ describe('upstreamRequestHeaders', () => {
     expect(upstreamRequestHeaders({ expect: '100-continue' }, context).expect).toBeUndefined();
   });
 
+  // With tracing on, the undici instrumentation adds Gatehouse's own traceparent: a browser's
+  // would make two (the upstream would see "a, b"); with tracing off it is not trusted either.
+  it('drops browser-sent trace context (traceparent, tracestate, baggage)', () => {
+    const out = upstreamRequestHeaders(
+      {
+        traceparent: `00-${'ab'.repeat(16)}-${'cd'.repeat(8)}-01`,
+        tracestate: 'vendor=x',
+        baggage: 'user=mallory',
+        accept: 'application/json',
+      },
+      context,
+    );
+    expect(out.traceparent).toBeUndefined();
+    expect(out.tracestate).toBeUndefined();
+    expect(out.baggage).toBeUndefined();
+    expect(out.accept).toBe('application/json');
+  });
+
   it('keeps content negotiation, body and custom headers untouched', () => {
     const incoming: IncomingHttpHeaders = {
       'content-type': 'application/json; charset=utf-8',

@@ -131,9 +131,9 @@ describe('Redis topology configuration', () => {
       [/^redis: choose one topology: REDIS_URL .* REDIS_CLUSTER_NODES/],
     ],
     [
-      'a password beside a standalone URL',
-      { REDIS_URL: 'redis://a:6379', REDIS_PASSWORD: 'p' },
-      [/^redis\.password: a standalone server takes it in REDIS_URL/],
+      'a password beside a standalone URL that has one',
+      { REDIS_URL: 'redis://:q@a:6379', REDIS_PASSWORD: 'p' },
+      [/^REDIS_PASSWORD: REDIS_URL already carries a password/],
     ],
     [
       'addresses without a port, and a bad port',

@@ -167,6 +167,15 @@ describe('TenantRegistry', () => {
     const onlyNewKey = setup({ store, keys: [KEY_2] }).registry;
     expect(await onlyNewKey.clientSecret('acme', 'okta')).toBe('rotated-secret-0123');
 
+    // After a promotion, re-sealing moves every secret to the current key: the old one can go.
+    await registry.createProvider('acme', providerInput('auth0'), noChecks);
+    const promoted = setup({ store, keys: [KEY_2, KEY_1] }).registry;
+    expect(await promoted.resealClientSecrets()).toBe(1);
+    expect(await promoted.resealClientSecrets()).toBe(0);
+    const retired = setup({ store, keys: [KEY_2] }).registry;
+    expect(await retired.clientSecret('acme', 'auth0')).toBe('secret-of-auth0-0123456789');
+    expect(await retired.clientSecret('acme', 'okta')).toBe('rotated-secret-0123');
+
     // A sealed secret copied onto another provider does not open there.
     await registry.createProvider('acme', providerInput('azure'), noChecks);
     const azure = await store.getProvider('acme', 'azure');

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { Vault } from '../src/session/vault.ts';
+import { RetiredKeyError, Vault } from '../src/session/vault.ts';
 
 const key = (kid: string) => ({ kid, key: randomBytes(32).toString('base64url') });
 
@@ -29,6 +29,25 @@ describe('Vault (tokens at rest)', () => {
     ).toMatchObject({ kid: 'k2' });
     await expect(new Vault([k2]).open(old)).rejects.toThrow();
     expect(await new Vault([k2]).open(fresh)).toEqual(secret);
+  });
+
+  it('seals with the first key only: a key added second opens, and is not used yet', async () => {
+    const added = new Vault([k1, k2]);
+    const sealed = await added.seal(secret);
+    expect(await new Vault([k1]).open(sealed)).toEqual(secret);
+    expect(await added.open(await new Vault([k2]).seal(secret))).toEqual(secret);
+  });
+
+  it('tells a retired key (RetiredKeyError) apart from tampering', async () => {
+    const old = await new Vault([k1]).seal(secret);
+    await expect(new Vault([k2]).open(old)).rejects.toBeInstanceOf(RetiredKeyError);
+    const parts = old.split('.');
+    const ciphertext = Buffer.from(parts[3] ?? '', 'base64url');
+    ciphertext[0] = (ciphertext[0] ?? 0) ^ 1;
+    parts[3] = ciphertext.toString('base64url');
+    const tampered = new Vault([k1]).open(parts.join('.'));
+    await expect(tampered).rejects.toThrow();
+    await expect(tampered).rejects.not.toBeInstanceOf(RetiredKeyError);
   });
 
   it('refuses tampering and foreign keys', async () => {

@@ -11,6 +11,7 @@ import {
 import { developmentDefaults } from './dev-defaults.ts';
 import { isPlainHttpDevIdp } from './dev-idp.ts';
 import { validParts } from './valid-parts.ts';
+import { resolveClientSecretFiles, resolveSecretFileVariables } from './secret-files.ts';
 import {
   checkGatehouseRoutes,
   checkSigningKeys,
@@ -50,11 +51,14 @@ export interface LoadedConfig {
  * const { config, warnings } = loadConfig({ env: process.env });
  */
 export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
-  const env = options.env ?? {};
   const problems: string[] = [];
   const warnings: string[] = [];
+  // `SESSION_SECRET_FILE` and the like: Docker / Kubernetes secrets.
+  const env = resolveSecretFileVariables(options.env ?? {}, problems);
 
-  const fileInput = options.input ?? readConfigFile(env, options.readFile ?? readUtf8, problems);
+  const rawInput = options.input ?? readConfigFile(env, options.readFile ?? readUtf8, problems);
+  // Client secrets given as `{ "file": "/run/secrets/…" }`.
+  const fileInput = rawInput && (resolveClientSecretFiles(rawInput, problems) as ConfigInput);
   const mode =
     env.GATEHOUSE_MODE ?? fileInput?.mode ?? defaultMode(env, Boolean(fileInput) && !options.input);
   if (!env.GATEHOUSE_MODE && fileInput?.mode === 'development' && env.NODE_ENV === 'production') {
@@ -347,7 +351,29 @@ function applyRedisEnvironment(
     else problems.push('REDIS_TLS: must be "true" or "false"');
   }
   if (Object.keys(fields).length > 0) redis = { ...(isRecord(redis) ? redis : {}), ...fields };
+  if (isRecord(redis)) foldPasswordIntoUrl(redis, env, problems);
   if (redis !== undefined) out.redis = redis;
+}
+
+/**
+ * `REDIS_PASSWORD` (or `REDIS_PASSWORD_FILE`, a Docker secret) with a standalone `REDIS_URL`
+ * that has no password: the password goes into the URL, where a standalone server takes it.
+ */
+function foldPasswordIntoUrl(
+  redis: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+  problems: string[],
+): void {
+  const password = env.REDIS_PASSWORD;
+  if (!password || typeof redis.url !== 'string' || !URL.canParse(redis.url)) return;
+  const url = new URL(redis.url);
+  delete redis.password;
+  if (url.password) {
+    problems.push('REDIS_PASSWORD: REDIS_URL already carries a password; give it in one place');
+    return;
+  }
+  url.password = password;
+  redis.url = url.href;
 }
 
 /**

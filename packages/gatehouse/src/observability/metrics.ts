@@ -60,6 +60,7 @@ export type RefreshOutcome =
   | 'invalid_grant'
   | 'no_refresh_token'
   | 'subject_mismatch'
+  | 'retired_key'
   | 'resource_not_granted'
   | 'idp_unavailable';
 export type IdpEndpoint = 'discovery' | 'token' | 'revocation' | 'jwks' | 'userinfo' | 'other';

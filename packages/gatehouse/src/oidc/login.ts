@@ -4,7 +4,7 @@ import * as client from 'openid-client';
 import { GatehouseError, problem } from '../errors.ts';
 import type { KeyValueStore } from '../session/kv.ts';
 import { refreshTokenExpiry, type TokenSet } from '../session/model.ts';
-import type { Vault } from '../session/vault.ts';
+import { RetiredKeyError, type Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
 import { openidClientGrants, type IdpGrants } from './idp-grants.ts';
 
@@ -131,7 +131,10 @@ export async function completeLogin(
   const state = params.get('state');
   const sealed = state ? await deps.transactions.take(`tx:${state}`) : undefined;
   if (!sealed) throw problem('login_transaction_invalid');
-  const transaction = await deps.vault.open<LoginTransaction>(sealed);
+  // Sealed under a key retired since (a rotation mid-login): as if it had expired.
+  const transaction = await deps.vault.open<LoginTransaction>(sealed).catch((error: unknown) => {
+    throw error instanceof RetiredKeyError ? problem('login_transaction_invalid') : error;
+  });
 
   if (!request.binding || !sameSecret(hashBinding(request.binding), transaction.binding)) {
     throw problem('login_transaction_invalid', {

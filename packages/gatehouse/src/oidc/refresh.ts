@@ -3,7 +3,7 @@ import { problem } from '../errors.ts';
 import { sleep } from '../session/lock.ts';
 import { refreshTokenExpiry, type SessionRecord, type TokenSet } from '../session/model.ts';
 import type { SessionService } from '../session/service.ts';
-import type { Vault } from '../session/vault.ts';
+import { RetiredKeyError, type Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
 import { openidClientGrants, type GrantResponse, type IdpGrants } from './idp-grants.ts';
 import { ASSUMED_EXPIRES_IN_SECONDS, toTokenSet } from './login.ts';
@@ -67,11 +67,24 @@ export class TokenRefresher {
     const fresh = this.needsRefresh(record, resource)
       ? await this.refreshIfExpiring(sid, resource)
       : record;
-    const { vault } = this.#options;
-    if (!resource) return (await vault.open<TokenSet>(fresh.tokens)).accessToken;
+    if (!resource) return (await this.#open<TokenSet>(sid, fresh, fresh.tokens)).accessToken;
     const sealed = fresh.resourceTokens?.[resource]?.token;
     if (!sealed) throw problem('session_expired');
-    return vault.open<string>(sealed);
+    return this.#open<string>(sid, fresh, sealed);
+  }
+
+  /**
+   * Opens the session's sealed tokens. Tokens sealed under a retired encryption key cannot be
+   * opened by anyone any more: the session ends (401 `session_expired`, the user signs in
+   * again) rather than failing every call with a 500.
+   */
+  async #open<T>(sid: string, record: SessionRecord, sealed: string): Promise<T> {
+    try {
+      return await this.#options.vault.open<T>(sealed);
+    } catch (error) {
+      if (!(error instanceof RetiredKeyError)) throw error;
+      return this.#endSession(sid, record, 'retired_key', 0);
+    }
   }
 
   /** Single-flight per (session, resource) in this process; the session lock does the rest. */
@@ -123,7 +136,7 @@ export class TokenRefresher {
   ): Promise<SessionRecord> {
     if (!this.needsRefresh(record, resource)) return record;
     const { vault, providers, sessions, grants, metrics } = this.#options;
-    const tokens = await vault.open<TokenSet>(record.tokens);
+    const tokens = await this.#open<TokenSet>(sid, record, record.tokens);
     if (!tokens.refreshToken) return this.#endSession(sid, record, 'no_refresh_token', 0);
     const configuration = await providers.client(record.tenant, record.provider);
     let response: GrantResponse;

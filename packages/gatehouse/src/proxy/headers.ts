@@ -19,7 +19,10 @@ const HOP_BY_HOP = new Set([
  * Never forwarded upstream: the browser's credentials, our CSRF marker, client-asserted client
  * addresses and hosts (we set our own), request rewrites (`X-Original-URL`) and method overrides
  * that would get round the route's path and method checks, and `Expect` (Node answers
- * `100-continue` itself; undici refuses to send it).
+ * `100-continue` itself; undici refuses to send it). Trace context (W3C `traceparent`,
+ * `tracestate`, `baggage`) from the browser is not forwarded either: Gatehouse is the edge, a
+ * browser does not choose the backends' trace ids, and with tracing on Gatehouse sends its own
+ * `traceparent` (added by the undici instrumentation after these headers), never a second one.
  */
 const DROPPED_REQUEST = new Set([
   'cookie',
@@ -40,6 +43,9 @@ const DROPPED_REQUEST = new Set([
   'x-http-method-override',
   'x-http-method',
   'x-method-override',
+  'traceparent',
+  'tracestate',
+  'baggage',
 ]);
 
 const isDroppedRequestHeader = (name: string) =>

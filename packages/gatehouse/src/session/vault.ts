@@ -1,4 +1,4 @@
-import { CompactEncrypt, compactDecrypt } from 'jose';
+import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
 
 export interface VaultKey {
   kid: string;
@@ -7,9 +7,21 @@ export interface VaultKey {
 }
 
 /**
+ * What {@link Vault.open} throws for a value sealed under a key it no longer has (retired after
+ * a rotation): the value is lost for good, unlike a failure of the store or of the IdP.
+ */
+export class RetiredKeyError extends Error {
+  constructor() {
+    super('sealed under an encryption key that is no longer configured');
+    this.name = 'RetiredKeyError';
+  }
+}
+
+/**
  * Encrypts values at rest (tokens in sessions, login transactions) as compact JWE
  * (`dir` + `A256GCM`). The first key encrypts; every key decrypts, chosen by `kid`, so keys can
- * be rotated by prepending a new one and dropping the old one once its sessions have expired.
+ * be rotated: added second (decrypts only) on every instance, then moved first (encrypts),
+ * and dropped once what it sealed has expired (README, Key rotation).
  */
 export class Vault {
   readonly #current: { kid: string; key: Uint8Array };
@@ -33,13 +45,22 @@ export class Vault {
       .encrypt(this.#current.key);
   }
 
+  /** Whether `sealed` was sealed under the current (first) key; false for anything else. */
+  sealedWithCurrentKey(sealed: string): boolean {
+    try {
+      return decodeProtectedHeader(sealed).kid === this.#current.kid;
+    } catch {
+      return false;
+    }
+  }
+
   /** Decrypts what {@link seal} produced with any known key; throws on tampering or unknown kid. */
   async open<T>(sealed: string): Promise<T> {
     const { plaintext } = await compactDecrypt(
       sealed,
       (header) => {
         const key = header.kid === undefined ? undefined : this.#byKid.get(header.kid);
-        if (!key) throw new Error('unknown encryption key id');
+        if (!key) throw new RetiredKeyError();
         return key;
       },
       { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] },

@@ -184,6 +184,34 @@ export class TenantRegistry {
   }
 
   /**
+   * Seals again, under the current encryption key, every dynamic provider's client secret sealed
+   * under an older one, so that the older key can be retired (README, Key rotation): the server
+   * runs it at start-up, so rolling the instances after a key promotion does it. A
+   * compare-and-set on the revision: of two instances doing it at once, one writes. Returns
+   * how many this call re-sealed; a secret no configured key opens is left as it is.
+   */
+  async resealClientSecrets(): Promise<number> {
+    const { providers } = await this.#write(() => this.#store.snapshot());
+    let resealed = 0;
+    for (const stored of providers) {
+      const sealed = stored.sealedClientSecret;
+      if (sealed === undefined || this.#vault.sealedWithCurrentKey(sealed)) continue;
+      const opened = await this.#vault.open<SealedSecret>(sealed).catch(() => undefined);
+      if (!opened || opened.tenant !== stored.tenant || opened.provider !== stored.id) continue;
+      const next: StoredProvider = {
+        ...stored,
+        sealedClientSecret: await this.#seal(stored.tenant, stored.id, opened.secret),
+        revision: stored.revision + 1,
+        updatedAt: this.#clock(),
+      };
+      const result = await this.#write(() => this.#store.updateProvider(next, stored.revision));
+      if (result === 'ok') resealed += 1;
+    }
+    if (resealed > 0) this.invalidate();
+    return resealed;
+  }
+
+  /**
    * Whether a session may still be used: its provider exists, is enabled, still has the issuer
    * the session came from, and is not younger than the session (deleted and created again).
    */
