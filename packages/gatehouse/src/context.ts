@@ -2,6 +2,7 @@ import type { Logger } from 'pino';
 import type { Clock } from './clock.ts';
 import type { GatehouseConfig } from './config/schema.ts';
 import type { ConnectionDrain } from './http/drain.ts';
+import type { AuditLog } from './observability/audit.ts';
 import type { BackchannelLogout } from './oidc/backchannel.ts';
 import type { ProviderClients } from './oidc/provider-clients.ts';
 import type { TokenRefresher } from './oidc/refresh.ts';
@@ -40,4 +41,6 @@ export interface GatehouseContext {
   signingKeys: SigningKeyRing;
   /** Mints (and reuses) the tokens of `gatehouse`-mode routes. */
   downstreamTokens: DownstreamTokenMinter;
+  /** The audit trail: the `audit` log lines and each tenant's stored trail. */
+  audit: AuditLog;
 }

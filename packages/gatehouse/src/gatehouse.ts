@@ -9,6 +9,7 @@ import { createApp } from './http/app.ts';
 import { ConnectionDrain, type DrainResult } from './http/drain.ts';
 import { createLogger } from './observability/logger.ts';
 import { OutageLog } from './observability/outages.ts';
+import { AuditLog, MemoryAuditStore, RedisAuditStore } from './observability/audit.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
 import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
@@ -20,6 +21,7 @@ import {
   type KeyValueStore,
 } from './session/kv.ts';
 import { cookieNames } from './session/cookie-names.ts';
+import { openClaims, sessionUser } from './session/model.ts';
 import { SessionService } from './session/service.ts';
 import { MemorySessionStore, createRedisSessionStore, withStoreErrors } from './session/stores.ts';
 import { Vault } from './session/vault.ts';
@@ -140,6 +142,18 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       : new MemoryRegistryStore(),
   });
   const providers = new ProviderClients({ config, fetch: providerFetch, registry, outages });
+  const retention = {
+    maxEvents: config.audit.maxEvents,
+    maxAgeMs: config.audit.maxAgeDays * 86_400_000,
+  };
+  const audit = new AuditLog({
+    logger,
+    clock,
+    store: redis
+      ? new RedisAuditStore(redis, retention, { clock })
+      : new MemoryAuditStore(retention, clock),
+    isKnownTenant: async (tenant) => (await registry.tenant(tenant)) !== undefined,
+  });
   const sessions = new SessionService({
     store,
     kv,
@@ -147,6 +161,17 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     idleTimeoutSeconds: config.session.idleTimeoutSeconds,
     logger,
     ...(deps.lockLeaseMs ? { lockLeaseMs: deps.lockLeaseMs } : {}),
+    onEnded: (record, ending) =>
+      audit.record({
+        tenant: record.tenant,
+        actor: ending.by ?? { kind: 'system' },
+        action: 'session.ended',
+        target: `user:${sessionUser(record)}`,
+        outcome: 'success',
+        reason: ending.reason,
+        requestId: ending.requestId,
+        ip: ending.ip,
+      }),
   });
   const upstreams = new UpstreamPools();
   const drain = new ConnectionDrain();
@@ -185,7 +210,13 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     upstreams,
     drain,
     signingKeys,
-    downstreamTokens: new DownstreamTokenMinter({ keys: signingKeys, issuer: publicOrigin, clock }),
+    downstreamTokens: new DownstreamTokenMinter({
+      keys: signingKeys,
+      issuer: publicOrigin,
+      clock,
+      openClaims: (session) => openClaims(vault, session),
+    }),
+    audit,
   };
 
   const app = createApp(context, {

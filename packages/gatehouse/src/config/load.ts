@@ -210,6 +210,7 @@ function applyEnvironment(
     const grace = env.SHUTDOWN_GRACE_SECONDS;
     out.shutdownGraceSeconds = /^\d+$/.test(grace) ? Number(grace) : grace;
   }
+  applyAuditEnvironment(out, env);
   if (env.SESSION_SECRET) {
     const session = (out.session ?? {}) as Record<string, unknown>;
     out.session = { ...session, secrets: env.SESSION_SECRET.split(',').map((s) => s.trim()) };
@@ -227,6 +228,20 @@ function applyEnvironment(
     });
   }
   return out;
+}
+
+/** `AUDIT_MAX_EVENTS`, `AUDIT_MAX_AGE_DAYS`: override single fields of the file's `audit`. */
+function applyAuditEnvironment(
+  out: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+): void {
+  const number = (value: string) => (/^\d+$/.test(value) ? Number(value) : value);
+  const fields: Record<string, unknown> = {
+    ...(env.AUDIT_MAX_EVENTS ? { maxEvents: number(env.AUDIT_MAX_EVENTS) } : {}),
+    ...(env.AUDIT_MAX_AGE_DAYS ? { maxAgeDays: number(env.AUDIT_MAX_AGE_DAYS) } : {}),
+  };
+  if (Object.keys(fields).length === 0) return;
+  out.audit = { ...(isRecord(out.audit) ? out.audit : {}), ...fields };
 }
 
 const REDIS_TOPOLOGY_VARIABLES = ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const;

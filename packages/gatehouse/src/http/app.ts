@@ -10,6 +10,7 @@ import type { GatehouseContext } from '../context.ts';
 import { loggableUrl } from '../observability/logger.ts';
 import { adminRouter } from '../admin/routes.ts';
 import { apiProxy, resolveApiRoute } from './api-route.ts';
+import { logContextOf } from './audit-origin.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
 import { bffRouter } from './bff-routes.ts';
 import { sessionRouter } from './session-routes.ts';
@@ -103,6 +104,9 @@ function requestLogger(ctx: GatehouseContext): RequestHandler {
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
+    // Tenant, provider and user handle (a digest) of the request, and an error's code and cause.
+    // (Nothing before the session is known: pino-http skips a falsy value, no child logger.)
+    customProps: (req, res) => logContextOf(req, res) as unknown as object,
     customLogLevel: (req, res, err) => requestLogLevel(req, res, err),
     // pino-http would attach a made-up Error (with a stack) to every 5xx line.
     customErrorObject: (_req, _res, _err, value: Record<string, unknown>) => {

@@ -2,6 +2,7 @@ import express, { type RequestHandler } from 'express';
 import type { GatehouseContext } from '../context.ts';
 import { GatehouseError, problem } from '../errors.ts';
 import { describe } from '../observability/outages.ts';
+import { addLogContext, auditOrigin } from './audit-origin.ts';
 
 /**
  * `POST /bff/backchannel-logout/:tenant/:provider` with a form-encoded `logout_token`, called by
@@ -19,9 +20,14 @@ export function backchannelLogoutRoute(ctx: GatehouseContext): RequestHandler[] 
         throw problem('invalid_logout_token');
       }
       const where = { tenant: String(req.params.tenant), provider: String(req.params.provider) };
+      addLogContext(res, where);
       let ended: number;
       try {
-        ended = await ctx.backchannel.receive(where.tenant, where.provider, token);
+        ended = await ctx.backchannel.receive(where.tenant, where.provider, token, {
+          reason: 'back-channel',
+          by: { kind: 'provider', id: where.provider },
+          ...auditOrigin(req),
+        });
       } catch (error) {
         // Sessions the IdP ended are still alive here: worth an error line, once per request
         // (the 503 answer itself is only a warning). The IdP is told to retry.
