@@ -104,14 +104,17 @@ function requestLogger(ctx: GatehouseContext): RequestHandler {
       }),
       res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
     },
-    // Tenant, provider and user handle (a digest) of the request, and an error's code and cause.
-    // (Nothing before the session is known: pino-http skips a falsy value, no child logger.)
-    customProps: (req, res) => logContextOf(req, res) as unknown as object,
     customLogLevel: (req, res, err) => requestLogLevel(req, res, err),
     // pino-http would attach a made-up Error (with a stack) to every 5xx line.
-    customErrorObject: (_req, _res, _err, value: Record<string, unknown>) => {
+    customErrorObject: (req, res, _err, value: Record<string, unknown>) => {
       const { err: _made, ...line } = value;
-      return line;
+      return { ...line, ...logContextOf(req, res) };
+    },
+    // Tenant, provider and user handle (a digest) of the request, and an error's code and cause:
+    // merged into the line when it is written (no child logger per request).
+    customSuccessObject: (req, res, value: Record<string, unknown>) => {
+      const context = logContextOf(req, res);
+      return context ? { ...value, ...context } : value;
     },
   });
 }
