@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, type RedisServer } from '@gatehouse/testkit';
-import { createLogger } from '../src/index.ts';
+import { ConfigError, createLogger, loadConfig } from '../src/index.ts';
 import { parseAuditQuery } from '../src/admin/audit.ts';
 import { GatehouseError } from '../src/errors.ts';
 import {
@@ -251,5 +251,39 @@ describe('parseAuditQuery', () => {
     expect(thrown).toBeInstanceOf(GatehouseError);
     expect((thrown as GatehouseError).code).toBe('invalid_parameter');
     expect((thrown as GatehouseError).status).toBe(400);
+  });
+});
+
+describe('audit retention config', () => {
+  const input = { mode: 'development' as const, publicUrl: 'http://localhost:3000' };
+
+  it('defaults to 100000 events and 90 days; the file and AUDIT_* variables override', () => {
+    expect(loadConfig({ input }).config.audit).toEqual({ maxEvents: 100_000, maxAgeDays: 90 });
+    const fromFile = loadConfig({ input: { ...input, audit: { maxEvents: 500 } } }).config.audit;
+    expect(fromFile).toEqual({ maxEvents: 500, maxAgeDays: 90 });
+    const fromEnv = loadConfig({
+      env: { AUDIT_MAX_EVENTS: '2000', AUDIT_MAX_AGE_DAYS: '0' },
+      input: { ...input, audit: { maxEvents: 500, maxAgeDays: 7 } },
+    }).config.audit;
+    expect(fromEnv).toEqual({ maxEvents: 2000, maxAgeDays: 0 });
+  });
+
+  it.each([
+    ['AUDIT_MAX_EVENTS', '0', /^audit\.maxEvents: /],
+    ['AUDIT_MAX_EVENTS', 'lots', /^audit\.maxEvents: /],
+    ['AUDIT_MAX_AGE_DAYS', '-1', /^audit\.maxAgeDays: /],
+    ['AUDIT_MAX_AGE_DAYS', '1.5', /^audit\.maxAgeDays: /],
+  ])('refuses %s=%s', (name, value, pattern) => {
+    let problems: readonly string[] = [];
+    try {
+      loadConfig({ env: { [name]: value }, input });
+    } catch (error) {
+      if (error instanceof ConfigError) problems = error.problems;
+      else throw error;
+    }
+    expect(
+      problems.some((problem) => pattern.test(problem)),
+      problems.join('; '),
+    ).toBe(true);
   });
 });
