@@ -264,6 +264,8 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       await upstreams.close();
       await guardedFetch.close();
       await registry.close();
+      // Audit events on their way to the store land before the connection goes.
+      await audit.settled();
       if (ownsRedis && redis) await closeRedis(redis);
     },
   };

@@ -195,6 +195,19 @@ describe('audit events', () => {
     }
   });
 
+  it('a hostile callback path: answered, its audit line holds at most 64 characters of it', async () => {
+    const id = requestId('hostile');
+    const hostile = `${'x'.repeat(3000)}%0A%22%7D`;
+    const res = await fetch(`${origin}/bff/callback/${hostile}/${hostile}?code=c&state=s`, {
+      headers: { 'x-request-id': id },
+    });
+    expect(res.status).toBeGreaterThanOrEqual(400);
+    expect(res.status).toBeLessThan(500);
+    const line = auditLine(id, 'sign-in');
+    expect(line.tenant).toBe('x'.repeat(64));
+    expect(line).toMatchObject({ outcome: 'failure', actor: { kind: 'anonymous' } });
+  });
+
   it('a logout: sign-out and session ended (logout) by the user', async () => {
     const http = createCookieFetch();
     await signIn(http, origin, { login: 'bob', password: 'bob' });

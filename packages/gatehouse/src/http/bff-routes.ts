@@ -132,8 +132,9 @@ async function tenantForEmail(ctx: GatehouseContext, email: string): Promise<str
  * that tenant exists).
  */
 async function auditedLogin(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
-  const tenant = String(req.params.tenant);
-  const provider = String(req.params.provider);
+  // Whatever a caller put in the path: only so much of it goes into a log line.
+  const tenant = String(req.params.tenant).slice(0, 64);
+  const provider = String(req.params.provider).slice(0, 64);
   addLogContext(res, { tenant, provider });
   try {
     await finishLogin(ctx, req, res);
