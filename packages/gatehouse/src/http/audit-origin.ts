@@ -35,14 +35,16 @@ export function addLogContext(res: Response, fields: LogContext): void {
 
 /**
  * The fields of a request's access-log line: the session's tenant, provider and user handle
- * when it has one, and whatever the handlers added. Read once, when the line is written.
+ * when it has one (express-session's `req.session.gh`, or `res.locals.sessionRecord` set by a
+ * handler that reads the session without express-session), and whatever the handlers added.
+ * Read once, when the line is written.
  */
 export function logContextOf(
   req: { session?: { gh?: SessionRecord | undefined } | undefined },
-  res: { locals?: { logContext?: LogContext } },
+  res: { locals?: { logContext?: LogContext; sessionRecord?: SessionRecord } },
 ): LogContext | undefined {
   const added = res.locals?.logContext;
-  const record = req.session?.gh;
+  const record = req.session?.gh ?? res.locals?.sessionRecord;
   if (!record) return added;
   return {
     tenant: record.tenant,
