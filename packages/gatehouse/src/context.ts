@@ -4,6 +4,7 @@ import type { GatehouseConfig } from './config/schema.ts';
 import type { ConnectionDrain } from './http/drain.ts';
 import type { RateLimits } from './http/rate-limit.ts';
 import type { Metrics } from './observability/metrics.ts';
+import type { AuditLog } from './observability/audit.ts';
 import type { BackchannelLogout } from './oidc/backchannel.ts';
 import type { ProviderClients } from './oidc/provider-clients.ts';
 import type { TokenRefresher } from './oidc/refresh.ts';
@@ -46,4 +47,6 @@ export interface GatehouseContext {
   metrics: Metrics;
   /** Request limits (login, callbacks, admin API, provider tests, back-channel logouts). */
   rateLimits: RateLimits;
+  /** The audit trail: the `audit` log lines and each tenant's stored trail. */
+  audit: AuditLog;
 }

@@ -15,3 +15,12 @@ export function sameSecret(a: string, b: string): boolean {
     createHash('sha256').update(b).digest(),
   );
 }
+
+/**
+ * The non-reversible handle of a user: SHA-256 of the IdP's (issuer, sub). Names the user's
+ * session index, the actor of audit events and the `user` of access-log lines, and is all a
+ * session record keeps of the subject in clear.
+ */
+export function userDigest(issuer: string, sub: string): string {
+  return sha256(issuer, sub);
+}

@@ -12,6 +12,7 @@ import { OutageLog } from './observability/outages.ts';
 import { NO_METRICS, PrometheusMetrics, type Metrics } from './observability/metrics.ts';
 import { listenMetrics } from './observability/metrics-server.ts';
 import { RateLimits } from './http/rate-limit.ts';
+import { AuditLog, MemoryAuditStore, RedisAuditStore } from './observability/audit.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
 import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
@@ -23,6 +24,7 @@ import {
   type KeyValueStore,
 } from './session/kv.ts';
 import { cookieNames } from './session/cookie-names.ts';
+import { openClaims, sessionUser } from './session/model.ts';
 import { SessionService } from './session/service.ts';
 import { MemorySessionStore, createRedisSessionStore, withStoreErrors } from './session/stores.ts';
 import { Vault } from './session/vault.ts';
@@ -163,6 +165,18 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     outages,
     metrics,
   });
+  const retention = {
+    maxEvents: config.audit.maxEvents,
+    maxAgeMs: config.audit.maxAgeDays * 86_400_000,
+  };
+  const audit = new AuditLog({
+    logger,
+    clock,
+    store: redis
+      ? new RedisAuditStore(redis, retention, { clock })
+      : new MemoryAuditStore(retention, clock),
+    isKnownTenant: async (tenant) => (await registry.tenant(tenant)) !== undefined,
+  });
   const sessions = new SessionService({
     store,
     kv,
@@ -170,6 +184,17 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     idleTimeoutSeconds: config.session.idleTimeoutSeconds,
     logger,
     ...(deps.lockLeaseMs ? { lockLeaseMs: deps.lockLeaseMs } : {}),
+    onEnded: (record, ending) =>
+      audit.record({
+        tenant: record.tenant,
+        actor: ending.by ?? { kind: 'system' },
+        action: 'session.ended',
+        target: `user:${sessionUser(record)}`,
+        outcome: 'success',
+        reason: ending.reason,
+        requestId: ending.requestId,
+        ip: ending.ip,
+      }),
   });
   const upstreams = new UpstreamPools();
   const drain = new ConnectionDrain();
@@ -210,7 +235,12 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     upstreams,
     drain,
     signingKeys,
-    downstreamTokens: new DownstreamTokenMinter({ keys: signingKeys, issuer: publicOrigin, clock }),
+    downstreamTokens: new DownstreamTokenMinter({
+      keys: signingKeys,
+      issuer: publicOrigin,
+      clock,
+      openClaims: (session) => openClaims(vault, session),
+    }),
     metrics,
     rateLimits: new RateLimits({
       config: config.rateLimits,
@@ -219,6 +249,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       logger,
       metrics,
     }),
+    audit,
   };
   let metricsServer: Server | undefined;
 
@@ -281,6 +312,8 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       await upstreams.close();
       await guardedFetch.close();
       await registry.close();
+      // Audit events on their way to the store land before the connection goes.
+      await audit.settled();
       if (ownsRedis && redis) await closeRedis(redis);
     },
   };

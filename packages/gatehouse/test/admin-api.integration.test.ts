@@ -296,6 +296,24 @@ const ROWS: Row[] = [
     path: async () => `/tenants/${await freshTenant()}/sessions`,
     expect: [200, 403, 403, 403, 403, 401],
   },
+  {
+    name: 'GET /tenants/acme/audit',
+    method: 'GET',
+    path: fixed('/tenants/acme/audit?limit=5'),
+    expect: [200, 200, 200, 403, 403, 401],
+  },
+  {
+    name: 'GET /tenants/globex/audit',
+    method: 'GET',
+    path: fixed('/tenants/globex/audit?action=provider.'),
+    expect: [200, 403, 403, 200, 403, 401],
+  },
+  {
+    name: 'GET /tenants/unknown/audit',
+    method: 'GET',
+    path: fixed('/tenants/unknown/audit'),
+    expect: [404, 403, 403, 403, 403, 401],
+  },
 ];
 
 describe('admin API authorization matrix', () => {

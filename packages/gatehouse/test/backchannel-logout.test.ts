@@ -1,3 +1,4 @@
+import { userDigest } from '../src/digest.ts';
 import { randomUUID } from 'node:crypto';
 import { SignJWT, exportJWK, generateKeyPair, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
@@ -52,8 +53,8 @@ function record(overrides: Partial<SessionRecord>): SessionRecord {
     tenant: 'acme',
     provider: 'dev',
     issuer: ISSUER,
-    sub: 'alice',
-    claims: {},
+    user: userDigest(ISSUER, 'alice'),
+    claims: 'sealed-claims',
     tokens: 'sealed',
     accessTokenExpiresAt: Math.floor(NOW / 1000) + 300,
     createdAt: NOW,
@@ -96,7 +97,7 @@ async function setUp(options: { keySetDown?: boolean; failDestroys?: number } = 
     'alice-laptop': record({ sid: 'idp-1' }),
     'alice-phone': record({ sid: 'idp-2' }),
     'alice-other-tenant': record({ sid: 'idp-3', tenant: 'globex' }),
-    bob: record({ sub: 'bob', sid: 'idp-4' }),
+    bob: record({ user: userDigest(ISSUER, 'bob'), sid: 'idp-4' }),
   };
   for (const [sid, gh] of Object.entries(sessionsById)) {
     await storeOps(store).set(sid, { cookie: { originalMaxAge: null }, gh });

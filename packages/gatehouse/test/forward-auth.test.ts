@@ -10,7 +10,6 @@ import {
   needsSession,
   originalRequest,
 } from '../src/proxy/forward-auth.ts';
-import type { SessionRecord } from '../src/session/model.ts';
 
 /** The decisions of gateway mode (`proxy/forward-auth.ts`) and its configuration. */
 describe('originalRequest', () => {
@@ -160,13 +159,12 @@ describe('identity headers', () => {
 
   it('names the subject, issuer, tenant, provider and session handle — never the session id', () => {
     const record = {
-      sub: 'user\r\n1',
       issuer: 'https://idp.example.com/',
       tenant: 'acme',
       provider: 'dev',
       handle: 'h4ndle',
-    } as SessionRecord;
-    const headers = identityHeaders(record);
+    };
+    const headers = identityHeaders(record, 'user\r\n1');
     expect(headers).toEqual({
       'x-gatehouse-subject': 'user%0D%0A1',
       'x-gatehouse-issuer': 'https://idp.example.com/',

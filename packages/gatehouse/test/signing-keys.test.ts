@@ -279,8 +279,8 @@ function sessionRecord(overrides: Partial<SessionRecord> = {}): SessionRecord {
     tenant: 'acme',
     provider: 'dev',
     issuer: 'https://idp.acme.example',
-    sub: 'alice',
-    claims: { sub: 'alice', email: 'alice@acme.test', roles: ['gatehouse-admin'] },
+    user: 'alice-digest',
+    claims: JSON.stringify({ sub: 'alice', email: 'alice@acme.test', roles: ['gatehouse-admin'] }),
     tokens: 'sealed',
     accessTokenExpiresAt: 0,
     createdAt: 0,
@@ -302,6 +302,9 @@ describe('DownstreamTokenMinter', () => {
       keys: ring,
       issuer: 'https://app.example.com',
       clock: () => clock.now,
+      // The fixtures' claims are plain JSON (the vault's sealing has its own tests).
+      openClaims: (session) =>
+        Promise.resolve(JSON.parse(session.claims) as Record<string, unknown>),
       ...options,
     });
     const verify = (token: string) =>
@@ -343,7 +346,7 @@ describe('DownstreamTokenMinter', () => {
     const { minter, verify } = setup();
     const token = await minter.tokenFor({
       sessionId: 's1',
-      session: sessionRecord({ claims: { sub: 'alice', roles: ['ok', 42] } }),
+      session: sessionRecord({ claims: JSON.stringify({ sub: 'alice', roles: ['ok', 42] }) }),
       audience: 'urn:orders',
     });
     const { payload } = await verify(token);
@@ -371,7 +374,11 @@ describe('DownstreamTokenMinter', () => {
     await minter.tokenFor({ ...base, session: sessionRecord() });
     const other = await minter.tokenFor({
       ...base,
-      session: sessionRecord({ sub: 'mallory', issuer: 'https://idp.evil.example' }),
+      session: sessionRecord({
+        user: 'mallory-digest',
+        claims: JSON.stringify({ sub: 'mallory' }),
+        issuer: 'https://idp.evil.example',
+      }),
     });
     expect((await verify(other)).payload).toMatchObject({
       idp_sub: 'mallory',

@@ -80,8 +80,8 @@ function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
     tenant: 'acme',
     provider: 'dev',
     issuer: 'http://localhost:4000',
-    sub: 'alice',
-    claims: { sub: 'alice' },
+    user: 'alice-digest',
+    claims: 'sealed-claims',
     tokens: 'sealed',
     accessTokenExpiresAt: Math.floor(now / 1000) + 300,
     createdAt: now,
@@ -145,7 +145,7 @@ describe.each(sessionStores)('session store contract: %s', (_name, make) => {
   });
 
   it('round-trips a session as data (a copy, not the same object)', async () => {
-    const data = sessionData(record({ sub: 'rt' }));
+    const data = sessionData(record({ user: 'rt' }));
     await ops.set('sid-rt', data);
     const loaded = await ops.get('sid-rt');
     expect(loaded?.gh).toEqual(data.gh);
@@ -153,9 +153,9 @@ describe.each(sessionStores)('session store contract: %s', (_name, make) => {
   });
 
   it('overwrites on set and forgets on destroy', async () => {
-    await ops.set('sid-ow', sessionData(record({ sub: 'one' })));
-    await ops.set('sid-ow', sessionData(record({ sub: 'two' })));
-    expect((await ops.get('sid-ow'))?.gh?.sub).toBe('two');
+    await ops.set('sid-ow', sessionData(record({ user: 'one' })));
+    await ops.set('sid-ow', sessionData(record({ user: 'two' })));
+    expect((await ops.get('sid-ow'))?.gh?.user).toBe('two');
     await ops.destroy('sid-ow');
     expect(await ops.get('sid-ow')).toBeUndefined();
     await ops.destroy('sid-ow'); // destroying twice is fine
@@ -194,24 +194,24 @@ describe.each(sessionStores)('session store contract: %s', (_name, make) => {
     };
     expect(await store.setIfExists('sid-never', sessionData(record()))).toBe(false);
     expect(await ops.get('sid-never')).toBeUndefined();
-    await ops.set('sid-cond', sessionData(record({ sub: 'before' })));
-    expect(await store.setIfExists('sid-cond', sessionData(record({ sub: 'after' })))).toBe(true);
-    expect((await ops.get('sid-cond'))?.gh?.sub).toBe('after');
+    await ops.set('sid-cond', sessionData(record({ user: 'before' })));
+    expect(await store.setIfExists('sid-cond', sessionData(record({ user: 'after' })))).toBe(true);
+    expect((await ops.get('sid-cond'))?.gh?.user).toBe('after');
     await ops.destroy('sid-cond');
-    expect(await store.setIfExists('sid-cond', sessionData(record({ sub: 'resurrected' })))).toBe(
+    expect(await store.setIfExists('sid-cond', sessionData(record({ user: 'resurrected' })))).toBe(
       false,
     );
     expect(await ops.get('sid-cond')).toBeUndefined();
   });
 
   it('touch never writes (sliding is explicit)', async () => {
-    const data = sessionData(record({ sub: 'touch' }));
+    const data = sessionData(record({ user: 'touch' }));
     await ops.set('sid-touch', data);
-    const changed = sessionData(record({ sub: 'changed-by-touch' }));
+    const changed = sessionData(record({ user: 'changed-by-touch' }));
     await new Promise<void>((resolve) =>
       harness.store.touch?.('sid-touch', changed, () => resolve()),
     );
-    expect((await ops.get('sid-touch'))?.gh?.sub).toBe('touch');
+    expect((await ops.get('sid-touch'))?.gh?.user).toBe('touch');
   });
 });
 

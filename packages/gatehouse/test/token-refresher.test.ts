@@ -1,3 +1,4 @@
+import { userDigest } from '../src/digest.ts';
 import { randomBytes } from 'node:crypto';
 import * as client from 'openid-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -137,8 +138,8 @@ async function setUp(
     tenant: 'acme',
     provider: 'dev',
     issuer: ISSUER,
-    sub: 'alice',
-    claims: { sub: 'alice' },
+    user: userDigest(ISSUER, 'alice'),
+    claims: await vault.seal({ sub: 'alice' }),
     tokens: await vault.seal(tokens),
     accessTokenExpiresAt: tokens.expiresAt,
     createdAt: clock.now,

@@ -4,6 +4,7 @@ import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
 import { activeSession, slideIfDue } from '../http/session-access.ts';
 import { requireCsrfHeader } from '../http/csrf.ts';
+import { openClaims, sessionUser } from '../session/model.ts';
 import type { AdminRule } from '../tenants/model.ts';
 
 /** Who may call a route: everyone, any admin, the operator, or the operator and that tenant's admins. */
@@ -12,7 +13,15 @@ export type AdminAccess = 'public' | 'admin' | 'operator' | 'tenant';
 /** Who is calling the admin API. */
 export type AdminPrincipal =
   | { role: 'operator' }
-  | { role: 'tenant-admin'; tenant: string; via: 'api-key' | 'session' }
+  | {
+      role: 'tenant-admin';
+      tenant: string;
+      via: 'api-key' | 'session';
+      /** The API key's public id (`via: 'api-key'`), for the audit trail. */
+      keyId?: string;
+      /** The admin's user digest (`via: 'session'`), for the audit trail. */
+      user?: string;
+    }
   /** Signed in, but not matching the tenant's admin rule. */
   | { role: 'user'; tenant: string }
   | { role: 'anonymous' };
@@ -70,7 +79,8 @@ async function principalOf(
     if (token.startsWith('ghk_')) {
       const tenant = await ctx.registry.verifyApiKey(token);
       if (!tenant) throw invalidToken();
-      return { role: 'tenant-admin', tenant, via: 'api-key' };
+      const keyId = /^ghk_([0-9a-f]{16})_/.exec(token)?.[1];
+      return { role: 'tenant-admin', tenant, via: 'api-key', ...(keyId ? { keyId } : {}) };
     }
     if (isOperatorToken(token)) return { role: 'operator' };
     throw invalidToken();
@@ -81,8 +91,8 @@ async function principalOf(
   await runMiddleware(csrf, req, res);
   record = await slideIfDue(ctx, req, record);
   const tenant = await ctx.registry.tenant(record.tenant);
-  if (tenant && matchesAdminRule(record.claims, tenant.adminRule)) {
-    return { role: 'tenant-admin', tenant: tenant.id, via: 'session' };
+  if (tenant && matchesAdminRule(await openClaims(ctx.vault, record), tenant.adminRule)) {
+    return { role: 'tenant-admin', tenant: tenant.id, via: 'session', user: sessionUser(record) };
   }
   return { role: 'user', tenant: record.tenant };
 }

@@ -17,6 +17,8 @@ export interface DocumentedRoute {
   summary: string;
   access: AdminAccess;
   body?: z.ZodType;
+  /** Query parameters (all optional strings), documented from the object's fields. */
+  query?: z.ZodObject;
   /** The body may be left out (it then counts as `{}`). */
   bodyOptional?: boolean;
   response: { status: 200 | 201 | 204; description: string; schema?: z.ZodType };
@@ -25,7 +27,7 @@ export interface DocumentedRoute {
 }
 
 const ERROR_DESCRIPTIONS: Record<number, string> = {
-  400: 'Malformed JSON',
+  400: 'Malformed JSON, or a bad query parameter (invalid_parameter)',
   401: 'No or bad credentials',
   403: 'Not allowed for this caller (or a cookie call without X-CSRF: 1 / from another origin)',
   404: 'Unknown tenant, provider or API key',
@@ -49,12 +51,22 @@ const problemResponse = (description: string) => ({
 });
 
 function operation(route: DocumentedRoute): JsonObject {
-  const parameters = [...route.path.matchAll(/:([A-Za-z]+)/g)].map(([, name]) => ({
+  const parameters: JsonObject[] = [...route.path.matchAll(/:([A-Za-z]+)/g)].map(([, name]) => ({
     name,
     in: 'path',
     required: true,
     schema: { type: 'string' },
   }));
+  for (const [name, field] of Object.entries(route.query?.shape ?? {})) {
+    const { description, ...schema } = jsonSchema(field as z.ZodType, 'input');
+    parameters.push({
+      name,
+      in: 'query',
+      required: false,
+      ...(typeof description === 'string' ? { description } : {}),
+      schema,
+    });
+  }
   const errorStatuses = new Set<number>([...route.errors, 429, 503]);
   if (route.access !== 'public') errorStatuses.add(401).add(403);
   if (route.body) errorStatuses.add(400).add(413).add(415).add(422);

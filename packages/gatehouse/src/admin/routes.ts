@@ -16,6 +16,8 @@ import {
   type AdminPrincipal,
 } from './auth.ts';
 import { clientIp, rateLimited } from '../http/rate-limit.ts';
+import { auditOrigin } from '../http/audit-origin.ts';
+import { adminActor, auditAdminCall, auditTrailRoute } from './audit.ts';
 import { buildOpenApiDocument, type DocumentedRoute } from './openapi.ts';
 import {
   apiKeyCreateSchema,
@@ -343,14 +345,14 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     access: 'tenant',
     response: { status: 200, description: 'How many sessions ended', schema: sessionsEndedSchema },
     errors: [404],
-    handle: async ({ ctx, params }) => {
+    handle: async ({ ctx, req, who, params }) => {
       const provider = await existingProvider(ctx, params.tenant, params.provider);
       // Sessions are indexed by the issuer the IdP itself states (as its ID tokens do).
       const configuration = await ctx.providers.client(provider.tenant, provider.id);
       const issuer = configuration.serverMetadata().issuer;
       const sessions = await ctx.sessions.sessionsOfUser(issuer, params.sub ?? '');
       return endSessions(
-        ctx,
+        { ctx, req, who },
         sessions,
         (record) => record.tenant === provider.tenant && record.provider === provider.id,
       );
@@ -364,20 +366,22 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     access: 'operator',
     response: { status: 200, description: 'How many sessions ended', schema: sessionsEndedSchema },
     errors: [404],
-    handle: async ({ ctx, params }) => {
+    handle: async ({ ctx, req, who, params }) => {
       const tenant = await existingTenant(ctx, params.tenant);
       const sessions = await ctx.sessions.sessionsOfTenant(tenant.id);
-      return endSessions(ctx, sessions, (record) => record.tenant === tenant.id);
+      return endSessions({ ctx, req, who }, sessions, (record) => record.tenant === tenant.id);
     },
   }),
+  auditTrailRoute,
 ];
 
 async function endSessions(
-  ctx: GatehouseContext,
+  { ctx, req, who }: Pick<AdminCall<unknown>, 'ctx' | 'req' | 'who'>,
   sessions: Map<string, SessionRecord>,
   matches: (record: SessionRecord) => boolean,
 ): Promise<z.infer<typeof sessionsEndedSchema>> {
-  const ended = await ctx.sessions.endMatching(sessions, matches);
+  const ending = { reason: 'admin', by: adminActor(who), ...auditOrigin(req) } as const;
+  const ended = await ctx.sessions.endMatching(sessions, matches, ending);
   ctx.metrics.sessionsEnded('admin', ended);
   return { ended };
 }
@@ -412,7 +416,15 @@ async function runRoute(
   const params = checkedParams(req);
   authorize(definition.access, who, params.tenant);
   const body = definition.body ? readBody(req, definition.body) : undefined;
-  const result = await definition.handle({ ctx, req, who, body, params });
+  const call = { ctx, req, who, body, params };
+  let result: unknown;
+  try {
+    result = await definition.handle(call);
+  } catch (error) {
+    auditAdminCall(definition, call, { error });
+    throw error;
+  }
+  auditAdminCall(definition, call, { result });
   if (definition.response.status === 204) res.status(204).end();
   else res.status(definition.response.status).json(result);
 }

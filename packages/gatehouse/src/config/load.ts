@@ -222,6 +222,7 @@ function applyEnvironment(
   }
   applyMetricsEnvironment(out, env);
   applyRateLimitEnvironment(out, env, problems);
+  applyAuditEnvironment(out, env);
   if (env.SESSION_SECRET) {
     const session = (out.session ?? {}) as Record<string, unknown>;
     out.session = { ...session, secrets: env.SESSION_SECRET.split(',').map((s) => s.trim()) };
@@ -239,6 +240,20 @@ function applyEnvironment(
     });
   }
   return out;
+}
+
+/** `AUDIT_MAX_EVENTS`, `AUDIT_MAX_AGE_DAYS`: override single fields of the file's `audit`. */
+function applyAuditEnvironment(
+  out: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+): void {
+  const number = (value: string) => (/^\d+$/.test(value) ? Number(value) : value);
+  const fields: Record<string, unknown> = {
+    ...(env.AUDIT_MAX_EVENTS ? { maxEvents: number(env.AUDIT_MAX_EVENTS) } : {}),
+    ...(env.AUDIT_MAX_AGE_DAYS ? { maxAgeDays: number(env.AUDIT_MAX_AGE_DAYS) } : {}),
+  };
+  if (Object.keys(fields).length === 0) return;
+  out.audit = { ...(isRecord(out.audit) ? out.audit : {}), ...fields };
 }
 
 /** `GATEHOUSE_GATEWAY` (`true`/`false`) and `GATEHOUSE_GATEWAY_ROUTE` override the file's fields. */

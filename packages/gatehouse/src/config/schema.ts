@@ -310,6 +310,15 @@ export const configSchema = z.strictObject({
   metrics: metricsSchema,
   /** Per-key request limits (`RATE_LIMIT_*`); see README "Rate limits". */
   rateLimits: rateLimitsSchema,
+  /** Retention of each tenant's audit trail (Redis stream, or memory without Redis). */
+  audit: z
+    .strictObject({
+      /** Most events kept per tenant (Redis trims approximately: whole stream nodes). */
+      maxEvents: z.number().int().min(1).max(10_000_000).default(100_000),
+      /** Events older than this many days are dropped; 0 keeps them until `maxEvents` pushes them out. */
+      maxAgeDays: z.number().int().min(0).max(36_500).default(90),
+    })
+    .default({ maxEvents: 100_000, maxAgeDays: 90 }),
 });
 
 export type ConfigInput = z.input<typeof configSchema> & {

@@ -10,6 +10,7 @@ import type { GatehouseContext } from '../context.ts';
 import { loggableUrl } from '../observability/logger.ts';
 import { adminRouter } from '../admin/routes.ts';
 import { apiProxy, resolveApiRoute } from './api-route.ts';
+import { logContextOf } from './audit-origin.ts';
 import { AUTHZ_PATH, authzAnswer, authzChecks } from './authz-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
 import { bffRouter } from './bff-routes.ts';
@@ -113,9 +114,15 @@ function requestLogger(ctx: GatehouseContext): RequestHandler {
     },
     customLogLevel: (req, res, err) => requestLogLevel(req, res, err),
     // pino-http would attach a made-up Error (with a stack) to every 5xx line.
-    customErrorObject: (_req, _res, _err, value: Record<string, unknown>) => {
+    customErrorObject: (req, res, _err, value: Record<string, unknown>) => {
       const { err: _made, ...line } = value;
-      return line;
+      return { ...line, ...logContextOf(req, res) };
+    },
+    // Tenant, provider and user handle (a digest) of the request, and an error's code and cause:
+    // merged into the line when it is written (no child logger per request).
+    customSuccessObject: (req, res, value: Record<string, unknown>) => {
+      const context = logContextOf(req, res);
+      return context ? { ...value, ...context } : value;
     },
   });
 }

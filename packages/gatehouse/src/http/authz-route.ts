@@ -9,6 +9,7 @@ import {
   needsSession,
   originalRequest,
 } from '../proxy/forward-auth.ts';
+import { openClaims, type SessionRecord } from '../session/model.ts';
 import { upstreamToken } from './api-route.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
 
@@ -80,9 +81,30 @@ export function authzAnswer(ctx: GatehouseContext): RequestHandler {
       ? await upstreamToken(ctx, req, route, record)
       : await ctx.refresher.accessToken(req.sessionID, record);
     res.setHeader('authorization', `Bearer ${token}`);
-    for (const [name, value] of Object.entries(identityHeaders(record))) {
+    const sub = await subjectOf(ctx, record);
+    for (const [name, value] of Object.entries(identityHeaders(record, sub))) {
       res.setHeader(name, value);
     }
     res.status(200).end();
   };
+}
+
+/** Subjects already opened, by sealed claims: a session's claims are opened once per process. */
+const openedSubjects = new Map<string, string>();
+const MAX_OPENED_SUBJECTS = 10_000;
+
+/** The session's raw `sub`, from its sealed claims (kept in clear only as a digest). */
+async function subjectOf(ctx: GatehouseContext, record: SessionRecord): Promise<string> {
+  const known = openedSubjects.get(record.claims);
+  if (known !== undefined) return known;
+  const claims = await openClaims(ctx.vault, record);
+  const sub = typeof claims.sub === 'string' ? claims.sub : '';
+  if (typeof record.claims === 'string') {
+    if (openedSubjects.size >= MAX_OPENED_SUBJECTS) {
+      const oldest = openedSubjects.keys().next();
+      if (!oldest.done) openedSubjects.delete(oldest.value);
+    }
+    openedSubjects.set(record.claims, sub);
+  }
+  return sub;
 }

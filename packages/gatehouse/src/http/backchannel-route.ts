@@ -4,6 +4,7 @@ import { GatehouseError, problem } from '../errors.ts';
 import { describe } from '../observability/outages.ts';
 import type { BackchannelOutcome } from '../observability/metrics.ts';
 import { slug } from '../config/schema.ts';
+import { addLogContext, auditOrigin } from './audit-origin.ts';
 
 /**
  * `POST /bff/backchannel-logout/:tenant/:provider` with a form-encoded `logout_token`, called by
@@ -35,9 +36,14 @@ export function backchannelLogoutRoute(ctx: GatehouseContext): RequestHandler[] 
         throw problem('invalid_logout_token');
       }
       const where = { tenant: String(req.params.tenant), provider: String(req.params.provider) };
+      addLogContext(res, where);
       let ended: number;
       try {
-        ended = await ctx.backchannel.receive(where.tenant, where.provider, token);
+        ended = await ctx.backchannel.receive(where.tenant, where.provider, token, {
+          reason: 'back-channel',
+          by: { kind: 'provider', id: where.provider },
+          ...auditOrigin(req),
+        });
       } catch (error) {
         ctx.metrics.backchannelLogout(backchannelOutcome(error));
         // Sessions the IdP ended are still alive here: worth an error line, once per request

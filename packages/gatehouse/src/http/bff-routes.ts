@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import * as client from 'openid-client';
+import { userDigest } from '../digest.ts';
 import { GatehouseError, problem } from '../errors.ts';
 import {
   beginLogin,
@@ -11,12 +12,15 @@ import {
 import {
   absoluteLimit,
   filterClaims,
+  openClaims,
   sessionExpiresAt,
+  sessionUser,
   type SessionRecord,
   type TokenSet,
 } from '../session/model.ts';
 import type { GatehouseContext } from '../context.ts';
 import { deviceSummary } from '../session/device-summary.ts';
+import { addLogContext, auditOrigin, userActor } from './audit-origin.ts';
 import { readCookie } from './cookies.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
 import { requireCsrfHeader } from './csrf.ts';
@@ -47,7 +51,7 @@ export function bffRouter(ctx: GatehouseContext): Router {
     startLogin(ctx, req, res),
   );
   router.get('/tenants/:tenant', tenantPage(ctx));
-  router.get('/callback/:tenant/:provider', (req, res) => finishLoginCounted(ctx, req, res));
+  router.get('/callback/:tenant/:provider', (req, res) => auditedLogin(ctx, req, res));
   router.get('/user', (req, res) => currentUser(ctx, req, res));
   router.post('/logout', csrf, (req, res) => logout(ctx, req, res));
   return router;
@@ -156,6 +160,43 @@ async function finishLoginCounted(
   }
 }
 
+/**
+ * The callback, audited: `sign-in` with outcome `success`, or `failure` with the problem code
+ * as reason (the tenant of a failure is the one in the path; the audit log keeps it only when
+ * that tenant exists).
+ */
+async function auditedLogin(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+  // Whatever a caller put in the path: only so much of it goes into a log line.
+  const tenant = String(req.params.tenant).slice(0, 64);
+  const provider = String(req.params.provider).slice(0, 64);
+  addLogContext(res, { tenant, provider });
+  try {
+    await finishLoginCounted(ctx, req, res);
+  } catch (error) {
+    ctx.audit.record({
+      tenant,
+      actor: { kind: 'anonymous' },
+      action: 'sign-in',
+      target: `provider:${provider}`,
+      outcome: 'failure',
+      reason: error instanceof GatehouseError ? error.code : 'internal_error',
+      ...auditOrigin(req),
+    });
+    throw error;
+  }
+  const record = req.session.gh;
+  if (record) {
+    ctx.audit.record({
+      tenant,
+      actor: userActor(record),
+      action: 'sign-in',
+      target: `provider:${provider}`,
+      outcome: 'success',
+      ...auditOrigin(req),
+    });
+  }
+}
+
 async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
   const tenant = String(req.params.tenant);
   const provider = String(req.params.provider);
@@ -178,9 +219,10 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
     tenant,
     provider,
     issuer: String(claims.iss),
-    sub: String(claims.sub),
+    user: userDigest(String(claims.iss), String(claims.sub)),
     ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}),
-    claims: filterClaims(claims),
+    // Identity claims are sealed at rest like the tokens; `/bff/user` opens them.
+    claims: await ctx.vault.seal(filterClaims({ ...claims, sub: String(claims.sub) })),
     tokens: await ctx.vault.seal(login.tokens),
     accessTokenExpiresAt: login.tokens.expiresAt,
     createdAt: now,
@@ -222,7 +264,7 @@ async function currentUser(ctx: GatehouseContext, req: Request, res: Response): 
   if (req.query.slide !== 'false') record = await slideIfDue(ctx, req, record);
   const idleExpiresAt = ctx.sessions.idleExpiresAt(record);
   res.json({
-    claims: record.claims,
+    claims: await openClaims(ctx.vault, record),
     tenant: record.tenant,
     provider: record.provider,
     issuer: record.issuer,
@@ -244,6 +286,23 @@ async function logout(ctx: GatehouseContext, req: Request, res: Response): Promi
   await promisify((cb) => req.session.destroy(cb));
   if (record) {
     ctx.metrics.sessionsEnded('logout');
+    // The session is gone: the access line and the audit trail still say whose it was.
+    addLogContext(res, {
+      tenant: record.tenant,
+      provider: record.provider,
+      user: sessionUser(record),
+    });
+    const origin = auditOrigin(req);
+    const actor = userActor(record);
+    ctx.audit.record({
+      tenant: record.tenant,
+      actor,
+      action: 'sign-out',
+      target: `provider:${record.provider}`,
+      outcome: 'success',
+      ...origin,
+    });
+    ctx.sessions.ended(record, { reason: 'logout', by: actor, ...origin });
     await ctx.sessions.unindexSession(sid, record);
   }
   res.clearCookie(ctx.cookies.session, {

@@ -5,6 +5,7 @@ import { GatehouseError, problem } from '../errors.ts';
 import type { ProblemCode } from '../problems.ts';
 import { describe } from '../observability/outages.ts';
 import { IdpErrorResponse } from '../oidc/login.ts';
+import { addLogContext } from './audit-origin.ts';
 
 /** body-parser's error `type`s that can reach here (4xx only), as catalogue codes. */
 const BODY_PARSER_PROBLEMS: Readonly<Record<string, ProblemCode>> = {
@@ -100,10 +101,24 @@ function causeOf(error: GatehouseError): { cause?: Record<string, string> } {
   return { cause: fields };
 }
 
+/**
+ * The cause of an error answer for its access-log line: a dependency's failure in full (no
+ * stack), a client error only by what {@link causeOf} keeps (never a message that may quote
+ * the request).
+ */
+function reasonOf(error: GatehouseError): { reason?: string } {
+  if (!error.cause) return {};
+  if (error.status >= 500) return { reason: clip(describe(error.cause)) };
+  const cause = causeOf(error).cause;
+  const reason = cause && (cause.idpError ?? cause.code ?? cause.name);
+  return reason ? { reason } : {};
+}
+
 /** The one error boundary: problem+json for API callers, an escaped page for navigations. */
 export function errorHandler(logger: Logger): ErrorRequestHandler {
   return (rawError: unknown, req, res, _next) => {
     const error = toGatehouseError(rawError);
+    addLogContext(res, { errorCode: error.code, ...reasonOf(error) });
     if (res.headersSent) {
       abandonResponse(logger, req.id, res, error);
       return;

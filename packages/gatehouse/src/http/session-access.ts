@@ -1,7 +1,8 @@
 import type { Request } from 'express';
 import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
-import { absoluteLimit, type SessionRecord } from '../session/model.ts';
+import type { SessionRecord } from '../session/model.ts';
+import { auditOrigin } from './audit-origin.ts';
 
 /**
  * The session of this request if it is still live. An idle or absolute timeout ends it here
@@ -14,14 +15,21 @@ export async function activeSession(
   const record = req.session.gh;
   if (!record) return undefined;
   if (ctx.sessions.isExpired(record)) {
-    await ctx.sessions.end(req.sessionID, record);
-    ctx.metrics.sessionsEnded(ctx.clock() >= absoluteLimit(record) ? 'absolute' : 'idle');
+    const idle = ctx.clock() >= ctx.sessions.idleExpiresAt(record);
+    await ctx.sessions.end(req.sessionID, record, {
+      reason: idle ? 'idle' : 'absolute',
+      ...auditOrigin(req),
+    });
+    ctx.metrics.sessionsEnded(idle ? 'idle' : 'absolute');
     throw problem('session_expired');
   }
   // A deleted, disabled or re-pointed provider ends its sessions (from the in-process registry
   // view: no store read at steady state).
   if (!(await ctx.registry.isSessionProviderLive(record))) {
-    await ctx.sessions.end(req.sessionID, record);
+    await ctx.sessions.end(req.sessionID, record, {
+      reason: 'provider-gone',
+      ...auditOrigin(req),
+    });
     ctx.metrics.sessionsEnded('provider_removed');
     throw problem('session_expired', {
       detail: 'The sign-in provider of this session is no longer available.',

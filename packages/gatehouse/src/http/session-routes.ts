@@ -1,7 +1,8 @@
 import express, { type Request, type Router } from 'express';
 import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
-import type { SessionRecord } from '../session/model.ts';
+import { openClaims, sessionUser, type SessionRecord } from '../session/model.ts';
+import { auditOrigin, userActor } from './audit-origin.ts';
 import { activeSession } from './session-access.ts';
 import { requireCsrfHeader } from './csrf.ts';
 
@@ -24,25 +25,29 @@ export function sessionRouter(ctx: GatehouseContext): Router {
         device: other.device,
         current: sid === req.sessionID,
       })),
-      user: { sub: record.sub },
+      user: { sub: (await openClaims(ctx.vault, record)).sub },
     });
   });
 
   router.delete('/:handle', csrf, async (req, res) => {
     const handle = String(req.params.handle);
-    const { sessions } = await userSessions(ctx, req);
+    const { record, sessions } = await userSessions(ctx, req);
     const match = [...sessions].find(([, other]) => other.handle === handle);
     if (!match) throw problem('not_found', { detail: 'No such session.' });
     const [sid, other] = match;
     if (sid === req.sessionID) throw problem('current_session');
-    await ctx.sessions.end(sid, other);
+    await ctx.sessions.end(sid, other, userEnding(req, record));
     ctx.metrics.sessionsEnded('user');
     res.status(204).end();
   });
 
   router.post('/end-others', csrf, async (req, res) => {
-    const { sessions } = await userSessions(ctx, req);
-    const ended = await ctx.sessions.endMatching(sessions, (_record, sid) => sid !== req.sessionID);
+    const { record, sessions } = await userSessions(ctx, req);
+    const ended = await ctx.sessions.endMatching(
+      sessions,
+      (_record, sid) => sid !== req.sessionID,
+      userEnding(req, record),
+    );
     ctx.metrics.sessionsEnded('user', ended);
     res.status(204).end();
   });
@@ -58,8 +63,12 @@ async function userSessions(
 ): Promise<{ record: SessionRecord; sessions: Map<string, SessionRecord> }> {
   const record = await activeSession(ctx, req);
   if (!record) throw problem('unauthenticated');
-  const all = await ctx.sessions.sessionsOfUser(record.issuer, record.sub);
+  const all = await ctx.sessions.sessionsOfUserDigest(sessionUser(record));
   const sessions = new Map([...all].filter(([, other]) => other.tenant === record.tenant));
   sessions.set(req.sessionID, record);
   return { record, sessions };
 }
+
+/** A user ending one of their own other sessions (sessions page). */
+const userEnding = (req: Request, record: SessionRecord) =>
+  ({ reason: 'user', by: userActor(record), ...auditOrigin(req) }) as const;

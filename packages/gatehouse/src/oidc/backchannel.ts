@@ -1,4 +1,4 @@
-import { sha256 } from '../digest.ts';
+import { sha256, userDigest } from '../digest.ts';
 import {
   createRemoteJWKSet,
   customFetch,
@@ -9,7 +9,8 @@ import {
 import type * as client from 'openid-client';
 import { problem } from '../errors.ts';
 import type { KeyValueStore } from '../session/kv.ts';
-import type { SessionService } from '../session/service.ts';
+import { sessionUser } from '../session/model.ts';
+import type { SessionEnding, SessionService } from '../session/service.ts';
 import type { ProviderClients } from './provider-clients.ts';
 import { reportingFetch, type OutageLog } from '../observability/outages.ts';
 import type { Metrics } from '../observability/metrics.ts';
@@ -53,7 +54,12 @@ export class BackchannelLogout {
   }
 
   /** @returns how many sessions ended. */
-  async receive(tenant: string, provider: string, logoutToken: string): Promise<number> {
+  async receive(
+    tenant: string,
+    provider: string,
+    logoutToken: string,
+    ending: SessionEnding = { reason: 'back-channel', by: { kind: 'provider', id: provider } },
+  ): Promise<number> {
     const { providers, sessions } = this.#options;
     const configuration = await providers.client(tenant, provider);
     const claims = await this.#verify(configuration, logoutToken, { tenant, provider });
@@ -69,7 +75,8 @@ export class BackchannelLogout {
       (record) =>
         record.tenant === tenant &&
         record.provider === provider &&
-        (!claims.sub || record.sub === claims.sub),
+        (!claims.sub || sessionUser(record) === userDigest(issuer, claims.sub)),
+      ending,
     );
     // Remembered only once applied: a store failure anywhere above (even a write that the store
     // runs later, after a timeout) never makes the IdP's retry look like a replay. Two copies

@@ -1,7 +1,13 @@
 import * as client from 'openid-client';
 import { problem } from '../errors.ts';
 import { sleep } from '../session/lock.ts';
-import { refreshTokenExpiry, type SessionRecord, type TokenSet } from '../session/model.ts';
+import { userDigest } from '../digest.ts';
+import {
+  refreshTokenExpiry,
+  sessionUser,
+  type SessionRecord,
+  type TokenSet,
+} from '../session/model.ts';
 import type { SessionService } from '../session/service.ts';
 import { RetiredKeyError, type Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
@@ -163,7 +169,11 @@ export class TokenRefresher {
     // OIDC Core 12.2: an ID token from a refresh must be about the same subject at the same
     // issuer; anything else means the IdP mixed up sessions, and this one must not carry on.
     const refreshed = response.claims();
-    if (refreshed && (refreshed.sub !== record.sub || refreshed.iss !== record.issuer)) {
+    if (
+      refreshed &&
+      (refreshed.iss !== record.issuer ||
+        userDigest(refreshed.iss, refreshed.sub) !== sessionUser(record))
+    ) {
       return this.#endSession(sid, record, 'subject_mismatch', seconds());
     }
     metrics.refresh('ok', seconds());
@@ -206,7 +216,7 @@ export class TokenRefresher {
   ): Promise<never> {
     const { metrics } = this.#options;
     metrics.refresh(outcome, seconds);
-    await this.#options.sessions.end(sid, record);
+    await this.#options.sessions.end(sid, record, { reason: 'refresh-failure' });
     metrics.sessionsEnded('refresh_failure');
     throw problem('session_expired');
   }

@@ -132,14 +132,17 @@ export function needsSession(route: RouteConfig | undefined): boolean {
 }
 
 /**
- * Who the session belongs to, for the gateway to pass to the API: never the cookie or the session
- * id (the session handle is the opaque one the session list shows). Values outside visible
+ * Who the session belongs to, for the gateway to pass to the API (`sub` opened from the
+ * session's sealed claims): never the cookie or the session id (the session handle is the opaque one the session list shows). Values outside visible
  * ASCII, and `%`, are percent-encoded (UTF-8), so that an IdP's odd `sub` can never break or
  * inject a header line.
  */
-export function identityHeaders(record: SessionRecord): Record<string, string> {
+export function identityHeaders(
+  record: Pick<SessionRecord, 'issuer' | 'tenant' | 'provider' | 'handle'>,
+  sub: string,
+): Record<string, string> {
   return {
-    'x-gatehouse-subject': headerSafe(record.sub),
+    'x-gatehouse-subject': headerSafe(sub),
     'x-gatehouse-issuer': headerSafe(record.issuer),
     'x-gatehouse-tenant': headerSafe(record.tenant),
     'x-gatehouse-provider': headerSafe(record.provider),

@@ -1,3 +1,6 @@
+import { userDigest } from '../digest.ts';
+import type { Vault } from './vault.ts';
+
 /** Tokens as held server-side; only ever stored sealed by the {@link Vault}. */
 export interface TokenSet {
   accessToken: string;
@@ -8,17 +11,22 @@ export interface TokenSet {
   scope?: string;
 }
 
-/** What Gatehouse keeps in a session (inside express-session's record, key `gh`). */
+/**
+ * What Gatehouse keeps in a session (inside express-session's record, key `gh`). Identity
+ * claims are sealed like the tokens: the subject is kept in clear only as the digest the
+ * indexes use ({@link SessionRecord.user}); `sub`, name, email… are inside `claims`.
+ */
 export interface SessionRecord {
   v: 1;
   tenant: string;
   provider: string;
   issuer: string;
-  sub: string;
+  /** `userDigest(issuer, sub)` (digest.ts): the user's index key and log/audit handle. */
+  user: string;
   /** The IdP's session id (`sid` of the ID token), for back-channel logout. */
   sid?: string;
-  /** Filtered ID-token claims shown by `/bff/user`. */
-  claims: Record<string, unknown>;
+  /** Filtered ID-token claims shown by `/bff/user` (`sub` included), sealed by the vault. */
+  claims: string;
   /** {@link TokenSet}, sealed. */
   tokens: string;
   /** Copy of the access token's expiry (epoch s) so steady-state requests need no decryption to decide. */
@@ -70,6 +78,35 @@ export function filterClaims(claims: Record<string, unknown>): Record<string, un
     if (claims[name] !== undefined) shown[name] = claims[name];
   }
   return shown;
+}
+
+/**
+ * A record written before identity claims were sealed (claims in clear, `sub` instead of
+ * `user`): read as it is until the session ends, so an upgrade signs nobody out.
+ */
+interface LegacyFields {
+  sub?: unknown;
+  user?: unknown;
+  claims?: unknown;
+}
+
+/** The record's user digest, also for a record written before claims were sealed. */
+export function sessionUser(record: SessionRecord): string {
+  const legacy = record as LegacyFields;
+  if (typeof legacy.user === 'string') return legacy.user;
+  return userDigest(record.issuer, typeof legacy.sub === 'string' ? legacy.sub : '');
+}
+
+/** The record's claims, opened (`sub` included). */
+export async function openClaims(
+  vault: Pick<Vault, 'open'>,
+  record: SessionRecord,
+): Promise<Record<string, unknown>> {
+  const legacy = record as LegacyFields;
+  if (typeof legacy.claims === 'object' && legacy.claims !== null) {
+    return { sub: legacy.sub, ...(legacy.claims as Record<string, unknown>) };
+  }
+  return vault.open<Record<string, unknown>>(record.claims);
 }
 
 /** When the session ends if nothing happens: the earlier of the idle and the absolute limit. */

@@ -1,9 +1,10 @@
-import { sha256 } from '../digest.ts';
+import { sha256, userDigest } from '../digest.ts';
+import type { AuditActor, AuditOrigin, SessionEndReason } from '../observability/audit.ts';
 import type { SessionData } from 'express-session';
 import type { KeyValueStore } from './kv.ts';
 import type { Logger } from 'pino';
 import { Lease, sleep } from './lock.ts';
-import { sessionExpiresAt, type SessionRecord } from './model.ts';
+import { sessionExpiresAt, sessionUser, type SessionRecord } from './model.ts';
 import { storeOps, type ConditionalSessionStore } from './stores.ts';
 import type { Clock } from '../clock.ts';
 import { problem } from '../errors.ts';
@@ -18,6 +19,15 @@ export interface SessionServiceOptions {
   keptWriteMaxMs?: number;
   /** Hears about writes kept in memory (never a session id: the record's public handle). */
   logger?: Logger;
+  /** Hears about every session ended through {@link SessionService.end} (the audit trail). */
+  onEnded?: (record: SessionRecord, ending: SessionEnding) => void;
+}
+
+/** Why a session is ended, by whom and from which request (for the audit trail). */
+export interface SessionEnding extends AuditOrigin {
+  reason: SessionEndReason;
+  /** Who ended it; Gatehouse itself (`system`) when absent. */
+  by?: AuditActor | undefined;
 }
 
 /**
@@ -59,6 +69,7 @@ export class SessionService {
   readonly keptWriteMaxMs: number;
   readonly #ops: ReturnType<typeof storeOps>;
   readonly #logger: Logger | undefined;
+  readonly #onEnded: SessionServiceOptions['onEnded'];
   readonly #kept = new Map<string, KeptWrite>();
   /** Sessions with an update running in this process (the lease may be ours already). */
   readonly #updating = new Set<string>();
@@ -73,6 +84,7 @@ export class SessionService {
     this.keptWriteMaxMs = options.keptWriteMaxMs ?? 15 * 60_000;
     this.#ops = storeOps(options.store);
     this.#logger = options.logger;
+    this.#onEnded = options.onEnded;
   }
 
   async read(sid: string): Promise<SessionData | undefined> {
@@ -144,14 +156,14 @@ export class SessionService {
   async indexSession(sid: string, record: SessionRecord): Promise<void> {
     const now = this.clock();
     const until = Math.max(now + 1000, record.absoluteExpiresAt);
-    await this.kv.addToIndex(userIndexKey(record.issuer, record.sub), sid, until, now);
+    await this.kv.addToIndex(userIndexKey(sessionUser(record)), sid, until, now);
     if (record.sid)
       await this.kv.addToIndex(idpSessionIndexKey(record.issuer, record.sid), sid, until, now);
     await this.kv.addToIndex(tenantIndexKey(record.tenant), sid, until, now);
   }
 
   async unindexSession(sid: string, record: SessionRecord): Promise<void> {
-    await this.kv.removeFromIndex(userIndexKey(record.issuer, record.sub), sid);
+    await this.kv.removeFromIndex(userIndexKey(sessionUser(record)), sid);
     if (record.sid)
       await this.kv.removeFromIndex(idpSessionIndexKey(record.issuer, record.sid), sid);
     await this.kv.removeFromIndex(tenantIndexKey(record.tenant), sid);
@@ -164,17 +176,26 @@ export class SessionService {
 
   /** The live sessions of a user, keyed by session id; dead index entries are pruned on the way. */
   async sessionsOfUser(issuer: string, sub: string): Promise<Map<string, SessionRecord>> {
-    return this.#liveMembers(userIndexKey(issuer, sub));
+    return this.sessionsOfUserDigest(userDigest(issuer, sub));
+  }
+
+  /** The same, by `userDigest(issuer, sub)`: what a session record keeps of its user. */
+  async sessionsOfUserDigest(user: string): Promise<Map<string, SessionRecord>> {
+    return this.#liveMembers(userIndexKey(user));
   }
 
   async sessionsOfIdpSession(issuer: string, idpSid: string): Promise<Map<string, SessionRecord>> {
     return this.#liveMembers(idpSessionIndexKey(issuer, idpSid));
   }
 
-  /** Ends a session on every instance: the shared record goes, and with it every cookie's use. */
-  async end(sid: string, record: SessionRecord): Promise<void> {
+  /**
+   * Ends a session on every instance: the shared record goes, and with it every cookie's use.
+   * `ending` says why (for the audit trail; `admin` when not given).
+   */
+  async end(sid: string, record: SessionRecord, ending?: SessionEnding): Promise<void> {
     this.#forget(sid, 'ended');
     await this.destroy(sid);
+    this.#onEnded?.(record, ending ?? { reason: 'admin' });
     await this.unindexSession(sid, record);
   }
 
@@ -182,14 +203,20 @@ export class SessionService {
   async endMatching(
     sessions: Map<string, SessionRecord>,
     matches: (record: SessionRecord, sid: string) => boolean,
+    ending?: SessionEnding,
   ): Promise<number> {
     let ended = 0;
     for (const [sid, record] of sessions) {
       if (!matches(record, sid)) continue;
-      await this.end(sid, record);
+      await this.end(sid, record, ending);
       ended += 1;
     }
     return ended;
+  }
+
+  /** Tells the audit trail about a session ended elsewhere (logout through express-session). */
+  ended(record: SessionRecord, ending: SessionEnding): void {
+    this.#onEnded?.(record, ending);
   }
 
   async #liveMembers(key: string): Promise<Map<string, SessionRecord>> {
@@ -338,7 +365,8 @@ const WRITE_RETRY_BUDGET_MS = 500;
 const KEPT_RETRY_FIRST_MS = 100;
 const KEPT_RETRY_MAX_MS = 500;
 
-export const userIndexKey = (issuer: string, sub: string) => `idx:user:{${sha256(issuer, sub)}}`;
+/** The index of a user's sessions, by `userDigest(issuer, sub)` (digest.ts). */
+export const userIndexKey = (user: string) => `idx:user:{${user}}`;
 
 export const tenantIndexKey = (tenant: string) => `idx:tenant:{${tenant}}`;
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sha256 } from '../digest.ts';
 import { SignJWT } from 'jose';
-import type { SessionRecord } from '../session/model.ts';
+import { sessionUser, type SessionRecord } from '../session/model.ts';
 import type { Clock } from '../clock.ts';
 import type { SigningKeyRing } from './key-ring.ts';
 import { DEFAULT_TOKEN_LIFETIME_SECONDS } from './signing-key-config.ts';
@@ -11,6 +11,8 @@ export interface DownstreamTokenOptions {
   /** `iss` of every token: the public origin, no trailing slash. */
   issuer: string;
   clock: Clock;
+  /** Opens a session's sealed claims (`sub`, email, roles): only when a token is minted. */
+  openClaims: (session: SessionRecord) => Promise<Record<string, unknown>>;
   /** Most (session, audience) tokens kept; the least recently used go first. Default 10 000. */
   maxCachedTokens?: number;
   /** A token is minted anew once fewer than this many seconds remain. Default 60. */
@@ -64,11 +66,13 @@ export class DownstreamTokenMinter {
     }
 
     const expiresAt = now + lifetime;
-    const token = await new SignJWT(downstreamClaims(request.session))
+    const claims = await this.#options.openClaims(request.session);
+    const sub = typeof claims.sub === 'string' ? claims.sub : '';
+    const token = await new SignJWT(downstreamClaims(request.session, sub, claims))
       .setProtectedHeader({ alg: signingKey.alg, kid: signingKey.kid, typ: 'at+jwt' })
       .setIssuer(this.#options.issuer)
       .setAudience(request.audience)
-      .setSubject(gatehouseSubject(request.session))
+      .setSubject(gatehouseSubject({ ...request.session, sub }))
       .setIssuedAt(now)
       .setExpirationTime(expiresAt)
       .setJti(randomUUID())
@@ -104,21 +108,23 @@ export class DownstreamTokenMinter {
  * another tenant's: the subject is a stable digest of (tenant, IdP issuer, IdP sub) instead, and
  * the raw values travel as `idp_iss` / `idp_sub`.
  */
-export function gatehouseSubject(
-  session: Pick<SessionRecord, 'tenant' | 'issuer' | 'sub'>,
-): string {
+export function gatehouseSubject(session: { tenant: string; issuer: string; sub: string }): string {
   return sha256(session.tenant, session.issuer, session.sub);
 }
 
 /** Who the user is at their IdP and which tenant and provider they came through. `roles` are the tenant IdP's own, so tenant-scoped. */
-function downstreamClaims(session: SessionRecord): Record<string, unknown> {
+function downstreamClaims(
+  session: SessionRecord,
+  sub: string,
+  identity: Record<string, unknown>,
+): Record<string, unknown> {
   const claims: Record<string, unknown> = {
     tenant: session.tenant,
     provider: session.provider,
     idp_iss: session.issuer,
-    idp_sub: session.sub,
+    idp_sub: sub,
   };
-  const { email, roles } = session.claims;
+  const { email, roles } = identity;
   if (typeof email === 'string') claims.email = email;
   if (Array.isArray(roles) && roles.every((role) => typeof role === 'string')) {
     claims.roles = roles;
@@ -127,5 +133,5 @@ function downstreamClaims(session: SessionRecord): Record<string, unknown> {
 }
 
 function identityOf(session: SessionRecord): string {
-  return JSON.stringify([session.issuer, session.sub, session.tenant, session.provider]);
+  return JSON.stringify([session.issuer, sessionUser(session), session.tenant, session.provider]);
 }

@@ -1,0 +1,353 @@
+import type { Cluster, Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import { describe } from './outages.ts';
+
+/** What an audit event records; `<object>.<verb>` so that a prefix filter reads naturally. */
+export const AUDIT_ACTIONS = [
+  'sign-in',
+  'sign-out',
+  'session.ended',
+  'provider.created',
+  'provider.updated',
+  'provider.disabled',
+  'provider.deleted',
+  'provider.tested',
+  'api-key.issued',
+  'api-key.revoked',
+  'tenant.created',
+  'tenant.updated',
+  'tenant.deleted',
+  'sessions.ended',
+] as const;
+export type AuditAction = (typeof AUDIT_ACTIONS)[number];
+
+/**
+ * Who acted. `user` and `tenant-admin` (signed in) carry the non-reversible digest of the
+ * user's (issuer, sub) (`digest.ts` `userDigest`), `api-key` the key's public id, `provider`
+ * the provider id (a back-channel logout); `system` is Gatehouse itself (a timeout, a failed
+ * refresh), `anonymous` a caller not yet identified (a failed sign-in).
+ */
+export type AuditActor =
+  | { kind: 'user'; id: string }
+  | { kind: 'tenant-admin'; id: string }
+  | { kind: 'api-key'; id: string }
+  | { kind: 'operator' }
+  | { kind: 'provider'; id: string }
+  | { kind: 'system' }
+  | { kind: 'anonymous' };
+
+/** Why a session ended. */
+export type SessionEndReason =
+  | 'logout'
+  | 'user'
+  | 'idle'
+  | 'absolute'
+  | 'back-channel'
+  | 'admin'
+  | 'refresh-failure'
+  | 'provider-gone';
+
+/** Where a request came from: its request id and client address. */
+export interface AuditOrigin {
+  requestId?: string | undefined;
+  ip?: string | undefined;
+}
+
+/** One audit event as recorded. Never a token, a secret or an email address. */
+export interface AuditEvent {
+  /** ISO 8601. */
+  time: string;
+  tenant: string;
+  actor: AuditActor;
+  action: AuditAction;
+  /** What was acted on: `provider:<id>`, `api-key:<id>`, `session:<handle>`, `user:<digest>`… */
+  target?: string | undefined;
+  outcome: 'success' | 'failure';
+  /** Why: a problem code for a failure, the reason a session ended. */
+  reason?: string | undefined;
+  requestId?: string | undefined;
+  ip?: string | undefined;
+}
+
+/** An event as read back: with its position in the tenant's trail (the pagination cursor). */
+export interface StoredAuditEvent extends AuditEvent {
+  id: string;
+}
+
+export interface AuditQuery {
+  /** Only events after this id (exclusive) or at or after this time (epoch ms). */
+  since?: { id: string } | { time: number } | undefined;
+  /** Only this action, or every action starting with `<prefix>.` when it ends with a dot. */
+  action?: string | undefined;
+  limit: number;
+}
+
+export interface AuditPage {
+  events: StoredAuditEvent[];
+  /** Pass as `since` for the next page; null when the trail has nothing more yet. */
+  next: string | null;
+}
+
+/** Retention of a tenant's trail: at most `maxEvents` (approximately), none older than `maxAgeMs`. */
+export interface AuditRetention {
+  maxEvents: number;
+  /** 0: no age limit. */
+  maxAgeMs: number;
+}
+
+/** Where tenants' trails are kept. */
+export interface AuditStore {
+  append(event: AuditEvent): Promise<void>;
+  read(tenant: string, query: AuditQuery): Promise<AuditPage>;
+}
+
+/** Stream ids are `<ms>-<seq>`. */
+export const STREAM_ID = /^\d{1,15}-\d{1,15}$/;
+
+const matchesAction = (wanted: string | undefined, action: string) =>
+  wanted === undefined || (wanted.endsWith('.') ? action.startsWith(wanted) : action === wanted);
+
+const compareIds = (a: string, b: string): number => {
+  const [am = 0, as = 0] = a.split('-').map(Number);
+  const [bm = 0, bs = 0] = b.split('-').map(Number);
+  return am - bm || as - bs;
+};
+
+/** How many events one read scans at most while filtering by action (bounds one request's work). */
+const MAX_SCANNED_PER_READ = 5000;
+
+/**
+ * The trails in process memory (development, no Redis): capped per tenant exactly at
+ * `maxEvents`, aged out at `maxAgeMs`.
+ */
+export class MemoryAuditStore implements AuditStore {
+  readonly #retention: AuditRetention;
+  readonly #clock: () => number;
+  readonly #trails = new Map<string, StoredAuditEvent[]>();
+  #lastMs = 0;
+  #seq = 0;
+
+  constructor(retention: AuditRetention, clock: () => number = Date.now) {
+    this.#retention = retention;
+    this.#clock = clock;
+  }
+
+  append(event: AuditEvent): Promise<void> {
+    const now = this.#clock();
+    if (now > this.#lastMs) {
+      this.#lastMs = now;
+      this.#seq = 0;
+    } else {
+      this.#seq += 1;
+    }
+    const trail = this.#trails.get(event.tenant) ?? [];
+    trail.push({ ...event, id: `${this.#lastMs}-${this.#seq}` });
+    if (trail.length > this.#retention.maxEvents)
+      trail.splice(0, trail.length - this.#retention.maxEvents);
+    this.#trails.set(event.tenant, trail);
+    return Promise.resolve();
+  }
+
+  read(tenant: string, query: AuditQuery): Promise<AuditPage> {
+    const oldest = this.#retention.maxAgeMs ? this.#clock() - this.#retention.maxAgeMs : 0;
+    const since = query.since;
+    const after = (event: StoredAuditEvent) => {
+      const ms = Number(event.id.split('-')[0]);
+      if (ms < oldest) return false;
+      if (!since) return true;
+      return 'id' in since ? compareIds(event.id, since.id) > 0 : ms >= since.time;
+    };
+    const candidates = (this.#trails.get(tenant) ?? []).filter(after);
+    const events: StoredAuditEvent[] = [];
+    let last: string | undefined;
+    let scanned = 0;
+    for (const event of candidates) {
+      if (events.length === query.limit || scanned === MAX_SCANNED_PER_READ) break;
+      scanned += 1;
+      last = event.id;
+      if (matchesAction(query.action, event.action)) events.push({ ...event });
+    }
+    const more = candidates.length > scanned;
+    return Promise.resolve({ events, next: more && last ? last : null });
+  }
+}
+
+/** One tenant's trail: the hash tag keeps it in one Cluster slot, whatever else the key says. */
+export const auditStreamKey = (tenant: string, prefix = 'gh:') => `${prefix}audit:{${tenant}}`;
+
+/**
+ * The trails in Redis: one stream per tenant (`gh:audit:{<tenant>}`), appended with
+ * `XADD … MAXLEN ~ <maxEvents>` (Redis trims whole stream nodes, so a trail may briefly hold a
+ * little more) and, with an age limit, trimmed by `XTRIM … MINID ~ <now − maxAge>` in the same
+ * round trip. Both commands name only the tenant's key, so a Cluster runs them on one node.
+ */
+export class RedisAuditStore implements AuditStore {
+  readonly #redis: Redis | Cluster;
+  readonly #retention: AuditRetention;
+  readonly #clock: () => number;
+  readonly #prefix: string;
+
+  constructor(
+    redis: Redis | Cluster,
+    retention: AuditRetention,
+    options: { clock?: () => number; prefix?: string } = {},
+  ) {
+    this.#redis = redis;
+    this.#retention = retention;
+    this.#clock = options.clock ?? Date.now;
+    this.#prefix = options.prefix ?? 'gh:';
+  }
+
+  async append(event: AuditEvent): Promise<void> {
+    const key = auditStreamKey(event.tenant, this.#prefix);
+    const { tenant: _tenant, ...rest } = event;
+    const fields = ['e', JSON.stringify(rest)];
+    const maxLen = String(this.#retention.maxEvents);
+    if (!this.#retention.maxAgeMs) {
+      await this.#redis.xadd(key, 'MAXLEN', '~', maxLen, '*', ...fields);
+      return;
+    }
+    const minId = `${Math.max(0, this.#clock() - this.#retention.maxAgeMs)}-0`;
+    const results = await this.#redis
+      .multi()
+      .xadd(key, 'MAXLEN', '~', maxLen, '*', ...fields)
+      .xtrim(key, 'MINID', '~', minId)
+      .exec();
+    const failed = results?.find(([error]) => error);
+    if (!results || failed) throw failed?.[0] ?? new Error('audit write discarded');
+  }
+
+  async read(tenant: string, query: AuditQuery): Promise<AuditPage> {
+    const key = auditStreamKey(tenant, this.#prefix);
+    const oldest = this.#retention.maxAgeMs ? this.#clock() - this.#retention.maxAgeMs : 0;
+    const since = query.since;
+    let start: string;
+    if (since && 'id' in since) {
+      start = compareIds(since.id, `${oldest}-0`) >= 0 ? `(${since.id}` : `${oldest}-0`;
+    } else {
+      start = `${Math.max(oldest, since?.time ?? 0)}-0`;
+    }
+    const events: StoredAuditEvent[] = [];
+    let scanned = 0;
+    let last: string | undefined;
+    /** Whether the scan saw the end of the stream. */
+    let atEnd = false;
+    while (events.length < query.limit && scanned < MAX_SCANNED_PER_READ) {
+      const wanted = query.action ? 500 : query.limit - events.length;
+      const batch = Math.min(wanted, MAX_SCANNED_PER_READ - scanned);
+      const entries = await this.#redis.xrange(key, start, '+', 'COUNT', batch);
+      let consumed = 0;
+      for (const [id, fields] of entries) {
+        if (events.length === query.limit) break;
+        consumed += 1;
+        last = id;
+        const event = parseEntry(tenant, id, fields);
+        if (event && matchesAction(query.action, event.action)) events.push(event);
+      }
+      scanned += consumed;
+      if (entries.length < batch) {
+        atEnd = consumed === entries.length;
+        break;
+      }
+      if (last !== undefined) start = `(${last}`;
+    }
+    if (!atEnd && last !== undefined) {
+      atEnd = (await this.#redis.xrange(key, `(${last}`, '+', 'COUNT', 1)).length === 0;
+    }
+    return { events, next: atEnd ? null : (last ?? null) };
+  }
+}
+
+function parseEntry(tenant: string, id: string, fields: string[]): StoredAuditEvent | undefined {
+  const index = fields.indexOf('e');
+  const raw = index >= 0 ? fields[index + 1] : undefined;
+  if (raw === undefined) return undefined;
+  try {
+    const parsed = JSON.parse(raw) as Omit<AuditEvent, 'tenant'>;
+    return { id, tenant, ...parsed };
+  } catch {
+    return undefined;
+  }
+}
+
+export interface AuditLogOptions {
+  /** The service logger: the audit lines go to its `audit` child. */
+  logger: Logger;
+  store: AuditStore;
+  clock?: () => number;
+  /** Tenants whose trail may be kept (a failed sign-in names any tenant an attacker likes). */
+  isKnownTenant?: (tenant: string) => Promise<boolean>;
+}
+
+/**
+ * Records audit events: each one is written at once as a line of the `audit` logger (a child
+ * with `audit: true`, `log: 'audit'`) and then appended to its tenant's trail in the store. A
+ * store failure never fails the action that is being audited: the event is in the log stream
+ * already, and the outage is logged once when it begins (with how many events were not kept
+ * when it ends), not once per event.
+ */
+export class AuditLog {
+  readonly #log: Logger;
+  readonly #service: Logger;
+  readonly #store: AuditStore;
+  readonly #clock: () => number;
+  readonly #isKnownTenant: (tenant: string) => Promise<boolean>;
+  /** Events not kept in the store since the current outage began; undefined while it works. */
+  #unstored: number | undefined;
+  readonly #pending = new Set<Promise<void>>();
+
+  constructor(options: AuditLogOptions) {
+    this.#service = options.logger;
+    this.#log = options.logger.child({ audit: true, log: 'audit' });
+    this.#store = options.store;
+    this.#clock = options.clock ?? Date.now;
+    this.#isKnownTenant = options.isKnownTenant ?? (() => Promise.resolve(true));
+  }
+
+  /** Records `event` (its time is now); never throws and never waits for the store. */
+  record(event: Omit<AuditEvent, 'time'>): void {
+    const full: AuditEvent = { time: new Date(this.#clock()).toISOString(), ...event };
+    const { time: _time, ...line } = full;
+    this.#log.info(withoutUndefined(line), `audit ${full.action} ${full.outcome}`);
+    const pending = this.#keep(full);
+    this.#pending.add(pending);
+    void pending.finally(() => this.#pending.delete(pending));
+  }
+
+  /** Resolves when every event recorded so far has been stored or given up (tests, shutdown). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#pending]);
+  }
+
+  read(tenant: string, query: AuditQuery): Promise<AuditPage> {
+    return this.#store.read(tenant, query);
+  }
+
+  async #keep(event: AuditEvent): Promise<void> {
+    try {
+      if (!(await this.#isKnownTenant(event.tenant))) return;
+      await this.#store.append(event);
+    } catch (error) {
+      if (this.#unstored === undefined) {
+        this.#unstored = 0;
+        this.#service.error(
+          { reason: describe(error) },
+          'audit trail store unavailable: events are only in the audit log stream until it answers',
+        );
+      }
+      this.#unstored += 1;
+      return;
+    }
+    if (this.#unstored !== undefined) {
+      this.#service.info(
+        { unstored: this.#unstored },
+        'audit trail store available again; the events in between are only in the audit log stream',
+      );
+      this.#unstored = undefined;
+    }
+  }
+}
+
+function withoutUndefined<T extends object>(value: T): Partial<T> {
+  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
