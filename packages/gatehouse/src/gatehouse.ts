@@ -5,14 +5,16 @@ import type { CustomFetch } from 'openid-client';
 import type { Clock } from './clock.ts';
 import type { GatehouseConfig } from './config/schema.ts';
 import type { GatehouseContext } from './context.ts';
-import { createApp } from './http/app.ts';
+import { createApp, sessionMiddleware } from './http/app.ts';
 import { ConnectionDrain, type DrainResult } from './http/drain.ts';
+import { createWebSocketProxy } from './http/websocket-upgrade.ts';
 import { createLogger } from './observability/logger.ts';
 import { OutageLog } from './observability/outages.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
 import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
 import { UpstreamPools } from './proxy/upstream-pools.ts';
+import { isWebSocketUpgrade } from './proxy/websocket-handshake.ts';
 import {
   MemoryKeyValueStore,
   RedisKeyValueStore,
@@ -202,6 +204,12 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     },
   });
 
+  // WebSocket routes: `Upgrade: websocket` requests, with the same session cookie and store.
+  const websockets = createWebSocketProxy(context, {
+    sessions: sessionMiddleware(context, store),
+    trustProxy: app.get('trust proxy fn') as (address: string, hop: number) => boolean,
+  });
+
   return {
     app,
     context,
@@ -213,9 +221,12 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
             headersTimeout: options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS,
             requestTimeout: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
             connectionsCheckingInterval: options.checkIntervalMs ?? CONNECTIONS_CHECK_INTERVAL_MS,
+            // Any other upgrade (such as h2c) is served as the plain request it also is.
+            shouldUpgradeCallback: (req) => isWebSocketUpgrade(req.headers),
           },
           app,
         );
+        server.on('upgrade', (req, socket, head) => websockets.handleUpgrade(req, socket, head));
         server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
         server.once('error', reject);
         server.listen(port, host, () => {
@@ -228,6 +239,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       return drain.drain(server, graceMs, logger);
     },
     async close() {
+      websockets.close();
       redisHealth?.close();
       sessions.close();
       await upstreams.close();
