@@ -7,7 +7,7 @@ import type { GatehouseConfig } from './config/schema.ts';
 import type { GatehouseContext } from './context.ts';
 import { createApp, sessionMiddleware } from './http/app.ts';
 import { ConnectionDrain, type DrainResult } from './http/drain.ts';
-import { createWebSocketProxy } from './http/websocket-upgrade.ts';
+import { createWebSocketProxy, type WebSocketProxy } from './http/websocket-upgrade.ts';
 import { createLogger } from './observability/logger.ts';
 import { OutageLog } from './observability/outages.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
@@ -66,6 +66,8 @@ export interface Gatehouse {
   context: GatehouseContext;
   /** The Redis client in use, if any. */
   redis: RedisClient | undefined;
+  /** Proxied WebSockets: how many are open, how many legs are paused by backpressure. */
+  websockets: Pick<WebSocketProxy, 'stats'>;
   /**
    * Listens on `port` (0 = any free port) with a keep-alive timeout longer than a load
    * balancer's or a client's idle timeout (65 s), so a reused connection is never closed by
@@ -214,6 +216,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     app,
     context,
     redis,
+    websockets,
     listen(port, host, options = {}) {
       return new Promise((resolve, reject) => {
         const server = createServer(

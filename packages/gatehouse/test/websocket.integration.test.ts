@@ -70,6 +70,8 @@ describe('WebSocket routes', () => {
   // The recording upstream: keeps each handshake's headers, says hello, then echoes.
   let recorder: WebSocketServer;
   const recorded: IncomingHttpHeaders[] = [];
+  // Accepts sockets but never answers a ping (a dead peer as seen from Gatehouse).
+  let mute: WebSocketServer;
   // Answers every upgrade with 403.
   let refuser: Server;
   // Accepts TCP connections and never answers.
@@ -87,8 +89,19 @@ describe('WebSocket routes', () => {
     recorder.on('connection', (socket, req) => {
       recorded.push(req.headers);
       socket.send(JSON.stringify({ type: 'hello' }));
-      socket.on('message', (data, isBinary) => socket.send(data, { binary: isBinary }));
+      socket.on('message', (data, isBinary) => {
+        const text = isBinary ? '' : (data as Buffer).toString();
+        if (!text.startsWith('flood ')) return socket.send(data, { binary: isBinary });
+        // `flood <count>`: that many 64 KiB messages at once, each numbered in its first bytes.
+        for (let i = 0; i < Number(text.slice(6)); i += 1) {
+          const message = Buffer.alloc(64 * 1024, 7);
+          message.writeUInt32BE(i, 0);
+          socket.send(message);
+        }
+      });
     });
+    mute = new WebSocketServer({ port: 0, host: '127.0.0.1', autoPong: false });
+    await new Promise((resolve) => mute.once('listening', resolve));
     refuser = createServer((_req, res) => res.end());
     refuser.on('upgrade', (_req, socket) => {
       socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
@@ -138,6 +151,7 @@ describe('WebSocket routes', () => {
             },
             { prefix: '/api/rec', upstream: at(recorder), tokenMode: 'user', websocket: true },
             { prefix: '/api/refuse', upstream: at(refuser), tokenMode: 'user', websocket: true },
+            { prefix: '/api/mute', upstream: at(mute), tokenMode: 'user', websocket: true },
             {
               prefix: '/api/hang',
               upstream: at(hanger),
@@ -170,6 +184,7 @@ describe('WebSocket routes', () => {
     await stack?.close();
     await redis?.stop();
     recorder?.close();
+    mute?.close();
     for (const socket of hanging) socket.destroy();
     await new Promise((resolve) => hanger?.close(resolve));
     await new Promise((resolve) => refuser?.close(resolve));
@@ -608,6 +623,36 @@ describe('WebSocket routes', () => {
       cut!.terminate();
       expect((await second.closed).code).toBe(1014);
     });
+  });
+
+  it('pauses an upstream that sends faster than the browser reads, losing nothing', async () => {
+    const http = await signedIn('alice');
+    const socket = await open(http, '/api/rec/flood');
+    await socket.next();
+    const [upstreamSide] = [...recorder.clients].slice(-1);
+    const stats = () => instance(0).gatehouse.websockets.stats();
+    // The browser stops reading; the upstream sends 32 MiB.
+    socket.ws.pause();
+    socket.ws.send('flood 512');
+    // Gatehouse stops reading the upstream once 1 MiB waits for the browser: the rest stays
+    // queued at the upstream, not in Gatehouse's memory.
+    await expect.poll(() => stats().pausedLegs, POLL).toBe(1);
+    expect(upstreamSide!.bufferedAmount).toBeGreaterThan(0);
+    socket.ws.resume();
+    for (let i = 0; i < 512; i += 1) {
+      const { data, isBinary } = await socket.next();
+      expect([isBinary, data.length, data.readUInt32BE(0)]).toEqual([true, 64 * 1024, i]);
+    }
+    await expect.poll(() => stats().pausedLegs, POLL).toBe(0);
+    socket.ws.close();
+    await socket.closed;
+  });
+
+  it('cuts an upstream that stops answering pings, and tells the browser with 1014', async () => {
+    const http = await signedIn('alice');
+    const socket = await open(http, '/api/mute/x');
+    // The browser answers Gatehouse's pings (ws does), so only the upstream leg is cut.
+    expect(await socket.closed).toEqual({ code: 1014, reason: 'upstream connection lost' });
   });
 
   it('closes open sockets with 1001 when the instance drains', async () => {

@@ -30,8 +30,8 @@ export interface WebSocketProxyOptions {
 export interface WebSocketProxy {
   /** The HTTP server's `upgrade` listener (only `Upgrade: websocket` requests reach it). */
   handleUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void;
-  /** Proxied sockets open now. */
-  readonly openSockets: number;
+  /** Proxied sockets open now, and how many of their legs are paused by backpressure. */
+  stats(): { open: number; pausedLegs: number };
   /** Shutdown: cuts every open socket and stops the session checks. */
   close(): void;
 }
@@ -245,8 +245,10 @@ export function createWebSocketProxy(
         refuse(socket, error, requestId);
       });
     },
-    get openSockets() {
-      return open.size;
+    stats() {
+      let pausedLegs = 0;
+      for (const { bridge } of open) pausedLegs += bridge.pausedLegs;
+      return { open: open.size, pausedLegs };
     },
     close() {
       watch.close();

@@ -41,6 +41,8 @@ export interface Bridge {
   close(code: number, reason: string): void;
   /** Whether the client sent a data message since the last call (then resets it). */
   takeClientActivity(): boolean;
+  /** Legs paused now because the other one has not written out what they sent (0–2). */
+  readonly pausedLegs: number;
 }
 
 const DEFAULT_CLOSE_TIMEOUT_MS = 2000;
@@ -84,7 +86,10 @@ export function bridgeSockets(
   const pingTimer = setInterval(() => {
     for (const leg of [client, upstream]) {
       if (leg.readyState !== WebSocket.OPEN) continue;
-      if (!alive.get(leg)) {
+      // A leg we do not read (paused) cannot answer, nor one still taking in a backlog: its
+      // pong waits behind the data. Those are bounded by the idle timeout instead.
+      const busy = leg.isPaused || leg.bufferedAmount > 0;
+      if (!alive.get(leg) && !busy) {
         leg.terminate();
         continue;
       }
@@ -95,6 +100,7 @@ export function bridgeSockets(
   pingTimer.unref();
 
   const forward = (from: WebSocket, to: WebSocket) => (data: RawData, isBinary: boolean) => {
+    alive.set(from, true);
     if (from === client) {
       messages.fromClient += 1;
       clientActive = true;
@@ -182,6 +188,9 @@ export function bridgeSockets(
       const active = clientActive;
       clientActive = false;
       return active;
+    },
+    get pausedLegs() {
+      return Number(client.isPaused) + Number(upstream.isPaused);
     },
   };
 }
