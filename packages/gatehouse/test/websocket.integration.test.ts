@@ -153,6 +153,20 @@ describe('WebSocket routes', () => {
             { prefix: '/api/refuse', upstream: at(refuser), tokenMode: 'user', websocket: true },
             { prefix: '/api/mute', upstream: at(mute), tokenMode: 'user', websocket: true },
             {
+              prefix: '/api/globex-only',
+              upstream: demo,
+              tokenMode: 'user',
+              tenants: ['globex'],
+              websocket: true,
+            },
+            {
+              prefix: '/api/gh-ws',
+              upstream: demo,
+              tokenMode: 'gatehouse',
+              audience: 'urn:gatehouse:demo-api',
+              websocket: true,
+            },
+            {
               prefix: '/api/hang',
               upstream: at(hanger),
               tokenMode: 'user',
@@ -338,6 +352,29 @@ describe('WebSocket routes', () => {
     expect(await socket.next()).toEqual({ data: Buffer.from([0, 1, 2, 255]), isBinary: true });
     socket.ws.close(1000, 'done');
     expect((await socket.closed).code).toBe(1000);
+    // One line when it opened and one when it closed; never a token or a cookie in the log.
+    await expect
+      .poll(() => lines.filter((line) => /^websocket (opened|closed)$/.test(line.msg)).length, POLL)
+      .toBeGreaterThanOrEqual(2);
+    const logged = JSON.stringify(lines);
+    expect(logged).not.toMatch(/Bearer|eyJ[A-Za-z0-9_-]{10,}/);
+    expect(logged).not.toContain((await cookieOf(http)).cookie);
+  });
+
+  it('sends a Gatehouse-signed token on a gatehouse-mode route', async () => {
+    const http = await signedIn('alice');
+    const socket = await open(http, '/api/gh-ws/ws/echo');
+    const welcome = await welcomeOf(socket);
+    expect(welcome.iss).toBe(instance(0).publicOrigin);
+    socket.ws.close();
+    await socket.closed;
+  });
+
+  it('keeps a route’s tenant restriction: 403 for another tenant’s session', async () => {
+    const http = await signedIn('alice');
+    const headers = { ...(await cookieOf(http)), origin: instance(0).publicOrigin };
+    const answer = await refusal(socketUrl('/api/globex-only/ws/echo'), headers);
+    expect([answer.status, answer.body.code]).toEqual([403, 'tenant_not_allowed']);
   });
 
   it('sends the upstream a Bearer token and its own handshake, never the browser’s credentials', async () => {
