@@ -572,6 +572,13 @@ describe('WebSocket routes', () => {
     try {
       // Several checks fail while it is down.
       await expect.poll(failedChecks, POLL).toBeGreaterThanOrEqual(before + 3);
+      // A new upgrade cannot read its session: 503, not 401.
+      const refused = await refusal(socketUrl('/api/demo/ws/echo'), {
+        ...(await cookieOf(http)),
+        origin: instance(0).publicOrigin,
+      });
+      expect([refused.status, refused.body.code]).toEqual([503, 'store_unavailable']);
+      expect(refused.headers['retry-after']).toBe('5');
       socket.ws.send('during the outage');
       expect((await socket.next()).data.toString()).toBe('during the outage');
       expect(socket.ws.readyState).toBe(WebSocket.OPEN);
