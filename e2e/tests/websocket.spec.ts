@@ -72,3 +72,12 @@ test('a page of another origin cannot open a socket with the user’s cookie', a
   );
   expect(outcome).toEqual({ opened: false, code: 1006 });
 });
+
+test('the home page’s echo socket names the signed-in user', async ({ page }) => {
+  await page.goto('/');
+  await signInThroughDevIdp(page, 'bob');
+  await expect(page.getByText('Signed in as Bob Brown')).toBeVisible();
+  await page.getByRole('button', { name: 'Open echo socket' }).click();
+  await expect(page.getByTestId('socket-log')).toContainText('welcome, bob');
+  await expect(page.getByTestId('socket-log')).toContainText('echo: hello at');
+});
