@@ -263,6 +263,20 @@ export const PROBLEMS = {
     retryAfterSeconds: 1,
   },
 
+  // ---- gateway mode (forward-auth, `/bff/authz`) ----
+  gateway_untrusted: {
+    status: 403,
+    title: 'Forbidden',
+    message: 'Only a trusted gateway may ask for authorization.',
+    expose: true,
+  },
+  gateway_request_invalid: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'The gateway must name the original method and URI once each.',
+    expose: true,
+  },
+
   // ---- admin API ----
   invalid_token: {
     status: 401,

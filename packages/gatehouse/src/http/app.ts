@@ -10,6 +10,7 @@ import type { GatehouseContext } from '../context.ts';
 import { loggableUrl } from '../observability/logger.ts';
 import { adminRouter } from '../admin/routes.ts';
 import { apiProxy, resolveApiRoute } from './api-route.ts';
+import { AUTHZ_PATH, authzAnswer, authzChecks } from './authz-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
 import { bffRouter } from './bff-routes.ts';
 import { sessionRouter } from './session-routes.ts';
@@ -60,6 +61,11 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   app.use(['/bff', '/admin/api'], noStore);
   const sessions = sessionMiddleware(ctx, options.store);
   app.post('/bff/backchannel-logout/:tenant/:provider', ...backchannelLogoutRoute(ctx));
+  // Gateway mode: a reverse proxy's authorization subrequest (any method: nginx sends the
+  // original one). Cheap refusals first (peer, headers, CSRF, route); only then the session read.
+  if (ctx.config.gateway.enabled) {
+    app.all(AUTHZ_PATH, authzChecks(ctx), sessions, authzAnswer(ctx));
+  }
   app.use('/bff/sessions', sessions, sessionRouter(ctx));
   app.use('/bff', sessions, bffRouter(ctx));
   // Cheap refusals first (CSRF, path, method); only then the one session read.
