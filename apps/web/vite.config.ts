@@ -22,13 +22,22 @@ const proxiedPaths = [
   '^/readyz(?:\\?|$)',
 ];
 
+// WebSocket upgrades too under `/api` (routes with `websocket: true`, such as the dev config's
+// `/api/demo/ws/echo`); Vite's own HMR socket is not under it.
+const proxy = Object.fromEntries(
+  proxiedPaths.map((path) => [
+    path,
+    path === '^/api(?:[/?]|$)' ? { ...forwardToGatehouse, ws: true } : forwardToGatehouse,
+  ]),
+);
+
 export default defineConfig({
   plugins: [react()],
   server: {
     host: 'localhost',
     port: 3000,
     strictPort: true,
-    proxy: Object.fromEntries(proxiedPaths.map((path) => [path, forwardToGatehouse])),
+    proxy,
   },
   build: {
     outDir: 'dist',

@@ -103,35 +103,59 @@ export function verifiedTokenOf(res: Response): VerifiedAccessToken {
   return res.locals.accessToken as VerifiedAccessToken;
 }
 
-/** Middleware: a valid bearer access token or a 401 with an RFC 6750 challenge. */
-export function requireAccessToken(verify: AccessTokenVerifier): RequestHandler {
-  return async function requireAccessToken(req, res, next) {
-    const header = req.headers.authorization;
-    if (header === undefined) {
-      res.set('WWW-Authenticate', `Bearer realm="${REALM}"`);
-      res.status(401).json({ error: 'missing_token' });
-      return;
-    }
-    const token = BEARER_HEADER.exec(header)?.[1];
-    if (token === undefined) {
-      rejectToken(res, 'bearer token required');
-      return;
-    }
-    try {
-      res.locals.accessToken = await verify(token);
-    } catch (error) {
-      rejectToken(res, error instanceof InvalidToken ? error.description : 'invalid token');
-      return;
-    }
-    next();
+/** The outcome of checking an `Authorization` header: the verified token or why it was refused. */
+export type BearerCheck =
+  | { ok: true; token: VerifiedAccessToken }
+  | {
+      ok: false;
+      error: 'missing_token' | 'invalid_token';
+      description?: string;
+      challenge: string;
+    };
+
+/**
+ * Checks an `Authorization` header against `verify`: HTTP routes and the WebSocket endpoint
+ * refuse exactly the same tokens, with the same RFC 6750 challenge.
+ */
+export async function checkBearer(
+  verify: AccessTokenVerifier,
+  header: string | undefined,
+): Promise<BearerCheck> {
+  if (header === undefined) {
+    return { ok: false, error: 'missing_token', challenge: `Bearer realm="${REALM}"` };
+  }
+  const token = BEARER_HEADER.exec(header)?.[1];
+  if (token === undefined) return invalid('bearer token required');
+  try {
+    return { ok: true, token: await verify(token) };
+  } catch (error) {
+    return invalid(error instanceof InvalidToken ? error.description : 'invalid token');
+  }
+}
+
+function invalid(description: string): BearerCheck {
+  const safe = description.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '');
+  return {
+    ok: false,
+    error: 'invalid_token',
+    description: safe,
+    challenge: `Bearer realm="${REALM}", error="invalid_token", error_description="${safe}"`,
   };
 }
 
-function rejectToken(res: Response, description: string): void {
-  const safe = description.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '');
-  res.set(
-    'WWW-Authenticate',
-    `Bearer realm="${REALM}", error="invalid_token", error_description="${safe}"`,
-  );
-  res.status(401).json({ error: 'invalid_token', error_description: safe });
+/** Middleware: a valid bearer access token or a 401 with an RFC 6750 challenge. */
+export function requireAccessToken(verify: AccessTokenVerifier): RequestHandler {
+  return async function requireAccessToken(req, res, next) {
+    const check = await checkBearer(verify, req.headers.authorization);
+    if (!check.ok) {
+      res.set('WWW-Authenticate', check.challenge);
+      res.status(401).json({
+        error: check.error,
+        ...(check.description === undefined ? {} : { error_description: check.description }),
+      });
+      return;
+    }
+    res.locals.accessToken = check.token;
+    next();
+  };
 }

@@ -2,9 +2,15 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import express, { json } from 'express';
 import type { ErrorRequestHandler, Express } from 'express';
-import { createAccessTokenVerifier, requireAccessToken, verifiedTokenOf } from './access-token.ts';
+import {
+  createAccessTokenVerifier,
+  requireAccessToken,
+  verifiedTokenOf,
+  type AccessTokenVerifier,
+} from './access-token.ts';
 import { createPublicRouter, streamTicks } from './diagnostics.ts';
 import { createNotesRouter } from './notes.ts';
+import { attachEchoSocket } from './websocket-echo.ts';
 import type { DemoApiOptions, DemoApiStats, TrustedIssuer } from './types.ts';
 
 export type { DemoApiOptions, TrustedIssuer, VerifiedAccessToken } from './types.ts';
@@ -12,9 +18,18 @@ export type { Note } from './notes.ts';
 
 /**
  * Builds the demo resource server: public diagnostics under `/public`, `/healthz`, and the
- * bearer-protected `/me`, `/notes` and `/events`. Throws on invalid options, listing every problem.
+ * bearer-protected `/me`, `/notes` and `/events` (and, once started by {@link startDemoApi}, the
+ * WebSocket echo `/ws/echo`). Throws on invalid options, listing every problem.
  */
 export function createDemoApiApp(options: Omit<DemoApiOptions, 'port' | 'host'>): Express {
+  return buildDemoApi(options).app;
+}
+
+/** The app and the token verifier it uses (the WebSocket endpoint checks tokens the same way). */
+function buildDemoApi(options: Omit<DemoApiOptions, 'port' | 'host'>): {
+  app: Express;
+  verify: AccessTokenVerifier;
+} {
   const clockTolerance = options.clockToleranceSeconds ?? 5;
   const problems = [...trustedIssuerProblems(options.trustedIssuers)];
   if (!Number.isFinite(clockTolerance) || clockTolerance < 0 || clockTolerance > 300) {
@@ -42,15 +57,18 @@ export function createDemoApiApp(options: Omit<DemoApiOptions, 'port' | 'host'>)
     res.status(404).json({ error: 'not_found' });
   });
   app.use(answerErrorsAsJson);
-  return app;
+  return { app, verify };
 }
 
-/** Starts the demo API (default 127.0.0.1 on a free port); `close()` also drops open streams. */
+/** Starts the demo API (default 127.0.0.1 on a free port); `close()` also drops open streams and
+ * WebSockets. */
 export async function startDemoApi(
   options: DemoApiOptions,
 ): Promise<{ origin: string; close(): Promise<void> }> {
   const { port = 0, host = '127.0.0.1', ...appOptions } = options;
-  const server = createServer(createDemoApiApp(appOptions));
+  const { app, verify } = buildDemoApi(appOptions);
+  const server = createServer(app);
+  const closeSockets = attachEchoSocket(server, verify);
   // Longer than Gatehouse's upstream idle timeout: a reused connection is never closed under a request.
   server.keepAliveTimeout = 65_000;
   await new Promise<void>((resolve, reject) => {
@@ -66,6 +84,7 @@ export async function startDemoApi(
     origin: `http://${originHost(host)}:${boundPort}`,
     close() {
       closing ??= new Promise<void>((resolve, reject) => {
+        closeSockets();
         server.close((error) => (error ? reject(error) : resolve()));
         server.closeAllConnections();
       });

@@ -5,8 +5,9 @@ import type { CustomFetch } from 'openid-client';
 import type { Clock } from './clock.ts';
 import type { GatehouseConfig } from './config/schema.ts';
 import type { GatehouseContext } from './context.ts';
-import { createApp } from './http/app.ts';
+import { createApp, sessionMiddleware } from './http/app.ts';
 import { ConnectionDrain, type DrainResult } from './http/drain.ts';
+import { createWebSocketProxy, type WebSocketProxy } from './http/websocket-upgrade.ts';
 import { createLogger } from './observability/logger.ts';
 import { OutageLog } from './observability/outages.ts';
 import { NO_METRICS, PrometheusMetrics, type Metrics } from './observability/metrics.ts';
@@ -17,6 +18,7 @@ import { ProviderClients } from './oidc/provider-clients.ts';
 import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
 import { UpstreamPools } from './proxy/upstream-pools.ts';
+import { isWebSocketUpgrade } from './proxy/websocket-handshake.ts';
 import {
   MemoryKeyValueStore,
   RedisKeyValueStore,
@@ -69,6 +71,8 @@ export interface Gatehouse {
   context: GatehouseContext;
   /** The Redis client in use, if any. */
   redis: RedisClient | undefined;
+  /** Proxied WebSockets: how many are open, how many legs are paused by backpressure. */
+  websockets: Pick<WebSocketProxy, 'stats'>;
   /**
    * Listens on `port` (0 = any free port) with a keep-alive timeout longer than a load
    * balancer's or a client's idle timeout (65 s), so a reused connection is never closed by
@@ -267,10 +271,17 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     },
   });
 
+  // WebSocket routes: `Upgrade: websocket` requests, with the same session cookie and store.
+  const websockets = createWebSocketProxy(context, {
+    sessions: sessionMiddleware(context, store),
+    trustProxy: app.get('trust proxy fn') as (address: string, hop: number) => boolean,
+  });
+
   return {
     app,
     context,
     redis,
+    websockets,
     listen(port, host, options = {}) {
       return new Promise<Server>((resolve, reject) => {
         const server = createServer(
@@ -278,9 +289,12 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
             headersTimeout: options.headersTimeoutMs ?? HEADERS_TIMEOUT_MS,
             requestTimeout: options.requestTimeoutMs ?? REQUEST_TIMEOUT_MS,
             connectionsCheckingInterval: options.checkIntervalMs ?? CONNECTIONS_CHECK_INTERVAL_MS,
+            // Any other upgrade (such as h2c) is served as the plain request it also is.
+            shouldUpgradeCallback: (req) => isWebSocketUpgrade(req.headers),
           },
           app,
         );
+        server.on('upgrade', (req, socket, head) => websockets.handleUpgrade(req, socket, head));
         server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;
         server.once('error', reject);
         server.listen(port, host, () => {
@@ -303,6 +317,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       return drain.drain(server, graceMs, logger);
     },
     async close() {
+      websockets.close();
       if (metricsServer) {
         metricsServer.closeAllConnections();
         await new Promise((resolve) => metricsServer?.close(resolve));

@@ -242,6 +242,27 @@ export const PROBLEMS = {
     expose: true,
   },
 
+  // ---- WebSocket routes ----
+  bad_websocket_handshake: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'The WebSocket handshake is malformed.',
+    expose: true,
+  },
+  websocket_not_enabled: {
+    status: 404,
+    title: 'Not Found',
+    message: 'This API route does not accept WebSockets.',
+    expose: true,
+  },
+  shutting_down: {
+    status: 503,
+    title: 'Service Unavailable',
+    message: 'This server is shutting down; connect again.',
+    expose: true,
+    retryAfterSeconds: 1,
+  },
+
   // ---- gateway mode (forward-auth, `/bff/authz`) ----
   gateway_untrusted: {
     status: 403,

@@ -719,7 +719,34 @@ describe('loadConfig: validation', () => {
       timeoutMs: 10_000,
       idleTimeoutMs: 300_000,
       allowSetCookie: false,
+      websocket: false,
+      websocketIdleTimeoutMs: 300_000,
+      websocketMaxMessageBytes: 1024 * 1024,
     });
+  });
+
+  it('fills the WebSocket defaults and reads their environment variables', () => {
+    const defaults = loadConfig({ input: devInput({}) }).config;
+    expect(defaults.websocket).toEqual({ sessionCheckIntervalMs: 5000, pingIntervalMs: 30_000 });
+    const { config } = loadConfig({
+      input: devInput({}),
+      env: { WEBSOCKET_SESSION_CHECK_MS: '250', WEBSOCKET_PING_INTERVAL_MS: '2000' },
+    });
+    expect(config.websocket).toEqual({ sessionCheckIntervalMs: 250, pingIntervalMs: 2000 });
+    expect(
+      hasProblem(
+        problemsOf({ input: devInput({}), env: { WEBSOCKET_SESSION_CHECK_MS: '10' } }),
+        /^websocket\.sessionCheckIntervalMs: /,
+      ),
+    ).toBe(true);
+    expect(
+      hasProblem(
+        problemsOf({
+          input: devInput({ routes: [route('/api/a', { websocketMaxMessageBytes: 0 })] }),
+        }),
+        /^routes\.0\.websocketMaxMessageBytes: /,
+      ),
+    ).toBe(true);
   });
 
   it('bounds a route’s timeouts', () => {

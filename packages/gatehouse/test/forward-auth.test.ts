@@ -113,6 +113,9 @@ describe('gatewayRoute', () => {
     timeoutMs: 10_000,
     idleTimeoutMs: 300_000,
     allowSetCookie: false,
+    websocket: false,
+    websocketIdleTimeoutMs: 300_000,
+    websocketMaxMessageBytes: 1024 * 1024,
     ...extra,
   });
   const routes = [route('/api/orders'), route('/api/public', { tokenMode: 'optional' })];

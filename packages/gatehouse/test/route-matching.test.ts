@@ -12,6 +12,9 @@ function route(prefix: string, upstream: string, extra: Partial<RouteConfig> = {
     timeoutMs: 10_000,
     idleTimeoutMs: 300_000,
     allowSetCookie: false,
+    websocket: false,
+    websocketIdleTimeoutMs: 300_000,
+    websocketMaxMessageBytes: 1024 * 1024,
     ...extra,
   };
 }

@@ -2,6 +2,7 @@ import type { GatehouseClient, GatehouseUser, SessionState } from '@gatehouse/cl
 import { useState } from 'react';
 import { ApiCaller } from '../components/ApiCaller.tsx';
 import { ClaimsTable } from '../components/ClaimsTable.tsx';
+import { EchoSocket } from '../components/EchoSocket.tsx';
 import { SignInPanel } from '../components/SignInPanel.tsx';
 import { describeProblem, displayName, formatDateTime } from '../format.ts';
 import { Link } from '../router.tsx';
@@ -67,6 +68,7 @@ function SignedInHome({ client, user }: { client: GatehouseClient; user: Gatehou
         </Notice>
       )}
       <ApiCaller client={client} />
+      <EchoSocket />
       <h2>Claims</h2>
       <ClaimsTable claims={user.claims} />
     </>

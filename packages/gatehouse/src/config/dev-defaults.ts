@@ -49,7 +49,8 @@ export function developmentDefaults(
       },
     ],
     routes: [
-      { prefix: '/api/demo', upstream: demoApiUrl, tokenMode: 'user' },
+      // Also accepts WebSockets: the demo API's echo is `/api/demo/ws/echo`.
+      { prefix: '/api/demo', upstream: demoApiUrl, tokenMode: 'user', websocket: true },
       // The same API, reached with a Gatehouse-signed token instead of the IdP's.
       {
         prefix: '/api/demo-gh',

@@ -223,6 +223,15 @@ function applyEnvironment(
   applyMetricsEnvironment(out, env);
   applyRateLimitEnvironment(out, env, problems);
   applyAuditEnvironment(out, env);
+  const websocketEnv = {
+    sessionCheckIntervalMs: env.WEBSOCKET_SESSION_CHECK_MS,
+    pingIntervalMs: env.WEBSOCKET_PING_INTERVAL_MS,
+  };
+  for (const [field, value] of Object.entries(websocketEnv)) {
+    if (!value) continue;
+    const websocket = (out.websocket ?? {}) as Record<string, unknown>;
+    out.websocket = { ...websocket, [field]: /^\d+$/.test(value) ? Number(value) : value };
+  }
   if (env.SESSION_SECRET) {
     const session = (out.session ?? {}) as Record<string, unknown>;
     out.session = { ...session, secrets: env.SESSION_SECRET.split(',').map((s) => s.trim()) };

@@ -157,6 +157,31 @@ export const routeSchema = z.strictObject({
    * this route; other routes cost none.
    */
   rateLimit: limitSchema.optional(),
+  /**
+   * Accept WebSocket upgrades under this prefix (a `GET` with `Upgrade: websocket`, the session
+   * cookie and this site's exact `Origin`), proxied to the upstream with the route's token.
+   */
+  websocket: z.boolean().default(false),
+  /** WebSocket routes: a socket with no message either way for this long is closed (4408). */
+  websocketIdleTimeoutMs: z.number().int().min(1000).max(86_400_000).default(300_000),
+  /** WebSocket routes: the largest message either side may send; a larger one closes with 1009. */
+  websocketMaxMessageBytes: z
+    .number()
+    .int()
+    .min(1)
+    .max(64 * 1024 * 1024)
+    .default(1024 * 1024),
+});
+
+/** Process-wide WebSocket settings (the per-route limits are on each route). */
+export const websocketSchema = z.strictObject({
+  /**
+   * How often the sessions of open sockets are read again from the store (one read per session,
+   * all at once); a socket whose session has ended on any instance is closed with 4401.
+   */
+  sessionCheckIntervalMs: z.number().int().min(100).max(60_000).default(5000),
+  /** How often both legs of a socket are pinged; a leg that has not answered the last ping is cut. */
+  pingIntervalMs: z.number().int().min(1000).max(600_000).default(30_000),
 });
 
 /**
@@ -319,6 +344,7 @@ export const configSchema = z.strictObject({
       maxAgeDays: z.number().int().min(0).max(36_500).default(90),
     })
     .default({ maxEvents: 100_000, maxAgeDays: 90 }),
+  websocket: websocketSchema.default({ sessionCheckIntervalMs: 5000, pingIntervalMs: 30_000 }),
 });
 
 export type ConfigInput = z.input<typeof configSchema> & {

@@ -182,7 +182,7 @@ function securityHeaders(ctx: GatehouseContext): RequestHandler {
  * in the client's offline queue and signs the user out as soon as Redis is back. Sessions end only
  * explicitly (`req.session.destroy`, `regenerate`, `SessionService.end`).
  */
-function sessionMiddleware(ctx: GatehouseContext, store: session.Store): RequestHandler {
+export function sessionMiddleware(ctx: GatehouseContext, store: session.Store): RequestHandler {
   return session({
     name: ctx.cookies.session,
     secret: [...ctx.config.session.secrets],

@@ -38,17 +38,20 @@ export function sendProblem(res: Response, error: GatehouseError): void {
   res.setHeader('cache-control', 'no-store');
   // Marks Gatehouse's own verdict (the proxy strips this header from upstream answers).
   res.setHeader('gatehouse-problem', error.code);
-  res.type('application/problem+json').send(
-    JSON.stringify({
-      // Extra members first: they can never replace the standard ones.
-      ...(error.expose ? error.extra : {}),
-      type: `https://gatehouse.dev/problems/${error.code}`,
-      title: error.title,
-      status: error.status,
-      code: error.code,
-      ...(error.expose ? { detail: error.message } : {}),
-    }),
-  );
+  res.type('application/problem+json').send(problemBody(error));
+}
+
+/** The problem+json document of an error (also written on a refused WebSocket upgrade). */
+export function problemBody(error: GatehouseError): string {
+  return JSON.stringify({
+    // Extra members first: they can never replace the standard ones.
+    ...(error.expose ? error.extra : {}),
+    type: `https://gatehouse.dev/problems/${error.code}`,
+    title: error.title,
+    status: error.status,
+    code: error.code,
+    ...(error.expose ? { detail: error.message } : {}),
+  });
 }
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
