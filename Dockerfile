@@ -33,8 +33,10 @@ COPY apps/dev-idp/package.json apps/dev-idp/
 COPY apps/demo-api/package.json apps/demo-api/
 COPY packages/gatehouse/package.json packages/gatehouse/
 COPY packages/client/package.json packages/client/
+COPY packages/react/package.json packages/react/
 COPY packages/testkit/package.json packages/testkit/
 COPY e2e/package.json e2e/
+COPY examples/react-spa/package.json examples/react-spa/
 
 # ---- deps: everything (vite and friends) to build the SPA -----------------------------------
 # pnpm-workspace.yaml allows exactly one install script (esbuild); others are skipped.

@@ -168,7 +168,11 @@ export default tseslint.config(
     },
   },
   {
-    files: ['apps/web/**/*.{ts,tsx}', 'packages/client/**/*.ts'],
+    files: [
+      'apps/web/**/*.{ts,tsx}',
+      'packages/{client,react}/**/*.{ts,tsx}',
+      'examples/*/**/*.{ts,tsx}',
+    ],
     languageOptions: { globals: { ...globals.browser } },
     plugins: { 'react-hooks': reactHooks },
     rules: reactHooks.configs.recommended.rules,

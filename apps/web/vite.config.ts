@@ -1,5 +1,5 @@
 import react from '@vitejs/plugin-react';
-import { defineConfig } from 'vite';
+import { defaultClientConditions, defineConfig } from 'vite';
 import type { ProxyOptions } from 'vite';
 
 /** Where `pnpm dev` runs the Gatehouse server; the SPA dev server forwards to it. */
@@ -33,6 +33,8 @@ const proxy = Object.fromEntries(
 
 export default defineConfig({
   plugins: [react()],
+  // @gatehouse/client's sources, not its dist/ (which a fresh clone has not built).
+  resolve: { conditions: ['@gatehouse/source', ...defaultClientConditions] },
   server: {
     host: 'localhost',
     port: 3000,

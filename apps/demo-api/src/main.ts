@@ -3,7 +3,7 @@
 //   DEMO_API_TRUSTED_ISSUERS: JSON array of TrustedIssuer, e.g.
 //     [{"issuer":"https://idp.example","jwksUri":"https://idp.example/jwks","audience":"urn:api"}]
 //   When unset, the two dev IdP issuers of the dev stack are trusted, and Gatehouse's own
-//   dev issuer (http://localhost:3000, `gatehouse` token mode) with its JWKS at
+//   dev issuer (PUBLIC_URL, default http://localhost:3000, `gatehouse` token mode) with its JWKS at
 //   DEMO_API_GATEHOUSE_JWKS (default http://localhost:3100/.well-known/jwks.json: the dev server
 //   listens on 3100 behind Vite's 3000).
 import process from 'node:process';
@@ -12,7 +12,8 @@ import type { TrustedIssuer } from './index.ts';
 
 const DEV_AUDIENCE = 'urn:gatehouse:demo-api';
 const DEV_ISSUERS = ['http://localhost:4000', 'http://localhost:4000/globex'];
-const DEV_GATEHOUSE_ISSUER = 'http://localhost:3000';
+// `pnpm dev:stack` with a team's SPA passes its origin as PUBLIC_URL to every app.
+const DEV_GATEHOUSE_ISSUER = process.env['PUBLIC_URL'] || 'http://localhost:3000';
 const DEV_GATEHOUSE_JWKS = 'http://localhost:3100/.well-known/jwks.json';
 
 function trustedIssuersFromEnv(

@@ -2,7 +2,10 @@
 import { defaultRealms, startDevIdp } from './index.ts';
 
 const port = Number(process.env['PORT'] ?? 4000);
-const gatehouseOrigin = process.env['GATEHOUSE_PUBLIC_URL'] ?? 'http://localhost:3000';
+// The origin the browser sees Gatehouse at: the SPA's dev server (PUBLIC_URL, as `pnpm dev:stack`
+// passes it to Gatehouse too) or apps/web's http://localhost:3000.
+const gatehouseOrigin =
+  process.env['GATEHOUSE_PUBLIC_URL'] || process.env['PUBLIC_URL'] || 'http://localhost:3000';
 
 const idp = await startDevIdp({
   port,

@@ -13,7 +13,7 @@ import { useExpiryCountdown, useSessionState } from './session-hooks.ts';
 import { Notice } from './components/Notice.tsx';
 
 /** The demo SPA: banners for session events above a two-page app. */
-export function App({ client }: { client: GatehouseClient }) {
+export function App({ client }: { client: GatehouseClient<true> }) {
   const state = useSessionState(client);
   const secondsLeft = useExpiryCountdown(client, state);
   const pathname = usePathname();
@@ -55,7 +55,11 @@ function sessionEndedUnexpectedly(state: SessionState): boolean {
   );
 }
 
-function CurrentPage(props: { pathname: string; client: GatehouseClient; state: SessionState }) {
+function CurrentPage(props: {
+  pathname: string;
+  client: GatehouseClient<true>;
+  state: SessionState;
+}) {
   const path = props.pathname.length > 1 ? props.pathname.replace(/\/+$/, '') : props.pathname;
   if (path === '/') return <HomePage client={props.client} state={props.state} />;
   if (path === '/sessions') return <SessionsPage client={props.client} state={props.state} />;

@@ -27,7 +27,7 @@ export type ProviderField = keyof ProviderFormValues;
 /** Error messages by form field. */
 export type FieldErrors = Partial<Record<ProviderField, string>>;
 
-/** What the form offers: the methods Gatehouse supports (it refuses `private_key_jwt` today). */
+/** What the form offers: every method Gatehouse supports. */
 export const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
   'client_secret_basic',
   'client_secret_post',
@@ -144,7 +144,7 @@ export function toProviderInput(values: ProviderFormValues): ProviderInput {
 
 /**
  * The update request: every field but the id. An empty secret field keeps the stored secret,
- * except for methods that use none (`private_key_jwt`, `none`): there it removes it.
+ * except for a method that uses none (`none`): there it removes it.
  */
 export function toProviderPatch(values: ProviderFormValues): ProviderPatch {
   const fields = providerFields(values);

@@ -25,6 +25,8 @@ const stored: TenantProvider = {
   authorizationParams: { prompt: 'consent', acr_values: 'mfa' },
   enabled: false,
   source: 'dynamic',
+  createdAt: '2026-01-02T03:04:05.000Z',
+  updatedAt: '2026-01-02T03:04:05.000Z',
 };
 
 function problem(body: Partial<ConstructorParameters<typeof GatehouseProblem>[0]>) {
@@ -122,7 +124,7 @@ describe('the form values', () => {
   it('remove the stored secret when the new method uses none and no secret was typed', () => {
     const values = {
       ...providerFormFrom(stored),
-      tokenEndpointAuthMethod: 'private_key_jwt' as const,
+      tokenEndpointAuthMethod: 'none' as const,
     };
     expect(toProviderPatch(values)).toMatchObject({ clientSecret: null });
     expect(toProviderPatch({ ...values, clientSecret: 'typed' })).toMatchObject({

@@ -1,12 +1,13 @@
-import { asRecord, invalidResponse, readJson } from './parse.ts';
 import type {
   AdminIdentity,
-  GatehouseAdmin,
-  ProviderCheck,
+  ProviderCheckName,
   ProviderTestResult,
   ProviderView,
   TenantProvider,
-} from './types.ts';
+  TokenEndpointAuthMethod,
+} from './admin-contract.ts';
+import { asRecord, invalidResponse, readJson } from './parse.ts';
+import type { GatehouseAdmin } from './types.ts';
 
 /** Sends one admin API request (`path` below `/admin/api`); non-2xx answers throw. */
 export type AdminCall = (path: string, init: RequestInit) => Promise<Response>;
@@ -82,33 +83,32 @@ function parseProviderView(body: unknown, status: number, tenant: string): Provi
 }
 
 /**
- * Accepts `{ provider, redirectUri, backchannelLogoutUri }` or a bare provider, and copies only
- * the known fields: whatever else a server might send (a secret, say) never reaches the UI.
+ * `{ provider, redirectUri, backchannelLogoutUri }` (the server's `ProviderView`), copying only the
+ * known fields: whatever else a server might send (a secret, say) never reaches the UI.
  */
 function toProviderView(value: unknown, tenant: string): ProviderView | undefined {
   const outer = asRecord(value);
-  if (!outer) return undefined;
-  const provider = toProvider(asRecord(outer['provider']) ?? outer, tenant);
-  if (!provider) return undefined;
-  const view: ProviderView = { provider };
-  if (typeof outer['redirectUri'] === 'string') view.redirectUri = outer['redirectUri'];
-  if (typeof outer['backchannelLogoutUri'] === 'string') {
-    view.backchannelLogoutUri = outer['backchannelLogoutUri'];
+  const inner = asRecord(outer?.['provider']);
+  if (!outer || !inner) return undefined;
+  const provider = toProvider(inner, tenant);
+  const { redirectUri, backchannelLogoutUri } = outer;
+  if (!provider || typeof redirectUri !== 'string' || typeof backchannelLogoutUri !== 'string') {
+    return undefined;
   }
-  return view;
+  return { provider, redirectUri, backchannelLogoutUri };
 }
 
 function toProvider(record: Record<string, unknown>, tenant: string): TenantProvider | undefined {
-  const { id, displayName, issuer, clientId } = record;
+  const { id, displayName, issuer, clientId, tokenEndpointAuthMethod } = record;
   if (
     typeof id !== 'string' ||
     typeof displayName !== 'string' ||
     typeof issuer !== 'string' ||
-    typeof clientId !== 'string'
+    typeof clientId !== 'string' ||
+    typeof tokenEndpointAuthMethod !== 'string'
   ) {
     return undefined;
   }
-  const method = record['tokenEndpointAuthMethod'];
   return {
     id,
     tenant: typeof record['tenant'] === 'string' ? record['tenant'] : tenant,
@@ -116,39 +116,42 @@ function toProvider(record: Record<string, unknown>, tenant: string): TenantProv
     issuer,
     clientId,
     hasClientSecret: record['hasClientSecret'] === true,
-    tokenEndpointAuthMethod: typeof method === 'string' ? method : 'client_secret_basic',
+    // A newer server may know more methods: shown as sent, never guessed.
+    tokenEndpointAuthMethod: tokenEndpointAuthMethod as TokenEndpointAuthMethod,
     scopes: stringArray(record['scopes']),
     authorizationParams: stringRecord(record['authorizationParams']),
     enabled: record['enabled'] !== false,
     source: record['source'] === 'config' ? 'config' : 'dynamic',
+    createdAt: stringOrNull(record['createdAt']),
+    updatedAt: stringOrNull(record['updatedAt']),
   };
 }
 
+/** The server's `ProviderTestResult`: every check passed, plus what discovery found. */
 function parseTestResult(body: unknown, status: number): ProviderTestResult {
   const record = asRecord(body);
-  if (record?.['ok'] !== true) {
-    throw invalidResponse(status, 'POST …/test answered 2xx without ok: true');
+  const { issuer, authorizationEndpoint, tokenEndpoint } = record ?? {};
+  if (
+    record?.['ok'] !== true ||
+    typeof issuer !== 'string' ||
+    typeof authorizationEndpoint !== 'string' ||
+    typeof tokenEndpoint !== 'string'
+  ) {
+    throw invalidResponse(status, 'POST …/test answered 2xx without ok: true and the endpoints');
   }
-  const checks = Array.isArray(record['checks']) ? (record['checks'] as unknown[]) : [];
-  return { ok: true, checks: checks.flatMap(toCheck) };
+  return {
+    ok: true,
+    checks: stringArray(record['checks']) as ProviderCheckName[],
+    issuer,
+    authorizationEndpoint,
+    tokenEndpoint,
+    endSessionEndpoint: stringOrNull(record['endSessionEndpoint']),
+    backchannelLogoutSupported: record['backchannelLogoutSupported'] === true,
+  };
 }
 
-/** Checks are descriptive only: take a name and an outcome where the server gave them. */
-function toCheck(value: unknown): ProviderCheck[] {
-  if (typeof value === 'string') return [{ name: value, ok: true }];
-  const record = asRecord(value);
-  const name = [record?.['name'], record?.['check'], record?.['id']].find(
-    (candidate): candidate is string => typeof candidate === 'string',
-  );
-  if (!record || name === undefined) return [];
-  const detail = record['detail'] ?? record['message'];
-  return [
-    {
-      name,
-      ok: record['ok'] !== false && record['passed'] !== false,
-      ...(typeof detail === 'string' ? { detail } : {}),
-    },
-  ];
+function stringOrNull(value: unknown): string | null {
+  return typeof value === 'string' ? value : null;
 }
 
 function stringArray(value: unknown): string[] {

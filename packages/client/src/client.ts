@@ -36,7 +36,12 @@ const CSRF_HEADER = 'X-CSRF';
  * await gatehouse.refresh();
  * const res = await gatehouse.apiFetch('/api/demo/me');
  */
+export function createGatehouseClient(
+  options: GatehouseClientOptions & { defaultTenant: string },
+): GatehouseClient<true>;
+export function createGatehouseClient(options?: GatehouseClientOptions): GatehouseClient<false>;
 export function createGatehouseClient(options: GatehouseClientOptions = {}): GatehouseClient {
+  const defaultTenant = nonEmpty(options.defaultTenant);
   const baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '');
   const doFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const navigate = options.navigate ?? ((url: string) => globalThis.location.assign(url));
@@ -181,10 +186,19 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
   }
 
   function loginUrl(opts: LoginOptions = {}): string {
+    const email = nonEmpty(opts.email);
+    // An email finds its own tenant (home-realm discovery); the default is for neither.
+    const tenant = nonEmpty(opts.tenant) ?? (email === undefined ? defaultTenant : undefined);
+    if (tenant === undefined && email === undefined) {
+      throw new TypeError(
+        'login() needs to know where to sign in: pass { tenant } or { email }, ' +
+          'or create the client with createGatehouseClient({ defaultTenant })',
+      );
+    }
     const params = new URLSearchParams({ returnTo: opts.returnTo ?? currentLocation() });
-    if (opts.tenant !== undefined) params.set('tenant', opts.tenant);
+    if (tenant !== undefined) params.set('tenant', tenant);
     if (opts.provider !== undefined) params.set('provider', opts.provider);
-    if (opts.email !== undefined) params.set('email', opts.email);
+    if (email !== undefined) params.set('email', email);
     return `${baseUrl}/bff/login?${params.toString()}`;
   }
 
@@ -200,7 +214,7 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
       return loadUser(opts.slide ?? true, true);
     },
     loginUrl,
-    login(opts) {
+    login(opts?: LoginOptions) {
       navigate(loginUrl(opts));
     },
     async logout() {
@@ -252,6 +266,10 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
       listeners.clear();
     },
   };
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  return value === undefined || value.trim() === '' ? undefined : value;
 }
 
 function reasonFor(code: string): SignedOutReason {

@@ -8,22 +8,28 @@ export { createGatehouseClient } from './client.ts';
 export { GatehouseProblem } from './problem.ts';
 export type { ProblemDetails, ProblemFieldError } from './problem.ts';
 export type {
-  AdminIdentity,
   GatehouseAdmin,
   GatehouseClient,
   GatehouseClientOptions,
   GatehouseSessionInfo,
   GatehouseUser,
+  LoginArgs,
   LoginOptions,
-  ProviderCheck,
-  ProviderInput,
-  ProviderPatch,
-  ProviderTestResult,
-  ProviderView,
+  LoginTarget,
   PublicTenant,
   SessionState,
   SignedOutReason,
-  TenantProvider,
-  TokenEndpointAuthMethod,
   VisibilitySource,
 } from './types.ts';
+export type {
+  AdminIdentity,
+  ProblemCode,
+  ProviderCheckName,
+  ProviderInput,
+  ProviderList,
+  ProviderPatch,
+  ProviderTestResult,
+  ProviderView,
+  TenantProvider,
+  TokenEndpointAuthMethod,
+} from './admin-contract.ts';

@@ -1,3 +1,11 @@
+import type {
+  AdminIdentity,
+  ProviderInput,
+  ProviderPatch,
+  ProviderTestResult,
+  ProviderView,
+} from './admin-contract.ts';
+
 /** The signed-in user as `GET /bff/user` describes them (never a token). */
 export interface GatehouseUser {
   claims: Record<string, unknown> & { sub: string; name?: string; email?: string };
@@ -20,11 +28,24 @@ export type SessionState =
 export interface LoginOptions {
   /** Same-origin path to come back to; defaults to the current path + search + hash. */
   returnTo?: string;
+  /** The tenant (organisation) to sign in with. */
   tenant?: string;
+  /** One of the tenant's providers; without it, a tenant with several asks the user. */
   provider?: string;
   /** Home-realm discovery: the server picks tenant and provider from the email's domain. */
   email?: string;
 }
+
+/** Login options that say where to sign in: a tenant, or an email for home-realm discovery. */
+export type LoginTarget = (LoginOptions & { tenant: string }) | (LoginOptions & { email: string });
+
+/**
+ * The arguments of `login` / `loginUrl`: optional when the client has a `defaultTenant`
+ * (`HasDefaultTenant` is `true`), otherwise a tenant or an email is required.
+ */
+export type LoginArgs<HasDefaultTenant extends boolean> = [HasDefaultTenant] extends [true]
+  ? [opts?: LoginOptions]
+  : [opts: LoginTarget];
 
 /** One of the user's sessions as listed by `GET /bff/sessions`. */
 export interface GatehouseSessionInfo {
@@ -41,78 +62,6 @@ export interface PublicTenant {
   tenant: { id: string; name: string };
   /** The providers a user of this tenant may sign in with (enabled ones only). */
   providers: Array<{ id: string; displayName: string }>;
-}
-
-/** Who the admin API takes the caller for (`GET /admin/api/me`). */
-export interface AdminIdentity {
-  role: 'operator' | 'tenant-admin';
-  /** The tenant a tenant admin administers; absent for the operator. */
-  tenant?: string;
-}
-
-/** How the provider authenticates Gatehouse at its token endpoint. */
-export type TokenEndpointAuthMethod =
-  'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
-
-/** A tenant's identity provider as the admin API shows it: the secret is never read back. */
-export interface TenantProvider {
-  id: string;
-  tenant: string;
-  displayName: string;
-  issuer: string;
-  clientId: string;
-  /** Whether a client secret is stored (its value never leaves the server). */
-  hasClientSecret: boolean;
-  tokenEndpointAuthMethod: string;
-  scopes: string[];
-  authorizationParams: Record<string, string>;
-  enabled: boolean;
-  /** `config` providers come from the config file and are read-only through the API. */
-  source: 'config' | 'dynamic';
-}
-
-/** A provider plus the URIs its admin must configure at the IdP. */
-export interface ProviderView {
-  provider: TenantProvider;
-  /** The redirect URI to register at the IdP (always present after a create or update). */
-  redirectUri?: string;
-  /** The back-channel logout URI to register at the IdP. */
-  backchannelLogoutUri?: string;
-}
-
-/** `POST /admin/api/tenants/:tenant/providers`. */
-export interface ProviderInput {
-  id: string;
-  displayName: string;
-  issuer: string;
-  clientId: string;
-  /** Write-only; omit for `none` and `private_key_jwt`. */
-  clientSecret?: string;
-  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
-  scopes?: string[];
-  authorizationParams?: Record<string, string>;
-  enabled?: boolean;
-}
-
-/**
- * `PATCH …/providers/:id`: only the fields to change. `clientSecret` absent keeps the stored
- * secret, a string replaces it, `null` removes it (for `private_key_jwt` and `none`).
- */
-export type ProviderPatch = Partial<Omit<ProviderInput, 'id' | 'clientSecret'>> & {
-  clientSecret?: string | null;
-};
-
-/** One check of `POST …/providers/:id/test`, as far as the server described it. */
-export interface ProviderCheck {
-  name: string;
-  ok: boolean;
-  detail?: string;
-}
-
-/** A passed provider test; a failed one throws a `provider_check_failed` GatehouseProblem. */
-export interface ProviderTestResult {
-  ok: true;
-  checks: ProviderCheck[];
 }
 
 /**
@@ -134,6 +83,11 @@ export interface GatehouseAdmin {
 export interface GatehouseClientOptions {
   /** Prefix for every request; default `''` (same origin as the page). */
   baseUrl?: string;
+  /**
+   * The tenant `login()` signs in with when it is given neither `tenant` nor `email`. Without it,
+   * `login()` must name one (a type error, and a `TypeError` at run time).
+   */
+  defaultTenant?: string;
   /** The fetch to use; default the global fetch. */
   fetch?: typeof fetch;
   /** Full-page navigation; default `location.assign`. */
@@ -160,8 +114,10 @@ export interface VisibilitySource {
  * The browser SDK for one Gatehouse BFF. Build it with `createGatehouseClient`.
  * Its functions do not use `this`, so they may be passed around detached
  * (`useSyncExternalStore(client.subscribe, ...)`).
+ * `HasDefaultTenant` is `true` for a client built with a `defaultTenant`: only then may `login()`
+ * be called without a tenant or an email. A plain `GatehouseClient` accepts either kind.
  */
-export interface GatehouseClient {
+export interface GatehouseClient<HasDefaultTenant extends boolean = boolean> {
   /** The current state; the same object until it changes (fit for `useSyncExternalStore`). */
   readonly state: SessionState;
   /** Calls `listener` on every state change; returns the unsubscribe function. */
@@ -171,10 +127,10 @@ export interface GatehouseClient {
    * A 401 means signed out; any other failure throws a `GatehouseProblem` and keeps the state.
    */
   refresh: (opts?: { slide?: boolean }) => Promise<SessionState>;
-  /** The `GET /bff/login` URL for these options. */
-  loginUrl: (opts?: LoginOptions) => string;
+  /** The `GET /bff/login` URL for these options (a tenant, an email, or the `defaultTenant`). */
+  loginUrl: (...args: LoginArgs<HasDefaultTenant>) => string;
   /** Navigates to `loginUrl(opts)`. */
-  login: (opts?: LoginOptions) => void;
+  login: (...args: LoginArgs<HasDefaultTenant>) => void;
   /** Ends the session, tells the other tabs, then navigates to the IdP's end-session URL or `/`. */
   logout: () => Promise<void>;
   /**

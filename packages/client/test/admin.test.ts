@@ -127,12 +127,10 @@ describe('listProviders', () => {
     expect(fake.admin.received.at(-1)?.csrf).toBe('1');
   });
 
-  it('accepts list items without the { provider } wrapper', async () => {
+  it('drops list items that are not provider views (no { provider, redirectUri } wrapper)', async () => {
     const { client } = await signedInClient();
     fake.admin.listShape = 'bare';
-    const views = await client.admin.listProviders('acme');
-    expect(views.map((v) => v.provider.displayName)).toEqual(['Acme Dev IdP', 'Legacy SSO']);
-    expect(views[0]?.redirectUri).toBeUndefined();
+    await expect(client.admin.listProviders('acme')).resolves.toEqual([]);
   });
 
   it('keeps only the known fields: a secret the server wrongly sent never reaches the caller', async () => {
@@ -237,14 +235,16 @@ describe('updateProvider and deleteProvider', () => {
 });
 
 describe('testProvider', () => {
-  it('returns the passed checks', async () => {
+  it('returns the passed checks and what discovery found, as the server sends them', async () => {
     const { client } = await signedInClient();
     await expect(client.admin.testProvider('acme', 'legacy')).resolves.toEqual({
       ok: true,
-      checks: [
-        { name: 'discovery', ok: true },
-        { name: 'pkce_s256', ok: true },
-      ],
+      checks: ['issuer_scheme', 'discovery_failed', 'issuer_mismatch', 'pkce_unsupported'],
+      issuer: 'https://legacy.acme.example',
+      authorizationEndpoint: 'https://legacy.acme.example/auth',
+      tokenEndpoint: 'https://legacy.acme.example/token',
+      endSessionEndpoint: null,
+      backchannelLogoutSupported: true,
     });
     expect(fake.admin.received.at(-1)).toMatchObject({
       method: 'POST',
@@ -257,7 +257,7 @@ describe('testProvider', () => {
     const { client } = await signedInClient();
     await client.admin.updateProvider('acme', 'legacy', { issuer: 'https://broken.example' });
     const problem = await rejection(client.admin.testProvider('acme', 'legacy'));
-    expect(problem).toMatchObject({ code: 'provider_check_failed', check: 'jwks' });
+    expect(problem).toMatchObject({ code: 'provider_check_failed', check: 'jwks_unavailable' });
     expect(problem.detail).toBe('The jwks_uri could not be fetched.');
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { GatehouseProblem } from '../src/index.ts';
+import { createGatehouseClient, GatehouseProblem } from '../src/index.ts';
 import type { SessionState } from '../src/index.ts';
 import { setUpFakeGatehouse, delay } from './helpers.ts';
 
@@ -306,17 +306,52 @@ describe('loginUrl and login', () => {
     'passes the hostile returnTo %s through encoded, as one parameter',
     (returnTo) => {
       const { client } = clients.make();
-      const url = new URL(client.loginUrl({ returnTo }));
-      expect([...url.searchParams]).toEqual([['returnTo', returnTo]]);
+      const url = new URL(client.loginUrl({ returnTo, tenant: 'acme' }));
+      expect([...url.searchParams]).toEqual([
+        ['returnTo', returnTo],
+        ['tenant', 'acme'],
+      ]);
       expect(url.hash).toBe('');
     },
   );
 
   it('encodes "//evil.example" so it cannot read as a protocol-relative URL', () => {
     const { client } = clients.make({ baseUrl: '' });
-    expect(client.loginUrl({ returnTo: '//evil.example' })).toBe(
-      '/bff/login?returnTo=%2F%2Fevil.example',
+    expect(client.loginUrl({ returnTo: '//evil.example', tenant: 'acme' })).toBe(
+      '/bff/login?returnTo=%2F%2Fevil.example&tenant=acme',
     );
+  });
+
+  it('refuses a login that names neither a tenant nor an email, and says how to fix it', () => {
+    const navigations: string[] = [];
+    const client = createGatehouseClient({ navigate: (url) => navigations.push(url) });
+    // @ts-expect-error -- without a defaultTenant, login() must name a tenant or an email
+    expect(() => client.login()).toThrow(/pass \{ tenant \} or \{ email \}.*defaultTenant/);
+    // @ts-expect-error -- returnTo alone does not say where to sign in either
+    expect(() => client.loginUrl({ returnTo: '/x' })).toThrow(TypeError);
+    // An empty or blank tenant is no tenant.
+    expect(() => client.login({ tenant: ' ' })).toThrow(TypeError);
+    expect(navigations).toEqual([]);
+    client.dispose();
+  });
+
+  it('uses the defaultTenant when neither tenant nor email is given, and never with an email', () => {
+    const navigations: string[] = [];
+    const client = createGatehouseClient({
+      defaultTenant: 'acme',
+      navigate: (url) => navigations.push(url),
+    });
+    client.login();
+    client.login({ returnTo: '/notes', provider: 'dev' });
+    client.login({ tenant: 'globex' });
+    client.login({ email: 'carol@globex.test' });
+    expect(navigations).toEqual([
+      '/bff/login?returnTo=%2F&tenant=acme',
+      '/bff/login?returnTo=%2Fnotes&tenant=acme&provider=dev',
+      '/bff/login?returnTo=%2F&tenant=globex',
+      '/bff/login?returnTo=%2F&email=carol%40globex.test',
+    ]);
+    client.dispose();
   });
 
   it('login() navigates to the login URL; returnTo defaults to the current location', () => {

@@ -1,6 +1,7 @@
 /// <reference types="node" />
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { send, sendJson, sendProblem } from './fake-http.ts';
+import type { ProviderTestResult, ProviderView, TenantProvider } from '../src/index.ts';
 
 /** An admin API request as the fake saw it. */
 export interface AdminRequest {
@@ -169,14 +170,16 @@ export function createFakeAdmin(options: FakeAdminOptions): FakeAdmin {
       authorizationParams: p.authorizationParams,
       enabled: p.enabled,
       source: p.source,
+      createdAt: p.source === 'config' ? null : '2026-01-02T03:04:05.000Z',
+      updatedAt: p.source === 'config' ? null : '2026-01-02T03:04:05.000Z',
       ...admin.extraProviderFields,
     };
     const base = `${options.baseUrl()}/bff`;
     return {
-      provider,
+      provider: provider as TenantProvider,
       redirectUri: `${base}/callback/${p.tenant}/${p.id}`,
       backchannelLogoutUri: `${base}/backchannel-logout/${p.tenant}/${p.id}`,
-    };
+    } satisfies ProviderView;
   }
 
   /** Session, CSRF, then the caller's admin rights over `tenant` (when there is one). */
@@ -294,18 +297,20 @@ export function createFakeAdmin(options: FakeAdminOptions): FakeAdmin {
   function testProvider(provider: StoredProvider, res: ServerResponse): void {
     if (provider.issuer.includes('broken')) {
       sendProblem(res, 422, 'provider_check_failed', 'Unprocessable Content', {
-        check: 'jwks',
+        check: 'jwks_unavailable',
         detail: 'The jwks_uri could not be fetched.',
       });
       return;
     }
     sendJson(res, 200, {
       ok: true,
-      checks: [
-        { name: 'discovery', ok: true },
-        { name: 'pkce_s256', ok: true },
-      ],
-    });
+      checks: ['issuer_scheme', 'discovery_failed', 'issuer_mismatch', 'pkce_unsupported'],
+      issuer: provider.issuer,
+      authorizationEndpoint: `${provider.issuer}/auth`,
+      tokenEndpoint: `${provider.issuer}/token`,
+      endSessionEndpoint: null,
+      backchannelLogoutSupported: true,
+    } satisfies ProviderTestResult);
   }
 
   return admin;

@@ -48,6 +48,12 @@ export interface StackOptions {
    * suite signs in from one address far more often than a person would.
    */
   rateLimits?: boolean;
+  /**
+   * The first instance's PUBLIC_URL when another server fronts it on another origin — an SPA's
+   * Vite server with `gatehouseDevProxy()`, say (`http://localhost:<vite port>`): the IdP's
+   * redirect URIs, the cookie and the Origin check are then that origin's.
+   */
+  publicUrl?: string;
 }
 
 export interface RunningGatehouse {
@@ -81,8 +87,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const count = options.instances ?? 1;
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
   const origins = ports.map((port) => `http://localhost:${port}`);
-  const publicOrigins = ports.map(
-    (port) => `${options.behindTlsProxy ? 'https' : 'http'}://localhost:${port}`,
+  const publicOrigins = ports.map((port, index) =>
+    index === 0 && options.publicUrl !== undefined
+      ? options.publicUrl
+      : `${options.behindTlsProxy ? 'https' : 'http'}://localhost:${port}`,
   );
 
   const idp = await startDevIdp({

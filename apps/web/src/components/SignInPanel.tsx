@@ -11,7 +11,7 @@ import type { FormEvent } from 'react';
  * reading "No organisation signs in with this email address." (with a link back). No fetch
  * pre-check: `/bff/login` starts a login transaction, so probing it would start a second one.
  */
-export function SignInPanel({ client }: { client: GatehouseClient }) {
+export function SignInPanel({ client }: { client: GatehouseClient<true> }) {
   const [email, setEmail] = useState('');
 
   function continueWithEmail(event: FormEvent<HTMLFormElement>): void {

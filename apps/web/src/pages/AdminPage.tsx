@@ -1,6 +1,7 @@
 import type {
   AdminIdentity,
   GatehouseClient,
+  ProviderCheckName,
   GatehouseUser,
   ProviderView,
   SessionState,
@@ -17,7 +18,13 @@ import { Link } from '../router.tsx';
 import { Notice } from '../components/Notice.tsx';
 
 /** `/admin`: the tenant admin console for the signed-in user's tenant. */
-export function AdminPage({ client, state }: { client: GatehouseClient; state: SessionState }) {
+export function AdminPage({
+  client,
+  state,
+}: {
+  client: GatehouseClient<true>;
+  state: SessionState;
+}) {
   return (
     <>
       <h1>Admin console</h1>
@@ -45,7 +52,7 @@ type Access =
   | { kind: 'error'; message: string };
 
 /** Asks the admin API who we are before showing anything of the tenant. */
-function AdminGate({ client, user }: { client: GatehouseClient; user: GatehouseUser }) {
+function AdminGate({ client, user }: { client: GatehouseClient<true>; user: GatehouseUser }) {
   const [access, setAccess] = useState<Access>({ kind: 'checking' });
   const [attempt, setAttempt] = useState(0);
 
@@ -112,7 +119,7 @@ type TestOutcome =
   | { kind: 'failed'; name: string; message: string };
 
 /** The provider list with its row actions, the add/edit form and the URIs of the last save. */
-function ProviderAdmin({ client, tenant }: { client: GatehouseClient; tenant: string }) {
+function ProviderAdmin({ client, tenant }: { client: GatehouseClient<true>; tenant: string }) {
   const [views, setViews] = useState<ProviderView[] | undefined>(undefined);
   const [listError, setListError] = useState<string | undefined>(undefined);
   const [actionError, setActionError] = useState<string | undefined>(undefined);
@@ -194,7 +201,7 @@ function ProviderAdmin({ client, tenant }: { client: GatehouseClient; tenant: st
         report({
           kind: 'passed',
           name,
-          checks: result.checks.map((c) => `${c.name}: ${c.ok ? 'passed' : 'failed'}`),
+          checks: result.checks.map((check) => CHECK_LABELS[check]),
         }),
       (error: unknown) => report({ kind: 'failed', name, message: describeActionFailure(error) }),
     );
@@ -323,3 +330,15 @@ function describeActionFailure(error: unknown): string {
   }
   return describeProblem(error);
 }
+
+/** What each provider check verified, in words (a failed check names the same check). */
+const CHECK_LABELS: Record<ProviderCheckName, string> = {
+  issuer_scheme: 'The issuer is an https URL',
+  discovery_failed: 'The discovery document was fetched',
+  issuer_mismatch: 'The discovered issuer matches exactly',
+  code_flow_unsupported: 'The authorization code flow is supported',
+  pkce_unsupported: 'PKCE S256 is supported',
+  jwks_unavailable: 'The JWKS was fetched',
+  auth_method_unsupported: 'The token endpoint authentication method is supported',
+  id_token_alg_unsupported: 'RS256 ID tokens are supported',
+};

@@ -8,7 +8,13 @@ import { describeProblem, displayName, formatDateTime } from '../format.ts';
 import { Link } from '../router.tsx';
 import { Notice } from '../components/Notice.tsx';
 
-export function HomePage({ client, state }: { client: GatehouseClient; state: SessionState }) {
+export function HomePage({
+  client,
+  state,
+}: {
+  client: GatehouseClient<true>;
+  state: SessionState;
+}) {
   if (state.status !== 'signed-in') {
     return (
       <>
@@ -23,7 +29,7 @@ export function HomePage({ client, state }: { client: GatehouseClient; state: Se
   return <SignedInHome client={client} user={state.user} />;
 }
 
-function SignedInHome({ client, user }: { client: GatehouseClient; user: GatehouseUser }) {
+function SignedInHome({ client, user }: { client: GatehouseClient<true>; user: GatehouseUser }) {
   const [signOutError, setSignOutError] = useState<string | undefined>(undefined);
   const [signingOut, setSigningOut] = useState(false);
   const email = typeof user.claims.email === 'string' ? user.claims.email : undefined;

@@ -4,7 +4,13 @@ import { describeProblem, formatDateTime } from '../format.ts';
 import { Link } from '../router.tsx';
 import { Notice } from '../components/Notice.tsx';
 
-export function SessionsPage({ client, state }: { client: GatehouseClient; state: SessionState }) {
+export function SessionsPage({
+  client,
+  state,
+}: {
+  client: GatehouseClient<true>;
+  state: SessionState;
+}) {
   return (
     <>
       <h1>Sessions</h1>
@@ -25,7 +31,7 @@ export function SessionsPage({ client, state }: { client: GatehouseClient; state
   );
 }
 
-function SessionList({ client }: { client: GatehouseClient }) {
+function SessionList({ client }: { client: GatehouseClient<true> }) {
   const [sessions, setSessions] = useState<GatehouseSessionInfo[] | undefined>(undefined);
   const [error, setError] = useState<string | undefined>(undefined);
   const [notice, setNotice] = useState<string | undefined>(undefined);

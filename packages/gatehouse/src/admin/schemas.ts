@@ -49,12 +49,12 @@ const authorizationParams = z
   )
   .refine((params) => Object.keys(params).length <= 20, 'at most 20 parameters');
 
-const authMethod = z
-  .enum(TOKEN_ENDPOINT_AUTH_METHODS)
-  .refine(
-    (method) => method !== 'private_key_jwt',
-    'private_key_jwt is not supported yet; use client_secret_basic, client_secret_post or none',
-  );
+const authMethod = z.enum(TOKEN_ENDPOINT_AUTH_METHODS, {
+  error: (issue) =>
+    issue.input === 'private_key_jwt'
+      ? 'private_key_jwt is not supported yet; use client_secret_basic, client_secret_post or none'
+      : `must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}`,
+});
 
 const scopes = z
   .array(scope)

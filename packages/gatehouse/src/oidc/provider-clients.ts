@@ -169,8 +169,5 @@ function clientAuthentication(provider: Provider, secret: string | undefined): c
       return client.ClientSecretPost(secret);
     case 'none':
       return client.None();
-    case 'private_key_jwt':
-      // Refused when a provider is registered; never reaches here.
-      throw problem('internal_error', { detail: 'private_key_jwt is not supported.' });
   }
 }

@@ -3,10 +3,14 @@ import { z } from 'zod';
 /** Where a tenant or provider comes from: the config file (read-only) or the admin API. */
 export type RegistrySource = 'config' | 'dynamic';
 
+/**
+ * The token endpoint authentication methods Gatehouse implements (private_key_jwt is not one of
+ * them yet): the config file, the admin API, the stored providers and the client SDK's types all
+ * take this one list.
+ */
 export const TOKEN_ENDPOINT_AUTH_METHODS = [
   'client_secret_basic',
   'client_secret_post',
-  'private_key_jwt',
   'none',
 ] as const;
 export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number];

@@ -1,0 +1,42 @@
+/**
+ * The admin API's contract as TypeScript types, inferred from the zod schemas that validate its
+ * requests and describe its answers (`schemas.ts`): one source of truth. Types only — importing
+ * this module costs nothing at run time. `@gatehouse/client` derives its admin types from here
+ * (`pnpm contract:generate` expands them into `packages/client/src/admin-contract.ts`, so the
+ * published SDK needs neither zod nor this package).
+ *
+ * Request bodies are `z.input` (what a caller may send: defaults make fields optional);
+ * answers are `z.output` (what the server sends).
+ */
+import type { z } from 'zod';
+import type {
+  meSchema,
+  problemSchema,
+  providerAnswerSchema,
+  providerCreateSchema,
+  providerListSchema,
+  providerOutSchema,
+  providerPatchSchema,
+  providerTestSchema,
+} from './schemas.ts';
+
+/** `GET /admin/api/me`: who the admin API takes the caller for. */
+export type AdminIdentity = z.output<typeof meSchema>;
+/** A tenant's identity provider as the admin API shows it (the secret is never read back). */
+export type TenantProvider = z.output<typeof providerOutSchema>;
+/** A provider plus the URIs its admin must configure at the IdP. */
+export type ProviderView = z.output<typeof providerAnswerSchema>;
+/** `GET /admin/api/tenants/:tenant/providers`. */
+export type ProviderList = z.output<typeof providerListSchema>;
+/** `POST /admin/api/tenants/:tenant/providers`. */
+export type ProviderInput = z.input<typeof providerCreateSchema>;
+/** `PATCH …/providers/:id`: absent keeps, `clientSecret: null` removes the secret. */
+export type ProviderPatch = z.input<typeof providerPatchSchema>;
+/** `POST …/providers/:id/test`: every check passed (a failure is a `provider_check_failed` problem). */
+export type ProviderTestResult = z.output<typeof providerTestSchema>;
+/** How the provider authenticates Gatehouse at its token endpoint. */
+export type TokenEndpointAuthMethod = TenantProvider['tokenEndpointAuthMethod'];
+/** The name of one provider check (`issuer_mismatch`, `jwks_unavailable`, …). */
+export type ProviderCheckName = ProviderTestResult['checks'][number];
+/** Every stable problem code Gatehouse answers with (see the README's table). */
+export type ProblemCode = z.output<typeof problemSchema>['code'];

@@ -1,0 +1,126 @@
+/**
+ * Writes `packages/client/src/admin-contract.ts`: the admin API's types as the server infers them
+ * from its zod schemas (`packages/gatehouse/src/admin/contract.ts`), expanded into plain
+ * TypeScript so the published `@gatehouse/client` needs neither zod nor `@gatehouse/core`.
+ * The test `packages/client/test/admin-contract.test.ts` fails when the file is out of date.
+ *
+ *   pnpm contract:generate
+ */
+import { writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as prettier from 'prettier';
+import ts from 'typescript';
+
+const CONTRACT = fileURLToPath(
+  new URL('../packages/gatehouse/src/admin/contract.ts', import.meta.url),
+);
+const TSCONFIG = fileURLToPath(new URL('../packages/gatehouse/tsconfig.json', import.meta.url));
+export const GENERATED = fileURLToPath(
+  new URL('../packages/client/src/admin-contract.ts', import.meta.url),
+);
+
+/** Types the checker writes well by itself: primitives and number / boolean literals. */
+const PRIMITIVES =
+  ts.TypeFlags.String |
+  ts.TypeFlags.Number |
+  ts.TypeFlags.Boolean |
+  ts.TypeFlags.BooleanLiteral |
+  ts.TypeFlags.NumberLiteral |
+  ts.TypeFlags.Null |
+  ts.TypeFlags.Undefined |
+  ts.TypeFlags.Unknown |
+  ts.TypeFlags.Any;
+
+/** The generated module's text, formatted as the repository's Prettier config wants it. */
+export async function generateAdminContract(): Promise<string> {
+  const parsed = ts.getParsedCommandLineOfConfigFile(
+    TSCONFIG,
+    {},
+    {
+      ...ts.sys,
+      onUnRecoverableConfigFileDiagnostic: (diagnostic) => {
+        throw new Error(ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n'));
+      },
+    },
+  );
+  if (!parsed) throw new Error(`cannot read ${TSCONFIG}`);
+  // Only the types are read, nothing is checked: no ambient `types` (Node's are large).
+  const program = ts.createProgram([CONTRACT], { ...parsed.options, types: [] });
+  const checker = program.getTypeChecker();
+  const source = program.getSourceFile(CONTRACT);
+  if (!source) throw new Error(`cannot load ${CONTRACT}`);
+
+  const aliases = source.statements.filter(ts.isTypeAliasDeclaration);
+  // A nested type that is one of the exported ones is written by its name.
+  const named = new Map<ts.Type, string>();
+  for (const alias of aliases) {
+    const type = checker.getTypeAtLocation(alias.name);
+    if (!named.has(type)) named.set(type, alias.name.text);
+  }
+
+  /** `optional`: a property marked `?`, whose `| undefined` goes without saying. */
+  const print = (type: ts.Type, self?: string, optional = false): string => {
+    const name = named.get(type);
+    if (name !== undefined && name !== self) return name;
+    if (type.isUnion()) {
+      const members = type.types.filter(
+        (member) => !(optional && member.flags & ts.TypeFlags.Undefined),
+      );
+      // `true | false` is written `boolean`, where the checker has split it.
+      const others = members.filter((member) => !(member.flags & ts.TypeFlags.BooleanLiteral));
+      const printed = others.map((member) => print(member));
+      if (others.length < members.length) printed.push('boolean');
+      return printed.join(' | ');
+    }
+    if (type.isStringLiteral()) return `'${type.value.replace(/'/g, "\\'")}'`;
+    if (type.flags & PRIMITIVES) return checker.typeToString(type);
+    if (checker.isArrayType(type)) {
+      const [element] = checker.getTypeArguments(type as ts.TypeReference);
+      if (!element) throw new Error('array without an element type');
+      const inner = print(element);
+      return element.isUnion() && named.get(element) === undefined
+        ? `Array<${inner}>`
+        : `${inner}[]`;
+    }
+    if (type.flags & ts.TypeFlags.Object) return printObject(type);
+    throw new Error(`cannot expand ${checker.typeToString(type)}`);
+  };
+
+  const printObject = (type: ts.Type): string => {
+    const lines: string[] = [];
+    const index = checker.getIndexInfoOfType(type, ts.IndexKind.String);
+    if (index) lines.push(`[key: string]: ${print(index.type)};`);
+    for (const property of checker.getPropertiesOfType(type)) {
+      const optional = (property.flags & ts.SymbolFlags.Optional) !== 0;
+      const value = checker.getTypeOfSymbol(property);
+      lines.push(`${property.name}${optional ? '?' : ''}: ${print(value, undefined, optional)};`);
+    }
+    return `{\n${lines.join('\n')}\n}`;
+  };
+
+  const blocks = aliases.map((alias) => {
+    const symbol = checker.getSymbolAtLocation(alias.name);
+    const doc = symbol ? ts.displayPartsToString(symbol.getDocumentationComment(checker)) : '';
+    const type = checker.getTypeAtLocation(alias.name);
+    const name = alias.name.text;
+    const comment = doc ? `/** ${doc} */\n` : '';
+    const isObject = !type.isUnion() && (type.flags & ts.TypeFlags.Object) !== 0;
+    return isObject && !checker.isArrayType(type)
+      ? `${comment}export interface ${name} ${print(type, name)}`
+      : `${comment}export type ${name} = ${print(type, name)};`;
+  });
+
+  const text = [
+    '// Generated by `pnpm contract:generate` from the zod schemas of the admin API',
+    '// (packages/gatehouse/src/admin/contract.ts). Do not edit: change the schemas and regenerate.',
+    '',
+    ...blocks.flatMap((block) => [block, '']),
+  ].join('\n');
+  const options = await prettier.resolveConfig(GENERATED);
+  return prettier.format(text, { ...options, parser: 'typescript' });
+}
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  writeFileSync(GENERATED, await generateAdminContract());
+  process.stdout.write(`wrote ${GENERATED}\n`);
+}
