@@ -9,6 +9,7 @@ import type { UpstreamPools } from './proxy/upstream-pools.ts';
 import type { KeyValueStore } from './session/kv.ts';
 import type { CookieNames } from './session/cookie-names.ts';
 import type { SessionService } from './session/service.ts';
+import type { SessionTestControls } from './session/test-controls.ts';
 import type { Vault } from './session/vault.ts';
 import type { ProviderChecker } from './tenants/provider-checks.ts';
 import type { TenantRegistry } from './tenants/registry.ts';
@@ -40,4 +41,6 @@ export interface GatehouseContext {
   signingKeys: SigningKeyRing;
   /** Mints (and reuses) the tokens of `gatehouse`-mode routes. */
   downstreamTokens: DownstreamTokenMinter;
+  /** The session lifecycle controls for end-to-end tests; only with `config.testControls`. */
+  testControls?: SessionTestControls;
 }

@@ -21,6 +21,7 @@ import {
 } from './session/kv.ts';
 import { cookieNames } from './session/cookie-names.ts';
 import { SessionService } from './session/service.ts';
+import { SessionTestControls } from './session/test-controls.ts';
 import { MemorySessionStore, createRedisSessionStore, withStoreErrors } from './session/stores.ts';
 import { Vault } from './session/vault.ts';
 import {
@@ -173,6 +174,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       providers,
       vault,
       skewSeconds: config.refreshSkewSeconds,
+      simulatedOutages: config.testControls,
     }),
     backchannel: new BackchannelLogout({
       providers,
@@ -186,6 +188,10 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     drain,
     signingKeys,
     downstreamTokens: new DownstreamTokenMinter({ keys: signingKeys, issuer: publicOrigin, clock }),
+    // loadConfig refuses testControls outside development mode; this is the second lock.
+    ...(config.testControls && config.mode === 'development'
+      ? { testControls: new SessionTestControls({ sessions, clock }) }
+      : {}),
   };
 
   const app = createApp(context, {

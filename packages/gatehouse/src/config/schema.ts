@@ -237,6 +237,11 @@ export const configSchema = z.strictObject({
    * connections are closed.
    */
   shutdownGraceSeconds: z.number().int().min(0).max(3600).default(10),
+  /**
+   * Development only (`GATEHOUSE_TEST_CONTROLS=1`): the `/bff/test-controls` routes with which
+   * end-to-end tests expire, revoke or fail their own session. Production refuses to start with it.
+   */
+  testControls: z.boolean().default(false),
 });
 
 export type ConfigInput = z.input<typeof configSchema> & {

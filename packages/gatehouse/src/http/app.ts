@@ -13,6 +13,7 @@ import { apiProxy, resolveApiRoute } from './api-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
 import { bffRouter } from './bff-routes.ts';
 import { sessionRouter } from './session-routes.ts';
+import { simulatedStoreOutage, testControlsRouter } from './test-controls-route.ts';
 import { requireCsrfHeader } from './csrf.ts';
 import { jwksHandler } from './jwks-route.ts';
 import { errorHandler } from './problem.ts';
@@ -58,8 +59,14 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
 
   // Whatever /bff and the admin API answer is about a session or a tenant: never cached.
   app.use(['/bff', '/admin/api'], noStore);
-  const sessions = sessionMiddleware(ctx, options.store);
+  const session = sessionMiddleware(ctx, options.store);
+  // With the test controls, a session may ask to be answered as if the store were down.
+  const sessions = ctx.testControls ? [session, simulatedStoreOutage(ctx)] : [session];
   app.post('/bff/backchannel-logout/:tenant/:provider', ...backchannelLogoutRoute(ctx));
+  // Development mode only: the routes, or (without `testControls`) a clear 404 saying so.
+  if (ctx.config.mode === 'development') {
+    app.use('/bff/test-controls', session, testControlsRouter(ctx));
+  }
   app.use('/bff/sessions', sessions, sessionRouter(ctx));
   app.use('/bff', sessions, bffRouter(ctx));
   // Cheap refusals first (CSRF, path, method); only then the one session read.

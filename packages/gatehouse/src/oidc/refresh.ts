@@ -3,6 +3,7 @@ import { problem } from '../errors.ts';
 import { sleep } from '../session/lock.ts';
 import { refreshTokenExpiry, type SessionRecord, type TokenSet } from '../session/model.ts';
 import type { SessionService } from '../session/service.ts';
+import { idpOutageSimulated } from '../session/test-controls.ts';
 import type { Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
 import { openidClientGrants, type GrantResponse, type IdpGrants } from './idp-grants.ts';
@@ -19,7 +20,14 @@ export interface TokenRefresherOptions {
   /** How long a caller waits for another instance's refresh before giving up with 503. */
   maxWaitMs?: number;
   pollMs?: number;
+  /**
+   * Honour IdP outages simulated by the test controls (`testControls`, development only):
+   * a session's refresh then fails as if its IdP were down.
+   */
+  simulatedOutages?: boolean;
 }
+
+const SIMULATED_IDP_OUTAGE = 'The identity provider is unavailable (a test control); try again.';
 
 /**
  * Keeps access tokens fresh. Single-flight per session within the process (a shared promise)
@@ -32,7 +40,13 @@ export class TokenRefresher {
   readonly #inFlight = new Map<string, Promise<SessionRecord>>();
 
   constructor(options: TokenRefresherOptions) {
-    this.#options = { maxWaitMs: 15_000, pollMs: 25, grants: openidClientGrants, ...options };
+    this.#options = {
+      maxWaitMs: 15_000,
+      pollMs: 25,
+      grants: openidClientGrants,
+      simulatedOutages: false,
+      ...options,
+    };
   }
 
   /**
@@ -115,6 +129,9 @@ export class TokenRefresher {
     const { vault, providers, sessions, grants } = this.#options;
     const tokens = await vault.open<TokenSet>(record.tokens);
     if (!tokens.refreshToken) return this.#endSession(sid, record);
+    if (this.#options.simulatedOutages && idpOutageSimulated(record, sessions.clock())) {
+      throw problem('idp_unavailable', { detail: SIMULATED_IDP_OUTAGE });
+    }
     const configuration = await providers.client(record.tenant, record.provider);
     let response: GrantResponse;
     try {
