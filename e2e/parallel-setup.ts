@@ -40,12 +40,15 @@ function checkNothingShared(records: ParallelRecord[]): void {
   const problems = [
     records.length === 20 ? '' : `expected 20 records, got ${records.length}`,
     workers.size === 2 ? '' : `expected 2 workers, got ${workers.size}`,
-    subs.size === records.length ? '' : `a user was shared: ${subs.size} users for ${records.length} tests`,
+    subs.size === records.length
+      ? ''
+      : `a user was shared: ${subs.size} users for ${records.length} tests`,
     sessions.size === records.length
       ? ''
       : `a session was shared: ${sessions.size} sessions for ${records.length} tests`,
   ].filter(Boolean);
-  if (problems.length > 0) throw new Error(`parallel fixtures check failed: ${problems.join('; ')}`);
+  if (problems.length > 0)
+    throw new Error(`parallel fixtures check failed: ${problems.join('; ')}`);
   process.stdout.write(
     `Parallel check: ${records.length} tests on ${workers.size} workers, ${subs.size} users and ${sessions.size} sessions, none shared\n`,
   );

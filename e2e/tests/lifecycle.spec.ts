@@ -128,3 +128,22 @@ test.describe('without a gatehouseUser', () => {
     await expect(gatehouse.failStore(0)).rejects.toThrow('ms must be an integer');
   });
 });
+
+test('signIn again in the same context replaces the session (a new id), same user', async ({
+  page,
+  context,
+  gatehouse,
+}) => {
+  const first = gatehouse.user!;
+  const before = (await context.cookies(gatehouse.baseURL)).find((c) => c.name === 'gatehouse');
+  // The context holds the dev IdP's session from the first sign-in: only consent is asked.
+  const again = await gatehouse.signIn(page, first);
+  expect(again.sub).toBe(first.sub);
+  const after = (await context.cookies(gatehouse.baseURL)).find((c) => c.name === 'gatehouse');
+  expect(after?.value).not.toBe(before?.value);
+  await page.goto('/sessions');
+  // Gatehouse gives every sign-in a new session id and ends the one the browser had.
+  await expect(page.getByTestId('session-row')).toHaveCount(1);
+  await page.goto('/');
+  await expect(page.getByText('Signed in as Pat Playwright')).toBeVisible();
+});
