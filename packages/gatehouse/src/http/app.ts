@@ -65,7 +65,7 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   app.post('/bff/backchannel-logout/:tenant/:provider', ...backchannelLogoutRoute(ctx));
   // Development mode only: the routes, or (without `testControls`) a clear 404 saying so.
   if (ctx.config.mode === 'development') {
-    app.use('/bff/test-controls', session, testControlsRouter(ctx));
+    app.use('/bff/test-controls', ...(ctx.testControls ? [session] : []), testControlsRouter(ctx));
   }
   app.use('/bff/sessions', sessions, sessionRouter(ctx));
   app.use('/bff', sessions, bffRouter(ctx));
