@@ -34,6 +34,7 @@ COPY apps/demo-api/package.json apps/demo-api/
 COPY packages/gatehouse/package.json packages/gatehouse/
 COPY packages/client/package.json packages/client/
 COPY packages/testkit/package.json packages/testkit/
+COPY packages/playwright/package.json packages/playwright/
 COPY e2e/package.json e2e/
 
 # ---- deps: everything (vite and friends) to build the SPA -----------------------------------
