@@ -10,6 +10,7 @@ import type { GatehouseContext } from '../context.ts';
 import { loggableUrl } from '../observability/logger.ts';
 import { adminRouter } from '../admin/routes.ts';
 import { apiProxy, resolveApiRoute } from './api-route.ts';
+import { AUTHZ_PATH, authzAnswer, authzChecks } from './authz-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
 import { bffRouter } from './bff-routes.ts';
 import { sessionRouter } from './session-routes.ts';
@@ -63,6 +64,11 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   // With the test controls, a session may ask to be answered as if the store were down.
   const sessions = ctx.testControls ? [session, simulatedStoreOutage(ctx)] : [session];
   app.post('/bff/backchannel-logout/:tenant/:provider', ...backchannelLogoutRoute(ctx));
+  // Gateway mode: a reverse proxy's authorization subrequest (any method: nginx sends the
+  // original one). Cheap refusals first (peer, headers, CSRF, route); only then the session read.
+  if (ctx.config.gateway.enabled) {
+    app.all(AUTHZ_PATH, authzChecks(ctx), sessions, authzAnswer(ctx));
+  }
   // Development mode only: the routes, or (without `testControls`) a clear 404 saying so.
   if (ctx.config.mode === 'development') {
     app.use('/bff/test-controls', ...(ctx.testControls ? [session] : []), testControlsRouter(ctx));
