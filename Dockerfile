@@ -35,6 +35,7 @@ COPY packages/gatehouse/package.json packages/gatehouse/
 COPY packages/client/package.json packages/client/
 COPY packages/react/package.json packages/react/
 COPY packages/testkit/package.json packages/testkit/
+COPY packages/playwright/package.json packages/playwright/
 COPY e2e/package.json e2e/
 COPY examples/react-spa/package.json examples/react-spa/
 

@@ -17,9 +17,11 @@ const stack = await startStack({
   instances: 1,
   devIdp: { controlApi: true },
   staticDir: resolve(import.meta.dirname, '../apps/web/dist'),
-  // A route only globex sessions may use (tenant isolation in the browser).
+  // A route only globex sessions may use (tenant isolation in the browser); the test controls
+  // that @gatehouse/playwright's lifecycle fixtures call (development mode only).
   configure: (input) => ({
     ...input,
+    testControls: true,
     routes: [
       ...(input.routes ?? []),
       {

@@ -1,4 +1,5 @@
-import { test as base, expect, type Page } from '@playwright/test';
+import { test as base, expect } from '@gatehouse/playwright';
+import type { Page } from '@playwright/test';
 
 export interface StackUrls {
   baseURL: string;
@@ -6,7 +7,10 @@ export interface StackUrls {
   controlUrl: string;
 }
 
-/** The stack's URLs (set by global-setup) as a fixture, and `baseURL` for page.goto('/'). */
+/**
+ * The stack's URLs (set by global-setup) as a fixture, and `baseURL` for page.goto('/'), on top
+ * of @gatehouse/playwright's `gatehouse` fixture and `gatehouseUser` option.
+ */
 export const test = base.extend<{ stack: StackUrls }>({
   // eslint-disable-next-line no-empty-pattern -- Playwright fixtures must destructure their first argument
   stack: async ({}, use) => {

@@ -1,46 +1,50 @@
-import { test, expect, signInThroughDevIdp } from './fixtures.ts';
+import { test, expect } from './fixtures.ts';
 
-test('signing out in one tab shows the other tab signed out', async ({ context }) => {
-  const first = await context.newPage();
-  await first.goto('/');
-  await signInThroughDevIdp(first, 'bob');
-  await expect(first.getByText('Signed in as Bob Brown')).toBeVisible();
+test.describe('one tab signs out', () => {
+  test.use({ gatehouseUser: { tenant: 'acme', name: 'Bob Brown' } });
 
-  const second = await context.newPage();
-  await second.goto('/');
-  await expect(second.getByText('Signed in as Bob Brown')).toBeVisible();
+  test('signing out in one tab shows the other tab signed out', async ({ context }) => {
+    const first = await context.newPage();
+    await first.goto('/');
+    await expect(first.getByText('Signed in as Bob Brown')).toBeVisible();
 
-  await first.getByRole('button', { name: 'Sign out' }).click();
-  await expect(first.getByRole('button', { name: 'Sign in', exact: true })).toBeVisible();
-  // The other tab learns it over BroadcastChannel, without a reload.
-  await expect(second.getByRole('button', { name: 'Sign in', exact: true })).toBeVisible();
-  await expect(second.getByText('Signed in as Bob Brown')).toBeHidden();
+    const second = await context.newPage();
+    await second.goto('/');
+    await expect(second.getByText('Signed in as Bob Brown')).toBeVisible();
+
+    await first.getByRole('button', { name: 'Sign out' }).click();
+    await expect(first.getByRole('button', { name: 'Sign in', exact: true })).toBeVisible();
+    // The other tab learns it over BroadcastChannel, without a reload.
+    await expect(second.getByRole('button', { name: 'Sign in', exact: true })).toBeVisible();
+    await expect(second.getByText('Signed in as Bob Brown')).toBeHidden();
+  });
 });
 
 test('the sessions page ends the session of another browser, whose next API call gets 401', async ({
   browser,
+  gatehouse,
 }) => {
   const laptop = await browser.newContext();
   const phone = await browser.newContext();
   try {
+    // One user, two browsers: two sessions of the same user.
+    const user = await gatehouse.signIn(laptop, { tenant: 'acme', name: 'Alice Anderson' });
+    await gatehouse.signIn(phone, user);
     const laptopPage = await laptop.newPage();
     await laptopPage.goto('/');
-    await signInThroughDevIdp(laptopPage, 'alice');
     await expect(laptopPage.getByText('Signed in as Alice Anderson')).toBeVisible();
 
     const phonePage = await phone.newPage();
     await phonePage.goto('/');
-    await signInThroughDevIdp(phonePage, 'alice');
     await expect(phonePage.getByText('Signed in as Alice Anderson')).toBeVisible();
     await phonePage.getByRole('button', { name: 'Call API' }).click();
-    await expect(phonePage.getByTestId('api-result')).toContainText('"sub": "alice"');
+    await expect(phonePage.getByTestId('api-result')).toContainText(`"sub": "${user.sub}"`);
 
     await laptopPage.getByRole('link', { name: 'Sessions' }).click();
     const rows = laptopPage.getByTestId('session-row');
     await expect(rows.filter({ has: laptopPage.getByText('This device') })).toHaveCount(1);
     const others = rows.filter({ has: laptopPage.getByRole('button', { name: 'Sign out' }) });
-    const before = await others.count();
-    expect(before).toBeGreaterThanOrEqual(1);
+    await expect(others).toHaveCount(1); // the phone, and only it: the user is this test's own
     // End every other session of alice (the phone is one of them).
     await laptopPage.getByRole('button', { name: 'Sign out everywhere else' }).click();
     await expect(laptopPage.getByTestId('sessions-notice')).toContainText(

@@ -1,9 +1,12 @@
+import { randomBytes } from 'node:crypto';
 import express from 'express';
 import type { NextFunction, Request, Response, Router } from 'express';
 import { CompactSign, importJWK } from 'jose';
 import type Provider from 'oidc-provider';
+import { z } from 'zod';
 import { signingJwkOf } from './provider.ts';
-import type { DevIdpRealm } from './realms.ts';
+import type { DevIdpRealm, DevIdpUser } from './realms.ts';
+import type { UserDirectory } from './users.ts';
 
 /** Token endpoint counters of one realm. */
 export interface RealmStats {
@@ -13,7 +16,7 @@ export interface RealmStats {
 
 export interface ControlTarget {
   stats: ReadonlyMap<string, RealmStats>;
-  realms: ReadonlyMap<string, { realm: DevIdpRealm; provider: Provider }>;
+  realms: ReadonlyMap<string, { realm: DevIdpRealm; provider: Provider; users: UserDirectory }>;
   setTokenEndpointDelay(ms: number): void;
 }
 
@@ -67,7 +70,33 @@ async function backchannelLogout(
   };
 }
 
-/** Test-only endpoints: stats, token endpoint delay, back-channel logout trigger. */
+const ttlSeconds = z
+  .number()
+  .int()
+  .min(1)
+  .max(30 * 24 * 3600);
+
+/** A user made on the fly: every field but the realm is optional. */
+const newUserSchema = z.strictObject({
+  realm: z.string().max(200),
+  /** Login name and `sub`; a random one when absent. */
+  id: z
+    .string()
+    .regex(/^[A-Za-z0-9._@+-]{1,100}$/, 'must be 1-100 letters, digits or ._@+-')
+    .optional(),
+  name: z.string().min(1).max(200).optional(),
+  email: z.email().max(254).optional(),
+  emailVerified: z.boolean().optional(),
+  roles: z.array(z.string().min(1).max(100)).max(50).optional(),
+  claims: z
+    .record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_.:-]{0,63}$/), z.json())
+    .refine((claims) => Object.keys(claims).length <= 50, 'at most 50 claims')
+    .optional(),
+  accessTokenTtlSeconds: ttlSeconds.optional(),
+  refreshTokenTtlSeconds: ttlSeconds.optional(),
+});
+
+/** Test-only endpoints: stats, token endpoint delay, back-channel logout trigger, users. */
 export function controlRouter(target: ControlTarget): Router {
   const router = express.Router();
   router.use(express.json({ limit: '8kb' }));
@@ -94,6 +123,37 @@ export function controlRouter(target: ControlTarget): Router {
     if (sid !== undefined && typeof sid !== 'string')
       return badRequest(res, 'sid must be a string');
     res.json(await backchannelLogout(entry.provider, entry.realm, sub, sid));
+  });
+
+  // A user with any claims and lifetimes, made on the fly (tests only: the whole router is).
+  // The answer carries a random password for the real login page.
+  router.post('/users', (req, res) => {
+    const parsed = newUserSchema.safeParse(req.body);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      return badRequest(res, `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
+    }
+    const { realm: realmPath, ...fields } = parsed.data;
+    const entry = target.realms.get(realmPath);
+    if (!entry) return badRequest(res, 'realm must be the path of a configured realm');
+    const id = fields.id ?? `user-${randomBytes(9).toString('base64url')}`;
+    const user: DevIdpUser = {
+      ...fields,
+      id,
+      password: randomBytes(18).toString('base64url'),
+      name: fields.name ?? id,
+      email: fields.email ?? `${id.toLowerCase().replace(/[^a-z0-9._+-]/g, '-')}@example.test`,
+    };
+    if (!entry.users.add(user)) {
+      res.status(409).json({
+        error: entry.users.has(id) ? 'user_exists' : 'too_many_users',
+        error_description: entry.users.has(id)
+          ? 'a user with this id exists in the realm'
+          : 'the realm holds as many users as it may',
+      });
+      return;
+    }
+    res.status(201).json({ ...user, sub: id, login: id, realm: realmPath });
   });
 
   // Signs any payload with the realm's real key: lets tests build hostile-but-validly-signed

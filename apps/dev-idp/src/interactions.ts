@@ -5,6 +5,7 @@ import type Provider from 'oidc-provider';
 import type { InteractionResults } from 'oidc-provider';
 import { consentPage, loginPage, PAGE_CSP } from './pages.ts';
 import type { DevIdpRealm, DevIdpUser } from './realms.ts';
+import type { UserDirectory } from './users.ts';
 
 /** An error whose status and message are safe to show to the caller. */
 export class HttpError extends Error {
@@ -30,8 +31,12 @@ function sameSecret(a: string, b: string): boolean {
   return timingSafeEqual(digest(a), digest(b));
 }
 
-function authenticate(realm: DevIdpRealm, login: string, password: string): DevIdpUser | undefined {
-  const user = realm.users.find((u) => u.id === login);
+function authenticate(
+  users: UserDirectory,
+  login: string,
+  password: string,
+): DevIdpUser | undefined {
+  const user = users.find(login);
   return user && sameSecret(user.password, password) ? user : undefined;
 }
 
@@ -97,7 +102,11 @@ async function grantConsent(
 }
 
 /** Login and consent pages of one realm; mount at the realm's path. */
-export function interactionRouter(provider: Provider, realm: DevIdpRealm): Router {
+export function interactionRouter(
+  provider: Provider,
+  realm: DevIdpRealm,
+  users: UserDirectory,
+): Router {
   const router = express.Router();
   const formBody = express.urlencoded({ extended: false, limit: '8kb' });
   const realmLabel = realm.path ? realm.path.slice(1) : 'dev IdP';
@@ -127,7 +136,7 @@ export function interactionRouter(provider: Provider, realm: DevIdpRealm): Route
   router.post('/interaction/:uid/login', formBody, async (req, res) => {
     const details = await loadInteraction(provider, req, res, 'login');
     const login = formField(req.body, 'login');
-    const user = authenticate(realm, login, formField(req.body, 'password'));
+    const user = authenticate(users, login, formField(req.body, 'password'));
     if (!user) {
       const page = loginPage({
         action: action(details.uid, 'login'),

@@ -12,7 +12,9 @@ const idp = await startDevIdp({
   host: process.env['DEV_IDP_HOST'] ?? '127.0.0.1',
   publicOrigin: process.env['DEV_IDP_PUBLIC_ORIGIN'] || undefined,
   realms: defaultRealms({ gatehouseOrigin }),
-  controlApi: process.env['DEV_IDP_CONTROL_API'] === '1',
+  // `GATEHOUSE_TEST_CONTROLS=1 pnpm dev` turns on Gatehouse's test controls and this together.
+  controlApi:
+    process.env['DEV_IDP_CONTROL_API'] === '1' || process.env['GATEHOUSE_TEST_CONTROLS'] === '1',
 });
 process.stdout.write(
   `dev IdP listening on ${idp.origin} (issuers: ${idp.issuer('')}, ${idp.issuer('/globex')})\n`,

@@ -4,12 +4,15 @@ import Provider, { errors } from 'oidc-provider';
 import type { Account, ClientMetadata, Configuration, JWK, ResourceServer } from 'oidc-provider';
 import { logoutPage, messagePage } from './pages.ts';
 import type { DevIdpClient, DevIdpRealm, DevIdpUser } from './realms.ts';
+import { accessTokenClaims, type UserDirectory } from './users.ts';
 
 /** Scopes a resource server accepts unless `resources[...].scope` says otherwise. */
 export const DEFAULT_RESOURCE_SCOPE = 'openid profile email offline_access roles api';
 
 export interface RealmProviderOptions {
   realm: DevIdpRealm;
+  /** The realm's users (the control API may add more while the IdP runs). */
+  users: UserDirectory;
   issuer: string;
   resources: ReadonlyMap<string, { scope?: string }>;
   defaultResource: string | undefined;
@@ -34,9 +37,13 @@ export async function createRealmProvider(opts: RealmProviderOptions): Promise<P
   provider.use(async (ctx, next) => {
     await next();
     const body = ctx.body as Record<string, unknown> | undefined;
-    const route = (ctx.oidc as { route?: string } | undefined)?.route;
-    if (route === 'token' && body && typeof body === 'object' && body.refresh_token) {
-      body.refresh_expires_in = opts.refreshTokenTtlSeconds;
+    const oidc = ctx.oidc as
+      { route?: string; entities?: { Grant?: { accountId?: string } } } | undefined;
+    if (oidc?.route === 'token' && body && typeof body === 'object' && body.refresh_token) {
+      const accountId = oidc.entities?.Grant?.accountId;
+      body.refresh_expires_in =
+        (accountId ? opts.users.find(accountId)?.refreshTokenTtlSeconds : undefined) ??
+        opts.refreshTokenTtlSeconds;
     }
   });
   // Host and protocol come from X-Forwarded-* which the server always overwrites with the public origin.
@@ -74,6 +81,7 @@ function toAccount(user: DevIdpUser): Account {
     accountId: user.id,
     // oidc-provider filters these by the granted scopes (see `claims` below).
     claims: () => ({
+      ...user.claims,
       sub: user.id,
       name: user.name,
       email: user.email,
@@ -100,7 +108,6 @@ function resourceServerInfo(opts: RealmProviderOptions, indicator: string): Reso
     scope: resource.scope ?? DEFAULT_RESOURCE_SCOPE,
     audience: indicator,
     accessTokenFormat: 'jwt',
-    accessTokenTTL: opts.accessTokenTtlSeconds,
     jwt: { sign: { alg: 'RS256' } },
   };
 }
@@ -121,9 +128,35 @@ function loopbackFriendlyFetch(
   return fetch(input, rest);
 }
 
+/** Released with `profile`: the standard profile claims, plus `roles` and `groups`. */
+const PROFILE_CLAIMS = [
+  'name',
+  'given_name',
+  'family_name',
+  'middle_name',
+  'nickname',
+  'preferred_username',
+  'profile',
+  'picture',
+  'website',
+  'gender',
+  'birthdate',
+  'zoneinfo',
+  'locale',
+  'updated_at',
+  'roles',
+  'groups',
+];
+
 function providerConfiguration(opts: RealmProviderOptions, jwk: JWK): Configuration {
-  const users = new Map(opts.realm.users.map((u) => [u.id, u]));
-  const { realm, accessTokenTtlSeconds: accessTtl, refreshTokenTtlSeconds: refreshTtl } = opts;
+  const {
+    realm,
+    users,
+    accessTokenTtlSeconds: accessTtl,
+    refreshTokenTtlSeconds: refreshTtl,
+  } = opts;
+  const userOf = (accountId: string | undefined) =>
+    accountId === undefined ? undefined : users.find(accountId);
   return {
     clients: realm.clients.map(toClientMetadata),
     jwks: { keys: [jwk] },
@@ -134,14 +167,14 @@ function providerConfiguration(opts: RealmProviderOptions, jwk: JWK): Configurat
       short: { httpOnly: true, sameSite: 'lax' },
     },
     findAccount: (_ctx, sub) => {
-      const user = users.get(sub);
+      const user = users.find(sub);
       return user ? toAccount(user) : undefined;
     },
     // `roles` is released with `profile` (what the BFF asks for) and with its own `roles` scope.
     scopes: ['openid', 'offline_access', 'profile', 'email', 'roles'],
     claims: {
       openid: ['sub'],
-      profile: ['name', 'roles'],
+      profile: PROFILE_CLAIMS,
       email: ['email', 'email_verified'],
       roles: ['roles'],
     },
@@ -151,11 +184,14 @@ function providerConfiguration(opts: RealmProviderOptions, jwk: JWK): Configurat
     rotateRefreshToken: true,
     clientBasedCORS: () => false,
     interactions: { url: (_ctx, interaction) => `${realm.path}/interaction/${interaction.uid}` },
+    // A user made by the control API may bring its own lifetimes.
+    extraTokenClaims: (_ctx, token) =>
+      accessTokenClaims(userOf((token as { accountId?: string }).accountId)),
     ttl: {
-      AccessToken: accessTtl,
+      AccessToken: (_ctx, token) => userOf(token.accountId)?.accessTokenTtlSeconds ?? accessTtl,
       IdToken: 3600,
-      RefreshToken: refreshTtl,
-      Grant: refreshTtl,
+      RefreshToken: (_ctx, token) => userOf(token.accountId)?.refreshTokenTtlSeconds ?? refreshTtl,
+      Grant: (_ctx, grant) => userOf(grant.accountId)?.refreshTokenTtlSeconds ?? refreshTtl,
       Session: refreshTtl,
       Interaction: 600,
     },

@@ -6,6 +6,16 @@ export interface DevIdpUser {
   email: string;
   emailVerified?: boolean;
   roles?: string[];
+  /**
+   * More claims. Standard profile claims (`given_name`, `groups`, `locale`…) are released in ID
+   * tokens and userinfo with the `profile` scope; every claim here is also put into the user's
+   * JWT access tokens (reserved JWT claims such as `iss`, `aud` or `exp` excepted).
+   */
+  claims?: Record<string, unknown>;
+  /** This user's access token lifetime, instead of the IdP's. */
+  accessTokenTtlSeconds?: number;
+  /** This user's refresh token (and grant) lifetime, instead of the IdP's. */
+  refreshTokenTtlSeconds?: number;
 }
 
 /** A statically registered client. No `client_secret` means a public client (`none` auth). */

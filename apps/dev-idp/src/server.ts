@@ -13,6 +13,7 @@ import { messagePage } from './pages.ts';
 import { createRealmProvider } from './provider.ts';
 import { DEMO_API_RESOURCE, defaultRealms } from './realms.ts';
 import type { DevIdpRealm } from './realms.ts';
+import { UserDirectory } from './users.ts';
 
 /** Where the BFF runs when no realms are given (the default dev stack). */
 export const DEFAULT_GATEHOUSE_ORIGIN = 'http://localhost:3000';
@@ -48,6 +49,7 @@ export interface RunningDevIdp {
 interface MountedRealm {
   realm: DevIdpRealm;
   provider: Provider;
+  users: UserDirectory;
 }
 
 function validateRealms(realms: DevIdpRealm[]): void {
@@ -96,15 +98,17 @@ async function buildRealms(options: DevIdpOptions, realms: DevIdpRealm[], public
     : resources.keys().next().value;
   const mounted = new Map<string, MountedRealm>();
   for (const realm of realms) {
+    const users = new UserDirectory(realm.users);
     const provider = await createRealmProvider({
       realm,
+      users,
       issuer: publicOrigin + realm.path,
       resources,
       defaultResource,
       accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 300,
       refreshTokenTtlSeconds: options.refreshTokenTtlSeconds ?? 86_400,
     });
-    mounted.set(realm.path, { realm, provider });
+    mounted.set(realm.path, { realm, provider, users });
   }
   return mounted;
 }
@@ -122,7 +126,7 @@ function buildApp(mounted: Map<string, MountedRealm>, publicOrigin: string, cont
     app.use('/__control', controlRouter({ stats, realms: mounted, setTokenEndpointDelay }));
   // Longest paths first so '/globex/...' never reaches the root issuer.
   const ordered = [...mounted.values()].sort((a, b) => b.realm.path.length - a.realm.path.length);
-  for (const { realm, provider } of ordered) {
+  for (const { realm, provider, users } of ordered) {
     const realmStats: RealmStats = { tokenEndpointCalls: 0, byGrantType: {} };
     stats.set(realm.path, realmStats);
     provider.on('grant.success', (ctx: KoaContextWithOIDC) => recordGrantType(realmStats, ctx));
@@ -132,7 +136,7 @@ function buildApp(mounted: Map<string, MountedRealm>, publicOrigin: string, cont
       if (tokenDelayMs > 0) await sleep(tokenDelayMs);
       next();
     });
-    app.use(realm.path || '/', interactionRouter(provider, realm));
+    app.use(realm.path || '/', interactionRouter(provider, realm, users));
     app.use(realm.path || '/', provider.callback());
   }
   app.use(renderHttpError);

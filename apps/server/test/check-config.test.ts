@@ -64,4 +64,31 @@ describe('gatehouse --check-config', () => {
     );
     expect(result.stderr).not.toContain('not-to-be-printed');
   });
+
+  it('refuses test controls in production mode (exit 2), though the same config passes without them', () => {
+    const production = {
+      GATEHOUSE_MODE: 'production',
+      PUBLIC_URL: 'https://app.example.com',
+      REDIS_URL: 'redis://127.0.0.1:6399',
+      SESSION_SECRET: 'c7e1a94f0b3d5e2a8f6c1d0b9e7a3f5c',
+      GATEHOUSE_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 9).toString('base64url')}`,
+    };
+    const ok = checkConfig(production);
+    expect(ok.stderr).toBe('');
+    expect(ok.status).toBe(0);
+    const refused = checkConfig({ ...production, GATEHOUSE_TEST_CONTROLS: '1' });
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain(
+      'testControls: test controls (GATEHOUSE_TEST_CONTROLS) are never allowed in production mode',
+    );
+    // NODE_ENV=production (as `pnpm start` sets it) is production mode too.
+    const { GATEHOUSE_MODE: _mode, ...withoutMode } = production;
+    const viaNodeEnv = checkConfig({
+      ...withoutMode,
+      NODE_ENV: 'production',
+      GATEHOUSE_TEST_CONTROLS: 'true',
+    });
+    expect(viaNodeEnv.status).toBe(2);
+    expect(viaNodeEnv.stderr).toContain('testControls: test controls');
+  });
 });

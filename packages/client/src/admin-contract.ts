@@ -148,5 +148,7 @@ export type ProblemCode =
   | 'read_only'
   | 'conflict'
   | 'provider_check_failed'
+  | 'test_controls_disabled'
+  | 'test_control_not_applicable'
   | 'secret_mismatch'
   | 'internal_error';

@@ -12,6 +12,7 @@ import type { UpstreamPools } from './proxy/upstream-pools.ts';
 import type { KeyValueStore } from './session/kv.ts';
 import type { CookieNames } from './session/cookie-names.ts';
 import type { SessionService } from './session/service.ts';
+import type { SessionTestControls } from './session/test-controls.ts';
 import type { Vault } from './session/vault.ts';
 import type { ProviderChecker } from './tenants/provider-checks.ts';
 import type { TenantRegistry } from './tenants/registry.ts';
@@ -49,4 +50,6 @@ export interface GatehouseContext {
   rateLimits: RateLimits;
   /** The audit trail: the `audit` log lines and each tenant's stored trail. */
   audit: AuditLog;
+  /** The session lifecycle controls for end-to-end tests; only with `config.testControls`. */
+  testControls?: SessionTestControls;
 }

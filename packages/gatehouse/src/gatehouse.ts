@@ -28,6 +28,7 @@ import {
 import { cookieNames } from './session/cookie-names.ts';
 import { openClaims, sessionUser } from './session/model.ts';
 import { SessionService } from './session/service.ts';
+import { SessionTestControls } from './session/test-controls.ts';
 import { MemorySessionStore, createRedisSessionStore, withStoreErrors } from './session/stores.ts';
 import { Vault } from './session/vault.ts';
 import {
@@ -226,6 +227,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       vault,
       skewSeconds: config.refreshSkewSeconds,
       metrics,
+      simulatedOutages: config.testControls,
     }),
     backchannel: new BackchannelLogout({
       providers,
@@ -254,6 +256,10 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       metrics,
     }),
     audit,
+    // loadConfig refuses testControls outside development mode; this is the second lock.
+    ...(config.testControls && config.mode === 'development'
+      ? { testControls: new SessionTestControls({ sessions, clock }) }
+      : {}),
   };
   let metricsServer: Server | undefined;
 

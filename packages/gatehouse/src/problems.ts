@@ -366,6 +366,21 @@ export const PROBLEMS = {
     expose: true,
   },
 
+  // ---- test controls (development mode with testControls only) ----
+  test_controls_disabled: {
+    status: 404,
+    title: 'Not Found',
+    message:
+      'Test controls are off: start Gatehouse in development mode with GATEHOUSE_TEST_CONTROLS=1.',
+    expose: true,
+  },
+  test_control_not_applicable: {
+    status: 409,
+    title: 'Conflict',
+    message: 'This test control does not apply to this session.',
+    expose: true,
+  },
+
   // ---- bugs and broken data: never explained to the client ----
   secret_mismatch: {
     status: 500,

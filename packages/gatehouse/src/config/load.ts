@@ -99,6 +99,11 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const secrets = resolveSecrets(config, warnings);
   const signingKeys = resolveSigningKeys(config, warnings);
   if (problems.length > 0) throw new ConfigError(problems);
+  if (config.testControls) {
+    warnings.push(
+      'test controls are on (GATEHOUSE_TEST_CONTROLS): a signed-in session can expire, revoke and fail itself at /bff/test-controls; never in production',
+    );
+  }
 
   warnings.push(...gatewayWarnings(config));
   const result: GatehouseConfig = {
@@ -231,6 +236,12 @@ function applyEnvironment(
     if (!value) continue;
     const websocket = (out.websocket ?? {}) as Record<string, unknown>;
     out.websocket = { ...websocket, [field]: /^\d+$/.test(value) ? Number(value) : value };
+  }
+  if (env.GATEHOUSE_TEST_CONTROLS !== undefined) {
+    const value = env.GATEHOUSE_TEST_CONTROLS.trim().toLowerCase();
+    if (['1', 'true'].includes(value)) out.testControls = true;
+    else if (['0', 'false', ''].includes(value)) out.testControls = false;
+    else problems.push('GATEHOUSE_TEST_CONTROLS: must be 1 or 0 (true or false)');
   }
   if (env.SESSION_SECRET) {
     const session = (out.session ?? {}) as Record<string, unknown>;
@@ -484,6 +495,11 @@ function checkProductionInput(input: Record<string, unknown>, problems: string[]
   }
   if (Array.isArray(devIdpOrigins) && devIdpOrigins.length > 0) {
     problems.push('devIdpOrigins: not allowed in production mode');
+  }
+  if (input.testControls !== undefined && input.testControls !== false) {
+    problems.push(
+      'testControls: test controls (GATEHOUSE_TEST_CONTROLS) are never allowed in production mode',
+    );
   }
   const secrets: unknown = isRecord(session) ? session.secrets : undefined;
   for (const secret of Array.isArray(secrets) ? (secrets as unknown[]) : []) {

@@ -345,6 +345,11 @@ export const configSchema = z.strictObject({
     })
     .default({ maxEvents: 100_000, maxAgeDays: 90 }),
   websocket: websocketSchema.default({ sessionCheckIntervalMs: 5000, pingIntervalMs: 30_000 }),
+  /**
+   * Development only (`GATEHOUSE_TEST_CONTROLS=1`): the `/bff/test-controls` routes with which
+   * end-to-end tests expire, revoke or fail their own session. Production refuses to start with it.
+   */
+  testControls: z.boolean().default(false),
 });
 
 export type ConfigInput = z.input<typeof configSchema> & {

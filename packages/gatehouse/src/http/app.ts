@@ -15,6 +15,7 @@ import { AUTHZ_PATH, authzAnswer, authzChecks } from './authz-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
 import { bffRouter } from './bff-routes.ts';
 import { sessionRouter } from './session-routes.ts';
+import { simulatedStoreOutage, testControlsRouter } from './test-controls-route.ts';
 import { requireCsrfHeader } from './csrf.ts';
 import { jwksHandler } from './jwks-route.ts';
 import { errorHandler } from './problem.ts';
@@ -62,12 +63,18 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
 
   // Whatever /bff and the admin API answer is about a session or a tenant: never cached.
   app.use(['/bff', '/admin/api'], noStore);
-  const sessions = sessionMiddleware(ctx, options.store);
+  const session = sessionMiddleware(ctx, options.store);
+  // With the test controls, a session may ask to be answered as if the store were down.
+  const sessions = ctx.testControls ? [session, simulatedStoreOutage(ctx)] : [session];
   app.post('/bff/backchannel-logout/:tenant/:provider', ...backchannelLogoutRoute(ctx));
   // Gateway mode: a reverse proxy's authorization subrequest (any method: nginx sends the
   // original one). Cheap refusals first (peer, headers, CSRF, route); only then the session read.
   if (ctx.config.gateway.enabled) {
     app.all(AUTHZ_PATH, authzChecks(ctx), sessions, authzAnswer(ctx));
+  }
+  // Development mode only: the routes, or (without `testControls`) a clear 404 saying so.
+  if (ctx.config.mode === 'development') {
+    app.use('/bff/test-controls', ...(ctx.testControls ? [session] : []), testControlsRouter(ctx));
   }
   app.use('/bff/sessions', sessions, sessionRouter(ctx));
   app.use('/bff', sessions, bffRouter(ctx));

@@ -9,6 +9,7 @@ import {
   type TokenSet,
 } from '../session/model.ts';
 import type { SessionService } from '../session/service.ts';
+import { idpOutageSimulated } from '../session/test-controls.ts';
 import { RetiredKeyError, type Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
 import { openidClientGrants, type GrantResponse, type IdpGrants } from './idp-grants.ts';
@@ -29,7 +30,14 @@ export interface TokenRefresherOptions {
   pollMs?: number;
   /** Counts refreshes by outcome and times them; sessions ended by a failed refresh. */
   metrics?: Metrics;
+  /**
+   * Honour IdP outages simulated by the test controls (`testControls`, development only):
+   * a session's refresh then fails as if its IdP were down.
+   */
+  simulatedOutages?: boolean;
 }
+
+const SIMULATED_IDP_OUTAGE = 'The identity provider is unavailable (a test control); try again.';
 
 /**
  * Keeps access tokens fresh. Single-flight per session within the process (a shared promise)
@@ -47,6 +55,7 @@ export class TokenRefresher {
       pollMs: 25,
       grants: openidClientGrants,
       metrics: NO_METRICS,
+      simulatedOutages: false,
       ...options,
     };
   }
@@ -144,6 +153,9 @@ export class TokenRefresher {
     const { vault, providers, sessions, grants, metrics } = this.#options;
     const tokens = await this.#open<TokenSet>(sid, record, record.tokens);
     if (!tokens.refreshToken) return this.#endSession(sid, record, 'no_refresh_token', 0);
+    if (this.#options.simulatedOutages && idpOutageSimulated(record, sessions.clock())) {
+      throw problem('idp_unavailable', { detail: SIMULATED_IDP_OUTAGE });
+    }
     const configuration = await providers.client(record.tenant, record.provider);
     let response: GrantResponse;
     const startedAt = performance.now();

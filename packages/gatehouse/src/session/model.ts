@@ -47,6 +47,12 @@ export interface SessionRecord {
   /** Opaque public handle for session management; never the session id. */
   handle: string;
   device: string;
+  /**
+   * Outages simulated for this session by the test controls (development mode with
+   * `testControls` only; never set otherwise): until when (epoch ms) Gatehouse answers as if the
+   * IdP, or the store, were down.
+   */
+  testFaults?: { idpUntil?: number; storeUntil?: number };
 }
 
 declare module 'express-session' {

@@ -1,0 +1,251 @@
+/**
+ * Playwright fixtures for apps behind Gatehouse: tests start signed in as a fresh user of the
+ * shape they ask for (`test.use({ gatehouseUser: { tenant: 'acme' } })`), through the real
+ * authorization code + PKCE flow of the dev IdP, without rendering its pages; and the
+ * `gatehouse` fixture expires, revokes, logs out or fails the test's own session.
+ */
+import { performance } from 'node:perf_hooks';
+import { test as base, expect } from '@playwright/test';
+import type { BrowserContext, Page, PlaywrightWorkerArgs, TestInfo } from '@playwright/test';
+import { callControl, devIdpBackchannelLogout, type ControlName } from './controls.ts';
+import {
+  GatehouseFixtureError,
+  signInOverHttp,
+  type GatehouseTestUser,
+  type GatehouseUserSpec,
+} from './sign-in.ts';
+
+export { expect, GatehouseFixtureError };
+export type { GatehouseTestUser, GatehouseUserSpec };
+
+/** The annotation each sign-in adds to its test (`description`: milliseconds). */
+export const SIGN_IN_ANNOTATION = 'gatehouse:sign-in';
+
+type StorageState = Awaited<ReturnType<BrowserContext['storageState']>>;
+
+/** A page or a browser context: whose cookies a sign-in or a control uses. */
+export type GatehouseTarget = Page | BrowserContext;
+
+/** The `gatehouse` fixture: the stack under test and the test's own session. */
+export interface GatehouseFixture {
+  /** Gatehouse's origin: Playwright's `baseURL`, else `GATEHOUSE_URL`. */
+  readonly baseURL: string;
+  /** The user signed in for this test (`gatehouseUser`, or the last `signIn`). */
+  readonly user: GatehouseTestUser | undefined;
+  /**
+   * Signs `user` in for `target` through the real login flow (code + PKCE via the dev IdP, the
+   * cookie set by Gatehouse) over HTTP, sharing the context's cookies: a spec makes a new unique
+   * user at the dev IdP first; a user from an earlier sign-in signs in again (another session).
+   */
+  signIn(
+    target: GatehouseTarget,
+    user: GatehouseUserSpec | GatehouseTestUser,
+    options?: { returnTo?: string },
+  ): Promise<GatehouseTestUser>;
+  /** The access token counts as expired: the next API call refreshes it at the IdP. */
+  expireAccessToken(target?: GatehouseTarget): Promise<void>;
+  /** The session reaches its absolute timeout: the next request answers 401 `session_expired`. */
+  expireSession(target?: GatehouseTarget): Promise<void>;
+  /** Gatehouse revokes the refresh token at the IdP: the next refresh gets `invalid_grant`. */
+  revokeAtIdp(target?: GatehouseTarget): Promise<void>;
+  /** The dev IdP sends Gatehouse a real back-channel logout token for the user. */
+  backchannelLogout(target?: GatehouseTarget): Promise<void>;
+  /** For `ms`, refreshes of this session answer 502 `idp_unavailable` (as if the IdP were down). */
+  failIdp(ms: number, target?: GatehouseTarget): Promise<void>;
+  /** For `ms`, every request of this session answers 503 `store_unavailable`. */
+  failStore(ms: number, target?: GatehouseTarget): Promise<void>;
+}
+
+export interface GatehouseOptions {
+  /**
+   * Every test starts signed in as a new user of this shape (its `sub` unique to the test),
+   * in the test's `context` (and so `page`).
+   */
+  gatehouseUser: GatehouseUserSpec | undefined;
+  /**
+   * `'test'` (default): a new user and session for every test. `'worker'`: tests of one worker
+   * asking for the same `gatehouseUser` share one user and its session (the storage state is
+   * reused), as long as that session is alive and no test used a lifecycle control on it;
+   * workers never share.
+   */
+  gatehouseSessionReuse: 'test' | 'worker';
+}
+
+interface AutoSession {
+  user: GatehouseTestUser;
+  storageState: StorageState;
+  /** A lifecycle control acted on it: never reuse it. */
+  spent: boolean;
+}
+
+interface TestFixtures {
+  gatehouse: GatehouseFixture;
+  _gatehouseSession: AutoSession | undefined;
+}
+
+interface WorkerFixtures {
+  _gatehouseReuse: Map<string, AutoSession>;
+}
+
+function contextOf(target: GatehouseTarget): BrowserContext {
+  return 'context' in target && typeof target.context === 'function'
+    ? target.context()
+    : (target as BrowserContext);
+}
+
+function gatehouseBase(baseURL: string | undefined): string {
+  const url = baseURL ?? process.env.GATEHOUSE_URL;
+  if (!url) {
+    throw new GatehouseFixtureError(
+      'no Gatehouse URL: set Playwright’s use.baseURL or the GATEHOUSE_URL environment variable',
+    );
+  }
+  return url;
+}
+
+function recordSignIn(testInfo: TestInfo, ms: number): void {
+  testInfo.annotations.push({ type: SIGN_IN_ANNOTATION, description: ms.toFixed(1) });
+}
+
+async function timed<T>(testInfo: TestInfo, run: () => Promise<T>): Promise<T> {
+  const started = performance.now();
+  const result = await run();
+  recordSignIn(testInfo, performance.now() - started);
+  return result;
+}
+
+export const test = base.extend<TestFixtures & GatehouseOptions, WorkerFixtures>({
+  gatehouseUser: [undefined, { option: true }],
+  gatehouseSessionReuse: ['test', { option: true }],
+
+  _gatehouseReuse: [
+    // eslint-disable-next-line no-empty-pattern -- Playwright fixtures must destructure their first argument
+    async ({}, use) => {
+      await use(new Map());
+    },
+    { scope: 'worker' },
+  ],
+
+  _gatehouseSession: async (
+    { gatehouseUser, gatehouseSessionReuse, baseURL, playwright, _gatehouseReuse },
+    use,
+    testInfo,
+  ) => {
+    if (!gatehouseUser) {
+      await use(undefined);
+      return;
+    }
+    const gatehouseURL = gatehouseBase(baseURL);
+    const key = JSON.stringify([gatehouseURL, gatehouseUser]);
+    const request = await playwright.request.newContext();
+    let session: AutoSession | undefined;
+    try {
+      const cached = gatehouseSessionReuse === 'worker' ? _gatehouseReuse.get(key) : undefined;
+      if (cached && !cached.spent && (await stillSignedIn(playwright, gatehouseURL, cached))) {
+        session = cached;
+      } else {
+        const user = await timed(testInfo, () =>
+          signInOverHttp(request, gatehouseURL, gatehouseUser, {
+            workerIndex: testInfo.workerIndex,
+          }),
+        );
+        session = { user, storageState: await request.storageState(), spent: false };
+      }
+    } finally {
+      await request.dispose();
+    }
+    if (gatehouseSessionReuse === 'worker') _gatehouseReuse.set(key, session);
+    await use(session);
+    if (session.spent) _gatehouseReuse.delete(key);
+  },
+
+  storageState: async ({ storageState, _gatehouseSession }, use) => {
+    await use(_gatehouseSession ? _gatehouseSession.storageState : storageState);
+  },
+
+  gatehouse: async ({ baseURL, context, _gatehouseSession }, use, testInfo) => {
+    const gatehouseURL = gatehouseBase(baseURL);
+    const users = new WeakMap<BrowserContext, GatehouseTestUser>();
+    let current: { context: BrowserContext; user: GatehouseTestUser } | undefined;
+    if (_gatehouseSession) {
+      users.set(context, _gatehouseSession.user);
+      current = { context, user: _gatehouseSession.user };
+    }
+    const contextFor = (target?: GatehouseTarget) =>
+      target ? contextOf(target) : (current?.context ?? context);
+    const control = async (name: ControlName, target?: GatehouseTarget, body?: { ms: number }) => {
+      const chosen = contextFor(target);
+      if (_gatehouseSession && chosen === context) _gatehouseSession.spent = true;
+      await callControl(chosen.request, gatehouseURL, name, body);
+    };
+    const checkMs = (ms: number) => {
+      if (!Number.isInteger(ms) || ms < 1 || ms > 600_000) {
+        throw new GatehouseFixtureError(`ms must be an integer from 1 to 600000, not ${ms}`);
+      }
+      return { ms };
+    };
+
+    const fixture: GatehouseFixture = {
+      baseURL: gatehouseURL,
+      get user() {
+        return current?.user;
+      },
+      async signIn(target, user, options = {}) {
+        const chosen = contextOf(target);
+        const signedIn = await timed(testInfo, () =>
+          signInOverHttp(chosen.request, gatehouseURL, user, {
+            workerIndex: testInfo.workerIndex,
+            ...(options.returnTo !== undefined ? { returnTo: options.returnTo } : {}),
+          }),
+        );
+        users.set(chosen, signedIn);
+        current = { context: chosen, user: signedIn };
+        return signedIn;
+      },
+      async expireAccessToken(target) {
+        await control('expire-access-token', target);
+      },
+      async expireSession(target) {
+        await control('expire-session', target);
+      },
+      async revokeAtIdp(target) {
+        await control('revoke-at-idp', target);
+      },
+      async failIdp(ms, target) {
+        await control('fail-idp', target, checkMs(ms));
+      },
+      async failStore(ms, target) {
+        await control('fail-store', target, checkMs(ms));
+      },
+      async backchannelLogout(target) {
+        const chosen = contextFor(target);
+        const user = users.get(chosen);
+        if (!user) {
+          throw new GatehouseFixtureError(
+            'backchannelLogout: no user was signed in by the fixtures in this browser context',
+          );
+        }
+        if (_gatehouseSession && chosen === context) _gatehouseSession.spent = true;
+        await devIdpBackchannelLogout(chosen.request, user);
+      },
+    };
+    await use(fixture);
+  },
+});
+
+/** Whether a reused storage state still holds a live Gatehouse session (one cheap read). */
+async function stillSignedIn(
+  playwright: PlaywrightWorkerArgs['playwright'],
+  gatehouseURL: string,
+  session: AutoSession,
+): Promise<boolean> {
+  const request = await playwright.request.newContext({ storageState: session.storageState });
+  try {
+    const response = await request.get(new URL('/bff/user?slide=false', gatehouseURL).href, {
+      failOnStatusCode: false,
+    });
+    return response.status() === 200;
+  } finally {
+    await request.dispose();
+  }
+}
