@@ -1,4 +1,5 @@
 import { CompactEncrypt, compactDecrypt } from 'jose';
+import { webcrypto } from 'node:crypto';
 
 export interface VaultKey {
   kid: string;
@@ -14,6 +15,8 @@ export interface VaultKey {
 export class Vault {
   readonly #current: { kid: string; key: Uint8Array };
   readonly #byKid: ReadonlyMap<string, Uint8Array>;
+  /** Each key imported into WebCrypto once (jose would import raw bytes on every call). */
+  readonly #imported = new Map<string, Promise<webcrypto.CryptoKey>>();
 
   constructor(keys: readonly VaultKey[]) {
     const decoded = keys.map(({ kid, key }) => ({ kid, key: Buffer.from(key, 'base64url') }));
@@ -30,7 +33,7 @@ export class Vault {
   async seal(value: unknown): Promise<string> {
     return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(value)))
       .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: this.#current.kid })
-      .encrypt(this.#current.key);
+      .encrypt(await this.#cryptoKey(this.#current.kid, this.#current.key));
   }
 
   /** Decrypts what {@link seal} produced with any known key; throws on tampering or unknown kid. */
@@ -39,11 +42,20 @@ export class Vault {
       sealed,
       (header) => {
         const key = header.kid === undefined ? undefined : this.#byKid.get(header.kid);
-        if (!key) throw new Error('unknown encryption key id');
-        return key;
+        if (!key || header.kid === undefined) throw new Error('unknown encryption key id');
+        return this.#cryptoKey(header.kid, key);
       },
       { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] },
     );
     return JSON.parse(new TextDecoder().decode(plaintext)) as T;
+  }
+
+  #cryptoKey(kid: string, key: Uint8Array): Promise<webcrypto.CryptoKey> {
+    let imported = this.#imported.get(kid);
+    if (!imported) {
+      imported = webcrypto.subtle.importKey('raw', key, 'AES-GCM', false, ['encrypt', 'decrypt']);
+      this.#imported.set(kid, imported);
+    }
+    return imported;
   }
 }
