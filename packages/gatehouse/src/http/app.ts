@@ -38,6 +38,12 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   );
   app.use(securityHeaders(ctx));
 
+  // The API proxy first (the busiest path, no other route shares its prefix). Cheap refusals
+  // first (CSRF, path, method); only then the one session read, which the proxy does itself
+  // (express-session's per-request work buys nothing on a call that never changes the session
+  // through it).
+  app.use('/api', requireCsrfHeader(ctx.publicOrigin), resolveApiRoute(ctx), apiProxy(ctx));
+
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
   });
@@ -64,10 +70,6 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   app.post('/bff/backchannel-logout/:tenant/:provider', ...backchannelLogoutRoute(ctx));
   app.use('/bff/sessions', sessions, sessionRouter(ctx));
   app.use('/bff', sessions, bffRouter(ctx));
-  // Cheap refusals first (CSRF, path, method); only then the one session read, which the
-  // proxy does itself (express-session's per-request work buys nothing on a call that never
-  // changes the session through it).
-  app.use('/api', requireCsrfHeader(ctx.publicOrigin), resolveApiRoute(ctx), apiProxy(ctx));
   // JSON bodies (32 kB) are parsed inside, after the caller is identified.
   app.use('/admin/api', sessions, adminRouter(ctx));
 
