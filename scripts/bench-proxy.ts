@@ -10,6 +10,8 @@
  * - `raw`: the same on raw node:http;
  * - `direct`: the upstream itself (latency reference).
  *
+ * `--no-pin` runs the contenders unpinned; `--workers n` gives Gatehouse n cluster workers.
+ *
  * Printed per workload (GET small JSON, POST 4 KB): req/s, CPU µs per request of the contender's
  * processes (/proc/<pid>/stat, children included), req/s per core, p50/p99, Gatehouse's Redis
  * commands per call (must be 1 read, 0 writes) and the ratios against each contender; then the
@@ -53,6 +55,8 @@ import { summariseProfile } from './bench/profile-summary.ts';
 const { values } = parseArgs({
   // `pnpm bench -- --rounds 1` passes the `--` through.
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
+  // `--no-pin` turns pinning off.
+  allowNegative: true,
   options: {
     rounds: { type: 'string', default: '3' },
     /** Seconds per measured run of one contender and workload. */
