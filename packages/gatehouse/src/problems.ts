@@ -242,6 +242,20 @@ export const PROBLEMS = {
     expose: true,
   },
 
+  // ---- gateway mode (forward-auth, `/bff/authz`) ----
+  gateway_untrusted: {
+    status: 403,
+    title: 'Forbidden',
+    message: 'Only a trusted gateway may ask for authorization.',
+    expose: true,
+  },
+  gateway_request_invalid: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'The gateway must name the original method and URI once each.',
+    expose: true,
+  },
+
   // ---- admin API ----
   invalid_token: {
     status: 401,

@@ -1,11 +1,11 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { freePort } from './ports.ts';
+import { waitForPort } from './wait-for-port.ts';
 
 export interface HaproxyBackend {
   /** Server name in HAProxy (its logs and the `X-Served-By` answer header). */
@@ -177,22 +177,4 @@ function parseLogLine(line: string): HaproxyLogLine | undefined {
     termination: match[4] ?? '',
     retries: Number(match[5]),
   };
-}
-
-async function waitForPort(port: number, gone: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    if (gone()) throw new Error('exited');
-    const open = await new Promise<boolean>((resolve) => {
-      const socket = connect(port, '127.0.0.1');
-      socket.once('connect', () => {
-        socket.destroy();
-        resolve(true);
-      });
-      socket.once('error', () => resolve(false));
-    });
-    if (open) return;
-    if (Date.now() > deadline) throw new Error(`port ${port} not open after ${timeoutMs} ms`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }

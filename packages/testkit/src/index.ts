@@ -25,3 +25,10 @@ export {
   type ProxiedStackOptions,
   type ProxiedInstance,
 } from './proxied-stack.ts';
+export {
+  startNginx,
+  nginxGatewayHttp,
+  type NginxOptions,
+  type NginxGatewayOptions,
+  type RunningNginx,
+} from './nginx.ts';

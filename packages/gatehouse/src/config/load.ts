@@ -96,11 +96,16 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const signingKeys = resolveSigningKeys(config, warnings);
   if (problems.length > 0) throw new ConfigError(problems);
 
+  warnings.push(...gatewayWarnings(config));
   const result: GatehouseConfig = {
     ...config,
     ...secrets,
     signingKeys,
     secureCookies: new URL(config.publicUrl).protocol === 'https:',
+    gateway: {
+      ...config.gateway,
+      enabled: config.gateway.enabled ?? config.mode === 'development',
+    },
   };
   return { config: deepFreeze(result), warnings };
 }
@@ -214,6 +219,7 @@ function applyEnvironment(
   if (env.GATEHOUSE_STATIC_DIR) out.staticDir = env.GATEHOUSE_STATIC_DIR;
   if (env.GATEHOUSE_ADMIN_TOKEN) out.adminToken = env.GATEHOUSE_ADMIN_TOKEN;
   if (env.TRUST_PROXY !== undefined) out.trustProxy = parseTrustProxy(env.TRUST_PROXY);
+  applyGatewayEnvironment(out, env, problems);
   if (env.SHUTDOWN_GRACE_SECONDS) {
     const grace = env.SHUTDOWN_GRACE_SECONDS;
     out.shutdownGraceSeconds = /^\d+$/.test(grace) ? Number(grace) : grace;
@@ -235,6 +241,23 @@ function applyEnvironment(
     });
   }
   return out;
+}
+
+/** `GATEHOUSE_GATEWAY` (`true`/`false`) and `GATEHOUSE_GATEWAY_ROUTE` override the file's fields. */
+function applyGatewayEnvironment(
+  out: Record<string, unknown>,
+  env: Record<string, string | undefined>,
+  problems: string[],
+): void {
+  const fields: Record<string, unknown> = {};
+  const enabled = env.GATEHOUSE_GATEWAY;
+  if (enabled !== undefined && enabled !== '') {
+    if (enabled === 'true' || enabled === 'false') fields.enabled = enabled === 'true';
+    else problems.push('GATEHOUSE_GATEWAY: must be "true" or "false"');
+  }
+  if (env.GATEHOUSE_GATEWAY_ROUTE) fields.route = env.GATEHOUSE_GATEWAY_ROUTE;
+  if (Object.keys(fields).length === 0) return;
+  out.gateway = { ...(isRecord(out.gateway) ? out.gateway : {}), ...fields };
 }
 
 const REDIS_TOPOLOGY_VARIABLES = ['REDIS_URL', 'REDIS_SENTINELS', 'REDIS_CLUSTER_NODES'] as const;
@@ -490,11 +513,35 @@ function checkRoutes(config: ParsedConfig, problems: string[]): void {
   }
 }
 
+/**
+ * `/bff/authz` answers with a bearer token, so only the gateway may reach it: a `trust proxy`
+ * of `true` or a hop count trusts whatever peer connects, not only the gateway.
+ */
+function gatewayWarnings(config: ParsedConfig): string[] {
+  const enabled = config.gateway.enabled ?? config.mode === 'development';
+  const trustsAnyPeer =
+    config.trustProxy === true || (typeof config.trustProxy === 'number' && config.trustProxy > 0);
+  if (!enabled || !trustsAnyPeer) return [];
+  return [
+    "gateway mode is on and TRUST_PROXY trusts any peer (true or a hop count): every client that reaches Gatehouse directly can ask /bff/authz for a token; name the gateway's addresses instead (TRUST_PROXY=10.0.0.5 or a subnet)",
+  ];
+}
+
+/** The gateway's default route must be a configured route. */
+function checkGateway(config: ParsedConfig, problems: string[]): void {
+  const route = config.gateway?.route;
+  if (route === undefined) return;
+  if (!config.routes.some((r) => r.prefix === `/api/${route}`)) {
+    problems.push(`gateway.route: no route has the prefix "/api/${route}"`);
+  }
+}
+
 const configChecks: ConfigCheck[] = [
   checkPublicUrl,
   checkDevIdpOrigins,
   checkTenants,
   checkRoutes,
+  checkGateway,
   checkGatehouseRoutes,
   checkSigningKeys,
   checkSessionAndKeys,

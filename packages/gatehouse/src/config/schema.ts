@@ -148,6 +148,24 @@ export const routeSchema = z.strictObject({
   allowSetCookie: z.boolean().default(false),
 });
 
+/**
+ * Gateway mode (forward-auth): `/bff/authz` answers a reverse proxy's authorization subrequest
+ * (nginx `auth_request`, Traefik `forwardAuth`) with the session's bearer token in a header.
+ */
+export const gatewaySchema = z.strictObject({
+  /** Whether `/bff/authz` answers; when absent, on in development mode and off in production. */
+  enabled: z.boolean().optional(),
+  /**
+   * The route (`<name>` of `/api/<name>`) whose token settings (`tokenMode`, `resource`,
+   * `audience`, `tenants`, `methods`) apply when the subrequest names none (`?route=`). Without
+   * it, such a subrequest gets the session's own access token from the sign-in.
+   */
+  route: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]*$/, 'must be a route name (the <name> of /api/<name>)')
+    .optional(),
+});
+
 const encryptionKey = z.strictObject({
   kid: z.string().regex(/^[A-Za-z0-9_-]{1,32}$/),
   /** 32 random bytes, base64url. */
@@ -239,6 +257,8 @@ export const configSchema = z.strictObject({
   adminToken: z.string().min(1).optional(),
   tenants: z.array(tenantSchema).default([]),
   routes: z.array(routeSchema).default([]),
+  /** Forward-auth for reverse proxies (`/bff/authz`). */
+  gateway: gatewaySchema.default({}),
   /** Directory of the built SPA to serve (index.html fallback for client-side routes). */
   staticDir: z.string().optional(),
   /**
@@ -257,15 +277,18 @@ export type ProviderConfig = z.output<typeof providerSchema>;
 export type TenantConfig = z.output<typeof tenantSchema>;
 export type RouteConfig = z.output<typeof routeSchema>;
 export type RedisConfig = z.output<typeof redisSchema>;
+export type GatewayConfig = Omit<z.output<typeof gatewaySchema>, 'enabled'> & { enabled: boolean };
 
 /** The validated, frozen configuration; secrets are always present after loading. */
 export type GatehouseConfig = Readonly<
-  Omit<ParsedConfig, 'session' | 'encryptionKeys' | 'signingKeys'> & {
+  Omit<ParsedConfig, 'session' | 'encryptionKeys' | 'signingKeys' | 'gateway'> & {
     session: NonNullable<ParsedConfig['session']>;
     encryptionKeys: NonNullable<ParsedConfig['encryptionKeys']>;
     /** Empty only when no key is configured outside development mode (no `gatehouse` routes). */
     signingKeys: NonNullable<ParsedConfig['signingKeys']>;
     /** Whether the public URL is https (cookie prefix, Secure, SameSite=Strict). */
     secureCookies: boolean;
+    /** Gateway mode with its default resolved by the mode. */
+    gateway: GatewayConfig;
   }
 >;

@@ -83,8 +83,9 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
 /**
  * The IdP's access token (refreshed first when about to expire), or for `gatehouse` routes a
  * Gatehouse-signed token for the route's audience: no IdP round trip and no store access.
+ * Gateway mode (`authz-route.ts`) hands out the same tokens.
  */
-async function upstreamToken(
+export async function upstreamToken(
   ctx: GatehouseContext,
   sid: string,
   route: RouteConfig,

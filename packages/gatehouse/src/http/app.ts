@@ -7,6 +7,7 @@ import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import { adminRouter } from '../admin/routes.ts';
 import { apiProxy, resolveApiRoute } from './api-route.ts';
+import { AUTHZ_PATH, authzAnswer, authzChecks } from './authz-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
 import { bffRouter } from './bff-routes.ts';
 import { sessionRouter } from './session-routes.ts';
@@ -68,6 +69,11 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   app.use(['/bff', '/admin/api'], noStore);
   const sessions = sessionMiddleware(ctx, options.store);
   app.post('/bff/backchannel-logout/:tenant/:provider', ...backchannelLogoutRoute(ctx));
+  // Gateway mode: a reverse proxy's authorization subrequest (any method: nginx sends the
+  // original one). Cheap refusals first (peer, headers, CSRF, route); only then the session read.
+  if (ctx.config.gateway.enabled) {
+    app.all(AUTHZ_PATH, authzChecks(ctx), authzAnswer(ctx));
+  }
   app.use('/bff/sessions', sessions, sessionRouter(ctx));
   app.use('/bff', sessions, bffRouter(ctx));
   // JSON bodies (32 kB) are parsed inside, after the caller is identified.

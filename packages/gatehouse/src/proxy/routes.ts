@@ -18,7 +18,12 @@ const DOT_OR_EMPTY_SEGMENT = /\/\.{1,2}(?:\/|$)|\/\//;
 
 const invalidPath = () => problem('invalid_path');
 
-function assertCleanPath(rawPath: string): void {
+/**
+ * Refuses a raw path that could change meaning after a decode or normalisation downstream.
+ *
+ * @throws GatehouseError 400 `invalid_path`
+ */
+export function assertCleanPath(rawPath: string): void {
   if (
     INVALID_CHARACTER.test(rawPath) ||
     DANGEROUS_ESCAPE.test(rawPath) ||

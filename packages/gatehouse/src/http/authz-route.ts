@@ -1,0 +1,88 @@
+import type { Request, RequestHandler, Response } from 'express';
+import type { GatehouseContext } from '../context.ts';
+import type { RouteConfig } from '../config/schema.ts';
+import { problem } from '../errors.ts';
+import {
+  assertCsrf,
+  gatewayRoute,
+  identityHeaders,
+  needsSession,
+  originalRequest,
+} from '../proxy/forward-auth.ts';
+import { upstreamToken } from './api-route.ts';
+import { readRequestSession, slideSessionIfDue } from './session-access.ts';
+
+export const AUTHZ_PATH = '/bff/authz';
+
+type TrustFunction = (address: string, hop: number) => boolean;
+
+interface GatewayDecision {
+  route: RouteConfig | undefined;
+}
+
+/**
+ * `/bff/authz`, before the session is read: the peer must be a trusted proxy (Express
+ * `trust proxy`), the original method and URI well-formed, the CSRF rules met for the original
+ * method, and the route (`?route=<name>` or `gateway.route`) must allow that method. A refused
+ * request costs no store access.
+ */
+export function authzChecks(ctx: GatehouseContext): RequestHandler {
+  return (req, res, next) => {
+    // Exactly this path: Express would also match `/bff/AUTHZ` and `/bff/authz/`, which a
+    // gateway's rule that keeps browsers off `/bff/authz` might not cover.
+    if (req.path !== AUTHZ_PATH) return next('route');
+    const trust = req.app.get('trust proxy fn') as TrustFunction;
+    // Hop 0 is the peer itself: the one address `trust proxy` must name for its headers to count.
+    const trustedPeer = trust(req.socket.remoteAddress ?? '', 0);
+    const original = originalRequest(trustedPeer, req.headers);
+    assertCsrf(original, req.headers, ctx.publicOrigin);
+    const requested = req.query.route;
+    if (requested !== undefined && typeof requested !== 'string') {
+      throw problem('invalid_parameter', { detail: 'route must appear once.' });
+    }
+    const route = gatewayRoute(
+      ctx.config.routes,
+      requested,
+      ctx.config.gateway.route,
+      original.method,
+    );
+    res.locals.gateway = { route } satisfies GatewayDecision;
+    next();
+  };
+}
+
+/**
+ * `/bff/authz` after {@link authzChecks}: the same session read and access as a
+ * proxied `/api` call (timeouts, live provider, tenant restriction, slide, refresh when due), then
+ * `200` with `Authorization: Bearer …` and the identity headers for the gateway to pass on, and
+ * no body. Without a session: 401, unless the route lets anonymous calls through.
+ */
+export function authzAnswer(ctx: GatehouseContext): RequestHandler {
+  return async (req: Request, res: Response) => {
+    const { route } = res.locals.gateway as GatewayDecision;
+    res.setHeader('cache-control', 'no-store');
+
+    const session = await readRequestSession(ctx, req);
+    if (!session) {
+      if (needsSession(route)) throw problem('unauthenticated');
+      res.status(200).end();
+      return;
+    }
+    if (route?.tenants && !route.tenants.includes(session.record.tenant)) {
+      throw problem('tenant_not_allowed');
+    }
+    if (route?.tokenMode === 'none') {
+      res.status(200).end();
+      return;
+    }
+    const record = await slideSessionIfDue(ctx, session.sid, session.record);
+    const token = route
+      ? await upstreamToken(ctx, session.sid, route, record)
+      : await ctx.refresher.accessToken(session.sid, record);
+    res.setHeader('authorization', `Bearer ${token}`);
+    for (const [name, value] of Object.entries(identityHeaders(record))) {
+      res.setHeader(name, value);
+    }
+    res.status(200).end();
+  };
+}
