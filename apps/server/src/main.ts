@@ -1,8 +1,11 @@
+import cluster from 'node:cluster';
 import { existsSync } from 'node:fs';
 import type { Server } from 'node:http';
+import { availableParallelism } from 'node:os';
 import { resolve } from 'node:path';
 import type { Tracing } from './tracing.ts';
 import { TRACING_PROTOCOLS, tracingEnabled, tracingProtocol } from './tracing-switch.ts';
+import { runPrimary } from './primary.ts';
 
 /** After the drain: how long closing the stores (Redis) may take. */
 const CLOSE_TIMEOUT_MS = 5000;
@@ -52,7 +55,19 @@ async function main(): Promise<void> {
     return;
   }
 
-  const logger = createLogger(config.logLevel);
+  const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
+  if (workers > 1 && cluster.isPrimary) {
+    // The primary only forks, restarts and signals workers: it holds no connection of its own.
+    runPrimary({
+      workers,
+      logger: createLogger(config.logLevel).child({ role: 'primary' }),
+      stopTimeoutMs: config.shutdownGraceSeconds * 1000 + CLOSE_TIMEOUT_MS + 1000,
+    });
+    return;
+  }
+  // Every line of a worker says which process wrote it.
+  const baseLogger = createLogger(config.logLevel);
+  const logger = cluster.isWorker ? baseLogger.child({ pid: process.pid }) : baseLogger;
   for (const warning of warnings) logger.warn(warning);
   if (!config.redis)
     logger.warn(

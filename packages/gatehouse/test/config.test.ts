@@ -454,6 +454,58 @@ describe('loadConfig: sources and precedence', () => {
     }
   });
 
+  it('reads the proxied access-log sample rate from ACCESS_LOG_SAMPLE_RATE (default 0.01)', () => {
+    expect(loadConfig({ input: devInput() }).config.accessLogSampleRate).toBe(0.01);
+    for (const [text, rate] of [
+      ['0', 0],
+      ['1', 1],
+      ['0.25', 0.25],
+      ['.5', 0.5],
+    ] as const) {
+      expect(
+        loadConfig({ env: { ACCESS_LOG_SAMPLE_RATE: text }, input: devInput() }).config
+          .accessLogSampleRate,
+      ).toBe(rate);
+    }
+    for (const rate of ['abc', '-0.1', '1.5', '1e-2']) {
+      expect(
+        hasProblem(
+          problemsOf({ env: { ACCESS_LOG_SAMPLE_RATE: rate }, input: devInput() }),
+          /^accessLogSampleRate: /,
+        ),
+        rate,
+      ).toBe(true);
+    }
+  });
+
+  it('reads GATEHOUSE_WORKERS (default 1) and refuses several workers without shared state', () => {
+    expect(loadConfig({ input: devInput() }).config.workers).toBe(1);
+    expect(
+      loadConfig({ env: { ...productionEnv(), GATEHOUSE_WORKERS: 'auto' } }).config.workers,
+    ).toBe('auto');
+    expect(loadConfig({ env: { ...productionEnv(), GATEHOUSE_WORKERS: '4' } }).config.workers).toBe(
+      4,
+    );
+    for (const workers of ['0', 'many', '-2', '1.5']) {
+      expect(
+        hasProblem(
+          problemsOf({ env: { GATEHOUSE_WORKERS: workers }, input: devInput() }),
+          /^workers: /,
+        ),
+        workers,
+      ).toBe(true);
+    }
+    // Development without Redis or secrets: each worker would have its own sessions and keys.
+    const problems = problemsOf({ env: { GATEHOUSE_WORKERS: '2' }, input: devInput() });
+    for (const needed of [
+      /needs Redis/,
+      /needs SESSION_SECRET/,
+      /needs GATEHOUSE_ENCRYPTION_KEYS/,
+    ]) {
+      expect(hasProblem(problems, needed)).toBe(true);
+    }
+  });
+
   describe('GATEHOUSE_CONFIG', () => {
     let dir: string;
     beforeAll(() => {

@@ -217,6 +217,14 @@ function applyEnvironment(
   if (env.PUBLIC_URL) out.publicUrl = env.PUBLIC_URL;
   applyRedisEnvironment(out, env, problems);
   if (env.LOG_LEVEL) out.logLevel = env.LOG_LEVEL;
+  if (env.ACCESS_LOG_SAMPLE_RATE) {
+    const rate = env.ACCESS_LOG_SAMPLE_RATE.trim();
+    out.accessLogSampleRate = /^(?:\d+(?:\.\d*)?|\.\d+)$/.test(rate) ? Number(rate) : rate;
+  }
+  if (env.GATEHOUSE_WORKERS) {
+    const workers = env.GATEHOUSE_WORKERS.trim();
+    out.workers = /^\d+$/.test(workers) ? Number(workers) : workers;
+  }
   if (env.GATEHOUSE_STATIC_DIR) out.staticDir = env.GATEHOUSE_STATIC_DIR;
   if (env.GATEHOUSE_ADMIN_TOKEN) out.adminToken = env.GATEHOUSE_ADMIN_TOKEN;
   if (env.TRUST_PROXY !== undefined) out.trustProxy = parseTrustProxy(env.TRUST_PROXY);
@@ -663,7 +671,28 @@ const configChecks: ConfigCheck[] = [
   checkGatehouseRoutes,
   checkSigningKeys,
   checkSessionAndKeys,
+  checkWorkers,
 ];
+
+/** Workers share nothing but Redis: sessions and secrets must be the same in every one. */
+function checkWorkers(config: ParsedConfig, problems: string[]): void {
+  if (config.workers === 1) return;
+  if (!config.redis) {
+    problems.push(
+      'GATEHOUSE_WORKERS: more than one worker needs Redis (REDIS_URL, …) to share sessions',
+    );
+  }
+  if (!config.session) {
+    problems.push(
+      'GATEHOUSE_WORKERS: more than one worker needs SESSION_SECRET (the same in every worker)',
+    );
+  }
+  if (!config.encryptionKeys) {
+    problems.push(
+      'GATEHOUSE_WORKERS: more than one worker needs GATEHOUSE_ENCRYPTION_KEYS (the same in every worker)',
+    );
+  }
+}
 
 function checkSessionAndKeys(config: ParsedConfig, problems: string[]): void {
   const { session, encryptionKeys } = config;

@@ -302,6 +302,15 @@ export const configSchema = z.strictObject({
    */
   redis: redisSchema.optional(),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /**
+   * The share (0–1) of proxied calls answered below 400 that get an access-log line; every other
+   * request, and every 4xx/5xx answer, always gets one.
+   */
+  accessLogSampleRate: z.number().min(0).max(1).default(0.01),
+  /**
+   * `apps/server` processes: 1 (no cluster), a number of workers, or `auto` (one per core).
+   */
+  workers: z.union([z.literal('auto'), z.number().int().min(1).max(256)]).default(1),
   session: z
     .strictObject({
       /** Cookie-signing secrets, newest first (older ones still verify: rotation). */

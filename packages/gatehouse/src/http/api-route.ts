@@ -6,7 +6,7 @@ import type { SessionRecord } from '../session/model.ts';
 import { forwardRequest } from '../proxy/forward.ts';
 import { upstreamRequestHeaders } from '../proxy/headers.ts';
 import { matchRoute, type RouteMatch } from '../proxy/routes.ts';
-import { activeSession, slideIfDue } from './session-access.ts';
+import { readRequestSession, slideSessionIfDue } from './session-access.ts';
 import { clientIp } from './rate-limit.ts';
 
 /**
@@ -27,54 +27,67 @@ export function resolveApiRoute(ctx: GatehouseContext): RequestHandler {
 }
 
 /**
- * `ANY /api/<route>/…` after {@link resolveApiRoute}: session (one store read, done by
- * express-session), tenant restriction, token by mode (refreshing first when it is about to
- * expire), then streaming to the upstream. At steady state: one Redis read and no write.
+ * `ANY /api/<route>/…` after {@link resolveApiRoute}: session (one store read, without
+ * express-session: see {@link readRequestSession}), tenant restriction, token by mode
+ * (refreshing first when it is about to expire), then streaming to the upstream. At steady
+ * state: one Redis read and no write.
  */
 export function apiProxy(ctx: GatehouseContext): RequestHandler {
+  // Per deployment, not per request.
+  const publicUrl = new URL(ctx.publicOrigin);
+  const onDrain = (end: () => void) => ctx.drain.onDrain(end);
   return async (req: Request, res: Response) => {
     const { route, upstreamUrl } = res.locals.apiRoute as RouteMatch;
 
-    let record = await activeSession(ctx, req);
-    if (!record && (route.tokenMode === 'user' || route.tokenMode === 'gatehouse')) {
+    const session = await readRequestSession(ctx, req);
+    // Whom the access line names (tenant, provider, user digest), read only if it is written.
+    if (session) res.locals.sessionRecord = session.record;
+    if (!session && (route.tokenMode === 'user' || route.tokenMode === 'gatehouse')) {
       throw problem('unauthenticated');
     }
-    if (record && route.tenants && !route.tenants.includes(record.tenant)) {
+    if (session && route.tenants && !route.tenants.includes(session.record.tenant)) {
       throw problem('tenant_not_allowed');
     }
     // Only a route that opted in pays a limiter's Redis command.
     if (route.rateLimit) {
       await ctx.rateLimits.consumeRoute(
         route.prefix,
-        record ? `session:${record.handle}` : clientIp(req),
+        session ? `session:${session.record.handle}` : clientIp(req),
       );
     }
 
     let authorization: string | undefined;
-    if (record && route.tokenMode !== 'none') {
-      record = await slideIfDue(ctx, req, record);
-      authorization = `Bearer ${await upstreamToken(ctx, req, route, record)}`;
+    if (session && route.tokenMode !== 'none') {
+      const record = await slideSessionIfDue(ctx, session.sid, session.record);
+      authorization = `Bearer ${await upstreamToken(ctx, session.sid, route, record)}`;
     }
 
-    const forward = {
-      dispatcher: ctx.upstreams.for(route.timeoutMs),
-      logger: req.log,
-      observer: ctx.metrics.upstream(route.prefix),
-      onDrain: (end: () => void) => ctx.drain.onDrain(end),
-    };
-    await forwardRequest(forward, req, res, {
-      url: upstreamUrl,
-      method: req.method,
-      headers: upstreamRequestHeaders(req.headers, {
-        clientIp: req.ip,
-        publicUrl: new URL(ctx.publicOrigin),
-        requestId: typeof req.id === 'string' ? req.id : '',
-        ...(authorization ? { authorization } : {}),
-      }),
-      timeoutMs: route.timeoutMs,
-      idleTimeoutMs: route.idleTimeoutMs,
-      allowSetCookie: route.allowSetCookie,
-    });
+    await forwardRequest(
+      {
+        dispatcher: ctx.upstreams.for(route.timeoutMs),
+        // req.log is made on first use: a call that goes well never needs it.
+        get logger() {
+          return req.log;
+        },
+        observer: ctx.metrics.upstream(route.prefix),
+        onDrain,
+      },
+      req,
+      res,
+      {
+        url: upstreamUrl,
+        method: req.method,
+        headers: upstreamRequestHeaders(req.headers, {
+          clientIp: req.ip,
+          publicUrl,
+          requestId: typeof req.id === 'string' ? req.id : '',
+          ...(authorization ? { authorization } : {}),
+        }),
+        timeoutMs: route.timeoutMs,
+        idleTimeoutMs: route.idleTimeoutMs,
+        allowSetCookie: route.allowSetCookie,
+      },
+    );
   };
 }
 
@@ -85,16 +98,16 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
  */
 export async function upstreamToken(
   ctx: GatehouseContext,
-  req: Request,
+  sid: string,
   route: RouteConfig,
   record: SessionRecord,
 ): Promise<string> {
   if (route.tokenMode !== 'gatehouse')
-    return ctx.refresher.accessToken(req.sessionID, record, route.resource);
+    return ctx.refresher.accessToken(sid, record, route.resource);
   // loadConfig refuses a `gatehouse` route without an audience; never fall back to the IdP token.
   if (!route.audience) throw new Error(`route ${route.prefix} has no audience`);
   return ctx.downstreamTokens.tokenFor({
-    sessionId: req.sessionID,
+    sessionId: sid,
     session: record,
     audience: route.audience,
     lifetimeSeconds: route.tokenLifetimeSeconds,

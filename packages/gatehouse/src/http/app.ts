@@ -1,16 +1,12 @@
-import { randomUUID } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import express, { type Express, type RequestHandler } from 'express';
+import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import session from 'express-session';
 import helmet from 'helmet';
-import { pinoHttp } from 'pino-http';
 import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
-import { loggableUrl } from '../observability/logger.ts';
 import { adminRouter } from '../admin/routes.ts';
 import { apiProxy, resolveApiRoute } from './api-route.ts';
-import { logContextOf } from './audit-origin.ts';
 import { AUTHZ_PATH, authzAnswer, authzChecks } from './authz-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
 import { bffRouter } from './bff-routes.ts';
@@ -20,14 +16,15 @@ import { requireCsrfHeader } from './csrf.ts';
 import { jwksHandler } from './jwks-route.ts';
 import { errorHandler } from './problem.ts';
 import { requestMetrics } from './request-metrics.ts';
+import { requestLog } from './request-log.ts';
+
+export { requestLogLevel } from './request-log.ts';
 
 export interface AppOptions {
   store: session.Store;
   /** Readiness probe: resolves when the shared store answers. */
   ping: () => Promise<void>;
 }
-
-const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
 
 /** The Express adapter: maps HTTP onto the core; every route file only composes named steps. */
 export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
@@ -38,8 +35,18 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
 
   app.use(ctx.drain.track);
   app.use(requestMetrics(ctx.metrics));
-  app.use(requestLogger(ctx));
+  app.use(
+    requestLog(app, ctx.logger, {
+      proxiedSuccessSampleRate: ctx.config.accessLogSampleRate,
+    }),
+  );
   app.use(securityHeaders(ctx));
+
+  // The API proxy first (the busiest path, no other route shares its prefix). Cheap refusals
+  // first (CSRF, path, method); only then the one session read, which the proxy does itself
+  // (express-session's per-request work buys nothing on a call that never changes the session
+  // through it).
+  app.use('/api', requireCsrfHeader(ctx.publicOrigin), resolveApiRoute(ctx), apiProxy(ctx));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -70,7 +77,7 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   // Gateway mode: a reverse proxy's authorization subrequest (any method: nginx sends the
   // original one). Cheap refusals first (peer, headers, CSRF, route); only then the session read.
   if (ctx.config.gateway.enabled) {
-    app.all(AUTHZ_PATH, authzChecks(ctx), sessions, authzAnswer(ctx));
+    app.all(AUTHZ_PATH, authzChecks(ctx), authzAnswer(ctx));
   }
   // Development mode only: the routes, or (without `testControls`) a clear 404 saying so.
   if (ctx.config.mode === 'development') {
@@ -78,14 +85,6 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   }
   app.use('/bff/sessions', sessions, sessionRouter(ctx));
   app.use('/bff', sessions, bffRouter(ctx));
-  // Cheap refusals first (CSRF, path, method); only then the one session read.
-  app.use(
-    '/api',
-    requireCsrfHeader(ctx.publicOrigin),
-    resolveApiRoute(ctx),
-    sessions,
-    apiProxy(ctx),
-  );
   // JSON bodies (32 kB) are parsed inside, after the caller is identified.
   app.use('/admin/api', sessions, adminRouter(ctx));
 
@@ -100,64 +99,34 @@ const noStore: RequestHandler = (_req, res, next) => {
   next();
 };
 
-function requestLogger(ctx: GatehouseContext): RequestHandler {
-  return pinoHttp({
-    logger: ctx.logger,
-    genReqId: (req, res) => {
-      const incoming = req.headers['x-request-id'];
-      const id =
-        typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-      res.setHeader('x-request-id', id);
-      return id;
-    },
-    // Only what is safe to keep: no headers (cookies, tokens), no query values (codes, states).
-    serializers: {
-      req: (req: { id: unknown; method: string; url: string }) => ({
-        id: req.id,
-        method: req.method,
-        url: loggableUrl(req.url),
-      }),
-      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-    },
-    customLogLevel: (req, res, err) => requestLogLevel(req, res, err),
-    // pino-http would attach a made-up Error (with a stack) to every 5xx line.
-    customErrorObject: (req, res, _err, value: Record<string, unknown>) => {
-      const { err: _made, ...line } = value;
-      return { ...line, ...logContextOf(req, res) };
-    },
-    // Tenant, provider and user handle (a digest) of the request, and an error's code and cause:
-    // merged into the line when it is written (no child logger per request).
-    customSuccessObject: (req, res, value: Record<string, unknown>) => {
-      const context = logContextOf(req, res);
-      return context ? { ...value, ...context } : value;
-    },
-  });
-}
-
-const PROBES = new Set(['/healthz', '/readyz']);
-
 /**
- * The level of a request's access-log line. A 500 is a bug (the error handler logs its stack);
- * 502/503/504 are a dependency's outage, logged once per transition by the outage log, so each
- * such answer is only a warning. A probe that succeeds is not logged at all (a balancer asks
- * every few seconds); a failing one is.
- *
- * @example
- * requestLogLevel({ url: '/healthz' }, { statusCode: 200 }); // 'silent'
+ * helmet's headers (CSP, HSTS over https, no-referrer, nosniff, …). They are the same for every
+ * request, so helmet runs once at start-up and each request gets the captured list.
  */
-export function requestLogLevel(
-  req: { url?: string | undefined; originalUrl?: string | undefined },
-  res: { statusCode: number },
-  err?: Error,
-): 'error' | 'warn' | 'info' | 'silent' {
-  if (err || res.statusCode === 500) return 'error';
-  if (res.statusCode > 500) return 'warn';
-  const path = (req.originalUrl ?? req.url ?? '').split('?')[0] ?? '';
-  return PROBES.has(path) && res.statusCode < 400 ? 'silent' : 'info';
+function securityHeaders(ctx: GatehouseContext): RequestHandler {
+  const headers = capturedHeaders(helmetMiddleware(ctx.config.secureCookies));
+  return (_req, res, next) => {
+    for (const [name, value] of headers) res.setHeader(name, value);
+    next();
+  };
 }
 
-function securityHeaders(ctx: GatehouseContext): RequestHandler {
-  const https = ctx.config.secureCookies;
+/** The headers a middleware that only sets static headers sets, by running it once. */
+function capturedHeaders(middleware: RequestHandler): Array<[string, string]> {
+  const headers: Array<[string, string]> = [];
+  const recorder = {
+    setHeader: (name: string, value: string | number) => headers.push([name, String(value)]),
+    removeHeader: () => undefined,
+  };
+  let done = false;
+  void middleware({} as Request, recorder as unknown as Response, () => {
+    done = true;
+  });
+  if (!done || headers.length === 0) throw new Error('helmet did not set its headers at once');
+  return headers;
+}
+
+function helmetMiddleware(https: boolean): RequestHandler {
   return helmet({
     contentSecurityPolicy: {
       useDefaults: false,

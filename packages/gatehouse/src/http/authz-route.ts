@@ -11,7 +11,7 @@ import {
 } from '../proxy/forward-auth.ts';
 import { openClaims, type SessionRecord } from '../session/model.ts';
 import { upstreamToken } from './api-route.ts';
-import { activeSession, slideIfDue } from './session-access.ts';
+import { readRequestSession, slideSessionIfDue } from './session-access.ts';
 
 export const AUTHZ_PATH = '/bff/authz';
 
@@ -53,7 +53,7 @@ export function authzChecks(ctx: GatehouseContext): RequestHandler {
 }
 
 /**
- * `/bff/authz` after {@link authzChecks} and the session read: the same session access as a
+ * `/bff/authz` after {@link authzChecks}: the same session read and access as a
  * proxied `/api` call (timeouts, live provider, tenant restriction, slide, refresh when due), then
  * `200` with `Authorization: Bearer …` and the identity headers for the gateway to pass on, and
  * no body. Without a session: 401, unless the route lets anonymous calls through.
@@ -63,23 +63,24 @@ export function authzAnswer(ctx: GatehouseContext): RequestHandler {
     const { route } = res.locals.gateway as GatewayDecision;
     res.setHeader('cache-control', 'no-store');
 
-    let record = await activeSession(ctx, req);
-    if (!record) {
+    const session = await readRequestSession(ctx, req);
+    if (session) res.locals.sessionRecord = session.record;
+    if (!session) {
       if (needsSession(route)) throw problem('unauthenticated');
       res.status(200).end();
       return;
     }
-    if (route?.tenants && !route.tenants.includes(record.tenant)) {
+    if (route?.tenants && !route.tenants.includes(session.record.tenant)) {
       throw problem('tenant_not_allowed');
     }
     if (route?.tokenMode === 'none') {
       res.status(200).end();
       return;
     }
-    record = await slideIfDue(ctx, req, record);
+    const record = await slideSessionIfDue(ctx, session.sid, session.record);
     const token = route
-      ? await upstreamToken(ctx, req, route, record)
-      : await ctx.refresher.accessToken(req.sessionID, record);
+      ? await upstreamToken(ctx, session.sid, route, record)
+      : await ctx.refresher.accessToken(session.sid, record);
     res.setHeader('authorization', `Bearer ${token}`);
     const sub = await subjectOf(ctx, record);
     for (const [name, value] of Object.entries(identityHeaders(record, sub))) {

@@ -1,12 +1,86 @@
+import { parse as parseCookies } from 'cookie';
+import { unsign } from 'cookie-signature';
 import type { Request } from 'express';
+import { LRUCache } from 'lru-cache';
 import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
 import type { SessionRecord } from '../session/model.ts';
 import { auditOrigin } from './audit-origin.ts';
 
+/** A session read for one request: its id and its record. */
+export interface RequestSession {
+  sid: string;
+  record: SessionRecord;
+}
+
 /**
- * The session of this request if it is still live. An idle or absolute timeout ends it here
- * (401 `session_expired`), so an expired session is never used even before the store drops it.
+ * Signed cookie values already verified, with the id each carries: the same string always
+ * verifies the same way (the secrets are fixed for the process's life), so the HMAC runs once
+ * per cookie, not once per request. Bounded; a forged value is never added.
+ */
+const verifiedBySecrets = new WeakMap<readonly string[], LRUCache<string, string>>();
+
+/**
+ * The session id in a Cookie header, as express-session reads it: the first cookie of that name
+ * (the `cookie` library's parse), `s:<id>.<signature>`, the signature checked by
+ * `cookie-signature` against each secret in turn (rotation). Anything else is no session.
+ */
+export function sessionIdFromCookie(
+  header: string | undefined,
+  name: string,
+  secrets: readonly string[],
+): string | undefined {
+  if (!header) return undefined;
+  // Cheap refusal before parsing: most requests without our cookie never mention its name.
+  if (!header.includes(name)) return undefined;
+  const raw = parseCookies(header)[name];
+  if (!raw?.startsWith('s:')) return undefined;
+  const signed = raw.slice(2);
+  // One cache per list of secrets: an instance (or test) with other secrets shares no answer.
+  let verified = verifiedBySecrets.get(secrets);
+  if (!verified) {
+    verified = new LRUCache<string, string>({ max: 20_000 });
+    verifiedBySecrets.set(secrets, verified);
+  }
+  const known = verified.get(signed);
+  if (known !== undefined) return known;
+  for (const secret of secrets) {
+    const sid = unsign(signed, secret);
+    if (sid !== false) {
+      verified.set(signed, sid);
+      return sid;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * The live session of a request, read straight from the store: one read (the same record
+ * express-session reads and writes on `/bff`, in connect-redis's format), and none of
+ * express-session's per-request work (no session object, no change detection, no cookie
+ * refresh) — for requests that never write the session through express-session: proxied API
+ * calls and, for instance, a forward-auth check. A store failure throws 503 `store_unavailable`
+ * (never "signed out"); an expired session or a dead provider ends it (401 `session_expired`).
+ */
+export async function readRequestSession(
+  ctx: GatehouseContext,
+  req: Request,
+): Promise<RequestSession | undefined> {
+  const sid = sessionIdFromCookie(
+    req.headers.cookie,
+    ctx.cookies.session,
+    ctx.config.session.secrets,
+  );
+  if (sid === undefined) return undefined;
+  const record = (await ctx.sessions.read(sid))?.gh;
+  if (!record) return undefined;
+  return { sid, record: await liveSession(ctx, req, sid, record) };
+}
+
+/**
+ * The session of this request (read by express-session) if it is still live. An idle or
+ * absolute timeout ends it here (401 `session_expired`), so an expired session is never used
+ * even before the store drops it.
  */
 export async function activeSession(
   ctx: GatehouseContext,
@@ -14,9 +88,19 @@ export async function activeSession(
 ): Promise<SessionRecord | undefined> {
   const record = req.session.gh;
   if (!record) return undefined;
+  return liveSession(ctx, req, req.sessionID, record);
+}
+
+/** The record if its session is still live; otherwise the session ends here (401). */
+async function liveSession(
+  ctx: GatehouseContext,
+  req: Request,
+  sid: string,
+  record: SessionRecord,
+): Promise<SessionRecord> {
   if (ctx.sessions.isExpired(record)) {
     const idle = ctx.clock() >= ctx.sessions.idleExpiresAt(record);
-    await ctx.sessions.end(req.sessionID, record, {
+    await ctx.sessions.end(sid, record, {
       reason: idle ? 'idle' : 'absolute',
       ...auditOrigin(req),
     });
@@ -26,7 +110,7 @@ export async function activeSession(
   // A deleted, disabled or re-pointed provider ends its sessions (from the in-process registry
   // view: no store read at steady state).
   if (!(await ctx.registry.isSessionProviderLive(record))) {
-    await ctx.sessions.end(req.sessionID, record, {
+    await ctx.sessions.end(sid, record, {
       reason: 'provider-gone',
       ...auditOrigin(req),
     });
@@ -44,9 +128,18 @@ export async function slideIfDue(
   req: Request,
   record: SessionRecord,
 ): Promise<SessionRecord> {
+  return slideSessionIfDue(ctx, req.sessionID, record);
+}
+
+/** {@link slideIfDue} for a session read by {@link readRequestSession}. */
+export async function slideSessionIfDue(
+  ctx: GatehouseContext,
+  sid: string,
+  record: SessionRecord,
+): Promise<SessionRecord> {
   const now = ctx.clock();
   if (now - record.lastSeenAt < ctx.sessions.slideIntervalMs(record)) return record;
-  const updated = await ctx.sessions.tryUpdate(req.sessionID, (current) => ({
+  const updated = await ctx.sessions.tryUpdate(sid, (current) => ({
     ...current,
     lastSeenAt: now,
   }));

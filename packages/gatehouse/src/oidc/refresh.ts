@@ -1,3 +1,4 @@
+import { LRUCache } from 'lru-cache';
 import * as client from 'openid-client';
 import { problem } from '../errors.ts';
 import { sleep } from '../session/lock.ts';
@@ -48,6 +49,17 @@ const SIMULATED_IDP_OUTAGE = 'The identity provider is unavailable (a test contr
 export class TokenRefresher {
   readonly #options: Required<TokenRefresherOptions>;
   readonly #inFlight = new Map<string, Promise<SessionRecord>>();
+  /**
+   * Access tokens already opened, keyed by the sealed value they came from: the session is still
+   * read from the store on every call (a logout anywhere is seen at once), only the decryption
+   * of the same sealed value is not repeated. Never a refresh or ID token.
+   */
+  readonly #opened = new LRUCache<string, string>({
+    max: 10_000,
+    maxSize: 32 * 1024 * 1024,
+    sizeCalculation: (token, sealed) => token.length + sealed.length,
+    ttl: 15 * 60_000,
+  });
 
   constructor(options: TokenRefresherOptions) {
     this.#options = {
@@ -82,10 +94,15 @@ export class TokenRefresher {
     const fresh = this.needsRefresh(record, resource)
       ? await this.refreshIfExpiring(sid, resource)
       : record;
-    if (!resource) return (await this.#open<TokenSet>(sid, fresh, fresh.tokens)).accessToken;
-    const sealed = fresh.resourceTokens?.[resource]?.token;
+    const sealed = resource ? fresh.resourceTokens?.[resource]?.token : fresh.tokens;
     if (!sealed) throw problem('session_expired');
-    return this.#open<string>(sid, fresh, sealed);
+    const opened = this.#opened.get(sealed);
+    if (opened !== undefined) return opened;
+    const token = resource
+      ? await this.#open<string>(sid, fresh, sealed)
+      : (await this.#open<TokenSet>(sid, fresh, sealed)).accessToken;
+    this.#opened.set(sealed, token);
+    return token;
   }
 
   /**

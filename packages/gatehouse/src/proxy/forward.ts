@@ -23,6 +23,7 @@ export interface ForwardTarget {
 
 export interface ForwardOptions {
   dispatcher: Dispatcher;
+  /** Read only when there is something to log (it may be created on first use). */
   logger: Logger;
   /** Registers an open event stream to be ended when the server drains; returns the unregister. */
   onDrain: (end: () => void) => () => void;
@@ -58,7 +59,11 @@ export async function forwardRequest(
   res: ServerResponse,
   target: ForwardTarget,
 ): Promise<void> {
-  const log = options.logger;
+  // Lazily: a call that goes well logs nothing here.
+  const log = {
+    info: (fields: object, message: string) => options.logger.info(fields, message),
+    warn: (fields: object, message: string) => options.logger.warn(fields, message),
+  };
   const abort = new AbortController();
   let clientGone = false;
   const onClose = () => {
@@ -125,12 +130,13 @@ export async function forwardRequest(
   });
   // The upstream answered before reading the whole upload: close rather than read the rest.
   if (hasBody && !req.complete) headers.connection = 'close';
-  res.writeHead(upstream.statusCode, headers);
-  res.flushHeaders();
-
   const eventStream = String(upstream.headers['content-type'] ?? '').startsWith(
     'text/event-stream',
   );
+  res.writeHead(upstream.statusCode, headers);
+  // An event stream's client hears of the answer at once; any other answer's headers leave with
+  // its first chunk of body (one write instead of two).
+  if (eventStream) res.flushHeaders();
   // Draining: end the stream cleanly so the client's EventSource reconnects, elsewhere.
   let endedForDrain = false;
   const unregister = eventStream

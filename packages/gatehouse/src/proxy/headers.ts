@@ -51,18 +51,24 @@ const DROPPED_REQUEST = new Set([
 const isDroppedRequestHeader = (name: string) =>
   DROPPED_REQUEST.has(name) || name.startsWith('x-forwarded-');
 
-function connectionListed(headers: Record<string, unknown>): Set<string> {
-  const text = Object.entries(headers)
-    .filter(([name]) => name.toLowerCase() === 'connection')
-    .flatMap(([, value]) => (Array.isArray(value) ? (value as unknown[]) : [value]))
-    .filter((value): value is string => typeof value === 'string')
-    .join(',');
-  return new Set(
-    text
-      .split(',')
-      .map((token) => token.trim().toLowerCase())
-      .filter(Boolean),
-  );
+/**
+ * The header names a `Connection` header lists (hop-by-hop by declaration), lower-cased; one
+ * pass over the names, and nothing allocated when there is no `Connection` header.
+ */
+function connectionListed(headers: Record<string, unknown>): Set<string> | undefined {
+  let listed: Set<string> | undefined;
+  for (const name in headers) {
+    if (name.length !== 10 || name.toLowerCase() !== 'connection') continue;
+    const value = headers[name];
+    for (const item of Array.isArray(value) ? (value as unknown[]) : [value]) {
+      if (typeof item !== 'string') continue;
+      for (const token of item.split(',')) {
+        const trimmed = token.trim().toLowerCase();
+        if (trimmed) (listed ??= new Set()).add(trimmed);
+      }
+    }
+  }
+  return listed;
 }
 
 export interface ForwardingContext {
@@ -81,13 +87,14 @@ export function upstreamRequestHeaders(
 ): Record<string, string | string[]> {
   const listed = connectionListed(incoming);
   const out: Record<string, string | string[]> = {};
-  for (const [rawName, value] of Object.entries(incoming)) {
+  for (const rawName in incoming) {
+    const value = incoming[rawName];
     const name = rawName.toLowerCase();
     if (
       value === undefined ||
       HOP_BY_HOP.has(name) ||
       isDroppedRequestHeader(name) ||
-      listed.has(name)
+      listed?.has(name)
     ) {
       continue;
     }
@@ -108,9 +115,10 @@ export function downstreamResponseHeaders(
 ): OutgoingHttpHeaders {
   const listed = connectionListed(upstream);
   const out: OutgoingHttpHeaders = {};
-  for (const [name, value] of Object.entries(upstream)) {
+  for (const name in upstream) {
+    const value = upstream[name];
     const lower = name.toLowerCase();
-    if (value === undefined || HOP_BY_HOP.has(lower) || listed.has(lower)) continue;
+    if (value === undefined || HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
     // Only Gatehouse itself may say "your session is gone" (the SDK trusts this header).
     if (lower === 'gatehouse-problem') continue;
     if (lower === 'set-cookie') {

@@ -40,6 +40,18 @@ export function assertCleanPath(rawPath: string): void {
   }
 }
 
+/** Each route's upstream base, parsed once (routes are frozen config). */
+const bases = new WeakMap<RouteConfig, { base: URL; basePath: string }>();
+function upstreamBase(route: RouteConfig): { base: URL; basePath: string } {
+  let parsed = bases.get(route);
+  if (!parsed) {
+    const base = new URL(route.upstream);
+    parsed = { base, basePath: base.pathname.replace(/\/$/, '') };
+    bases.set(route, parsed);
+  }
+  return parsed;
+}
+
 /**
  * Finds the route for a raw request target (`/api/demo/notes?x=1`). Paths are refused — never
  * forwarded — when they contain dot segments, encoded dots/slashes/backslashes/percents, `;`
@@ -57,8 +69,7 @@ export function matchRoute(routes: readonly RouteConfig[], rawTarget: string): R
   const route = routes.find((r) => rawPath === r.prefix || rawPath.startsWith(`${r.prefix}/`));
   if (!route) throw problem('not_found', { detail: 'No API route matches this path.' });
 
-  const base = new URL(route.upstream);
-  const basePath = base.pathname.replace(/\/$/, '');
+  const { base, basePath } = upstreamBase(route);
   const upstreamUrl = new URL(
     `${base.origin}${basePath}${rawPath.slice(route.prefix.length) || '/'}${rawQuery}`,
   );

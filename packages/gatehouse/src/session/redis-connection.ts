@@ -35,6 +35,8 @@ const COMMAND_OPTIONS = {
   maxRetriesPerRequest: 0,
   connectTimeout: 2000,
   commandTimeout: 2000,
+  // Commands issued in the same tick leave in one write (many concurrent session reads).
+  enableAutoPipelining: true,
 } satisfies RedisOptions;
 
 /** `host:port` (IPv6 in brackets) as ioredis wants it. */
@@ -70,6 +72,7 @@ export function createRedisClient(config: RedisTopology): RedisClient {
       redisOptions: { ...COMMAND_OPTIONS, ...credentials },
       clusterRetryStrategy: redisRetryDelay,
       enableOfflineQueue: false,
+      enableAutoPipelining: true,
       slotsRefreshTimeout: 2000,
     });
   }

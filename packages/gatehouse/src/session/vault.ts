@@ -1,4 +1,5 @@
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
+import { webcrypto } from 'node:crypto';
 
 export interface VaultKey {
   kid: string;
@@ -26,6 +27,8 @@ export class RetiredKeyError extends Error {
 export class Vault {
   readonly #current: { kid: string; key: Uint8Array };
   readonly #byKid: ReadonlyMap<string, Uint8Array>;
+  /** Each key imported into WebCrypto once (jose would import raw bytes on every call). */
+  readonly #imported = new Map<string, Promise<webcrypto.CryptoKey>>();
 
   constructor(keys: readonly VaultKey[]) {
     const decoded = keys.map(({ kid, key }) => ({ kid, key: Buffer.from(key, 'base64url') }));
@@ -42,7 +45,7 @@ export class Vault {
   async seal(value: unknown): Promise<string> {
     return new CompactEncrypt(new TextEncoder().encode(JSON.stringify(value)))
       .setProtectedHeader({ alg: 'dir', enc: 'A256GCM', kid: this.#current.kid })
-      .encrypt(this.#current.key);
+      .encrypt(await this.#cryptoKey(this.#current.kid, this.#current.key));
   }
 
   /** Whether `sealed` was sealed under the current (first) key; false for anything else. */
@@ -60,11 +63,20 @@ export class Vault {
       sealed,
       (header) => {
         const key = header.kid === undefined ? undefined : this.#byKid.get(header.kid);
-        if (!key) throw new RetiredKeyError();
-        return key;
+        if (!key || header.kid === undefined) throw new RetiredKeyError();
+        return this.#cryptoKey(header.kid, key);
       },
       { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] },
     );
     return JSON.parse(new TextDecoder().decode(plaintext)) as T;
+  }
+
+  #cryptoKey(kid: string, key: Uint8Array): Promise<webcrypto.CryptoKey> {
+    let imported = this.#imported.get(kid);
+    if (!imported) {
+      imported = webcrypto.subtle.importKey('raw', key, 'AES-GCM', false, ['encrypt', 'decrypt']);
+      this.#imported.set(kid, imported);
+    }
+    return imported;
   }
 }

@@ -1,0 +1,84 @@
+import cluster, { type Worker } from 'node:cluster';
+import type { createLogger } from '@gatehouse/core';
+
+type Logger = ReturnType<typeof createLogger>;
+
+export interface PrimaryOptions {
+  /** How many workers to keep running. */
+  workers: number;
+  logger: Logger;
+  /** After a SIGTERM/SIGINT, how long the workers have to drain and exit before being killed. */
+  stopTimeoutMs: number;
+}
+
+/** Restart back-off of a worker that died: 1 s doubling up to 30 s, reset once one lives a minute. */
+const FIRST_RESTART_MS = 1000;
+const MAX_RESTART_MS = 30_000;
+const STABLE_AFTER_MS = 60_000;
+
+/**
+ * The cluster's primary (`GATEHOUSE_WORKERS` > 1): forks the workers, which share the listening
+ * socket (node:cluster hands out connections round-robin); restarts a worker that dies, with
+ * back-off; on SIGTERM/SIGINT forwards the signal to every worker, each of which drains as a
+ * single process does, and exits 0 once all of them exited 0 (1 otherwise, or after
+ * `stopTimeoutMs`). A second signal is forwarded too (the workers then exit at once).
+ */
+export function runPrimary(options: PrimaryOptions): void {
+  const { logger } = options;
+  let stopping = false;
+  let failed = false;
+  /** Consecutive quick deaths, per worker slot, for the back-off. */
+  const slots = new Map<number, { deaths: number; startedAt: number }>();
+  const slotOf = new Map<Worker, number>();
+
+  const fork = (slot: number) => {
+    const worker = cluster.fork();
+    slotOf.set(worker, slot);
+    const state = slots.get(slot) ?? { deaths: 0, startedAt: 0 };
+    state.startedAt = Date.now();
+    slots.set(slot, state);
+  };
+
+  cluster.on('exit', (worker, code, signal) => {
+    const slot = slotOf.get(worker) ?? 0;
+    slotOf.delete(worker);
+    if (stopping) {
+      if (code !== 0) failed = true;
+      logger.info({ worker: worker.process.pid, code, signal }, 'worker stopped');
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        logger.info('every worker stopped');
+        process.exit(failed ? 1 : 0);
+      }
+      return;
+    }
+    const state = slots.get(slot) ?? { deaths: 0, startedAt: Date.now() };
+    if (Date.now() - state.startedAt >= STABLE_AFTER_MS) state.deaths = 0;
+    const delay = Math.min(MAX_RESTART_MS, FIRST_RESTART_MS * 2 ** state.deaths);
+    state.deaths += 1;
+    logger.error(
+      { worker: worker.process.pid, code, signal, restartInMs: delay },
+      'worker died; restarting it',
+    );
+    setTimeout(() => {
+      if (!stopping) fork(slot);
+    }, delay).unref();
+  });
+
+  const stop = (signal: NodeJS.Signals) => {
+    if (!stopping) {
+      stopping = true;
+      logger.info({ signal }, 'stopping the workers');
+      setTimeout(() => {
+        logger.fatal('workers did not stop in time');
+        for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');
+        process.exit(1);
+      }, options.stopTimeoutMs).unref();
+    }
+    for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill(signal);
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  for (let slot = 0; slot < options.workers; slot += 1) fork(slot);
+  logger.info({ workers: options.workers }, 'cluster started');
+}

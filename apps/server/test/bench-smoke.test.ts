@@ -1,0 +1,72 @@
+// `pnpm bench` in a tiny mode: every contender starts in its own process, signs in where it has
+// sign-ins, is driven and appears in the printed table and in the JSON figures; the property
+// checks (one Redis read and no write per proxied call, no token in the log) pass. No timing is
+// asserted: the figures of a few hundred requests on a busy machine mean nothing.
+import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const root = resolve(import.meta.dirname, '../../..');
+const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-smoke-'));
+
+interface Figures {
+  throughput: Record<'get' | 'post', Record<string, { rps: number; failures: number }>>;
+  lowLoad: Record<string, unknown>;
+  signIns: Record<string, { perSecond: number }>;
+  redisPerCall: Array<{ commands: number; writes: number; counts: Record<string, number> }>;
+  checks: Array<{ name: string; ok: boolean }>;
+}
+
+const CONTENDERS = ['gatehouse', 'express-oidc', 'express', 'raw'];
+
+describe('pnpm bench (smoke)', () => {
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('measures every contender and keeps its property checks', { timeout: 240_000 }, async () => {
+    const json = join(dir, 'bench.json');
+    const { stdout } = await run(
+      process.execPath,
+      [
+        'scripts/bench-proxy.ts',
+        ...['--rounds', '1', '--duration', '0.3', '--warmup', '0.2'],
+        ...['--connections', '2', '--logins', '1', '--json', json],
+      ],
+      { cwd: root, timeout: 200_000, maxBuffer: 10 * 1024 * 1024 },
+    );
+
+    for (const label of [
+      'Gatehouse',
+      'express-openid-connect + http-proxy-middleware',
+      'bare Express 5 + undici proxy',
+      'raw node:http + undici proxy',
+      'direct to the upstream (no proxy)',
+    ]) {
+      expect(stdout).toContain(`| ${label} |`);
+    }
+    expect(stdout).toContain('GET small JSON');
+    expect(stdout).toContain('POST 4 KB JSON');
+
+    const figures = JSON.parse(readFileSync(json, 'utf8')) as Figures;
+    for (const workload of ['get', 'post'] as const) {
+      expect(Object.keys(figures.throughput[workload]).sort()).toEqual([...CONTENDERS].sort());
+      for (const name of CONTENDERS) {
+        expect(figures.throughput[workload][name]?.rps).toBeGreaterThan(0);
+        expect(figures.throughput[workload][name]?.failures).toBe(0);
+      }
+    }
+    expect(Object.keys(figures.lowLoad).sort()).toEqual(['direct', 'rate', ...CONTENDERS].sort());
+    expect(figures.signIns.gatehouse?.perSecond).toBeGreaterThan(0);
+    expect(figures.signIns['express-oidc']?.perSecond).toBeGreaterThan(0);
+    // The proxied call's store traffic: GETs only, one per call.
+    for (const round of figures.redisPerCall) {
+      expect(Object.keys(round.counts)).toEqual(['get']);
+      expect(round.commands).toBeLessThanOrEqual(1);
+      expect(round.writes).toBe(0);
+    }
+    expect(figures.checks.filter((check) => !check.ok)).toEqual([]);
+  });
+});

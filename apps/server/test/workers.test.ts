@@ -1,0 +1,103 @@
+// GATEHOUSE_WORKERS=2: one primary and two worker processes sharing the port. Both serve
+// requests (each access line names its process), a worker that dies is replaced, and SIGTERM
+// drains every worker and ends the whole group with exit code 0.
+import { request } from 'node:http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  freePort,
+  startRedisServer,
+  startServerProcess,
+  type RedisServer,
+  type ServerProcess,
+} from '@gatehouse/testkit';
+
+interface Line {
+  msg?: string;
+  pid?: number;
+  role?: string;
+  worker?: number;
+  req?: { url?: string };
+}
+
+describe('apps/server with GATEHOUSE_WORKERS=2', () => {
+  let redis: RedisServer;
+  let server: ServerProcess;
+
+  const lines = (): Line[] =>
+    server
+      .output()
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as Line);
+  const listening = () =>
+    new Set(
+      lines()
+        .filter((line) => line.msg === 'gatehouse listening')
+        .map((l) => l.pid),
+    );
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    const port = await freePort();
+    server = await startServerProcess(port, {
+      GATEHOUSE_MODE: 'development',
+      GATEHOUSE_WORKERS: '2',
+      PUBLIC_URL: `http://127.0.0.1:${port}`,
+      REDIS_URL: redis.url,
+      SESSION_SECRET: 'test-session-secret-0123456789abcdef',
+      GATEHOUSE_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64url')}`,
+      LOG_LEVEL: 'info',
+    });
+  });
+  afterAll(async () => {
+    if (server?.running()) await server.stop('SIGKILL');
+    await redis?.stop();
+  });
+
+  /** One request on a connection of its own (the cluster hands out connections, not requests). */
+  const get = (path: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request(`${server.origin}${path}`, { agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  /** The processes that wrote an access line for `path`. */
+  const servedBy = (path: string) =>
+    new Set(
+      lines()
+        .filter((line) => line.req?.url === path)
+        .map((line) => line.pid),
+    );
+
+  it('serves requests from both workers, each a process of its own', async () => {
+    await expect.poll(() => listening().size, { timeout: 30_000 }).toBe(2);
+    const workers = listening();
+    expect(workers.has(server.pid)).toBe(false);
+    for (let i = 0; i < 20; i += 1) expect(await get('/bff/user?from=test')).toBe(401);
+    await expect
+      .poll(() => [...servedBy('/bff/user?from=…')].sort(), { timeout: 10_000 })
+      .toEqual([...workers].sort());
+  });
+
+  it('replaces a worker that dies', async () => {
+    const [victim] = [...listening()];
+    process.kill(victim ?? 0, 'SIGKILL');
+    await expect
+      .poll(() => lines().some((line) => line.msg === 'worker died; restarting it'))
+      .toBe(true);
+    await expect.poll(() => listening().size, { timeout: 30_000 }).toBe(3);
+    expect(await get('/bff/user')).toBe(401);
+  });
+
+  it('drains every worker on SIGTERM and exits 0', async () => {
+    const exit = await server.stop('SIGTERM');
+    expect(exit).toEqual({ code: 0, signal: null });
+    const all = lines();
+    expect(all.filter((line) => line.msg === 'stopped')).toHaveLength(2);
+    expect(all.some((line) => line.msg === 'every worker stopped')).toBe(true);
+  });
+});

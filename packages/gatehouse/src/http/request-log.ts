@@ -1,0 +1,115 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage } from 'node:http';
+import type { Express, Request, RequestHandler } from 'express';
+import type { Logger } from 'pino';
+import { loggableUrl } from '../observability/logger.ts';
+import { logContextOf } from './audit-origin.ts';
+
+declare module 'node:http' {
+  interface IncomingMessage {
+    /** The request id: a well-formed incoming `X-Request-Id`, else a new UUID. */
+    id: string;
+    /** A logger whose lines carry this request's `req` (id, method, loggable URL). */
+    log: Logger;
+  }
+}
+
+const REQUEST_ID = /^[A-Za-z0-9._-]{1,64}$/;
+const PROBES = new Set(['/healthz', '/readyz']);
+
+export interface RequestLogOptions {
+  /**
+   * The share (0–1) of proxied calls answered below 400 that get an access-log line; every
+   * other request (the BFF's, the admin API's, and every 4xx/5xx answer) always gets one.
+   */
+  proxiedSuccessSampleRate: number;
+  /** Draws the sample (default Math.random). */
+  random?: () => number;
+}
+
+/**
+ * The level of a request's access-log line. A 500 is a bug (the error handler logs its stack);
+ * 502/503/504 are a dependency's outage, logged once per transition by the outage log, so each
+ * such answer is only a warning. A probe that succeeds is not logged at all (a balancer asks
+ * every few seconds); a failing one is.
+ *
+ * @example
+ * requestLogLevel({ url: '/healthz' }, { statusCode: 200 }); // 'silent'
+ */
+export function requestLogLevel(
+  req: { url?: string | undefined; originalUrl?: string | undefined },
+  res: { statusCode: number },
+  err?: Error,
+): 'error' | 'warn' | 'info' | 'silent' {
+  if (err || res.statusCode === 500) return 'error';
+  if (res.statusCode > 500) return 'warn';
+  const path = (req.originalUrl ?? req.url ?? '').split('?')[0] ?? '';
+  return PROBES.has(path) && res.statusCode < 400 ? 'silent' : 'info';
+}
+
+/** What an access line says about the request: nothing but these fields (an allow-list). */
+function requestFields(req: IncomingMessage & { originalUrl?: string }) {
+  return { id: req.id, method: req.method, url: loggableUrl(req.originalUrl ?? req.url ?? '') };
+}
+
+/**
+ * The request id and the access log, at a cost of a few property writes per request: the
+ * `X-Request-Id` header, one `close` listener, and one line when the answer is done — built
+ * from an allow-list of fields (id, method, loggable URL, status, time), so it needs no
+ * redaction pass, and written through a child of the deployment's logger without its redaction
+ * paths. `req.log` (a child logger carrying the request's fields, redaction and all) is created
+ * only when a handler first uses it. Proxied successes are sampled (see
+ * {@link RequestLogOptions}); errors are always logged.
+ */
+export function requestLog(
+  app: Express,
+  logger: Logger,
+  options: RequestLogOptions,
+): RequestHandler {
+  const access = logger.child({}, { redact: [] });
+  const random = options.random ?? Math.random;
+  const rate = options.proxiedSuccessSampleRate;
+
+  // Lazily, once per request at most: most requests never log anything but their access line.
+  Object.defineProperty(app.request, 'log', {
+    configurable: true,
+    get(this: Request): Logger {
+      const child = logger.child({ req: requestFields(this) });
+      Object.defineProperty(this, 'log', { value: child, writable: true, configurable: true });
+      return child;
+    },
+    set(this: Request, value: Logger) {
+      Object.defineProperty(this, 'log', { value, writable: true, configurable: true });
+    },
+  });
+
+  return (req, res, next) => {
+    const incoming = req.headers['x-request-id'];
+    const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    req.id = id;
+    res.setHeader('x-request-id', id);
+    const started = performance.now();
+    res.once('close', () => {
+      const level = requestLogLevel(req, res);
+      if (level === 'silent') return;
+      const status = res.statusCode;
+      const completed = res.writableFinished && !req.readableAborted;
+      // A proxied call that went well: sampled (res.locals.apiRoute marks a matched API route).
+      if (level === 'info' && status < 400 && completed && res.locals.apiRoute !== undefined) {
+        if (rate <= 0 || (rate < 1 && random() >= rate)) return;
+      }
+      const message =
+        status >= 500 ? 'request errored' : completed ? 'request completed' : 'request aborted';
+      access[level](
+        {
+          req: requestFields(req),
+          res: { statusCode: status },
+          responseTime: Math.round(performance.now() - started),
+          ...logContextOf(req, res),
+        },
+        message,
+      );
+    });
+    next();
+  };
+}
