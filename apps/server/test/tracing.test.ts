@@ -103,7 +103,10 @@ async function startRecordingUpstream() {
   return { origin: `http://127.0.0.1:${port}`, received, server };
 }
 
-/** A preload that reports every OpenTelemetry module the process resolves, on stderr. */
+/**
+ * A preload that reports every OpenTelemetry module the process resolves, on stderr — except the
+ * API package (`@opentelemetry/api`, a no-op facade without an SDK), which prom-client depends on.
+ */
 function otelModuleReporter(dir: string): string {
   const path = join(dir, 'report-otel-modules.mjs');
   writeFileSync(
@@ -112,7 +115,7 @@ function otelModuleReporter(dir: string): string {
 registerHooks({
   resolve(specifier, context, nextResolve) {
     const resolved = nextResolve(specifier, context);
-    if (resolved.url.includes('@opentelemetry')) process.stderr.write('otel-module-loaded ' + resolved.url + '\\n');
+    if (resolved.url.includes('@opentelemetry') && !resolved.url.includes('/@opentelemetry/api/')) process.stderr.write('otel-module-loaded ' + resolved.url + '\\n');
     return resolved;
   },
 });

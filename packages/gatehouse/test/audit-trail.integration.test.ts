@@ -77,6 +77,8 @@ beforeAll(async () => {
     configure: (input) => ({
       ...withAdminToken(input),
       audit: { maxEvents: MAX_EVENTS, maxAgeDays: 30 },
+      // Every proxied call's access line (the default samples successful ones).
+      accessLogSampleRate: 1,
     }),
     deps: { logger: createLogger('info', jsonLines(lines)) },
   });

@@ -5,6 +5,7 @@ import { LRUCache } from 'lru-cache';
 import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
 import type { SessionRecord } from '../session/model.ts';
+import { storeOutageSimulated } from '../session/test-controls.ts';
 import { auditOrigin } from './audit-origin.ts';
 
 /** A session read for one request: its id and its record. */
@@ -74,6 +75,12 @@ export async function readRequestSession(
   if (sid === undefined) return undefined;
   const record = (await ctx.sessions.read(sid))?.gh;
   if (!record) return undefined;
+  // Development only (`testControls`): a store outage a test control simulates for this session.
+  if (ctx.testControls && storeOutageSimulated(record, ctx.clock())) {
+    throw problem('store_unavailable', {
+      detail: 'Session storage is unavailable (a test control); try again.',
+    });
+  }
   return { sid, record: await liveSession(ctx, req, sid, record) };
 }
 
