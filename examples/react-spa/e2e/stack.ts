@@ -2,8 +2,10 @@
  * The example's end-to-end stack, in its own Node process: the dev IdP, the demo API and a
  * Gatehouse (memory stores) whose PUBLIC_URL is the example's origin, and `vite preview` serving
  * the built example (dist/, which imports the SDK packages' dist/) with `gatehouseDevProxy()`
- * forwarding Gatehouse's paths — a team's own SPA joining the dev stack. Prints one JSON line
- * with the URL, then runs until SIGTERM.
+ * forwarding Gatehouse's paths — a team's own SPA joining the dev stack. Test controls are on
+ * (development mode, as `GATEHOUSE_TEST_CONTROLS=1 pnpm dev` does: Gatehouse's
+ * `/bff/test-controls/*` and the dev IdP's control API) for the @gatehouse/playwright suite.
+ * Prints one JSON line with the URL, then runs until SIGTERM.
  */
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
@@ -13,7 +15,11 @@ import { freePort, startStack } from '@gatehouse/testkit';
 const exampleDir = resolve(import.meta.dirname, '..');
 const vitePort = await freePort();
 const publicUrl = `http://localhost:${vitePort}`;
-const stack = await startStack({ publicUrl });
+const stack = await startStack({
+  publicUrl,
+  devIdp: { controlApi: true },
+  configure: (input) => ({ ...input, testControls: true }),
+});
 
 const require = createRequire(resolve(exampleDir, 'package.json'));
 const viteBin = resolve(dirname(require.resolve('vite/package.json')), 'bin/vite.js');

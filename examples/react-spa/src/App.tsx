@@ -106,6 +106,12 @@ function Profile({ user }: { user: GatehouseUser }) {
         Signed in as <span data-testid="user-name">{name}</span>
       </h2>
       <dl className="facts">
+        {user.claims.email !== undefined && (
+          <>
+            <dt>Email</dt>
+            <dd data-testid="user-email">{user.claims.email}</dd>
+          </>
+        )}
         <dt>Organisation</dt>
         <dd data-testid="user-tenant">{user.tenant}</dd>
         <dt>Session until</dt>
@@ -119,6 +125,17 @@ function Profile({ user }: { user: GatehouseUser }) {
       <div className="actions">
         <button type="button" className="primary" onClick={() => void callApi()}>
           Call the API
+        </button>
+        <button
+          type="button"
+          onClick={() =>
+            // Asks Gatehouse again without extending the session: an ended session signs the app out.
+            void gatehouse.refresh({ slide: false }).catch((error: unknown) => {
+              setOutcome({ kind: 'failed', message: describe(error) });
+            })
+          }
+        >
+          Check my session
         </button>
         <button
           type="button"
