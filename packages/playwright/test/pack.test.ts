@@ -105,9 +105,11 @@ describe('@gatehouse/playwright from its npm tarball', () => {
       peerDependencies: Record<string, string>;
       dependencies?: Record<string, string>;
     };
+    // `default` too: Playwright loads a reporter named in its config with require().
     expect(manifest.exports['.']).toEqual({
       types: './dist/index.d.ts',
       import: './dist/index.js',
+      default: './dist/index.js',
     });
     expect(manifest.peerDependencies['@playwright/test']).toBeDefined();
     expect(manifest.dependencies).toBeUndefined();
