@@ -28,7 +28,7 @@ export interface RequestLogOptions {
 }
 
 /**
- * The level of a request's access-log line. A 500 is a bug (the error handler logs its stack);
+ * The level of a request's access-log line. A 500 is a bug (the line carries its stack as `err`);
  * 502/503/504 are a dependency's outage, logged once per transition by the outage log, so each
  * such answer is only a warning. A probe that succeeds is not logged at all (a balancer asks
  * every few seconds); a failing one is.
@@ -59,7 +59,9 @@ function requestFields(req: IncomingMessage & { originalUrl?: string }) {
  * redaction pass, and written through a child of the deployment's logger without its redaction
  * paths. `req.log` (a child logger carrying the request's fields, redaction and all) is created
  * only when a handler first uses it. Proxied successes are sampled (see
- * {@link RequestLogOptions}); errors are always logged.
+ * {@link RequestLogOptions}); errors are always logged, on this same line: the error handler
+ * writes none of its own but adds its fields (`errorCode`, `cause`, `reason`, a 500's `err`)
+ * through `addLogContext`. A line with an `err` goes through the redacting logger instead.
  */
 export function requestLog(
   app: Express,
@@ -90,7 +92,10 @@ export function requestLog(
     res.setHeader('x-request-id', id);
     const started = performance.now();
     res.once('close', () => {
-      const level = requestLogLevel(req, res);
+      const context = logContextOf(req, res);
+      // An error after the answer had started: the level of the status it would have had.
+      const failedStatus = context?.errorStatus;
+      const level = requestLogLevel(req, { statusCode: failedStatus ?? res.statusCode });
       if (level === 'silent') return;
       const status = res.statusCode;
       const completed = res.writableFinished && !req.readableAborted;
@@ -99,13 +104,20 @@ export function requestLog(
         if (rate <= 0 || (rate < 1 && random() >= rate)) return;
       }
       const message =
-        status >= 500 ? 'request errored' : completed ? 'request completed' : 'request aborted';
-      access[level](
+        failedStatus !== undefined
+          ? 'request failed mid-answer'
+          : status >= 500
+            ? 'request errored'
+            : completed
+              ? 'request completed'
+              : 'request aborted';
+      // A 500's error object goes through the redacting logger: its own fields are not ours.
+      (context?.err === undefined ? access : logger)[level](
         {
           req: requestFields(req),
           res: { statusCode: status },
           responseTime: Math.round(performance.now() - started),
-          ...logContextOf(req, res),
+          ...context,
         },
         message,
       );
