@@ -21,12 +21,14 @@ describe('error boundary after the headers were sent', () => {
   const lines: Array<{
     level: number;
     msg: string;
-    req?: { id?: string };
+    req?: { id?: string; url?: string };
     res?: { statusCode?: number };
     errorCode?: string;
     errorStatus?: number;
     err?: { message?: string; stack?: string };
   }> = [];
+
+  let arrived: () => void = () => {};
 
   beforeAll(async () => {
     const sink = jsonLines(lines);
@@ -40,6 +42,11 @@ describe('error boundary after the headers were sent', () => {
     app.get('/refused', (_req, res, next) => {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.write('partial', () => next(problem('bad_request')));
+    });
+    app.get('/late', (_req, res, next) => {
+      // Still working when the client hangs up; then the handler fails.
+      res.once('close', () => next(new Error('late bug')));
+      arrived();
     });
     app.use(errorHandler());
     server = app.listen(0, '127.0.0.1');
@@ -102,5 +109,31 @@ describe('error boundary after the headers were sent', () => {
       }),
     ]);
     expect(lines[0]?.err).toBeUndefined();
+  });
+
+  it('logs a failure after the client left on a line of its own, since its access line is written', async () => {
+    lines.length = 0;
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
+    const req = request(`${origin}/late`, { headers: { 'x-request-id': 'late-1' } });
+    req.on('error', () => {});
+    req.end();
+    await reached;
+    req.destroy();
+    await expect.poll(() => lines.length).toBe(2);
+    expect(lines).toEqual([
+      expect.objectContaining({
+        level: 30,
+        msg: 'request aborted',
+        req: expect.objectContaining({ id: 'late-1' }) as unknown,
+      }),
+      expect.objectContaining({
+        level: 50,
+        msg: 'request failed after its connection closed',
+        req: expect.objectContaining({ id: 'late-1', url: '/late' }) as unknown,
+        errorCode: 'internal_error',
+        errorStatus: 500,
+      }),
+    ]);
+    expect(lines[1]?.err?.stack).toContain('late bug');
   });
 });

@@ -5,6 +5,7 @@ import type { ProblemCode } from '../problems.ts';
 import { describe } from '../observability/outages.ts';
 import { IdpErrorResponse } from '../oidc/login.ts';
 import { addLogContext, type LogContext } from './audit-origin.ts';
+import { accessLogDone, requestLogLevel } from './request-log.ts';
 
 /** body-parser's error `type`s that can reach here (4xx only), as catalogue codes. */
 const BODY_PARSER_PROBLEMS: Readonly<Record<string, ProblemCode>> = {
@@ -129,12 +130,27 @@ function logFieldsOf(error: GatehouseError): LogContext {
 /**
  * The one error boundary: problem+json for API callers, an escaped page for navigations. It
  * logs nothing itself: what the failure's line should say goes into the request's access-log
- * line (see {@link logFieldsOf}), so each request gives one line.
+ * line (see {@link logFieldsOf}), so each request gives one line. Only when that line is
+ * already written (the connection closed before the handler failed) does it write the
+ * failure's own line, through `req.log` (the request's fields, redaction on).
  */
 export function errorHandler(): ErrorRequestHandler {
   return (rawError: unknown, req, res, _next) => {
     const error = toGatehouseError(rawError);
-    addLogContext(res, logFieldsOf(error));
+    const fields = logFieldsOf(error);
+    if (accessLogDone(res)) {
+      // The connection closed (the client left) before the failure: its access line is
+      // written, so this is the failure's one line — a late store error or a bug still shows.
+      const level = requestLogLevel(req, { statusCode: error.status });
+      if (level !== 'silent') {
+        req.log[level](
+          { ...fields, errorStatus: error.status },
+          'request failed after its connection closed',
+        );
+      }
+      return;
+    }
+    addLogContext(res, fields);
     if (res.headersSent) {
       abandonResponse(res, error);
       return;

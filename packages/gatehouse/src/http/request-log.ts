@@ -47,6 +47,19 @@ export function requestLogLevel(
   return PROBES.has(path) && res.statusCode < 400 ? 'silent' : 'info';
 }
 
+/** Set on `res.locals` once the request's access line is written (or skipped). */
+export interface AccessLogState {
+  accessLogDone?: boolean;
+}
+
+/**
+ * Whether this request's access line is already behind it: the connection closed (the client
+ * left, or the answer is done) before a handler failed. The error handler then writes the
+ * failure's own line, since no access line will carry it.
+ */
+export const accessLogDone = (res: { locals: object }): boolean =>
+  (res.locals as AccessLogState).accessLogDone === true;
+
 /** What an access line says about the request: nothing but these fields (an allow-list). */
 function requestFields(req: IncomingMessage & { originalUrl?: string }) {
   return { id: req.id, method: req.method, url: loggableUrl(req.originalUrl ?? req.url ?? '') };
@@ -92,6 +105,7 @@ export function requestLog(
     res.setHeader('x-request-id', id);
     const started = performance.now();
     res.once('close', () => {
+      (res.locals as AccessLogState).accessLogDone = true;
       const context = logContextOf(req, res);
       // An error after the answer had started: the level of the status it would have had.
       const failedStatus = context?.errorStatus;
