@@ -48,6 +48,10 @@ describe('error boundary after the headers were sent', () => {
       res.once('close', () => next(new Error('late bug')));
       arrived();
     });
+    app.get('/late-refusal', (_req, res, next) => {
+      res.once('close', () => next(problem('bad_request')));
+      arrived();
+    });
     app.use(errorHandler());
     server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -135,5 +139,19 @@ describe('error boundary after the headers were sent', () => {
       }),
     ]);
     expect(lines[1]?.err?.stack).toContain('late bug');
+  });
+
+  it('adds nothing to the aborted line for a client error after the client left', async () => {
+    lines.length = 0;
+    const reached = new Promise<void>((resolve) => (arrived = resolve));
+    const req = request(`${origin}/late-refusal`, { headers: { 'x-request-id': 'late-2' } });
+    req.on('error', () => {});
+    req.end();
+    await reached;
+    req.destroy();
+    await expect.poll(() => lines.length).toBe(1);
+    // Give the error handler its turn, then check that it wrote nothing.
+    await new Promise((resolve) => setImmediate(resolve));
+    expect(lines).toEqual([expect.objectContaining({ level: 30, msg: 'request aborted' })]);
   });
 });

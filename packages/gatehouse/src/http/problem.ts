@@ -140,9 +140,11 @@ export function errorHandler(): ErrorRequestHandler {
     const fields = logFieldsOf(error);
     if (accessLogDone(res)) {
       // The connection closed (the client left) before the failure: its access line is
-      // written, so this is the failure's one line — a late store error or a bug still shows.
+      // written (`request aborted`). A server-side failure gets a line of its own, so a late
+      // store error or bug still shows; a client error (say body-parser's `request_aborted`
+      // for the upload the client cut) adds nothing to that line.
       const level = requestLogLevel(req, { statusCode: error.status });
-      if (level !== 'silent') {
+      if (error.status >= 500 && level !== 'silent') {
         req.log[level](
           { ...fields, errorStatus: error.status },
           'request failed after its connection closed',
