@@ -45,6 +45,7 @@ interface LogLine extends Partial<Omit<Event, 'id' | 'time'>> {
   user?: string;
   provider?: string;
   errorCode?: string;
+  reqId?: string;
 }
 
 /**
@@ -77,7 +78,7 @@ beforeAll(async () => {
     configure: (input) => ({
       ...withAdminToken(input),
       audit: { maxEvents: MAX_EVENTS, maxAgeDays: 30 },
-      // Every proxied call's access line (the default samples successful ones).
+      // Every proxied success logged: the access-line test reads one (the default samples 1%).
       accessLogSampleRate: 1,
     }),
     deps: { logger: createLogger('info', jsonLines(lines)) },
@@ -580,5 +581,9 @@ describe('retention and secrecy', () => {
         provider: 'dev',
         errorCode: 'login_transaction_invalid',
       });
+    // The error is on the access line: the error handler writes no line of its own.
+    expect(lines.filter((entry) => entry.req?.id === failedId || entry.reqId === failedId)).toEqual(
+      [expect.objectContaining({ msg: 'request completed', res: { statusCode: 400 } })],
+    );
   });
 });

@@ -150,16 +150,37 @@ describe('logging', () => {
     expect(page).toContain('The sign-in was cancelled or the identity provider refused it.');
     expect(page).not.toContain('User cancelled');
 
-    const entry = lines
-      .map(
-        (line) =>
-          JSON.parse(line) as {
-            reqId?: string;
-            errorCode?: string;
-            cause?: Record<string, string>;
-          },
-      )
-      .find((line) => line.reqId === 'idp-refusal-1' && line.errorCode === 'login_failed');
+    // One line for the request: its access line, carrying the error's code and the IdP's words.
+    let mine: Array<
+      LogEntry & {
+        reqId?: string;
+        errorCode?: string;
+        reason?: string;
+        cause?: Record<string, string>;
+      }
+    > = [];
+    await expect
+      .poll(() => {
+        mine = lines
+          .map((line) => JSON.parse(line) as (typeof mine)[number])
+          .filter((line) => line.req?.id === 'idp-refusal-1' || line.reqId === 'idp-refusal-1');
+        return mine.some((line) => line.res?.statusCode);
+      })
+      .toBe(true);
+    expect(mine).toHaveLength(1);
+    const entry = mine[0];
+    expect(entry).toMatchObject({
+      level: 30,
+      msg: 'request completed',
+      res: { statusCode: 400 },
+      errorCode: 'login_failed',
+      reason: 'access_denied',
+      tenant: 'acme',
+      provider: 'dev',
+    });
+    expect(entry?.req?.url).toBe(
+      '/bff/callback/acme/dev?error=…&error_description=…&state=…&iss=…',
+    );
     expect(entry?.cause?.idpError).toBe('access_denied');
     // Length-limited: an IdP (or whoever forged the callback) cannot flood the log.
     expect(

@@ -20,6 +20,8 @@ interface LogLine {
   msg: string;
   err?: { stack?: string };
   stack?: string;
+  errorCode?: string;
+  res?: { statusCode?: number };
 }
 
 /**
@@ -185,10 +187,10 @@ describe('Redis outage', () => {
       'info: Redis connected',
     ]);
     expect(lines.filter((line) => line.err?.stack ?? line.stack)).toEqual([]);
-    // Each refused request is a warning, not an error.
-    const refused = lines.filter(
-      (line) => line.msg === 'Session storage is unavailable; try again.',
-    );
+    // Each refused request is one access line, a warning, not an error.
+    const refused = lines.filter((line) => line.errorCode === 'store_unavailable');
+    expect(refused.every((line) => line.msg === 'request errored')).toBe(true);
+    expect(refused.every((line) => line.res?.statusCode === 503)).toBe(true);
     expect(refused.length).toBeGreaterThanOrEqual(users.length * 3 * 4);
     expect(refused.every((line) => line.level < ERROR)).toBe(true);
     // The three transitions and the back-channel logout that was not applied.

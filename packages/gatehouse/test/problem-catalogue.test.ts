@@ -7,7 +7,6 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { GatehouseError, problem } from '../src/errors.ts';
 import { errorHandler, toGatehouseError } from '../src/http/problem.ts';
-import { createLogger } from '../src/index.ts';
 import { PROBLEMS, PROBLEM_CODES, isProblemCode, type ProblemDefinition } from '../src/problems.ts';
 
 const repo = new URL('../../../', import.meta.url);
@@ -168,7 +167,7 @@ describe('body parsing problems over HTTP', () => {
       express.urlencoded({ extended: false, limit: '1kb', parameterLimit: 3 }),
       (_req, res) => void res.end('ok'),
     );
-    app.use(errorHandler(createLogger('silent')));
+    app.use(errorHandler());
     server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
     port = (server.address() as AddressInfo).port;

@@ -6,6 +6,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { problem } from '../src/errors.ts';
 import { errorHandler, toGatehouseError } from '../src/http/problem.ts';
+import { requestLog } from '../src/http/request-log.ts';
 import { IdpErrorResponse } from '../src/oidc/login.ts';
 import { createLogger } from '../src/index.ts';
 import { jsonLines } from './support/json-lines.ts';
@@ -13,7 +14,9 @@ import { jsonLines } from './support/json-lines.ts';
 /**
  * The error boundary (`http/problem.ts`): what a client sees for each kind of failure
  * (problem+json for API callers, an escaped page for sign-in navigations) and what the log
- * keeps. A real Express app on loopback; the headers-sent branch is in error-boundary.test.ts.
+ * keeps: one access line per request, to which the error handler adds its fields and writes no
+ * line of its own. A real Express app on loopback (with the real request log); the headers-sent
+ * branch is in error-boundary.test.ts.
  */
 describe('toGatehouseError', () => {
   it('passes a GatehouseError through as it is', () => {
@@ -57,6 +60,9 @@ describe('toGatehouseError', () => {
 interface LogLine {
   level: number;
   msg: string;
+  req?: { id?: string; url?: string };
+  res?: { statusCode?: number };
+  reqId?: string;
   errorCode?: string;
   cause?: Record<string, string>;
   reason?: unknown;
@@ -73,11 +79,12 @@ describe('errorHandler answers', () => {
   beforeAll(async () => {
     const sink = jsonLines(lines);
     const app = express();
+    app.use(requestLog(app, createLogger('info', sink), { proxiedSuccessSampleRate: 1 }));
     app.use(express.json({ limit: '1kb' }));
     app.all('/{*path}', () => {
       throw failure;
     });
-    app.use(errorHandler(createLogger('info', sink)));
+    app.use(errorHandler());
     server = app.listen(0, '127.0.0.1');
     await once(server, 'listening');
     origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -93,6 +100,22 @@ describe('errorHandler answers', () => {
   async function fetchProblem(path: string, init: RequestInit = {}) {
     const response = await fetch(`${origin}${path}`, init);
     return { response, body: (await response.json()) as Record<string, unknown> };
+  }
+
+  /**
+   * Every line of one request (the access line is written when the answer closes, which may be
+   * just after the client has read it): waits for its access line, then gives them all.
+   */
+  async function linesOf(id: string): Promise<LogLine[]> {
+    const of = () => lines.filter((line) => line.req?.id === id || line.reqId === id);
+    await expect.poll(() => of().some((line) => line.res?.statusCode)).toBe(true);
+    return of();
+  }
+
+  /** Fetches a problem with a request id of its own, and gives the request's log lines. */
+  async function problemLines(path: string, id: string, init: RequestInit = {}) {
+    const answer = await fetchProblem(path, { ...init, headers: { 'x-request-id': id } });
+    return { ...answer, logged: await linesOf(id) };
   }
 
   it('sends an exposed error as problem+json with its code, detail and headers', async () => {
@@ -191,18 +214,24 @@ describe('errorHandler answers', () => {
       detail: 'The identity provider did not sign you in.',
       cause: new IdpErrorResponse('access_denied', 'user pressed <cancel>'),
     });
-    const { body } = await fetchProblem('/api/x');
+    const { body, logged } = await problemLines('/api/x', 'idp-words');
     expect(JSON.stringify(body)).not.toContain('cancel');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({
-      level: 30,
-      errorCode: 'login_failed',
-      cause: {
-        name: 'IdpErrorResponse',
-        idpError: 'access_denied',
-        idpErrorDescription: 'user pressed <cancel>',
-      },
-    });
+    expect(logged).toEqual([
+      expect.objectContaining({
+        level: 30,
+        msg: 'request completed',
+        res: { statusCode: 400 },
+        errorCode: 'login_failed',
+        reason: 'access_denied',
+        cause: {
+          name: 'IdpErrorResponse',
+          idpError: 'access_denied',
+          idpErrorDescription: 'user pressed <cancel>',
+          message: expect.any(String) as unknown,
+        },
+      }),
+    ]);
+    expect(logged[0]?.err).toBeUndefined();
   });
 
   it('logs an openid-client rejection’s error and a clipped description', async () => {
@@ -212,8 +241,9 @@ describe('errorHandler answers', () => {
         response: new Response(null, { status: 400 }),
       }),
     });
-    await fetchProblem('/api/x');
-    const cause = lines[0]?.cause;
+    const { logged } = await problemLines('/api/x', 'clipped');
+    expect(logged).toHaveLength(1);
+    const cause = logged[0]?.cause;
     expect(cause?.idpError).toBe('invalid_grant');
     expect(cause?.idpErrorDescription?.length).toBe(201);
   });
@@ -224,23 +254,80 @@ describe('errorHandler answers', () => {
         code: 'E_PARSE',
       }),
     });
-    await fetchProblem('/api/x');
-    expect(lines[0]?.cause).toEqual({ name: 'SyntaxError', code: 'E_PARSE' });
+    const { logged } = await problemLines('/api/x?password=hunter2', 'parser');
+    expect(logged).toHaveLength(1);
+    expect(logged[0]?.cause).toEqual({ name: 'SyntaxError', code: 'E_PARSE' });
+    expect(logged[0]?.req?.url).toBe('/api/x?password=…');
     expect(JSON.stringify(lines)).not.toContain('hunter2');
   });
 
   it('logs a dependency outage as one warning without a stack, and a bug as an error with its cause', async () => {
     failure = problem('store_unavailable', { cause: new Error('ECONNREFUSED') });
-    await fetchProblem('/api/x');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ level: 40, errorCode: 'store_unavailable' });
-    expect(lines[0]?.err).toBeUndefined();
+    const outage = await problemLines('/api/x', 'outage');
+    expect(outage.logged).toEqual([
+      expect.objectContaining({
+        level: 40,
+        msg: 'request errored',
+        res: { statusCode: 503 },
+        errorCode: 'store_unavailable',
+        reason: 'ECONNREFUSED',
+      }),
+    ]);
+    expect(outage.logged[0]?.err).toBeUndefined();
+    expect(JSON.stringify(outage.logged)).not.toContain('"stack"');
 
-    lines.length = 0;
     failure = new Error('a bug');
-    await fetchProblem('/api/x');
-    expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatchObject({ level: 50, errorCode: 'internal_error' });
-    expect(lines[0]?.err).toMatchObject({ message: 'a bug' });
+    const bug = await problemLines('/api/x', 'bug');
+    expect(bug.logged).toEqual([
+      expect.objectContaining({
+        level: 50,
+        msg: 'request errored',
+        res: { statusCode: 500 },
+        errorCode: 'internal_error',
+      }),
+    ]);
+    expect(bug.logged[0]?.err).toMatchObject({
+      type: 'Error',
+      message: 'a bug',
+      stack: expect.stringContaining('a bug') as unknown,
+    });
+  });
+
+  it('writes exactly one line for each failing request: an IdP refusal, a store outage, a bug', async () => {
+    const failures: Array<[string, unknown]> = [
+      [
+        'one-4xx',
+        problem('login_failed', {
+          cause: new IdpErrorResponse('invalid_request', 'the IdP says: bad scope'),
+        }),
+      ],
+      ['one-503', problem('store_unavailable', { cause: new Error('connect ECONNREFUSED') })],
+      ['one-500', new TypeError('undefined is not a function')],
+    ];
+    for (const [id, thrown] of failures) {
+      failure = thrown;
+      await fetchProblem('/api/x', { headers: { 'x-request-id': id } });
+    }
+    const [refused, outage, bug] = await Promise.all(failures.map(([id]) => linesOf(id)));
+    expect(refused).toHaveLength(1);
+    expect(refused?.[0]).toMatchObject({
+      level: 30,
+      errorCode: 'login_failed',
+      cause: { idpError: 'invalid_request', idpErrorDescription: 'the IdP says: bad scope' },
+    });
+    expect(outage).toHaveLength(1);
+    expect(outage?.[0]).toMatchObject({
+      level: 40,
+      errorCode: 'store_unavailable',
+      reason: 'connect ECONNREFUSED',
+    });
+    expect(bug).toHaveLength(1);
+    expect(bug?.[0]).toMatchObject({
+      level: 50,
+      errorCode: 'internal_error',
+      err: { type: 'TypeError', message: 'undefined is not a function' },
+    });
+    // Nothing else was written at all: no second line without a request id.
+    expect(lines).toHaveLength(3);
   });
 });

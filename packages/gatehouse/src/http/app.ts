@@ -90,7 +90,7 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
 
   if (ctx.config.staticDir) serveSpa(app, resolve(ctx.config.staticDir));
   app.use((_req, _res, next) => next(problem('not_found')));
-  app.use(errorHandler(ctx.logger));
+  app.use(errorHandler());
   return app;
 }
 

@@ -25,6 +25,16 @@ export interface LogContext {
   /** The problem code of an error answer, and its cause (no stack). */
   errorCode?: string;
   reason?: string;
+  /** A client error's cause as the error handler keeps it (an IdP's `error` / `error_description`…). */
+  cause?: Record<string, string>;
+  /** A 500's error (pino's `err` serializer writes its message and stack). */
+  err?: unknown;
+  /**
+   * Set when the answer had started before it failed: the status the failure would have had
+   * (the line's `res.statusCode` is what was already sent). The line is then `request failed
+   * mid-answer`, at the level of this status.
+   */
+  errorStatus?: number;
 }
 
 /** Adds fields to this request's access-log line (kept in `res.locals.logContext`). */

@@ -1,11 +1,11 @@
 import type { ErrorRequestHandler, Response } from 'express';
-import type { Logger } from 'pino';
 import * as client from 'openid-client';
 import { GatehouseError, problem } from '../errors.ts';
 import type { ProblemCode } from '../problems.ts';
 import { describe } from '../observability/outages.ts';
 import { IdpErrorResponse } from '../oidc/login.ts';
-import { addLogContext } from './audit-origin.ts';
+import { addLogContext, type LogContext } from './audit-origin.ts';
+import { accessLogDone, requestLogLevel } from './request-log.ts';
 
 /** body-parser's error `type`s that can reach here (4xx only), as catalogue codes. */
 const BODY_PARSER_PROBLEMS: Readonly<Record<string, ProblemCode>> = {
@@ -105,49 +105,57 @@ function causeOf(error: GatehouseError): { cause?: Record<string, string> } {
 }
 
 /**
- * The cause of an error answer for its access-log line: a dependency's failure in full (no
- * stack), a client error only by what {@link causeOf} keeps (never a message that may quote
- * the request).
+ * What an error answer adds to its request's access-log line (the error handler writes no line
+ * of its own): the problem code; a client error's cause as {@link causeOf} keeps it (never a
+ * message that may quote the request) and its short `reason`; a dependency's failure in full
+ * as `reason` (no stack: the outage log has its one error line); and only for a 500 — a bug —
+ * the error itself as `err`, so the line carries its stack.
  */
-function reasonOf(error: GatehouseError): { reason?: string } {
-  if (!error.cause) return {};
-  if (error.status >= 500) return { reason: clip(describe(error.cause)) };
-  const cause = causeOf(error).cause;
-  const reason = cause && (cause.idpError ?? cause.code ?? cause.name);
-  return reason ? { reason } : {};
+function logFieldsOf(error: GatehouseError): LogContext {
+  const fields: LogContext = { errorCode: error.code };
+  if (error.status >= 500) {
+    if (error.cause) fields.reason = clip(describe(error.cause));
+    if (error.status === 500) fields.err = error.cause ?? error;
+    return fields;
+  }
+  const { cause } = causeOf(error);
+  if (cause) {
+    fields.cause = cause;
+    const reason = cause.idpError ?? cause.code ?? cause.name;
+    if (reason) fields.reason = reason;
+  }
+  return fields;
 }
 
-/** The one error boundary: problem+json for API callers, an escaped page for navigations. */
-export function errorHandler(logger: Logger): ErrorRequestHandler {
+/**
+ * The one error boundary: problem+json for API callers, an escaped page for navigations. It
+ * logs nothing itself: what the failure's line should say goes into the request's access-log
+ * line (see {@link logFieldsOf}), so each request gives one line. Only when that line is
+ * already written (the connection closed before the handler failed) does it write the
+ * failure's own line, through `req.log` (the request's fields, redaction on).
+ */
+export function errorHandler(): ErrorRequestHandler {
   return (rawError: unknown, req, res, _next) => {
     const error = toGatehouseError(rawError);
-    addLogContext(res, { errorCode: error.code, ...reasonOf(error) });
-    if (res.headersSent) {
-      abandonResponse(logger, req.id, res, error);
+    const fields = logFieldsOf(error);
+    if (accessLogDone(res)) {
+      // The connection closed (the client left) before the failure: its access line is
+      // written (`request aborted`). A server-side failure gets a line of its own, so a late
+      // store error or bug still shows; a client error (say body-parser's `request_aborted`
+      // for the upload the client cut) adds nothing to that line.
+      const level = requestLogLevel(req, { statusCode: error.status });
+      if (error.status >= 500 && level !== 'silent') {
+        req.log[level](
+          { ...fields, errorStatus: error.status },
+          'request failed after its connection closed',
+        );
+      }
       return;
     }
-    // Client errors are expected traffic: one line without a stack. So is a dependency's outage
-    // (502/503/504: the outage log has its one error line). Only a 500 — a bug — keeps the cause.
-    if (error.status > 500) {
-      logger.warn(
-        {
-          errorCode: error.code,
-          status: error.status,
-          reqId: req.id,
-          ...(error.cause ? { reason: describe(error.cause) } : {}),
-        },
-        error.message,
-      );
-    } else if (error.status >= 500) {
-      logger.error(
-        { err: error.cause ?? error, errorCode: error.code, status: error.status, reqId: req.id },
-        error.message,
-      );
-    } else {
-      logger.info(
-        { errorCode: error.code, status: error.status, reqId: req.id, ...causeOf(error) },
-        error.message,
-      );
+    addLogContext(res, fields);
+    if (res.headersSent) {
+      abandonResponse(res, error);
+      return;
     }
     const navigation = req.method === 'GET' && req.accepts(['json', 'html']) === 'html';
     if (navigation && /^\/bff\/(login|callback)\b/.test(req.path)) sendErrorPage(res, error);
@@ -157,17 +165,11 @@ export function errorHandler(logger: Logger): ErrorRequestHandler {
 
 /**
  * An error after the answer has started: no problem document can follow, so cut the connection
- * (a truncated answer must not look complete) and log once, without Express's raw stack.
+ * (a truncated answer must not look complete). The access line then says `request failed
+ * mid-answer`, with the status the failure would have had as `errorStatus`, at that status's
+ * level — and Express's final handler never prints a raw stack.
  */
-function abandonResponse(
-  logger: Logger,
-  reqId: unknown,
-  res: Response,
-  error: GatehouseError,
-): void {
-  const fields = { errorCode: error.code, status: error.status, reqId };
-  if (error.status >= 500)
-    logger.warn({ ...fields, err: error.cause ?? error }, 'failed mid-answer');
-  else logger.info(fields, 'failed mid-answer');
+function abandonResponse(res: Response, error: GatehouseError): void {
+  addLogContext(res, { errorStatus: error.status });
   if (!res.writableEnded) res.destroy();
 }

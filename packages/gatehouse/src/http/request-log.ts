@@ -28,7 +28,7 @@ export interface RequestLogOptions {
 }
 
 /**
- * The level of a request's access-log line. A 500 is a bug (the error handler logs its stack);
+ * The level of a request's access-log line. A 500 is a bug (the line carries its stack as `err`);
  * 502/503/504 are a dependency's outage, logged once per transition by the outage log, so each
  * such answer is only a warning. A probe that succeeds is not logged at all (a balancer asks
  * every few seconds); a failing one is.
@@ -47,6 +47,19 @@ export function requestLogLevel(
   return PROBES.has(path) && res.statusCode < 400 ? 'silent' : 'info';
 }
 
+/** Set on `res.locals` once the request's access line is written (or skipped). */
+export interface AccessLogState {
+  accessLogDone?: boolean;
+}
+
+/**
+ * Whether this request's access line is already behind it: the connection closed (the client
+ * left, or the answer is done) before a handler failed. The error handler then writes the
+ * failure's own line, since no access line will carry it.
+ */
+export const accessLogDone = (res: { locals: object }): boolean =>
+  (res.locals as AccessLogState).accessLogDone === true;
+
 /** What an access line says about the request: nothing but these fields (an allow-list). */
 function requestFields(req: IncomingMessage & { originalUrl?: string }) {
   return { id: req.id, method: req.method, url: loggableUrl(req.originalUrl ?? req.url ?? '') };
@@ -59,7 +72,9 @@ function requestFields(req: IncomingMessage & { originalUrl?: string }) {
  * redaction pass, and written through a child of the deployment's logger without its redaction
  * paths. `req.log` (a child logger carrying the request's fields, redaction and all) is created
  * only when a handler first uses it. Proxied successes are sampled (see
- * {@link RequestLogOptions}); errors are always logged.
+ * {@link RequestLogOptions}); errors are always logged, on this same line: the error handler
+ * writes none of its own but adds its fields (`errorCode`, `cause`, `reason`, a 500's `err`)
+ * through `addLogContext`. A line with an `err` goes through the redacting logger instead.
  */
 export function requestLog(
   app: Express,
@@ -90,7 +105,11 @@ export function requestLog(
     res.setHeader('x-request-id', id);
     const started = performance.now();
     res.once('close', () => {
-      const level = requestLogLevel(req, res);
+      (res.locals as AccessLogState).accessLogDone = true;
+      const context = logContextOf(req, res);
+      // An error after the answer had started: the level of the status it would have had.
+      const failedStatus = context?.errorStatus;
+      const level = requestLogLevel(req, { statusCode: failedStatus ?? res.statusCode });
       if (level === 'silent') return;
       const status = res.statusCode;
       const completed = res.writableFinished && !req.readableAborted;
@@ -99,13 +118,20 @@ export function requestLog(
         if (rate <= 0 || (rate < 1 && random() >= rate)) return;
       }
       const message =
-        status >= 500 ? 'request errored' : completed ? 'request completed' : 'request aborted';
-      access[level](
+        failedStatus !== undefined
+          ? 'request failed mid-answer'
+          : status >= 500
+            ? 'request errored'
+            : completed
+              ? 'request completed'
+              : 'request aborted';
+      // A 500's error object goes through the redacting logger: its own fields are not ours.
+      (context?.err === undefined ? access : logger)[level](
         {
           req: requestFields(req),
           res: { statusCode: status },
           responseTime: Math.round(performance.now() - started),
-          ...logContextOf(req, res),
+          ...context,
         },
         message,
       );
