@@ -11,6 +11,7 @@ import { createWebSocketProxy, type WebSocketProxy } from './http/websocket-upgr
 import { createLogger } from './observability/logger.ts';
 import { OutageLog } from './observability/outages.ts';
 import { NO_METRICS, PrometheusMetrics, type Metrics } from './observability/metrics.ts';
+import { timedRegistryStore } from './tenants/timed-registry-store.ts';
 import { listenMetrics } from './observability/metrics-server.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { AuditLog, MemoryAuditStore, RedisAuditStore } from './observability/audit.ts';
@@ -157,11 +158,14 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     vault,
     clock,
     ...(redisHealth ? { health: redisHealth } : {}),
-    store: redis
-      ? new RedisRegistryStore(redis, {
-          onError: (err) => logger.warn({ err }, 'registry subscriber error'),
-        })
-      : new MemoryRegistryStore(),
+    store: timedRegistryStore(
+      redis
+        ? new RedisRegistryStore(redis, {
+            onError: (err) => logger.warn({ err }, 'registry subscriber error'),
+          })
+        : new MemoryRegistryStore(),
+      metrics,
+    ),
   });
   const providers = new ProviderClients({
     config,

@@ -38,7 +38,7 @@ const BOUNDED: Record<string, (value: string) => boolean> = {
   outcome: (v) => /^[a-z_]{2,40}$/.test(v),
   endpoint: (v) => ['discovery', 'token', 'revocation', 'jwks', 'userinfo', 'other'].includes(v),
   kind: (v) => ['timeout', 'unavailable', 'broken'].includes(v),
-  store: (v) => ['session', 'kv'].includes(v),
+  store: (v) => ['session', 'kv', 'registry'].includes(v),
   operation: (v) => /^[a-z_]{2,30}$/.test(v),
   limit: (v) => /^[a-z_]{2,30}$/.test(v),
   le: () => true,
@@ -172,6 +172,17 @@ describe('Prometheus metrics', () => {
       d('gatehouse_store_operation_duration_seconds', { store: 'session', operation: 'get' }),
     ).toBeGreaterThanOrEqual(2);
     expect(d('gatehouse_store_errors_total')).toBe(0);
+  });
+
+  it('times the registry store too: the snapshot each instance reads at start', async () => {
+    const result = await scrape(metricsOrigin);
+    expect(
+      result.sum('gatehouse_store_operation_duration_seconds', {
+        store: 'registry',
+        operation: 'snapshot',
+      }),
+    ).toBeGreaterThanOrEqual(1);
+    expect(result.sum('gatehouse_store_errors_total', { store: 'registry' })).toBe(0);
   });
 
   it('keeps every label value bounded: no raw path, user id or request-chosen string', async () => {

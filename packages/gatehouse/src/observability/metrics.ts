@@ -40,7 +40,7 @@ export interface Metrics {
   sessionCreated(tenant: string): void;
   sessionsEnded(reason: SessionEndReason, count?: number): void;
   /** The observer of one store operation (precomputed label children). */
-  store(store: 'session' | 'kv', operation: string): StoreObserver;
+  store(store: 'session' | 'kv' | 'registry', operation: string): StoreObserver;
   rateLimited(limit: string): void;
 }
 
@@ -386,7 +386,7 @@ export class PrometheusMetrics implements Metrics {
     if (count > 0) this.#sessionsEnded.labels(reason).inc(count);
   }
 
-  store(store: 'session' | 'kv', operation: string): StoreObserver {
+  store(store: 'session' | 'kv' | 'registry', operation: string): StoreObserver {
     const key = `${store}:${operation}`;
     let observer = this.#stores.get(key);
     if (observer) return observer;
