@@ -9,7 +9,7 @@ import {
 } from '../observability/audit.ts';
 import { auditOrigin } from '../http/audit-origin.ts';
 import type { AdminPrincipal } from './auth.ts';
-import type { AdminCall, AdminRoute } from './routes.ts';
+import type { AdminCall, AdminRoute } from './admin-route.ts';
 
 /** The audit actor of an admin caller (the operator, an API key or an admin's session). */
 export function adminActor(who: AdminPrincipal): AuditActor {

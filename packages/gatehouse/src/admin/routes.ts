@@ -18,7 +18,8 @@ import {
 import { clientIp, rateLimited } from '../http/rate-limit.ts';
 import { auditOrigin } from '../http/audit-origin.ts';
 import { adminActor, auditAdminCall, auditTrailRoute } from './audit.ts';
-import { buildOpenApiDocument, type DocumentedRoute } from './openapi.ts';
+import type { AdminCall, AdminRoute } from './admin-route.ts';
+import { buildOpenApiDocument } from './openapi.ts';
 import {
   apiKeyCreateSchema,
   apiKeyIssuedSchema,
@@ -37,21 +38,6 @@ import {
   type ProviderAnswer,
   type TenantOut,
 } from './schemas.ts';
-
-export interface AdminCall<Body> {
-  ctx: GatehouseContext;
-  req: Request;
-  who: AdminPrincipal;
-  body: Body;
-  /** Path parameters, already checked to be slugs (`keyId`: hex). */
-  params: Record<string, string>;
-}
-
-/** One endpoint: its HTTP binding, its documentation and its handler, in one place. */
-export interface AdminRoute<Body = unknown> extends DocumentedRoute {
-  body?: z.ZodType<Body>;
-  handle(call: AdminCall<Body>): Promise<unknown>;
-}
 
 const route = <Body>(definition: AdminRoute<Body>): AdminRoute => definition;
 

@@ -1,0 +1,21 @@
+import type { Request } from 'express';
+import type { z } from 'zod';
+import type { GatehouseContext } from '../context.ts';
+import type { AdminPrincipal } from './auth.ts';
+import type { DocumentedRoute } from './openapi.ts';
+
+/** What an admin endpoint's handler is given: the caller, the checked body and path parameters. */
+export interface AdminCall<Body> {
+  ctx: GatehouseContext;
+  req: Request;
+  who: AdminPrincipal;
+  body: Body;
+  /** Path parameters, already checked to be slugs (`keyId`: hex). */
+  params: Record<string, string>;
+}
+
+/** One endpoint: its HTTP binding, its documentation and its handler, in one place. */
+export interface AdminRoute<Body = unknown> extends DocumentedRoute {
+  body?: z.ZodType<Body>;
+  handle(call: AdminCall<Body>): Promise<unknown>;
+}
