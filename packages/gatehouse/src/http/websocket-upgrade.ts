@@ -18,6 +18,7 @@ import {
 import { SessionWatch } from '../proxy/websocket-sessions.ts';
 import type { SessionRecord } from '../session/model.ts';
 import { problemBody, toGatehouseError } from './problem.ts';
+import { upstreamToken } from './api-route.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
 
 export interface WebSocketProxyOptions {
@@ -119,7 +120,8 @@ export function createWebSocketProxy(
     }
     record = await slideIfDue(ctx, request, record);
     const sid = request.sessionID;
-    const token = await handshakeToken(ctx, route, sid, record);
+    const token =
+      route.tokenMode === 'none' ? undefined : await upstreamToken(ctx, sid, route, record);
     if (socket.destroyed) return;
 
     const upstream = await connectUpstream(target, socket, {
@@ -307,26 +309,6 @@ function readSession(sessions: RequestHandler, req: IncomingMessage): Promise<vo
     void sessions(req as Request, res as Response, (error?: unknown) =>
       error ? reject(toGatehouseError(error)) : resolve(),
     );
-  });
-}
-
-/** The token of the route's mode, refreshed first when about to expire (as for HTTP calls). */
-async function handshakeToken(
-  ctx: GatehouseContext,
-  route: RouteConfig,
-  sid: string,
-  record: SessionRecord,
-): Promise<string | undefined> {
-  if (route.tokenMode === 'none') return undefined;
-  if (route.tokenMode !== 'gatehouse') {
-    return ctx.refresher.accessToken(sid, record, route.resource);
-  }
-  if (!route.audience) throw new Error(`route ${route.prefix} has no audience`);
-  return ctx.downstreamTokens.tokenFor({
-    sessionId: sid,
-    session: record,
-    audience: route.audience,
-    lifetimeSeconds: route.tokenLifetimeSeconds,
   });
 }
 
