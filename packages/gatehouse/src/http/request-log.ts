@@ -3,7 +3,7 @@ import type { IncomingMessage } from 'node:http';
 import type { Express, Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { loggableUrl } from '../observability/logger.ts';
-import { logContextOf } from './audit-origin.ts';
+import { logContextOf, type LogContext } from './audit-origin.ts';
 
 declare module 'node:http' {
   interface IncomingMessage {
@@ -106,9 +106,8 @@ export function requestLog(
     const started = performance.now();
     res.once('close', () => {
       (res.locals as AccessLogState).accessLogDone = true;
-      const context = logContextOf(req, res);
       // An error after the answer had started: the level of the status it would have had.
-      const failedStatus = context?.errorStatus;
+      const failedStatus = (res.locals as { logContext?: LogContext }).logContext?.errorStatus;
       const level = requestLogLevel(req, { statusCode: failedStatus ?? res.statusCode });
       if (level === 'silent') return;
       const status = res.statusCode;
@@ -117,6 +116,8 @@ export function requestLog(
       if (level === 'info' && status < 400 && completed && res.locals.apiRoute !== undefined) {
         if (rate <= 0 || (rate < 1 && random() >= rate)) return;
       }
+      // Whom the line names and an error's fields: built only for a line that is written.
+      const context = logContextOf(req, res);
       const message =
         failedStatus !== undefined
           ? 'request failed mid-answer'
