@@ -120,6 +120,14 @@ describe('the credentials check', () => {
         field: 'clientSecret',
       },
     ]);
+    // Audited as a failed test of that provider, though the answer is a 200.
+    const trail = await call('GET', '/tenants/acme/audit?action=provider.tested');
+    expect((trail.body.events as Array<Record<string, unknown>>).at(-1)).toMatchObject({
+      action: 'provider.tested',
+      target: 'provider:candidate',
+      outcome: 'failure',
+      reason: 'provider_check_failed',
+    });
   });
 
   it('tries client_secret_post as configured: accepted with the right secret, refused with a wrong one', async () => {
