@@ -3,7 +3,7 @@ import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { errors } from 'oidc-provider';
 import type { Account, ClientMetadata, Configuration, JWK, ResourceServer } from 'oidc-provider';
 import { logoutPage, messagePage } from './pages.ts';
-import type { DevIdpClient, DevIdpRealm, DevIdpUser } from './realms.ts';
+import type { DevIdpClient, DevIdpRealm, DevIdpSigningAlg, DevIdpUser } from './realms.ts';
 import { accessTokenClaims, type UserDirectory } from './users.ts';
 
 /** Scopes a resource server accepts unless `resources[...].scope` says otherwise. */
@@ -30,7 +30,13 @@ export function signingJwkOf(provider: Provider): JWK | undefined {
 /** Builds one realm's OpenID Provider with its own fresh signing key and cookie key. */
 export async function createRealmProvider(opts: RealmProviderOptions): Promise<Provider> {
   const jwk = await generateSigningJwk();
-  const provider = new Provider(opts.issuer, providerConfiguration(opts, jwk));
+  // Keys for the other ID token algorithms the realm announces (an EC key for ES256, …).
+  const more = await Promise.all(
+    (opts.realm.idTokenSigningAlgs ?? [])
+      .filter((alg) => alg !== 'RS256')
+      .map((alg) => generateSigningJwk(alg)),
+  );
+  const provider = new Provider(opts.issuer, providerConfiguration(opts, [jwk, ...more]));
   signingKeys.set(provider, jwk);
   // Like Keycloak, tell clients how long a refresh token lives (`refresh_expires_in`), so the
   // BFF can end its session no later than the refresh token dies. Each rotation gets the full TTL.
@@ -51,9 +57,9 @@ export async function createRealmProvider(opts: RealmProviderOptions): Promise<P
   return provider;
 }
 
-async function generateSigningJwk(): Promise<JWK> {
-  const { privateKey } = await generateKeyPair('RS256', { extractable: true });
-  return { ...(await exportJWK(privateKey)), alg: 'RS256', use: 'sig', kid: randomUUID() };
+async function generateSigningJwk(alg: DevIdpSigningAlg = 'RS256'): Promise<JWK> {
+  const { privateKey } = await generateKeyPair(alg, { extractable: true });
+  return { ...(await exportJWK(privateKey)), alg, use: 'sig', kid: randomUUID() };
 }
 
 function toClientMetadata(client: DevIdpClient): ClientMetadata {
@@ -66,6 +72,9 @@ function toClientMetadata(client: DevIdpClient): ClientMetadata {
     response_types: ['code'],
     token_endpoint_auth_method:
       client.token_endpoint_auth_method ?? (client.client_secret ? 'client_secret_basic' : 'none'),
+    ...(client.id_token_signed_response_alg
+      ? { id_token_signed_response_alg: client.id_token_signed_response_alg }
+      : {}),
     // session_required makes oidc-provider put `sid` into ID tokens and logout tokens.
     ...(client.backchannel_logout_uri
       ? {
@@ -178,7 +187,7 @@ const PROFILE_CLAIMS = [
   'groups',
 ];
 
-function providerConfiguration(opts: RealmProviderOptions, jwk: JWK): Configuration {
+function providerConfiguration(opts: RealmProviderOptions, keys: JWK[]): Configuration {
   const {
     realm,
     users,
@@ -189,7 +198,10 @@ function providerConfiguration(opts: RealmProviderOptions, jwk: JWK): Configurat
     accountId === undefined ? undefined : users.find(accountId);
   return {
     clients: realm.clients.map(toClientMetadata),
-    jwks: { keys: [jwk] },
+    jwks: { keys },
+    ...(realm.idTokenSigningAlgs
+      ? { enabledJWA: { idTokenSigningAlgValues: [...realm.idTokenSigningAlgs] } }
+      : {}),
     cookies: {
       keys: [randomBytes(32).toString('base64url')],
       names: cookieNames(realm.path),

@@ -31,13 +31,23 @@ export interface DevIdpClient {
   post_logout_redirect_uris?: string[];
   backchannel_logout_uri?: string;
   token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  /** How this client's ID tokens are signed (one of the realm's `idTokenSigningAlgs`). */
+  id_token_signed_response_alg?: DevIdpSigningAlg;
 }
+
+/** The ID token signing algorithms a realm can be given keys for. */
+export type DevIdpSigningAlg = 'RS256' | 'PS256' | 'ES256' | 'EdDSA';
 
 /** One issuer: `path` '' is the root issuer, otherwise a sub-path such as '/globex'. */
 export interface DevIdpRealm {
   path: string;
   users: DevIdpUser[];
   clients: DevIdpClient[];
+  /**
+   * The ID token signing algorithms the realm announces in discovery and has keys for (an
+   * RS256 key is always there, for access tokens). Default: oidc-provider's own list.
+   */
+  idTokenSigningAlgs?: DevIdpSigningAlg[];
 }
 
 /** The resource indicator (and JWT `aud`) of the demo API. */

@@ -49,12 +49,7 @@ export interface TenantProvider {
 /** A provider plus the URIs its admin must configure at the IdP. */
 export interface ProviderView {
   provider: TenantProvider;
-  uris: {
-    redirectUri: string;
-    postLogoutRedirectUri: string;
-    backchannelLogoutUri: string;
-    jwksUri: string;
-  };
+  uris: ProviderUris;
   redirectUri: string;
   backchannelLogoutUri: string;
 }
@@ -134,15 +129,91 @@ export interface ProviderPatch {
   clientSecret?: null | string;
 }
 
-/** `POST …/providers/:id/test`: every check passed (a failure is a `provider_check_failed` problem). */
+/** `POST …/providers/:id/test` and `POST …/provider-checks`: every check named, passed or not
+(a create or update whose checks fail is a `provider_check_failed` problem carrying the same). */
 export interface ProviderTestResult {
-  ok: true;
-  checks: ProviderCheckName[];
-  issuer: string;
-  authorizationEndpoint: string;
-  tokenEndpoint: string;
-  endSessionEndpoint: null | string;
-  backchannelLogoutSupported: boolean;
+  ok: boolean;
+  checks: ProviderCheckResult[];
+  discovery: null | {
+    issuer: string;
+    authorizationEndpoint: null | string;
+    tokenEndpoint: null | string;
+    endSessionEndpoint: null | string;
+    backchannelLogoutSupported: boolean;
+    idTokenSigningAlg:
+      | null
+      | 'RS256'
+      | 'RS384'
+      | 'RS512'
+      | 'PS256'
+      | 'PS384'
+      | 'PS512'
+      | 'ES256'
+      | 'ES384'
+      | 'ES512'
+      | 'EdDSA';
+  };
+}
+
+/** One check's outcome: its name, pass or fail, a sentence and the body field it concerns. */
+export interface ProviderCheckResult {
+  name: ProviderCheckName;
+  ok: boolean;
+  message: string;
+  field: null | string;
+}
+
+/** The URIs a tenant admin registers at the IdP (`GET …/provider-uris/:provider`). */
+export interface ProviderUris {
+  redirectUri: string;
+  postLogoutRedirectUri: string;
+  backchannelLogoutUri: string;
+  jwksUri: string;
+}
+
+/** `GET /admin/api/provider-profiles`. */
+export interface ProviderProfiles {
+  profiles: ProviderProfile[];
+}
+
+/** One profile: a preset of provider settings with notes for the console. */
+export interface ProviderProfile {
+  id: 'cognito' | 'generic' | 'entra' | 'google' | 'okta' | 'auth0' | 'keycloak' | 'strict-modern';
+  name: string;
+  summary: string;
+  issuerHint: string;
+  defaults: {
+    displayName?: string;
+    issuer?: string;
+    clientId?: string;
+    tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+    idTokenSignedResponseAlg?:
+      | 'RS256'
+      | 'RS384'
+      | 'RS512'
+      | 'PS256'
+      | 'PS384'
+      | 'PS512'
+      | 'ES256'
+      | 'ES384'
+      | 'ES512'
+      | 'EdDSA';
+    pkce?: 'required' | 'assume-supported';
+    par?: 'required' | 'auto' | 'off';
+    dpop?: boolean;
+    logout?: 'end-session' | 'cognito' | 'none';
+    scopes?: string[];
+    authorizationParams?: {
+      [key: string]: string;
+    };
+    endSessionParams?: {
+      [key: string]: string;
+    };
+    profile?:
+      'cognito' | 'generic' | 'entra' | 'google' | 'okta' | 'auth0' | 'keycloak' | 'strict-modern';
+    enabled?: boolean;
+  };
+  notes: string[];
 }
 
 /** How the provider authenticates Gatehouse at its token endpoint. */
@@ -158,7 +229,8 @@ export type ProviderCheckName =
   | 'pkce_unsupported'
   | 'jwks_unavailable'
   | 'auth_method_unsupported'
-  | 'id_token_alg_unsupported';
+  | 'id_token_alg_unsupported'
+  | 'credentials_rejected';
 
 /** Every stable problem code Gatehouse answers with (see the README's table). */
 export type ProblemCode =

@@ -1,6 +1,7 @@
 import type {
   AdminIdentity,
   ProviderCheckName,
+  ProviderProfile,
   ProviderTestResult,
   ProviderView,
   TenantProvider,
@@ -49,6 +50,23 @@ export function createAdminApi(call: AdminCall): GatehouseAdmin {
     async testProvider(tenant, id) {
       const response = await call(`${providerPath(tenant, id)}/test`, { method: 'POST' });
       return parseTestResult(await readJson(response), response.status);
+    },
+    async checkProvider(tenant, input) {
+      const path = `/tenants/${encodeURIComponent(tenant)}/provider-checks`;
+      const response = await sendJson(path, 'POST', input);
+      return parseTestResult(await readJson(response), response.status);
+    },
+    async providerUris(tenant, id) {
+      const path = `/tenants/${encodeURIComponent(tenant)}/provider-uris/${encodeURIComponent(id)}`;
+      const response = await call(path, { method: 'GET' });
+      const uris = toProviderUris(await readJson(response));
+      if (!uris)
+        throw invalidResponse(response.status, 'GET …/provider-uris answered without URIs');
+      return uris;
+    },
+    async providerProfiles() {
+      const response = await call('/provider-profiles', { method: 'GET' });
+      return parseProfiles(await readJson(response), response.status);
     },
   };
 }
@@ -161,27 +179,68 @@ function toProvider(record: Record<string, unknown>, tenant: string): TenantProv
   };
 }
 
-/** The server's `ProviderTestResult`: every check passed, plus what discovery found. */
+/** The server's `ProviderTestResult`: every check named, passed or not, and what discovery said. */
 function parseTestResult(body: unknown, status: number): ProviderTestResult {
   const record = asRecord(body);
-  const { issuer, authorizationEndpoint, tokenEndpoint } = record ?? {};
-  if (
-    record?.['ok'] !== true ||
-    typeof issuer !== 'string' ||
-    typeof authorizationEndpoint !== 'string' ||
-    typeof tokenEndpoint !== 'string'
-  ) {
-    throw invalidResponse(status, 'POST …/test answered 2xx without ok: true and the endpoints');
+  const ok = record?.['ok'];
+  const checks = record?.['checks'];
+  if (typeof ok !== 'boolean' || !Array.isArray(checks)) {
+    throw invalidResponse(status, 'POST …/test answered 2xx without ok and checks');
   }
+  const discovery = asRecord(record?.['discovery']);
   return {
-    ok: true,
-    checks: stringArray(record['checks']) as ProviderCheckName[],
-    issuer,
-    authorizationEndpoint,
-    tokenEndpoint,
-    endSessionEndpoint: stringOrNull(record['endSessionEndpoint']),
-    backchannelLogoutSupported: record['backchannelLogoutSupported'] === true,
+    ok,
+    checks: (checks as unknown[]).flatMap((item) => {
+      const check = asRecord(item);
+      const { name, message, field } = check ?? {};
+      if (typeof name !== 'string' || typeof message !== 'string') return [];
+      return [
+        {
+          name: name as ProviderCheckName,
+          ok: check?.['ok'] === true,
+          message,
+          field: typeof field === 'string' ? field : null,
+        },
+      ];
+    }),
+    discovery:
+      discovery && typeof discovery['issuer'] === 'string'
+        ? {
+            issuer: discovery['issuer'],
+            authorizationEndpoint: stringOrNull(discovery['authorizationEndpoint']),
+            tokenEndpoint: stringOrNull(discovery['tokenEndpoint']),
+            endSessionEndpoint: stringOrNull(discovery['endSessionEndpoint']),
+            backchannelLogoutSupported: discovery['backchannelLogoutSupported'] === true,
+            idTokenSigningAlg: stringOrNull(discovery['idTokenSigningAlg']) as NonNullable<
+              ProviderTestResult['discovery']
+            >['idTokenSigningAlg'],
+          }
+        : null,
   };
+}
+
+/** Known fields only; `defaults` is a partial provider body, copied as JSON data. */
+function parseProfiles(body: unknown, status: number): ProviderProfile[] {
+  const list = asRecord(body)?.['profiles'];
+  if (!Array.isArray(list)) {
+    throw invalidResponse(status, 'GET /admin/api/provider-profiles answered without profiles');
+  }
+  return (list as unknown[]).flatMap((item) => {
+    const record = asRecord(item);
+    const { id, name, summary, issuerHint } = record ?? {};
+    if (typeof id !== 'string' || typeof name !== 'string') return [];
+    const defaults = asRecord(record?.['defaults']) ?? {};
+    return [
+      {
+        id: id as ProviderProfile['id'],
+        name,
+        summary: typeof summary === 'string' ? summary : '',
+        issuerHint: typeof issuerHint === 'string' ? issuerHint : '',
+        defaults: JSON.parse(JSON.stringify(defaults)) as ProviderProfile['defaults'],
+        notes: stringArray(record?.['notes']),
+      },
+    ];
+  });
 }
 
 function textOr<T extends string>(value: unknown, fallback: T): T {

@@ -2,7 +2,9 @@ import type {
   AdminIdentity,
   ProviderInput,
   ProviderPatch,
+  ProviderProfile,
   ProviderTestResult,
+  ProviderUris,
   ProviderView,
 } from './admin-contract.ts';
 
@@ -76,8 +78,14 @@ export interface GatehouseAdmin {
   createProvider: (tenant: string, input: ProviderInput) => Promise<ProviderView>;
   updateProvider: (tenant: string, id: string, patch: ProviderPatch) => Promise<ProviderView>;
   deleteProvider: (tenant: string, id: string) => Promise<void>;
-  /** Re-runs discovery and the provider checks. */
+  /** Re-runs discovery and every provider check (credentials included) for a stored provider. */
   testProvider: (tenant: string, id: string) => Promise<ProviderTestResult>;
+  /** Runs every check for a provider not stored (a create body); nothing is saved. */
+  checkProvider: (tenant: string, input: ProviderInput) => Promise<ProviderTestResult>;
+  /** The URIs to register at the IdP for a provider id (it need not exist yet). */
+  providerUris: (tenant: string, id: string) => Promise<ProviderUris>;
+  /** The provider profiles (presets for well-known IdPs) with their defaults and notes. */
+  providerProfiles: () => Promise<ProviderProfile[]>;
 }
 
 export interface GatehouseClientOptions {

@@ -27,10 +27,13 @@ describe('admin types', () => {
   });
 
   it('describe a provider test as the server answers it: check names and discovery results', () => {
-    expectTypeOf<ProviderTestResult['checks']>().toEqualTypeOf<ProviderCheckName[]>();
+    expectTypeOf<ProviderTestResult['checks'][number]['name']>().toEqualTypeOf<ProviderCheckName>();
+    expectTypeOf<ProviderTestResult['checks'][number]['field']>().toEqualTypeOf<string | null>();
     expectTypeOf<'jwks_unavailable'>().toExtend<ProviderCheckName>();
-    expectTypeOf<{ name: string; ok: boolean }>().not.toExtend<ProviderCheckName>();
-    expectTypeOf<ProviderTestResult['endSessionEndpoint']>().toEqualTypeOf<string | null>();
+    expectTypeOf<'credentials_rejected'>().toExtend<ProviderCheckName>();
+    expectTypeOf<
+      NonNullable<ProviderTestResult['discovery']>['endSessionEndpoint']
+    >().toEqualTypeOf<string | null>();
     expectTypeOf<
       ReturnType<GatehouseAdmin['testProvider']>
     >().resolves.toEqualTypeOf<ProviderTestResult>();

@@ -239,12 +239,25 @@ describe('testProvider', () => {
     const { client } = await signedInClient();
     await expect(client.admin.testProvider('acme', 'legacy')).resolves.toEqual({
       ok: true,
-      checks: ['issuer_scheme', 'discovery_failed', 'issuer_mismatch', 'pkce_unsupported'],
-      issuer: 'https://legacy.acme.example',
-      authorizationEndpoint: 'https://legacy.acme.example/auth',
-      tokenEndpoint: 'https://legacy.acme.example/token',
-      endSessionEndpoint: null,
-      backchannelLogoutSupported: true,
+      checks: [
+        { name: 'issuer_scheme', ok: true, message: 'issuer_scheme passed', field: 'issuer' },
+        { name: 'discovery_failed', ok: true, message: 'discovery_failed passed', field: 'issuer' },
+        { name: 'jwks_unavailable', ok: true, message: 'jwks_unavailable passed', field: null },
+        {
+          name: 'credentials_rejected',
+          ok: true,
+          message: 'credentials_rejected passed',
+          field: 'clientSecret',
+        },
+      ],
+      discovery: {
+        issuer: 'https://legacy.acme.example',
+        authorizationEndpoint: 'https://legacy.acme.example/auth',
+        tokenEndpoint: 'https://legacy.acme.example/token',
+        endSessionEndpoint: null,
+        backchannelLogoutSupported: true,
+        idTokenSigningAlg: 'RS256',
+      },
     });
     expect(fake.admin.received.at(-1)).toMatchObject({
       method: 'POST',
@@ -253,12 +266,19 @@ describe('testProvider', () => {
     });
   });
 
-  it('throws provider_check_failed with the failed check', async () => {
+  it('returns a failed check named, with its sentence, and ok: false', async () => {
     const { client } = await signedInClient();
     await client.admin.updateProvider('acme', 'legacy', { issuer: 'https://broken.example' });
-    const problem = await rejection(client.admin.testProvider('acme', 'legacy'));
-    expect(problem).toMatchObject({ code: 'provider_check_failed', check: 'jwks_unavailable' });
-    expect(problem.detail).toBe('The jwks_uri could not be fetched.');
+    const result = await client.admin.testProvider('acme', 'legacy');
+    expect(result.ok).toBe(false);
+    expect(result.checks.filter((check) => !check.ok)).toEqual([
+      {
+        name: 'jwks_unavailable',
+        ok: false,
+        message: 'The jwks_uri could not be fetched.',
+        field: null,
+      },
+    ]);
   });
 });
 

@@ -1,7 +1,12 @@
 /// <reference types="node" />
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { send, sendJson, sendProblem } from './fake-http.ts';
-import type { ProviderTestResult, ProviderView, TenantProvider } from '../src/index.ts';
+import type {
+  ProviderCheckName,
+  ProviderTestResult,
+  ProviderView,
+  TenantProvider,
+} from '../src/index.ts';
 
 /** An admin API request as the fake saw it. */
 export interface AdminRequest {
@@ -302,21 +307,29 @@ export function createFakeAdmin(options: FakeAdminOptions): FakeAdmin {
   }
 
   function testProvider(provider: StoredProvider, res: ServerResponse): void {
-    if (provider.issuer.includes('broken')) {
-      sendProblem(res, 422, 'provider_check_failed', 'Unprocessable Content', {
-        check: 'jwks_unavailable',
-        detail: 'The jwks_uri could not be fetched.',
-      });
-      return;
-    }
+    const broken = provider.issuer.includes('broken');
+    const check = (name: ProviderCheckName, ok = true, field: string | null = null) => ({
+      name,
+      ok,
+      message: ok ? `${name} passed` : 'The jwks_uri could not be fetched.',
+      field,
+    });
     sendJson(res, 200, {
-      ok: true,
-      checks: ['issuer_scheme', 'discovery_failed', 'issuer_mismatch', 'pkce_unsupported'],
-      issuer: provider.issuer,
-      authorizationEndpoint: `${provider.issuer}/auth`,
-      tokenEndpoint: `${provider.issuer}/token`,
-      endSessionEndpoint: null,
-      backchannelLogoutSupported: true,
+      ok: !broken,
+      checks: [
+        check('issuer_scheme', true, 'issuer'),
+        check('discovery_failed', true, 'issuer'),
+        check('jwks_unavailable', !broken),
+        check('credentials_rejected', true, 'clientSecret'),
+      ],
+      discovery: {
+        issuer: provider.issuer,
+        authorizationEndpoint: `${provider.issuer}/auth`,
+        tokenEndpoint: `${provider.issuer}/token`,
+        endSessionEndpoint: null,
+        backchannelLogoutSupported: true,
+        idTokenSigningAlg: 'RS256',
+      },
     } satisfies ProviderTestResult);
   }
 

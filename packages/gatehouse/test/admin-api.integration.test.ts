@@ -1,3 +1,4 @@
+import { DEV_CLIENTS } from '@gatehouse/dev-idp';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createCookieFetch,
@@ -34,8 +35,9 @@ const callers = {} as Record<
 const secrets: string[] = [];
 let counter = 0;
 
-const secret = () => {
-  const value = `s3cr3t-${++counter}-${Math.random().toString(36).slice(2)}-value`;
+/** The realm's real client secret: every create and update now proves its credentials. */
+const secret = (realm: '' | '/globex' = '') => {
+  const value = realm ? DEV_CLIENTS.globex.clientSecret : DEV_CLIENTS.acme.clientSecret;
   secrets.push(value);
   return value;
 };
@@ -69,7 +71,8 @@ const operatorCall = (method: string, path: string, body?: unknown) =>
 
 async function freshProvider(tenant: 'acme' | 'globex'): Promise<string> {
   const id = `p${++counter}`;
-  const body = devIdpProvider(stack, id, tenant === 'acme' ? '' : '/globex', secret());
+  const realm = tenant === 'acme' ? '' : '/globex';
+  const body = devIdpProvider(stack, id, realm, secret(realm));
   const created = await operatorCall('POST', `/tenants/${tenant}/providers`, body);
   expect(created.status, created.text).toBe(201);
   return id;
@@ -224,7 +227,7 @@ const ROWS: Row[] = [
     name: 'POST /tenants/globex/providers',
     method: 'POST',
     path: fixed('/tenants/globex/providers'),
-    body: () => devIdpProvider(stack, `c${++counter}`, '/globex', secret()),
+    body: () => devIdpProvider(stack, `c${++counter}`, '/globex', secret('/globex')),
     expect: [201, 403, 403, 201, 403, 401],
     state: () => readBack('/tenants/globex/providers'),
   },
@@ -283,6 +286,26 @@ const ROWS: Row[] = [
     method: 'POST',
     path: fixed('/tenants/acme/providers/dev/test'),
     expect: [200, 200, 200, 403, 403, 401],
+  },
+  {
+    name: 'POST /tenants/acme/provider-checks',
+    method: 'POST',
+    path: fixed('/tenants/acme/provider-checks'),
+    body: () => devIdpProvider(stack, `k${++counter}`, '', secret()),
+    expect: [200, 200, 200, 403, 403, 401],
+    state: () => readBack('/tenants/acme/providers'),
+  },
+  {
+    name: 'GET /tenants/globex/provider-uris/:p',
+    method: 'GET',
+    path: fixed('/tenants/globex/provider-uris/not-yet'),
+    expect: [200, 403, 403, 200, 403, 401],
+  },
+  {
+    name: 'GET /provider-profiles',
+    method: 'GET',
+    path: fixed('/provider-profiles'),
+    expect: [200, 200, 200, 200, 403, 401],
   },
   {
     name: 'DELETE /tenants/acme/providers/:p/users/:sub/sessions',
@@ -550,8 +573,7 @@ describe('admin API', () => {
     expect(tested.status).toBe(200);
     expect(tested.body).toMatchObject({
       ok: true,
-      issuer: stack.idp.issuer(''),
-      backchannelLogoutSupported: true,
+      discovery: { issuer: stack.idp.issuer(''), backchannelLogoutSupported: true },
     });
     const config = await operatorCall('GET', '/tenants/acme/providers/dev');
     expect(config.body).toMatchObject({

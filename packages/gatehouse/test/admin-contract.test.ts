@@ -21,6 +21,10 @@ describe('the client SDK’s admin types are the server’s', () => {
     expectTypeOf<Sdk.ProviderTestResult>().toEqualTypeOf<Server.ProviderTestResult>();
     expectTypeOf<Sdk.TokenEndpointAuthMethod>().toEqualTypeOf<Server.TokenEndpointAuthMethod>();
     expectTypeOf<Sdk.ProviderCheckName>().toEqualTypeOf<Server.ProviderCheckName>();
+    expectTypeOf<Sdk.ProviderCheckResult>().toEqualTypeOf<Server.ProviderCheckResult>();
+    expectTypeOf<Sdk.ProviderUris>().toEqualTypeOf<Server.ProviderUris>();
+    expectTypeOf<Sdk.ProviderProfiles>().toEqualTypeOf<Server.ProviderProfiles>();
+    expectTypeOf<Sdk.ProviderProfile>().toEqualTypeOf<Server.ProviderProfile>();
     expectTypeOf<Sdk.ProblemCode>().toEqualTypeOf<Server.ProblemCode>();
   });
 });

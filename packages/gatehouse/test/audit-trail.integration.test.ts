@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { completeDevIdpLogin } from '@gatehouse/dev-idp';
+import { completeDevIdpLogin, DEV_CLIENTS } from '@gatehouse/dev-idp';
 import {
   createCookieFetch,
   inspectSession,
@@ -273,7 +273,7 @@ describe('audit events', () => {
         'POST',
         '/tenants/acme/providers',
         'provider.created',
-        devIdpProvider(stack, provider, '', 'provider-secret-value-1234567'),
+        devIdpProvider(stack, provider, '', DEV_CLIENTS.acme.clientSecret),
         201,
       ],
       ['PATCH', base, 'provider.updated', { displayName: 'Renamed' }, 200],
@@ -538,7 +538,7 @@ describe('retention and secrecy', () => {
       tokens.idToken ?? 'no-id-token',
       acmeKey.bearer!,
       ADMIN_TOKEN,
-      'provider-secret-value-1234567',
+      DEV_CLIENTS.acme.clientSecret,
       'alice@acme.test',
       'bob@acme.test',
       'Alice Anderson',

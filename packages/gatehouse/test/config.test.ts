@@ -908,6 +908,28 @@ describe('loadConfig: validation', () => {
     });
     expect(config.tenants[0]?.providers[0]).not.toHaveProperty('idTokenSignedResponseAlg');
 
+    // A profile fills in what the provider leaves out; what it sets wins.
+    const profiled = loadConfig({
+      env: {},
+      input: devInput({
+        tenants: [
+          tenant('acme', {
+            providers: [
+              provider({ id: 'google', profile: 'google', logout: 'end-session' }),
+              provider({ id: 'entra', profile: 'entra' }),
+            ],
+          }),
+        ],
+      }),
+    }).config.tenants[0]?.providers;
+    expect(profiled?.[0]).toMatchObject({
+      profile: 'google',
+      scopes: ['openid', 'profile', 'email'],
+      authorizationParams: { access_type: 'offline', prompt: 'consent' },
+      logout: 'end-session',
+    });
+    expect(profiled?.[1]).toMatchObject({ profile: 'entra', pkce: 'assume-supported' });
+
     const problems = problemsOf({
       input: devInput({
         tenants: [

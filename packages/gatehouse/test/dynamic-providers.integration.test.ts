@@ -133,15 +133,20 @@ describe('dynamic providers across instances', () => {
     expect((await adminCall(two, admin, 'GET', '/tenants')).status).toBe(403);
   });
 
-  it('rebuilds the client when the secret changes on the other instance', async () => {
+  it('refuses a secret the IdP rejects; a new secret rebuilds the client on the other instance', async () => {
+    // The credentials check tries the secret at the IdP first: a wrong one is never stored.
     const wrong = await adminCall(one, operator, 'PATCH', SSO, { clientSecret: 'not-the-secret' });
-    expect(wrong.status).toBe(200);
-    await seenOn(two, SSO, (wrong.body.provider as { updatedAt: string }).updatedAt);
-    await expect(signInCarolWithSso(two)).rejects.toThrow(/callback failed: (400|502)/);
+    expect(wrong.status).toBe(422);
+    expect(wrong.body).toMatchObject({
+      code: 'provider_check_failed',
+      check: 'credentials_rejected',
+    });
+    expect((await (await signInCarolWithSso(two))(`${two}/bff/user`)).status).toBe(200);
 
     const right = await adminCall(one, operator, 'PATCH', SSO, {
       clientSecret: DEV_CLIENTS.globexSso.clientSecret,
     });
+    expect(right.status).toBe(200);
     await seenOn(two, SSO, (right.body.provider as { updatedAt: string }).updatedAt);
     const carol = await signInCarolWithSso(two);
     expect((await carol(`${two}/bff/user`)).status).toBe(200);

@@ -1,8 +1,18 @@
-import { createServer as createHttpServer, type Server } from 'node:http';
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import { createServer as createNetServer, type Server as NetServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startRedisServer, startStack, type RedisServer, type Stack } from '@gatehouse/testkit';
-import { DISCOVERY_UNREACHABLE, JWKS_UNREACHABLE } from '../src/tenants/provider-checks.ts';
+import { DEV_CLIENTS } from '@gatehouse/dev-idp';
+import {
+  DISCOVERY_UNREACHABLE,
+  JWKS_UNREACHABLE,
+  PROVIDER_CHECKS,
+} from '../src/tenants/provider-checks.ts';
 import { ADMIN_TOKEN, adminCall, withAdminToken, type Caller } from './support/admin.ts';
 
 /**
@@ -38,10 +48,21 @@ interface FakeIdp {
   origin: string;
   server: Server;
   broken: Set<string>;
+  tokenRequests: Array<{
+    realm: string;
+    basic: boolean;
+    grantType: string | null;
+    code: string | null;
+  }>;
 }
 
 async function startFakeIdp(trapPort: number): Promise<FakeIdp> {
-  const idp: FakeIdp = { origin: '', server: createHttpServer(), broken: new Set() };
+  const idp: FakeIdp = {
+    origin: '',
+    server: createHttpServer(),
+    broken: new Set(),
+    tokenRequests: [],
+  };
   const jwks = { keys: [{ kty: 'EC', crv: 'P-256', x: 'x', y: 'y', kid: '1' }] };
   const discovery = (realm: string): Record<string, unknown> => {
     const issuer = `${idp.origin}/${realm}`;
@@ -60,6 +81,7 @@ async function startFakeIdp(trapPort: number): Promise<FakeIdp> {
       nopkce: { ...base, code_challenge_methods_supported: undefined },
       plainpkce: { ...base, code_challenge_methods_supported: ['plain'] },
       es256only: { ...base, id_token_signing_alg_values_supported: ['ES256'] },
+      hs256only: { ...base, id_token_signing_alg_values_supported: ['HS256', 'none'] },
       nojwks: { ...base, jwks_uri: undefined },
       emptyjwks: { ...base, jwks_uri: `${idp.origin}/empty-jwks` },
       'jwks-trap-http': { ...base, jwks_uri: `http://127.0.0.1:${trapPort}/jwks` },
@@ -70,11 +92,20 @@ async function startFakeIdp(trapPort: number): Promise<FakeIdp> {
       nomethods: { ...base, token_endpoint_auth_methods_supported: undefined },
       'bad-authz': { ...base, authorization_endpoint: 'javascript:alert(1)' },
       'other-issuer': { ...base, issuer: 'https://idp.other.example' },
+      // Announces both methods but decodes only client_secret_post (as glewlwyd does with
+      // RFC 6749's form-encoding of a Basic secret): the credentials check must catch it.
+      postonly: base,
+      // A token endpoint answering something that says nothing about the credentials.
+      'odd-token': base,
     };
     return variants[realm] ?? {};
   };
   idp.server.on('request', (req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
+    if (req.method === 'POST' && /^\/(postonly|odd-token)\/token$/.test(path)) {
+      tokenEndpoint(idp, req, res, path.split('/')[1] ?? '');
+      return;
+    }
     const realm = /^\/([a-z0-9-]+)\/\.well-known\/openid-configuration$/.exec(path)?.[1];
     const json = (body: unknown) =>
       res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
@@ -95,6 +126,38 @@ async function startFakeIdp(trapPort: number): Promise<FakeIdp> {
   await new Promise<void>((resolve) => idp.server.listen(0, '127.0.0.1', resolve));
   idp.origin = `http://localhost:${(idp.server.address() as { port: number }).port}`;
   return idp;
+}
+
+/**
+ * `postonly`: invalid_grant (credentials accepted) only for the secret in the form body, a 401
+ * `invalid_client` challenge for anything in `Authorization`. `odd-token`: always a 400
+ * `unsupported_grant_type`. Records how each request authenticated.
+ */
+function tokenEndpoint(idp: FakeIdp, req: IncomingMessage, res: ServerResponse, realm: string) {
+  const chunks: Buffer[] = [];
+  req.on('data', (chunk: Buffer) => chunks.push(chunk));
+  req.on('end', () => {
+    const form = new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+    const basic = req.headers.authorization !== undefined;
+    idp.tokenRequests.push({
+      realm,
+      basic,
+      grantType: form.get('grant_type'),
+      code: form.get('code'),
+    });
+    const send = (status: number, body: unknown, headers: Record<string, string> = {}) =>
+      res
+        .writeHead(status, { 'content-type': 'application/json', ...headers })
+        .end(JSON.stringify(body));
+    if (realm === 'odd-token') return send(400, { error: 'unsupported_grant_type' });
+    if (basic) {
+      return send(401, { error: 'invalid_client' }, { 'www-authenticate': 'Basic realm="fake"' });
+    }
+    if (form.get('client_id') === 'client' && form.get('client_secret') === 'client-secret-value') {
+      return send(400, { error: 'invalid_grant', error_description: 'unknown code' });
+    }
+    return send(401, { error: 'invalid_client' });
+  });
 }
 
 let redis: RedisServer;
@@ -135,6 +198,16 @@ async function register(issuer: string, extra: Record<string, unknown> = {}) {
     clientSecret: 'client-secret-value',
     ...extra,
   });
+}
+
+/** The checks after discovery: not run when discovery fails. */
+const DEPENDENT_CHECKS = PROVIDER_CHECKS.slice(PROVIDER_CHECKS.indexOf('issuer_mismatch'));
+
+/** The failed checks of a `…/test` or `…/provider-checks` answer, without their `ok`. */
+function failedChecks(body: Record<string, unknown>) {
+  return (body.checks as Array<{ ok: boolean; name: string; message: string; field: unknown }>)
+    .filter((check) => !check.ok)
+    .map(({ name, message, field }) => ({ name, message, field }));
 }
 
 async function redisConnectionsReceived(): Promise<number> {
@@ -239,7 +312,15 @@ describe('provider checks', () => {
       'POST',
       '/tenants/globex/providers/sleeper/test',
     );
-    expect(test.body).toMatchObject({ check: 'discovery_failed', detail: DISCOVERY_UNREACHABLE });
+    expect(test.status).toBe(200);
+    expect(test.body).toMatchObject({ ok: false, discovery: null });
+    expect(failedChecks(test.body).map(({ name, message }) => [name, message])).toEqual([
+      ['discovery_failed', DISCOVERY_UNREACHABLE],
+      ...DEPENDENT_CHECKS.map((name) => [
+        name,
+        'Not checked: the discovery document could not be used.',
+      ]),
+    ]);
     expect((await register(`http://127.0.0.1:${t}`, { enabled: false })).body.check).toBe(
       'issuer_scheme',
     );
@@ -278,7 +359,10 @@ describe('provider checks', () => {
       `The discovery document names the issuer "${globex}"; register exactly that value.`,
     );
     // Another realm of the same IdP is another issuer: its own discovery, its own name.
-    const exact = await register(globex, { clientId: 'gatehouse-globex' });
+    const exact = await register(globex, {
+      clientId: DEV_CLIENTS.globex.clientId,
+      clientSecret: DEV_CLIENTS.globex.clientSecret,
+    });
     expect(exact.status, exact.text).toBe(201);
   });
 
@@ -287,7 +371,16 @@ describe('provider checks', () => {
       ['nocode', {}, 'code_flow_unsupported', /response_types_supported/],
       ['nopkce', {}, 'pkce_unsupported', /S256/],
       ['plainpkce', {}, 'pkce_unsupported', /S256/],
-      ['es256only', {}, 'id_token_alg_unsupported', /RS256.*ES256/],
+      // Listing methods without S256 is a refusal even when PKCE is assumed.
+      ['plainpkce', { pkce: 'assume-supported' }, 'pkce_unsupported', /it lists: plain/],
+      [
+        'es256only',
+        { idTokenSignedResponseAlg: 'RS256' },
+        'id_token_alg_unsupported',
+        /RS256.*ES256/,
+      ],
+      ['hs256only', {}, 'id_token_alg_unsupported', /no asymmetric algorithm.*HS256/],
+      ['ok', { idTokenSignedResponseAlg: 'PS256' }, 'id_token_alg_unsupported', /PS256.*RS256/],
       ['nojwks', {}, 'jwks_unavailable', /no valid jwks_uri/],
       ['emptyjwks', {}, 'jwks_unavailable', /no keys/],
       ['bad-authz', {}, 'discovery_failed', /authorization_endpoint/],
@@ -321,6 +414,123 @@ describe('provider checks', () => {
     expect((await register(`${fake.origin}/basiconly`)).status).toBe(201);
   });
 
+  it('presents the credentials with the configured method: an OP that decodes only one of them is caught', async () => {
+    const check = async (realm: string, extra: Record<string, unknown>) => {
+      const answer = await adminCall(
+        stack.origin,
+        operator,
+        'POST',
+        '/tenants/globex/provider-checks',
+        {
+          id: `cred${++counter}`,
+          issuer: `${fake.origin}/${realm}`,
+          clientId: 'client',
+          clientSecret: 'client-secret-value',
+          ...extra,
+        },
+      );
+      expect(answer.status, answer.text).toBe(200);
+      const checks = answer.body.checks as Array<{ name: string; ok: boolean; message: string }>;
+      return {
+        ok: answer.body.ok,
+        credentials: checks.find((c) => c.name === 'credentials_rejected'),
+      };
+    };
+    fake.tokenRequests.length = 0;
+    const basic = await check('postonly', { tokenEndpointAuthMethod: 'client_secret_basic' });
+    expect(basic.ok).toBe(false);
+    expect(basic.credentials).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(
+        /^The provider rejected the client credentials with client_secret_basic \(invalid_client\)/,
+      ) as unknown,
+    });
+    const post = await check('postonly', { tokenEndpointAuthMethod: 'client_secret_post' });
+    expect(post.ok).toBe(true);
+    expect(post.credentials?.message).toMatch(
+      /accepted the client credentials with client_secret_post/,
+    );
+    const wrong = await check('postonly', {
+      tokenEndpointAuthMethod: 'client_secret_post',
+      clientSecret: 'another-secret',
+    });
+    expect(wrong.credentials).toMatchObject({ ok: false });
+    // What went over the wire: an authorization_code grant with the dummy code, authenticated
+    // as configured.
+    expect(fake.tokenRequests).toEqual([
+      {
+        realm: 'postonly',
+        basic: true,
+        grantType: 'authorization_code',
+        code: expect.any(String) as unknown,
+      },
+      {
+        realm: 'postonly',
+        basic: false,
+        grantType: 'authorization_code',
+        code: expect.any(String) as unknown,
+      },
+      {
+        realm: 'postonly',
+        basic: false,
+        grantType: 'authorization_code',
+        code: expect.any(String) as unknown,
+      },
+    ]);
+    // Registration refuses what the check refuses; the same body with the working method passes.
+    const refused = await register(`${fake.origin}/postonly`);
+    expect(refused.body).toMatchObject({ check: 'credentials_rejected' });
+    const created = await register(`${fake.origin}/postonly`, {
+      tokenEndpointAuthMethod: 'client_secret_post',
+    });
+    expect(created.status, created.text).toBe(201);
+    // An answer that says nothing about the credentials is not conclusive, and no failure.
+    const odd = await check('odd-token', {});
+    expect(odd.ok).toBe(true);
+    expect(odd.credentials?.message).toBe(
+      'Not conclusive: the token endpoint answered unsupported_grant_type to a dummy authorization code.',
+    );
+  });
+
+  it('assumes PKCE when asked to for an OP that does not announce it (Entra ID, Cognito)', async () => {
+    const refused = await register(`${fake.origin}/nopkce`);
+    expect(refused.body).toMatchObject({ check: 'pkce_unsupported' });
+    expect(String(refused.body.detail)).toMatch(/assume-supported/);
+    const assumed = await register(`${fake.origin}/nopkce`, { pkce: 'assume-supported' });
+    expect(assumed.status, assumed.text).toBe(201);
+    expect(assumed.body).toMatchObject({ provider: { pkce: 'assume-supported' } });
+    // The Entra ID and Cognito profiles assume it by themselves.
+    for (const profile of ['entra', 'cognito']) {
+      const created = await register(`${fake.origin}/nopkce`, { profile });
+      expect(created.status, `${profile}: ${created.text}`).toBe(201);
+      expect(created.body).toMatchObject({ provider: { profile, pkce: 'assume-supported' } });
+    }
+  });
+
+  it('chooses the ID token algorithm from discovery: RS256 when listed, else an asymmetric one', async () => {
+    const chosen = async (realm: string, extra: Record<string, unknown> = {}) => {
+      const answer = await adminCall(
+        stack.origin,
+        operator,
+        'POST',
+        '/tenants/globex/provider-checks',
+        {
+          id: `alg${++counter}`,
+          issuer: `${fake.origin}/${realm}`,
+          clientId: 'client',
+          clientSecret: 'client-secret-value',
+          ...extra,
+        },
+      );
+      expect(answer.status, answer.text).toBe(200);
+      return (answer.body.discovery as { idTokenSigningAlg: unknown } | null)?.idTokenSigningAlg;
+    };
+    expect(await chosen('ok')).toBe('RS256');
+    expect(await chosen('es256only')).toBe('ES256');
+    expect(await chosen('es256only', { idTokenSignedResponseAlg: 'ES256' })).toBe('ES256');
+    expect(await chosen('hs256only')).toBeNull();
+  });
+
   it('re-runs the checks on update and on demand, and keeps the stored provider on failure', async () => {
     const created = await register(`${fake.origin}/ok`, { id: 'retest' });
     expect(created.status).toBe(201);
@@ -328,8 +538,18 @@ describe('provider checks', () => {
     const ok = await adminCall(stack.origin, operator, 'POST', `${path}/test`);
     expect(ok.body).toMatchObject({
       ok: true,
-      checks: expect.arrayContaining(['pkce_unsupported', 'issuer_mismatch']) as unknown,
-      tokenEndpoint: `${fake.origin}/ok/token`,
+      discovery: { tokenEndpoint: `${fake.origin}/ok/token` },
+    });
+    expect((ok.body.checks as Array<{ name: string }>).map((check) => check.name)).toEqual([
+      ...PROVIDER_CHECKS,
+    ]);
+    // The fake OP's token endpoint answers 404: not conclusive, and not a failure.
+    expect(ok.body.checks).toContainEqual({
+      name: 'credentials_rejected',
+      ok: true,
+      message:
+        'Not conclusive: the token endpoint answered HTTP 404 to a dummy authorization code.',
+      field: 'clientSecret',
     });
     const moved = await adminCall(stack.origin, operator, 'PATCH', path, {
       issuer: `${fake.origin}/nopkce`,
@@ -341,8 +561,13 @@ describe('provider checks', () => {
     fake.broken.add('ok');
     try {
       const down = await adminCall(stack.origin, operator, 'POST', `${path}/test`);
-      expect(down.status).toBe(422);
-      expect(down.body).toMatchObject({ check: 'discovery_failed', detail: DISCOVERY_UNREACHABLE });
+      expect(down.status).toBe(200);
+      expect(down.body.ok).toBe(false);
+      expect(failedChecks(down.body)[0]).toEqual({
+        name: 'discovery_failed',
+        message: DISCOVERY_UNREACHABLE,
+        field: 'issuer',
+      });
       // An unreachable IdP can still be switched off.
       const off = await adminCall(stack.origin, operator, 'PATCH', path, { enabled: false });
       expect(off.status).toBe(200);

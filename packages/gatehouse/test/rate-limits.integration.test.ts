@@ -50,10 +50,14 @@ async function loginStart(origin: string, headers: Record<string, string> = {}) 
   return { status: res.status, retryAfter: res.headers.get('retry-after'), body, res };
 }
 
-async function admin(origin: string, path: string, bearer: string, method = 'GET') {
+async function admin(origin: string, path: string, bearer: string, method = 'GET', body?: unknown) {
   const res = await fetch(`${origin}/admin/api${path}`, {
     method,
-    headers: { authorization: `Bearer ${bearer}` },
+    headers: {
+      authorization: `Bearer ${bearer}`,
+      ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+    },
+    ...(body === undefined ? {} : { body: JSON.stringify(body) }),
   });
   return { status: res.status, body: (await res.json()) as Record<string, unknown> };
 }
@@ -195,6 +199,22 @@ describe('rate limits (real Redis)', () => {
     const refused = await test('globex', globexKey);
     expect(refused.status).toBe(429);
     expect(refused.body.code).toBe('rate_limited');
+    // Checking a candidate provider draws on the same budget: it reaches out to the IdP too.
+    const candidate = {
+      id: 'candidate',
+      issuer: stack.idp.issuer('/globex'),
+      clientId: 'gatehouse-globex',
+      clientSecret: 'candidate-secret',
+    };
+    const checks = await admin(
+      one(),
+      '/tenants/globex/provider-checks',
+      globexKey,
+      'POST',
+      candidate,
+    );
+    expect(checks.status).toBe(429);
+    expect(checks.body.code).toBe('rate_limited');
     expect((await test('acme', acmeKey)).status).toBe(200);
   });
 

@@ -197,12 +197,14 @@ function ProviderAdmin({ client, tenant }: { client: GatehouseClient<true>; tena
     };
     setTestOutcome({ kind: 'running', name });
     client.admin.testProvider(tenant, provider.id).then(
-      (result) =>
-        report({
-          kind: 'passed',
-          name,
-          checks: result.checks.map((check) => CHECK_LABELS[check]),
-        }),
+      (result) => {
+        const failed = result.checks.find((check) => !check.ok);
+        report(
+          failed
+            ? { kind: 'failed', name, message: `${CHECK_LABELS[failed.name]}: ${failed.message}` }
+            : { kind: 'passed', name, checks: result.checks.map((check) => check.message) },
+        );
+      },
       (error: unknown) => report({ kind: 'failed', name, message: describeActionFailure(error) }),
     );
   }
@@ -340,5 +342,6 @@ const CHECK_LABELS: Record<ProviderCheckName, string> = {
   pkce_unsupported: 'PKCE S256 is supported',
   jwks_unavailable: 'The JWKS was fetched',
   auth_method_unsupported: 'The token endpoint authentication method is supported',
-  id_token_alg_unsupported: 'RS256 ID tokens are supported',
+  id_token_alg_unsupported: 'The ID token signing algorithm is supported',
+  credentials_rejected: 'The client credentials are accepted',
 };

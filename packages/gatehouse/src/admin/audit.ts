@@ -26,6 +26,12 @@ interface Audited {
   target?: string;
 }
 
+/** A provider test answers 200 either way: one whose checks did not all pass is a failure. */
+const checksFailed = (outcome: { result: unknown } | { error: unknown }): boolean => {
+  const result = 'result' in outcome ? outcome.result : undefined;
+  return typeof result === 'object' && result !== null && (result as { ok?: unknown }).ok === false;
+};
+
 type Describe = (call: AdminCall<unknown>, result: unknown) => Audited | undefined;
 
 const field = (value: unknown, name: string): string | undefined => {
@@ -78,6 +84,7 @@ const AUDITED: Readonly<Record<string, Describe>> = {
   ),
   deleteProvider: onProvider('provider.deleted'),
   testProvider: onProvider('provider.tested'),
+  checkProvider: onProvider('provider.tested'),
   endUserSessions: onProvider('sessions.ended'),
   endTenantSessions: onTenant('sessions.ended'),
 };
@@ -95,9 +102,14 @@ export function auditAdminCall(
   const describe = AUDITED[definition.operationId];
   const audited = describe?.(call, 'result' in outcome ? outcome.result : undefined);
   if (!audited) return;
-  const failure = 'error' in outcome;
+  const failedChecks = audited.action === 'provider.tested' && checksFailed(outcome);
+  const failure = 'error' in outcome || failedChecks;
   const reason =
-    failure && outcome.error instanceof GatehouseError ? outcome.error.code : 'internal_error';
+    'error' in outcome
+      ? outcome.error instanceof GatehouseError
+        ? outcome.error.code
+        : 'internal_error'
+      : 'provider_check_failed';
   call.ctx.audit.record({
     ...audited,
     actor: adminActor(call.who),

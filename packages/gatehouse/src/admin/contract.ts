@@ -18,6 +18,9 @@ import type {
   providerOutSchema,
   providerPatchSchema,
   providerTestSchema,
+  providerCheckResultSchema,
+  providerProfilesSchema,
+  providerUrisSchema,
 } from './schemas.ts';
 
 /** `GET /admin/api/me`: who the admin API takes the caller for. */
@@ -32,11 +35,22 @@ export type ProviderList = z.output<typeof providerListSchema>;
 export type ProviderInput = z.input<typeof providerCreateSchema>;
 /** `PATCH …/providers/:id`: absent keeps, `clientSecret: null` removes the secret. */
 export type ProviderPatch = z.input<typeof providerPatchSchema>;
-/** `POST …/providers/:id/test`: every check passed (a failure is a `provider_check_failed` problem). */
+/**
+ * `POST …/providers/:id/test` and `POST …/provider-checks`: every check named, passed or not
+ * (a create or update whose checks fail is a `provider_check_failed` problem carrying the same).
+ */
 export type ProviderTestResult = z.output<typeof providerTestSchema>;
+/** One check's outcome: its name, pass or fail, a sentence and the body field it concerns. */
+export type ProviderCheckResult = z.output<typeof providerCheckResultSchema>;
+/** The URIs a tenant admin registers at the IdP (`GET …/provider-uris/:provider`). */
+export type ProviderUris = z.output<typeof providerUrisSchema>;
+/** `GET /admin/api/provider-profiles`. */
+export type ProviderProfiles = z.output<typeof providerProfilesSchema>;
+/** One profile: a preset of provider settings with notes for the console. */
+export type ProviderProfile = ProviderProfiles['profiles'][number];
 /** How the provider authenticates Gatehouse at its token endpoint. */
 export type TokenEndpointAuthMethod = TenantProvider['tokenEndpointAuthMethod'];
 /** The name of one provider check (`issuer_mismatch`, `jwks_unavailable`, …). */
-export type ProviderCheckName = ProviderTestResult['checks'][number];
+export type ProviderCheckName = ProviderCheckResult['name'];
 /** Every stable problem code Gatehouse answers with (see the README's table). */
 export type ProblemCode = z.output<typeof problemSchema>['code'];

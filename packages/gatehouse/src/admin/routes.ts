@@ -6,7 +6,9 @@ import type { ProblemCode } from '../problems.ts';
 import type { SessionRecord } from '../session/model.ts';
 import type { Provider, Tenant } from '../tenants/model.ts';
 import type { ProviderCandidate } from '../tenants/registry.ts';
-import { providerSettingsOf } from '../tenants/provider-schema.ts';
+import { providerSettingsOf, type ProviderSettings } from '../tenants/provider-schema.ts';
+import { PROVIDER_PROFILES } from '../tenants/provider-profiles.ts';
+import { assertChecksPassed, type ProviderCheckReport } from '../tenants/provider-checks.ts';
 import { providerUris } from '../tenants/provider-uris.ts';
 import {
   identifyAdmin,
@@ -31,7 +33,9 @@ import {
   providerCreateSchema,
   providerListSchema,
   providerPatchSchema,
+  providerProfilesSchema,
   providerTestSchema,
+  providerUrisSchema,
   sessionsEndedSchema,
   tenantAnswerSchema,
   tenantCreateSchema,
@@ -112,10 +116,35 @@ async function existingProvider(
  * unreachable IdP can still be switched off); enabling it later runs every check.
  */
 function providerChecks(ctx: GatehouseContext) {
-  return async (candidate: ProviderCandidate): Promise<void> => {
-    if (candidate.enabled) await ctx.providerChecks(candidate);
-    else ctx.providerChecks.checkIssuerScheme(candidate.issuer);
+  return async (candidate: ProviderCandidate, clientSecret: string | undefined): Promise<void> => {
+    if (candidate.enabled) {
+      assertChecksPassed(await runChecks(ctx, candidate, clientSecret));
+    } else {
+      ctx.providerChecks.checkIssuerScheme(candidate.issuer);
+    }
   };
+}
+
+/** Every check for a provider (stored or candidate), with the secret it would present. */
+async function runChecks(
+  ctx: GatehouseContext,
+  provider: ProviderSettings & { id: string; tenant: string },
+  clientSecret: string | undefined,
+): Promise<ProviderCheckReport> {
+  return ctx.providerChecks({
+    issuer: provider.issuer,
+    clientId: provider.clientId,
+    tokenEndpointAuthMethod: provider.tokenEndpointAuthMethod,
+    pkce: provider.pkce,
+    idTokenSignedResponseAlg: provider.idTokenSignedResponseAlg,
+    clientSecret,
+    redirectUri: providerUris(ctx.publicOrigin, provider.tenant, provider.id).redirectUri,
+  });
+}
+
+/** A check report as the admin API answers it. */
+function checkAnswer(report: ProviderCheckReport): z.infer<typeof providerTestSchema> {
+  return { ok: report.ok, checks: report.checks, discovery: report.discovery };
 }
 
 /** Every admin endpoint. The router and the OpenAPI document are both built from this list. */
@@ -260,6 +289,64 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     },
   }),
   route({
+    method: 'post',
+    path: '/tenants/:tenant/provider-checks',
+    operationId: 'checkProvider',
+    summary:
+      'Run every check for a candidate provider (a create body) without storing anything, credentials included',
+    access: 'tenant',
+    body: providerCreateSchema,
+    response: {
+      status: 200,
+      description: 'Every check, named, passed or not (`ok`: all passed)',
+      schema: providerTestSchema,
+    },
+    errors: [404, 422],
+    handle: async ({ ctx, params, body }) => {
+      const tenant = await existingTenant(ctx, params.tenant);
+      await ctx.rateLimits.consume('providerTest', `tenant:${tenant.id}`);
+      const { clientSecret, ...settings } = body;
+      const candidate = {
+        ...settings,
+        displayName: body.displayName ?? body.id,
+        tenant: tenant.id,
+      };
+      return checkAnswer(await runChecks(ctx, candidate, clientSecret));
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/tenants/:tenant/provider-uris/:provider',
+    operationId: 'getProviderUris',
+    summary: 'The URIs to register at the IdP for a provider id (before the provider exists, too)',
+    access: 'tenant',
+    response: { status: 200, description: 'The URIs', schema: providerUrisSchema },
+    errors: [404],
+    handle: async ({ ctx, params }) => {
+      const tenant = await existingTenant(ctx, params.tenant);
+      return providerUris(ctx.publicOrigin, tenant.id, params.provider ?? '');
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/provider-profiles',
+    operationId: 'listProviderProfiles',
+    summary: 'The provider profiles (presets for well-known IdPs) with their defaults and notes',
+    access: 'admin',
+    response: { status: 200, description: 'The profiles', schema: providerProfilesSchema },
+    errors: [],
+    handle: async (): Promise<z.infer<typeof providerProfilesSchema>> => ({
+      profiles: PROVIDER_PROFILES.map((profile) => ({
+        id: profile.id,
+        name: profile.name,
+        summary: profile.summary,
+        issuerHint: profile.issuerHint,
+        defaults: { ...structuredClone(profile.defaults), profile: profile.id },
+        notes: [...profile.notes],
+      })),
+    }),
+  }),
+  route({
     method: 'get',
     path: '/tenants/:tenant/providers/:provider',
     operationId: 'getProvider',
@@ -306,17 +393,19 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     operationId: 'testProvider',
     summary: 'Run discovery and every check again for a stored provider',
     access: 'tenant',
-    response: { status: 200, description: 'Every check passed', schema: providerTestSchema },
-    errors: [404, 422],
+    response: {
+      status: 200,
+      description: 'Every check, named, passed or not (`ok`: all passed)',
+      schema: providerTestSchema,
+    },
+    errors: [404],
     handle: async ({ ctx, params }) => {
       await ctx.rateLimits.consume('providerTest', `tenant:${params.tenant ?? ''}`);
       const provider = await existingProvider(ctx, params.tenant, params.provider);
-      const report = await ctx.providerChecks(provider);
-      return {
-        ok: true,
-        ...report,
-        endSessionEndpoint: report.endSessionEndpoint ?? null,
-      } satisfies z.infer<typeof providerTestSchema>;
+      const secret = await ctx.registry
+        .clientSecret(provider.tenant, provider.id)
+        .catch(() => undefined);
+      return checkAnswer(await runChecks(ctx, provider, secret));
     },
   }),
   route({

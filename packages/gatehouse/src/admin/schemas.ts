@@ -8,6 +8,8 @@ import {
 } from '../config/schema.ts';
 import { DEFAULT_ADMIN_RULE } from '../tenants/model.ts';
 import {
+  ID_TOKEN_SIGNING_ALGORITHMS,
+  PROVIDER_PROFILE_IDS,
   providerInputSchema,
   providerPatchSchema as providerPatchBodySchema,
   providerSettingsOutShape,
@@ -115,14 +117,51 @@ export const meSchema = z.object({
   tenant: z.string().optional(),
 });
 
+/** One named check: passed or not, a sentence, and the provider field it concerns. */
+export const providerCheckResultSchema = z.object({
+  name: z.enum(PROVIDER_CHECKS),
+  ok: z.boolean(),
+  message: z.string().describe('A sentence for the tenant admin'),
+  field: z.string().nullable().describe('The provider body field the check concerns, if any'),
+});
+
+/** `POST …/providers/:provider/test` and `POST …/provider-checks`: every check, named. */
 export const providerTestSchema = z.object({
-  ok: z.literal(true),
-  checks: z.array(z.enum(PROVIDER_CHECKS)),
-  issuer: z.string(),
-  authorizationEndpoint: z.string(),
-  tokenEndpoint: z.string(),
-  endSessionEndpoint: z.string().nullable(),
-  backchannelLogoutSupported: z.boolean(),
+  ok: z.boolean().describe('Every check passed'),
+  checks: z.array(providerCheckResultSchema),
+  discovery: z
+    .object({
+      issuer: z.string(),
+      authorizationEndpoint: z.string().nullable(),
+      tokenEndpoint: z.string().nullable(),
+      endSessionEndpoint: z.string().nullable(),
+      backchannelLogoutSupported: z.boolean(),
+      idTokenSigningAlg: z
+        .enum(ID_TOKEN_SIGNING_ALGORITHMS)
+        .nullable()
+        .describe('What sign-ins expect ID tokens to be signed with'),
+    })
+    .nullable()
+    .describe('What the discovery document said, once it could be read'),
+});
+
+/** `GET /admin/api/provider-profiles`: the presets the console offers. */
+export const providerProfilesSchema = z.object({
+  profiles: z.array(
+    z.object({
+      id: z.enum(PROVIDER_PROFILE_IDS),
+      name: z.string(),
+      summary: z.string(),
+      issuerHint: z
+        .string()
+        .describe('What the issuer looks like; placeholders in <angle brackets>'),
+      defaults: z
+        .object(providerSettingsOutShape)
+        .partial()
+        .describe('A partial provider body: what the profile sets for fields left out'),
+      notes: z.array(z.string()),
+    }),
+  ),
 });
 
 export const problemSchema = z.object({
@@ -132,6 +171,10 @@ export const problemSchema = z.object({
   code: z.enum(PROBLEM_CODES).describe("The stable problem code (see the README's table)"),
   detail: z.string().optional(),
   check: z.enum(PROVIDER_CHECKS).optional().describe('provider_check_failed only'),
+  checks: z
+    .array(providerCheckResultSchema)
+    .optional()
+    .describe('provider_check_failed only: every check, named'),
   errors: z
     .array(z.object({ path: z.string(), message: z.string() }))
     .optional()

@@ -5,7 +5,7 @@ import type { GatehouseConfig } from '../config/schema.ts';
 import type { Provider, Tenant } from '../tenants/model.ts';
 import type { TenantRegistry } from '../tenants/registry.ts';
 import { providerUris } from '../tenants/provider-uris.ts';
-import { ID_TOKEN_ALGORITHM } from '../tenants/provider-checks.ts';
+import { chooseIdTokenAlgorithm, idTokenAlgorithmsOf } from '../tenants/provider-checks.ts';
 import { performance } from 'node:perf_hooks';
 import { reportingFetch, type OutageLog } from '../observability/outages.ts';
 import type { IdpEndpoint, Metrics } from '../observability/metrics.ts';
@@ -103,13 +103,28 @@ export class ProviderClients {
       ? meteredFetch(reporting, this.#metrics, provider, () => metadata)
       : reporting;
     try {
-      const configuration = await client.discovery(
+      // The configured ID token algorithm, else one chosen from discovery (RS256 when listed,
+      // else the first asymmetric one): never whatever a token's header says.
+      const configured = provider.idTokenSignedResponseAlg;
+      let configuration = await client.discovery(
         new URL(provider.issuer),
         provider.clientId,
-        { id_token_signed_response_alg: ID_TOKEN_ALGORITHM },
+        configured ? { id_token_signed_response_alg: configured } : undefined,
         clientAuthentication(provider, secret),
         { [client.customFetch]: fetch, execute, timeout: IDP_TIMEOUT_SECONDS },
       );
+      if (!configured) {
+        const server = configuration.serverMetadata();
+        const chosen = chooseIdTokenAlgorithm(idTokenAlgorithmsOf({ ...server }));
+        if (!chosen) throw new Error('the provider lists no asymmetric ID token algorithm');
+        configuration = new client.Configuration(
+          server,
+          provider.clientId,
+          { id_token_signed_response_alg: chosen },
+          clientAuthentication(provider, secret),
+        );
+        for (const extension of execute) extension(configuration);
+      }
       configuration.timeout = IDP_TIMEOUT_SECONDS;
       metadata = configuration.serverMetadata();
       configuration[client.customFetch] = fetch;

@@ -1,7 +1,15 @@
+import { randomBytes } from 'node:crypto';
+import * as client from 'openid-client';
 import type { CustomFetch } from 'openid-client';
 import { GatehouseError } from '../errors.ts';
-import type { TokenEndpointAuthMethod } from './model.ts';
 import { isPlainHttpDevIdp } from '../config/dev-idp.ts';
+import {
+  ID_TOKEN_SIGNING_ALGORITHMS,
+  SECRET_AUTH_METHODS,
+  type IdTokenSigningAlgorithm,
+  type PkceMode,
+  type TokenEndpointAuthMethod,
+} from './provider-schema.ts';
 
 /** The checks a provider must pass before it is stored, in the order they run. */
 export const PROVIDER_CHECKS = [
@@ -13,11 +21,30 @@ export const PROVIDER_CHECKS = [
   'jwks_unavailable',
   'auth_method_unsupported',
   'id_token_alg_unsupported',
+  'credentials_rejected',
 ] as const;
 export type ProviderCheck = (typeof PROVIDER_CHECKS)[number];
 
-/** The ID token signing algorithm Gatehouse pins for every provider (see ProviderClients). */
-export const ID_TOKEN_ALGORITHM = 'RS256';
+/** The provider field each check concerns (null: none the tenant admin could change). */
+const CHECK_FIELDS: Readonly<Record<ProviderCheck, string | null>> = {
+  issuer_scheme: 'issuer',
+  discovery_failed: 'issuer',
+  issuer_mismatch: 'issuer',
+  code_flow_unsupported: null,
+  pkce_unsupported: 'pkce',
+  jwks_unavailable: null,
+  auth_method_unsupported: 'tokenEndpointAuthMethod',
+  id_token_alg_unsupported: 'idTokenSignedResponseAlg',
+  credentials_rejected: 'clientSecret',
+};
+
+/** One check's outcome: its stable name, pass or fail, a sentence and the field it concerns. */
+export interface ProviderCheckResult {
+  name: ProviderCheck;
+  ok: boolean;
+  message: string;
+  field: string | null;
+}
 
 /**
  * The one answer for every failure to fetch a document: refused address, closed port, timeout,
@@ -28,12 +55,23 @@ export const DISCOVERY_UNREACHABLE =
 export const JWKS_UNREACHABLE =
   'The JWKS could not be fetched from jwks_uri, or is not valid JSON.';
 
-/** A failed check: 422 `provider_check_failed` with the check's name and a safe detail. */
+/**
+ * A failed check: 422 `provider_check_failed` with the (first failed) check's name and a safe
+ * detail, and every check's outcome when they ran.
+ */
 export class ProviderCheckFailed extends GatehouseError {
   readonly check: ProviderCheck;
-  constructor(check: ProviderCheck, detail: string, options: { cause?: unknown } = {}) {
+  constructor(
+    check: ProviderCheck,
+    detail: string,
+    options: { cause?: unknown; checks?: readonly ProviderCheckResult[] } = {},
+  ) {
     // The cause (the precise network error) goes to the log only, never to the client.
-    super('provider_check_failed', { detail, extra: { check }, cause: options.cause });
+    super('provider_check_failed', {
+      detail,
+      extra: { check, ...(options.checks ? { checks: options.checks } : {}) },
+      cause: options.cause,
+    });
     this.name = 'ProviderCheckFailed';
     this.check = check;
   }
@@ -48,140 +86,406 @@ export interface ProviderCheckOptions {
   timeoutMs?: number;
 }
 
+/** What the checks look at: the provider's settings, and its secret for the credentials check. */
 export interface ProviderCheckSubject {
   issuer: string;
+  clientId: string;
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  pkce: PkceMode;
+  idTokenSignedResponseAlg?: IdTokenSigningAlgorithm | undefined;
+  /** The secret the credentials check presents (secret methods only). */
+  clientSecret?: string | undefined;
+  /** The provider's redirect URI, sent with the dummy code as a real exchange would. */
+  redirectUri: string;
 }
 
-/** What a passing provider looks like from discovery (shown by the test endpoint). */
-export interface ProviderCheckReport {
-  checks: ProviderCheck[];
+/** What discovery said, once it could be read. */
+export interface DiscoverySummary {
   issuer: string;
-  authorizationEndpoint: string;
-  tokenEndpoint: string;
-  endSessionEndpoint: string | undefined;
+  authorizationEndpoint: string | null;
+  tokenEndpoint: string | null;
+  endSessionEndpoint: string | null;
   backchannelLogoutSupported: boolean;
+  /** The ID token algorithm sign-ins will expect (configured, or chosen from discovery). */
+  idTokenSigningAlg: IdTokenSigningAlgorithm | null;
+}
+
+/** Every check, named, in order: `ok` when all of them passed. */
+export interface ProviderCheckReport {
+  ok: boolean;
+  checks: ProviderCheckResult[];
+  discovery: DiscoverySummary | null;
 }
 
 export interface ProviderChecker {
-  /** Every check, in order; throws {@link ProviderCheckFailed} at the first failure. */
+  /** Every check, in order; never throws for a failed check (see {@link assertChecksPassed}). */
   (subject: ProviderCheckSubject): Promise<ProviderCheckReport>;
   /** Only the local `issuer_scheme` check (no network), for providers saved disabled. */
   checkIssuerScheme(issuer: string): void;
 }
 
-// Per OpenID Connect Discovery 1.0 §3: the default when the metadata is absent.
+/** Throws {@link ProviderCheckFailed} for the first failed check, carrying every outcome. */
+export function assertChecksPassed(report: ProviderCheckReport): void {
+  const failed = report.checks.find((check) => !check.ok);
+  if (failed) {
+    throw new ProviderCheckFailed(failed.name, failed.message, { checks: report.checks });
+  }
+}
+
+// Per OpenID Connect Discovery 1.0 §3: the defaults when the metadata is absent.
 const DEFAULT_AUTH_METHODS = ['client_secret_basic'];
 
+/** A code no provider issued: the token endpoint must refuse it, after authenticating us. */
+const DUMMY_CODE = 'gatehouse-credentials-check';
+
+const listed = (values: readonly string[]) => values.slice(0, 10).join(', ') || 'nothing';
+
 /**
- * Builds the checks run on every provider create and update (and by `…/test`): https issuer
- * (http only for a configured dev IdP origin in development), discovery through the guarded
- * fetch, the exact `issuer`, code flow, PKCE S256, a fetchable JWKS and the auth method.
- * Throws {@link ProviderCheckFailed} at the first failure.
+ * Builds the checks run on every provider create and update, by `…/test` and by
+ * `…/provider-checks`: https issuer (http only for a configured dev IdP origin in development),
+ * discovery through the guarded fetch, the exact `issuer`, code flow, PKCE S256, a fetchable
+ * JWKS, the auth method, the ID token algorithm, and the client credentials (a dummy
+ * authorization code at the token endpoint: `invalid_grant` means they were accepted).
  *
  * @example
  * const check = createProviderChecker({ fetch: guardedFetch, mode: 'production', devIdpOrigins: [] });
- * await check({ issuer: 'https://login.example.com', tokenEndpointAuthMethod: 'client_secret_basic' });
+ * const report = await check({ issuer: 'https://login.example.com', clientId: 'gh', … });
+ * assertChecksPassed(report);
  */
 export function createProviderChecker(options: ProviderCheckOptions): ProviderChecker {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const isAllowedUrl = (url: URL) => url.protocol === 'https:' || isPlainHttpDevIdp(url, options);
+  const SCHEME_MESSAGE =
+    'The issuer must be an https URL (http only for a configured dev IdP in development mode).';
 
   const checkIssuerScheme = (issuer: string) => {
     const url = URL.parse(issuer);
-    if (!url || !isAllowedUrl(url)) {
-      throw new ProviderCheckFailed(
-        'issuer_scheme',
-        'The issuer must be an https URL (http only for a configured dev IdP in development mode).',
-      );
-    }
+    if (!url || !isAllowedUrl(url)) throw new ProviderCheckFailed('issuer_scheme', SCHEME_MESSAGE);
   };
 
   return Object.assign(
     async (subject: ProviderCheckSubject): Promise<ProviderCheckReport> => {
-      checkIssuerScheme(subject.issuer);
-      const discoveryUrl = `${subject.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
-      const metadata = await fetchJson(options.fetch, discoveryUrl, timeoutMs);
-      if (!isRecord(metadata))
-        throw new ProviderCheckFailed('discovery_failed', DISCOVERY_UNREACHABLE);
+      const checks: ProviderCheckResult[] = [];
+      const pass = (name: ProviderCheck, message: string) =>
+        checks.push({ name, ok: true, message, field: CHECK_FIELDS[name] });
+      const fail = (name: ProviderCheck, message: string, field = CHECK_FIELDS[name]) =>
+        checks.push({ name, ok: false, message, field });
+      const report = (discovery: DiscoverySummary | null): ProviderCheckReport => {
+        // Checks that could not run are reported too, as not passed.
+        for (const name of PROVIDER_CHECKS) {
+          if (!checks.some((check) => check.name === name)) {
+            fail(name, 'Not checked: the discovery document could not be used.');
+          }
+        }
+        const order = (check: ProviderCheckResult) => PROVIDER_CHECKS.indexOf(check.name);
+        checks.sort((a, b) => order(a) - order(b));
+        return { ok: checks.every((check) => check.ok), checks, discovery };
+      };
 
-      if (metadata.issuer !== subject.issuer) {
-        const announced = typeof metadata.issuer === 'string' ? metadata.issuer.slice(0, 300) : '';
-        throw new ProviderCheckFailed(
-          'issuer_mismatch',
-          `The discovery document names the issuer "${announced}"; register exactly that value.`,
-        );
+      const issuerUrl = URL.parse(subject.issuer);
+      if (!issuerUrl || !isAllowedUrl(issuerUrl)) {
+        fail('issuer_scheme', SCHEME_MESSAGE);
+        return report(null);
+      }
+      pass('issuer_scheme', `The issuer uses ${issuerUrl.protocol.slice(0, -1)}.`);
+
+      const discoveryUrl = `${subject.issuer.replace(/\/$/, '')}/.well-known/openid-configuration`;
+      const metadata = await fetchJson(options.fetch, discoveryUrl, timeoutMs).catch(
+        () => undefined,
+      );
+      if (!isRecord(metadata)) {
+        fail('discovery_failed', DISCOVERY_UNREACHABLE);
+        return report(null);
       }
       const authorizationEndpoint = endpoint(metadata, 'authorization_endpoint', isAllowedUrl);
       const tokenEndpoint = endpoint(metadata, 'token_endpoint', isAllowedUrl);
-      if (!stringList(metadata.response_types_supported).includes('code')) {
-        throw new ProviderCheckFailed(
+      if (!authorizationEndpoint || !tokenEndpoint) {
+        const missing = authorizationEndpoint ? 'token_endpoint' : 'authorization_endpoint';
+        fail('discovery_failed', `The discovery document has no valid https ${missing}.`);
+      } else {
+        pass('discovery_failed', 'The discovery document was read.');
+      }
+
+      if (metadata.issuer !== subject.issuer) {
+        const announced = typeof metadata.issuer === 'string' ? metadata.issuer.slice(0, 300) : '';
+        fail(
+          'issuer_mismatch',
+          `The discovery document names the issuer "${announced}"; register exactly that value.`,
+        );
+        return report(null);
+      }
+      pass('issuer_mismatch', 'The discovery document names exactly this issuer.');
+
+      if (stringList(metadata.response_types_supported).includes('code')) {
+        pass('code_flow_unsupported', 'The provider supports the authorization code flow.');
+      } else {
+        fail(
           'code_flow_unsupported',
           'The provider does not list "code" in response_types_supported.',
         );
       }
-      if (!stringList(metadata.code_challenge_methods_supported).includes('S256')) {
-        throw new ProviderCheckFailed(
-          'pkce_unsupported',
-          'The provider does not list "S256" in code_challenge_methods_supported; PKCE is required.',
-        );
-      }
-      await checkJwks(options.fetch, metadata.jwks_uri, timeoutMs);
+
+      checkPkce(subject, metadata, pass, fail);
+
+      const jwksProblem = await checkJwks(options.fetch, metadata.jwks_uri, timeoutMs);
+      if (jwksProblem) fail('jwks_unavailable', jwksProblem);
+      else pass('jwks_unavailable', "The provider's signing keys (JWKS) could be read.");
+
       const methods =
         metadata.token_endpoint_auth_methods_supported === undefined
           ? DEFAULT_AUTH_METHODS
           : stringList(metadata.token_endpoint_auth_methods_supported);
-      if (!methods.includes(subject.tokenEndpointAuthMethod)) {
-        throw new ProviderCheckFailed(
+      const methodSupported = methods.includes(subject.tokenEndpointAuthMethod);
+      if (methodSupported) {
+        pass(
           'auth_method_unsupported',
-          `The provider does not support ${subject.tokenEndpointAuthMethod} (it lists: ${methods.slice(0, 10).join(', ') || 'nothing'}).`,
+          `The provider supports ${subject.tokenEndpointAuthMethod} at its token endpoint.`,
+        );
+      } else {
+        fail(
+          'auth_method_unsupported',
+          `The provider does not support ${subject.tokenEndpointAuthMethod} (it lists: ${listed(methods)}).`,
         );
       }
-      // Gatehouse expects RS256 ID tokens (the OIDC default); an IdP that says it signs with
-      // something else only would fail every login, so refuse it here, not at sign-in time.
-      const algorithms = stringList(metadata.id_token_signing_alg_values_supported);
-      if (algorithms.length > 0 && !algorithms.includes(ID_TOKEN_ALGORITHM)) {
-        throw new ProviderCheckFailed(
+
+      const algorithms = idTokenAlgorithmsOf(metadata);
+      const alg = subject.idTokenSignedResponseAlg ?? chooseIdTokenAlgorithm(algorithms);
+      if (alg && algorithms.includes(alg)) {
+        pass(
           'id_token_alg_unsupported',
-          `The provider does not sign ID tokens with ${ID_TOKEN_ALGORITHM} (it lists: ${algorithms.slice(0, 10).join(', ')}).`,
+          subject.idTokenSignedResponseAlg
+            ? `The provider signs ID tokens with ${alg}, as configured.`
+            : `ID tokens are expected signed with ${alg}, chosen from the provider's list (${listed(algorithms)}).`,
+        );
+      } else if (subject.idTokenSignedResponseAlg) {
+        fail(
+          'id_token_alg_unsupported',
+          `The provider does not sign ID tokens with ${subject.idTokenSignedResponseAlg} (it lists: ${listed(algorithms)}).`,
+        );
+      } else {
+        fail(
+          'id_token_alg_unsupported',
+          `The provider signs ID tokens with no asymmetric algorithm Gatehouse accepts (it lists: ${listed(algorithms)}).`,
         );
       }
-      return {
-        checks: [...PROVIDER_CHECKS],
+
+      if (!tokenEndpoint) {
+        fail('credentials_rejected', 'Not checked: the provider has no valid token endpoint.');
+      } else if (!methodSupported) {
+        fail(
+          'credentials_rejected',
+          `Not checked: the provider does not support ${subject.tokenEndpointAuthMethod}.`,
+          'tokenEndpointAuthMethod',
+        );
+      } else {
+        const outcome = await checkCredentials(
+          subject,
+          metadata,
+          options,
+          isPlainHttpDevIdp(new URL(tokenEndpoint), options),
+          timeoutMs,
+        );
+        const field = SECRET_AUTH_METHODS.has(subject.tokenEndpointAuthMethod)
+          ? 'clientSecret'
+          : 'tokenEndpointAuthMethod';
+        if (outcome.ok) pass('credentials_rejected', outcome.message);
+        else fail('credentials_rejected', outcome.message, field);
+      }
+
+      return report({
         issuer: subject.issuer,
         authorizationEndpoint,
         tokenEndpoint,
         endSessionEndpoint:
-          typeof metadata.end_session_endpoint === 'string'
-            ? metadata.end_session_endpoint
-            : undefined,
+          typeof metadata.end_session_endpoint === 'string' ? metadata.end_session_endpoint : null,
         backchannelLogoutSupported: metadata.backchannel_logout_supported === true,
-      };
+        idTokenSigningAlg: alg && algorithms.includes(alg) ? alg : null,
+      });
     },
     { checkIssuerScheme },
   );
 }
 
-async function checkJwks(fetch: CustomFetch, jwksUri: unknown, timeoutMs: number): Promise<void> {
-  if (typeof jwksUri !== 'string' || !URL.canParse(jwksUri)) {
-    throw new ProviderCheckFailed(
-      'jwks_unavailable',
-      'The discovery document has no valid jwks_uri.',
+type Metadata = Record<string, unknown>;
+type Verdict = (name: ProviderCheck, message: string) => void;
+
+/**
+ * S256 listed: passes. Not listed at all: passes only with `pkce: 'assume-supported'` (Entra ID
+ * and Cognito enforce PKCE without announcing it). Methods listed without S256: fails either way.
+ */
+function checkPkce(
+  subject: ProviderCheckSubject,
+  metadata: Metadata,
+  pass: Verdict,
+  fail: Verdict,
+) {
+  const announced = metadata.code_challenge_methods_supported;
+  const methods = stringList(announced);
+  if (methods.includes('S256')) {
+    pass('pkce_unsupported', 'The provider supports PKCE with S256.');
+  } else if (!Array.isArray(announced) && subject.pkce === 'assume-supported') {
+    pass(
+      'pkce_unsupported',
+      'The provider does not announce its PKCE methods; PKCE with S256 is sent anyway (assume-supported).',
     );
+  } else if (!Array.isArray(announced)) {
+    fail(
+      'pkce_unsupported',
+      'The provider does not list "S256" in code_challenge_methods_supported; PKCE is required. If it supports PKCE without announcing it (Entra ID, Cognito), choose pkce "assume-supported".',
+    );
+  } else {
+    fail(
+      'pkce_unsupported',
+      `The provider does not list "S256" in code_challenge_methods_supported (it lists: ${listed(methods)}); PKCE with S256 is required.`,
+    );
+  }
+}
+
+/** The ID token algorithms a provider announces (RS256 when it announces none: OIDC's default). */
+export function idTokenAlgorithmsOf(metadata: Metadata): string[] {
+  const algorithms = stringList(metadata.id_token_signing_alg_values_supported);
+  return algorithms.length > 0 ? algorithms : ['RS256'];
+}
+
+/** RS256 when the provider lists it, else the first asymmetric algorithm it lists. */
+export function chooseIdTokenAlgorithm(
+  algorithms: readonly string[],
+): IdTokenSigningAlgorithm | undefined {
+  if (algorithms.includes('RS256')) return 'RS256';
+  return (ID_TOKEN_SIGNING_ALGORITHMS as readonly string[]).find((alg) =>
+    algorithms.includes(alg),
+  ) as IdTokenSigningAlgorithm | undefined;
+}
+
+/**
+ * Presents the client's credentials at the token endpoint with a dummy authorization code,
+ * through openid-client and the guarded fetch. `invalid_grant`: the credentials were accepted
+ * (only the code was refused); `invalid_client` or a 401: they were not; anything else is not
+ * conclusive, and not a failure.
+ */
+async function checkCredentials(
+  subject: ProviderCheckSubject,
+  metadata: Metadata,
+  options: ProviderCheckOptions,
+  plainHttp: boolean,
+  timeoutMs: number,
+): Promise<{ ok: boolean; message: string }> {
+  const method = subject.tokenEndpointAuthMethod;
+  if (SECRET_AUTH_METHODS.has(method) && !subject.clientSecret) {
+    return { ok: false, message: `No client secret is available for ${method}.` };
+  }
+  let auth: client.ClientAuth;
+  if (method === 'client_secret_basic') auth = client.ClientSecretBasic(subject.clientSecret);
+  else if (method === 'client_secret_post') auth = client.ClientSecretPost(subject.clientSecret);
+  else {
+    return {
+      ok: true,
+      message: `Not conclusive: the ${method} credentials are not tried before the provider is saved.`,
+    };
+  }
+  let configuration: client.Configuration;
+  try {
+    configuration = new client.Configuration(
+      metadata as client.ServerMetadata,
+      subject.clientId,
+      {},
+      auth,
+    );
+  } catch {
+    return { ok: true, message: 'Not conclusive: the client could not be set up for a try.' };
+  }
+  configuration[client.customFetch] = options.fetch;
+  configuration.timeout = Math.max(1, Math.round(timeoutMs / 1000));
+  if (plainHttp) client.allowInsecureRequests(configuration);
+  try {
+    await client.genericGrantRequest(configuration, 'authorization_code', {
+      code: DUMMY_CODE,
+      redirect_uri: subject.redirectUri,
+      code_verifier: randomBytes(32).toString('base64url'),
+    });
+    return {
+      ok: true,
+      message: 'Not conclusive: the provider accepted a dummy authorization code.',
+    };
+  } catch (error) {
+    const status = errorStatus(error);
+    const code = await errorCode(error);
+    // A body nobody read (an HTML 404, say) is released, not left to the garbage collector.
+    const cause: unknown = error instanceof Error ? error.cause : undefined;
+    if (cause instanceof Response && !cause.bodyUsed) await cause.body?.cancel().catch(() => {});
+    if (code === 'invalid_grant') {
+      return {
+        ok: true,
+        message: `The provider accepted the client credentials with ${method} (it refused only the dummy authorization code).`,
+      };
+    }
+    if (code === 'invalid_client' || status === 401) {
+      return {
+        ok: false,
+        message: `The provider rejected the client credentials with ${method}${code ? ` (${code})` : ` (HTTP ${status})`}: check the client ID and secret, and that the client is registered for ${method}.`,
+      };
+    }
+    const what = code ? `answered ${code}` : status ? `answered HTTP ${status}` : 'did not answer';
+    return {
+      ok: true,
+      message: `Not conclusive: the token endpoint ${what} to a dummy authorization code.`,
+    };
+  }
+}
+
+/** The HTTP status behind an openid-client error, when a response came back at all. */
+function errorStatus(error: unknown): number | undefined {
+  if (
+    error instanceof client.ResponseBodyError ||
+    error instanceof client.WWWAuthenticateChallengeError
+  ) {
+    return error.status;
+  }
+  // A response that is no OAuth error body (an HTML 404, say) is the error's cause.
+  const cause: unknown = error instanceof Error ? error.cause : undefined;
+  return cause instanceof Response ? cause.status : undefined;
+}
+
+/**
+ * The OAuth error code of a refusal: from the error body, or, for a 401 with a
+ * `WWW-Authenticate` challenge, from the challenge or the body behind it.
+ */
+async function errorCode(error: unknown): Promise<string | undefined> {
+  if (error instanceof client.ResponseBodyError) return safeCode(error.error);
+  if (!(error instanceof client.WWWAuthenticateChallengeError)) return undefined;
+  const challenged = error.cause.find((challenge) => challenge.parameters.error)?.parameters.error;
+  if (challenged) return safeCode(challenged);
+  const body: unknown = await error.response.json().catch(() => undefined);
+  return isRecord(body) ? safeCode(body.error) : undefined;
+}
+
+/** An OAuth error code as the provider sent it, if it looks like one (it reaches a message). */
+function safeCode(code: unknown): string | undefined {
+  return typeof code === 'string' && /^[\x20-\x21\x23-\x5b\x5d-\x7e]{1,64}$/.test(code)
+    ? code
+    : undefined;
+}
+
+/** Undefined when the JWKS could be read and has keys, else why not. */
+async function checkJwks(
+  fetch: CustomFetch,
+  jwksUri: unknown,
+  timeoutMs: number,
+): Promise<string | undefined> {
+  if (typeof jwksUri !== 'string' || !URL.canParse(jwksUri)) {
+    return 'The discovery document has no valid jwks_uri.';
   }
   let jwks: unknown;
   try {
     jwks = await fetchJson(fetch, jwksUri, timeoutMs);
-  } catch (error) {
-    const cause = error instanceof ProviderCheckFailed ? error.cause : error;
-    throw new ProviderCheckFailed('jwks_unavailable', JWKS_UNREACHABLE, { cause });
+  } catch {
+    return JWKS_UNREACHABLE;
   }
-  if (!isRecord(jwks) || !Array.isArray(jwks.keys)) {
-    throw new ProviderCheckFailed('jwks_unavailable', JWKS_UNREACHABLE);
-  }
+  if (!isRecord(jwks) || !Array.isArray(jwks.keys)) return JWKS_UNREACHABLE;
   if (!jwks.keys.some((key) => isRecord(key) && typeof key.kty === 'string')) {
-    throw new ProviderCheckFailed('jwks_unavailable', 'The JWKS has no keys.');
+    return 'The JWKS has no keys.';
   }
+  return undefined;
 }
 
 /** GET + JSON; every failure is the same generic `discovery_failed` (callers may re-label it). */
@@ -209,16 +513,10 @@ function endpoint(
   metadata: Record<string, unknown>,
   name: string,
   isAllowedUrl: (url: URL) => boolean,
-): string {
+): string | null {
   const value = metadata[name];
   const url = typeof value === 'string' ? URL.parse(value) : null;
-  if (!url || !isAllowedUrl(url)) {
-    throw new ProviderCheckFailed(
-      'discovery_failed',
-      `The discovery document has no valid https ${name}.`,
-    );
-  }
-  return value as string;
+  return url && isAllowedUrl(url) ? (value as string) : null;
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

@@ -4,10 +4,11 @@
  * (`admin/schemas.ts`), the stored record (`model.ts`) and the `ProviderSettings` / `Provider`
  * types are all derived. A field is added here, once.
  *
- * A leaf: it imports nothing from `src` but zod, so that `config/` (the bottom of the core) may
- * embed it (eslint.config.js `UPWARD_LEAVES`).
+ * A leaf: it imports nothing from `src` but zod and the profiles' defaults beside it, so that
+ * `config/` (the bottom of the core) may embed it (eslint.config.js `UPWARD_LEAVES`).
  */
 import { z } from 'zod';
+import { profileDefaults } from './provider-profiles.ts';
 
 /**
  * How Gatehouse authenticates at the token endpoint. A BFF is a confidential client: `none`
@@ -47,6 +48,7 @@ export type IdTokenSigningAlgorithm = (typeof ID_TOKEN_SIGNING_ALGORITHMS)[numbe
  * listing methods without S256 is still refused.
  */
 export const PKCE_MODES = ['required', 'assume-supported'] as const;
+export type PkceMode = (typeof PKCE_MODES)[number];
 /** Pushed authorization requests (RFC 9126): `auto` uses them when the OP advertises them. */
 export const PAR_MODES = ['auto', 'required', 'off'] as const;
 /**
@@ -256,7 +258,10 @@ const optionalSettings = {
   enabled: providerSettingFields.enabled.optional(),
 };
 
-/** Fills in every field left out: the generic defaults (profiles refine these). */
+/**
+ * Fills in every field left out: the named profile's defaults first (`provider-profiles.ts`),
+ * then the generic ones.
+ */
 export function withProviderDefaults<T extends Partial<ProviderSettings>>(
   input: T,
 ): T & Pick<ProviderSettings, DefaultedSetting> {
@@ -268,6 +273,7 @@ export function withProviderDefaults<T extends Partial<ProviderSettings>>(
     scopes: [...PROVIDER_DEFAULTS.scopes],
     authorizationParams: { ...PROVIDER_DEFAULTS.authorizationParams },
     endSessionParams: { ...PROVIDER_DEFAULTS.endSessionParams },
+    ...profileDefaults(input.profile ?? PROVIDER_DEFAULTS.profile),
     ...defined,
   };
 }
@@ -284,6 +290,7 @@ export const providerInputSchema = z
     clientSecret: clientSecretValue.optional(),
     ...optionalSettings,
   })
+  // A profile's defaults for the fields left out, then the generic ones.
   .transform((input) => withProviderDefaults(input));
 
 /** A change to a provider: every setting optional; `clientSecret` a string, `null` (remove) or absent. */

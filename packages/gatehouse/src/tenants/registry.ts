@@ -51,7 +51,11 @@ export interface ProviderCandidate extends ProviderSettings {
   tenant: string;
   hasClientSecret: boolean;
 }
-export type BeforeProviderWrite = (candidate: ProviderCandidate) => Promise<void>;
+/** `clientSecret`: the secret the candidate would use, in clear (for the credentials check). */
+export type BeforeProviderWrite = (
+  candidate: ProviderCandidate,
+  clientSecret: string | undefined,
+) => Promise<void>;
 
 export interface IssuedApiKey {
   id: string;
@@ -187,7 +191,11 @@ export class TenantRegistry {
     const source = entry?.secret;
     if (!source) return undefined;
     if ('plain' in source) return source.plain;
-    const opened = await this.#vault.open<SealedSecret>(source.sealed);
+    return this.#openSecret(tenantId, providerId, source.sealed);
+  }
+
+  async #openSecret(tenantId: string, providerId: string, sealed: string): Promise<string> {
+    const opened = await this.#vault.open<SealedSecret>(sealed);
     if (opened.tenant !== tenantId || opened.provider !== providerId) {
       throw problem('secret_mismatch');
     }
@@ -298,7 +306,7 @@ export class TenantRegistry {
       hasClientSecret: clientSecret !== undefined,
     };
     assertSecretFitsMethod(candidate);
-    await beforeWrite(candidate);
+    await beforeWrite(candidate, clientSecret);
     const now = this.#clock();
     const stored: StoredProvider = {
       ...providerSettingsOf(candidate),
@@ -356,7 +364,16 @@ export class TenantRegistry {
         (!dropSecret && current.sealedClientSecret !== undefined),
     };
     assertSecretFitsMethod(candidate);
-    await beforeWrite(candidate);
+    const secretInUse =
+      typeof clientSecret === 'string'
+        ? clientSecret
+        : dropSecret || current.sealedClientSecret === undefined
+          ? undefined
+          : // One no configured key opens anymore is reported by the credentials check.
+            await this.#openSecret(tenantId, providerId, current.sealedClientSecret).catch(
+              () => undefined,
+            );
+    await beforeWrite(candidate, secretInUse);
 
     const { sealedClientSecret: previousSecret, ...rest } = merged;
     const sealedClientSecret =
