@@ -51,6 +51,11 @@ export interface GlewlwydOptions {
   user?: Partial<GlewlwydUser>;
   /** Lifetime of the access tokens it issues. Default 3600. */
   accessTokenSeconds?: number;
+  /**
+   * RFC 8707 resources a client may ask tokens for (with the `openid` scope); an access token
+   * for one carries it as `aud`. glewlwyd accepts only `https://` and loopback `http://` URIs.
+   */
+  resources?: string[];
 }
 
 export interface RunningGlewlwyd {
@@ -257,6 +262,7 @@ export async function startGlewlwyd(options: GlewlwydOptions = {}): Promise<Runn
       issuer,
       user,
       accessTokenSeconds: options.accessTokenSeconds ?? 3600,
+      resources: options.resources ?? [],
     });
   } catch (error) {
     const log = output.join('\n');
@@ -298,6 +304,7 @@ async function configure(
     issuer: string;
     user: GlewlwydUser;
     accessTokenSeconds: number;
+    resources: string[];
   },
 ): Promise<void> {
   // A fresh administrator with a random password; the packaged `admin` / `password` goes away.
@@ -371,7 +378,14 @@ async function configure(
       'session-cookie-name': 'GLEWLWYD2_OIDC_SID',
       'session-cookie-expiration': 3600,
       'back-channel-logout-allowed': true,
+      // Without it the login page's end-session step cannot list the session (400), so the
+      // user cannot confirm a logout at all.
+      'front-channel-logout-allowed': true,
+      // RFC 9207: `iss` in the authorization response (not advertised in its discovery).
       'oauth-as-iss-id': true,
+      ...(options.resources.length > 0
+        ? { 'resource-allowed': true, 'resource-scope': { openid: options.resources } }
+        : {}),
       'subject-type': 'public',
       scope: [],
       'name-claim': 'on-demand',
