@@ -40,6 +40,8 @@ export interface GlewlwydClient {
   redirectUris: string[];
   postLogoutRedirectUris?: string[];
   backchannelLogoutUri?: string;
+  /** Default `['client_secret_post']` (see {@link startGlewlwyd} on HTTP Basic). */
+  authMethods?: Array<'client_secret_post' | 'client_secret_basic'>;
 }
 
 export interface GlewlwydOptions {
@@ -67,7 +69,10 @@ export interface RunningGlewlwyd {
   /** The login page the authorization endpoint sends a browser to. */
   loginUrl: string;
   user: GlewlwydUser;
-  /** Registers a confidential `client_secret_post` client for the code flow with refresh tokens. */
+  /**
+   * Registers a confidential client (`client_secret_post` unless told) for the code flow with
+   * refresh tokens.
+   */
   addClient(client: GlewlwydClient): Promise<void>;
   /** glewlwyd's console log so far (for a failing test's message). */
   log(): string;
@@ -412,7 +417,7 @@ function clientBody(client: GlewlwydClient): Record<string, unknown> {
     enabled: true,
     confidential: true,
     client_secret: client.clientSecret,
-    token_endpoint_auth_method: ['client_secret_post'],
+    token_endpoint_auth_method: client.authMethods ?? ['client_secret_post'],
     authorization_type: ['code', 'refresh_token'],
     redirect_uri: client.redirectUris,
     post_logout_redirect_uris: client.postLogoutRedirectUris ?? [],
