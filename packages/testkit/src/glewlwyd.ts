@@ -24,6 +24,9 @@ const DEBIAN = {
   schema: '/usr/share/dbconfig-common/data/glewlwyd/install/sqlite3',
 };
 
+/** The newest lines of glewlwyd's console log kept for {@link RunningGlewlwyd.log}. */
+const MAX_LOG_LINES = 2000;
+
 /** The administrator the packaged schema creates (`admin` / `password`); replaced at start. */
 const PACKAGED_ADMIN = { username: 'admin', password: 'password' };
 
@@ -165,6 +168,8 @@ function adminApi(origin: string) {
       },
       body: body === undefined ? undefined : JSON.stringify(body),
       redirect: 'manual',
+      // A busy machine is slow, but a hung glewlwyd must fail the start, not hang it.
+      signal: AbortSignal.timeout(30_000),
     });
     const setCookie = res.headers.getSetCookie().find((c) => c.startsWith('GLEWLWYD2_SESSION_ID='));
     if (setCookie) cookie = setCookie.split(';')[0] ?? '';
@@ -191,12 +196,15 @@ function adminApi(origin: string) {
  * - the packaged webapp's `config.json` is a symlink to a *directory* holding `config.json`, and
  *   the static file server follows no symlink: the webapp is copied with links dereferenced and
  *   the real `config.json` put in its place;
- * - `external_url` must not end in `/` (URLs are made by concatenation: `//api` never matches);
+ * - `external_url` must not end in `/` (its URLs are made by concatenation);
+ * - any `use_secure_connection` line, even `false`, makes it demand certificate paths: none here;
  * - the packaged client backend stores only the properties its `data-format` lists, and it lists
  *   `post_logout_redirect_uri` while the OIDC plugin reads `post_logout_redirect_uris` (an array),
- *   so end-session would refuse every post-logout redirect: the format is extended first;
+ *   so end-session would ignore every post-logout redirect URI: the format is extended first, and
+ *   the backend reset, since saved module parameters apply only after a reset;
+ * - the login page cannot list the session to end (400) unless front-channel logout is allowed;
  * - its HTTP Basic client authentication does not undo RFC 6749's form-encoding of the client id
- *   and secret (a `-` or `%2D` breaks it), so clients are registered for `client_secret_post`.
+ *   and secret (`-` sent as `%2D` is refused), so clients are registered for `client_secret_post`.
  */
 export async function startGlewlwyd(options: GlewlwydOptions = {}): Promise<RunningGlewlwyd> {
   const port = options.port ?? (await freePort());
@@ -223,7 +231,11 @@ export async function startGlewlwyd(options: GlewlwydOptions = {}): Promise<Runn
   const running = () =>
     child !== undefined && !spawnError && child.exitCode === null && child.signalCode === null;
 
+  // Never leave glewlwyd behind when the process that started it ends without stop().
+  const killOnExit = () => child?.kill('SIGKILL');
+  process.once('exit', killOnExit);
   const stop = async () => {
+    process.off('exit', killOnExit);
     if (child && running()) {
       const exited = once(child, 'exit').catch(() => undefined);
       child.kill('SIGTERM');
@@ -253,7 +265,11 @@ export async function startGlewlwyd(options: GlewlwydOptions = {}): Promise<Runn
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     for (const stream of [child.stdout, child.stderr]) {
-      if (stream) createInterface({ input: stream }).on('line', (line) => output.push(line));
+      if (!stream) continue;
+      createInterface({ input: stream }).on('line', (line) => {
+        output.push(line);
+        if (output.length > MAX_LOG_LINES) output.shift();
+      });
     }
     child.once('error', (error) => {
       spawnError = error;
