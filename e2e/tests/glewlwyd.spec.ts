@@ -71,14 +71,22 @@ test.describe.serial('glewlwyd, a real third-party OpenID Provider', () => {
     await page.getByRole('link', { name: /admin console/i }).click();
     await expect(page.getByRole('heading', { name: /admin console/i })).toBeVisible();
 
-    await page.getByLabel(/provider id/i).fill(op.provider);
-    await page.getByLabel(/display name/i).fill('Glewlwyd');
-    await page.getByLabel(/issuer/i).fill(op.issuer);
-    await page.getByLabel(/client id/i).fill(op.clientId);
-    await page.getByLabel(/client secret/i).fill(op.clientSecret);
-    await page.getByLabel(/authentication method/i).selectOption('client_secret_post');
+    // Fields by their accessible names only (the console's layout may change): optional ones may
+    // sit in a collapsed <details>, opened as a user would.
+    const field = (name: RegExp) => page.getByRole('textbox', { name });
+    await field(/^provider id/i).fill(op.provider);
+    await field(/^issuer/i).fill(op.issuer);
+    await field(/^client id/i).fill(op.clientId);
+    await field(/^client secret/i).fill(op.clientSecret);
+    await page
+      .getByRole('combobox', { name: /auth(entication)? method/i })
+      .selectOption('client_secret_post');
+    for (const summary of await page.locator('form details:not([open]) > summary').all()) {
+      await summary.click();
+    }
+    await field(/^display name/i).fill('Glewlwyd');
     // The login asks for the demo API's resource (RFC 8707): glewlwyd's tokens then name it.
-    await page.getByLabel(/extra parameters/i).fill(`resource=${op.resource}`);
+    await field(/^extra parameters/i).fill(`resource=${op.resource}`);
     await page.getByRole('button', { name: /save provider/i }).click();
 
     await expect(page.getByTestId('redirect-uri')).toContainText(
