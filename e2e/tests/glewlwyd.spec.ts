@@ -87,13 +87,24 @@ test.describe.serial('glewlwyd, a real third-party OpenID Provider', () => {
     await field(/^display name/i).fill('Glewlwyd');
     // The login asks for the demo API's resource (RFC 8707): glewlwyd's tokens then name it.
     await field(/^extra parameters/i).fill(`resource=${op.resource}`);
+
+    // The issuer exactly as glewlwyd names itself: with a trailing `/` (a common slip, and
+    // glewlwyd's own `external_url` trap) its discovery answers another issuer, and nothing is saved.
+    await field(/^issuer/i).fill(`${op.issuer}/`);
+    await page.getByRole('button', { name: /save provider/i }).click();
+    await expect(
+      page.getByTestId('field-error-issuer').or(page.getByTestId('provider-error')),
+    ).toBeVisible({ timeout: 20_000 });
+    const row = page.locator(`[data-testid="provider-row"][data-provider-id="${op.provider}"]`);
+    await expect(row).toHaveCount(0);
+
+    await field(/^issuer/i).fill(op.issuer);
     await page.getByRole('button', { name: /save provider/i }).click();
 
     await expect(page.getByTestId('redirect-uri')).toContainText(
       `${stack.baseURL}/bff/callback/${op.tenant}/${op.provider}`,
       { timeout: 20_000 },
     );
-    const row = page.locator(`[data-testid="provider-row"][data-provider-id="${op.provider}"]`);
     await expect(row).toBeVisible();
     await expect(row).toContainText(op.issuer);
     await expect(page.locator('body')).not.toContainText(op.clientSecret);
