@@ -16,6 +16,12 @@ interface GlewlwydInfo {
   name: string;
 }
 
+/**
+ * glewlwyd's pages are a 400 kB script that renders after a few API calls: generous waits for a
+ * busy 2-core machine (they end as soon as the page is there).
+ */
+const GLEWLWYD_PAGE_MS = 30_000;
+
 function glewlwydInfo(): GlewlwydInfo {
   const raw = process.env.E2E_GLEWLWYD;
   if (!raw) throw new Error('global-setup did not run');
@@ -35,24 +41,30 @@ async function callFromPage(
 
 /** glewlwyd's own login webapp: password, then the scopes to grant, then "Continue". */
 async function signInAtGlewlwyd(page: Page, op: GlewlwydInfo): Promise<void> {
-  await expect(page).toHaveURL(new RegExp(`^${op.origin}/login\\.html\\?`), { timeout: 20_000 });
+  await expect(page).toHaveURL(new RegExp(`^${op.origin}/login\\.html\\?`), {
+    timeout: GLEWLWYD_PAGE_MS,
+  });
   await page.getByLabel('Login').fill(op.username);
   await page.getByLabel('Password').fill(op.password);
   await page.getByRole('button', { name: 'OK' }).click();
   // First sign-in for this client: glewlwyd asks the user to grant the optional scopes.
   await expect(page.getByRole('heading', { name: `Hello ${op.name}` })).toBeVisible({
-    timeout: 20_000,
+    timeout: GLEWLWYD_PAGE_MS,
   });
   for (const scope of ['profile', 'email', 'offline_access']) {
     await page.getByRole('checkbox', { name: scope }).check();
   }
   await page.getByRole('button', { name: 'Grant access' }).click();
-  await expect(page.getByRole('checkbox', { name: 'offline_access' })).toBeHidden();
+  await expect(page.getByRole('checkbox', { name: 'offline_access' })).toBeHidden({
+    timeout: GLEWLWYD_PAGE_MS,
+  });
   await page.getByRole('button', { name: 'Continue' }).click();
 }
 
 test.describe.serial('glewlwyd, a real third-party OpenID Provider', () => {
   const op = glewlwydInfo();
+  // Two sign-ins, a refresh and an end-session through a real OP's pages.
+  test.describe.configure({ timeout: 120_000 });
 
   test('a tenant admin registers glewlwyd through the console with client_secret_post', async ({
     page,
@@ -94,7 +106,7 @@ test.describe.serial('glewlwyd, a real third-party OpenID Provider', () => {
     await page.getByRole('button', { name: /save provider/i }).click();
     await expect(
       page.getByTestId('field-error-issuer').or(page.getByTestId('provider-error')),
-    ).toBeVisible({ timeout: 20_000 });
+    ).toBeVisible({ timeout: GLEWLWYD_PAGE_MS });
     const row = page.locator(`[data-testid="provider-row"][data-provider-id="${op.provider}"]`);
     await expect(row).toHaveCount(0);
 
@@ -103,7 +115,7 @@ test.describe.serial('glewlwyd, a real third-party OpenID Provider', () => {
 
     await expect(page.getByTestId('redirect-uri')).toContainText(
       `${stack.baseURL}/bff/callback/${op.tenant}/${op.provider}`,
-      { timeout: 20_000 },
+      { timeout: GLEWLWYD_PAGE_MS },
     );
     await expect(row).toBeVisible();
     await expect(row).toContainText(op.issuer);
@@ -127,7 +139,9 @@ test.describe.serial('glewlwyd, a real third-party OpenID Provider', () => {
     await page.goto(`/t/${op.tenant}`);
     await page.getByRole('button', { name: 'Sign in with Glewlwyd' }).click();
     await signInAtGlewlwyd(page, op);
-    await expect(page.getByText(`Signed in as ${op.name}`)).toBeVisible({ timeout: 20_000 });
+    await expect(page.getByText(`Signed in as ${op.name}`)).toBeVisible({
+      timeout: GLEWLWYD_PAGE_MS,
+    });
     await expect(page.getByTestId('tenant')).toHaveText(op.tenant);
     await expect(page.getByTestId('provider')).toContainText(op.provider);
 
@@ -167,8 +181,12 @@ test.describe.serial('glewlwyd, a real third-party OpenID Provider', () => {
       }
     });
     await page.getByRole('button', { name: 'Sign out' }).click();
-    await expect(page).toHaveURL(new RegExp(`^${op.origin}/login\\.html\\?`), { timeout: 20_000 });
-    await expect(page.getByRole('heading', { name: 'End session' })).toBeVisible();
+    await expect(page).toHaveURL(new RegExp(`^${op.origin}/login\\.html\\?`), {
+      timeout: GLEWLWYD_PAGE_MS,
+    });
+    await expect(page.getByRole('heading', { name: 'End session' })).toBeVisible({
+      timeout: GLEWLWYD_PAGE_MS,
+    });
     await expect(page.getByRole('heading', { name: /you will be redirected to/ })).toContainText(
       stack.baseURL,
     );
@@ -183,12 +201,12 @@ test.describe.serial('glewlwyd, a real third-party OpenID Provider', () => {
     // request carries a `state`; without one its page stays on "Session closed".
     if (endSession.searchParams.has('state')) {
       await expect(page.getByRole('button', { name: 'Sign in', exact: true })).toBeVisible({
-        timeout: 20_000,
+        timeout: GLEWLWYD_PAGE_MS,
       });
       expect(page.url().startsWith(stack.baseURL)).toBe(true);
     } else {
       await expect(page.getByRole('heading', { name: 'You are disconnected' })).toBeVisible({
-        timeout: 20_000,
+        timeout: GLEWLWYD_PAGE_MS,
       });
     }
     const user = await page.request.get('/bff/user');
@@ -197,7 +215,9 @@ test.describe.serial('glewlwyd, a real third-party OpenID Provider', () => {
     // The session at glewlwyd ended too: signing in again asks for the password.
     await page.goto(`/t/${op.tenant}`);
     await page.getByRole('button', { name: 'Sign in with Glewlwyd' }).click();
-    await expect(page).toHaveURL(new RegExp(`^${op.origin}/login\\.html\\?`), { timeout: 20_000 });
-    await expect(page.getByLabel('Password')).toBeVisible();
+    await expect(page).toHaveURL(new RegExp(`^${op.origin}/login\\.html\\?`), {
+      timeout: GLEWLWYD_PAGE_MS,
+    });
+    await expect(page.getByLabel('Password')).toBeVisible({ timeout: GLEWLWYD_PAGE_MS });
   });
 });
