@@ -6,6 +6,7 @@ interface StackInfo {
   baseURL: string;
   idpOrigin: string;
   controlUrl: string;
+  glewlwyd: unknown;
 }
 
 const START_TIMEOUT_MS = 60_000;
@@ -40,6 +41,7 @@ export default async function globalSetup(): Promise<() => Promise<void>> {
   process.env.E2E_BASE_URL = info.baseURL;
   process.env.E2E_IDP_ORIGIN = info.idpOrigin;
   process.env.E2E_CONTROL_URL = info.controlUrl;
+  process.env.E2E_GLEWLWYD = JSON.stringify(info.glewlwyd);
   return () => stop(child);
 }
 

@@ -4,24 +4,73 @@
  * and Gatehouse serving the built SPA. Prints one JSON line with the URLs, then runs until
  * SIGTERM. A small control server lets tests read the tokens Gatehouse holds, to assert that
  * none of them ever reached the browser.
+ *
+ * Beside them, a real third-party OpenID Provider: glewlwyd (Debian's package), with a demo API
+ * of its own that trusts only glewlwyd's access tokens for one resource. `glewlwyd.spec.ts`
+ * registers it as a provider of the tenant `lab` through the admin console; the stack allows its
+ * loopback origin (`devIdpOrigins`) and adds the client Gatehouse will use at glewlwyd.
  */
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { startRedisServer, startStack } from '@gatehouse/testkit';
+import { randomBytes } from 'node:crypto';
+import { startDemoApi } from '@gatehouse/demo-api';
+import { freePort, startGlewlwyd, startRedisServer, startStack } from '@gatehouse/testkit';
 import type { TokenSet } from '@gatehouse/core';
 
+/** glewlwyd's `/api/<plugin>` path: the OIDC plugin instance the testkit creates. */
+const GLEWLWYD_PLUGIN = 'oidc';
+/** The tenant glewlwyd.spec.ts adds glewlwyd to, and the provider id it gives it. */
+const GLEWLWYD_TENANT = 'lab';
+const GLEWLWYD_PROVIDER = 'glewlwyd';
+
 const redis = await startRedisServer();
+// glewlwyd's port first: its issuer goes into the demo API's trust list and Gatehouse's config.
+const glewlwydPort = await freePort();
+const glewlwydApiPort = await freePort();
+// The RFC 8707 resource the login asks glewlwyd for: its access tokens then carry it in `aud`.
+const glewlwydResource = `http://localhost:${glewlwydApiPort}`;
+const glewlwyd = await startGlewlwyd({
+  port: glewlwydPort,
+  pluginName: GLEWLWYD_PLUGIN,
+  resources: [glewlwydResource],
+});
+const glewlwydApi = await startDemoApi({
+  port: glewlwydApiPort,
+  trustedIssuers: [
+    { issuer: glewlwyd.issuer, jwksUri: `${glewlwyd.issuer}/jwks`, audience: glewlwydResource },
+  ],
+});
 const stack = await startStack({
   redis,
   instances: 1,
   devIdp: { controlApi: true },
+  // The tenant admin of `lab` signs in through the globex realm's client.
+  extraCallbacks: [{ realm: '/globex', tenant: GLEWLWYD_TENANT, provider: 'dev' }],
   staticDir: resolve(import.meta.dirname, '../apps/web/dist'),
   // A route only globex sessions may use (tenant isolation in the browser); the test controls
   // that @gatehouse/playwright's lifecycle fixtures call (development mode only).
   configure: (input) => ({
     ...input,
     testControls: true,
+    devIdpOrigins: [...(input.devIdpOrigins ?? []), glewlwyd.origin],
+    tenants: [
+      ...(input.tenants ?? []),
+      {
+        id: GLEWLWYD_TENANT,
+        name: 'Lab',
+        providers: [
+          {
+            id: 'dev',
+            displayName: 'Lab dev IdP',
+            issuer: `${input.devIdpOrigins?.[0] ?? ''}/globex`,
+            clientId: 'gatehouse-globex',
+            clientSecret: 'dev-only-globex-secret',
+            authorizationParams: { prompt: 'consent' },
+          },
+        ],
+      },
+    ],
     routes: [
       ...(input.routes ?? []),
       {
@@ -31,8 +80,28 @@ const stack = await startStack({
         audience: 'urn:gatehouse:demo-api',
         tenants: ['globex'],
       },
+      // The user's own glewlwyd access token (refreshed by Gatehouse) to an API that trusts it.
+      {
+        prefix: '/api/glewlwyd-demo',
+        upstream: glewlwydApi.origin,
+        tokenMode: 'user',
+        tenants: [GLEWLWYD_TENANT],
+      },
     ],
   }),
+});
+
+// Gatehouse's URIs for the provider the spec registers, as a glewlwyd administrator enters them.
+const glewlwydClient = {
+  clientId: 'gatehouse-lab',
+  // A `-` on purpose: glewlwyd's HTTP Basic decoding mis-handles it, client_secret_post does not.
+  clientSecret: `lab-${randomBytes(18).toString('base64url')}`,
+};
+await glewlwyd.addClient({
+  ...glewlwydClient,
+  redirectUris: [`${stack.origin}/bff/callback/${GLEWLWYD_TENANT}/${GLEWLWYD_PROVIDER}`],
+  postLogoutRedirectUris: [`${stack.origin}/`, `${stack.origin}/bff/signed-out`],
+  backchannelLogoutUri: `${stack.origin}/bff/backchannel-logout/${GLEWLWYD_TENANT}/${GLEWLWYD_PROVIDER}`,
 });
 
 const control = createServer((req, res) => {
@@ -71,6 +140,17 @@ process.stdout.write(
     baseURL: stack.origin,
     idpOrigin: stack.idp.origin,
     controlUrl: `http://127.0.0.1:${(control.address() as AddressInfo).port}`,
+    glewlwyd: {
+      origin: glewlwyd.origin,
+      issuer: glewlwyd.issuer,
+      tenant: GLEWLWYD_TENANT,
+      provider: GLEWLWYD_PROVIDER,
+      resource: glewlwydResource,
+      ...glewlwydClient,
+      username: glewlwyd.user.username,
+      password: glewlwyd.user.password,
+      name: glewlwyd.user.name,
+    },
   })}\n`,
 );
 
@@ -80,6 +160,8 @@ async function stop(): Promise<void> {
   stopping = true;
   control.close();
   await stack.close();
+  await glewlwydApi.close();
+  await glewlwyd.stop();
   await redis.stop();
   process.exit(0);
 }

@@ -32,3 +32,10 @@ export {
   type NginxGatewayOptions,
   type RunningNginx,
 } from './nginx.ts';
+export {
+  startGlewlwyd,
+  type GlewlwydClient,
+  type GlewlwydOptions,
+  type GlewlwydUser,
+  type RunningGlewlwyd,
+} from './glewlwyd.ts';
