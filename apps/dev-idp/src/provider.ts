@@ -18,6 +18,8 @@ export interface RealmProviderOptions {
   defaultResource: string | undefined;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
+  /** RFC 9449 §8: every DPoP proof must carry a nonce this IdP issued (`use_dpop_nonce`). */
+  dpopNonces?: boolean;
 }
 
 const signingKeys = new WeakMap<Provider, JWK>();
@@ -66,6 +68,7 @@ function toClientMetadata(client: DevIdpClient): ClientMetadata {
     response_types: ['code'],
     token_endpoint_auth_method:
       client.token_endpoint_auth_method ?? (client.client_secret ? 'client_secret_basic' : 'none'),
+    ...(client.dpop_bound_access_tokens ? { dpop_bound_access_tokens: true } : {}),
     // session_required makes oidc-provider put `sid` into ID tokens and logout tokens.
     ...(client.backchannel_logout_uri
       ? {
@@ -206,6 +209,11 @@ function providerConfiguration(opts: RealmProviderOptions, jwk: JWK): Configurat
         allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
       },
       backchannelLogout: { enabled: true },
+      // RFC 9449: tokens requested with a DPoP proof are bound to its key (`token_type: DPoP`,
+      // `cnf.jkt` in JWT access tokens); optionally only with a nonce of this IdP.
+      dPoP: opts.dpopNonces
+        ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
+        : { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => {

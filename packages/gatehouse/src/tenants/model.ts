@@ -50,6 +50,8 @@ export interface ProviderSettings {
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   scopes: readonly string[];
   authorizationParams: Readonly<Record<string, string>>;
+  /** RFC 9449: the session's tokens are bound to a per-session DPoP key. */
+  dpop?: boolean;
   enabled: boolean;
 }
 

@@ -580,6 +580,7 @@ function configProviderEntry(tenant: string, provider: ProviderConfig): Provider
       tokenEndpointAuthMethod: provider.tokenEndpointAuthMethod,
       scopes: provider.scopes,
       authorizationParams: provider.authorizationParams,
+      dpop: provider.dpop,
       enabled: provider.enabled,
       hasClientSecret: provider.clientSecret !== undefined,
       source: 'config',
