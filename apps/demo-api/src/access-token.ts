@@ -150,7 +150,9 @@ export async function checkBearer(
   }
   const jkt = boundKey(verified.claims);
   if (bearer !== undefined) {
-    return jkt === undefined ? { ok: true, token: verified } : invalid('DPoP-bound token sent as Bearer');
+    return jkt === undefined
+      ? { ok: true, token: verified }
+      : invalid('DPoP-bound token sent as Bearer');
   }
   if (jkt === undefined) return invalid('token is not DPoP-bound', 'DPoP');
   try {

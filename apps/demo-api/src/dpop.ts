@@ -104,7 +104,11 @@ export async function verifyDpopProof(
   if (typeof payload.iat !== 'number' || Math.abs(now - payload.iat) > IAT_WINDOW_SECONDS) {
     throw new InvalidProof('DPoP proof iat not recent');
   }
-  if (typeof payload.jti !== 'string' || payload.jti === '' || payload.jti.length > MAX_JTI_LENGTH) {
+  if (
+    typeof payload.jti !== 'string' ||
+    payload.jti === '' ||
+    payload.jti.length > MAX_JTI_LENGTH
+  ) {
     throw new InvalidProof('DPoP proof jti missing');
   }
   // A proof may be used once: until its iat leaves the window, its jti is remembered.
