@@ -136,7 +136,12 @@ export async function checkBearer(
   dpop?: DpopRequest,
 ): Promise<BearerCheck> {
   if (header === undefined) {
-    return { ok: false, error: 'missing_token', challenge: CHALLENGES };
+    // HTTP routes take both schemes and say so (RFC 9449 §7.1); the WebSocket only Bearer.
+    return {
+      ok: false,
+      error: 'missing_token',
+      challenge: dpop ? BOTH_CHALLENGES : `Bearer realm="${REALM}"`,
+    };
   }
   const bearer = BEARER_HEADER.exec(header)?.[1];
   const bound = dpop ? DPOP_HEADER.exec(header)?.[1] : undefined;
@@ -173,7 +178,7 @@ function boundKey(claims: Record<string, unknown>): string | undefined {
 }
 
 /** Both schemes this API takes (RFC 9449 §7.1 lists the proof algorithms). */
-const CHALLENGES = `Bearer realm="${REALM}", DPoP realm="${REALM}", algs="${DPOP_ALGORITHMS.join(' ')}"`;
+const BOTH_CHALLENGES = `Bearer realm="${REALM}", DPoP realm="${REALM}", algs="${DPOP_ALGORITHMS.join(' ')}"`;
 
 function invalid(
   description: string,
