@@ -226,8 +226,7 @@ export const PROBLEMS = {
   dpop_not_accepted: {
     status: 403,
     title: 'Forbidden',
-    message:
-      'This API does not accept the proof-of-possession (DPoP) tokens of your sign-in; its route must enable DPoP.',
+    message: 'This API does not accept the DPoP-bound tokens of your sign-in.',
     expose: true,
   },
   resource_not_granted: {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { WebSocket } from 'ws';
 import { calculateJwkThumbprint, decodeJwt } from 'jose';
 import { DEV_CLIENTS } from '@gatehouse/dev-idp';
 import {
@@ -33,6 +34,8 @@ describe('DPoP-bound sessions', () => {
       deps: { clock: () => Date.now() + offsetMs },
       configure: (input) => ({
         ...input,
+        trustProxy: '127.0.0.1',
+        gateway: { enabled: true },
         tenants: input.tenants?.map((tenant) =>
           tenant.id === 'acme'
             ? {
@@ -131,6 +134,39 @@ describe('DPoP-bound sessions', () => {
     expect(res.status).toBe(403);
     expect(res.headers.get('gatehouse-problem')).toBe('dpop_not_accepted');
     expect(((await res.json()) as { code: string }).code).toBe('dpop_not_accepted');
+  });
+
+  it('refuses a bound token to gateway mode and to WebSocket upgrades, which carry no proof', async () => {
+    const http = await signedIn();
+    const gateway = await http(`${stack.origin}/bff/authz?route=demo`, {
+      headers: { 'x-original-method': 'GET', 'x-original-uri': '/backend/me' },
+    });
+    expect(gateway.status).toBe(403);
+    expect(gateway.headers.get('gatehouse-problem')).toBe('dpop_not_accepted');
+    expect(gateway.headers.get('authorization')).toBeNull();
+
+    const cookie = await http.jar.getCookieString(stack.origin);
+    const upgrade = await new Promise<{ status: number; code: string | undefined }>(
+      (resolve, reject) => {
+        const ws = new WebSocket(`${stack.origin.replace(/^http/, 'ws')}/api/demo/ws/echo`, {
+          headers: { cookie, origin: stack.gatehouses[0]!.publicOrigin },
+        });
+        ws.on('open', () => {
+          ws.terminate();
+          reject(new Error('the upgrade was accepted'));
+        });
+        ws.on('error', () => undefined);
+        ws.on('unexpected-response', (_req, res) => {
+          const code = res.headers['gatehouse-problem'];
+          resolve({
+            status: res.statusCode ?? 0,
+            code: typeof code === 'string' ? code : undefined,
+          });
+          res.resume();
+        });
+      },
+    );
+    expect(upgrade).toEqual({ status: 403, code: 'dpop_not_accepted' });
   });
 
   it('keeps the binding across a refresh, through the IdP’s nonce', async () => {
