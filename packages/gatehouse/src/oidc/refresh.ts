@@ -246,6 +246,11 @@ export class TokenRefresher {
     ) {
       return this.#endSession(sid, record, 'subject_mismatch', seconds());
     }
+    // A DPoP session's tokens must stay bound: an IdP that answers a proven refresh with a
+    // Bearer token has dropped the binding, and the session does not carry on with it.
+    if (record.dpopKey !== undefined && response.token_type !== 'dpop') {
+      return this.#endSession(sid, record, 'dpop_unbound', seconds());
+    }
     metrics.refresh('ok', seconds());
     const now = sessions.clock();
     // A new refresh token brings its own lifetime (or an unknown one); none keeps the old.
