@@ -2,12 +2,15 @@ import { createRemoteJWKSet, decodeJwt, errors, jwtVerify } from 'jose';
 import type { JWTPayload } from 'jose';
 import type { RequestHandler, Response } from 'express';
 import type { TrustedIssuer, VerifiedAccessToken } from './types.ts';
+import { DPOP_ALGORITHMS, InvalidProof, verifyDpopProof, type ReplayCache } from './dpop.ts';
 
 const REALM = 'demo-api';
 /** Real access tokens are a few KB; anything bigger is refused before we spend work decoding it. */
 const MAX_TOKEN_LENGTH = 8192;
 /** RFC 6750 b64token; the scheme name is case-insensitive (RFC 9110). */
 const BEARER_HEADER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+/** RFC 9449 §7.1: the same token68 after the `DPoP` scheme. */
+const DPOP_HEADER = /^DPoP +([A-Za-z0-9\-._~+/]+=*) *$/i;
 const REQUIRED_CLAIMS = ['exp', 'sub', 'iss', 'aud'];
 
 class InvalidToken extends Error {
@@ -108,45 +111,101 @@ export type BearerCheck =
   | { ok: true; token: VerifiedAccessToken }
   | {
       ok: false;
-      error: 'missing_token' | 'invalid_token';
+      error: 'missing_token' | 'invalid_token' | 'invalid_dpop_proof';
       description?: string;
       challenge: string;
     };
 
+/** The DPoP side of a call (HTTP routes): its proof header, method and URL, and the jti cache. */
+export interface DpopRequest {
+  proof: string | string[] | undefined;
+  method: string;
+  url: URL;
+  replays: ReplayCache;
+}
+
 /**
  * Checks an `Authorization` header against `verify`: HTTP routes and the WebSocket endpoint
- * refuse exactly the same tokens, with the same RFC 6750 challenge.
+ * refuse exactly the same tokens, with the same RFC 6750 challenge. A token bound to a DPoP key
+ * (`cnf.jkt`) is accepted only as `Authorization: DPoP …` with a valid proof of the call
+ * (`dpop`, HTTP routes only), never as a Bearer token (RFC 9449 §7.1).
  */
 export async function checkBearer(
   verify: AccessTokenVerifier,
   header: string | undefined,
+  dpop?: DpopRequest,
 ): Promise<BearerCheck> {
   if (header === undefined) {
-    return { ok: false, error: 'missing_token', challenge: `Bearer realm="${REALM}"` };
+    // HTTP routes take both schemes and say so (RFC 9449 §7.1); the WebSocket only Bearer.
+    return {
+      ok: false,
+      error: 'missing_token',
+      challenge: dpop ? BOTH_CHALLENGES : `Bearer realm="${REALM}"`,
+    };
   }
-  const token = BEARER_HEADER.exec(header)?.[1];
+  const bearer = BEARER_HEADER.exec(header)?.[1];
+  const bound = dpop ? DPOP_HEADER.exec(header)?.[1] : undefined;
+  const token = bearer ?? bound;
   if (token === undefined) return invalid('bearer token required');
+  let verified: VerifiedAccessToken;
   try {
-    return { ok: true, token: await verify(token) };
+    verified = await verify(token);
   } catch (error) {
     return invalid(error instanceof InvalidToken ? error.description : 'invalid token');
   }
+  const jkt = boundKey(verified.claims);
+  if (bearer !== undefined) {
+    return jkt === undefined
+      ? { ok: true, token: verified }
+      : invalid('DPoP-bound token sent as Bearer');
+  }
+  if (jkt === undefined) return invalid('token is not DPoP-bound', 'DPoP');
+  try {
+    await verifyDpopProof(dpop as DpopRequest, token, jkt, (dpop as DpopRequest).replays);
+  } catch (error) {
+    const description = error instanceof InvalidProof ? error.description : 'DPoP proof invalid';
+    return invalid(description, 'DPoP', 'invalid_dpop_proof');
+  }
+  return { ok: true, token: { ...verified, dpopJkt: jkt } };
 }
 
-function invalid(description: string): BearerCheck {
+/** `cnf.jkt` of a verified token (RFC 9449 §6.1), when it is bound to a DPoP key. */
+function boundKey(claims: Record<string, unknown>): string | undefined {
+  const cnf = claims.cnf;
+  if (typeof cnf !== 'object' || cnf === null) return undefined;
+  const jkt = (cnf as Record<string, unknown>).jkt;
+  return typeof jkt === 'string' && jkt !== '' ? jkt : undefined;
+}
+
+/** Both schemes this API takes (RFC 9449 §7.1 lists the proof algorithms). */
+const BOTH_CHALLENGES = `Bearer realm="${REALM}", DPoP realm="${REALM}", algs="${DPOP_ALGORITHMS.join(' ')}"`;
+
+function invalid(
+  description: string,
+  scheme: 'Bearer' | 'DPoP' = 'Bearer',
+  error: 'invalid_token' | 'invalid_dpop_proof' = 'invalid_token',
+): BearerCheck {
   const safe = description.replace(/[^\x20\x21\x23-\x5B\x5D-\x7E]/g, '');
   return {
     ok: false,
-    error: 'invalid_token',
+    error,
     description: safe,
-    challenge: `Bearer realm="${REALM}", error="invalid_token", error_description="${safe}"`,
+    challenge: `${scheme} realm="${REALM}", error="${error}", error_description="${safe}"`,
   };
 }
 
-/** Middleware: a valid bearer access token or a 401 with an RFC 6750 challenge. */
-export function requireAccessToken(verify: AccessTokenVerifier): RequestHandler {
+/** Middleware: a valid bearer (or DPoP-bound, with its proof) access token or a 401 challenge. */
+export function requireAccessToken(
+  verify: AccessTokenVerifier,
+  replays: ReplayCache,
+): RequestHandler {
   return async function requireAccessToken(req, res, next) {
-    const check = await checkBearer(verify, req.headers.authorization);
+    const check = await checkBearer(verify, req.headers.authorization, {
+      proof: req.headers.dpop,
+      method: req.method,
+      url: requestUrl(req.protocol, req.headers.host, req.originalUrl),
+      replays,
+    });
     if (!check.ok) {
       res.set('WWW-Authenticate', check.challenge);
       res.status(401).json({
@@ -158,4 +217,9 @@ export function requireAccessToken(verify: AccessTokenVerifier): RequestHandler 
     res.locals.accessToken = check.token;
     next();
   };
+}
+
+/** The URL a request was sent to, as this server sees it (what a proof's `htu` must name). */
+function requestUrl(protocol: string, host: string | undefined, path: string): URL {
+  return new URL(path, `${protocol}://${host ?? 'localhost'}`);
 }

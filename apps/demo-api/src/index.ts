@@ -10,6 +10,7 @@ import {
 } from './access-token.ts';
 import { createPublicRouter, streamTicks } from './diagnostics.ts';
 import { createNotesRouter } from './notes.ts';
+import { ReplayCache } from './dpop.ts';
 import { attachEchoSocket } from './websocket-echo.ts';
 import type { DemoApiOptions, DemoApiStats, TrustedIssuer } from './types.ts';
 
@@ -46,10 +47,10 @@ function buildDemoApi(options: Omit<DemoApiOptions, 'port' | 'host'>): {
   });
   app.use('/public', createPublicRouter(stats));
   // Everything below needs a token; bodies are parsed only after it has been verified.
-  app.use(requireAccessToken(verify));
+  app.use(requireAccessToken(verify, new ReplayCache()));
   app.get('/me', (_req, res) => {
-    const { sub, iss, aud, claims } = verifiedTokenOf(res);
-    res.json({ sub, iss, aud, claims });
+    const { sub, iss, aud, claims, dpopJkt } = verifiedTokenOf(res);
+    res.json({ sub, iss, aud, claims, ...(dpopJkt ? { dpop: { jkt: dpopJkt } } : {}) });
   });
   app.get('/events', streamTicks(stats));
   app.use(json({ limit: '64kb' }), createNotesRouter());

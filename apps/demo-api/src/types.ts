@@ -27,6 +27,8 @@ export interface VerifiedAccessToken {
   sub: string;
   aud: string | string[];
   claims: Record<string, unknown>;
+  /** The thumbprint of the DPoP key the token is bound to, when it came with a valid proof. */
+  dpopJkt?: string;
 }
 
 /** Counters that let tests see that timers stop when a client goes away. */

@@ -76,7 +76,9 @@ describe('hostile or broken tokens get 401 with a Bearer challenge, never a 500'
   it('answers a request without Authorization with a bare challenge', async () => {
     const res = await getMe(api.origin);
     expect(res.status).toBe(401);
-    expect(res.headers.get('www-authenticate')).toBe('Bearer realm="demo-api"');
+    expect(res.headers.get('www-authenticate')).toBe(
+      'Bearer realm="demo-api", DPoP realm="demo-api", algs="ES256 ES384 ES512 PS256 PS384 PS512 EdDSA"',
+    );
     expect(await res.json()).toEqual({ error: 'missing_token' });
   });
 

@@ -18,6 +18,8 @@ export interface RealmProviderOptions {
   defaultResource: string | undefined;
   accessTokenTtlSeconds: number;
   refreshTokenTtlSeconds: number;
+  /** RFC 9449 §8: every DPoP proof must carry a nonce this IdP issued (`use_dpop_nonce`). */
+  dpopNonces?: boolean;
 }
 
 const signingKeys = new WeakMap<Provider, JWK>();
@@ -75,6 +77,7 @@ function toClientMetadata(client: DevIdpClient): ClientMetadata {
     ...(client.id_token_signed_response_alg
       ? { id_token_signed_response_alg: client.id_token_signed_response_alg }
       : {}),
+    ...(client.dpop_bound_access_tokens ? { dpop_bound_access_tokens: true } : {}),
     // session_required makes oidc-provider put `sid` into ID tokens and logout tokens.
     ...(client.backchannel_logout_uri
       ? {
@@ -249,6 +252,11 @@ function providerConfiguration(opts: RealmProviderOptions, keys: JWK[]): Configu
         allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
       },
       backchannelLogout: { enabled: true },
+      // RFC 9449: tokens requested with a DPoP proof are bound to its key (`token_type: DPoP`,
+      // `cnf.jkt` in JWT access tokens); optionally only with a nonce of this IdP.
+      dPoP: opts.dpopNonces
+        ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
+        : { enabled: true },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => {

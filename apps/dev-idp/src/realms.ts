@@ -33,6 +33,8 @@ export interface DevIdpClient {
   token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
   /** How this client's ID tokens are signed (one of the realm's `idTokenSigningAlgs`). */
   id_token_signed_response_alg?: DevIdpSigningAlg;
+  /** RFC 9449: the token endpoint refuses this client's requests without a DPoP proof. */
+  dpop_bound_access_tokens?: boolean;
 }
 
 /** The ID token signing algorithms a realm can be given keys for. */
@@ -70,6 +72,16 @@ export const DEV_CLIENTS = {
     clientId: 'gatehouse-globex-sso',
     clientSecret: 'dev-only-globex-sso-secret',
   },
+  /**
+   * Not in the dev config: an acme client whose tokens must be DPoP-bound
+   * (`dpop_bound_access_tokens`), for a provider `dpop` with `dpop: true`
+   * (`/bff/callback/acme/dpop`).
+   */
+  acmeDpop: {
+    realmPath: '',
+    clientId: 'gatehouse-acme-dpop',
+    clientSecret: 'dev-only-acme-dpop-secret',
+  },
 } as const;
 
 /** The Gatehouse URIs registered for a tenant's provider (default: its dev provider). */
@@ -86,6 +98,7 @@ function devClient(
   tenant: 'acme' | 'globex',
   client: keyof typeof DEV_CLIENTS = tenant,
   providerId = 'dev',
+  extra: Partial<DevIdpClient> = {},
 ): DevIdpClient {
   const { clientId, clientSecret } = DEV_CLIENTS[client];
   const uris = devClientUris(gatehouseOrigin, tenant, providerId);
@@ -95,6 +108,7 @@ function devClient(
     redirect_uris: [uris.redirectUri],
     post_logout_redirect_uris: [uris.postLogoutRedirectUri],
     backchannel_logout_uri: uris.backchannelLogoutUri,
+    ...extra,
   };
 }
 
@@ -113,7 +127,10 @@ export function defaultRealms(opts: { gatehouseOrigin: string }): DevIdpRealm[] 
         devUser('alice', 'Alice Anderson', 'alice@acme.test', admin),
         devUser('bob', 'Bob Brown', 'bob@acme.test', []),
       ],
-      clients: [devClient(origin, 'acme')],
+      clients: [
+        devClient(origin, 'acme'),
+        devClient(origin, 'acme', 'acmeDpop', 'dpop', { dpop_bound_access_tokens: true }),
+      ],
     },
     {
       path: DEV_CLIENTS.globex.realmPath,

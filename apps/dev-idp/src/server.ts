@@ -31,6 +31,8 @@ export interface DevIdpOptions {
   resources?: Record<string, { scope?: string }>;
   accessTokenTtlSeconds?: number;
   refreshTokenTtlSeconds?: number;
+  /** DPoP proofs must carry a nonce of the IdP (RFC 9449 §8): clients go through `use_dpop_nonce`. */
+  dpopNonces?: boolean;
   /** Enables /__control (tests only). */
   controlApi?: boolean;
 }
@@ -107,6 +109,7 @@ async function buildRealms(options: DevIdpOptions, realms: DevIdpRealm[], public
       defaultResource,
       accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 300,
       refreshTokenTtlSeconds: options.refreshTokenTtlSeconds ?? 86_400,
+      dpopNonces: options.dpopNonces ?? false,
     });
     mounted.set(realm.path, { realm, provider, users });
   }

@@ -266,6 +266,7 @@ export type ProblemCode =
   | 'store_unavailable'
   | 'invalid_path'
   | 'tenant_not_allowed'
+  | 'dpop_not_accepted'
   | 'resource_not_granted'
   | 'upstream_unavailable'
   | 'upstream_timeout'

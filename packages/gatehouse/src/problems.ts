@@ -223,6 +223,12 @@ export const PROBLEMS = {
     message: 'This API is not available to your organisation.',
     expose: true,
   },
+  dpop_not_accepted: {
+    status: 403,
+    title: 'Forbidden',
+    message: 'This API does not accept the DPoP-bound tokens of your sign-in.',
+    expose: true,
+  },
   resource_not_granted: {
     status: 502,
     title: 'Bad Gateway',

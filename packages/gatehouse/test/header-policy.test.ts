@@ -54,6 +54,19 @@ describe('upstreamRequestHeaders', () => {
     expect(withToken.authorization).toBe('Bearer ours');
   });
 
+  it('never passes on a browser’s DPoP proof; sends ours only with our DPoP authorization', () => {
+    const incoming = { authorization: 'DPoP stolen', dpop: 'browser.made.proof' };
+    const bare = upstreamRequestHeaders(incoming, context);
+    expect(bare.authorization).toBeUndefined();
+    expect(bare.dpop).toBeUndefined();
+    const bound = upstreamRequestHeaders(incoming, {
+      ...context,
+      authorization: 'DPoP ours',
+      dpop: 'our.fresh.proof',
+    });
+    expect(bound).toMatchObject({ authorization: 'DPoP ours', dpop: 'our.fresh.proof' });
+  });
+
   it.each(HOP_BY_HOP)('drops the hop-by-hop header %s', (name) => {
     const out = upstreamRequestHeaders({ [name]: 'x', 'x-kept': 'yes' }, context);
     expect(out[name]).toBeUndefined();

@@ -42,6 +42,7 @@ const provider = {
 interface CodeGrant {
   callbackUrl: URL;
   checks: client.AuthorizationCodeGrantChecks;
+  options: client.DPoPOptions | undefined;
 }
 
 class FakeIdp implements IdpGrants {
@@ -56,8 +57,9 @@ class FakeIdp implements IdpGrants {
     _configuration: client.Configuration,
     callbackUrl: URL,
     checks: client.AuthorizationCodeGrantChecks,
+    options?: client.DPoPOptions,
   ): Promise<GrantResponse> {
-    this.grants.push({ callbackUrl, checks });
+    this.grants.push({ callbackUrl, checks, options });
     return this.answer();
   }
 
@@ -79,14 +81,17 @@ function tokenResponse(
   } as GrantResponse;
 }
 
-function setUp() {
+function setUp(resolvedProvider: Provider = provider) {
   const clock = { now: 1_800_000_000_000 };
   const idp = new FakeIdp();
   const deps: LoginDeps = {
     providers: {
       resolve: async (tenant, id) =>
         tenant === 'acme' && id === 'dev'
-          ? ({ tenant: { id: 'acme' } as Tenant, provider } satisfies ResolvedProvider)
+          ? ({
+              tenant: { id: 'acme' } as Tenant,
+              provider: resolvedProvider,
+            } satisfies ResolvedProvider)
           : undefined,
       client: async () => configuration,
       redirectUri: (tenant, id) => `https://app.example/bff/callback/${tenant}/${id}`,
@@ -154,6 +159,46 @@ describe('beginLogin', () => {
     await expect(
       beginLogin(deps, { tenant: 'acme', provider: 'nope', returnTo: '/', binding: BINDING }),
     ).rejects.toMatchObject({ status: 404, code: 'unknown_provider' });
+  });
+});
+
+describe('a DPoP provider (RFC 9449)', () => {
+  const dpopProvider = { ...provider, dpop: true } as Provider;
+
+  it('binds the code to a fresh key (dpop_jkt) and exchanges it with a proof by that key', async () => {
+    const { begin, complete, idp } = setUp(dpopProvider);
+    const { url, callback } = await begin();
+    const jkt = url.searchParams.get('dpop_jkt');
+    expect(jkt).toMatch(/^[\w-]{43}$/);
+    idp.answer = async () =>
+      tokenResponse(
+        { access_token: 'at-1', refresh_token: 'rt-1', token_type: 'dpop' },
+        { iss: ISSUER, sub: 'alice' },
+      );
+    const login = await complete(callback);
+    const handle = idp.grants[0]?.options?.DPoP;
+    expect(handle).toBeDefined();
+    expect(await handle?.calculateThumbprint()).toBe(jkt);
+    // The private key goes on to the session record (sealed there).
+    expect(login.dpopKey).toMatchObject({ kty: 'EC', crv: 'P-256' });
+    expect(login.dpopKey?.d).toMatch(/^[\w-]{43}$/);
+    // Every login has its own key.
+    expect((await begin()).url.searchParams.get('dpop_jkt')).not.toBe(jkt);
+  });
+
+  it('refuses the sign-in when the IdP answers with Bearer tokens (not bound)', async () => {
+    const { begin, complete } = setUp(dpopProvider);
+    const { callback } = await begin();
+    await expect(complete(callback)).rejects.toMatchObject({ status: 400, code: 'login_failed' });
+  });
+
+  it('sends no proof and no dpop_jkt for other providers', async () => {
+    const { begin, complete, idp } = setUp();
+    const { url, callback } = await begin();
+    expect(url.searchParams.has('dpop_jkt')).toBe(false);
+    const login = await complete(callback);
+    expect(idp.grants[0]?.options).toBeUndefined();
+    expect(login.dpopKey).toBeUndefined();
   });
 });
 

@@ -9,6 +9,8 @@ import type { SessionRecord, TokenSet } from '../src/session/model.ts';
 import { SessionService } from '../src/session/service.ts';
 import { MemorySessionStore, storeOps } from '../src/session/stores.ts';
 import { Vault } from '../src/session/vault.ts';
+import { calculateJwkThumbprint } from 'jose';
+import { newDpopKey } from '../src/oidc/dpop.ts';
 
 /**
  * The refresh use case against a fake IdP (the token endpoint seam) and a fake clock, on the
@@ -25,6 +27,8 @@ const configuration = new client.Configuration(
 interface RefreshCall {
   refreshToken: string;
   parameters: Record<string, string>;
+  /** Only for a DPoP session (the grant then carries a proof). */
+  dpop?: client.DPoPHandle;
 }
 
 /** A token endpoint whose every answer the test decides; it counts the grants. */
@@ -41,8 +45,9 @@ class FakeIdp implements IdpGrants {
     _configuration: client.Configuration,
     refreshToken: string,
     parameters: Record<string, string>,
+    options?: client.DPoPOptions,
   ): Promise<GrantResponse> {
-    const call = { refreshToken, parameters };
+    const call = { refreshToken, parameters, ...(options?.DPoP ? { dpop: options.DPoP } : {}) };
     this.calls.push(call);
     return this.answer(call);
   }
@@ -103,6 +108,8 @@ async function setUp(
     tokens?: Partial<TokenSet>;
     store?: (clock: () => number) => MemorySessionStore;
     maxWaitMs?: number;
+    /** A DPoP session: this sealed private key is in the record. */
+    dpopKey?: string;
   } = {},
 ): Promise<Harness> {
   const clock = { now: 1_800_000_000_000 };
@@ -147,6 +154,7 @@ async function setUp(
     absoluteExpiresAt: clock.now + 8 * 3_600_000,
     handle: 'handle-1',
     device: 'test',
+    ...(options.dpopKey ? { dpopKey: options.dpopKey } : {}),
   };
   await storeOps(store).set(SID, { cookie: { originalMaxAge: null }, gh: record });
   const sessions = newService();
@@ -272,6 +280,32 @@ describe('TokenRefresher: refresh outcomes', () => {
       tokenResponse({ access_token: 'at-1', refresh_token: 'rt-1', id_token: 'x.y.z' }, claims);
     await expect(accessToken(h)).rejects.toMatchObject({ status: 401, code: 'session_expired' });
     expect(await h.stored()).toBeUndefined();
+  });
+
+  it('a DPoP session refreshes with a proof by its own key and keeps the bound token', async () => {
+    const { jwk } = await newDpopKey();
+    const h = await setUp({ dpopKey: await vault.seal(jwk) });
+    h.idp.answer = async () =>
+      tokenResponse({ access_token: 'at-bound', refresh_token: 'rt-1', token_type: 'dpop' });
+    expect(await accessToken(h)).toBe('at-bound');
+    const { d: _private, ...publicJwk } = jwk;
+    expect(await h.idp.calls[0]?.dpop?.calculateThumbprint()).toBe(
+      await calculateJwkThumbprint(publicJwk),
+    );
+    expect((await h.stored())?.dpopKey).toBeDefined();
+  });
+
+  it('a DPoP session whose refresh comes back as a Bearer token ends (the binding was dropped)', async () => {
+    const { jwk } = await newDpopKey();
+    const h = await setUp({ dpopKey: await vault.seal(jwk) });
+    await expect(accessToken(h)).rejects.toMatchObject({ status: 401, code: 'session_expired' });
+    expect(await h.stored()).toBeUndefined();
+  });
+
+  it('a session without DPoP refreshes without a proof', async () => {
+    const h = await setUp();
+    expect(await accessToken(h)).toBe('at-1');
+    expect(h.idp.calls[0]?.dpop).toBeUndefined();
   });
 
   it('accepts a refreshed ID token about the same subject at the same issuer', async () => {

@@ -140,6 +140,13 @@ export const routeSchema = z.strictObject({
   idleTimeoutMs: z.number().int().min(1000).max(3_600_000).default(300_000),
   /** Only sessions of these tenants may use the route (all tenants when absent). */
   tenants: z.array(slug).optional(),
+  /**
+   * `user`/`optional` mode: the upstream accepts DPoP (RFC 9449). A session whose provider binds
+   * its tokens (`dpop: true`) sends them as `Authorization: DPoP …` with a fresh `DPoP` proof per
+   * call; other sessions still send Bearer tokens. Without it, a DPoP-bound session is refused
+   * (403 `dpop_not_accepted`) rather than its token sent as a Bearer token. Off when absent.
+   */
+  dpop: z.boolean().optional(),
   /** Pass the upstream's `Set-Cookie` to the browser (off: upstream cookies would share our origin). */
   allowSetCookie: z.boolean().default(false),
   /**

@@ -2,7 +2,7 @@ import type { Request, RequestHandler, Response } from 'express';
 import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import type { RouteConfig } from '../config/schema.ts';
-import type { SessionRecord } from '../session/model.ts';
+import { isDpopBound, type SessionRecord } from '../session/model.ts';
 import { forwardRequest } from '../proxy/forward.ts';
 import { upstreamRequestHeaders } from '../proxy/headers.ts';
 import { matchRoute, type RouteMatch } from '../proxy/routes.ts';
@@ -57,9 +57,23 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
     }
 
     let authorization: string | undefined;
+    let dpop: string | undefined;
     if (session && route.tokenMode !== 'none') {
       const record = await slideSessionIfDue(ctx, session.sid, session.record);
-      authorization = `Bearer ${await upstreamToken(ctx, session.sid, route, record)}`;
+      const token = await upstreamToken(ctx, session.sid, route, record);
+      if (route.tokenMode !== 'gatehouse' && isDpopBound(record)) {
+        // RFC 9449 §7.1: the bound token with a fresh proof of this very call (`htu` without
+        // query and fragment; upstreamToken refused routes that do not accept DPoP).
+        ({ authorization, dpop } = await ctx.refresher.dpopHeaders(
+          session.sid,
+          record,
+          token,
+          req.method,
+          upstreamUrl,
+        ));
+      } else {
+        authorization = `Bearer ${token}`;
+      }
     }
 
     await forwardRequest(
@@ -82,6 +96,7 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
           publicUrl,
           requestId: typeof req.id === 'string' ? req.id : '',
           ...(authorization ? { authorization } : {}),
+          ...(dpop ? { dpop } : {}),
         }),
         timeoutMs: route.timeoutMs,
         idleTimeoutMs: route.idleTimeoutMs,
@@ -94,7 +109,9 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
 /**
  * The IdP's access token (refreshed first when about to expire), or for `gatehouse` routes a
  * Gatehouse-signed token for the route's audience: no IdP round trip and no store access.
- * Gateway mode (`authz-route.ts`) hands out the same tokens.
+ * Gateway mode (`authz-route.ts`) hands out the same tokens. A DPoP-bound token is handed out
+ * only for a route that accepts DPoP (`dpop: true`), whose caller adds the proof; elsewhere it
+ * would go out as a Bearer token, so the call is refused (403 `dpop_not_accepted`).
  */
 export async function upstreamToken(
   ctx: GatehouseContext,
@@ -102,8 +119,10 @@ export async function upstreamToken(
   route: RouteConfig,
   record: SessionRecord,
 ): Promise<string> {
-  if (route.tokenMode !== 'gatehouse')
+  if (route.tokenMode !== 'gatehouse') {
+    if (!route.dpop) refuseDpopBound(record);
     return ctx.refresher.accessToken(sid, record, route.resource);
+  }
   // loadConfig refuses a `gatehouse` route without an audience; never fall back to the IdP token.
   if (!route.audience) throw new Error(`route ${route.prefix} has no audience`);
   return ctx.downstreamTokens.tokenFor({
@@ -112,4 +131,9 @@ export async function upstreamToken(
     audience: route.audience,
     lifetimeSeconds: route.tokenLifetimeSeconds,
   });
+}
+
+/** A session whose IdP tokens are DPoP-bound never has them sent as Bearer tokens. */
+export function refuseDpopBound(record: SessionRecord, detail?: string): void {
+  if (isDpopBound(record)) throw problem('dpop_not_accepted', detail ? { detail } : {});
 }

@@ -10,7 +10,7 @@ import {
   originalRequest,
 } from '../proxy/forward-auth.ts';
 import { openClaims, type SessionRecord } from '../session/model.ts';
-import { upstreamToken } from './api-route.ts';
+import { refuseDpopBound, upstreamToken } from './api-route.ts';
 import { readRequestSession, slideSessionIfDue } from './session-access.ts';
 
 export const AUTHZ_PATH = '/bff/authz';
@@ -78,6 +78,10 @@ export function authzAnswer(ctx: GatehouseContext): RequestHandler {
       return;
     }
     const record = await slideSessionIfDue(ctx, session.sid, session.record);
+    // The gateway sends the token on without a proof of its own: never a DPoP-bound one.
+    if (route?.tokenMode !== 'gatehouse') {
+      refuseDpopBound(record, 'Gateway mode cannot send proof-of-possession (DPoP) tokens.');
+    }
     const token = route
       ? await upstreamToken(ctx, session.sid, route, record)
       : await ctx.refresher.accessToken(session.sid, record);

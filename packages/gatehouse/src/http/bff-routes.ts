@@ -225,6 +225,8 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
     claims: await ctx.vault.seal(filterClaims({ ...claims, sub: String(claims.sub) })),
     tokens: await ctx.vault.seal(login.tokens),
     accessTokenExpiresAt: login.tokens.expiresAt,
+    // The DPoP key the tokens are bound to, sealed like them (a DPoP provider only).
+    ...(login.dpopKey ? { dpopKey: await ctx.vault.seal(login.dpopKey) } : {}),
     createdAt: now,
     lastSeenAt: now,
     absoluteExpiresAt: now + timeouts.absoluteTimeoutSeconds * 1000,

@@ -18,7 +18,7 @@ import {
 import { SessionWatch } from '../proxy/websocket-sessions.ts';
 import type { SessionRecord } from '../session/model.ts';
 import { problemBody, toGatehouseError } from './problem.ts';
-import { upstreamToken } from './api-route.ts';
+import { refuseDpopBound, upstreamToken } from './api-route.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
 
 export interface WebSocketProxyOptions {
@@ -120,6 +120,10 @@ export function createWebSocketProxy(
     }
     record = await slideIfDue(ctx, request, record);
     const sid = request.sessionID;
+    // The upstream handshake carries no DPoP proof: never a DPoP-bound token.
+    if (route.tokenMode === 'user' || route.tokenMode === 'optional') {
+      refuseDpopBound(record, 'WebSocket upgrades cannot send proof-of-possession (DPoP) tokens.');
+    }
     const token =
       route.tokenMode === 'none' ? undefined : await upstreamToken(ctx, sid, route, record);
     if (socket.destroyed) return;

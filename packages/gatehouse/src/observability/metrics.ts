@@ -60,6 +60,7 @@ export type RefreshOutcome =
   | 'invalid_grant'
   | 'no_refresh_token'
   | 'subject_mismatch'
+  | 'dpop_unbound'
   | 'retired_key'
   | 'resource_not_granted'
   | 'idp_unavailable';

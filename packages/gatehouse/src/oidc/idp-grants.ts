@@ -18,19 +18,25 @@ export interface IdpGrants {
     configuration: client.Configuration,
     refreshToken: string,
     parameters: Record<string, string>,
+    options?: client.DPoPOptions,
   ): Promise<GrantResponse>;
   /** The authorization code grant with PKCE, state and nonce checks, at the callback. */
   authorizationCode(
     configuration: client.Configuration,
     callbackUrl: URL,
     checks: client.AuthorizationCodeGrantChecks,
+    options?: client.DPoPOptions,
   ): Promise<GrantResponse>;
 }
 
-/** The real grants: openid-client against the provider's token endpoint. */
+/**
+ * The real grants: openid-client against the provider's token endpoint. With a DPoP handle
+ * (`options.DPoP`), each request carries a proof and a `use_dpop_nonce` answer is retried once
+ * with the IdP's nonce, by openid-client.
+ */
 export const openidClientGrants: IdpGrants = {
-  refresh: (configuration, refreshToken, parameters) =>
-    client.refreshTokenGrant(configuration, refreshToken, parameters),
-  authorizationCode: (configuration, callbackUrl, checks) =>
-    client.authorizationCodeGrant(configuration, callbackUrl, checks),
+  refresh: (configuration, refreshToken, parameters, options) =>
+    client.refreshTokenGrant(configuration, refreshToken, parameters, options),
+  authorizationCode: (configuration, callbackUrl, checks, options) =>
+    client.authorizationCodeGrant(configuration, callbackUrl, checks, undefined, options),
 };

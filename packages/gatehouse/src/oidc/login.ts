@@ -6,6 +6,8 @@ import type { KeyValueStore } from '../session/kv.ts';
 import { refreshTokenExpiry, type TokenSet } from '../session/model.ts';
 import { RetiredKeyError, type Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
+import { calculateJwkThumbprint } from 'jose';
+import { importDpopKey, newDpopKey, type DpopPrivateJwk } from './dpop.ts';
 import { openidClientGrants, type IdpGrants } from './idp-grants.ts';
 import { RESERVED_AUTHORIZATION_PARAMETERS } from '../tenants/provider-schema.ts';
 
@@ -18,6 +20,11 @@ export interface LoginTransaction {
   returnTo: string;
   /** SHA-256 of the browser-binding cookie of the browser that started the login. */
   binding: string;
+  /**
+   * DPoP providers: the session's key, made at login start so that the authorization code is
+   * bound to it too (`dpop_jkt`); the code exchange proves possession of it.
+   */
+  dpopKey?: DpopPrivateJwk;
 }
 
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
@@ -61,6 +68,7 @@ export async function beginLogin(
   const state = client.randomState();
   const nonce = client.randomNonce();
   const codeVerifier = client.randomPKCECodeVerifier();
+  const dpop = resolved.provider.dpop ? await newDpopKey() : undefined;
   const transaction: LoginTransaction = {
     tenant: request.tenant,
     provider: request.provider,
@@ -68,6 +76,7 @@ export async function beginLogin(
     nonce,
     returnTo: request.returnTo,
     binding: hashBinding(request.binding),
+    ...(dpop ? { dpopKey: dpop.jwk } : {}),
   };
   await deps.transactions.put(
     `tx:${state}`,
@@ -87,6 +96,8 @@ export async function beginLogin(
     nonce,
     code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
     code_challenge_method: 'S256',
+    // RFC 9449 §10: the code can only be redeemed with a proof signed by this session's key.
+    ...(dpop ? { dpop_jkt: await calculateJwkThumbprint(dpop.jwk) } : {}),
   });
   // RFC 8707: ask up front for every API the tenant's routes name, so that refreshes can later
   // narrow a token to one of them.
@@ -100,6 +111,8 @@ export interface CompletedLogin {
   claims: Record<string, unknown>;
   /** When the refresh token dies (epoch ms), if the IdP said. */
   refreshExpiresAt?: number;
+  /** The DPoP key the IdP bound the tokens to, when the provider uses DPoP. */
+  dpopKey?: DpopPrivateJwk;
 }
 
 /**
@@ -148,12 +161,28 @@ export async function completeLogin(
   const configuration = await deps.providers.client(request.tenant, request.provider);
   try {
     const grants = deps.grants ?? openidClientGrants;
-    const response = await grants.authorizationCode(configuration, request.callbackUrl, {
-      pkceCodeVerifier: transaction.codeVerifier,
-      expectedState: state ?? undefined,
-      expectedNonce: transaction.nonce,
-      idTokenExpected: true,
-    });
+    const dpopKey = transaction.dpopKey;
+    const response = await grants.authorizationCode(
+      configuration,
+      request.callbackUrl,
+      {
+        pkceCodeVerifier: transaction.codeVerifier,
+        expectedState: state ?? undefined,
+        expectedNonce: transaction.nonce,
+        idTokenExpected: true,
+      },
+      dpopKey
+        ? { DPoP: client.getDPoPHandle(configuration, await importDpopKey(dpopKey)) }
+        : undefined,
+    );
+    // A DPoP provider whose IdP answers with Bearer tokens did not bind them: refused rather
+    // than kept as tokens that any holder could use.
+    if (dpopKey && response.token_type !== 'dpop') {
+      throw problem('login_failed', {
+        detail: 'The identity provider did not bind the tokens to this sign-in (DPoP).',
+        cause: new Error(`DPoP was requested; the token type is ${response.token_type}`),
+      });
+    }
     const claims = response.claims();
     if (!claims) {
       throw problem('idp_unavailable', {
@@ -167,6 +196,7 @@ export async function completeLogin(
       tokens: toTokenSet(response, undefined, now),
       claims: { ...claims },
       ...(refreshExpiresAt ? { refreshExpiresAt } : {}),
+      ...(dpopKey ? { dpopKey } : {}),
     };
   } catch (error) {
     throw loginError(error);

@@ -14,6 +14,7 @@ import { idpOutageSimulated } from '../session/test-controls.ts';
 import { RetiredKeyError, type Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
 import { openidClientGrants, type GrantResponse, type IdpGrants } from './idp-grants.ts';
+import { DpopKeys, type DpopRequestHeaders } from './dpop.ts';
 import { ASSUMED_EXPIRES_IN_SECONDS, toTokenSet } from './login.ts';
 import { performance } from 'node:perf_hooks';
 import { NO_METRICS, type Metrics, type RefreshOutcome } from '../observability/metrics.ts';
@@ -48,6 +49,8 @@ const SIMULATED_IDP_OUTAGE = 'The identity provider is unavailable (a test contr
  */
 export class TokenRefresher {
   readonly #options: Required<TokenRefresherOptions>;
+  /** Sessions' DPoP keys, opened once (next to the opened access tokens below). */
+  readonly #dpopKeys: DpopKeys;
   readonly #inFlight = new Map<string, Promise<SessionRecord>>();
   /**
    * Access tokens already opened, keyed by the sealed value they came from: the session is still
@@ -70,6 +73,30 @@ export class TokenRefresher {
       simulatedOutages: false,
       ...options,
     };
+    this.#dpopKeys = new DpopKeys(this.#options.vault);
+  }
+
+  /**
+   * The `Authorization: DPoP …` and `DPoP` proof headers of one upstream call with a session's
+   * DPoP-bound access token (RFC 9449 §7): a fresh proof (`htm`, `htu`, `ath`, `iat`, `jti`)
+   * signed by the session's key, opened and imported once per process. A key sealed under a
+   * retired encryption key ends the session, as for the tokens.
+   */
+  async dpopHeaders(
+    sid: string,
+    record: SessionRecord,
+    accessToken: string,
+    method: string,
+    url: URL,
+  ): Promise<DpopRequestHeaders> {
+    const sealed = record.dpopKey;
+    if (sealed === undefined) throw new Error('the session has no DPoP key');
+    try {
+      return await this.#dpopKeys.requestHeaders(sealed, accessToken, method, url);
+    } catch (error) {
+      if (!(error instanceof RetiredKeyError)) throw error;
+      return this.#endSession(sid, record, 'retired_key', 0);
+    }
   }
 
   /**
@@ -174,6 +201,19 @@ export class TokenRefresher {
       throw problem('idp_unavailable', { detail: SIMULATED_IDP_OUTAGE });
     }
     const configuration = await providers.client(record.tenant, record.provider);
+    // DPoP: the refresh proves possession of the session's key, so the new tokens stay bound to it.
+    const dpop =
+      record.dpopKey === undefined
+        ? undefined
+        : {
+            DPoP: client.getDPoPHandle(
+              configuration,
+              await this.#dpopKeys.keyPair(record.dpopKey).catch((error: unknown) => {
+                if (!(error instanceof RetiredKeyError)) throw error;
+                return this.#endSession(sid, record, 'retired_key', 0);
+              }),
+            ),
+          };
     let response: GrantResponse;
     const startedAt = performance.now();
     const seconds = () => (performance.now() - startedAt) / 1000;
@@ -182,6 +222,7 @@ export class TokenRefresher {
         configuration,
         tokens.refreshToken,
         resource ? { resource } : {},
+        dpop,
       );
     } catch (error) {
       if (error instanceof client.ResponseBodyError && error.error === 'invalid_grant') {
@@ -204,6 +245,11 @@ export class TokenRefresher {
         userDigest(refreshed.iss, refreshed.sub) !== sessionUser(record))
     ) {
       return this.#endSession(sid, record, 'subject_mismatch', seconds());
+    }
+    // A DPoP session's tokens must stay bound: an IdP that answers a proven refresh with a
+    // Bearer token has dropped the binding, and the session does not carry on with it.
+    if (record.dpopKey !== undefined && response.token_type !== 'dpop') {
+      return this.#endSession(sid, record, 'dpop_unbound', seconds());
     }
     metrics.refresh('ok', seconds());
     const now = sessions.clock();

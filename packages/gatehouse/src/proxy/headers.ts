@@ -16,7 +16,7 @@ const HOP_BY_HOP = new Set([
 ]);
 
 /**
- * Never forwarded upstream: the browser's credentials, our CSRF marker, client-asserted client
+ * Never forwarded upstream: the browser's credentials (a `DPoP` proof among them), our CSRF marker, client-asserted client
  * addresses and hosts (we set our own), request rewrites (`X-Original-URL`) and method overrides
  * that would get round the route's path and method checks, and `Expect` (Node answers
  * `100-continue` itself; undici refuses to send it). Trace context (W3C `traceparent`,
@@ -27,6 +27,7 @@ const HOP_BY_HOP = new Set([
 const DROPPED_REQUEST = new Set([
   'cookie',
   'authorization',
+  'dpop',
   'host',
   'x-csrf',
   'expect',
@@ -75,8 +76,10 @@ export interface ForwardingContext {
   /** The client address as express computed it (honours `trust proxy`). */
   clientIp: string | undefined;
   publicUrl: URL;
-  /** `Bearer …` or nothing. */
+  /** `Bearer …`, `DPoP …` or nothing. */
   authorization?: string;
+  /** The DPoP proof of this call, with a `DPoP …` authorization (RFC 9449 §7.1). */
+  dpop?: string;
   requestId: string;
 }
 
@@ -101,6 +104,7 @@ export function upstreamRequestHeaders(
     out[name] = value;
   }
   if (context.authorization) out.authorization = context.authorization;
+  if (context.dpop) out.dpop = context.dpop;
   if (context.clientIp) out['x-forwarded-for'] = context.clientIp;
   out['x-forwarded-proto'] = context.publicUrl.protocol.slice(0, -1);
   out['x-forwarded-host'] = context.publicUrl.host;

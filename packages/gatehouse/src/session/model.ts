@@ -31,6 +31,12 @@ export interface SessionRecord {
   tokens: string;
   /** Copy of the access token's expiry (epoch s) so steady-state requests need no decryption to decide. */
   accessTokenExpiresAt: number;
+  /**
+   * DPoP (RFC 9449): the session's private key (an ES256 JWK), sealed. Present only when the
+   * provider binds tokens with DPoP: every token of the session is then bound to this key and is
+   * sent upstream only with a proof signed by it (see {@link isDpopBound}).
+   */
+  dpopKey?: string;
   /** Access tokens for specific resources (RFC 8707), by resource indicator; `token` is sealed. */
   resourceTokens?: Record<string, { token: string; expiresAt: number }>;
   /** Epoch milliseconds. */
@@ -59,6 +65,11 @@ declare module 'express-session' {
   interface SessionData {
     gh?: SessionRecord;
   }
+}
+
+/** Whether the session's tokens are bound to its DPoP key (never to be sent as Bearer tokens). */
+export function isDpopBound(record: Pick<SessionRecord, 'dpopKey'>): boolean {
+  return record.dpopKey !== undefined;
 }
 
 /** Claims worth showing the SPA; protocol claims (nonce, at_hash, sid, auth_time…) stay server-side. */

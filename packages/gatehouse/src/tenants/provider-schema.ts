@@ -82,6 +82,7 @@ export const RESERVED_AUTHORIZATION_PARAMETERS: ReadonlySet<string> = new Set([
   'code_challenge_method',
   'request',
   'request_uri',
+  'dpop_jkt',
 ]);
 
 /** End-session (and Cognito `/logout`) parameters Gatehouse sets itself. */
