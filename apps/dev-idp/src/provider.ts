@@ -5,6 +5,7 @@ import type { Account, ClientMetadata, Configuration, JWK, ResourceServer } from
 import { logoutPage, messagePage } from './pages.ts';
 import type { DevIdpClient, DevIdpRealm, DevIdpUser } from './realms.ts';
 import { accessTokenClaims, type UserDirectory } from './users.ts';
+import { personalityConfiguration, personalityMiddleware } from './personalities.ts';
 
 /** Scopes a resource server accepts unless `resources[...].scope` says otherwise. */
 export const DEFAULT_RESOURCE_SCOPE = 'openid profile email offline_access roles api';
@@ -30,8 +31,16 @@ export function signingJwkOf(provider: Provider): JWK | undefined {
 /** Builds one realm's OpenID Provider with its own fresh signing key and cookie key. */
 export async function createRealmProvider(opts: RealmProviderOptions): Promise<Provider> {
   const jwk = await generateSigningJwk();
-  const provider = new Provider(opts.issuer, providerConfiguration(opts, jwk));
+  const { personality } = opts.realm;
+  const configuration = personalityConfiguration(
+    personality,
+    providerConfiguration(opts, jwk),
+    jwk,
+  );
+  const provider = new Provider(opts.issuer, configuration);
   signingKeys.set(provider, jwk);
+  const quirks = personalityMiddleware(personality);
+  if (quirks) provider.use(quirks);
   // Like Keycloak, tell clients how long a refresh token lives (`refresh_expires_in`), so the
   // BFF can end its session no later than the refresh token dies. Each rotation gets the full TTL.
   provider.use(async (ctx, next) => {
@@ -66,6 +75,8 @@ function toClientMetadata(client: DevIdpClient): ClientMetadata {
     response_types: ['code'],
     token_endpoint_auth_method:
       client.token_endpoint_auth_method ?? (client.client_secret ? 'client_secret_basic' : 'none'),
+    ...(client.jwks_uri ? { jwks_uri: client.jwks_uri } : {}),
+    ...(client.dpop_bound_access_tokens ? { dpop_bound_access_tokens: true } : {}),
     // session_required makes oidc-provider put `sid` into ID tokens and logout tokens.
     ...(client.backchannel_logout_uri
       ? {
@@ -92,7 +103,7 @@ function toAccount(user: DevIdpUser): Account {
 }
 
 /** Cookie names carry the realm so the root realm's cookies never shadow a sub-path realm's. */
-function cookieNames(realmPath: string) {
+export function cookieNames(realmPath: string) {
   const suffix = realmPath.replace(/[^A-Za-z0-9]/g, '_');
   return {
     session: `_session${suffix}`,

@@ -1,3 +1,5 @@
+import type { Personality } from './personalities.ts';
+
 /** A user that can sign in at one realm. `id` is both the login name and the `sub` claim. */
 export interface DevIdpUser {
   id: string;
@@ -25,7 +27,12 @@ export interface DevIdpClient {
   redirect_uris: string[];
   post_logout_redirect_uris?: string[];
   backchannel_logout_uri?: string;
-  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  token_endpoint_auth_method?:
+    'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+  /** private_key_jwt: where the client publishes its public keys. */
+  jwks_uri?: string;
+  /** RFC 9449: access tokens are bound to the client's DPoP key. */
+  dpop_bound_access_tokens?: boolean;
 }
 
 /** One issuer: `path` '' is the root issuer, otherwise a sub-path such as '/globex'. */
@@ -33,6 +40,8 @@ export interface DevIdpRealm {
   path: string;
   users: DevIdpUser[];
   clients: DevIdpClient[];
+  /** Behave like a big provider (see personalities.ts); a plain OpenID Provider when absent. */
+  personality?: Personality;
 }
 
 /** The resource indicator (and JWT `aud`) of the demo API. */

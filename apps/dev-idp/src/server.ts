@@ -10,7 +10,8 @@ import { controlRouter } from './control.ts';
 import type { RealmStats } from './control.ts';
 import { HttpError, interactionRouter, sendPage } from './interactions.ts';
 import { messagePage } from './pages.ts';
-import { createRealmProvider } from './provider.ts';
+import { cookieNames, createRealmProvider } from './provider.ts';
+import { personalityRouter, realmIssuer } from './personalities.ts';
 import { DEMO_API_RESOURCE, defaultRealms } from './realms.ts';
 import type { DevIdpRealm } from './realms.ts';
 import { UserDirectory } from './users.ts';
@@ -102,7 +103,7 @@ async function buildRealms(options: DevIdpOptions, realms: DevIdpRealm[], public
     const provider = await createRealmProvider({
       realm,
       users,
-      issuer: publicOrigin + realm.path,
+      issuer: realmIssuer(publicOrigin, realm),
       resources,
       defaultResource,
       accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 300,
@@ -137,6 +138,13 @@ function buildApp(mounted: Map<string, MountedRealm>, publicOrigin: string, cont
       next();
     });
     app.use(realm.path || '/', interactionRouter(provider, realm, users));
+    const quirks = personalityRouter(
+      realm.personality,
+      provider,
+      realm,
+      cookieNames(realm.path).session,
+    );
+    if (quirks) app.use(realm.path || '/', quirks);
     app.use(realm.path || '/', provider.callback());
   }
   app.use(renderHttpError);
@@ -178,7 +186,8 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<RunningD
     };
     return {
       origin,
-      issuer: (realmPath = '') => origin + realmPath,
+      issuer: (realmPath = '') =>
+        realmIssuer(origin, mounted.get(realmPath)?.realm ?? { path: realmPath }),
       tokenEndpointCalls: (realmPath) => statsFor(realmPath).tokenEndpointCalls,
       tokenEndpointCallsByGrantType: (realmPath) => ({ ...statsFor(realmPath).byGrantType }),
       setTokenEndpointDelay,
