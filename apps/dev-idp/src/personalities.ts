@@ -51,8 +51,35 @@ export function realmIssuer(origin: string, realm: Pick<DevIdpRealm, 'path' | 'p
 type KoaMiddleware = (ctx: KoaContextWithOIDC, next: () => Promise<void>) => Promise<void>;
 type Fetch = NonNullable<Configuration['fetch']>;
 
+/**
+ * Personalities that issue a refresh token at every code exchange of a client allowed the
+ * refresh_token grant. Keycloak and Cognito always do; Entra, Okta and Auth0 do when the client
+ * asks for `offline_access` (as relying parties do for them). None of them has oidc-provider's
+ * extra rule that `offline_access` counts only with `prompt=consent`.
+ */
+const REFRESH_WITHOUT_CONSENT_PROMPT: ReadonlySet<Personality | undefined> = new Set([
+  'entra',
+  'okta',
+  'auth0',
+  'keycloak',
+  'cognito',
+]);
+
 /** What a personality changes in the realm's oidc-provider configuration. */
 export function personalityConfiguration(
+  personality: Personality | undefined,
+  base: Configuration,
+  signingJwk: JWK,
+): Configuration {
+  const configuration = quirkyConfiguration(personality, base, signingJwk);
+  if (!REFRESH_WITHOUT_CONSENT_PROMPT.has(personality)) return configuration;
+  return {
+    ...configuration,
+    issueRefreshToken: (_ctx, client) => client.grantTypeAllowed('refresh_token'),
+  };
+}
+
+function quirkyConfiguration(
   personality: Personality | undefined,
   base: Configuration,
   signingJwk: JWK,

@@ -33,6 +33,21 @@ afterAll(async () => {
   await Promise.all(running.map((idp) => idp.close()));
 });
 
+/** The dev IdP without a personality, for comparison. */
+async function startPlain(): Promise<RunningDevIdp> {
+  const idp = await startDevIdp({
+    realms: [
+      {
+        path: '',
+        users: [{ id: 'alice', password: 'alice', name: 'Alice', email: 'alice@example.test' }],
+        clients: [{ client_id: CLIENT_ID, client_secret: SECRET, redirect_uris: [REDIRECT_URI] }],
+      },
+    ],
+  });
+  running.push(idp);
+  return idp;
+}
+
 async function startPersonality(
   personality: Personality,
   clientOverrides: Partial<DevIdpClient> = {},
@@ -216,6 +231,17 @@ describe('Okta', () => {
     const page = await jar(hinted.href);
     expect(page.status).toBe(200);
     expect(await page.text()).toContain('<form');
+  });
+
+  it('issues a refresh token for offline_access without prompt=consent, unlike a plain OP', async () => {
+    const okta = await discover(await startPersonality('okta'));
+    const { tokens } = await login(okta, { scope: 'openid offline_access' });
+    expect(tokens.refresh_token).toEqual(expect.any(String));
+
+    const plain = await discover(await startPlain());
+    expect(
+      (await login(plain, { scope: 'openid offline_access' })).tokens.refresh_token,
+    ).toBeUndefined();
   });
 });
 
