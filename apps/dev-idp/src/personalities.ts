@@ -121,11 +121,15 @@ function quirkyConfiguration(
       return { ...base, fetch: keycloakLogoutTokens(base.fetch ?? fetch, signingJwk) };
     case 'cognito':
       // Cognito has no end_session_endpoint (its /logout is not OIDC, see cognitoLogoutRouter)
-      // and no back-channel logout.
-      return features({
-        rpInitiatedLogout: { enabled: false },
-        backchannelLogout: { enabled: false },
-      });
+      // and no back-channel logout. Its session cookie is the whole domain's, so /logout at the
+      // origin's root sees it.
+      return {
+        ...features({
+          rpInitiatedLogout: { enabled: false },
+          backchannelLogout: { enabled: false },
+        }),
+        cookies: { ...base.cookies, long: { ...base.cookies?.long, path: '/' } },
+      };
     case 'strict-modern':
       // A FAPI 2.0-style OP: PAR required, private_key_jwt only, DPoP-bound tokens with
       // server-provided DPoP nonces.
@@ -194,7 +198,10 @@ export function personalityMiddleware(
   }
 }
 
-/** Express routes the personality serves beside oidc-provider (mounted at the realm path). */
+/**
+ * Express routes the personality serves beside oidc-provider, mounted at the origin's root (one
+ * such personality per dev IdP server).
+ */
 export function personalityRouter(
   personality: Personality | undefined,
   provider: Provider,
@@ -290,7 +297,8 @@ function cookieValue(req: Request, name: string): string | undefined {
 }
 
 /**
- * Cognito's hosted UI `GET /logout?client_id=…&logout_uri=…`: ends the user's session at the IdP
+ * Cognito's hosted UI `GET /logout?client_id=…&logout_uri=…` (at its domain's root, like
+ * `/oauth2/authorize`; not in discovery): ends the user's session at the IdP
  * and redirects to `logout_uri` only if it is one of the client's registered sign-out URLs
  * (here: its `post_logout_redirect_uris`); anything else is an error page, never a redirect.
  * No `id_token_hint`, no `state`, no back-channel logout.
@@ -309,7 +317,7 @@ function cognitoLogoutRouter(provider: Provider, realm: DevIdpRealm, sessionCook
     const session = sessionId ? await provider.Session.find(sessionId) : undefined;
     await session?.destroy();
     for (const name of [sessionCookie, `${sessionCookie}.sig`]) {
-      res.clearCookie(name, { path: realm.path || '/', httpOnly: true, sameSite: 'lax' });
+      res.clearCookie(name, { path: '/', httpOnly: true, sameSite: 'lax' });
     }
     res.redirect(302, logoutUri);
   });

@@ -144,7 +144,8 @@ function buildApp(mounted: Map<string, MountedRealm>, publicOrigin: string, cont
       realm,
       cookieNames(realm.path).session,
     );
-    if (quirks) app.use(realm.path || '/', quirks);
+    // At the origin's root, as Cognito's hosted UI serves /logout beside /oauth2/authorize.
+    if (quirks) app.use(quirks);
     app.use(realm.path || '/', provider.callback());
   }
   app.use(renderHttpError);
