@@ -68,14 +68,14 @@ async function generateSigningJwk(): Promise<JWK> {
 function toClientMetadata(client: DevIdpClient): ClientMetadata {
   return {
     client_id: client.client_id,
-    client_secret: client.client_secret,
+    ...(client.client_secret ? { client_secret: client.client_secret } : {}),
+    ...(client.jwks_uri ? { jwks_uri: client.jwks_uri } : {}),
     redirect_uris: client.redirect_uris,
     post_logout_redirect_uris: client.post_logout_redirect_uris ?? [],
     grant_types: ['authorization_code', 'refresh_token'],
     response_types: ['code'],
     token_endpoint_auth_method:
       client.token_endpoint_auth_method ?? (client.client_secret ? 'client_secret_basic' : 'none'),
-    ...(client.jwks_uri ? { jwks_uri: client.jwks_uri } : {}),
     ...(client.dpop_bound_access_tokens ? { dpop_bound_access_tokens: true } : {}),
     // session_required makes oidc-provider put `sid` into ID tokens and logout tokens.
     ...(client.backchannel_logout_uri

@@ -34,9 +34,9 @@ export interface DevIdpClient {
   backchannel_logout_uri?: string;
   token_endpoint_auth_method?:
     'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
-  /** private_key_jwt: where the client publishes its public keys. */
+  /** Where the client's public keys are (private_key_jwt: Gatehouse's `/bff/jwks/…`). */
   jwks_uri?: string;
-  /** RFC 9449: access tokens are bound to the client's DPoP key. */
+  /** RFC 9449: the token endpoint refuses this client's requests without a DPoP proof. */
   dpop_bound_access_tokens?: boolean;
 }
 
