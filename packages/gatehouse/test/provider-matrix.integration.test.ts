@@ -56,7 +56,7 @@ const ALL: readonly Cell[] = [
 const ROWS: readonly Row[] = [
   {
     id: 'generic',
-    settings: { authorizationParams: { prompt: 'consent' } },
+    settings: { profile: 'generic', authorizationParams: { prompt: 'consent' } },
     cells: ALL,
     endSession: true,
   },
@@ -65,22 +65,29 @@ const ROWS: readonly Row[] = [
     personality: 'google',
     // What the google profile sets: no offline_access; access_type=offline + prompt=consent.
     settings: {
+      profile: 'google',
       scopes: ['openid', 'profile', 'email'],
       authorizationParams: { access_type: 'offline', prompt: 'consent' },
     },
     cells: ['register', 'login', 'API', 'refresh', 'RP logout', 'revocation'],
     endSession: false,
   },
-  { id: 'okta', personality: 'okta', settings: {}, cells: ALL, endSession: true },
+  { id: 'okta', personality: 'okta', settings: { profile: 'okta' }, cells: ALL, endSession: true },
   {
     id: 'auth0',
     personality: 'auth0',
     // Auth0 gives a JWT access token for an API only when asked for its audience.
-    settings: { authorizationParams: { audience: DEMO_API_RESOURCE } },
+    settings: { profile: 'auth0', authorizationParams: { audience: DEMO_API_RESOURCE } },
     cells: ALL,
     endSession: true,
   },
-  { id: 'keycloak', personality: 'keycloak', settings: {}, cells: ALL, endSession: true },
+  {
+    id: 'keycloak',
+    personality: 'keycloak',
+    settings: { profile: 'keycloak' },
+    cells: ALL,
+    endSession: true,
+  },
 ];
 
 const CLIENT_SECRET = 'matrix-test-secret-0123456789';
@@ -266,6 +273,16 @@ const CELLS: Record<Cell, (row: Row) => Promise<void>> = {
     );
     expect(answer.status, answer.text).toBe(201);
     registered.set(row.id, Promise.resolve());
+    // What the tenant admin registers at the IdP: exactly what this OP's client has.
+    const client = realmOf(row, stack.origin).clients[0];
+    expect(answer.body.uris).toMatchObject({
+      redirectUri: client?.redirect_uris[0],
+      backchannelLogoutUri: client?.backchannel_logout_uri,
+    });
+    expect(client?.post_logout_redirect_uris).toContain(
+      (answer.body.uris as { postLogoutRedirectUri?: string } | undefined)?.postLogoutRedirectUri,
+    );
+    expect(answer.body.provider).toMatchObject({ id: row.id, profile: row.settings.profile });
     const tenantPage = (await (await fetch(`${stack.origin}/bff/tenants/acme`)).json()) as {
       providers: Array<{ id: string }>;
     };
