@@ -34,7 +34,7 @@ export type Personality = (typeof PERSONALITIES)[number];
  * Google (`https://accounts.google.com`) and Auth0 (`https://<tenant>.auth0.com/`) are at the root.
  */
 export const PERSONALITY_PATHS: Readonly<Record<Personality, string>> = {
-  entra: '/9188040d-6c67-4c5b-b112-36a304b66dad/v2.0',
+  entra: '/3f2504e0-4f89-41d3-9a0c-0305e82c3301/v2.0',
   google: '',
   okta: '/oauth2/default',
   auth0: '',
