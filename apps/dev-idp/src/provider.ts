@@ -5,6 +5,7 @@ import type { Account, ClientMetadata, Configuration, JWK, ResourceServer } from
 import { logoutPage, messagePage } from './pages.ts';
 import type { DevIdpClient, DevIdpRealm, DevIdpSigningAlg, DevIdpUser } from './realms.ts';
 import { accessTokenClaims, type UserDirectory } from './users.ts';
+import { personalityConfiguration, personalityMiddleware } from './personalities.ts';
 
 /** Scopes a resource server accepts unless `resources[...].scope` says otherwise. */
 export const DEFAULT_RESOURCE_SCOPE = 'openid profile email offline_access roles api';
@@ -38,8 +39,16 @@ export async function createRealmProvider(opts: RealmProviderOptions): Promise<P
       .filter((alg) => alg !== 'RS256')
       .map((alg) => generateSigningJwk(alg)),
   );
-  const provider = new Provider(opts.issuer, providerConfiguration(opts, [jwk, ...more]));
+  const { personality } = opts.realm;
+  const configuration = personalityConfiguration(
+    personality,
+    providerConfiguration(opts, [jwk, ...more]),
+    jwk,
+  );
+  const provider = new Provider(opts.issuer, configuration);
   signingKeys.set(provider, jwk);
+  const quirks = personalityMiddleware(personality);
+  if (quirks) provider.use(quirks);
   // Like Keycloak, tell clients how long a refresh token lives (`refresh_expires_in`), so the
   // BFF can end its session no later than the refresh token dies. Each rotation gets the full TTL.
   provider.use(async (ctx, next) => {
@@ -67,7 +76,8 @@ async function generateSigningJwk(alg: DevIdpSigningAlg = 'RS256'): Promise<JWK>
 function toClientMetadata(client: DevIdpClient): ClientMetadata {
   return {
     client_id: client.client_id,
-    client_secret: client.client_secret,
+    ...(client.client_secret ? { client_secret: client.client_secret } : {}),
+    ...(client.jwks_uri ? { jwks_uri: client.jwks_uri } : {}),
     redirect_uris: client.redirect_uris,
     post_logout_redirect_uris: client.post_logout_redirect_uris ?? [],
     grant_types: ['authorization_code', 'refresh_token'],
@@ -104,7 +114,7 @@ function toAccount(user: DevIdpUser): Account {
 }
 
 /** Cookie names carry the realm so the root realm's cookies never shadow a sub-path realm's. */
-function cookieNames(realmPath: string) {
+export function cookieNames(realmPath: string) {
   const suffix = realmPath.replace(/[^A-Za-z0-9]/g, '_');
   return {
     session: `_session${suffix}`,

@@ -1,3 +1,5 @@
+import type { Personality } from './personalities.ts';
+
 /** A user that can sign in at one realm. `id` is both the login name and the `sub` claim. */
 export interface DevIdpUser {
   id: string;
@@ -30,7 +32,10 @@ export interface DevIdpClient {
   redirect_uris: string[];
   post_logout_redirect_uris?: string[];
   backchannel_logout_uri?: string;
-  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  token_endpoint_auth_method?:
+    'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+  /** Where the client's public keys are (private_key_jwt: Gatehouse's `/bff/jwks/…`). */
+  jwks_uri?: string;
   /** How this client's ID tokens are signed (one of the realm's `idTokenSigningAlgs`). */
   id_token_signed_response_alg?: DevIdpSigningAlg;
   /** RFC 9449: the token endpoint refuses this client's requests without a DPoP proof. */
@@ -50,6 +55,8 @@ export interface DevIdpRealm {
    * RS256 key is always there, for access tokens). Default: oidc-provider's own list.
    */
   idTokenSigningAlgs?: DevIdpSigningAlg[];
+  /** Behave like a big provider (see personalities.ts); a plain OpenID Provider when absent. */
+  personality?: Personality;
 }
 
 /** The resource indicator (and JWT `aud`) of the demo API. */

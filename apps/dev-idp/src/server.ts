@@ -10,7 +10,8 @@ import { controlRouter } from './control.ts';
 import type { RealmStats } from './control.ts';
 import { HttpError, interactionRouter, sendPage } from './interactions.ts';
 import { messagePage } from './pages.ts';
-import { createRealmProvider } from './provider.ts';
+import { cookieNames, createRealmProvider } from './provider.ts';
+import { personalityRouter, realmIssuer } from './personalities.ts';
 import { DEMO_API_RESOURCE, defaultRealms } from './realms.ts';
 import type { DevIdpRealm } from './realms.ts';
 import { UserDirectory } from './users.ts';
@@ -104,7 +105,7 @@ async function buildRealms(options: DevIdpOptions, realms: DevIdpRealm[], public
     const provider = await createRealmProvider({
       realm,
       users,
-      issuer: publicOrigin + realm.path,
+      issuer: realmIssuer(publicOrigin, realm),
       resources,
       defaultResource,
       accessTokenTtlSeconds: options.accessTokenTtlSeconds ?? 300,
@@ -140,6 +141,14 @@ function buildApp(mounted: Map<string, MountedRealm>, publicOrigin: string, cont
       next();
     });
     app.use(realm.path || '/', interactionRouter(provider, realm, users));
+    const quirks = personalityRouter(
+      realm.personality,
+      provider,
+      realm,
+      cookieNames(realm.path).session,
+    );
+    // At the origin's root, as Cognito's hosted UI serves /logout beside /oauth2/authorize.
+    if (quirks) app.use(quirks);
     app.use(realm.path || '/', provider.callback());
   }
   app.use(renderHttpError);
@@ -181,7 +190,8 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<RunningD
     };
     return {
       origin,
-      issuer: (realmPath = '') => origin + realmPath,
+      issuer: (realmPath = '') =>
+        realmIssuer(origin, mounted.get(realmPath)?.realm ?? { path: realmPath }),
       tokenEndpointCalls: (realmPath) => statsFor(realmPath).tokenEndpointCalls,
       tokenEndpointCallsByGrantType: (realmPath) => ({ ...statsFor(realmPath).byGrantType }),
       setTokenEndpointDelay,

@@ -7,7 +7,7 @@ import {
   type Gatehouse,
   type GatehouseDeps,
 } from '@gatehouse/core';
-import { startDemoApi } from '@gatehouse/demo-api';
+import { startDemoApi, type TrustedIssuer } from '@gatehouse/demo-api';
 import {
   DEMO_API_RESOURCE,
   defaultRealms,
@@ -60,6 +60,11 @@ export interface StackOptions {
    * redirect URIs, the cookie and the Origin check are then that origin's.
    */
   publicUrl?: string;
+  /**
+   * More issuers whose access tokens the demo API accepts (the dev IdP's realms and the first
+   * instance are always trusted): other OPs a test starts, such as provider personalities.
+   */
+  trustedIssuers?: TrustedIssuer[];
 }
 
 export interface RunningGatehouse {
@@ -124,6 +129,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
         audience: DEMO_API_RESOURCE,
         algorithms: ['ES256', 'RS256'],
       },
+      ...(options.trustedIssuers ?? []),
     ],
   });
 
