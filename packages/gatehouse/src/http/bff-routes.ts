@@ -19,7 +19,7 @@ import {
   type TokenSet,
 } from '../session/model.ts';
 import type { GatehouseContext } from '../context.ts';
-import { deviceSummary } from '../session/device-summary.ts';
+import { deviceInfo, summaryOf } from '../session/device-summary.ts';
 import { addLogContext, auditOrigin, userActor } from './audit-origin.ts';
 import { readCookie } from './cookies.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
@@ -269,6 +269,7 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
   const now = ctx.clock();
   const claims = login.claims;
   const timeouts = await sessionTimeouts(ctx, tenant);
+  const agent = deviceInfo(req.get('user-agent'));
   const record: SessionRecord = {
     v: 1,
     tenant,
@@ -288,7 +289,8 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
       : {}),
     ...(login.refreshExpiresAt ? { refreshExpiresAt: login.refreshExpiresAt } : {}),
     handle: randomBytes(16).toString('base64url'),
-    device: deviceSummary(req.get('user-agent')),
+    device: summaryOf(agent),
+    deviceInfo: agent,
   };
   // Never adopt a pre-login session id: a fresh one for the signed-in session.
   await promisify((cb) => req.session.regenerate(cb));
