@@ -61,6 +61,7 @@ describe('device summary (ua-parser-js)', () => {
     for (const value of [info.browser, info.os, info.model]) {
       if (value === undefined) continue;
       expect(value.length).toBeLessThanOrEqual(40);
+      // eslint-disable-next-line no-control-regex -- control characters are what must not be there
       expect(value).not.toMatch(/[\u0000-\u001f]/);
     }
     expect(deviceInfo('x'.repeat(100_000)).type).toBe('desktop');
