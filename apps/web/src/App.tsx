@@ -25,7 +25,6 @@ export function App({ client }: { client: GatehouseClient<true> }) {
   const tenantName = useTenantName(client, user);
 
   const checkSession = useCallback(() => {
-    setCheckError(undefined);
     client.refresh().then(
       () => setCheckError(undefined),
       (error: unknown) => setCheckError(explainProblem(error)),
