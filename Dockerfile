@@ -32,6 +32,7 @@ COPY apps/web/package.json apps/web/
 COPY apps/dev-idp/package.json apps/dev-idp/
 COPY apps/demo-api/package.json apps/demo-api/
 COPY packages/gatehouse/package.json packages/gatehouse/
+COPY packages/design/package.json packages/design/
 COPY packages/client/package.json packages/client/
 COPY packages/react/package.json packages/react/
 COPY packages/testkit/package.json packages/testkit/
@@ -54,6 +55,7 @@ RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
 FROM deps AS web-build
 COPY tsconfig.base.json ./
 COPY packages/client packages/client
+COPY packages/design packages/design
 COPY apps/web apps/web
 RUN pnpm --filter @gatehouse/web build
 
@@ -63,6 +65,8 @@ FROM node:${NODE_VERSION}-slim AS runtime
 ENV NODE_ENV=production
 WORKDIR /app
 COPY --from=prod-deps /app /app
+# The design system's stylesheet: Gatehouse's own pages and the dev IdP's read it at start-up.
+COPY packages/design packages/design
 
 # ---- dev-idp: the development identity provider (never deploy it) --------------------------
 FROM runtime AS dev-idp

@@ -104,7 +104,31 @@ await glewlwyd.addClient({
   backchannelLogoutUri: `${stack.origin}/bff/backchannel-logout/${GLEWLWYD_TENANT}/${GLEWLWYD_PROVIDER}`,
 });
 
+/**
+ * `/age-login?state=…`: the login with this state as if it had been started eleven minutes ago
+ * (its transaction gone, its note older than the transaction's ten minutes), so that a spec can
+ * show the "sign-in expired" page without waiting.
+ */
+async function ageLogin(state: string): Promise<boolean> {
+  const { transactions, vault } = stack.gatehouses[0]!.gatehouse.context;
+  const sealed = await transactions.get(`txnote:${state}`);
+  if (!sealed) return false;
+  const note = await vault.open<{ returnTo: string; startedAt: number }>(sealed);
+  await transactions.delete(`tx:${state}`);
+  const aged = { ...note, startedAt: note.startedAt - 11 * 60 * 1000 };
+  await transactions.put(`txnote:${state}`, await vault.seal(aged), 60 * 60 * 1000);
+  return true;
+}
+
 const control = createServer((req, res) => {
+  const url = new URL(req.url ?? '/', 'http://control.invalid');
+  if (url.pathname === '/age-login') {
+    ageLogin(url.searchParams.get('state') ?? '').then(
+      (found) => res.writeHead(found ? 204 : 404).end(),
+      (error: unknown) => res.writeHead(500).end(String(error)),
+    );
+    return;
+  }
   if (req.url !== '/tokens') {
     res.writeHead(404).end();
     return;

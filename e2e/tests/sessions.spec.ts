@@ -47,6 +47,10 @@ test('the sessions page ends the session of another browser, whose next API call
     await expect(others).toHaveCount(1); // the phone, and only it: the user is this test's own
     // End every other session of alice (the phone is one of them).
     await laptopPage.getByRole('button', { name: 'Sign out everywhere else' }).click();
+    await laptopPage
+      .getByRole('dialog', { name: 'Sign out everywhere else?' })
+      .getByRole('button', { name: 'Sign out other sessions' })
+      .click();
     await expect(laptopPage.getByTestId('sessions-notice')).toContainText(
       'Signed out everywhere else',
     );

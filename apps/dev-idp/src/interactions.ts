@@ -116,7 +116,15 @@ export function interactionRouter(
   router.get('/interaction/:uid', async (req, res) => {
     const details = await loadInteraction(provider, req, res);
     if (details.prompt.name === 'login') {
-      sendPage(res, 200, loginPage({ action: action(details.uid, 'login'), realmLabel }));
+      sendPage(
+        res,
+        200,
+        loginPage({
+          action: action(details.uid, 'login'),
+          cancelAction: action(details.uid, 'abort'),
+          realmLabel,
+        }),
+      );
     } else if (details.prompt.name === 'consent') {
       const clientId = String(details.params['client_id']);
       sendPage(
@@ -124,6 +132,7 @@ export function interactionRouter(
         200,
         consentPage({
           action: action(details.uid, 'confirm'),
+          cancelAction: action(details.uid, 'abort'),
           clientId,
           scopes: requestedScopes(details),
         }),
@@ -140,6 +149,7 @@ export function interactionRouter(
     if (!user) {
       const page = loginPage({
         action: action(details.uid, 'login'),
+        cancelAction: action(details.uid, 'abort'),
         realmLabel,
         login,
         error: INVALID_CREDENTIALS,
@@ -153,6 +163,17 @@ export function interactionRouter(
       ? { login: { accountId: user.id }, consent: {} }
       : { login: { accountId: user.id } };
     await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+  });
+
+  // "Cancel" on either page: the user declines, the client gets error=access_denied.
+  router.post('/interaction/:uid/abort', formBody, async (req, res) => {
+    await loadInteraction(provider, req, res);
+    await provider.interactionFinished(
+      req,
+      res,
+      { error: 'access_denied', error_description: 'The user cancelled the sign-in.' },
+      { mergeWithLastSubmission: false },
+    );
   });
 
   router.post('/interaction/:uid/confirm', formBody, async (req, res) => {

@@ -1,9 +1,12 @@
-// Plain HTML pages of the dev IdP. Everything is inline: no remote fonts, scripts or styles.
+// Plain HTML pages of the dev IdP, in Gatehouse's design system (@gatehouse/design), inlined:
+// no remote fonts, scripts or styles.
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const STYLE =
-  'body{font-family:system-ui,sans-serif;max-width:22rem;margin:3rem auto;padding:0 1rem}' +
-  'label,input,button{display:block;width:100%;box-sizing:border-box;margin:.3rem 0}' +
-  'input,button{padding:.5rem;font-size:1rem}.error{color:#b00020}';
+  readFileSync(fileURLToPath(import.meta.resolve('@gatehouse/design/gatehouse.css')), 'utf8') +
+  '.error{margin:0;color:var(--error-fg);font-weight:600}.idp-badge{margin-left:auto}' +
+  '.cancel{margin-top:var(--space-3)}.cancel button{width:100%}';
 
 /** CSP for the interaction pages: inline styles only, nothing else may load. */
 export const PAGE_CSP =
@@ -25,8 +28,16 @@ export function escapeHtml(value: string): string {
 function page(title: string, body: string, tail = ''): string {
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="color-scheme" content="light dark">
 <title>${escapeHtml(title)}</title><style>${STYLE}</style></head>
-<body><h1>${escapeHtml(title)}</h1>${body}${tail}</body></html>`;
+<body><div class="standalone"><div class="brand standalone__brand"><span class="brand__mark" aria-hidden="true">D</span>Dev IdP<span class="badge">development only</span></div>
+<main class="card standalone__card"><h1>${escapeHtml(title)}</h1>${body}</main></div>${tail}</body></html>`;
+}
+
+/** A second form after the page's main one: ends the interaction with access_denied. */
+function cancelForm(action: string | undefined): string {
+  if (!action) return '';
+  return `<form class="cancel" method="post" action="${escapeHtml(action)}"><button type="submit" class="button--secondary">Cancel</button></form>`;
 }
 
 export function loginPage(opts: {
@@ -34,8 +45,12 @@ export function loginPage(opts: {
   realmLabel: string;
   login?: string;
   error?: string;
+  /** Where "Cancel" posts (the interaction's abort step). */
+  cancelAction?: string;
 }): string {
-  const error = opts.error ? `<p class="error" role="alert">${escapeHtml(opts.error)}</p>` : '';
+  const error = opts.error
+    ? `<div class="notice notice--error"><p class="error" role="alert">${escapeHtml(opts.error)}</p></div>`
+    : '';
   return page(
     `Sign in to ${opts.realmLabel}`,
     `${error}<form method="post" action="${escapeHtml(opts.action)}">
@@ -44,16 +59,21 @@ export function loginPage(opts: {
 <label for="password">Password</label>
 <input id="password" name="password" type="password" autocomplete="current-password" required>
 <button type="submit">Sign in</button>
-</form>`,
+</form>${cancelForm(opts.cancelAction)}`,
   );
 }
 
-export function consentPage(opts: { action: string; clientId: string; scopes: string[] }): string {
-  const items = opts.scopes.map((s) => `<li>${escapeHtml(s)}</li>`).join('');
+export function consentPage(opts: {
+  action: string;
+  clientId: string;
+  scopes: string[];
+  cancelAction?: string;
+}): string {
+  const items = opts.scopes.map((s) => `<li><code>${escapeHtml(s)}</code></li>`).join('');
   return page(
     'Authorize access',
-    `<p><strong>${escapeHtml(opts.clientId)}</strong> asks for:</p><ul>${items}</ul>
-<form method="post" action="${escapeHtml(opts.action)}"><button type="submit" autofocus>Continue</button></form>`,
+    `<p><strong>${escapeHtml(opts.clientId)}</strong> asks for:</p><ul class="scope-list">${items}</ul>
+<form method="post" action="${escapeHtml(opts.action)}"><button type="submit" autofocus>Continue</button></form>${cancelForm(opts.cancelAction)}`,
   );
 }
 

@@ -2,6 +2,7 @@ import { createGatehouseClient } from '@gatehouse/client';
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { App } from './App.tsx';
+import '@gatehouse/design/gatehouse.css';
 import './styles.css';
 
 const container = document.getElementById('root');

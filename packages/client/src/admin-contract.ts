@@ -256,6 +256,7 @@ export type ProblemCode =
   | 'unknown_email_domain'
   | 'invalid_callback'
   | 'login_transaction_invalid'
+  | 'login_expired'
   | 'login_failed'
   | 'idp_unavailable'
   | 'invalid_logout_token'

@@ -54,7 +54,14 @@ export interface GatehouseSessionInfo {
   id: string;
   createdAt: string;
   lastSeenAt: string;
+  /** "Chrome 142 on Linux", parsed from the User-Agent at sign-in. */
   device: string;
+  /** "Chrome 142"; null when unknown (or the session predates the field). */
+  browser?: string | null;
+  /** "Linux", "iOS 18"; null when unknown. */
+  os?: string | null;
+  /** A phone, a tablet or a desktop/laptop; null when unknown. */
+  deviceType?: 'mobile' | 'tablet' | 'desktop' | null;
   /** True for the session this browser holds. */
   current: boolean;
 }

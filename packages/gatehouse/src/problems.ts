@@ -157,6 +157,12 @@ export const PROBLEMS = {
     message: 'This sign-in attempt is unknown or was already used.',
     expose: true,
   },
+  login_expired: {
+    status: 400,
+    title: 'Bad Request',
+    message: 'This sign-in took longer than ten minutes, so it was stopped.',
+    expose: true,
+  },
   login_failed: {
     status: 400,
     title: 'Bad Request',

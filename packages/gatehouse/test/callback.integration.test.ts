@@ -47,9 +47,15 @@ describe('login and callback', () => {
     const first = await http(callback.href);
     expect(first.status).toBe(302);
     expect(first.headers.get('location')).toBe('/after');
+    // The same browser, signed in now, comes back to the spent callback (the Back button):
+    // straight to the app, and nothing else happens.
     const replay = await http(callback.href);
-    expect(replay.status).toBe(400);
-    expect(await problemCode(replay)).toBe('login_transaction_invalid');
+    expect(replay.status).toBe(302);
+    expect(replay.headers.get('location')).toBe('/after');
+    // Any other browser is refused.
+    const elsewhere = await createCookieFetch()(callback.href);
+    expect(elsewhere.status).toBe(400);
+    expect(await problemCode(elsewhere)).toBe('login_transaction_invalid');
   });
 
   it('refuses a callback delivered to another browser (no binding cookie) and burns the attempt', async () => {

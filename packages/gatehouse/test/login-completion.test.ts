@@ -265,11 +265,27 @@ describe('completeLogin', () => {
     });
   });
 
-  it('refuses a transaction past its lifetime', async () => {
+  it('refuses a transaction past its lifetime as expired, not as unknown', async () => {
     const { begin, complete, clock } = setUp();
     const { callback } = await begin();
     clock.now += LOGIN_TRANSACTION_TTL_MS;
-    await expect(complete(callback)).rejects.toMatchObject({ code: 'login_transaction_invalid' });
+    await expect(complete(callback)).rejects.toMatchObject({ status: 400, code: 'login_expired' });
+  });
+
+  it('tells a spent transaction (the Back button) from one never started here', async () => {
+    const { begin, complete } = setUp();
+    const { callback } = await begin();
+    await complete(callback);
+    await expect(complete(callback)).rejects.toMatchObject({
+      code: 'login_transaction_invalid',
+      message: 'This sign-in was already completed or cancelled.',
+    });
+    const forged = new URL(callback);
+    forged.searchParams.set('state', 'made-up-state');
+    await expect(complete(forged)).rejects.toMatchObject({
+      code: 'login_transaction_invalid',
+      message: 'This sign-in attempt is unknown or was already used.',
+    });
   });
 
   it.each([

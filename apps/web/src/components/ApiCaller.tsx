@@ -1,11 +1,12 @@
 import type { GatehouseClient } from '@gatehouse/client';
 import { useState } from 'react';
-import { describeProblem } from '../format.ts';
+import { explainProblem, explainResponse, type Explanation } from '../messages.ts';
+import { ProblemNotice } from './ProblemNotice.tsx';
 
 const DEMO_API_PATH = '/api/demo/me';
 
 type Outcome =
-  { kind: 'ok'; body: string } | { kind: 'error'; message: string; body: string | undefined };
+  { kind: 'ok'; status: number; body: string } | { kind: 'error'; explanation: Explanation };
 
 /** "Call API": one request to the demo API through the BFF, answer shown as pretty JSON. */
 export function ApiCaller({ client }: { client: GatehouseClient }) {
@@ -20,20 +21,31 @@ export function ApiCaller({ client }: { client: GatehouseClient }) {
   }
 
   return (
-    <section className="api" aria-label="API call">
-      <button type="button" onClick={callApi} aria-busy={busy}>
+    <section className="tool api" aria-labelledby="api-heading">
+      <h3 id="api-heading">Call the demo API</h3>
+      <p className="hint">
+        <code>GET {DEMO_API_PATH}</code> through Gatehouse, which adds your access token.
+      </p>
+      <button type="button" onClick={callApi} aria-busy={busy} disabled={busy}>
         Call API
       </button>
       {outcome?.kind === 'ok' && (
-        <pre data-testid="api-result" className="code">
-          {outcome.body}
-        </pre>
+        <>
+          <p className="api-status" role="status">
+            {`Answered ${outcome.status}`}
+          </p>
+          <pre data-testid="api-result" className="code">
+            {outcome.body}
+          </pre>
+        </>
       )}
       {outcome?.kind === 'error' && (
-        <div role="alert" data-testid="api-error" className="notice notice--error">
-          <p>API call failed: {outcome.message}</p>
-          {outcome.body !== undefined && <pre className="code">{outcome.body}</pre>}
-        </div>
+        <ProblemNotice
+          explanation={outcome.explanation}
+          testId="api-error"
+          context="The API call failed."
+          onRetry={callApi}
+        />
       )}
     </section>
   );
@@ -45,11 +57,10 @@ async function callDemoApi(client: GatehouseClient): Promise<Outcome> {
       headers: { accept: 'application/json' },
     });
     const text = await response.text();
-    const body = prettyJson(text);
-    if (response.ok) return { kind: 'ok', body };
-    return { kind: 'error', message: describeHttpFailure(response, text), body: body || undefined };
+    if (response.ok) return { kind: 'ok', status: response.status, body: prettyJson(text) };
+    return { kind: 'error', explanation: explainResponse(response.status, problemCode(response)) };
   } catch (error) {
-    return { kind: 'error', message: describeProblem(error), body: undefined };
+    return { kind: 'error', explanation: explainProblem(error) };
   }
 }
 
@@ -61,16 +72,10 @@ function prettyJson(text: string): string {
   }
 }
 
-/** "502 Bad Gateway (upstream_unavailable)" from a problem+json body when there is one. */
-function describeHttpFailure(response: Response, text: string): string {
-  let title = response.statusText;
-  let code: string | undefined;
-  try {
-    const problem = JSON.parse(text) as { title?: unknown; code?: unknown };
-    if (typeof problem.title === 'string') title = problem.title;
-    if (typeof problem.code === 'string') code = problem.code;
-  } catch {
-    // Not JSON: the status line says enough.
-  }
-  return `${response.status}${title ? ` ${title}` : ''}${code ? ` (${code})` : ''}`;
+/**
+ * Gatehouse's own verdict: its `Gatehouse-Problem` header, which the proxy never passes through
+ * from an upstream (an API's own error is explained by its status alone).
+ */
+function problemCode(response: Response): string | undefined {
+  return response.headers.get('gatehouse-problem') ?? undefined;
 }

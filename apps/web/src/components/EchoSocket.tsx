@@ -43,7 +43,9 @@ export function EchoSocket() {
   }
 
   return (
-    <section className="api" aria-label="WebSocket echo">
+    <section className="tool api" aria-labelledby="echo-heading">
+      <h3 id="echo-heading">Open a WebSocket</h3>
+      <p className="hint">An echo through Gatehouse; it closes with 4401 when your session ends.</p>
       <button type="button" className="button--secondary" onClick={connect} disabled={open}>
         Open echo socket
       </button>

@@ -2,7 +2,9 @@
 export function SessionEndedBanner({ onSignIn }: { onSignIn: () => void }) {
   return (
     <div role="alert" className="banner banner--ended" data-testid="session-ended">
-      <p>Your session has ended.</p>
+      <p>
+        <strong>Your session has ended.</strong> Sign in again to pick up where you left off.
+      </p>
       <button type="button" onClick={onSignIn}>
         Sign in again
       </button>

@@ -1,16 +1,16 @@
 import type { GatehouseClient, PublicTenant } from '@gatehouse/client';
 import { GatehouseProblem } from '@gatehouse/client';
 import { useEffect, useState } from 'react';
-import { describeProblem } from '../format.ts';
+import { explainProblem, type Explanation } from '../messages.ts';
+import { ProblemNotice } from '../components/ProblemNotice.tsx';
 import { safeReturnTo } from '../return-to.ts';
 import { Link } from '../router.tsx';
-import { Notice } from '../components/Notice.tsx';
 
 type TenantLoad =
   | { kind: 'loading' }
   | { kind: 'ready'; tenant: PublicTenant }
   | { kind: 'unknown' }
-  | { kind: 'error'; message: string };
+  | { kind: 'error'; explanation: Explanation };
 
 /**
  * `/t/:tenant`: one "Sign in with …" button per enabled provider of the tenant. Mount it with
@@ -47,17 +47,25 @@ export function TenantPage(props: { client: GatehouseClient; tenantId: string | 
 
   if (load.kind === 'loading') {
     return (
-      <p role="status" data-testid="tenant-loading">
-        Loading…
-      </p>
+      <div className="page page--narrow">
+        <p role="status" data-testid="tenant-loading" className="muted">
+          Loading…
+        </p>
+      </div>
     );
   }
   if (load.kind === 'unknown') return <UnknownTenant />;
   if (load.kind === 'error') {
     return (
-      <Notice tone="error" testId="tenant-error" onRetry={retry}>
-        Could not load this organisation: {load.message}
-      </Notice>
+      <div className="page page--narrow">
+        <h1>Sign in</h1>
+        <ProblemNotice
+          explanation={load.explanation}
+          context="Could not load this organisation's sign-in."
+          testId="tenant-error"
+          onRetry={retry}
+        />
+      </div>
     );
   }
   // Read at render: the server's redirect (`/t/acme?returnTo=…`) is a full page load.
@@ -72,12 +80,21 @@ function ProviderChoice(props: {
 }) {
   const { client, tenant, returnTo } = props;
   return (
-    <>
+    <div className="page page--narrow">
+      <p className="muted">Sign in to</p>
       <h1>{tenant.tenant.name}</h1>
       {tenant.providers.length === 0 ? (
-        <p data-testid="tenant-no-providers">
-          This organisation has no sign-in method enabled yet.
-        </p>
+        <>
+          <p data-testid="tenant-no-providers">
+            This organisation has no sign-in method enabled yet. Ask its administrator, or come back
+            later.
+          </p>
+          <div className="actions">
+            <Link to="/" className="button button--secondary">
+              Back to the home page
+            </Link>
+          </div>
+        </>
       ) : (
         <>
           <p className="lead">Choose how to sign in.</p>
@@ -94,21 +111,30 @@ function ProviderChoice(props: {
               </button>
             ))}
           </div>
+          <p className="hint demo-accounts">
+            Not your organisation? <Link to="/">Sign in another way</Link>.
+          </p>
         </>
       )}
-    </>
+    </div>
   );
 }
 
 /** Says nothing else: which organisations exist is not this page's to reveal. */
 function UnknownTenant() {
   return (
-    <>
+    <div className="page page--narrow">
       <h1>Unknown organisation</h1>
       <p>
-        <Link to="/">Back to home</Link>
+        The link you followed names an organisation we do not know. Sign in with your work email
+        instead: we find your organisation from it.
       </p>
-    </>
+      <div className="actions">
+        <Link to="/" className="button">
+          Go to sign-in
+        </Link>
+      </div>
+    </div>
   );
 }
 
@@ -120,5 +146,5 @@ function isUnknownTenant(error: unknown): boolean {
 }
 
 function failed(error: unknown): TenantLoad {
-  return { kind: 'error', message: describeProblem(error) };
+  return { kind: 'error', explanation: explainProblem(error) };
 }

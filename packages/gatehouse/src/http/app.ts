@@ -15,6 +15,7 @@ import { simulatedStoreOutage, testControlsRouter } from './test-controls-route.
 import { requireCsrfHeader } from './csrf.ts';
 import { jwksHandler } from './jwks-route.ts';
 import { errorHandler } from './problem.ts';
+import { PAGE_ASSETS_PREFIX, pageAssets } from './pages.ts';
 import { requestMetrics } from './request-metrics.ts';
 import { requestLog } from './request-log.ts';
 
@@ -68,6 +69,8 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   // Before any session middleware: a public document, no store read.
   app.get('/.well-known/jwks.json', jwksHandler(ctx.signingKeys));
 
+  // The stylesheet of Gatehouse's own pages (content-hashed name, cached for good).
+  app.get(`${PAGE_ASSETS_PREFIX}/:file`, pageAssets());
   // Whatever /bff and the admin API answer is about a session or a tenant: never cached.
   app.use(['/bff', '/admin/api'], noStore);
   const session = sessionMiddleware(ctx, options.store);

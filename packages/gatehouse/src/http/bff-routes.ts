@@ -19,13 +19,15 @@ import {
   type TokenSet,
 } from '../session/model.ts';
 import type { GatehouseContext } from '../context.ts';
-import { deviceSummary } from '../session/device-summary.ts';
+import { deviceInfo, summaryOf } from '../session/device-summary.ts';
 import { addLogContext, auditOrigin, userActor } from './audit-origin.ts';
 import { readCookie } from './cookies.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
 import { requireCsrfHeader } from './csrf.ts';
 import { validateReturnTo } from './return-to.ts';
 import { tenantPage } from './tenant-page.ts';
+import { setSignInRetry } from './pages.ts';
+import { loginAttempt } from '../oidc/login-attempts.ts';
 import { clientIp, rateLimited } from './rate-limit.ts';
 
 /** Query parameters must be single strings: `returnTo[]=…` or a repeated key is refused. */
@@ -51,7 +53,10 @@ export function bffRouter(ctx: GatehouseContext): Router {
     startLogin(ctx, req, res),
   );
   router.get('/tenants/:tenant', tenantPage(ctx));
-  router.get('/callback/:tenant/:provider', (req, res) => auditedLogin(ctx, req, res));
+  router.get('/home-realm', rateLimited(ctx.rateLimits, 'loginStart'), (req, res) =>
+    homeRealm(ctx, req, res),
+  );
+  router.get('/callback/:tenant/:provider', (req, res) => callback(ctx, req, res));
   router.get('/user', (req, res) => currentUser(ctx, req, res));
   router.post('/logout', csrf, (req, res) => logout(ctx, req, res));
   return router;
@@ -122,12 +127,62 @@ async function tenantForRequestHost(
   return tenant?.id ?? ctx.config.defaultTenant;
 }
 
+/**
+ * `GET /bff/home-realm?email=…`: the tenant that signs in this email address, as JSON, so that
+ * the SPA can say "unknown domain" next to the field (keeping what was typed) before it
+ * navigates to `/bff/login`. It tells no more than `/bff/login?email=…` does, under the same
+ * rate limit, and starts no login.
+ */
+async function homeRealm(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+  const email = singleQueryValue(req, 'email');
+  if (!email) throw problem('invalid_parameter', { detail: 'The "email" parameter is required.' });
+  res.json({ tenant: await tenantForEmail(ctx, email) });
+}
+
 /** Home-realm discovery: the tenant owning the email's domain; unknown domains reveal nothing. */
 async function tenantForEmail(ctx: GatehouseContext, email: string): Promise<string> {
-  const domain = /^[^@\s]+@([^@\s]+)$/.exec(email.trim())?.[1]?.toLowerCase();
+  const domain =
+    email.length > 320 ? undefined : /^[^@\s]+@([^@\s]+)$/.exec(email.trim())?.[1]?.toLowerCase();
   const tenant = domain ? await ctx.registry.tenantForEmailDomain(domain) : undefined;
   if (!tenant) throw problem('unknown_email_domain');
   return tenant.id;
+}
+
+/**
+ * The callback, and what its failure page needs. A browser that is already signed in and comes
+ * back to a spent or expired callback (the Back button, a second tab) goes straight to the app;
+ * any other failure remembers the tenant, provider and the attempt's return path, so that the
+ * page's "Try again" restarts the same sign-in.
+ */
+async function callback(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+  try {
+    await auditedLogin(ctx, req, res);
+  } catch (error) {
+    const state = typeof req.query.state === 'string' ? req.query.state : undefined;
+    const attempt = await loginAttempt(ctx, state).catch(() => undefined);
+    const spent =
+      error instanceof GatehouseError &&
+      (error.code === 'login_transaction_invalid' || error.code === 'login_expired');
+    if (spent && (await signedIn(ctx, req))) {
+      res.redirect(302, attempt?.returnTo ?? '/');
+      return;
+    }
+    setSignInRetry(res, {
+      tenant: String(req.params.tenant),
+      provider: String(req.params.provider),
+      returnTo: attempt?.returnTo ?? '/',
+    });
+    throw error;
+  }
+}
+
+/** Whether this browser holds a live session (a store failure counts as no). */
+async function signedIn(ctx: GatehouseContext, req: Request): Promise<boolean> {
+  try {
+    return (await activeSession(ctx, req)) !== undefined;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -214,6 +269,7 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
   const now = ctx.clock();
   const claims = login.claims;
   const timeouts = await sessionTimeouts(ctx, tenant);
+  const agent = deviceInfo(req.get('user-agent'));
   const record: SessionRecord = {
     v: 1,
     tenant,
@@ -235,7 +291,8 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
       : {}),
     ...(login.refreshExpiresAt ? { refreshExpiresAt: login.refreshExpiresAt } : {}),
     handle: randomBytes(16).toString('base64url'),
-    device: deviceSummary(req.get('user-agent')),
+    device: summaryOf(agent),
+    deviceInfo: agent,
   };
   // Never adopt a pre-login session id: a fresh one for the signed-in session.
   await promisify((cb) => req.session.regenerate(cb));

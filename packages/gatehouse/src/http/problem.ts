@@ -5,6 +5,7 @@ import type { ProblemCode } from '../problems.ts';
 import { describe } from '../observability/outages.ts';
 import { IdpErrorResponse } from '../oidc/login.ts';
 import { addLogContext, type LogContext } from './audit-origin.ts';
+import { sendErrorPage } from './pages.ts';
 import { accessLogDone, requestLogLevel } from './request-log.ts';
 
 /** body-parser's error `type`s that can reach here (4xx only), as catalogue codes. */
@@ -52,24 +53,6 @@ export function problemBody(error: GatehouseError): string {
     code: error.code,
     ...(error.expose ? { detail: error.message } : {}),
   });
-}
-
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-
-/** A plain, escaped page for browser navigations (`/bff/login`, `/bff/callback`). */
-function sendErrorPage(res: Response, error: GatehouseError): void {
-  const detail = error.expose ? error.message : 'Something went wrong.';
-  const retryAfter = error.status === 429 ? error.headers['retry-after'] : undefined;
-  const retry = retryAfter ? `<p>Try again in ${escapeHtml(retryAfter)} seconds.</p>` : '';
-  res.status(error.status).setHeader('cache-control', 'no-store');
-  if (retryAfter) res.setHeader('retry-after', retryAfter);
-  res
-    .type('html')
-    .send(
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in problem</title></head>` +
-        `<body><main><h1>Sign-in problem</h1><p>${escapeHtml(detail)}</p>${retry}` +
-        `<p>Code: <code>${escapeHtml(error.code)}</code></p><p><a href="/">Back to the app</a></p></main></body></html>`,
-    );
 }
 
 const MAX_CAUSE_LENGTH = 200;
@@ -158,7 +141,7 @@ export function errorHandler(): ErrorRequestHandler {
       return;
     }
     const navigation = req.method === 'GET' && req.accepts(['json', 'html']) === 'html';
-    if (navigation && /^\/bff\/(login|callback)\b/.test(req.path)) sendErrorPage(res, error);
+    if (navigation && /^\/bff\/(login|callback)\b/.test(req.path)) sendErrorPage(req, res, error);
     else sendProblem(res, error);
   };
 }

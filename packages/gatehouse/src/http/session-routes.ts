@@ -23,6 +23,10 @@ export function sessionRouter(ctx: GatehouseContext): Router {
         createdAt: new Date(other.createdAt).toISOString(),
         lastSeenAt: new Date(other.lastSeenAt).toISOString(),
         device: other.device,
+        // Parsed at sign-in (ua-parser-js); older records have only the summary.
+        browser: other.deviceInfo?.browser ?? null,
+        os: other.deviceInfo?.os ?? null,
+        deviceType: other.deviceInfo?.type ?? null,
         current: sid === req.sessionID,
       })),
       user: { sub: (await openClaims(ctx.vault, record)).sub },

@@ -9,6 +9,7 @@ import type { ProviderClients } from './provider-clients.ts';
 import { calculateJwkThumbprint } from 'jose';
 import { importDpopKey, newDpopKey, type DpopPrivateJwk } from './dpop.ts';
 import { openidClientGrants, type IdpGrants } from './idp-grants.ts';
+import { missingTransaction, noteLoginAttempt } from './login-attempts.ts';
 import { RESERVED_AUTHORIZATION_PARAMETERS } from '../tenants/provider-schema.ts';
 
 /** What the server remembers between `/bff/login` and the callback; never sent to the browser. */
@@ -83,6 +84,7 @@ export async function beginLogin(
     await deps.vault.seal(transaction),
     LOGIN_TRANSACTION_TTL_MS,
   );
+  await noteLoginAttempt(deps, state, { returnTo: request.returnTo, startedAt: deps.clock() });
 
   const extra = Object.entries(resolved.provider.authorizationParams).filter(
     ([name]) => !RESERVED_AUTHORIZATION_PARAMETERS.has(name),
@@ -132,7 +134,7 @@ export async function completeLogin(
   }
   const state = params.get('state');
   const sealed = state ? await deps.transactions.take(`tx:${state}`) : undefined;
-  if (!sealed) throw problem('login_transaction_invalid');
+  if (!sealed) throw await missingTransaction(deps, state, LOGIN_TRANSACTION_TTL_MS);
   // Sealed under a key retired since (a rotation mid-login): as if it had expired.
   const transaction = await deps.vault.open<LoginTransaction>(sealed).catch((error: unknown) => {
     throw error instanceof RetiredKeyError ? problem('login_transaction_invalid') : error;

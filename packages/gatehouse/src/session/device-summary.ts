@@ -1,31 +1,88 @@
+import { UAParser } from 'ua-parser-js';
+
 /**
- * A short human summary of the user agent for the sessions page ("Chrome on Linux"), kept in the
- * session record's `device`.
+ * What the sessions page shows about the browser that signed in, parsed once at sign-in from
+ * its User-Agent by ua-parser-js (1.x, MIT) and kept in the session record: never the raw
+ * User-Agent string.
+ */
+export interface DeviceInfo {
+  /** "Chrome 142", "Safari 18", or absent when unknown. */
+  browser?: string;
+  /** "Linux", "macOS", "iOS 18", "Android 15", or absent when unknown. */
+  os?: string;
+  /** The kind of device: a phone, a tablet, or a desktop/laptop (the default). */
+  type: 'mobile' | 'tablet' | 'desktop';
+  /** "Apple iPhone", "Samsung SM-S918B", when the User-Agent names one. */
+  model?: string;
+}
+
+const MAX_UA_LENGTH = 512;
+
+/** Keeps a parser's output short and printable (a User-Agent is whatever the client sent). */
+function clean(value: string | undefined): string | undefined {
+  // eslint-disable-next-line no-control-regex -- control characters are what this drops
+  const text = value?.replace(/[\u0000-\u001f\u007f]/g, '').trim();
+  return text ? text.slice(0, 40) : undefined;
+}
+
+/** Only the major version: "142.0.7444.59" says no more to a person than "142". */
+const major = (version: string | undefined) => version?.split('.')[0];
+
+/** Operating systems whose version is worth showing (desktop versions are often frozen). */
+const VERSIONED_OS = new Set(['iOS', 'Android', 'Windows']);
+
+/**
+ * The device a User-Agent describes.
  *
  * @example
  * ```ts
- * deviceSummary('Mozilla/5.0 (X11; Linux x86_64) … Chrome/130.0 Safari/537.36'); // 'Chrome on Linux'
+ * deviceInfo('Mozilla/5.0 (X11; Linux x86_64) … Chrome/142.0.0.0 Safari/537.36');
+ * // { browser: 'Chrome 142', os: 'Linux', type: 'desktop' }
+ * ```
+ */
+export function deviceInfo(userAgent: string | undefined): DeviceInfo {
+  if (!userAgent) return { type: 'desktop' };
+  const result = new UAParser(userAgent.slice(0, MAX_UA_LENGTH)).getResult();
+  const browserName = clean(result.browser.name);
+  const browserVersion = clean(major(result.browser.version));
+  const osName = clean(result.os.name === 'Mac OS' ? 'macOS' : result.os.name);
+  const osVersion =
+    osName && VERSIONED_OS.has(osName) ? clean(major(result.os.version)) : undefined;
+  const vendor = clean(result.device.vendor);
+  const modelName = clean(result.device.model);
+  const type =
+    result.device.type === 'mobile' || result.device.type === 'tablet'
+      ? result.device.type
+      : 'desktop';
+  const browser =
+    browserName && (browserVersion ? `${browserName} ${browserVersion}` : browserName);
+  const os = osName && (osVersion ? `${osName} ${osVersion}` : osName);
+  const model =
+    modelName && (vendor && !modelName.startsWith(vendor) ? `${vendor} ${modelName}` : modelName);
+  return {
+    type,
+    ...(browser ? { browser } : {}),
+    ...(os ? { os } : {}),
+    ...(model && type !== 'desktop' ? { model } : {}),
+  };
+}
+
+/**
+ * A short human summary of the user agent for the sessions page ("Chrome 142 on Linux"), kept in
+ * the session record's `device`.
+ *
+ * @example
+ * ```ts
+ * deviceSummary('Mozilla/5.0 (X11; Linux x86_64) … Chrome/130.0 Safari/537.36'); // 'Chrome 130 on Linux'
  * ```
  */
 export function deviceSummary(userAgent: string | undefined): string {
-  if (!userAgent) return 'Unknown device';
-  const browser = (
-    [
-      [/Edg\//, 'Edge'],
-      [/Firefox\//, 'Firefox'],
-      [/Chrome\/|Chromium\//, 'Chrome'],
-      [/Safari\//, 'Safari'],
-    ] as const
-  ).find(([pattern]) => pattern.test(userAgent))?.[1];
-  const os = (
-    [
-      [/Windows/, 'Windows'],
-      [/Android/, 'Android'],
-      [/iPhone|iPad/, 'iOS'],
-      [/Mac OS X/, 'macOS'],
-      [/Linux/, 'Linux'],
-    ] as const
-  ).find(([pattern]) => pattern.test(userAgent))?.[1];
-  if (!browser && !os) return 'Unknown device';
-  return `${browser ?? 'Browser'} on ${os ?? 'unknown OS'}`;
+  return summaryOf(deviceInfo(userAgent));
+}
+
+/** "Chrome 142 on Linux", "Safari 18 on iOS 18", "Unknown device". */
+export function summaryOf(info: DeviceInfo): string {
+  const where = info.os ?? info.model;
+  if (!info.browser && !where) return 'Unknown device';
+  return `${info.browser ?? 'Browser'} on ${where ?? 'unknown system'}`;
 }

@@ -1,5 +1,6 @@
 import { userDigest } from '../digest.ts';
 import type { Vault } from './vault.ts';
+import type { DeviceInfo } from './device-summary.ts';
 
 /** Tokens as held server-side; only ever stored sealed by the {@link Vault}. */
 export interface TokenSet {
@@ -52,7 +53,10 @@ export interface SessionRecord {
   refreshExpiresAt?: number;
   /** Opaque public handle for session management; never the session id. */
   handle: string;
+  /** "Chrome 142 on Linux": {@link deviceInfo} in words. */
   device: string;
+  /** The browser, system and kind of device that signed in (absent in older records). */
+  deviceInfo?: DeviceInfo;
   /**
    * Outages simulated for this session by the test controls (development mode with
    * `testControls` only; never set otherwise): until when (epoch ms) Gatehouse answers as if the
