@@ -118,6 +118,7 @@ export type ProblemCode =
   | 'login_transaction_invalid'
   | 'login_failed'
   | 'idp_unavailable'
+  | 'idp_client_rejected'
   | 'invalid_logout_token'
   | 'unauthenticated'
   | 'session_expired'

@@ -169,6 +169,13 @@ export const PROBLEMS = {
     message: 'The identity provider is unavailable; try again.',
     expose: true,
   },
+  idp_client_rejected: {
+    status: 502,
+    title: 'Bad Gateway',
+    message:
+      'The IdP refused Gatehouse’s client credentials; an administrator must fix the provider.',
+    expose: true,
+  },
   invalid_logout_token: {
     status: 400,
     title: 'Bad Request',

@@ -4,6 +4,7 @@ import { GatehouseError, problem } from '../errors.ts';
 import type { ProblemCode } from '../problems.ts';
 import { describe } from '../observability/outages.ts';
 import { IdpErrorResponse } from '../oidc/login.ts';
+import { RefreshRefused } from '../oidc/refresh.ts';
 import { addLogContext, type LogContext } from './audit-origin.ts';
 import { accessLogDone, requestLogLevel } from './request-log.ts';
 
@@ -91,6 +92,14 @@ function causeOf(error: GatehouseError): { cause?: Record<string, string> } {
   if (cause instanceof IdpErrorResponse) {
     fields.idpError = clip(cause.error);
     if (cause.errorDescription) fields.idpErrorDescription = clip(cause.errorDescription);
+  } else if (cause instanceof client.WWWAuthenticateChallengeError) {
+    const challenge = cause.cause.find((c) => c.parameters.error) ?? cause.cause[0];
+    fields.idpStatus = String(cause.status);
+    if (challenge) fields.idpChallenge = clip(challenge.scheme);
+    if (challenge?.parameters.error) fields.idpError = clip(challenge.parameters.error);
+    if (challenge?.parameters.error_description) {
+      fields.idpErrorDescription = clip(challenge.parameters.error_description);
+    }
   } else if (
     cause instanceof client.ResponseBodyError ||
     cause instanceof client.AuthorizationResponseError
@@ -98,7 +107,12 @@ function causeOf(error: GatehouseError): { cause?: Record<string, string> } {
     fields.idpError = clip(cause.error);
     if (cause.error_description) fields.idpErrorDescription = clip(cause.error_description);
   }
-  if (cause instanceof IdpErrorResponse || cause instanceof client.ClientError) {
+  if (cause instanceof client.ResponseBodyError) fields.idpStatus = String(cause.status);
+  if (
+    cause instanceof IdpErrorResponse ||
+    cause instanceof RefreshRefused ||
+    cause instanceof client.ClientError
+  ) {
     fields.message = clip(cause.message);
   }
   return { cause: fields };
@@ -115,6 +129,9 @@ function logFieldsOf(error: GatehouseError): LogContext {
   const fields: LogContext = { errorCode: error.code };
   if (error.status >= 500) {
     if (error.cause) fields.reason = clip(describe(error.cause));
+    // An IdP's refusal that is no outage (its client credentials rejected): what it said.
+    const { cause } = causeOf(error);
+    if (cause?.idpError !== undefined || cause?.idpStatus !== undefined) fields.cause = cause;
     if (error.status === 500) fields.err = error.cause ?? error;
     return fields;
   }

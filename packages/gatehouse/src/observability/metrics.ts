@@ -62,6 +62,7 @@ export type RefreshOutcome =
   | 'subject_mismatch'
   | 'retired_key'
   | 'resource_not_granted'
+  | 'client_rejected'
   | 'idp_unavailable';
 export type IdpEndpoint = 'discovery' | 'token' | 'revocation' | 'jwks' | 'userinfo' | 'other';
 /** `ok`; `error`: the IdP answered 4xx; `unavailable`: no answer, a time-out or a 5xx. */
