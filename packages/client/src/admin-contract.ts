@@ -109,6 +109,7 @@ export type ProblemCode =
   | 'bad_request'
   | 'csrf_header_required'
   | 'foreign_origin'
+  | 'logout_sid_mismatch'
   | 'invalid_return_to'
   | 'tenant_required'
   | 'unknown_tenant'

@@ -113,6 +113,12 @@ export const PROBLEMS = {
     message: 'Cross-origin requests are not allowed.',
     expose: true,
   },
+  logout_sid_mismatch: {
+    status: 403,
+    title: 'Forbidden',
+    message: 'This sign-out link is not for your current session.',
+    expose: true,
+  },
   invalid_return_to: {
     status: 400,
     title: 'Bad Request',

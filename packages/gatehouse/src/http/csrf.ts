@@ -19,3 +19,41 @@ export function requireCsrfHeader(publicOrigin: string): RequestHandler {
     next();
   };
 }
+
+/**
+ * CSRF defence for `POST /bff/logout`, which is also a plain HTML form's target (a top-level
+ * navigation cannot add a header). Either the `X-CSRF: 1` header as {@link requireCsrfHeader}
+ * wants it, or proof that the form is our own page's: `Origin` equal to the public origin
+ * (browsers send it on every form POST; `null` from a sandboxed frame or a redirect is refused)
+ * and, when the browser sends Fetch Metadata, `Sec-Fetch-Site: same-origin` (a sibling
+ * subdomain, `same-site`, is refused too). A request with neither proof is refused.
+ */
+export function requireCsrfHeaderOrSameOriginForm(publicOrigin: string): RequestHandler {
+  const header = requireCsrfHeader(publicOrigin);
+  return (req, res, next) => {
+    if (req.get('x-csrf') !== undefined) return header(req, res, next);
+    const origin = req.get('origin');
+    const site = req.get('sec-fetch-site');
+    if (origin === undefined && site === undefined) return next(problem('csrf_header_required'));
+    if (origin !== publicOrigin) {
+      return next(
+        problem('foreign_origin', { cause: new CsrfRefusal(`form post from Origin ${origin}`) }),
+      );
+    }
+    if (site !== undefined && site !== 'same-origin') {
+      return next(
+        problem('foreign_origin', { cause: new CsrfRefusal(`form post with Sec-Fetch-Site ${site}`) }),
+      );
+    }
+    next();
+  };
+}
+
+/** Why a state-changing request was refused as cross-site (for the access line only). */
+export class CsrfRefusal extends Error {
+  constructor(reason: string) {
+    // A header value a client chose: only so much of it goes into a log line.
+    super(reason.slice(0, 200));
+    this.name = 'CsrfRefusal';
+  }
+}

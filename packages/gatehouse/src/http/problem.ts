@@ -5,6 +5,7 @@ import type { ProblemCode } from '../problems.ts';
 import { describe } from '../observability/outages.ts';
 import { IdpErrorResponse } from '../oidc/login.ts';
 import { RefreshRefused } from '../oidc/refresh.ts';
+import { CsrfRefusal } from './csrf.ts';
 import { addLogContext, type LogContext } from './audit-origin.ts';
 import { accessLogDone, requestLogLevel } from './request-log.ts';
 
@@ -57,18 +58,19 @@ export function problemBody(error: GatehouseError): string {
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** A plain, escaped page for browser navigations (`/bff/login`, `/bff/callback`). */
-function sendErrorPage(res: Response, error: GatehouseError): void {
+/** A plain, escaped page for browser navigations (`/bff/login`, `/bff/callback`, `/bff/logout`). */
+function sendErrorPage(res: Response, error: GatehouseError, heading: string): void {
   const detail = error.expose ? error.message : 'Something went wrong.';
   const retryAfter = error.status === 429 ? error.headers['retry-after'] : undefined;
   const retry = retryAfter ? `<p>Try again in ${escapeHtml(retryAfter)} seconds.</p>` : '';
   res.status(error.status).setHeader('cache-control', 'no-store');
+  res.setHeader('gatehouse-problem', error.code);
   if (retryAfter) res.setHeader('retry-after', retryAfter);
   res
     .type('html')
     .send(
-      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Sign-in problem</title></head>` +
-        `<body><main><h1>Sign-in problem</h1><p>${escapeHtml(detail)}</p>${retry}` +
+      `<!doctype html><html lang="en"><head><meta charset="utf-8"><title>${heading}</title></head>` +
+        `<body><main><h1>${heading}</h1><p>${escapeHtml(detail)}</p>${retry}` +
         `<p>Code: <code>${escapeHtml(error.code)}</code></p><p><a href="/">Back to the app</a></p></main></body></html>`,
     );
 }
@@ -111,6 +113,7 @@ function causeOf(error: GatehouseError): { cause?: Record<string, string> } {
   if (
     cause instanceof IdpErrorResponse ||
     cause instanceof RefreshRefused ||
+    cause instanceof CsrfRefusal ||
     cause instanceof client.ClientError
   ) {
     fields.message = clip(cause.message);
@@ -174,9 +177,12 @@ export function errorHandler(): ErrorRequestHandler {
       abandonResponse(res, error);
       return;
     }
-    const navigation = req.method === 'GET' && req.accepts(['json', 'html']) === 'html';
-    if (navigation && /^\/bff\/(login|callback)\b/.test(req.path)) sendErrorPage(res, error);
-    else sendProblem(res, error);
+    const navigation =
+      (req.method === 'GET' || (req.method === 'POST' && req.path === '/bff/logout')) &&
+      req.accepts(['json', 'html']) === 'html';
+    if (navigation && /^\/bff\/(login|callback|logout)\b/.test(req.path)) {
+      sendErrorPage(res, error, req.path === '/bff/logout' ? 'Sign-out problem' : 'Sign-in problem');
+    } else sendProblem(res, error);
   };
 }
 
