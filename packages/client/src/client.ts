@@ -9,6 +9,7 @@ import type {
   GatehouseClientOptions,
   GatehouseSessionInfo,
   LoginOptions,
+  LogoutOptions,
   SessionState,
   SignedOutReason,
   VisibilitySource,
@@ -45,6 +46,7 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
   const baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '');
   const doFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const navigate = options.navigate ?? ((url: string) => globalThis.location.assign(url));
+  const postNavigate = options.postNavigate ?? submitEmptyForm;
   const listeners = new Set<(state: SessionState) => void>();
   let state: SessionState = { status: 'loading' };
   // Bumped by every state change and every refresh start: an answer that arrives after either
@@ -217,13 +219,17 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     login(opts?: LoginOptions) {
       navigate(loginUrl(opts));
     },
-    async logout() {
-      const response = await send('/bff/logout', { method: 'POST' });
-      // 401: the session was already gone, which is what the user asked for.
-      if (!response.ok && response.status !== 401) throw await readProblem(response);
-      const body = response.ok ? await readJson(response).catch(() => undefined) : undefined;
+    async logout(opts: LogoutOptions = {}) {
+      const returnTo = nonEmpty(opts.returnTo);
+      if (returnTo !== undefined && !isSameOriginPath(returnTo)) {
+        throw new TypeError(`logout() takes a same-origin returnTo path, not ${returnTo}`);
+      }
       markSignedOut('logout', true);
-      navigate(endSessionTarget(body));
+      const query =
+        returnTo === undefined ? '' : `?${new URLSearchParams({ returnTo }).toString()}`;
+      // A navigation, not a fetch: Gatehouse answers with a redirect to the IdP's end-session
+      // page, which a script must not read (it carries the ID token as `id_token_hint`).
+      postNavigate(`${baseUrl}/bff/logout${query}`);
     },
     async apiFetch(path, init = {}) {
       assertSameOriginPath(path);
@@ -285,22 +291,16 @@ function sameState(a: SessionState, b: SessionState): boolean {
 }
 
 /**
- * Where to go after logout: the IdP's end-session URL when it is an http(s) URL. Anything else
- * (a `javascript:` URL, garbage) falls back to `/` rather than being handed to `location.assign`.
+ * A top-level POST navigation to `action`: a hidden form of our page, so the browser sends our
+ * `Origin` and `Sec-Fetch-Site: same-origin`, which is Gatehouse's CSRF proof for a form post.
  */
-function endSessionTarget(body: unknown): string {
-  const url =
-    typeof body === 'object' && body !== null
-      ? (body as { endSessionUrl?: unknown }).endSessionUrl
-      : undefined;
-  if (typeof url !== 'string') return '/';
-  if (isSameOriginPath(url)) return url;
-  try {
-    const { protocol } = new URL(url);
-    return protocol === 'https:' || protocol === 'http:' ? url : '/';
-  } catch {
-    return '/';
-  }
+function submitEmptyForm(action: string): void {
+  const form = document.createElement('form');
+  form.method = 'post';
+  form.action = action;
+  form.hidden = true;
+  document.body.append(form);
+  form.submit();
 }
 
 function isSameOriginPath(path: string): boolean {

@@ -193,41 +193,69 @@ describe('apiFetch', () => {
 });
 
 describe('logout', () => {
-  it('POSTs with X-CSRF, signs out and navigates to the end-session URL', async () => {
+  it('signs out and posts a form to /bff/logout: a navigation, no fetch', async () => {
     fake.signIn();
-    const { client, navigations } = clients.make();
+    const { client, navigations, posts } = clients.make();
     await client.refresh();
+    const before = fake.requests.length;
 
     await client.logout();
-    expect(fake.requests.at(-1)).toEqual({ method: 'POST', path: '/bff/logout', csrf: '1' });
+    // The redirect to the IdP (with its id_token_hint) is the browser's, never a script's.
+    expect(fake.requests.length).toBe(before);
+    expect(posts).toEqual([`${fake.url}/bff/logout`]);
+    expect(navigations).toEqual([]);
     expect(client.state).toEqual({ status: 'signed-out', reason: 'logout' });
-    expect(navigations).toEqual(['http://localhost:4000/session/end?client_id=spa']);
   });
 
-  it('navigates to / when there is no end-session URL', async () => {
-    fake.signIn();
-    fake.endSessionUrl = null;
-    const { client, navigations } = clients.make();
-    await client.logout();
-    expect(navigations).toEqual(['/']);
+  it('passes a same-origin returnTo along', async () => {
+    const { client, posts } = clients.make();
+    await client.logout({ returnTo: '/bye?x=1' });
+    expect(posts).toEqual([`${fake.url}/bff/logout?returnTo=%2Fbye%3Fx%3D1`]);
   });
 
-  it.each(['javascript:alert(1)', 'data:text/html,<script>alert(1)</script>', '//evil.example'])(
-    'refuses to navigate to the hostile end-session URL %s',
-    async (endSessionUrl) => {
+  it.each(['https://evil.example/', '//evil.example', 'javascript:alert(1)', '/\\evil.example'])(
+    'refuses the returnTo %s without navigating',
+    async (returnTo) => {
       fake.signIn();
-      fake.endSessionUrl = endSessionUrl;
-      const { client, navigations } = clients.make();
-      await client.logout();
-      expect(navigations).toEqual(['/']);
+      const { client, posts } = clients.make();
+      await client.refresh();
+      await expect(client.logout({ returnTo })).rejects.toBeInstanceOf(TypeError);
+      expect(posts).toEqual([]);
+      expect(client.state.status).toBe('signed-in');
     },
   );
 
-  it('still ends up signed out when the session was already gone (401)', async () => {
-    const { client, navigations } = clients.make();
-    await client.logout();
-    expect(client.state).toEqual({ status: 'signed-out', reason: 'logout' });
-    expect(navigations).toEqual(['/']);
+  it('the default posts a hidden same-origin form (in a DOM)', async () => {
+    const submitted: Array<{ method: string; action: string; hidden: boolean }> = [];
+    const form = {
+      method: '',
+      action: '',
+      hidden: false,
+      submit() {
+        submitted.push({ method: this.method, action: this.action, hidden: this.hidden });
+      },
+    };
+    const appended: unknown[] = [];
+    const realDocument = (globalThis as { document?: unknown }).document;
+    (globalThis as { document?: unknown }).document = {
+      createElement: (tag: string) => (tag === 'form' ? form : undefined),
+      body: { append: (node: unknown) => appended.push(node) },
+    };
+    try {
+      const client = createGatehouseClient({
+        fetch: (input, init) => fetch(input, init),
+        channelName: `test-${Math.random()}`,
+        visibility: { visibilityState: 'visible', addEventListener() {}, removeEventListener() {} },
+      });
+      await client.logout({ returnTo: '/after' });
+      client.dispose();
+    } finally {
+      (globalThis as { document?: unknown }).document = realDocument;
+    }
+    expect(appended).toEqual([form]);
+    expect(submitted).toEqual([
+      { method: 'post', action: '/bff/logout?returnTo=%2Fafter', hidden: true },
+    ]);
   });
 });
 

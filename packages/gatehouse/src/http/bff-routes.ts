@@ -408,7 +408,7 @@ async function loginHintOf(
   record: SessionRecord,
 ): Promise<string | undefined> {
   const claims = await openClaims(ctx.vault, record).catch(() => undefined);
-  const hint = (claims as Record<string, unknown> | undefined)?.login_hint;
+  const hint = claims?.login_hint;
   return typeof hint === 'string' ? hint : undefined;
 }
 
@@ -419,7 +419,10 @@ async function loginHintOf(
  */
 async function signedOut(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
   const state = req.query.state;
-  const returnTo = await takeLogout(ctx.transactions, typeof state === 'string' ? state : undefined);
+  const returnTo = await takeLogout(
+    ctx.transactions,
+    typeof state === 'string' ? state : undefined,
+  );
   res.setHeader('cache-control', 'no-store');
   redirectWithoutBody(res, 302, returnTo ?? '/');
 }

@@ -42,7 +42,9 @@ export function requireCsrfHeaderOrSameOriginForm(publicOrigin: string): Request
     }
     if (site !== undefined && site !== 'same-origin') {
       return next(
-        problem('foreign_origin', { cause: new CsrfRefusal(`form post with Sec-Fetch-Site ${site}`) }),
+        problem('foreign_origin', {
+          cause: new CsrfRefusal(`form post with Sec-Fetch-Site ${site}`),
+        }),
       );
     }
     next();

@@ -181,7 +181,11 @@ export function errorHandler(): ErrorRequestHandler {
       (req.method === 'GET' || (req.method === 'POST' && req.path === '/bff/logout')) &&
       req.accepts(['json', 'html']) === 'html';
     if (navigation && /^\/bff\/(login|callback|logout)\b/.test(req.path)) {
-      sendErrorPage(res, error, req.path === '/bff/logout' ? 'Sign-out problem' : 'Sign-in problem');
+      sendErrorPage(
+        res,
+        error,
+        req.path === '/bff/logout' ? 'Sign-out problem' : 'Sign-in problem',
+      );
     } else sendProblem(res, error);
   };
 }
