@@ -46,7 +46,6 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
   const baseUrl = (options.baseUrl ?? '').replace(/\/+$/, '');
   const doFetch: typeof fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
   const navigate = options.navigate ?? ((url: string) => globalThis.location.assign(url));
-  const postNavigate = options.postNavigate ?? submitEmptyForm;
   const listeners = new Set<(state: SessionState) => void>();
   let state: SessionState = { status: 'loading' };
   // Bumped by every state change and every refresh start: an answer that arrives after either
@@ -224,12 +223,28 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
       if (returnTo !== undefined && !isSameOriginPath(returnTo)) {
         throw new TypeError(`logout() takes a same-origin returnTo path, not ${returnTo}`);
       }
+      // This session's own logout link (`GET /bff/logout?sid=<handle>`), asked for when the
+      // state does not hold it yet; without a session, the link without a handle just comes back.
+      let link = state.status === 'signed-in' ? state.user.logoutUrl : undefined;
+      if (link === undefined) {
+        const response = await send('/bff/user?slide=false', { method: 'GET' }).catch(
+          () => undefined,
+        );
+        if (response?.ok) {
+          link = parseUser(await readJson(response), response.status).logoutUrl;
+        } else if (response !== undefined && response.status !== 401) {
+          throw await readProblem(response);
+        }
+      }
+      const url = new URL(
+        link !== undefined && isSameOriginPath(link) ? link : '/bff/logout',
+        'http://x',
+      );
+      if (returnTo !== undefined) url.searchParams.set('returnTo', returnTo);
       markSignedOut('logout', true);
-      const query =
-        returnTo === undefined ? '' : `?${new URLSearchParams({ returnTo }).toString()}`;
       // A navigation, not a fetch: Gatehouse answers with a redirect to the IdP's end-session
       // page, which a script must not read (it carries the ID token as `id_token_hint`).
-      postNavigate(`${baseUrl}/bff/logout${query}`);
+      navigate(`${baseUrl}${url.pathname}${url.search}`);
     },
     async apiFetch(path, init = {}) {
       assertSameOriginPath(path);
@@ -288,19 +303,6 @@ function sameState(a: SessionState, b: SessionState): boolean {
   }
   if (a.status === 'signed-out' && b.status === 'signed-out') return a.reason === b.reason;
   return a.status === b.status;
-}
-
-/**
- * A top-level POST navigation to `action`: a hidden form of our page, so the browser sends our
- * `Origin` and `Sec-Fetch-Site: same-origin`, which is Gatehouse's CSRF proof for a form post.
- */
-function submitEmptyForm(action: string): void {
-  const form = document.createElement('form');
-  form.method = 'post';
-  form.action = action;
-  form.hidden = true;
-  document.body.append(form);
-  form.submit();
 }
 
 function isSameOriginPath(path: string): boolean {

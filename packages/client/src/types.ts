@@ -15,7 +15,7 @@ export interface GatehouseUser {
   session: { expiresAt: string; idleExpiresAt?: string; absoluteExpiresAt?: string };
   /**
    * A same-origin link that signs this session out (`GET /bff/logout?sid=…`, this session's
-   * handle), for an `<a href>`; `logout()` needs no handle.
+   * handle); `logout()` navigates to it.
    */
   logoutUrl?: string;
 }
@@ -103,12 +103,6 @@ export interface GatehouseClientOptions {
   fetch?: typeof fetch;
   /** Full-page navigation; default `location.assign`. */
   navigate?: (url: string) => void;
-  /**
-   * A full-page form POST to `action` (no fields); default a hidden `<form method="post">`
-   * submitted. `logout()` uses it: the browser navigates, so the IdP's end-session URL (with its
-   * `id_token_hint`) stays in a redirect no script can read.
-   */
-  postNavigate?: (action: string) => void;
   /** BroadcastChannel name shared by the app's tabs; default `'gatehouse'`. */
   channelName?: string;
   /** How long before `session.expiresAt` the expiry warning fires; default 120. */
@@ -149,10 +143,10 @@ export interface GatehouseClient<HasDefaultTenant extends boolean = boolean> {
   /** Navigates to `loginUrl(opts)`. */
   login: (...args: LoginArgs<HasDefaultTenant>) => void;
   /**
-   * Signs out as a top-level navigation: tells the other tabs, then posts a form to
-   * `/bff/logout`, which ends the session and redirects the browser to the IdP's end-session
-   * page, which comes back to the app (`returnTo`, default `/`). Resolves once the navigation
-   * has started.
+   * Signs out as a top-level navigation: tells the other tabs, then navigates to this
+   * session's `logoutUrl` (`GET /bff/logout?sid=…`), which ends the session and redirects the
+   * browser to the IdP's end-session page, which comes back to the app (`returnTo`, default
+   * `/`). No script sees that redirect. Resolves once the navigation has started.
    */
   logout: (opts?: LogoutOptions) => Promise<void>;
   /**

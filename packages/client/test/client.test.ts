@@ -193,70 +193,47 @@ describe('apiFetch', () => {
 });
 
 describe('logout', () => {
-  it('signs out and posts a form to /bff/logout: a navigation, no fetch', async () => {
+  it('signs out and navigates to this session’s logout link: a navigation, no fetch of it', async () => {
     fake.signIn();
-    const { client, navigations, posts } = clients.make();
+    const { client, navigations } = clients.make();
     await client.refresh();
     const before = fake.requests.length;
 
     await client.logout();
     // The redirect to the IdP (with its id_token_hint) is the browser's, never a script's.
     expect(fake.requests.length).toBe(before);
-    expect(posts).toEqual([`${fake.url}/bff/logout`]);
-    expect(navigations).toEqual([]);
+    expect(navigations).toEqual([`${fake.url}/bff/logout?sid=handle-current`]);
     expect(client.state).toEqual({ status: 'signed-out', reason: 'logout' });
   });
 
-  it('passes a same-origin returnTo along', async () => {
-    const { client, posts } = clients.make();
+  it('asks /bff/user for the link when it does not know it yet, and passes returnTo along', async () => {
+    fake.signIn();
+    const { client, navigations } = clients.make();
     await client.logout({ returnTo: '/bye?x=1' });
-    expect(posts).toEqual([`${fake.url}/bff/logout?returnTo=%2Fbye%3Fx%3D1`]);
+    expect(fake.requests.at(-1)).toMatchObject({ method: 'GET', path: '/bff/user?slide=false' });
+    expect(navigations).toEqual([
+      `${fake.url}/bff/logout?sid=handle-current&returnTo=%2Fbye%3Fx%3D1`,
+    ]);
+  });
+
+  it('without a session, still navigates to /bff/logout (which just comes back)', async () => {
+    const { client, navigations } = clients.make();
+    await client.logout();
+    expect(client.state).toEqual({ status: 'signed-out', reason: 'logout' });
+    expect(navigations).toEqual([`${fake.url}/bff/logout`]);
   });
 
   it.each(['https://evil.example/', '//evil.example', 'javascript:alert(1)', '/\\evil.example'])(
     'refuses the returnTo %s without navigating',
     async (returnTo) => {
       fake.signIn();
-      const { client, posts } = clients.make();
+      const { client, navigations } = clients.make();
       await client.refresh();
       await expect(client.logout({ returnTo })).rejects.toBeInstanceOf(TypeError);
-      expect(posts).toEqual([]);
+      expect(navigations).toEqual([]);
       expect(client.state.status).toBe('signed-in');
     },
   );
-
-  it('the default posts a hidden same-origin form (in a DOM)', async () => {
-    const submitted: Array<{ method: string; action: string; hidden: boolean }> = [];
-    const form = {
-      method: '',
-      action: '',
-      hidden: false,
-      submit() {
-        submitted.push({ method: this.method, action: this.action, hidden: this.hidden });
-      },
-    };
-    const appended: unknown[] = [];
-    const realDocument = (globalThis as { document?: unknown }).document;
-    (globalThis as { document?: unknown }).document = {
-      createElement: (tag: string) => (tag === 'form' ? form : undefined),
-      body: { append: (node: unknown) => appended.push(node) },
-    };
-    try {
-      const client = createGatehouseClient({
-        fetch: (input, init) => fetch(input, init),
-        channelName: `test-${Math.random()}`,
-        visibility: { visibilityState: 'visible', addEventListener() {}, removeEventListener() {} },
-      });
-      await client.logout({ returnTo: '/after' });
-      client.dispose();
-    } finally {
-      (globalThis as { document?: unknown }).document = realDocument;
-    }
-    expect(appended).toEqual([form]);
-    expect(submitted).toEqual([
-      { method: 'post', action: '/bff/logout?returnTo=%2Fafter', hidden: true },
-    ]);
-  });
 });
 
 describe('sessions', () => {

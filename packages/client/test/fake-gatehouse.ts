@@ -137,6 +137,7 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
       provider: 'dev',
       issuer: 'http://localhost:4000/acme',
       session: { expiresAt: new Date(expiresAtMs).toISOString() },
+      logoutUrl: '/bff/logout?sid=handle-current',
     };
   }
 

@@ -8,8 +8,6 @@ import { startFakeGatehouse, type FakeGatehouse } from './fake-gatehouse.ts';
 export interface TestClient {
   client: GatehouseClient;
   navigations: string[];
-  /** The form POST navigations (`logout()`). */
-  posts: string[];
 }
 
 /**
@@ -21,17 +19,15 @@ function clientFactory(fake: FakeGatehouse) {
   return {
     make(options: GatehouseClientOptions = {}): TestClient {
       const navigations: string[] = [];
-      const posts: string[] = [];
       const client = createGatehouseClient({
         baseUrl: fake.url,
         fetch: (input, init) => fetch(input, init),
         navigate: (url) => navigations.push(url),
-        postNavigate: (action) => posts.push(action),
         channelName: `test-${randomUUID()}`,
         ...options,
       });
       made.push(client);
-      return { client, navigations, posts };
+      return { client, navigations };
     },
     disposeAll() {
       for (const client of made.splice(0)) client.dispose();

@@ -140,6 +140,13 @@ describe('logout as a navigation', () => {
     expect(await alive(http)).toBe(401);
   });
 
+  it('a same-origin form post from a no-referrer page (Origin: null) signs out', async () => {
+    const http = await signedIn();
+    const res = await formPost(http, { origin: 'null', 'sec-fetch-site': 'same-origin' });
+    expect(res.status).toBe(303);
+    expect(await alive(http)).toBe(401);
+  });
+
   it('a form post from a browser without Fetch Metadata but with our Origin signs out', async () => {
     const http = await signedIn();
     expect((await formPost(http, { origin: stack.origin })).status).toBe(303);
@@ -173,7 +180,13 @@ describe('logout as a navigation', () => {
       'foreign_origin',
     ],
     ['a form with neither Origin nor Fetch Metadata', {}, 'csrf_header_required'],
-    ['Fetch Metadata without Origin', { 'sec-fetch-site': 'same-origin' }, 'foreign_origin'],
+    ['an opaque origin without Fetch Metadata', { origin: 'null' }, 'foreign_origin'],
+    [
+      'same-origin Fetch Metadata with a foreign Origin',
+      { origin: 'https://evil.example', 'sec-fetch-site': 'same-origin' },
+      'foreign_origin',
+    ],
+    ['Fetch Metadata none (typed or bookmarked)', { 'sec-fetch-site': 'none' }, 'foreign_origin'],
     [
       'X-CSRF from a foreign origin',
       { 'x-csrf': '1', origin: 'https://evil.example' },

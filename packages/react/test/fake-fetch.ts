@@ -58,6 +58,7 @@ export function fakeGatehouseFetch() {
         provider: 'dev',
         issuer: 'http://idp.test',
         session: { expiresAt },
+        logoutUrl: '/bff/logout?sid=handle-1',
       };
       expiredCode = 'unauthenticated';
     },

@@ -309,7 +309,14 @@ async function logout(
   }
   // The IdP's part is prepared first: the state is stored before anything ends, so a store
   // failure (503) loses nothing and the user can simply try again.
-  const idp = record ? await idpLogout(ctx, req, record, returnTo) : undefined;
+  res.setHeader('cache-control', 'no-store');
+  if (!record) {
+    // Nothing to end. The cookie is left alone: a cross-site link (whose request carries no
+    // SameSite=Strict cookie) must not clear the one the browser holds.
+    redirectWithoutBody(res, status, returnTo);
+    return;
+  }
+  const idp = await idpLogout(ctx, req, record, returnTo);
   const sid = req.sessionID;
   await promisify((cb) => req.session.destroy(cb));
   res.clearCookie(ctx.cookies.session, {
@@ -318,11 +325,6 @@ async function logout(
     secure: ctx.config.secureCookies,
     sameSite: 'strict',
   });
-  res.setHeader('cache-control', 'no-store');
-  if (!record) {
-    redirectWithoutBody(res, status, returnTo);
-    return;
-  }
   ctx.metrics.sessionsEnded('logout');
   // The session is gone: the access line and the audit trail still say whose it was.
   addLogContext(res, {
