@@ -20,7 +20,7 @@ import {
 } from '../session/model.ts';
 import type { GatehouseContext } from '../context.ts';
 import { deviceSummary } from '../session/device-summary.ts';
-import { endSessionUrl, logoutSettings, rememberLogout, takeLogout } from '../oidc/logout.ts';
+import { endSessionUrl, rememberLogout, takeLogout } from '../oidc/logout.ts';
 import type { Provider } from '../tenants/model.ts';
 import { addLogContext, auditOrigin, userActor } from './audit-origin.ts';
 import { readCookie } from './cookies.ts';
@@ -389,7 +389,7 @@ async function idpLogout(
   }
   const revoke = () => revokeTokens(req, record, configuration, tokens);
   if (!provider) return { revoke };
-  const settings = logoutSettings(provider);
+  const settings = provider;
   const postLogoutRedirectUri = `${ctx.publicOrigin}/bff/signed-out`;
   // Cognito's `/logout` sends no state back: the app is reached at `/`.
   const needsState =

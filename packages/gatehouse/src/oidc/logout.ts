@@ -2,6 +2,8 @@ import { randomBytes } from 'node:crypto';
 import * as client from 'openid-client';
 import type { KeyValueStore } from '../session/kv.ts';
 import type { Provider } from '../tenants/model.ts';
+import type { LOGOUT_MODES } from '../tenants/provider-schema.ts';
+import { RESERVED_END_SESSION_PARAMETERS } from '../tenants/provider-schema.ts';
 
 /**
  * RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0) as a top-level navigation: the
@@ -11,29 +13,12 @@ import type { Provider } from '../tenants/model.ts';
  */
 
 /** How a provider ends the user's session at the IdP. */
-export type LogoutMode = 'end-session' | 'cognito' | 'none';
+export type LogoutMode = (typeof LOGOUT_MODES)[number];
 
-/** The provider's logout settings, with their defaults. */
-export interface LogoutSettings {
-  logout: LogoutMode;
-  endSessionParams: Readonly<Record<string, string>>;
-}
+/** The provider's logout settings. */
+export type LogoutSettings = Pick<Provider, 'logout' | 'endSessionParams'>;
 
-/** A provider's logout settings (`end-session` and no extra parameters unless it says so). */
-export function logoutSettings(provider: Provider): LogoutSettings {
-  const given = provider as Provider & Partial<LogoutSettings>;
-  return { logout: given.logout ?? 'end-session', endSessionParams: given.endSessionParams ?? {} };
-}
-
-/** Parameters the protocol owns; a provider's extra end-session parameters cannot override them. */
-export const RESERVED_END_SESSION_PARAMETERS: ReadonlySet<string> = new Set([
-  'id_token_hint',
-  'client_id',
-  'post_logout_redirect_uri',
-  'state',
-  'logout_hint',
-  'logout_uri',
-]);
+export { RESERVED_END_SESSION_PARAMETERS };
 
 /** How long the browser has to come back from the IdP's logout page. */
 export const LOGOUT_STATE_TTL_MS = 10 * 60 * 1000;
