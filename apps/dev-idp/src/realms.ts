@@ -95,7 +95,7 @@ export const DEV_CLIENTS = {
 export function devClientUris(gatehouseOrigin: string, tenant: string, providerId = 'dev') {
   return {
     redirectUri: `${gatehouseOrigin}/bff/callback/${tenant}/${providerId}`,
-    postLogoutRedirectUri: `${gatehouseOrigin}/`,
+    postLogoutRedirectUri: `${gatehouseOrigin}/bff/signed-out`,
     backchannelLogoutUri: `${gatehouseOrigin}/bff/backchannel-logout/${tenant}/${providerId}`,
   };
 }

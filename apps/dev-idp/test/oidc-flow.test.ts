@@ -136,13 +136,13 @@ describe('authorization code + PKCE at the root realm', () => {
     const tokens = await login(jar);
     const endSessionUrl = client.buildEndSessionUrl(config, {
       id_token_hint: tokens.id_token ?? '',
-      post_logout_redirect_uri: `${GATEHOUSE}/`,
+      post_logout_redirect_uri: `${GATEHOUSE}/bff/signed-out`,
       state: 'bye',
     });
     const { html, response: done } = await submitLogoutConfirmation(jar, endSessionUrl.href);
     expect(html).toContain('document.forms[0].submit()');
     expect(done.status).toBe(303);
-    expect(done.headers.get('location')).toBe(`${GATEHOUSE}/?state=bye`);
+    expect(done.headers.get('location')).toBe(`${GATEHOUSE}/bff/signed-out?state=bye`);
     // The IdP session is gone: a new authorization request asks for credentials again.
     const again = await jar(client.buildAuthorizationUrl(config, authParams()).href);
     const loginPage = await jar(new URL(again.headers.get('location') ?? '', idp.origin).href);

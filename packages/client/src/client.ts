@@ -9,6 +9,7 @@ import type {
   GatehouseClientOptions,
   GatehouseSessionInfo,
   LoginOptions,
+  LogoutOptions,
   SessionState,
   SignedOutReason,
   VisibilitySource,
@@ -217,13 +218,33 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     login(opts?: LoginOptions) {
       navigate(loginUrl(opts));
     },
-    async logout() {
-      const response = await send('/bff/logout', { method: 'POST' });
-      // 401: the session was already gone, which is what the user asked for.
-      if (!response.ok && response.status !== 401) throw await readProblem(response);
-      const body = response.ok ? await readJson(response).catch(() => undefined) : undefined;
+    async logout(opts: LogoutOptions = {}) {
+      const returnTo = nonEmpty(opts.returnTo);
+      if (returnTo !== undefined && !isSameOriginPath(returnTo)) {
+        throw new TypeError(`logout() takes a same-origin returnTo path, not ${returnTo}`);
+      }
+      // This session's own logout link (`GET /bff/logout?sid=<handle>`), asked for when the
+      // state does not hold it yet; without a session, the link without a handle just comes back.
+      let link = state.status === 'signed-in' ? state.user.logoutUrl : undefined;
+      if (link === undefined) {
+        const response = await send('/bff/user?slide=false', { method: 'GET' }).catch(
+          () => undefined,
+        );
+        if (response?.ok) {
+          link = parseUser(await readJson(response), response.status).logoutUrl;
+        } else if (response !== undefined && response.status !== 401) {
+          throw await readProblem(response);
+        }
+      }
+      const url = new URL(
+        link !== undefined && isSameOriginPath(link) ? link : '/bff/logout',
+        'http://x',
+      );
+      if (returnTo !== undefined) url.searchParams.set('returnTo', returnTo);
       markSignedOut('logout', true);
-      navigate(endSessionTarget(body));
+      // A navigation, not a fetch: Gatehouse answers with a redirect to the IdP's end-session
+      // page, which a script must not read (it carries the ID token as `id_token_hint`).
+      navigate(`${baseUrl}${url.pathname}${url.search}`);
     },
     async apiFetch(path, init = {}) {
       assertSameOriginPath(path);
@@ -282,25 +303,6 @@ function sameState(a: SessionState, b: SessionState): boolean {
   }
   if (a.status === 'signed-out' && b.status === 'signed-out') return a.reason === b.reason;
   return a.status === b.status;
-}
-
-/**
- * Where to go after logout: the IdP's end-session URL when it is an http(s) URL. Anything else
- * (a `javascript:` URL, garbage) falls back to `/` rather than being handed to `location.assign`.
- */
-function endSessionTarget(body: unknown): string {
-  const url =
-    typeof body === 'object' && body !== null
-      ? (body as { endSessionUrl?: unknown }).endSessionUrl
-      : undefined;
-  if (typeof url !== 'string') return '/';
-  if (isSameOriginPath(url)) return url;
-  try {
-    const { protocol } = new URL(url);
-    return protocol === 'https:' || protocol === 'http:' ? url : '/';
-  } catch {
-    return '/';
-  }
 }
 
 function isSameOriginPath(path: string): boolean {

@@ -15,6 +15,7 @@ export type {
   GatehouseUser,
   LoginArgs,
   LoginOptions,
+  LogoutOptions,
   LoginTarget,
   PublicTenant,
   SessionState,

@@ -15,6 +15,17 @@ export interface GatehouseUser {
   provider: string;
   issuer: string;
   session: { expiresAt: string; idleExpiresAt?: string; absoluteExpiresAt?: string };
+  /**
+   * A same-origin link that signs this session out (`GET /bff/logout?sid=…`, this session's
+   * handle); `logout()` navigates to it.
+   */
+  logoutUrl?: string;
+}
+
+/** Where to land in the app after signing out. */
+export interface LogoutOptions {
+  /** Same-origin path to come back to once the IdP has signed the user out; default `/`. */
+  returnTo?: string;
 }
 
 /** Why the client is signed out, when it knows. */
@@ -146,8 +157,13 @@ export interface GatehouseClient<HasDefaultTenant extends boolean = boolean> {
   loginUrl: (...args: LoginArgs<HasDefaultTenant>) => string;
   /** Navigates to `loginUrl(opts)`. */
   login: (...args: LoginArgs<HasDefaultTenant>) => void;
-  /** Ends the session, tells the other tabs, then navigates to the IdP's end-session URL or `/`. */
-  logout: () => Promise<void>;
+  /**
+   * Signs out as a top-level navigation: tells the other tabs, then navigates to this
+   * session's `logoutUrl` (`GET /bff/logout?sid=…`), which ends the session and redirects the
+   * browser to the IdP's end-session page, which comes back to the app (`returnTo`, default
+   * `/`). No script sees that redirect. Resolves once the navigation has started.
+   */
+  logout: (opts?: LogoutOptions) => Promise<void>;
   /**
    * `fetch` for the app's APIs behind Gatehouse: adds `X-CSRF: 1` and same-origin credentials.
    * A 401 meaning "no session" moves the state to signed-out and tells the other tabs.

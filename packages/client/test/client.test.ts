@@ -193,42 +193,47 @@ describe('apiFetch', () => {
 });
 
 describe('logout', () => {
-  it('POSTs with X-CSRF, signs out and navigates to the end-session URL', async () => {
+  it('signs out and navigates to this session’s logout link: a navigation, no fetch of it', async () => {
     fake.signIn();
     const { client, navigations } = clients.make();
     await client.refresh();
+    const before = fake.requests.length;
 
     await client.logout();
-    expect(fake.requests.at(-1)).toEqual({ method: 'POST', path: '/bff/logout', csrf: '1' });
+    // The redirect to the IdP (with its id_token_hint) is the browser's, never a script's.
+    expect(fake.requests.length).toBe(before);
+    expect(navigations).toEqual([`${fake.url}/bff/logout?sid=handle-current`]);
     expect(client.state).toEqual({ status: 'signed-out', reason: 'logout' });
-    expect(navigations).toEqual(['http://localhost:4000/session/end?client_id=spa']);
   });
 
-  it('navigates to / when there is no end-session URL', async () => {
+  it('asks /bff/user for the link when it does not know it yet, and passes returnTo along', async () => {
     fake.signIn();
-    fake.endSessionUrl = null;
+    const { client, navigations } = clients.make();
+    await client.logout({ returnTo: '/bye?x=1' });
+    expect(fake.requests.at(-1)).toMatchObject({ method: 'GET', path: '/bff/user?slide=false' });
+    expect(navigations).toEqual([
+      `${fake.url}/bff/logout?sid=handle-current&returnTo=%2Fbye%3Fx%3D1`,
+    ]);
+  });
+
+  it('without a session, still navigates to /bff/logout (which just comes back)', async () => {
     const { client, navigations } = clients.make();
     await client.logout();
-    expect(navigations).toEqual(['/']);
+    expect(client.state).toEqual({ status: 'signed-out', reason: 'logout' });
+    expect(navigations).toEqual([`${fake.url}/bff/logout`]);
   });
 
-  it.each(['javascript:alert(1)', 'data:text/html,<script>alert(1)</script>', '//evil.example'])(
-    'refuses to navigate to the hostile end-session URL %s',
-    async (endSessionUrl) => {
+  it.each(['https://evil.example/', '//evil.example', 'javascript:alert(1)', '/\\evil.example'])(
+    'refuses the returnTo %s without navigating',
+    async (returnTo) => {
       fake.signIn();
-      fake.endSessionUrl = endSessionUrl;
       const { client, navigations } = clients.make();
-      await client.logout();
-      expect(navigations).toEqual(['/']);
+      await client.refresh();
+      await expect(client.logout({ returnTo })).rejects.toBeInstanceOf(TypeError);
+      expect(navigations).toEqual([]);
+      expect(client.state.status).toBe('signed-in');
     },
   );
-
-  it('still ends up signed out when the session was already gone (401)', async () => {
-    const { client, navigations } = clients.make();
-    await client.logout();
-    expect(client.state).toEqual({ status: 'signed-out', reason: 'logout' });
-    expect(navigations).toEqual(['/']);
-  });
 });
 
 describe('sessions', () => {

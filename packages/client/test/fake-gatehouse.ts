@@ -137,6 +137,7 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
       provider: 'dev',
       issuer: 'http://localhost:4000/acme',
       session: { expiresAt: new Date(expiresAtMs).toISOString() },
+      logoutUrl: '/bff/logout?sid=handle-current',
     };
   }
 
@@ -172,7 +173,8 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
     } else if (key === 'POST /bff/logout') {
       if (!requireCsrf(req, res) || !requireSession(res)) return;
       signedIn = false;
-      sendJson(res, 200, { endSessionUrl: fake.endSessionUrl });
+      // As Gatehouse does: a redirect (the SDK navigates here with a form; it never fetches it).
+      res.writeHead(303, { location: fake.endSessionUrl ?? '/' }).end();
     } else if (url.pathname === '/api/demo/me') {
       if (!requireCsrf(req, res) || !requireSession(res)) return;
       sendJson(res, 200, { sub: 'alice-sub', method: req.method, echo: req.headers['x-echo'] });

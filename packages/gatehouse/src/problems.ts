@@ -113,6 +113,12 @@ export const PROBLEMS = {
     message: 'Cross-origin requests are not allowed.',
     expose: true,
   },
+  logout_sid_mismatch: {
+    status: 403,
+    title: 'Forbidden',
+    message: 'This sign-out link is not for your current session.',
+    expose: true,
+  },
   invalid_return_to: {
     status: 400,
     title: 'Bad Request',
@@ -173,6 +179,13 @@ export const PROBLEMS = {
     status: 502,
     title: 'Bad Gateway',
     message: 'The identity provider is unavailable; try again.',
+    expose: true,
+  },
+  idp_client_rejected: {
+    status: 502,
+    title: 'Bad Gateway',
+    message:
+      'The IdP refused Gatehouse’s client credentials; an administrator must fix the provider.',
     expose: true,
   },
   invalid_logout_token: {

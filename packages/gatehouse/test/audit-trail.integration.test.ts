@@ -219,7 +219,7 @@ describe('audit events', () => {
       method: 'POST',
       headers: { 'x-csrf': '1', 'x-request-id': id },
     });
-    expect(res.status).toBe(200);
+    expect(res.status).toBe(303);
     const bob = { kind: 'user', id: userDigest(acmeIssuer(), 'bob') };
     await expectEverywhere('acme', id, 'sign-out', { outcome: 'success', actor: bob });
     await expectEverywhere('acme', id, 'session.ended', {

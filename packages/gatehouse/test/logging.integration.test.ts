@@ -95,7 +95,7 @@ describe('logging', () => {
       method: 'POST',
       headers: { 'x-csrf': '1' },
     });
-    expect(logout.ok).toBe(true);
+    expect(logout.status).toBe(303);
     const entries = lines.slice(from).map((line) => JSON.parse(line) as LogEntry);
     const revocations = entries.filter((entry) => entry.msg?.startsWith('logout: '));
     expect(revocations).toEqual([
@@ -148,6 +148,7 @@ describe('logging', () => {
     expect(res.status).toBe(400);
     const page = await res.text();
     expect(page).toContain('The sign-in was cancelled or the identity provider refused it.');
+    expect(page).toContain('The identity provider said: access_denied.');
     expect(page).not.toContain('User cancelled');
 
     // One line for the request: its access line, carrying the error's code and the IdP's words.
@@ -189,6 +190,22 @@ describe('logging', () => {
     expect(entry?.cause?.idpErrorDescription?.length).toBeLessThanOrEqual(201);
   });
 
+  it('never quotes an error code that is not a plain code on the sign-in page', async () => {
+    const http = createCookieFetch();
+    const start = await http(`${stack.origin}/bff/login`);
+    const state = new URL(start.headers.get('location') ?? '').searchParams.get('state') ?? '';
+    const hostile = 'Call +1 555 0100 to unlock your account <script>alert(1)</script>';
+    const callback = new URLSearchParams({ error: hostile, state, iss: stack.idp.issuer('') });
+    const res = await http(`${stack.origin}/bff/callback/acme/dev?${callback.toString()}`, {
+      headers: { accept: 'text/html' },
+    });
+    expect(res.status).toBe(400);
+    const page = await res.text();
+    expect(page).toContain('The identity provider gave an error.');
+    expect(page).not.toContain('555 0100');
+    expect(page).not.toContain('<script>');
+  });
+
   // Last: it stops the IdP.
   it('warns without a stack when the IdP cannot be reached to revoke, and still logs out', async () => {
     const http = createCookieFetch();
@@ -203,7 +220,7 @@ describe('logging', () => {
       method: 'POST',
       headers: { 'x-csrf': '1' },
     });
-    expect(logout.ok).toBe(true);
+    expect(logout.status).toBe(303);
     const entries = lines.slice(from).map((line) => JSON.parse(line) as LogEntry);
     const failures = entries.filter((entry) => entry.msg === 'logout: token revocation failed');
     expect(failures.length).toBeGreaterThan(0);

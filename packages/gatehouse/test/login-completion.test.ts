@@ -324,7 +324,8 @@ describe('completeLogin', () => {
     expect(error).toMatchObject({
       status: 400,
       code: 'login_failed',
-      message: 'The sign-in was cancelled or the identity provider refused it.',
+      message:
+        'The sign-in was cancelled or the identity provider refused it. The identity provider said: access_denied.',
     });
     const cause = (error as Error).cause;
     expect(cause).toBeInstanceOf(IdpErrorResponse);
@@ -337,7 +338,7 @@ describe('completeLogin', () => {
     const { callback } = await begin();
     callback.searchParams.set('error', '<script>');
     await expect(complete(callback)).rejects.toMatchObject({
-      message: 'The identity provider did not sign you in.',
+      message: 'The identity provider did not sign you in. The identity provider gave an error.',
     });
   });
 
@@ -367,6 +368,7 @@ describe('completeLogin', () => {
     ['a time-out', () => clientError('OAUTH_TIMEOUT'), 502, 'idp_unavailable'],
     ['a non-JSON answer', () => clientError('OAUTH_RESPONSE_IS_NOT_JSON'), 502, 'idp_unavailable'],
     ['an unreachable IdP', () => new TypeError('fetch failed'), 502, 'idp_unavailable'],
+    ['invalid_client (401)', () => bodyError('invalid_client', 401), 502, 'idp_client_rejected'],
   ])('maps %s at the token endpoint to %i %s', async (_name, failure, status, code) => {
     const { begin, complete, idp } = setUp();
     idp.answer = async () => {

@@ -143,11 +143,12 @@ describe('sign in, call the API, sign out (Redis)', () => {
     expect(noCsrf.status).toBe(403);
 
     const logout = await http(`${stack.origin}/bff/logout`, { method: 'POST', headers: csrf });
-    expect(logout.status).toBe(200);
-    const { endSessionUrl } = (await logout.json()) as { endSessionUrl: string };
-    const end = new URL(endSessionUrl);
+    expect(logout.status).toBe(303);
+    expect(await logout.text()).toBe('');
+    const end = new URL(logout.headers.get('location') ?? '');
     expect(end.origin).toBe(stack.idp.origin);
-    expect(end.searchParams.get('post_logout_redirect_uri')).toBe(`${stack.origin}/`);
+    expect(end.searchParams.get('post_logout_redirect_uri')).toBe(`${stack.origin}/bff/signed-out`);
+    expect(end.searchParams.get('state')).toBeTruthy();
     expect(end.searchParams.get('id_token_hint')).toMatch(/^eyJ/);
 
     const replay = await fetch(`${stack.origin}/bff/user`, { headers: { cookie: oldCookie } });

@@ -110,7 +110,7 @@ describe.each(topologies)('Gatehouse on a Redis %s', (_name, start) => {
     const user = await http(`${instance(1)}/bff/user`);
     expect(user.status).toBe(200);
     const logout = await http(`${instance(0)}/bff/logout`, { method: 'POST', headers: csrf });
-    expect(logout.status).toBe(200);
+    expect(logout.status).toBe(303);
     for (const i of [0, 1]) {
       expect((await http(`${instance(i)}/bff/user`)).status).toBe(401);
       expect((await http(`${instance(i)}/api/demo/me`, { headers: csrf })).status).toBe(401);

@@ -2,6 +2,13 @@ import type { JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCookieFetch, startStack, type Stack } from '@gatehouse/testkit';
 import { startScriptedIdp, type ScriptedIdp } from './support/scripted-idp.ts';
+import { jsonLines } from './support/json-lines.ts';
+import { createLogger } from '../src/index.ts';
+
+interface LogFields {
+  errorCode?: string;
+  cause?: Record<string, string>;
+}
 
 /**
  * OIDC Core 12.2: an ID token returned by a refresh must name the same `iss` and `sub` as the
@@ -14,6 +21,7 @@ describe('refresh with an ID token for another subject', () => {
   /** Claims the next refresh's ID token gets on top of the original ones. */
   let refreshClaims: JWTPayload = {};
   let refreshes = 0;
+  const lines: Array<{ req?: { id?: string }; res?: { statusCode?: number } } & LogFields> = [];
 
   const now = () => Math.floor(Date.now() / 1000);
   const idToken = (payload: JWTPayload) =>
@@ -57,6 +65,8 @@ describe('refresh with an ID token for another subject', () => {
     const { issuer } = idp;
 
     stack = await startStack({
+      metrics: true,
+      deps: { logger: createLogger('info', jsonLines(lines)) },
       configure: (input) => ({
         ...input,
         devIdpOrigins: [...(input.devIdpOrigins ?? []), issuer],
@@ -120,14 +130,45 @@ describe('refresh with an ID token for another subject', () => {
     expect((await http(`${stack.origin}/bff/user`)).status).toBe(401);
   });
 
-  it('never uses tokens whose refreshed ID token names another issuer', async () => {
+  it.each<[string, JWTPayload]>([
+    ['another issuer', { iss: 'http://localhost:1/elsewhere' }],
+    ['another audience', { aud: 'someone-else' }],
+    ['an audience list without Gatehouse', { aud: ['api', 'someone-else'] }],
+  ])(
+    'ends the session when the refreshed ID token names %s (openid-client refuses it)',
+    async (_name, claims) => {
+      refreshClaims = {};
+      const http = await signedIn();
+      refreshClaims = claims;
+      const answer = await callApi(http);
+      expect(answer.status).toBe(401);
+      expect(answer.headers.get('gatehouse-problem')).toBe('session_expired');
+      expect((await http(`${stack.origin}/bff/user`)).status).toBe(401);
+    },
+  );
+
+  it('logs why the session ended on the access line, and counts it', async () => {
     refreshClaims = {};
     const http = await signedIn();
-    refreshClaims = { iss: 'http://localhost:1/elsewhere' };
-    // openid-client refuses the ID token itself: the call fails as an IdP fault and no
-    // foreign token reaches the API.
-    const answer = await callApi(http);
-    expect(answer.status).toBe(502);
-    expect(answer.headers.get('gatehouse-problem')).toBe('idp_unavailable');
+    refreshClaims = { sub: 'eve' };
+    const answer = await http(`${stack.origin}/api/echo`, {
+      headers: { 'x-csrf': '1', 'x-request-id': 'mixup-1' },
+    });
+    expect(answer.status).toBe(401);
+    let line: { errorCode?: string; cause?: Record<string, string> } | undefined;
+    await expect
+      .poll(() => {
+        line = lines.find((entry) => entry.req?.id === 'mixup-1' && entry.res?.statusCode);
+        return line !== undefined;
+      })
+      .toBe(true);
+    expect(line?.errorCode).toBe('session_expired');
+    expect(line?.cause).toMatchObject({
+      name: 'RefreshRefused',
+      message: 'the refreshed ID token names another subject',
+    });
+    const scrape = await (await fetch(`${stack.gatehouses[0]?.metricsOrigin}/metrics`)).text();
+    expect(scrape).toMatch(/gatehouse_refreshes_total\{outcome="subject_mismatch"\} [1-9]/);
+    expect(scrape).toMatch(/gatehouse_sessions_ended_total\{reason="refresh_failure"\} [1-9]/);
   });
 });

@@ -97,7 +97,7 @@ describe('token refresh across two instances', () => {
         method: 'POST',
         headers: csrf,
       });
-      expect(logout.status).toBe(200);
+      expect(logout.status).toBe(303);
       const refreshed = await inFlight;
       expect(refreshed.status).toBe(401);
     } finally {

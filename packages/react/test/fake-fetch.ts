@@ -40,7 +40,7 @@ export function fakeGatehouseFetch() {
     }
     if (path === '/bff/logout' && method === 'POST') {
       user = undefined;
-      return json({ endSessionUrl: 'http://idp.test/end' });
+      return new Response(null, { status: 303, headers: { location: 'http://idp.test/end' } });
     }
     if (path === '/api/demo/me') {
       return user ? json({ sub: user.claims.sub }) : problem(401, expiredCode);
@@ -58,6 +58,7 @@ export function fakeGatehouseFetch() {
         provider: 'dev',
         issuer: 'http://idp.test',
         session: { expiresAt },
+        logoutUrl: '/bff/logout?sid=handle-1',
       };
       expiredCode = 'unauthenticated';
     },

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import * as client from 'openid-client';
-import { userDigest } from '../digest.ts';
+import { sameSecret, userDigest } from '../digest.ts';
 import { GatehouseError, problem } from '../errors.ts';
 import {
   beginLogin,
@@ -20,10 +20,12 @@ import {
 } from '../session/model.ts';
 import type { GatehouseContext } from '../context.ts';
 import { deviceInfo, summaryOf } from '../session/device-summary.ts';
+import { endSessionUrl, rememberLogout, takeLogout } from '../oidc/logout.ts';
+import type { Provider } from '../tenants/model.ts';
 import { addLogContext, auditOrigin, userActor } from './audit-origin.ts';
 import { readCookie } from './cookies.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
-import { requireCsrfHeader } from './csrf.ts';
+import { requireCsrfHeaderOrSameOriginForm } from './csrf.ts';
 import { validateReturnTo } from './return-to.ts';
 import { tenantPage } from './tenant-page.ts';
 import { setSignInRetry } from './pages.ts';
@@ -48,7 +50,7 @@ const promisify = (fn: (cb: (err?: unknown) => void) => void) =>
 
 export function bffRouter(ctx: GatehouseContext): Router {
   const router = express.Router();
-  const csrf = requireCsrfHeader(ctx.publicOrigin);
+  const logoutCsrf = requireCsrfHeaderOrSameOriginForm(ctx.publicOrigin);
   router.get('/login', rateLimited(ctx.rateLimits, 'loginStart'), (req, res) =>
     startLogin(ctx, req, res),
   );
@@ -58,7 +60,9 @@ export function bffRouter(ctx: GatehouseContext): Router {
   );
   router.get('/callback/:tenant/:provider', (req, res) => callback(ctx, req, res));
   router.get('/user', (req, res) => currentUser(ctx, req, res));
-  router.post('/logout', csrf, (req, res) => logout(ctx, req, res));
+  router.post('/logout', logoutCsrf, (req, res) => logout(ctx, req, res, 303));
+  router.get('/logout', (req, res) => logout(ctx, req, res, 302));
+  router.get('/signed-out', (req, res) => signedOut(ctx, req, res));
   return router;
 }
 
@@ -327,6 +331,9 @@ async function currentUser(ctx: GatehouseContext, req: Request, res: Response): 
     tenant: record.tenant,
     provider: record.provider,
     issuer: record.issuer,
+    // A link that signs this session out (a top-level navigation; the handle is this session's
+    // public one, never its id), as Duende's `bff:logout_url`.
+    logoutUrl: `/bff/logout?sid=${encodeURIComponent(record.handle)}`,
     session: {
       expiresAt: new Date(sessionExpiresAt(record, ctx.sessions.idleTimeoutMs)).toISOString(),
       idleExpiresAt: new Date(idleExpiresAt).toISOString(),
@@ -336,53 +343,149 @@ async function currentUser(ctx: GatehouseContext, req: Request, res: Response): 
 }
 
 /**
- * Ends the session everywhere we can: the server-side record (so the cookie is dead on every
- * instance), the refresh and access tokens at the IdP, then the end-session URL for the browser.
+ * Sign-out as a top-level navigation (the browser's form post or link, never a script's fetch):
+ * the session ends everywhere (the server-side record, so the cookie is dead on every instance;
+ * the refresh and access tokens revoked at the IdP), then the browser is redirected (303 after
+ * a POST, 302 for the GET link) to the IdP's end-session URL with a `state`, or straight back to
+ * the app. The redirect's `Location` is out of a script's reach (a fetch sees an opaque
+ * redirect), and no body carries a URL or a token.
  */
-async function logout(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+async function logout(
+  ctx: GatehouseContext,
+  req: Request,
+  res: Response,
+  status: 302 | 303,
+): Promise<void> {
+  const returnTo = validateReturnTo(singleQueryValue(req, 'returnTo'), ctx.publicOrigin);
   const record = req.session.gh;
+  if (status === 302 && record) {
+    // The GET link must name this very session: a link on another site (or an old one) cannot
+    // sign the user out.
+    const given = singleQueryValue(req, 'sid');
+    if (given === undefined || !sameSecret(given, record.handle)) {
+      throw problem('logout_sid_mismatch');
+    }
+  }
+  // The IdP's part is prepared first: the state is stored before anything ends, so a store
+  // failure (503) loses nothing and the user can simply try again.
+  res.setHeader('cache-control', 'no-store');
+  if (!record) {
+    // Nothing to end. The cookie is left alone: a cross-site link (whose request carries no
+    // SameSite=Strict cookie) must not clear the one the browser holds.
+    redirectWithoutBody(res, status, returnTo);
+    return;
+  }
+  const idp = await idpLogout(ctx, req, record, returnTo);
   const sid = req.sessionID;
   await promisify((cb) => req.session.destroy(cb));
-  if (record) {
-    ctx.metrics.sessionsEnded('logout');
-    // The session is gone: the access line and the audit trail still say whose it was.
-    addLogContext(res, {
-      tenant: record.tenant,
-      provider: record.provider,
-      user: sessionUser(record),
-    });
-    const origin = auditOrigin(req);
-    const actor = userActor(record);
-    ctx.audit.record({
-      tenant: record.tenant,
-      actor,
-      action: 'sign-out',
-      target: `provider:${record.provider}`,
-      outcome: 'success',
-      ...origin,
-    });
-    ctx.sessions.ended(record, { reason: 'logout', by: actor, ...origin });
-    await ctx.sessions.unindexSession(sid, record);
-  }
   res.clearCookie(ctx.cookies.session, {
     path: '/',
     httpOnly: true,
     secure: ctx.config.secureCookies,
     sameSite: 'strict',
   });
-  if (!record) {
-    res.json({ endSessionUrl: null });
-    return;
-  }
-  // The session is gone already; what follows is best effort and never turns logout into an error.
-  let endSessionUrl: string | null = null;
+  ctx.metrics.sessionsEnded('logout');
+  // The session is gone: the access line and the audit trail still say whose it was.
+  addLogContext(res, {
+    tenant: record.tenant,
+    provider: record.provider,
+    user: sessionUser(record),
+  });
+  const origin = auditOrigin(req);
+  const actor = userActor(record);
+  ctx.audit.record({
+    tenant: record.tenant,
+    actor,
+    action: 'sign-out',
+    target: `provider:${record.provider}`,
+    outcome: 'success',
+    ...origin,
+  });
+  ctx.sessions.ended(record, { reason: 'logout', by: actor, ...origin });
+  await ctx.sessions.unindexSession(sid, record);
+  // Best effort from here: revocation never turns logout into an error.
+  if (idp?.revoke) await idp.revoke();
+  redirectWithoutBody(res, status, idp?.url ?? returnTo);
+}
+
+/**
+ * A redirect with an empty body: Express's `res.redirect` writes the URL into the body too, and
+ * an end-session URL carries the ID token as `id_token_hint`.
+ */
+function redirectWithoutBody(res: Response, status: 302 | 303, url: string): void {
+  res.status(status).location(url).end();
+}
+
+/**
+ * The IdP's side of a logout: the end-session (or Cognito) URL with a freshly stored `state`,
+ * and the revocation of the session's tokens to run once the session is gone. An IdP that
+ * cannot be reached (discovery), or tokens that cannot be opened, leave only the local logout.
+ */
+async function idpLogout(
+  ctx: GatehouseContext,
+  req: Request,
+  record: SessionRecord,
+  returnTo: string,
+): Promise<{ url?: string; revoke?: () => Promise<void> }> {
+  let configuration: client.Configuration;
+  let tokens: TokenSet;
+  let provider: Provider | undefined;
   try {
-    const tokens = await ctx.vault.open<TokenSet>(record.tokens);
-    endSessionUrl = await endIdpSession(ctx, req, record, tokens);
+    provider = (await ctx.providers.resolve(record.tenant, record.provider))?.provider;
+    configuration = await ctx.providers.client(record.tenant, record.provider);
+    tokens = await ctx.vault.open<TokenSet>(record.tokens);
   } catch (error) {
-    req.log.warn({ err: error }, 'logout: could not end the IdP session');
+    // An outage or a retired key, not a bug: the reason, without a stack.
+    req.log.warn(
+      {
+        tenant: record.tenant,
+        provider: record.provider,
+        reason: error instanceof Error ? error.message : String(error),
+      },
+      'logout: could not end the IdP session',
+    );
+    return {};
   }
-  res.json({ endSessionUrl });
+  const revoke = () => revokeTokens(req, record, configuration, tokens);
+  if (!provider) return { revoke };
+  const settings = provider;
+  const postLogoutRedirectUri = `${ctx.publicOrigin}/bff/signed-out`;
+  // Cognito's `/logout` sends no state back: the app is reached at `/`.
+  const needsState =
+    settings.logout === 'end-session' && !!configuration.serverMetadata().end_session_endpoint;
+  const state = needsState ? await rememberLogout(ctx.transactions, returnTo) : '';
+  const url = endSessionUrl(configuration, settings, {
+    idToken: tokens.idToken,
+    logoutHint: tokens.idToken ? undefined : await loginHintOf(ctx, record),
+    postLogoutRedirectUri,
+    state,
+  });
+  return { ...(url ? { url: url.href } : {}), revoke };
+}
+
+/** The `login_hint` claim some IdPs (Entra ID) put in the ID token, for `logout_hint`. */
+async function loginHintOf(
+  ctx: GatehouseContext,
+  record: SessionRecord,
+): Promise<string | undefined> {
+  const claims = await openClaims(ctx.vault, record).catch(() => undefined);
+  const hint = claims?.login_hint;
+  return typeof hint === 'string' ? hint : undefined;
+}
+
+/**
+ * `GET /bff/signed-out`: where the IdP sends the browser after its logout (the post-logout
+ * redirect URI registered there). The `state` Gatehouse sent says where in the app to go; a
+ * missing, unknown, expired or reused one lands on `/`, with nothing said about why.
+ */
+async function signedOut(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+  const state = req.query.state;
+  const returnTo = await takeLogout(
+    ctx.transactions,
+    typeof state === 'string' ? state : undefined,
+  );
+  res.setHeader('cache-control', 'no-store');
+  redirectWithoutBody(res, 302, returnTo ?? '/');
 }
 
 /**
@@ -406,51 +509,30 @@ function logRevocationFailure(
   log.warn({ ...where, ...detail }, 'logout: token revocation failed');
 }
 
-async function endIdpSession(
-  ctx: GatehouseContext,
+async function revokeTokens(
   req: Request,
   record: SessionRecord,
+  configuration: client.Configuration,
   tokens: TokenSet,
-): Promise<string | null> {
-  let configuration: client.Configuration;
-  try {
-    configuration = await ctx.providers.client(record.tenant, record.provider);
-  } catch (error) {
-    // An outage, not a bug: the reason, without a stack.
-    req.log.warn(
-      {
-        tenant: record.tenant,
-        provider: record.provider,
-        reason: error instanceof Error ? error.message : String(error),
-      },
-      'logout: provider unavailable',
-    );
-    return null;
-  }
-  if (configuration.serverMetadata().revocation_endpoint) {
-    const revocations: Array<Promise<void>> = [
-      client.tokenRevocation(configuration, tokens.accessToken, {
-        token_type_hint: 'access_token',
+): Promise<void> {
+  if (!configuration.serverMetadata().revocation_endpoint) return;
+  const revocations: Array<Promise<void>> = [
+    client.tokenRevocation(configuration, tokens.accessToken, {
+      token_type_hint: 'access_token',
+    }),
+  ];
+  if (tokens.refreshToken) {
+    revocations.push(
+      client.tokenRevocation(configuration, tokens.refreshToken, {
+        token_type_hint: 'refresh_token',
       }),
-    ];
-    if (tokens.refreshToken) {
-      revocations.push(
-        client.tokenRevocation(configuration, tokens.refreshToken, {
-          token_type_hint: 'refresh_token',
-        }),
-      );
-    }
-    const results = await Promise.allSettled(revocations);
-    const where = { tenant: record.tenant, provider: record.provider };
-    for (const [index, result] of results.entries()) {
-      if (result.status === 'fulfilled') continue;
-      const token = index === 0 ? 'access_token' : 'refresh_token';
-      logRevocationFailure(req.log, { ...where, token }, result.reason);
-    }
+    );
   }
-  if (!configuration.serverMetadata().end_session_endpoint) return null;
-  return client.buildEndSessionUrl(configuration, {
-    ...(tokens.idToken ? { id_token_hint: tokens.idToken } : {}),
-    post_logout_redirect_uri: `${ctx.publicOrigin}/`,
-  }).href;
+  const results = await Promise.allSettled(revocations);
+  const where = { tenant: record.tenant, provider: record.provider };
+  for (const [index, result] of results.entries()) {
+    if (result.status === 'fulfilled') continue;
+    const token = index === 0 ? 'access_token' : 'refresh_token';
+    logRevocationFailure(req.log, { ...where, token }, result.reason);
+  }
 }

@@ -19,3 +19,44 @@ export function requireCsrfHeader(publicOrigin: string): RequestHandler {
     next();
   };
 }
+
+/**
+ * CSRF defence for `POST /bff/logout`, which is also a plain HTML form's target (a top-level
+ * navigation cannot add a header). Either the `X-CSRF: 1` header as {@link requireCsrfHeader}
+ * wants it, or proof that the form is our own page's:
+ * - with Fetch Metadata (every current browser), `Sec-Fetch-Site: same-origin` (a sibling
+ *   subdomain, `same-site`, is refused too) and an `Origin` that is ours or `null` (a page
+ *   under `Referrer-Policy: no-referrer`, as Gatehouse serves them, posts its forms with
+ *   `Origin: null`; the browser's `Sec-Fetch-Site` still says where the form came from);
+ * - without it (older browsers), an `Origin` equal to the public origin.
+ * A request with neither proof is refused.
+ */
+export function requireCsrfHeaderOrSameOriginForm(publicOrigin: string): RequestHandler {
+  const header = requireCsrfHeader(publicOrigin);
+  const refuse = (reason: string) =>
+    problem('foreign_origin', { cause: new CsrfRefusal(`form post with ${reason}`) });
+  return (req, res, next) => {
+    if (req.get('x-csrf') !== undefined) return header(req, res, next);
+    const origin = req.get('origin');
+    const site = req.get('sec-fetch-site');
+    if (site !== undefined) {
+      if (site !== 'same-origin') return next(refuse(`Sec-Fetch-Site ${site}`));
+      if (origin !== undefined && origin !== publicOrigin && origin !== 'null') {
+        return next(refuse(`Origin ${origin}`));
+      }
+      return next();
+    }
+    if (origin === undefined) return next(problem('csrf_header_required'));
+    if (origin !== publicOrigin) return next(refuse(`Origin ${origin}`));
+    next();
+  };
+}
+
+/** Why a state-changing request was refused as cross-site (for the access line only). */
+export class CsrfRefusal extends Error {
+  constructor(reason: string) {
+    // A header value a client chose: only so much of it goes into a log line.
+    super(reason.slice(0, 200));
+    this.name = 'CsrfRefusal';
+  }
+}

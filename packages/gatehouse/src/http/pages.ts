@@ -262,6 +262,16 @@ function pageContent(req: Request, res: Response, error: GatehouseError): PageCo
       ],
       details,
     }),
+    idp_client_rejected: () => ({
+      heading: 'Sign-in with this provider is misconfigured',
+      paragraphs: [
+        detail,
+        'Your administrator needs to fix this provider; trying again will not help until then.',
+      ],
+      tone: 'error',
+      actions: [backToApp],
+      details,
+    }),
     invalid_parameter: () => ({
       heading: 'This sign-in link is malformed',
       paragraphs: [detail, 'Start the sign-in from the app.'],
@@ -270,6 +280,16 @@ function pageContent(req: Request, res: Response, error: GatehouseError): PageCo
       details,
     }),
   };
+  // A refused sign-out (a foreign form, a link for another session) changed nothing.
+  if (req.path === '/bff/logout') {
+    return {
+      heading: error.status >= 500 ? 'Something went wrong' : 'You were not signed out',
+      paragraphs: [detail, 'Use the app’s Sign out button to sign out.'],
+      tone: error.status >= 500 ? 'warning' : 'error',
+      actions: [backToApp],
+      details,
+    };
+  }
   return (
     byCode[error.code]?.() ?? {
       heading: error.status >= 500 ? 'Something went wrong' : 'Sign-in problem',
@@ -281,10 +301,11 @@ function pageContent(req: Request, res: Response, error: GatehouseError): PageCo
   );
 }
 
-/** The page for a browser navigation to `/bff/login` or `/bff/callback` that failed. */
+/** The page for a browser navigation to `/bff/login`, `/bff/callback` or `/bff/logout` that failed. */
 export function sendErrorPage(req: Request, res: Response, error: GatehouseError): void {
   const retryAfter = error.status === 429 ? error.headers['retry-after'] : undefined;
   res.status(error.status).setHeader('cache-control', 'no-store');
+  res.setHeader('gatehouse-problem', error.code);
   if (retryAfter) res.setHeader('retry-after', retryAfter);
   res.type('html').send(renderPage(pageContent(req, res, error)));
 }

@@ -4,6 +4,8 @@ import { GatehouseError, problem } from '../errors.ts';
 import type { ProblemCode } from '../problems.ts';
 import { describe } from '../observability/outages.ts';
 import { IdpErrorResponse } from '../oidc/login.ts';
+import { RefreshRefused } from '../oidc/refresh.ts';
+import { CsrfRefusal } from './csrf.ts';
 import { addLogContext, type LogContext } from './audit-origin.ts';
 import { sendErrorPage } from './pages.ts';
 import { accessLogDone, requestLogLevel } from './request-log.ts';
@@ -74,6 +76,14 @@ function causeOf(error: GatehouseError): { cause?: Record<string, string> } {
   if (cause instanceof IdpErrorResponse) {
     fields.idpError = clip(cause.error);
     if (cause.errorDescription) fields.idpErrorDescription = clip(cause.errorDescription);
+  } else if (cause instanceof client.WWWAuthenticateChallengeError) {
+    const challenge = cause.cause.find((c) => c.parameters.error) ?? cause.cause[0];
+    fields.idpStatus = String(cause.status);
+    if (challenge) fields.idpChallenge = clip(challenge.scheme);
+    if (challenge?.parameters.error) fields.idpError = clip(challenge.parameters.error);
+    if (challenge?.parameters.error_description) {
+      fields.idpErrorDescription = clip(challenge.parameters.error_description);
+    }
   } else if (
     cause instanceof client.ResponseBodyError ||
     cause instanceof client.AuthorizationResponseError
@@ -81,7 +91,13 @@ function causeOf(error: GatehouseError): { cause?: Record<string, string> } {
     fields.idpError = clip(cause.error);
     if (cause.error_description) fields.idpErrorDescription = clip(cause.error_description);
   }
-  if (cause instanceof IdpErrorResponse || cause instanceof client.ClientError) {
+  if (cause instanceof client.ResponseBodyError) fields.idpStatus = String(cause.status);
+  if (
+    cause instanceof IdpErrorResponse ||
+    cause instanceof RefreshRefused ||
+    cause instanceof CsrfRefusal ||
+    cause instanceof client.ClientError
+  ) {
     fields.message = clip(cause.message);
   }
   return { cause: fields };
@@ -98,6 +114,9 @@ function logFieldsOf(error: GatehouseError): LogContext {
   const fields: LogContext = { errorCode: error.code };
   if (error.status >= 500) {
     if (error.cause) fields.reason = clip(describe(error.cause));
+    // An IdP's refusal that is no outage (its client credentials rejected): what it said.
+    const { cause } = causeOf(error);
+    if (cause?.idpError !== undefined || cause?.idpStatus !== undefined) fields.cause = cause;
     if (error.status === 500) fields.err = error.cause ?? error;
     return fields;
   }
@@ -140,9 +159,12 @@ export function errorHandler(): ErrorRequestHandler {
       abandonResponse(res, error);
       return;
     }
-    const navigation = req.method === 'GET' && req.accepts(['json', 'html']) === 'html';
-    if (navigation && /^\/bff\/(login|callback)\b/.test(req.path)) sendErrorPage(req, res, error);
-    else sendProblem(res, error);
+    const navigation =
+      (req.method === 'GET' || (req.method === 'POST' && req.path === '/bff/logout')) &&
+      req.accepts(['json', 'html']) === 'html';
+    if (navigation && /^\/bff\/(login|callback|logout)\b/.test(req.path)) {
+      sendErrorPage(req, res, error);
+    } else sendProblem(res, error);
   };
 }
 

@@ -63,6 +63,7 @@ export type RefreshOutcome =
   | 'dpop_unbound'
   | 'retired_key'
   | 'resource_not_granted'
+  | 'client_rejected'
   | 'idp_unavailable';
 export type IdpEndpoint = 'discovery' | 'token' | 'revocation' | 'jwks' | 'userinfo' | 'other';
 /** `ok`; `error`: the IdP answered 4xx; `unavailable`: no answer, a time-out or a 5xx. */

@@ -40,3 +40,17 @@ export const openidClientGrants: IdpGrants = {
   authorizationCode: (configuration, callbackUrl, checks, options) =>
     client.authorizationCodeGrant(configuration, callbackUrl, checks, undefined, options),
 };
+
+/**
+ * The token endpoint refused the client itself: RFC 6749 §5.2 `invalid_client` in the body, or
+ * a 401 whose `WWW-Authenticate` challenge says so (or says nothing more).
+ */
+export function isClientRejected(error: unknown): boolean {
+  if (error instanceof client.ResponseBodyError) return error.error === 'invalid_client';
+  if (error instanceof client.WWWAuthenticateChallengeError) {
+    if (error.status !== 401) return false;
+    const said = error.cause.map((challenge) => challenge.parameters.error).filter(Boolean);
+    return said.length === 0 || said.includes('invalid_client');
+  }
+  return false;
+}

@@ -2,13 +2,14 @@ import { randomBytes } from 'node:crypto';
 import { sameSecret, sha256 } from '../digest.ts';
 import * as client from 'openid-client';
 import { GatehouseError, problem } from '../errors.ts';
+import { PROBLEMS } from '../problems.ts';
 import type { KeyValueStore } from '../session/kv.ts';
 import { refreshTokenExpiry, type TokenSet } from '../session/model.ts';
 import { RetiredKeyError, type Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
 import { calculateJwkThumbprint } from 'jose';
 import { importDpopKey, newDpopKey, type DpopPrivateJwk } from './dpop.ts';
-import { openidClientGrants, type IdpGrants } from './idp-grants.ts';
+import { isClientRejected, openidClientGrants, type IdpGrants } from './idp-grants.ts';
 import { missingTransaction, noteLoginAttempt } from './login-attempts.ts';
 import { RESERVED_AUTHORIZATION_PARAMETERS } from '../tenants/provider-schema.ts';
 
@@ -155,7 +156,7 @@ export async function completeLogin(
     // The IdP's own words go to the log (where an operator can diagnose them), never to the
     // page: only a registered error code is shown, and in a sentence of ours.
     throw problem('login_failed', {
-      detail: idpErrorSentence(idpError),
+      detail: `${idpErrorSentence(idpError)} ${idpSaid(idpError)}`,
       cause: new IdpErrorResponse(idpError, params.get('error_description') ?? undefined),
     });
   }
@@ -215,6 +216,9 @@ const IDP_FAILURE_CODES = new Set([
 /** Maps openid-client failures: protocol rejections are 400, unreachable IdPs 502. */
 function loginError(error: unknown): GatehouseError {
   if (error instanceof GatehouseError) return error;
+  // The IdP refused Gatehouse's client credentials (RFC 6749 `invalid_client`, or a bare 401
+  // challenge): neither the user's fault nor an outage; an admin must fix the provider.
+  if (isClientRejected(error)) return problem('idp_client_rejected', { cause: error });
   // The IdP's own failures (5xx, garbage, time-outs, blocked or failed fetches) are a bad
   // gateway, not a bad request.
   if (
@@ -227,11 +231,14 @@ function loginError(error: unknown): GatehouseError {
   }
   if (
     error instanceof client.ResponseBodyError ||
-    error instanceof client.AuthorizationResponseError ||
-    error instanceof client.ClientError
+    error instanceof client.AuthorizationResponseError
   ) {
-    return problem('login_failed', { cause: error });
+    return problem('login_failed', {
+      detail: `${PROBLEMS.login_failed.message} ${idpSaid(error.error)}`,
+      cause: error,
+    });
   }
+  if (error instanceof client.ClientError) return problem('login_failed', { cause: error });
   return problem('idp_unavailable', { cause: error });
 }
 
@@ -288,4 +295,15 @@ function idpErrorSentence(error: string): string {
   return Object.hasOwn(IDP_ERROR_SENTENCES, error)
     ? (IDP_ERROR_SENTENCES[error] ?? '')
     : 'The identity provider did not sign you in.';
+}
+
+/**
+ * The IdP's error code in a form safe to show: only an RFC 6749 style code (letters, digits,
+ * `_`, `.`, `-`, at most 64 characters) is quoted; anything else (free text a hostile IdP or a
+ * forged link could use to phish) is not. The `error_description` is never shown, only logged.
+ */
+export function idpSaid(error: string): string {
+  return /^[A-Za-z0-9_.-]{1,64}$/.test(error)
+    ? `The identity provider said: ${error}.`
+    : 'The identity provider gave an error.';
 }

@@ -13,7 +13,12 @@ import type { SessionService } from '../session/service.ts';
 import { idpOutageSimulated } from '../session/test-controls.ts';
 import { RetiredKeyError, type Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
-import { openidClientGrants, type GrantResponse, type IdpGrants } from './idp-grants.ts';
+import {
+  isClientRejected,
+  openidClientGrants,
+  type GrantResponse,
+  type IdpGrants,
+} from './idp-grants.ts';
 import { DpopKeys, type DpopRequestHeaders } from './dpop.ts';
 import { ASSUMED_EXPIRES_IN_SECONDS, toTokenSet } from './login.ts';
 import { performance } from 'node:perf_hooks';
@@ -232,6 +237,17 @@ export class TokenRefresher {
         metrics.refresh('resource_not_granted', seconds());
         throw problem('resource_not_granted', { cause: error });
       }
+      // OIDC Core 12.2: openid-client refuses a refreshed ID token whose `iss` or `aud` differs
+      // from the session's (issuer, client): the session must not carry on with those tokens.
+      if (error instanceof client.ClientError && error.code === ID_TOKEN_CLAIM_MISMATCH) {
+        return this.#endSession(sid, record, 'subject_mismatch', seconds(), error);
+      }
+      // The IdP refused Gatehouse's own credentials: an admin must fix the provider; the
+      // user's session is not at fault and stays.
+      if (isClientRejected(error)) {
+        metrics.refresh('client_rejected', seconds());
+        throw problem('idp_client_rejected', { cause: error });
+      }
       // Unreachable or misbehaving IdP: fail this call, keep the session.
       metrics.refresh('idp_unavailable', seconds());
       throw problem('idp_unavailable', { cause: error });
@@ -244,7 +260,17 @@ export class TokenRefresher {
       (refreshed.iss !== record.issuer ||
         userDigest(refreshed.iss, refreshed.sub) !== sessionUser(record))
     ) {
-      return this.#endSession(sid, record, 'subject_mismatch', seconds());
+      return this.#endSession(
+        sid,
+        record,
+        'subject_mismatch',
+        seconds(),
+        new RefreshRefused(
+          refreshed.iss !== record.issuer
+            ? 'the refreshed ID token names another issuer'
+            : 'the refreshed ID token names another subject',
+        ),
+      );
     }
     // A DPoP session's tokens must stay bound: an IdP that answers a proven refresh with a
     // Bearer token has dropped the binding, and the session does not carry on with it.
@@ -288,11 +314,24 @@ export class TokenRefresher {
     record: SessionRecord,
     outcome: RefreshOutcome,
     seconds: number,
+    cause?: Error,
   ): Promise<never> {
     const { metrics } = this.#options;
     metrics.refresh(outcome, seconds);
     await this.#options.sessions.end(sid, record, { reason: 'refresh-failure' });
     metrics.sessionsEnded('refresh_failure');
-    throw problem('session_expired');
+    // The cause goes to the request's access line (never to the client).
+    throw problem('session_expired', { cause: cause ?? new RefreshRefused(outcome) });
+  }
+}
+
+/** openid-client's code for an ID token claim (`iss`, `aud`, `azp`…) that does not match. */
+const ID_TOKEN_CLAIM_MISMATCH = 'OAUTH_JWT_CLAIM_COMPARISON_FAILED';
+
+/** Why a refresh ended its session, for the access line: a fixed sentence, never a token. */
+export class RefreshRefused extends Error {
+  constructor(reason: string) {
+    super(reason);
+    this.name = 'RefreshRefused';
   }
 }

@@ -21,8 +21,14 @@ export interface ScriptedIdp {
 }
 
 export interface ScriptedIdpOptions {
-  /** The token endpoint's answer to a form-encoded request; `reply` sends JSON with a status. */
-  token(form: URLSearchParams, reply: (status: number, body: unknown) => void): void;
+  /**
+   * The token endpoint's answer to a form-encoded request; `reply` sends JSON with a status (and
+   * extra headers, say a `WWW-Authenticate` challenge).
+   */
+  token(
+    form: URLSearchParams,
+    reply: (status: number, body: unknown, headers?: Record<string, string>) => void,
+  ): void;
   /** Called when a browser (or the test) visits the authorization endpoint. */
   authorize?: (params: URLSearchParams) => void;
 }
@@ -39,8 +45,15 @@ export async function startScriptedIdp(options: ScriptedIdpOptions): Promise<Scr
   const jwk = { ...(await exportJWK(pair.publicKey)), kid: 'k1', alg: 'RS256', use: 'sig' };
   const publicPem = await exportSPKI(pair.publicKey);
 
-  const json = (res: ServerResponse, status: number, body: unknown) =>
-    res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(body));
+  const json = (
+    res: ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ) =>
+    res
+      .writeHead(status, { ...headers, 'content-type': 'application/json' })
+      .end(JSON.stringify(body));
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', issuer);
     if (url.pathname === '/.well-known/openid-configuration') {
@@ -64,7 +77,9 @@ export async function startScriptedIdp(options: ScriptedIdpOptions): Promise<Scr
       let body = '';
       req.on('data', (chunk: Buffer) => (body += chunk.toString()));
       req.on('end', () =>
-        options.token(new URLSearchParams(body), (status, answer) => json(res, status, answer)),
+        options.token(new URLSearchParams(body), (status, answer, headers) =>
+          json(res, status, answer, headers),
+        ),
       );
       return;
     }
