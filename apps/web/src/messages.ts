@@ -127,6 +127,21 @@ export const PROBLEM_WORDS: Record<ProblemCode, Words> = {
     message: TRY_SOON,
     retry: true,
   },
+  idp_client_rejected: {
+    title: 'Your organisation’s sign-in service refused this app’s credentials.',
+    message: 'Your administrator needs to fix the sign-in settings; trying again will not help.',
+    retry: false,
+  },
+  dpop_not_accepted: {
+    title: 'This part of the app cannot use your sign-in.',
+    message: 'Your session’s tokens are bound to Gatehouse; ask your administrator about this API.',
+    retry: false,
+  },
+  logout_sid_mismatch: {
+    title: 'That sign-out link belongs to another session.',
+    message: 'Use the Sign out button in the app to sign out.',
+    retry: false,
+  },
   invalid_logout_token: { title: 'The request was malformed.', message: RELOAD, retry: false },
 
   // Sessions.
