@@ -21,8 +21,16 @@ export type {
   SignedOutReason,
   VisibilitySource,
 } from './types.ts';
+export type { GatehouseAdminConsole } from './admin-console.ts';
 export type {
   AdminIdentity,
+  ApiKeyInfo,
+  AuditEventView,
+  AuditPage,
+  IssuedApiKey,
+  SessionsEnded,
+  TenantSession,
+  TenantSessionList,
   ProblemCode,
   ProviderCheckName,
   ProviderInput,
