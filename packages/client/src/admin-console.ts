@@ -8,8 +8,49 @@ import type {
 import type { AdminCall } from './admin.ts';
 import { asRecord, invalidResponse, readJson } from './parse.ts';
 
-/** The admin API calls behind the console's API keys, Sessions and Audit tabs. */
+/**
+ * Provider registration helpers of the admin API. Their types move to the generated contract
+ * (`admin-contract.ts`) once the server's schemas name them.
+ */
+export interface ProviderProfile {
+  id: string;
+  name: string;
+  summary: string;
+  issuerHint: string;
+  /** A partial provider body the profile fills in. */
+  defaults: Record<string, unknown>;
+  notes: string[];
+}
+
+/** What a tenant admin registers at the IdP for one provider (before it exists, too). */
+export interface ProviderUris {
+  redirectUri: string;
+  postLogoutRedirectUri: string;
+  backchannelLogoutUri: string;
+  jwksUri: string;
+}
+
+/** One named registration check, passed or not, with the body field it concerns. */
+export interface ProviderCheck {
+  name: string;
+  ok: boolean;
+  message: string;
+  field: string | null;
+}
+
+export interface ProviderCheckReport {
+  ok: boolean;
+  checks: ProviderCheck[];
+}
+
+/** The admin API calls behind the console's guided registration and its other tabs. */
 export interface GatehouseAdminConsole {
+  /** The provider profiles (Generic OIDC, Entra ID, Google, …). */
+  providerProfiles: () => Promise<ProviderProfile[]>;
+  /** The URIs to register at the IdP for `provider` (which need not exist yet). */
+  providerUris: (tenant: string, provider: string) => Promise<ProviderUris>;
+  /** Runs every registration check on a provider body without saving it. */
+  providerChecks: (tenant: string, body: Record<string, unknown>) => Promise<ProviderCheckReport>;
   /** The tenant's live sessions, newest first. */
   listSessions: (tenant: string) => Promise<TenantSession[]>;
   /** Ends one session (by its public handle) on every instance. */
@@ -48,7 +89,42 @@ export function createAdminConsoleApi(call: AdminCall): GatehouseAdminConsole {
     return { ended: count };
   }
 
+  async function getRecord(path: string): Promise<Record<string, unknown>> {
+    const response = await call(path, { method: 'GET' });
+    const body = asRecord(await readJson(response));
+    if (!body) throw invalidResponse(response.status, `GET …${path} answered without an object`);
+    return body;
+  }
+
   return {
+    providerProfiles: () => getList<ProviderProfile>('/provider-profiles', 'profiles'),
+    async providerUris(tenant, provider) {
+      const body = await getRecord(
+        `${tenantPath(tenant)}/provider-uris/${encodeURIComponent(provider)}`,
+      );
+      const { redirectUri, postLogoutRedirectUri, backchannelLogoutUri, jwksUri } = body;
+      if (
+        typeof redirectUri !== 'string' ||
+        typeof postLogoutRedirectUri !== 'string' ||
+        typeof backchannelLogoutUri !== 'string' ||
+        typeof jwksUri !== 'string'
+      ) {
+        throw invalidResponse(200, 'GET …/provider-uris answered without the four URIs');
+      }
+      return { redirectUri, postLogoutRedirectUri, backchannelLogoutUri, jwksUri };
+    },
+    async providerChecks(tenant, body) {
+      const response = await call(`${tenantPath(tenant)}/provider-checks`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(body),
+      });
+      const report = asRecord(await readJson(response));
+      if (typeof report?.['ok'] !== 'boolean' || !Array.isArray(report['checks'])) {
+        throw invalidResponse(response.status, 'POST …/provider-checks answered without checks');
+      }
+      return report as unknown as ProviderCheckReport;
+    },
     listSessions: (tenant) => getList<TenantSession>(`${tenantPath(tenant)}/sessions`, 'sessions'),
     endSession: (tenant, handle) =>
       ended(`${tenantPath(tenant)}/sessions/${encodeURIComponent(handle)}`),

@@ -21,7 +21,13 @@ export type {
   SignedOutReason,
   VisibilitySource,
 } from './types.ts';
-export type { GatehouseAdminConsole } from './admin-console.ts';
+export type {
+  GatehouseAdminConsole,
+  ProviderCheck,
+  ProviderCheckReport,
+  ProviderProfile,
+  ProviderUris,
+} from './admin-console.ts';
 export type {
   AdminIdentity,
   ApiKeyInfo,
