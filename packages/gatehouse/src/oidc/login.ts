@@ -7,6 +7,7 @@ import { refreshTokenExpiry, type TokenSet } from '../session/model.ts';
 import { RetiredKeyError, type Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
 import { openidClientGrants, type IdpGrants } from './idp-grants.ts';
+import { RESERVED_AUTHORIZATION_PARAMETERS } from '../tenants/provider-schema.ts';
 
 /** What the server remembers between `/bff/login` and the callback; never sent to the browser. */
 export interface LoginTransaction {
@@ -27,19 +28,7 @@ export interface LoginTransaction {
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
 
 /** Parameters the protocol owns; a provider's extra authorization parameters cannot override them. */
-export const RESERVED_AUTHORIZATION_PARAMETERS: ReadonlySet<string> = new Set([
-  'client_id',
-  'redirect_uri',
-  'response_type',
-  'response_mode',
-  'scope',
-  'state',
-  'nonce',
-  'code_challenge',
-  'code_challenge_method',
-  'request',
-  'request_uri',
-]);
+export { RESERVED_AUTHORIZATION_PARAMETERS };
 
 export interface LoginDeps {
   providers: Pick<ProviderClients, 'resolve' | 'client' | 'redirectUri'>;

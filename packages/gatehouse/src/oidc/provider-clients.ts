@@ -4,6 +4,7 @@ import { isPlainHttpDevIdp } from '../config/dev-idp.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { Provider, Tenant } from '../tenants/model.ts';
 import type { TenantRegistry } from '../tenants/registry.ts';
+import { providerUris } from '../tenants/provider-uris.ts';
 import { ID_TOKEN_ALGORITHM } from '../tenants/provider-checks.ts';
 import { performance } from 'node:perf_hooks';
 import { reportingFetch, type OutageLog } from '../observability/outages.ts';
@@ -64,7 +65,7 @@ export class ProviderClients {
   }
 
   redirectUri(tenantId: string, providerId: string): string {
-    return `${this.#config.publicUrl.replace(/\/$/, '')}/bff/callback/${tenantId}/${providerId}`;
+    return providerUris(this.#config.publicUrl, tenantId, providerId).redirectUri;
   }
 
   async client(tenantId: string, providerId: string): Promise<client.Configuration> {
@@ -167,7 +168,8 @@ function clientAuthentication(provider: Provider, secret: string | undefined): c
       return client.ClientSecretBasic(secret);
     case 'client_secret_post':
       return client.ClientSecretPost(secret);
-    case 'none':
-      return client.None();
+    case 'private_key_jwt':
+      // Not wired yet: discovery fails (idp_unavailable) rather than authenticating wrongly.
+      throw new Error('private_key_jwt client authentication is not available yet');
   }
 }
