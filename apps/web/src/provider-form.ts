@@ -219,9 +219,7 @@ export function fieldForApiPath(path: string | null): ProviderField | undefined 
 }
 
 /** The methods the form offers: a BFF is a confidential client, so never `none`. */
-export const OFFERED_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = AUTH_METHODS.filter(
-  (method) => method !== 'none',
-);
+export const OFFERED_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = AUTH_METHODS;
 
 /** What each method means, for the select's option text. */
 export const AUTH_METHOD_LABELS: Readonly<Record<string, string>> = {

@@ -2,6 +2,7 @@ import type {
   ApiKeyInfo,
   AuditPage,
   IssuedApiKey,
+  ProviderView,
   SessionsEnded,
   TenantSession,
 } from './admin-contract.ts';
@@ -23,12 +24,7 @@ export interface ProviderProfile {
 }
 
 /** What a tenant admin registers at the IdP for one provider (before it exists, too). */
-export interface ProviderUris {
-  redirectUri: string;
-  postLogoutRedirectUri: string;
-  backchannelLogoutUri: string;
-  jwksUri: string;
-}
+export type ProviderUris = ProviderView['uris'];
 
 /** One named registration check, passed or not, with the body field it concerns. */
 export interface ProviderCheck {

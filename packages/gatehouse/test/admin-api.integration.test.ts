@@ -297,6 +297,12 @@ const ROWS: Row[] = [
     expect: [200, 403, 403, 403, 403, 401],
   },
   {
+    name: 'GET /tenants/acme/provider-uris/:provider',
+    method: 'GET',
+    path: fixed('/tenants/acme/provider-uris/not-yet-created'),
+    expect: [200, 200, 200, 403, 403, 401],
+  },
+  {
     name: 'GET /tenants/acme/sessions',
     method: 'GET',
     path: fixed('/tenants/acme/sessions'),

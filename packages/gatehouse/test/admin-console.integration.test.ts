@@ -59,6 +59,28 @@ async function signedInAs(jar: CookieFetch): Promise<string | undefined> {
   return ((await res.json()) as { claims: { sub: string } }).claims.sub;
 }
 
+describe('the provider URIs', () => {
+  it('are answered for a provider id before the provider exists; a bad id or tenant is refused', async () => {
+    const answer = await adminCall(origin, asAlice(), 'GET', '/tenants/acme/provider-uris/okta');
+    expect(answer.status, answer.text).toBe(200);
+    expect(answer.body).toEqual({
+      redirectUri: `${origin}/bff/callback/acme/okta`,
+      postLogoutRedirectUri: `${origin}/bff/signed-out`,
+      backchannelLogoutUri: `${origin}/bff/backchannel-logout/acme/okta`,
+      jwksUri: `${origin}/bff/jwks/acme/okta`,
+    });
+    const hostile = await adminCall(
+      origin,
+      asAlice(),
+      'GET',
+      '/tenants/acme/provider-uris/..%2F..%2Fevil',
+    );
+    expect([hostile.status, hostile.body.code]).toEqual([404, 'unknown_provider']);
+    const other = await adminCall(origin, asAlice(), 'GET', '/tenants/globex/provider-uris/okta');
+    expect([other.status, other.body.code]).toEqual([403, 'tenant_forbidden']);
+  });
+});
+
 describe('the tenant session list', () => {
   it("lists the tenant's sessions with the caller's own marked, never a session id", async () => {
     const sessions = await listSessions();

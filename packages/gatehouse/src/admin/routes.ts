@@ -34,6 +34,7 @@ import {
   providerTestSchema,
   sessionsEndedSchema,
   tenantSessionListSchema,
+  providerUrisSchema,
   tenantAnswerSchema,
   tenantCreateSchema,
   tenantListSchema,
@@ -356,6 +357,20 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
       const tenant = await existingTenant(ctx, params.tenant);
       const sessions = await ctx.sessions.sessionsOfTenant(tenant.id);
       return endSessions({ ctx, req, who }, sessions, (record) => record.tenant === tenant.id);
+    },
+  }),
+  route({
+    method: 'get',
+    path: '/tenants/:tenant/provider-uris/:provider',
+    operationId: 'getProviderUris',
+    summary:
+      'The URIs to register at the IdP for a provider id, before the provider exists (or after)',
+    access: 'tenant',
+    response: { status: 200, description: 'The URIs', schema: providerUrisSchema },
+    errors: [404],
+    handle: async ({ ctx, params }) => {
+      const tenant = await existingTenant(ctx, params.tenant);
+      return providerUris(ctx.publicOrigin, tenant.id, params.provider ?? '');
     },
   }),
   route({
