@@ -365,7 +365,7 @@ export function ProviderForm(props: ProviderFormProps) {
             aria-busy={testing}
             onClick={() => void runChecks()}
           >
-            Test
+            Test these settings
           </button>
           <button type="submit" disabled={saving} aria-busy={saving}>
             Save provider
