@@ -240,6 +240,20 @@ export function ProviderForm(props: ProviderFormProps) {
             Enter what your provider gave you
           </legend>
           <Field
+            {...fieldCommon('displayName')}
+            label="Display name"
+            hint="What users see on the sign-in button."
+          >
+            <input
+              {...fieldProps('displayName')}
+              type="text"
+              required
+              autoComplete="off"
+              value={values.displayName}
+              onChange={(event) => set('displayName', event.target.value)}
+            />
+          </Field>
+          <Field
             {...fieldCommon('issuer')}
             label="Issuer"
             hint={`The issuer URL exactly as its discovery document names it, e.g. ${profile.issuerHint}`}
@@ -304,21 +318,7 @@ export function ProviderForm(props: ProviderFormProps) {
             </select>
           </Field>
           <details className="advanced">
-            <summary>Display name, scopes and parameters</summary>
-            <Field
-              {...fieldCommon('displayName')}
-              label="Display name"
-              hint="What users see on the sign-in button."
-            >
-              <input
-                {...fieldProps('displayName')}
-                type="text"
-                required
-                autoComplete="off"
-                value={values.displayName}
-                onChange={(event) => set('displayName', event.target.value)}
-              />
-            </Field>
+            <summary>Scopes and parameters</summary>
             <Field {...fieldCommon('scopes')} label="Scopes" hint="Space separated.">
               <input
                 {...fieldProps('scopes')}
