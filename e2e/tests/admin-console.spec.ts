@@ -1,3 +1,4 @@
+import { fileURLToPath } from 'node:url';
 import AxeBuilder from '@axe-core/playwright';
 import type { Page } from '@playwright/test';
 import { expect, signInThroughDevIdp, test } from './fixtures.ts';
@@ -8,7 +9,8 @@ import { expect, signInThroughDevIdp, test } from './fixtures.ts';
  * tests sign-in in a popup without touching her own session, and uses every tab.
  */
 
-const SCREENS = 'test-results/screens';
+/** Beside the other Playwright output, whatever directory the run starts in. */
+const SCREENS = fileURLToPath(new URL('../test-results/screens', import.meta.url));
 const TABS = ['Providers', 'API keys', 'Sessions', 'Audit'] as const;
 
 async function signInAsAlice(page: Page): Promise<void> {

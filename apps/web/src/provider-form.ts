@@ -223,9 +223,9 @@ export const OFFERED_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = AUTH_MET
 
 /** What each method means, for the select's option text. */
 export const AUTH_METHOD_LABELS: Readonly<Record<string, string>> = {
-  client_secret_basic: 'Client secret in the Authorization header (client_secret_basic)',
-  client_secret_post: 'Client secret in the request body (client_secret_post)',
-  private_key_jwt: 'Signed JWT with a key Gatehouse holds (private_key_jwt)',
+  client_secret_basic: 'client_secret_basic (secret in a header)',
+  client_secret_post: 'client_secret_post (secret in the body)',
+  private_key_jwt: 'private_key_jwt (key Gatehouse holds)',
 };
 
 /** A profile's defaults applied to the form: method, scopes and parameters it knows better. */
