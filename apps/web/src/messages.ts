@@ -137,6 +137,11 @@ export const PROBLEM_WORDS: Record<ProblemCode, Words> = {
     message: 'Your session’s tokens are bound to Gatehouse; ask your administrator about this API.',
     retry: false,
   },
+  unknown_session: {
+    title: 'That session has already ended.',
+    message: 'Reload to see the sessions that are still active.',
+    retry: false,
+  },
   logout_sid_mismatch: {
     title: 'That sign-out link belongs to another session.',
     message: 'Use the Sign out button in the app to sign out.',

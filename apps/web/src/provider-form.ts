@@ -126,7 +126,8 @@ export function parseScopes(text: string): string[] {
 /** What the browser can tell before asking the server: required fields and the parameter lines. */
 export function validateProviderForm(values: ProviderFormValues, creating: boolean): FieldErrors {
   const errors: FieldErrors = {};
-  const required: ProviderField[] = ['displayName', 'issuer', 'clientId'];
+  // The display name may stay empty: the provider ID stands in for it.
+  const required: ProviderField[] = ['issuer', 'clientId'];
   if (creating) required.unshift('id');
   for (const field of required) {
     const value = values[field];
@@ -158,8 +159,9 @@ export function usesClientSecret(method: TokenEndpointAuthMethod): boolean {
 
 function providerFields(values: ProviderFormValues): Omit<ProviderInput, 'id'> {
   const extra = parseExtraParams(values.extraParams);
+  const displayName = values.displayName.trim();
   return {
-    displayName: values.displayName.trim(),
+    ...(displayName === '' ? {} : { displayName }),
     issuer: values.issuer.trim(),
     clientId: values.clientId.trim(),
     ...(values.clientSecret === '' ? {} : { clientSecret: values.clientSecret }),
@@ -208,4 +210,48 @@ export function checkFailure(problem: GatehouseProblem): string {
 
 export function firstInvalidField(errors: FieldErrors): ProviderField | undefined {
   return FIELD_ORDER.find((field) => errors[field] !== undefined);
+}
+
+/** The form field an API body path (`clientSecret`, `authorizationParams.prompt`…) is shown at. */
+export function fieldForApiPath(path: string | null): ProviderField | undefined {
+  if (path === null) return undefined;
+  return FIELD_FOR_API_PATH.get(path.split('.')[0] ?? '');
+}
+
+/** The methods the form offers: a BFF is a confidential client, so never `none`. */
+export const OFFERED_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = AUTH_METHODS;
+
+/** What each method means, for the select's option text. */
+export const AUTH_METHOD_LABELS: Readonly<Record<string, string>> = {
+  client_secret_basic: 'client_secret_basic (secret in a header)',
+  client_secret_post: 'client_secret_post (secret in the body)',
+  private_key_jwt: 'private_key_jwt (key Gatehouse holds)',
+};
+
+/** A profile's defaults applied to the form: method, scopes and parameters it knows better. */
+export function withProfileDefaults(
+  values: ProviderFormValues,
+  defaults: Record<string, unknown>,
+): ProviderFormValues {
+  const next = { ...values };
+  const method = defaults['tokenEndpointAuthMethod'];
+  const known = OFFERED_AUTH_METHODS.find((offered) => offered === method);
+  if (known !== undefined) next.tokenEndpointAuthMethod = known;
+  const scopes = defaults['scopes'];
+  if (Array.isArray(scopes)) {
+    next.scopes = scopes.filter((scope): scope is string => typeof scope === 'string').join(' ');
+  }
+  const params = defaults['authorizationParams'];
+  if (params !== null && typeof params === 'object' && !Array.isArray(params)) {
+    next.extraParams = Object.entries(params)
+      .filter((entry): entry is [string, string] => typeof entry[1] === 'string')
+      .map(([key, value]) => `${key}=${value}`)
+      .join('\n');
+  }
+  return next;
+}
+
+/** A provider id the server would take (what `/provider-uris/:provider` accepts). */
+export function isProviderId(id: string): boolean {
+  return /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/.test(id);
 }

@@ -5,12 +5,14 @@ import {
   DEFAULT_SCOPES,
   describeSaveFailure,
   emptyProviderForm,
+  fieldForApiPath,
   firstInvalidField,
   parseExtraParams,
   providerFormFrom,
   toProviderInput,
   toProviderPatch,
   validateProviderForm,
+  withProfileDefaults,
 } from '../src/provider-form.ts';
 
 const stored: TenantProvider = {
@@ -139,12 +141,46 @@ describe('the form values', () => {
   });
 });
 
+describe('withProfileDefaults', () => {
+  it("takes a profile's method, scopes and parameters and keeps what the admin typed", () => {
+    const typed = { ...emptyProviderForm(), id: 'google', issuer: 'https://accounts.google.com' };
+    const next = withProfileDefaults(typed, {
+      tokenEndpointAuthMethod: 'client_secret_post',
+      scopes: ['openid', 'email', 42],
+      authorizationParams: { access_type: 'offline', prompt: 'consent', bad: 1 },
+    });
+    expect(next).toEqual({
+      ...typed,
+      tokenEndpointAuthMethod: 'client_secret_post',
+      scopes: 'openid email',
+      extraParams: 'access_type=offline\nprompt=consent',
+    });
+  });
+
+  it('ignores what it does not know: a method the form does not offer, a non-object', () => {
+    const typed = emptyProviderForm();
+    const next = withProfileDefaults(typed, {
+      tokenEndpointAuthMethod: 'none',
+      authorizationParams: ['x'],
+    });
+    expect(next).toEqual(typed);
+  });
+});
+
+describe('fieldForApiPath', () => {
+  it('places a check at its form field, and nothing for null or unknown paths', () => {
+    expect(fieldForApiPath('clientSecret')).toBe('clientSecret');
+    expect(fieldForApiPath('authorizationParams.prompt')).toBe('extraParams');
+    expect(fieldForApiPath(null)).toBeUndefined();
+    expect(fieldForApiPath('constructor')).toBeUndefined();
+  });
+});
+
 describe('validateProviderForm', () => {
-  it('requires the ID only when creating', () => {
+  it('requires the ID only when creating; the display name may stay empty', () => {
     const blank = { ...emptyProviderForm(), displayName: ' ' };
     expect(validateProviderForm(blank, true)).toEqual({
       id: 'Required.',
-      displayName: 'Required.',
       issuer: 'Required.',
       clientId: 'Required.',
     });

@@ -285,6 +285,7 @@ export type ProblemCode =
   | 'tenant_forbidden'
   | 'unknown_api_key'
   | 'unknown_sub'
+  | 'unknown_session'
   | 'tenant_exists'
   | 'provider_exists'
   | 'email_domain_taken'
@@ -296,3 +297,82 @@ export type ProblemCode =
   | 'test_control_not_applicable'
   | 'secret_mismatch'
   | 'internal_error';
+
+/** `GET …/api-keys`: a tenant's admin API keys (never the keys themselves). */
+export interface ApiKeyList {
+  apiKeys: ApiKeyInfo[];
+}
+
+/** One admin API key as listed. */
+export interface ApiKeyInfo {
+  id: string;
+  label: null | string;
+  createdAt: string;
+}
+
+/** `POST …/api-keys`: the new key, shown in this answer only. */
+export interface IssuedApiKey {
+  id: string;
+  label: null | string;
+  createdAt: string;
+  key: string;
+}
+
+/** `GET …/sessions`: the tenant's live sessions. */
+export interface TenantSessionList {
+  sessions: TenantSession[];
+}
+
+/** One live session of a tenant, as its admins see it. */
+export interface TenantSession {
+  handle: string;
+  provider: string;
+  sub: string;
+  name: null | string;
+  device: string;
+  createdAt: string;
+  lastSeenAt: string;
+  current: boolean;
+}
+
+/** How many sessions an admin call ended. */
+export interface SessionsEnded {
+  ended: number;
+}
+
+/** `GET …/audit`: one page of a tenant's audit trail. */
+export interface AuditPage {
+  events: AuditEventView[];
+  next: null | string;
+}
+
+/** One audit event. */
+export interface AuditEventView {
+  id: string;
+  time: string;
+  tenant: string;
+  actor: {
+    kind: 'operator' | 'tenant-admin' | 'provider' | 'user' | 'api-key' | 'system' | 'anonymous';
+    id?: string;
+  };
+  action:
+    | 'sign-in'
+    | 'sign-out'
+    | 'session.ended'
+    | 'provider.created'
+    | 'provider.updated'
+    | 'provider.disabled'
+    | 'provider.deleted'
+    | 'provider.tested'
+    | 'api-key.issued'
+    | 'api-key.revoked'
+    | 'tenant.created'
+    | 'tenant.updated'
+    | 'tenant.deleted'
+    | 'sessions.ended';
+  outcome: 'success' | 'failure';
+  target?: string;
+  reason?: string;
+  requestId?: string;
+  ip?: string;
+}

@@ -1,4 +1,5 @@
 import { createAdminApi } from './admin.ts';
+import { createAdminConsoleApi } from './admin-console.ts';
 import { openTabChannel } from './cross-tab.ts';
 import type { TabMessage } from './cross-tab.ts';
 import { callSafely, createExpiryWatch } from './expiry.ts';
@@ -274,7 +275,7 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
       if (!response.ok) throw await readProblem(response);
       return parsePublicTenant(await readJson(response), response.status);
     },
-    admin: createAdminApi(callAdmin),
+    admin: { ...createAdminApi(callAdmin), ...createAdminConsoleApi(callAdmin) },
     onExpiryWarning(listener) {
       return expiry.onWarning(listener);
     },

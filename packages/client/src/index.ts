@@ -22,8 +22,16 @@ export type {
   SignedOutReason,
   VisibilitySource,
 } from './types.ts';
+export type { GatehouseAdminConsole, ProviderCheck, ProviderCheckReport } from './admin-console.ts';
 export type {
   AdminIdentity,
+  ApiKeyInfo,
+  AuditEventView,
+  AuditPage,
+  IssuedApiKey,
+  SessionsEnded,
+  TenantSession,
+  TenantSessionList,
   ProblemCode,
   ProviderCheckName,
   ProviderCheckResult,

@@ -7,6 +7,7 @@ import type {
   ProviderUris,
   ProviderView,
 } from './admin-contract.ts';
+import type { GatehouseAdminConsole } from './admin-console.ts';
 
 /** The signed-in user as `GET /bff/user` describes them (never a token). */
 export interface GatehouseUser {
@@ -90,7 +91,8 @@ export interface PublicTenant {
  * `provider_check_failed`, `read_only` for config providers). A 401 signs the client out only
  * when `GET /bff/user` confirms the session is gone.
  */
-export interface GatehouseAdmin {
+/** The tenant admin API (providers here; sessions, API keys and audit in `admin-console.ts`). */
+export interface GatehouseAdmin extends GatehouseAdminConsole {
   me: () => Promise<AdminIdentity>;
   listProviders: (tenant: string) => Promise<ProviderView[]>;
   createProvider: (tenant: string, input: ProviderInput) => Promise<ProviderView>;

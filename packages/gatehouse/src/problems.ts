@@ -348,6 +348,12 @@ export const PROBLEMS = {
     message: 'Unknown user: this is not a subject identifier.',
     expose: true,
   },
+  unknown_session: {
+    status: 404,
+    title: 'Not Found',
+    message: 'Unknown session: it has ended or never existed.',
+    expose: true,
+  },
   tenant_exists: {
     status: 409,
     title: 'Conflict',

@@ -320,6 +320,24 @@ const ROWS: Row[] = [
     expect: [200, 403, 403, 403, 403, 401],
   },
   {
+    name: 'GET /tenants/acme/provider-uris/:provider',
+    method: 'GET',
+    path: fixed('/tenants/acme/provider-uris/not-yet-created'),
+    expect: [200, 200, 200, 403, 403, 401],
+  },
+  {
+    name: 'GET /tenants/acme/sessions',
+    method: 'GET',
+    path: fixed('/tenants/acme/sessions'),
+    expect: [200, 200, 200, 403, 403, 401],
+  },
+  {
+    name: 'DELETE /tenants/acme/sessions/:handle',
+    method: 'DELETE',
+    path: fixed('/tenants/acme/sessions/AAAAAAAAAAAAAAAAAAAAAA'),
+    expect: [404, 404, 404, 403, 403, 401],
+  },
+  {
     name: 'GET /tenants/acme/audit',
     method: 'GET',
     path: fixed('/tenants/acme/audit?limit=5'),

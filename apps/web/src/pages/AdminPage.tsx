@@ -1,17 +1,21 @@
 import type {
   AdminIdentity,
   GatehouseClient,
-  ProviderCheckName,
   GatehouseUser,
+  ProviderProfile,
   ProviderView,
   SessionState,
   TenantProvider,
 } from '@gatehouse/client';
 import { GatehouseProblem } from '@gatehouse/client';
 import { useCallback, useEffect, useRef, useState } from 'react';
-import { CopyableValue } from '../components/CopyableValue.tsx';
+import { ApiKeysTab } from '../components/admin/ApiKeysTab.tsx';
+import { AuditTab } from '../components/admin/AuditTab.tsx';
+import { SessionsTab } from '../components/admin/SessionsTab.tsx';
+import { Tabs } from '../components/admin/Tabs.tsx';
 import { ProviderForm } from '../components/ProviderForm.tsx';
-import { ProviderTable } from '../components/ProviderTable.tsx';
+import { ProviderTable, type ProviderTestOutcome } from '../components/ProviderTable.tsx';
+import '../admin.css';
 import { describeProblem } from '../format.ts';
 import { checkFailure } from '../provider-form.ts';
 import { Link } from '../router.tsx';
@@ -104,8 +108,28 @@ function AdminGate({ client, user }: { client: GatehouseClient<true>; user: Gate
       <p className="lead" data-testid="admin-identity">
         {`Organisation ${user.tenant} · you are signed in as ${role}`}
       </p>
-      <ProviderAdmin client={client} tenant={user.tenant} />
+      <AdminTabs client={client} tenant={user.tenant} />
     </>
+  );
+}
+
+type TabId = 'providers' | 'api-keys' | 'sessions' | 'audit';
+const TABS: ReadonlyArray<{ id: TabId; label: string }> = [
+  { id: 'providers', label: 'Providers' },
+  { id: 'api-keys', label: 'API keys' },
+  { id: 'sessions', label: 'Sessions' },
+  { id: 'audit', label: 'Audit' },
+];
+
+function AdminTabs({ client, tenant }: { client: GatehouseClient<true>; tenant: string }) {
+  const [tab, setTab] = useState<TabId>('providers');
+  return (
+    <Tabs label="Admin console" tabs={TABS} selected={tab} onSelect={setTab}>
+      {tab === 'providers' && <ProviderAdmin client={client} tenant={tenant} />}
+      {tab === 'api-keys' && <ApiKeysTab client={client} tenant={tenant} />}
+      {tab === 'sessions' && <SessionsTab client={client} tenant={tenant} />}
+      {tab === 'audit' && <AuditTab client={client} tenant={tenant} />}
+    </Tabs>
   );
 }
 
@@ -113,26 +137,42 @@ function isRefused(error: unknown): boolean {
   return error instanceof GatehouseProblem && (error.status === 401 || error.status === 403);
 }
 
-type TestOutcome =
-  | { kind: 'running'; name: string }
-  | { kind: 'passed'; name: string; checks: string[] }
-  | { kind: 'failed'; name: string; message: string };
+/** What the test sign-in page posts (see the server's `http/test-sign-in.ts`). */
+interface TestSignInMessage {
+  type: 'gatehouse:test-sign-in';
+  provider: string;
+  displayName: string;
+  subject: string;
+  claims: Record<string, string>;
+}
 
-/** The provider list with its row actions, the add/edit form and the URIs of the last save. */
+function isTestSignInMessage(data: unknown): data is TestSignInMessage {
+  const record = data as Partial<TestSignInMessage> | null;
+  return (
+    typeof record === 'object' &&
+    record !== null &&
+    record.type === 'gatehouse:test-sign-in' &&
+    typeof record.provider === 'string' &&
+    typeof record.subject === 'string' &&
+    typeof record.claims === 'object'
+  );
+}
+
+/** The provider cards with their actions, then the guided "Add a provider" flow. */
 function ProviderAdmin({ client, tenant }: { client: GatehouseClient<true>; tenant: string }) {
   const [views, setViews] = useState<ProviderView[] | undefined>(undefined);
+  const [profiles, setProfiles] = useState<ProviderProfile[] | undefined>(undefined);
   const [listError, setListError] = useState<string | undefined>(undefined);
   const [actionError, setActionError] = useState<string | undefined>(undefined);
   const [notice, setNotice] = useState<string | undefined>(undefined);
   const [busy, setBusy] = useState(false);
   const [confirmingDelete, setConfirmingDelete] = useState<string | undefined>(undefined);
-  const [testOutcome, setTestOutcome] = useState<TestOutcome | undefined>(undefined);
+  const [outcomes, setOutcomes] = useState<Record<string, ProviderTestOutcome>>({});
   const [editing, setEditing] = useState<TenantProvider | undefined>(undefined);
-  const [saved, setSaved] = useState<ProviderView | undefined>(undefined);
   // Bumped after each save so the form starts over empty (and forgets the typed secret).
   const [formGeneration, setFormGeneration] = useState(0);
-  // Only the newest test run may report: an older, slower one must not overwrite it.
-  const latestTest = useRef(0);
+  // Only the newest test run of a provider may report: an older, slower one must not overwrite it.
+  const latestTest = useRef<Record<string, number>>({});
 
   const load = useCallback(
     () =>
@@ -150,7 +190,47 @@ function ProviderAdmin({ client, tenant }: { client: GatehouseClient<true>; tena
     void load();
   }, [load]);
 
-  /** Runs one row action, reports it, and reloads the list whatever happened. */
+  useEffect(() => {
+    let current = true;
+    // Without profiles the flow still offers Generic OpenID Connect.
+    client.admin.providerProfiles().then(
+      (list) => {
+        if (current) setProfiles(list);
+      },
+      () => {
+        if (current) setProfiles([]);
+      },
+    );
+    return () => {
+      current = false;
+    };
+  }, [client]);
+
+  // The test sign-in window reports here (same origin, whatever its opener became).
+  useEffect(() => {
+    if (typeof BroadcastChannel === 'undefined') return undefined;
+    const channel = new BroadcastChannel(TEST_SIGN_IN_CHANNEL);
+    channel.onmessage = (event: MessageEvent<unknown>) => {
+      if (!isTestSignInMessage(event.data)) return;
+      const message = event.data;
+      setOutcomes((previous) => ({
+        ...previous,
+        [message.provider]: {
+          kind: 'passed',
+          summary: `Sign-in with ${message.displayName} works: subject ${message.subject}.`,
+          details: Object.entries(message.claims).map(([name, value]) => `${name}: ${value}`),
+        },
+      }));
+    };
+    return () => channel.close();
+  }, []);
+
+  function report(id: string, outcome: ProviderTestOutcome, run?: number): void {
+    if (run !== undefined && latestTest.current[id] !== run) return;
+    setOutcomes((previous) => ({ ...previous, [id]: outcome }));
+  }
+
+  /** Runs one card action, reports it, and reloads the list whatever happened. */
   async function run(action: () => Promise<unknown>, done: string): Promise<void> {
     setBusy(true);
     setNotice(undefined);
@@ -181,7 +261,6 @@ function ProviderAdmin({ client, tenant }: { client: GatehouseClient<true>; tena
     }
     setConfirmingDelete(undefined);
     if (editing?.id === provider.id) setEditing(undefined);
-    if (saved?.provider.id === provider.id) setSaved(undefined);
     void run(
       () => client.admin.deleteProvider(tenant, provider.id),
       `Deleted ${provider.displayName}.`,
@@ -190,35 +269,46 @@ function ProviderAdmin({ client, tenant }: { client: GatehouseClient<true>; tena
 
   function test(provider: TenantProvider): void {
     setConfirmingDelete(undefined);
-    const name = provider.displayName;
-    const run = (latestTest.current += 1);
-    const report = (outcome: TestOutcome) => {
-      if (run === latestTest.current) setTestOutcome(outcome);
-    };
-    setTestOutcome({ kind: 'running', name });
-    client.admin.testProvider(tenant, provider.id).then(
-      (result) => {
-        const failed = result.checks.find((check) => !check.ok);
-        report(
-          failed
-            ? { kind: 'failed', name, message: `${CHECK_LABELS[failed.name]}: ${failed.message}` }
-            : { kind: 'passed', name, checks: result.checks.map((check) => check.message) },
-        );
-      },
-      (error: unknown) => report({ kind: 'failed', name, message: describeActionFailure(error) }),
+    const id = provider.id;
+    const attempt = (latestTest.current[id] = (latestTest.current[id] ?? 0) + 1);
+    report(id, { kind: 'running', what: `Testing ${provider.displayName}…` });
+    client.admin.testProvider(tenant, id).then(
+      (result) => report(id, checksOutcome(result.checks as unknown[]), attempt),
+      (error: unknown) =>
+        report(id, { kind: 'failed', summary: describeActionFailure(error), details: [] }, attempt),
+    );
+  }
+
+  function testSignIn(provider: TenantProvider): void {
+    const query = new URLSearchParams({ tenant, provider: provider.id, mode: 'test' });
+    const popup = window.open(
+      `/bff/login?${query.toString()}`,
+      'gatehouse-test-sign-in',
+      'popup=yes,width=520,height=720',
+    );
+    report(
+      provider.id,
+      popup === null
+        ? {
+            kind: 'failed',
+            summary: 'The browser blocked the test sign-in window: allow pop-ups for this site.',
+            details: [],
+          }
+        : {
+            kind: 'running',
+            what: `Sign in with ${provider.displayName} in the new window; the result shows here.`,
+          },
     );
   }
 
   function edit(view: ProviderView): void {
     setConfirmingDelete(undefined);
-    setSaved(undefined);
     setEditing(view.provider);
   }
 
   function onSaved(view: ProviderView): void {
     setEditing(undefined);
-    setSaved(view);
-    setNotice(undefined);
+    setNotice(`Saved ${view.provider.displayName}. Try it with "Test sign-in".`);
     setActionError(undefined);
     setFormGeneration((n) => n + 1);
     void load();
@@ -254,19 +344,20 @@ function ProviderAdmin({ client, tenant }: { client: GatehouseClient<true>; tena
           views={views}
           busy={busy}
           confirmingDelete={confirmingDelete}
+          outcomes={outcomes}
           onEdit={edit}
           onToggle={toggle}
           onTest={test}
+          onTestSignIn={testSignIn}
           onDelete={remove}
           onCancelDelete={() => setConfirmingDelete(undefined)}
         />
       )}
-      {testOutcome !== undefined && <TestResult outcome={testOutcome} />}
-      {saved !== undefined && <SavedProvider view={saved} />}
       <ProviderForm
         key={`${editing?.id ?? 'new'}-${formGeneration}`}
         client={client}
         tenant={tenant}
+        profiles={profiles}
         {...(editing === undefined ? {} : { editing })}
         onSaved={onSaved}
         onCancel={cancelEdit}
@@ -275,51 +366,31 @@ function ProviderAdmin({ client, tenant }: { client: GatehouseClient<true>; tena
   );
 }
 
-function TestResult({ outcome }: { outcome: TestOutcome }) {
-  const failed = outcome.kind === 'failed';
-  return (
-    <div
-      role="status"
-      className={failed ? 'notice notice--error' : 'notice'}
-      data-testid="provider-test-result"
-      data-outcome={outcome.kind}
-    >
-      {outcome.kind === 'running' && <p>{`Testing ${outcome.name}…`}</p>}
-      {outcome.kind === 'passed' && (
-        <>
-          <p>{`${outcome.name}: all checks passed.`}</p>
-          {outcome.checks.length > 0 && (
-            <ul>
-              {outcome.checks.map((check) => (
-                <li key={check}>{check}</li>
-              ))}
-            </ul>
-          )}
-        </>
-      )}
-      {outcome.kind === 'failed' && <p>{`${outcome.name}: ${outcome.message}`}</p>}
-    </div>
-  );
-}
+/** The channel the test sign-in page posts its result on. */
+const TEST_SIGN_IN_CHANNEL = 'gatehouse-test-sign-in';
 
-/** After a save: what the admin must register at their IdP. */
-function SavedProvider({ view }: { view: ProviderView }) {
-  return (
-    <section className="saved" aria-labelledby="saved-heading" data-testid="provider-saved">
-      <h2 id="saved-heading">{`Saved ${view.provider.displayName}`}</h2>
-      <p>Register these addresses at your identity provider for this client:</p>
-      {view.redirectUri !== undefined && (
-        <CopyableValue label="Redirect URI" value={view.redirectUri} testId="redirect-uri" />
-      )}
-      {view.backchannelLogoutUri !== undefined && (
-        <CopyableValue
-          label="Back-channel logout URI"
-          value={view.backchannelLogoutUri}
-          testId="backchannel-uri"
-        />
-      )}
-    </section>
-  );
+/**
+ * A test answer's checks: named results with sentences (`{ name, ok, message }`), or the older
+ * list of passed check names.
+ */
+function checksOutcome(checks: unknown[]): ProviderTestOutcome {
+  const described = checks.map((check) => {
+    if (typeof check === 'string') {
+      return { ok: true, text: CHECK_LABELS[check] ?? check };
+    }
+    const record = check as { name?: unknown; ok?: unknown; message?: unknown };
+    const text = typeof record.message === 'string' ? record.message : String(record.name);
+    return { ok: record.ok === true, text };
+  });
+  const failed = described.filter((check) => !check.ok);
+  const details = described.map((check) => `${check.ok ? 'Passed' : 'Failed'}: ${check.text}`);
+  return failed.length === 0
+    ? { kind: 'passed', summary: `All ${described.length} checks passed.`, details }
+    : {
+        kind: 'failed',
+        summary: `${failed.length} of ${described.length} checks failed.`,
+        details,
+      };
 }
 
 /** "The provider check failed: … (check: jwks)" for the checks, else the problem's one line. */
@@ -333,8 +404,8 @@ function describeActionFailure(error: unknown): string {
   return describeProblem(error);
 }
 
-/** What each provider check verified, in words (a failed check names the same check). */
-const CHECK_LABELS: Record<ProviderCheckName, string> = {
+/** What each provider check of the older answer verified, in words. */
+const CHECK_LABELS: Readonly<Record<string, string>> = {
   issuer_scheme: 'The issuer is an https URL',
   discovery_failed: 'The discovery document was fetched',
   issuer_mismatch: 'The discovered issuer matches exactly',
@@ -343,5 +414,4 @@ const CHECK_LABELS: Record<ProviderCheckName, string> = {
   jwks_unavailable: 'The JWKS was fetched',
   auth_method_unsupported: 'The token endpoint authentication method is supported',
   id_token_alg_unsupported: 'The ID token signing algorithm is supported',
-  credentials_rejected: 'The client credentials are accepted',
 };

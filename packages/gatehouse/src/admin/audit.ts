@@ -87,6 +87,10 @@ const AUDITED: Readonly<Record<string, Describe>> = {
   checkProvider: onProvider('provider.tested'),
   endUserSessions: onProvider('sessions.ended'),
   endTenantSessions: onTenant('sessions.ended'),
+  endTenantSession: ({ params }) =>
+    params.tenant && params.handle
+      ? { action: 'sessions.ended', tenant: params.tenant, target: `session:${params.handle}` }
+      : undefined,
 };
 
 /**

@@ -5,7 +5,7 @@ import { problem } from '../errors.ts';
 import { activeSession, slideIfDue } from '../http/session-access.ts';
 import { requireCsrfHeader } from '../http/csrf.ts';
 import { openClaims, sessionUser } from '../session/model.ts';
-import type { AdminRule } from '../tenants/model.ts';
+import { matchesAdminRule } from '../tenants/admin-rule.ts';
 
 /** Who may call a route: everyone, any admin, the operator, or the operator and that tenant's admins. */
 export type AdminAccess = 'public' | 'admin' | 'operator' | 'tenant';
@@ -44,12 +44,7 @@ export function operatorTokenMatcher(expected: string | undefined): (presented: 
   return (presented) => expected !== undefined && sameSecret(expected, presented);
 }
 
-/** Whether session claims satisfy a tenant's admin rule (`claim` equals or contains `value`). */
-export function matchesAdminRule(claims: Record<string, unknown>, rule: AdminRule): boolean {
-  const claim = claims[rule.claim];
-  if (typeof claim === 'string') return claim === rule.value;
-  return Array.isArray(claim) && claim.some((item) => item === rule.value);
-}
+export { matchesAdminRule };
 
 /**
  * Identifies the caller: a bearer token (the operator's, or a tenant's `ghk_` API key) wins;

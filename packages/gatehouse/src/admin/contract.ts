@@ -9,7 +9,10 @@
  * answers are `z.output` (what the server sends).
  */
 import type { z } from 'zod';
+import type { auditPageSchema } from './audit.ts';
 import type {
+  apiKeyIssuedSchema,
+  apiKeyListSchema,
   meSchema,
   problemSchema,
   providerAnswerSchema,
@@ -21,6 +24,8 @@ import type {
   providerCheckResultSchema,
   providerProfilesSchema,
   providerUrisSchema,
+  sessionsEndedSchema,
+  tenantSessionListSchema,
 } from './schemas.ts';
 
 /** `GET /admin/api/me`: who the admin API takes the caller for. */
@@ -54,3 +59,19 @@ export type TokenEndpointAuthMethod = TenantProvider['tokenEndpointAuthMethod'];
 export type ProviderCheckName = ProviderCheckResult['name'];
 /** Every stable problem code Gatehouse answers with (see the README's table). */
 export type ProblemCode = z.output<typeof problemSchema>['code'];
+/** `GET …/api-keys`: a tenant's admin API keys (never the keys themselves). */
+export type ApiKeyList = z.output<typeof apiKeyListSchema>;
+/** One admin API key as listed. */
+export type ApiKeyInfo = ApiKeyList['apiKeys'][number];
+/** `POST …/api-keys`: the new key, shown in this answer only. */
+export type IssuedApiKey = z.output<typeof apiKeyIssuedSchema>;
+/** `GET …/sessions`: the tenant's live sessions. */
+export type TenantSessionList = z.output<typeof tenantSessionListSchema>;
+/** One live session of a tenant, as its admins see it. */
+export type TenantSession = TenantSessionList['sessions'][number];
+/** How many sessions an admin call ended. */
+export type SessionsEnded = z.output<typeof sessionsEndedSchema>;
+/** `GET …/audit`: one page of a tenant's audit trail. */
+export type AuditPage = z.output<typeof auditPageSchema>;
+/** One audit event. */
+export type AuditEventView = AuditPage['events'][number];

@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import type { GatehouseContext } from '../context.ts';
 import { type GatehouseError, problem } from '../errors.ts';
 import type { ProblemCode } from '../problems.ts';
-import type { SessionRecord } from '../session/model.ts';
+import { openClaims, type SessionRecord } from '../session/model.ts';
 import type { Provider, Tenant } from '../tenants/model.ts';
 import type { ProviderCandidate } from '../tenants/registry.ts';
 import { providerSettingsOf, type ProviderSettings } from '../tenants/provider-schema.ts';
@@ -37,6 +37,7 @@ import {
   providerTestSchema,
   providerUrisSchema,
   sessionsEndedSchema,
+  tenantSessionListSchema,
   tenantAnswerSchema,
   tenantCreateSchema,
   tenantListSchema,
@@ -53,6 +54,8 @@ const PARAMS: Record<string, RegExp> = {
   keyId: /^[0-9a-f]{16}$/,
   // An IdP's subject identifier: printable ASCII, at most 255 characters (OIDC Core).
   sub: /^[\x21-\x7e]{1,255}$/,
+  // A session's public handle: 16 random bytes, base64url.
+  handle: /^[A-Za-z0-9_-]{22}$/,
 };
 
 const toIso = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : null);
@@ -444,8 +447,74 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
       return endSessions({ ctx, req, who }, sessions, (record) => record.tenant === tenant.id);
     },
   }),
+  route({
+    method: 'get',
+    path: '/tenants/:tenant/sessions',
+    operationId: 'listTenantSessions',
+    summary: "List the tenant's live sessions, newest first (never a session id or a token)",
+    access: 'tenant',
+    response: { status: 200, description: 'The sessions', schema: tenantSessionListSchema },
+    errors: [404],
+    handle: async ({ ctx, req, params }) => {
+      const tenant = await existingTenant(ctx, params.tenant);
+      const sessions = [...(await ctx.sessions.sessionsOfTenant(tenant.id)).values()]
+        .filter((record) => record.tenant === tenant.id)
+        .sort((a, b) => b.createdAt - a.createdAt)
+        .slice(0, MAX_LISTED_SESSIONS);
+      const own = req.session.gh?.handle;
+      return {
+        sessions: await Promise.all(
+          sessions.map(async (record) => tenantSessionOut(ctx, record, own)),
+        ),
+      };
+    },
+  }),
+  route({
+    method: 'delete',
+    path: '/tenants/:tenant/sessions/:handle',
+    operationId: 'endTenantSession',
+    summary: 'End one session of the tenant (by its public handle), on every instance',
+    access: 'tenant',
+    response: { status: 200, description: 'How many sessions ended', schema: sessionsEndedSchema },
+    errors: [404],
+    handle: async ({ ctx, req, who, params }) => {
+      const tenant = await existingTenant(ctx, params.tenant);
+      const sessions = await ctx.sessions.sessionsOfTenant(tenant.id);
+      const result = await endSessions(
+        { ctx, req, who },
+        sessions,
+        (record) => record.tenant === tenant.id && record.handle === params.handle,
+      );
+      if (result.ended === 0) throw problem('unknown_session');
+      return result;
+    },
+  }),
   auditTrailRoute,
 ];
+
+/** How many sessions the console lists at most (the newest). */
+const MAX_LISTED_SESSIONS = 500;
+
+async function tenantSessionOut(
+  ctx: GatehouseContext,
+  record: SessionRecord,
+  own: string | undefined,
+): Promise<z.infer<typeof tenantSessionListSchema>['sessions'][number]> {
+  const claims = await openClaims(ctx.vault, record);
+  const name = [claims.name, claims.preferred_username, claims.email].find(
+    (value): value is string => typeof value === 'string' && value !== '',
+  );
+  return {
+    handle: record.handle,
+    provider: record.provider,
+    sub: typeof claims.sub === 'string' ? claims.sub : '',
+    name: name ?? null,
+    device: record.device,
+    createdAt: new Date(record.createdAt).toISOString(),
+    lastSeenAt: new Date(record.lastSeenAt).toISOString(),
+    current: own !== undefined && record.handle === own,
+  };
+}
 
 async function endSessions(
   { ctx, req, who }: Pick<AdminCall<unknown>, 'ctx' | 'req' | 'who'>,
@@ -513,6 +582,7 @@ const UNKNOWN_PARAM: Readonly<Record<string, ProblemCode>> = {
   provider: 'unknown_provider',
   keyId: 'unknown_api_key',
   sub: 'unknown_sub',
+  handle: 'unknown_session',
 };
 
 function checkedParams(req: Request): Record<string, string> {

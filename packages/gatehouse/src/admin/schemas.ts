@@ -185,5 +185,18 @@ export type TenantOut = z.infer<typeof tenantOutSchema>;
 export type ProviderOut = z.infer<typeof providerOutSchema>;
 export type ProviderAnswer = z.infer<typeof providerAnswerSchema>;
 
+/** One live session of a tenant, as its admins see it (never the session id, never a token). */
+export const tenantSessionOutSchema = z.object({
+  handle: z.string().describe('the public handle: what ending one session names'),
+  provider: z.string(),
+  sub: z.string().describe("the user's subject at the provider"),
+  name: z.string().nullable().describe('name, preferred_username or email when the IdP sent one'),
+  device: z.string(),
+  createdAt: z.iso.datetime(),
+  lastSeenAt: z.iso.datetime(),
+  current: z.boolean().describe("the caller's own session"),
+});
+export const tenantSessionListSchema = z.object({ sessions: z.array(tenantSessionOutSchema) });
+
 /** How many sessions an admin call ended (on every instance). */
 export const sessionsEndedSchema = z.object({ ended: z.number().int().min(0) });

@@ -10,6 +10,7 @@ import { apiProxy, resolveApiRoute } from './api-route.ts';
 import { AUTHZ_PATH, authzAnswer, authzChecks } from './authz-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
 import { bffRouter } from './bff-routes.ts';
+import { TEST_SIGN_IN_ASSETS, testSignInScript, testSignInStyle } from './test-sign-in.ts';
 import { sessionRouter } from './session-routes.ts';
 import { simulatedStoreOutage, testControlsRouter } from './test-controls-route.ts';
 import { requireCsrfHeader } from './csrf.ts';
@@ -71,6 +72,9 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
 
   // The stylesheet of Gatehouse's own pages (content-hashed name, cached for good).
   app.get(`${PAGE_ASSETS_PREFIX}/:file`, pageAssets());
+  // The admin's test sign-in page's script and style: static, before any session read.
+  app.get(`${TEST_SIGN_IN_ASSETS}.js`, testSignInScript);
+  app.get(`${TEST_SIGN_IN_ASSETS}.css`, testSignInStyle);
   // Whatever /bff and the admin API answer is about a session or a tenant: never cached.
   app.use(['/bff', '/admin/api'], noStore);
   const session = sessionMiddleware(ctx, options.store);

@@ -30,6 +30,7 @@ import { validateReturnTo } from './return-to.ts';
 import { tenantPage } from './tenant-page.ts';
 import { setSignInRetry } from './pages.ts';
 import { loginAttempt } from '../oidc/login-attempts.ts';
+import { sendTestSignInPage, testSignInAdmin, testSignInResult } from './test-sign-in.ts';
 import { clientIp, rateLimited } from './rate-limit.ts';
 
 /** Query parameters must be single strings: `returnTo[]=…` or a repeated key is refused. */
@@ -67,6 +68,14 @@ export function bffRouter(ctx: GatehouseContext): Router {
 }
 
 async function startLogin(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+  const mode = singleQueryValue(req, 'mode');
+  if (mode !== undefined && mode !== 'test') {
+    throw problem('invalid_parameter', { detail: 'The "mode" parameter can only be "test".' });
+  }
+  if (mode === 'test') {
+    await startTestSignIn(ctx, req, res);
+    return;
+  }
   const returnTo = validateReturnTo(singleQueryValue(req, 'returnTo'), ctx.publicOrigin);
   const email = singleQueryValue(req, 'email');
   const loginHint = singleQueryValue(req, 'login_hint') ?? email;
@@ -99,6 +108,37 @@ async function startLogin(ctx: GatehouseContext, req: Request, res: Response): P
     resources: resourcesFor(ctx, tenant.id),
   });
   ctx.metrics.loginStarted(tenant.id, providerId);
+  setLoginBinding(ctx, res, binding);
+  res.redirect(302, url.href);
+}
+
+/**
+ * `mode=test`: a tenant admin tries one provider (`tenant` and `provider` named) in a popup.
+ * Only a signed-in admin of that tenant may; the callback then creates no session.
+ */
+async function startTestSignIn(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+  const tenantId = singleQueryValue(req, 'tenant');
+  const providerId = singleQueryValue(req, 'provider');
+  if (!tenantId || !providerId) {
+    throw problem('invalid_parameter', {
+      detail: 'A test sign-in names its "tenant" and "provider".',
+    });
+  }
+  const testBy = await testSignInAdmin(ctx, req, tenantId);
+  let binding = readCookie(req, ctx.cookies.loginBinding);
+  if (!binding || !/^[A-Za-z0-9_-]{43}$/.test(binding)) binding = newBrowserBinding();
+  const url = await beginLogin(ctx, {
+    tenant: tenantId,
+    provider: providerId,
+    returnTo: '/admin',
+    binding,
+    testBy,
+  });
+  setLoginBinding(ctx, res, binding);
+  res.redirect(302, url.href);
+}
+
+function setLoginBinding(ctx: GatehouseContext, res: Response, binding: string): void {
   // Lax so that it comes back on the IdP's top-level redirect to our callback.
   res.cookie(ctx.cookies.loginBinding, binding, {
     httpOnly: true,
@@ -107,7 +147,6 @@ async function startLogin(ctx: GatehouseContext, req: Request, res: Response): P
     path: '/',
     maxAge: LOGIN_TRANSACTION_TTL_MS,
   });
-  res.redirect(302, url.href);
 }
 
 /** The resource indicators (RFC 8707) of the API routes a tenant's sessions may use. */
@@ -198,12 +237,12 @@ async function finishLoginCounted(
   ctx: GatehouseContext,
   req: Request,
   res: Response,
-): Promise<void> {
+): Promise<LoginOutcome> {
   const ip = clientIp(req);
   try {
     await ctx.rateLimits.consume('callback', ip);
     await ctx.rateLimits.check('failedCallback', ip);
-    await finishLogin(ctx, req, res);
+    return await finishLogin(ctx, req, res);
   } catch (error) {
     const code = error instanceof GatehouseError ? error.code : 'internal_error';
     const known = await ctx.providers
@@ -229,8 +268,9 @@ async function auditedLogin(ctx: GatehouseContext, req: Request, res: Response):
   const tenant = String(req.params.tenant).slice(0, 64);
   const provider = String(req.params.provider).slice(0, 64);
   addLogContext(res, { tenant, provider });
+  let outcome: LoginOutcome;
   try {
-    await finishLoginCounted(ctx, req, res);
+    outcome = await finishLoginCounted(ctx, req, res);
   } catch (error) {
     ctx.audit.record({
       tenant,
@@ -242,6 +282,18 @@ async function auditedLogin(ctx: GatehouseContext, req: Request, res: Response):
       ...auditOrigin(req),
     });
     throw error;
+  }
+  if (outcome.testBy !== undefined) {
+    ctx.audit.record({
+      tenant,
+      actor: { kind: 'tenant-admin', id: outcome.testBy },
+      action: 'provider.tested',
+      target: `provider:${provider}`,
+      outcome: 'success',
+      reason: 'test-sign-in',
+      ...auditOrigin(req),
+    });
+    return;
   }
   const record = req.session.gh;
   if (record) {
@@ -256,7 +308,16 @@ async function auditedLogin(ctx: GatehouseContext, req: Request, res: Response):
   }
 }
 
-async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+/** A sign-in, or a tenant admin's test sign-in (`testBy`: the admin), which created no session. */
+interface LoginOutcome {
+  testBy?: string;
+}
+
+async function finishLogin(
+  ctx: GatehouseContext,
+  req: Request,
+  res: Response,
+): Promise<LoginOutcome> {
   const tenant = String(req.params.tenant);
   const provider = String(req.params.provider);
   // The redirect URI comes from configuration, never from Host / X-Forwarded-Host.
@@ -270,6 +331,20 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
     callbackUrl,
     binding: readCookie(req, ctx.cookies.loginBinding),
   });
+  if (login.transaction.testBy !== undefined) {
+    // The admin's test: what the IdP answered, and no session touched (none created, none
+    // replaced: express-session writes nothing for an unmodified session).
+    const resolved = await ctx.providers.resolve(tenant, provider);
+    sendTestSignInPage(
+      res,
+      testSignInResult(
+        tenant,
+        { id: provider, displayName: resolved?.provider.displayName ?? provider },
+        login.claims,
+      ),
+    );
+    return { testBy: login.transaction.testBy };
+  }
   const now = ctx.clock();
   const claims = login.claims;
   const timeouts = await sessionTimeouts(ctx, tenant);
@@ -309,6 +384,7 @@ async function finishLogin(ctx: GatehouseContext, req: Request, res: Response): 
   ctx.metrics.loginSucceeded(tenant, provider);
   ctx.metrics.sessionCreated(tenant);
   res.redirect(302, login.transaction.returnTo);
+  return {};
 }
 
 /** The deployment's timeouts with the tenant's own overrides (config or admin API) applied. */

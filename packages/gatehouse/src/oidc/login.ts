@@ -27,6 +27,11 @@ export interface LoginTransaction {
    * bound to it too (`dpop_jkt`); the code exchange proves possession of it.
    */
   dpopKey?: DpopPrivateJwk;
+  /**
+   * A tenant admin's test sign-in (the admin's user digest): the callback shows what the IdP
+   * answered and creates no session (the admin's own stays as it is).
+   */
+  testBy?: string;
 }
 
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
@@ -61,6 +66,8 @@ export async function beginLogin(
     loginHint?: string;
     /** Resource indicators of the routes this tenant may use. */
     resources?: string[];
+    /** A tenant admin's test sign-in: who started it (see {@link LoginTransaction.testBy}). */
+    testBy?: string;
   },
 ): Promise<URL> {
   const resolved = await deps.providers.resolve(request.tenant, request.provider);
@@ -79,6 +86,7 @@ export async function beginLogin(
     returnTo: request.returnTo,
     binding: hashBinding(request.binding),
     ...(dpop ? { dpopKey: dpop.jwk } : {}),
+    ...(request.testBy === undefined ? {} : { testBy: request.testBy }),
   };
   await deps.transactions.put(
     `tx:${state}`,
@@ -92,6 +100,11 @@ export async function beginLogin(
   );
   const parameters = new URLSearchParams({
     ...Object.fromEntries(extra),
+    // A test sign-in asks for credentials even when the IdP already knows the browser: the
+    // admin may try the provider with any account of theirs.
+    ...(request.testBy === undefined
+      ? {}
+      : { prompt: withLoginPrompt(resolved.provider.authorizationParams.prompt) }),
     ...(request.loginHint ? { login_hint: request.loginHint } : {}),
     redirect_uri: deps.providers.redirectUri(request.tenant, request.provider),
     scope: resolved.provider.scopes.join(' '),
@@ -106,6 +119,12 @@ export async function beginLogin(
   // narrow a token to one of them.
   for (const resource of request.resources ?? []) parameters.append('resource', resource);
   return client.buildAuthorizationUrl(configuration, parameters);
+}
+
+/** `prompt` with `login` added (and `none`, which contradicts it, dropped). */
+function withLoginPrompt(prompt: string | undefined): string {
+  const values = (prompt ?? '').split(' ').filter((value) => value !== '' && value !== 'none');
+  return [...new Set(['login', ...values])].join(' ');
 }
 
 export interface CompletedLogin {

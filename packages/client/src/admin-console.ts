@@ -1,0 +1,99 @@
+import type {
+  ApiKeyInfo,
+  AuditPage,
+  IssuedApiKey,
+  ProviderCheckResult,
+  ProviderTestResult,
+  SessionsEnded,
+  TenantSession,
+} from './admin-contract.ts';
+import type { AdminCall } from './admin.ts';
+import { asRecord, invalidResponse, readJson } from './parse.ts';
+
+/** One named registration check, passed or not, with the body field it concerns. */
+export type ProviderCheck = ProviderCheckResult;
+
+/** What the checks of a provider answer (`…/test`, `…/provider-checks`), discovery aside. */
+export type ProviderCheckReport = Pick<ProviderTestResult, 'ok' | 'checks'>;
+
+/** The admin API calls behind the console's guided registration and its other tabs. */
+export interface GatehouseAdminConsole {
+  /** The tenant's live sessions, newest first. */
+  listSessions: (tenant: string) => Promise<TenantSession[]>;
+  /** Ends one session (by its public handle) on every instance. */
+  endSession: (tenant: string, handle: string) => Promise<SessionsEnded>;
+  /** Ends every session of one user of one provider. */
+  endUserSessions: (tenant: string, provider: string, sub: string) => Promise<SessionsEnded>;
+  listApiKeys: (tenant: string) => Promise<ApiKeyInfo[]>;
+  /** The answer holds the key itself: shown once, never readable again. */
+  issueApiKey: (tenant: string, label?: string) => Promise<IssuedApiKey>;
+  revokeApiKey: (tenant: string, keyId: string) => Promise<void>;
+  /** One page of the audit trail, oldest first; `since` = the previous page's `next`. */
+  auditTrail: (
+    tenant: string,
+    query?: { since?: string; action?: string; limit?: number },
+  ) => Promise<AuditPage>;
+}
+
+export function createAdminConsoleApi(call: AdminCall): GatehouseAdminConsole {
+  const tenantPath = (tenant: string) => `/tenants/${encodeURIComponent(tenant)}`;
+
+  async function getList<T>(path: string, field: string): Promise<T[]> {
+    const response = await call(path, { method: 'GET' });
+    const list = asRecord(await readJson(response))?.[field];
+    if (!Array.isArray(list)) {
+      throw invalidResponse(response.status, `GET …${path} answered without a ${field} array`);
+    }
+    return list as T[];
+  }
+
+  async function ended(path: string): Promise<SessionsEnded> {
+    const response = await call(path, { method: 'DELETE' });
+    const count = asRecord(await readJson(response))?.['ended'];
+    if (typeof count !== 'number') {
+      throw invalidResponse(response.status, 'the admin API answered without a count');
+    }
+    return { ended: count };
+  }
+
+  return {
+    listSessions: (tenant) => getList<TenantSession>(`${tenantPath(tenant)}/sessions`, 'sessions'),
+    endSession: (tenant, handle) =>
+      ended(`${tenantPath(tenant)}/sessions/${encodeURIComponent(handle)}`),
+    endUserSessions: (tenant, provider, sub) =>
+      ended(
+        `${tenantPath(tenant)}/providers/${encodeURIComponent(provider)}/users/${encodeURIComponent(sub)}/sessions`,
+      ),
+    listApiKeys: (tenant) => getList<ApiKeyInfo>(`${tenantPath(tenant)}/api-keys`, 'apiKeys'),
+    async issueApiKey(tenant, label) {
+      const response = await call(`${tenantPath(tenant)}/api-keys`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify(label === undefined || label === '' ? {} : { label }),
+      });
+      const body = asRecord(await readJson(response));
+      if (typeof body?.['key'] !== 'string' || typeof body['id'] !== 'string') {
+        throw invalidResponse(response.status, 'POST …/api-keys answered without the key');
+      }
+      return body as unknown as IssuedApiKey;
+    },
+    async revokeApiKey(tenant, keyId) {
+      await call(`${tenantPath(tenant)}/api-keys/${encodeURIComponent(keyId)}`, {
+        method: 'DELETE',
+      });
+    },
+    async auditTrail(tenant, query = {}) {
+      const search = new URLSearchParams();
+      if (query.since !== undefined) search.set('since', query.since);
+      if (query.action !== undefined) search.set('action', query.action);
+      if (query.limit !== undefined) search.set('limit', String(query.limit));
+      const suffix = search.size > 0 ? `?${search.toString()}` : '';
+      const response = await call(`${tenantPath(tenant)}/audit${suffix}`, { method: 'GET' });
+      const body = asRecord(await readJson(response));
+      if (!Array.isArray(body?.['events'])) {
+        throw invalidResponse(response.status, 'GET …/audit answered without events');
+      }
+      return body as unknown as AuditPage;
+    },
+  };
+}
