@@ -45,7 +45,8 @@ export interface ProviderInput {
   clientId: string;
   displayName?: string;
   clientSecret?: string;
-  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  tokenEndpointAuthMethod?:
+    'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
   scopes?: string[];
   authorizationParams?: {
     [key: string]: string;
@@ -59,7 +60,8 @@ export interface ProviderPatch {
   issuer?: string;
   clientId?: string;
   clientSecret?: null | string;
-  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  tokenEndpointAuthMethod?:
+    'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
   scopes?: string[];
   authorizationParams?: {
     [key: string]: string;
@@ -79,7 +81,8 @@ export interface ProviderTestResult {
 }
 
 /** How the provider authenticates Gatehouse at its token endpoint. */
-export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+export type TokenEndpointAuthMethod =
+  'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
 
 /** The name of one provider check (`issuer_mismatch`, `jwks_unavailable`, …). */
 export type ProviderCheckName =
@@ -140,6 +143,9 @@ export type ProblemCode =
   | 'operator_only'
   | 'tenant_forbidden'
   | 'unknown_api_key'
+  | 'unknown_client_key'
+  | 'client_key_in_use'
+  | 'no_client_keys'
   | 'unknown_sub'
   | 'tenant_exists'
   | 'provider_exists'

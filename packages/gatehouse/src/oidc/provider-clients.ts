@@ -8,6 +8,7 @@ import { ID_TOKEN_ALGORITHM } from '../tenants/provider-checks.ts';
 import { performance } from 'node:perf_hooks';
 import { reportingFetch, type OutageLog } from '../observability/outages.ts';
 import type { IdpEndpoint, Metrics } from '../observability/metrics.ts';
+import { chooseClientKeyAlgorithm, type ClientKeys } from '../tenants/client-keys.ts';
 
 export interface ResolvedProvider {
   tenant: Tenant;
@@ -24,6 +25,8 @@ export interface ProviderClientsOptions {
   outages?: OutageLog;
   /** Counts every request to each provider by endpoint and outcome. */
   metrics?: Metrics;
+  /** The private_key_jwt signing keys. */
+  clientKeys: ClientKeys;
 }
 
 interface CachedClient {
@@ -46,6 +49,7 @@ export class ProviderClients {
   readonly #registry: TenantRegistry;
   readonly #outages: OutageLog | undefined;
   readonly #metrics: Metrics | undefined;
+  readonly #clientKeys: ClientKeys;
   readonly #clients = new Map<string, CachedClient>();
 
   constructor(options: ProviderClientsOptions) {
@@ -54,6 +58,7 @@ export class ProviderClients {
     this.#registry = options.registry;
     this.#outages = options.outages;
     this.#metrics = options.metrics?.enabled ? options.metrics : undefined;
+    this.#clientKeys = options.clientKeys;
   }
 
   /** The enabled provider of a tenant, or undefined. */
@@ -106,7 +111,7 @@ export class ProviderClients {
         new URL(provider.issuer),
         provider.clientId,
         { id_token_signed_response_alg: ID_TOKEN_ALGORITHM },
-        clientAuthentication(provider, secret),
+        this.#clientAuthentication(provider, secret),
         { [client.customFetch]: fetch, execute, timeout: IDP_TIMEOUT_SECONDS },
       );
       configuration.timeout = IDP_TIMEOUT_SECONDS;
@@ -115,6 +120,43 @@ export class ProviderClients {
       return configuration;
     } catch (error) {
       throw problem('idp_unavailable', { cause: error });
+    }
+  }
+
+  /**
+   * The provider's public signing keys (private_key_jwt), made on first use: a JWKS fetched
+   * before the first sign-in (an OP checking the URL at registration) gets the key that will
+   * sign. Making it needs the OP's discovery (to choose ES256 or RS256).
+   */
+  async clientJwks(tenantId: string, providerId: string): Promise<{ keys: unknown[] }> {
+    const published = await this.#clientKeys.jwks(tenantId, providerId);
+    if (published?.keys.length) return published;
+    const metadata = (await this.client(tenantId, providerId)).serverMetadata();
+    await this.#clientKeys.ensure(tenantId, providerId, () =>
+      chooseClientKeyAlgorithm(metadata.token_endpoint_auth_signing_alg_values_supported),
+    );
+    return (await this.#clientKeys.jwks(tenantId, providerId)) ?? { keys: [] };
+  }
+
+  #clientAuthentication(provider: Provider, secret: string | undefined): client.ClientAuth {
+    switch (provider.tokenEndpointAuthMethod) {
+      case 'client_secret_basic':
+        return client.ClientSecretBasic(secret);
+      case 'client_secret_post':
+        return client.ClientSecretPost(secret);
+      case 'private_key_jwt': {
+        // The key is looked up at every request (cached in process), so a rotation takes
+        // effect without rebuilding the client; openid-client signs the assertion.
+        const keys = this.#clientKeys;
+        return async (as, metadata, body, headers) => {
+          const key = await keys.signingKey(provider.tenant, provider.id, () =>
+            chooseClientKeyAlgorithm(as.token_endpoint_auth_signing_alg_values_supported),
+          );
+          await client.PrivateKeyJwt(key)(as, metadata, body, headers);
+        };
+      }
+      case 'none':
+        return client.None();
     }
   }
 
@@ -159,15 +201,4 @@ export function meteredFetch(
     metrics.idpCall(provider.tenant, provider.id, endpoint, outcome, seconds());
     return response;
   };
-}
-
-function clientAuthentication(provider: Provider, secret: string | undefined): client.ClientAuth {
-  switch (provider.tokenEndpointAuthMethod) {
-    case 'client_secret_basic':
-      return client.ClientSecretBasic(secret);
-    case 'client_secret_post':
-      return client.ClientSecretPost(secret);
-    case 'none':
-      return client.None();
-  }
 }

@@ -11,9 +11,14 @@ export type RegistrySource = 'config' | 'dynamic';
 export const TOKEN_ENDPOINT_AUTH_METHODS = [
   'client_secret_basic',
   'client_secret_post',
+  'private_key_jwt',
   'none',
 ] as const;
 export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number];
+
+/** Pushed authorization requests (RFC 9126): when advertised, always, or never. */
+export const PAR_MODES = ['auto', 'required', 'off'] as const;
+export type ParMode = (typeof PAR_MODES)[number];
 
 /** A signed-in user of the tenant is its admin when `claims[claim]` equals or contains `value`. */
 export interface AdminRule {
@@ -50,6 +55,8 @@ export interface ProviderSettings {
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
   scopes: readonly string[];
   authorizationParams: Readonly<Record<string, string>>;
+  /** Absent: `auto`. */
+  par?: ParMode;
   enabled: boolean;
 }
 
@@ -98,6 +105,7 @@ export const storedProviderSchema = z.object({
   tokenEndpointAuthMethod: z.enum(TOKEN_ENDPOINT_AUTH_METHODS),
   scopes: z.array(z.string()),
   authorizationParams: z.record(z.string(), z.string()),
+  par: z.enum(PAR_MODES).optional(),
   enabled: z.boolean(),
   revision: z.number().int(),
   createdAt: z.number(),

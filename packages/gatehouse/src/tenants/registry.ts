@@ -525,6 +525,7 @@ function toStoredSettings(settings: ProviderSettings): ProviderSettings & {
     tokenEndpointAuthMethod: settings.tokenEndpointAuthMethod,
     scopes: [...settings.scopes],
     authorizationParams: { ...settings.authorizationParams },
+    ...(settings.par ? { par: settings.par } : {}),
     enabled: settings.enabled,
   };
 }
@@ -580,6 +581,7 @@ function configProviderEntry(tenant: string, provider: ProviderConfig): Provider
       tokenEndpointAuthMethod: provider.tokenEndpointAuthMethod,
       scopes: provider.scopes,
       authorizationParams: provider.authorizationParams,
+      par: provider.par,
       enabled: provider.enabled,
       hasClientSecret: provider.clientSecret !== undefined,
       source: 'config',
