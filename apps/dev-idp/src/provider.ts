@@ -59,7 +59,8 @@ async function generateSigningJwk(): Promise<JWK> {
 function toClientMetadata(client: DevIdpClient): ClientMetadata {
   return {
     client_id: client.client_id,
-    client_secret: client.client_secret,
+    ...(client.client_secret ? { client_secret: client.client_secret } : {}),
+    ...(client.jwks_uri ? { jwks_uri: client.jwks_uri } : {}),
     redirect_uris: client.redirect_uris,
     post_logout_redirect_uris: client.post_logout_redirect_uris ?? [],
     grant_types: ['authorization_code', 'refresh_token'],
@@ -206,6 +207,10 @@ function providerConfiguration(opts: RealmProviderOptions, jwk: JWK): Configurat
         allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
       },
       backchannelLogout: { enabled: true },
+      pushedAuthorizationRequests: {
+        enabled: true,
+        requirePushedAuthorizationRequests: realm.requirePushedAuthorizationRequests ?? false,
+      },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => {

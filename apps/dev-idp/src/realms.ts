@@ -25,7 +25,13 @@ export interface DevIdpClient {
   redirect_uris: string[];
   post_logout_redirect_uris?: string[];
   backchannel_logout_uri?: string;
-  token_endpoint_auth_method?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  token_endpoint_auth_method?:
+    | 'client_secret_basic'
+    | 'client_secret_post'
+    | 'private_key_jwt'
+    | 'none';
+  /** Where the client's public keys are (private_key_jwt: Gatehouse's `/bff/jwks/…`). */
+  jwks_uri?: string;
 }
 
 /** One issuer: `path` '' is the root issuer, otherwise a sub-path such as '/globex'. */
@@ -33,6 +39,11 @@ export interface DevIdpRealm {
   path: string;
   users: DevIdpUser[];
   clients: DevIdpClient[];
+  /**
+   * Refuse authorization requests that were not pushed first (RFC 9126
+   * `require_pushed_authorization_requests`, advertised in discovery).
+   */
+  requirePushedAuthorizationRequests?: boolean;
 }
 
 /** The resource indicator (and JWT `aud`) of the demo API. */

@@ -120,6 +120,7 @@ export type ProblemCode =
   | 'invalid_callback'
   | 'login_transaction_invalid'
   | 'login_failed'
+  | 'par_unavailable'
   | 'idp_unavailable'
   | 'invalid_logout_token'
   | 'unauthenticated'

@@ -163,6 +163,13 @@ export const PROBLEMS = {
     message: 'The sign-in response could not be verified.',
     expose: true,
   },
+  par_unavailable: {
+    status: 502,
+    title: 'Bad Gateway',
+    message:
+      'The identity provider offers no pushed authorization requests (PAR), which this provider requires.',
+    expose: true,
+  },
   idp_unavailable: {
     status: 502,
     title: 'Bad Gateway',

@@ -13,6 +13,7 @@ import {
   defaultRealms,
   startDevIdp,
   type DevIdpOptions,
+  type DevIdpRealm,
   type RunningDevIdp,
 } from '@gatehouse/dev-idp';
 import { pino } from 'pino';
@@ -41,6 +42,11 @@ export interface StackOptions {
    * `/bff/callback/<tenant>/<provider>` to that realm's first client.
    */
   extraCallbacks?: Array<{ realm: '' | '/globex'; tenant: string; provider: string }>;
+  /**
+   * More dev IdP realms (after acme's and globex's), given the first instance's public origin:
+   * say one requiring PAR with a private_key_jwt client whose `jwks_uri` is Gatehouse's.
+   */
+  extraRealms?: (gatehouseOrigin: string) => DevIdpRealm[];
   /** Serve Prometheus metrics on a free port per instance (`metricsOrigin`); off by default. */
   metrics?: boolean;
   /**
@@ -96,7 +102,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const idp = await startDevIdp({
     ...options.devIdp,
     port: 0,
-    realms: realmsFor(publicOrigins, options.extraCallbacks ?? []),
+    realms: [
+      ...realmsFor(publicOrigins, options.extraCallbacks ?? []),
+      ...(options.extraRealms?.(publicOrigins[0] ?? '') ?? []),
+    ],
   });
   const api = await startDemoApi({
     port: 0,

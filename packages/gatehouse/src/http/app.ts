@@ -13,7 +13,7 @@ import { bffRouter } from './bff-routes.ts';
 import { sessionRouter } from './session-routes.ts';
 import { simulatedStoreOutage, testControlsRouter } from './test-controls-route.ts';
 import { requireCsrfHeader } from './csrf.ts';
-import { jwksHandler } from './jwks-route.ts';
+import { clientJwksHandler, jwksHandler } from './jwks-route.ts';
 import { errorHandler } from './problem.ts';
 import { requestMetrics } from './request-metrics.ts';
 import { requestLog } from './request-log.ts';
@@ -67,6 +67,8 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
 
   // Before any session middleware: a public document, no store read.
   app.get('/.well-known/jwks.json', jwksHandler(ctx.signingKeys));
+  // A private_key_jwt provider's client keys: public too, and cacheable by its OP.
+  app.get('/bff/jwks/:tenant/:provider', clientJwksHandler(ctx));
 
   // Whatever /bff and the admin API answer is about a session or a tenant: never cached.
   app.use(['/bff', '/admin/api'], noStore);

@@ -102,7 +102,29 @@ export async function beginLogin(
   // RFC 8707: ask up front for every API the tenant's routes name, so that refreshes can later
   // narrow a token to one of them.
   for (const resource of request.resources ?? []) parameters.append('resource', resource);
-  return client.buildAuthorizationUrl(configuration, parameters);
+  if (!usesPar(resolved.provider.par ?? 'auto', configuration.serverMetadata())) {
+    return client.buildAuthorizationUrl(configuration, parameters);
+  }
+  // RFC 9126: the parameters go to the OP's PAR endpoint (client authenticated); the browser
+  // only carries `client_id` and the `request_uri` it answered.
+  try {
+    return await client.buildAuthorizationUrlWithPAR(configuration, parameters);
+  } catch (error) {
+    throw loginError(error);
+  }
+}
+
+/**
+ * Whether the authorization request is pushed (RFC 9126): `required` always (failing clearly
+ * when the OP has no PAR endpoint), `auto` when the OP advertises one, `off` never.
+ */
+export function usesPar(
+  mode: 'auto' | 'required' | 'off',
+  metadata: Pick<client.ServerMetadata, 'pushed_authorization_request_endpoint'>,
+): boolean {
+  const advertised = typeof metadata.pushed_authorization_request_endpoint === 'string';
+  if (mode === 'required' && !advertised) throw problem('par_unavailable');
+  return mode !== 'off' && advertised;
 }
 
 export interface CompletedLogin {
@@ -194,6 +216,10 @@ const IDP_FAILURE_CODES = new Set([
 /** Maps openid-client failures: protocol rejections are 400, unreachable IdPs 502. */
 function loginError(error: unknown): GatehouseError {
   if (error instanceof GatehouseError) return error;
+  // Ours, from inside openid-client (the client assertion's key read from the store).
+  if (error instanceof client.ClientError && error.cause instanceof GatehouseError) {
+    return error.cause;
+  }
   // The IdP's own failures (5xx, garbage, time-outs, blocked or failed fetches) are a bad
   // gateway, not a bad request.
   if (

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import * as client from 'openid-client';
-import { problem } from '../errors.ts';
+import { GatehouseError, problem } from '../errors.ts';
 import { sleep } from '../session/lock.ts';
 import { userDigest } from '../digest.ts';
 import {
@@ -190,6 +190,10 @@ export class TokenRefresher {
       if (error instanceof client.ResponseBodyError && error.error === 'invalid_target') {
         metrics.refresh('resource_not_granted', seconds());
         throw problem('resource_not_granted', { cause: error });
+      }
+      // Ours, from inside openid-client (the client assertion's key read from the store).
+      if (error instanceof client.ClientError && error.cause instanceof GatehouseError) {
+        throw error.cause;
       }
       // Unreachable or misbehaving IdP: fail this call, keep the session.
       metrics.refresh('idp_unavailable', seconds());
