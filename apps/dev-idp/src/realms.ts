@@ -26,10 +26,7 @@ export interface DevIdpClient {
   post_logout_redirect_uris?: string[];
   backchannel_logout_uri?: string;
   token_endpoint_auth_method?:
-    | 'client_secret_basic'
-    | 'client_secret_post'
-    | 'private_key_jwt'
-    | 'none';
+    'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
   /** Where the client's public keys are (private_key_jwt: Gatehouse's `/bff/jwks/…`). */
   jwks_uri?: string;
 }

@@ -378,7 +378,11 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     summary:
       'A new private_key_jwt signing key: published now, signing after the activation delay; the previous one stays published for the overlap',
     access: 'tenant',
-    response: { status: 201, description: 'The new key and every key', schema: clientKeyRotatedSchema },
+    response: {
+      status: 201,
+      description: 'The new key and every key',
+      schema: clientKeyRotatedSchema,
+    },
     errors: [404, 409, 502],
     handle: async ({ ctx, params }) => {
       const provider = await keyedProvider(ctx, params.tenant, params.provider);

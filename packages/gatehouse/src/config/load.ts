@@ -588,12 +588,16 @@ function checkTenants(config: ParsedConfig, problems: string[]): void {
       if (providerIds.has(provider.id)) problems.push(`${where}: duplicate provider id`);
       providerIds.add(provider.id);
       checkProviderIssuer(config, provider.issuer, where, problems);
-      const needsSecret = provider.tokenEndpointAuthMethod !== 'none';
+      const needsSecret =
+        provider.tokenEndpointAuthMethod === 'client_secret_basic' ||
+        provider.tokenEndpointAuthMethod === 'client_secret_post';
       if (needsSecret && !provider.clientSecret) {
         problems.push(`${where}.clientSecret: required for ${provider.tokenEndpointAuthMethod}`);
       }
       if (!needsSecret && provider.clientSecret) {
-        problems.push(`${where}.clientSecret: must be absent for "none"`);
+        problems.push(
+          `${where}.clientSecret: must be absent for "${provider.tokenEndpointAuthMethod}"`,
+        );
       }
       if (!provider.scopes.includes('openid')) {
         problems.push(`${where}.scopes: must include "openid"`);

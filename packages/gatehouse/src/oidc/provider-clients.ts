@@ -147,13 +147,24 @@ export class ProviderClients {
       case 'private_key_jwt': {
         // The key is looked up at every request (cached in process), so a rotation takes
         // effect without rebuilding the client; openid-client signs the assertion.
+        // openid-client types a ClientAuth as returning void but awaits it (its own
+        // PrivateKeyJwt is async, as oauth4webapi's `void | Promise<void>` type says).
         const keys = this.#clientKeys;
-        return async (as, metadata, body, headers) => {
+        const privateKeyJwt = async (
+          as: client.ServerMetadata,
+          metadata: client.ClientMetadata,
+          body: URLSearchParams,
+          headers: Headers,
+        ): Promise<void> => {
           const key = await keys.signingKey(provider.tenant, provider.id, () =>
             chooseClientKeyAlgorithm(as.token_endpoint_auth_signing_alg_values_supported),
           );
-          await client.PrivateKeyJwt(key)(as, metadata, body, headers);
+          const sign = client.PrivateKeyJwt(key) as (
+            ...args: Parameters<client.ClientAuth>
+          ) => Promise<void>;
+          await sign(as, metadata, body, headers);
         };
+        return privateKeyJwt;
       }
       case 'none':
         return client.None();

@@ -3,7 +3,11 @@ import type { webcrypto } from 'node:crypto';
 import { problem } from '../errors.ts';
 import type { StoreHealth } from '../session/store-health.ts';
 import type { Vault } from '../session/vault.ts';
-import type { ClientKeyAlgorithm, StoredClientKey, StoredClientKeySet } from './client-key-model.ts';
+import type {
+  ClientKeyAlgorithm,
+  StoredClientKey,
+  StoredClientKeySet,
+} from './client-key-model.ts';
 import type { RegistryStore } from './registry-store.ts';
 
 /** What signs a client assertion: openid-client's `PrivateKey` shape. */
@@ -109,7 +113,7 @@ export class ClientKeys {
     const set = await this.#cached(tenant, provider);
     if (!set) return undefined;
     const now = this.#clock();
-    return { keys: published(set, now).map((key) => ({ ...key.publicJwk }) as JWK) };
+    return { keys: published(set, now).map((key): JWK => ({ ...key.publicJwk })) };
   }
 
   /** The provider's keys (published ones), for the admin API. */
@@ -244,7 +248,12 @@ export class ClientKeys {
       const keys = await change(current, this.#clock());
       if (keys === undefined && current) return current;
       const revision = current?.revision ?? 0;
-      const next: StoredClientKeySet = { tenant, provider, revision: revision + 1, keys: keys ?? [] };
+      const next: StoredClientKeySet = {
+        tenant,
+        provider,
+        revision: revision + 1,
+        keys: keys ?? [],
+      };
       const result = await this.#read(() => this.#store.putClientKeys(next, revision));
       this.#sets.delete(`${tenant}/${provider}`);
       if (result === 'ok') return next;
@@ -278,7 +287,11 @@ export class ClientKeys {
     let opened = this.#opened.get(id);
     if (!opened) {
       opened = this.#vault.open<SealedPrivateKey>(key.sealedPrivateJwk).then(async (value) => {
-        if (value.tenant !== set.tenant || value.provider !== set.provider || value.kid !== key.kid) {
+        if (
+          value.tenant !== set.tenant ||
+          value.provider !== set.provider ||
+          value.kid !== key.kid
+        ) {
           throw problem('secret_mismatch');
         }
         return (await importJWK(value.jwk, key.alg)) as webcrypto.CryptoKey;
