@@ -164,6 +164,7 @@ export class ProviderClients {
           ) => Promise<void>;
           await sign(as, metadata, body, headers);
         };
+        // eslint-disable-next-line @typescript-eslint/no-misused-promises -- awaited, see above
         return privateKeyJwt;
       }
       case 'none':
