@@ -4,7 +4,7 @@
  * without loading them) beside the baseline it replaces, a sign-in driven in Chromium through
  * the SPA's button and the dev IdP's login and consent pages. Same stack, same run, fresh users.
  *
- *   pnpm build && pnpm bench:sign-in [-- --runs 20]
+ *   pnpm build && pnpm bench:sign-in [--runs 20]
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -42,11 +42,30 @@ async function fixtureSignIn(): Promise<number> {
   }
 }
 
+/** The same fixture for a user who is asked for consent: two more round trips (login, consent). */
+async function fixtureSignInWithConsent(): Promise<number> {
+  const user = await newUser();
+  const context = await browser.newContext();
+  try {
+    const started = performance.now();
+    await signInOverHttp(
+      context.request,
+      stack.origin,
+      { ...user, tenant: 'acme' },
+      { workerIndex: 0 },
+    );
+    return performance.now() - started;
+  } finally {
+    await context.close();
+  }
+}
+
 async function newUser(): Promise<GatehouseTestUser> {
   const res = await fetch(`${stack.idp.origin}/__control/users`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ realm: '' }),
+    // A person at the IdP's pages sees its consent page too.
+    body: JSON.stringify({ realm: '', askConsent: true }),
   });
   return (await res.json()) as GatehouseTestUser;
 }
@@ -80,11 +99,14 @@ function describe(label: string, samples: number[]): string {
 try {
   // One of each first, not counted: connections, the SPA's assets, the provider's discovery.
   await fixtureSignIn();
+  await fixtureSignInWithConsent();
   await pagesSignIn();
   const fixture: number[] = [];
+  const withConsent: number[] = [];
   const pages: number[] = [];
   for (let i = 0; i < runs; i += 1) {
     fixture.push(await fixtureSignIn());
+    withConsent.push(await fixtureSignInWithConsent());
     pages.push(await pagesSignIn());
   }
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
@@ -92,6 +114,7 @@ try {
     [
       `sign-ins: ${runs} of each, interleaved (load average ${(await import('node:os')).loadavg()[0]?.toFixed(1)})`,
       describe('@gatehouse/playwright (HTTP, real code + PKCE)', fixture),
+      describe('  the same, for a user asked for consent', withConsent),
       describe('baseline: Chromium through the SPA and IdP pages', pages),
       `the fixture takes ${((mean(fixture) / mean(pages)) * 100).toFixed(0)} % of the baseline's time`,
       '',

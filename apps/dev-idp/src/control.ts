@@ -94,6 +94,8 @@ const newUserSchema = z.strictObject({
     .optional(),
   accessTokenTtlSeconds: ttlSeconds.optional(),
   refreshTokenTtlSeconds: ttlSeconds.optional(),
+  /** Show the consent page at sign-in (by default a user made here has consented up front). */
+  askConsent: z.boolean().optional(),
 });
 
 /** Test-only endpoints: stats, token endpoint delay, back-channel logout trigger, users. */
@@ -133,7 +135,7 @@ export function controlRouter(target: ControlTarget): Router {
       const issue = parsed.error.issues[0];
       return badRequest(res, `${issue?.path.join('.') || 'body'}: ${issue?.message ?? 'invalid'}`);
     }
-    const { realm: realmPath, ...fields } = parsed.data;
+    const { realm: realmPath, askConsent, ...fields } = parsed.data;
     const entry = target.realms.get(realmPath);
     if (!entry) return badRequest(res, 'realm must be the path of a configured realm');
     const id = fields.id ?? `user-${randomBytes(9).toString('base64url')}`;
@@ -143,6 +145,7 @@ export function controlRouter(target: ControlTarget): Router {
       password: randomBytes(18).toString('base64url'),
       name: fields.name ?? id,
       email: fields.email ?? `${id.toLowerCase().replace(/[^a-z0-9._+-]/g, '-')}@example.test`,
+      consentGiven: askConsent !== true,
     };
     if (!entry.users.add(user)) {
       res.status(409).json({

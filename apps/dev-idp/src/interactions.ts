@@ -147,12 +147,12 @@ export function interactionRouter(
       sendPage(res, 401, page);
       return;
     }
-    await provider.interactionFinished(
-      req,
-      res,
-      { login: { accountId: user.id } },
-      { mergeWithLastSubmission: false },
-    );
+    // A user who consented up front answers the consent step here too (even one the client
+    // asks for with prompt=consent); the grant itself is made on resume (provider.ts).
+    const result: InteractionResults = user.consentGiven
+      ? { login: { accountId: user.id }, consent: {} }
+      : { login: { accountId: user.id } };
+    await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
   });
 
   router.post('/interaction/:uid/confirm', formBody, async (req, res) => {

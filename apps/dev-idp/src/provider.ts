@@ -113,6 +113,36 @@ function resourceServerInfo(opts: RealmProviderOptions, indicator: string): Reso
   };
 }
 
+type GrantContext = Parameters<NonNullable<Configuration['loadExistingGrant']>>[0];
+
+/**
+ * oidc-provider's own lookup (the grant this interaction or this browser session holds) and, for
+ * a user who consented up front (`consentGiven`, users the control API makes), a grant of
+ * everything the client asked for: the OIDC scopes and every resource server's scope. Its login
+ * answers the consent step too (see interactions.ts), so such a sign-in has no consent page.
+ */
+async function loadOrPreGrant(
+  ctx: GrantContext,
+  userOf: (accountId: string | undefined) => DevIdpUser | undefined,
+) {
+  const { oidc } = ctx;
+  const clientId = oidc.client?.clientId;
+  const grantId =
+    oidc.result?.consent?.grantId ??
+    (clientId === undefined ? undefined : oidc.session?.grantIdFor(clientId));
+  if (grantId) return oidc.provider.Grant.find(grantId);
+  const accountId = oidc.account?.accountId;
+  if (clientId === undefined || !userOf(accountId)?.consentGiven) return undefined;
+  const grant = new oidc.provider.Grant({ accountId, clientId });
+  const scope = oidc.params?.['scope'];
+  if (typeof scope === 'string') grant.addOIDCScope(scope);
+  for (const [indicator, server] of Object.entries(oidc.resourceServers ?? {})) {
+    if (server.scope) grant.addResourceScope(indicator, server.scope);
+  }
+  await grant.save();
+  return grant;
+}
+
 function pickDefaultResource(preferred: string | undefined, oneOf?: readonly string[]) {
   if (!oneOf) return preferred;
   return preferred && oneOf.includes(preferred) ? preferred : oneOf[0];
@@ -185,6 +215,7 @@ function providerConfiguration(opts: RealmProviderOptions, jwk: JWK): Configurat
     rotateRefreshToken: true,
     clientBasedCORS: () => false,
     interactions: { url: (_ctx, interaction) => `${realm.path}/interaction/${interaction.uid}` },
+    loadExistingGrant: (ctx) => loadOrPreGrant(ctx, userOf),
     // A user made by the control API may bring its own lifetimes.
     extraTokenClaims: (_ctx, token) =>
       accessTokenClaims(userOf((token as { accountId?: string }).accountId)),

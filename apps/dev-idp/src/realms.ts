@@ -16,6 +16,11 @@ export interface DevIdpUser {
   accessTokenTtlSeconds?: number;
   /** This user's refresh token (and grant) lifetime, instead of the IdP's. */
   refreshTokenTtlSeconds?: number;
+  /**
+   * The user agreed up front to what every client asks: signing in has no consent step (users
+   * the control API makes, unless it is asked for `askConsent`).
+   */
+  consentGiven?: boolean;
 }
 
 /** A statically registered client. No `client_secret` means a public client (`none` auth). */

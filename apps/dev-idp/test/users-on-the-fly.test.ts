@@ -49,8 +49,8 @@ async function globexConfig() {
   );
 }
 
-/** Signs `user` in at the globex realm through the real login and consent pages. */
-async function signIn(user: CreatedUser) {
+/** Signs `user` in at the globex realm through the real login (and consent) pages. */
+async function signIn(user: CreatedUser, posted: string[] = []) {
   const config = await globexConfig();
   const verifier = client.randomPKCECodeVerifier();
   const url = client.buildAuthorizationUrl(config, {
@@ -60,7 +60,12 @@ async function signIn(user: CreatedUser) {
     code_challenge_method: 'S256',
     prompt: 'consent',
   }).href;
-  const callback = await completeDevIdpLogin(createCookieFetch(), url, {
+  const cookieFetch = createCookieFetch();
+  const recording = (target: string, init?: RequestInit) => {
+    if (init?.method === 'POST') posted.push(new URL(target).pathname.split('/').at(-1) ?? '');
+    return cookieFetch(target, init);
+  };
+  const callback = await completeDevIdpLogin(recording, url, {
     login: user.login,
     password: user.password,
   });
@@ -109,6 +114,32 @@ describe('users made on the fly (control API)', () => {
     const refreshed = await client.refreshTokenGrant(config, tokens.refresh_token ?? '');
     expect(refreshed.expires_in).toBe(42);
     expect(refreshed['refresh_expires_in']).toBe(600);
+  });
+
+  it('has consented up front: the login page is the only step, even with prompt=consent', async () => {
+    const made = (await (await createUser({ realm: '/globex' })).json()) as CreatedUser;
+    const posted: string[] = [];
+    const { tokens } = await signIn(made, posted);
+    expect(posted).toEqual(['login']);
+    // The grant made for it holds every requested scope: offline_access gives a refresh token.
+    expect(tokens.scope?.split(' ').sort()).toEqual([
+      'email',
+      'offline_access',
+      'openid',
+      'profile',
+    ]);
+    expect(tokens.refresh_token).toBeTruthy();
+    expect(decodeJwt(tokens.id_token ?? '')).toMatchObject({ sub: made.sub, email: made.email });
+  });
+
+  it('shows the consent page to a user made with askConsent, as to a configured user', async () => {
+    const made = (await (
+      await createUser({ realm: '/globex', askConsent: true })
+    ).json()) as CreatedUser;
+    const posted: string[] = [];
+    const { tokens } = await signIn(made, posted);
+    expect(posted).toEqual(['login', 'confirm']);
+    expect(tokens.refresh_token).toBeTruthy();
   });
 
   it('keeps the IdP defaults for users without their own lifetimes', async () => {

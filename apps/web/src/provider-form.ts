@@ -31,7 +31,7 @@ export type FieldErrors = Partial<Record<ProviderField, string>>;
 export const AUTH_METHODS: readonly TokenEndpointAuthMethod[] = [
   'client_secret_basic',
   'client_secret_post',
-  'none',
+  'private_key_jwt',
 ];
 
 export const DEFAULT_SCOPES = 'openid profile email offline_access';
@@ -144,7 +144,7 @@ export function toProviderInput(values: ProviderFormValues): ProviderInput {
 
 /**
  * The update request: every field but the id. An empty secret field keeps the stored secret,
- * except for a method that uses none (`none`): there it removes it.
+ * except for a method that uses none (private_key_jwt): there it removes it.
  */
 export function toProviderPatch(values: ProviderFormValues): ProviderPatch {
   const fields = providerFields(values);

@@ -21,8 +21,14 @@ const stored: TenantProvider = {
   clientId: 'gh',
   hasClientSecret: true,
   tokenEndpointAuthMethod: 'client_secret_post',
+  pkce: 'required',
+  par: 'auto',
+  dpop: false,
+  logout: 'end-session',
   scopes: ['openid', 'email'],
   authorizationParams: { prompt: 'consent', acr_values: 'mfa' },
+  endSessionParams: {},
+  profile: 'generic',
   enabled: false,
   source: 'dynamic',
   createdAt: '2026-01-02T03:04:05.000Z',
@@ -124,7 +130,7 @@ describe('the form values', () => {
   it('remove the stored secret when the new method uses none and no secret was typed', () => {
     const values = {
       ...providerFormFrom(stored),
-      tokenEndpointAuthMethod: 'none' as const,
+      tokenEndpointAuthMethod: 'private_key_jwt' as const,
     };
     expect(toProviderPatch(values)).toMatchObject({ clientSecret: null });
     expect(toProviderPatch({ ...values, clientSecret: 'typed' })).toMatchObject({

@@ -9,26 +9,52 @@ export interface AdminIdentity {
 
 /** A tenant's identity provider as the admin API shows it (the secret is never read back). */
 export interface TenantProvider {
-  id: string;
-  tenant: string;
+  hasClientSecret: boolean;
+  source: 'config' | 'dynamic';
+  createdAt: null | string;
+  updatedAt: null | string;
   displayName: string;
   issuer: string;
   clientId: string;
-  hasClientSecret: boolean;
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  pkce: 'required' | 'assume-supported';
+  par: 'required' | 'auto' | 'off';
+  dpop: boolean;
+  logout: 'end-session' | 'cognito' | 'none';
   scopes: string[];
   authorizationParams: {
     [key: string]: string;
   };
+  endSessionParams: {
+    [key: string]: string;
+  };
+  profile:
+    'cognito' | 'generic' | 'entra' | 'google' | 'okta' | 'auth0' | 'keycloak' | 'strict-modern';
   enabled: boolean;
-  source: 'config' | 'dynamic';
-  createdAt: null | string;
-  updatedAt: null | string;
+  id: string;
+  tenant: string;
+  idTokenSignedResponseAlg?:
+    | 'RS256'
+    | 'RS384'
+    | 'RS512'
+    | 'PS256'
+    | 'PS384'
+    | 'PS512'
+    | 'ES256'
+    | 'ES384'
+    | 'ES512'
+    | 'EdDSA';
 }
 
 /** A provider plus the URIs its admin must configure at the IdP. */
 export interface ProviderView {
   provider: TenantProvider;
+  uris: {
+    redirectUri: string;
+    postLogoutRedirectUri: string;
+    backchannelLogoutUri: string;
+    jwksUri: string;
+  };
   redirectUri: string;
   backchannelLogoutUri: string;
 }
@@ -44,29 +70,68 @@ export interface ProviderInput {
   issuer: string;
   clientId: string;
   displayName?: string;
-  clientSecret?: string;
-  tokenEndpointAuthMethod?:
-    'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+  idTokenSignedResponseAlg?:
+    | 'RS256'
+    | 'RS384'
+    | 'RS512'
+    | 'PS256'
+    | 'PS384'
+    | 'PS512'
+    | 'ES256'
+    | 'ES384'
+    | 'ES512'
+    | 'EdDSA';
+  pkce?: 'required' | 'assume-supported';
+  par?: 'required' | 'auto' | 'off';
+  dpop?: boolean;
+  logout?: 'end-session' | 'cognito' | 'none';
   scopes?: string[];
   authorizationParams?: {
     [key: string]: string;
   };
+  endSessionParams?: {
+    [key: string]: string;
+  };
+  profile?:
+    'cognito' | 'generic' | 'entra' | 'google' | 'okta' | 'auth0' | 'keycloak' | 'strict-modern';
   enabled?: boolean;
+  clientSecret?: string;
 }
 
 /** `PATCH …/providers/:id`: absent keeps, `clientSecret: null` removes the secret. */
 export interface ProviderPatch {
+  idTokenSignedResponseAlg?:
+    | null
+    | 'RS256'
+    | 'RS384'
+    | 'RS512'
+    | 'PS256'
+    | 'PS384'
+    | 'PS512'
+    | 'ES256'
+    | 'ES384'
+    | 'ES512'
+    | 'EdDSA';
   displayName?: string;
-  issuer?: string;
-  clientId?: string;
-  clientSecret?: null | string;
-  tokenEndpointAuthMethod?:
-    'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+  tokenEndpointAuthMethod?: 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
+  pkce?: 'required' | 'assume-supported';
+  par?: 'required' | 'auto' | 'off';
+  dpop?: boolean;
+  logout?: 'end-session' | 'cognito' | 'none';
   scopes?: string[];
   authorizationParams?: {
     [key: string]: string;
   };
+  endSessionParams?: {
+    [key: string]: string;
+  };
+  profile?:
+    'cognito' | 'generic' | 'entra' | 'google' | 'okta' | 'auth0' | 'keycloak' | 'strict-modern';
   enabled?: boolean;
+  issuer?: string;
+  clientId?: string;
+  clientSecret?: null | string;
 }
 
 /** `POST …/providers/:id/test`: every check passed (a failure is a `provider_check_failed` problem). */
@@ -82,7 +147,7 @@ export interface ProviderTestResult {
 
 /** How the provider authenticates Gatehouse at its token endpoint. */
 export type TokenEndpointAuthMethod =
-  'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
+  'client_secret_basic' | 'client_secret_post' | 'private_key_jwt';
 
 /** The name of one provider check (`issuer_mismatch`, `jwks_unavailable`, …). */
 export type ProviderCheckName =

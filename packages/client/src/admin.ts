@@ -92,10 +92,30 @@ function toProviderView(value: unknown, tenant: string): ProviderView | undefine
   if (!outer || !inner) return undefined;
   const provider = toProvider(inner, tenant);
   const { redirectUri, backchannelLogoutUri } = outer;
-  if (!provider || typeof redirectUri !== 'string' || typeof backchannelLogoutUri !== 'string') {
+  const uris = toProviderUris(outer['uris']);
+  if (
+    !provider ||
+    !uris ||
+    typeof redirectUri !== 'string' ||
+    typeof backchannelLogoutUri !== 'string'
+  ) {
     return undefined;
   }
-  return { provider, redirectUri, backchannelLogoutUri };
+  return { provider, uris, redirectUri, backchannelLogoutUri };
+}
+
+function toProviderUris(value: unknown): ProviderView['uris'] | undefined {
+  const record = asRecord(value);
+  const { redirectUri, postLogoutRedirectUri, backchannelLogoutUri, jwksUri } = record ?? {};
+  if (
+    typeof redirectUri !== 'string' ||
+    typeof postLogoutRedirectUri !== 'string' ||
+    typeof backchannelLogoutUri !== 'string' ||
+    typeof jwksUri !== 'string'
+  ) {
+    return undefined;
+  }
+  return { redirectUri, postLogoutRedirectUri, backchannelLogoutUri, jwksUri };
 }
 
 function toProvider(record: Record<string, unknown>, tenant: string): TenantProvider | undefined {
@@ -118,8 +138,22 @@ function toProvider(record: Record<string, unknown>, tenant: string): TenantProv
     hasClientSecret: record['hasClientSecret'] === true,
     // A newer server may know more methods: shown as sent, never guessed.
     tokenEndpointAuthMethod: tokenEndpointAuthMethod as TokenEndpointAuthMethod,
+    ...(typeof record['idTokenSignedResponseAlg'] === 'string'
+      ? {
+          idTokenSignedResponseAlg: record[
+            'idTokenSignedResponseAlg'
+          ] as TenantProvider['idTokenSignedResponseAlg'],
+        }
+      : {}),
+    // Like the method: a value a newer server knows is shown as sent; absent ones are the defaults.
+    pkce: textOr(record['pkce'], 'required'),
+    par: textOr(record['par'], 'auto'),
+    dpop: record['dpop'] === true,
+    logout: textOr(record['logout'], 'end-session'),
     scopes: stringArray(record['scopes']),
     authorizationParams: stringRecord(record['authorizationParams']),
+    endSessionParams: stringRecord(record['endSessionParams']),
+    profile: textOr(record['profile'], 'generic'),
     enabled: record['enabled'] !== false,
     source: record['source'] === 'config' ? 'config' : 'dynamic',
     createdAt: stringOrNull(record['createdAt']),
@@ -148,6 +182,10 @@ function parseTestResult(body: unknown, status: number): ProviderTestResult {
     endSessionEndpoint: stringOrNull(record['endSessionEndpoint']),
     backchannelLogoutSupported: record['backchannelLogoutSupported'] === true,
   };
+}
+
+function textOr<T extends string>(value: unknown, fallback: T): T {
+  return typeof value === 'string' ? (value as T) : fallback;
 }
 
 function stringOrNull(value: unknown): string | null {

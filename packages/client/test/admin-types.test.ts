@@ -13,10 +13,11 @@ import { createGatehouseClient } from '../src/index.ts';
 // admin-contract.test.ts checks they are current); these are the points where the old
 // hand-copied types had drifted from the server. Checked by tsc (`pnpm typecheck`).
 describe('admin types', () => {
-  it('offer the auth methods the server takes, private_key_jwt included', () => {
+  it('offer no "none": a BFF is a confidential client', () => {
     expectTypeOf<TokenEndpointAuthMethod>().toEqualTypeOf<
-      'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'
+      'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
     >();
+    expectTypeOf<'none'>().not.toExtend<TokenEndpointAuthMethod>();
     expectTypeOf<GatehouseAdmin['createProvider']>().parameter(1).toEqualTypeOf<ProviderInput>();
   });
 

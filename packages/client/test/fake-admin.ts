@@ -58,7 +58,7 @@ export interface FakeAdminOptions {
 }
 
 const TENANT_NAMES: Record<string, string> = { acme: 'Acme Corporation', globex: 'Globex' };
-const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'];
+const AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'];
 
 function seedProviders(): StoredProvider[] {
   const base = {
@@ -175,10 +175,17 @@ export function createFakeAdmin(options: FakeAdminOptions): FakeAdmin {
       ...admin.extraProviderFields,
     };
     const base = `${options.baseUrl()}/bff`;
+    const uris = {
+      redirectUri: `${base}/callback/${p.tenant}/${p.id}`,
+      postLogoutRedirectUri: `${base}/signed-out`,
+      backchannelLogoutUri: `${base}/backchannel-logout/${p.tenant}/${p.id}`,
+      jwksUri: `${base}/jwks/${p.tenant}/${p.id}`,
+    };
     return {
       provider: provider as TenantProvider,
-      redirectUri: `${base}/callback/${p.tenant}/${p.id}`,
-      backchannelLogoutUri: `${base}/backchannel-logout/${p.tenant}/${p.id}`,
+      uris,
+      redirectUri: uris.redirectUri,
+      backchannelLogoutUri: uris.backchannelLogoutUri,
     } satisfies ProviderView;
   }
 

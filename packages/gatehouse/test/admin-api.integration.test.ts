@@ -457,9 +457,11 @@ describe('admin API', () => {
       id: 'Bad Id',
       issuer: 'https://user:pw@idp.example/?x=1',
       clientId: '',
-      tokenEndpointAuthMethod: 'private_key_jwt',
+      tokenEndpointAuthMethod: 'none',
+      idTokenSignedResponseAlg: 'HS256',
       scopes: ['profile'],
       authorizationParams: { redirect_uri: 'https://evil.example' },
+      endSessionParams: { post_logout_redirect_uri: 'https://evil.example' },
       isAdmin: true,
     });
     expect(answer.status).toBe(422);
@@ -469,14 +471,20 @@ describe('admin API', () => {
     expect(errors.map((e) => e.path).sort()).toEqual([
       'authorizationParams.redirect_uri',
       'clientId',
+      'endSessionParams.post_logout_redirect_uri',
       'id',
+      'idTokenSignedResponseAlg',
       'isAdmin',
       'issuer',
       'scopes',
       'tokenEndpointAuthMethod',
     ]);
-    expect(errors.find((e) => e.path === 'tokenEndpointAuthMethod')?.message).toMatch(
-      /private_key_jwt is not supported/,
+    expect(errors.find((e) => e.path === 'tokenEndpointAuthMethod')?.message).toBe(
+      'a BFF is a confidential client: use client_secret_basic, client_secret_post or private_key_jwt',
+    );
+    expect(errors.find((e) => e.path === 'idTokenSignedResponseAlg')?.message).toMatch(/HMAC/);
+    expect(errors.find((e) => e.path === 'authorizationParams.redirect_uri')?.message).toBe(
+      'is set by Gatehouse itself',
     );
     expect(errors.find((e) => e.path === 'isAdmin')?.message).toBe('Unknown field.');
 
@@ -508,12 +516,24 @@ describe('admin API', () => {
         clientId: 'gatehouse-acme',
         hasClientSecret: true,
         tokenEndpointAuthMethod: 'client_secret_basic',
+        pkce: 'required',
+        par: 'auto',
+        dpop: false,
+        logout: 'end-session',
         scopes: ['openid', 'email'],
         authorizationParams: { prompt: 'consent' },
+        endSessionParams: {},
+        profile: 'generic',
         enabled: true,
         source: 'dynamic',
         createdAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown,
         updatedAt: expect.stringMatching(/^\d{4}-\d\d-\d\dT/) as unknown,
+      },
+      uris: {
+        redirectUri: `${origin}/bff/callback/acme/shape`,
+        postLogoutRedirectUri: `${origin}/bff/signed-out`,
+        backchannelLogoutUri: `${origin}/bff/backchannel-logout/acme/shape`,
+        jwksUri: `${origin}/bff/jwks/acme/shape`,
       },
       redirectUri: `${origin}/bff/callback/acme/shape`,
       backchannelLogoutUri: `${origin}/bff/backchannel-logout/acme/shape`,

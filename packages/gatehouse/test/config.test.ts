@@ -871,6 +871,7 @@ describe('loadConfig: validation', () => {
         tenants: [
           tenant('acme', {
             providers: [
+              // A BFF is a confidential client: a public client's `none` is refused.
               provider({ id: 'public', tokenEndpointAuthMethod: 'none' }),
               provider({ id: 'basic', clientSecret: undefined }),
               provider({
@@ -879,16 +880,60 @@ describe('loadConfig: validation', () => {
                 clientSecret: undefined,
               }),
               provider({ id: 'noopenid', scopes: ['profile'] }),
+              provider({ id: 'pkjwt', tokenEndpointAuthMethod: 'private_key_jwt' }),
             ],
           }),
         ],
       }),
     });
     expect(problems).toEqual([
-      'tenants.acme.providers.public.clientSecret: must be absent for "none"',
+      'tenants.0.providers.0.tokenEndpointAuthMethod: a BFF is a confidential client: use client_secret_basic, client_secret_post or private_key_jwt',
+      'tenants.0.providers.3.scopes: must include "openid"',
       'tenants.acme.providers.basic.clientSecret: required for client_secret_basic',
       'tenants.acme.providers.post.clientSecret: required for client_secret_post',
-      'tenants.acme.providers.noopenid.scopes: must include "openid"',
+      'tenants.acme.providers.pkjwt.clientSecret: must be absent for private_key_jwt',
+    ]);
+  });
+
+  it('gives a provider of the file the model defaults, and refuses hostile settings', () => {
+    const { config } = loadConfig({ env: {}, input: devInput({ tenants: [tenant('acme')] }) });
+    expect(config.tenants[0]?.providers[0]).toMatchObject({
+      tokenEndpointAuthMethod: 'client_secret_basic',
+      pkce: 'required',
+      par: 'auto',
+      dpop: false,
+      logout: 'end-session',
+      endSessionParams: {},
+      profile: 'generic',
+    });
+    expect(config.tenants[0]?.providers[0]).not.toHaveProperty('idTokenSignedResponseAlg');
+
+    const problems = problemsOf({
+      input: devInput({
+        tenants: [
+          tenant('acme', {
+            providers: [
+              provider({ id: 'hmac', idTokenSignedResponseAlg: 'HS256' }),
+              provider({ id: 'unsigned', idTokenSignedResponseAlg: 'none' }),
+              provider({ id: 'es', idTokenSignedResponseAlg: 'ES256' }),
+              provider({ id: 'hint', endSessionParams: { id_token_hint: 'forged' } }),
+              provider({ id: 'pkce', pkce: 'off' }),
+              provider({ id: 'par', par: 'always' }),
+              provider({ id: 'logout', logout: 'front-channel' }),
+              provider({ id: 'nonce', authorizationParams: { nonce: 'fixed' } }),
+            ],
+          }),
+        ],
+      }),
+    });
+    expect(problems).toEqual([
+      'tenants.0.providers.0.idTokenSignedResponseAlg: HMAC algorithms are refused: ID tokens must be signed with an asymmetric key',
+      'tenants.0.providers.1.idTokenSignedResponseAlg: unsigned ID tokens ("none") are never accepted',
+      'tenants.0.providers.3.endSessionParams.id_token_hint: is set by Gatehouse itself',
+      'tenants.0.providers.4.pkce: must be one of "required", "assume-supported"',
+      'tenants.0.providers.5.par: must be one of "auto", "required", "off"',
+      'tenants.0.providers.6.logout: must be one of "end-session", "cognito", "none"',
+      'tenants.0.providers.7.authorizationParams.nonce: is set by Gatehouse itself',
     ]);
   });
 

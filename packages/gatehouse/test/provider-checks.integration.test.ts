@@ -299,9 +299,9 @@ describe('provider checks', () => {
       ],
       [
         'basiconly',
-        { tokenEndpointAuthMethod: 'none', clientSecret: undefined },
+        { tokenEndpointAuthMethod: 'private_key_jwt', clientSecret: undefined },
         'auth_method_unsupported',
-        /none/,
+        /private_key_jwt/,
       ],
       // Absent metadata means client_secret_basic only (OpenID Connect Discovery).
       [

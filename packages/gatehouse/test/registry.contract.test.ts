@@ -10,6 +10,7 @@ import {
 } from '@gatehouse/testkit';
 import type { StoredApiKey, StoredProvider, StoredTenant } from '../src/tenants/model.ts';
 import { RedisRegistryStore } from '../src/tenants/redis-registry-store.ts';
+import { withProviderDefaults } from '../src/tenants/provider-schema.ts';
 import { MemoryRegistryStore, type RegistryStore } from '../src/tenants/registry-store.ts';
 
 /**
@@ -106,6 +107,7 @@ function provider(tenantId: string, id: string, overrides: Partial<StoredProvide
     issuer: `https://${id}.idp.example`,
     clientId: `${tenantId}-${id}`,
     sealedClientSecret: 'eyJ.sealed',
+    ...withProviderDefaults({}),
     tokenEndpointAuthMethod: 'client_secret_basic',
     scopes: ['openid', 'email'],
     authorizationParams: { prompt: 'login' },

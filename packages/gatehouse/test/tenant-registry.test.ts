@@ -5,6 +5,8 @@ import { GatehouseError, problem } from '../src/errors.ts';
 import { Vault } from '../src/session/vault.ts';
 import { MemoryRegistryStore, type RegistryStore } from '../src/tenants/registry-store.ts';
 import { TenantRegistry, type ProviderInput } from '../src/tenants/registry.ts';
+import { withProviderDefaults } from '../src/tenants/provider-schema.ts';
+import { storedProviderSchema } from '../src/tenants/model.ts';
 
 /** The registry service over the memory store: merging, secrets, rules, caching, API keys. */
 
@@ -64,6 +66,7 @@ function providerInput(id: string, overrides: Partial<ProviderInput> = {}): Prov
     issuer: `https://${id}.idp.test`,
     clientId: `client-${id}`,
     clientSecret: `secret-of-${id}-0123456789`,
+    ...withProviderDefaults({}),
     tokenEndpointAuthMethod: 'client_secret_basic',
     scopes: ['openid'],
     authorizationParams: {},
@@ -196,17 +199,17 @@ describe('TenantRegistry', () => {
     expect(missing.extra).toEqual({
       errors: [{ path: 'clientSecret', message: 'Required for this authentication method.' }],
     });
-    const publicWithSecret = providerInput('spa', { tokenEndpointAuthMethod: 'none' });
+    const publicWithSecret = providerInput('spa', { tokenEndpointAuthMethod: 'private_key_jwt' });
     expect(
       (await failure(registry.createProvider('acme', publicWithSecret, noChecks))).status,
     ).toBe(422);
 
     await registry.createProvider('acme', providerInput('okta'), noChecks);
-    // Switching to `none` drops the secret; switching back needs a new one.
+    // Switching to private_key_jwt drops the secret; switching back needs a new one.
     const asPublic = await registry.updateProvider(
       'acme',
       'okta',
-      { tokenEndpointAuthMethod: 'none' },
+      { tokenEndpointAuthMethod: 'private_key_jwt' },
       noChecks,
     );
     expect(asPublic.hasClientSecret).toBe(false);
@@ -234,6 +237,56 @@ describe('TenantRegistry', () => {
       (await failure(registry.updateProvider('acme', 'okta', { clientSecret: null }, noChecks)))
         .status,
     ).toBe(422);
+  });
+
+  it('loads a provider stored by an older version with the model defaults', async () => {
+    const { registry, store } = setup();
+    const created = await registry.createProvider('acme', providerInput('old'), noChecks);
+    const stored = await store.getProvider('acme', 'old');
+    // What an older version wrote: none of the newer fields.
+    const {
+      pkce: _p,
+      par: _r,
+      dpop: _d,
+      logout: _l,
+      endSessionParams: _e,
+      profile: _f,
+      ...old
+    } = stored!;
+    const parsed = storedProviderSchema.parse(JSON.parse(JSON.stringify(old)));
+    expect(parsed).toMatchObject({
+      pkce: 'required',
+      par: 'auto',
+      dpop: false,
+      logout: 'end-session',
+      endSessionParams: {},
+      profile: 'generic',
+    });
+    expect(created).toMatchObject({ pkce: 'required', profile: 'generic' });
+    // A record a later change made unreadable (`none` is gone) is refused by the schema.
+    expect(
+      storedProviderSchema.safeParse({ ...old, tokenEndpointAuthMethod: 'none' }).success,
+    ).toBe(false);
+  });
+
+  it('pins an ID token algorithm, keeps it across a patch, and unpins it with null', async () => {
+    const { registry } = setup();
+    const created = await registry.createProvider(
+      'acme',
+      providerInput('es', { idTokenSignedResponseAlg: 'ES256', logout: 'none' }),
+      noChecks,
+    );
+    expect(created).toMatchObject({ idTokenSignedResponseAlg: 'ES256', logout: 'none' });
+    const kept = await registry.updateProvider('acme', 'es', { dpop: true }, noChecks);
+    expect(kept).toMatchObject({ idTokenSignedResponseAlg: 'ES256', dpop: true, logout: 'none' });
+    const unpinned = await registry.updateProvider(
+      'acme',
+      'es',
+      { idTokenSignedResponseAlg: null },
+      noChecks,
+    );
+    expect(unpinned).not.toHaveProperty('idTokenSignedResponseAlg');
+    expect(unpinned).toMatchObject({ dpop: true, revision: 3 });
   });
 
   it('stores nothing when the checks fail, and shows them the merged candidate', async () => {

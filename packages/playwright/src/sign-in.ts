@@ -142,9 +142,10 @@ export interface SignInOptions {
 /**
  * The real sign-in, over HTTP with `request` (a browser context's `context.request`, whose
  * cookies are the browser's): `/bff/login` → the dev IdP's authorization endpoint → its login
- * and consent forms, posted without loading the pages → Gatehouse's callback (code + PKCE,
- * checked by Gatehouse as for any browser) → the session cookie, set by Gatehouse. The user is
- * made at the dev IdP on the way unless `user` is one made before.
+ * form, posted without loading the page (a user made on the fly has consented up front, so there
+ * is no consent form) → Gatehouse's callback (code + PKCE, checked by Gatehouse as for any
+ * browser) → the session cookie, set by Gatehouse. The user is made at the dev IdP on the way
+ * unless `user` is one made before.
  */
 export async function signInOverHttp(
   request: APIRequestContext,
@@ -182,7 +183,8 @@ export async function signInOverHttp(
       response = pending;
       pending = undefined;
     } else if (origin === where.idpOrigin && /\/interaction\/[^/]+$/.test(pathname)) {
-      // The interaction's login form, then its consent form: posted straight away.
+      // The interaction's login form (and the consent form, for a user who was made asking for
+      // consent or an IdP session that only lacks consent): posted straight away.
       const confirm = () =>
         request.post(`${url}/confirm`, { form: {}, maxRedirects: 0, failOnStatusCode: false });
       if (!loggedIn) {

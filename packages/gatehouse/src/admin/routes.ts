@@ -7,6 +7,8 @@ import type { SessionRecord } from '../session/model.ts';
 import type { Provider, Tenant } from '../tenants/model.ts';
 import type { ProviderCandidate } from '../tenants/registry.ts';
 import type { ClientKeySummary } from '../tenants/client-keys.ts';
+import { providerSettingsOf } from '../tenants/provider-schema.ts';
+import { providerUris } from '../tenants/provider-uris.ts';
 import {
   identifyAdmin,
   principal,
@@ -75,25 +77,20 @@ function apiKeyOut(key: { id: string; label?: string | undefined; createdAt: num
 
 /** An explicit allow-list of fields: whatever a provider carries internally, no secret leaves. */
 export function providerAnswer(ctx: GatehouseContext, provider: Provider): ProviderAnswer {
-  const path = `${provider.tenant}/${provider.id}`;
+  const uris = providerUris(ctx.publicOrigin, provider.tenant, provider.id);
   return {
     provider: {
       id: provider.id,
       tenant: provider.tenant,
-      displayName: provider.displayName,
-      issuer: provider.issuer,
-      clientId: provider.clientId,
+      ...providerSettingsOf(provider),
       hasClientSecret: provider.hasClientSecret,
-      tokenEndpointAuthMethod: provider.tokenEndpointAuthMethod,
-      scopes: [...provider.scopes],
-      authorizationParams: { ...provider.authorizationParams },
-      enabled: provider.enabled,
       source: provider.source,
       createdAt: toIso(provider.createdAt),
       updatedAt: toIso(provider.updatedAt),
     },
-    redirectUri: `${ctx.publicOrigin}/bff/callback/${path}`,
-    backchannelLogoutUri: `${ctx.publicOrigin}/bff/backchannel-logout/${path}`,
+    uris,
+    redirectUri: uris.redirectUri,
+    backchannelLogoutUri: uris.backchannelLogoutUri,
   };
 }
 
@@ -114,7 +111,7 @@ async function clientKeyList(
 ): Promise<z.infer<typeof clientKeyListSchema>> {
   const keys = await ctx.clientKeys.list(provider.tenant, provider.id);
   return {
-    jwksUri: `${ctx.publicOrigin}/bff/jwks/${provider.tenant}/${provider.id}`,
+    jwksUri: providerUris(ctx.publicOrigin, provider.tenant, provider.id).jwksUri,
     keys: keys.map(clientKeyOut),
   };
 }

@@ -6,8 +6,12 @@ import {
   slug,
   tenantSessionSchema,
 } from '../config/schema.ts';
-import { DEFAULT_ADMIN_RULE, TOKEN_ENDPOINT_AUTH_METHODS } from '../tenants/model.ts';
-import { RESERVED_AUTHORIZATION_PARAMETERS } from '../oidc/login.ts';
+import { DEFAULT_ADMIN_RULE } from '../tenants/model.ts';
+import {
+  providerInputSchema,
+  providerPatchSchema as providerPatchBodySchema,
+  providerSettingsOutShape,
+} from '../tenants/provider-schema.ts';
 import { PROVIDER_CHECKS } from '../tenants/provider-checks.ts';
 import { PROBLEM_CODES } from '../problems.ts';
 
@@ -15,87 +19,11 @@ import { PROBLEM_CODES } from '../problems.ts';
 
 const unique = (values: readonly string[]) => new Set(values).size === values.length;
 
-// `abort`: later refinements would call `new URL` on something unparsable.
-const issuerUrl = z
-  .string()
-  .max(2000)
-  .refine((value) => URL.canParse(value), { message: 'must be an absolute URL', abort: true })
-  .refine((value) => {
-    const url = new URL(value);
-    return !url.username && !url.password && !url.search && !url.hash && !value.includes('#');
-  }, 'must not contain credentials, a query or a fragment')
-  .meta({
-    format: 'uri',
-    description: 'https issuer URL, exactly as its discovery document names it',
-  });
+/** `POST …/providers`: the one provider model (`tenants/provider-schema.ts`), defaults applied. */
+export const providerCreateSchema = providerInputSchema;
 
-const clientSecret = z
-  .string()
-  .min(1)
-  .max(1000)
-  .meta({ writeOnly: true, description: 'write-only: never returned (see hasClientSecret)' });
-
-const scope = z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]{1,200}$/, 'must be a scope token');
-
-const authorizationParams = z
-  .record(
-    z
-      .string()
-      .regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be a parameter name')
-      .refine((name) => !RESERVED_AUTHORIZATION_PARAMETERS.has(name), {
-        message: 'is set by Gatehouse itself',
-      }),
-    z.string().max(500),
-  )
-  .refine((params) => Object.keys(params).length <= 20, 'at most 20 parameters');
-
-const authMethod = z.enum(TOKEN_ENDPOINT_AUTH_METHODS, {
-  error: (issue) =>
-    issue.input === 'private_key_jwt'
-      ? 'private_key_jwt is not supported yet; use client_secret_basic, client_secret_post or none'
-      : `must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}`,
-});
-
-const scopes = z
-  .array(scope)
-  .min(1)
-  .max(50)
-  .refine((list) => list.includes('openid'), 'must include "openid"')
-  .refine(unique, 'must not repeat a scope');
-
-const providerFields = {
-  displayName: z.string().trim().min(1).max(100),
-  issuer: issuerUrl,
-  clientId: z.string().min(1).max(500),
-  tokenEndpointAuthMethod: authMethod,
-  scopes,
-  authorizationParams,
-  enabled: z.boolean(),
-};
-
-export const providerCreateSchema = z.strictObject({
-  id: slug,
-  displayName: providerFields.displayName.optional(),
-  issuer: providerFields.issuer,
-  clientId: providerFields.clientId,
-  clientSecret: clientSecret.optional(),
-  tokenEndpointAuthMethod: providerFields.tokenEndpointAuthMethod.default('client_secret_basic'),
-  scopes: providerFields.scopes.default(['openid', 'profile', 'email', 'offline_access']),
-  authorizationParams: providerFields.authorizationParams.default({}),
-  enabled: providerFields.enabled.default(true),
-});
-
-export const providerPatchSchema = z.strictObject({
-  displayName: providerFields.displayName.optional(),
-  issuer: providerFields.issuer.optional(),
-  clientId: providerFields.clientId.optional(),
-  /** A string replaces the secret, `null` removes it, absent keeps it. */
-  clientSecret: clientSecret.nullable().optional(),
-  tokenEndpointAuthMethod: providerFields.tokenEndpointAuthMethod.optional(),
-  scopes: providerFields.scopes.optional(),
-  authorizationParams: providerFields.authorizationParams.optional(),
-  enabled: providerFields.enabled.optional(),
-});
+/** `PATCH …/providers/:provider`: every field optional; `clientSecret: null` removes the secret. */
+export const providerPatchSchema = providerPatchBodySchema;
 
 const emailDomains = z.array(emailDomain).max(50).refine(unique, 'must not repeat a domain');
 const hosts = z.array(hostName).max(20).refine(unique, 'must not repeat a host');
@@ -144,23 +72,28 @@ export const tenantOutSchema = z.object({
 export const providerOutSchema = z.object({
   id: z.string(),
   tenant: z.string(),
-  displayName: z.string(),
-  issuer: z.string(),
-  clientId: z.string(),
+  ...providerSettingsOutShape,
   hasClientSecret: z.boolean().describe('the secret itself is write-only'),
-  tokenEndpointAuthMethod: z.enum(TOKEN_ENDPOINT_AUTH_METHODS),
-  scopes: z.array(z.string()),
-  authorizationParams: z.record(z.string(), z.string()),
-  enabled: z.boolean(),
   source,
   createdAt: timestamp,
   updatedAt: timestamp,
 });
 
+/** The URIs a tenant admin registers at the IdP (`tenants/provider-uris.ts`). */
+export const providerUrisSchema = z.object({
+  redirectUri: z.string().describe('register this redirect URI at the IdP'),
+  postLogoutRedirectUri: z.string().describe('register this post-logout redirect URI at the IdP'),
+  backchannelLogoutUri: z.string().describe('register this back-channel logout URI at the IdP'),
+  jwksUri: z.string().describe("Gatehouse's public keys for this provider (private_key_jwt)"),
+});
+
 export const providerAnswerSchema = z.object({
   provider: providerOutSchema,
-  redirectUri: z.string().describe('register this redirect URI at the IdP'),
-  backchannelLogoutUri: z.string().describe('register this back-channel logout URI at the IdP'),
+  uris: providerUrisSchema,
+  redirectUri: z.string().describe('the same as uris.redirectUri (kept for older clients)'),
+  backchannelLogoutUri: z
+    .string()
+    .describe('the same as uris.backchannelLogoutUri (kept for older clients)'),
 });
 
 export const tenantAnswerSchema = z.object({ tenant: tenantOutSchema });

@@ -9,6 +9,7 @@ import {
   type ParsedConfig,
 } from './schema.ts';
 import { developmentDefaults } from './dev-defaults.ts';
+import { SECRET_AUTH_METHODS } from '../tenants/provider-schema.ts';
 import { isPlainHttpDevIdp } from './dev-idp.ts';
 import { validParts } from './valid-parts.ts';
 import { resolveClientSecretFiles, resolveSecretFileVariables } from './secret-files.ts';
@@ -588,19 +589,14 @@ function checkTenants(config: ParsedConfig, problems: string[]): void {
       if (providerIds.has(provider.id)) problems.push(`${where}: duplicate provider id`);
       providerIds.add(provider.id);
       checkProviderIssuer(config, provider.issuer, where, problems);
-      const needsSecret =
-        provider.tokenEndpointAuthMethod === 'client_secret_basic' ||
-        provider.tokenEndpointAuthMethod === 'client_secret_post';
+      const needsSecret = SECRET_AUTH_METHODS.has(provider.tokenEndpointAuthMethod);
       if (needsSecret && !provider.clientSecret) {
         problems.push(`${where}.clientSecret: required for ${provider.tokenEndpointAuthMethod}`);
       }
       if (!needsSecret && provider.clientSecret) {
         problems.push(
-          `${where}.clientSecret: must be absent for "${provider.tokenEndpointAuthMethod}"`,
+          `${where}.clientSecret: must be absent for ${provider.tokenEndpointAuthMethod}`,
         );
-      }
-      if (!provider.scopes.includes('openid')) {
-        problems.push(`${where}.scopes: must include "openid"`);
       }
     }
   }

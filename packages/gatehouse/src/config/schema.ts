@@ -1,6 +1,7 @@
 import { compile as compileTrustedProxies } from 'proxy-addr';
 import { z } from 'zod';
 import { MAX_TOKEN_LIFETIME_SECONDS, signingKeySchema } from '../tokens/signing-key-config.ts';
+import { providerInputSchema } from '../tenants/provider-schema.ts';
 
 export const slug = z
   .string()
@@ -81,24 +82,11 @@ export const limitSchema = z.strictObject({
   durationSeconds: z.number().int().min(1).max(86_400),
 });
 
-export const providerSchema = z.strictObject({
-  id: slug,
-  displayName: z.string().min(1).max(100).optional(),
-  issuer: httpUrl,
-  clientId: z.string().min(1),
-  clientSecret: z.string().min(1).optional(),
-  tokenEndpointAuthMethod: z
-    .enum(['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'])
-    .default('client_secret_basic'),
-  /** Pushed authorization requests: `auto` (when advertised), `required` or `off`. */
-  par: z.enum(['auto', 'required', 'off']).default('auto'),
-  scopes: z
-    .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/))
-    .default(['openid', 'profile', 'email', 'offline_access']),
-  /** Extra authorization request parameters (e.g. `prompt`, `resource`); protocol ones are ours. */
-  authorizationParams: z.record(z.string(), z.string()).default({}),
-  enabled: z.boolean().default(true),
-});
+/**
+ * A provider of the config file: the one provider model (`tenants/provider-schema.ts`), as the
+ * admin API's create body (`displayName` defaults to the id).
+ */
+export const providerSchema = providerInputSchema;
 
 export const tenantSchema = z.strictObject({
   id: slug,

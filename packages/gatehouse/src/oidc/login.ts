@@ -6,7 +6,9 @@ import type { KeyValueStore } from '../session/kv.ts';
 import { refreshTokenExpiry, type TokenSet } from '../session/model.ts';
 import { RetiredKeyError, type Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
+import type { PAR_MODES } from '../tenants/provider-schema.ts';
 import { openidClientGrants, type IdpGrants } from './idp-grants.ts';
+import { RESERVED_AUTHORIZATION_PARAMETERS } from '../tenants/provider-schema.ts';
 
 /** What the server remembers between `/bff/login` and the callback; never sent to the browser. */
 export interface LoginTransaction {
@@ -22,19 +24,7 @@ export interface LoginTransaction {
 export const LOGIN_TRANSACTION_TTL_MS = 10 * 60 * 1000;
 
 /** Parameters the protocol owns; a provider's extra authorization parameters cannot override them. */
-export const RESERVED_AUTHORIZATION_PARAMETERS: ReadonlySet<string> = new Set([
-  'client_id',
-  'redirect_uri',
-  'response_type',
-  'response_mode',
-  'scope',
-  'state',
-  'nonce',
-  'code_challenge',
-  'code_challenge_method',
-  'request',
-  'request_uri',
-]);
+export { RESERVED_AUTHORIZATION_PARAMETERS };
 
 export interface LoginDeps {
   providers: Pick<ProviderClients, 'resolve' | 'client' | 'redirectUri'>;
@@ -102,7 +92,7 @@ export async function beginLogin(
   // RFC 8707: ask up front for every API the tenant's routes name, so that refreshes can later
   // narrow a token to one of them.
   for (const resource of request.resources ?? []) parameters.append('resource', resource);
-  if (!usesPar(resolved.provider.par ?? 'auto', configuration.serverMetadata())) {
+  if (!usesPar(resolved.provider.par, configuration.serverMetadata())) {
     return client.buildAuthorizationUrl(configuration, parameters);
   }
   // RFC 9126: the parameters go to the OP's PAR endpoint (client authenticated); the browser
@@ -119,7 +109,7 @@ export async function beginLogin(
  * when the OP has no PAR endpoint), `auto` when the OP advertises one, `off` never.
  */
 export function usesPar(
-  mode: 'auto' | 'required' | 'off',
+  mode: (typeof PAR_MODES)[number],
   metadata: Pick<client.ServerMetadata, 'pushed_authorization_request_endpoint'>,
 ): boolean {
   const advertised = typeof metadata.pushed_authorization_request_endpoint === 'string';

@@ -4,6 +4,7 @@ import { isPlainHttpDevIdp } from '../config/dev-idp.ts';
 import type { GatehouseConfig } from '../config/schema.ts';
 import type { Provider, Tenant } from '../tenants/model.ts';
 import type { TenantRegistry } from '../tenants/registry.ts';
+import { providerUris } from '../tenants/provider-uris.ts';
 import { ID_TOKEN_ALGORITHM } from '../tenants/provider-checks.ts';
 import { performance } from 'node:perf_hooks';
 import { reportingFetch, type OutageLog } from '../observability/outages.ts';
@@ -69,7 +70,7 @@ export class ProviderClients {
   }
 
   redirectUri(tenantId: string, providerId: string): string {
-    return `${this.#config.publicUrl.replace(/\/$/, '')}/bff/callback/${tenantId}/${providerId}`;
+    return providerUris(this.#config.publicUrl, tenantId, providerId).redirectUri;
   }
 
   async client(tenantId: string, providerId: string): Promise<client.Configuration> {
@@ -167,8 +168,6 @@ export class ProviderClients {
         // eslint-disable-next-line @typescript-eslint/no-misused-promises -- awaited, see above
         return privateKeyJwt;
       }
-      case 'none':
-        return client.None();
     }
   }
 

@@ -1,24 +1,14 @@
 import { z } from 'zod';
+import { storedProviderSettingsShape, type ProviderSettings } from './provider-schema.ts';
 
 /** Where a tenant or provider comes from: the config file (read-only) or the admin API. */
 export type RegistrySource = 'config' | 'dynamic';
 
-/**
- * The token endpoint authentication methods Gatehouse implements (private_key_jwt is not one of
- * them yet): the config file, the admin API, the stored providers and the client SDK's types all
- * take this one list.
- */
-export const TOKEN_ENDPOINT_AUTH_METHODS = [
-  'client_secret_basic',
-  'client_secret_post',
-  'private_key_jwt',
-  'none',
-] as const;
-export type TokenEndpointAuthMethod = (typeof TOKEN_ENDPOINT_AUTH_METHODS)[number];
-
-/** Pushed authorization requests (RFC 9126): when advertised, always, or never. */
-export const PAR_MODES = ['auto', 'required', 'off'] as const;
-export type ParMode = (typeof PAR_MODES)[number];
+export {
+  TOKEN_ENDPOINT_AUTH_METHODS,
+  type ProviderSettings,
+  type TokenEndpointAuthMethod,
+} from './provider-schema.ts';
 
 /** A signed-in user of the tenant is its admin when `claims[claim]` equals or contains `value`. */
 export interface AdminRule {
@@ -45,19 +35,6 @@ export interface Tenant {
   adminRule: AdminRule;
   session?: TenantSessionSettings;
   source: RegistrySource;
-}
-
-/** The editable settings of a provider (everything but its id, tenant and secret). */
-export interface ProviderSettings {
-  displayName: string;
-  issuer: string;
-  clientId: string;
-  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
-  scopes: readonly string[];
-  authorizationParams: Readonly<Record<string, string>>;
-  /** Absent: `auto`. */
-  par?: ParMode;
-  enabled: boolean;
 }
 
 /** A provider as the rest of Gatehouse sees it: never the secret itself. */
@@ -97,16 +74,9 @@ export const storedTenantSchema = z.object({
 export const storedProviderSchema = z.object({
   id: z.string(),
   tenant: z.string(),
-  displayName: z.string(),
-  issuer: z.string(),
-  clientId: z.string(),
+  ...storedProviderSettingsShape,
   /** The client secret sealed by the Vault (compact JWE), bound to tenant and provider. */
   sealedClientSecret: z.string().optional(),
-  tokenEndpointAuthMethod: z.enum(TOKEN_ENDPOINT_AUTH_METHODS),
-  scopes: z.array(z.string()),
-  authorizationParams: z.record(z.string(), z.string()),
-  par: z.enum(PAR_MODES).optional(),
-  enabled: z.boolean(),
   revision: z.number().int(),
   createdAt: z.number(),
   updatedAt: z.number(),

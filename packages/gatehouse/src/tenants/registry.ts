@@ -16,6 +16,11 @@ import {
   type TenantSessionSettings,
 } from './model.ts';
 import type { RegistrySnapshot, RegistryStore } from './registry-store.ts';
+import {
+  providerSettingsOf,
+  SECRET_AUTH_METHODS,
+  type IdTokenSigningAlgorithm,
+} from './provider-schema.ts';
 
 export interface TenantInput {
   id: string;
@@ -31,8 +36,14 @@ export interface ProviderInput extends ProviderSettings {
   id: string;
   clientSecret?: string | undefined;
 }
-/** `clientSecret`: a string replaces it, `null` removes it, absent keeps it. */
-export type ProviderPatch = Partial<ProviderSettings> & { clientSecret?: string | null };
+/**
+ * `clientSecret`: a string replaces it, `null` removes it, absent keeps it; likewise
+ * `idTokenSignedResponseAlg` (`null`: chosen from discovery again).
+ */
+export type ProviderPatch = Partial<Omit<ProviderSettings, 'idTokenSignedResponseAlg'>> & {
+  clientSecret?: string | null | undefined;
+  idTokenSignedResponseAlg?: IdTokenSigningAlgorithm | null | undefined;
+};
 
 /** What a create or update would store, shown to `beforeWrite` (the provider checks). */
 export interface ProviderCandidate extends ProviderSettings {
@@ -290,7 +301,7 @@ export class TenantRegistry {
     await beforeWrite(candidate);
     const now = this.#clock();
     const stored: StoredProvider = {
-      ...toStoredSettings(candidate),
+      ...providerSettingsOf(candidate),
       id: input.id,
       tenant: tenantId,
       ...(clientSecret === undefined
@@ -320,17 +331,24 @@ export class TenantRegistry {
     const current = await this.#write(() => this.#store.getProvider(tenantId, providerId));
     if (!current) throw problem('unknown_provider');
 
-    const { clientSecret, ...settings } = patch;
+    const { clientSecret, idTokenSignedResponseAlg, ...settings } = patch;
+    const { idTokenSignedResponseAlg: currentAlg, ...currentRecord } = current;
+    const alg =
+      idTokenSignedResponseAlg === null ? undefined : (idTokenSignedResponseAlg ?? currentAlg);
     const merged: StoredProvider = {
-      ...current,
-      ...toStoredSettings({ ...toStoredSettings(current), ...definedOnly(settings) }),
+      ...currentRecord,
+      ...providerSettingsOf({
+        ...providerSettingsOf(current),
+        ...definedOnly(settings),
+        idTokenSignedResponseAlg: alg,
+      }),
     };
-    // Switching to `none` drops a secret that would no longer be used.
+    // Switching to a method without a secret (private_key_jwt) drops one that would no longer be used.
     const dropSecret =
       clientSecret === null ||
-      (clientSecret === undefined && merged.tokenEndpointAuthMethod === 'none');
+      (clientSecret === undefined && !SECRET_AUTH_METHODS.has(merged.tokenEndpointAuthMethod));
     const candidate: ProviderCandidate = {
-      ...toStoredSettings(merged),
+      ...providerSettingsOf(merged),
       id: providerId,
       tenant: tenantId,
       hasClientSecret:
@@ -492,9 +510,7 @@ function definedOnly<T extends object>(patch: T): Partial<T> {
 }
 
 function assertSecretFitsMethod(candidate: ProviderCandidate): void {
-  const needsSecret =
-    candidate.tokenEndpointAuthMethod === 'client_secret_basic' ||
-    candidate.tokenEndpointAuthMethod === 'client_secret_post';
+  const needsSecret = SECRET_AUTH_METHODS.has(candidate.tokenEndpointAuthMethod);
   if (needsSecret !== candidate.hasClientSecret) {
     throw problem('validation_failed', {
       detail: needsSecret
@@ -514,22 +530,6 @@ function assertSecretFitsMethod(candidate: ProviderCandidate): void {
   }
 }
 
-function toStoredSettings(settings: ProviderSettings): ProviderSettings & {
-  scopes: string[];
-  authorizationParams: Record<string, string>;
-} {
-  return {
-    displayName: settings.displayName,
-    issuer: settings.issuer,
-    clientId: settings.clientId,
-    tokenEndpointAuthMethod: settings.tokenEndpointAuthMethod,
-    scopes: [...settings.scopes],
-    authorizationParams: { ...settings.authorizationParams },
-    ...(settings.par ? { par: settings.par } : {}),
-    enabled: settings.enabled,
-  };
-}
-
 function dynamicTenant(stored: StoredTenant): Tenant {
   return {
     id: stored.id,
@@ -544,7 +544,7 @@ function dynamicTenant(stored: StoredTenant): Tenant {
 
 function dynamicProvider(stored: StoredProvider): Provider {
   return {
-    ...toStoredSettings(stored),
+    ...providerSettingsOf(stored),
     id: stored.id,
     tenant: stored.tenant,
     hasClientSecret: stored.sealedClientSecret !== undefined,
@@ -573,16 +573,9 @@ function configTenantEntry(tenant: TenantConfig): TenantEntry {
 function configProviderEntry(tenant: string, provider: ProviderConfig): ProviderEntry {
   return {
     provider: {
+      ...providerSettingsOf({ ...provider, displayName: provider.displayName ?? provider.id }),
       id: provider.id,
       tenant,
-      displayName: provider.displayName ?? provider.id,
-      issuer: provider.issuer,
-      clientId: provider.clientId,
-      tokenEndpointAuthMethod: provider.tokenEndpointAuthMethod,
-      scopes: provider.scopes,
-      authorizationParams: provider.authorizationParams,
-      par: provider.par,
-      enabled: provider.enabled,
       hasClientSecret: provider.clientSecret !== undefined,
       source: 'config',
       revision: 0,
