@@ -184,40 +184,6 @@ export class ClientKeys {
     });
   }
 
-  /**
-   * Seals again, under the current encryption key, every private key of these providers sealed
-   * under an older one (as the registry does for client secrets at start-up). Returns how many.
-   */
-  async reseal(providers: ReadonlyArray<{ tenant: string; id: string }>): Promise<number> {
-    let resealed = 0;
-    for (const { tenant, id } of providers) {
-      const set = await this.#read(() => this.#store.getClientKeys(tenant, id));
-      if (!set?.keys.some((key) => !this.#vault.sealedWithCurrentKey(key.sealedPrivateJwk))) {
-        continue;
-      }
-      const keys: StoredClientKey[] = [];
-      for (const key of set.keys) {
-        if (this.#vault.sealedWithCurrentKey(key.sealedPrivateJwk)) {
-          keys.push(key);
-          continue;
-        }
-        const opened = await this.#vault
-          .open<SealedPrivateKey>(key.sealedPrivateJwk)
-          .catch(() => undefined);
-        keys.push(
-          opened && opened.tenant === tenant && opened.provider === id && opened.kid === key.kid
-            ? { ...key, sealedPrivateJwk: await this.#vault.seal(opened) }
-            : key,
-        );
-      }
-      const next = { ...set, revision: set.revision + 1, keys };
-      if ((await this.#read(() => this.#store.putClientKeys(next, set.revision))) === 'ok') {
-        resealed += 1;
-      }
-    }
-    return resealed;
-  }
-
   // ---- internals ----
 
   #cached(tenant: string, provider: string): Promise<StoredClientKeySet | undefined> {
