@@ -158,6 +158,7 @@ export type ProviderCheckName =
   | 'pkce_unsupported'
   | 'jwks_unavailable'
   | 'auth_method_unsupported'
+  | 'par_mismatch'
   | 'id_token_alg_unsupported';
 
 /** Every stable problem code Gatehouse answers with (see the README's table). */

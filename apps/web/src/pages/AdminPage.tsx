@@ -340,5 +340,6 @@ const CHECK_LABELS: Record<ProviderCheckName, string> = {
   pkce_unsupported: 'PKCE S256 is supported',
   jwks_unavailable: 'The JWKS was fetched',
   auth_method_unsupported: 'The token endpoint authentication method is supported',
+  par_mismatch: 'Pushed authorization requests (PAR) fit the provider',
   id_token_alg_unsupported: 'RS256 ID tokens are supported',
 };

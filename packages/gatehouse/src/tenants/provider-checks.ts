@@ -12,6 +12,7 @@ export const PROVIDER_CHECKS = [
   'pkce_unsupported',
   'jwks_unavailable',
   'auth_method_unsupported',
+  'par_mismatch',
   'id_token_alg_unsupported',
 ] as const;
 export type ProviderCheck = (typeof PROVIDER_CHECKS)[number];
@@ -51,6 +52,8 @@ export interface ProviderCheckOptions {
 export interface ProviderCheckSubject {
   issuer: string;
   tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  /** Pushed authorization requests (absent: `auto`). */
+  par?: 'auto' | 'required' | 'off';
 }
 
 /** What a passing provider looks like from discovery (shown by the test endpoint). */
@@ -137,6 +140,7 @@ export function createProviderChecker(options: ProviderCheckOptions): ProviderCh
           `The provider does not support ${subject.tokenEndpointAuthMethod} (it lists: ${methods.slice(0, 10).join(', ') || 'nothing'}).`,
         );
       }
+      checkPar(subject.par ?? 'auto', metadata);
       // Gatehouse expects RS256 ID tokens (the OIDC default); an IdP that says it signs with
       // something else only would fail every login, so refuse it here, not at sign-in time.
       const algorithms = stringList(metadata.id_token_signing_alg_values_supported);
@@ -227,4 +231,27 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+/**
+ * RFC 9126: `required` needs the OP's PAR endpoint; `off` cannot work with an OP that refuses
+ * authorization requests not pushed first (`require_pushed_authorization_requests`).
+ */
+export function checkPar(
+  par: 'auto' | 'required' | 'off',
+  metadata: Record<string, unknown>,
+): void {
+  const endpoint = typeof metadata.pushed_authorization_request_endpoint === 'string';
+  if (par === 'required' && !endpoint) {
+    throw new ProviderCheckFailed(
+      'par_mismatch',
+      'The provider has no pushed_authorization_request_endpoint; set par to "auto" or "off".',
+    );
+  }
+  if (par === 'off' && metadata.require_pushed_authorization_requests === true) {
+    throw new ProviderCheckFailed(
+      'par_mismatch',
+      'The provider requires pushed authorization requests (PAR); set par to "auto" or "required".',
+    );
+  }
 }
