@@ -159,6 +159,23 @@ export function controlRouter(target: ControlTarget): Router {
     res.status(201).json({ ...user, sub: id, login: id, realm: realmPath });
   });
 
+  // Ages the OP's cached copy of a client's `jwks_uri` document as if its cache time had passed
+  // (oidc-provider keeps it at least 60 s and refetches a stale one when a `kid` is unknown):
+  // key rotation tests need not wait for it.
+  router.post('/clients/jwks-cache-expired', async (req, res) => {
+    const [realmPath, clientId] = ['realm', 'clientId'].map((name) => jsonField(req.body, name));
+    const entry = typeof realmPath === 'string' ? target.realms.get(realmPath) : undefined;
+    if (!entry) return badRequest(res, 'realm must be the path of a configured realm');
+    const client =
+      typeof clientId === 'string' ? await entry.provider.Client.find(clientId) : undefined;
+    if (!client?.jwksUri) return badRequest(res, 'clientId must name a client with a jwks_uri');
+    // Not in @types/oidc-provider: the client's key store and its freshness.
+    const store = (client as unknown as { asymmetricKeyStore?: { freshUntil?: number } })
+      .asymmetricKeyStore;
+    if (store) store.freshUntil = 0;
+    res.status(204).end();
+  });
+
   // Signs any payload with the realm's real key: lets tests build hostile-but-validly-signed
   // tokens (wrong audience, nonce present, no events…) that only a receiver's checks can refuse.
   router.post('/sign', async (req, res) => {

@@ -267,6 +267,10 @@ function providerConfiguration(opts: RealmProviderOptions, keys: JWK[]): Configu
       dPoP: opts.dpopNonces
         ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
         : { enabled: true },
+      pushedAuthorizationRequests: {
+        enabled: true,
+        requirePushedAuthorizationRequests: realm.requirePushedAuthorizationRequests ?? false,
+      },
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: (ctx, form) => {

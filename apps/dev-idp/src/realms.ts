@@ -57,6 +57,11 @@ export interface DevIdpRealm {
   idTokenSigningAlgs?: DevIdpSigningAlg[];
   /** Behave like a big provider (see personalities.ts); a plain OpenID Provider when absent. */
   personality?: Personality;
+  /**
+   * Refuse authorization requests that were not pushed first (RFC 9126
+   * `require_pushed_authorization_requests`, advertised in discovery).
+   */
+  requirePushedAuthorizationRequests?: boolean;
 }
 
 /** The resource indicator (and JWT `aud`) of the demo API. */

@@ -137,6 +137,27 @@ export const PROBLEM_WORDS: Record<ProblemCode, Words> = {
     message: 'Your session’s tokens are bound to Gatehouse; ask your administrator about this API.',
     retry: false,
   },
+  par_unavailable: {
+    title: 'Your organisation’s sign-in service cannot take this sign-in request.',
+    message:
+      'Your administrator needs to fix the sign-in settings (pushed authorization requests).',
+    retry: false,
+  },
+  unknown_client_key: {
+    title: 'That signing key is no longer there.',
+    message: 'Reload to see the provider’s current keys.',
+    retry: false,
+  },
+  client_key_in_use: {
+    title: 'That key still signs Gatehouse’s requests.',
+    message: 'Rotate to a new key first, then retire this one once the new one is active.',
+    retry: false,
+  },
+  no_client_keys: {
+    title: 'This provider does not use signing keys.',
+    message: 'Keys exist only for providers that use private_key_jwt.',
+    retry: false,
+  },
   unknown_session: {
     title: 'That session has already ended.',
     message: 'Reload to see the sessions that are still active.',

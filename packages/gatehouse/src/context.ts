@@ -16,6 +16,7 @@ import type { SessionTestControls } from './session/test-controls.ts';
 import type { Vault } from './session/vault.ts';
 import type { ProviderChecker } from './tenants/provider-checks.ts';
 import type { TenantRegistry } from './tenants/registry.ts';
+import type { ClientKeys } from './tenants/client-keys.ts';
 import type { DownstreamTokenMinter } from './tokens/downstream-tokens.ts';
 import type { SigningKeyRing } from './tokens/key-ring.ts';
 
@@ -28,6 +29,8 @@ export interface GatehouseContext {
   vault: Vault;
   /** Config and dynamic tenants and providers (cached in process, invalidated across instances). */
   registry: TenantRegistry;
+  /** The private_key_jwt signing keys of the providers. */
+  clientKeys: ClientKeys;
   providers: ProviderClients;
   /** The checks a tenant's provider must pass before it is stored (admin API). */
   providerChecks: ProviderChecker;

@@ -43,6 +43,7 @@ import { createGuardedFetch } from './tenants/guarded-fetch.ts';
 import { createProviderChecker } from './tenants/provider-checks.ts';
 import { RedisRegistryStore } from './tenants/redis-registry-store.ts';
 import { TenantRegistry } from './tenants/registry.ts';
+import { ClientKeys } from './tenants/client-keys.ts';
 import { MemoryRegistryStore } from './tenants/registry-store.ts';
 import { DownstreamTokenMinter } from './tokens/downstream-tokens.ts';
 import { SigningKeyRing } from './tokens/key-ring.ts';
@@ -153,19 +154,28 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
   });
   const providerFetch = deps.providerFetch ?? guardedFetch;
   const vault = new Vault(config.encryptionKeys);
+  const registryStore = timedRegistryStore(
+    redis
+      ? new RedisRegistryStore(redis, {
+          onError: (err) => logger.warn({ err }, 'registry subscriber error'),
+        })
+      : new MemoryRegistryStore(),
+    metrics,
+  );
   const registry = new TenantRegistry({
     config,
     vault,
     clock,
     ...(redisHealth ? { health: redisHealth } : {}),
-    store: timedRegistryStore(
-      redis
-        ? new RedisRegistryStore(redis, {
-            onError: (err) => logger.warn({ err }, 'registry subscriber error'),
-          })
-        : new MemoryRegistryStore(),
-      metrics,
-    ),
+    store: registryStore,
+  });
+  const clientKeys = new ClientKeys({
+    store: registryStore,
+    vault,
+    clock,
+    activationDelayMs: config.clientKeys.activationDelaySeconds * 1000,
+    overlapMs: config.clientKeys.overlapSeconds * 1000,
+    ...(redisHealth ? { health: redisHealth } : {}),
   });
   const providers = new ProviderClients({
     config,
@@ -173,6 +183,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     registry,
     outages,
     metrics,
+    clientKeys,
   });
   const retention = {
     maxEvents: config.audit.maxEvents,
@@ -217,6 +228,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     clock,
     vault,
     registry,
+    clientKeys,
     providers,
     providerChecks: createProviderChecker({
       fetch: providerFetch,
@@ -333,6 +345,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
         await new Promise((resolve) => metricsServer?.close(resolve));
       }
       redisHealth?.close();
+      clientKeys.close();
       sessions.close();
       await upstreams.close();
       await guardedFetch.close();

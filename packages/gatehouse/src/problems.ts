@@ -175,6 +175,13 @@ export const PROBLEMS = {
     message: 'The sign-in response could not be verified.',
     expose: true,
   },
+  par_unavailable: {
+    status: 502,
+    title: 'Bad Gateway',
+    message:
+      'The identity provider offers no pushed authorization requests (PAR), which this provider requires.',
+    expose: true,
+  },
   idp_unavailable: {
     status: 502,
     title: 'Bad Gateway',
@@ -340,6 +347,24 @@ export const PROBLEMS = {
     status: 404,
     title: 'Not Found',
     message: 'Unknown API key.',
+    expose: true,
+  },
+  unknown_client_key: {
+    status: 404,
+    title: 'Not Found',
+    message: 'This provider publishes no signing key with this id.',
+    expose: true,
+  },
+  client_key_in_use: {
+    status: 409,
+    title: 'Conflict',
+    message: 'This key signs now: rotate first, and retire it once its successor signs.',
+    expose: true,
+  },
+  no_client_keys: {
+    status: 404,
+    title: 'Not Found',
+    message: 'This provider does not authenticate with private_key_jwt.',
     expose: true,
   },
   unknown_sub: {

@@ -287,6 +287,25 @@ const ROWS: Row[] = [
     path: fixed('/tenants/acme/providers/dev/test'),
     expect: [200, 200, 200, 403, 403, 401],
   },
+  // A provider without private_key_jwt has no signing keys: 404 no_client_keys once authorized.
+  {
+    name: 'GET /tenants/acme/providers/:p/keys (dev: no private_key_jwt)',
+    method: 'GET',
+    path: fixed('/tenants/acme/providers/dev/keys'),
+    expect: [404, 404, 404, 403, 403, 401],
+  },
+  {
+    name: 'POST /tenants/acme/providers/:p/keys/rotate (dev: no private_key_jwt)',
+    method: 'POST',
+    path: fixed('/tenants/acme/providers/dev/keys/rotate'),
+    expect: [404, 404, 404, 403, 403, 401],
+  },
+  {
+    name: 'DELETE /tenants/acme/providers/:p/keys/:kid (dev: no private_key_jwt)',
+    method: 'DELETE',
+    path: fixed(`/tenants/acme/providers/dev/keys/${'k'.repeat(43)}`),
+    expect: [404, 404, 404, 403, 403, 401],
+  },
   {
     name: 'POST /tenants/acme/provider-checks',
     method: 'POST',

@@ -9,6 +9,7 @@ import {
   type RedisTopology,
 } from '@gatehouse/testkit';
 import type { StoredApiKey, StoredProvider, StoredTenant } from '../src/tenants/model.ts';
+import type { StoredClientKeySet } from '../src/tenants/client-key-model.ts';
 import { RedisRegistryStore } from '../src/tenants/redis-registry-store.ts';
 import { withProviderDefaults } from '../src/tenants/provider-schema.ts';
 import { MemoryRegistryStore, type RegistryStore } from '../src/tenants/registry-store.ts';
@@ -118,6 +119,29 @@ function provider(tenantId: string, id: string, overrides: Partial<StoredProvide
     ...overrides,
   };
   return stored;
+}
+
+function clientKeys(
+  tenantId: string,
+  providerId: string,
+  revision: number,
+  kid: string,
+): StoredClientKeySet {
+  return {
+    tenant: tenantId,
+    provider: providerId,
+    revision,
+    keys: [
+      {
+        kid,
+        alg: 'ES256',
+        publicJwk: { kty: 'EC', crv: 'P-256', x: 'x', y: 'y', kid },
+        sealedPrivateJwk: 'eyJ.sealed',
+        createdAt: 1000,
+        activatesAt: 1000,
+      },
+    ],
+  };
 }
 
 function apiKey(tenantId: string, id: string): StoredApiKey {
@@ -260,6 +284,41 @@ describe.each(harnesses)('registry store contract: %s', (_name, makeHarness) => 
     expect(await h.store.deleteApiKey('acme', 'a1')).toBe('ok');
     expect(await h.store.getApiKey('a1')).toBeUndefined();
     expect(await h.store.deleteApiKey('acme', 'a1')).toBe('missing');
+  });
+
+  it('keeps client signing keys per provider with a compare-and-set, and announces writes', async () => {
+    let calls = 0;
+    const unsubscribe = h.peer.subscribe(() => calls++);
+    await h.subscribed(h.peer, () => calls);
+    expect(await h.peer.getClientKeys('acme', 'okta')).toBeUndefined();
+    // Revision 0 is "none stored yet": of two first writers, one wins.
+    const first = clientKeys('acme', 'okta', 1, 'k1');
+    const before = calls;
+    expect(await h.store.putClientKeys(first, 0)).toBe('ok');
+    await waitUntil(() => calls > before);
+    expect(await h.peer.putClientKeys(clientKeys('acme', 'okta', 1, 'other'), 0)).toBe('conflict');
+    expect(await h.peer.getClientKeys('acme', 'okta')).toEqual(first);
+    expect(await h.peer.putClientKeys(clientKeys('acme', 'okta', 2, 'k2'), 5)).toBe('conflict');
+    expect(await h.peer.putClientKeys(clientKeys('acme', 'okta', 2, 'k2'), 1)).toBe('ok');
+    expect((await h.store.getClientKeys('acme', 'okta'))?.keys[0]?.kid).toBe('k2');
+    // Another provider's keys are its own.
+    expect(await h.store.getClientKeys('acme', 'azure')).toBeUndefined();
+    unsubscribe();
+  });
+
+  it('deletes client signing keys with their provider and with their tenant', async () => {
+    for (const id of ['acme', 'acme-two']) {
+      await h.store.createTenant(tenant(id));
+      await h.store.createProvider(provider(id, 'okta'), { requireTenant: true });
+      await h.store.putClientKeys(clientKeys(id, 'okta', 1, `${id}-k`), 0);
+    }
+    await h.store.createProvider(provider('acme', 'azure'), { requireTenant: true });
+    await h.store.putClientKeys(clientKeys('acme', 'azure', 1, 'azure-k'), 0);
+    expect(await h.peer.deleteProvider('acme', 'azure')).toBe('ok');
+    expect(await h.store.getClientKeys('acme', 'azure')).toBeUndefined();
+    expect(await h.peer.deleteTenant('acme')).toBe('ok');
+    expect(await h.store.getClientKeys('acme', 'okta')).toBeUndefined();
+    expect((await h.store.getClientKeys('acme-two', 'okta'))?.keys[0]?.kid).toBe('acme-two-k');
   });
 
   it('tells every subscriber about tenant and provider changes, until unsubscribed', async () => {

@@ -43,10 +43,11 @@ export interface StackOptions {
    */
   extraCallbacks?: Array<{ realm: '' | '/globex'; tenant: string; provider: string }>;
   /**
-   * More dev IdP realms besides acme's and `/globex`, built from every instance's public
-   * origin (for their clients' redirect URIs): an OP signing ID tokens with ES256, say.
+   * More dev IdP realms (after acme's and globex's), given every instance's public origin: say
+   * one requiring PAR with a private_key_jwt client whose `jwks_uri` is Gatehouse's. The demo
+   * API trusts their tokens too.
    */
-  extraRealms?: (publicOrigins: readonly string[]) => DevIdpRealm[];
+  extraRealms?: (gatehouseOrigins: readonly string[]) => DevIdpRealm[];
   /** Serve Prometheus metrics on a free port per instance (`metricsOrigin`); off by default. */
   metrics?: boolean;
   /**
@@ -104,18 +105,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       : `${options.behindTlsProxy ? 'https' : 'http'}://localhost:${port}`,
   );
 
+  const extraRealms = options.extraRealms?.(publicOrigins) ?? [];
   const idp = await startDevIdp({
     ...options.devIdp,
     port: 0,
-    realms: [
-      ...realmsFor(publicOrigins, options.extraCallbacks ?? []),
-      ...(options.extraRealms?.(publicOrigins) ?? []),
-    ],
+    realms: [...realmsFor(publicOrigins, options.extraCallbacks ?? []), ...extraRealms],
   });
   const api = await startDemoApi({
     port: 0,
     trustedIssuers: [
-      ...['', '/globex'].map((path) => ({
+      ...['', '/globex', ...extraRealms.map((realm) => realm.path)].map((path) => ({
         issuer: idp.issuer(path),
         jwksUri: `${idp.issuer(path)}/jwks`,
         // Every resource the dev IdP issues tokens for is served by the demo API.

@@ -413,5 +413,7 @@ const CHECK_LABELS: Readonly<Record<string, string>> = {
   pkce_unsupported: 'PKCE S256 is supported',
   jwks_unavailable: 'The JWKS was fetched',
   auth_method_unsupported: 'The token endpoint authentication method is supported',
+  par_mismatch: 'Pushed authorization requests (PAR) fit the provider',
   id_token_alg_unsupported: 'The ID token signing algorithm is supported',
+  credentials_rejected: 'The IdP accepted the client credentials',
 };

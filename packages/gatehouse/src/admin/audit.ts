@@ -85,6 +85,25 @@ const AUDITED: Readonly<Record<string, Describe>> = {
   deleteProvider: onProvider('provider.deleted'),
   testProvider: onProvider('provider.tested'),
   checkProvider: onProvider('provider.tested'),
+  // The target names the key: `client-key:<provider>/<kid>` (a public id, the JWS `kid`).
+  rotateClientKey: ({ params }, result) => {
+    const kid = field((result as { rotated?: unknown } | undefined)?.rotated, 'kid');
+    return params.tenant && params.provider
+      ? {
+          action: 'provider.key-rotated',
+          tenant: params.tenant,
+          target: kid ? `client-key:${params.provider}/${kid}` : `provider:${params.provider}`,
+        }
+      : undefined;
+  },
+  retireClientKey: ({ params }) =>
+    params.tenant && params.provider
+      ? {
+          action: 'provider.key-retired',
+          tenant: params.tenant,
+          target: `client-key:${params.provider}/${params.kid ?? ''}`,
+        }
+      : undefined,
   endUserSessions: onProvider('sessions.ended'),
   endTenantSessions: onTenant('sessions.ended'),
   endTenantSession: ({ params }) =>

@@ -9,6 +9,7 @@ import type { ProviderCandidate } from '../tenants/registry.ts';
 import { providerSettingsOf, type ProviderSettings } from '../tenants/provider-schema.ts';
 import { PROVIDER_PROFILES } from '../tenants/provider-profiles.ts';
 import { assertChecksPassed, type ProviderCheckReport } from '../tenants/provider-checks.ts';
+import type { ClientKeySummary } from '../tenants/client-keys.ts';
 import { providerUris } from '../tenants/provider-uris.ts';
 import {
   identifyAdmin,
@@ -28,6 +29,8 @@ import {
   apiKeyCreateSchema,
   apiKeyIssuedSchema,
   apiKeyListSchema,
+  clientKeyListSchema,
+  clientKeyRotatedSchema,
   meSchema,
   providerAnswerSchema,
   providerCreateSchema,
@@ -52,6 +55,8 @@ const PARAMS: Record<string, RegExp> = {
   tenant: /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/,
   provider: /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/,
   keyId: /^[0-9a-f]{16}$/,
+  // A client signing key's id: the base64url SHA-256 thumbprint of its public JWK.
+  kid: /^[A-Za-z0-9_-]{43}$/,
   // An IdP's subject identifier: printable ASCII, at most 255 characters (OIDC Core).
   sub: /^[\x21-\x7e]{1,255}$/,
   // A session's public handle: 16 random bytes, base64url.
@@ -93,6 +98,39 @@ export function providerAnswer(ctx: GatehouseContext, provider: Provider): Provi
     uris,
     redirectUri: uris.redirectUri,
     backchannelLogoutUri: uris.backchannelLogoutUri,
+  };
+}
+
+/** A provider that signs client assertions (private_key_jwt), config or dynamic. */
+async function keyedProvider(
+  ctx: GatehouseContext,
+  tenant: string | undefined,
+  id: string | undefined,
+): Promise<Provider> {
+  const provider = await existingProvider(ctx, tenant, id);
+  if (provider.tokenEndpointAuthMethod !== 'private_key_jwt') throw problem('no_client_keys');
+  return provider;
+}
+
+async function clientKeyList(
+  ctx: GatehouseContext,
+  provider: Provider,
+): Promise<z.infer<typeof clientKeyListSchema>> {
+  const keys = await ctx.clientKeys.list(provider.tenant, provider.id);
+  return {
+    jwksUri: providerUris(ctx.publicOrigin, provider.tenant, provider.id).jwksUri,
+    keys: keys.map(clientKeyOut),
+  };
+}
+
+function clientKeyOut(key: ClientKeySummary) {
+  return {
+    kid: key.kid,
+    alg: key.alg,
+    createdAt: new Date(key.createdAt).toISOString(),
+    activatesAt: new Date(key.activatesAt).toISOString(),
+    retiresAt: key.retiresAt === undefined ? null : new Date(key.retiresAt).toISOString(),
+    signing: key.signing,
   };
 }
 
@@ -412,6 +450,51 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
     },
   }),
   route({
+    method: 'get',
+    path: '/tenants/:tenant/providers/:provider/keys',
+    operationId: 'listClientKeys',
+    summary: 'The published private_key_jwt signing keys of a provider (public ids only)',
+    access: 'tenant',
+    response: { status: 200, description: 'The keys', schema: clientKeyListSchema },
+    errors: [404],
+    handle: async ({ ctx, params }) =>
+      clientKeyList(ctx, await keyedProvider(ctx, params.tenant, params.provider)),
+  }),
+  route({
+    method: 'post',
+    path: '/tenants/:tenant/providers/:provider/keys/rotate',
+    operationId: 'rotateClientKey',
+    summary:
+      'A new private_key_jwt signing key: published now, signing after the activation delay; the previous one stays published for the overlap',
+    access: 'tenant',
+    response: {
+      status: 201,
+      description: 'The new key and every key',
+      schema: clientKeyRotatedSchema,
+    },
+    errors: [404, 409, 502],
+    handle: async ({ ctx, params }) => {
+      const provider = await keyedProvider(ctx, params.tenant, params.provider);
+      // The first key's algorithm comes from the OP's discovery (made with its JWKS).
+      await ctx.providers.clientJwks(provider.tenant, provider.id);
+      const rotated = await ctx.clientKeys.rotate(provider.tenant, provider.id, () => 'ES256');
+      return { rotated: clientKeyOut(rotated), ...(await clientKeyList(ctx, provider)) };
+    },
+  }),
+  route({
+    method: 'delete',
+    path: '/tenants/:tenant/providers/:provider/keys/:kid',
+    operationId: 'retireClientKey',
+    summary: 'Stop publishing a superseded private_key_jwt signing key before its overlap ends',
+    access: 'tenant',
+    response: { status: 204, description: 'Retired' },
+    errors: [404, 409],
+    handle: async ({ ctx, params }) => {
+      const provider = await keyedProvider(ctx, params.tenant, params.provider);
+      await ctx.clientKeys.retire(provider.tenant, provider.id, params.kid ?? '');
+    },
+  }),
+  route({
     method: 'delete',
     path: '/tenants/:tenant/providers/:provider/users/:sub/sessions',
     operationId: 'endUserSessions',
@@ -581,6 +664,7 @@ const UNKNOWN_PARAM: Readonly<Record<string, ProblemCode>> = {
   tenant: 'unknown_tenant',
   provider: 'unknown_provider',
   keyId: 'unknown_api_key',
+  kid: 'unknown_client_key',
   sub: 'unknown_sub',
   handle: 'unknown_session',
 };

@@ -112,6 +112,21 @@ export const apiKeyIssuedSchema = apiKeyOutSchema.extend({
   key: z.string().describe('ghk_<id>_<secret>: shown once, only a hash is stored'),
 });
 
+/** A private_key_jwt signing key of a provider: the public half's id, never the private half. */
+export const clientKeyOutSchema = z.object({
+  kid: z.string().describe('RFC 7638 thumbprint, the JWS `kid` of the client assertions'),
+  alg: z.enum(['ES256', 'RS256']),
+  createdAt: z.iso.datetime(),
+  activatesAt: z.iso.datetime().describe('From when it signs'),
+  retiresAt: z.iso.datetime().nullable().describe('When it stops being published (superseded)'),
+  signing: z.boolean().describe('Whether it signs now'),
+});
+export const clientKeyListSchema = z.object({
+  jwksUri: z.string().describe('Register this URL at the IdP as the client’s jwks_uri'),
+  keys: z.array(clientKeyOutSchema),
+});
+export const clientKeyRotatedSchema = clientKeyListSchema.extend({ rotated: clientKeyOutSchema });
+
 export const meSchema = z.object({
   role: z.enum(['operator', 'tenant-admin']),
   tenant: z.string().optional(),

@@ -237,6 +237,15 @@ function applyEnvironment(
   applyMetricsEnvironment(out, env);
   applyRateLimitEnvironment(out, env, problems);
   applyAuditEnvironment(out, env);
+  const clientKeysEnv = {
+    activationDelaySeconds: env.CLIENT_KEY_ACTIVATION_SECONDS,
+    overlapSeconds: env.CLIENT_KEY_OVERLAP_SECONDS,
+  };
+  for (const [field, value] of Object.entries(clientKeysEnv)) {
+    if (!value) continue;
+    const clientKeys = (out.clientKeys ?? {}) as Record<string, unknown>;
+    out.clientKeys = { ...clientKeys, [field]: /^\d+$/.test(value) ? Number(value) : value };
+  }
   const websocketEnv = {
     sessionCheckIntervalMs: env.WEBSOCKET_SESSION_CHECK_MS,
     pingIntervalMs: env.WEBSOCKET_PING_INTERVAL_MS,

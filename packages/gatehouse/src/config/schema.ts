@@ -341,6 +341,23 @@ export const configSchema = z.strictObject({
   metrics: metricsSchema,
   /** Per-key request limits (`RATE_LIMIT_*`); see README "Rate limits". */
   rateLimits: rateLimitsSchema,
+  /** The signing keys of private_key_jwt providers (README, private_key_jwt). */
+  clientKeys: z
+    .strictObject({
+      /**
+       * A rotated key is published at once and signs this many seconds later, once every OP has
+       * fetched the JWKS again (OPs cache it: oidc-provider for at least 60 s).
+       */
+      activationDelaySeconds: z.number().int().min(0).max(86_400).default(300),
+      /** The superseded key stays published this long after its successor signs, then retires. */
+      overlapSeconds: z
+        .number()
+        .int()
+        .min(0)
+        .max(90 * 86_400)
+        .default(86_400),
+    })
+    .default({ activationDelaySeconds: 300, overlapSeconds: 86_400 }),
   /** Retention of each tenant's audit trail (Redis stream, or memory without Redis). */
   audit: z
     .strictObject({

@@ -14,7 +14,7 @@ import { TEST_SIGN_IN_ASSETS, testSignInScript, testSignInStyle } from './test-s
 import { sessionRouter } from './session-routes.ts';
 import { simulatedStoreOutage, testControlsRouter } from './test-controls-route.ts';
 import { requireCsrfHeader } from './csrf.ts';
-import { jwksHandler } from './jwks-route.ts';
+import { clientJwksHandler, jwksHandler } from './jwks-route.ts';
 import { errorHandler } from './problem.ts';
 import { PAGE_ASSETS_PREFIX, pageAssets } from './pages.ts';
 import { requestMetrics } from './request-metrics.ts';
@@ -69,6 +69,8 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
 
   // Before any session middleware: a public document, no store read.
   app.get('/.well-known/jwks.json', jwksHandler(ctx.signingKeys));
+  // A private_key_jwt provider's client keys: public too, and cacheable by its OP.
+  app.get('/bff/jwks/:tenant/:provider', clientJwksHandler(ctx));
 
   // The stylesheet of Gatehouse's own pages (content-hashed name, cached for good).
   app.get(`${PAGE_ASSETS_PREFIX}/:file`, pageAssets());

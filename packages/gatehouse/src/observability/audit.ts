@@ -12,6 +12,8 @@ export const AUDIT_ACTIONS = [
   'provider.disabled',
   'provider.deleted',
   'provider.tested',
+  'provider.key-rotated',
+  'provider.key-retired',
   'api-key.issued',
   'api-key.revoked',
   'tenant.created',

@@ -11,6 +11,7 @@ import { calculateJwkThumbprint } from 'jose';
 import { importDpopKey, newDpopKey, type DpopPrivateJwk } from './dpop.ts';
 import { isClientRejected, openidClientGrants, type IdpGrants } from './idp-grants.ts';
 import { missingTransaction, noteLoginAttempt } from './login-attempts.ts';
+import type { PAR_MODES } from '../tenants/provider-schema.ts';
 import { RESERVED_AUTHORIZATION_PARAMETERS } from '../tenants/provider-schema.ts';
 
 /** What the server remembers between `/bff/login` and the callback; never sent to the browser. */
@@ -118,7 +119,29 @@ export async function beginLogin(
   // RFC 8707: ask up front for every API the tenant's routes name, so that refreshes can later
   // narrow a token to one of them.
   for (const resource of request.resources ?? []) parameters.append('resource', resource);
-  return client.buildAuthorizationUrl(configuration, parameters);
+  if (!usesPar(resolved.provider.par, configuration.serverMetadata())) {
+    return client.buildAuthorizationUrl(configuration, parameters);
+  }
+  // RFC 9126: the parameters go to the OP's PAR endpoint (client authenticated); the browser
+  // only carries `client_id` and the `request_uri` it answered.
+  try {
+    return await client.buildAuthorizationUrlWithPAR(configuration, parameters);
+  } catch (error) {
+    throw loginError(error);
+  }
+}
+
+/**
+ * Whether the authorization request is pushed (RFC 9126): `required` always (failing clearly
+ * when the OP has no PAR endpoint), `auto` when the OP advertises one, `off` never.
+ */
+export function usesPar(
+  mode: (typeof PAR_MODES)[number],
+  metadata: Pick<client.ServerMetadata, 'pushed_authorization_request_endpoint'>,
+): boolean {
+  const advertised = typeof metadata.pushed_authorization_request_endpoint === 'string';
+  if (mode === 'required' && !advertised) throw problem('par_unavailable');
+  return mode !== 'off' && advertised;
 }
 
 /** `prompt` with `login` added (and `none`, which contradicts it, dropped). */
@@ -235,6 +258,10 @@ const IDP_FAILURE_CODES = new Set([
 /** Maps openid-client failures: protocol rejections are 400, unreachable IdPs 502. */
 function loginError(error: unknown): GatehouseError {
   if (error instanceof GatehouseError) return error;
+  // Ours, from inside openid-client (the client assertion's key read from the store).
+  if (error instanceof client.ClientError && error.cause instanceof GatehouseError) {
+    return error.cause;
+  }
   // The IdP refused Gatehouse's client credentials (RFC 6749 `invalid_client`, or a bare 401
   // challenge): neither the user's fault nor an outage; an admin must fix the provider.
   if (isClientRejected(error)) return problem('idp_client_rejected', { cause: error });

@@ -9,6 +9,7 @@ import { chooseIdTokenAlgorithm, idTokenAlgorithmsOf } from '../tenants/provider
 import { performance } from 'node:perf_hooks';
 import { reportingFetch, type OutageLog } from '../observability/outages.ts';
 import type { IdpEndpoint, Metrics } from '../observability/metrics.ts';
+import { chooseClientKeyAlgorithm, type ClientKeys } from '../tenants/client-keys.ts';
 
 export interface ResolvedProvider {
   tenant: Tenant;
@@ -25,6 +26,8 @@ export interface ProviderClientsOptions {
   outages?: OutageLog;
   /** Counts every request to each provider by endpoint and outcome. */
   metrics?: Metrics;
+  /** The private_key_jwt signing keys. */
+  clientKeys: ClientKeys;
 }
 
 interface CachedClient {
@@ -47,6 +50,7 @@ export class ProviderClients {
   readonly #registry: TenantRegistry;
   readonly #outages: OutageLog | undefined;
   readonly #metrics: Metrics | undefined;
+  readonly #clientKeys: ClientKeys;
   readonly #clients = new Map<string, CachedClient>();
 
   constructor(options: ProviderClientsOptions) {
@@ -55,6 +59,7 @@ export class ProviderClients {
     this.#registry = options.registry;
     this.#outages = options.outages;
     this.#metrics = options.metrics?.enabled ? options.metrics : undefined;
+    this.#clientKeys = options.clientKeys;
   }
 
   /** The enabled provider of a tenant, or undefined. */
@@ -110,7 +115,7 @@ export class ProviderClients {
         new URL(provider.issuer),
         provider.clientId,
         configured ? { id_token_signed_response_alg: configured } : undefined,
-        clientAuthentication(provider, secret),
+        this.#clientAuthentication(provider, secret),
         { [client.customFetch]: fetch, execute, timeout: IDP_TIMEOUT_SECONDS },
       );
       if (!configured) {
@@ -121,7 +126,7 @@ export class ProviderClients {
           server,
           provider.clientId,
           { id_token_signed_response_alg: chosen },
-          clientAuthentication(provider, secret),
+          this.#clientAuthentication(provider, secret),
         );
         for (const extension of execute) extension(configuration);
       }
@@ -131,6 +136,53 @@ export class ProviderClients {
       return configuration;
     } catch (error) {
       throw problem('idp_unavailable', { cause: error });
+    }
+  }
+
+  /**
+   * The provider's public signing keys (private_key_jwt), made on first use: a JWKS fetched
+   * before the first sign-in (an OP checking the URL at registration) gets the key that will
+   * sign. Making it needs the OP's discovery (to choose ES256 or RS256).
+   */
+  async clientJwks(tenantId: string, providerId: string): Promise<{ keys: unknown[] }> {
+    const published = await this.#clientKeys.jwks(tenantId, providerId);
+    if (published?.keys.length) return published;
+    const metadata = (await this.client(tenantId, providerId)).serverMetadata();
+    await this.#clientKeys.ensure(tenantId, providerId, () =>
+      chooseClientKeyAlgorithm(metadata.token_endpoint_auth_signing_alg_values_supported),
+    );
+    return (await this.#clientKeys.jwks(tenantId, providerId)) ?? { keys: [] };
+  }
+
+  #clientAuthentication(provider: Provider, secret: string | undefined): client.ClientAuth {
+    switch (provider.tokenEndpointAuthMethod) {
+      case 'client_secret_basic':
+        return client.ClientSecretBasic(secret);
+      case 'client_secret_post':
+        return client.ClientSecretPost(secret);
+      case 'private_key_jwt': {
+        // The key is looked up at every request (cached in process), so a rotation takes
+        // effect without rebuilding the client; openid-client signs the assertion.
+        // openid-client types a ClientAuth as returning void but awaits it (its own
+        // PrivateKeyJwt is async, as oauth4webapi's `void | Promise<void>` type says).
+        const keys = this.#clientKeys;
+        const privateKeyJwt = async (
+          as: client.ServerMetadata,
+          metadata: client.ClientMetadata,
+          body: URLSearchParams,
+          headers: Headers,
+        ): Promise<void> => {
+          const key = await keys.signingKey(provider.tenant, provider.id, () =>
+            chooseClientKeyAlgorithm(as.token_endpoint_auth_signing_alg_values_supported),
+          );
+          const sign = client.PrivateKeyJwt(key) as (
+            ...args: Parameters<client.ClientAuth>
+          ) => Promise<void>;
+          await sign(as, metadata, body, headers);
+        };
+        // eslint-disable-next-line @typescript-eslint/no-misused-promises -- awaited, see above
+        return privateKeyJwt;
+      }
     }
   }
 
@@ -175,16 +227,4 @@ export function meteredFetch(
     metrics.idpCall(provider.tenant, provider.id, endpoint, outcome, seconds());
     return response;
   };
-}
-
-function clientAuthentication(provider: Provider, secret: string | undefined): client.ClientAuth {
-  switch (provider.tokenEndpointAuthMethod) {
-    case 'client_secret_basic':
-      return client.ClientSecretBasic(secret);
-    case 'client_secret_post':
-      return client.ClientSecretPost(secret);
-    case 'private_key_jwt':
-      // Not wired yet: discovery fails (idp_unavailable) rather than authenticating wrongly.
-      throw new Error('private_key_jwt client authentication is not available yet');
-  }
 }

@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import * as client from 'openid-client';
-import { problem } from '../errors.ts';
+import { GatehouseError, problem } from '../errors.ts';
 import { sleep } from '../session/lock.ts';
 import { userDigest } from '../digest.ts';
 import {
@@ -236,6 +236,10 @@ export class TokenRefresher {
       if (error instanceof client.ResponseBodyError && error.error === 'invalid_target') {
         metrics.refresh('resource_not_granted', seconds());
         throw problem('resource_not_granted', { cause: error });
+      }
+      // Ours, from inside openid-client (the client assertion's key read from the store).
+      if (error instanceof client.ClientError && error.cause instanceof GatehouseError) {
+        throw error.cause;
       }
       // OIDC Core 12.2: openid-client refuses a refreshed ID token whose `iss` or `aud` differs
       // from the session's (issuer, client): the session must not carry on with those tokens.

@@ -20,6 +20,7 @@ export const PROVIDER_CHECKS = [
   'pkce_unsupported',
   'jwks_unavailable',
   'auth_method_unsupported',
+  'par_mismatch',
   'id_token_alg_unsupported',
   'credentials_rejected',
 ] as const;
@@ -34,6 +35,7 @@ const CHECK_FIELDS: Readonly<Record<ProviderCheck, string | null>> = {
   pkce_unsupported: 'pkce',
   jwks_unavailable: null,
   auth_method_unsupported: 'tokenEndpointAuthMethod',
+  par_mismatch: 'par',
   id_token_alg_unsupported: 'idTokenSignedResponseAlg',
   credentials_rejected: 'clientSecret',
 };
@@ -97,6 +99,8 @@ export interface ProviderCheckSubject {
   clientSecret?: string | undefined;
   /** The provider's redirect URI, sent with the dummy code as a real exchange would. */
   redirectUri: string;
+  /** Pushed authorization requests (absent: `auto`). */
+  par?: 'auto' | 'required' | 'off';
 }
 
 /** What discovery said, once it could be read. */
@@ -246,6 +250,14 @@ export function createProviderChecker(options: ProviderCheckOptions): ProviderCh
           'auth_method_unsupported',
           `The provider does not support ${subject.tokenEndpointAuthMethod} (it lists: ${listed(methods)}).`,
         );
+      }
+      // PAR: `required` needs the OP's endpoint; an OP that requires PAR refuses `off`.
+      try {
+        checkPar(subject.par ?? 'auto', metadata);
+        pass('par_mismatch', 'Pushed authorization requests fit what the provider offers.');
+      } catch (error) {
+        if (!(error instanceof ProviderCheckFailed)) throw error;
+        fail('par_mismatch', error.message);
       }
 
       const algorithms = idTokenAlgorithmsOf(metadata);
@@ -525,4 +537,27 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 
 function stringList(value: unknown): string[] {
   return Array.isArray(value) ? value.filter((v): v is string => typeof v === 'string') : [];
+}
+
+/**
+ * RFC 9126: `required` needs the OP's PAR endpoint; `off` cannot work with an OP that refuses
+ * authorization requests not pushed first (`require_pushed_authorization_requests`).
+ */
+export function checkPar(
+  par: 'auto' | 'required' | 'off',
+  metadata: Record<string, unknown>,
+): void {
+  const endpoint = typeof metadata.pushed_authorization_request_endpoint === 'string';
+  if (par === 'required' && !endpoint) {
+    throw new ProviderCheckFailed(
+      'par_mismatch',
+      'The provider has no pushed_authorization_request_endpoint; set par to "auto" or "off".',
+    );
+  }
+  if (par === 'off' && metadata.require_pushed_authorization_requests === true) {
+    throw new ProviderCheckFailed(
+      'par_mismatch',
+      'The provider requires pushed authorization requests (PAR); set par to "auto" or "required".',
+    );
+  }
 }

@@ -8,6 +8,7 @@ import {
   type StoredProvider,
   type StoredTenant,
 } from './model.ts';
+import { storedClientKeySetSchema, type StoredClientKeySet } from './client-key-model.ts';
 import {
   subscribeChannel,
   type ChannelSubscription,
@@ -17,6 +18,7 @@ import type {
   CreateOptions,
   CreateResult,
   DeleteResult,
+  PutClientKeysResult,
   RegistrySnapshot,
   RegistryStore,
   UpdateResult,
@@ -50,6 +52,9 @@ for i = 1, #keys, 2 do
   local ok, decoded = pcall(cjson.decode, keys[i + 1])
   if ok and decoded.tenant == ARGV[1] then redis.call('HDEL', KEYS[3], keys[i]) end
 end
+for _, field in ipairs(redis.call('HKEYS', KEYS[4])) do
+  if string.sub(field, 1, #prefix) == prefix then redis.call('HDEL', KEYS[4], field) end
+end
 redis.call('PUBLISH', ARGV[2], 'changed')
 return 'ok'`;
 
@@ -61,7 +66,22 @@ return 'ok'`;
 
 const DELETE_PROVIDER = `
 if redis.call('HDEL', KEYS[1], ARGV[1]) == 0 then return 'missing' end
+redis.call('HDEL', KEYS[2], ARGV[1])
 redis.call('PUBLISH', ARGV[2], 'changed')
+return 'ok'`;
+
+// A missing key set is revision 0, so the first write (expected 0) creates it.
+const PUT_CLIENT_KEYS = `
+local current = redis.call('HGET', KEYS[1], ARGV[1])
+local revision = 0
+if current then
+  local ok, decoded = pcall(cjson.decode, current)
+  if not ok then return 'conflict' end
+  revision = decoded.revision
+end
+if revision ~= tonumber(ARGV[3]) then return 'conflict' end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('PUBLISH', ARGV[4], 'changed')
 return 'ok'`;
 
 const DELETE_API_KEY = `
@@ -80,7 +100,8 @@ export interface RedisRegistryStoreOptions {
 }
 
 /**
- * Redis implementation: three hashes (tenants, providers by `<tenant>/<id>`, API keys by id)
+ * Redis implementation: four hashes (tenants, providers by `<tenant>/<id>`, API keys by id,
+ * client signing keys by `<tenant>/<provider>`)
  * and a pub/sub channel. All keys share the `{registry}` hash tag, so every script and MULTI
  * stays in one Cluster slot. Changes are announced by the writing script itself (a PUBLISH
  * reaches every node of a Cluster); a dedicated subscriber connection delivers them, and after
@@ -88,7 +109,13 @@ export interface RedisRegistryStoreOptions {
  */
 export class RedisRegistryStore implements RegistryStore {
   readonly #redis: RedisClient;
-  readonly #keys: { tenants: string; providers: string; apiKeys: string; channel: string };
+  readonly #keys: {
+    tenants: string;
+    providers: string;
+    apiKeys: string;
+    clientKeys: string;
+    channel: string;
+  };
   readonly #onError: (error: unknown) => void;
   readonly #listeners = new Set<() => void>();
   #subscription: ChannelSubscription | undefined;
@@ -100,6 +127,7 @@ export class RedisRegistryStore implements RegistryStore {
       tenants: `${base}tenants`,
       providers: `${base}providers`,
       apiKeys: `${base}apikeys`,
+      clientKeys: `${base}clientkeys`,
       channel: `${base}changed`,
     };
     this.#onError = options.onError ?? (() => undefined);
@@ -153,8 +181,12 @@ export class RedisRegistryStore implements RegistryStore {
   }
 
   async deleteTenant(id: string): Promise<DeleteResult> {
-    const { tenants, providers, apiKeys, channel } = this.#keys;
-    return this.#run<DeleteResult>(DELETE_TENANT, [tenants, providers, apiKeys], [id, channel]);
+    const { tenants, providers, apiKeys, clientKeys, channel } = this.#keys;
+    return this.#run<DeleteResult>(
+      DELETE_TENANT,
+      [tenants, providers, apiKeys, clientKeys],
+      [id, channel],
+    );
   }
 
   async createProvider(provider: StoredProvider, options: CreateOptions): Promise<CreateResult> {
@@ -177,11 +209,33 @@ export class RedisRegistryStore implements RegistryStore {
   }
 
   async deleteProvider(tenant: string, id: string): Promise<DeleteResult> {
-    const { providers, channel } = this.#keys;
+    const { providers, clientKeys, channel } = this.#keys;
     return this.#run<DeleteResult>(
       DELETE_PROVIDER,
-      [providers],
+      [providers, clientKeys],
       [providerKey(tenant, id), channel],
+    );
+  }
+
+  async getClientKeys(tenant: string, provider: string): Promise<StoredClientKeySet | undefined> {
+    const raw = await this.#redis.hget(this.#keys.clientKeys, providerKey(tenant, provider));
+    return parseOne(raw, storedClientKeySetSchema);
+  }
+
+  async putClientKeys(
+    keys: StoredClientKeySet,
+    expectedRevision: number,
+  ): Promise<PutClientKeysResult> {
+    const { clientKeys, channel } = this.#keys;
+    return this.#run<PutClientKeysResult>(
+      PUT_CLIENT_KEYS,
+      [clientKeys],
+      [
+        providerKey(keys.tenant, keys.provider),
+        JSON.stringify(keys),
+        String(expectedRevision),
+        channel,
+      ],
     );
   }
 

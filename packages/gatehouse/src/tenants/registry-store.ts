@@ -1,4 +1,5 @@
 import { providerKey, type StoredApiKey, type StoredProvider, type StoredTenant } from './model.ts';
+import type { StoredClientKeySet } from './client-key-model.ts';
 
 /** Everything the dynamic registry holds that the in-process cache needs. */
 export interface RegistrySnapshot {
@@ -11,6 +12,8 @@ export type CreateResult = 'ok' | 'exists' | 'missing';
 /** `conflict`: someone changed the record since it was read (compare-and-set on `revision`). */
 export type UpdateResult = 'ok' | 'missing' | 'conflict';
 export type DeleteResult = 'ok' | 'missing';
+/** `conflict`: the key set's stored revision (0 when absent) is not the expected one. */
+export type PutClientKeysResult = 'ok' | 'conflict';
 
 export interface CreateOptions {
   /**
@@ -32,11 +35,19 @@ export interface RegistryStore {
   createTenant(tenant: StoredTenant): Promise<Exclude<CreateResult, 'missing'>>;
   /** Replaces the tenant if its stored revision is still `expectedRevision`. */
   updateTenant(tenant: StoredTenant, expectedRevision: number): Promise<UpdateResult>;
-  /** Deletes the tenant with its providers and API keys. */
+  /** Deletes the tenant with its providers, API keys and client signing keys. */
   deleteTenant(id: string): Promise<DeleteResult>;
   createProvider(provider: StoredProvider, options: CreateOptions): Promise<CreateResult>;
   updateProvider(provider: StoredProvider, expectedRevision: number): Promise<UpdateResult>;
+  /** Deletes the provider with its client signing keys. */
   deleteProvider(tenant: string, id: string): Promise<DeleteResult>;
+  /** A provider's client signing keys (private_key_jwt), config providers' included. */
+  getClientKeys(tenant: string, provider: string): Promise<StoredClientKeySet | undefined>;
+  /**
+   * Writes the key set if its stored revision is still `expectedRevision` (0: none stored yet),
+   * and announces the change like a provider write.
+   */
+  putClientKeys(keys: StoredClientKeySet, expectedRevision: number): Promise<PutClientKeysResult>;
   createApiKey(key: StoredApiKey, options: CreateOptions): Promise<CreateResult>;
   getApiKey(id: string): Promise<StoredApiKey | undefined>;
   listApiKeys(tenant: string): Promise<StoredApiKey[]>;
@@ -58,6 +69,7 @@ export class MemoryRegistryStore implements RegistryStore {
   readonly #tenants = new Map<string, StoredTenant>();
   readonly #providers = new Map<string, StoredProvider>();
   readonly #apiKeys = new Map<string, StoredApiKey>();
+  readonly #clientKeys = new Map<string, StoredClientKeySet>();
   readonly #listeners = new Set<() => void>();
 
   async snapshot(): Promise<RegistrySnapshot> {
@@ -98,6 +110,9 @@ export class MemoryRegistryStore implements RegistryStore {
     for (const [key, apiKey] of this.#apiKeys) {
       if (apiKey.tenant === id) this.#apiKeys.delete(key);
     }
+    for (const [key, keys] of this.#clientKeys) {
+      if (keys.tenant === id) this.#clientKeys.delete(key);
+    }
     this.#changed();
     return 'ok';
   }
@@ -123,6 +138,23 @@ export class MemoryRegistryStore implements RegistryStore {
 
   async deleteProvider(tenant: string, id: string): Promise<DeleteResult> {
     if (!this.#providers.delete(providerKey(tenant, id))) return 'missing';
+    this.#clientKeys.delete(providerKey(tenant, id));
+    this.#changed();
+    return 'ok';
+  }
+
+  async getClientKeys(tenant: string, provider: string): Promise<StoredClientKeySet | undefined> {
+    const keys = this.#clientKeys.get(providerKey(tenant, provider));
+    return keys && copy(keys);
+  }
+
+  async putClientKeys(
+    keys: StoredClientKeySet,
+    expectedRevision: number,
+  ): Promise<PutClientKeysResult> {
+    const key = providerKey(keys.tenant, keys.provider);
+    if ((this.#clientKeys.get(key)?.revision ?? 0) !== expectedRevision) return 'conflict';
+    this.#clientKeys.set(key, copy(keys));
     this.#changed();
     return 'ok';
   }

@@ -41,6 +41,12 @@ export function timedRegistryStore(store: RegistryStore, metrics: Metrics): Regi
       store.updateProvider(provider, revision),
     ),
     deleteProvider: timed('delete_provider', (tenant, id) => store.deleteProvider(tenant, id)),
+    getClientKeys: timed('get_client_keys', (tenant, provider) =>
+      store.getClientKeys(tenant, provider),
+    ),
+    putClientKeys: timed('put_client_keys', (keys, revision) =>
+      store.putClientKeys(keys, revision),
+    ),
     createApiKey: timed('create_api_key', (key, options) => store.createApiKey(key, options)),
     getApiKey: timed('get_api_key', (id) => store.getApiKey(id)),
     listApiKeys: timed('list_api_keys', (tenant) => store.listApiKeys(tenant)),
