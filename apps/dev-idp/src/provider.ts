@@ -267,8 +267,12 @@ function providerConfiguration(opts: RealmProviderOptions, keys: JWK[]): Configu
       dPoP: opts.dpopNonces
         ? { enabled: true, nonceSecret: randomBytes(32), requireNonce: () => true }
         : { enabled: true },
+      // Off unless the realm asks (oidc-provider's default is on): a relying party with PAR
+      // `auto` then sends the authorization request in the browser's URL, as most tests read it.
       pushedAuthorizationRequests: {
-        enabled: true,
+        enabled:
+          (realm.offersPushedAuthorizationRequests ?? false) ||
+          (realm.requirePushedAuthorizationRequests ?? false),
         requirePushedAuthorizationRequests: realm.requirePushedAuthorizationRequests ?? false,
       },
       rpInitiatedLogout: {

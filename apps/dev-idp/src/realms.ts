@@ -62,6 +62,8 @@ export interface DevIdpRealm {
    * `require_pushed_authorization_requests`, advertised in discovery).
    */
   requirePushedAuthorizationRequests?: boolean;
+  /** Offer pushed authorization requests (RFC 9126) without requiring them; default off. */
+  offersPushedAuthorizationRequests?: boolean;
 }
 
 /** The resource indicator (and JWT `aud`) of the demo API. */
