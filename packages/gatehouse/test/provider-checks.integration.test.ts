@@ -97,12 +97,15 @@ async function startFakeIdp(trapPort: number): Promise<FakeIdp> {
       postonly: base,
       // A token endpoint answering something that says nothing about the credentials.
       'odd-token': base,
+      // glewlwyd's answers: 403 invalid_code for a bad code, 403 unauthorized_client for bad
+      // credentials (RFC 6749 says 400 invalid_grant and 401 invalid_client).
+      'forbidden-client': base,
     };
     return variants[realm] ?? {};
   };
   idp.server.on('request', (req, res) => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
-    if (req.method === 'POST' && /^\/(postonly|odd-token)\/token$/.test(path)) {
+    if (req.method === 'POST' && /^\/(postonly|odd-token|forbidden-client)\/token$/.test(path)) {
       tokenEndpoint(idp, req, res, path.split('/')[1] ?? '');
       return;
     }
@@ -150,6 +153,7 @@ function tokenEndpoint(idp: FakeIdp, req: IncomingMessage, res: ServerResponse, 
         .writeHead(status, { 'content-type': 'application/json', ...headers })
         .end(JSON.stringify(body));
     if (realm === 'odd-token') return send(400, { error: 'unsupported_grant_type' });
+    if (realm === 'forbidden-client') return send(403, { error: 'unauthorized_client' });
     if (basic) {
       return send(401, { error: 'invalid_client' }, { 'www-authenticate': 'Basic realm="fake"' });
     }
@@ -490,6 +494,14 @@ describe('provider checks', () => {
     expect(odd.credentials?.message).toBe(
       'Not conclusive: the token endpoint answered unsupported_grant_type to a dummy authorization code.',
     );
+    // unauthorized_client: the client may not use the code flow, or (glewlwyd) wrong
+    // credentials; no sign-in can work either way.
+    const forbidden = await check('forbidden-client', {});
+    expect(forbidden.ok).toBe(false);
+    expect(forbidden.credentials).toMatchObject({
+      ok: false,
+      message: expect.stringMatching(/refused this client .*\(unauthorized_client\)/) as unknown,
+    });
   });
 
   it('assumes PKCE when asked to for an OP that does not announce it (Entra ID, Cognito)', async () => {

@@ -41,6 +41,12 @@ interface Row {
   cells: readonly Cell[];
   /** The OP has an end_session_endpoint (else Gatehouse signs out locally only). */
   endSession: boolean;
+  /** Amazon Cognito's `/logout?client_id&logout_uri` instead of end-session. */
+  cognitoLogout?: boolean;
+  /** private_key_jwt (Gatehouse's per-provider JWKS) + PAR + DPoP-bound tokens, no secret. */
+  strict?: boolean;
+  /** The proxied route the API and refresh cells call (default `/api/demo`). */
+  api?: string;
 }
 
 const ALL: readonly Cell[] = [
@@ -88,6 +94,34 @@ const ROWS: readonly Row[] = [
     cells: ALL,
     endSession: true,
   },
+  {
+    id: 'entra',
+    personality: 'entra',
+    // The profile assumes PKCE: Entra enforces it but leaves it out of discovery.
+    settings: { profile: 'entra' },
+    cells: ['register', 'login', 'API', 'refresh', 'RP logout'],
+    endSession: true,
+  },
+  {
+    id: 'cognito',
+    personality: 'cognito',
+    // The profile assumes PKCE and signs out at Cognito's own /logout.
+    settings: { profile: 'cognito' },
+    cells: ['register', 'login', 'API', 'refresh', 'RP logout'],
+    endSession: false,
+    cognitoLogout: true,
+  },
+  {
+    id: 'strict-modern',
+    personality: 'strict-modern',
+    // The profile: PAR required, private_key_jwt, DPoP.
+    settings: { profile: 'strict-modern', authorizationParams: { prompt: 'consent' } },
+    // Not 'revocation': its check introspects with a client secret, and this client has none.
+    cells: ['register', 'login', 'API', 'refresh', 'RP logout', 'back-channel'],
+    endSession: true,
+    strict: true,
+    api: '/api/dpop-demo',
+  },
 ];
 
 const CLIENT_SECRET = 'matrix-test-secret-0123456789';
@@ -107,7 +141,13 @@ function realmOf(row: Row, gatehouseOrigin: string): DevIdpRealm {
     clients: [
       {
         client_id: `gatehouse-${row.id}`,
-        client_secret: CLIENT_SECRET,
+        ...(row.strict
+          ? {
+              token_endpoint_auth_method: 'private_key_jwt' as const,
+              jwks_uri: `${gatehouseOrigin}/bff/jwks/acme/${row.id}`,
+              dpop_bound_access_tokens: true,
+            }
+          : { client_secret: CLIENT_SECRET }),
         redirect_uris: [callback(gatehouseOrigin)],
         // Where Gatehouse sends the browser after end-session, now and as the logout moves to
         // a page of its own.
@@ -136,6 +176,16 @@ beforeAll(async () => {
       ...withAdminToken(input),
       testControls: true,
       devIdpOrigins: [...(input.devIdpOrigins ?? []), ...ROWS.map(originOf)],
+      // The demo API behind a route that sends DPoP-bound tokens with a fresh proof per call.
+      routes: [
+        ...(input.routes ?? []),
+        {
+          prefix: '/api/dpop-demo',
+          upstream: input.routes?.[0]?.upstream ?? '',
+          tokenMode: 'user',
+          dpop: true,
+        },
+      ],
     }),
     trustedIssuers: ROWS.map((row) => ({
       issuer: issuerOf(row),
@@ -174,7 +224,7 @@ function providerBody(row: Row) {
     displayName: `Matrix ${row.id}`,
     issuer: opOf(row).issuer,
     clientId: `gatehouse-${row.id}`,
-    clientSecret: CLIENT_SECRET,
+    ...(row.strict ? {} : { clientSecret: CLIENT_SECRET }),
     ...row.settings,
   };
 }
@@ -212,8 +262,8 @@ async function signedIn(row: Row): Promise<CookieFetch> {
   return http;
 }
 
-async function callApi(http: CookieFetch) {
-  const res = await http(`${stack.origin}/api/demo/me`, { headers: csrf });
+async function callApi(http: CookieFetch, route = '/api/demo') {
+  const res = await http(`${stack.origin}${route}/me`, { headers: csrf });
   const body = (await res.json()) as { sub?: string; iss?: string };
   return { status: res.status, body };
 }
@@ -303,7 +353,7 @@ const CELLS: Record<Cell, (row: Row) => Promise<void>> = {
 
   async API(row) {
     const http = await signedIn(row);
-    const me = await callApi(http);
+    const me = await callApi(http, row.api);
     expect(me.status).toBe(200);
     expect(me.body).toMatchObject({ sub: 'alice', iss: opOf(row).issuer });
   },
@@ -319,7 +369,7 @@ const CELLS: Record<Cell, (row: Row) => Promise<void>> = {
       headers: csrf,
     });
     expect(expired.status).toBe(200);
-    const me = await callApi(http);
+    const me = await callApi(http, row.api);
     expect(me.status).toBe(200);
     expect(me.body.sub).toBe('alice');
     expect(idp.tokenEndpointCallsByGrantType(path).refresh_token).toBe(before + 1);
@@ -332,6 +382,18 @@ const CELLS: Record<Cell, (row: Row) => Promise<void>> = {
     const { tokens } = await inspectSession(stack, http);
     const next = await rpLogout(http);
     expect((await http(`${stack.origin}/bff/user`)).status).toBe(401);
+    if (row.cognitoLogout) {
+      // Cognito's own /logout at its domain's root: client_id + a registered logout_uri.
+      const url = new URL(next ?? '');
+      expect(`${url.origin}${url.pathname}`).toBe(`${opOf(row).idp.origin}/logout`);
+      expect(url.searchParams.get('client_id')).toBe(`gatehouse-${row.id}`);
+      const logoutUri = url.searchParams.get('logout_uri') ?? '';
+      expect(logoutUri.startsWith(`${stack.origin}/`)).toBe(true);
+      const res = await http(url.href);
+      expect(res.status).toBe(302);
+      expect(res.headers.get('location')).toBe(logoutUri);
+      return;
+    }
     if (!row.endSession) {
       // No end-session at this OP: the session ends at Gatehouse only, the browser stays here.
       if (next !== null) expect(new URL(next, stack.origin).origin).toBe(stack.origin);

@@ -437,6 +437,14 @@ async function checkCredentials(
         message: `The provider rejected the client credentials with ${method}${code ? ` (${code})` : ` (HTTP ${status})`}: check the client ID and secret, and that the client is registered for ${method}.`,
       };
     }
+    // RFC 6749: the client may not use the authorization code grant — and some OPs (glewlwyd)
+    // answer so to wrong credentials. Either way no sign-in can work with these settings.
+    if (code === 'unauthorized_client') {
+      return {
+        ok: false,
+        message: `The provider refused this client for the authorization code grant with ${method} (unauthorized_client): check the client ID and secret, and that the client may use the authorization code flow.`,
+      };
+    }
     const what = code ? `answered ${code}` : status ? `answered HTTP ${status}` : 'did not answer';
     return {
       ok: true,
