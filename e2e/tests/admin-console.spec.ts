@@ -1,6 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import AxeBuilder from '@axe-core/playwright';
 import type { Page } from '@playwright/test';
+import { DEV_CLIENTS } from '@gatehouse/dev-idp';
 import { expect, signInThroughDevIdp, test } from './fixtures.ts';
 
 /**
@@ -65,7 +66,8 @@ test.describe.serial('the admin console', () => {
 
     await page.getByLabel('Issuer').fill(stack.idpOrigin);
     await page.getByLabel('Client ID').fill('gatehouse-acme');
-    await page.getByLabel('Client secret').fill('e2e-console-secret');
+    // The dev IdP's real client: saving runs every check, the credentials too.
+    await page.getByLabel('Client secret').fill(DEV_CLIENTS.acme.clientSecret);
     await page.getByRole('button', { name: 'Save provider' }).click();
     await expect(page.getByTestId('admin-notice')).toContainText('Saved corp-sso');
 
@@ -77,49 +79,30 @@ test.describe.serial('the admin console', () => {
     );
     await expect(card.getByTestId('row-post-logout-uri')).toBeVisible();
     await expect(card.getByTestId('row-backchannel-uri')).toBeVisible();
-    await expect(page.locator('body')).not.toContainText('e2e-console-secret');
+    await expect(page.locator('body')).not.toContainText(DEV_CLIENTS.acme.clientSecret);
     await card.getByRole('button', { name: 'Delete' }).click();
     await card.getByRole('button', { name: 'Confirm delete' }).click();
     await expect(card).toHaveCount(0);
   });
 
-  test('shows a failed check next to the field it concerns', async ({ page }) => {
+  test('shows a failed check next to the field it concerns', async ({ page, stack }) => {
     await signInAsAlice(page);
-    // Unit-like UI check: the check report is stubbed in the admin API's documented shape.
-    await page.route('**/admin/api/tenants/acme/provider-checks', (route) =>
-      route.fulfill({
-        status: 200,
-        contentType: 'application/json',
-        body: JSON.stringify({
-          ok: false,
-          checks: [
-            {
-              name: 'discovery',
-              ok: true,
-              message: 'The discovery document was fetched.',
-              field: 'issuer',
-            },
-            {
-              name: 'credentials',
-              ok: false,
-              message: 'The token endpoint refused the client secret (invalid_client).',
-              field: 'clientSecret',
-            },
-          ],
-        }),
-      }),
-    );
+    // The real checks against the dev IdP: its client exists, the secret is wrong.
     await page.getByLabel('Provider ID').fill('wrong-secret');
-    await page.getByLabel('Issuer').fill('https://idp.example.com');
-    await page.getByLabel('Client ID').fill('client');
+    await page.getByLabel('Issuer').fill(stack.idpOrigin);
+    await page.getByLabel('Client ID').fill('gatehouse-acme');
     await page.getByLabel('Client secret').fill('wrong');
     await page.getByRole('button', { name: 'Test these settings' }).click();
     const atSecret = page.getByTestId('field-check-clientSecret');
     await expect(atSecret).toHaveAttribute('data-ok', 'false');
-    await expect(atSecret).toContainText('refused the client secret');
+    await expect(atSecret).toContainText('rejected the client credentials');
     await expect(page.getByLabel('Client secret')).toHaveAttribute('aria-invalid', 'true');
-    await expect(page.getByTestId('field-check-issuer')).toHaveAttribute('data-ok', 'true');
-    await expect(page.getByTestId('provider-checks')).toContainText('1 of 2 checks failed');
+    // Every check at the issuer field passed (scheme, discovery, exact issuer).
+    const atIssuer = page.getByTestId('field-check-issuer');
+    await expect(atIssuer).toHaveCount(3);
+    for (const check of await atIssuer.all())
+      await expect(check).toHaveAttribute('data-ok', 'true');
+    await expect(page.getByTestId('provider-checks')).toContainText(/\b1 of \d+ checks failed/);
     await expect(page.getByLabel('Client secret')).toBeFocused();
   });
 

@@ -113,11 +113,13 @@ test.describe.serial('glewlwyd, a real third-party OpenID Provider', () => {
     await field(/^issuer/i).fill(op.issuer);
     await page.getByRole('button', { name: /save provider/i }).click();
 
-    await expect(page.getByTestId('redirect-uri')).toContainText(
+    // Saved (every check passed, glewlwyd's answer to the credentials check included): the
+    // provider's card lists the addresses registered at glewlwyd.
+    await expect(row).toBeVisible({ timeout: GLEWLWYD_PAGE_MS });
+    await row.getByText('Addresses to register at the provider').click();
+    await expect(row.getByTestId('row-redirect-uri')).toHaveText(
       `${stack.baseURL}/bff/callback/${op.tenant}/${op.provider}`,
-      { timeout: GLEWLWYD_PAGE_MS },
     );
-    await expect(row).toBeVisible();
     await expect(row).toContainText(op.issuer);
     await expect(page.locator('body')).not.toContainText(op.clientSecret);
   });
