@@ -5,5 +5,5 @@ export type { DevIdpClient, DevIdpRealm, DevIdpSigningAlg, DevIdpUser } from './
 export { DEFAULT_RESOURCE_SCOPE } from './provider.ts';
 export { completeDevIdpLogin } from './testing.ts';
 export type { FetchWithCookies } from './testing.ts';
-export { PERSONALITIES, PERSONALITY_PATHS, realmIssuer } from './personalities.ts';
-export type { Personality } from './personalities.ts';
+export { PERSONALITY_PATHS, realmIssuer } from './personalities.ts';
+export { PERSONALITIES, type Personality } from './realms.ts';

@@ -13,18 +13,7 @@ import { errors } from 'oidc-provider';
 import type { Configuration, JWK, KoaContextWithOIDC } from 'oidc-provider';
 import { sendPage } from './interactions.ts';
 import { messagePage } from './pages.ts';
-import type { DevIdpRealm } from './realms.ts';
-
-export const PERSONALITIES = [
-  'entra',
-  'google',
-  'okta',
-  'auth0',
-  'keycloak',
-  'cognito',
-  'strict-modern',
-] as const;
-export type Personality = (typeof PERSONALITIES)[number];
+import type { DevIdpRealm, Personality } from './realms.ts';
 
 /**
  * A realm path shaped like the real provider's issuer path (the origin is the dev IdP's own):

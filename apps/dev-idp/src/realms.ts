@@ -1,5 +1,3 @@
-import type { Personality } from './personalities.ts';
-
 /** A user that can sign in at one realm. `id` is both the login name and the `sub` claim. */
 export interface DevIdpUser {
   id: string;
@@ -44,6 +42,18 @@ export interface DevIdpClient {
 
 /** The ID token signing algorithms a realm can be given keys for. */
 export type DevIdpSigningAlg = 'RS256' | 'PS256' | 'ES256' | 'EdDSA';
+
+/** The big providers a realm can behave like (see personalities.ts for what each changes). */
+export const PERSONALITIES = [
+  'entra',
+  'google',
+  'okta',
+  'auth0',
+  'keycloak',
+  'cognito',
+  'strict-modern',
+] as const;
+export type Personality = (typeof PERSONALITIES)[number];
 
 /** One issuer: `path` '' is the root issuer, otherwise a sub-path such as '/globex'. */
 export interface DevIdpRealm {

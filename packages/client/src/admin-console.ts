@@ -2,38 +2,11 @@ import type {
   ApiKeyInfo,
   AuditPage,
   IssuedApiKey,
-  ProviderCheckResult,
-  ProviderTestResult,
   SessionsEnded,
   TenantSession,
 } from './admin-contract.ts';
-import type { AdminCall } from './admin.ts';
 import { asRecord, invalidResponse, readJson } from './parse.ts';
-
-/** One named registration check, passed or not, with the body field it concerns. */
-export type ProviderCheck = ProviderCheckResult;
-
-/** What the checks of a provider answer (`…/test`, `…/provider-checks`), discovery aside. */
-export type ProviderCheckReport = Pick<ProviderTestResult, 'ok' | 'checks'>;
-
-/** The admin API calls behind the console's guided registration and its other tabs. */
-export interface GatehouseAdminConsole {
-  /** The tenant's live sessions, newest first. */
-  listSessions: (tenant: string) => Promise<TenantSession[]>;
-  /** Ends one session (by its public handle) on every instance. */
-  endSession: (tenant: string, handle: string) => Promise<SessionsEnded>;
-  /** Ends every session of one user of one provider. */
-  endUserSessions: (tenant: string, provider: string, sub: string) => Promise<SessionsEnded>;
-  listApiKeys: (tenant: string) => Promise<ApiKeyInfo[]>;
-  /** The answer holds the key itself: shown once, never readable again. */
-  issueApiKey: (tenant: string, label?: string) => Promise<IssuedApiKey>;
-  revokeApiKey: (tenant: string, keyId: string) => Promise<void>;
-  /** One page of the audit trail, oldest first; `since` = the previous page's `next`. */
-  auditTrail: (
-    tenant: string,
-    query?: { since?: string; action?: string; limit?: number },
-  ) => Promise<AuditPage>;
-}
+import type { AdminCall, GatehouseAdminConsole } from './types.ts';
 
 export function createAdminConsoleApi(call: AdminCall): GatehouseAdminConsole {
   const tenantPath = (tenant: string) => `/tenants/${encodeURIComponent(tenant)}`;

@@ -8,11 +8,7 @@ import type {
   TokenEndpointAuthMethod,
 } from './admin-contract.ts';
 import { asRecord, invalidResponse, readJson } from './parse.ts';
-import type { GatehouseAdminConsole } from './admin-console.ts';
-import type { GatehouseAdmin } from './types.ts';
-
-/** Sends one admin API request (`path` below `/admin/api`); non-2xx answers throw. */
-export type AdminCall = (path: string, init: RequestInit) => Promise<Response>;
+import type { AdminCall, GatehouseAdmin, GatehouseAdminConsole } from './types.ts';
 
 /** The admin API functions over `call`, which carries the CSRF header and the 401 handling. */
 export function createAdminApi(call: AdminCall): Omit<GatehouseAdmin, keyof GatehouseAdminConsole> {

@@ -22,7 +22,7 @@ export type {
   SignedOutReason,
   VisibilitySource,
 } from './types.ts';
-export type { GatehouseAdminConsole, ProviderCheck, ProviderCheckReport } from './admin-console.ts';
+export type { GatehouseAdminConsole, ProviderCheck, ProviderCheckReport } from './types.ts';
 export type {
   AdminIdentity,
   ApiKeyInfo,

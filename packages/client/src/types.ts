@@ -1,5 +1,11 @@
 import type {
   AdminIdentity,
+  ApiKeyInfo,
+  AuditPage,
+  IssuedApiKey,
+  ProviderCheckResult,
+  SessionsEnded,
+  TenantSession,
   ProviderInput,
   ProviderPatch,
   ProviderProfile,
@@ -7,7 +13,6 @@ import type {
   ProviderUris,
   ProviderView,
 } from './admin-contract.ts';
-import type { GatehouseAdminConsole } from './admin-console.ts';
 
 /** The signed-in user as `GET /bff/user` describes them (never a token). */
 export interface GatehouseUser {
@@ -191,4 +196,32 @@ export interface GatehouseClient<HasDefaultTenant extends boolean = boolean> {
   onExpiryWarning: (listener: (secondsLeft: number) => void) => () => void;
   /** Closes the BroadcastChannel, stops timers and listeners. */
   dispose: () => void;
+}
+
+/** Sends one admin API request (`path` below `/admin/api`); non-2xx answers throw. */
+export type AdminCall = (path: string, init: RequestInit) => Promise<Response>;
+
+/** One named registration check, passed or not, with the body field it concerns. */
+export type ProviderCheck = ProviderCheckResult;
+
+/** What the checks of a provider answer (`…/test`, `…/provider-checks`), discovery aside. */
+export type ProviderCheckReport = Pick<ProviderTestResult, 'ok' | 'checks'>;
+
+/** The admin API calls behind the console's guided registration and its other tabs. */
+export interface GatehouseAdminConsole {
+  /** The tenant's live sessions, newest first. */
+  listSessions: (tenant: string) => Promise<TenantSession[]>;
+  /** Ends one session (by its public handle) on every instance. */
+  endSession: (tenant: string, handle: string) => Promise<SessionsEnded>;
+  /** Ends every session of one user of one provider. */
+  endUserSessions: (tenant: string, provider: string, sub: string) => Promise<SessionsEnded>;
+  listApiKeys: (tenant: string) => Promise<ApiKeyInfo[]>;
+  /** The answer holds the key itself: shown once, never readable again. */
+  issueApiKey: (tenant: string, label?: string) => Promise<IssuedApiKey>;
+  revokeApiKey: (tenant: string, keyId: string) => Promise<void>;
+  /** One page of the audit trail, oldest first; `since` = the previous page's `next`. */
+  auditTrail: (
+    tenant: string,
+    query?: { since?: string; action?: string; limit?: number },
+  ) => Promise<AuditPage>;
 }
