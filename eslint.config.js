@@ -26,12 +26,6 @@ const UPWARD_LEAVES = {
 const FOUNDATION = ['errors.ts', 'digest.ts', 'clock.ts'];
 /** The HTTP framework: only the adapter and the composition root import it. */
 const FRAMEWORK_PACKAGES = ['express', 'express-session', 'connect-redis', 'helmet', 'pino-http'];
-/**
- * Core files that still depend on express-session (its Store class and `SessionData` type): the
- * known remaining exceptions, and the next to move behind a store port in the adapter.
- * `session/model.ts` also augments express-session's `SessionData` (see no-restricted-syntax).
- */
-const FRAMEWORK_EXCEPTIONS = ['session/stores.ts', 'session/service.ts'];
 
 /** Problems are raised only through the catalogue (errors.ts `problem`, codes in problems.ts). */
 const RAISE_THROUGH_CATALOGUE = {
@@ -42,7 +36,7 @@ const RAISE_THROUGH_CATALOGUE = {
 const escape = (text) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** `no-restricted-imports` options for one core folder. */
-function coreImportRule(folder, { allowFramework = false } = {}) {
+function coreImportRule(folder) {
   const index = CORE_LAYERS.findIndex((layer) => layer.includes(folder));
   const notBelow = CORE_LAYERS.slice(index)
     .flat()
@@ -69,12 +63,10 @@ function coreImportRule(folder, { allowFramework = false } = {}) {
       };
     }),
   ];
-  const paths = allowFramework
-    ? []
-    : FRAMEWORK_PACKAGES.map((name) => ({
-        name,
-        message: 'The core knows nothing of the HTTP framework: this belongs in http/.',
-      }));
+  const paths = FRAMEWORK_PACKAGES.map((name) => ({
+    name,
+    message: 'The core knows nothing of the HTTP framework: this belongs in http/.',
+  }));
   return ['error', { paths, patterns }];
 }
 
@@ -93,17 +85,6 @@ const layering = [
       ],
     },
   })),
-  ...FRAMEWORK_EXCEPTIONS.map((file) => ({
-    files: [`${SRC}/${file}`],
-    rules: {
-      'no-restricted-imports': coreImportRule(file.split('/')[0], { allowFramework: true }),
-    },
-  })),
-  // The augmentation that types express-session's record: a known exception, to move with the store.
-  {
-    files: [`${SRC}/session/model.ts`],
-    rules: { 'no-restricted-syntax': ['error', RAISE_THROUGH_CATALOGUE] },
-  },
   {
     files: FOUNDATION.map((file) => `${SRC}/${file}`),
     rules: {

@@ -21,16 +21,18 @@ import { TokenRefresher } from './oidc/refresh.ts';
 import { UpstreamPools } from './proxy/upstream-pools.ts';
 import { isWebSocketUpgrade } from './proxy/websocket-handshake.ts';
 import {
+  KEY_VALUE_OPERATIONS,
   MemoryKeyValueStore,
   RedisKeyValueStore,
-  withKeyValueErrors,
   type KeyValueStore,
 } from './session/kv.ts';
 import { cookieNames } from './session/cookie-names.ts';
 import { openClaims, sessionUser } from './session/model.ts';
 import { SessionService } from './session/service.ts';
 import { SessionTestControls } from './session/test-controls.ts';
-import { MemorySessionStore, createRedisSessionStore, withStoreErrors } from './session/stores.ts';
+import { SessionStore } from './session/session-store.ts';
+import { withStoreErrors } from './session/store-errors.ts';
+import { ExpressSessionStore } from './http/express-session-store.ts';
 import { Vault } from './session/vault.ts';
 import {
   closeRedis,
@@ -97,6 +99,15 @@ export interface Gatehouse {
   close(): Promise<void>;
 }
 
+/** The session operations' labels in the store metrics (`store="session"`). */
+const SESSION_OPERATIONS = {
+  ...KEY_VALUE_OPERATIONS,
+  get: 'get',
+  put: 'set',
+  putIfExists: 'set_if_exists',
+  delete: 'destroy',
+} as const;
+
 /** Longer than the idle timeouts of common load balancers (60 s) and of undici/browsers. */
 const KEEP_ALIVE_TIMEOUT_MS = 65_000;
 /** Real clients send headers in milliseconds; a slow trickle of them is an attack. */
@@ -137,17 +148,26 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       ? new PrometheusMetrics(config.routes.map((route) => route.prefix))
       : NO_METRICS;
 
-  const storeOptions = { idleTimeoutSeconds: config.session.idleTimeoutSeconds, clock };
-  const store = withStoreErrors(
-    redis ? createRedisSessionStore(redis, storeOptions) : new MemorySessionStore(storeOptions),
-    redisHealth,
+  // One store port (Redis, or memory without it), decorated once per use: its failures are 503
+  // `store_unavailable`, timed under `store="kv"` or, for the sessions, `store="session"`.
+  const storePort = redis ? new RedisKeyValueStore(redis) : new MemoryKeyValueStore({ clock });
+  const kv: KeyValueStore = withStoreErrors(storePort, {
+    store: 'kv',
+    operations: KEY_VALUE_OPERATIONS,
+    health: redisHealth,
     metrics,
+  });
+  const sessionStore = new SessionStore(
+    withStoreErrors(storePort, {
+      store: 'session',
+      operations: SESSION_OPERATIONS,
+      health: redisHealth,
+      metrics,
+    }),
+    { idleTimeoutMs: config.session.idleTimeoutSeconds * 1000, clock },
   );
-  const kv: KeyValueStore = withKeyValueErrors(
-    redis ? new RedisKeyValueStore(redis) : new MemoryKeyValueStore({ clock }),
-    redisHealth,
-    metrics,
-  );
+  // express-session's view of the same sessions (`/bff`, the admin API, WebSocket upgrades).
+  const store = new ExpressSessionStore(sessionStore);
   const guardedFetch = createGuardedFetch({
     mode: config.mode,
     allowedDevOrigins: [...config.devIdpOrigins],
@@ -198,7 +218,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     isKnownTenant: async (tenant) => (await registry.tenant(tenant)) !== undefined,
   });
   const sessions = new SessionService({
-    store,
+    store: sessionStore,
     kv,
     clock,
     idleTimeoutSeconds: config.session.idleTimeoutSeconds,

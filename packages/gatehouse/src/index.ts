@@ -18,7 +18,7 @@ export { validateReturnTo } from './http/return-to.ts';
 export { createLogger, REDACTED_PATHS } from './observability/logger.ts';
 export { NO_METRICS, PrometheusMetrics, type Metrics } from './observability/metrics.ts';
 export type { Clock } from './clock.ts';
-export { MemorySessionStore, createRedisSessionStore } from './session/stores.ts';
+export { SessionStore, type StoredSession } from './session/session-store.ts';
 export { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './session/kv.ts';
 export { Vault, type VaultKey } from './session/vault.ts';
 export {

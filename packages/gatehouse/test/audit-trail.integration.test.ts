@@ -238,7 +238,7 @@ describe('audit events', () => {
     const sent = await fetch(`${stack.idp.origin}/__control/backchannel-logout`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ realm: '', sub: 'alice', sid: record.sid }),
+      body: JSON.stringify({ realm: '', sub: 'alice', sid: record.idpSid }),
     });
     expect(sent.status).toBe(200);
     // The IdP's request has an id of its own: find it by the access line of the logout.

@@ -4,10 +4,10 @@ import { SignJWT, exportJWK, generateKeyPair, type JWTPayload } from 'jose';
 import * as client from 'openid-client';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { BackchannelLogout } from '../src/oidc/backchannel.ts';
-import { MemoryKeyValueStore } from '../src/session/kv.ts';
 import type { SessionRecord } from '../src/session/model.ts';
+import { sessionKey } from '../src/session/session-store.ts';
 import { SessionService } from '../src/session/service.ts';
-import { MemorySessionStore, storeOps, withStoreErrors } from '../src/session/stores.ts';
+import { firstCalls, memoryStores, storedSession } from './support/session-stores.ts';
 
 /**
  * The back-channel logout receiver (`oidc/backchannel.ts`) with keys of its own, a JWKS served
@@ -49,17 +49,17 @@ function logoutToken(
 
 function record(overrides: Partial<SessionRecord>): SessionRecord {
   return {
-    v: 1,
+    v: 2,
     tenant: 'acme',
     provider: 'dev',
     issuer: ISSUER,
     user: userDigest(ISSUER, 'alice'),
     claims: 'sealed-claims',
     tokens: 'sealed',
-    accessTokenExpiresAt: Math.floor(NOW / 1000) + 300,
-    createdAt: NOW,
-    lastSeenAt: NOW,
-    absoluteExpiresAt: NOW + 3_600_000,
+    accessTokenExpiresAtMs: NOW + 300_000,
+    createdAtMs: NOW,
+    lastSeenAtMs: NOW,
+    absoluteExpiresAtMs: NOW + 3_600_000,
     handle: randomUUID(),
     device: 'test',
     ...overrides,
@@ -68,16 +68,16 @@ function record(overrides: Partial<SessionRecord>): SessionRecord {
 
 async function setUp(options: { keySetDown?: boolean; failDestroys?: number } = {}) {
   const clock = () => NOW;
-  const store = new MemorySessionStore({ idleTimeoutSeconds: 3600, clock });
-  let failures = options.failDestroys ?? 0;
-  const destroy = store.destroy.bind(store);
-  store.destroy = (sid, callback) => {
-    if (failures-- > 0) callback?.(new Error('connection reset'));
-    else destroy(sid, callback);
-  };
-  const kv = new MemoryKeyValueStore({ clock });
+  // A session's deletion fails the first `failDestroys` times (the replay markers' never).
+  const failedDeletes = firstCalls(options.failDestroys ?? 0);
+  const { store, kv } = memoryStores({
+    clock,
+    faults: [
+      { operation: 'delete', fails: (key) => key.startsWith(sessionKey('')) && failedDeletes() },
+    ],
+  });
   const sessions = new SessionService({
-    store: withStoreErrors(store),
+    store,
     kv,
     clock,
     idleTimeoutSeconds: 3600,
@@ -94,19 +94,19 @@ async function setUp(options: { keySetDown?: boolean; failDestroys?: number } = 
     },
   });
   const sessionsById: Record<string, SessionRecord> = {
-    'alice-laptop': record({ sid: 'idp-1' }),
-    'alice-phone': record({ sid: 'idp-2' }),
-    'alice-other-tenant': record({ sid: 'idp-3', tenant: 'globex' }),
-    bob: record({ user: userDigest(ISSUER, 'bob'), sid: 'idp-4' }),
+    'alice-laptop': record({ idpSid: 'idp-1' }),
+    'alice-phone': record({ idpSid: 'idp-2' }),
+    'alice-other-tenant': record({ idpSid: 'idp-3', tenant: 'globex' }),
+    bob: record({ user: userDigest(ISSUER, 'bob'), idpSid: 'idp-4' }),
   };
   for (const [sid, gh] of Object.entries(sessionsById)) {
-    await storeOps(store).set(sid, { cookie: { originalMaxAge: null }, gh });
+    await store.save(sid, storedSession(gh));
     await sessions.indexSession(sid, gh);
   }
   const alive = async () => {
     const live: string[] = [];
     for (const sid of Object.keys(sessionsById)) {
-      if (await storeOps(store).get(sid)) live.push(sid);
+      if (await store.load(sid)) live.push(sid);
     }
     return live;
   };

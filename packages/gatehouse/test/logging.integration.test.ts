@@ -53,7 +53,7 @@ describe('logging', () => {
     });
     const sid = /^s:([^.]+)\./.exec(decodeURIComponent(cookie))?.[1] ?? '';
     const { context } = stack.gatehouses[0]!.gatehouse;
-    const record = (await context.sessions.read(sid))?.gh;
+    const record = await context.sessions.read(sid);
     const tokens = await context.vault.open<{
       accessToken: string;
       refreshToken: string;

@@ -57,8 +57,8 @@ describe('back-channel logout and session management', () => {
 
   async function idpSessionId(http: CookieFetch): Promise<string> {
     const { record } = await inspectSession(stack, http);
-    if (!record.sid) throw new Error('session has no IdP sid');
-    return record.sid;
+    if (!record.idpSid) throw new Error('session has no IdP sid');
+    return record.idpSid;
   }
 
   async function idpControl(path: string, body: unknown): Promise<Record<string, unknown>> {

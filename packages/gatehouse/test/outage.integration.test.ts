@@ -138,7 +138,7 @@ describe('Redis outage', () => {
     const http = createCookieFetch();
     await signIn(http, stack.origin, { login: 'alice', password: 'alice' });
     const { record } = await inspectSession(stack, http);
-    const token = await logoutToken({ sub: 'alice', sid: record.sid });
+    const token = await logoutToken({ sub: 'alice', sid: record.idpSid });
     const deliver = () =>
       fetch(`${stack.origin}/bff/backchannel-logout/acme/dev`, {
         method: 'POST',

@@ -9,7 +9,6 @@ import {
   type Stack,
 } from '@gatehouse/testkit';
 import { userDigest } from '../src/digest.ts';
-import { storeOps } from '../src/session/stores.ts';
 
 /**
  * Identity claims are sealed at rest: after a real sign-in (and a proxied call, a slide, the
@@ -97,9 +96,9 @@ describe('identity claims sealed at rest', () => {
       sub: 'bob',
       claims: { sub: 'bob', email: 'bob@acme.test', name: 'Bob Old-Record' },
     };
-    const ops = storeOps(context.sessions.store);
-    const data = await ops.get(sid);
-    await ops.set(sid, { ...data!, gh: legacy as never });
+    const store = context.sessions.store;
+    const stored = await store.load(sid);
+    await store.save(sid, { ...stored!, gh: legacy as never });
 
     const answer = await http(`${stack.origin}/bff/user`);
     expect(answer.status).toBe(200);

@@ -164,6 +164,7 @@ describe('Lease: renewal while work runs', () => {
 function bound(kv: KeyValueStore): KeyValueStore {
   return {
     put: kv.put.bind(kv),
+    putIfExists: kv.putIfExists.bind(kv),
     get: kv.get.bind(kv),
     take: kv.take.bind(kv),
     putIfAbsent: kv.putIfAbsent.bind(kv),

@@ -275,17 +275,17 @@ describe('SigningKeyRing', () => {
 
 function sessionRecord(overrides: Partial<SessionRecord> = {}): SessionRecord {
   return {
-    v: 1,
+    v: 2,
     tenant: 'acme',
     provider: 'dev',
     issuer: 'https://idp.acme.example',
     user: 'alice-digest',
     claims: JSON.stringify({ sub: 'alice', email: 'alice@acme.test', roles: ['gatehouse-admin'] }),
     tokens: 'sealed',
-    accessTokenExpiresAt: 0,
-    createdAt: 0,
-    lastSeenAt: 0,
-    absoluteExpiresAt: 0,
+    accessTokenExpiresAtMs: 0,
+    createdAtMs: 0,
+    lastSeenAtMs: 0,
+    absoluteExpiresAtMs: 0,
     handle: 'h',
     device: 'd',
     ...overrides,

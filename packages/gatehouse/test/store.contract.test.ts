@@ -1,4 +1,4 @@
-import type { SessionData, Store } from 'express-session';
+import type { SessionData } from 'express-session';
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -7,9 +7,11 @@ import {
   startRedisServer,
   type RedisTopology,
 } from '@gatehouse/testkit';
+import { ExpressSessionStore } from '../src/http/express-session-store.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../src/session/kv.ts';
 import type { SessionRecord } from '../src/session/model.ts';
-import { MemorySessionStore, createRedisSessionStore, storeOps } from '../src/session/stores.ts';
+import { SessionService } from '../src/session/service.ts';
+import { SessionStore, sessionKey } from '../src/session/session-store.ts';
 
 /**
  * One contract, two implementations: whatever passes here for memory must pass for a real
@@ -76,17 +78,17 @@ function testClock() {
 function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
   const now = Date.now();
   return {
-    v: 1,
+    v: 2,
     tenant: 'acme',
     provider: 'dev',
     issuer: 'http://localhost:4000',
     user: 'alice-digest',
     claims: 'sealed-claims',
     tokens: 'sealed',
-    accessTokenExpiresAt: Math.floor(now / 1000) + 300,
-    createdAt: now,
-    lastSeenAt: now,
-    absoluteExpiresAt: now + 3_600_000,
+    accessTokenExpiresAtMs: now + 300_000,
+    createdAtMs: now,
+    lastSeenAtMs: now,
+    absoluteExpiresAtMs: now + 3_600_000,
     handle: 'h',
     device: 'test',
     ...overrides,
@@ -98,12 +100,48 @@ const sessionData = (gh: SessionRecord): SessionData => ({
   gh,
 });
 
+const asError = (err: unknown) => (err instanceof Error ? err : new Error(String(err)));
+
+/** Promise form of the express-session store's callbacks. */
+const expressOps = (store: ExpressSessionStore) => ({
+  get: (sid: string) =>
+    new Promise<SessionData | undefined>((resolve, reject) =>
+      store.get(sid, (err, data) => (err ? reject(asError(err)) : resolve(data ?? undefined))),
+    ),
+  set: (sid: string, data: SessionData) =>
+    new Promise<void>((resolve, reject) =>
+      store.set(sid, data, (err) => (err ? reject(asError(err)) : resolve())),
+    ),
+  destroy: (sid: string) =>
+    new Promise<void>((resolve, reject) =>
+      store.destroy(sid, (err) => (err ? reject(asError(err)) : resolve())),
+    ),
+});
+
 interface SessionHarness {
-  store: Store;
+  /** The store port the sessions live in. */
+  kv: KeyValueStore;
+  /** The core's sessions over it. */
+  sessions: SessionStore;
+  /** express-session's adapter over the same sessions. */
+  store: ExpressSessionStore;
+  /** Writes a stored session as it is, under its key (as an older Gatehouse wrote it). */
+  writeRaw(sessionId: string, json: string): Promise<void>;
+  /** The stored session's JSON as it is. */
+  readRaw(sessionId: string): Promise<string | undefined>;
   /** Lets `ms` pass for what the store holds. */
   elapse(ms: number): Promise<void>;
   /** The store's clock (it moves with `elapse` only for memory: Redis keeps real time). */
   now(): number;
+}
+
+function sessionHarness(
+  kv: KeyValueStore,
+  clock: () => number,
+  parts: Pick<SessionHarness, 'writeRaw' | 'readRaw' | 'elapse'>,
+): SessionHarness {
+  const sessions = new SessionStore(kv, { idleTimeoutMs: IDLE_SECONDS * 1000, clock });
+  return { kv, sessions, store: new ExpressSessionStore(sessions), now: clock, ...parts };
 }
 
 const sessionStores: Array<[string, () => SessionHarness]> = [
@@ -111,45 +149,50 @@ const sessionStores: Array<[string, () => SessionHarness]> = [
     'memory',
     () => {
       const clock = testClock();
-      const store = new MemorySessionStore({ idleTimeoutSeconds: IDLE_SECONDS, clock: clock.now });
-      return {
-        store,
+      const kv = new MemoryKeyValueStore({ clock: clock.now });
+      return sessionHarness(kv, clock.now, {
+        writeRaw: (sessionId, json) => kv.put(sessionKey(sessionId), json, 3_600_000),
+        readRaw: (sessionId) => kv.get(sessionKey(sessionId)),
         elapse: async (ms) => clock.elapse(ms),
-        now: clock.now,
-      };
+      });
     },
   ],
   ...REDIS_TOPOLOGIES.map((name): [string, () => SessionHarness] => [
     name,
     () => {
       const redis = clientOf(name);
-      return {
-        store: createRedisSessionStore(redis, { idleTimeoutSeconds: IDLE_SECONDS }),
+      // The key and the SET connect-redis used: `gh:sess:<id>`, JSON, a TTL in seconds.
+      return sessionHarness(new RedisKeyValueStore(redis), Date.now, {
+        writeRaw: async (sessionId, json) => {
+          await redis.set(`gh:sess:${sessionId}`, json, 'EX', 3600);
+        },
+        readRaw: async (sessionId) => (await redis.get(`gh:sess:${sessionId}`)) ?? undefined,
         elapse: (ms) => elapseInRedis(redis, 'gh:sess:*', ms),
-        now: Date.now,
-      };
+      });
     },
   ]),
 ];
 
 describe.each(sessionStores)('session store contract: %s', (_name, make) => {
   let harness: SessionHarness;
-  let ops: ReturnType<typeof storeOps>;
+  let ops: ReturnType<typeof expressOps>;
   beforeEach(() => {
     harness = make();
-    ops = storeOps(harness.store);
+    ops = expressOps(harness.store);
   });
 
   it('returns undefined for an unknown id', async () => {
     expect(await ops.get(`unknown-${Math.random()}`)).toBeUndefined();
+    expect(await harness.sessions.read(`unknown-${Math.random()}`)).toBeUndefined();
   });
 
   it('round-trips a session as data (a copy, not the same object)', async () => {
     const data = sessionData(record({ user: 'rt' }));
     await ops.set('sid-rt', data);
     const loaded = await ops.get('sid-rt');
-    expect(loaded?.gh).toEqual(data.gh);
+    expect(loaded).toEqual(data);
     expect(loaded).not.toBe(data);
+    expect(await harness.sessions.read('sid-rt')).toEqual(data.gh);
   });
 
   it('overwrites on set and forgets on destroy', async () => {
@@ -172,7 +215,10 @@ describe.each(sessionStores)('session store contract: %s', (_name, make) => {
 
   it('keeps a session no longer than its absolute deadline when that comes first', async () => {
     const absoluteMs = 30_000;
-    await ops.set('sid-abs', sessionData(record({ absoluteExpiresAt: Date.now() + absoluteMs })));
+    await ops.set(
+      'sid-abs',
+      sessionData(record({ absoluteExpiresAtMs: harness.now() + absoluteMs })),
+    );
     await harness.elapse(absoluteMs - 5000);
     expect(await ops.get('sid-abs')).toBeDefined();
     // Long before the idle deadline (60 s).
@@ -183,25 +229,43 @@ describe.each(sessionStores)('session store contract: %s', (_name, make) => {
   it('a write moves the deadline: the record lives its full idle time from the write', async () => {
     await ops.set('sid-slide', sessionData(record()));
     await harness.elapse(40_000);
-    await ops.set('sid-slide', sessionData(record({ lastSeenAt: harness.now() })));
+    await ops.set('sid-slide', sessionData(record({ lastSeenAtMs: harness.now() })));
     await harness.elapse(IDLE_SECONDS * 1000 - 30_000);
     expect(await ops.get('sid-slide')).toBeDefined();
   });
 
-  it('setIfExists writes only while the session exists (an ended session stays ended)', async () => {
-    const store = harness.store as Store & {
-      setIfExists(sid: string, sess: SessionData): Promise<boolean>;
-    };
-    expect(await store.setIfExists('sid-never', sessionData(record()))).toBe(false);
+  it('saveIfExists writes only while the session exists (an ended session stays ended)', async () => {
+    const { sessions } = harness;
+    expect(await sessions.saveIfExists('sid-never', sessionData(record()))).toBe(false);
     expect(await ops.get('sid-never')).toBeUndefined();
     await ops.set('sid-cond', sessionData(record({ user: 'before' })));
-    expect(await store.setIfExists('sid-cond', sessionData(record({ user: 'after' })))).toBe(true);
+    expect(await sessions.saveIfExists('sid-cond', sessionData(record({ user: 'after' })))).toBe(
+      true,
+    );
     expect((await ops.get('sid-cond'))?.gh?.user).toBe('after');
     await ops.destroy('sid-cond');
-    expect(await store.setIfExists('sid-cond', sessionData(record({ user: 'resurrected' })))).toBe(
-      false,
-    );
+    expect(
+      await sessions.saveIfExists('sid-cond', sessionData(record({ user: 'resurrected' }))),
+    ).toBe(false);
     expect(await ops.get('sid-cond')).toBeUndefined();
+  });
+
+  it('a core update keeps what express-session stored beside the record (its cookie)', async () => {
+    const data = sessionData(record({ tokens: 'sealed-v1' }));
+    await ops.set('sid-both', data);
+    const service = new SessionService({
+      store: harness.sessions,
+      kv: harness.kv,
+      clock: () => harness.now(),
+      idleTimeoutSeconds: IDLE_SECONDS,
+    });
+    const updated = await service.tryUpdate('sid-both', (current) => ({
+      ...current,
+      tokens: 'sealed-v2',
+    }));
+    expect(updated?.tokens).toBe('sealed-v2');
+    expect(await ops.get('sid-both')).toEqual({ ...data, gh: { ...data.gh, tokens: 'sealed-v2' } });
+    service.close();
   });
 
   it('touch never writes (sliding is explicit)', async () => {
@@ -209,25 +273,149 @@ describe.each(sessionStores)('session store contract: %s', (_name, make) => {
     await ops.set('sid-touch', data);
     const changed = sessionData(record({ user: 'changed-by-touch' }));
     await new Promise<void>((resolve) =>
-      harness.store.touch?.('sid-touch', changed, () => resolve()),
+      harness.store.touch('sid-touch', changed, () => resolve()),
     );
     expect((await ops.get('sid-touch'))?.gh?.user).toBe('touch');
+  });
+
+  it('a value that is not a session document is no session (never a failure)', async () => {
+    await harness.writeRaw('sid-garbage', 'not json');
+    expect(await ops.get('sid-garbage')).toBeUndefined();
+    await harness.writeRaw('sid-unknown-version', JSON.stringify({ gh: { v: 99 } }));
+    expect(await harness.sessions.read('sid-unknown-version')).toBeUndefined();
+  });
+});
+
+/**
+ * A session signed in before the record's names and units changed, exactly as the previous
+ * Gatehouse stored it (in Redis: connect-redis's `SET gh:sess:<id> <json> EX <ttl>`): version 1,
+ * the access tokens' expiries in epoch seconds, the other times in epoch ms without a unit in
+ * the name, `sid` for the IdP's session id.
+ */
+function versionOneSession(now: number) {
+  const nowSeconds = Math.floor(now / 1000);
+  return {
+    cookie: {
+      originalMaxAge: 28_800_000,
+      expires: new Date(now + 28_800_000).toISOString(),
+      secure: false,
+      httpOnly: true,
+      path: '/',
+      sameSite: 'lax',
+    },
+    gh: {
+      v: 1,
+      tenant: 'acme',
+      provider: 'dev',
+      issuer: 'http://localhost:4000',
+      user: 'alice-digest',
+      sid: 'idp-session-1',
+      claims: 'sealed-claims',
+      tokens: 'sealed-tokens',
+      accessTokenExpiresAt: nowSeconds + 300,
+      resourceTokens: {
+        'https://api.example': { token: 'sealed-api', expiresAt: nowSeconds + 600 },
+      },
+      createdAt: now - 60_000,
+      lastSeenAt: now - 30_000,
+      absoluteExpiresAt: now + 3_600_000,
+      idleTimeoutMs: 900_000,
+      refreshExpiresAt: now + 1_800_000,
+      handle: 'handle-v1',
+      device: 'Firefox 140 on Linux',
+      testFaults: { idpUntil: now + 5000 },
+    },
+  };
+}
+
+describe.each(sessionStores)('a session stored by the previous version: %s', (_name, make) => {
+  it('reads it in the new names and units, through the core and through express-session', async () => {
+    const harness = make();
+    const now = harness.now();
+    const old = versionOneSession(now);
+    await harness.writeRaw('sid-v1', JSON.stringify(old));
+    const expected: SessionRecord = {
+      v: 2,
+      tenant: 'acme',
+      provider: 'dev',
+      issuer: 'http://localhost:4000',
+      user: 'alice-digest',
+      idpSid: 'idp-session-1',
+      claims: 'sealed-claims',
+      tokens: 'sealed-tokens',
+      accessTokenExpiresAtMs: old.gh.accessTokenExpiresAt * 1000,
+      resourceTokens: {
+        'https://api.example': {
+          token: 'sealed-api',
+          expiresAtMs: old.gh.resourceTokens['https://api.example'].expiresAt * 1000,
+        },
+      },
+      createdAtMs: now - 60_000,
+      lastSeenAtMs: now - 30_000,
+      absoluteExpiresAtMs: now + 3_600_000,
+      idleTimeoutMs: 900_000,
+      refreshExpiresAtMs: now + 1_800_000,
+      handle: 'handle-v1',
+      device: 'Firefox 140 on Linux',
+      testFaults: { idpUntilMs: now + 5000 },
+    };
+    expect(await harness.sessions.read('sid-v1')).toEqual(expected);
+    const loaded = await expressOps(harness.store).get('sid-v1');
+    expect(loaded).toEqual({ cookie: old.cookie, gh: expected });
+  });
+
+  it('is found by its IdP session and written back in the new shape at its next write', async () => {
+    const harness = make();
+    const now = harness.now();
+    await harness.writeRaw('sid-v1-write', JSON.stringify(versionOneSession(now)));
+    const service = new SessionService({
+      store: harness.sessions,
+      kv: harness.kv,
+      clock: () => harness.now(),
+      idleTimeoutSeconds: IDLE_SECONDS,
+    });
+    const record = await service.read('sid-v1-write');
+    await service.indexSession('sid-v1-write', record!);
+    const found = await service.sessionsOfIdpSession('http://localhost:4000', 'idp-session-1');
+    expect([...found.keys()]).toEqual(['sid-v1-write']);
+
+    await service.tryUpdate('sid-v1-write', (current) => ({ ...current, lastSeenAtMs: now }));
+    const raw = JSON.parse((await harness.readRaw('sid-v1-write')) ?? '{}') as {
+      cookie: unknown;
+      gh: Record<string, unknown>;
+    };
+    expect(raw.cookie).toEqual(versionOneSession(now).cookie);
+    expect(raw.gh).toMatchObject({ v: 2, idpSid: 'idp-session-1', lastSeenAtMs: now });
+    for (const old of [
+      'sid',
+      'accessTokenExpiresAt',
+      'createdAt',
+      'lastSeenAt',
+      'absoluteExpiresAt',
+    ]) {
+      expect(raw.gh).not.toHaveProperty(old);
+    }
+    service.close();
   });
 });
 
 describe('memory session store with a controllable clock', () => {
   it('expires exactly at the idle deadline', async () => {
     let now = 1_000_000;
-    const store = new MemorySessionStore({ idleTimeoutSeconds: IDLE_SECONDS, clock: () => now });
-    const ops = storeOps(store);
-    await ops.set(
+    const sessions = new SessionStore(new MemoryKeyValueStore({ clock: () => now }), {
+      idleTimeoutMs: IDLE_SECONDS * 1000,
+      clock: () => now,
+    });
+    await sessions.save(
       's',
-      sessionData(record({ lastSeenAt: now, createdAt: now, absoluteExpiresAt: now + 10_000_000 })),
+      sessionData(
+        record({ lastSeenAtMs: now, createdAtMs: now, absoluteExpiresAtMs: now + 10_000_000 }),
+      ),
     );
     now += IDLE_SECONDS * 1000 - 1;
-    expect(await ops.get('s')).toBeDefined();
+    expect(await sessions.read('s')).toBeDefined();
     now += 1;
-    expect(await ops.get('s')).toBeUndefined();
+    expect(await sessions.read('s')).toBeUndefined();
   });
 });
 
@@ -279,6 +467,24 @@ describe.each(kvStores)('key-value store contract: %s', (_name, make) => {
     expect(await kv.get('a')).toBe('1');
     await kv.delete('a');
     expect(await kv.get('a')).toBeUndefined();
+  });
+
+  it('putIfExists replaces a live value only (never brings back an expired or deleted one)', async () => {
+    expect(await kv.putIfExists('cond', 'x', 10_000)).toBe(false);
+    expect(await kv.get('cond')).toBeUndefined();
+    await kv.put('cond', 'one', 10_000);
+    expect(await kv.putIfExists('cond', 'two', 20_000)).toBe(true);
+    expect(await kv.get('cond')).toBe('two');
+    // The write set a new TTL: alive past the first one, gone after its own.
+    await harness.elapse(15_000);
+    expect(await kv.get('cond')).toBe('two');
+    await harness.elapse(5_000);
+    expect(await kv.putIfExists('cond', 'three', 10_000)).toBe(false);
+    expect(await kv.get('cond')).toBeUndefined();
+    await kv.put('cond', 'four', 10_000);
+    await kv.delete('cond');
+    expect(await kv.putIfExists('cond', 'five', 10_000)).toBe(false);
+    expect(await kv.get('cond')).toBeUndefined();
   });
 
   it('take reads once (one-time login transactions)', async () => {

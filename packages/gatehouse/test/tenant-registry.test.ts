@@ -347,7 +347,7 @@ describe('TenantRegistry', () => {
       tenant: 'acme',
       provider: 'okta',
       issuer: 'https://okta.idp.test',
-      createdAt: 20_000,
+      createdAtMs: 20_000,
     };
     expect(await registry.isSessionProviderLive(session)).toBe(true);
     expect(
@@ -376,7 +376,7 @@ describe('TenantRegistry', () => {
     now = 30_000;
     await registry.createProvider('acme', providerInput('okta'), noChecks);
     expect(await registry.isSessionProviderLive(session)).toBe(false);
-    expect(await registry.isSessionProviderLive({ ...session, createdAt: 31_000 })).toBe(true);
+    expect(await registry.isSessionProviderLive({ ...session, createdAtMs: 31_000 })).toBe(true);
   });
 
   it('issues API keys once, verifies them in constant time and forgets them on revocation', async () => {

@@ -87,7 +87,7 @@ describe('test controls on (development mode, GATEHOUSE_TEST_CONTROLS=1)', () =>
     expect(refreshes()).toBe(before + 1);
     const { tokens, record } = await inspectSession(stack, http);
     expect(tokens.refreshToken).not.toBe(oldTokens.refreshToken);
-    expect(record.accessTokenExpiresAt * 1000).toBeGreaterThan(Date.now());
+    expect(record.accessTokenExpiresAtMs).toBeGreaterThan(Date.now());
     expect((await status(http, api)).status).toBe(200);
     expect(refreshes()).toBe(before + 1);
   });

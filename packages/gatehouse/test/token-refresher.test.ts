@@ -4,10 +4,11 @@ import * as client from 'openid-client';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { GrantResponse, IdpGrants } from '../src/oidc/idp-grants.ts';
 import { TokenRefresher } from '../src/oidc/refresh.ts';
-import { MemoryKeyValueStore } from '../src/session/kv.ts';
+import type { KeyValueStore } from '../src/session/kv.ts';
 import type { SessionRecord, TokenSet } from '../src/session/model.ts';
+import type { SessionStore } from '../src/session/session-store.ts';
 import { SessionService } from '../src/session/service.ts';
-import { MemorySessionStore, storeOps } from '../src/session/stores.ts';
+import { memoryStores, storedSession, type Fault } from './support/session-stores.ts';
 import { Vault } from '../src/session/vault.ts';
 import { calculateJwkThumbprint } from 'jose';
 import { newDpopKey } from '../src/oidc/dpop.ts';
@@ -88,8 +89,8 @@ const vault = new Vault([{ kid: 'k1', key: randomBytes(32).toString('base64url')
 interface Harness {
   idp: FakeIdp;
   clock: { now: number };
-  store: MemorySessionStore;
-  kv: MemoryKeyValueStore;
+  store: SessionStore;
+  kv: KeyValueStore;
   sessions: SessionService;
   refresher: TokenRefresher;
   /** Another instance: its own service and refresher over the same stores and IdP. */
@@ -106,7 +107,8 @@ afterEach(() => {
 async function setUp(
   options: {
     tokens?: Partial<TokenSet>;
-    store?: (clock: () => number) => MemorySessionStore;
+    /** Operations of the store that fail (before the store port's decorator). */
+    faults?: Fault[];
     maxWaitMs?: number;
     /** A DPoP session: this sealed private key is in the record. */
     dpopKey?: string;
@@ -115,9 +117,7 @@ async function setUp(
   const clock = { now: 1_800_000_000_000 };
   const now = () => clock.now;
   const idp = new FakeIdp();
-  const store =
-    options.store?.(now) ?? new MemorySessionStore({ idleTimeoutSeconds: 3600, clock: now });
-  const kv = new MemoryKeyValueStore({ clock: now });
+  const { store, kv } = memoryStores({ clock: now, faults: options.faults ?? [] });
   const newService = () => {
     const service = new SessionService({ store, kv, clock: now, idleTimeoutSeconds: 3600 });
     services.push(service);
@@ -137,29 +137,29 @@ async function setUp(
     accessToken: 'at-0',
     refreshToken: 'rt-0',
     // Already inside the skew window: the next use refreshes.
-    expiresAt: Math.floor(clock.now / 1000) + 10,
+    expiresAtMs: clock.now + 10_000,
     ...options.tokens,
   };
   const record: SessionRecord = {
-    v: 1,
+    v: 2,
     tenant: 'acme',
     provider: 'dev',
     issuer: ISSUER,
     user: userDigest(ISSUER, 'alice'),
     claims: await vault.seal({ sub: 'alice' }),
     tokens: await vault.seal(tokens),
-    accessTokenExpiresAt: tokens.expiresAt,
-    createdAt: clock.now,
-    lastSeenAt: clock.now,
-    absoluteExpiresAt: clock.now + 8 * 3_600_000,
+    accessTokenExpiresAtMs: tokens.expiresAtMs,
+    createdAtMs: clock.now,
+    lastSeenAtMs: clock.now,
+    absoluteExpiresAtMs: clock.now + 8 * 3_600_000,
     handle: 'handle-1',
     device: 'test',
     ...(options.dpopKey ? { dpopKey: options.dpopKey } : {}),
   };
-  await storeOps(store).set(SID, { cookie: { originalMaxAge: null }, gh: record });
+  await store.save(SID, storedSession(record));
   const sessions = newService();
   await sessions.indexSession(SID, record);
-  const stored = async () => (await storeOps(store).get(SID))?.gh;
+  const stored = async () => store.read(SID);
   return {
     idp,
     clock,
@@ -185,7 +185,7 @@ async function accessToken(h: Harness, refresher = h.refresher, resource?: strin
 
 describe('TokenRefresher: refresh outcomes', () => {
   it('uses the access token as it is while it is outside the skew window (no grant)', async () => {
-    const h = await setUp({ tokens: { expiresAt: Math.floor(1_800_000_000_000 / 1000) + 300 } });
+    const h = await setUp({ tokens: { expiresAtMs: 1_800_000_000_000 + 300_000 } });
     expect(await accessToken(h)).toBe('at-0');
     expect(h.idp.calls).toHaveLength(0);
     // Once inside the skew window, it is refreshed.
@@ -201,7 +201,7 @@ describe('TokenRefresher: refresh outcomes', () => {
     const tokens = await h.storedTokens();
     expect(tokens).toMatchObject({ accessToken: 'at-1', refreshToken: 'rt-1' });
     const record = await h.stored();
-    expect(record?.accessTokenExpiresAt).toBe(Math.floor(h.clock.now / 1000) + 600);
+    expect(record?.accessTokenExpiresAtMs).toBe(h.clock.now + 600_000);
 
     h.clock.now += 600_000;
     expect(await accessToken(h)).toBe('at-2');
@@ -220,7 +220,7 @@ describe('TokenRefresher: refresh outcomes', () => {
     h.idp.answer = async () =>
       tokenResponse({ access_token: 'at-1', refresh_token: 'rt-1', refresh_expires_in: 1800 });
     await accessToken(h);
-    expect((await h.stored())?.refreshExpiresAt).toBe(h.clock.now + 1_800_000);
+    expect((await h.stored())?.refreshExpiresAtMs).toBe(h.clock.now + 1_800_000);
   });
 
   it('invalid_grant ends the session (401 session_expired) everywhere', async () => {
@@ -331,9 +331,7 @@ describe('TokenRefresher: refresh outcomes', () => {
     const resource = 'https://api.example';
     expect(await accessToken(h, h.refresher, resource)).toBe('at-1');
     const record = await h.stored();
-    expect(record?.resourceTokens?.[resource]?.expiresAt).toBe(
-      Math.floor(h.clock.now / 1000) + 600,
-    );
+    expect(record?.resourceTokens?.[resource]?.expiresAtMs).toBe(h.clock.now + 600_000);
     // The login's own access token is untouched; the refresh token rotated for everyone.
     expect(await h.storedTokens()).toMatchObject({ accessToken: 'at-0', refreshToken: 'rt-1' });
     expect(await accessToken(h, h.refresher, resource)).toBe('at-1');
@@ -392,25 +390,22 @@ describe('TokenRefresher: single flight', () => {
 });
 
 describe('TokenRefresher: refresh during a store outage', () => {
-  /** A session store whose conditional writes fail while `down` is set (reads still work). */
-  function storeWithFailingWrites() {
+  /** Conditional writes (sessions) fail while `down` is set; reads still work. */
+  function failingWrites() {
     const state = { down: false, writes: 0 };
-    const make = (clock: () => number) => {
-      const store = new MemorySessionStore({ idleTimeoutSeconds: 3600, clock });
-      const setIfExists = store.setIfExists.bind(store);
-      store.setIfExists = async (sid, sess) => {
+    const fault: Fault = {
+      operation: 'putIfExists',
+      fails: () => {
         state.writes += 1;
-        if (state.down) throw new Error('connection reset');
-        return setIfExists(sid, sess);
-      };
-      return store;
+        return state.down;
+      },
     };
-    return { make, state };
+    return { fault, state };
   }
 
   it('keeps the refreshed tokens when the write fails, serves them without a second grant, and stores them later', async () => {
-    const failing = storeWithFailingWrites();
-    const h = await setUp({ store: failing.make });
+    const failing = failingWrites();
+    const h = await setUp({ faults: [failing.fault] });
     failing.state.down = true;
 
     // The IdP rotated the refresh token: the result is used although it could not be stored.

@@ -551,7 +551,7 @@ describe('WebSocket routes', () => {
       const socket = await open(http, '/api/demo/ws/echo');
       await welcomeOf(socket);
       // Past the absolute limit for Gatehouse (the record is still in Redis).
-      offsetMs = record.absoluteExpiresAt - Date.now() + 1000;
+      offsetMs = record.absoluteExpiresAtMs - Date.now() + 1000;
       try {
         expect((await socket.closed).code).toBe(4401);
       } finally {

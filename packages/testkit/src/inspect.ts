@@ -18,7 +18,7 @@ export async function inspectSession(stack: Stack, http: CookieFetch): Promise<I
   const name = gatehouse.context.cookies.session;
   const raw = decodeURIComponent((await http.cookie(origin, name)) ?? '');
   const sid = /^s:([^.]+)\./.exec(raw)?.[1];
-  const record = sid ? (await gatehouse.context.sessions.read(sid))?.gh : undefined;
+  const record = sid ? await gatehouse.context.sessions.read(sid) : undefined;
   if (!sid || !record) throw new Error('the jar has no live Gatehouse session');
   return { sid, record, tokens: await gatehouse.context.vault.open<TokenSet>(record.tokens) };
 }

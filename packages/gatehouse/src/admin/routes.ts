@@ -542,7 +542,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
       const tenant = await existingTenant(ctx, params.tenant);
       const sessions = [...(await ctx.sessions.sessionsOfTenant(tenant.id)).values()]
         .filter((record) => record.tenant === tenant.id)
-        .sort((a, b) => b.createdAt - a.createdAt)
+        .sort((a, b) => b.createdAtMs - a.createdAtMs)
         .slice(0, MAX_LISTED_SESSIONS);
       const own = req.session.gh?.handle;
       return {
@@ -593,8 +593,8 @@ async function tenantSessionOut(
     sub: typeof claims.sub === 'string' ? claims.sub : '',
     name: name ?? null,
     device: record.device,
-    createdAt: new Date(record.createdAt).toISOString(),
-    lastSeenAt: new Date(record.lastSeenAt).toISOString(),
+    createdAt: new Date(record.createdAtMs).toISOString(),
+    lastSeenAt: new Date(record.lastSeenAtMs).toISOString(),
     current: own !== undefined && record.handle === own,
   };
 }

@@ -159,7 +159,7 @@ function helmetMiddleware(https: boolean): RequestHandler {
 }
 
 /**
- * express-session with connect-redis: no resave, no save of empty sessions, no rolling cookie,
+ * express-session over the store port (`http/express-session-store.ts`): no resave, no save of empty sessions, no rolling cookie,
  * touch disabled in the store — a request that changes nothing costs one read and no write.
  *
  * `unset` stays `keep`: with `destroy`, a request whose session read failed (Redis down) ends

@@ -350,25 +350,25 @@ async function finishLogin(
   const timeouts = await sessionTimeouts(ctx, tenant);
   const agent = deviceInfo(req.get('user-agent'));
   const record: SessionRecord = {
-    v: 1,
+    v: 2,
     tenant,
     provider,
     issuer: String(claims.iss),
     user: userDigest(String(claims.iss), String(claims.sub)),
-    ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}),
+    ...(typeof claims.sid === 'string' ? { idpSid: claims.sid } : {}),
     // Identity claims are sealed at rest like the tokens; `/bff/user` opens them.
     claims: await ctx.vault.seal(filterClaims({ ...claims, sub: String(claims.sub) })),
     tokens: await ctx.vault.seal(login.tokens),
-    accessTokenExpiresAt: login.tokens.expiresAt,
+    accessTokenExpiresAtMs: login.tokens.expiresAtMs,
     // The DPoP key the tokens are bound to, sealed like them (a DPoP provider only).
     ...(login.dpopKey ? { dpopKey: await ctx.vault.seal(login.dpopKey) } : {}),
-    createdAt: now,
-    lastSeenAt: now,
-    absoluteExpiresAt: now + timeouts.absoluteTimeoutSeconds * 1000,
+    createdAtMs: now,
+    lastSeenAtMs: now,
+    absoluteExpiresAtMs: now + timeouts.absoluteTimeoutSeconds * 1000,
     ...(timeouts.idleTimeoutSeconds !== ctx.config.session.idleTimeoutSeconds
       ? { idleTimeoutMs: timeouts.idleTimeoutSeconds * 1000 }
       : {}),
-    ...(login.refreshExpiresAt ? { refreshExpiresAt: login.refreshExpiresAt } : {}),
+    ...(login.refreshExpiresAt ? { refreshExpiresAtMs: login.refreshExpiresAt } : {}),
     handle: randomBytes(16).toString('base64url'),
     device: summaryOf(agent),
     deviceInfo: agent,

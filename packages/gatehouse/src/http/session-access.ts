@@ -73,7 +73,7 @@ export async function readRequestSession(
     ctx.config.session.secrets,
   );
   if (sid === undefined) return undefined;
-  const record = (await ctx.sessions.read(sid))?.gh;
+  const record = await ctx.sessions.read(sid);
   if (!record) return undefined;
   // Development only (`testControls`): a store outage a test control simulates for this session.
   if (ctx.testControls && storeOutageSimulated(record, ctx.clock())) {
@@ -145,10 +145,10 @@ export async function slideSessionIfDue(
   record: SessionRecord,
 ): Promise<SessionRecord> {
   const now = ctx.clock();
-  if (now - record.lastSeenAt < ctx.sessions.slideIntervalMs(record)) return record;
+  if (now - record.lastSeenAtMs < ctx.sessions.slideIntervalMs(record)) return record;
   const updated = await ctx.sessions.tryUpdate(sid, (current) => ({
     ...current,
-    lastSeenAt: now,
+    lastSeenAtMs: now,
   }));
   if (updated === null) throw problem('session_expired');
   return updated ?? record;

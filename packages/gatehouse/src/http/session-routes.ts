@@ -20,8 +20,8 @@ export function sessionRouter(ctx: GatehouseContext): Router {
     res.json({
       sessions: [...sessions].map(([sid, other]) => ({
         id: other.handle,
-        createdAt: new Date(other.createdAt).toISOString(),
-        lastSeenAt: new Date(other.lastSeenAt).toISOString(),
+        createdAt: new Date(other.createdAtMs).toISOString(),
+        lastSeenAt: new Date(other.lastSeenAtMs).toISOString(),
         device: other.device,
         // Parsed at sign-in (ua-parser-js); older records have only the summary.
         browser: other.deviceInfo?.browser ?? null,

@@ -37,7 +37,8 @@ export function testControlsRouter(ctx: GatehouseContext): Router {
   router.post('/expire-access-token', async (req, res) => {
     const sid = await ownSession(ctx, req);
     const record = await controls.expireAccessToken(sid);
-    res.json({ accessTokenExpiresAt: record.accessTokenExpiresAt });
+    // The answer's field stays in epoch seconds, as it always was.
+    res.json({ accessTokenExpiresAt: Math.floor(record.accessTokenExpiresAtMs / 1000) });
   });
   router.post('/expire-session', async (req, res) => {
     await controls.expireSession(await ownSession(ctx, req));

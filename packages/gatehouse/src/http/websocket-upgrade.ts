@@ -62,7 +62,7 @@ export function createWebSocketProxy(
 
   const watch = new SessionWatch({
     intervalMs: ctx.config.websocket.sessionCheckIntervalMs,
-    read: async (sid) => (await ctx.sessions.read(sid))?.gh,
+    read: async (sid) => ctx.sessions.read(sid),
     hasEnded: async (record) =>
       ctx.sessions.isExpired(record) || !(await ctx.registry.isSessionProviderLive(record)),
     onStoreError: (error, sessions) =>
@@ -319,9 +319,9 @@ function readSession(sessions: RequestHandler, req: IncomingMessage): Promise<vo
 /** Moves a session's idle deadline forward when due; a failure is retried at the next check. */
 async function slideSession(ctx: GatehouseContext, sid: string, record: SessionRecord) {
   const now = ctx.clock();
-  if (now - record.lastSeenAt < ctx.sessions.slideIntervalMs(record)) return;
+  if (now - record.lastSeenAtMs < ctx.sessions.slideIntervalMs(record)) return;
   try {
-    await ctx.sessions.tryUpdate(sid, (current) => ({ ...current, lastSeenAt: now }));
+    await ctx.sessions.tryUpdate(sid, (current) => ({ ...current, lastSeenAtMs: now }));
   } catch {
     // The store is down: the next check tries again.
   }

@@ -4,7 +4,7 @@ import * as client from 'openid-client';
 import { GatehouseError, problem } from '../errors.ts';
 import { PROBLEMS } from '../problems.ts';
 import type { KeyValueStore } from '../session/kv.ts';
-import { refreshTokenExpiry, type TokenSet } from '../session/model.ts';
+import { accessTokenExpiresAtMs, refreshTokenExpiry, type TokenSet } from '../session/model.ts';
 import { RetiredKeyError, type Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
 import { calculateJwkThumbprint } from 'jose';
@@ -288,24 +288,17 @@ function loginError(error: unknown): GatehouseError {
   return problem('idp_unavailable', { cause: error });
 }
 
-/**
- * The access token's lifetime when a token response leaves out `expires_in` (only RECOMMENDED by
- * RFC 6749 §5.1): short, so that a token of unknown lifetime is soon refreshed.
- */
-export const ASSUMED_EXPIRES_IN_SECONDS = 300;
-
 export function toTokenSet(
   response: client.TokenEndpointResponse,
   previous?: TokenSet,
   now = Date.now(),
 ): TokenSet {
-  const expiresIn = response.expires_in ?? ASSUMED_EXPIRES_IN_SECONDS;
   return {
     accessToken: response.access_token,
     // A refresh response without a new refresh token keeps the old one (no rotation at that IdP).
     refreshToken: response.refresh_token ?? previous?.refreshToken,
     idToken: response.id_token ?? previous?.idToken,
-    expiresAt: Math.floor(now / 1000) + expiresIn,
+    expiresAtMs: accessTokenExpiresAtMs(response, now),
     scope: response.scope ?? previous?.scope,
   };
 }

@@ -4,6 +4,7 @@ import { GatehouseError, problem } from '../errors.ts';
 import { sleep } from '../session/lock.ts';
 import { userDigest } from '../digest.ts';
 import {
+  accessTokenExpiresAtMs,
   refreshTokenExpiry,
   sessionUser,
   type SessionRecord,
@@ -20,7 +21,7 @@ import {
   type IdpGrants,
 } from './idp-grants.ts';
 import { DpopKeys, type DpopRequestHeaders } from './dpop.ts';
-import { ASSUMED_EXPIRES_IN_SECONDS, toTokenSet } from './login.ts';
+import { toTokenSet } from './login.ts';
 import { performance } from 'node:perf_hooks';
 import { NO_METRICS, type Metrics, type RefreshOutcome } from '../observability/metrics.ts';
 
@@ -109,11 +110,11 @@ export class TokenRefresher {
    * the skew window or does not exist yet.
    */
   needsRefresh(record: SessionRecord, resource?: string): boolean {
-    const expiresAt = resource
-      ? record.resourceTokens?.[resource]?.expiresAt
-      : record.accessTokenExpiresAt;
-    if (expiresAt === undefined) return true;
-    return expiresAt - this.#options.skewSeconds <= this.#options.sessions.clock() / 1000;
+    const expiresAtMs = resource
+      ? record.resourceTokens?.[resource]?.expiresAtMs
+      : record.accessTokenExpiresAtMs;
+    if (expiresAtMs === undefined) return true;
+    return expiresAtMs - this.#options.skewSeconds * 1000 <= this.#options.sessions.clock();
   }
 
   /**
@@ -179,7 +180,7 @@ export class TokenRefresher {
       if (updated) return updated;
       // Someone else holds the lock: wait for their result rather than refreshing twice.
       await sleep(pollMs);
-      const stored = (await sessions.read(sid))?.gh;
+      const stored = await sessions.read(sid);
       if (!stored) throw problem('session_expired');
       const current = sessions.current(sid, stored);
       if (!this.needsRefresh(current, resource)) return current;
@@ -285,7 +286,7 @@ export class TokenRefresher {
     const now = sessions.clock();
     // A new refresh token brings its own lifetime (or an unknown one); none keeps the old.
     const lifetime = response.refresh_token
-      ? { refreshExpiresAt: refreshTokenExpiry(response, now) }
+      ? { refreshExpiresAtMs: refreshTokenExpiry(response, now) }
       : {};
     if (!resource) {
       const next = toTokenSet(response, tokens, now);
@@ -293,7 +294,7 @@ export class TokenRefresher {
         ...record,
         ...lifetime,
         tokens: await vault.seal(next),
-        accessTokenExpiresAt: next.expiresAt,
+        accessTokenExpiresAtMs: next.expiresAtMs,
       };
     }
     const rotated: TokenSet = {
@@ -302,7 +303,7 @@ export class TokenRefresher {
     };
     const resourceToken = {
       token: await vault.seal(response.access_token),
-      expiresAt: Math.floor(now / 1000) + (response.expires_in ?? ASSUMED_EXPIRES_IN_SECONDS),
+      expiresAtMs: accessTokenExpiresAtMs(response, now),
     };
     return {
       ...record,

@@ -1,17 +1,18 @@
-import { problem } from '../errors.ts';
 import type { RedisClient } from './redis-connection.ts';
 import type { Clock } from '../clock.ts';
-import type { StoreHealth } from './store-health.ts';
-import { performance } from 'node:perf_hooks';
-import { NO_METRICS, type Metrics } from '../observability/metrics.ts';
 
 /**
- * The small key-value surface Gatehouse needs besides sessions: one-time login transactions,
- * refresh locks, replay markers and session indexes. One interface, a memory and a Redis
- * implementation, one contract suite (`test/store.contract.test.ts`).
+ * The store port of the core: everything Gatehouse keeps in the shared store besides the
+ * tenant registry — sessions (`session/session-store.ts`), one-time login transactions, session
+ * leases (`session/lock.ts`), replay markers and session indexes. Key-value with TTLs,
+ * compare-and-set and expiring sorted-set indexes; one interface, a memory and a Redis
+ * implementation, one contract suite (`test/store.contract.test.ts`), one error decorator
+ * (`session/store-errors.ts` `withStoreErrors`). Every TTL is in milliseconds.
  */
 export interface KeyValueStore {
   put(key: string, value: string, ttlMs: number): Promise<void>;
+  /** Replaces the value only while the key exists; true when this call wrote it (sessions). */
+  putIfExists(key: string, value: string, ttlMs: number): Promise<boolean>;
   get(key: string): Promise<string | undefined>;
   /** Atomically reads and deletes (one-time use). */
   take(key: string): Promise<string | undefined>;
@@ -62,6 +63,12 @@ export class MemoryKeyValueStore implements KeyValueStore {
 
   async put(key: string, value: string, ttlMs: number): Promise<void> {
     this.#entries.set(key, { value, expiresAt: this.#clock() + ttlMs });
+  }
+
+  async putIfExists(key: string, value: string, ttlMs: number): Promise<boolean> {
+    if (this.#string(key) === undefined) return false;
+    this.#entries.set(key, { value, expiresAt: this.#clock() + ttlMs });
+    return true;
   }
 
   async get(key: string): Promise<string | undefined> {
@@ -146,6 +153,10 @@ export class RedisKeyValueStore implements KeyValueStore {
     await this.#redis.set(this.#prefix + key, value, 'PX', ttlMs);
   }
 
+  async putIfExists(key: string, value: string, ttlMs: number): Promise<boolean> {
+    return (await this.#redis.set(this.#prefix + key, value, 'PX', ttlMs, 'XX')) === 'OK';
+  }
+
   async get(key: string): Promise<string | undefined> {
     return (await this.#redis.get(this.#prefix + key)) ?? undefined;
   }
@@ -183,46 +194,17 @@ export class RedisKeyValueStore implements KeyValueStore {
   }
 }
 
-/**
- * Wraps a store so that its failures surface as 503 `store_unavailable` (an outage of Redis is
- * never a 500, and never "signed out"); `health` hears of every outcome.
- */
-export function withKeyValueErrors(
-  kv: KeyValueStore,
-  health?: StoreHealth,
-  metrics: Metrics = NO_METRICS,
-): KeyValueStore {
-  const timed = metrics.enabled;
-  const guard = <A extends unknown[], R>(
-    name: string,
-    operation: (...args: A) => Promise<R>,
-  ): ((...args: A) => Promise<R>) => {
-    const observer = metrics.store('kv', name);
-    return async (...args: A): Promise<R> => {
-      let result: R;
-      const startedAt = timed ? performance.now() : 0;
-      try {
-        result = await operation(...args);
-      } catch (error) {
-        if (timed) observer.done(startedAt, true);
-        health?.failed(error);
-        throw problem('store_unavailable', { cause: error });
-      }
-      if (timed) observer.done(startedAt, false);
-      health?.answered();
-      return result;
-    };
-  };
-  return {
-    put: guard('put', kv.put.bind(kv)),
-    get: guard('get', kv.get.bind(kv)),
-    take: guard('take', kv.take.bind(kv)),
-    putIfAbsent: guard('put_if_absent', kv.putIfAbsent.bind(kv)),
-    renewIfEquals: guard('renew_if_equals', kv.renewIfEquals.bind(kv)),
-    deleteIfEquals: guard('delete_if_equals', kv.deleteIfEquals.bind(kv)),
-    delete: guard('delete', kv.delete.bind(kv)),
-    addToIndex: guard('add_to_index', kv.addToIndex.bind(kv)),
-    removeFromIndex: guard('remove_from_index', kv.removeFromIndex.bind(kv)),
-    indexMembers: guard('index_members', kv.indexMembers.bind(kv)),
-  };
-}
+/** The `operation` label of each key-value operation in the store metrics. */
+export const KEY_VALUE_OPERATIONS = {
+  put: 'put',
+  putIfExists: 'put_if_exists',
+  get: 'get',
+  take: 'take',
+  putIfAbsent: 'put_if_absent',
+  renewIfEquals: 'renew_if_equals',
+  deleteIfEquals: 'delete_if_equals',
+  delete: 'delete',
+  addToIndex: 'add_to_index',
+  removeFromIndex: 'remove_from_index',
+  indexMembers: 'index_members',
+} as const satisfies Record<keyof KeyValueStore, string>;

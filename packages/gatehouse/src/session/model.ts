@@ -7,31 +7,40 @@ export interface TokenSet {
   accessToken: string;
   refreshToken?: string;
   idToken?: string;
-  /** Epoch seconds. */
-  expiresAt: number;
+  /**
+   * When the access token expires (epoch ms). Sets sealed before v2 records hold `expiresAt`
+   * (epoch s) instead; nothing reads it from a sealed set (the record's
+   * {@link SessionRecord.accessTokenExpiresAtMs} is the copy every decision uses).
+   */
+  expiresAtMs: number;
   scope?: string;
 }
 
 /**
- * What Gatehouse keeps in a session (inside express-session's record, key `gh`). Identity
- * claims are sealed like the tokens: the subject is kept in clear only as the digest the
- * indexes use ({@link SessionRecord.user}); `sub`, name, email… are inside `claims`.
+ * What Gatehouse keeps in a session (in the stored session document, key `gh`: see
+ * `session/session-store.ts`). Identity claims are sealed like the tokens: the subject is kept
+ * in clear only as the digest the indexes use ({@link SessionRecord.user}); `sub`, name,
+ * email… are inside `claims`.
+ *
+ * Every time is epoch milliseconds and every duration milliseconds, with `Ms` in the name.
+ * Version 1 records (mixed seconds and milliseconds, `sid` for the IdP's session id) are read
+ * through {@link upgradeSessionRecord}.
  */
 export interface SessionRecord {
-  v: 1;
+  v: 2;
   tenant: string;
   provider: string;
   issuer: string;
   /** `userDigest(issuer, sub)` (digest.ts): the user's index key and log/audit handle. */
   user: string;
-  /** The IdP's session id (`sid` of the ID token), for back-channel logout. */
-  sid?: string;
+  /** The IdP's session id (the ID token's `sid` claim), for back-channel logout. */
+  idpSid?: string;
   /** Filtered ID-token claims shown by `/bff/user` (`sub` included), sealed by the vault. */
   claims: string;
   /** {@link TokenSet}, sealed. */
   tokens: string;
-  /** Copy of the access token's expiry (epoch s) so steady-state requests need no decryption to decide. */
-  accessTokenExpiresAt: number;
+  /** Copy of the access token's expiry so steady-state requests need no decryption to decide. */
+  accessTokenExpiresAtMs: number;
   /**
    * DPoP (RFC 9449): the session's private key (an ES256 JWK), sealed. Present only when the
    * provider binds tokens with DPoP: every token of the session is then bound to this key and is
@@ -39,18 +48,17 @@ export interface SessionRecord {
    */
   dpopKey?: string;
   /** Access tokens for specific resources (RFC 8707), by resource indicator; `token` is sealed. */
-  resourceTokens?: Record<string, { token: string; expiresAt: number }>;
-  /** Epoch milliseconds. */
-  createdAt: number;
-  lastSeenAt: number;
-  absoluteExpiresAt: number;
-  /** The tenant's idle timeout when it overrides the deployment's (milliseconds). */
+  resourceTokens?: Record<string, ResourceToken>;
+  createdAtMs: number;
+  lastSeenAtMs: number;
+  absoluteExpiresAtMs: number;
+  /** The tenant's idle timeout when it overrides the deployment's. */
   idleTimeoutMs?: number;
   /**
-   * When the refresh token dies (epoch ms), if the IdP said (`refresh_expires_in`): the session
-   * never outlives it.
+   * When the refresh token dies, if the IdP said (`refresh_expires_in`): the session never
+   * outlives it.
    */
-  refreshExpiresAt?: number;
+  refreshExpiresAtMs?: number;
   /** Opaque public handle for session management; never the session id. */
   handle: string;
   /** "Chrome 142 on Linux": {@link deviceInfo} in words. */
@@ -59,16 +67,31 @@ export interface SessionRecord {
   deviceInfo?: DeviceInfo;
   /**
    * Outages simulated for this session by the test controls (development mode with
-   * `testControls` only; never set otherwise): until when (epoch ms) Gatehouse answers as if the
-   * IdP, or the store, were down.
+   * `testControls` only; never set otherwise): until when Gatehouse answers as if the IdP, or
+   * the store, were down.
    */
-  testFaults?: { idpUntil?: number; storeUntil?: number };
+  testFaults?: { idpUntilMs?: number; storeUntilMs?: number };
 }
 
-declare module 'express-session' {
-  interface SessionData {
-    gh?: SessionRecord;
-  }
+/** An access token for one resource (RFC 8707). */
+export interface ResourceToken {
+  /** The access token, sealed. */
+  token: string;
+  expiresAtMs: number;
+}
+
+/**
+ * The access token's lifetime when a token response leaves out `expires_in` (only RECOMMENDED by
+ * RFC 6749 §5.1): short, so that a token of unknown lifetime is soon refreshed.
+ */
+export const ASSUMED_EXPIRES_IN_SECONDS = 300;
+
+/** When an access token of a token response expires (epoch ms), `expires_in` or the assumed. */
+export function accessTokenExpiresAtMs(
+  response: { readonly expires_in?: number | undefined },
+  nowMs: number,
+): number {
+  return nowMs + (response.expires_in ?? ASSUMED_EXPIRES_IN_SECONDS) * 1000;
 }
 
 /** Whether the session's tokens are bound to its DPoP key (never to be sent as Bearer tokens). */
@@ -133,14 +156,17 @@ export async function openClaims(
 /** When the session ends if nothing happens: the earlier of the idle and the absolute limit. */
 export function sessionExpiresAt(record: SessionRecord, defaultIdleTimeoutMs: number): number {
   return Math.min(
-    record.lastSeenAt + (record.idleTimeoutMs ?? defaultIdleTimeoutMs),
+    record.lastSeenAtMs + (record.idleTimeoutMs ?? defaultIdleTimeoutMs),
     absoluteLimit(record),
   );
 }
 
 /** The absolute end: the configured absolute timeout, or the refresh token's death if sooner. */
 export function absoluteLimit(record: SessionRecord): number {
-  return Math.min(record.absoluteExpiresAt, record.refreshExpiresAt ?? Number.POSITIVE_INFINITY);
+  return Math.min(
+    record.absoluteExpiresAtMs,
+    record.refreshExpiresAtMs ?? Number.POSITIVE_INFINITY,
+  );
 }
 
 /** `refresh_expires_in` (a common extension, e.g. Keycloak) as epoch ms, when the IdP sent it. */

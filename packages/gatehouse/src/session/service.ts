@@ -1,16 +1,16 @@
 import { sha256, userDigest } from '../digest.ts';
 import type { AuditActor, AuditOrigin, SessionEndReason } from '../observability/audit.ts';
-import type { SessionData } from 'express-session';
 import type { KeyValueStore } from './kv.ts';
 import type { Logger } from 'pino';
 import { Lease, sleep } from './lock.ts';
 import { sessionExpiresAt, sessionUser, type SessionRecord } from './model.ts';
-import { storeOps, type ConditionalSessionStore } from './stores.ts';
+import type { SessionStore, StoredSession } from './session-store.ts';
 import type { Clock } from '../clock.ts';
-import { problem } from '../errors.ts';
 
 export interface SessionServiceOptions {
-  store: ConditionalSessionStore;
+  /** The sessions themselves. */
+  store: SessionStore;
+  /** Leases and indexes. */
   kv: KeyValueStore;
   clock: Clock;
   idleTimeoutSeconds: number;
@@ -54,20 +54,19 @@ export interface UpdateOptions {
 }
 
 /**
- * Reads and writes sessions outside express-session's request cycle. Every write after login is
+ * Reads and writes sessions outside the HTTP adapter's request cycle. Every write after login is
  * a read-modify-write under the session's lock, so a slide on one instance can never put back
  * tokens that a refresh on another instance has just rotated; and the write lands only if the
  * session still exists, so one that was ended meanwhile (logout, back-channel logout, an admin)
  * stays ended. Ending a session needs no lock for that reason.
  */
 export class SessionService {
-  readonly store: ConditionalSessionStore;
+  readonly store: SessionStore;
   readonly kv: KeyValueStore;
   readonly clock: Clock;
   readonly idleTimeoutMs: number;
   readonly lockLeaseMs: number;
   readonly keptWriteMaxMs: number;
-  readonly #ops: ReturnType<typeof storeOps>;
   readonly #logger: Logger | undefined;
   readonly #onEnded: SessionServiceOptions['onEnded'];
   readonly #kept = new Map<string, KeptWrite>();
@@ -82,51 +81,55 @@ export class SessionService {
     this.idleTimeoutMs = options.idleTimeoutSeconds * 1000;
     this.lockLeaseMs = options.lockLeaseMs ?? 5000;
     this.keptWriteMaxMs = options.keptWriteMaxMs ?? 15 * 60_000;
-    this.#ops = storeOps(options.store);
     this.#logger = options.logger;
     this.#onEnded = options.onEnded;
   }
 
-  async read(sid: string): Promise<SessionData | undefined> {
-    return this.#ops.get(sid);
+  /** The session's record, if the session exists. */
+  async read(sessionId: string): Promise<SessionRecord | undefined> {
+    return this.store.read(sessionId);
   }
 
   /**
    * The record to use for a session read from the store: the one kept in memory when the store
    * still holds what it replaces (a refresh whose write has not landed yet), else the stored one.
    */
-  current(sid: string, stored: SessionRecord): SessionRecord {
-    const kept = this.#kept.get(sid);
+  current(sessionId: string, stored: SessionRecord): SessionRecord {
+    const kept = this.#kept.get(sessionId);
     if (!kept) return stored;
     if (stored.tokens !== kept.replaces) {
       // Ours landed after all (a write that timed out but ran), or someone else wrote new
       // tokens: theirs win, ours are no longer needed.
-      this.#forget(sid, stored.tokens === kept.record.tokens ? 'stored' : 'superseded');
+      this.#forget(sessionId, stored.tokens === kept.record.tokens ? 'stored' : 'superseded');
       return stored;
     }
-    return { ...kept.record, lastSeenAt: Math.max(stored.lastSeenAt, kept.record.lastSeenAt) };
+    return {
+      ...kept.record,
+      lastSeenAtMs: Math.max(stored.lastSeenAtMs, kept.record.lastSeenAtMs),
+    };
   }
 
   /**
    * A store blip of a moment is ridden out here (quick failures are retried within a short
-   * budget; a timeout is not retried); a longer outage is the caller's choice.
+   * budget; a timeout is not retried); a longer outage is the caller's choice. The failure
+   * thrown is the store port's own (503 `store_unavailable` from its decorator).
    */
-  async #writeIfExists(sid: string, data: SessionData): Promise<boolean> {
+  async #writeIfExists(sessionId: string, stored: StoredSession): Promise<boolean> {
     const started = Date.now();
     for (let attempt = 0; ; attempt += 1) {
       try {
-        return await this.store.setIfExists(sid, data);
+        return await this.store.saveIfExists(sessionId, stored);
       } catch (error) {
         const delay = WRITE_RETRY_DELAYS_MS[attempt];
         if (delay === undefined || Date.now() - started + delay > WRITE_RETRY_BUDGET_MS)
-          throw problem('store_unavailable', { cause: error });
+          throw error;
         await sleep(delay);
       }
     }
   }
 
-  async destroy(sid: string): Promise<void> {
-    await this.#ops.destroy(sid);
+  async destroy(sessionId: string): Promise<void> {
+    await this.store.delete(sessionId);
   }
 
   /** Whether the record is past its idle or absolute limit. */
@@ -137,7 +140,7 @@ export class SessionService {
 
   /** The idle deadline (epoch ms) of a record: its tenant's idle timeout or the deployment's. */
   idleExpiresAt(record: SessionRecord): number {
-    return record.lastSeenAt + (record.idleTimeoutMs ?? this.idleTimeoutMs);
+    return record.lastSeenAtMs + (record.idleTimeoutMs ?? this.idleTimeoutMs);
   }
 
   /**
@@ -149,24 +152,29 @@ export class SessionService {
   }
 
   /**
-   * Records the session under its user (issuer, sub) and its IdP session (issuer, sid), for
+   * Records the session under its user (issuer, sub) and its IdP session (issuer, sessionId), for
    * back-channel logout and session management. Each index key carries a Redis Cluster hash tag
    * of its own identity, so one user's index lives in one slot.
    */
-  async indexSession(sid: string, record: SessionRecord): Promise<void> {
+  async indexSession(sessionId: string, record: SessionRecord): Promise<void> {
     const now = this.clock();
-    const until = Math.max(now + 1000, record.absoluteExpiresAt);
-    await this.kv.addToIndex(userIndexKey(sessionUser(record)), sid, until, now);
-    if (record.sid)
-      await this.kv.addToIndex(idpSessionIndexKey(record.issuer, record.sid), sid, until, now);
-    await this.kv.addToIndex(tenantIndexKey(record.tenant), sid, until, now);
+    const until = Math.max(now + 1000, record.absoluteExpiresAtMs);
+    await this.kv.addToIndex(userIndexKey(sessionUser(record)), sessionId, until, now);
+    if (record.idpSid)
+      await this.kv.addToIndex(
+        idpSessionIndexKey(record.issuer, record.idpSid),
+        sessionId,
+        until,
+        now,
+      );
+    await this.kv.addToIndex(tenantIndexKey(record.tenant), sessionId, until, now);
   }
 
-  async unindexSession(sid: string, record: SessionRecord): Promise<void> {
-    await this.kv.removeFromIndex(userIndexKey(sessionUser(record)), sid);
-    if (record.sid)
-      await this.kv.removeFromIndex(idpSessionIndexKey(record.issuer, record.sid), sid);
-    await this.kv.removeFromIndex(tenantIndexKey(record.tenant), sid);
+  async unindexSession(sessionId: string, record: SessionRecord): Promise<void> {
+    await this.kv.removeFromIndex(userIndexKey(sessionUser(record)), sessionId);
+    if (record.idpSid)
+      await this.kv.removeFromIndex(idpSessionIndexKey(record.issuer, record.idpSid), sessionId);
+    await this.kv.removeFromIndex(tenantIndexKey(record.tenant), sessionId);
   }
 
   /** Every live session of a tenant (operator: end them all). */
@@ -192,46 +200,46 @@ export class SessionService {
    * Ends a session on every instance: the shared record goes, and with it every cookie's use.
    * `ending` says why (for the audit trail; `admin` when not given).
    */
-  async end(sid: string, record: SessionRecord, ending?: SessionEnding): Promise<void> {
-    this.#forget(sid, 'ended');
-    await this.destroy(sid);
+  async end(sessionId: string, record: SessionRecord, ending?: SessionEnding): Promise<void> {
+    this.#forget(sessionId, 'ended');
+    await this.destroy(sessionId);
     this.#onEnded?.(record, ending ?? { reason: 'admin' });
-    await this.unindexSession(sid, record);
+    await this.unindexSession(sessionId, record);
   }
 
   /** Ends every listed session that `matches`; returns how many ended. */
   async endMatching(
     sessions: Map<string, SessionRecord>,
-    matches: (record: SessionRecord, sid: string) => boolean,
+    matches: (record: SessionRecord, sessionId: string) => boolean,
     ending?: SessionEnding,
   ): Promise<number> {
     let ended = 0;
-    for (const [sid, record] of sessions) {
-      if (!matches(record, sid)) continue;
-      await this.end(sid, record, ending);
+    for (const [sessionId, record] of sessions) {
+      if (!matches(record, sessionId)) continue;
+      await this.end(sessionId, record, ending);
       ended += 1;
     }
     return ended;
   }
 
-  /** Tells the audit trail about a session ended elsewhere (logout through express-session). */
+  /** Tells the audit trail about a session ended elsewhere (a logout through the HTTP adapter). */
   ended(record: SessionRecord, ending: SessionEnding): void {
     this.#onEnded?.(record, ending);
   }
 
   async #liveMembers(key: string): Promise<Map<string, SessionRecord>> {
     const live = new Map<string, SessionRecord>();
-    for (const sid of await this.kv.indexMembers(key, this.clock())) {
-      const record = (await this.read(sid))?.gh;
-      if (record && !this.isExpired(record)) live.set(sid, record);
-      else await this.kv.removeFromIndex(key, sid);
+    for (const sessionId of await this.kv.indexMembers(key, this.clock())) {
+      const record = await this.read(sessionId);
+      if (record && !this.isExpired(record)) live.set(sessionId, record);
+      else await this.kv.removeFromIndex(key, sessionId);
     }
     return live;
   }
 
-  lockKey(sid: string): string {
+  lockKey(sessionId: string): string {
     // The hash tag keeps a session's lock in one Redis Cluster slot.
-    return `lock:{${sid}}`;
+    return `lock:{${sessionId}}`;
   }
 
   /**
@@ -240,58 +248,60 @@ export class SessionService {
    * busy (the caller decides whether to wait) and null when the session is gone.
    */
   async tryUpdate(
-    sid: string,
+    sessionId: string,
     mutate: (record: SessionRecord) => Promise<SessionRecord> | SessionRecord,
     options: UpdateOptions = {},
   ): Promise<SessionRecord | null | undefined> {
-    if (this.#updating.has(sid)) return undefined;
-    this.#updating.add(sid);
+    if (this.#updating.has(sessionId)) return undefined;
+    this.#updating.add(sessionId);
     const lease =
-      this.#kept.get(sid)?.lease ?? new Lease(this.kv, this.lockKey(sid), this.lockLeaseMs);
+      this.#kept.get(sessionId)?.lease ??
+      new Lease(this.kv, this.lockKey(sessionId), this.lockLeaseMs);
     try {
       if (!(await lease.acquire())) return undefined;
       const stopRenewing = lease.keepRenewed();
       try {
-        return await this.#update(sid, lease, mutate, options);
+        return await this.#update(sessionId, lease, mutate, options);
       } finally {
         stopRenewing();
         // A kept write keeps the lease: nobody else refreshes with the tokens it replaces.
-        if (!this.#kept.has(sid)) await lease.release();
+        if (!this.#kept.has(sessionId)) await lease.release();
       }
     } finally {
-      this.#updating.delete(sid);
+      this.#updating.delete(sessionId);
     }
   }
 
   async #update(
-    sid: string,
+    sessionId: string,
     lease: Lease,
     mutate: (record: SessionRecord) => Promise<SessionRecord> | SessionRecord,
     options: UpdateOptions,
   ): Promise<SessionRecord | null> {
-    const data = await this.read(sid);
-    if (!data?.gh) {
-      this.#forget(sid, 'ended');
+    const stored = await this.store.load(sessionId);
+    if (!stored?.gh) {
+      this.#forget(sessionId, 'ended');
       return null;
     }
-    const updated = await mutate(this.current(sid, data.gh));
-    if (updated === data.gh) return updated;
+    const updated = await mutate(this.current(sessionId, stored.gh));
+    if (updated === stored.gh) return updated;
     let written: boolean;
     try {
       // Only while the session still exists: a logout, a back-channel logout or an admin may
       // have ended it during a slow token request, and it must stay ended.
-      written = await this.#writeIfExists(sid, { ...data, gh: updated });
+      // The document's other fields (express-session's cookie) are kept as they are.
+      written = await this.#writeIfExists(sessionId, { ...stored, gh: updated });
     } catch (error) {
-      if (!options.keepIfUnwritten && !this.#kept.has(sid)) throw error;
-      this.#keep(sid, updated, data.gh.tokens, lease);
+      if (!options.keepIfUnwritten && !this.#kept.has(sessionId)) throw error;
+      this.#keep(sessionId, updated, stored.gh.tokens, lease);
       return updated;
     }
-    this.#forget(sid, written ? 'stored' : 'ended');
+    this.#forget(sessionId, written ? 'stored' : 'ended');
     return written ? updated : null;
   }
 
-  #keep(sid: string, record: SessionRecord, replaces: string, lease: Lease): void {
-    const kept = this.#kept.get(sid);
+  #keep(sessionId: string, record: SessionRecord, replaces: string, lease: Lease): void {
+    const kept = this.#kept.get(sessionId);
     if (kept) {
       kept.record = record;
       return;
@@ -304,42 +314,42 @@ export class SessionService {
       attempt: 0,
       timer: undefined,
     };
-    this.#kept.set(sid, entry);
+    this.#kept.set(sessionId, entry);
     this.#logger?.warn(
       { session: record.handle },
       'session write kept in memory until the store answers',
     );
-    this.#scheduleRetry(sid, entry);
+    this.#scheduleRetry(sessionId, entry);
   }
 
-  #scheduleRetry(sid: string, entry: KeptWrite): void {
+  #scheduleRetry(sessionId: string, entry: KeptWrite): void {
     if (this.#closed) return;
     const delay = Math.min(KEPT_RETRY_MAX_MS, KEPT_RETRY_FIRST_MS * 2 ** entry.attempt);
     entry.attempt += 1;
-    entry.timer = setTimeout(() => void this.#retry(sid, entry), delay);
+    entry.timer = setTimeout(() => void this.#retry(sessionId, entry), delay);
     entry.timer.unref();
   }
 
   /** One more try to store a kept write; the next one is scheduled while it is still kept. */
-  async #retry(sid: string, entry: KeptWrite): Promise<void> {
-    if (this.#kept.get(sid) !== entry) return;
+  async #retry(sessionId: string, entry: KeptWrite): Promise<void> {
+    if (this.#kept.get(sessionId) !== entry) return;
     if (Date.now() - entry.since > this.keptWriteMaxMs || this.isExpired(entry.record)) {
-      this.#forget(sid, 'abandoned');
+      this.#forget(sessionId, 'abandoned');
       return;
     }
     try {
       // Unchanged: `current` puts the kept record in, so the update writes it.
-      await this.tryUpdate(sid, (current) => current);
+      await this.tryUpdate(sessionId, (current) => current);
     } catch {
       // Still unreachable: try again later.
     }
-    if (this.#kept.get(sid) === entry) this.#scheduleRetry(sid, entry);
+    if (this.#kept.get(sessionId) === entry) this.#scheduleRetry(sessionId, entry);
   }
 
-  #forget(sid: string, outcome: 'stored' | 'superseded' | 'ended' | 'abandoned'): void {
-    const entry = this.#kept.get(sid);
+  #forget(sessionId: string, outcome: 'stored' | 'superseded' | 'ended' | 'abandoned'): void {
+    const entry = this.#kept.get(sessionId);
     if (!entry) return;
-    this.#kept.delete(sid);
+    this.#kept.delete(sessionId);
     clearTimeout(entry.timer);
     const fields = { session: entry.record.handle, keptForMs: Date.now() - entry.since };
     if (outcome === 'abandoned') {
@@ -348,7 +358,7 @@ export class SessionService {
       this.#logger?.info({ ...fields, outcome }, 'session write kept in memory settled');
     }
     // A running update releases the lease itself when it ends.
-    if (!this.#updating.has(sid)) void entry.lease.release();
+    if (!this.#updating.has(sessionId)) void entry.lease.release();
   }
 
   /** Stops retrying kept writes (shutdown); what they hold is lost with the process. */
@@ -371,4 +381,4 @@ export const userIndexKey = (user: string) => `idx:user:{${user}}`;
 export const tenantIndexKey = (tenant: string) => `idx:tenant:{${tenant}}`;
 
 export const idpSessionIndexKey = (issuer: string, idpSid: string) =>
-  `idx:idp-sid:{${sha256(issuer, idpSid)}}`;
+  `idx:idp-sessionId:{${sha256(issuer, idpSid)}}`;

@@ -16,12 +16,12 @@ export type SimulatedOutage = 'idp' | 'store';
 
 /** Whether Gatehouse is to answer for this session as if its IdP were down. */
 export function idpOutageSimulated(record: SessionRecord | undefined, now: number): boolean {
-  return (record?.testFaults?.idpUntil ?? 0) > now;
+  return (record?.testFaults?.idpUntilMs ?? 0) > now;
 }
 
 /** Whether Gatehouse is to answer for this session as if the session store were down. */
 export function storeOutageSimulated(record: SessionRecord | undefined, now: number): boolean {
-  return (record?.testFaults?.storeUntil ?? 0) > now;
+  return (record?.testFaults?.storeUntilMs ?? 0) > now;
 }
 
 /**
@@ -40,16 +40,16 @@ export class SessionTestControls {
   }
 
   /** The access tokens (default and per resource) count as expired: the next API call refreshes. */
-  async expireAccessToken(sid: string): Promise<SessionRecord> {
-    return this.#update(sid, (record) => ({
+  async expireAccessToken(sessionId: string): Promise<SessionRecord> {
+    return this.#update(sessionId, (record) => ({
       ...record,
-      accessTokenExpiresAt: 0,
+      accessTokenExpiresAtMs: 0,
       ...(record.resourceTokens
         ? {
             resourceTokens: Object.fromEntries(
               Object.entries(record.resourceTokens).map(([resource, token]) => [
                 resource,
-                { ...token, expiresAt: 0 },
+                { ...token, expiresAtMs: 0 },
               ]),
             ),
           }
@@ -61,31 +61,31 @@ export class SessionTestControls {
    * The session reaches its absolute timeout now: the next request that uses it ends it with
    * `401 session_expired`, as a real timeout would.
    */
-  async expireSession(sid: string): Promise<SessionRecord> {
+  async expireSession(sessionId: string): Promise<SessionRecord> {
     const now = this.#clock();
-    return this.#update(sid, (record) => ({ ...record, absoluteExpiresAt: now - 1 }));
+    return this.#update(sessionId, (record) => ({ ...record, absoluteExpiresAtMs: now - 1 }));
   }
 
   /** For `ms`, Gatehouse answers this session as if the IdP, or the store, were down. */
-  async simulateOutage(sid: string, outage: SimulatedOutage, ms: number): Promise<number> {
+  async simulateOutage(sessionId: string, outage: SimulatedOutage, ms: number): Promise<number> {
     const until = this.#clock() + Math.min(Math.max(0, ms), MAX_SIMULATED_OUTAGE_MS);
-    await this.#update(sid, (record) => ({
+    await this.#update(sessionId, (record) => ({
       ...record,
       testFaults: {
         ...record.testFaults,
-        ...(outage === 'idp' ? { idpUntil: until } : { storeUntil: until }),
+        ...(outage === 'idp' ? { idpUntilMs: until } : { storeUntilMs: until }),
       },
     }));
     return until;
   }
 
   async #update(
-    sid: string,
+    sessionId: string,
     mutate: (record: SessionRecord) => SessionRecord,
   ): Promise<SessionRecord> {
     const deadline = Date.now() + LOCK_WAIT_MS;
     for (;;) {
-      const updated = await this.#sessions.tryUpdate(sid, mutate);
+      const updated = await this.#sessions.tryUpdate(sessionId, mutate);
       if (updated === null) throw problem('session_expired');
       if (updated) return updated;
       if (Date.now() > deadline) throw problem('refresh_busy');

@@ -238,13 +238,13 @@ export class TenantRegistry {
     tenant: string;
     provider: string;
     issuer: string;
-    createdAt: number;
+    createdAtMs: number;
   }): Promise<boolean> {
     const provider = await this.provider(session.tenant, session.provider);
     return (
       provider !== undefined &&
       provider.enabled &&
-      provider.createdAt <= session.createdAt &&
+      provider.createdAt <= session.createdAtMs &&
       withoutTrailingSlash(provider.issuer) === withoutTrailingSlash(session.issuer)
     );
   }

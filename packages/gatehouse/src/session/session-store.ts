@@ -1,0 +1,94 @@
+import type { Clock } from '../clock.ts';
+import type { KeyValueStore } from './kv.ts';
+import { sessionExpiresAt, type SessionRecord } from './model.ts';
+import { upgradeSessionRecord } from './record-upgrade.ts';
+
+/**
+ * A session as stored: one JSON document per session id, Gatehouse's record under `gh`, and
+ * beside it whatever the HTTP adapter keeps there (express-session's `cookie`), carried through
+ * every write unchanged. The core reads and writes only `gh`.
+ */
+export interface StoredSession {
+  gh?: SessionRecord;
+}
+
+export interface SessionStoreOptions {
+  /** The deployment's idle timeout (a record may carry its tenant's own). */
+  idleTimeoutMs: number;
+  clock: Clock;
+}
+
+/** Key of a session in the key-value store: `gh:sess:<id>` in Redis, connect-redis's key. */
+export const sessionKey = (sessionId: string) => `sess:${sessionId}`;
+
+const SECOND_MS = 1000;
+
+/**
+ * The sessions in the store port ({@link KeyValueStore}): a session lives under
+ * {@link sessionKey} as JSON — the key and format connect-redis used, so sessions written before
+ * and the `/api` fast read keep working — for as long as its idle or absolute limit allows,
+ * whichever comes first (whole seconds, rounded up). Every read upgrades an older record
+ * ({@link upgradeSessionRecord}). Failures are the port's: decorate it with `withStoreErrors`.
+ */
+export class SessionStore {
+  readonly #kv: KeyValueStore;
+  readonly #idleTimeoutMs: number;
+  readonly #clock: Clock;
+
+  constructor(kv: KeyValueStore, options: SessionStoreOptions) {
+    this.#kv = kv;
+    this.#idleTimeoutMs = options.idleTimeoutMs;
+    this.#clock = options.clock;
+  }
+
+  /** The stored document (record upgraded), or undefined when there is none (or it is unreadable). */
+  async load(sessionId: string): Promise<StoredSession | undefined> {
+    const json = await this.#kv.get(sessionKey(sessionId));
+    if (json === undefined) return undefined;
+    let stored: unknown;
+    try {
+      stored = JSON.parse(json);
+    } catch {
+      // Not a session Gatehouse wrote: no session, as if it had expired.
+      return undefined;
+    }
+    if (typeof stored !== 'object' || stored === null) return undefined;
+    const document = stored as { gh?: unknown };
+    if (document.gh === undefined) return document as StoredSession;
+    const gh = upgradeSessionRecord(document.gh);
+    return gh ? { ...document, gh } : undefined;
+  }
+
+  /** The session's record, if the session exists and holds one. */
+  async read(sessionId: string): Promise<SessionRecord | undefined> {
+    return (await this.load(sessionId))?.gh;
+  }
+
+  /** Writes the session (created or replaced) with the lifetime its record allows. */
+  async save(sessionId: string, session: StoredSession): Promise<void> {
+    await this.#kv.put(sessionKey(sessionId), JSON.stringify(session), this.ttlMs(session));
+  }
+
+  /**
+   * Writes the session only while it still exists: how a refresh or a slide that took a while
+   * avoids bringing back a session that was ended meanwhile. True when written.
+   */
+  async saveIfExists(sessionId: string, session: StoredSession): Promise<boolean> {
+    return this.#kv.putIfExists(
+      sessionKey(sessionId),
+      JSON.stringify(session),
+      this.ttlMs(session),
+    );
+  }
+
+  async delete(sessionId: string): Promise<void> {
+    await this.#kv.delete(sessionKey(sessionId));
+  }
+
+  /** How long the stored session should live: until its idle or absolute limit, whichever is first. */
+  ttlMs(session: StoredSession): number {
+    if (!session.gh) return this.#idleTimeoutMs;
+    const leftMs = sessionExpiresAt(session.gh, this.#idleTimeoutMs) - this.#clock();
+    return Math.max(1, Math.ceil(leftMs / SECOND_MS)) * SECOND_MS;
+  }
+}
