@@ -216,7 +216,7 @@ describe('completeLogin', () => {
       accessToken: 'at-1',
       refreshToken: 'rt-1',
       idToken: 'id-1',
-      expiresAt: Math.floor(clock.now / 1000) + 600,
+      expiresAtMs: clock.now + 600_000,
     });
     expect(login.claims).toMatchObject({ sub: 'alice', name: 'Alice' });
     expect(login.refreshExpiresAt).toBe(clock.now + 3_600_000);

@@ -81,9 +81,9 @@ describe('session timeouts', () => {
     advance(10); // past the slide interval
     await redis.resetStats();
     expect((await http(`${stack.origin}/api/demo/me`, { headers: csrf })).status).toBe(200);
-    // Lock (SET NX), re-read (GET), the one session write — a script that SETs only if the
-    // session still EXISTS — and the lock release (a script whose compare-and-DEL counts too).
-    expect(writes(await redis.commandCounts())).toEqual({ set: 2, eval: 2, exists: 1, del: 1 });
+    // Lock (SET NX), re-read (GET), the one session write — a SET XX, which writes only if the
+    // session still exists — and the lock release (a script whose compare-and-DEL counts too).
+    expect(writes(await redis.commandCounts())).toEqual({ set: 2, eval: 1, del: 1 });
 
     await redis.resetStats();
     for (let i = 0; i < 5; i += 1) await http(`${stack.origin}/bff/user`);

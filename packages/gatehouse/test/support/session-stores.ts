@@ -7,6 +7,7 @@ import {
 import type { SessionRecord } from '../../src/session/model.ts';
 import { SessionStore } from '../../src/session/session-store.ts';
 import { withStoreErrors } from '../../src/session/store-errors.ts';
+import type { StoreHealth } from '../../src/session/store-health.ts';
 
 /** One key-value operation that a test makes fail (a Redis blip or outage). */
 export interface Fault {
@@ -21,7 +22,12 @@ export interface Fault {
  * the raw store fail, before the decorator, as a failing Redis would.
  */
 export function memoryStores(
-  options: { clock?: Clock; idleTimeoutSeconds?: number; faults?: Fault[] } = {},
+  options: {
+    clock?: Clock;
+    idleTimeoutSeconds?: number;
+    faults?: Fault[];
+    health?: StoreHealth;
+  } = {},
 ) {
   const clock = options.clock ?? Date.now;
   const raw = new MemoryKeyValueStore({ clock });
@@ -37,6 +43,7 @@ export function memoryStores(
   const kv = withStoreErrors(faulty as unknown as KeyValueStore, {
     store: 'kv',
     operations: KEY_VALUE_OPERATIONS,
+    health: options.health,
   });
   const store = new SessionStore(kv, {
     idleTimeoutMs: (options.idleTimeoutSeconds ?? 3600) * 1000,
