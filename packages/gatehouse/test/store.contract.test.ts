@@ -10,6 +10,7 @@ import {
 import { ExpressSessionStore } from '../src/http/express-session-store.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../src/session/kv.ts';
 import type { SessionRecord } from '../src/session/model.ts';
+import { Lease } from '../src/session/lock.ts';
 import { SessionService } from '../src/session/service.ts';
 import { SessionStore, sessionKey } from '../src/session/session-store.ts';
 
@@ -573,5 +574,30 @@ describe.each(kvStores)('key-value store contract: %s', (_name, make) => {
     expect(await kv.indexMembers('busy', 0)).toEqual(['fresh']);
     await harness.elapse(5_000);
     expect(await kv.indexMembers('busy', 0)).toEqual([]);
+  });
+});
+
+describe.each(kvStores)('session lease on the store port: %s', (_name, make) => {
+  const LEASE_MS = 10_000;
+
+  it('one owner at a time; its own lease is taken again (extended), a lapsed one by another', async () => {
+    const { kv, ...harness } = make();
+    const elapse = (ms: number) => harness.elapse(ms);
+    const first = new Lease(kv, 'lock:{lease-a}', LEASE_MS);
+    const second = new Lease(kv, 'lock:{lease-a}', LEASE_MS);
+    expect(await first.acquire()).toBe(true);
+    expect(await second.acquire()).toBe(false);
+    await elapse(6_000);
+    // Taking it again renews it: still held 6 s later, past the first lease's end.
+    expect(await first.acquire()).toBe(true);
+    await elapse(6_000);
+    expect(await second.acquire()).toBe(false);
+    await elapse(LEASE_MS);
+    expect(await second.acquire()).toBe(true);
+    // The old owner's release leaves the new owner's lease alone.
+    await first.release();
+    expect(await first.acquire()).toBe(false);
+    await second.release();
+    expect(await first.acquire()).toBe(true);
   });
 });

@@ -56,6 +56,7 @@ export class SessionStore {
     const document = stored as { gh?: unknown };
     if (document.gh === undefined) return document as StoredSession;
     const gh = upgradeSessionRecord(document.gh);
+    if (gh === document.gh) return document as StoredSession;
     return gh ? { ...document, gh } : undefined;
   }
 
