@@ -1,3 +1,6 @@
+// Longer than 300 lines on purpose: the locked read-modify-write and the writes kept in memory
+// during a store outage share the lease, the update path and their bookkeeping; split, each half
+// would have to expose the other's internals.
 import { sha256, userDigest } from '../digest.ts';
 import type { AuditActor, AuditOrigin, SessionEndReason } from '../observability/audit.ts';
 import type { KeyValueStore } from './kv.ts';
@@ -152,7 +155,7 @@ export class SessionService {
   }
 
   /**
-   * Records the session under its user (issuer, sub) and its IdP session (issuer, sessionId), for
+   * Records the session under its user (issuer, sub) and its IdP session (issuer, idpSid), for
    * back-channel logout and session management. Each index key carries a Redis Cluster hash tag
    * of its own identity, so one user's index lives in one slot.
    */
