@@ -23,6 +23,10 @@ const GLEWLWYD_PLUGIN = 'oidc';
 /** The tenant glewlwyd.spec.ts adds glewlwyd to, and the provider id it gives it. */
 const GLEWLWYD_TENANT = 'lab';
 const GLEWLWYD_PROVIDER = 'glewlwyd';
+/** The private_key_jwt client admin-console.spec.ts registers as acme's provider `keys-sso`. */
+const KEYS_REALM = '/keys';
+const KEYS_CLIENT = 'gatehouse-acme-keys';
+const KEYS_PROVIDER = 'keys-sso';
 
 const redis = await startRedisServer();
 // glewlwyd's port first: its issuer goes into the demo API's trust list and Gatehouse's config.
@@ -48,6 +52,22 @@ const stack = await startStack({
   // The tenant admin of `lab` signs in through the globex realm's client.
   extraCallbacks: [{ realm: '/globex', tenant: GLEWLWYD_TENANT, provider: 'dev' }],
   staticDir: resolve(import.meta.dirname, '../apps/web/dist'),
+  // A dev IdP realm whose client authenticates with private_key_jwt (Gatehouse's JWKS URL for
+  // the provider `keys-sso` of acme), for the console's signing keys panel.
+  extraRealms: (origins) => [
+    {
+      path: KEYS_REALM,
+      users: [],
+      clients: [
+        {
+          client_id: KEYS_CLIENT,
+          token_endpoint_auth_method: 'private_key_jwt',
+          jwks_uri: `${origins[0] ?? ''}/bff/jwks/acme/${KEYS_PROVIDER}`,
+          redirect_uris: origins.map((origin) => `${origin}/bff/callback/acme/${KEYS_PROVIDER}`),
+        },
+      ],
+    },
+  ],
   // A route only globex sessions may use (tenant isolation in the browser); the test controls
   // that @gatehouse/playwright's lifecycle fixtures call (development mode only).
   configure: (input) => ({

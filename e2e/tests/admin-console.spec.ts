@@ -145,9 +145,79 @@ test.describe.serial('the admin console', () => {
     expect(sessionAfter.absoluteExpiresAt).toBe(sessionBefore.absoluteExpiresAt);
   });
 
+  test('a private_key_jwt provider: JWKS URL, signing keys, rotation (axe, 360/1280, light/dark)', async ({
+    page,
+    stack,
+  }) => {
+    // Four axe runs and screenshots: on a busy machine this needs more than the default.
+    test.slow();
+    await signInAsAlice(page);
+    // The dev IdP's realm /keys has a client registered with this provider's JWKS URL.
+    const jwksUrl = `${stack.baseURL}/bff/jwks/acme/keys-sso`;
+    await page.getByLabel('Provider ID').fill('keys-sso');
+    await page.getByLabel('Token endpoint auth method').selectOption('private_key_jwt');
+    await expect(page.getByTestId('jwks-uri')).toHaveText(jwksUrl);
+    await page.getByLabel('Issuer').fill(`${stack.idpOrigin}/keys`);
+    await page.getByLabel('Client ID').fill('gatehouse-acme-keys');
+    // Saving runs every check: the OP fetches the candidate key and accepts the assertion.
+    await page.getByRole('button', { name: 'Save provider' }).click();
+    await expect(page.getByTestId('admin-notice')).toContainText('Saved keys-sso');
+
+    const card = page.locator('[data-testid="provider-row"][data-provider-id="keys-sso"]');
+    const panel = card.getByTestId('signing-keys');
+    await expect(panel.getByRole('heading', { name: 'Signing keys' })).toBeVisible();
+    await expect(panel.getByTestId('signing-keys-jwks-uri')).toHaveText(jwksUrl);
+    const keys = panel.getByTestId('signing-key');
+    await expect(keys).toHaveCount(1);
+    await expect(keys.first()).toHaveAttribute('data-signing', 'true');
+    await expect(keys.first().getByTestId('signing-key-state')).toHaveText('Signing');
+    const firstKid = await keys.first().getAttribute('data-kid');
+
+    await panel.getByRole('button', { name: 'Rotate key' }).click();
+    await expect(keys).toHaveCount(2);
+    // The old key signs until the new one activates; the new one is published at once.
+    await expect(panel.locator(`[data-kid="${firstKid}"]`)).toHaveAttribute('data-signing', 'true');
+    const fresh = panel.locator('[data-testid="signing-key"][data-signing="false"]');
+    await expect(fresh.getByTestId('signing-key-state')).toHaveText('Published, signs soon');
+    // Both are what the OP can fetch.
+    const published = (await (await page.request.get(jwksUrl)).json()) as {
+      keys: Array<{ kid: string }>;
+    };
+    expect(published.keys.map((key) => key.kid).sort()).toEqual(
+      (await keys.evaluateAll((items) => items.map((item) => item.getAttribute('data-kid'))))
+        .filter((kid): kid is string => kid !== null)
+        .sort(),
+    );
+
+    for (const scheme of ['light', 'dark'] as const) {
+      await page.emulateMedia({ colorScheme: scheme });
+      for (const width of [360, 1280]) {
+        await page.setViewportSize({ width, height: 900 });
+        await expect(panel).toBeVisible();
+        const overflow = await page.evaluate(
+          () => document.documentElement.scrollWidth - document.documentElement.clientWidth,
+        );
+        expect(overflow, `signing keys at ${width}px`).toBeLessThanOrEqual(0);
+        await noSeriousViolations(page, `signing keys ${width}px ${scheme}`);
+        await panel.scrollIntoViewIfNeeded();
+        await card.screenshot({ path: `${SCREENS}/admin-signing-keys-${width}-${scheme}.png` });
+      }
+    }
+
+    // Retire the key that is not signing (asks once more), then clean up.
+    await fresh.getByRole('button', { name: /^Retire key/ }).click();
+    await fresh.getByRole('button', { name: /^Confirm retire key/ }).click();
+    await expect(keys).toHaveCount(1);
+    await card.getByRole('button', { name: 'Delete' }).click();
+    await card.getByRole('button', { name: 'Confirm delete' }).click();
+    await expect(card).toHaveCount(0);
+  });
+
   test('every tab works, passes axe and is captured at 360 and 1280 px, light and dark', async ({
     page,
   }) => {
+    // Sixteen axe runs and screenshots: on a busy machine this needs more than the default.
+    test.slow();
     await signInAsAlice(page);
     await page.getByRole('tab', { name: 'Sessions' }).click();
     const own = page.locator('[data-testid="tenant-session"][data-current="true"]');

@@ -78,6 +78,7 @@ function toClientMetadata(client: DevIdpClient): ClientMetadata {
     client_id: client.client_id,
     ...(client.client_secret ? { client_secret: client.client_secret } : {}),
     ...(client.jwks_uri ? { jwks_uri: client.jwks_uri } : {}),
+    ...(client.jwks ? { jwks: client.jwks } : {}),
     redirect_uris: client.redirect_uris,
     post_logout_redirect_uris: client.post_logout_redirect_uris ?? [],
     grant_types: ['authorization_code', 'refresh_token'],
@@ -209,6 +210,9 @@ function providerConfiguration(opts: RealmProviderOptions, keys: JWK[]): Configu
   } = opts;
   const userOf = (accountId: string | undefined) =>
     accountId === undefined ? undefined : users.find(accountId);
+  const resourceServers = new Set(
+    realm.clients.filter((client) => client.resource_server).map((client) => client.client_id),
+  );
   return {
     clients: realm.clients.map(toClientMetadata),
     jwks: { keys },
@@ -259,7 +263,9 @@ function providerConfiguration(opts: RealmProviderOptions, keys: JWK[]): Configu
       },
       introspection: {
         enabled: true,
-        allowedPolicy: (_ctx, client, token) => token.clientId === client.clientId,
+        // A client introspects its own tokens; a resource server any token of the realm.
+        allowedPolicy: (_ctx, client, token) =>
+          token.clientId === client.clientId || resourceServers.has(client.clientId),
       },
       backchannelLogout: { enabled: true },
       // RFC 9449: tokens requested with a DPoP proof are bound to its key (`token_type: DPoP`,

@@ -34,6 +34,13 @@ export interface DevIdpClient {
     'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none';
   /** Where the client's public keys are (private_key_jwt: Gatehouse's `/bff/jwks/…`). */
   jwks_uri?: string;
+  /** The client's public keys given inline (private_key_jwt without a JWKS URL). */
+  jwks?: { keys: Array<Record<string, unknown>> };
+  /**
+   * A resource server: it may introspect every token of the realm (RFC 7662), not only its
+   * own, as an API checking what a relying party's tokens still are.
+   */
+  resource_server?: boolean;
   /** How this client's ID tokens are signed (one of the realm's `idTokenSigningAlgs`). */
   id_token_signed_response_alg?: DevIdpSigningAlg;
   /** RFC 9449: the token endpoint refuses this client's requests without a DPoP proof. */

@@ -97,13 +97,21 @@ async function main(): Promise<void> {
     );
     process.exit(1);
   }
-  // After an encryption key promotion: dynamic providers' client secrets move to the new key
-  // (README, Key rotation). Best effort; the next start tries again.
-  gatehouse.context.registry.resealClientSecrets().then(
+  // After an encryption key promotion: dynamic providers' client secrets and every provider's
+  // private_key_jwt signing keys move to the new key (README, Key rotation). Best effort; the
+  // next start tries again.
+  const { registry, clientKeys } = gatehouse.context;
+  registry.resealClientSecrets().then(
     (count) => {
       if (count > 0) logger.info({ count }, 'client secrets re-sealed under the current key');
     },
     (err: unknown) => logger.warn({ err }, 'could not re-seal client secrets'),
+  );
+  clientKeys.resealAll(registry).then(
+    (count) => {
+      if (count > 0) logger.info({ count }, 'client signing keys re-sealed under the current key');
+    },
+    (err: unknown) => logger.warn({ err }, 'could not re-seal client signing keys'),
   );
   server.on('error', (err) => {
     logger.fatal({ err }, 'server error');

@@ -1,6 +1,8 @@
 import type {
   ApiKeyInfo,
   AuditPage,
+  ClientKeyList,
+  ClientKeyRotated,
   IssuedApiKey,
   SessionsEnded,
   TenantSession,
@@ -29,7 +31,30 @@ export function createAdminConsoleApi(call: AdminCall): GatehouseAdminConsole {
     return { ended: count };
   }
 
+  const keysPath = (tenant: string, provider: string) =>
+    `${tenantPath(tenant)}/providers/${encodeURIComponent(provider)}/keys`;
+
+  /** The keys answer, checked for its shape before the console shows it. */
+  function keyList<T extends ClientKeyList>(body: unknown, status: number): T {
+    const record = asRecord(body);
+    if (typeof record?.['jwksUri'] !== 'string' || !Array.isArray(record['keys'])) {
+      throw invalidResponse(status, 'the admin API answered without jwksUri and keys');
+    }
+    return record as unknown as T;
+  }
+
   return {
+    async listClientKeys(tenant, provider) {
+      const response = await call(keysPath(tenant, provider), { method: 'GET' });
+      return keyList<ClientKeyList>(await readJson(response), response.status);
+    },
+    async rotateClientKey(tenant, provider) {
+      const response = await call(`${keysPath(tenant, provider)}/rotate`, { method: 'POST' });
+      return keyList<ClientKeyRotated>(await readJson(response), response.status);
+    },
+    async retireClientKey(tenant, provider, kid) {
+      await call(`${keysPath(tenant, provider)}/${encodeURIComponent(kid)}`, { method: 'DELETE' });
+    },
     listSessions: (tenant) => getList<TenantSession>(`${tenantPath(tenant)}/sessions`, 'sessions'),
     endSession: (tenant, handle) =>
       ended(`${tenantPath(tenant)}/sessions/${encodeURIComponent(handle)}`),

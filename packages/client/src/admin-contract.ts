@@ -383,3 +383,26 @@ export interface AuditEventView {
   requestId?: string;
   ip?: string;
 }
+
+/** `GET …/providers/:provider/keys`: a private_key_jwt provider's published signing keys. */
+export interface ClientKeyList {
+  jwksUri: string;
+  keys: ClientKeyInfo[];
+}
+
+/** One published signing key (public ids and times only, never the private key). */
+export interface ClientKeyInfo {
+  kid: string;
+  alg: 'RS256' | 'ES256';
+  createdAt: string;
+  activatesAt: string;
+  retiresAt: null | string;
+  signing: boolean;
+}
+
+/** `POST …/providers/:provider/keys/rotate`: the new key and every published key. */
+export interface ClientKeyRotated {
+  jwksUri: string;
+  keys: ClientKeyInfo[];
+  rotated: ClientKeyInfo;
+}

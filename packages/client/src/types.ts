@@ -2,6 +2,8 @@ import type {
   AdminIdentity,
   ApiKeyInfo,
   AuditPage,
+  ClientKeyList,
+  ClientKeyRotated,
   IssuedApiKey,
   ProviderCheckResult,
   SessionsEnded,
@@ -224,4 +226,10 @@ export interface GatehouseAdminConsole {
     tenant: string,
     query?: { since?: string; action?: string; limit?: number },
   ) => Promise<AuditPage>;
+  /** A private_key_jwt provider's published signing keys and the JWKS URL to register. */
+  listClientKeys: (tenant: string, provider: string) => Promise<ClientKeyList>;
+  /** A new signing key: published now, signing after the activation delay. */
+  rotateClientKey: (tenant: string, provider: string) => Promise<ClientKeyRotated>;
+  /** Stops publishing a superseded signing key before its overlap ends. */
+  retireClientKey: (tenant: string, provider: string, kid: string) => Promise<void>;
 }

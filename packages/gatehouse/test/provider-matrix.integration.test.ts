@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { decodeJwt } from 'jose';
+import { decodeJwt, exportJWK, generateKeyPair } from 'jose';
+import * as client from 'openid-client';
 import {
   createCookieFetch,
   freePort,
@@ -116,8 +117,8 @@ const ROWS: readonly Row[] = [
     personality: 'strict-modern',
     // The profile: PAR required, private_key_jwt, DPoP.
     settings: { profile: 'strict-modern', authorizationParams: { prompt: 'consent' } },
-    // Not 'revocation': its check introspects with a client secret, and this client has none.
-    cells: ['register', 'login', 'API', 'refresh', 'RP logout', 'back-channel'],
+    // Revocation is checked by a resource server of this OP (its own private_key_jwt key).
+    cells: ALL,
     endSession: true,
     strict: true,
     api: '/api/dpop-demo',
@@ -125,6 +126,12 @@ const ROWS: readonly Row[] = [
 ];
 
 const CLIENT_SECRET = 'matrix-test-secret-0123456789';
+/**
+ * The strict OP accepts private_key_jwt only, and Gatehouse's client has no secret: the
+ * revocation cell introspects there as a resource server client with a key of this test's own.
+ */
+const RESOURCE_SERVER = 'matrix-resource-server';
+const resourceServerKey = generateKeyPair('ES256', { extractable: true });
 const operator: Caller = { name: 'operator', bearer: ADMIN_TOKEN };
 const csrf = { 'x-csrf': '1' };
 
@@ -132,8 +139,24 @@ let redis: RedisServer;
 let stack: Stack;
 const ops = new Map<string, { idp: RunningDevIdp; path: string; issuer: string }>();
 
-function realmOf(row: Row, gatehouseOrigin: string): DevIdpRealm {
+function realmOf(
+  row: Row,
+  gatehouseOrigin: string,
+  resourceServerJwk?: Record<string, unknown>,
+): DevIdpRealm {
   const callback = (origin: string) => `${origin}/bff/callback/acme/${row.id}`;
+  const resourceServer =
+    row.strict && resourceServerJwk
+      ? [
+          {
+            client_id: RESOURCE_SERVER,
+            token_endpoint_auth_method: 'private_key_jwt' as const,
+            jwks: { keys: [resourceServerJwk] },
+            redirect_uris: ['https://resource-server.invalid/unused'],
+            resource_server: true,
+          },
+        ]
+      : [];
   return {
     path: row.personality ? PERSONALITY_PATHS[row.personality] : '',
     ...(row.personality ? { personality: row.personality } : {}),
@@ -154,6 +177,7 @@ function realmOf(row: Row, gatehouseOrigin: string): DevIdpRealm {
         post_logout_redirect_uris: [`${gatehouseOrigin}/`, `${gatehouseOrigin}/bff/signed-out`],
         backchannel_logout_uri: `${gatehouseOrigin}/bff/backchannel-logout/acme/${row.id}`,
       },
+      ...resourceServer,
     ],
   };
 }
@@ -193,8 +217,14 @@ beforeAll(async () => {
       audience: DEMO_API_RESOURCE,
     })),
   });
+  const publicJwk = {
+    ...(await exportJWK((await resourceServerKey).publicKey)),
+    alg: 'ES256',
+    use: 'sig',
+    kid: 'matrix-rs',
+  };
   for (const row of ROWS) {
-    const realm = realmOf(row, stack.origin);
+    const realm = realmOf(row, stack.origin, publicJwk);
     const idp = await startDevIdp({
       port: ports.get(row.id) ?? 0,
       realms: [realm],
@@ -298,6 +328,17 @@ async function confirmIdpLogout(http: CookieFetch, endSessionUrl: string): Promi
 
 async function introspect(row: Row, token: string): Promise<boolean> {
   const { issuer } = opOf(row);
+  if (row.strict) {
+    const key = (await resourceServerKey).privateKey;
+    const configuration = await client.discovery(
+      new URL(issuer),
+      RESOURCE_SERVER,
+      {},
+      client.PrivateKeyJwt({ key, kid: 'matrix-rs' }),
+      { execute: [client.allowInsecureRequests] },
+    );
+    return (await client.tokenIntrospection(configuration, token)).active;
+  }
   const metadata = (await (
     await fetch(`${issuer.replace(/\/$/, '')}/.well-known/openid-configuration`)
   ).json()) as { introspection_endpoint: string };

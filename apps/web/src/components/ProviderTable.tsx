@@ -1,4 +1,5 @@
 import type { ProviderView, TenantProvider } from '@gatehouse/client';
+import type { ReactNode } from 'react';
 import { CopyableValue } from './CopyableValue.tsx';
 
 /** The last test of a provider in this console: its checks, or a test sign-in. */
@@ -24,6 +25,8 @@ interface ProviderTableProps extends ProviderRowActions {
   busy: boolean;
   /** The last test result by provider id. */
   outcomes: Readonly<Record<string, ProviderTestOutcome>>;
+  /** The signing keys panel of a private_key_jwt provider. */
+  keysPanel?: (provider: TenantProvider) => ReactNode;
 }
 
 /**
@@ -116,6 +119,7 @@ function ProviderCard(props: ProviderTableProps & { view: ProviderView }) {
           <CopyableValue key={testId} label={label} value={value} testId={testId} />
         ))}
       </details>
+      {provider.tokenEndpointAuthMethod === 'private_key_jwt' && props.keysPanel?.(provider)}
       <TestOutcome outcome={outcome} />
       <div className="row-actions">
         <button

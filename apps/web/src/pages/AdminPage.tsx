@@ -12,6 +12,7 @@ import { useCallback, useEffect, useRef, useState } from 'react';
 import { ApiKeysTab } from '../components/admin/ApiKeysTab.tsx';
 import { AuditTab } from '../components/admin/AuditTab.tsx';
 import { SessionsTab } from '../components/admin/SessionsTab.tsx';
+import { SigningKeysPanel } from '../components/admin/SigningKeysPanel.tsx';
 import { Tabs } from '../components/admin/Tabs.tsx';
 import { ProviderForm } from '../components/ProviderForm.tsx';
 import { ProviderTable, type ProviderTestOutcome } from '../components/ProviderTable.tsx';
@@ -351,6 +352,9 @@ function ProviderAdmin({ client, tenant }: { client: GatehouseClient<true>; tena
           onTestSignIn={testSignIn}
           onDelete={remove}
           onCancelDelete={() => setConfirmingDelete(undefined)}
+          keysPanel={(provider) => (
+            <SigningKeysPanel client={client} tenant={tenant} provider={provider} />
+          )}
         />
       )}
       <ProviderForm

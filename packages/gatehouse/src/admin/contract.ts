@@ -13,6 +13,8 @@ import type { auditPageSchema } from './audit.ts';
 import type {
   apiKeyIssuedSchema,
   apiKeyListSchema,
+  clientKeyListSchema,
+  clientKeyRotatedSchema,
   meSchema,
   problemSchema,
   providerAnswerSchema,
@@ -75,3 +77,9 @@ export type SessionsEnded = z.output<typeof sessionsEndedSchema>;
 export type AuditPage = z.output<typeof auditPageSchema>;
 /** One audit event. */
 export type AuditEventView = AuditPage['events'][number];
+/** `GET …/providers/:provider/keys`: a private_key_jwt provider's published signing keys. */
+export type ClientKeyList = z.output<typeof clientKeyListSchema>;
+/** One published signing key (public ids and times only, never the private key). */
+export type ClientKeyInfo = ClientKeyList['keys'][number];
+/** `POST …/providers/:provider/keys/rotate`: the new key and every published key. */
+export type ClientKeyRotated = z.output<typeof clientKeyRotatedSchema>;

@@ -10,6 +10,7 @@ import { providerSettingsOf, type ProviderSettings } from '../tenants/provider-s
 import { PROVIDER_PROFILES } from '../tenants/provider-profiles.ts';
 import { assertChecksPassed, type ProviderCheckReport } from '../tenants/provider-checks.ts';
 import type { ClientKeySummary } from '../tenants/client-keys.ts';
+import type { ClientKeyAlgorithm } from '../tenants/client-key-model.ts';
 import { providerUris } from '../tenants/provider-uris.ts';
 import {
   identifyAdmin,
@@ -172,6 +173,7 @@ async function runChecks(
   provider: ProviderSettings & { id: string; tenant: string },
   clientSecret: string | undefined,
 ): Promise<ProviderCheckReport> {
+  const uris = providerUris(ctx.publicOrigin, provider.tenant, provider.id);
   return ctx.providerChecks({
     issuer: provider.issuer,
     clientId: provider.clientId,
@@ -179,7 +181,16 @@ async function runChecks(
     pkce: provider.pkce,
     idTokenSignedResponseAlg: provider.idTokenSignedResponseAlg,
     clientSecret,
-    redirectUri: providerUris(ctx.publicOrigin, provider.tenant, provider.id).redirectUri,
+    redirectUri: uris.redirectUri,
+    // private_key_jwt: signed with the provider's key, made now for a candidate (its JWKS URL
+    // then serves it, so the OP can fetch it before the provider is stored).
+    ...(provider.tokenEndpointAuthMethod === 'private_key_jwt'
+      ? {
+          clientAssertionKey: (alg: ClientKeyAlgorithm) =>
+            ctx.clientKeys.signingKey(provider.tenant, provider.id, () => alg),
+          jwksUri: uris.jwksUri,
+        }
+      : {}),
   });
 }
 

@@ -23,21 +23,27 @@ export const CLIENT_JWKS_MAX_AGE_SECONDS = 60;
 /**
  * `GET /bff/jwks/:tenant/:provider`: the public keys a private_key_jwt provider's OP verifies
  * Gatehouse's client assertions with (the provider's `jwks_uri` registered at the IdP). Only
- * providers that use private_key_jwt have one; the first fetch makes the key.
+ * providers that use private_key_jwt have one; the first fetch makes the key. Keys the
+ * registration checks made for a candidate (a provider of a known tenant not stored yet, or
+ * switching to private_key_jwt) are served too, so the OP can fetch the key the credentials
+ * check signs with before the provider is saved.
  */
 export function clientJwksHandler(
-  ctx: Pick<GatehouseContext, 'registry' | 'providers'>,
+  ctx: Pick<GatehouseContext, 'registry' | 'providers' | 'clientKeys'>,
 ): RequestHandler {
   return async (req, res) => {
     const tenant = String(req.params.tenant ?? '');
     const providerId = String(req.params.provider ?? '');
-    const provider =
-      SLUG.test(tenant) && SLUG.test(providerId)
-        ? await ctx.registry.provider(tenant, providerId)
-        : undefined;
-    if (!provider) throw problem('unknown_provider');
-    if (provider.tokenEndpointAuthMethod !== 'private_key_jwt') throw problem('no_client_keys');
-    const jwks = await ctx.providers.clientJwks(tenant, providerId);
+    const valid = SLUG.test(tenant) && SLUG.test(providerId);
+    const provider = valid ? await ctx.registry.provider(tenant, providerId) : undefined;
+    let jwks: { keys: unknown[] } | undefined;
+    if (provider?.tokenEndpointAuthMethod === 'private_key_jwt') {
+      jwks = await ctx.providers.clientJwks(tenant, providerId);
+    } else if (valid && (await ctx.registry.tenant(tenant))) {
+      const candidate = await ctx.clientKeys.jwks(tenant, providerId);
+      if (candidate?.keys.length) jwks = candidate;
+    }
+    if (!jwks) throw problem(provider ? 'no_client_keys' : 'unknown_provider');
     res.setHeader('cache-control', `public, max-age=${CLIENT_JWKS_MAX_AGE_SECONDS}`);
     res.json(jwks);
   };

@@ -184,6 +184,54 @@ export class ClientKeys {
     });
   }
 
+  /**
+   * Seals again, under the current encryption key, every private key of these providers sealed
+   * under an older one, so that the older key can be retired (README, Key rotation): the same
+   * trigger as the client secrets' (`TenantRegistry.resealClientSecrets`, at start-up). A
+   * compare-and-set on the key set's revision: of two instances doing it at once, one writes.
+   * Returns how many keys this call re-sealed; a key no configured encryption key opens, or one
+   * not bound to its provider, is left as it is.
+   */
+  async reseal(providers: Iterable<{ tenant: string; id: string }>): Promise<number> {
+    let resealed = 0;
+    const stale = (set: StoredClientKeySet | undefined): set is StoredClientKeySet =>
+      set?.keys.some((key) => !this.#vault.sealedWithCurrentKey(key.sealedPrivateJwk)) ?? false;
+    for (const { tenant, id } of providers) {
+      // Most providers have no keys, or current ones: a read, no write.
+      if (!stale(await this.#read(() => this.#store.getClientKeys(tenant, id)))) continue;
+      let count = 0;
+      await this.#update(tenant, id, async (current) => {
+        count = 0;
+        if (!stale(current)) return undefined;
+        const keys: StoredClientKey[] = [];
+        for (const key of current.keys) {
+          const opened = this.#vault.sealedWithCurrentKey(key.sealedPrivateJwk)
+            ? undefined
+            : await this.#openBound(current, key).catch(() => undefined);
+          if (!opened) {
+            keys.push(key);
+            continue;
+          }
+          keys.push({ ...key, sealedPrivateJwk: await this.#vault.seal(opened) });
+          count += 1;
+        }
+        return count > 0 ? keys : undefined;
+      });
+      resealed += count;
+    }
+    return resealed;
+  }
+
+  /** {@link reseal} for every provider of every tenant the registry knows (config and dynamic). */
+  async resealAll(registry: {
+    tenants(): Promise<Array<{ id: string }>>;
+    providers(tenant: string): Promise<Array<{ tenant: string; id: string }>>;
+  }): Promise<number> {
+    const tenants = await registry.tenants();
+    const providers = (await Promise.all(tenants.map((t) => registry.providers(t.id)))).flat();
+    return this.reseal(providers);
+  }
+
   // ---- internals ----
 
   #cached(tenant: string, provider: string): Promise<StoredClientKeySet | undefined> {
@@ -212,13 +260,13 @@ export class ClientKeys {
     for (let attempt = 0; attempt < WRITE_ATTEMPTS; attempt += 1) {
       const current = await this.#read(() => this.#store.getClientKeys(tenant, provider));
       const keys = await change(current, this.#clock());
-      if (keys === undefined && current) return current;
+      if (keys === undefined) return current ?? { tenant, provider, revision: 0, keys: [] };
       const revision = current?.revision ?? 0;
       const next: StoredClientKeySet = {
         tenant,
         provider,
         revision: revision + 1,
-        keys: keys ?? [],
+        keys,
       };
       const result = await this.#read(() => this.#store.putClientKeys(next, revision));
       this.#sets.delete(`${tenant}/${provider}`);
@@ -252,16 +300,9 @@ export class ClientKeys {
     const id = `${set.tenant}/${set.provider}/${key.kid}`;
     let opened = this.#opened.get(id);
     if (!opened) {
-      opened = this.#vault.open<SealedPrivateKey>(key.sealedPrivateJwk).then(async (value) => {
-        if (
-          value.tenant !== set.tenant ||
-          value.provider !== set.provider ||
-          value.kid !== key.kid
-        ) {
-          throw problem('secret_mismatch');
-        }
-        return (await importJWK(value.jwk, key.alg)) as webcrypto.CryptoKey;
-      });
+      opened = this.#openBound(set, key).then(
+        async (value) => (await importJWK(value.jwk, key.alg)) as webcrypto.CryptoKey,
+      );
       const entry = opened;
       this.#opened.set(id, entry);
       entry.catch(() => {
@@ -269,6 +310,15 @@ export class ClientKeys {
       });
     }
     return opened;
+  }
+
+  /** The sealed private key, refused unless it is bound to this provider and kid. */
+  async #openBound(set: StoredClientKeySet, key: StoredClientKey): Promise<SealedPrivateKey> {
+    const value = await this.#vault.open<SealedPrivateKey>(key.sealedPrivateJwk);
+    if (value.tenant !== set.tenant || value.provider !== set.provider || value.kid !== key.kid) {
+      throw problem('secret_mismatch');
+    }
+    return value;
   }
 
   /** Every store access: a failure is "try again later" (503), never "no keys". */

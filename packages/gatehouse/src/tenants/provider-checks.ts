@@ -3,6 +3,8 @@ import * as client from 'openid-client';
 import type { CustomFetch } from 'openid-client';
 import { GatehouseError } from '../errors.ts';
 import { isPlainHttpDevIdp } from '../config/dev-idp.ts';
+import type { ClientKeyAlgorithm } from './client-key-model.ts';
+import { chooseClientKeyAlgorithm, type ClientSigningKey } from './client-keys.ts';
 import {
   ID_TOKEN_SIGNING_ALGORITHMS,
   SECRET_AUTH_METHODS,
@@ -97,6 +99,14 @@ export interface ProviderCheckSubject {
   idTokenSignedResponseAlg?: IdTokenSigningAlgorithm | undefined;
   /** The secret the credentials check presents (secret methods only). */
   clientSecret?: string | undefined;
+  /**
+   * private_key_jwt: the key the credentials check signs its client assertion with (the
+   * provider's signing key, made for a candidate that has none yet), of the algorithm chosen
+   * from the OP's discovery.
+   */
+  clientAssertionKey?: ((algorithm: ClientKeyAlgorithm) => Promise<ClientSigningKey>) | undefined;
+  /** private_key_jwt: Gatehouse's JWKS URL for this provider, named when the OP refuses the key. */
+  jwksUri?: string | undefined;
   /** The provider's redirect URI, sent with the dummy code as a real exchange would. */
   redirectUri: string;
   /** Pushed authorization requests (absent: `auto`). */
@@ -389,10 +399,15 @@ async function checkCredentials(
   let auth: client.ClientAuth;
   if (method === 'client_secret_basic') auth = client.ClientSecretBasic(subject.clientSecret);
   else if (method === 'client_secret_post') auth = client.ClientSecretPost(subject.clientSecret);
-  else {
+  else if (subject.clientAssertionKey) {
+    const algorithm = chooseClientKeyAlgorithm(
+      stringList(metadata.token_endpoint_auth_signing_alg_values_supported),
+    );
+    auth = client.PrivateKeyJwt(await subject.clientAssertionKey(algorithm));
+  } else {
     return {
       ok: true,
-      message: `Not conclusive: the ${method} credentials are not tried before the provider is saved.`,
+      message: `Not conclusive: no key is available to try ${method}.`,
     };
   }
   let configuration: client.Configuration;
@@ -429,6 +444,12 @@ async function checkCredentials(
       return {
         ok: true,
         message: `The provider accepted the client credentials with ${method} (it refused only the dummy authorization code).`,
+      };
+    }
+    if ((code === 'invalid_client' || status === 401) && method === 'private_key_jwt') {
+      return {
+        ok: false,
+        message: `The provider does not accept Gatehouse's key for private_key_jwt${code ? ` (${code})` : ` (HTTP ${status})`}: register ${subject.jwksUri ?? "this provider's JWKS URL"} as the client's JWKS URL (jwks_uri) at the provider; if it is registered already, the provider has not fetched the key yet — test again in a minute.`,
       };
     }
     if (code === 'invalid_client' || status === 401) {
