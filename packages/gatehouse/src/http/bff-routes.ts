@@ -1,17 +1,10 @@
-import { randomBytes } from 'node:crypto';
 import express, { type Request, type Response, type Router } from 'express';
 import * as client from 'openid-client';
-import { sameSecret, userDigest } from '../digest.ts';
+import { sameSecret } from '../digest.ts';
 import { GatehouseError, problem } from '../errors.ts';
-import {
-  beginLogin,
-  completeLogin,
-  newBrowserBinding,
-  LOGIN_TRANSACTION_TTL_MS,
-} from '../oidc/login.ts';
+import { beginLogin, newBrowserBinding, LOGIN_TRANSACTION_TTL_MS } from '../oidc/login.ts';
 import {
   absoluteLimit,
-  filterClaims,
   openClaims,
   sessionExpiresAt,
   sessionUser,
@@ -19,7 +12,7 @@ import {
   type TokenSet,
 } from '../session/model.ts';
 import type { GatehouseContext } from '../context.ts';
-import { deviceInfo, summaryOf } from '../session/device-summary.ts';
+import { finishCallback } from '../oidc/callback.ts';
 import { endSessionUrl, rememberLogout, takeLogout } from '../oidc/logout.ts';
 import type { Provider } from '../tenants/model.ts';
 import { addLogContext, auditOrigin, userActor } from './audit-origin.ts';
@@ -320,81 +313,34 @@ async function finishLogin(
 ): Promise<LoginOutcome> {
   const tenant = String(req.params.tenant);
   const provider = String(req.params.provider);
-  // The redirect URI comes from configuration, never from Host / X-Forwarded-Host.
   const query = req.originalUrl.includes('?')
     ? req.originalUrl.slice(req.originalUrl.indexOf('?'))
     : '';
-  const callbackUrl = new URL(`${ctx.providers.redirectUri(tenant, provider)}${query}`);
-  const login = await completeLogin(ctx, {
-    tenant,
-    provider,
-    callbackUrl,
-    binding: readCookie(req, ctx.cookies.loginBinding),
-  });
-  if (login.transaction.testBy !== undefined) {
-    // The admin's test: what the IdP answered, and no session touched (none created, none
-    // replaced: express-session writes nothing for an unmodified session).
-    const resolved = await ctx.providers.resolve(tenant, provider);
-    sendTestSignInPage(
-      res,
-      testSignInResult(
-        tenant,
-        { id: provider, displayName: resolved?.provider.displayName ?? provider },
-        login.claims,
-      ),
-    );
-    return { testBy: login.transaction.testBy };
+  const outcome = await finishCallback(
+    ctx,
+    {
+      tenant,
+      provider,
+      query,
+      binding: readCookie(req, ctx.cookies.loginBinding),
+      userAgent: req.get('user-agent'),
+    },
+    {
+      renew: async (record, maxAgeMs) => {
+        await promisify((cb) => req.session.regenerate(cb));
+        req.session.cookie.maxAge = maxAgeMs;
+        req.session.gh = record;
+        return req.sessionID;
+      },
+      save: () => promisify((cb) => req.session.save(cb)),
+    },
+  );
+  if (outcome.kind === 'tested') {
+    sendTestSignInPage(res, testSignInResult(tenant, outcome.provider, outcome.claims));
+    return { testBy: outcome.testBy };
   }
-  const now = ctx.clock();
-  const claims = login.claims;
-  const timeouts = await sessionTimeouts(ctx, tenant);
-  const agent = deviceInfo(req.get('user-agent'));
-  const record: SessionRecord = {
-    v: 1,
-    tenant,
-    provider,
-    issuer: String(claims.iss),
-    user: userDigest(String(claims.iss), String(claims.sub)),
-    ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}),
-    // Identity claims are sealed at rest like the tokens; `/bff/user` opens them.
-    claims: await ctx.vault.seal(filterClaims({ ...claims, sub: String(claims.sub) })),
-    tokens: await ctx.vault.seal(login.tokens),
-    accessTokenExpiresAt: login.tokens.expiresAt,
-    // The DPoP key the tokens are bound to, sealed like them (a DPoP provider only).
-    ...(login.dpopKey ? { dpopKey: await ctx.vault.seal(login.dpopKey) } : {}),
-    createdAt: now,
-    lastSeenAt: now,
-    absoluteExpiresAt: now + timeouts.absoluteTimeoutSeconds * 1000,
-    ...(timeouts.idleTimeoutSeconds !== ctx.config.session.idleTimeoutSeconds
-      ? { idleTimeoutMs: timeouts.idleTimeoutSeconds * 1000 }
-      : {}),
-    ...(login.refreshExpiresAt ? { refreshExpiresAt: login.refreshExpiresAt } : {}),
-    handle: randomBytes(16).toString('base64url'),
-    device: summaryOf(agent),
-    deviceInfo: agent,
-  };
-  // Never adopt a pre-login session id: a fresh one for the signed-in session.
-  await promisify((cb) => req.session.regenerate(cb));
-  req.session.cookie.maxAge = timeouts.absoluteTimeoutSeconds * 1000;
-  req.session.gh = record;
-  // Index first: a session that exists is always findable by back-channel logout and admins
-  // (a leftover index entry of a session that was never saved is pruned when listed).
-  await ctx.sessions.indexSession(req.sessionID, record);
-  await promisify((cb) => req.session.save(cb));
-  ctx.metrics.loginSucceeded(tenant, provider);
-  ctx.metrics.sessionCreated(tenant);
-  res.redirect(302, login.transaction.returnTo);
+  res.redirect(302, outcome.returnTo);
   return {};
-}
-
-/** The deployment's timeouts with the tenant's own overrides (config or admin API) applied. */
-async function sessionTimeouts(ctx: GatehouseContext, tenantId: string) {
-  const overrides = (await ctx.registry.tenant(tenantId))?.session;
-  return {
-    idleTimeoutSeconds: overrides?.idleTimeoutSeconds ?? ctx.config.session.idleTimeoutSeconds,
-    absoluteTimeoutSeconds:
-      overrides?.absoluteTimeoutSeconds ?? ctx.config.session.absoluteTimeoutSeconds,
-  };
 }
 
 async function currentUser(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
