@@ -1,20 +1,12 @@
 import express, { type Request, type Response, type Router } from 'express';
-import * as client from 'openid-client';
 import { sameSecret } from '../digest.ts';
 import { GatehouseError, problem } from '../errors.ts';
 import { beginLogin, newBrowserBinding, LOGIN_TRANSACTION_TTL_MS } from '../oidc/login.ts';
-import {
-  absoluteLimit,
-  openClaims,
-  sessionExpiresAt,
-  sessionUser,
-  type SessionRecord,
-  type TokenSet,
-} from '../session/model.ts';
+import { absoluteLimit, openClaims, sessionExpiresAt, sessionUser } from '../session/model.ts';
 import type { GatehouseContext } from '../context.ts';
 import { finishCallback } from '../oidc/callback.ts';
-import { endSessionUrl, rememberLogout, takeLogout } from '../oidc/logout.ts';
-import type { Provider } from '../tenants/model.ts';
+import { takeLogout } from '../oidc/logout.ts';
+import { signOut } from '../oidc/sign-out.ts';
 import { addLogContext, auditOrigin, userActor } from './audit-origin.ts';
 import { readCookie } from './cookies.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
@@ -397,37 +389,35 @@ async function logout(
     redirectWithoutBody(res, status, returnTo);
     return;
   }
-  const idp = await idpLogout(ctx, req, record, returnTo);
-  const sid = req.sessionID;
-  await promisify((cb) => req.session.destroy(cb));
-  res.clearCookie(ctx.cookies.session, {
-    path: '/',
-    httpOnly: true,
-    secure: ctx.config.secureCookies,
-    sameSite: 'strict',
-  });
-  ctx.metrics.sessionsEnded('logout');
-  // The session is gone: the access line and the audit trail still say whose it was.
-  addLogContext(res, {
-    tenant: record.tenant,
-    provider: record.provider,
-    user: sessionUser(record),
-  });
-  const origin = auditOrigin(req);
-  const actor = userActor(record);
-  ctx.audit.record({
-    tenant: record.tenant,
-    actor,
-    action: 'sign-out',
-    target: `provider:${record.provider}`,
-    outcome: 'success',
-    ...origin,
-  });
-  ctx.sessions.ended(record, { reason: 'logout', by: actor, ...origin });
-  await ctx.sessions.unindexSession(sid, record);
-  // Best effort from here: revocation never turns logout into an error.
-  if (idp?.revoke) await idp.revoke();
-  redirectWithoutBody(res, status, idp?.url ?? returnTo);
+  const { redirectTo } = await signOut(
+    ctx,
+    {
+      sid: req.sessionID,
+      record,
+      returnTo,
+      origin: auditOrigin(req),
+      // Made on first use: a logout that goes well never needs it.
+      get log() {
+        return req.log;
+      },
+    },
+    async () => {
+      await promisify((cb) => req.session.destroy(cb));
+      res.clearCookie(ctx.cookies.session, {
+        path: '/',
+        httpOnly: true,
+        secure: ctx.config.secureCookies,
+        sameSite: 'strict',
+      });
+      // The session is gone: the access line still says whose it was.
+      addLogContext(res, {
+        tenant: record.tenant,
+        provider: record.provider,
+        user: sessionUser(record),
+      });
+    },
+  );
+  redirectWithoutBody(res, status, redirectTo);
 }
 
 /**
@@ -436,63 +426,6 @@ async function logout(
  */
 function redirectWithoutBody(res: Response, status: 302 | 303, url: string): void {
   res.status(status).location(url).end();
-}
-
-/**
- * The IdP's side of a logout: the end-session (or Cognito) URL with a freshly stored `state`,
- * and the revocation of the session's tokens to run once the session is gone. An IdP that
- * cannot be reached (discovery), or tokens that cannot be opened, leave only the local logout.
- */
-async function idpLogout(
-  ctx: GatehouseContext,
-  req: Request,
-  record: SessionRecord,
-  returnTo: string,
-): Promise<{ url?: string; revoke?: () => Promise<void> }> {
-  let configuration: client.Configuration;
-  let tokens: TokenSet;
-  let provider: Provider | undefined;
-  try {
-    provider = (await ctx.providers.resolve(record.tenant, record.provider))?.provider;
-    configuration = await ctx.providers.client(record.tenant, record.provider);
-    tokens = await ctx.vault.open<TokenSet>(record.tokens);
-  } catch (error) {
-    // An outage or a retired key, not a bug: the reason, without a stack.
-    req.log.warn(
-      {
-        tenant: record.tenant,
-        provider: record.provider,
-        reason: error instanceof Error ? error.message : String(error),
-      },
-      'logout: could not end the IdP session',
-    );
-    return {};
-  }
-  const revoke = () => revokeTokens(req, record, configuration, tokens);
-  if (!provider) return { revoke };
-  const settings = provider;
-  const postLogoutRedirectUri = `${ctx.publicOrigin}/bff/signed-out`;
-  // Cognito's `/logout` sends no state back: the app is reached at `/`.
-  const needsState =
-    settings.logout === 'end-session' && !!configuration.serverMetadata().end_session_endpoint;
-  const state = needsState ? await rememberLogout(ctx.transactions, returnTo) : '';
-  const url = endSessionUrl(configuration, settings, {
-    idToken: tokens.idToken,
-    logoutHint: tokens.idToken ? undefined : await loginHintOf(ctx, record),
-    postLogoutRedirectUri,
-    state,
-  });
-  return { ...(url ? { url: url.href } : {}), revoke };
-}
-
-/** The `login_hint` claim some IdPs (Entra ID) put in the ID token, for `logout_hint`. */
-async function loginHintOf(
-  ctx: GatehouseContext,
-  record: SessionRecord,
-): Promise<string | undefined> {
-  const claims = await openClaims(ctx.vault, record).catch(() => undefined);
-  const hint = claims?.login_hint;
-  return typeof hint === 'string' ? hint : undefined;
 }
 
 /**
@@ -508,53 +441,4 @@ async function signedOut(ctx: GatehouseContext, req: Request, res: Response): Pr
   );
   res.setHeader('cache-control', 'no-store');
   redirectWithoutBody(res, 302, returnTo ?? '/');
-}
-
-/**
- * An IdP that answers `unsupported_token_type` cannot revoke that token (a JWT access token
- * simply expires): expected at every logout, so one info line. Anything else (IdP unreachable,
- * another error) is a warning; neither needs a stack.
- */
-function logRevocationFailure(
-  log: Request['log'],
-  where: { tenant: string; provider: string; token: string },
-  reason: unknown,
-): void {
-  if (reason instanceof client.ResponseBodyError && reason.error === 'unsupported_token_type') {
-    log.info({ ...where, error: reason.error }, 'logout: the IdP does not revoke this token');
-    return;
-  }
-  const detail =
-    reason instanceof client.ResponseBodyError
-      ? { error: reason.error, status: reason.status }
-      : { reason: reason instanceof Error ? reason.message : String(reason) };
-  log.warn({ ...where, ...detail }, 'logout: token revocation failed');
-}
-
-async function revokeTokens(
-  req: Request,
-  record: SessionRecord,
-  configuration: client.Configuration,
-  tokens: TokenSet,
-): Promise<void> {
-  if (!configuration.serverMetadata().revocation_endpoint) return;
-  const revocations: Array<Promise<void>> = [
-    client.tokenRevocation(configuration, tokens.accessToken, {
-      token_type_hint: 'access_token',
-    }),
-  ];
-  if (tokens.refreshToken) {
-    revocations.push(
-      client.tokenRevocation(configuration, tokens.refreshToken, {
-        token_type_hint: 'refresh_token',
-      }),
-    );
-  }
-  const results = await Promise.allSettled(revocations);
-  const where = { tenant: record.tenant, provider: record.provider };
-  for (const [index, result] of results.entries()) {
-    if (result.status === 'fulfilled') continue;
-    const token = index === 0 ? 'access_token' : 'refresh_token';
-    logRevocationFailure(req.log, { ...where, token }, result.reason);
-  }
 }
