@@ -1,5 +1,4 @@
 import * as client from 'openid-client';
-import type { Logger } from 'pino';
 import type { AuditLog, AuditOrigin } from '../observability/audit.ts';
 import type { Metrics } from '../observability/metrics.ts';
 import type { KeyValueStore } from '../session/kv.ts';
@@ -59,7 +58,13 @@ export interface SignOutRequest {
   /** The request id and client address, for the audit trail. */
   origin: AuditOrigin;
   /** The request's logger: an IdP that cannot end its session or revoke a token is logged here. */
-  readonly log: Pick<Logger, 'info' | 'warn'>;
+  readonly log: LogLines;
+}
+
+/** The two levels the use case writes at (a pino logger is one). */
+export interface LogLines {
+  info(fields: object, message: string): void;
+  warn(fields: object, message: string): void;
 }
 
 /** Where the browser goes after the logout: the IdP's end-session URL, or `returnTo`. */
@@ -162,7 +167,7 @@ async function loginHintOf(
  * another error) is a warning; neither needs a stack.
  */
 function logRevocationFailure(
-  log: SignOutRequest['log'],
+  log: LogLines,
   where: { tenant: string; provider: string; token: string },
   reason: unknown,
 ): void {
