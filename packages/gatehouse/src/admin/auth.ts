@@ -4,6 +4,7 @@ import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
 import { activeSession, slideIfDue } from '../http/session-access.ts';
 import { requireCsrfHeader } from '../http/csrf.ts';
+import { requestSlot } from '../http/request-state.ts';
 import { openClaims, sessionUser } from '../session/model.ts';
 import { matchesAdminRule } from '../tenants/admin-rule.ts';
 
@@ -25,6 +26,9 @@ export type AdminPrincipal =
   /** Signed in, but not matching the tenant's admin rule. */
   | { role: 'user'; tenant: string }
   | { role: 'anonymous' };
+
+/** Who the caller is, once {@link identifyAdmin} has looked. */
+const adminPrincipalSlot = requestSlot<AdminPrincipal>('admin');
 
 const BEARER = /^Bearer +([\x21-\x7e]{1,512})$/i;
 
@@ -55,7 +59,7 @@ export function identifyAdmin(ctx: GatehouseContext): RequestHandler {
   const isOperatorToken = operatorTokenMatcher(ctx.config.adminToken);
   const csrf = requireCsrfHeader(ctx.publicOrigin);
   return async (req, res, next) => {
-    res.locals.admin = await principalOf(ctx, req, res, isOperatorToken, csrf);
+    adminPrincipalSlot.set(res, await principalOf(ctx, req, res, isOperatorToken, csrf));
     next();
   };
 }
@@ -102,7 +106,7 @@ function runMiddleware(middleware: RequestHandler, req: Request, res: Response):
 }
 
 export function principal(res: Response): AdminPrincipal {
-  return (res.locals.admin as AdminPrincipal | undefined) ?? { role: 'anonymous' };
+  return adminPrincipalSlot.get(res) ?? { role: 'anonymous' };
 }
 
 /** Operator or tenant admin (of any tenant). */

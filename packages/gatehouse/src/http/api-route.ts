@@ -5,7 +5,8 @@ import type { RouteConfig } from '../config/schema.ts';
 import { isDpopBound, type SessionRecord } from '../session/model.ts';
 import { forwardRequest } from '../proxy/forward.ts';
 import { upstreamRequestHeaders } from '../proxy/headers.ts';
-import { matchRoute, type RouteMatch } from '../proxy/routes.ts';
+import { matchRoute } from '../proxy/routes.ts';
+import { apiRouteSlot, sessionRecordSlot } from './request-state.ts';
 import { readRequestSession, slideSessionIfDue } from './session-access.ts';
 import { clientIp } from './rate-limit.ts';
 
@@ -21,7 +22,7 @@ export function resolveApiRoute(ctx: GatehouseContext): RequestHandler {
         headers: { allow: match.route.methods.join(', ') },
       });
     }
-    res.locals.apiRoute = match;
+    apiRouteSlot.set(res, match);
     next();
   };
 }
@@ -37,11 +38,13 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
   const publicUrl = new URL(ctx.publicOrigin);
   const onDrain = (end: () => void) => ctx.drain.onDrain(end);
   return async (req: Request, res: Response) => {
-    const { route, upstreamUrl } = res.locals.apiRoute as RouteMatch;
+    const match = apiRouteSlot.get(res);
+    if (!match) throw new Error('apiProxy runs after resolveApiRoute');
+    const { route, upstreamUrl } = match;
 
     const session = await readRequestSession(ctx, req);
     // Whom the access line names (tenant, provider, user digest), read only if it is written.
-    if (session) res.locals.sessionRecord = session.record;
+    if (session) sessionRecordSlot.set(res, session.record);
     if (!session && (route.tokenMode === 'user' || route.tokenMode === 'gatehouse')) {
       throw problem('unauthenticated');
     }

@@ -1,6 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { GatehouseContext } from '../context.ts';
-import type { RouteConfig } from '../config/schema.ts';
 import { problem } from '../errors.ts';
 import {
   assertCsrf,
@@ -11,15 +10,12 @@ import {
 } from '../proxy/forward-auth.ts';
 import { openClaims, type SessionRecord } from '../session/model.ts';
 import { refuseDpopBound, upstreamToken } from './api-route.ts';
+import { gatewaySlot, sessionRecordSlot } from './request-state.ts';
 import { readRequestSession, slideSessionIfDue } from './session-access.ts';
 
 export const AUTHZ_PATH = '/bff/authz';
 
 type TrustFunction = (address: string, hop: number) => boolean;
-
-interface GatewayDecision {
-  route: RouteConfig | undefined;
-}
 
 /**
  * `/bff/authz`, before the session is read: the peer must be a trusted proxy (Express
@@ -47,7 +43,7 @@ export function authzChecks(ctx: GatehouseContext): RequestHandler {
       ctx.config.gateway.route,
       original.method,
     );
-    res.locals.gateway = { route } satisfies GatewayDecision;
+    gatewaySlot.set(res, { route });
     next();
   };
 }
@@ -60,11 +56,13 @@ export function authzChecks(ctx: GatehouseContext): RequestHandler {
  */
 export function authzAnswer(ctx: GatehouseContext): RequestHandler {
   return async (req: Request, res: Response) => {
-    const { route } = res.locals.gateway as GatewayDecision;
+    const decision = gatewaySlot.get(res);
+    if (!decision) throw new Error('authzAnswer runs after authzChecks');
+    const { route } = decision;
     res.setHeader('cache-control', 'no-store');
 
     const session = await readRequestSession(ctx, req);
-    if (session) res.locals.sessionRecord = session.record;
+    if (session) sessionRecordSlot.set(res, session.record);
     if (!session) {
       if (needsSession(route)) throw problem('unauthenticated');
       res.status(200).end();
