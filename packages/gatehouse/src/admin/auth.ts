@@ -8,6 +8,20 @@ import { requestSlot } from '../http/request-state.ts';
 import { openClaims, sessionUser } from '../session/model.ts';
 import { matchesAdminRule } from '../tenants/admin-rule.ts';
 
+/** Who calls the admin API: what it uses of the context. */
+export type AdminAuthDeps = Pick<
+  GatehouseContext,
+  | 'clock'
+  | 'config'
+  | 'cookies'
+  | 'metrics'
+  | 'publicOrigin'
+  | 'registry'
+  | 'sessions'
+  | 'testControls'
+  | 'vault'
+>;
+
 /** Who may call a route: everyone, any admin, the operator, or the operator and that tenant's admins. */
 export type AdminAccess = 'public' | 'admin' | 'operator' | 'tenant';
 
@@ -55,7 +69,7 @@ export { matchesAdminRule };
  * otherwise the session cookie, which — being ambient — must come with `X-CSRF: 1` from our
  * own origin. A bad bearer token is a 401, never a fall-back to the cookie.
  */
-export function identifyAdmin(ctx: GatehouseContext): RequestHandler {
+export function identifyAdmin(ctx: AdminAuthDeps): RequestHandler {
   const isOperatorToken = operatorTokenMatcher(ctx.config.adminToken);
   const csrf = requireCsrfHeader(ctx.publicOrigin);
   return async (req, res, next) => {
@@ -65,7 +79,7 @@ export function identifyAdmin(ctx: GatehouseContext): RequestHandler {
 }
 
 async function principalOf(
-  ctx: GatehouseContext,
+  ctx: AdminAuthDeps,
   req: Request,
   res: Response,
   isOperatorToken: (token: string) => boolean,

@@ -10,7 +10,25 @@ import { rateLimited } from './rate-limit.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
 import { tenantPage } from './tenant-page.ts';
 
-export function bffRouter(ctx: GatehouseContext): Router {
+/** The /bff routes (their route files' dependencies together): what it uses of the context. */
+export type BffRoutesDeps = Pick<
+  GatehouseContext,
+  | 'audit'
+  | 'clock'
+  | 'config'
+  | 'cookies'
+  | 'metrics'
+  | 'providers'
+  | 'publicOrigin'
+  | 'rateLimits'
+  | 'registry'
+  | 'sessions'
+  | 'testControls'
+  | 'transactions'
+  | 'vault'
+>;
+
+export function bffRouter(ctx: BffRoutesDeps): Router {
   const router = express.Router();
   const logoutCsrf = requireCsrfHeaderOrSameOriginForm(ctx.publicOrigin);
   router.get('/login', rateLimited(ctx.rateLimits, 'loginStart'), (req, res) =>
@@ -28,7 +46,7 @@ export function bffRouter(ctx: GatehouseContext): Router {
   return router;
 }
 
-async function currentUser(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+async function currentUser(ctx: BffRoutesDeps, req: Request, res: Response): Promise<void> {
   let record = await activeSession(ctx, req);
   if (!record) throw problem('unauthenticated');
   if (req.query.slide !== 'false') record = await slideIfDue(ctx, req, record);

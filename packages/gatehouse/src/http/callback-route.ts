@@ -11,6 +11,23 @@ import { clientIp } from './rate-limit.ts';
 import { activeSession } from './session-access.ts';
 import { sendTestSignInPage, testSignInResult } from './test-sign-in.ts';
 
+/** The callback: what it uses of the context. */
+export type CallbackRouteDeps = Pick<
+  GatehouseContext,
+  | 'audit'
+  | 'clock'
+  | 'config'
+  | 'cookies'
+  | 'metrics'
+  | 'providers'
+  | 'rateLimits'
+  | 'registry'
+  | 'sessions'
+  | 'testControls'
+  | 'transactions'
+  | 'vault'
+>;
+
 /** `GET /bff/callback/:tenant/:provider`: the adapter of `oidc/callback.ts` `finishCallback`. */
 
 /**
@@ -19,7 +36,7 @@ import { sendTestSignInPage, testSignInResult } from './test-sign-in.ts';
  * any other failure remembers the tenant, provider and the attempt's return path, so that the
  * page's "Try again" restarts the same sign-in.
  */
-export async function callback(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+export async function callback(ctx: CallbackRouteDeps, req: Request, res: Response): Promise<void> {
   try {
     await auditedLogin(ctx, req, res);
   } catch (error) {
@@ -42,7 +59,7 @@ export async function callback(ctx: GatehouseContext, req: Request, res: Respons
 }
 
 /** Whether this browser holds a live session (a store failure counts as no). */
-async function signedIn(ctx: GatehouseContext, req: Request): Promise<boolean> {
+async function signedIn(ctx: CallbackRouteDeps, req: Request): Promise<boolean> {
   try {
     return (await activeSession(ctx, req)) !== undefined;
   } catch {
@@ -56,7 +73,7 @@ async function signedIn(ctx: GatehouseContext, req: Request): Promise<boolean> {
  * the problem code as the reason).
  */
 async function finishLoginCounted(
-  ctx: GatehouseContext,
+  ctx: CallbackRouteDeps,
   req: Request,
   res: Response,
 ): Promise<LoginOutcome> {
@@ -85,7 +102,7 @@ async function finishLoginCounted(
  * as reason (the tenant of a failure is the one in the path; the audit log keeps it only when
  * that tenant exists).
  */
-async function auditedLogin(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+async function auditedLogin(ctx: CallbackRouteDeps, req: Request, res: Response): Promise<void> {
   // Whatever a caller put in the path: only so much of it goes into a log line.
   const tenant = String(req.params.tenant).slice(0, 64);
   const provider = String(req.params.provider).slice(0, 64);
@@ -136,7 +153,7 @@ interface LoginOutcome {
 }
 
 async function finishLogin(
-  ctx: GatehouseContext,
+  ctx: CallbackRouteDeps,
   req: Request,
   res: Response,
 ): Promise<LoginOutcome> {

@@ -7,13 +7,25 @@ import { readCookie } from './cookies.ts';
 import { validateReturnTo } from './return-to.ts';
 import { testSignInAdmin } from './test-sign-in.ts';
 
+/** Login start and home realm: what it uses of the context. */
+export type LoginRoutesDeps = Pick<
+  GatehouseContext,
+  | 'clock'
+  | 'config'
+  | 'cookies'
+  | 'metrics'
+  | 'providers'
+  | 'publicOrigin'
+  | 'registry'
+  | 'sessions'
+  | 'testControls'
+  | 'transactions'
+  | 'vault'
+>;
+
 /** `GET /bff/login` (a sign-in, or a tenant admin's test sign-in) and `GET /bff/home-realm`. */
 
-export async function startLogin(
-  ctx: GatehouseContext,
-  req: Request,
-  res: Response,
-): Promise<void> {
+export async function startLogin(ctx: LoginRoutesDeps, req: Request, res: Response): Promise<void> {
   const mode = singleQueryValue(req, 'mode');
   if (mode !== undefined && mode !== 'test') {
     throw problem('invalid_parameter', { detail: 'The "mode" parameter can only be "test".' });
@@ -62,7 +74,7 @@ export async function startLogin(
  * `mode=test`: a tenant admin tries one provider (`tenant` and `provider` named) in a popup.
  * Only a signed-in admin of that tenant may; the callback then creates no session.
  */
-async function startTestSignIn(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+async function startTestSignIn(ctx: LoginRoutesDeps, req: Request, res: Response): Promise<void> {
   const tenantId = singleQueryValue(req, 'tenant');
   const providerId = singleQueryValue(req, 'provider');
   if (!tenantId || !providerId) {
@@ -84,7 +96,7 @@ async function startTestSignIn(ctx: GatehouseContext, req: Request, res: Respons
   res.redirect(302, url.href);
 }
 
-function setLoginBinding(ctx: GatehouseContext, res: Response, binding: string): void {
+function setLoginBinding(ctx: LoginRoutesDeps, res: Response, binding: string): void {
   // Lax so that it comes back on the IdP's top-level redirect to our callback.
   res.cookie(ctx.cookies.loginBinding, binding, {
     httpOnly: true,
@@ -96,7 +108,7 @@ function setLoginBinding(ctx: GatehouseContext, res: Response, binding: string):
 }
 
 /** The resource indicators (RFC 8707) of the API routes a tenant's sessions may use. */
-function resourcesFor(ctx: GatehouseContext, tenantId: string): string[] {
+function resourcesFor(ctx: LoginRoutesDeps, tenantId: string): string[] {
   const resources = ctx.config.routes
     .filter((route) => route.resource && (!route.tenants || route.tenants.includes(tenantId)))
     .map((route) => route.resource ?? '');
@@ -108,7 +120,7 @@ function resourcesFor(ctx: GatehouseContext, tenantId: string): string[] {
  * request may carry no Host at all: it signs in like any request for an unknown host does.
  */
 async function tenantForRequestHost(
-  ctx: GatehouseContext,
+  ctx: LoginRoutesDeps,
   req: Request,
 ): Promise<string | undefined> {
   const host: string | undefined = req.hostname;
@@ -122,14 +134,14 @@ async function tenantForRequestHost(
  * navigates to `/bff/login`. It tells no more than `/bff/login?email=…` does, under the same
  * rate limit, and starts no login.
  */
-export async function homeRealm(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+export async function homeRealm(ctx: LoginRoutesDeps, req: Request, res: Response): Promise<void> {
   const email = singleQueryValue(req, 'email');
   if (!email) throw problem('invalid_parameter', { detail: 'The "email" parameter is required.' });
   res.json({ tenant: await tenantForEmail(ctx, email) });
 }
 
 /** Home-realm discovery: the tenant owning the email's domain; unknown domains reveal nothing. */
-async function tenantForEmail(ctx: GatehouseContext, email: string): Promise<string> {
+async function tenantForEmail(ctx: LoginRoutesDeps, email: string): Promise<string> {
   const domain =
     email.length > 320 ? undefined : /^[^@\s]+@([^@\s]+)$/.exec(email.trim())?.[1]?.toLowerCase();
   const tenant = domain ? await ctx.registry.tenantForEmailDomain(domain) : undefined;

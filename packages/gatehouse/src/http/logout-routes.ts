@@ -9,6 +9,20 @@ import { addLogContext, auditOrigin } from './audit-origin.ts';
 import { promisify, singleQueryValue } from './bff-request.ts';
 import { validateReturnTo } from './return-to.ts';
 
+/** Logout and signed-out: what it uses of the context. */
+export type LogoutRoutesDeps = Pick<
+  GatehouseContext,
+  | 'audit'
+  | 'config'
+  | 'cookies'
+  | 'metrics'
+  | 'providers'
+  | 'publicOrigin'
+  | 'sessions'
+  | 'transactions'
+  | 'vault'
+>;
+
 /** `POST` and `GET /bff/logout`, `GET /bff/signed-out`: the adapter of `oidc/sign-out.ts` `signOut`. */
 
 /**
@@ -20,7 +34,7 @@ import { validateReturnTo } from './return-to.ts';
  * redirect), and no body carries a URL or a token.
  */
 export async function logout(
-  ctx: GatehouseContext,
+  ctx: LogoutRoutesDeps,
   req: Request,
   res: Response,
   status: 302 | 303,
@@ -88,7 +102,7 @@ function redirectWithoutBody(res: Response, status: 302 | 303, url: string): voi
  * redirect URI registered there). The `state` Gatehouse sent says where in the app to go; a
  * missing, unknown, expired or reused one lands on `/`, with nothing said about why.
  */
-export async function signedOut(ctx: GatehouseContext, req: Request, res: Response): Promise<void> {
+export async function signedOut(ctx: LogoutRoutesDeps, req: Request, res: Response): Promise<void> {
   const state = req.query.state;
   const returnTo = await takeLogout(
     ctx.transactions,
