@@ -4,9 +4,28 @@ import type { GatehouseContext } from '../context.ts';
 import type { AdminPrincipal } from './auth.ts';
 import type { DocumentedRoute } from './openapi.ts';
 
+/** What the admin API uses of the context: its handlers', its caller identification's, its limits. */
+export type AdminDeps = Pick<
+  GatehouseContext,
+  | 'audit'
+  | 'clientKeys'
+  | 'clock'
+  | 'config'
+  | 'cookies'
+  | 'metrics'
+  | 'providerChecks'
+  | 'providers'
+  | 'publicOrigin'
+  | 'rateLimits'
+  | 'registry'
+  | 'sessions'
+  | 'testControls'
+  | 'vault'
+>;
+
 /** What an admin endpoint's handler is given: the caller, the checked body and path parameters. */
 export interface AdminCall<Body> {
-  ctx: GatehouseContext;
+  ctx: AdminDeps;
   req: Request;
   who: AdminPrincipal;
   body: Body;

@@ -4,8 +4,23 @@ import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
 import { activeSession, slideIfDue } from '../http/session-access.ts';
 import { requireCsrfHeader } from '../http/csrf.ts';
+import { requestSlot } from '../http/request-state.ts';
 import { openClaims, sessionUser } from '../session/model.ts';
 import { matchesAdminRule } from '../tenants/admin-rule.ts';
+
+/** Who calls the admin API: what it uses of the context. */
+export type AdminAuthDeps = Pick<
+  GatehouseContext,
+  | 'clock'
+  | 'config'
+  | 'cookies'
+  | 'metrics'
+  | 'publicOrigin'
+  | 'registry'
+  | 'sessions'
+  | 'testControls'
+  | 'vault'
+>;
 
 /** Who may call a route: everyone, any admin, the operator, or the operator and that tenant's admins. */
 export type AdminAccess = 'public' | 'admin' | 'operator' | 'tenant';
@@ -25,6 +40,9 @@ export type AdminPrincipal =
   /** Signed in, but not matching the tenant's admin rule. */
   | { role: 'user'; tenant: string }
   | { role: 'anonymous' };
+
+/** Who the caller is, once {@link identifyAdmin} has looked. */
+const adminPrincipalSlot = requestSlot<AdminPrincipal>('admin');
 
 const BEARER = /^Bearer +([\x21-\x7e]{1,512})$/i;
 
@@ -51,17 +69,17 @@ export { matchesAdminRule };
  * otherwise the session cookie, which — being ambient — must come with `X-CSRF: 1` from our
  * own origin. A bad bearer token is a 401, never a fall-back to the cookie.
  */
-export function identifyAdmin(ctx: GatehouseContext): RequestHandler {
+export function identifyAdmin(ctx: AdminAuthDeps): RequestHandler {
   const isOperatorToken = operatorTokenMatcher(ctx.config.adminToken);
   const csrf = requireCsrfHeader(ctx.publicOrigin);
   return async (req, res, next) => {
-    res.locals.admin = await principalOf(ctx, req, res, isOperatorToken, csrf);
+    adminPrincipalSlot.set(res, await principalOf(ctx, req, res, isOperatorToken, csrf));
     next();
   };
 }
 
 async function principalOf(
-  ctx: GatehouseContext,
+  ctx: AdminAuthDeps,
   req: Request,
   res: Response,
   isOperatorToken: (token: string) => boolean,
@@ -102,7 +120,7 @@ function runMiddleware(middleware: RequestHandler, req: Request, res: Response):
 }
 
 export function principal(res: Response): AdminPrincipal {
-  return (res.locals.admin as AdminPrincipal | undefined) ?? { role: 'anonymous' };
+  return adminPrincipalSlot.get(res) ?? { role: 'anonymous' };
 }
 
 /** Operator or tenant admin (of any tenant). */

@@ -3,6 +3,9 @@ import type { GatehouseContext } from '../context.ts';
 import type { AdminAccess } from './auth.ts';
 import { problemSchema } from './schemas.ts';
 
+/** The OpenAPI document: what it uses of the context. */
+export type OpenApiDeps = Pick<GatehouseContext, 'cookies' | 'publicOrigin'>;
+
 type JsonObject = Record<string, unknown>;
 
 /**
@@ -121,7 +124,7 @@ const SECURITY = {
  * the router uses, so it cannot drift from what is served.
  */
 export function buildOpenApiDocument(
-  ctx: GatehouseContext,
+  ctx: OpenApiDeps,
   routes: readonly DocumentedRoute[],
 ): JsonObject {
   const paths: Record<string, JsonObject> = {};

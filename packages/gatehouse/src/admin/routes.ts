@@ -24,7 +24,7 @@ import {
 import { clientIp, rateLimited } from '../http/rate-limit.ts';
 import { auditOrigin } from '../http/audit-origin.ts';
 import { adminActor, auditAdminCall, auditTrailRoute } from './audit.ts';
-import type { AdminCall, AdminRoute } from './admin-route.ts';
+import type { AdminCall, AdminDeps, AdminRoute } from './admin-route.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import {
   apiKeyCreateSchema,
@@ -84,7 +84,10 @@ function apiKeyOut(key: { id: string; label?: string | undefined; createdAt: num
 }
 
 /** An explicit allow-list of fields: whatever a provider carries internally, no secret leaves. */
-export function providerAnswer(ctx: GatehouseContext, provider: Provider): ProviderAnswer {
+export function providerAnswer(
+  ctx: Pick<GatehouseContext, 'publicOrigin'>,
+  provider: Provider,
+): ProviderAnswer {
   const uris = providerUris(ctx.publicOrigin, provider.tenant, provider.id);
   return {
     provider: {
@@ -104,7 +107,7 @@ export function providerAnswer(ctx: GatehouseContext, provider: Provider): Provi
 
 /** A provider that signs client assertions (private_key_jwt), config or dynamic. */
 async function keyedProvider(
-  ctx: GatehouseContext,
+  ctx: Pick<GatehouseContext, 'registry'>,
   tenant: string | undefined,
   id: string | undefined,
 ): Promise<Provider> {
@@ -114,7 +117,7 @@ async function keyedProvider(
 }
 
 async function clientKeyList(
-  ctx: GatehouseContext,
+  ctx: Pick<GatehouseContext, 'clientKeys' | 'publicOrigin'>,
   provider: Provider,
 ): Promise<z.infer<typeof clientKeyListSchema>> {
   const keys = await ctx.clientKeys.list(provider.tenant, provider.id);
@@ -135,14 +138,17 @@ function clientKeyOut(key: ClientKeySummary) {
   };
 }
 
-async function existingTenant(ctx: GatehouseContext, id: string | undefined): Promise<Tenant> {
+async function existingTenant(
+  ctx: Pick<GatehouseContext, 'registry'>,
+  id: string | undefined,
+): Promise<Tenant> {
   const tenant = id === undefined ? undefined : await ctx.registry.tenant(id);
   if (!tenant) throw problem('unknown_tenant');
   return tenant;
 }
 
 async function existingProvider(
-  ctx: GatehouseContext,
+  ctx: Pick<GatehouseContext, 'registry'>,
   tenant: string | undefined,
   id: string | undefined,
 ): Promise<Provider> {
@@ -157,7 +163,7 @@ async function existingProvider(
  * A provider is stored only after its checks pass. One saved disabled is not contacted (so an
  * unreachable IdP can still be switched off); enabling it later runs every check.
  */
-function providerChecks(ctx: GatehouseContext) {
+function providerChecks(ctx: Pick<GatehouseContext, 'providerChecks' | 'publicOrigin'>) {
   return async (candidate: ProviderCandidate, clientSecret: string | undefined): Promise<void> => {
     if (candidate.enabled) {
       assertChecksPassed(await runChecks(ctx, candidate, clientSecret));
@@ -169,7 +175,7 @@ function providerChecks(ctx: GatehouseContext) {
 
 /** Every check for a provider (stored or candidate), with the secret it would present. */
 async function runChecks(
-  ctx: GatehouseContext,
+  ctx: Pick<GatehouseContext, 'providerChecks' | 'publicOrigin'>,
   provider: ProviderSettings & { id: string; tenant: string },
   clientSecret: string | undefined,
 ): Promise<ProviderCheckReport> {
@@ -590,7 +596,7 @@ export const ADMIN_ROUTES: readonly AdminRoute[] = [
 const MAX_LISTED_SESSIONS = 500;
 
 async function tenantSessionOut(
-  ctx: GatehouseContext,
+  ctx: Pick<GatehouseContext, 'vault'>,
   record: SessionRecord,
   own: string | undefined,
 ): Promise<z.infer<typeof tenantSessionListSchema>['sessions'][number]> {
@@ -626,7 +632,7 @@ async function endSessions(
  * even parsed; then each route checks its access (operator, or the admin of exactly the tenant
  * in the path) before looking anything up, so another tenant's ids reveal nothing.
  */
-export function adminRouter(ctx: GatehouseContext): Router {
+export function adminRouter(ctx: AdminDeps): Router {
   const router = express.Router();
   const document = buildOpenApiDocument(ctx, ADMIN_ROUTES);
   router.get('/openapi.json', (_req, res) => {
@@ -642,7 +648,7 @@ export function adminRouter(ctx: GatehouseContext): Router {
 }
 
 async function runRoute(
-  ctx: GatehouseContext,
+  ctx: AdminDeps,
   definition: AdminRoute,
   req: Request,
   res: Response,

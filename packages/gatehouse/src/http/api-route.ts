@@ -5,15 +5,37 @@ import type { RouteConfig } from '../config/schema.ts';
 import { isDpopBound, type SessionRecord } from '../session/model.ts';
 import { forwardRequest } from '../proxy/forward.ts';
 import { upstreamRequestHeaders } from '../proxy/headers.ts';
-import { matchRoute, type RouteMatch } from '../proxy/routes.ts';
+import { matchRoute } from '../proxy/routes.ts';
+import { apiRouteSlot, sessionRecordSlot } from './request-state.ts';
 import { readRequestSession, slideSessionIfDue } from './session-access.ts';
 import { clientIp } from './rate-limit.ts';
+
+/** The /api routes: what it uses of the context. */
+export type ApiRouteDeps = Pick<
+  GatehouseContext,
+  | 'clock'
+  | 'config'
+  | 'cookies'
+  | 'downstreamTokens'
+  | 'drain'
+  | 'metrics'
+  | 'publicOrigin'
+  | 'rateLimits'
+  | 'refresher'
+  | 'registry'
+  | 'sessions'
+  | 'testControls'
+  | 'upstreams'
+>;
+
+/** The token for an upstream: the IdP's (refreshed when due) or a Gatehouse-signed one. */
+export type UpstreamTokenDeps = Pick<GatehouseContext, 'downstreamTokens' | 'refresher'>;
 
 /**
  * Route lookup and method allow-list, before the session is read: a request that is refused
  * anyway (bad path, unknown route, wrong method) costs no store access.
  */
-export function resolveApiRoute(ctx: GatehouseContext): RequestHandler {
+export function resolveApiRoute(ctx: ApiRouteDeps): RequestHandler {
   return (req, res, next) => {
     const match = matchRoute(ctx.config.routes, req.originalUrl);
     if (!match.route.methods.includes(req.method as (typeof match.route.methods)[number])) {
@@ -21,7 +43,7 @@ export function resolveApiRoute(ctx: GatehouseContext): RequestHandler {
         headers: { allow: match.route.methods.join(', ') },
       });
     }
-    res.locals.apiRoute = match;
+    apiRouteSlot.set(res, match);
     next();
   };
 }
@@ -32,16 +54,18 @@ export function resolveApiRoute(ctx: GatehouseContext): RequestHandler {
  * (refreshing first when it is about to expire), then streaming to the upstream. At steady
  * state: one Redis read and no write.
  */
-export function apiProxy(ctx: GatehouseContext): RequestHandler {
+export function apiProxy(ctx: ApiRouteDeps): RequestHandler {
   // Per deployment, not per request.
   const publicUrl = new URL(ctx.publicOrigin);
   const onDrain = (end: () => void) => ctx.drain.onDrain(end);
   return async (req: Request, res: Response) => {
-    const { route, upstreamUrl } = res.locals.apiRoute as RouteMatch;
+    const match = apiRouteSlot.get(res);
+    if (!match) throw new Error('apiProxy runs after resolveApiRoute');
+    const { route, upstreamUrl } = match;
 
     const session = await readRequestSession(ctx, req);
     // Whom the access line names (tenant, provider, user digest), read only if it is written.
-    if (session) res.locals.sessionRecord = session.record;
+    if (session) sessionRecordSlot.set(res, session.record);
     if (!session && (route.tokenMode === 'user' || route.tokenMode === 'gatehouse')) {
       throw problem('unauthenticated');
     }
@@ -114,7 +138,7 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
  * would go out as a Bearer token, so the call is refused (403 `dpop_not_accepted`).
  */
 export async function upstreamToken(
-  ctx: GatehouseContext,
+  ctx: UpstreamTokenDeps,
   sid: string,
   route: RouteConfig,
   record: SessionRecord,

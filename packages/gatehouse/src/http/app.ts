@@ -28,7 +28,10 @@ export interface AppOptions {
   ping: () => Promise<void>;
 }
 
-/** The Express adapter: maps HTTP onto the core; every route file only composes named steps. */
+/**
+ * The Express adapter: maps HTTP onto the core; every route file only composes named steps. It
+ * takes the whole context because it hands each router the part that router names.
+ */
 export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
@@ -112,7 +115,7 @@ const noStore: RequestHandler = (_req, res, next) => {
  * helmet's headers (CSP, HSTS over https, no-referrer, nosniff, …). They are the same for every
  * request, so helmet runs once at start-up and each request gets the captured list.
  */
-function securityHeaders(ctx: GatehouseContext): RequestHandler {
+function securityHeaders(ctx: Pick<GatehouseContext, 'config'>): RequestHandler {
   const headers = capturedHeaders(helmetMiddleware(ctx.config.secureCookies));
   return (_req, res, next) => {
     for (const [name, value] of headers) res.setHeader(name, value);
@@ -167,7 +170,10 @@ function helmetMiddleware(https: boolean): RequestHandler {
  * in the client's offline queue and signs the user out as soon as Redis is back. Sessions end only
  * explicitly (`req.session.destroy`, `regenerate`, `SessionService.end`).
  */
-export function sessionMiddleware(ctx: GatehouseContext, store: session.Store): RequestHandler {
+export function sessionMiddleware(
+  ctx: Pick<GatehouseContext, 'config' | 'cookies'>,
+  store: session.Store,
+): RequestHandler {
   return session({
     name: ctx.cookies.session,
     secret: [...ctx.config.session.secrets],

@@ -1,6 +1,5 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { GatehouseContext } from '../context.ts';
-import type { RouteConfig } from '../config/schema.ts';
 import { problem } from '../errors.ts';
 import {
   assertCsrf,
@@ -11,15 +10,28 @@ import {
 } from '../proxy/forward-auth.ts';
 import { openClaims, type SessionRecord } from '../session/model.ts';
 import { refuseDpopBound, upstreamToken } from './api-route.ts';
+import { gatewaySlot, sessionRecordSlot } from './request-state.ts';
 import { readRequestSession, slideSessionIfDue } from './session-access.ts';
+
+/** Forward-auth (gateway mode): what it uses of the context. */
+export type AuthzRouteDeps = Pick<
+  GatehouseContext,
+  | 'clock'
+  | 'config'
+  | 'cookies'
+  | 'downstreamTokens'
+  | 'metrics'
+  | 'publicOrigin'
+  | 'refresher'
+  | 'registry'
+  | 'sessions'
+  | 'testControls'
+  | 'vault'
+>;
 
 export const AUTHZ_PATH = '/bff/authz';
 
 type TrustFunction = (address: string, hop: number) => boolean;
-
-interface GatewayDecision {
-  route: RouteConfig | undefined;
-}
 
 /**
  * `/bff/authz`, before the session is read: the peer must be a trusted proxy (Express
@@ -27,7 +39,7 @@ interface GatewayDecision {
  * method, and the route (`?route=<name>` or `gateway.route`) must allow that method. A refused
  * request costs no store access.
  */
-export function authzChecks(ctx: GatehouseContext): RequestHandler {
+export function authzChecks(ctx: AuthzRouteDeps): RequestHandler {
   return (req, res, next) => {
     // Exactly this path: Express would also match `/bff/AUTHZ` and `/bff/authz/`, which a
     // gateway's rule that keeps browsers off `/bff/authz` might not cover.
@@ -47,7 +59,7 @@ export function authzChecks(ctx: GatehouseContext): RequestHandler {
       ctx.config.gateway.route,
       original.method,
     );
-    res.locals.gateway = { route } satisfies GatewayDecision;
+    gatewaySlot.set(res, { route });
     next();
   };
 }
@@ -58,13 +70,15 @@ export function authzChecks(ctx: GatehouseContext): RequestHandler {
  * `200` with `Authorization: Bearer …` and the identity headers for the gateway to pass on, and
  * no body. Without a session: 401, unless the route lets anonymous calls through.
  */
-export function authzAnswer(ctx: GatehouseContext): RequestHandler {
+export function authzAnswer(ctx: AuthzRouteDeps): RequestHandler {
   return async (req: Request, res: Response) => {
-    const { route } = res.locals.gateway as GatewayDecision;
+    const decision = gatewaySlot.get(res);
+    if (!decision) throw new Error('authzAnswer runs after authzChecks');
+    const { route } = decision;
     res.setHeader('cache-control', 'no-store');
 
     const session = await readRequestSession(ctx, req);
-    if (session) res.locals.sessionRecord = session.record;
+    if (session) sessionRecordSlot.set(res, session.record);
     if (!session) {
       if (needsSession(route)) throw problem('unauthenticated');
       res.status(200).end();
@@ -99,7 +113,7 @@ const openedSubjects = new Map<string, string>();
 const MAX_OPENED_SUBJECTS = 10_000;
 
 /** The session's raw `sub`, from its sealed claims (kept in clear only as a digest). */
-async function subjectOf(ctx: GatehouseContext, record: SessionRecord): Promise<string> {
+async function subjectOf(ctx: AuthzRouteDeps, record: SessionRecord): Promise<string> {
   const known = openedSubjects.get(record.claims);
   if (known !== undefined) return known;
   const claims = await openClaims(ctx.vault, record);

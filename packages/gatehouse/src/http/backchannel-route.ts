@@ -6,13 +6,16 @@ import type { BackchannelOutcome } from '../observability/metrics.ts';
 import { slug } from '../config/schema.ts';
 import { addLogContext, auditOrigin } from './audit-origin.ts';
 
+/** Back-channel logout: what it uses of the context. */
+export type BackchannelRouteDeps = Pick<GatehouseContext, 'backchannel' | 'metrics' | 'rateLimits'>;
+
 /**
  * `POST /bff/backchannel-logout/:tenant/:provider` with a form-encoded `logout_token`, called by
  * the IdP (server to server: no cookie, no CSRF header). 200 when the token is valid, whether
  * or not a session matched; 400 otherwise; 503 (`store_unavailable`, with `Retry-After`) when
  * the sessions cannot be ended now — an IdP that retries delivers it again later.
  */
-export function backchannelLogoutRoute(ctx: GatehouseContext): RequestHandler[] {
+export function backchannelLogoutRoute(ctx: BackchannelRouteDeps): RequestHandler[] {
   return [
     // Per provider, before the body is even parsed; ids that cannot exist share one key.
     async (req, _res, next) => {

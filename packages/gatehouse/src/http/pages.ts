@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 import type { Request, RequestHandler, Response } from 'express';
 import type { GatehouseError } from '../errors.ts';
 import type { ProblemCode } from '../problems.ts';
+import { signInRetrySlot, type SignInRetry } from './request-state.ts';
 
 /**
  * The pages Gatehouse renders itself (a sign-in that failed, an unknown organisation, a bad
@@ -97,22 +98,15 @@ export function renderPage(content: PageContent): string {
   );
 }
 
-/** What "Try again" on a failed callback restarts: the same tenant, provider and return path. */
-export interface SignInRetry {
-  tenant: string;
-  provider: string;
-  returnTo: string;
-}
-
-const RETRY_KEY = Symbol('gatehouse.signInRetry');
+export type { SignInRetry };
 
 /** Remembers, for the error page of this answer, how to restart the sign-in. */
 export function setSignInRetry(res: Response, retry: SignInRetry): void {
-  (res.locals as Record<symbol, SignInRetry>)[RETRY_KEY] = retry;
+  signInRetrySlot.set(res, retry);
 }
 
 function signInRetryOf(res: Response): SignInRetry | undefined {
-  return (res.locals as Record<symbol, SignInRetry | undefined>)[RETRY_KEY];
+  return signInRetrySlot.get(res);
 }
 
 const SLUG = /^[a-z0-9](?:[a-z0-9-]{0,62}[a-z0-9])?$/;

@@ -3,7 +3,13 @@ import type { IncomingMessage } from 'node:http';
 import type { Express, Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { loggableUrl } from '../observability/logger.ts';
-import { logContextOf, type LogContext } from './audit-origin.ts';
+import { logContextOf } from './audit-origin.ts';
+import {
+  accessLogDoneSlot,
+  apiRouteSlot,
+  logContextSlot,
+  type WithLocals,
+} from './request-state.ts';
 
 declare module 'node:http' {
   interface IncomingMessage {
@@ -47,18 +53,12 @@ export function requestLogLevel(
   return PROBES.has(path) && res.statusCode < 400 ? 'silent' : 'info';
 }
 
-/** Set on `res.locals` once the request's access line is written (or skipped). */
-export interface AccessLogState {
-  accessLogDone?: boolean;
-}
-
 /**
  * Whether this request's access line is already behind it: the connection closed (the client
  * left, or the answer is done) before a handler failed. The error handler then writes the
  * failure's own line, since no access line will carry it.
  */
-export const accessLogDone = (res: { locals: object }): boolean =>
-  (res.locals as AccessLogState).accessLogDone === true;
+export const accessLogDone = (res: WithLocals): boolean => accessLogDoneSlot.get(res) === true;
 
 /** What an access line says about the request: nothing but these fields (an allow-list). */
 function requestFields(req: IncomingMessage & { originalUrl?: string }) {
@@ -105,15 +105,15 @@ export function requestLog(
     res.setHeader('x-request-id', id);
     const started = performance.now();
     res.once('close', () => {
-      (res.locals as AccessLogState).accessLogDone = true;
+      accessLogDoneSlot.set(res, true);
       // An error after the answer had started: the level of the status it would have had.
-      const failedStatus = (res.locals as { logContext?: LogContext }).logContext?.errorStatus;
+      const failedStatus = logContextSlot.get(res)?.errorStatus;
       const level = requestLogLevel(req, { statusCode: failedStatus ?? res.statusCode });
       if (level === 'silent') return;
       const status = res.statusCode;
       const completed = res.writableFinished && !req.readableAborted;
-      // A proxied call that went well: sampled (res.locals.apiRoute marks a matched API route).
-      if (level === 'info' && status < 400 && completed && res.locals.apiRoute !== undefined) {
+      // A proxied call that went well: sampled (a matched API route is in its slot).
+      if (level === 'info' && status < 400 && completed && apiRouteSlot.get(res) !== undefined) {
         if (rate <= 0 || (rate < 1 && random() >= rate)) return;
       }
       // Whom the line names and an error's fields: built only for a line that is written.

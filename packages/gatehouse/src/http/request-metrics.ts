@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import type { Request, RequestHandler, Response } from 'express';
 import type { Metrics } from '../observability/metrics.ts';
-import type { RouteMatch } from '../proxy/routes.ts';
+import { apiRouteSlot } from './request-state.ts';
 
 const STARTED = Symbol('gatehouse.metrics.started');
 type Timed = Response & { [STARTED]?: number };
@@ -34,7 +34,7 @@ export function requestMetrics(metrics: Metrics): RequestHandler {
 function routeClass(req: Request, res: Response): string {
   const url = req.originalUrl;
   if (url.startsWith('/api/') || url === '/api') {
-    const match = res.locals.apiRoute as RouteMatch | undefined;
+    const match = apiRouteSlot.get(res);
     return match ? match.route.prefix : 'api:other';
   }
   if (url.startsWith('/bff/')) return 'bff';

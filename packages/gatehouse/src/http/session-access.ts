@@ -8,6 +8,12 @@ import type { SessionRecord } from '../session/model.ts';
 import { storeOutageSimulated } from '../session/test-controls.ts';
 import { auditOrigin } from './audit-origin.ts';
 
+/** The session of a request, read and kept live: what it uses of the context. */
+export type SessionAccessDeps = Pick<
+  GatehouseContext,
+  'clock' | 'config' | 'cookies' | 'metrics' | 'registry' | 'sessions' | 'testControls'
+>;
+
 /** A session read for one request: its id and its record. */
 export interface RequestSession {
   sid: string;
@@ -64,7 +70,7 @@ export function sessionIdFromCookie(
  * (never "signed out"); an expired session or a dead provider ends it (401 `session_expired`).
  */
 export async function readRequestSession(
-  ctx: GatehouseContext,
+  ctx: SessionAccessDeps,
   req: Request,
 ): Promise<RequestSession | undefined> {
   const sid = sessionIdFromCookie(
@@ -90,7 +96,7 @@ export async function readRequestSession(
  * even before the store drops it.
  */
 export async function activeSession(
-  ctx: GatehouseContext,
+  ctx: SessionAccessDeps,
   req: Request,
 ): Promise<SessionRecord | undefined> {
   const record = req.session.gh;
@@ -100,7 +106,7 @@ export async function activeSession(
 
 /** The record if its session is still live; otherwise the session ends here (401). */
 async function liveSession(
-  ctx: GatehouseContext,
+  ctx: SessionAccessDeps,
   req: Request,
   sid: string,
   record: SessionRecord,
@@ -131,7 +137,7 @@ async function liveSession(
 
 /** Moves the idle deadline forward at most once per slide interval: one write every few minutes. */
 export async function slideIfDue(
-  ctx: GatehouseContext,
+  ctx: SessionAccessDeps,
   req: Request,
   record: SessionRecord,
 ): Promise<SessionRecord> {
@@ -140,7 +146,7 @@ export async function slideIfDue(
 
 /** {@link slideIfDue} for a session read by {@link readRequestSession}. */
 export async function slideSessionIfDue(
-  ctx: GatehouseContext,
+  ctx: SessionAccessDeps,
   sid: string,
   record: SessionRecord,
 ): Promise<SessionRecord> {

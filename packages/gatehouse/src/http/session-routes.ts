@@ -6,12 +6,26 @@ import { auditOrigin, userActor } from './audit-origin.ts';
 import { activeSession } from './session-access.ts';
 import { requireCsrfHeader } from './csrf.ts';
 
+/** The session management routes: what it uses of the context. */
+export type SessionRoutesDeps = Pick<
+  GatehouseContext,
+  | 'clock'
+  | 'config'
+  | 'cookies'
+  | 'metrics'
+  | 'publicOrigin'
+  | 'registry'
+  | 'sessions'
+  | 'testControls'
+  | 'vault'
+>;
+
 /**
  * Session management for the signed-in user: `GET /bff/sessions` lists their sessions (by
  * opaque handle, never the session id), `DELETE /bff/sessions/:id` ends one, and
  * `POST /bff/sessions/end-others` ends all but the current one.
  */
-export function sessionRouter(ctx: GatehouseContext): Router {
+export function sessionRouter(ctx: SessionRoutesDeps): Router {
   const router = express.Router();
   const csrf = requireCsrfHeader(ctx.publicOrigin);
 
@@ -62,7 +76,7 @@ export function sessionRouter(ctx: GatehouseContext): Router {
 
 /** The live sessions of the signed-in user: the same (issuer, sub), in the same tenant. */
 async function userSessions(
-  ctx: GatehouseContext,
+  ctx: SessionRoutesDeps,
   req: Request,
 ): Promise<{ record: SessionRecord; sessions: Map<string, SessionRecord> }> {
   const record = await activeSession(ctx, req);

@@ -12,6 +12,21 @@ import {
 import { requireCsrfHeader } from './csrf.ts';
 import { activeSession } from './session-access.ts';
 
+/** The test controls: what it uses of the context. */
+export type TestControlsRouteDeps = Pick<
+  GatehouseContext,
+  | 'clock'
+  | 'config'
+  | 'cookies'
+  | 'metrics'
+  | 'providers'
+  | 'publicOrigin'
+  | 'registry'
+  | 'sessions'
+  | 'testControls'
+  | 'vault'
+>;
+
 const outageBody = z.strictObject({
   ms: z.number().int().min(1).max(MAX_SIMULATED_OUTAGE_MS),
 });
@@ -24,7 +39,7 @@ const outageBody = z.strictObject({
  * taken from the request. Without `testControls` in development mode every path answers
  * `404 test_controls_disabled`; in production mode nothing is mounted here at all.
  */
-export function testControlsRouter(ctx: GatehouseContext): Router {
+export function testControlsRouter(ctx: TestControlsRouteDeps): Router {
   const router = express.Router();
   const controls = ctx.testControls;
   if (!controls) {
@@ -60,7 +75,7 @@ export function testControlsRouter(ctx: GatehouseContext): Router {
 }
 
 function outage(
-  ctx: GatehouseContext,
+  ctx: TestControlsRouteDeps,
   controls: SessionTestControls,
   kind: SimulatedOutage,
 ): RequestHandler {
@@ -73,7 +88,7 @@ function outage(
 }
 
 /** The caller's own live session id; 401 without one. */
-async function ownSession(ctx: GatehouseContext, req: Request): Promise<string> {
+async function ownSession(ctx: TestControlsRouteDeps, req: Request): Promise<string> {
   const record = await activeSession(ctx, req);
   if (!record) throw problem('unauthenticated');
   return req.sessionID;
@@ -98,7 +113,7 @@ function readBody(req: Request): z.infer<typeof outageBody> {
  * outage for this session, answer `503 store_unavailable` as Gatehouse does when Redis is down.
  * Mounted only with `testControls`.
  */
-export function simulatedStoreOutage(ctx: GatehouseContext): RequestHandler {
+export function simulatedStoreOutage(ctx: TestControlsRouteDeps): RequestHandler {
   return (req, _res, next) => {
     if (storeOutageSimulated(req.session?.gh, ctx.clock())) {
       next(

@@ -5,6 +5,12 @@ import { filterClaims, openClaims, sessionUser } from '../session/model.ts';
 import { matchesAdminRule } from '../tenants/admin-rule.ts';
 import { activeSession } from './session-access.ts';
 
+/** Who may start a test sign-in: what it uses of the context. */
+export type TestSignInDeps = Pick<
+  GatehouseContext,
+  'clock' | 'config' | 'cookies' | 'metrics' | 'registry' | 'sessions' | 'testControls' | 'vault'
+>;
+
 /**
  * A tenant admin's test sign-in (`GET /bff/login?tenant=…&provider=…&mode=test`, opened by the
  * admin console in a popup): the whole code flow against the provider, then a small page saying
@@ -20,7 +26,7 @@ export const TEST_SIGN_IN_CHANNEL = 'gatehouse-test-sign-in';
  * admin's user digest, kept in the login transaction for the audit trail.
  */
 export async function testSignInAdmin(
-  ctx: GatehouseContext,
+  ctx: TestSignInDeps,
   req: Request,
   tenantId: string,
 ): Promise<string> {

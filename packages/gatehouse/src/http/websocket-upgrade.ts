@@ -21,6 +21,23 @@ import { problemBody, toGatehouseError } from './problem.ts';
 import { refuseDpopBound, upstreamToken } from './api-route.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
 
+/** The WebSocket proxy: what it uses of the context. */
+export type WebSocketProxyDeps = Pick<
+  GatehouseContext,
+  | 'clock'
+  | 'config'
+  | 'cookies'
+  | 'downstreamTokens'
+  | 'drain'
+  | 'logger'
+  | 'metrics'
+  | 'publicOrigin'
+  | 'refresher'
+  | 'registry'
+  | 'sessions'
+  | 'testControls'
+>;
+
 export interface WebSocketProxyOptions {
   /** The express-session middleware the HTTP routes use (same cookie, secrets and store). */
   sessions: RequestHandler;
@@ -51,7 +68,7 @@ const REFUSAL_LINGER_MS = 5000;
  * {@link SessionWatch} for the process) and with 1001 when the server drains.
  */
 export function createWebSocketProxy(
-  ctx: GatehouseContext,
+  ctx: WebSocketProxyDeps,
   options: WebSocketProxyOptions,
 ): WebSocketProxy {
   const servers = new Map<string, WebSocketServer>();
@@ -317,7 +334,7 @@ function readSession(sessions: RequestHandler, req: IncomingMessage): Promise<vo
 }
 
 /** Moves a session's idle deadline forward when due; a failure is retried at the next check. */
-async function slideSession(ctx: GatehouseContext, sid: string, record: SessionRecord) {
+async function slideSession(ctx: WebSocketProxyDeps, sid: string, record: SessionRecord) {
   const now = ctx.clock();
   if (now - record.lastSeenAtMs < ctx.sessions.slideIntervalMs(record)) return;
   try {

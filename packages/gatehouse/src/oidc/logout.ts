@@ -28,7 +28,7 @@ const STATE_SHAPE = /^[A-Za-z0-9_-]{43}$/;
 
 /** The `state` of one logout and where the app continues afterwards (kept in the key-value store). */
 export async function rememberLogout(
-  store: KeyValueStore,
+  store: Pick<KeyValueStore, 'put'>,
   returnTo: string,
   ttlMs = LOGOUT_STATE_TTL_MS,
 ): Promise<string> {
@@ -43,7 +43,7 @@ export async function rememberLogout(
  * lands on `/`); a store failure throws.
  */
 export async function takeLogout(
-  store: KeyValueStore,
+  store: Pick<KeyValueStore, 'take'>,
   state: string | undefined,
 ): Promise<string | undefined> {
   if (state === undefined || !STATE_SHAPE.test(state)) return undefined;

@@ -1,0 +1,190 @@
+import type { Request, Response } from 'express';
+import type { GatehouseContext } from '../context.ts';
+import { GatehouseError } from '../errors.ts';
+import { finishCallback } from '../oidc/callback.ts';
+import { loginAttempt } from '../oidc/login-attempts.ts';
+import { addLogContext, auditOrigin, userActor } from './audit-origin.ts';
+import { promisify } from './bff-request.ts';
+import { readCookie } from './cookies.ts';
+import { setSignInRetry } from './pages.ts';
+import { clientIp } from './rate-limit.ts';
+import { activeSession } from './session-access.ts';
+import { sendTestSignInPage, testSignInResult } from './test-sign-in.ts';
+
+/** The callback: what it uses of the context. */
+export type CallbackRouteDeps = Pick<
+  GatehouseContext,
+  | 'audit'
+  | 'clock'
+  | 'config'
+  | 'cookies'
+  | 'metrics'
+  | 'providers'
+  | 'rateLimits'
+  | 'registry'
+  | 'sessions'
+  | 'testControls'
+  | 'transactions'
+  | 'vault'
+>;
+
+/** `GET /bff/callback/:tenant/:provider`: the adapter of `oidc/callback.ts` `finishCallback`. */
+
+/**
+ * The callback, and what its failure page needs. A browser that is already signed in and comes
+ * back to a spent or expired callback (the Back button, a second tab) goes straight to the app;
+ * any other failure remembers the tenant, provider and the attempt's return path, so that the
+ * page's "Try again" restarts the same sign-in.
+ */
+export async function callback(ctx: CallbackRouteDeps, req: Request, res: Response): Promise<void> {
+  try {
+    await auditedLogin(ctx, req, res);
+  } catch (error) {
+    const state = typeof req.query.state === 'string' ? req.query.state : undefined;
+    const attempt = await loginAttempt(ctx, state).catch(() => undefined);
+    const spent =
+      error instanceof GatehouseError &&
+      (error.code === 'login_transaction_invalid' || error.code === 'login_expired');
+    if (spent && (await signedIn(ctx, req))) {
+      res.redirect(302, attempt?.returnTo ?? '/');
+      return;
+    }
+    setSignInRetry(res, {
+      tenant: String(req.params.tenant),
+      provider: String(req.params.provider),
+      returnTo: attempt?.returnTo ?? '/',
+    });
+    throw error;
+  }
+}
+
+/** Whether this browser holds a live session (a store failure counts as no). */
+async function signedIn(ctx: CallbackRouteDeps, req: Request): Promise<boolean> {
+  try {
+    return (await activeSession(ctx, req)) !== undefined;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * The callback with its limits (per client IP: every callback, and the failed ones: past that
+ * limit every callback from the address is refused) and its metrics (succeeded, or failed with
+ * the problem code as the reason).
+ */
+async function finishLoginCounted(
+  ctx: CallbackRouteDeps,
+  req: Request,
+  res: Response,
+): Promise<LoginOutcome> {
+  const ip = clientIp(req);
+  try {
+    await ctx.rateLimits.consume('callback', ip);
+    await ctx.rateLimits.check('failedCallback', ip);
+    return await finishLogin(ctx, req, res);
+  } catch (error) {
+    const code = error instanceof GatehouseError ? error.code : 'internal_error';
+    const known = await ctx.providers
+      .resolve(String(req.params.tenant), String(req.params.provider))
+      .catch(() => undefined);
+    ctx.metrics.loginFailed(known?.tenant.id, known?.provider.id, code);
+    // The caller's own failures count against it; an outage or a refusal already made do not.
+    const status = error instanceof GatehouseError ? error.status : 500;
+    if (status < 500 && code !== 'rate_limited') {
+      await ctx.rateLimits.consume('failedCallback', ip).catch(() => undefined);
+    }
+    throw error;
+  }
+}
+
+/**
+ * The callback, audited: `sign-in` with outcome `success`, or `failure` with the problem code
+ * as reason (the tenant of a failure is the one in the path; the audit log keeps it only when
+ * that tenant exists).
+ */
+async function auditedLogin(ctx: CallbackRouteDeps, req: Request, res: Response): Promise<void> {
+  // Whatever a caller put in the path: only so much of it goes into a log line.
+  const tenant = String(req.params.tenant).slice(0, 64);
+  const provider = String(req.params.provider).slice(0, 64);
+  addLogContext(res, { tenant, provider });
+  let outcome: LoginOutcome;
+  try {
+    outcome = await finishLoginCounted(ctx, req, res);
+  } catch (error) {
+    ctx.audit.record({
+      tenant,
+      actor: { kind: 'anonymous' },
+      action: 'sign-in',
+      target: `provider:${provider}`,
+      outcome: 'failure',
+      reason: error instanceof GatehouseError ? error.code : 'internal_error',
+      ...auditOrigin(req),
+    });
+    throw error;
+  }
+  if (outcome.testBy !== undefined) {
+    ctx.audit.record({
+      tenant,
+      actor: { kind: 'tenant-admin', id: outcome.testBy },
+      action: 'provider.tested',
+      target: `provider:${provider}`,
+      outcome: 'success',
+      reason: 'test-sign-in',
+      ...auditOrigin(req),
+    });
+    return;
+  }
+  const record = req.session.gh;
+  if (record) {
+    ctx.audit.record({
+      tenant,
+      actor: userActor(record),
+      action: 'sign-in',
+      target: `provider:${provider}`,
+      outcome: 'success',
+      ...auditOrigin(req),
+    });
+  }
+}
+
+/** A sign-in, or a tenant admin's test sign-in (`testBy`: the admin), which created no session. */
+interface LoginOutcome {
+  testBy?: string;
+}
+
+async function finishLogin(
+  ctx: CallbackRouteDeps,
+  req: Request,
+  res: Response,
+): Promise<LoginOutcome> {
+  const tenant = String(req.params.tenant);
+  const provider = String(req.params.provider);
+  const query = req.originalUrl.includes('?')
+    ? req.originalUrl.slice(req.originalUrl.indexOf('?'))
+    : '';
+  const outcome = await finishCallback(
+    ctx,
+    {
+      tenant,
+      provider,
+      query,
+      binding: readCookie(req, ctx.cookies.loginBinding),
+      userAgent: req.get('user-agent'),
+    },
+    {
+      renew: async (record, maxAgeMs) => {
+        await promisify((cb) => req.session.regenerate(cb));
+        req.session.cookie.maxAge = maxAgeMs;
+        req.session.gh = record;
+        return req.sessionID;
+      },
+      save: () => promisify((cb) => req.session.save(cb)),
+    },
+  );
+  if (outcome.kind === 'tested') {
+    sendTestSignInPage(res, testSignInResult(tenant, outcome.provider, outcome.claims));
+    return { testBy: outcome.testBy };
+  }
+  res.redirect(302, outcome.returnTo);
+  return {};
+}
