@@ -240,8 +240,12 @@ async function finishLoginCounted(
 ): Promise<LoginOutcome> {
   const ip = clientIp(req);
   try {
-    await ctx.rateLimits.consume('callback', ip);
-    await ctx.rateLimits.check('failedCallback', ip);
+    // Both limits in one round trip (Redis auto-pipelining); the callback limit's refusal first.
+    const limits = await Promise.allSettled([
+      ctx.rateLimits.consume('callback', ip),
+      ctx.rateLimits.check('failedCallback', ip),
+    ]);
+    for (const limit of limits) if (limit.status === 'rejected') throw limit.reason;
     return await finishLogin(ctx, req, res);
   } catch (error) {
     const code = error instanceof GatehouseError ? error.code : 'internal_error';

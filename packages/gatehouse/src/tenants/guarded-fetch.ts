@@ -91,7 +91,11 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
   async function guardedFetch(input: string | URL | Request, init?: RequestInit) {
     const url = parseRequestUrl(input);
     checkRequestUrl(url, resolved.devOrigins);
-    const timeout = AbortSignal.timeout(resolved.timeoutMs);
+    // A timer cleared as soon as the body is in: `AbortSignal.timeout` would stay armed, and
+    // fire (a DOMException, the abort listeners run) seconds after every finished request.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), resolved.timeoutMs).unref();
+    const timeout = deadline.signal;
     const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     try {
       const response = await undiciFetch(url.href, {
@@ -106,6 +110,8 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
       return await toLimitedResponse(response, url, resolved.maxResponseBytes);
     } catch (error) {
       throw toBlocked(error, url, timeout, init?.signal);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
