@@ -353,6 +353,12 @@ async function finishLogin(
   const claims = login.claims;
   const timeouts = await sessionTimeouts(ctx, tenant);
   const agent = deviceInfo(req.get('user-agent'));
+  // Sealed at once: each seal is a WebCrypto job on libuv's pool.
+  const [sealedClaims, sealedTokens, sealedDpopKey] = await Promise.all([
+    ctx.vault.seal(filterClaims({ ...claims, sub: String(claims.sub) })),
+    ctx.vault.seal(login.tokens),
+    login.dpopKey ? ctx.vault.seal(login.dpopKey) : undefined,
+  ]);
   const record: SessionRecord = {
     v: 1,
     tenant,
@@ -361,11 +367,11 @@ async function finishLogin(
     user: userDigest(String(claims.iss), String(claims.sub)),
     ...(typeof claims.sid === 'string' ? { sid: claims.sid } : {}),
     // Identity claims are sealed at rest like the tokens; `/bff/user` opens them.
-    claims: await ctx.vault.seal(filterClaims({ ...claims, sub: String(claims.sub) })),
-    tokens: await ctx.vault.seal(login.tokens),
+    claims: sealedClaims,
+    tokens: sealedTokens,
     accessTokenExpiresAt: login.tokens.expiresAt,
     // The DPoP key the tokens are bound to, sealed like them (a DPoP provider only).
-    ...(login.dpopKey ? { dpopKey: await ctx.vault.seal(login.dpopKey) } : {}),
+    ...(sealedDpopKey ? { dpopKey: sealedDpopKey } : {}),
     createdAt: now,
     lastSeenAt: now,
     absoluteExpiresAt: now + timeouts.absoluteTimeoutSeconds * 1000,
