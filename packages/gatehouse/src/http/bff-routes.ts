@@ -109,7 +109,7 @@ async function startLogin(ctx: GatehouseContext, req: Request, res: Response): P
   });
   ctx.metrics.loginStarted(tenant.id, providerId);
   setLoginBinding(ctx, res, binding);
-  res.redirect(302, url.href);
+  redirectWithoutBody(res, 302, url.href);
 }
 
 /**
@@ -393,7 +393,7 @@ async function finishLogin(
   await promisify((cb) => req.session.save(cb));
   ctx.metrics.loginSucceeded(tenant, provider);
   ctx.metrics.sessionCreated(tenant);
-  res.redirect(302, login.transaction.returnTo);
+  redirectWithoutBody(res, 302, login.transaction.returnTo);
   return {};
 }
 
