@@ -8,6 +8,8 @@ interface ProfileNode {
 }
 interface CpuProfile {
   nodes: ProfileNode[];
+  /** Monotonic clock, µs (the clock of `process.hrtime`). */
+  startTime: number;
   samples: number[];
   timeDeltas: number[];
 }
@@ -33,13 +35,24 @@ function packageOf(url: string): string {
   return url ? 'other' : '(native / GC / idle)';
 }
 
-export function summariseProfile(json: string, top = 25): string {
+/**
+ * `window`: only the samples taken between these instants of the monotonic clock, in µs
+ * (`process.hrtime.bigint() / 1000n` of any process on the machine), e.g. one phase of a run.
+ */
+export function summariseProfile(
+  json: string,
+  top = 25,
+  window?: { from: bigint; to: bigint },
+): string {
   const profile = JSON.parse(json) as CpuProfile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfTime = new Map<number, number>();
   let total = 0;
+  let at = profile.startTime;
   profile.samples.forEach((id, index) => {
     const delta = profile.timeDeltas[index] ?? 0;
+    at += delta;
+    if (window && (at < Number(window.from) || at > Number(window.to))) return;
     selfTime.set(id, (selfTime.get(id) ?? 0) + delta);
     total += delta;
   });

@@ -66,4 +66,19 @@ describe('device summary (ua-parser-js)', () => {
     }
     expect(deviceInfo('x'.repeat(100_000)).type).toBe('desktop');
   });
+
+  it('answers a User-Agent seen before from memory, unharmed by what a caller did to an answer', () => {
+    const first = deviceInfo(UA.safariIphone);
+    first.browser = 'Tampered';
+    delete first.os;
+    expect(deviceInfo(UA.safariIphone)).toEqual({
+      browser: 'Mobile Safari 18',
+      os: 'iOS 18',
+      type: 'mobile',
+      model: 'Apple iPhone',
+    });
+    // Only the first 512 characters are parsed, so a longer one shares their answer.
+    const padded = `${UA.chromeLinux}${' '.repeat(600)}`;
+    expect(deviceInfo(padded)).toEqual(deviceInfo(padded.slice(0, 512)));
+  });
 });

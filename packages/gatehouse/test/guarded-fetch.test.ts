@@ -143,6 +143,10 @@ function idpRoutes(idp: DevIdp, trapPort: number, jwks: { keys: jose.JWK[] }) {
       res
         .writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' })
         .end(gzipSync(Buffer.alloc(4 * 1024 * 1024, 0x20))),
+    '/gzip/.well-known/openid-configuration': (_req, res) =>
+      res
+        .writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' })
+        .end(gzipSync(discovery)),
     '/exact-limit': (_req, res) => json(res, 'x'.repeat(DEV_LIMIT)),
     '/over-limit-by-one': (_req, res) => json(res, 'x'.repeat(DEV_LIMIT + 1)),
     '/slow/.well-known/openid-configuration': () => undefined, // never answers
@@ -410,6 +414,12 @@ describe('guarded fetch in development mode', () => {
     );
     const exact = await development(`${idp.origin}/exact-limit`);
     expect((await exact.text()).length).toBe(DEV_LIMIT);
+  });
+
+  it('decodes a compressed answer the server sends unasked, as fetch would', async () => {
+    const response = await development(`${idp.origin}/gzip/.well-known/openid-configuration`);
+    expect(response.headers.get('content-encoding')).toBeNull();
+    expect(await response.json()).toMatchObject({ token_endpoint: `${idp.origin}/token` });
   });
 
   it('gives up on a server slower than timeoutMs, before headers or mid-body', async () => {

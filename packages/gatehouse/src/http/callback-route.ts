@@ -4,7 +4,7 @@ import { GatehouseError } from '../errors.ts';
 import { finishCallback } from '../oidc/callback.ts';
 import { loginAttempt } from '../oidc/login-attempts.ts';
 import { addLogContext, auditOrigin, userActor } from './audit-origin.ts';
-import { promisify } from './bff-request.ts';
+import { promisify, redirectWithoutBody } from './bff-request.ts';
 import { readCookie } from './cookies.ts';
 import { setSignInRetry } from './pages.ts';
 import { clientIp } from './rate-limit.ts';
@@ -79,8 +79,12 @@ async function finishLoginCounted(
 ): Promise<LoginOutcome> {
   const ip = clientIp(req);
   try {
-    await ctx.rateLimits.consume('callback', ip);
-    await ctx.rateLimits.check('failedCallback', ip);
+    // Both limits in one round trip (Redis auto-pipelining); the callback limit's refusal first.
+    const limits = await Promise.allSettled([
+      ctx.rateLimits.consume('callback', ip),
+      ctx.rateLimits.check('failedCallback', ip),
+    ]);
+    for (const limit of limits) if (limit.status === 'rejected') throw limit.reason;
     return await finishLogin(ctx, req, res);
   } catch (error) {
     const code = error instanceof GatehouseError ? error.code : 'internal_error';
@@ -185,6 +189,6 @@ async function finishLogin(
     sendTestSignInPage(res, testSignInResult(tenant, outcome.provider, outcome.claims));
     return { testBy: outcome.testBy };
   }
-  res.redirect(302, outcome.returnTo);
+  redirectWithoutBody(res, 302, outcome.returnTo);
   return {};
 }

@@ -2,7 +2,7 @@ import type { Request, Response } from 'express';
 import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
 import { beginLogin, newBrowserBinding, LOGIN_TRANSACTION_TTL_MS } from '../oidc/login.ts';
-import { singleQueryValue } from './bff-request.ts';
+import { redirectWithoutBody, singleQueryValue } from './bff-request.ts';
 import { readCookie } from './cookies.ts';
 import { validateReturnTo } from './return-to.ts';
 import { testSignInAdmin } from './test-sign-in.ts';
@@ -67,7 +67,7 @@ export async function startLogin(ctx: LoginRoutesDeps, req: Request, res: Respon
   });
   ctx.metrics.loginStarted(tenant.id, providerId);
   setLoginBinding(ctx, res, binding);
-  res.redirect(302, url.href);
+  redirectWithoutBody(res, 302, url.href);
 }
 
 /**

@@ -6,7 +6,7 @@ import { takeLogout } from '../oidc/logout.ts';
 import { signOut } from '../oidc/sign-out.ts';
 import { sessionUser } from '../session/model.ts';
 import { addLogContext, auditOrigin } from './audit-origin.ts';
-import { promisify, singleQueryValue } from './bff-request.ts';
+import { promisify, redirectWithoutBody, singleQueryValue } from './bff-request.ts';
 import { validateReturnTo } from './return-to.ts';
 
 /** Logout and signed-out: what it uses of the context. */
@@ -87,14 +87,6 @@ export async function logout(
     },
   );
   redirectWithoutBody(res, status, redirectTo);
-}
-
-/**
- * A redirect with an empty body: Express's `res.redirect` writes the URL into the body too, and
- * an end-session URL carries the ID token as `id_token_hint`.
- */
-function redirectWithoutBody(res: Response, status: 302 | 303, url: string): void {
-  res.status(status).location(url).end();
 }
 
 /**

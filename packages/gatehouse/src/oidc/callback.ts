@@ -97,6 +97,12 @@ export async function finishCallback(
   const claims = login.claims;
   const timeouts = await sessionTimeouts(deps, tenant);
   const agent = deviceInfo(request.userAgent);
+  // Sealed at once: each seal is a WebCrypto job on libuv's pool.
+  const [sealedClaims, sealedTokens, sealedDpopKey] = await Promise.all([
+    deps.vault.seal(filterClaims({ ...claims, sub: String(claims.sub) })),
+    deps.vault.seal(login.tokens),
+    login.dpopKey ? deps.vault.seal(login.dpopKey) : undefined,
+  ]);
   const record: SessionRecord = {
     v: 2,
     tenant,
@@ -105,11 +111,11 @@ export async function finishCallback(
     user: userDigest(String(claims.iss), String(claims.sub)),
     ...(typeof claims.sid === 'string' ? { idpSid: claims.sid } : {}),
     // Identity claims are sealed at rest like the tokens; `/bff/user` opens them.
-    claims: await deps.vault.seal(filterClaims({ ...claims, sub: String(claims.sub) })),
-    tokens: await deps.vault.seal(login.tokens),
+    claims: sealedClaims,
+    tokens: sealedTokens,
     accessTokenExpiresAtMs: login.tokens.expiresAtMs,
     // The DPoP key the tokens are bound to, sealed like them (a DPoP provider only).
-    ...(login.dpopKey ? { dpopKey: await deps.vault.seal(login.dpopKey) } : {}),
+    ...(sealedDpopKey ? { dpopKey: sealedDpopKey } : {}),
     createdAtMs: now,
     lastSeenAtMs: now,
     absoluteExpiresAtMs: now + timeouts.absoluteTimeoutSeconds * 1000,

@@ -24,16 +24,21 @@ interface NoteDeps {
   vault: Vault;
 }
 
-export async function noteLoginAttempt(
-  deps: NoteDeps,
-  state: string,
+/** The note, sealed (apart from its write, so that a login can seal everything at once). */
+export function sealLoginAttempt(
+  deps: Pick<NoteDeps, 'vault'>,
   attempt: LoginAttempt,
+): Promise<string> {
+  return deps.vault.seal(attempt);
+}
+
+/** Keeps the sealed note of the login that sent `state`. */
+export async function noteLoginAttempt(
+  deps: Pick<NoteDeps, 'transactions'>,
+  state: string,
+  sealed: string,
 ): Promise<void> {
-  await deps.transactions.put(
-    key(state),
-    await deps.vault.seal(attempt),
-    LOGIN_ATTEMPT_NOTE_TTL_MS,
-  );
+  await deps.transactions.put(key(state), sealed, LOGIN_ATTEMPT_NOTE_TTL_MS);
 }
 
 /** The note of the login that sent this `state`, if Gatehouse started one (undefined otherwise). */

@@ -10,7 +10,7 @@ import type { ProviderClients } from './provider-clients.ts';
 import { calculateJwkThumbprint } from 'jose';
 import { importDpopKey, newDpopKey, type DpopPrivateJwk } from './dpop.ts';
 import { isClientRejected, openidClientGrants, type IdpGrants } from './idp-grants.ts';
-import { missingTransaction, noteLoginAttempt } from './login-attempts.ts';
+import { missingTransaction, noteLoginAttempt, sealLoginAttempt } from './login-attempts.ts';
 import type { PAR_MODES } from '../tenants/provider-schema.ts';
 import { RESERVED_AUTHORIZATION_PARAMETERS } from '../tenants/provider-schema.ts';
 
@@ -89,12 +89,17 @@ export async function beginLogin(
     ...(dpop ? { dpopKey: dpop.jwk } : {}),
     ...(request.testBy === undefined ? {} : { testBy: request.testBy }),
   };
-  await deps.transactions.put(
-    `tx:${state}`,
-    await deps.vault.seal(transaction),
-    LOGIN_TRANSACTION_TTL_MS,
-  );
-  await noteLoginAttempt(deps, state, { returnTo: request.returnTo, startedAt: deps.clock() });
+  // The two seals and the PKCE challenge (WebCrypto jobs on libuv's pool) run at once, and both
+  // writes leave together: one round trip to Redis (auto-pipelined), not two.
+  const [sealedTransaction, sealedNote, codeChallenge] = await Promise.all([
+    deps.vault.seal(transaction),
+    sealLoginAttempt(deps, { returnTo: request.returnTo, startedAt: deps.clock() }),
+    client.calculatePKCECodeChallenge(codeVerifier),
+  ]);
+  await Promise.all([
+    deps.transactions.put(`tx:${state}`, sealedTransaction, LOGIN_TRANSACTION_TTL_MS),
+    noteLoginAttempt(deps, state, sealedNote),
+  ]);
 
   const extra = Object.entries(resolved.provider.authorizationParams).filter(
     ([name]) => !RESERVED_AUTHORIZATION_PARAMETERS.has(name),
@@ -111,7 +116,7 @@ export async function beginLogin(
     scope: resolved.provider.scopes.join(' '),
     state,
     nonce,
-    code_challenge: await client.calculatePKCECodeChallenge(codeVerifier),
+    code_challenge: codeChallenge,
     code_challenge_method: 'S256',
     // RFC 9449 §10: the code can only be redeemed with a proof signed by this session's key.
     ...(dpop ? { dpop_jkt: await calculateJwkThumbprint(dpop.jwk) } : {}),

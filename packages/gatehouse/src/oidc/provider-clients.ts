@@ -18,7 +18,11 @@ export interface ResolvedProvider {
 
 export interface ProviderClientsOptions {
   config: GatehouseConfig;
-  /** The guarded fetch every provider request goes through. */
+  /**
+   * The guarded fetch every provider request goes through. It bounds each request's time
+   * itself (the guarded fetch's `timeoutMs`, body included): after discovery, openid-client
+   * arms no timer of its own per request.
+   */
   fetch: client.CustomFetch;
   /** Config and dynamic tenants/providers. */
   registry: TenantRegistry;
@@ -36,7 +40,7 @@ interface CachedClient {
   configuration: Promise<client.Configuration>;
 }
 
-/** IdP requests (discovery, token, JWKS, revocation) give up after this many seconds. */
+/** Discovery gives up after this many seconds (the guarded fetch bounds every request too). */
 const IDP_TIMEOUT_SECONDS = 10;
 
 /**
@@ -130,7 +134,10 @@ export class ProviderClients {
         );
         for (const extension of execute) extension(configuration);
       }
-      configuration.timeout = IDP_TIMEOUT_SECONDS;
+      // The guarded fetch times every request out (sooner, body included); openid-client's own
+      // timeout would add an `AbortSignal.timeout` per request, which fires (a DOMException and
+      // its abort listeners) seconds after the request is long done.
+      configuration.timeout = 0;
       metadata = configuration.serverMetadata();
       configuration[client.customFetch] = fetch;
       return configuration;

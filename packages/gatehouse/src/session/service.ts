@@ -162,15 +162,13 @@ export class SessionService {
   async indexSession(sessionId: string, record: SessionRecord): Promise<void> {
     const now = this.clock();
     const until = Math.max(now + 1000, record.absoluteExpiresAtMs);
-    await this.kv.addToIndex(userIndexKey(sessionUser(record)), sessionId, until, now);
-    if (record.idpSid)
-      await this.kv.addToIndex(
-        idpSessionIndexKey(record.issuer, record.idpSid),
-        sessionId,
-        until,
-        now,
-      );
-    await this.kv.addToIndex(tenantIndexKey(record.tenant), sessionId, until, now);
+    // All at once: one round trip to Redis (auto-pipelined), not one per index.
+    await Promise.all([
+      this.kv.addToIndex(userIndexKey(sessionUser(record)), sessionId, until, now),
+      record.idpSid &&
+        this.kv.addToIndex(idpSessionIndexKey(record.issuer, record.idpSid), sessionId, until, now),
+      this.kv.addToIndex(tenantIndexKey(record.tenant), sessionId, until, now),
+    ]);
   }
 
   async unindexSession(sessionId: string, record: SessionRecord): Promise<void> {

@@ -1,7 +1,8 @@
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
-import { Agent, buildConnector, fetch as undiciFetch } from 'undici';
-import type { BodyInit as UndiciBodyInit, Dispatcher } from 'undici';
+import { Agent, buildConnector } from 'undici';
+import type { Dispatcher } from 'undici';
+import { brotliDecompressSync, gunzipSync, inflateSync, zstdDecompressSync } from 'node:zlib';
 import { isPublicUnicastAddress } from './address-policy.ts';
 
 export interface GuardedFetchOptions {
@@ -91,21 +92,31 @@ export function createGuardedFetch(options: GuardedFetchOptions): GuardedFetch {
   async function guardedFetch(input: string | URL | Request, init?: RequestInit) {
     const url = parseRequestUrl(input);
     checkRequestUrl(url, resolved.devOrigins);
-    const timeout = AbortSignal.timeout(resolved.timeoutMs);
+    // A timer cleared as soon as the body is in: `AbortSignal.timeout` would stay armed, and
+    // fire (a DOMException, the abort listeners run) seconds after every finished request.
+    const deadline = new AbortController();
+    const timer = setTimeout(() => deadline.abort(), resolved.timeoutMs).unref();
+    const timeout = deadline.signal;
     const signal = init?.signal ? AbortSignal.any([init.signal, timeout]) : timeout;
     try {
-      const response = await undiciFetch(url.href, {
-        method: init?.method ?? 'GET',
-        headers: [...new Headers(init?.headers)],
-        body: init?.body as UndiciBodyInit | null | undefined,
-        duplex: init?.body instanceof ReadableStream ? 'half' : undefined,
-        redirect: 'manual',
+      // undici's `request`, not its `fetch`: the same agent and connector, without the WHATWG
+      // fetch machinery (a Request, streams, a Response) built and torn down per call. It never
+      // follows redirects; what fetch did on top (default headers, the body's content type,
+      // decoding a compressed answer) is done here.
+      const { headers, body } = await requestParts(init);
+      const response = await agent.request({
+        origin: url.origin,
+        path: `${url.pathname}${url.search}`,
+        method: (init?.method ?? 'GET').toUpperCase(),
+        headers,
+        body,
         signal,
-        dispatcher: agent,
       });
       return await toLimitedResponse(response, url, resolved.maxResponseBytes);
     } catch (error) {
       throw toBlocked(error, url, timeout, init?.signal);
+    } finally {
+      clearTimeout(timer);
     }
   }
 
@@ -245,55 +256,91 @@ function addressNotAllowed(hostname: string, address: string): OutboundRequestBl
   return new OutboundRequestBlocked('address_not_allowed', `${hostname} -> ${address}`);
 }
 
-type UndiciResponse = Awaited<ReturnType<typeof undiciFetch>>;
+/** The headers and body of a fetch `init` as undici's `request` takes them. */
+async function requestParts(
+  init: RequestInit | undefined,
+): Promise<{ headers: Record<string, string>; body: string | Uint8Array | null }> {
+  const headers = new Headers(init?.headers);
+  // What fetch adds when the caller did not say (no `accept-encoding`: an answer comes
+  // uncompressed unless the server insists, see `decoded`).
+  if (!headers.has('accept')) headers.set('accept', '*/*');
+  if (!headers.has('user-agent')) headers.set('user-agent', 'undici');
+  const given = init?.body;
+  let body: string | Uint8Array | null = null;
+  if (typeof given === 'string') {
+    body = given;
+    if (!headers.has('content-type')) headers.set('content-type', 'text/plain;charset=UTF-8');
+  } else if (given instanceof URLSearchParams) {
+    body = given.toString();
+    if (!headers.has('content-type')) {
+      headers.set('content-type', 'application/x-www-form-urlencoded;charset=UTF-8');
+    }
+  } else if (given !== undefined && given !== null) {
+    // Anything else (bytes, a Blob, a stream, form data) as fetch would send it.
+    const extracted = new Response(given);
+    body = new Uint8Array(await extracted.arrayBuffer());
+    const type = extracted.headers.get('content-type');
+    if (type && !headers.has('content-type')) headers.set('content-type', type);
+  }
+  return { headers: Object.fromEntries(headers), body };
+}
 
 /** Refuses redirects, enforces the size limit while reading, returns a standard `Response`. */
 async function toLimitedResponse(
-  response: UndiciResponse,
+  response: Dispatcher.ResponseData,
   url: URL,
   limit: number,
 ): Promise<Response> {
-  const body = response.body as ReadableStream<Uint8Array> | null;
-  if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
-    await body?.cancel().catch(() => undefined);
-    throw new OutboundRequestBlocked(
-      'redirect_not_followed',
-      `${response.status} from ${url.origin}`,
-    );
+  const { statusCode: status, body } = response;
+  if (status >= 300 && status < 400) {
+    discard(body);
+    throw new OutboundRequestBlocked('redirect_not_followed', `${status} from ${url.origin}`);
   }
-  const declared = Number(response.headers.get('content-length') ?? 0);
+  const headers = responseHeaders(response.headers);
+  const declared = Number(headers.get('content-length') ?? 0);
   if (declared > limit) {
-    await body?.cancel().catch(() => undefined);
+    discard(body);
     throw tooLarge(url, limit);
   }
-  const bytes = await readWithLimit(body, url, limit);
-  const result = new Response(NULL_BODY_STATUSES.has(response.status) ? null : bytes, {
-    status: response.status,
+  const bytes = decoded(await readWithLimit(body, url, limit), headers, url, limit);
+  const result = new Response(NULL_BODY_STATUSES.has(status) ? null : bytes, {
+    status,
     statusText: response.statusText,
-    headers: [...response.headers],
+    headers,
   });
   Object.defineProperty(result, 'url', { value: url.href });
   return result;
 }
 
+/** Drops a body not read (its `destroy` error would otherwise have no listener). */
+function discard(body: Dispatcher.ResponseData['body']): void {
+  body.on('error', () => undefined);
+  body.destroy();
+}
+
+function responseHeaders(raw: Dispatcher.ResponseData['headers']): Headers {
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(raw)) {
+    if (Array.isArray(value)) for (const item of value) headers.append(name, item);
+    else if (value !== undefined) headers.append(name, value);
+  }
+  return headers;
+}
+
 async function readWithLimit(
-  body: ReadableStream<Uint8Array> | null,
+  body: Dispatcher.ResponseData['body'],
   url: URL,
   limit: number,
 ): Promise<Uint8Array<ArrayBuffer>> {
-  if (body === null) return new Uint8Array(0);
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
+  const chunks: Buffer[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
+  for await (const chunk of body as AsyncIterable<Buffer>) {
+    total += chunk.byteLength;
     if (total > limit) {
-      await reader.cancel().catch(() => undefined);
+      discard(body);
       throw tooLarge(url, limit);
     }
-    chunks.push(value);
+    chunks.push(chunk);
   }
   const bytes = new Uint8Array(total);
   let offset = 0;
@@ -302,6 +349,48 @@ async function readWithLimit(
     offset += chunk.byteLength;
   }
   return bytes;
+}
+
+const DECODERS: Record<string, (bytes: Uint8Array, maxOutputLength: number) => Buffer> = {
+  gzip: (bytes, maxOutputLength) => gunzipSync(bytes, { maxOutputLength }),
+  'x-gzip': (bytes, maxOutputLength) => gunzipSync(bytes, { maxOutputLength }),
+  deflate: (bytes, maxOutputLength) => inflateSync(bytes, { maxOutputLength }),
+  br: (bytes, maxOutputLength) => brotliDecompressSync(bytes, { maxOutputLength }),
+  zstd: (bytes, maxOutputLength) => zstdDecompressSync(bytes, { maxOutputLength }),
+};
+
+/**
+ * The body with its `content-encoding` undone, as fetch would (the last coding first), within
+ * the same size limit: a small compressed answer cannot expand past it. An encoding fetch does
+ * not decode either is left as it is.
+ */
+function decoded(
+  bytes: Uint8Array<ArrayBuffer>,
+  headers: Headers,
+  url: URL,
+  limit: number,
+): Uint8Array<ArrayBuffer> {
+  const codings = (headers.get('content-encoding') ?? '')
+    .toLowerCase()
+    .split(',')
+    .map((coding) => coding.trim())
+    .filter((coding) => coding !== '' && coding !== 'identity');
+  if (codings.length === 0 || !codings.every((coding) => Object.hasOwn(DECODERS, coding))) {
+    return bytes;
+  }
+  let body: Uint8Array = bytes;
+  try {
+    for (const coding of codings.reverse()) {
+      body = DECODERS[coding]?.(body, limit) ?? body;
+    }
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE')
+      throw tooLarge(url, limit);
+    throw error;
+  }
+  headers.delete('content-encoding');
+  headers.delete('content-length');
+  return new Uint8Array(body.buffer as ArrayBuffer, body.byteOffset, body.byteLength);
 }
 
 function tooLarge(url: URL, limit: number): OutboundRequestBlocked {
