@@ -178,6 +178,21 @@ describe('the private_key_jwt credentials check', () => {
     });
   });
 
+  it('checks the candidate’s own PAR setting: "off" fails at an OP that requires PAR', async () => {
+    const checked = await adminCall(
+      stack.origin,
+      operator,
+      'POST',
+      '/tenants/acme/provider-checks',
+      { ...body('strict-par-off', 'gatehouse-strict'), par: 'off' },
+    );
+    expect(checked.status, checked.text).toBe(200);
+    expect(checked.body.ok).toBe(false);
+    const par = (checked.body.checks as Check[]).find((check) => check.name === 'par_mismatch');
+    expect(par).toMatchObject({ ok: false, field: 'par' });
+    expect(par?.message).toContain('requires pushed authorization requests');
+  });
+
   it('serves no candidate keys for an unknown tenant or a hostile path', async () => {
     expect((await fetch(`${stack.origin}/bff/jwks/nobody/strict`)).status).toBe(404);
     expect((await fetch(`${stack.origin}/bff/jwks/acme/..%2Fstrict`)).status).toBe(404);

@@ -175,7 +175,7 @@ function providerChecks(ctx: Pick<GatehouseContext, 'providerChecks' | 'publicOr
 
 /** Every check for a provider (stored or candidate), with the secret it would present. */
 async function runChecks(
-  ctx: Pick<GatehouseContext, 'providerChecks' | 'publicOrigin'>,
+  ctx: Pick<GatehouseContext, 'providerChecks' | 'publicOrigin' | 'clientKeys'>,
   provider: ProviderSettings & { id: string; tenant: string },
   clientSecret: string | undefined,
 ): Promise<ProviderCheckReport> {
@@ -185,6 +185,7 @@ async function runChecks(
     clientId: provider.clientId,
     tokenEndpointAuthMethod: provider.tokenEndpointAuthMethod,
     pkce: provider.pkce,
+    par: provider.par,
     idTokenSignedResponseAlg: provider.idTokenSignedResponseAlg,
     clientSecret,
     redirectUri: uris.redirectUri,
