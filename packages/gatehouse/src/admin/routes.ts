@@ -163,7 +163,9 @@ async function existingProvider(
  * A provider is stored only after its checks pass. One saved disabled is not contacted (so an
  * unreachable IdP can still be switched off); enabling it later runs every check.
  */
-function providerChecks(ctx: Pick<GatehouseContext, 'providerChecks' | 'publicOrigin'>) {
+function providerChecks(
+  ctx: Pick<GatehouseContext, 'providerChecks' | 'publicOrigin' | 'clientKeys'>,
+) {
   return async (candidate: ProviderCandidate, clientSecret: string | undefined): Promise<void> => {
     if (candidate.enabled) {
       assertChecksPassed(await runChecks(ctx, candidate, clientSecret));
