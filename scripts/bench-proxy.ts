@@ -68,6 +68,13 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '1' },
     pin: { type: 'boolean', default: true },
     profile: { type: 'boolean', default: false },
+    /** Measure only these contenders (comma-separated; Gatehouse always): quicker A/B runs. */
+    only: { type: 'string' },
+    /**
+     * Another checkout of this repository (installed): its Gatehouse runs as one more
+     * contender on the same Redis, session and upstream, for a before/after in one run.
+     */
+    baseline: { type: 'string' },
     json: { type: 'string' },
   },
 });
@@ -97,10 +104,25 @@ const CORES = availableParallelism();
 const pinning = values.pin && process.platform === 'linux' && CORES >= 2 && hasTaskset();
 if (pinning) execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)]);
 
-type Name = 'gatehouse' | 'express-oidc' | 'express' | 'raw' | 'direct';
-const PROXIES: Name[] = ['gatehouse', 'express-oidc', 'express', 'raw'];
+type Name = 'gatehouse' | 'baseline' | 'express-oidc' | 'express' | 'raw' | 'direct';
+const ALL_PROXIES: Name[] = ['gatehouse', 'baseline', 'express-oidc', 'express', 'raw'];
+const only = values.only?.split(',').map((name) => name.trim());
+const unknown = only?.filter((name) => !ALL_PROXIES.includes(name as Name));
+if (unknown?.length) {
+  process.stderr.write(
+    `--only: unknown contender ${unknown.join(', ')} (${ALL_PROXIES.join(', ')})\n`,
+  );
+  process.exit(2);
+}
+const BASELINE_ROOT = values.baseline ? resolve(values.baseline) : undefined;
+const PROXIES = ALL_PROXIES.filter((name) =>
+  name === 'baseline'
+    ? BASELINE_ROOT !== undefined
+    : name === 'gatehouse' || !only || only.includes(name),
+);
 const LABELS: Record<Name, string> = {
   gatehouse: 'Gatehouse',
+  baseline: `Gatehouse of ${BASELINE_ROOT ?? 'another checkout'}${baselineCommit()}`,
   'express-oidc': 'express-openid-connect + http-proxy-middleware',
   express: 'bare Express 5 + undici proxy',
   raw: 'raw node:http + undici proxy',
@@ -130,6 +152,19 @@ for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
   });
 }
 process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
+
+/** ` @ <short commit>` of the baseline checkout, when git knows it. */
+function baselineCommit(): string {
+  if (!BASELINE_ROOT) return '';
+  try {
+    const head = execFileSync('git', ['-C', BASELINE_ROOT, 'rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+    });
+    return ` @ ${head.trim()}`;
+  } catch {
+    return '';
+  }
+}
 
 function hasTaskset(): boolean {
   try {
@@ -275,9 +310,16 @@ async function drive(
 
 const redis = await startRedisServer();
 stops.push(() => redis.stop());
-const [ghPort = 0, eocPort = 0, expressPort = 0, rawPort = 0, upstreamPort = 0] = await Promise.all(
-  Array.from({ length: 5 }, () => freePort()),
-);
+const [
+  ghPort = 0,
+  eocPort = 0,
+  expressPort = 0,
+  rawPort = 0,
+  upstreamPort = 0,
+  basePort = 0,
+  ghMetricsPort = 0,
+  baseMetricsPort = 0,
+] = await Promise.all(Array.from({ length: 8 }, () => freePort()));
 const ghOrigin = `http://localhost:${ghPort}`;
 const eocOrigin = `http://localhost:${eocPort}`;
 const upstream = `http://127.0.0.1:${upstreamPort}`;
@@ -303,28 +345,42 @@ stops.push(() => idp.close());
 
 const encryptionKey = randomBytes(32).toString('base64url');
 const profileDir = join(work, 'profile');
+const sessionSecret = randomBytes(32).toString('base64url');
+const gatehouseEnv = (port: number, metricsPort: number) => ({
+  NODE_ENV: 'production',
+  // Production's code paths; development mode only for the dev IdP's plain-http issuer.
+  GATEHOUSE_MODE: 'development',
+  HOST: '127.0.0.1',
+  PORT: String(port),
+  PUBLIC_URL: `http://localhost:${port}`,
+  // Metrics on (as deployed), each instance on a port of its own.
+  METRICS_PORT: String(metricsPort),
+  DEV_IDP_ORIGIN: idp.origin,
+  DEMO_API_URL: upstream,
+  REDIS_URL: redis.url,
+  SESSION_SECRET: sessionSecret,
+  GATEHOUSE_ENCRYPTION_KEYS: `k1:${encryptionKey}`,
+  LOG_LEVEL: 'info',
+  // The sign-in limits stay on (their cost is part of a sign-in) but high enough for --logins.
+  RATE_LIMIT_LOGIN_START: '1000000/60',
+  RATE_LIMIT_CALLBACK: '1000000/60',
+  GATEHOUSE_WORKERS: values.workers,
+});
 const ghChild = startNode(
   [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), SERVER_MAIN],
-  {
-    NODE_ENV: 'production',
-    // Production's code paths; development mode only for the dev IdP's plain-http issuer.
-    GATEHOUSE_MODE: 'development',
-    HOST: '127.0.0.1',
-    PORT: String(ghPort),
-    PUBLIC_URL: ghOrigin,
-    DEV_IDP_ORIGIN: idp.origin,
-    DEMO_API_URL: upstream,
-    REDIS_URL: redis.url,
-    SESSION_SECRET: randomBytes(32).toString('base64url'),
-    GATEHOUSE_ENCRYPTION_KEYS: `k1:${encryptionKey}`,
-    LOG_LEVEL: 'info',
-    // The sign-in limits stay on (their cost is part of a sign-in) but high enough for --logins.
-    RATE_LIMIT_LOGIN_START: '1000000/60',
-    RATE_LIMIT_CALLBACK: '1000000/60',
-    GATEHOUSE_WORKERS: values.workers,
-  },
+  gatehouseEnv(ghPort, ghMetricsPort),
   'gatehouse.log',
 );
+// The same deployment from the baseline checkout: same secrets, Redis and upstream, so the
+// session signed in below is valid on both.
+const baseChild = BASELINE_ROOT
+  ? startNode(
+      [join(BASELINE_ROOT, 'apps/server/src/main.ts')],
+      gatehouseEnv(basePort, baseMetricsPort),
+      'base.log',
+    )
+  : undefined;
+const baseOrigin = `http://localhost:${basePort}`;
 const eocChild = startNode(
   [join(BENCH, 'eoc-proxy.ts')],
   {
@@ -339,6 +395,7 @@ const eocChild = startNode(
   'express-oidc.log',
 );
 await waitForHttp(`${ghOrigin}/readyz`, (s) => s === 200, ghChild);
+if (baseChild) await waitForHttp(`${baseOrigin}/readyz`, (s) => s === 200, baseChild);
 await waitForHttp(`${eocOrigin}/api/demo/me`, (s) => s === 401 || s === 302, eocChild);
 
 // Real sign-ins: Gatehouse (code + PKCE, one session in Redis) and express-openid-connect.
@@ -387,6 +444,13 @@ const contenders: Record<Name, Contender> = {
     child: ghChild,
     headers: { ...browserHeaders, cookie: ghCookie },
   },
+  // Without --baseline never measured (PROXIES leaves it out).
+  baseline: {
+    name: 'baseline',
+    origin: baseOrigin,
+    child: baseChild ?? ghChild,
+    headers: { ...browserHeaders, cookie: ghCookie },
+  },
   'express-oidc': {
     name: 'express-oidc',
     origin: eocOrigin,
@@ -433,8 +497,8 @@ for (const name of [...PROXIES, 'direct'] as Name[]) {
 }
 
 const runs: Record<Workload, Record<Name, Run[]>> = {
-  get: { gatehouse: [], 'express-oidc': [], express: [], raw: [], direct: [] },
-  post: { gatehouse: [], 'express-oidc': [], express: [], raw: [], direct: [] },
+  get: { gatehouse: [], baseline: [], 'express-oidc': [], express: [], raw: [], direct: [] },
+  post: { gatehouse: [], baseline: [], 'express-oidc': [], express: [], raw: [], direct: [] },
 };
 const redisPerCall: Array<{ commands: number; writes: number; counts: Record<string, number> }> =
   [];
@@ -485,15 +549,17 @@ type Summary = ReturnType<typeof summarise>;
 const throughput = Object.fromEntries(
   (Object.keys(WORKLOADS) as Workload[]).map((workload) => [
     workload,
-    Object.fromEntries(PROXIES.map((name) => [name, summarise(runs[workload][name])])) as Record<
-      Name,
-      Summary
-    >,
+    Object.fromEntries(
+      ALL_PROXIES.map((name) => [name, summarise(runs[workload][name])]),
+    ) as Record<Name, Summary>,
   ]),
 ) as Record<Workload, Record<Name, Summary>>;
 
 // Added latency at 25 % of bare Express's throughput, every contender at the same rate.
-const lowRate = Math.max(1, Math.round(throughput.get.express.rps * 0.25));
+const lowRate = Math.max(
+  1,
+  Math.round((throughput.get.express.rps || throughput.get.gatehouse.rps) * 0.25),
+);
 const lowLoad: Partial<Record<Name, { p50Ms: number; p99Ms: number }>> = {};
 for (const name of ['direct', ...PROXIES] as Name[]) {
   const run = await drive(contenders[name], 'get', durationS, lowRate);
@@ -524,7 +590,9 @@ const signIns =
         gatehouse: await logins(ghChild, (http) =>
           signIn(http, ghOrigin, { login: 'alice', password: 'alice' }),
         ),
-        'express-oidc': await logins(eocChild, eocSignIn),
+        ...(PROXIES.includes('express-oidc')
+          ? { 'express-oidc': await logins(eocChild, eocSignIn) }
+          : {}),
       }
     : undefined;
 
@@ -590,8 +658,13 @@ if (signIns) {
     '| Contender | sign-ins/s | CPU ms per sign-in |',
     '| --- | ---: | ---: |',
     `| Gatehouse | ${fmt(signIns.gatehouse.perSecond, 1)} | ${fmt(signIns.gatehouse.cpuMsPerLogin, 2)} |`,
-    `| ${LABELS['express-oidc']} | ${fmt(signIns['express-oidc'].perSecond, 1)} | ${fmt(signIns['express-oidc'].cpuMsPerLogin, 2)} |`,
   );
+  const eoc = signIns['express-oidc'];
+  if (eoc) {
+    lines.push(
+      `| ${LABELS['express-oidc']} | ${fmt(eoc.perSecond, 1)} | ${fmt(eoc.cpuMsPerLogin, 2)} |`,
+    );
+  }
 }
 
 // Checks (these are properties, not timings: they hold on any machine).

@@ -1,4 +1,7 @@
-import type { Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Express, Request, Response } from 'express';
+import proxyAddr from 'proxy-addr';
 import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import type { RouteConfig } from '../config/schema.ts';
@@ -7,41 +10,138 @@ import { forwardRequest } from '../proxy/forward.ts';
 import { upstreamRequestHeaders } from '../proxy/headers.ts';
 import { matchRoute, type RouteMatch } from '../proxy/routes.ts';
 import { readRequestSession, slideSessionIfDue } from './session-access.ts';
-import { clientIp } from './rate-limit.ts';
+import { csrfHeaderRefusal } from './csrf.ts';
+import { errorHandler } from './problem.ts';
+import { accessLineWriter, requestIdOf, requestLogger } from './request-log.ts';
 
-/**
- * Route lookup and method allow-list, before the session is read: a request that is refused
- * anyway (bad path, unknown route, wrong method) costs no store access.
- */
-export function resolveApiRoute(ctx: GatehouseContext): RequestHandler {
-  return (req, res, next) => {
-    const match = matchRoute(ctx.config.routes, req.originalUrl);
-    if (!match.route.methods.includes(req.method as (typeof match.route.methods)[number])) {
-      throw problem('method_not_allowed', {
-        headers: { allow: match.route.methods.join(', ') },
-      });
-    }
-    res.locals.apiRoute = match;
-    next();
-  };
+/** The route of a raw request target, refused (404, 400, 405) before any store access. */
+function resolveRoute(ctx: GatehouseContext, target: string, method: string): RouteMatch {
+  const match = matchRoute(ctx.config.routes, target);
+  if (!match.route.methods.includes(method as (typeof match.route.methods)[number])) {
+    throw problem('method_not_allowed', {
+      headers: { allow: match.route.methods.join(', ') },
+    });
+  }
+  return match;
 }
 
+/** What the API path keeps on `res.locals` for the access line and the error handler. */
+interface ApiLocals {
+  /** The matched route (marks a proxied call: its successes are sampled in the access log). */
+  apiRoute?: RouteMatch;
+  /** Whom the access line names (tenant, provider, user digest), read only if it is written. */
+  sessionRecord?: SessionRecord;
+}
+
+type ApiRequest = IncomingMessage & { originalUrl?: string };
+type ApiResponse = ServerResponse & { locals: ApiLocals };
+
+/** A handler of API calls on Node's own request and response objects. */
+export type ApiRequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface ApiRequestHandlerOptions {
+  /** The headers every answer carries (helmet's, computed once). */
+  securityHeaders: ReadonlyArray<readonly [string, string]>;
+}
+
+const noop = () => undefined;
+
 /**
- * `ANY /api/<route>/…` after {@link resolveApiRoute}: session (one store read, without
- * express-session: see {@link readRequestSession}), tenant restriction, token by mode
- * (refreshing first when it is about to expire), then streaming to the upstream. At steady
- * state: one Redis read and no write.
+ * `ANY /api/<route>/…`, the busiest path, in one function that takes Node's request and
+ * response as they come (from the server's `request` event, or from Express's `/api` mount for
+ * targets the server does not route here itself): no router, no middleware chain, one `close`
+ * listener for the metrics and the access line, the security headers written with the answer's
+ * own. The rules are the shared ones: connection tracking for the drain, the request id, the CSRF
+ * check of `csrf.ts`, the route and method of `proxy/routes.ts` (until here no store was
+ * touched), the session read of `session-access.ts` (one Redis read, without express-session),
+ * the sampled access line of `request-log.ts`, the metrics of `request-metrics.ts`, and any
+ * failure answered by the one error handler of `problem.ts` (problem+json).
  */
-export function apiProxy(ctx: GatehouseContext): RequestHandler {
-  // Per deployment, not per request.
+export function apiRequestHandler(
+  ctx: GatehouseContext,
+  app: Express,
+  options: ApiRequestHandlerOptions,
+): ApiRequestHandler {
   const publicUrl = new URL(ctx.publicOrigin);
   const onDrain = (end: () => void) => ctx.drain.onDrain(end);
-  return async (req: Request, res: Response) => {
-    const { route, upstreamUrl } = res.locals.apiRoute as RouteMatch;
+  const trust = app.get('trust proxy fn') as (address: string, hop: number) => boolean;
+  const accessLine = accessLineWriter(ctx.logger, {
+    proxiedSuccessSampleRate: ctx.config.accessLogSampleRate,
+  });
+  const handleError = errorHandler();
+  const security = options.securityHeaders;
+  const track = ctx.drain.track as unknown as (
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: () => void,
+  ) => void;
+  const metrics = ctx.metrics;
 
-    const session = await readRequestSession(ctx, req);
-    // Whom the access line names (tenant, provider, user digest), read only if it is written.
-    if (session) res.locals.sessionRecord = session.record;
+  /** Once the answer is done or the client left: metrics, then the access line. */
+  function onClose(this: ApiResponse & { [STARTED]: number }): void {
+    const req = this.req as ApiRequest;
+    const started = this[STARTED];
+    if (metrics.enabled) {
+      metrics.httpRequest(
+        this.locals.apiRoute?.route.prefix ?? 'api:other',
+        req.method ?? '',
+        this.writableFinished ? this.statusCode : undefined,
+        (performance.now() - started) / 1000,
+      );
+    }
+    accessLine(req, this, started);
+  }
+
+  /** A refusal or failure: the error handler of every other route, on Express's objects. */
+  function fail(req: ApiRequest, res: ApiResponse, error: unknown): void {
+    try {
+      const [expressReq, expressRes] = asExpress(app, req, res);
+      if (!res.headersSent) {
+        for (const [name, value] of security) res.setHeader(name, value);
+        res.setHeader('x-request-id', req.id);
+      }
+      handleError(error, expressReq, expressRes, noop);
+    } catch {
+      res.destroy();
+    }
+  }
+
+  return (rawReq, rawRes) => {
+    const req = rawReq as ApiRequest;
+    const res = rawRes as ApiResponse & { [STARTED]: number };
+    res[STARTED] = performance.now();
+    track(req, res, noop);
+    const id = requestIdOf(req.headers['x-request-id']);
+    req.id = id;
+    const locals: ApiLocals = {};
+    res.locals = locals;
+    res.once('close', onClose);
+    let match: RouteMatch;
+    try {
+      const refusal = csrfHeaderRefusal(req.headers, ctx.publicOrigin);
+      if (refusal) throw refusal;
+      match = resolveRoute(ctx, req.originalUrl ?? req.url ?? '', req.method ?? '');
+    } catch (error) {
+      fail(req, res, error);
+      return;
+    }
+    locals.apiRoute = match;
+    proxyCall(req, res, match, locals).catch((error: unknown) => fail(req, res, error));
+  };
+
+  async function proxyCall(
+    req: ApiRequest,
+    res: ApiResponse,
+    match: RouteMatch,
+    locals: ApiLocals,
+  ): Promise<void> {
+    const { route, upstreamUrl } = match;
+    const ip = clientAddress(req, trust);
+    const session = await readRequestSession(ctx, req, () => ({
+      requestId: req.id,
+      ...(ip ? { ip } : {}),
+    }));
+    if (session) locals.sessionRecord = session.record;
     if (!session && (route.tokenMode === 'user' || route.tokenMode === 'gatehouse')) {
       throw problem('unauthenticated');
     }
@@ -52,7 +152,7 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
     if (route.rateLimit) {
       await ctx.rateLimits.consumeRoute(
         route.prefix,
-        session ? `session:${session.record.handle}` : clientIp(req),
+        session ? `session:${session.record.handle}` : `ip:${ip ?? 'unknown'}`,
       );
     }
 
@@ -68,7 +168,7 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
           session.sid,
           record,
           token,
-          req.method,
+          req.method ?? '',
           upstreamUrl,
         ));
       } else {
@@ -79,31 +179,66 @@ export function apiProxy(ctx: GatehouseContext): RequestHandler {
     await forwardRequest(
       {
         dispatcher: ctx.upstreams.for(route.timeoutMs),
-        // req.log is made on first use: a call that goes well never needs it.
+        // Made on first use: a call that goes well never needs it.
         get logger() {
-          return req.log;
+          return requestLogger(ctx.logger, req);
         },
-        observer: ctx.metrics.upstream(route.prefix),
+        observer: metrics.upstream(route.prefix),
         onDrain,
       },
       req,
       res,
       {
         url: upstreamUrl,
-        method: req.method,
+        method: req.method ?? '',
         headers: upstreamRequestHeaders(req.headers, {
-          clientIp: req.ip,
+          clientIp: ip,
           publicUrl,
-          requestId: typeof req.id === 'string' ? req.id : '',
+          requestId: req.id,
           ...(authorization ? { authorization } : {}),
           ...(dpop ? { dpop } : {}),
         }),
         timeoutMs: route.timeoutMs,
         idleTimeoutMs: route.idleTimeoutMs,
         allowSetCookie: route.allowSetCookie,
+        responseHeaders: security,
+        requestId: req.id,
       },
     );
-  };
+  }
+}
+
+const STARTED = Symbol('gatehouse.api.started');
+
+/**
+ * Whether the server can hand a raw request target straight to the API handler: the common
+ * `/api/…` form. Anything else Express routes (its `/api` mount, first in the app, calls the
+ * same handler for `/api`, `/API/…`, absolute-form targets and the like).
+ */
+export const isApiTarget = (url: string | undefined): boolean =>
+  url !== undefined && url.startsWith('/api/');
+
+/** Node's request and response as Express's (what `app.handle` does to every request). */
+function asExpress(app: Express, req: IncomingMessage, res: ServerResponse): [Request, Response] {
+  if (Object.getPrototypeOf(req) !== app.request) {
+    Object.setPrototypeOf(req, app.request);
+    Object.setPrototypeOf(res, app.response);
+    Object.assign(req, { res });
+    Object.assign(res, { req });
+  }
+  return [req as Request, res as Response];
+}
+
+/** The client address as Express's `req.ip` computes it (`trust proxy`). */
+function clientAddress(
+  req: IncomingMessage,
+  trust: (address: string, hop: number) => boolean,
+): string | undefined {
+  try {
+    return proxyAddr(req, trust);
+  } catch {
+    return req.socket.remoteAddress;
+  }
 }
 
 /**

@@ -1,9 +1,11 @@
 import { parse as parseCookies } from 'cookie';
 import { unsign } from 'cookie-signature';
+import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
 import { LRUCache } from 'lru-cache';
 import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
+import type { AuditOrigin } from '../observability/audit.ts';
 import type { SessionRecord } from '../session/model.ts';
 import { storeOutageSimulated } from '../session/test-controls.ts';
 import { auditOrigin } from './audit-origin.ts';
@@ -65,7 +67,9 @@ export function sessionIdFromCookie(
  */
 export async function readRequestSession(
   ctx: GatehouseContext,
-  req: Request,
+  req: IncomingMessage,
+  /** Who asked, for the audit event of a session that ends here (default: from `req`). */
+  origin: () => AuditOrigin = () => auditOrigin(req as Request),
 ): Promise<RequestSession | undefined> {
   const sid = sessionIdFromCookie(
     req.headers.cookie,
@@ -81,7 +85,7 @@ export async function readRequestSession(
       detail: 'Session storage is unavailable (a test control); try again.',
     });
   }
-  return { sid, record: await liveSession(ctx, req, sid, record) };
+  return { sid, record: await liveSession(ctx, origin, sid, record) };
 }
 
 /**
@@ -95,13 +99,13 @@ export async function activeSession(
 ): Promise<SessionRecord | undefined> {
   const record = req.session.gh;
   if (!record) return undefined;
-  return liveSession(ctx, req, req.sessionID, record);
+  return liveSession(ctx, () => auditOrigin(req), req.sessionID, record);
 }
 
 /** The record if its session is still live; otherwise the session ends here (401). */
 async function liveSession(
   ctx: GatehouseContext,
-  req: Request,
+  origin: () => AuditOrigin,
   sid: string,
   record: SessionRecord,
 ): Promise<SessionRecord> {
@@ -109,7 +113,7 @@ async function liveSession(
     const idle = ctx.clock() >= ctx.sessions.idleExpiresAt(record);
     await ctx.sessions.end(sid, record, {
       reason: idle ? 'idle' : 'absolute',
-      ...auditOrigin(req),
+      ...origin(),
     });
     ctx.metrics.sessionsEnded(idle ? 'idle' : 'absolute');
     throw problem('session_expired');
@@ -119,7 +123,7 @@ async function liveSession(
   if (!(await ctx.registry.isSessionProviderLive(record))) {
     await ctx.sessions.end(sid, record, {
       reason: 'provider-gone',
-      ...auditOrigin(req),
+      ...origin(),
     });
     ctx.metrics.sessionsEnded('provider_removed');
     throw problem('session_expired', {

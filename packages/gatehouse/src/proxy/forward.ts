@@ -19,6 +19,10 @@ export interface ForwardTarget {
   /** Longest silence between two chunks of the upstream's response body. */
   idleTimeoutMs: number;
   allowSetCookie: boolean;
+  /** Gatehouse's own headers of every answer (security headers), sent with the upstream's. */
+  responseHeaders?: ReadonlyArray<readonly [string, string]>;
+  /** Sent back as `X-Request-Id`. */
+  requestId?: string;
 }
 
 export interface ForwardOptions {
