@@ -10,10 +10,13 @@
  * - `raw`: the same on raw node:http;
  * - `direct`: the upstream itself (latency reference).
  *
- * `--no-pin` runs the contenders unpinned; `--workers n` gives Gatehouse n cluster workers.
+ * `--no-pin` runs the contenders unpinned; `--workers n` gives Gatehouse n cluster workers;
+ * `--only express,raw` measures only those contenders (and Gatehouse); `--baseline <checkout>`
+ * adds the Gatehouse of another checkout of this repository (installed) as a contender, with the
+ * same secrets, Redis, session and upstream: a before/after of a change in one run.
  *
  * Printed per workload (GET small JSON, POST 4 KB): req/s, CPU µs per request of the contender's
- * processes (/proc/<pid>/stat, children included), req/s per core, p50/p99, Gatehouse's Redis
+ * processes (/proc/<pid>/stat, children included) and its kernel part, req/s per core, p50/p99, Gatehouse's Redis
  * commands per call (must be 1 read, 0 writes) and the ratios against each contender; then the
  * latency each adds over `direct` at 25 % of bare Express's throughput, and sign-ins per second
  * with Gatehouse's CPU per sign-in. Figures are medians over the rounds; compare ratios within
@@ -219,15 +222,21 @@ function clockTicks(): number {
   }
 }
 
-/** User + system CPU microseconds of `pid` and every live descendant; undefined off Linux. */
-function cpuMicros(pid: number | undefined): number | undefined {
+/**
+ * User + system CPU microseconds of `pid` and every live descendant (`systemOnly`: the system
+ * part alone: the kernel's work for the process, its socket I/O above all); undefined off Linux.
+ */
+function cpuMicros(pid: number | undefined, systemOnly = false): number | undefined {
   if (!pid || !CLOCK_TICKS || !existsSync(`/proc/${pid}/stat`)) return undefined;
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  let total = ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  const ticks = (systemOnly ? 0 : Number(fields[11])) + Number(fields[12]);
+  let total = (ticks * 1e6) / CLOCK_TICKS;
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     const listed = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-    for (const child of listed ? listed.split(' ') : []) total += cpuMicros(Number(child)) ?? 0;
+    for (const child of listed ? listed.split(' ') : []) {
+      total += cpuMicros(Number(child), systemOnly) ?? 0;
+    }
   }
   return total;
 }
@@ -246,6 +255,8 @@ interface Run {
   seconds: number;
   rps: number;
   cpuUsPerRequest: number | undefined;
+  /** The system (kernel) part of it. */
+  systemUsPerRequest: number | undefined;
   p50: number;
   p99: number;
   failures: number;
@@ -264,6 +275,7 @@ async function drive(
   if (method === 'POST') headers['content-type'] = 'application/json';
   const latencies: number[] = [];
   const cpuBefore = cpuMicros(contender.child.pid);
+  const systemBefore = cpuMicros(contender.child.pid, true);
   const started = performance.now();
   const result = await new Promise<autocannon.Result>((done, fail) => {
     const instance = autocannon(
@@ -288,6 +300,7 @@ async function drive(
   });
   const elapsed = (performance.now() - started) / 1000;
   const cpuAfter = cpuMicros(contender.child.pid);
+  const systemAfter = cpuMicros(contender.child.pid, true);
   const ok = latencies.length;
   latencies.sort((a, b) => a - b);
   const at = (p: number) => latencies[Math.min(ok - 1, Math.floor(p * ok))] ?? 0;
@@ -299,6 +312,10 @@ async function drive(
       cpuBefore === undefined || cpuAfter === undefined || ok === 0
         ? undefined
         : (cpuAfter - cpuBefore) / ok,
+    systemUsPerRequest:
+      systemBefore === undefined || systemAfter === undefined || ok === 0
+        ? undefined
+        : (systemAfter - systemBefore) / ok,
     p50: at(0.5),
     p99: at(0.99),
     failures: result.non2xx + result.errors + result.timeouts,
@@ -541,6 +558,9 @@ const summarise = (list: Run[]) => ({
   cpuUsPerRequest: list.every((r) => r.cpuUsPerRequest !== undefined)
     ? median(list.map((r) => r.cpuUsPerRequest ?? 0))
     : undefined,
+  systemUsPerRequest: list.every((r) => r.systemUsPerRequest !== undefined)
+    ? median(list.map((r) => r.systemUsPerRequest ?? 0))
+    : undefined,
   p50Ms: median(list.map((r) => r.p50)),
   p99Ms: median(list.map((r) => r.p99)),
   failures: list.reduce((sum, r) => sum + r.failures, 0),
@@ -621,8 +641,8 @@ for (const workload of Object.keys(WORKLOADS) as Workload[]) {
   lines.push(
     '',
     `${WORKLOADS[workload].label}`,
-    '| Contender | req/s | CPU µs/req | req/s per core | p50 ms | p99 ms | Gatehouse vs it: req/s | CPU/req |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| Contender | req/s | CPU µs/req | of which kernel | req/s per core | p50 ms | p99 ms | Gatehouse vs it: req/s | CPU/req |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const name of PROXIES) {
     const row = table[name];
@@ -632,7 +652,7 @@ for (const workload of Object.keys(WORKLOADS) as Workload[]) {
         ? '| | |'
         : `| ${ratio(gh.rps, row.rps)} | ${ratio(gh.cpuUsPerRequest, row.cpuUsPerRequest)} |`;
     lines.push(
-      `| ${LABELS[name]} | ${fmt(row.rps)} | ${fmt(row.cpuUsPerRequest)} | ${fmt(perCore)} | ${fmt(row.p50Ms, 2)} | ${fmt(row.p99Ms, 2)} ${versus}` +
+      `| ${LABELS[name]} | ${fmt(row.rps)} | ${fmt(row.cpuUsPerRequest)} | ${fmt(row.systemUsPerRequest)} | ${fmt(perCore)} | ${fmt(row.p50Ms, 2)} | ${fmt(row.p99Ms, 2)} ${versus}` +
         (row.failures ? ` (${row.failures} failed)` : ''),
     );
   }
