@@ -44,8 +44,12 @@ export function requestLogLevel(
 ): 'error' | 'warn' | 'info' | 'silent' {
   if (err || res.statusCode === 500) return 'error';
   if (res.statusCode > 500) return 'warn';
-  const path = (req.originalUrl ?? req.url ?? '').split('?')[0] ?? '';
-  return PROBES.has(path) && res.statusCode < 400 ? 'silent' : 'info';
+  if (res.statusCode >= 400) return 'info';
+  const url = req.originalUrl ?? req.url ?? '';
+  // Only a probe's path can be silent: no string work for any other request.
+  if (!url.startsWith('/healthz') && !url.startsWith('/readyz')) return 'info';
+  const query = url.indexOf('?');
+  return PROBES.has(query === -1 ? url : url.slice(0, query)) ? 'silent' : 'info';
 }
 
 /** Set on `res.locals` once the request's access line is written (or skipped). */

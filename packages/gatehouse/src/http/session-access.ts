@@ -17,11 +17,37 @@ export interface RequestSession {
 }
 
 /**
- * Signed cookie values already verified, with the id each carries: the same string always
- * verifies the same way (the secrets are fixed for the process's life), so the HMAC runs once
- * per cookie, not once per request. Bounded; a forged value is never added.
+ * Session ids already verified, per list of secrets: by the signed cookie value, and by the
+ * whole `Cookie` header it came in (a browser sends the same header call after call, so most
+ * requests need neither the header's parse nor the HMAC). The same string always verifies the
+ * same way (the secrets are fixed for the process's life); only a verified value is added (a
+ * forged one is checked again each time); both maps are bounded. The session itself is still
+ * read from the store on every request: these only say which id the cookie names.
  */
-const verifiedBySecrets = new WeakMap<readonly string[], LRUCache<string, string>>();
+interface VerifiedIds {
+  bySigned: LRUCache<string, string>;
+  byHeader: LRUCache<string, string>;
+}
+const verifiedBySecrets = new WeakMap<readonly string[], VerifiedIds>();
+
+/** Longer `Cookie` headers are parsed each time rather than remembered. */
+const MAX_REMEMBERED_HEADER = 4096;
+
+function verifiedIds(secrets: readonly string[]): VerifiedIds {
+  let verified = verifiedBySecrets.get(secrets);
+  if (!verified) {
+    verified = {
+      bySigned: new LRUCache<string, string>({ max: 20_000 }),
+      byHeader: new LRUCache<string, string>({
+        max: 20_000,
+        maxSize: 16 * 1024 * 1024,
+        sizeCalculation: (sid, header) => header.length + sid.length,
+      }),
+    };
+    verifiedBySecrets.set(secrets, verified);
+  }
+  return verified;
+}
 
 /**
  * The session id in a Cookie header, as express-session reads it: the first cookie of that name
@@ -36,25 +62,29 @@ export function sessionIdFromCookie(
   if (!header) return undefined;
   // Cheap refusal before parsing: most requests without our cookie never mention its name.
   if (!header.includes(name)) return undefined;
+  // One cache per list of secrets: an instance (or test) with other secrets shares no answer.
+  const verified = verifiedIds(secrets);
+  const rememberHeader = header.length <= MAX_REMEMBERED_HEADER;
+  if (rememberHeader) {
+    const known = verified.byHeader.get(header);
+    if (known !== undefined) return known;
+  }
   const raw = parseCookies(header)[name];
   if (!raw?.startsWith('s:')) return undefined;
   const signed = raw.slice(2);
-  // One cache per list of secrets: an instance (or test) with other secrets shares no answer.
-  let verified = verifiedBySecrets.get(secrets);
-  if (!verified) {
-    verified = new LRUCache<string, string>({ max: 20_000 });
-    verifiedBySecrets.set(secrets, verified);
-  }
-  const known = verified.get(signed);
-  if (known !== undefined) return known;
-  for (const secret of secrets) {
-    const sid = unsign(signed, secret);
-    if (sid !== false) {
-      verified.set(signed, sid);
-      return sid;
+  let sid = verified.bySigned.get(signed);
+  if (sid === undefined) {
+    for (const secret of secrets) {
+      const unsigned = unsign(signed, secret);
+      if (unsigned !== false) {
+        sid = unsigned;
+        verified.bySigned.set(signed, sid);
+        break;
+      }
     }
   }
-  return undefined;
+  if (sid !== undefined && rememberHeader) verified.byHeader.set(header, sid);
+  return sid;
 }
 
 /**
