@@ -129,6 +129,8 @@ export async function forwardRequest(
   }
   const headers = downstreamResponseHeaders(upstream.headers, {
     allowSetCookie: target.allowSetCookie,
+    ours: target.responseHeaders,
+    requestId: target.requestId,
   });
   // The upstream answered before reading the whole upload: close rather than read the rest.
   if (hasBody && !req.complete) headers.connection = 'close';
