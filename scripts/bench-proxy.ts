@@ -10,10 +10,13 @@
  * - `raw`: the same on raw node:http;
  * - `direct`: the upstream itself (latency reference).
  *
- * `--no-pin` runs the contenders unpinned; `--workers n` gives Gatehouse n cluster workers.
+ * `--no-pin` runs the contenders unpinned; `--workers n` gives Gatehouse n cluster workers;
+ * `--only express,raw` measures only those contenders (and Gatehouse); `--baseline <checkout>`
+ * adds the Gatehouse of another checkout of this repository (installed) as a contender, with the
+ * same secrets, Redis, session and upstream: a before/after of a change in one run.
  *
  * Printed per workload (GET small JSON, POST 4 KB): req/s, CPU µs per request of the contender's
- * processes (/proc/<pid>/stat, children included), req/s per core, p50/p99, Gatehouse's Redis
+ * processes (/proc/<pid>/stat, children included) and its kernel part, req/s per core, p50/p99, Gatehouse's Redis
  * commands per call (must be 1 read, 0 writes) and the ratios against each contender; then the
  * latency each adds over `direct` at 25 % of bare Express's throughput, and sign-ins per second
  * with Gatehouse's CPU per sign-in. Figures are medians over the rounds; compare ratios within
@@ -71,6 +74,13 @@ const { values } = parseArgs({
     profile: { type: 'boolean', default: false },
     /** Only the sign-ins (no proxied-call rounds): a quick figure, and a profile of just them. */
     'sign-ins-only': { type: 'boolean', default: false },
+    /** Measure only these contenders (comma-separated; Gatehouse always): quicker A/B runs. */
+    only: { type: 'string' },
+    /**
+     * Another checkout of this repository (installed): its Gatehouse runs as one more
+     * contender on the same Redis, session and upstream, for a before/after in one run.
+     */
+    baseline: { type: 'string' },
     json: { type: 'string' },
   },
 });
@@ -101,10 +111,25 @@ const CORES = availableParallelism();
 const pinning = values.pin && process.platform === 'linux' && CORES >= 2 && hasTaskset();
 if (pinning) execFileSync('taskset', ['-a', '-p', '-c', '0', String(process.pid)]);
 
-type Name = 'gatehouse' | 'express-oidc' | 'express' | 'raw' | 'direct';
-const PROXIES: Name[] = ['gatehouse', 'express-oidc', 'express', 'raw'];
+type Name = 'gatehouse' | 'baseline' | 'express-oidc' | 'express' | 'raw' | 'direct';
+const ALL_PROXIES: Name[] = ['gatehouse', 'baseline', 'express-oidc', 'express', 'raw'];
+const only = values.only?.split(',').map((name) => name.trim());
+const unknown = only?.filter((name) => !ALL_PROXIES.includes(name as Name));
+if (unknown?.length) {
+  process.stderr.write(
+    `--only: unknown contender ${unknown.join(', ')} (${ALL_PROXIES.join(', ')})\n`,
+  );
+  process.exit(2);
+}
+const BASELINE_ROOT = values.baseline ? resolve(values.baseline) : undefined;
+const PROXIES = ALL_PROXIES.filter((name) =>
+  name === 'baseline'
+    ? BASELINE_ROOT !== undefined
+    : name === 'gatehouse' || !only || only.includes(name),
+);
 const LABELS: Record<Name, string> = {
   gatehouse: 'Gatehouse',
+  baseline: `Gatehouse of ${BASELINE_ROOT ?? 'another checkout'}${baselineCommit()}`,
   'express-oidc': 'express-openid-connect + http-proxy-middleware',
   express: 'bare Express 5 + undici proxy',
   raw: 'raw node:http + undici proxy',
@@ -134,6 +159,19 @@ for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
   });
 }
 process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
+
+/** ` @ <short commit>` of the baseline checkout, when git knows it. */
+function baselineCommit(): string {
+  if (!BASELINE_ROOT) return '';
+  try {
+    const head = execFileSync('git', ['-C', BASELINE_ROOT, 'rev-parse', '--short', 'HEAD'], {
+      encoding: 'utf8',
+    });
+    return ` @ ${head.trim()}`;
+  } catch {
+    return '';
+  }
+}
 
 function hasTaskset(): boolean {
   try {
@@ -188,15 +226,21 @@ function clockTicks(): number {
   }
 }
 
-/** User + system CPU microseconds of `pid` and every live descendant; undefined off Linux. */
-function cpuMicros(pid: number | undefined): number | undefined {
+/**
+ * User + system CPU microseconds of `pid` and every live descendant (`systemOnly`: the system
+ * part alone: the kernel's work for the process, its socket I/O above all); undefined off Linux.
+ */
+function cpuMicros(pid: number | undefined, systemOnly = false): number | undefined {
   if (!pid || !CLOCK_TICKS || !existsSync(`/proc/${pid}/stat`)) return undefined;
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  let total = ((Number(fields[11]) + Number(fields[12])) * 1e6) / CLOCK_TICKS;
+  const ticks = (systemOnly ? 0 : Number(fields[11])) + Number(fields[12]);
+  let total = (ticks * 1e6) / CLOCK_TICKS;
   for (const task of readdirSync(`/proc/${pid}/task`)) {
     const listed = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-    for (const child of listed ? listed.split(' ') : []) total += cpuMicros(Number(child)) ?? 0;
+    for (const child of listed ? listed.split(' ') : []) {
+      total += cpuMicros(Number(child), systemOnly) ?? 0;
+    }
   }
   return total;
 }
@@ -215,6 +259,8 @@ interface Run {
   seconds: number;
   rps: number;
   cpuUsPerRequest: number | undefined;
+  /** The system (kernel) part of it. */
+  systemUsPerRequest: number | undefined;
   p50: number;
   p99: number;
   failures: number;
@@ -233,6 +279,7 @@ async function drive(
   if (method === 'POST') headers['content-type'] = 'application/json';
   const latencies: number[] = [];
   const cpuBefore = cpuMicros(contender.child.pid);
+  const systemBefore = cpuMicros(contender.child.pid, true);
   const started = performance.now();
   const result = await new Promise<autocannon.Result>((done, fail) => {
     const instance = autocannon(
@@ -257,6 +304,7 @@ async function drive(
   });
   const elapsed = (performance.now() - started) / 1000;
   const cpuAfter = cpuMicros(contender.child.pid);
+  const systemAfter = cpuMicros(contender.child.pid, true);
   const ok = latencies.length;
   latencies.sort((a, b) => a - b);
   const at = (p: number) => latencies[Math.min(ok - 1, Math.floor(p * ok))] ?? 0;
@@ -268,6 +316,10 @@ async function drive(
       cpuBefore === undefined || cpuAfter === undefined || ok === 0
         ? undefined
         : (cpuAfter - cpuBefore) / ok,
+    systemUsPerRequest:
+      systemBefore === undefined || systemAfter === undefined || ok === 0
+        ? undefined
+        : (systemAfter - systemBefore) / ok,
     p50: at(0.5),
     p99: at(0.99),
     failures: result.non2xx + result.errors + result.timeouts,
@@ -279,8 +331,16 @@ async function drive(
 
 const redis = await startRedisServer();
 stops.push(() => redis.stop());
-const [ghPort = 0, eocPort = 0, expressPort = 0, rawPort = 0, upstreamPort = 0, metricsPort = 0] =
-  await Promise.all(Array.from({ length: 6 }, () => freePort()));
+const [
+  ghPort = 0,
+  eocPort = 0,
+  expressPort = 0,
+  rawPort = 0,
+  upstreamPort = 0,
+  basePort = 0,
+  ghMetricsPort = 0,
+  baseMetricsPort = 0,
+] = await Promise.all(Array.from({ length: 8 }, () => freePort()));
 const ghOrigin = `http://localhost:${ghPort}`;
 const eocOrigin = `http://localhost:${eocPort}`;
 const upstream = `http://127.0.0.1:${upstreamPort}`;
@@ -306,30 +366,42 @@ stops.push(() => idp.close());
 
 const encryptionKey = randomBytes(32).toString('base64url');
 const profileDir = join(work, 'profile');
+const sessionSecret = randomBytes(32).toString('base64url');
+const gatehouseEnv = (port: number, metricsPort: number) => ({
+  NODE_ENV: 'production',
+  // Production's code paths; development mode only for the dev IdP's plain-http issuer.
+  GATEHOUSE_MODE: 'development',
+  HOST: '127.0.0.1',
+  PORT: String(port),
+  PUBLIC_URL: `http://localhost:${port}`,
+  // Metrics on (as deployed), each instance on a port of its own.
+  METRICS_PORT: String(metricsPort),
+  DEV_IDP_ORIGIN: idp.origin,
+  DEMO_API_URL: upstream,
+  REDIS_URL: redis.url,
+  SESSION_SECRET: sessionSecret,
+  GATEHOUSE_ENCRYPTION_KEYS: `k1:${encryptionKey}`,
+  LOG_LEVEL: 'info',
+  // The sign-in limits stay on (their cost is part of a sign-in) but high enough for --logins.
+  RATE_LIMIT_LOGIN_START: '1000000/60',
+  RATE_LIMIT_CALLBACK: '1000000/60',
+  GATEHOUSE_WORKERS: values.workers,
+});
 const ghChild = startNode(
   [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), SERVER_MAIN],
-  {
-    NODE_ENV: 'production',
-    // Production's code paths; development mode only for the dev IdP's plain-http issuer.
-    GATEHOUSE_MODE: 'development',
-    HOST: '127.0.0.1',
-    PORT: String(ghPort),
-    // Metrics on (their cost is part of every request), on a free port.
-    METRICS_PORT: String(metricsPort),
-    PUBLIC_URL: ghOrigin,
-    DEV_IDP_ORIGIN: idp.origin,
-    DEMO_API_URL: upstream,
-    REDIS_URL: redis.url,
-    SESSION_SECRET: randomBytes(32).toString('base64url'),
-    GATEHOUSE_ENCRYPTION_KEYS: `k1:${encryptionKey}`,
-    LOG_LEVEL: 'info',
-    // The sign-in limits stay on (their cost is part of a sign-in) but high enough for --logins.
-    RATE_LIMIT_LOGIN_START: '1000000/60',
-    RATE_LIMIT_CALLBACK: '1000000/60',
-    GATEHOUSE_WORKERS: values.workers,
-  },
+  gatehouseEnv(ghPort, ghMetricsPort),
   'gatehouse.log',
 );
+// The same deployment from the baseline checkout: same secrets, Redis and upstream, so the
+// session signed in below is valid on both.
+const baseChild = BASELINE_ROOT
+  ? startNode(
+      [join(BASELINE_ROOT, 'apps/server/src/main.ts')],
+      gatehouseEnv(basePort, baseMetricsPort),
+      'base.log',
+    )
+  : undefined;
+const baseOrigin = `http://localhost:${basePort}`;
 const eocChild = startNode(
   [join(BENCH, 'eoc-proxy.ts')],
   {
@@ -344,6 +416,7 @@ const eocChild = startNode(
   'express-oidc.log',
 );
 await waitForHttp(`${ghOrigin}/readyz`, (s) => s === 200, ghChild);
+if (baseChild) await waitForHttp(`${baseOrigin}/readyz`, (s) => s === 200, baseChild);
 await waitForHttp(`${eocOrigin}/api/demo/me`, (s) => s === 401 || s === 302, eocChild);
 
 // Real sign-ins: Gatehouse (code + PKCE, one session in Redis) and express-openid-connect.
@@ -392,6 +465,13 @@ const contenders: Record<Name, Contender> = {
     child: ghChild,
     headers: { ...browserHeaders, cookie: ghCookie },
   },
+  // Without --baseline never measured (PROXIES leaves it out).
+  baseline: {
+    name: 'baseline',
+    origin: baseOrigin,
+    child: baseChild ?? ghChild,
+    headers: { ...browserHeaders, cookie: ghCookie },
+  },
   'express-oidc': {
     name: 'express-oidc',
     origin: eocOrigin,
@@ -438,8 +518,8 @@ for (const name of signInsOnly ? [] : ([...PROXIES, 'direct'] as Name[])) {
 }
 
 const runs: Record<Workload, Record<Name, Run[]>> = {
-  get: { gatehouse: [], 'express-oidc': [], express: [], raw: [], direct: [] },
-  post: { gatehouse: [], 'express-oidc': [], express: [], raw: [], direct: [] },
+  get: { gatehouse: [], baseline: [], 'express-oidc': [], express: [], raw: [], direct: [] },
+  post: { gatehouse: [], baseline: [], 'express-oidc': [], express: [], raw: [], direct: [] },
 };
 const redisPerCall: Array<{ commands: number; writes: number; counts: Record<string, number> }> =
   [];
@@ -482,6 +562,9 @@ const summarise = (list: Run[]) => ({
   cpuUsPerRequest: list.every((r) => r.cpuUsPerRequest !== undefined)
     ? median(list.map((r) => r.cpuUsPerRequest ?? 0))
     : undefined,
+  systemUsPerRequest: list.every((r) => r.systemUsPerRequest !== undefined)
+    ? median(list.map((r) => r.systemUsPerRequest ?? 0))
+    : undefined,
   p50Ms: median(list.map((r) => r.p50)),
   p99Ms: median(list.map((r) => r.p99)),
   failures: list.reduce((sum, r) => sum + r.failures, 0),
@@ -490,15 +573,17 @@ type Summary = ReturnType<typeof summarise>;
 const throughput = Object.fromEntries(
   (Object.keys(WORKLOADS) as Workload[]).map((workload) => [
     workload,
-    Object.fromEntries(PROXIES.map((name) => [name, summarise(runs[workload][name])])) as Record<
-      Name,
-      Summary
-    >,
+    Object.fromEntries(
+      ALL_PROXIES.map((name) => [name, summarise(runs[workload][name])]),
+    ) as Record<Name, Summary>,
   ]),
 ) as Record<Workload, Record<Name, Summary>>;
 
 // Added latency at 25 % of bare Express's throughput, every contender at the same rate.
-const lowRate = Math.max(1, Math.round(throughput.get.express.rps * 0.25));
+const lowRate = Math.max(
+  1,
+  Math.round((throughput.get.express.rps || throughput.get.gatehouse.rps) * 0.25),
+);
 const lowLoad: Partial<Record<Name, { p50Ms: number; p99Ms: number }>> = {};
 for (const name of signInsOnly ? [] : (['direct', ...PROXIES] as Name[])) {
   const run = await drive(contenders[name], 'get', durationS, lowRate);
@@ -534,7 +619,9 @@ const signIns =
         gatehouse: await logins(ghChild, (http) =>
           signIn(http, ghOrigin, { login: 'alice', password: 'alice' }),
         ),
-        'express-oidc': await logins(eocChild, eocSignIn),
+        ...(PROXIES.includes('express-oidc')
+          ? { 'express-oidc': await logins(eocChild, eocSignIn) }
+          : {}),
       }
     : undefined;
 
@@ -563,8 +650,8 @@ for (const workload of signInsOnly ? [] : (Object.keys(WORKLOADS) as Workload[])
   lines.push(
     '',
     `${WORKLOADS[workload].label}`,
-    '| Contender | req/s | CPU µs/req | req/s per core | p50 ms | p99 ms | Gatehouse vs it: req/s | CPU/req |',
-    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    '| Contender | req/s | CPU µs/req | of which kernel | req/s per core | p50 ms | p99 ms | Gatehouse vs it: req/s | CPU/req |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
   );
   for (const name of PROXIES) {
     const row = table[name];
@@ -574,7 +661,7 @@ for (const workload of signInsOnly ? [] : (Object.keys(WORKLOADS) as Workload[])
         ? '| | |'
         : `| ${ratio(gh.rps, row.rps)} | ${ratio(gh.cpuUsPerRequest, row.cpuUsPerRequest)} |`;
     lines.push(
-      `| ${LABELS[name]} | ${fmt(row.rps)} | ${fmt(row.cpuUsPerRequest)} | ${fmt(perCore)} | ${fmt(row.p50Ms, 2)} | ${fmt(row.p99Ms, 2)} ${versus}` +
+      `| ${LABELS[name]} | ${fmt(row.rps)} | ${fmt(row.cpuUsPerRequest)} | ${fmt(row.systemUsPerRequest)} | ${fmt(perCore)} | ${fmt(row.p50Ms, 2)} | ${fmt(row.p99Ms, 2)} ${versus}` +
         (row.failures ? ` (${row.failures} failed)` : ''),
     );
   }
@@ -600,8 +687,13 @@ if (signIns) {
     '| Contender | sign-ins/s | CPU ms per sign-in | Gatehouse vs it: CPU per sign-in |',
     '| --- | ---: | ---: | ---: |',
     `| Gatehouse | ${fmt(signIns.gatehouse.perSecond, 1)} | ${fmt(signIns.gatehouse.cpuMsPerLogin, 2)} | |`,
-    `| ${LABELS['express-oidc']} | ${fmt(signIns['express-oidc'].perSecond, 1)} | ${fmt(signIns['express-oidc'].cpuMsPerLogin, 2)} | ${ratio(signIns.gatehouse.cpuMsPerLogin, signIns['express-oidc'].cpuMsPerLogin)} |`,
   );
+  const eoc = signIns['express-oidc'];
+  if (eoc) {
+    lines.push(
+      `| ${LABELS['express-oidc']} | ${fmt(eoc.perSecond, 1)} | ${fmt(eoc.cpuMsPerLogin, 2)} | ${ratio(signIns.gatehouse.cpuMsPerLogin, eoc.cpuMsPerLogin)} |`,
+    );
+  }
 }
 
 // Checks (these are properties, not timings: they hold on any machine).

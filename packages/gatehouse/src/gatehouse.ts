@@ -5,7 +5,7 @@ import type { CustomFetch } from 'openid-client';
 import type { Clock } from './clock.ts';
 import type { GatehouseConfig } from './config/schema.ts';
 import type { GatehouseContext } from './context.ts';
-import { createApp, sessionMiddleware } from './http/app.ts';
+import { createApp, serverListener, sessionMiddleware } from './http/app.ts';
 import { ConnectionDrain, type DrainResult } from './http/drain.ts';
 import { createWebSocketProxy, type WebSocketProxy } from './http/websocket-upgrade.ts';
 import { createLogger } from './observability/logger.ts';
@@ -334,7 +334,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
             // Any other upgrade (such as h2c) is served as the plain request it also is.
             shouldUpgradeCallback: (req) => isWebSocketUpgrade(req.headers),
           },
-          app,
+          serverListener(app),
         );
         server.on('upgrade', (req, socket, head) => websockets.handleUpgrade(req, socket, head));
         server.keepAliveTimeout = KEEP_ALIVE_TIMEOUT_MS;

@@ -13,7 +13,10 @@ function check(headers: Record<string, string>): unknown {
   const lower = Object.fromEntries(
     Object.entries(headers).map(([name, value]) => [name.toLowerCase(), value]),
   );
-  const req = { get: (name: string) => lower[name.toLowerCase()] } as unknown as Request;
+  const req = {
+    headers: lower,
+    get: (name: string) => lower[name.toLowerCase()],
+  } as unknown as Request;
   let passed: unknown = 'next not called';
   requireCsrfHeader(ORIGIN)(req, {} as Response, (error?: unknown) => {
     passed = error;

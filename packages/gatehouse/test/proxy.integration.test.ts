@@ -213,7 +213,84 @@ describe('API proxy', () => {
     expect(res.status).toBe(404);
     expect(res.headers.get('content-type')).toContain('application/problem+json');
   });
+
+  it('gives every API answer the security headers and the request id, on the server’s direct path and through Express', async () => {
+    const requestId = 'api-headers-check-1';
+    // `/api/…` goes straight to the API handler; `/API/…` and `/api` go through Express's
+    // mount to the same handler.
+    const answers = {
+      proxied: await http(`${stack.origin}/api/public/echo`, {
+        headers: { ...csrf, 'x-request-id': requestId },
+      }),
+      unauthenticated: await fetch(`${stack.origin}/api/demo/me`, {
+        headers: { ...csrf, 'x-request-id': requestId },
+      }),
+      csrfRefused: await fetch(`${stack.origin}/api/public/echo`, {
+        headers: { 'x-request-id': requestId },
+      }),
+      viaExpressUpperCase: await fetch(`${stack.origin}/API/public/echo`, {
+        headers: { ...csrf, 'x-request-id': requestId },
+      }),
+      viaExpressBare: await fetch(`${stack.origin}/api`, {
+        headers: { ...csrf, 'x-request-id': requestId },
+      }),
+    };
+    const statuses = Object.fromEntries(
+      Object.entries(answers).map(([name, res]) => [name, res.status]),
+    );
+    expect(statuses).toEqual({
+      proxied: 200,
+      unauthenticated: 401,
+      csrfRefused: 403,
+      viaExpressUpperCase: 404,
+      viaExpressBare: 404,
+    });
+    for (const [name, res] of Object.entries(answers)) {
+      await res.arrayBuffer();
+      expect({ name, id: res.headers.get('x-request-id') }).toEqual({ name, id: requestId });
+      expect({ name, csp: res.headers.get('content-security-policy') }).toEqual({
+        name,
+        csp: expect.stringContaining("default-src 'self'") as unknown,
+      });
+      expect({ name, nosniff: res.headers.get('x-content-type-options') }).toEqual({
+        name,
+        nosniff: 'nosniff',
+      });
+      expect({ name, referrer: res.headers.get('referrer-policy') }).toEqual({
+        name,
+        referrer: 'no-referrer',
+      });
+      if (name !== 'proxied') {
+        expect({ name, type: res.headers.get('content-type') }).toEqual({
+          name,
+          type: expect.stringContaining('application/problem+json') as unknown,
+        });
+      }
+    }
+    // One header line each (the upstream's answer and Gatehouse's own are merged, not doubled).
+    const raw = await rawHeaders(stack.origin, '/api/public/echo', csrf);
+    const names = raw.filter((_, index) => index % 2 === 0).map((name) => name.toLowerCase());
+    expect(names.filter((name) => name === 'content-security-policy')).toHaveLength(1);
+    expect(names.filter((name) => name === 'x-request-id')).toHaveLength(1);
+  });
 });
+
+/** The raw header lines (name, value, name, value…) of a GET. */
+async function rawHeaders(
+  origin: string,
+  path: string,
+  headers: Record<string, string>,
+): Promise<string[]> {
+  const url = new URL(origin);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path, headers }, (res) => {
+      res.resume();
+      res.on('end', () => resolve(res.rawHeaders));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
 
 /** fetch() normalises dot segments, so traversal attempts go out over a raw socket. */
 async function rawRequest(

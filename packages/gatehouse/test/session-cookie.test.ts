@@ -50,4 +50,25 @@ describe('sessionIdFromCookie', () => {
       expect(sessionIdFromCookie(header, 'gatehouse', SECRETS)).toBeUndefined();
     }
   });
+
+  it('remembers a verified header per list of secrets, never a forged one', () => {
+    const secrets = [CURRENT];
+    const header = `theme=dark; gatehouse=${signed('remembered')}`;
+    // The same header, call after call (the second answer comes from memory).
+    expect(sessionIdFromCookie(header, 'gatehouse', secrets)).toBe('remembered');
+    expect(sessionIdFromCookie(header, 'gatehouse', secrets)).toBe('remembered');
+    // Another process's (or deployment's) secrets share nothing with these.
+    expect(sessionIdFromCookie(header, 'gatehouse', [PREVIOUS])).toBeUndefined();
+    // A forged value is refused every time, and does not spoil the genuine one.
+    const forged = `theme=dark; gatehouse=${encodeURIComponent(`s:${sign('remembered', 'forged-secret-0123456789abcdef0123')}`)}`;
+    for (let i = 0; i < 3; i += 1) {
+      expect(sessionIdFromCookie(forged, 'gatehouse', secrets)).toBeUndefined();
+    }
+    expect(sessionIdFromCookie(header, 'gatehouse', secrets)).toBe('remembered');
+    // A long header is parsed each time, with the same answer.
+    const long = `${'pad=x; '.repeat(800)}gatehouse=${signed('long')}`;
+    expect(long.length).toBeGreaterThan(4096);
+    expect(sessionIdFromCookie(long, 'gatehouse', secrets)).toBe('long');
+    expect(sessionIdFromCookie(long, 'gatehouse', secrets)).toBe('long');
+  });
 });

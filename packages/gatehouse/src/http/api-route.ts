@@ -1,16 +1,21 @@
-import type { Request, RequestHandler, Response } from 'express';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
+import type { Express, Request, Response } from 'express';
+import proxyAddr from 'proxy-addr';
 import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import type { RouteConfig } from '../config/schema.ts';
 import { isDpopBound, type SessionRecord } from '../session/model.ts';
 import { forwardRequest } from '../proxy/forward.ts';
 import { upstreamRequestHeaders } from '../proxy/headers.ts';
-import { matchRoute } from '../proxy/routes.ts';
+import { matchRoute, type RouteMatch } from '../proxy/routes.ts';
 import { apiRouteSlot, sessionRecordSlot } from './request-state.ts';
 import { readRequestSession, slideSessionIfDue } from './session-access.ts';
-import { clientIp } from './rate-limit.ts';
+import { csrfHeaderRefusal } from './csrf.ts';
+import { errorHandler } from './problem.ts';
+import { accessLineWriter, requestIdOf, requestLogger } from './request-log.ts';
 
-/** The /api routes: what it uses of the context. */
+/** The /api path: what it uses of the context. */
 export type ApiRouteDeps = Pick<
   GatehouseContext,
   | 'clock'
@@ -18,6 +23,7 @@ export type ApiRouteDeps = Pick<
   | 'cookies'
   | 'downstreamTokens'
   | 'drain'
+  | 'logger'
   | 'metrics'
   | 'publicOrigin'
   | 'rateLimits'
@@ -31,40 +37,125 @@ export type ApiRouteDeps = Pick<
 /** The token for an upstream: the IdP's (refreshed when due) or a Gatehouse-signed one. */
 export type UpstreamTokenDeps = Pick<GatehouseContext, 'downstreamTokens' | 'refresher'>;
 
-/**
- * Route lookup and method allow-list, before the session is read: a request that is refused
- * anyway (bad path, unknown route, wrong method) costs no store access.
- */
-export function resolveApiRoute(ctx: ApiRouteDeps): RequestHandler {
-  return (req, res, next) => {
-    const match = matchRoute(ctx.config.routes, req.originalUrl);
-    if (!match.route.methods.includes(req.method as (typeof match.route.methods)[number])) {
-      throw problem('method_not_allowed', {
-        headers: { allow: match.route.methods.join(', ') },
-      });
-    }
-    apiRouteSlot.set(res, match);
-    next();
-  };
+/** The route of a raw request target, refused (404, 400, 405) before any store access. */
+function resolveRoute(ctx: Pick<GatehouseContext, 'config'>, target: string, method: string): RouteMatch {
+  const match = matchRoute(ctx.config.routes, target);
+  if (!match.route.methods.includes(method as (typeof match.route.methods)[number])) {
+    throw problem('method_not_allowed', {
+      headers: { allow: match.route.methods.join(', ') },
+    });
+  }
+  return match;
 }
 
+type ApiRequest = IncomingMessage & { originalUrl?: string };
+/** Node's response with the `locals` the request slots keep (Express's objects have it already). */
+type ApiResponse = ServerResponse & { locals: object };
+
+/** A handler of API calls on Node's own request and response objects. */
+export type ApiRequestHandler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface ApiRequestHandlerOptions {
+  /** The headers every answer carries (helmet's, computed once). */
+  securityHeaders: ReadonlyArray<readonly [string, string]>;
+}
+
+const noop = () => undefined;
+
 /**
- * `ANY /api/<route>/…` after {@link resolveApiRoute}: session (one store read, without
- * express-session: see {@link readRequestSession}), tenant restriction, token by mode
- * (refreshing first when it is about to expire), then streaming to the upstream. At steady
- * state: one Redis read and no write.
+ * `ANY /api/<route>/…`, the busiest path, in one function that takes Node's request and
+ * response as they come (from the server's `request` event, or from Express's `/api` mount for
+ * targets the server does not route here itself): no router, no middleware chain, one `close`
+ * listener for the metrics and the access line, the security headers written with the answer's
+ * own. The rules are the shared ones: connection tracking for the drain, the request id, the CSRF
+ * check of `csrf.ts`, the route and method of `proxy/routes.ts` (until here no store was
+ * touched), the session read of `session-access.ts` (one Redis read, without express-session),
+ * the sampled access line of `request-log.ts`, the metrics of `request-metrics.ts`, and any
+ * failure answered by the one error handler of `problem.ts` (problem+json).
  */
-export function apiProxy(ctx: ApiRouteDeps): RequestHandler {
-  // Per deployment, not per request.
+export function apiRequestHandler(
+  ctx: ApiRouteDeps,
+  app: Express,
+  options: ApiRequestHandlerOptions,
+): ApiRequestHandler {
   const publicUrl = new URL(ctx.publicOrigin);
   const onDrain = (end: () => void) => ctx.drain.onDrain(end);
-  return async (req: Request, res: Response) => {
-    const match = apiRouteSlot.get(res);
-    if (!match) throw new Error('apiProxy runs after resolveApiRoute');
-    const { route, upstreamUrl } = match;
+  const trust = app.get('trust proxy fn') as (address: string, hop: number) => boolean;
+  const accessLine = accessLineWriter(ctx.logger, {
+    proxiedSuccessSampleRate: ctx.config.accessLogSampleRate,
+  });
+  const handleError = errorHandler();
+  const security = options.securityHeaders;
+  const track = ctx.drain.track as unknown as (
+    req: IncomingMessage,
+    res: ServerResponse,
+    next: () => void,
+  ) => void;
+  const metrics = ctx.metrics;
 
-    const session = await readRequestSession(ctx, req);
-    // Whom the access line names (tenant, provider, user digest), read only if it is written.
+  /** Once the answer is done or the client left: metrics, then the access line. */
+  function onClose(this: ApiResponse & { [STARTED]: number }): void {
+    const req = this.req as ApiRequest;
+    const started = this[STARTED];
+    if (metrics.enabled) {
+      metrics.httpRequest(
+        apiRouteSlot.get(this)?.route.prefix ?? 'api:other',
+        req.method ?? '',
+        this.writableFinished ? this.statusCode : undefined,
+        (performance.now() - started) / 1000,
+      );
+    }
+    accessLine(req, this, started);
+  }
+
+  /** A refusal or failure: the error handler of every other route, on Express's objects. */
+  function fail(req: ApiRequest, res: ApiResponse, error: unknown): void {
+    try {
+      const [expressReq, expressRes] = asExpress(app, req, res);
+      if (!res.headersSent) {
+        for (const [name, value] of security) res.setHeader(name, value);
+        res.setHeader('x-request-id', req.id);
+      }
+      handleError(error, expressReq, expressRes, noop);
+    } catch {
+      res.destroy();
+    }
+  }
+
+  return (rawReq, rawRes) => {
+    const req = rawReq as ApiRequest;
+    const res = rawRes as ApiResponse & { [STARTED]: number };
+    res[STARTED] = performance.now();
+    track(req, res, noop);
+    const id = requestIdOf(req.headers['x-request-id']);
+    req.id = id;
+    // Express's `res.locals`, which the request slots use; a raw response has none yet.
+    res.locals = {};
+    res.once('close', onClose);
+    let match: RouteMatch;
+    try {
+      const refusal = csrfHeaderRefusal(req.headers, ctx.publicOrigin);
+      if (refusal) throw refusal;
+      match = resolveRoute(ctx, req.originalUrl ?? req.url ?? '', req.method ?? '');
+    } catch (error) {
+      fail(req, res, error);
+      return;
+    }
+    apiRouteSlot.set(res, match);
+    proxyCall(req, res, match).catch((error: unknown) => fail(req, res, error));
+  };
+
+  async function proxyCall(
+    req: ApiRequest,
+    res: ApiResponse,
+    match: RouteMatch,
+  ): Promise<void> {
+    const { route, upstreamUrl } = match;
+    const ip = clientAddress(req, trust);
+    const session = await readRequestSession(ctx, req, () => ({
+      requestId: req.id,
+      ...(ip ? { ip } : {}),
+    }));
     if (session) sessionRecordSlot.set(res, session.record);
     if (!session && (route.tokenMode === 'user' || route.tokenMode === 'gatehouse')) {
       throw problem('unauthenticated');
@@ -76,7 +167,7 @@ export function apiProxy(ctx: ApiRouteDeps): RequestHandler {
     if (route.rateLimit) {
       await ctx.rateLimits.consumeRoute(
         route.prefix,
-        session ? `session:${session.record.handle}` : clientIp(req),
+        session ? `session:${session.record.handle}` : `ip:${ip ?? 'unknown'}`,
       );
     }
 
@@ -92,7 +183,7 @@ export function apiProxy(ctx: ApiRouteDeps): RequestHandler {
           session.sid,
           record,
           token,
-          req.method,
+          req.method ?? '',
           upstreamUrl,
         ));
       } else {
@@ -103,31 +194,66 @@ export function apiProxy(ctx: ApiRouteDeps): RequestHandler {
     await forwardRequest(
       {
         dispatcher: ctx.upstreams.for(route.timeoutMs),
-        // req.log is made on first use: a call that goes well never needs it.
+        // Made on first use: a call that goes well never needs it.
         get logger() {
-          return req.log;
+          return requestLogger(ctx.logger, req);
         },
-        observer: ctx.metrics.upstream(route.prefix),
+        observer: metrics.upstream(route.prefix),
         onDrain,
       },
       req,
       res,
       {
         url: upstreamUrl,
-        method: req.method,
+        method: req.method ?? '',
         headers: upstreamRequestHeaders(req.headers, {
-          clientIp: req.ip,
+          clientIp: ip,
           publicUrl,
-          requestId: typeof req.id === 'string' ? req.id : '',
+          requestId: req.id,
           ...(authorization ? { authorization } : {}),
           ...(dpop ? { dpop } : {}),
         }),
         timeoutMs: route.timeoutMs,
         idleTimeoutMs: route.idleTimeoutMs,
         allowSetCookie: route.allowSetCookie,
+        responseHeaders: security,
+        requestId: req.id,
       },
     );
-  };
+  }
+}
+
+const STARTED = Symbol('gatehouse.api.started');
+
+/**
+ * Whether the server can hand a raw request target straight to the API handler: the common
+ * `/api/…` form. Anything else Express routes (its `/api` mount, first in the app, calls the
+ * same handler for `/api`, `/API/…`, absolute-form targets and the like).
+ */
+export const isApiTarget = (url: string | undefined): boolean =>
+  url !== undefined && url.startsWith('/api/');
+
+/** Node's request and response as Express's (what `app.handle` does to every request). */
+function asExpress(app: Express, req: IncomingMessage, res: ServerResponse): [Request, Response] {
+  if (Object.getPrototypeOf(req) !== app.request) {
+    Object.setPrototypeOf(req, app.request);
+    Object.setPrototypeOf(res, app.response);
+    Object.assign(req, { res });
+    Object.assign(res, { req });
+  }
+  return [req as Request, res as Response];
+}
+
+/** The client address as Express's `req.ip` computes it (`trust proxy`). */
+function clientAddress(
+  req: IncomingMessage,
+  trust: (address: string, hop: number) => boolean,
+): string | undefined {
+  try {
+    return proxyAddr(req, trust);
+  } catch {
+    return req.socket.remoteAddress;
+  }
 }
 
 /**

@@ -1,4 +1,5 @@
 import { existsSync } from 'node:fs';
+import type { RequestListener } from 'node:http';
 import { join, resolve } from 'node:path';
 import express, { type Express, type Request, type RequestHandler, type Response } from 'express';
 import session from 'express-session';
@@ -6,14 +7,13 @@ import helmet from 'helmet';
 import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import { adminRouter } from '../admin/routes.ts';
-import { apiProxy, resolveApiRoute } from './api-route.ts';
+import { apiRequestHandler, isApiTarget, type ApiRequestHandler } from './api-route.ts';
 import { AUTHZ_PATH, authzAnswer, authzChecks } from './authz-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
 import { bffRouter } from './bff-routes.ts';
 import { TEST_SIGN_IN_ASSETS, testSignInScript, testSignInStyle } from './test-sign-in.ts';
 import { sessionRouter } from './session-routes.ts';
 import { simulatedStoreOutage, testControlsRouter } from './test-controls-route.ts';
-import { requireCsrfHeader } from './csrf.ts';
 import { clientJwksHandler, jwksHandler } from './jwks-route.ts';
 import { errorHandler } from './problem.ts';
 import { PAGE_ASSETS_PREFIX, pageAssets } from './pages.ts';
@@ -38,6 +38,17 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   app.set('trust proxy', ctx.config.trustProxy);
   app.set('query parser', 'simple');
 
+  const headers = capturedHeaders(helmetMiddleware(ctx.config.secureCookies));
+  // The API proxy first (the busiest path, no other route shares its prefix), one handler that
+  // does its own tracking, logging, metrics and headers; the server hands it `/api/…` targets
+  // without Express (see serverListener), this mount gets the other forms (`/api`, `/API/…`).
+  // Cheap refusals first (CSRF, path, method); only then the one session read, which the proxy
+  // does itself (express-session's per-request work buys nothing on a call that never changes
+  // the session through it).
+  const api = apiRequestHandler(ctx, app, { securityHeaders: headers });
+  apiHandlers.set(app, api);
+  app.use('/api', (req, res) => api(req, res));
+
   app.use(ctx.drain.track);
   app.use(requestMetrics(ctx.metrics));
   app.use(
@@ -45,13 +56,7 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
       proxiedSuccessSampleRate: ctx.config.accessLogSampleRate,
     }),
   );
-  app.use(securityHeaders(ctx));
-
-  // The API proxy first (the busiest path, no other route shares its prefix). Cheap refusals
-  // first (CSRF, path, method); only then the one session read, which the proxy does itself
-  // (express-session's per-request work buys nothing on a call that never changes the session
-  // through it).
-  app.use('/api', requireCsrfHeader(ctx.publicOrigin), resolveApiRoute(ctx), apiProxy(ctx));
+  app.use(securityHeaders(headers));
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -111,23 +116,39 @@ const noStore: RequestHandler = (_req, res, next) => {
   next();
 };
 
+/** The API handler of each app, for {@link serverListener}. */
+const apiHandlers = new WeakMap<Express, ApiRequestHandler>();
+
+/**
+ * The server's request listener for an app of {@link createApp}: `/api/…` straight to the API
+ * handler (no Express on the busiest path), everything else to Express.
+ */
+export function serverListener(app: Express): RequestListener {
+  const api = apiHandlers.get(app);
+  if (!api) return app;
+  return (req, res) => {
+    if (isApiTarget(req.url)) api(req, res);
+    else void app(req, res);
+  };
+}
+
 /**
  * helmet's headers (CSP, HSTS over https, no-referrer, nosniff, …). They are the same for every
  * request, so helmet runs once at start-up and each request gets the captured list.
  */
-function securityHeaders(ctx: Pick<GatehouseContext, 'config'>): RequestHandler {
-  const headers = capturedHeaders(helmetMiddleware(ctx.config.secureCookies));
+function securityHeaders(headers: ReadonlyArray<readonly [string, string]>): RequestHandler {
   return (_req, res, next) => {
     for (const [name, value] of headers) res.setHeader(name, value);
     next();
   };
 }
 
-/** The headers a middleware that only sets static headers sets, by running it once. */
+/** The headers (lower-case names) a middleware that only sets static headers sets, by running it once. */
 function capturedHeaders(middleware: RequestHandler): Array<[string, string]> {
   const headers: Array<[string, string]> = [];
   const recorder = {
-    setHeader: (name: string, value: string | number) => headers.push([name, String(value)]),
+    setHeader: (name: string, value: string | number) =>
+      headers.push([name.toLowerCase(), String(value)]),
     removeHeader: () => undefined,
   };
   let done = false;

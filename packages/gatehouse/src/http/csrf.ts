@@ -1,5 +1,6 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import type { RequestHandler } from 'express';
-import { problem } from '../errors.ts';
+import { type GatehouseError, problem } from '../errors.ts';
 
 /**
  * CSRF defence for the API proxy and state-changing BFF calls: the custom header `X-CSRF: 1`
@@ -8,16 +9,23 @@ import { problem } from '../errors.ts';
  */
 export function requireCsrfHeader(publicOrigin: string): RequestHandler {
   return (req, _res, next) => {
-    if (req.get('x-csrf') !== '1') return next(problem('csrf_header_required'));
-    const origin = req.get('origin');
-    if (origin !== undefined && origin !== publicOrigin) {
-      return next(problem('foreign_origin'));
-    }
-    if (req.get('sec-fetch-site') === 'cross-site') {
-      return next(problem('foreign_origin'));
-    }
-    next();
+    next(csrfHeaderRefusal(req.headers, publicOrigin));
   };
+}
+
+/**
+ * The rule of {@link requireCsrfHeader} on the request's headers alone (the API proxy applies it
+ * before Express is involved): the problem to answer, or undefined when the request may go on.
+ */
+export function csrfHeaderRefusal(
+  headers: IncomingHttpHeaders,
+  publicOrigin: string,
+): GatehouseError | undefined {
+  if (headers['x-csrf'] !== '1') return problem('csrf_header_required');
+  const origin = headers.origin;
+  if (origin !== undefined && origin !== publicOrigin) return problem('foreign_origin');
+  if (headers['sec-fetch-site'] === 'cross-site') return problem('foreign_origin');
+  return undefined;
 }
 
 /**

@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { performance } from 'node:perf_hooks';
 import type { Express, Request, RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { loggableUrl } from '../observability/logger.ts';
@@ -49,8 +50,12 @@ export function requestLogLevel(
 ): 'error' | 'warn' | 'info' | 'silent' {
   if (err || res.statusCode === 500) return 'error';
   if (res.statusCode > 500) return 'warn';
-  const path = (req.originalUrl ?? req.url ?? '').split('?')[0] ?? '';
-  return PROBES.has(path) && res.statusCode < 400 ? 'silent' : 'info';
+  if (res.statusCode >= 400) return 'info';
+  const url = req.originalUrl ?? req.url ?? '';
+  // Only a probe's path can be silent: no string work for any other request.
+  if (!url.startsWith('/healthz') && !url.startsWith('/readyz')) return 'info';
+  const query = url.indexOf('?');
+  return PROBES.has(query === -1 ? url : url.slice(0, query)) ? 'silent' : 'info';
 }
 
 /**
@@ -63,6 +68,74 @@ export const accessLogDone = (res: WithLocals): boolean => accessLogDoneSlot.get
 /** What an access line says about the request: nothing but these fields (an allow-list). */
 function requestFields(req: IncomingMessage & { originalUrl?: string }) {
   return { id: req.id, method: req.method, url: loggableUrl(req.originalUrl ?? req.url ?? '') };
+}
+
+/** A well-formed incoming `X-Request-Id`, else a new UUID. */
+export function requestIdOf(incoming: string | string[] | undefined): string {
+  return typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+}
+
+/**
+ * The request's own logger: a child of the deployment's logger (redaction and all) carrying the
+ * request's fields, made on first use and kept on the request.
+ */
+export function requestLogger(logger: Logger, req: IncomingMessage): Logger {
+  const own = Object.getOwnPropertyDescriptor(req, 'log');
+  if (own) return own.value as Logger;
+  const child = logger.child({ req: requestFields(req) });
+  Object.defineProperty(req, 'log', { value: child, writable: true, configurable: true });
+  return child;
+}
+
+/**
+ * Writes a request's access line (or decides not to) once its connection has closed: the one
+ * rule for every request, Express-routed or on the API path. `started` is `performance.now()`
+ * when the request arrived.
+ */
+export type AccessLine = (
+  req: IncomingMessage & { originalUrl?: string },
+  res: ServerResponse & { locals: object },
+  started: number,
+) => void;
+
+export function accessLineWriter(logger: Logger, options: RequestLogOptions): AccessLine {
+  const access = logger.child({}, { redact: [] });
+  const random = options.random ?? Math.random;
+  const rate = options.proxiedSuccessSampleRate;
+  return (req, res, started) => {
+    accessLogDoneSlot.set(res, true);
+    // An error after the answer had started: the level of the status it would have had.
+    const failedStatus = logContextSlot.get(res)?.errorStatus;
+    const level = requestLogLevel(req, { statusCode: failedStatus ?? res.statusCode });
+    if (level === 'silent') return;
+    const status = res.statusCode;
+    const completed = res.writableFinished && !req.readableAborted;
+    // A proxied call that went well: sampled (a matched API route is in its slot).
+    if (level === 'info' && status < 400 && completed && apiRouteSlot.get(res) !== undefined) {
+      if (rate <= 0 || (rate < 1 && random() >= rate)) return;
+    }
+    // Whom the line names and an error's fields: built only for a line that is written.
+    // express-session's `req.session` on /bff and the admin API; the API path has none.
+    const context = logContextOf(req as Parameters<typeof logContextOf>[0], res);
+    const message =
+      failedStatus !== undefined
+        ? 'request failed mid-answer'
+        : status >= 500
+          ? 'request errored'
+          : completed
+            ? 'request completed'
+            : 'request aborted';
+    // A 500's error object goes through the redacting logger: its own fields are not ours.
+    (context?.err === undefined ? access : logger)[level](
+      {
+        req: requestFields(req),
+        res: { statusCode: status },
+        responseTime: Math.round(performance.now() - started),
+        ...context,
+      },
+      message,
+    );
+  };
 }
 
 /**
@@ -81,17 +154,13 @@ export function requestLog(
   logger: Logger,
   options: RequestLogOptions,
 ): RequestHandler {
-  const access = logger.child({}, { redact: [] });
-  const random = options.random ?? Math.random;
-  const rate = options.proxiedSuccessSampleRate;
+  const accessLine = accessLineWriter(logger, options);
 
   // Lazily, once per request at most: most requests never log anything but their access line.
   Object.defineProperty(app.request, 'log', {
     configurable: true,
     get(this: Request): Logger {
-      const child = logger.child({ req: requestFields(this) });
-      Object.defineProperty(this, 'log', { value: child, writable: true, configurable: true });
-      return child;
+      return requestLogger(logger, this);
     },
     set(this: Request, value: Logger) {
       Object.defineProperty(this, 'log', { value, writable: true, configurable: true });
@@ -99,44 +168,11 @@ export function requestLog(
   });
 
   return (req, res, next) => {
-    const incoming = req.headers['x-request-id'];
-    const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    const id = requestIdOf(req.headers['x-request-id']);
     req.id = id;
     res.setHeader('x-request-id', id);
     const started = performance.now();
-    res.once('close', () => {
-      accessLogDoneSlot.set(res, true);
-      // An error after the answer had started: the level of the status it would have had.
-      const failedStatus = logContextSlot.get(res)?.errorStatus;
-      const level = requestLogLevel(req, { statusCode: failedStatus ?? res.statusCode });
-      if (level === 'silent') return;
-      const status = res.statusCode;
-      const completed = res.writableFinished && !req.readableAborted;
-      // A proxied call that went well: sampled (a matched API route is in its slot).
-      if (level === 'info' && status < 400 && completed && apiRouteSlot.get(res) !== undefined) {
-        if (rate <= 0 || (rate < 1 && random() >= rate)) return;
-      }
-      // Whom the line names and an error's fields: built only for a line that is written.
-      const context = logContextOf(req, res);
-      const message =
-        failedStatus !== undefined
-          ? 'request failed mid-answer'
-          : status >= 500
-            ? 'request errored'
-            : completed
-              ? 'request completed'
-              : 'request aborted';
-      // A 500's error object goes through the redacting logger: its own fields are not ours.
-      (context?.err === undefined ? access : logger)[level](
-        {
-          req: requestFields(req),
-          res: { statusCode: status },
-          responseTime: Math.round(performance.now() - started),
-          ...context,
-        },
-        message,
-      );
-    });
+    res.once('close', () => accessLine(req, res, started));
     next();
   };
 }

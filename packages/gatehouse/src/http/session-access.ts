@@ -1,9 +1,11 @@
 import { parse as parseCookies } from 'cookie';
 import { unsign } from 'cookie-signature';
+import type { IncomingMessage } from 'node:http';
 import type { Request } from 'express';
 import { LRUCache } from 'lru-cache';
 import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
+import type { AuditOrigin } from '../observability/audit.ts';
 import type { SessionRecord } from '../session/model.ts';
 import { storeOutageSimulated } from '../session/test-controls.ts';
 import { auditOrigin } from './audit-origin.ts';
@@ -21,11 +23,37 @@ export interface RequestSession {
 }
 
 /**
- * Signed cookie values already verified, with the id each carries: the same string always
- * verifies the same way (the secrets are fixed for the process's life), so the HMAC runs once
- * per cookie, not once per request. Bounded; a forged value is never added.
+ * Session ids already verified, per list of secrets: by the signed cookie value, and by the
+ * whole `Cookie` header it came in (a browser sends the same header call after call, so most
+ * requests need neither the header's parse nor the HMAC). The same string always verifies the
+ * same way (the secrets are fixed for the process's life); only a verified value is added (a
+ * forged one is checked again each time); both maps are bounded. The session itself is still
+ * read from the store on every request: these only say which id the cookie names.
  */
-const verifiedBySecrets = new WeakMap<readonly string[], LRUCache<string, string>>();
+interface VerifiedIds {
+  bySigned: LRUCache<string, string>;
+  byHeader: LRUCache<string, string>;
+}
+const verifiedBySecrets = new WeakMap<readonly string[], VerifiedIds>();
+
+/** Longer `Cookie` headers are parsed each time rather than remembered. */
+const MAX_REMEMBERED_HEADER = 4096;
+
+function verifiedIds(secrets: readonly string[]): VerifiedIds {
+  let verified = verifiedBySecrets.get(secrets);
+  if (!verified) {
+    verified = {
+      bySigned: new LRUCache<string, string>({ max: 20_000 }),
+      byHeader: new LRUCache<string, string>({
+        max: 20_000,
+        maxSize: 16 * 1024 * 1024,
+        sizeCalculation: (sid, header) => header.length + sid.length,
+      }),
+    };
+    verifiedBySecrets.set(secrets, verified);
+  }
+  return verified;
+}
 
 /**
  * The session id in a Cookie header, as express-session reads it: the first cookie of that name
@@ -40,25 +68,29 @@ export function sessionIdFromCookie(
   if (!header) return undefined;
   // Cheap refusal before parsing: most requests without our cookie never mention its name.
   if (!header.includes(name)) return undefined;
+  // One cache per list of secrets: an instance (or test) with other secrets shares no answer.
+  const verified = verifiedIds(secrets);
+  const rememberHeader = header.length <= MAX_REMEMBERED_HEADER;
+  if (rememberHeader) {
+    const known = verified.byHeader.get(header);
+    if (known !== undefined) return known;
+  }
   const raw = parseCookies(header)[name];
   if (!raw?.startsWith('s:')) return undefined;
   const signed = raw.slice(2);
-  // One cache per list of secrets: an instance (or test) with other secrets shares no answer.
-  let verified = verifiedBySecrets.get(secrets);
-  if (!verified) {
-    verified = new LRUCache<string, string>({ max: 20_000 });
-    verifiedBySecrets.set(secrets, verified);
-  }
-  const known = verified.get(signed);
-  if (known !== undefined) return known;
-  for (const secret of secrets) {
-    const sid = unsign(signed, secret);
-    if (sid !== false) {
-      verified.set(signed, sid);
-      return sid;
+  let sid = verified.bySigned.get(signed);
+  if (sid === undefined) {
+    for (const secret of secrets) {
+      const unsigned = unsign(signed, secret);
+      if (unsigned !== false) {
+        sid = unsigned;
+        verified.bySigned.set(signed, sid);
+        break;
+      }
     }
   }
-  return undefined;
+  if (sid !== undefined && rememberHeader) verified.byHeader.set(header, sid);
+  return sid;
 }
 
 /**
@@ -71,7 +103,9 @@ export function sessionIdFromCookie(
  */
 export async function readRequestSession(
   ctx: SessionAccessDeps,
-  req: Request,
+  req: IncomingMessage,
+  /** Who asked, for the audit event of a session that ends here (default: from `req`). */
+  origin: () => AuditOrigin = () => auditOrigin(req as Request),
 ): Promise<RequestSession | undefined> {
   const sid = sessionIdFromCookie(
     req.headers.cookie,
@@ -87,7 +121,7 @@ export async function readRequestSession(
       detail: 'Session storage is unavailable (a test control); try again.',
     });
   }
-  return { sid, record: await liveSession(ctx, req, sid, record) };
+  return { sid, record: await liveSession(ctx, origin, sid, record) };
 }
 
 /**
@@ -101,13 +135,13 @@ export async function activeSession(
 ): Promise<SessionRecord | undefined> {
   const record = req.session.gh;
   if (!record) return undefined;
-  return liveSession(ctx, req, req.sessionID, record);
+  return liveSession(ctx, () => auditOrigin(req), req.sessionID, record);
 }
 
 /** The record if its session is still live; otherwise the session ends here (401). */
 async function liveSession(
   ctx: SessionAccessDeps,
-  req: Request,
+  origin: () => AuditOrigin,
   sid: string,
   record: SessionRecord,
 ): Promise<SessionRecord> {
@@ -115,7 +149,7 @@ async function liveSession(
     const idle = ctx.clock() >= ctx.sessions.idleExpiresAt(record);
     await ctx.sessions.end(sid, record, {
       reason: idle ? 'idle' : 'absolute',
-      ...auditOrigin(req),
+      ...origin(),
     });
     ctx.metrics.sessionsEnded(idle ? 'idle' : 'absolute');
     throw problem('session_expired');
@@ -125,7 +159,7 @@ async function liveSession(
   if (!(await ctx.registry.isSessionProviderLive(record))) {
     await ctx.sessions.end(sid, record, {
       reason: 'provider-gone',
-      ...auditOrigin(req),
+      ...origin(),
     });
     ctx.metrics.sessionsEnded('provider_removed');
     throw problem('session_expired', {

@@ -19,6 +19,10 @@ export interface ForwardTarget {
   /** Longest silence between two chunks of the upstream's response body. */
   idleTimeoutMs: number;
   allowSetCookie: boolean;
+  /** Gatehouse's own headers of every answer (security headers), sent with the upstream's. */
+  responseHeaders?: ReadonlyArray<readonly [string, string]>;
+  /** Sent back as `X-Request-Id`. */
+  requestId?: string;
 }
 
 export interface ForwardOptions {
@@ -59,11 +63,9 @@ export async function forwardRequest(
   res: ServerResponse,
   target: ForwardTarget,
 ): Promise<void> {
-  // Lazily: a call that goes well logs nothing here.
-  const log = {
-    info: (fields: object, message: string) => options.logger.info(fields, message),
-    warn: (fields: object, message: string) => options.logger.warn(fields, message),
-  };
+  // `options.logger` is read only when there is something to log: a call that goes well logs
+  // nothing here (and allocates nothing for logging).
+  const log = options;
   const abort = new AbortController();
   let clientGone = false;
   const onClose = () => {
@@ -75,7 +77,7 @@ export async function forwardRequest(
   // Gone while the session was read or a token refreshed: its 'close' has passed already.
   if (res.destroyed) {
     res.off('close', onClose);
-    log.info({ upstream: target.url.origin }, 'client went away before the API was called');
+    log.logger.info({ upstream: target.url.origin }, 'client went away before the API was called');
     return;
   }
   const deadline = setTimeout(() => abort.abort(new ForwardAborted('timeout')), target.timeoutMs);
@@ -105,7 +107,7 @@ export async function forwardRequest(
     pending.then((late) => late.body.on('error', ignore).destroy(), ignore);
     res.off('close', onClose);
     if (clientGone || req.readableAborted) {
-      log.info({ upstream: target.url.origin }, 'client went away before the API answered');
+      log.logger.info({ upstream: target.url.origin }, 'client went away before the API answered');
       return;
     }
     // An upload the upstream stopped reading: close after the answer rather than read the rest.
@@ -122,11 +124,13 @@ export async function forwardRequest(
   options.observer?.answered(startedAt);
   if (clientGone) {
     body.on('error', ignore).destroy();
-    log.info({ upstream: target.url.origin }, 'client went away before the API answered');
+    log.logger.info({ upstream: target.url.origin }, 'client went away before the API answered');
     return;
   }
   const headers = downstreamResponseHeaders(upstream.headers, {
     allowSetCookie: target.allowSetCookie,
+    ours: target.responseHeaders,
+    requestId: target.requestId,
   });
   // The upstream answered before reading the whole upload: close rather than read the rest.
   if (hasBody && !req.complete) headers.connection = 'close';
@@ -150,10 +154,10 @@ export async function forwardRequest(
   res.off('close', onClose);
 
   if (endedForDrain) {
-    log.info({ upstream: target.url.origin }, 'event stream ended: shutting down');
+    log.logger.info({ upstream: target.url.origin }, 'event stream ended: shutting down');
   } else if (end.kind === 'client' || (end.kind === 'upstream' && clientGone)) {
     body.destroy();
-    log.info({ upstream: target.url.origin }, 'client went away during the answer');
+    log.logger.info({ upstream: target.url.origin }, 'client went away during the answer');
   } else if (end.kind === 'upstream') {
     options.observer?.failed('broken');
     res.destroy();
@@ -161,7 +165,7 @@ export async function forwardRequest(
       end.error instanceof errors.BodyTimeoutError
         ? 'API went silent mid-answer (idle timeout)'
         : 'API connection broke mid-answer';
-    log.warn({ err: end.error, upstream: target.url.origin }, reason);
+    log.logger.warn({ err: end.error, upstream: target.url.origin }, reason);
   }
 }
 

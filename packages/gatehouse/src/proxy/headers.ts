@@ -112,13 +112,29 @@ export function upstreamRequestHeaders(
   return out;
 }
 
-/** The headers sent back to the browser: the upstream's, minus hop-by-hop and (by default) cookies. */
+export interface DownstreamHeaderOptions {
+  allowSetCookie: boolean;
+  /**
+   * Gatehouse's own headers of every answer (security headers, lower-case names), written first
+   * so that the upstream's own value of one of them wins, as with `res.setHeader` before.
+   */
+  ours?: ReadonlyArray<readonly [string, string]> | undefined;
+  /** The request id, as `X-Request-Id` (before the upstream's headers, likewise). */
+  requestId?: string | undefined;
+}
+
+/**
+ * The headers sent back to the browser: Gatehouse's own, then the upstream's, minus hop-by-hop
+ * and (by default) cookies — one object for `writeHead`.
+ */
 export function downstreamResponseHeaders(
   upstream: Record<string, string | string[] | undefined>,
-  options: { allowSetCookie: boolean },
+  options: DownstreamHeaderOptions,
 ): OutgoingHttpHeaders {
   const listed = connectionListed(upstream);
   const out: OutgoingHttpHeaders = {};
+  if (options.ours) for (const [name, value] of options.ours) out[name] = value;
+  if (options.requestId !== undefined) out['x-request-id'] = options.requestId;
   for (const name in upstream) {
     const value = upstream[name];
     const lower = name.toLowerCase();
