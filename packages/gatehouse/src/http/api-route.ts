@@ -38,7 +38,11 @@ export type ApiRouteDeps = Pick<
 export type UpstreamTokenDeps = Pick<GatehouseContext, 'downstreamTokens' | 'refresher'>;
 
 /** The route of a raw request target, refused (404, 400, 405) before any store access. */
-function resolveRoute(ctx: Pick<GatehouseContext, 'config'>, target: string, method: string): RouteMatch {
+function resolveRoute(
+  ctx: Pick<GatehouseContext, 'config'>,
+  target: string,
+  method: string,
+): RouteMatch {
   const match = matchRoute(ctx.config.routes, target);
   if (!match.route.methods.includes(method as (typeof match.route.methods)[number])) {
     throw problem('method_not_allowed', {
@@ -145,11 +149,7 @@ export function apiRequestHandler(
     proxyCall(req, res, match).catch((error: unknown) => fail(req, res, error));
   };
 
-  async function proxyCall(
-    req: ApiRequest,
-    res: ApiResponse,
-    match: RouteMatch,
-  ): Promise<void> {
+  async function proxyCall(req: ApiRequest, res: ApiResponse, match: RouteMatch): Promise<void> {
     const { route, upstreamUrl } = match;
     const ip = clientAddress(req, trust);
     const session = await readRequestSession(ctx, req, () => ({
