@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   }
   // After an encryption key promotion: dynamic providers' client secrets move to the new key
   // (README, Key rotation). Best effort; the next start tries again.
-  gatehouse.context.registry.resealClientSecrets().then(
+  gatehouse.resealClientSecrets().then(
     (count) => {
       if (count > 0) logger.info({ count }, 'client secrets re-sealed under the current key');
     },

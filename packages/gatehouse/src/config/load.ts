@@ -21,7 +21,17 @@ import {
   resolveSigningKeys,
 } from '../tokens/signing-key-config.ts';
 
-/** Every problem found in the configuration, reported together. */
+/**
+ * Every problem found in the configuration, reported together (`problems`, one line each, a
+ * path then what is wrong; README "Configuration").
+ *
+ * @example
+ * try {
+ *   loadConfig({ env: process.env });
+ * } catch (error) {
+ *   if (error instanceof ConfigError) console.error(error.problems.join('\n'));
+ * }
+ */
 export class ConfigError extends Error {
   readonly problems: readonly string[];
   constructor(problems: string[]) {
@@ -31,6 +41,13 @@ export class ConfigError extends Error {
   }
 }
 
+/**
+ * Where {@link loadConfig} reads from: the environment (which names the config file in
+ * `GATEHOUSE_CONFIG`), or an input built in memory.
+ *
+ * @example
+ * loadConfig({ env: { GATEHOUSE_MODE: 'development' }, input: { mode: 'development', publicUrl: 'http://localhost:3000' } });
+ */
 export interface LoadConfigOptions {
   env?: Record<string, string | undefined>;
   /** Overrides the file named by `GATEHOUSE_CONFIG` (tests build configs in memory). */
@@ -38,6 +55,13 @@ export interface LoadConfigOptions {
   readFile?: (path: string) => string;
 }
 
+/**
+ * A loaded configuration and the warnings to log at start-up.
+ *
+ * @example
+ * const { config, warnings }: LoadedConfig = loadConfig({ env: process.env });
+ * for (const warning of warnings) logger.warn(warning);
+ */
 export interface LoadedConfig {
   config: GatehouseConfig;
   /** Loud, non-fatal notes for the start-up log (development fallbacks). */

@@ -375,20 +375,63 @@ export const configSchema = z.strictObject({
   testControls: z.boolean().default(false),
 });
 
+/**
+ * The config file's shape (`GATEHOUSE_CONFIG`, or `loadConfig({ input })`): what may be written,
+ * defaults not yet applied.
+ *
+ * @example
+ * const input: ConfigInput = {
+ *   mode: 'development',
+ *   publicUrl: 'http://localhost:3000',
+ *   routes: [{ prefix: '/api/demo', upstream: 'http://localhost:4001', tokenMode: 'user' }],
+ * };
+ */
 export type ConfigInput = z.input<typeof configSchema> & {
   /** The older spelling of `redis: { url }`, still read. */
   redisUrl?: string;
 };
 export type ParsedConfig = z.output<typeof configSchema>;
+/**
+ * One IdP of a tenant in the config file, as validated (the one provider model).
+ *
+ * @example
+ * const okta: ProviderConfig = config.tenants[0]!.providers[0]!;
+ * console.log(okta.issuer, okta.tokenEndpointAuthMethod);
+ */
 export type ProviderConfig = z.output<typeof providerSchema>;
+/**
+ * One tenant of the config file, as validated: its id, how it is recognised (email domains,
+ * hosts), its providers and admin rule.
+ *
+ * @example
+ * const acme: TenantConfig | undefined = config.tenants.find((tenant) => tenant.id === 'acme');
+ */
 export type TenantConfig = z.output<typeof tenantSchema>;
+/**
+ * One proxied API route (`/api/<name>` → upstream) with its token mode and limits, as validated.
+ *
+ * @example
+ * const demo: RouteConfig | undefined = config.routes.find((route) => route.prefix === '/api/demo');
+ */
 export type RouteConfig = z.output<typeof routeSchema>;
+/**
+ * The Redis topology: a standalone `url`, `sentinels` + `sentinelMaster`, or `clusterNodes`.
+ *
+ * @example
+ * const redis: RedisConfig = { sentinels: ['10.0.0.1:26379'], sentinelMaster: 'gatehouse' };
+ */
 export type RedisConfig = z.output<typeof redisSchema>;
 export type GatewayConfig = Omit<z.output<typeof gatewaySchema>, 'enabled'> & { enabled: boolean };
 export type RateLimitsConfig = z.output<typeof rateLimitsSchema>;
 export type RateLimitName = keyof RateLimitsConfig;
 
-/** The validated, frozen configuration; secrets are always present after loading. */
+/**
+ * The validated, frozen configuration; secrets are always present after loading.
+ *
+ * @example
+ * const { config } = loadConfig({ env: process.env });
+ * const gatehouse = createGatehouse(config);
+ */
 export type GatehouseConfig = Readonly<
   Omit<ParsedConfig, 'session' | 'encryptionKeys' | 'signingKeys' | 'gateway'> & {
     session: NonNullable<ParsedConfig['session']>;
