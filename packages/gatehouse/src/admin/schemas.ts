@@ -3,9 +3,9 @@ import {
   adminRuleSchema,
   emailDomain,
   hostName,
-  slug,
   tenantSessionSchema,
 } from '../config/schema.ts';
+import { slug } from '../config/fields.ts';
 import { DEFAULT_ADMIN_RULE } from '../tenants/model.ts';
 import {
   ID_TOKEN_SIGNING_ALGORITHMS,
