@@ -1,6 +1,7 @@
 import type { ParsedConfig } from './schema.ts';
 import { SECRET_AUTH_METHODS } from '../tenants/provider-schema.ts';
 import { isPlainHttpDevIdp } from './dev-idp.ts';
+import { entryLabel } from './paths.ts';
 import { checkGatehouseRoutes, checkSigningKeys } from '../tokens/signing-key-config.ts';
 
 export type ConfigCheck = (config: ParsedConfig, problems: string[]) => void;
@@ -32,7 +33,8 @@ function checkTenants(config: ParsedConfig, problems: string[]): void {
   const tenantIds = new Set<string>();
   const domains = new Map<string, string>();
   const hosts = new Map<string, string>();
-  for (const tenant of config.tenants) {
+  for (const [index, tenant] of config.tenants.entries()) {
+    const at = `tenants.${entryLabel('tenants', tenant.id, index)}`;
     if (tenantIds.has(tenant.id)) problems.push(`tenants: duplicate tenant id "${tenant.id}"`);
     tenantIds.add(tenant.id);
     const idle = tenant.session?.idleTimeoutSeconds ?? config.session?.idleTimeoutSeconds ?? 1800;
@@ -40,24 +42,24 @@ function checkTenants(config: ParsedConfig, problems: string[]): void {
       tenant.session?.absoluteTimeoutSeconds ?? config.session?.absoluteTimeoutSeconds ?? 43_200;
     if (absolute < idle) {
       problems.push(
-        `tenants.${tenant.id}.session: the absolute timeout must not be shorter than the idle timeout`,
+        `${at}.session: the absolute timeout must not be shorter than the idle timeout`,
       );
     }
     for (const domain of tenant.emailDomains) {
       const owner = domains.get(domain);
       if (owner) {
-        problems.push(`tenants.${tenant.id}.emailDomains: "${domain}" also belongs to "${owner}"`);
+        problems.push(`${at}.emailDomains: "${domain}" also belongs to "${owner}"`);
       }
       domains.set(domain, tenant.id);
     }
     for (const host of tenant.hosts ?? []) {
       const owner = hosts.get(host);
-      if (owner) problems.push(`tenants.${tenant.id}.hosts: "${host}" also belongs to "${owner}"`);
+      if (owner) problems.push(`${at}.hosts: "${host}" also belongs to "${owner}"`);
       hosts.set(host, tenant.id);
     }
     const providerIds = new Set<string>();
-    for (const provider of tenant.providers) {
-      const where = `tenants.${tenant.id}.providers.${provider.id}`;
+    for (const [position, provider] of tenant.providers.entries()) {
+      const where = `${at}.providers.${entryLabel('providers', provider.id, position)}`;
       if (providerIds.has(provider.id)) problems.push(`${where}: duplicate provider id`);
       providerIds.add(provider.id);
       checkProviderIssuer(config, provider.issuer, where, problems);
@@ -96,26 +98,25 @@ function checkProviderIssuer(
 function checkRoutes(config: ParsedConfig, problems: string[]): void {
   const prefixes = new Set<string>();
   const tenantIds = new Set(config.tenants.map((t) => t.id));
-  for (const route of config.routes) {
+  for (const [index, route] of config.routes.entries()) {
+    const at = `routes.${entryLabel('routes', route.prefix, index)}`;
     if (prefixes.has(route.prefix)) problems.push(`routes: duplicate prefix "${route.prefix}"`);
     prefixes.add(route.prefix);
     const upstream = new URL(route.upstream);
     if (upstream.search || upstream.hash || upstream.username || upstream.password) {
-      problems.push(
-        `routes.${route.prefix}.upstream: must not carry a query, fragment or credentials`,
-      );
+      problems.push(`${at}.upstream: must not carry a query, fragment or credentials`);
     }
     for (const tenant of route.tenants ?? []) {
       if (!tenantIds.has(tenant)) {
-        problems.push(`routes.${route.prefix}.tenants: unknown tenant "${tenant}"`);
+        problems.push(`${at}.tenants: unknown tenant "${tenant}"`);
       }
     }
     if (route.tenants && (route.tokenMode === 'none' || route.tokenMode === 'optional')) {
       // Anonymous calls carry no tenant: such a route could not keep other tenants out.
-      problems.push(`routes.${route.prefix}.tenants: only for tokenMode "user" or "gatehouse"`);
+      problems.push(`${at}.tenants: only for tokenMode "user" or "gatehouse"`);
     }
     if (route.resource && route.tokenMode !== 'user' && route.tokenMode !== 'optional') {
-      problems.push(`routes.${route.prefix}.resource: only for tokenMode "user" or "optional"`);
+      problems.push(`${at}.resource: only for tokenMode "user" or "optional"`);
     }
   }
 }

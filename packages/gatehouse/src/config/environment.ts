@@ -71,7 +71,7 @@ export function applyEnvironment(
     out.encryptionKeys = env.GATEHOUSE_ENCRYPTION_KEYS.split(',').map((entry, index) => {
       const [kid, key, extra] = entry.trim().split(':');
       if (!kid || !key || extra !== undefined) {
-        problems.push(`GATEHOUSE_ENCRYPTION_KEYS[${index}]: expected "<kid>:<base64url key>"`);
+        problems.push(`GATEHOUSE_ENCRYPTION_KEYS.${index}: expected "<kid>:<base64url key>"`);
       }
       return { kid, key };
     });

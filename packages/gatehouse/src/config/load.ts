@@ -14,6 +14,7 @@ import { resolveClientSecretFiles, resolveSecretFileVariables } from './secret-f
 import { applyEnvironment, isRecord } from './environment.ts';
 import { checkProductionInput, checkRedisInput } from './input-checks.ts';
 import { configChecks, gatewayWarnings, type ConfigCheck } from './checks.ts';
+import { configPath } from './paths.ts';
 import { checkSigningKeysInProduction, resolveSigningKeys } from '../tokens/signing-key-config.ts';
 
 /**
@@ -107,7 +108,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const parsed = configSchema.safeParse(merged, { error: readableIssue });
   if (!parsed.success) {
     for (const issue of parsed.error.issues) {
-      problems.push(`${issue.path.join('.') || '(root)'}: ${issue.message}`);
+      problems.push(`${configPath(merged, issue.path)}: ${issue.message}`);
     }
     // The later checks still run on what is valid, so one run reports every problem.
     const parts = validParts(merged) as ParsedConfig;
