@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import type { GatehouseContext } from '../context.ts';
 import type { Provider } from '../tenants/model.ts';
-import type { ProviderCandidate } from '../tenants/registry.ts';
+import type { ProviderCandidate } from '../tenants/registry-inputs.ts';
 import { providerSettingsOf, type ProviderSettings } from '../tenants/provider-schema.ts';
 import { PROVIDER_PROFILES } from '../tenants/provider-profiles.ts';
 import { assertChecksPassed, type ProviderCheckReport } from '../tenants/provider-checks.ts';
