@@ -1,3 +1,7 @@
+/*
+ * Over 300 lines on purpose: the composition root builds every part in one function, in
+ * dependency order, so that which store, client and limit each part gets is read in one place.
+ */
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Express } from 'express';
