@@ -19,7 +19,8 @@ import { NO_METRICS, PrometheusMetrics, type Metrics } from './observability/met
 import { timedRegistryStore } from './tenants/timed-registry-store.ts';
 import { listenMetrics } from './observability/metrics-server.ts';
 import { RateLimits } from './http/rate-limit.ts';
-import { AuditLog, MemoryAuditStore, RedisAuditStore } from './observability/audit.ts';
+import { AuditLog } from './observability/audit.ts';
+import { MemoryAuditStore, RedisAuditStore } from './observability/audit-stores.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
 import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';

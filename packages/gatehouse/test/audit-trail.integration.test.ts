@@ -13,7 +13,7 @@ import {
 import { gatehouseInternals } from '@gatehouse/core/testing';
 import { createLogger } from '../src/index.ts';
 import { userDigest } from '../src/digest.ts';
-import { auditStreamKey } from '../src/observability/audit.ts';
+import { auditStreamKey } from '../src/observability/audit-stores.ts';
 import {
   ADMIN_TOKEN,
   adminCall,
