@@ -16,7 +16,7 @@ import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { startDemoApi } from '@gatehouse/demo-api';
 import { freePort, startGlewlwyd, startRedisServer, startStack } from '@gatehouse/testkit';
-import type { TokenSet } from '@gatehouse/core';
+import { gatehouseInternals, type TokenSet } from '@gatehouse/core/testing';
 
 /** glewlwyd's `/api/<plugin>` path: the OIDC plugin instance the testkit creates. */
 const GLEWLWYD_PLUGIN = 'oidc';
@@ -130,7 +130,7 @@ await glewlwyd.addClient({
  * show the "sign-in expired" page without waiting.
  */
 async function ageLogin(state: string): Promise<boolean> {
-  const { transactions, vault } = stack.gatehouses[0]!.gatehouse.context;
+  const { transactions, vault } = gatehouseInternals(stack.gatehouses[0]!.gatehouse);
   const sealed = await transactions.get(`txnote:${state}`);
   if (!sealed) return false;
   const note = await vault.open<{ returnTo: string; startedAt: number }>(sealed);
@@ -156,7 +156,7 @@ const control = createServer((req, res) => {
   void (async () => {
     const client = redis.client();
     try {
-      const { vault } = stack.gatehouses[0]!.gatehouse.context;
+      const { vault } = gatehouseInternals(stack.gatehouses[0]!.gatehouse);
       const tokens: string[] = [];
       for (const key of await client.keys('gh:sess:*')) {
         const data = JSON.parse((await client.get(key)) ?? '{}') as { gh?: { tokens: string } };

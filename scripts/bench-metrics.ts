@@ -21,7 +21,7 @@ import {
   startStack,
   type Stack,
 } from '@gatehouse/testkit';
-import { PrometheusMetrics } from '@gatehouse/core';
+import { PrometheusMetrics } from '@gatehouse/core/testing';
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== '--'),

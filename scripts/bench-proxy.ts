@@ -45,7 +45,7 @@ import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
-import { Vault, type TokenSet } from '@gatehouse/core';
+import { Vault, type TokenSet } from '@gatehouse/core/testing';
 import { completeDevIdpLogin, defaultRealms, startDevIdp } from '@gatehouse/dev-idp';
 import {
   createCookieFetch,

@@ -100,14 +100,13 @@ async function main(): Promise<void> {
   // After an encryption key promotion: dynamic providers' client secrets and every provider's
   // private_key_jwt signing keys move to the new key (README, Key rotation). Best effort; the
   // next start tries again.
-  const { registry, clientKeys } = gatehouse.context;
-  registry.resealClientSecrets().then(
+  gatehouse.resealClientSecrets().then(
     (count) => {
       if (count > 0) logger.info({ count }, 'client secrets re-sealed under the current key');
     },
     (err: unknown) => logger.warn({ err }, 'could not re-seal client secrets'),
   );
-  clientKeys.resealAll(registry).then(
+  gatehouse.resealClientKeys().then(
     (count) => {
       if (count > 0) logger.info({ count }, 'client signing keys re-sealed under the current key');
     },

@@ -1,3 +1,7 @@
+/*
+ * Over 300 lines on purpose: the composition root builds every part in one function, in
+ * dependency order, so that which store, client and limit each part gets is read in one place.
+ */
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
 import type { Express } from 'express';
@@ -6,6 +10,7 @@ import type { Clock } from './clock.ts';
 import type { GatehouseConfig } from './config/schema.ts';
 import type { GatehouseContext } from './context.ts';
 import { createApp, serverListener, sessionMiddleware } from './http/app.ts';
+import { registerInternals } from './internals.ts';
 import { ConnectionDrain, type DrainResult } from './http/drain.ts';
 import { createWebSocketProxy, type WebSocketProxy } from './http/websocket-upgrade.ts';
 import { createLogger } from './observability/logger.ts';
@@ -14,7 +19,8 @@ import { NO_METRICS, PrometheusMetrics, type Metrics } from './observability/met
 import { timedRegistryStore } from './tenants/timed-registry-store.ts';
 import { listenMetrics } from './observability/metrics-server.ts';
 import { RateLimits } from './http/rate-limit.ts';
-import { AuditLog, MemoryAuditStore, RedisAuditStore } from './observability/audit.ts';
+import { AuditLog } from './observability/audit.ts';
+import { MemoryAuditStore, RedisAuditStore } from './observability/audit-stores.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
 import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
@@ -50,6 +56,14 @@ import { MemoryRegistryStore } from './tenants/registry-store.ts';
 import { DownstreamTokenMinter } from './tokens/downstream-tokens.ts';
 import { SigningKeyRing } from './tokens/key-ring.ts';
 
+/**
+ * What `createGatehouse` may be given instead of building it from the config; every field is
+ * optional.
+ *
+ * @example
+ * let now = Date.now();
+ * const gatehouse = createGatehouse(config, { logger: createLogger('silent'), clock: () => now });
+ */
 export interface GatehouseDeps {
   logger?: Logger;
   /** An existing ioredis client or Cluster; otherwise one is created from `config.redis`. */
@@ -61,7 +75,12 @@ export interface GatehouseDeps {
   lockLeaseMs?: number;
 }
 
-/** Limits on slow clients; the defaults are documented in the README. */
+/**
+ * Limits on slow clients; the defaults are documented in the README.
+ *
+ * @example
+ * await gatehouse.listen(3000, '0.0.0.0', { headersTimeoutMs: 10_000 });
+ */
 export interface ListenOptions {
   /** Time a client has to send a request's headers (default 30 s); 408 past it. */
   headersTimeoutMs?: number;
@@ -71,9 +90,20 @@ export interface ListenOptions {
   checkIntervalMs?: number;
 }
 
+/**
+ * One running Gatehouse: its Express app, and the server life cycle around it.
+ *
+ * @example
+ * const gatehouse = createGatehouse(config);
+ * const server = await gatehouse.listen(config.port, config.host);
+ * process.once('SIGTERM', async () => {
+ *   await gatehouse.drain(server, config.shutdownGraceSeconds * 1000);
+ *   await gatehouse.close();
+ * });
+ */
 export interface Gatehouse {
+  /** The whole HTTP surface (`/bff`, `/api`, `/admin/api`, health); {@link listen} serves it. */
   app: Express;
-  context: GatehouseContext;
   /** The Redis client in use, if any. */
   redis: RedisClient | undefined;
   /** Proxied WebSockets: how many are open, how many legs are paused by backpressure. */
@@ -96,6 +126,17 @@ export interface Gatehouse {
    * {@link close} stops it.
    */
   listenMetrics(): Promise<Server | undefined>;
+  /**
+   * After an encryption key promotion: moves the dynamic providers' client secrets to the
+   * current key; resolves with how many were re-sealed. Best effort (the next start tries again).
+   */
+  resealClientSecrets(): Promise<number>;
+  /**
+   * After an encryption key promotion: moves every provider's private_key_jwt signing keys to
+   * the current key; resolves with how many were re-sealed. Best effort (the next start tries again).
+   */
+  resealClientKeys(): Promise<number>;
+  /** Closes the stores, pools and listeners this instance opened (call after {@link drain}). */
   close(): Promise<void>;
 }
 
@@ -319,9 +360,8 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     trustProxy: app.get('trust proxy fn') as (address: string, hop: number) => boolean,
   });
 
-  return {
+  const gatehouse: Gatehouse = {
     app,
-    context,
     redis,
     websockets,
     listen(port, host, options = {}) {
@@ -358,6 +398,12 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     drain(server, graceMs) {
       return drain.drain(server, graceMs, logger);
     },
+    resealClientSecrets() {
+      return registry.resealClientSecrets();
+    },
+    resealClientKeys() {
+      return clientKeys.resealAll(registry);
+    },
     async close() {
       websockets.close();
       if (metricsServer) {
@@ -375,4 +421,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       if (ownsRedis && redis) await closeRedis(redis);
     },
   };
+  // Tests and the testkit reach the parts they inspect through `@gatehouse/core/testing`.
+  registerInternals(gatehouse, context);
+  return gatehouse;
 }

@@ -1,4 +1,25 @@
-export { createGatehouse, type Gatehouse, type GatehouseDeps } from './gatehouse.ts';
+/**
+ * `@gatehouse/core`: build a Gatehouse from a configuration and serve it.
+ *
+ * What an application needs and nothing more: {@link loadConfig} reads and checks the
+ * configuration, {@link createGatehouse} builds the instance, and the types describe what is
+ * configured. Tests, the testkit and benchmarks reach beneath it through
+ * `@gatehouse/core/testing`.
+ *
+ * @example
+ * import { createGatehouse, loadConfig } from '@gatehouse/core';
+ * const { config, warnings } = loadConfig({ env: process.env });
+ * const gatehouse = createGatehouse(config);
+ * await gatehouse.listen(config.port, config.host);
+ *
+ * @packageDocumentation
+ */
+export {
+  createGatehouse,
+  type Gatehouse,
+  type GatehouseDeps,
+  type ListenOptions,
+} from './gatehouse.ts';
 export {
   loadConfig,
   ConfigError,
@@ -13,49 +34,7 @@ export type {
   ProviderConfig,
   RedisConfig,
 } from './config/schema.ts';
-export { GatehouseError } from './errors.ts';
-export { validateReturnTo } from './http/return-to.ts';
-export { createLogger, REDACTED_PATHS } from './observability/logger.ts';
-export { NO_METRICS, PrometheusMetrics, type Metrics } from './observability/metrics.ts';
+export type { DrainResult } from './http/drain.ts';
+export { createLogger } from './observability/logger.ts';
 export type { Clock } from './clock.ts';
-export { SessionStore, type StoredSession } from './session/session-store.ts';
-export { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from './session/kv.ts';
-export { Vault, type VaultKey } from './session/vault.ts';
-export {
-  createRedisClient,
-  closeRedis,
-  describeRedis,
-  type RedisClient,
-} from './session/redis-connection.ts';
-export type { SessionRecord, TokenSet } from './session/model.ts';
-export {
-  createGuardedFetch,
-  OutboundRequestBlocked,
-  OUTBOUND_PUBLIC_MESSAGE,
-} from './tenants/guarded-fetch.ts';
-export type {
-  GuardedFetch,
-  GuardedFetchOptions,
-  OutboundBlockReason,
-} from './tenants/guarded-fetch.ts';
-export { isPublicUnicastAddress } from './tenants/address-policy.ts';
-export { TenantRegistry } from './tenants/registry.ts';
-export type {
-  TenantInput,
-  TenantPatch,
-  ProviderInput,
-  ProviderPatch,
-  ProviderCandidate,
-} from './tenants/registry.ts';
-export { MemoryRegistryStore, type RegistryStore } from './tenants/registry-store.ts';
-export { RedisRegistryStore } from './tenants/redis-registry-store.ts';
-export type { Tenant, Provider, AdminRule, TokenEndpointAuthMethod } from './tenants/model.ts';
-export {
-  createProviderChecker,
-  ProviderCheckFailed,
-  PROVIDER_CHECKS,
-  type ProviderCheck,
-  type ProviderChecker,
-} from './tenants/provider-checks.ts';
-export { ADMIN_ROUTES } from './admin/routes.ts';
-export type { AdminPrincipal } from './admin/auth.ts';
+export type { RedisClient } from './session/redis-connection.ts';

@@ -4,6 +4,9 @@
  * more precise one given when the problem is raised) may be shown, and `Retry-After` where a
  * retry makes sense. A code that is not here does not compile ({@link ProblemCode}); the README's
  * error table is tested against this object. Pure data: no imports, so anything may read it.
+ *
+ * Over 300 lines on purpose: a catalogue is read as one list (every code, its status and its
+ * sentence side by side); split by area, a code's neighbours and duplicates would hide.
  */
 
 /** One entry of the catalogue. */

@@ -80,8 +80,8 @@ describe('admin configuration', () => {
       },
     });
     expect(problems).toEqual([
-      expect.stringMatching(/^tenants\.0\.adminRule\.claim: /),
-      'tenants.1.hosts.1: must be a host name such as app.example.com',
+      expect.stringMatching(/^tenants\.acme\.adminRule\.claim: /),
+      'tenants.globex.hosts.1: must be a host name such as app.example.com',
       // The cross-tenant check runs on the valid hosts in the same run as the schema.
       'tenants.globex.hosts: "app.example.com" also belongs to "acme"',
     ]);

@@ -4,14 +4,12 @@ import { startRedisServer, type RedisServer } from '@gatehouse/testkit';
 import { ConfigError, createLogger, loadConfig } from '../src/index.ts';
 import { parseAuditQuery } from '../src/admin/audit.ts';
 import { GatehouseError } from '../src/errors.ts';
+import { AuditLog, type AuditEvent, type AuditStore } from '../src/observability/audit.ts';
 import {
-  AuditLog,
   MemoryAuditStore,
   RedisAuditStore,
   auditStreamKey,
-  type AuditEvent,
-  type AuditStore,
-} from '../src/observability/audit.ts';
+} from '../src/observability/audit-stores.ts';
 import { jsonLines } from './support/json-lines.ts';
 
 const DAY = 86_400_000;

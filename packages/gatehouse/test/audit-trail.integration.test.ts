@@ -10,9 +10,10 @@ import {
   type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
+import { gatehouseInternals } from '@gatehouse/core/testing';
 import { createLogger } from '../src/index.ts';
 import { userDigest } from '../src/digest.ts';
-import { auditStreamKey } from '../src/observability/audit.ts';
+import { auditStreamKey } from '../src/observability/audit-stores.ts';
 import {
   ADMIN_TOKEN,
   adminCall,
@@ -189,7 +190,7 @@ describe('audit events', () => {
     });
     expect(res.status).toBe(400);
     auditLine(id, 'sign-in');
-    await stack.gatehouses[0]!.gatehouse.context.audit.settled();
+    await gatehouseInternals(stack.gatehouses[0]!.gatehouse).audit.settled();
     const client = redis.client();
     try {
       expect(await client.exists(auditStreamKey('no-such-tenant'))).toBe(0);

@@ -411,13 +411,59 @@ describe('loadConfig: sources and precedence', () => {
         'trustProxy: must be true, false, a hop count, or a comma list of IP addresses, CIDR subnets or the names loopback, linklocal, uniquelocal',
         expect.stringMatching(/^port: /),
         expect.stringMatching(/^session\.secrets\.0: must be at least 32 characters/),
-        expect.stringMatching(/^tenants\.1\.name: /),
+        expect.stringMatching(/^tenants\.acme\.name: /),
         // after the schema, on the valid parts
         'tenants.acme.providers.idp.issuer: must be https (http only for a configured dev IdP origin in development mode)',
         'routes: duplicate prefix "/api/a"',
         'routes./api/a.audience: required for tokenMode "gatehouse"',
       ]),
     );
+  });
+
+  it('names every problem of every phase in one path style, tenants and providers by id', () => {
+    const missing = join(tmpdir(), 'gatehouse-no-such-secret');
+    const problems = problemsOf({
+      env: { RATE_LIMIT_LOGIN_START: 'lots', GATEHOUSE_ENCRYPTION_KEYS: 'no-colon' },
+      input: devInput({
+        tenants: [
+          // Invalid, so left out of the later checks: the entries after it keep their names.
+          { id: 'Bad Id', name: 'Bad' },
+          tenant('acme', {
+            hosts: ['app.example.com', 'not a host'],
+            providers: [
+              provider({ id: 'okta', issuer: 'http://idp.example.com' }),
+              provider({ id: 'vault', clientSecret: { file: missing } }),
+            ],
+          }),
+          tenant('globex', { hosts: ['app.example.com'] }),
+        ],
+        routes: [route('/api/a', { timeoutMs: 5 }), route('/api/b', { tokenMode: 'gatehouse' })],
+        signingKeys: [{ kid: 'k1', privateJwk: { kty: 'oct', k: 'AAAA', alg: 'HS256' } }],
+      }),
+    });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        // environment variables, by name
+        'RATE_LIMIT_LOGIN_START: expected "<points>/<seconds>" (e.g. 60/60) or "off"',
+        'GATEHOUSE_ENCRYPTION_KEYS.0: expected "<kid>:<base64url key>"',
+        // a secret file, before the schema
+        `tenants.acme.providers.vault.clientSecret (${missing}): cannot be read (ENOENT)`,
+        // the schema: an entry without a valid id by its position, the others by id
+        'tenants.0.id: must be a lowercase slug (a-z, 0-9, -)',
+        'tenants.acme.hosts.1: must be a host name such as app.example.com',
+        expect.stringMatching(/^routes\.\/api\/a\.timeoutMs: /),
+        // the checks on the valid parts, in the same run and the same style
+        'tenants.acme.providers.okta.issuer: must be https (http only for a configured dev IdP origin in development mode)',
+        'tenants.acme.providers.vault.clientSecret: required for client_secret_basic',
+        'tenants.globex.hosts: "app.example.com" also belongs to "acme"',
+        'routes./api/b.audience: required for tokenMode "gatehouse"',
+        expect.stringMatching(/^signingKeys\.k1\.privateJwk: key type not allowed/),
+      ]),
+    );
+    // No other path style is left: no bracketed index, no position where an id is known.
+    for (const problem of problems) {
+      expect(problem).not.toMatch(/\[\d+\]|^tenants\.[12]\b|^routes\.\d/);
+    }
   });
 
   it('refuses a PORT that is not a port', () => {
@@ -754,7 +800,7 @@ describe('loadConfig: validation', () => {
     expect(
       hasProblem(
         problemsOf({ input: devInput({ routes: [route('/api/a', { upstream })] }) }),
-        /^routes\.0\.upstream: /,
+        /^routes\.\/api\/a\.upstream: /,
       ),
     ).toBe(true);
   });
@@ -796,7 +842,7 @@ describe('loadConfig: validation', () => {
         problemsOf({
           input: devInput({ routes: [route('/api/a', { websocketMaxMessageBytes: 0 })] }),
         }),
-        /^routes\.0\.websocketMaxMessageBytes: /,
+        /^routes\.\/api\/a\.websocketMaxMessageBytes: /,
       ),
     ).toBe(true);
   });
@@ -811,9 +857,9 @@ describe('loadConfig: validation', () => {
         ],
       }),
     });
-    expect(hasProblem(problems, /^routes\.0\.timeoutMs: /)).toBe(true);
-    expect(hasProblem(problems, /^routes\.1\.idleTimeoutMs: /)).toBe(true);
-    expect(hasProblem(problems, /^routes\.2\.idleTimeoutMs: /)).toBe(true);
+    expect(hasProblem(problems, /^routes\.\/api\/a\.timeoutMs: /)).toBe(true);
+    expect(hasProblem(problems, /^routes\.\/api\/b\.idleTimeoutMs: /)).toBe(true);
+    expect(hasProblem(problems, /^routes\.\/api\/c\.idleTimeoutMs: /)).toBe(true);
     const { config } = loadConfig({
       input: devInput({ routes: [route('/api/sse', { idleTimeoutMs: 90_000 })] }),
     });
@@ -887,8 +933,8 @@ describe('loadConfig: validation', () => {
       }),
     });
     expect(problems).toEqual([
-      'tenants.0.providers.0.tokenEndpointAuthMethod: a BFF is a confidential client: use client_secret_basic, client_secret_post or private_key_jwt',
-      'tenants.0.providers.3.scopes: must include "openid"',
+      'tenants.acme.providers.public.tokenEndpointAuthMethod: a BFF is a confidential client: use client_secret_basic, client_secret_post or private_key_jwt',
+      'tenants.acme.providers.noopenid.scopes: must include "openid"',
       'tenants.acme.providers.basic.clientSecret: required for client_secret_basic',
       'tenants.acme.providers.post.clientSecret: required for client_secret_post',
       'tenants.acme.providers.pkjwt.clientSecret: must be absent for private_key_jwt',
@@ -949,13 +995,13 @@ describe('loadConfig: validation', () => {
       }),
     });
     expect(problems).toEqual([
-      'tenants.0.providers.0.idTokenSignedResponseAlg: HMAC algorithms are refused: ID tokens must be signed with an asymmetric key',
-      'tenants.0.providers.1.idTokenSignedResponseAlg: unsigned ID tokens ("none") are never accepted',
-      'tenants.0.providers.3.endSessionParams.id_token_hint: is set by Gatehouse itself',
-      'tenants.0.providers.4.pkce: must be one of "required", "assume-supported"',
-      'tenants.0.providers.5.par: must be one of "auto", "required", "off"',
-      'tenants.0.providers.6.logout: must be one of "end-session", "cognito", "none"',
-      'tenants.0.providers.7.authorizationParams.nonce: is set by Gatehouse itself',
+      'tenants.acme.providers.hmac.idTokenSignedResponseAlg: HMAC algorithms are refused: ID tokens must be signed with an asymmetric key',
+      'tenants.acme.providers.unsigned.idTokenSignedResponseAlg: unsigned ID tokens ("none") are never accepted',
+      'tenants.acme.providers.hint.endSessionParams.id_token_hint: is set by Gatehouse itself',
+      'tenants.acme.providers.pkce.pkce: must be one of "required", "assume-supported"',
+      'tenants.acme.providers.par.par: must be one of "auto", "required", "off"',
+      'tenants.acme.providers.logout.logout: must be one of "end-session", "cognito", "none"',
+      'tenants.acme.providers.nonce.authorizationParams.nonce: is set by Gatehouse itself',
     ]);
   });
 
@@ -968,7 +1014,7 @@ describe('loadConfig: validation', () => {
   ])('refuses an encryption key that is %s', (_what, kid, key) => {
     const problems = problemsOf({ input: devInput({ encryptionKeys: [{ kid, key }] }) });
     expect(problems).toEqual([
-      'encryptionKeys.0.key: must be 32 bytes, base64url encoded (43 chars)',
+      'encryptionKeys.k1.key: must be 32 bytes, base64url encoded (43 chars)',
     ]);
   });
 
@@ -1009,7 +1055,7 @@ describe('loadConfig: validation', () => {
   ])('refuses GATEHOUSE_ENCRYPTION_KEYS with %s', (_what, value) => {
     const problems = problemsOf({ env: { GATEHOUSE_ENCRYPTION_KEYS: value }, input: devInput() });
     expect(
-      hasProblem(problems, /^GATEHOUSE_ENCRYPTION_KEYS\[\d\]: expected "<kid>:<base64url key>"$/),
+      hasProblem(problems, /^GATEHOUSE_ENCRYPTION_KEYS\.\d: expected "<kid>:<base64url key>"$/),
     ).toBe(true);
     // The value itself (a secret) is never echoed in the problems.
     for (const problem of problems) expect(problem).not.toContain(KEY_A);
@@ -1022,7 +1068,7 @@ describe('loadConfig: validation', () => {
       input: devInput(),
     });
     expect(problems).toEqual([
-      'encryptionKeys.0.key: must be 32 bytes, base64url encoded (43 chars)',
+      'encryptionKeys.k1.key: must be 32 bytes, base64url encoded (43 chars)',
     ]);
   });
 
@@ -1041,22 +1087,22 @@ describe('loadConfig: validation', () => {
     [
       'a tenant',
       { tenants: [tenant('acme', { domain: 'x' })] },
-      /^tenants\.0: Unrecognized key: "domain"/,
+      /^tenants\.acme: Unrecognized key: "domain"/,
     ],
     [
       'a provider',
       { tenants: [tenant('acme', { providers: [provider({ clientSecrett: 'typo' })] })] },
-      /^tenants\.0\.providers\.0: Unrecognized key: "clientSecrett"/,
+      /^tenants\.acme\.providers\.idp: Unrecognized key: "clientSecrett"/,
     ],
     [
       'a route',
       { routes: [route('/api/a', { allowSetCookies: true })] },
-      /^routes\.0: Unrecognized key: "allowSetCookies"/,
+      /^routes\.\/api\/a: Unrecognized key: "allowSetCookies"/,
     ],
     [
       'an encryption key',
       { encryptionKeys: [{ kid: 'k', key: KEY_A, alg: 'A256GCM' }] },
-      /^encryptionKeys\.0: Unrecognized key: "alg"/,
+      /^encryptionKeys\.k: Unrecognized key: "alg"/,
     ],
   ])('refuses unknown keys in %s', (_where, overrides, pattern) => {
     expect(hasProblem(problemsOf({ input: devInput(overrides) }), pattern)).toBe(true);
@@ -1109,7 +1155,7 @@ describe('loadConfig: validation', () => {
     [
       'an upstream',
       { input: devInput({ routes: [route('/api/a', { upstream: 'localhost' })] }) },
-      /^routes\.0\.upstream: must be an absolute URL$/,
+      /^routes\.\/api\/a\.upstream: must be an absolute URL$/,
     ],
     [
       'an issuer',
@@ -1118,7 +1164,7 @@ describe('loadConfig: validation', () => {
           tenants: [tenant('acme', { providers: [provider({ issuer: '/idp' })] })],
         }),
       },
-      /^tenants\.0\.providers\.0\.issuer: must be an absolute URL$/,
+      /^tenants\.acme\.providers\.idp\.issuer: must be an absolute URL$/,
     ],
     [
       'a dev IdP origin',

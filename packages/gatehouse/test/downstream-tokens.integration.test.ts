@@ -12,6 +12,7 @@ import {
   type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
+import { gatehouseInternals } from '@gatehouse/core/testing';
 import { loadConfig } from '../src/config/load.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
 import { createGatehouse } from '../src/gatehouse.ts';
@@ -91,7 +92,7 @@ describe('gatehouse token mode (memory stores)', () => {
     expect(res.headers.get('content-type')).toContain('application/json');
     expect(res.headers.get('set-cookie')).toBeNull();
     const { keys } = (await res.json()) as { keys: Array<Record<string, unknown>> };
-    const configured = stack.gatehouses[0]?.gatehouse.context.config.signingKeys ?? [];
+    const configured = gatehouseInternals(stack.gatehouses[0]!.gatehouse).config.signingKeys;
     expect(keys.map((k) => k.kid)).toEqual(configured.map((k) => k.kid));
     for (const key of keys) {
       expect(key).toMatchObject({ kty: 'EC', crv: 'P-256', alg: 'ES256', use: 'sig' });
@@ -195,7 +196,7 @@ describe('gatehouse token mode (memory stores)', () => {
 
   describe('hostile tokens at the demo API', () => {
     const signingKey = () => {
-      const key = stack.gatehouses[0]?.gatehouse.context.config.signingKeys[0];
+      const key = gatehouseInternals(stack.gatehouses[0]!.gatehouse).config.signingKeys[0];
       if (!key) throw new Error('no signing key');
       return key;
     };
@@ -277,7 +278,7 @@ describe('gatehouse token mode (memory stores)', () => {
     await signIn(http, stack.origin, { login: 'alice', password: 'alice' });
     await me(http, stack.origin);
     const idleMs =
-      (stack.gatehouses[0]?.gatehouse.context.config.session.idleTimeoutSeconds ?? 0) * 1000;
+      gatehouseInternals(stack.gatehouses[0]!.gatehouse).config.session.idleTimeoutSeconds * 1000;
     clock.state.offsetMs = idleMs + 1000;
     try {
       const res = await http(`${stack.origin}/api/demo-gh/me`, { headers: csrf });
@@ -431,7 +432,9 @@ async function restartFirstInstance(
   await new Promise((resolve) => running.server.close(resolve));
   await running.gatehouse.close();
 
-  const { secureCookies: _derived, ...plain } = structuredClone(running.gatehouse.context.config);
+  const { secureCookies: _derived, ...plain } = structuredClone(
+    gatehouseInternals(running.gatehouse).config,
+  );
   const { config } = loadConfig({ input: change(plain) });
   const gatehouse = createGatehouse(config, { clock, logger: createLogger('silent') });
   const server = await new Promise<Server>((resolve, reject) => {

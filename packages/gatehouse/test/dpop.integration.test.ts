@@ -12,6 +12,7 @@ import {
   type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
+import { gatehouseInternals } from '@gatehouse/core/testing';
 import { DpopKeys, type DpopPrivateJwk } from '../src/oidc/dpop.ts';
 
 /**
@@ -84,7 +85,7 @@ describe('DPoP-bound sessions', () => {
   async function sessionJkt(http: CookieFetch): Promise<string> {
     const { record } = await inspectSession(stack, http);
     expect(record.dpopKey).toEqual(expect.any(String));
-    const jwk = await stack.gatehouses[0]!.gatehouse.context.vault.open<DpopPrivateJwk>(
+    const jwk = await gatehouseInternals(stack.gatehouses[0]!.gatehouse).vault.open<DpopPrivateJwk>(
       record.dpopKey ?? '',
     );
     const { d: _private, ...publicJwk } = jwk;
@@ -216,7 +217,7 @@ describe('DPoP-bound sessions', () => {
     async function boundToken() {
       const http = await signedIn();
       const { record, tokens } = await inspectSession(stack, http);
-      const keys = new DpopKeys(stack.gatehouses[0]!.gatehouse.context.vault);
+      const keys = new DpopKeys(gatehouseInternals(stack.gatehouses[0]!.gatehouse).vault);
       return { token: tokens.accessToken, keys, sealed: record.dpopKey ?? '' };
     }
 

@@ -12,7 +12,7 @@ import {
   type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
-import { ADMIN_ROUTES } from '../src/index.ts';
+import { ADMIN_ROUTES } from '../src/admin/routes.ts';
 import { ADMIN_TOKEN, withAdminToken } from './support/admin.ts';
 
 interface RawAnswer {

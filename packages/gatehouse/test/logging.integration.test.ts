@@ -2,6 +2,7 @@ import { Writable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completeDevIdpLogin } from '@gatehouse/dev-idp';
 import { createCookieFetch, startStack, type Stack } from '@gatehouse/testkit';
+import { gatehouseInternals } from '@gatehouse/core/testing';
 import { createLogger } from '../src/index.ts';
 import { requestLogLevel } from '../src/http/app.ts';
 
@@ -52,7 +53,7 @@ describe('logging', () => {
       headers: { 'x-csrf': '1', authorization: 'Bearer browser-secret-token' },
     });
     const sid = /^s:([^.]+)\./.exec(decodeURIComponent(cookie))?.[1] ?? '';
-    const { context } = stack.gatehouses[0]!.gatehouse;
+    const context = gatehouseInternals(stack.gatehouses[0]!.gatehouse);
     const record = await context.sessions.read(sid);
     const tokens = await context.vault.open<{
       accessToken: string;

@@ -10,6 +10,7 @@ import {
   type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
+import { gatehouseInternals } from '@gatehouse/core/testing';
 import { createGatehouse, createLogger, loadConfig } from '../src/index.ts';
 import { promtoolCheckMetrics, scrape, type Scrape } from './support/scrape.ts';
 
@@ -267,7 +268,7 @@ describe('METRICS_PORT', () => {
     expect(config.metrics).toEqual({ port: 0, host: '127.0.0.1' });
     const gatehouse = createGatehouse(config, { logger: createLogger('silent') });
     try {
-      expect(gatehouse.context.metrics.enabled).toBe(false);
+      expect(gatehouseInternals(gatehouse).metrics.enabled).toBe(false);
       expect(await gatehouse.listenMetrics()).toBeUndefined();
     } finally {
       await gatehouse.close();

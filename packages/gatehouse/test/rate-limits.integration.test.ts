@@ -11,6 +11,7 @@ import {
   type Stack,
   type StackOptions,
 } from '@gatehouse/testkit';
+import { gatehouseInternals } from '@gatehouse/core/testing';
 import type { ConfigInput } from '../src/index.ts';
 import { createLogger } from '../src/index.ts';
 import { ADMIN_TOKEN } from './support/admin.ts';
@@ -220,8 +221,9 @@ describe('rate limits (real Redis)', () => {
 
   /** A key issued straight through the registry (the operator's admin budget is used up). */
   async function issueWithFreshOperator(tenant: string): Promise<string> {
-    const registry = stack.gatehouses[1]?.gatehouse.context.registry;
-    if (!registry) throw new Error('no instance');
+    const instance = stack.gatehouses[1];
+    if (!instance) throw new Error('no instance');
+    const { registry } = gatehouseInternals(instance.gatehouse);
     return (await registry.issueApiKey(tenant, 'rate-limit test')).key;
   }
 

@@ -11,6 +11,7 @@ import {
   type SentinelTopology,
   type Stack,
 } from '@gatehouse/testkit';
+import { gatehouseInternals } from '@gatehouse/core/testing';
 
 /**
  * Gatehouse on the distributed topologies, each a real set of redis-server processes: two
@@ -197,7 +198,9 @@ describe.each(topologies)('Gatehouse on a Redis %s', (_name, start) => {
 
     // The registry's change notifications still reach the other instance: its cached view,
     // read now, is replaced as soon as the first instance announces a new tenant.
-    const [first, second] = stack.gatehouses.map(({ gatehouse }) => gatehouse.context.registry);
+    const [first, second] = stack.gatehouses.map(
+      ({ gatehouse }) => gatehouseInternals(gatehouse).registry,
+    );
     expect((await second!.tenants()).map((tenant) => tenant.id)).not.toContain('after-failover');
     await first!.createTenant({
       id: 'after-failover',

@@ -8,6 +8,7 @@ import {
   type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
+import { gatehouseInternals } from '@gatehouse/core/testing';
 import { userDigest } from '../src/digest.ts';
 
 /**
@@ -89,7 +90,7 @@ describe('identity claims sealed at rest', () => {
     const http = createCookieFetch();
     await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
     const { sid, record } = await inspectSession(stack, http);
-    const { context } = stack.gatehouses[0]!.gatehouse;
+    const context = gatehouseInternals(stack.gatehouses[0]!.gatehouse);
     const { user: _user, claims: _claims, ...rest } = record;
     const legacy = {
       ...rest,

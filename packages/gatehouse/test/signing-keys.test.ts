@@ -139,15 +139,15 @@ describe('signing keys in the configuration', () => {
     signingKeys.pop();
     const all = problemsOf({ input: devInput({ signingKeys }) });
     const expected: Array<[string, RegExp]> = [
-      ['signingKeys[0] (public-only).privateJwk', /is a public key/],
-      ['signingKeys[2] (dupe)', /duplicate kid/],
-      ['signingKeys[3] (hmac).privateJwk', /key type not allowed/],
-      ['signingKeys[4] (p384).privateJwk', /key type not allowed/],
-      ['signingKeys[5] (okp).privateJwk', /key type not allowed/],
-      ['signingKeys[6] (wrong-alg).privateJwk', /alg not allowed/],
-      ['signingKeys[7] (enc-use).privateJwk', /use must be "sig"/],
-      ['signingKeys[8] (rsa-short).privateJwk', /RSA key too short/],
-      ['signingKeys[9] (garbage).privateJwk', /not a valid private JWK/],
+      ['signingKeys.public-only.privateJwk', /is a public key/],
+      ['signingKeys.dupe', /duplicate kid/],
+      ['signingKeys.hmac.privateJwk', /key type not allowed/],
+      ['signingKeys.p384.privateJwk', /key type not allowed/],
+      ['signingKeys.okp.privateJwk', /key type not allowed/],
+      ['signingKeys.wrong-alg.privateJwk', /alg not allowed/],
+      ['signingKeys.enc-use.privateJwk', /use must be "sig"/],
+      ['signingKeys.rsa-short.privateJwk', /RSA key too short/],
+      ['signingKeys.garbage.privateJwk', /not a valid private JWK/],
     ];
     for (const [where, pattern] of expected) {
       expect(
@@ -155,7 +155,10 @@ describe('signing keys in the configuration', () => {
         where,
       ).toBe(true);
     }
-    expect(all.some((p) => p.startsWith('signingKeys[1]'))).toBe(false);
+    // The first of the two keys named dupe is sound: the only problem under that name is the kid.
+    expect(all.filter((p) => p.startsWith('signingKeys.dupe'))).toEqual([
+      'signingKeys.dupe: duplicate kid',
+    ]);
     const text = all.join('\n');
     for (const jwk of [dupe, rsaShort]) {
       for (const member of PRIVATE_MEMBERS) {
@@ -189,7 +192,7 @@ describe('gatehouse routes in the configuration', () => {
       input: devInput({ routes: [gatehouseRoute({ tokenLifetimeSeconds: 301 })] }),
     });
     expect(problems).toContain(
-      'routes.0.tokenLifetimeSeconds: must be at most 300 seconds (5 minutes)',
+      'routes./api/orders.tokenLifetimeSeconds: must be at most 300 seconds (5 minutes)',
     );
   });
 

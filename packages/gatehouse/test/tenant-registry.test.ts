@@ -4,7 +4,8 @@ import type { ConfigInput } from '../src/config/schema.ts';
 import { GatehouseError, problem } from '../src/errors.ts';
 import { Vault } from '../src/session/vault.ts';
 import { MemoryRegistryStore, type RegistryStore } from '../src/tenants/registry-store.ts';
-import { TenantRegistry, type ProviderInput } from '../src/tenants/registry.ts';
+import { TenantRegistry } from '../src/tenants/registry.ts';
+import type { ProviderInput } from '../src/tenants/registry-inputs.ts';
 import { withProviderDefaults } from '../src/tenants/provider-schema.ts';
 import { storedProviderSchema } from '../src/tenants/model.ts';
 

@@ -7,6 +7,7 @@ import {
   type CookieFetch,
   type Stack,
 } from '@gatehouse/testkit';
+import { gatehouseInternals } from '@gatehouse/core/testing';
 import { pino } from 'pino';
 import { ConfigError, createGatehouse, loadConfig } from '../src/index.ts';
 
@@ -357,7 +358,7 @@ describe('test controls off', () => {
       });
       expect(res.status).toBe(404);
       expect(((await res.json()) as ProblemBody).code).toBe('not_found');
-      expect(gatehouse.context.testControls).toBeUndefined();
+      expect(gatehouseInternals(gatehouse).testControls).toBeUndefined();
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -20,6 +20,7 @@ import {
   type RunningGatehouse,
   type Stack,
 } from '@gatehouse/testkit';
+import { gatehouseInternals } from '@gatehouse/core/testing';
 import { createLogger } from '../src/index.ts';
 import { jsonLines } from './support/json-lines.ts';
 
@@ -423,7 +424,7 @@ describe('WebSocket routes', () => {
       // A cookie that names no session is no better.
       const forged = await refusal(socketUrl('/api/demo/ws/echo'), {
         origin: instance(0).publicOrigin,
-        cookie: `${instance(0).gatehouse.context.cookies.session}=s%3A${randomUUID()}.forged`,
+        cookie: `${gatehouseInternals(instance(0).gatehouse).cookies.session}=s%3A${randomUUID()}.forged`,
       });
       expect([forged.status, forged.body.code]).toEqual([401, 'unauthenticated']);
     });

@@ -1,4 +1,4 @@
-import type { SessionRecord, TokenSet } from '@gatehouse/core';
+import { gatehouseInternals, type SessionRecord, type TokenSet } from '@gatehouse/core/testing';
 import { DEV_CLIENTS } from '@gatehouse/dev-idp';
 import type { CookieFetch } from './cookie-fetch.ts';
 import type { Stack } from './stack.ts';
@@ -15,12 +15,13 @@ export interface InspectedSession {
  */
 export async function inspectSession(stack: Stack, http: CookieFetch): Promise<InspectedSession> {
   const { origin, gatehouse } = stack.gatehouses[0]!;
-  const name = gatehouse.context.cookies.session;
+  const { cookies, sessions, vault } = gatehouseInternals(gatehouse);
+  const name = cookies.session;
   const raw = decodeURIComponent((await http.cookie(origin, name)) ?? '');
   const sid = /^s:([^.]+)\./.exec(raw)?.[1];
-  const record = sid ? await gatehouse.context.sessions.read(sid) : undefined;
+  const record = sid ? await sessions.read(sid) : undefined;
   if (!sid || !record) throw new Error('the jar has no live Gatehouse session');
-  return { sid, record, tokens: await gatehouse.context.vault.open<TokenSet>(record.tokens) };
+  return { sid, record, tokens: await vault.open<TokenSet>(record.tokens) };
 }
 
 /**

@@ -38,3 +38,6 @@ export interface AdminRoute<Body = unknown> extends DocumentedRoute {
   body?: z.ZodType<Body>;
   handle(call: AdminCall<Body>): Promise<unknown>;
 }
+
+/** Types one endpoint's definition by its body schema and widens it for the route lists. */
+export const route = <Body>(definition: AdminRoute<Body>): AdminRoute => definition;

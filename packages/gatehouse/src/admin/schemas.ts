@@ -1,11 +1,6 @@
 import { z } from 'zod';
-import {
-  adminRuleSchema,
-  emailDomain,
-  hostName,
-  slug,
-  tenantSessionSchema,
-} from '../config/schema.ts';
+import { adminRuleSchema, emailDomain, hostName, tenantSessionSchema } from '../config/schema.ts';
+import { slug } from '../config/fields.ts';
 import { DEFAULT_ADMIN_RULE } from '../tenants/model.ts';
 import {
   ID_TOKEN_SIGNING_ALGORITHMS,

@@ -1,4 +1,5 @@
 import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { entryLabel } from './paths.ts';
 
 /**
  * The variables whose value may instead come from a file named by `<VARIABLE>_FILE` (Docker and
@@ -108,7 +109,7 @@ export function resolveClientSecretFiles(
         providers: tenant.providers.map((provider: unknown, p) => {
           if (!isRecord(provider) || !isRecord(provider.clientSecret)) return provider;
           const reference = provider.clientSecret;
-          const where = `tenants.${label(tenant.id, t)}.providers.${label(provider.id, p)}.clientSecret`;
+          const where = `tenants.${entryLabel('tenants', tenant.id, t)}.providers.${entryLabel('providers', provider.id, p)}.clientSecret`;
           const keys = Object.keys(reference);
           if (keys.length !== 1 || typeof reference.file !== 'string' || reference.file === '') {
             problems.push(`${where}: must be a string or { "file": "<path>" }`);
@@ -127,9 +128,6 @@ export function resolveClientSecretFiles(
 }
 
 /** A config entry's id when it is a string, else its index. */
-function label(id: unknown, index: number): string {
-  return typeof id === 'string' ? id : String(index);
-}
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);

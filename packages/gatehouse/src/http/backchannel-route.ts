@@ -3,7 +3,7 @@ import type { GatehouseContext } from '../context.ts';
 import { GatehouseError, problem } from '../errors.ts';
 import { describe } from '../observability/outages.ts';
 import type { BackchannelOutcome } from '../observability/metrics.ts';
-import { slug } from '../config/schema.ts';
+import { slug } from '../config/fields.ts';
 import { addLogContext, auditOrigin } from './audit-origin.ts';
 
 /** Back-channel logout: what it uses of the context. */

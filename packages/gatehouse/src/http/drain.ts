@@ -6,6 +6,13 @@ import type { Logger } from 'pino';
 /** How often idle keep-alive connections are closed while draining. */
 const IDLE_SWEEP_MS = 100;
 
+/**
+ * How a graceful shutdown went (`Gatehouse.drain`).
+ *
+ * @example
+ * const { drained, destroyed } = await gatehouse.drain(server, 10_000);
+ * if (!drained) logger.warn({ destroyed }, 'connections cut at the end of the grace period');
+ */
 export interface DrainResult {
   /** Every connection ended by itself within the grace period. */
   drained: boolean;

@@ -22,6 +22,14 @@ export const REDACTED_PATHS = [
   '*.key',
 ];
 
+/**
+ * The pino logger Gatehouse writes with: JSON lines at `level` (`LOG_LEVEL`), with cookies,
+ * tokens, secrets and keys censored wherever they appear ({@link REDACTED_PATHS}).
+ *
+ * @example
+ * const logger = createLogger(config.logLevel);
+ * const gatehouse = createGatehouse(config, { logger: logger.child({ pid: process.pid }) });
+ */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino(
     {

@@ -18,7 +18,15 @@ export interface RedisTopology {
   tls?: boolean | undefined;
 }
 
-/** Any of the three topologies: a standalone or Sentinel-managed server, or a Cluster. */
+/**
+ * Any of the three topologies: a standalone or Sentinel-managed server, or a Cluster (an
+ * ioredis client). Give one to `createGatehouse` to share a connection; otherwise Gatehouse
+ * opens its own from `config.redis`.
+ *
+ * @example
+ * const redis: RedisClient = new Redis(process.env.REDIS_URL!);
+ * const gatehouse = createGatehouse(config, { redis });
+ */
 export type RedisClient = Redis | Cluster;
 
 /**

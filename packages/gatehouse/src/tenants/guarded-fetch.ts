@@ -1,3 +1,8 @@
+/*
+ * Over 300 lines on purpose: the SSRF guard is one policy (which URLs, which addresses at
+ * connect time, redirects, time and size limits, the one public error), reviewed top to bottom;
+ * split, a reader would miss where an address is checked. Address ranges: address-policy.ts.
+ */
 import { lookup as dnsLookup, type LookupAddress, type LookupOptions } from 'node:dns';
 import { isIP, type LookupFunction } from 'node:net';
 import { Agent, buildConnector } from 'undici';

@@ -1,3 +1,7 @@
+/*
+ * Over 300 lines on purpose: every Redis key, script and compare-and-set of the registry port
+ * (registry-store.ts) sits in one file, so that the layout of the stored data is read in one place.
+ */
 import type { z } from 'zod';
 import {
   providerKey,

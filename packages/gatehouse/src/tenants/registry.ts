@@ -1,75 +1,35 @@
+/*
+ * Over 300 lines on purpose: one class whose cached view and writes share private state (the
+ * view, the config's tenants, the store-error mapping of every access). What stands apart is
+ * in registry-inputs.ts (the writers' inputs) and registry-view.ts (building the view).
+ */
 import { randomBytes } from 'node:crypto';
 import { sameSecret, sha256 } from '../digest.ts';
-import type { GatehouseConfig, ProviderConfig, TenantConfig } from '../config/schema.ts';
+import type { GatehouseConfig } from '../config/schema.ts';
 import { problem } from '../errors.ts';
 import type { StoreHealth } from '../session/store-health.ts';
 import type { Vault } from '../session/vault.ts';
+import type { Provider, StoredApiKey, StoredProvider, StoredTenant, Tenant } from './model.ts';
+import type { RegistryStore } from './registry-store.ts';
+import { providerSettingsOf, SECRET_AUTH_METHODS } from './provider-schema.ts';
+import type {
+  ApiKeySummary,
+  BeforeProviderWrite,
+  IssuedApiKey,
+  ProviderCandidate,
+  ProviderInput,
+  ProviderPatch,
+  TenantInput,
+  TenantPatch,
+} from './registry-inputs.ts';
 import {
-  DEFAULT_ADMIN_RULE,
-  type AdminRule,
-  type Provider,
-  type ProviderSettings,
-  type StoredApiKey,
-  type StoredProvider,
-  type StoredTenant,
-  type Tenant,
-  type TenantSessionSettings,
-} from './model.ts';
-import type { RegistrySnapshot, RegistryStore } from './registry-store.ts';
-import {
-  providerSettingsOf,
-  SECRET_AUTH_METHODS,
-  type IdTokenSigningAlgorithm,
-} from './provider-schema.ts';
-
-export interface TenantInput {
-  id: string;
-  name: string;
-  emailDomains: string[];
-  hosts: string[];
-  adminRule: AdminRule;
-  session?: TenantSessionSettings | undefined;
-}
-export type TenantPatch = Partial<Omit<TenantInput, 'id'>>;
-
-export interface ProviderInput extends ProviderSettings {
-  id: string;
-  clientSecret?: string | undefined;
-}
-/**
- * `clientSecret`: a string replaces it, `null` removes it, absent keeps it; likewise
- * `idTokenSignedResponseAlg` (`null`: chosen from discovery again).
- */
-export type ProviderPatch = Partial<Omit<ProviderSettings, 'idTokenSignedResponseAlg'>> & {
-  clientSecret?: string | null | undefined;
-  idTokenSignedResponseAlg?: IdTokenSigningAlgorithm | null | undefined;
-};
-
-/** What a create or update would store, shown to `beforeWrite` (the provider checks). */
-export interface ProviderCandidate extends ProviderSettings {
-  id: string;
-  tenant: string;
-  hasClientSecret: boolean;
-}
-/** `clientSecret`: the secret the candidate would use, in clear (for the credentials check). */
-export type BeforeProviderWrite = (
-  candidate: ProviderCandidate,
-  clientSecret: string | undefined,
-) => Promise<void>;
-
-export interface IssuedApiKey {
-  id: string;
-  /** `ghk_<id>_<secret>`: shown once, only its hash is stored. */
-  key: string;
-  label: string | undefined;
-  createdAt: number;
-}
-
-export interface ApiKeySummary {
-  id: string;
-  label: string | undefined;
-  createdAt: number;
-}
+  buildView,
+  configTenantEntry,
+  dynamicProvider,
+  dynamicTenant,
+  type RegistryView,
+  type TenantEntry,
+} from './registry-view.ts';
 
 export interface TenantRegistryOptions {
   config: GatehouseConfig;
@@ -82,24 +42,6 @@ export interface TenantRegistryOptions {
    * whose first store access is a registry read still tells the outage log that Redis is down.
    */
   health?: StoreHealth;
-}
-
-type SecretSource = { plain: string } | { sealed: string };
-
-interface ProviderEntry {
-  provider: Provider;
-  secret: SecretSource | undefined;
-}
-
-interface TenantEntry {
-  tenant: Tenant;
-  providers: Map<string, ProviderEntry>;
-}
-
-interface RegistryView {
-  tenants: Map<string, TenantEntry>;
-  byDomain: Map<string, string>;
-  byHost: Map<string, string>;
 }
 
 /** What a sealed client secret contains: bound to its provider, so it cannot be moved. */
@@ -545,97 +487,4 @@ function assertSecretFitsMethod(candidate: ProviderCandidate): void {
       },
     });
   }
-}
-
-function dynamicTenant(stored: StoredTenant): Tenant {
-  return {
-    id: stored.id,
-    name: stored.name,
-    emailDomains: stored.emailDomains,
-    hosts: stored.hosts,
-    adminRule: stored.adminRule,
-    ...(stored.session ? { session: stored.session } : {}),
-    source: 'dynamic',
-  };
-}
-
-function dynamicProvider(stored: StoredProvider): Provider {
-  return {
-    ...providerSettingsOf(stored),
-    id: stored.id,
-    tenant: stored.tenant,
-    hasClientSecret: stored.sealedClientSecret !== undefined,
-    source: 'dynamic',
-    revision: stored.revision,
-    createdAt: stored.createdAt,
-    updatedAt: stored.updatedAt,
-  };
-}
-
-function configTenantEntry(tenant: TenantConfig): TenantEntry {
-  return {
-    tenant: {
-      id: tenant.id,
-      name: tenant.name,
-      emailDomains: tenant.emailDomains,
-      hosts: tenant.hosts ?? [],
-      adminRule: tenant.adminRule ?? DEFAULT_ADMIN_RULE,
-      ...(tenant.session ? { session: tenant.session } : {}),
-      source: 'config',
-    },
-    providers: new Map(tenant.providers.map((p) => [p.id, configProviderEntry(tenant.id, p)])),
-  };
-}
-
-function configProviderEntry(tenant: string, provider: ProviderConfig): ProviderEntry {
-  return {
-    provider: {
-      ...providerSettingsOf({ ...provider, displayName: provider.displayName ?? provider.id }),
-      id: provider.id,
-      tenant,
-      hasClientSecret: provider.clientSecret !== undefined,
-      source: 'config',
-      revision: 0,
-      createdAt: 0,
-      updatedAt: 0,
-    },
-    secret: provider.clientSecret === undefined ? undefined : { plain: provider.clientSecret },
-  };
-}
-
-/** Config entries first (they win every clash), then dynamic ones in a stable order. */
-function buildView(
-  configured: ReadonlyMap<string, TenantEntry>,
-  snapshot: RegistrySnapshot,
-): RegistryView {
-  const tenants = new Map<string, TenantEntry>();
-  for (const [id, entry] of configured) {
-    tenants.set(id, { tenant: entry.tenant, providers: new Map(entry.providers) });
-  }
-  for (const stored of [...snapshot.tenants].sort((a, b) => a.id.localeCompare(b.id))) {
-    if (!tenants.has(stored.id)) {
-      tenants.set(stored.id, { tenant: dynamicTenant(stored), providers: new Map() });
-    }
-  }
-  const providers = [...snapshot.providers].sort(
-    (a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id),
-  );
-  for (const stored of providers) {
-    const entry = tenants.get(stored.tenant);
-    // Orphans (tenant gone) and clashes with a config provider are ignored.
-    if (!entry || entry.providers.has(stored.id)) continue;
-    entry.providers.set(stored.id, {
-      provider: dynamicProvider(stored),
-      secret:
-        stored.sealedClientSecret === undefined ? undefined : { sealed: stored.sealedClientSecret },
-    });
-  }
-  const byDomain = new Map<string, string>();
-  const byHost = new Map<string, string>();
-  for (const { tenant } of tenants.values()) {
-    for (const domain of tenant.emailDomains)
-      if (!byDomain.has(domain)) byDomain.set(domain, tenant.id);
-    for (const host of tenant.hosts) if (!byHost.has(host)) byHost.set(host, tenant.id);
-  }
-  return { tenants, byDomain, byHost };
 }

@@ -96,7 +96,10 @@ export function checkSigningKeys(config: SigningKeyCheckInput, problems: string[
   if (keys.length === 0) problems.push('signingKeys: must contain at least one key');
   const kids = new Set<string>();
   for (const [index, key] of keys.entries()) {
-    const where = `signingKeys[${index}] (${key.kid})`;
+    // Named as every configuration problem names a list entry (config/paths.ts): by its kid
+    // when that is a plain name, else by its position.
+    const named = /^[A-Za-z0-9_-]{1,64}$/.test(key.kid) && !/^\d+$/.test(key.kid);
+    const where = `signingKeys.${named ? key.kid : index}`;
     if (kids.has(key.kid)) problems.push(`${where}: duplicate kid`);
     kids.add(key.kid);
     for (const problem of privateJwkProblems(key.privateJwk)) {
