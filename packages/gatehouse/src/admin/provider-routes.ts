@@ -23,7 +23,10 @@ import {
 const toIso = (ms: number) => (ms > 0 ? new Date(ms).toISOString() : null);
 
 /** An explicit allow-list of fields: whatever a provider carries internally, no secret leaves. */
-function providerAnswer(ctx: Pick<GatehouseContext, 'publicOrigin'>, provider: Provider): ProviderAnswer {
+function providerAnswer(
+  ctx: Pick<GatehouseContext, 'publicOrigin'>,
+  provider: Provider,
+): ProviderAnswer {
   const uris = providerUris(ctx.publicOrigin, provider.tenant, provider.id);
   return {
     provider: {
