@@ -153,8 +153,9 @@ async function step<T>(
 }
 
 /**
- * The real sign-in, over HTTP with `request` (a browser context's `context.request`, whose
- * cookies are the browser's): `/bff/login` → the dev IdP's authorization endpoint → its login
+ * The real sign-in, over HTTP with `client`: a browser context's `context.request` (whose
+ * cookies are the browser's), or a `JarClient` (a cookie jar of its own, whose cookies then go
+ * into a browser context): `/bff/login` → the dev IdP's authorization endpoint → its login
  * form, posted without loading the page (a user made on the fly has consented up front, so there
  * is no consent form) → Gatehouse's callback (code + PKCE, checked by Gatehouse as for any
  * browser) → the session cookie, set by Gatehouse. The user is made at the dev IdP on the way
