@@ -75,7 +75,7 @@ export interface GatehouseOptions {
   gatehouseUser: GatehouseUserSpec | undefined;
   /**
    * `'test'` (default): a new user and session for every test. `'worker'`: tests of one worker
-   * asking for the same `gatehouseUser` share one user and its session (the storage state is
+   * asking for the same `gatehouseUser` share one user and its session (its cookies are
    * reused), as long as that session is alive and no test used a lifecycle control on it;
    * workers never share.
    */
