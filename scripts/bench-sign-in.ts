@@ -1,7 +1,9 @@
 /**
  * What a signed-in Playwright test costs before it starts: @gatehouse/playwright's sign-in (the
- * real code + PKCE flow over HTTP with the browser context's cookies, the IdP's forms posted
- * without loading them) beside the baseline it replaces, a sign-in driven in Chromium through
+ * real code + PKCE flow over HTTP with a cookie jar of its own, the IdP's forms posted without
+ * loading them, the cookies then added to a browser context) beside the same flow through a
+ * Playwright request context per sign-in (what the fixture did before) and the baseline it
+ * replaces, a sign-in driven in Chromium through
  * the SPA's button and the dev IdP's login and consent pages. Same stack, same run, fresh users.
  *
  *   pnpm build && pnpm bench:sign-in [--runs 20]
@@ -9,8 +11,9 @@
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { chromium, type Browser } from '@playwright/test';
+import { chromium, request as playwrightRequest, type Browser } from '@playwright/test';
 import { startStack } from '@gatehouse/testkit';
+import { JarClient } from '../packages/playwright/src/http.ts';
 import { signInOverHttp, type GatehouseTestUser } from '../packages/playwright/src/sign-in.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' } } });
@@ -31,11 +34,33 @@ const browser: Browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic'],
 });
 
+/** What `gatehouseUser` does: a jar of its own over pooled connections, then addCookies. */
 async function fixtureSignIn(): Promise<number> {
   const context = await browser.newContext();
   try {
     const started = performance.now();
-    await signInOverHttp(context.request, stack.origin, { tenant: 'acme' }, { workerIndex: 0 });
+    const jar = new JarClient();
+    await signInOverHttp(jar, stack.origin, { tenant: 'acme' }, { workerIndex: 0 });
+    await context.addCookies(await jar.cookies());
+    return performance.now() - started;
+  } finally {
+    await context.close();
+  }
+}
+
+/**
+ * What it did before (the named baseline): a Playwright request context per sign-in, its
+ * storage state into the browser context, the request context disposed.
+ */
+async function requestContextSignIn(): Promise<number> {
+  const started = performance.now();
+  const request = await playwrightRequest.newContext();
+  await signInOverHttp(request, stack.origin, { tenant: 'acme' }, { workerIndex: 0 });
+  const state = await request.storageState();
+  await request.dispose();
+  const context = await browser.newContext();
+  try {
+    await context.addCookies(state.cookies);
     return performance.now() - started;
   } finally {
     await context.close();
@@ -99,13 +124,16 @@ function describe(label: string, samples: number[]): string {
 try {
   // One of each first, not counted: connections, the SPA's assets, the provider's discovery.
   await fixtureSignIn();
+  await requestContextSignIn();
   await fixtureSignInWithConsent();
   await pagesSignIn();
   const fixture: number[] = [];
+  const perContext: number[] = [];
   const withConsent: number[] = [];
   const pages: number[] = [];
   for (let i = 0; i < runs; i += 1) {
     fixture.push(await fixtureSignIn());
+    perContext.push(await requestContextSignIn());
     withConsent.push(await fixtureSignInWithConsent());
     pages.push(await pagesSignIn());
   }
@@ -114,9 +142,10 @@ try {
     [
       `sign-ins: ${runs} of each, interleaved (load average ${(await import('node:os')).loadavg()[0]?.toFixed(1)})`,
       describe('@gatehouse/playwright (HTTP, real code + PKCE)', fixture),
+      describe('  before: a request context per sign-in', perContext),
       describe('  the same, for a user asked for consent', withConsent),
       describe('baseline: Chromium through the SPA and IdP pages', pages),
-      `the fixture takes ${((mean(fixture) / mean(pages)) * 100).toFixed(0)} % of the baseline's time`,
+      `the fixture takes ${((mean(fixture) / mean(pages)) * 100).toFixed(0)} % of the baseline's time, ${((mean(fixture) / mean(perContext)) * 100).toFixed(0)} % of a request context's per sign-in`,
       '',
     ].join('\n'),
   );

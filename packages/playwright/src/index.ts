@@ -6,8 +6,9 @@
  */
 import { performance } from 'node:perf_hooks';
 import { test as base, expect } from '@playwright/test';
-import type { BrowserContext, Page, PlaywrightWorkerArgs, TestInfo } from '@playwright/test';
+import type { BrowserContext, Page, TestInfo } from '@playwright/test';
 import { callControl, devIdpBackchannelLogout, type ControlName } from './controls.ts';
+import { JarClient } from './http.ts';
 import {
   GatehouseFixtureError,
   signInOverHttp,
@@ -18,10 +19,20 @@ import {
 export { expect, GatehouseFixtureError };
 export type { GatehouseTestUser, GatehouseUserSpec };
 
-/** The annotation each sign-in adds to its test (`description`: milliseconds). */
+/**
+ * The annotation each sign-in adds to its test (`description`: milliseconds, the whole sign-in
+ * as the test waits for it: for `gatehouseUser`, from the fixture's start to the cookies being
+ * in the test's browser context).
+ */
 export const SIGN_IN_ANNOTATION = 'gatehouse:sign-in';
 
-type StorageState = Awaited<ReturnType<BrowserContext['storageState']>>;
+/**
+ * With `GATEHOUSE_SIGN_IN_STEPS=1`, each sign-in also adds this annotation: the milliseconds of
+ * each step (`description`: JSON `{ step: ms }`), which the reporter sums up.
+ */
+export const SIGN_IN_STEPS_ANNOTATION = 'gatehouse:sign-in-steps';
+
+type Cookies = Awaited<ReturnType<JarClient['cookies']>>;
 
 /** A page or a browser context: whose cookies a sign-in or a control uses. */
 export type GatehouseTarget = Page | BrowserContext;
@@ -64,7 +75,7 @@ export interface GatehouseOptions {
   gatehouseUser: GatehouseUserSpec | undefined;
   /**
    * `'test'` (default): a new user and session for every test. `'worker'`: tests of one worker
-   * asking for the same `gatehouseUser` share one user and its session (the storage state is
+   * asking for the same `gatehouseUser` share one user and its session (its cookies are
    * reused), as long as that session is alive and no test used a lifecycle control on it;
    * workers never share.
    */
@@ -73,14 +84,52 @@ export interface GatehouseOptions {
 
 interface AutoSession {
   user: GatehouseTestUser;
-  storageState: StorageState;
+  /** What the sign-in's own cookie jar holds: it goes into each test's browser context. */
+  cookies: Cookies;
+  jar: JarClient;
   /** A lifecycle control acted on it: never reuse it. */
   spent: boolean;
 }
 
+/** A sign-in still being timed: its cookies go into the browser context last. */
+interface PendingTiming {
+  /** The sign-in itself, up to the cookies being ready. */
+  signInMs: number;
+  annotation: { type: string; description?: string };
+  steps: SignInSteps | undefined;
+}
+
+/** The opt-in breakdown: milliseconds per step of one sign-in. */
+class SignInSteps {
+  readonly #ms: Record<string, number> = {};
+  readonly #annotation = { type: SIGN_IN_STEPS_ANNOTATION, description: '{}' };
+
+  constructor(testInfo: TestInfo) {
+    testInfo.annotations.push(this.#annotation);
+  }
+
+  readonly add = (step: string, ms: number): void => {
+    this.#ms[step] = (this.#ms[step] ?? 0) + ms;
+    this.#annotation.description = JSON.stringify(this.#ms);
+  };
+
+  async time<T>(step: string, run: () => Promise<T>): Promise<T> {
+    const started = performance.now();
+    try {
+      return await run();
+    } finally {
+      this.add(step, performance.now() - started);
+    }
+  }
+}
+
+function stepsWanted(): boolean {
+  return process.env.GATEHOUSE_SIGN_IN_STEPS === '1';
+}
+
 interface TestFixtures {
   gatehouse: GatehouseFixture;
-  _gatehouseSession: AutoSession | undefined;
+  _gatehouseSession: (AutoSession & { timing: PendingTiming | undefined }) | undefined;
 }
 
 interface WorkerFixtures {
@@ -103,14 +152,16 @@ function gatehouseBase(baseURL: string | undefined): string {
   return url;
 }
 
-function recordSignIn(testInfo: TestInfo, ms: number): void {
-  testInfo.annotations.push({ type: SIGN_IN_ANNOTATION, description: ms.toFixed(1) });
-}
-
-async function timed<T>(testInfo: TestInfo, run: () => Promise<T>): Promise<T> {
+/** Times `run` as one sign-in of the test (and, opted in, its steps). */
+async function timed<T>(
+  testInfo: TestInfo,
+  run: (steps: SignInSteps | undefined) => Promise<T>,
+): Promise<T> {
   const started = performance.now();
-  const result = await run();
-  recordSignIn(testInfo, performance.now() - started);
+  const steps = stepsWanted() ? new SignInSteps(testInfo) : undefined;
+  const result = await run(steps);
+  const ms = performance.now() - started;
+  testInfo.annotations.push({ type: SIGN_IN_ANNOTATION, description: ms.toFixed(1) });
   return result;
 }
 
@@ -127,7 +178,7 @@ export const test = base.extend<TestFixtures & GatehouseOptions, WorkerFixtures>
   ],
 
   _gatehouseSession: async (
-    { gatehouseUser, gatehouseSessionReuse, baseURL, playwright, _gatehouseReuse },
+    { gatehouseUser, gatehouseSessionReuse, baseURL, _gatehouseReuse },
     use,
     testInfo,
   ) => {
@@ -135,32 +186,58 @@ export const test = base.extend<TestFixtures & GatehouseOptions, WorkerFixtures>
       await use(undefined);
       return;
     }
+    // Timed: from here to the cookies being ready, plus their injection into the browser context
+    // (`context`, below) — not the browser's own launch nor its context's creation in between.
+    const started = performance.now();
     const gatehouseURL = gatehouseBase(baseURL);
     const key = JSON.stringify([gatehouseURL, gatehouseUser]);
-    const request = await playwright.request.newContext();
-    let session: AutoSession | undefined;
-    try {
-      const cached = gatehouseSessionReuse === 'worker' ? _gatehouseReuse.get(key) : undefined;
-      if (cached && !cached.spent && (await stillSignedIn(playwright, gatehouseURL, cached))) {
-        session = cached;
-      } else {
-        const user = await timed(testInfo, () =>
-          signInOverHttp(request, gatehouseURL, gatehouseUser, {
-            workerIndex: testInfo.workerIndex,
-          }),
-        );
-        session = { user, storageState: await request.storageState(), spent: false };
-      }
-    } finally {
-      await request.dispose();
+    const cached = gatehouseSessionReuse === 'worker' ? _gatehouseReuse.get(key) : undefined;
+    let session: AutoSession;
+    let timing: PendingTiming | undefined;
+    if (cached && !cached.spent && (await stillSignedIn(gatehouseURL, cached))) {
+      session = cached;
+    } else {
+      const steps = stepsWanted() ? new SignInSteps(testInfo) : undefined;
+      // A jar of its own: nothing of an earlier sign-in (IdP session, cookies) takes part.
+      const jar = new JarClient();
+      const user = await signInOverHttp(jar, gatehouseURL, gatehouseUser, {
+        workerIndex: testInfo.workerIndex,
+        ...(steps ? { onStep: steps.add } : {}),
+      });
+      const cookies = steps
+        ? await steps.time('cookies out of the jar', () => jar.cookies())
+        : await jar.cookies();
+      session = { user, cookies, jar, spent: false };
+      const annotation = {
+        type: SIGN_IN_ANNOTATION,
+        description: (performance.now() - started).toFixed(1),
+      };
+      // Pushed now (a test can count its sign-ins); `context` adds the cookies' injection.
+      testInfo.annotations.push(annotation);
+      timing = { signInMs: performance.now() - started, annotation, steps };
     }
     if (gatehouseSessionReuse === 'worker') _gatehouseReuse.set(key, session);
-    await use(session);
-    if (session.spent) _gatehouseReuse.delete(key);
+    const wrapper = { ...session, timing };
+    // The controls mark the session spent through the wrapper: pass it back to the cache.
+    await use(wrapper);
+    if (wrapper.spent) {
+      session.spent = true;
+      _gatehouseReuse.delete(key);
+    }
   },
 
-  storageState: async ({ storageState, _gatehouseSession }, use) => {
-    await use(_gatehouseSession ? _gatehouseSession.storageState : storageState);
+  context: async ({ _gatehouseSession, context }, use) => {
+    if (_gatehouseSession) {
+      const timing = _gatehouseSession.timing;
+      const started = performance.now();
+      await context.addCookies(_gatehouseSession.cookies);
+      const ms = performance.now() - started;
+      if (timing) {
+        timing.steps?.add('context.addCookies', ms);
+        timing.annotation.description = (timing.signInMs + ms).toFixed(1);
+      }
+    }
+    await use(context);
   },
 
   gatehouse: async ({ baseURL, context, _gatehouseSession }, use, testInfo) => {
@@ -192,10 +269,11 @@ export const test = base.extend<TestFixtures & GatehouseOptions, WorkerFixtures>
       },
       async signIn(target, user, options = {}) {
         const chosen = contextOf(target);
-        const signedIn = await timed(testInfo, () =>
+        const signedIn = await timed(testInfo, (steps) =>
           signInOverHttp(chosen.request, gatehouseURL, user, {
             workerIndex: testInfo.workerIndex,
             ...(options.returnTo !== undefined ? { returnTo: options.returnTo } : {}),
+            ...(steps ? { onStep: steps.add } : {}),
           }),
         );
         users.set(chosen, signedIn);
@@ -233,19 +311,8 @@ export const test = base.extend<TestFixtures & GatehouseOptions, WorkerFixtures>
   },
 });
 
-/** Whether a reused storage state still holds a live Gatehouse session (one cheap read). */
-async function stillSignedIn(
-  playwright: PlaywrightWorkerArgs['playwright'],
-  gatehouseURL: string,
-  session: AutoSession,
-): Promise<boolean> {
-  const request = await playwright.request.newContext({ storageState: session.storageState });
-  try {
-    const response = await request.get(new URL('/bff/user?slide=false', gatehouseURL).href, {
-      failOnStatusCode: false,
-    });
-    return response.status() === 200;
-  } finally {
-    await request.dispose();
-  }
+/** Whether a reused session is still alive at Gatehouse (one cheap read with its cookies). */
+async function stillSignedIn(gatehouseURL: string, session: AutoSession): Promise<boolean> {
+  const response = await session.jar.get(new URL('/bff/user?slide=false', gatehouseURL).href);
+  return response.status === 200;
 }

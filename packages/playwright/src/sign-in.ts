@@ -1,5 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { APIRequestContext, APIResponse } from '@playwright/test';
+import { performance } from 'node:perf_hooks';
+import type { APIRequestContext } from '@playwright/test';
+import { playwrightClient, type HopResponse, type SignInClient } from './http.ts';
 
 /** The shape of a test user: every field but `tenant` is optional. */
 export interface GatehouseUserSpec {
@@ -48,19 +50,14 @@ export class GatehouseFixtureError extends Error {
   override readonly name = 'GatehouseFixtureError';
 }
 
-function location(response: APIResponse, from: string): string | undefined {
-  const value = response.headers()['location'];
-  return value ? new URL(value, from).href : undefined;
-}
-
-async function describe(response: APIResponse): Promise<string> {
+async function describe(response: HopResponse): Promise<string> {
   let text = '';
   try {
     text = (await response.text()).replace(/\s+/g, ' ').slice(0, 300);
   } catch {
     // no body (a redirect)
   }
-  return `HTTP ${response.status()} from ${response.url()}${text ? `: ${text}` : ''}`;
+  return `HTTP ${response.status} from ${response.url}${text ? `: ${text}` : ''}`;
 }
 
 /** A subject no other test or worker uses. */
@@ -81,13 +78,13 @@ function devIdpRealm(authorizationUrl: string): { idpOrigin: string; realm: stri
 
 /** Makes the user at the dev IdP through its test-only control API. */
 async function createDevIdpUser(
-  request: APIRequestContext,
+  http: SignInClient,
   where: { idpOrigin: string; realm: string },
   spec: GatehouseUserSpec,
   sub: string,
 ): Promise<GatehouseTestUser> {
-  const response = await request.post(`${where.idpOrigin}/__control/users`, {
-    data: {
+  const response = await http.post(`${where.idpOrigin}/__control/users`, {
+    json: {
       realm: where.realm,
       id: sub,
       ...(spec.name !== undefined ? { name: spec.name } : {}),
@@ -101,14 +98,13 @@ async function createDevIdpUser(
         ? { refreshTokenTtlSeconds: spec.refreshTokenTtlSeconds }
         : {}),
     },
-    failOnStatusCode: false,
   });
-  if (response.status() === 404) {
+  if (response.status === 404) {
     throw new GatehouseFixtureError(
       `the dev IdP at ${where.idpOrigin} has no control API: start it with DEV_IDP_CONTROL_API=1 (GATEHOUSE_TEST_CONTROLS=1 pnpm dev does)`,
     );
   }
-  if (response.status() !== 201) {
+  if (response.status !== 201) {
     throw new GatehouseFixtureError(`the dev IdP refused the user: ${await describe(response)}`);
   }
   const made = (await response.json()) as {
@@ -137,18 +133,36 @@ export interface SignInOptions {
   /** Where Gatehouse redirects after the sign-in (default `/`). */
   returnTo?: string;
   workerIndex: number;
+  /** Called with each step's name and wall time in ms (the opt-in timing breakdown). */
+  onStep?: (step: string, ms: number) => void;
+}
+
+/** Times one step for `onStep`. */
+async function step<T>(
+  onStep: SignInOptions['onStep'],
+  name: string,
+  run: () => Promise<T>,
+): Promise<T> {
+  if (!onStep) return run();
+  const started = performance.now();
+  try {
+    return await run();
+  } finally {
+    onStep(name, performance.now() - started);
+  }
 }
 
 /**
- * The real sign-in, over HTTP with `request` (a browser context's `context.request`, whose
- * cookies are the browser's): `/bff/login` → the dev IdP's authorization endpoint → its login
+ * The real sign-in, over HTTP with `client`: a browser context's `context.request` (whose
+ * cookies are the browser's), or a `JarClient` (a cookie jar of its own, whose cookies then go
+ * into a browser context): `/bff/login` → the dev IdP's authorization endpoint → its login
  * form, posted without loading the page (a user made on the fly has consented up front, so there
  * is no consent form) → Gatehouse's callback (code + PKCE, checked by Gatehouse as for any
  * browser) → the session cookie, set by Gatehouse. The user is made at the dev IdP on the way
  * unless `user` is one made before.
  */
 export async function signInOverHttp(
-  request: APIRequestContext,
+  client: APIRequestContext | SignInClient,
   baseURL: string,
   user: GatehouseUserSpec | GatehouseTestUser,
   options: SignInOptions,
@@ -157,9 +171,11 @@ export async function signInOverHttp(
   login.searchParams.set('tenant', user.tenant);
   if (user.provider) login.searchParams.set('provider', user.provider);
   login.searchParams.set('returnTo', options.returnTo ?? '/');
-  const start = await request.get(login.href, { maxRedirects: 0, failOnStatusCode: false });
-  const authorizationUrl = location(start, login.href);
-  if (start.status() !== 302 || !authorizationUrl) {
+  const { onStep } = options;
+  const http = 'get' in client && 'storageState' in client ? playwrightClient(client) : client;
+  const start = await step(onStep, 'gatehouse /bff/login', () => http.get(login.href));
+  const authorizationUrl = start.location;
+  if (start.status !== 302 || !authorizationUrl) {
     throw new GatehouseFixtureError(`Gatehouse did not start a sign-in: ${await describe(start)}`);
   }
   const where = devIdpRealm(authorizationUrl);
@@ -167,36 +183,35 @@ export async function signInOverHttp(
   const [testUser, authorization] = await Promise.all([
     'password' in user
       ? user
-      : createDevIdpUser(request, where, user, uniqueSub(user.sub, options.workerIndex)),
-    request.get(authorizationUrl, { maxRedirects: 0, failOnStatusCode: false }),
+      : step(onStep, 'idp user (parallel)', () =>
+          createDevIdpUser(http, where, user, uniqueSub(user.sub, options.workerIndex)),
+        ),
+    step(onStep, 'idp /auth', () => http.get(authorizationUrl)),
   ]);
 
   const gatehouseOrigin = new URL(baseURL).origin;
   let url = authorizationUrl;
-  let pending: APIResponse | undefined = authorization;
+  let pending: HopResponse | undefined = authorization;
   let loggedIn = false;
   let consented = false;
   for (let hop = 0; hop < MAX_HOPS; hop += 1) {
     const { origin, pathname } = new URL(url);
-    let response: APIResponse;
+    let response: HopResponse;
     if (pending) {
       response = pending;
       pending = undefined;
     } else if (origin === where.idpOrigin && /\/interaction\/[^/]+$/.test(pathname)) {
       // The interaction's login form (and the consent form, for a user who was made asking for
       // consent or an IdP session that only lacks consent): posted straight away.
-      const confirm = () =>
-        request.post(`${url}/confirm`, { form: {}, maxRedirects: 0, failOnStatusCode: false });
+      const confirm = () => http.post(`${url}/confirm`, { form: {} });
       if (!loggedIn) {
         loggedIn = true;
-        response = await request.post(`${url}/login`, {
-          form: { login: testUser.sub, password: testUser.password },
-          maxRedirects: 0,
-          failOnStatusCode: false,
-        });
+        response = await step(onStep, 'idp login form', () =>
+          http.post(`${url}/login`, { form: { login: testUser.sub, password: testUser.password } }),
+        );
         // 400 "unexpected step": this context is signed in at the IdP already, which asks only
         // for consent.
-        if (response.status() === 400) {
+        if (response.status === 400) {
           consented = true;
           response = await confirm();
         }
@@ -207,10 +222,16 @@ export async function signInOverHttp(
         throw new GatehouseFixtureError(`the dev IdP asked for a third step at ${url}`);
       }
     } else {
-      response = await request.get(url, { maxRedirects: 0, failOnStatusCode: false });
+      const name =
+        origin === gatehouseOrigin && pathname.startsWith('/bff/callback/')
+          ? 'gatehouse callback'
+          : origin === where.idpOrigin
+            ? 'idp resume'
+            : 'other hop';
+      response = await step(onStep, name, () => http.get(url));
     }
-    const next = location(response, url);
-    if (response.status() < 300 || response.status() >= 400 || !next) {
+    const next = response.location;
+    if (response.status < 300 || response.status >= 400 || !next) {
       throw new GatehouseFixtureError(
         `sign-in of ${testUser.sub} failed: ${await describe(response)}`,
       );

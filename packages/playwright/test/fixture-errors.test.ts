@@ -4,6 +4,7 @@ import { request as playwrightRequest, type APIRequestContext } from '@playwrigh
 import { startStack, type Stack } from '@gatehouse/testkit';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { callControl } from '../src/controls.ts';
+import { JarClient } from '../src/http.ts';
 import GatehouseSignInReporter, { summarize } from '../src/reporter.ts';
 import { signInOverHttp } from '../src/sign-in.ts';
 
@@ -45,6 +46,62 @@ describe('the fixtures against a stack without test controls', () => {
     );
     // Nothing happened to the session.
     expect((await request.get(`${stack.origin}/bff/user`)).status()).toBe(200);
+  });
+
+  it('signs in with a cookie jar of its own: cookies for the browser, nothing shared', async () => {
+    const jar = new JarClient();
+    const user = await signInOverHttp(
+      jar,
+      stack.origin,
+      { tenant: 'acme', sub: 'jar' },
+      { workerIndex: 1 },
+    );
+    const me = await jar.get(`${stack.origin}/bff/user`);
+    expect(me.status).toBe(200);
+    expect(((await me.json()) as { claims: { sub: string } }).claims.sub).toBe(user.sub);
+    // Another jar (the next test's sign-in) sends none of them.
+    expect((await new JarClient().get(`${stack.origin}/bff/user`)).status).toBe(401);
+
+    const cookies = await jar.cookies();
+    const session = cookies.find((c) => c.name === 'gatehouse');
+    expect(session).toMatchObject({
+      domain: 'localhost',
+      path: '/',
+      httpOnly: true,
+      secure: false,
+    });
+    expect(['Strict', 'Lax']).toContain(session?.sameSite);
+    // The IdP's cookies go too (as a browser would keep them), each with its own path.
+    expect(cookies.some((c) => c.name.startsWith('_session'))).toBe(true);
+
+    // A second sign-in of the same user from a fresh jar is a second session.
+    const again = new JarClient();
+    await signInOverHttp(again, stack.origin, user, { workerIndex: 1 });
+    const other = (await again.cookies()).find((c) => c.name === 'gatehouse');
+    expect(other?.value).toBeTruthy();
+    expect(other?.value).not.toBe(session?.value);
+  });
+
+  it('records each step of a sign-in when asked', async () => {
+    const steps: string[] = [];
+    await signInOverHttp(
+      new JarClient(),
+      stack.origin,
+      { tenant: 'acme' },
+      { workerIndex: 0, onStep: (step, ms) => steps.push(`${step}:${ms >= 0}`) },
+    );
+    expect(steps.sort()).toEqual(
+      [
+        'gatehouse /bff/login',
+        'idp user (parallel)',
+        'idp /auth',
+        'idp login form',
+        'idp resume',
+        'gatehouse callback',
+      ]
+        .map((step) => `${step}:true`)
+        .sort(),
+    );
   });
 
   it('says the dev IdP has no control API when it has none', async () => {
@@ -107,8 +164,43 @@ describe('the sign-in reporter', () => {
       process.stdout.write = write;
     }
     expect(writes.join('')).toBe(
-      'Gatehouse sign-ins: 3 in 2 tests on 2 worker(s): total 201 ms, mean 66.8 ms, max 100.5 ms\n',
+      'Gatehouse sign-ins: 3 in 2 tests on 2 worker(s): total 201 ms, mean 66.8 ms, max 100.5 ms (first in each worker: 101, 80 ms)\n',
     );
-    expect(summarize([], 0)).toMatchObject({ signIns: 0, meanMs: 0 });
+    expect(summarize([], 0)).toMatchObject({ signIns: 0, meanMs: 0, firstMs: [] });
+  });
+
+  it('prints the opt-in step breakdown: sums, what no step covers, each worker’s first', () => {
+    const reporter = new GatehouseSignInReporter();
+    const steps = (json: string) => ({ type: 'gatehouse:sign-in-steps', description: json });
+    const total = (ms: string) => ({ type: 'gatehouse:sign-in', description: ms });
+    reporter.onTestEnd(
+      { id: 'a', annotations: [] } as never,
+      {
+        workerIndex: 0,
+        annotations: [total('30'), steps('{"login":10,"callback":15}')],
+      } as never,
+    );
+    reporter.onTestEnd(
+      { id: 'b', annotations: [] } as never,
+      {
+        workerIndex: 0,
+        annotations: [total('20'), steps('{"login":5,"callback":10}'), steps('not json')],
+      } as never,
+    );
+    const writes: string[] = [];
+    const write = process.stdout.write.bind(process.stdout);
+    process.stdout.write = (chunk: string) => writes.push(chunk) > 0;
+    try {
+      reporter.onEnd({} as never);
+    } finally {
+      process.stdout.write = write;
+    }
+    const lines = writes.join('').split('\n');
+    expect(lines[0]).toContain('2 in 2 tests on 1 worker(s): total 50 ms');
+    expect(lines[1]).toMatch(/^Gatehouse sign-in steps \(GATEHOUSE_SIGN_IN_STEPS=1\)/);
+    expect(lines[2]).toMatch(/^ {2}login +total +15 ms +mean +7\.5 ms +max +10\.0 ms$/);
+    expect(lines[3]).toMatch(/^ {2}callback +total +25 ms +mean +12\.5 ms +max +15\.0 ms$/);
+    expect(lines[4]).toMatch(/^ {2}\(outside the steps\) +total +10 ms/);
+    expect(lines[5]).toBe('  first sign-in of worker 0 (ms): login 10, callback 15');
   });
 });

@@ -112,7 +112,8 @@ describe('@gatehouse/playwright from its npm tarball', () => {
       default: './dist/index.js',
     });
     expect(manifest.peerDependencies['@playwright/test']).toBeDefined();
-    expect(manifest.dependencies).toBeUndefined();
+    // One runtime dependency, pinned (the sign-in's own cookie jar); nothing of the workspace.
+    expect(manifest.dependencies).toEqual({ 'tough-cookie': '6.1.0' });
     const files = readdirSync(join(project, 'node_modules/@gatehouse/playwright/dist')).sort();
     expect(files).toEqual(['index.d.ts', 'index.js', 'reporter.d.ts', 'reporter.js']);
   });
