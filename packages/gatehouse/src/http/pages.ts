@@ -1,3 +1,8 @@
+/*
+ * Slightly over 300 lines on purpose: the server-rendered pages are one template (layout,
+ * stylesheet, the error page's next step per problem code) read together; the per-code next
+ * steps are a table, not logic.
+ */
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

@@ -1,3 +1,9 @@
+/*
+ * Over 300 lines on purpose: one upgrade path read top to bottom (Origin and cookie checks,
+ * route and session, the token refreshed before the upstream handshake, the bridge, the
+ * session watch that closes sockets with 4401); the frame bridge itself is in
+ * proxy/websocket-bridge.ts.
+ */
 import { randomUUID } from 'node:crypto';
 import { ServerResponse, type IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';

@@ -11,6 +11,10 @@ import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client
  *
  * Over 300 lines on purpose: the hook surface, its Prometheus implementation and its no-op are
  * kept side by side, so that a family added to one is seen missing from the others.
+ *
+ * @example
+ * metrics.loginStarted('acme', 'dev');
+ * metrics.loginFailed('acme', 'dev', 'login_expired');
  */
 export interface Metrics {
   readonly enabled: boolean;
@@ -110,7 +114,12 @@ const ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
 const NOOP_UPSTREAM: UpstreamObserver = { answered: () => undefined, failed: () => undefined };
 const NOOP_STORE: StoreObserver = { done: () => undefined };
 
-/** Metrics switched off (`METRICS_PORT=0`): every hook returns at once. */
+/**
+ * Metrics switched off (`METRICS_PORT=0`): every hook returns at once.
+ *
+ * @example
+ * const metrics: Metrics = config.metrics.port > 0 ? new PrometheusMetrics(prefixes) : NO_METRICS;
+ */
 export const NO_METRICS: Metrics = {
   enabled: false,
   registry: undefined,
@@ -139,7 +148,13 @@ interface MethodSlot {
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
 
-/** The metrics of one Gatehouse instance. */
+/**
+ * The metrics of one Gatehouse instance, in a prom-client registry of its own.
+ *
+ * @example
+ * const metrics = new PrometheusMetrics(config.routes.map((route) => route.prefix));
+ * const text = await metrics.registry.metrics(); // the Prometheus text format
+ */
 export class PrometheusMetrics implements Metrics {
   readonly enabled = true;
   readonly registry = new Registry();

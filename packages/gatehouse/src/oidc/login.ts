@@ -1,3 +1,8 @@
+/*
+ * Over 300 lines on purpose: the protocol half of one flow, authorization code + PKCE from the
+ * authorization request (PAR or not, DPoP or not) to the verified token set; its transaction
+ * type and binding are shared by both ends. What completes the session is in callback.ts.
+ */
 import { randomBytes } from 'node:crypto';
 import { sameSecret, sha256 } from '../digest.ts';
 import * as client from 'openid-client';

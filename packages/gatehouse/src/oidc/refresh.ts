@@ -1,3 +1,9 @@
+/*
+ * Over 300 lines on purpose: one use case, the refresh of a session's tokens, and its
+ * single-flight rules (in-process and across instances through the lease), OIDC Core 12.2's
+ * subject check, the error mapping (invalid_grant ends the session, an outage never does) and
+ * the resource tokens share the TokenRefresher's private state.
+ */
 import { LRUCache } from 'lru-cache';
 import * as client from 'openid-client';
 import { GatehouseError, problem } from '../errors.ts';

@@ -2,7 +2,13 @@ import { userDigest } from '../digest.ts';
 import type { Vault } from './vault.ts';
 import type { DeviceInfo } from './device-summary.ts';
 
-/** Tokens as held server-side; only ever stored sealed by the {@link Vault}. */
+/**
+ * Tokens as held server-side; only ever stored sealed by the {@link Vault}.
+ *
+ * @example
+ * const tokens = await vault.open<TokenSet>(record.tokens);
+ * const expiresInMs = tokens.expiresAtMs - Date.now();
+ */
 export interface TokenSet {
   accessToken: string;
   refreshToken?: string;
@@ -25,6 +31,10 @@ export interface TokenSet {
  * Every time is epoch milliseconds and every duration milliseconds, with `Ms` in the name.
  * Version 1 records (mixed seconds and milliseconds, `sid` for the IdP's session id) are read
  * through {@link upgradeSessionRecord}.
+ *
+ * @example
+ * const record: SessionRecord | undefined = await gatehouseInternals(gatehouse).sessions.read(sessionId);
+ * if (record) console.log(record.tenant, new Date(record.absoluteExpiresAtMs));
  */
 export interface SessionRecord {
   v: 2;

@@ -1,6 +1,12 @@
 import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose';
 import { webcrypto } from 'node:crypto';
 
+/**
+ * One encryption key of a {@link Vault}: its id (written into each JWE's header) and its bytes.
+ *
+ * @example
+ * const key: VaultKey = { kid: 'k1', key: randomBytes(32).toString('base64url') };
+ */
 export interface VaultKey {
   kid: string;
   /** 32 bytes, base64url. */
@@ -23,6 +29,11 @@ export class RetiredKeyError extends Error {
  * (`dir` + `A256GCM`). The first key encrypts; every key decrypts, chosen by `kid`, so keys can
  * be rotated: added second (decrypts only) on every instance, then moved first (encrypts),
  * and dropped once what it sealed has expired (README, Key rotation).
+ *
+ * @example
+ * const vault = new Vault([{ kid: 'k2', key: newKey }, { kid: 'k1', key: oldKey }]);
+ * const sealed = await vault.seal({ accessToken: 'at' });
+ * const tokens = await vault.open<{ accessToken: string }>(sealed);
  */
 export class Vault {
   readonly #current: { kid: string; key: Uint8Array };

@@ -1,3 +1,8 @@
+/*
+ * Over 300 lines on purpose: one stored key set per provider and its lifecycle (generate,
+ * seal, activate, rotate with overlap, retire, re-seal under a new encryption key), kept in one
+ * class because every step reads and writes the same sealed set under the same revision check.
+ */
 import { calculateJwkThumbprint, exportJWK, generateKeyPair, importJWK, type JWK } from 'jose';
 import type { webcrypto } from 'node:crypto';
 import { problem } from '../errors.ts';

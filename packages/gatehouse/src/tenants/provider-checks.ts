@@ -1,3 +1,8 @@
+/*
+ * Over 300 lines on purpose: the catalogue of provider checks (names, fields, order), the runner
+ * that reports every one of them, and each check's function share the subject, verdict and
+ * metadata types; splitting the checks out would make those types travel in a circle.
+ */
 import { randomBytes } from 'node:crypto';
 import * as client from 'openid-client';
 import type { CustomFetch } from 'openid-client';
