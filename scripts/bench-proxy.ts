@@ -785,7 +785,13 @@ if (values.json) {
       {
         machine: { cores: CORES, cpu: cpuModel, loadavg: loadavg(), pinning },
         options: { rounds, durationS, connections, logins: loginCount, workers: values.workers },
-        throughput,
+        // Only the contenders measured in this run (--only, --baseline).
+        throughput: Object.fromEntries(
+          Object.entries(throughput).map(([workload, table]) => [
+            workload,
+            Object.fromEntries(PROXIES.map((name) => [name, table[name]])),
+          ]),
+        ),
         lowLoad: { rate: lowRate, ...lowLoad },
         signIns,
         redisPerCall,
