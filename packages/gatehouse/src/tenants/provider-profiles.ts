@@ -1,17 +1,17 @@
 /**
- * Provider profiles: presets of the provider model for well-known identity providers. A provider
- * (config file or admin API) that names a profile gets the profile's defaults for every field it
- * does not set itself; the console shows the notes while the tenant admin registers it.
- *
- * Types only from `provider-schema.ts` (which imports the defaults from here), so neither module
- * imports the other at run time.
+ * Provider profiles: presets of the provider model for well-known identity providers, as the
+ * console offers them (name, summary, issuer hint, notes). A provider (config file or admin API)
+ * that names a profile gets the profile's defaults for every field it does not set itself; those
+ * values are part of the model (`PROFILE_DEFAULTS` in `provider-schema.ts`, which applies them),
+ * so this module depends on the model and the model on nothing here.
  */
-import type { ProviderProfileId, ProviderSettings } from './provider-schema.ts';
+import {
+  PROFILE_DEFAULTS,
+  type ProfileDefaults,
+  type ProviderProfileId,
+} from './provider-schema.ts';
 
-/** The fields a profile may preset: everything but the provider's own identity. */
-export type ProfileDefaults = Partial<
-  Omit<ProviderSettings, 'displayName' | 'issuer' | 'clientId' | 'enabled' | 'profile'>
->;
+export type { ProfileDefaults };
 
 export interface ProviderProfile {
   id: ProviderProfileId;
@@ -25,8 +25,6 @@ export interface ProviderProfile {
   notes: readonly string[];
 }
 
-const WITHOUT_OFFLINE_ACCESS = ['openid', 'profile', 'email'];
-
 /** Every profile, in the order the console offers them. */
 export const PROVIDER_PROFILES: readonly ProviderProfile[] = [
   {
@@ -34,7 +32,7 @@ export const PROVIDER_PROFILES: readonly ProviderProfile[] = [
     name: 'Generic OpenID Connect',
     summary: 'Any OpenID Connect provider with a discovery document.',
     issuerHint: 'https://idp.example.com',
-    defaults: {},
+    defaults: PROFILE_DEFAULTS.generic,
     notes: [
       'The issuer is the URL whose /.well-known/openid-configuration the provider serves; register it exactly as the document names it.',
       'The provider must support the authorization code flow with PKCE (S256).',
@@ -46,7 +44,7 @@ export const PROVIDER_PROFILES: readonly ProviderProfile[] = [
     summary: 'Microsoft Entra ID (Azure AD), single tenant, v2.0 endpoints.',
     issuerHint: 'https://login.microsoftonline.com/<tenant-id>/v2.0',
     // Entra enforces PKCE but leaves code_challenge_methods_supported out of its discovery.
-    defaults: { pkce: 'assume-supported' },
+    defaults: PROFILE_DEFAULTS.entra,
     notes: [
       'Use your directory (tenant) ID in the issuer; the /common and /organizations issuers name a placeholder, not one issuer.',
       'Register the redirect URI under the "Web" platform of the app registration.',
@@ -61,11 +59,7 @@ export const PROVIDER_PROFILES: readonly ProviderProfile[] = [
     issuerHint: 'https://accounts.google.com',
     // Google refuses the offline_access scope; a refresh token comes with access_type=offline,
     // and again on every sign-in only with prompt=consent. It has no end_session_endpoint.
-    defaults: {
-      scopes: WITHOUT_OFFLINE_ACCESS,
-      authorizationParams: { access_type: 'offline', prompt: 'consent' },
-      logout: 'none',
-    },
+    defaults: PROFILE_DEFAULTS.google,
     notes: [
       'Google refuses the offline_access scope: refresh tokens are asked for with access_type=offline and prompt=consent instead.',
       'Google has no end-session endpoint: signing out ends the Gatehouse session, not the Google one.',
@@ -77,7 +71,7 @@ export const PROVIDER_PROFILES: readonly ProviderProfile[] = [
     name: 'Okta',
     summary: 'Okta Workforce or Customer Identity, org or custom authorization server.',
     issuerHint: 'https://<your-org>.okta.com/oauth2/default',
-    defaults: { logout: 'end-session' },
+    defaults: PROFILE_DEFAULTS.okta,
     notes: [
       'The issuer is your org (https://<your-org>.okta.com) or a custom authorization server (…/oauth2/<id>).',
       'Okta requires id_token_hint at logout: Gatehouse sends the session’s ID token as the hint.',
@@ -89,7 +83,7 @@ export const PROVIDER_PROFILES: readonly ProviderProfile[] = [
     name: 'Auth0',
     summary: 'Auth0 (Okta Customer Identity Cloud) tenants and custom domains.',
     issuerHint: 'https://<your-tenant>.<region>.auth0.com/',
-    defaults: {},
+    defaults: PROFILE_DEFAULTS.auth0,
     notes: [
       'The issuer ends with a slash (https://<tenant>.auth0.com/): register it with the slash.',
       'For JWT access tokens for your API, set authorizationParams.audience to the API identifier; without it Auth0 issues an opaque token for userinfo only.',
@@ -102,7 +96,7 @@ export const PROVIDER_PROFILES: readonly ProviderProfile[] = [
     name: 'Keycloak',
     summary: 'Keycloak and Red Hat build of Keycloak, one realm.',
     issuerHint: 'https://keycloak.example.com/realms/<realm>',
-    defaults: {},
+    defaults: PROFILE_DEFAULTS.keycloak,
     notes: [
       'The issuer includes the realm path: https://<host>/realms/<realm> (older versions: /auth/realms/<realm>).',
       'Set the back-channel logout URL in the client and turn on "Backchannel logout session required", so logout tokens carry sid.',
@@ -117,11 +111,7 @@ export const PROVIDER_PROFILES: readonly ProviderProfile[] = [
     // Cognito enforces PKCE when sent but leaves it out of discovery; it has no standard
     // end-session endpoint but a /logout taking client_id + logout_uri; offline_access is not one
     // of its scopes (a refresh token comes with every code grant).
-    defaults: {
-      pkce: 'assume-supported',
-      logout: 'cognito',
-      scopes: WITHOUT_OFFLINE_ACCESS,
-    },
+    defaults: PROFILE_DEFAULTS.cognito,
     notes: [
       'The issuer is the user pool (https://cognito-idp.<region>.amazonaws.com/<pool-id>), not the managed login domain.',
       'Give the app client a client secret and allow the "openid", "profile" and "email" scopes.',
@@ -134,20 +124,10 @@ export const PROVIDER_PROFILES: readonly ProviderProfile[] = [
     name: 'Strict modern (FAPI 2.0 style)',
     summary: 'Pushed authorization requests, private_key_jwt and DPoP-bound tokens.',
     issuerHint: 'https://idp.example.com',
-    defaults: { par: 'required', tokenEndpointAuthMethod: 'private_key_jwt', dpop: true },
+    defaults: PROFILE_DEFAULTS['strict-modern'],
     notes: [
       'No shared secret: register the JWKS URL with the provider, Gatehouse signs its client assertions with keys it keeps sealed.',
       'Authorization requests are pushed (PAR) and tokens are bound to a per-session key (DPoP).',
     ],
   },
 ];
-
-const BY_ID: ReadonlyMap<ProviderProfileId, ProviderProfile> = new Map(
-  PROVIDER_PROFILES.map((profile) => [profile.id, profile]),
-);
-
-/** The defaults of one profile (copied: callers may keep or change what they get). */
-export function profileDefaults(id: ProviderProfileId): ProfileDefaults {
-  const defaults = BY_ID.get(id)?.defaults ?? {};
-  return structuredClone(defaults);
-}

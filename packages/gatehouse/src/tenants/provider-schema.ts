@@ -4,15 +4,15 @@
  * (`admin/schemas.ts`), the stored record (`model.ts`) and the `ProviderSettings` / `Provider`
  * types are all derived. A field is added here, once.
  *
- * A leaf: it imports nothing from `src` but zod and the profiles' defaults beside it, so that
- * `config/` (the bottom of the core) may embed it (eslint.config.js `UPWARD_LEAVES`).
+ * A leaf: it imports nothing but zod (each profile's preset values live here too, and
+ * `provider-profiles.ts` adds the console's words), so that `config/` (the bottom of the core)
+ * may embed it (eslint.config.js `UPWARD_LEAVES`).
  *
  * Over 300 lines on purpose: the one model is its fields, their refinements and the input,
  * patch and stored shapes derived from them; split, a field would again be added in several
  * places.
  */
 import { z } from 'zod';
-import { profileDefaults } from './provider-profiles.ts';
 
 /**
  * How Gatehouse authenticates at the token endpoint. A BFF is a confidential client: `none`
@@ -246,6 +246,41 @@ export const PROVIDER_DEFAULTS: Readonly<Pick<ProviderSettings, DefaultedSetting
   profile: 'generic',
   enabled: true,
 });
+
+/** The fields a profile may preset: everything but the provider's own identity. */
+export type ProfileDefaults = Partial<
+  Omit<ProviderSettings, 'displayName' | 'issuer' | 'clientId' | 'enabled' | 'profile'>
+>;
+
+const WITHOUT_OFFLINE_ACCESS = ['openid', 'profile', 'email'];
+
+/**
+ * What each profile presets (why, and what the console says about it: `provider-profiles.ts`).
+ * Part of the model, since applying them is: a provider naming a profile gets these values for
+ * every field it leaves out.
+ */
+export const PROFILE_DEFAULTS: Readonly<Record<ProviderProfileId, ProfileDefaults>> = {
+  generic: {},
+  // Entra ID enforces PKCE but leaves code_challenge_methods_supported out of its discovery.
+  entra: { pkce: 'assume-supported' },
+  // Google refuses offline_access; a refresh token needs access_type=offline and prompt=consent.
+  google: {
+    scopes: WITHOUT_OFFLINE_ACCESS,
+    authorizationParams: { access_type: 'offline', prompt: 'consent' },
+    logout: 'none',
+  },
+  okta: { logout: 'end-session' },
+  auth0: {},
+  keycloak: {},
+  // Cognito: PKCE unannounced, /logout with client_id + logout_uri, no offline_access scope.
+  cognito: { pkce: 'assume-supported', logout: 'cognito', scopes: WITHOUT_OFFLINE_ACCESS },
+  'strict-modern': { par: 'required', tokenEndpointAuthMethod: 'private_key_jwt', dpop: true },
+};
+
+/** The defaults of one profile (copied: callers may keep or change what they get). */
+export function profileDefaults(id: ProviderProfileId): ProfileDefaults {
+  return structuredClone(PROFILE_DEFAULTS[id]);
+}
 
 /** Every setting optional: what a caller may leave out (create) or change (patch). */
 const optionalSettings = {
