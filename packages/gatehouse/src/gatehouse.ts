@@ -9,6 +9,7 @@ import type { CustomFetch } from 'openid-client';
 import type { Clock } from './clock.ts';
 import type { GatehouseConfig } from './config/schema.ts';
 import type { GatehouseContext } from './context.ts';
+import { adminRouter } from './admin/routes.ts';
 import { createApp, serverListener, sessionMiddleware } from './http/app.ts';
 import { registerInternals } from './internals.ts';
 import { ConnectionDrain, type DrainResult } from './http/drain.ts';
@@ -342,6 +343,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
 
   const app = createApp(context, {
     store,
+    adminApi: adminRouter(context),
     ping: async () => {
       if (!redis) return;
       try {

@@ -6,7 +6,6 @@ import session from 'express-session';
 import helmet from 'helmet';
 import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
-import { adminRouter } from '../admin/routes.ts';
 import { apiRequestHandler, isApiTarget, type ApiRequestHandler } from './api-route.ts';
 import { AUTHZ_PATH, authzAnswer, authzChecks } from './authz-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
@@ -24,6 +23,11 @@ export { requestLogLevel } from './request-log.ts';
 
 export interface AppOptions {
   store: session.Store;
+  /**
+   * The admin API's router (`admin/routes.ts`), mounted at `/admin/api` behind the session
+   * middleware. The composition root builds it: `admin/` builds on `http/`, not the reverse.
+   */
+  adminApi: RequestHandler;
   /** Readiness probe: resolves when the shared store answers. */
   ping: () => Promise<void>;
 }
@@ -103,7 +107,7 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   app.use('/bff/sessions', sessions, sessionRouter(ctx));
   app.use('/bff', sessions, bffRouter(ctx));
   // JSON bodies (32 kB) are parsed inside, after the caller is identified.
-  app.use('/admin/api', sessions, adminRouter(ctx));
+  app.use('/admin/api', sessions, options.adminApi);
 
   if (ctx.config.staticDir) serveSpa(app, resolve(ctx.config.staticDir));
   app.use((_req, _res, next) => next(problem('not_found')));
