@@ -184,7 +184,7 @@ export type ParsedConfig = z.output<typeof configSchema>;
  *
  * @example
  * const okta: ProviderConfig = config.tenants[0]!.providers[0]!;
- * console.log(okta.issuer, okta.tokenEndpointAuthMethod);
+ * logger.info({ issuer: okta.issuer, method: okta.tokenEndpointAuthMethod }, 'provider');
  */
 export type ProviderConfig = z.output<typeof providerSchema>;
 /**

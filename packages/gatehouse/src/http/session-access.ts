@@ -95,7 +95,7 @@ export function sessionIdFromCookie(
 
 /**
  * The live session of a request, read straight from the store: one read (the same record
- * express-session reads and writes on `/bff`, in connect-redis's format), and none of
+ * express-session reads and writes on `/bff`, through the core's `SessionStore`), and none of
  * express-session's per-request work (no session object, no change detection, no cookie
  * refresh) — for requests that never write the session through express-session: proxied API
  * calls and, for instance, a forward-auth check. A store failure throws 503 `store_unavailable`

@@ -12,6 +12,7 @@ import type { ClientKeyAlgorithm } from './client-key-model.ts';
 import { chooseClientKeyAlgorithm, type ClientSigningKey } from './client-keys.ts';
 import {
   ID_TOKEN_SIGNING_ALGORITHMS,
+  type PAR_MODES,
   SECRET_AUTH_METHODS,
   type IdTokenSigningAlgorithm,
   type PkceMode,
@@ -114,8 +115,8 @@ export interface ProviderCheckSubject {
   jwksUri?: string | undefined;
   /** The provider's redirect URI, sent with the dummy code as a real exchange would. */
   redirectUri: string;
-  /** Pushed authorization requests (absent: `auto`). */
-  par?: 'auto' | 'required' | 'off';
+  /** Pushed authorization requests: required, so that no caller checks a provider as `auto` by omission. */
+  par: (typeof PAR_MODES)[number];
 }
 
 /** What discovery said, once it could be read. */
@@ -268,7 +269,7 @@ export function createProviderChecker(options: ProviderCheckOptions): ProviderCh
       }
       // PAR: `required` needs the OP's endpoint; an OP that requires PAR refuses `off`.
       try {
-        checkPar(subject.par ?? 'auto', metadata);
+        checkPar(subject.par, metadata);
         pass('par_mismatch', 'Pushed authorization requests fit what the provider offers.');
       } catch (error) {
         if (!(error instanceof ProviderCheckFailed)) throw error;
