@@ -9,7 +9,8 @@ import type { GatehouseContext } from '../context.ts';
 import { apiRequestHandler, isApiTarget, type ApiRequestHandler } from './api-route.ts';
 import { AUTHZ_PATH, authzAnswer, authzChecks } from './authz-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
-import { bffRouter } from './bff-routes.ts';
+import { bffRouter, signInRouter } from './bff-routes.ts';
+import { sessionCookieOptions } from './express-session-store.ts';
 import { TEST_SIGN_IN_ASSETS, testSignInScript, testSignInStyle } from './test-sign-in.ts';
 import { sessionRouter } from './session-routes.ts';
 import { simulatedStoreOutage, testControlsRouter } from './test-controls-route.ts';
@@ -105,6 +106,10 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
     app.use('/bff/test-controls', ...(ctx.testControls ? [session] : []), testControlsRouter(ctx));
   }
   app.use('/bff/sessions', sessions, sessionRouter(ctx));
+  // Sign-in start, home-realm discovery and the callback without express-session: the start
+  // and discovery use no session (a test sign-in reads the admin's own directly), and the
+  // callback writes the new one itself (`http/callback-route.ts`).
+  app.use('/bff', signInRouter(ctx));
   app.use('/bff', sessions, bffRouter(ctx));
   // JSON bodies (32 kB) are parsed inside, after the caller is identified.
   app.use('/admin/api', sessions, options.adminApi);
@@ -208,10 +213,7 @@ export function sessionMiddleware(
     rolling: false,
     unset: 'keep',
     cookie: {
-      httpOnly: true,
-      secure: ctx.config.secureCookies,
-      sameSite: 'strict',
-      path: '/',
+      ...sessionCookieOptions(ctx.config.secureCookies),
       maxAge: ctx.config.session.absoluteTimeoutSeconds * 1000,
     },
   });
