@@ -198,7 +198,8 @@ function helmetMiddleware(https: boolean): RequestHandler {
  * `unset` stays `keep`: with `destroy`, a request whose session read failed (Redis down) ends
  * with `req.session` unset, and express-session would then delete the session — a DEL that waits
  * in the client's offline queue and signs the user out as soon as Redis is back. Sessions end only
- * explicitly (`req.session.destroy`, `regenerate`, `SessionService.end`).
+ * explicitly (`req.session.destroy`, the callback replacing the browser's session,
+ * `SessionService.end`).
  */
 export function sessionMiddleware(
   ctx: Pick<GatehouseContext, 'config' | 'cookies'>,
