@@ -9,7 +9,8 @@ import type { GatehouseContext } from '../context.ts';
 import { apiRequestHandler, isApiTarget, type ApiRequestHandler } from './api-route.ts';
 import { AUTHZ_PATH, authzAnswer, authzChecks } from './authz-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
-import { bffRouter } from './bff-routes.ts';
+import { bffRouter, signInRouter } from './bff-routes.ts';
+import { sessionCookieOptions } from './express-session-store.ts';
 import { TEST_SIGN_IN_ASSETS, testSignInScript, testSignInStyle } from './test-sign-in.ts';
 import { sessionRouter } from './session-routes.ts';
 import { simulatedStoreOutage, testControlsRouter } from './test-controls-route.ts';
@@ -105,6 +106,10 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
     app.use('/bff/test-controls', ...(ctx.testControls ? [session] : []), testControlsRouter(ctx));
   }
   app.use('/bff/sessions', sessions, sessionRouter(ctx));
+  // Sign-in start, home-realm discovery and the callback without express-session: the start
+  // and discovery use no session (a test sign-in reads the admin's own directly), and the
+  // callback writes the new one itself (`http/callback-route.ts`).
+  app.use('/bff', signInRouter(ctx));
   app.use('/bff', sessions, bffRouter(ctx));
   // JSON bodies (32 kB) are parsed inside, after the caller is identified.
   app.use('/admin/api', sessions, options.adminApi);
@@ -193,7 +198,8 @@ function helmetMiddleware(https: boolean): RequestHandler {
  * `unset` stays `keep`: with `destroy`, a request whose session read failed (Redis down) ends
  * with `req.session` unset, and express-session would then delete the session — a DEL that waits
  * in the client's offline queue and signs the user out as soon as Redis is back. Sessions end only
- * explicitly (`req.session.destroy`, `regenerate`, `SessionService.end`).
+ * explicitly (`req.session.destroy`, the callback replacing the browser's session,
+ * `SessionService.end`).
  */
 export function sessionMiddleware(
   ctx: Pick<GatehouseContext, 'config' | 'cookies'>,
@@ -208,10 +214,7 @@ export function sessionMiddleware(
     rolling: false,
     unset: 'keep',
     cookie: {
-      httpOnly: true,
-      secure: ctx.config.secureCookies,
-      sameSite: 'strict',
-      path: '/',
+      ...sessionCookieOptions(ctx.config.secureCookies),
       maxAge: ctx.config.session.absoluteTimeoutSeconds * 1000,
     },
   });

@@ -28,17 +28,29 @@ export type BffRoutesDeps = Pick<
   | 'vault'
 >;
 
-export function bffRouter(ctx: BffRoutesDeps): Router {
+/**
+ * The sign-in routes, mounted without express-session (`http/app.ts`): `GET /bff/login`,
+ * `/bff/home-realm` and `/bff/callback/:tenant/:provider`. They read a session, where they need
+ * one, straight from the store (`readRequestSession`), and the callback writes the new session
+ * itself (`http/express-session-store.ts` `newSignedInSession`).
+ */
+export function signInRouter(ctx: BffRoutesDeps): Router {
   const router = express.Router();
-  const logoutCsrf = requireCsrfHeaderOrSameOriginForm(ctx.publicOrigin);
   router.get('/login', rateLimited(ctx.rateLimits, 'loginStart'), (req, res) =>
     startLogin(ctx, req, res),
   );
-  router.get('/tenants/:tenant', tenantPage(ctx));
   router.get('/home-realm', rateLimited(ctx.rateLimits, 'loginStart'), (req, res) =>
     homeRealm(ctx, req, res),
   );
   router.get('/callback/:tenant/:provider', (req, res) => callback(ctx, req, res));
+  return router;
+}
+
+/** The other /bff routes, behind express-session. */
+export function bffRouter(ctx: BffRoutesDeps): Router {
+  const router = express.Router();
+  const logoutCsrf = requireCsrfHeaderOrSameOriginForm(ctx.publicOrigin);
+  router.get('/tenants/:tenant', tenantPage(ctx));
   router.get('/user', (req, res) => currentUser(ctx, req, res));
   router.post('/logout', logoutCsrf, (req, res) => logout(ctx, req, res, 303));
   router.get('/logout', (req, res) => logout(ctx, req, res, 302));

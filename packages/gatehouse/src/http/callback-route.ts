@@ -4,11 +4,14 @@ import { GatehouseError } from '../errors.ts';
 import { finishCallback } from '../oidc/callback.ts';
 import { loginAttempt } from '../oidc/login-attempts.ts';
 import { addLogContext, auditOrigin, userActor } from './audit-origin.ts';
-import { promisify, redirectWithoutBody } from './bff-request.ts';
+import { redirectWithoutBody } from './bff-request.ts';
 import { readCookie } from './cookies.ts';
+import { newSignedInSession, type NewSession } from './express-session-store.ts';
 import { setSignInRetry } from './pages.ts';
 import { clientIp } from './rate-limit.ts';
-import { activeSession } from './session-access.ts';
+import { sessionRecordSlot } from './request-state.ts';
+import { readRequestSession, sessionIdFromCookie } from './session-access.ts';
+import type { SessionRecord } from '../session/model.ts';
 import { sendTestSignInPage, testSignInResult } from './test-sign-in.ts';
 
 /** The callback: what it uses of the context. */
@@ -61,7 +64,7 @@ export async function callback(ctx: CallbackRouteDeps, req: Request, res: Respon
 /** Whether this browser holds a live session (a store failure counts as no). */
 async function signedIn(ctx: CallbackRouteDeps, req: Request): Promise<boolean> {
   try {
-    return (await activeSession(ctx, req)) !== undefined;
+    return (await readRequestSession(ctx, req)) !== undefined;
   } catch {
     return false;
   }
@@ -138,7 +141,7 @@ async function auditedLogin(ctx: CallbackRouteDeps, req: Request, res: Response)
     });
     return;
   }
-  const record = req.session.gh;
+  const record = outcome.record;
   if (record) {
     ctx.audit.record({
       tenant,
@@ -151,8 +154,9 @@ async function auditedLogin(ctx: CallbackRouteDeps, req: Request, res: Response)
   }
 }
 
-/** A sign-in, or a tenant admin's test sign-in (`testBy`: the admin), which created no session. */
+/** A sign-in (the new session's record), or a tenant admin's test sign-in (`testBy`: the admin), which created no session. */
 interface LoginOutcome {
+  record?: SessionRecord;
   testBy?: string;
 }
 
@@ -163,6 +167,7 @@ async function finishLogin(
 ): Promise<LoginOutcome> {
   const tenant = String(req.params.tenant);
   const provider = String(req.params.provider);
+  let created: NewSession | undefined;
   const query = req.originalUrl.includes('?')
     ? req.originalUrl.slice(req.originalUrl.indexOf('?'))
     : '';
@@ -177,18 +182,38 @@ async function finishLogin(
     },
     {
       renew: async (record, maxAgeMs) => {
-        await promisify((cb) => req.session.regenerate(cb));
-        req.session.cookie.maxAge = maxAgeMs;
-        req.session.gh = record;
-        return req.sessionID;
+        // Never adopt the browser's session id (fixation): a session it presented ends here (as
+        // express-session's regenerate would end it), and the signed-in one gets a fresh id.
+        const previous = sessionIdFromCookie(
+          req.headers.cookie,
+          ctx.cookies.session,
+          ctx.config.session.secrets,
+        );
+        if (previous !== undefined) await ctx.sessions.destroy(previous);
+        created = newSignedInSession(record, {
+          name: ctx.cookies.session,
+          secrets: ctx.config.session.secrets,
+          secure: ctx.config.secureCookies,
+          maxAgeMs,
+        });
+        return created.id;
       },
-      save: () => promisify((cb) => req.session.save(cb)),
+      // One write; a store failure is a 503 before any cookie is set.
+      save: async () => {
+        if (created) await ctx.sessions.store.save(created.id, created.stored);
+      },
     },
   );
   if (outcome.kind === 'tested') {
     sendTestSignInPage(res, testSignInResult(tenant, outcome.provider, outcome.claims));
     return { testBy: outcome.testBy };
   }
+  // As express-session: a Secure cookie only goes out on a request that came over https.
+  if (created && (!ctx.config.secureCookies || req.secure)) {
+    res.append('set-cookie', created.setCookie);
+  }
+  // Whom the access line names (express-session's `req.session` is not there to say it).
+  sessionRecordSlot.set(res, outcome.record);
   redirectWithoutBody(res, 302, outcome.returnTo);
-  return {};
+  return { record: outcome.record };
 }

@@ -3,7 +3,7 @@ import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
 import { filterClaims, openClaims, sessionUser } from '../session/model.ts';
 import { matchesAdminRule } from '../tenants/admin-rule.ts';
-import { activeSession } from './session-access.ts';
+import { readRequestSession } from './session-access.ts';
 
 /** Who may start a test sign-in: what it uses of the context. */
 export type TestSignInDeps = Pick<
@@ -30,7 +30,8 @@ export async function testSignInAdmin(
   req: Request,
   tenantId: string,
 ): Promise<string> {
-  const record = await activeSession(ctx, req);
+  // Read straight from the store: `/bff/login` runs without express-session.
+  const record = (await readRequestSession(ctx, req))?.record;
   if (!record) {
     throw problem('unauthenticated', {
       detail: 'Sign in as an administrator of this organisation to test its providers.',

@@ -46,8 +46,9 @@ export interface CallbackRequest {
 }
 
 /**
- * The browser's session as the adapter keeps it (express-session): replaced by a new one (a
- * fresh id, never a pre-login one) holding the record, then saved.
+ * The browser's session as the adapter keeps it (in express-session's format): replaced by a new
+ * one (a fresh id, never a pre-login one) holding the record, then saved; the browser learns the
+ * new id only once the save succeeded.
  */
 export interface BrowserSession {
   /** Replaces the browser's session by a new one holding `record`; returns the new session id. */
@@ -84,7 +85,7 @@ export async function finishCallback(
   });
   if (login.transaction.testBy !== undefined) {
     // The admin's test: what the IdP answered, and no session touched (none created, none
-    // replaced: express-session writes nothing for an unmodified session).
+    // replaced: `renew` and `save` are not called).
     const resolved = await deps.providers.resolve(tenant, provider);
     return {
       kind: 'tested',
