@@ -226,7 +226,9 @@ export const test = base.extend<TestFixtures & GatehouseOptions, WorkerFixtures>
     }
   },
 
-  context: async ({ _gatehouseSession, context }, use) => {
+  // The browser and its context first (Playwright sets fixtures up in this order), then the
+  // sign-in: its time runs from the first request to the cookies being in this context.
+  context: async ({ context, _gatehouseSession }, use) => {
     if (_gatehouseSession) {
       const timing = _gatehouseSession.timing;
       const started = performance.now();
