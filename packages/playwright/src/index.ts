@@ -187,7 +187,8 @@ export const test = base.extend<TestFixtures & GatehouseOptions, WorkerFixtures>
       return;
     }
     // Timed: from here to the cookies being ready, plus their injection into the browser context
-    // (`context`, below) — not the browser's own launch nor its context's creation in between.
+    // (`context`, below). The browser's launch and the context's creation come before (see
+    // `context`): they are not the sign-in's.
     const started = performance.now();
     const gatehouseURL = gatehouseBase(baseURL);
     const key = JSON.stringify([gatehouseURL, gatehouseUser]);
