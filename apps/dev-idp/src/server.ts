@@ -15,6 +15,7 @@ import { personalityRouter, realmIssuer } from './personalities.ts';
 import { DEMO_API_RESOURCE, defaultRealms } from './realms.ts';
 import type { DevIdpRealm } from './realms.ts';
 import { UserDirectory } from './users.ts';
+import { warmUpRealms } from './warm-up.ts';
 
 /** Where the BFF runs when no realms are given (the default dev stack). */
 export const DEFAULT_GATEHOUSE_ORIGIN = 'http://localhost:3000';
@@ -36,6 +37,12 @@ export interface DevIdpOptions {
   dpopNonces?: boolean;
   /** Enables /__control (tests only). */
   controlApi?: boolean;
+  /**
+   * Do each realm's first-request work (key use, discovery, an authorization request, the
+   * login page) before `startDevIdp` resolves, so that no client's first sign-in pays for it.
+   * Default true.
+   */
+  warmUp?: boolean;
 }
 
 export interface RunningDevIdp {
@@ -164,6 +171,13 @@ function closeServer(server: http.Server): Promise<void> {
   });
 }
 
+/** Where this process reaches its own server (a wildcard bind is reached on loopback). */
+function loopbackOrigin(server: http.Server): string {
+  const { address, family, port } = server.address() as AddressInfo;
+  if (address === '0.0.0.0' || address === '::') return `http://127.0.0.1:${port}`;
+  return family === 'IPv6' ? `http://[${address}]:${port}` : `http://${address}:${port}`;
+}
+
 /** Starts the dev IdP: one HTTP server, one oidc-provider instance per realm. */
 export async function startDevIdp(options: DevIdpOptions = {}): Promise<RunningDevIdp> {
   const realms = options.realms ?? defaultRealms({ gatehouseOrigin: DEFAULT_GATEHOUSE_ORIGIN });
@@ -183,6 +197,13 @@ export async function startDevIdp(options: DevIdpOptions = {}): Promise<RunningD
       options.controlApi ?? false,
     );
     server.on('request', app);
+    if (options.warmUp ?? true) {
+      await warmUpRealms(
+        loopbackOrigin(server),
+        [...mounted.values()],
+        options.controlApi ?? false,
+      );
+    }
     const statsFor = (realmPath = '') => {
       const found = stats.get(realmPath);
       if (!found) throw new Error(`no realm at path ${JSON.stringify(realmPath)}`);

@@ -222,3 +222,23 @@ describe('users made on the fly (control API)', () => {
     }
   });
 });
+
+describe('the start-up warm-up', () => {
+  it('made no user and left the token endpoint untouched', async () => {
+    const fresh = await startDevIdp({ controlApi: true });
+    try {
+      // Its user request is one the realm lookup refuses: the name it used is still free.
+      for (const realm of ['', '/globex']) {
+        expect(fresh.tokenEndpointCalls(realm)).toBe(0);
+        const made = await fetch(`${fresh.origin}/__control/users`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ realm, id: 'warm-up' }),
+        });
+        expect(made.status).toBe(201);
+      }
+    } finally {
+      await fresh.close();
+    }
+  });
+});

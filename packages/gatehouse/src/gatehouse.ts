@@ -23,6 +23,7 @@ import { RateLimits } from './http/rate-limit.ts';
 import { AuditLog } from './observability/audit.ts';
 import { MemoryAuditStore, RedisAuditStore } from './observability/audit-stores.ts';
 import { ProviderClients } from './oidc/provider-clients.ts';
+import { ProviderWarmUp } from './oidc/provider-warm-up.ts';
 import { BackchannelLogout } from './oidc/backchannel.ts';
 import { TokenRefresher } from './oidc/refresh.ts';
 import { UpstreamPools } from './proxy/upstream-pools.ts';
@@ -127,6 +128,14 @@ export interface Gatehouse {
    * {@link close} stops it.
    */
   listenMetrics(): Promise<Server | undefined>;
+  /**
+   * The start-up warm-up, begun by the first {@link listen}: each enabled provider's discovery
+   * document and key set, fetched through the client its sign-ins use. Resolves when it is
+   * done, or `providerWarmUpSeconds` after it began (until then `/readyz` answers 503
+   * `starting`); never rejects (a provider that fails is logged and discovered at its first
+   * sign-in).
+   */
+  warmedUp(): Promise<void>;
   /**
    * After an encryption key promotion: moves the dynamic providers' client secrets to the
    * current key; resolves with how many were re-sealed. Best effort (the next start tries again).
@@ -247,6 +256,14 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     metrics,
     clientKeys,
   });
+  const warmUp = new ProviderWarmUp({
+    registry,
+    providers,
+    logger,
+    boundMs: config.providerWarmUpSeconds * 1000,
+    // A sign-in's first sealing and opening (the key's import, the cipher's first use).
+    firstUse: async () => vault.open(await vault.seal({ warmUp: true })),
+  });
   const retention = {
     maxEvents: config.audit.maxEvents,
     maxAgeMs: config.audit.maxAgeDays * 86_400_000,
@@ -354,6 +371,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       }
       redisHealth?.answered();
     },
+    starting: () => !warmUp.ready(),
   });
 
   // WebSocket routes: `Upgrade: websocket` requests, with the same session cookie and store.
@@ -383,6 +401,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
         server.once('error', reject);
         server.listen(port, host, () => {
           server.off('error', reject);
+          warmUp.start();
           resolve(server);
         });
       });
@@ -396,6 +415,9 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
         logger,
       );
       return metricsServer;
+    },
+    async warmedUp() {
+      await warmUp.settled();
     },
     drain(server, graceMs) {
       return drain.drain(server, graceMs, logger);

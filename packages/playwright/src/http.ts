@@ -62,8 +62,14 @@ const SAME_SITE = { strict: 'Strict', lax: 'Lax', none: 'None' } as const;
  * One pool of keep-alive connections per worker process, shared by its sign-ins (a sign-in's
  * cookies are its own: see `JarClient`). `node:http`, already loaded in a Playwright worker.
  */
-/** Idle pooled connections close before any common server keep-alive timeout (5 s) does. */
-const IDLE_MS = 4_000;
+/**
+ * How long an idle pooled connection is kept: longer than one test takes on a busy machine, so
+ * the next test's sign-in reuses it. A server that closes idle connections sooner says so in
+ * its `Keep-Alive: timeout=…` header (Node's servers do: Gatehouse 65 s, the dev IdP 65 s, a
+ * Vite dev server 5 s), which Node's agent honours (it stops reusing a socket a second before
+ * that); a connection the server closed is dropped from the pool when it closes.
+ */
+const IDLE_MS = 30_000;
 const agents = {
   'http:': new http.Agent({ keepAlive: true, timeout: IDLE_MS }),
   'https:': new https.Agent({ keepAlive: true, timeout: IDLE_MS }),

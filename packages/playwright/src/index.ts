@@ -187,7 +187,8 @@ export const test = base.extend<TestFixtures & GatehouseOptions, WorkerFixtures>
       return;
     }
     // Timed: from here to the cookies being ready, plus their injection into the browser context
-    // (`context`, below) — not the browser's own launch nor its context's creation in between.
+    // (`context`, below). The browser's launch and the context's creation come before (see
+    // `context`): they are not the sign-in's.
     const started = performance.now();
     const gatehouseURL = gatehouseBase(baseURL);
     const key = JSON.stringify([gatehouseURL, gatehouseUser]);
@@ -226,7 +227,9 @@ export const test = base.extend<TestFixtures & GatehouseOptions, WorkerFixtures>
     }
   },
 
-  context: async ({ _gatehouseSession, context }, use) => {
+  // The browser and its context first (Playwright sets fixtures up in this order), then the
+  // sign-in: its time runs from the first request to the cookies being in this context.
+  context: async ({ context, _gatehouseSession }, use) => {
     if (_gatehouseSession) {
       const timing = _gatehouseSession.timing;
       const started = performance.now();

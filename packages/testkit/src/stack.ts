@@ -159,6 +159,13 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     });
     await redisReady(gatehouse);
     const server = await gatehouse.listen(ports[index] ?? 0, '127.0.0.1');
+    // Started as a deployment is: the providers' discovery documents and keys fetched ahead
+    // (the warm-up `/readyz` waits for), then the first readiness probe of a load balancer.
+    await gatehouse.warmedUp();
+    await fetch(`${origin}/readyz`).then(
+      (response) => response.arrayBuffer(),
+      () => undefined,
+    );
     await gatehouse.listenMetrics();
     gatehouses.push({
       origin,

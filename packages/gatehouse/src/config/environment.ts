@@ -33,6 +33,10 @@ export function applyEnvironment(
     const grace = env.SHUTDOWN_GRACE_SECONDS;
     out.shutdownGraceSeconds = /^\d+$/.test(grace) ? Number(grace) : grace;
   }
+  if (env.PROVIDER_WARM_UP_SECONDS) {
+    const seconds = env.PROVIDER_WARM_UP_SECONDS.trim();
+    out.providerWarmUpSeconds = /^\d+$/.test(seconds) ? Number(seconds) : seconds;
+  }
   applyMetricsEnvironment(out, env);
   applyRateLimitEnvironment(out, env, problems);
   applyAuditEnvironment(out, env);

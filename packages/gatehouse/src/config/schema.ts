@@ -109,6 +109,11 @@ export const configSchema = z.strictObject({
   /** Keys signing `gatehouse`-mode tokens; the first one not retired signs (rotation). */
   signingKeys: z.array(signingKeySchema).optional(),
   refreshSkewSeconds: z.number().int().min(0).max(3600).default(60),
+  /**
+   * At start-up each enabled provider's discovery document and key set are fetched ahead of the
+   * first sign-in; `/readyz` waits for that at most this long. 0: no warm-up.
+   */
+  providerWarmUpSeconds: z.number().int().min(0).max(60).default(3),
   /** Development only: exact dev IdP origins that may be reached over http on loopback. */
   devIdpOrigins: z.array(httpUrl).default([]),
   defaultTenant: slug.optional(),

@@ -31,6 +31,8 @@ export interface AppOptions {
   adminApi: RequestHandler;
   /** Readiness probe: resolves when the shared store answers. */
   ping: () => Promise<void>;
+  /** True while the start-up warm-up still holds readiness back (a short bound at most). */
+  starting?: () => boolean;
 }
 
 /**
@@ -70,6 +72,10 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
     // Shutting down: a balancer probing on a connection still open stops sending here.
     if (ctx.drain.draining) {
       res.status(503).json({ status: 'draining' });
+      return;
+    }
+    if (options.starting?.()) {
+      res.status(503).json({ status: 'starting' });
       return;
     }
     try {
