@@ -10,7 +10,7 @@ import { forwardRequest } from '../proxy/forward.ts';
 import { upstreamRequestHeaders } from '../proxy/headers.ts';
 import { matchRoute, type RouteMatch } from '../proxy/routes.ts';
 import { apiRouteSlot, sessionRecordSlot } from './request-state.ts';
-import { readRequestSession, slideSessionIfDue } from './session-access.ts';
+import { readRequestSession, slideDue, slideSessionIfDue } from './session-access.ts';
 import { csrfHeaderRefusal } from './csrf.ts';
 import { errorHandler } from './problem.ts';
 import { accessLineWriter, requestIdOf, requestLogger } from './request-log.ts';
@@ -150,7 +150,9 @@ export function apiRequestHandler(
   };
 
   async function proxyCall(req: ApiRequest, res: ApiResponse, match: RouteMatch): Promise<void> {
-    const { route, upstreamUrl } = match;
+    const { route } = match;
+    // Each step below is awaited only when it has something asynchronous to do: at steady state
+    // the session read is the one await before the upstream call.
     const ip = clientAddress(req, trust);
     const session = await readRequestSession(ctx, req, () => ({
       requestId: req.id,
@@ -174,8 +176,12 @@ export function apiRequestHandler(
     let authorization: string | undefined;
     let dpop: string | undefined;
     if (session && route.tokenMode !== 'none') {
-      const record = await slideSessionIfDue(ctx, session.sid, session.record);
-      const token = await upstreamToken(ctx, session.sid, route, record);
+      const record = slideDue(ctx, session.record)
+        ? await slideSessionIfDue(ctx, session.sid, session.record)
+        : session.record;
+      const token =
+        openedUpstreamToken(ctx, session.sid, route, record) ??
+        (await upstreamToken(ctx, session.sid, route, record));
       if (route.tokenMode !== 'gatehouse' && isDpopBound(record)) {
         // RFC 9449 §7.1: the bound token with a fresh proof of this very call (`htu` without
         // query and fragment; upstreamToken refused routes that do not accept DPoP).
@@ -184,7 +190,7 @@ export function apiRequestHandler(
           record,
           token,
           req.method ?? '',
-          upstreamUrl,
+          match.upstreamUrl,
         ));
       } else {
         authorization = `Bearer ${token}`;
@@ -204,7 +210,8 @@ export function apiRequestHandler(
       req,
       res,
       {
-        url: upstreamUrl,
+        origin: match.upstreamOrigin,
+        path: match.upstreamPath,
         method: req.method ?? '',
         headers: upstreamRequestHeaders(req.headers, {
           clientIp: ip,
@@ -281,6 +288,22 @@ export async function upstreamToken(
     audience: route.audience,
     lifetimeSeconds: route.tokenLifetimeSeconds,
   });
+}
+
+/**
+ * {@link upstreamToken} when it is at hand without an asynchronous step: the IdP's access token
+ * already opened in this process and not due for a refresh. Undefined otherwise (and for
+ * `gatehouse` routes): then call {@link upstreamToken}.
+ */
+function openedUpstreamToken(
+  ctx: UpstreamTokenDeps,
+  sid: string,
+  route: RouteConfig,
+  record: SessionRecord,
+): string | undefined {
+  if (route.tokenMode === 'gatehouse') return undefined;
+  if (!route.dpop) refuseDpopBound(record);
+  return ctx.refresher.openedAccessToken(sid, record, route.resource);
 }
 
 /** A session whose IdP tokens are DPoP-bound never has them sent as Bearer tokens. */
