@@ -6,7 +6,7 @@ import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import type { RouteConfig } from '../config/schema.ts';
 import { isDpopBound, type SessionRecord } from '../session/model.ts';
-import { forwardRequest } from '../proxy/forward.ts';
+import { forwardRequest, type ForwardOptions } from '../proxy/forward.ts';
 import { upstreamRequestHeaders } from '../proxy/headers.ts';
 import { matchRoute, type RouteMatch } from '../proxy/routes.ts';
 import { apiRouteSlot, sessionRecordSlot } from './request-state.ts';
@@ -96,6 +96,24 @@ export function apiRequestHandler(
     next: () => void,
   ) => void;
   const metrics = ctx.metrics;
+
+  // What forwardRequest needs of a route, the same for each of its calls: built once per route.
+  const forwardOptions = new WeakMap<RouteConfig, ForwardOptions>();
+  // The request's logger, made on first use: a call that goes well never needs it.
+  const loggerOf = (req: IncomingMessage) => requestLogger(ctx.logger, req);
+  function forwardOptionsOf(route: RouteConfig): ForwardOptions {
+    let options = forwardOptions.get(route);
+    if (!options) {
+      options = {
+        dispatcher: ctx.upstreams.for(route.timeoutMs),
+        logger: loggerOf,
+        observer: metrics.upstream(route.prefix),
+        onDrain,
+      };
+      forwardOptions.set(route, options);
+    }
+    return options;
+  }
 
   /** Once the answer is done or the client left: metrics, then the access line. */
   function onClose(this: ApiResponse & { [STARTED]: number }): void {
@@ -197,36 +215,23 @@ export function apiRequestHandler(
       }
     }
 
-    await forwardRequest(
-      {
-        dispatcher: ctx.upstreams.for(route.timeoutMs),
-        // Made on first use: a call that goes well never needs it.
-        get logger() {
-          return requestLogger(ctx.logger, req);
-        },
-        observer: metrics.upstream(route.prefix),
-        onDrain,
-      },
-      req,
-      res,
-      {
-        origin: match.upstreamOrigin,
-        path: match.upstreamPath,
-        method: req.method ?? '',
-        headers: upstreamRequestHeaders(req.headers, {
-          clientIp: ip,
-          publicUrl,
-          requestId: req.id,
-          ...(authorization ? { authorization } : {}),
-          ...(dpop ? { dpop } : {}),
-        }),
-        timeoutMs: route.timeoutMs,
-        idleTimeoutMs: route.idleTimeoutMs,
-        allowSetCookie: route.allowSetCookie,
-        responseHeaders: security,
+    await forwardRequest(forwardOptionsOf(route), req, res, {
+      origin: match.upstreamOrigin,
+      path: match.upstreamPath,
+      method: req.method ?? '',
+      headers: upstreamRequestHeaders(req.headers, {
+        clientIp: ip,
+        publicUrl,
         requestId: req.id,
-      },
-    );
+        authorization,
+        dpop,
+      }),
+      timeoutMs: route.timeoutMs,
+      idleTimeoutMs: route.idleTimeoutMs,
+      allowSetCookie: route.allowSetCookie,
+      responseHeaders: security,
+      requestId: req.id,
+    });
   }
 }
 

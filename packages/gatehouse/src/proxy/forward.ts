@@ -29,8 +29,8 @@ export interface ForwardTarget {
 
 export interface ForwardOptions {
   dispatcher: Dispatcher;
-  /** Read only when there is something to log (it may be created on first use). */
-  logger: Logger;
+  /** The request's logger, asked for only when there is something to log. */
+  logger: (req: IncomingMessage) => Logger;
   /** Registers an open event stream to be ended when the server drains; returns the unregister. */
   onDrain: (end: () => void) => () => void;
   /** Hears the upstream's answer time and failures (metrics). */
@@ -65,9 +65,8 @@ export async function forwardRequest(
   res: ServerResponse,
   target: ForwardTarget,
 ): Promise<void> {
-  // `options.logger` is read only when there is something to log: a call that goes well logs
+  // `options.logger` is called only when there is something to log: a call that goes well logs
   // nothing here (and allocates nothing for logging).
-  const log = options;
   const abort = new AbortController();
   let clientGone = false;
   const onClose = () => {
@@ -79,7 +78,9 @@ export async function forwardRequest(
   // Gone while the session was read or a token refreshed: its 'close' has passed already.
   if (res.destroyed) {
     res.off('close', onClose);
-    log.logger.info({ upstream: target.origin }, 'client went away before the API was called');
+    options
+      .logger(req)
+      .info({ upstream: target.origin }, 'client went away before the API was called');
     return;
   }
   // undici acts on the abort only once connected: the call is given up at once all the same,
@@ -121,7 +122,9 @@ export async function forwardRequest(
     pending.then((late) => late.body.on('error', ignore).destroy(), ignore);
     res.off('close', onClose);
     if (clientGone || req.readableAborted) {
-      log.logger.info({ upstream: target.origin }, 'client went away before the API answered');
+      options
+        .logger(req)
+        .info({ upstream: target.origin }, 'client went away before the API answered');
       return;
     }
     // An upload the upstream stopped reading: close after the answer rather than read the rest.
@@ -138,7 +141,9 @@ export async function forwardRequest(
   options.observer?.answered(startedAt);
   if (clientGone) {
     body.on('error', ignore).destroy();
-    log.logger.info({ upstream: target.origin }, 'client went away before the API answered');
+    options
+      .logger(req)
+      .info({ upstream: target.origin }, 'client went away before the API answered');
     return;
   }
   const headers = downstreamResponseHeaders(upstream.headers, {
@@ -168,10 +173,10 @@ export async function forwardRequest(
   res.off('close', onClose);
 
   if (endedForDrain) {
-    log.logger.info({ upstream: target.origin }, 'event stream ended: shutting down');
+    options.logger(req).info({ upstream: target.origin }, 'event stream ended: shutting down');
   } else if (end.kind === 'client' || (end.kind === 'upstream' && clientGone)) {
     body.destroy();
-    log.logger.info({ upstream: target.origin }, 'client went away during the answer');
+    options.logger(req).info({ upstream: target.origin }, 'client went away during the answer');
   } else if (end.kind === 'upstream') {
     options.observer?.failed('broken');
     res.destroy();
@@ -179,7 +184,7 @@ export async function forwardRequest(
       end.error instanceof errors.BodyTimeoutError
         ? 'API went silent mid-answer (idle timeout)'
         : 'API connection broke mid-answer';
-    log.logger.warn({ err: end.error, upstream: target.origin }, reason);
+    options.logger(req).warn({ err: end.error, upstream: target.origin }, reason);
   }
 }
 

@@ -83,6 +83,17 @@ export interface ForwardingContext {
   requestId: string;
 }
 
+/** `X-Forwarded-Proto` and `X-Forwarded-Host` of a public URL, worked out once per URL object. */
+const forwardedOf = new WeakMap<URL, { proto: string; host: string }>();
+function forwarded(publicUrl: URL): { proto: string; host: string } {
+  let known = forwardedOf.get(publicUrl);
+  if (!known) {
+    known = { proto: publicUrl.protocol.slice(0, -1), host: publicUrl.host };
+    forwardedOf.set(publicUrl, known);
+  }
+  return known;
+}
+
 /** The headers sent upstream: the browser's, minus credentials and hop-by-hop, plus ours. */
 export function upstreamRequestHeaders(
   incoming: IncomingHttpHeaders,
@@ -106,8 +117,9 @@ export function upstreamRequestHeaders(
   if (context.authorization) out.authorization = context.authorization;
   if (context.dpop) out.dpop = context.dpop;
   if (context.clientIp) out['x-forwarded-for'] = context.clientIp;
-  out['x-forwarded-proto'] = context.publicUrl.protocol.slice(0, -1);
-  out['x-forwarded-host'] = context.publicUrl.host;
+  const { proto, host } = forwarded(context.publicUrl);
+  out['x-forwarded-proto'] = proto;
+  out['x-forwarded-host'] = host;
   out['x-request-id'] = context.requestId;
   return out;
 }
