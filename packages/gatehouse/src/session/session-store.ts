@@ -29,9 +29,9 @@ export const sessionKey = (sessionId: string) => `sess:${sessionId}`;
 
 const SECOND_MS = 1000;
 
-/** A record parsed from `json`, the exact value the store held when it was read. */
+/** A record parsed from `bytes`, the exact value the store held when it was read. */
 interface ParsedRecord {
-  json: string;
+  bytes: Buffer;
   record: SessionRecord;
 }
 
@@ -73,12 +73,13 @@ export class SessionStore {
   readonly #idleTimeoutMs: number;
   readonly #clock: Clock;
   /**
-   * Records already parsed, per session id, with the exact JSON each came from. The store is
-   * still read on every {@link read}: an entry is used only when the value read just now is that
-   * very string (a logout, a refresh or a slide anywhere changes or deletes it, and the next read
-   * sees it), so it saves the `JSON.parse` and the upgrade of a record seen before, and hands out
-   * the same record object (whose sealed values are then the same strings: the opened-token
-   * cache keyed by them needs no hashing). Bounded by the size of the JSON it holds.
+   * Records already parsed, per session id, with the exact bytes of JSON each came from. The
+   * store is still read on every {@link read}: an entry is used only when the value read just now
+   * is byte for byte that value (a logout, a refresh or a slide anywhere changes or deletes it,
+   * and the next read sees it), so it saves the decoding, the `JSON.parse` and the upgrade of a
+   * record seen before, and hands out the same record object (whose sealed values are then the
+   * same strings: the opened-token cache keyed by them needs no hashing). Bounded by the size of
+   * the JSON it holds.
    */
   readonly #parsed: LRUCache<string, ParsedRecord> | undefined;
 
@@ -92,7 +93,7 @@ export class SessionStore {
         ? new LRUCache<string, ParsedRecord>({
             max: 100_000,
             maxSize: bytes,
-            sizeCalculation: (entry, sessionId) => entry.json.length + sessionId.length,
+            sizeCalculation: (entry, sessionId) => entry.bytes.length + sessionId.length,
           })
         : undefined;
   }
@@ -110,20 +111,23 @@ export class SessionStore {
    * record is frozen (shared by every request that read the same JSON): change a copy.
    */
   async read(sessionId: string): Promise<SessionRecord | undefined> {
-    const json = await this.#kv.get(sessionKey(sessionId));
     const cache = this.#parsed;
-    if (json === undefined) {
-      cache?.delete(sessionId);
+    if (!cache) return (await this.load(sessionId))?.gh;
+    const read = await this.#kv.getBytes(sessionKey(sessionId));
+    if (read === undefined) {
+      cache.delete(sessionId);
       return undefined;
     }
-    const known = cache?.get(sessionId);
-    if (known !== undefined && known.json === json) return known.record;
-    const record = parseStored(json)?.gh;
+    const known = cache.get(sessionId);
+    if (known !== undefined && known.bytes.equals(read)) return known.record;
+    // A copy: what the store hands out may be a view of its receive buffer.
+    const bytes = Buffer.from(read);
+    const record = parseStored(bytes.toString('utf8'))?.gh;
     if (record === undefined) {
-      cache?.delete(sessionId);
+      cache.delete(sessionId);
       return undefined;
     }
-    cache?.set(sessionId, { json, record: deepFreeze(record) });
+    cache.set(sessionId, { bytes, record: deepFreeze(record) });
     return record;
   }
 
