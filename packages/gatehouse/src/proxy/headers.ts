@@ -135,6 +135,18 @@ export interface DownstreamHeaderOptions {
   requestId?: string | undefined;
 }
 
+/** Each list of Gatehouse's own answer headers as an object, made once (the lists are fixed). */
+const oursObjects = new WeakMap<ReadonlyArray<readonly [string, string]>, OutgoingHttpHeaders>();
+function oursObject(ours: ReadonlyArray<readonly [string, string]>): OutgoingHttpHeaders {
+  let object = oursObjects.get(ours);
+  if (!object) {
+    object = {};
+    for (const [name, value] of ours) object[name] = value;
+    oursObjects.set(ours, Object.freeze(object));
+  }
+  return object;
+}
+
 /**
  * The headers sent back to the browser: Gatehouse's own, then the upstream's, minus hop-by-hop
  * and (by default) cookies — one object for `writeHead`.
@@ -144,8 +156,8 @@ export function downstreamResponseHeaders(
   options: DownstreamHeaderOptions,
 ): OutgoingHttpHeaders {
   const listed = connectionListed(upstream);
-  const out: OutgoingHttpHeaders = {};
-  if (options.ours) for (const [name, value] of options.ours) out[name] = value;
+  // Gatehouse's own headers: one copy of an object built once per list.
+  const out: OutgoingHttpHeaders = options.ours ? { ...oursObject(options.ours) } : {};
   if (options.requestId !== undefined) out['x-request-id'] = options.requestId;
   for (const name in upstream) {
     const value = upstream[name];
