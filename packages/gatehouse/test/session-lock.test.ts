@@ -166,6 +166,7 @@ function bound(kv: KeyValueStore): KeyValueStore {
     put: kv.put.bind(kv),
     putIfExists: kv.putIfExists.bind(kv),
     get: kv.get.bind(kv),
+    getBytes: kv.getBytes.bind(kv),
     take: kv.take.bind(kv),
     putIfAbsent: kv.putIfAbsent.bind(kv),
     renewIfEquals: kv.renewIfEquals.bind(kv),

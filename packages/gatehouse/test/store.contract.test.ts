@@ -488,6 +488,17 @@ describe.each(kvStores)('key-value store contract: %s', (_name, make) => {
     expect(await kv.get('cond')).toBeUndefined();
   });
 
+  it('getBytes reads the value undecoded: its UTF-8 bytes, nothing for a missing key', async () => {
+    const value = '{"gh":{"device":"Firefox 142 on Linux — café"}}';
+    await kv.put('bytes', value, 60_000);
+    const bytes = await kv.getBytes('bytes');
+    expect(bytes).toBeInstanceOf(Uint8Array);
+    expect(Buffer.from(bytes ?? []).equals(Buffer.from(value, 'utf8'))).toBe(true);
+    expect(await kv.getBytes('missing')).toBeUndefined();
+    await kv.delete('bytes');
+    expect(await kv.getBytes('bytes')).toBeUndefined();
+  });
+
   it('take reads once (one-time login transactions)', async () => {
     await kv.put('tx', 'state', 10_000);
     const results = await Promise.all([kv.take('tx'), kv.take('tx'), kv.take('tx')]);

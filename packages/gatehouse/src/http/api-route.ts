@@ -6,11 +6,11 @@ import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
 import type { RouteConfig } from '../config/schema.ts';
 import { isDpopBound, type SessionRecord } from '../session/model.ts';
-import { forwardRequest } from '../proxy/forward.ts';
+import { forwardRequest, type ForwardOptions } from '../proxy/forward.ts';
 import { upstreamRequestHeaders } from '../proxy/headers.ts';
 import { matchRoute, type RouteMatch } from '../proxy/routes.ts';
 import { apiRouteSlot, sessionRecordSlot } from './request-state.ts';
-import { readRequestSession, slideSessionIfDue } from './session-access.ts';
+import { readRequestSession, slideDue, slideSessionIfDue } from './session-access.ts';
 import { csrfHeaderRefusal } from './csrf.ts';
 import { errorHandler } from './problem.ts';
 import { accessLineWriter, requestIdOf, requestLogger } from './request-log.ts';
@@ -97,6 +97,24 @@ export function apiRequestHandler(
   ) => void;
   const metrics = ctx.metrics;
 
+  // What forwardRequest needs of a route, the same for each of its calls: built once per route.
+  const forwardOptions = new WeakMap<RouteConfig, ForwardOptions>();
+  // The request's logger, made on first use: a call that goes well never needs it.
+  const loggerOf = (req: IncomingMessage) => requestLogger(ctx.logger, req);
+  function forwardOptionsOf(route: RouteConfig): ForwardOptions {
+    let options = forwardOptions.get(route);
+    if (!options) {
+      options = {
+        dispatcher: ctx.upstreams.for(route.timeoutMs),
+        logger: loggerOf,
+        observer: metrics.upstream(route.prefix),
+        onDrain,
+      };
+      forwardOptions.set(route, options);
+    }
+    return options;
+  }
+
   /** Once the answer is done or the client left: metrics, then the access line. */
   function onClose(this: ApiResponse & { [STARTED]: number }): void {
     const req = this.req as ApiRequest;
@@ -150,7 +168,9 @@ export function apiRequestHandler(
   };
 
   async function proxyCall(req: ApiRequest, res: ApiResponse, match: RouteMatch): Promise<void> {
-    const { route, upstreamUrl } = match;
+    const { route } = match;
+    // Each step below is awaited only when it has something asynchronous to do: at steady state
+    // the session read is the one await before the upstream call.
     const ip = clientAddress(req, trust);
     const session = await readRequestSession(ctx, req, () => ({
       requestId: req.id,
@@ -174,8 +194,12 @@ export function apiRequestHandler(
     let authorization: string | undefined;
     let dpop: string | undefined;
     if (session && route.tokenMode !== 'none') {
-      const record = await slideSessionIfDue(ctx, session.sid, session.record);
-      const token = await upstreamToken(ctx, session.sid, route, record);
+      const record = slideDue(ctx, session.record)
+        ? await slideSessionIfDue(ctx, session.sid, session.record)
+        : session.record;
+      const token =
+        openedUpstreamToken(ctx, session.sid, route, record) ??
+        (await upstreamToken(ctx, session.sid, route, record));
       if (route.tokenMode !== 'gatehouse' && isDpopBound(record)) {
         // RFC 9449 §7.1: the bound token with a fresh proof of this very call (`htu` without
         // query and fragment; upstreamToken refused routes that do not accept DPoP).
@@ -184,42 +208,30 @@ export function apiRequestHandler(
           record,
           token,
           req.method ?? '',
-          upstreamUrl,
+          match.upstreamUrl,
         ));
       } else {
         authorization = `Bearer ${token}`;
       }
     }
 
-    await forwardRequest(
-      {
-        dispatcher: ctx.upstreams.for(route.timeoutMs),
-        // Made on first use: a call that goes well never needs it.
-        get logger() {
-          return requestLogger(ctx.logger, req);
-        },
-        observer: metrics.upstream(route.prefix),
-        onDrain,
-      },
-      req,
-      res,
-      {
-        url: upstreamUrl,
-        method: req.method ?? '',
-        headers: upstreamRequestHeaders(req.headers, {
-          clientIp: ip,
-          publicUrl,
-          requestId: req.id,
-          ...(authorization ? { authorization } : {}),
-          ...(dpop ? { dpop } : {}),
-        }),
-        timeoutMs: route.timeoutMs,
-        idleTimeoutMs: route.idleTimeoutMs,
-        allowSetCookie: route.allowSetCookie,
-        responseHeaders: security,
+    await forwardRequest(forwardOptionsOf(route), req, res, {
+      origin: match.upstreamOrigin,
+      path: match.upstreamPath,
+      method: req.method ?? '',
+      headers: upstreamRequestHeaders(req.headers, {
+        clientIp: ip,
+        publicUrl,
         requestId: req.id,
-      },
-    );
+        authorization,
+        dpop,
+      }),
+      timeoutMs: route.timeoutMs,
+      idleTimeoutMs: route.idleTimeoutMs,
+      allowSetCookie: route.allowSetCookie,
+      responseHeaders: security,
+      requestId: req.id,
+    });
   }
 }
 
@@ -281,6 +293,22 @@ export async function upstreamToken(
     audience: route.audience,
     lifetimeSeconds: route.tokenLifetimeSeconds,
   });
+}
+
+/**
+ * {@link upstreamToken} when it is at hand without an asynchronous step: the IdP's access token
+ * already opened in this process and not due for a refresh. Undefined otherwise (and for
+ * `gatehouse` routes): then call {@link upstreamToken}.
+ */
+function openedUpstreamToken(
+  ctx: UpstreamTokenDeps,
+  sid: string,
+  route: RouteConfig,
+  record: SessionRecord,
+): string | undefined {
+  if (route.tokenMode === 'gatehouse') return undefined;
+  if (!route.dpop) refuseDpopBound(record);
+  return ctx.refresher.openedAccessToken(sid, record, route.resource);
 }
 
 /** A session whose IdP tokens are DPoP-bound never has them sent as Bearer tokens. */

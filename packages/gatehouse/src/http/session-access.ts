@@ -121,6 +121,10 @@ export async function readRequestSession(
       detail: 'Session storage is unavailable (a test control); try again.',
     });
   }
+  // The common case without a step of its own: live, and its provider still there.
+  if (!ctx.sessions.isExpired(record) && (await ctx.registry.isSessionProviderLive(record))) {
+    return { sid, record };
+  }
   return { sid, record: await liveSession(ctx, origin, sid, record) };
 }
 
@@ -176,6 +180,14 @@ export async function slideIfDue(
   record: SessionRecord,
 ): Promise<SessionRecord> {
   return slideSessionIfDue(ctx, req.sessionID, record);
+}
+
+/** Whether {@link slideSessionIfDue} would write: the idle deadline is due to move forward. */
+export function slideDue(
+  ctx: Pick<SessionAccessDeps, 'clock' | 'sessions'>,
+  record: SessionRecord,
+): boolean {
+  return ctx.clock() - record.lastSeenAtMs >= ctx.sessions.slideIntervalMs(record);
 }
 
 /** {@link slideIfDue} for a session read by {@link readRequestSession}. */

@@ -124,6 +124,18 @@ export class TokenRefresher {
   }
 
   /**
+   * The session's access token (as {@link accessToken}) when it needs no refresh and was opened
+   * before in this process, without an asynchronous step; undefined otherwise (then call
+   * {@link accessToken}).
+   */
+  openedAccessToken(sid: string, stored: SessionRecord, resource?: string): string | undefined {
+    const record = this.#options.sessions.current(sid, stored);
+    if (this.needsRefresh(record, resource)) return undefined;
+    const sealed = resource ? record.resourceTokens?.[resource]?.token : record.tokens;
+    return sealed === undefined ? undefined : this.#opened.get(sealed);
+  }
+
+  /**
    * The session's current access token — the default one, or the one for `resource` (RFC 8707)
    * — refreshing first when it expires within the skew.
    */

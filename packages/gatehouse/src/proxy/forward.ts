@@ -2,13 +2,15 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
 import { Transform, type Readable } from 'node:stream';
 import type { Logger } from 'pino';
-import { errors, request, type Dispatcher } from 'undici';
+import { errors, type Dispatcher } from 'undici';
 import { type GatehouseError, problem } from '../errors.ts';
 import { downstreamResponseHeaders } from './headers.ts';
 import type { UpstreamObserver } from '../observability/metrics.ts';
 
 export interface ForwardTarget {
-  url: URL;
+  /** The upstream's origin (`http://api:4001`) and the path with the query, as sent. */
+  origin: string;
+  path: string;
   method: string;
   headers: Record<string, string | string[]>;
   /**
@@ -27,8 +29,8 @@ export interface ForwardTarget {
 
 export interface ForwardOptions {
   dispatcher: Dispatcher;
-  /** Read only when there is something to log (it may be created on first use). */
-  logger: Logger;
+  /** The request's logger, asked for only when there is something to log. */
+  logger: (req: IncomingMessage) => Logger;
   /** Registers an open event stream to be ended when the server drains; returns the unregister. */
   onDrain: (end: () => void) => () => void;
   /** Hears the upstream's answer time and failures (metrics). */
@@ -63,24 +65,33 @@ export async function forwardRequest(
   res: ServerResponse,
   target: ForwardTarget,
 ): Promise<void> {
-  // `options.logger` is read only when there is something to log: a call that goes well logs
+  // `options.logger` is called only when there is something to log: a call that goes well logs
   // nothing here (and allocates nothing for logging).
-  const log = options;
   const abort = new AbortController();
   let clientGone = false;
   const onClose = () => {
     if (res.writableFinished) return;
     clientGone = true;
-    abort.abort(new ForwardAborted('client'));
+    stop('client');
   };
   res.once('close', onClose);
   // Gone while the session was read or a token refreshed: its 'close' has passed already.
   if (res.destroyed) {
     res.off('close', onClose);
-    log.logger.info({ upstream: target.url.origin }, 'client went away before the API was called');
+    options
+      .logger(req)
+      .info({ upstream: target.origin }, 'client went away before the API was called');
     return;
   }
-  const deadline = setTimeout(() => abort.abort(new ForwardAborted('timeout')), target.timeoutMs);
+  // undici acts on the abort only once connected: the call is given up at once all the same,
+  // whatever undici is doing (`giveUp` rejects the promise awaited below).
+  let giveUp: (reason: ForwardAborted) => void = ignore;
+  const stop = (why: 'client' | 'timeout') => {
+    const reason = new ForwardAborted(why);
+    abort.abort(reason);
+    giveUp(reason);
+  };
+  const deadline = setTimeout(stop, target.timeoutMs, 'timeout');
   let awaitingHeaders = true;
   // An upload still flowing once the answer has begun must not bring the deadline back.
   const uploadProgress = () => {
@@ -89,25 +100,31 @@ export async function forwardRequest(
   const hasBody = !BODYLESS.has(target.method) || req.headers['content-length'] !== undefined;
   const startedAt = options.observer ? performance.now() : 0;
 
-  const pending = request(target.url, {
-    dispatcher: options.dispatcher,
+  const pending = options.dispatcher.request({
+    origin: target.origin,
+    path: target.path,
     method: target.method,
     headers: target.headers,
-    body: hasBody ? uploadBody(req, uploadProgress) : undefined,
+    // An upload that has fully arrived goes as it is; one still flowing restarts the deadline.
+    body: hasBody ? (req.complete ? req : uploadBody(req, uploadProgress)) : null,
     signal: abort.signal,
     headersTimeout: target.timeoutMs,
     bodyTimeout: target.idleTimeoutMs,
   });
   let upstream: Dispatcher.ResponseData;
   try {
-    // undici acts on the abort only once connected: give up at once, whatever it is doing.
-    upstream = await Promise.race([pending, rejectOnAbort(abort.signal)]);
+    upstream = await new Promise<Dispatcher.ResponseData>((resolve, reject) => {
+      giveUp = reject;
+      pending.then(resolve, reject);
+    });
   } catch (error) {
     // Given up first: the request may still settle later, and its body must not be left unread.
     pending.then((late) => late.body.on('error', ignore).destroy(), ignore);
     res.off('close', onClose);
     if (clientGone || req.readableAborted) {
-      log.logger.info({ upstream: target.url.origin }, 'client went away before the API answered');
+      options
+        .logger(req)
+        .info({ upstream: target.origin }, 'client went away before the API answered');
       return;
     }
     // An upload the upstream stopped reading: close after the answer rather than read the rest.
@@ -124,7 +141,9 @@ export async function forwardRequest(
   options.observer?.answered(startedAt);
   if (clientGone) {
     body.on('error', ignore).destroy();
-    log.logger.info({ upstream: target.url.origin }, 'client went away before the API answered');
+    options
+      .logger(req)
+      .info({ upstream: target.origin }, 'client went away before the API answered');
     return;
   }
   const headers = downstreamResponseHeaders(upstream.headers, {
@@ -154,10 +173,10 @@ export async function forwardRequest(
   res.off('close', onClose);
 
   if (endedForDrain) {
-    log.logger.info({ upstream: target.url.origin }, 'event stream ended: shutting down');
+    options.logger(req).info({ upstream: target.origin }, 'event stream ended: shutting down');
   } else if (end.kind === 'client' || (end.kind === 'upstream' && clientGone)) {
     body.destroy();
-    log.logger.info({ upstream: target.url.origin }, 'client went away during the answer');
+    options.logger(req).info({ upstream: target.origin }, 'client went away during the answer');
   } else if (end.kind === 'upstream') {
     options.observer?.failed('broken');
     res.destroy();
@@ -165,20 +184,11 @@ export async function forwardRequest(
       end.error instanceof errors.BodyTimeoutError
         ? 'API went silent mid-answer (idle timeout)'
         : 'API connection broke mid-answer';
-    log.logger.warn({ err: end.error, upstream: target.url.origin }, reason);
+    options.logger(req).warn({ err: end.error, upstream: target.origin }, reason);
   }
 }
 
 const ignore = () => undefined;
-
-/** Rejects with the signal's reason once it aborts (and never counts as an unhandled rejection). */
-function rejectOnAbort(signal: AbortSignal): Promise<never> {
-  const aborted = new Promise<never>((_resolve, reject) => {
-    signal.addEventListener('abort', () => reject(signal.reason as Error), { once: true });
-  });
-  aborted.catch(ignore);
-  return aborted;
-}
 
 /**
  * The browser's request body on its way up, restarting the deadline as it flows. A client that

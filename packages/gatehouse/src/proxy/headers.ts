@@ -83,6 +83,17 @@ export interface ForwardingContext {
   requestId: string;
 }
 
+/** `X-Forwarded-Proto` and `X-Forwarded-Host` of a public URL, worked out once per URL object. */
+const forwardedOf = new WeakMap<URL, { proto: string; host: string }>();
+function forwarded(publicUrl: URL): { proto: string; host: string } {
+  let known = forwardedOf.get(publicUrl);
+  if (!known) {
+    known = { proto: publicUrl.protocol.slice(0, -1), host: publicUrl.host };
+    forwardedOf.set(publicUrl, known);
+  }
+  return known;
+}
+
 /** The headers sent upstream: the browser's, minus credentials and hop-by-hop, plus ours. */
 export function upstreamRequestHeaders(
   incoming: IncomingHttpHeaders,
@@ -106,8 +117,9 @@ export function upstreamRequestHeaders(
   if (context.authorization) out.authorization = context.authorization;
   if (context.dpop) out.dpop = context.dpop;
   if (context.clientIp) out['x-forwarded-for'] = context.clientIp;
-  out['x-forwarded-proto'] = context.publicUrl.protocol.slice(0, -1);
-  out['x-forwarded-host'] = context.publicUrl.host;
+  const { proto, host } = forwarded(context.publicUrl);
+  out['x-forwarded-proto'] = proto;
+  out['x-forwarded-host'] = host;
   out['x-request-id'] = context.requestId;
   return out;
 }
@@ -123,6 +135,18 @@ export interface DownstreamHeaderOptions {
   requestId?: string | undefined;
 }
 
+/** Each list of Gatehouse's own answer headers as an object, made once (the lists are fixed). */
+const oursObjects = new WeakMap<ReadonlyArray<readonly [string, string]>, OutgoingHttpHeaders>();
+function oursObject(ours: ReadonlyArray<readonly [string, string]>): OutgoingHttpHeaders {
+  let object = oursObjects.get(ours);
+  if (!object) {
+    object = {};
+    for (const [name, value] of ours) object[name] = value;
+    oursObjects.set(ours, Object.freeze(object));
+  }
+  return object;
+}
+
 /**
  * The headers sent back to the browser: Gatehouse's own, then the upstream's, minus hop-by-hop
  * and (by default) cookies — one object for `writeHead`.
@@ -132,8 +156,8 @@ export function downstreamResponseHeaders(
   options: DownstreamHeaderOptions,
 ): OutgoingHttpHeaders {
   const listed = connectionListed(upstream);
-  const out: OutgoingHttpHeaders = {};
-  if (options.ours) for (const [name, value] of options.ours) out[name] = value;
+  // Gatehouse's own headers: one copy of an object built once per list.
+  const out: OutgoingHttpHeaders = options.ours ? { ...oursObject(options.ours) } : {};
   if (options.requestId !== undefined) out['x-request-id'] = options.requestId;
   for (const name in upstream) {
     const value = upstream[name];

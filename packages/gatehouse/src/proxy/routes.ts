@@ -1,10 +1,18 @@
+import { LRUCache } from 'lru-cache';
 import type { RouteConfig } from '../config/schema.ts';
 import { problem } from '../errors.ts';
 
+/** A route matched to a request target. Shared by every request with the same target: read only. */
 export interface RouteMatch {
-  route: RouteConfig;
-  /** The upstream URL: the route's upstream base + the path after the prefix + the raw query. */
-  upstreamUrl: URL;
+  readonly route: RouteConfig;
+  /**
+   * The upstream URL: the route's upstream base + the path after the prefix + the raw query. A
+   * new URL object at each read (a caller may change it without touching the shared match).
+   */
+  readonly upstreamUrl: URL;
+  /** `upstreamUrl`'s origin and its path with the query, as an HTTP client sends them. */
+  readonly upstreamOrigin: string;
+  readonly upstreamPath: string;
 }
 
 // Anything that could change meaning after a decode or a normalisation step somewhere downstream:
@@ -53,15 +61,39 @@ function upstreamBase(route: RouteConfig): { base: URL; basePath: string } {
 }
 
 /**
+ * Matches already made, per list of routes (the config's, fixed for its life), by raw target:
+ * a browser calls the same few targets again and again. Only a match is kept (a refused target
+ * is checked again each time); bounded in entries and in the length of a target kept.
+ */
+const matches = new WeakMap<readonly RouteConfig[], LRUCache<string, RouteMatch>>();
+const MAX_REMEMBERED_TARGET = 512;
+
+/**
  * Finds the route for a raw request target (`/api/demo/notes?x=1`). Paths are refused — never
  * forwarded — when they contain dot segments, encoded dots/slashes/backslashes/percents, `;`
- * (`..;` tricks) or empty segments, so the upstream sees exactly the path we matched.
+ * (`..;` tricks) or empty segments, so the upstream sees exactly the path we matched. The same
+ * target gives the same (cached) match object.
  *
  * @throws GatehouseError 400 `invalid_path`, 404 `not_found`
  * @example
  * matchRoute(config.routes, '/api/demo/notes?x=1').upstreamUrl.href; // 'http://localhost:4001/notes?x=1'
  */
 export function matchRoute(routes: readonly RouteConfig[], rawTarget: string): RouteMatch {
+  if (rawTarget.length > MAX_REMEMBERED_TARGET) return findRoute(routes, rawTarget);
+  let cache = matches.get(routes);
+  if (!cache) {
+    cache = new LRUCache<string, RouteMatch>({ max: 2000 });
+    matches.set(routes, cache);
+  }
+  let match = cache.get(rawTarget);
+  if (match === undefined) {
+    match = findRoute(routes, rawTarget);
+    cache.set(rawTarget, match);
+  }
+  return match;
+}
+
+function findRoute(routes: readonly RouteConfig[], rawTarget: string): RouteMatch {
   const queryIndex = rawTarget.indexOf('?');
   const rawPath = queryIndex === -1 ? rawTarget : rawTarget.slice(0, queryIndex);
   const rawQuery = queryIndex === -1 ? '' : rawTarget.slice(queryIndex);
@@ -77,5 +109,13 @@ export function matchRoute(routes: readonly RouteConfig[], rawTarget: string): R
   if (upstreamUrl.origin !== base.origin || !upstreamUrl.pathname.startsWith(basePath)) {
     throw invalidPath();
   }
-  return { route, upstreamUrl };
+  const { href } = upstreamUrl;
+  return Object.freeze({
+    route,
+    get upstreamUrl() {
+      return new URL(href);
+    },
+    upstreamOrigin: upstreamUrl.origin,
+    upstreamPath: `${upstreamUrl.pathname}${upstreamUrl.search}`,
+  });
 }

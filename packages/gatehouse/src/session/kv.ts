@@ -14,6 +14,12 @@ export interface KeyValueStore {
   /** Replaces the value only while the key exists; true when this call wrote it (sessions). */
   putIfExists(key: string, value: string, ttlMs: number): Promise<boolean>;
   get(key: string): Promise<string | undefined>;
+  /**
+   * The value's UTF-8 bytes as the store holds them, undecoded: for a reader that compares
+   * them with what it read before (the session read path) and decodes only a change. The bytes
+   * may be a view of a larger buffer: copy them to keep them.
+   */
+  getBytes(key: string): Promise<Uint8Array | undefined>;
   /** Atomically reads and deletes (one-time use). */
   take(key: string): Promise<string | undefined>;
   /** Sets only when absent; true when this call set it (locks, replay markers). */
@@ -73,6 +79,11 @@ export class MemoryKeyValueStore implements KeyValueStore {
 
   async get(key: string): Promise<string | undefined> {
     return this.#string(key);
+  }
+
+  async getBytes(key: string): Promise<Uint8Array | undefined> {
+    const value = this.#string(key);
+    return value === undefined ? undefined : Buffer.from(value);
   }
 
   async take(key: string): Promise<string | undefined> {
@@ -161,6 +172,10 @@ export class RedisKeyValueStore implements KeyValueStore {
     return (await this.#redis.get(this.#prefix + key)) ?? undefined;
   }
 
+  async getBytes(key: string): Promise<Uint8Array | undefined> {
+    return (await this.#redis.getBuffer(this.#prefix + key)) ?? undefined;
+  }
+
   async take(key: string): Promise<string | undefined> {
     return (await this.#redis.getdel(this.#prefix + key)) ?? undefined;
   }
@@ -199,6 +214,8 @@ export const KEY_VALUE_OPERATIONS = {
   put: 'put',
   putIfExists: 'put_if_exists',
   get: 'get',
+  // The same read, undecoded: the same label (a session read is `store="session", operation="get"`).
+  getBytes: 'get',
   take: 'take',
   putIfAbsent: 'put_if_absent',
   renewIfEquals: 'renew_if_equals',

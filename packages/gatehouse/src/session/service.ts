@@ -88,8 +88,8 @@ export class SessionService {
     this.#onEnded = options.onEnded;
   }
 
-  /** The session's record, if the session exists. */
-  async read(sessionId: string): Promise<SessionRecord | undefined> {
+  /** The session's record, if the session exists (frozen: see `SessionStore.read`). */
+  read(sessionId: string): Promise<SessionRecord | undefined> {
     return this.store.read(sessionId);
   }
 
