@@ -1,9 +1,7 @@
 import { startRedisServer, type RedisServer } from '@gatehouse/testkit';
 import type { Redis } from 'ioredis';
-import { Histogram, Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RouteConfig } from '../src/config/schema.ts';
-import { BoundHistogram } from '../src/observability/bound-metrics.ts';
 import { matchRoute } from '../src/proxy/routes.ts';
 import { RedisKeyValueStore } from '../src/session/kv.ts';
 import type { SessionRecord } from '../src/session/model.ts';
@@ -156,37 +154,5 @@ describe('matchRoute: the match cache', () => {
   it('matches a target too long to be kept all the same', () => {
     const long = `/api/demo/${'a'.repeat(600)}`;
     expect(matchRoute(routes, long).upstreamPath).toBe(`/base/${'a'.repeat(600)}`);
-  });
-});
-
-describe('BoundHistogram', () => {
-  it('scrapes exactly as prom-client’s Histogram does for the same observations', async () => {
-    const buckets = [0.005, 0.01, 0.1, 1];
-    const labelNames = ['route', 'method'] as const;
-    const theirs = new Registry();
-    const ours = new Registry();
-    const reference = new Histogram({
-      name: 'h_seconds',
-      help: 'help',
-      labelNames,
-      buckets,
-      registers: [theirs],
-    });
-    const bound = new BoundHistogram({
-      name: 'h_seconds',
-      help: 'help',
-      labelNames,
-      buckets,
-      registers: [ours],
-    });
-    const never = bound.labels('never', 'GET');
-    const series = [bound.labels('api:demo', 'GET'), bound.labels('bff', 'POST')];
-    for (const [index, value] of [0.001, 0.005, 0.02, 0.5, 3, 0.0075].entries()) {
-      const labels = index % 2 ? ['bff', 'POST'] : ['api:demo', 'GET'];
-      reference.labels(...labels).observe(value);
-      series[index % 2]?.observe(value);
-    }
-    expect(never.count).toBe(0);
-    expect(await ours.metrics()).toBe(await theirs.metrics());
   });
 });

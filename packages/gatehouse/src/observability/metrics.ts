@@ -1,11 +1,5 @@
 import { performance } from 'node:perf_hooks';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
-import {
-  BoundCounter,
-  BoundHistogram,
-  type CounterSeries,
-  type HistogramSeries,
-} from './bound-metrics.ts';
 
 /**
  * Gatehouse's Prometheus metrics: one registry per instance (several instances may run in one
@@ -143,10 +137,13 @@ export const NO_METRICS: Metrics = {
   rateLimited: () => undefined,
 };
 
+type CounterChild = ReturnType<Counter['labels']>;
+type HistogramChild = ReturnType<Histogram['labels']>;
+
 /** Per route class and method: counters by status code and histograms by status class. */
 interface MethodSlot {
-  byStatus: Map<number, CounterSeries>;
-  seconds: Array<HistogramSeries | undefined>;
+  byStatus: Map<number, CounterChild>;
+  seconds: Array<HistogramChild | undefined>;
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30];
@@ -161,13 +158,12 @@ const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10
 export class PrometheusMetrics implements Metrics {
   readonly enabled = true;
   readonly registry = new Registry();
-  // The families every request or store read touches: series bound once (bound-metrics.ts).
-  readonly #httpRequests: BoundCounter<'route' | 'method' | 'status'>;
-  readonly #httpSeconds: BoundHistogram<'route' | 'method' | 'status_class'>;
+  readonly #httpRequests: Counter;
+  readonly #httpSeconds: Histogram;
   readonly #routes = new Map<string, MethodSlot[]>();
   readonly #upstreams = new Map<string, UpstreamObserver>();
   readonly #stores = new Map<string, StoreObserver>();
-  readonly #upstreamSeconds: BoundHistogram<'route'>;
+  readonly #upstreamSeconds: Histogram;
   readonly #upstreamErrors: Counter;
   readonly #logins: Counter;
   readonly #loginFailures: Counter;
@@ -178,7 +174,7 @@ export class PrometheusMetrics implements Metrics {
   readonly #backchannel: Counter;
   readonly #sessionsCreated: Counter;
   readonly #sessionsEnded: Counter;
-  readonly #storeSeconds: BoundHistogram<'store' | 'operation'>;
+  readonly #storeSeconds: Histogram;
   readonly #storeErrors: Counter;
   readonly #rateLimited: Counter;
   readonly #ids = new Set<string>();
@@ -187,20 +183,20 @@ export class PrometheusMetrics implements Metrics {
   constructor(apiPrefixes: readonly string[]) {
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry });
-    this.#httpRequests = new BoundCounter({
+    this.#httpRequests = new Counter({
       name: 'gatehouse_http_requests_total',
       help: 'Answered HTTP requests by route class, method and status code (status "aborted": the client went away first).',
       labelNames: ['route', 'method', 'status'],
       registers,
     });
-    this.#httpSeconds = new BoundHistogram({
+    this.#httpSeconds = new Histogram({
       name: 'gatehouse_http_request_duration_seconds',
       help: 'Time from the request to the end of its answer, by route class, method and status class.',
       labelNames: ['route', 'method', 'status_class'],
       buckets: LATENCY_BUCKETS,
       registers,
     });
-    this.#upstreamSeconds = new BoundHistogram({
+    this.#upstreamSeconds = new Histogram({
       name: 'gatehouse_upstream_duration_seconds',
       help: 'Time from calling an API upstream to its response headers, by route.',
       labelNames: ['route'],
@@ -269,7 +265,7 @@ export class PrometheusMetrics implements Metrics {
       labelNames: ['reason'],
       registers,
     });
-    this.#storeSeconds = new BoundHistogram({
+    this.#storeSeconds = new Histogram({
       name: 'gatehouse_store_operation_duration_seconds',
       help: 'Time of session and key-value store operations by store and operation.',
       labelNames: ['store', 'operation'],
