@@ -25,7 +25,7 @@
  * apart as the cold figure. Figures are medians over the rounds; compare ratios within one run,
  * never runs on a busy machine with each other.
  *
- *   pnpm bench [-- --rounds 3 --duration 5 --connections 32 --logins 30 --login-warmup 200 --workers 1]
+ *   pnpm bench [-- --rounds 3 --duration 5 --connections 32 --logins 30 --login-warmup 300 --workers 1]
  *   pnpm bench -- --arrivals poisson           # the latency probe with Poisson arrivals
  *   pnpm bench -- --autocannon-rate-probe      # + the former probe (autocannon overallRate), to compare
  *   pnpm bench --profile            # also writes a CPU profile of Gatehouse and summarises it
@@ -78,7 +78,7 @@ const { values } = parseArgs({
      * Sign-ins before the measured ones, not counted in the steady-state figure (their own
      * figure is printed as the cold one): V8 compiles and optimises the sign-in code meanwhile.
      */
-    'login-warmup': { type: 'string', default: '200' },
+    'login-warmup': { type: 'string', default: '300' },
     /** Arrivals of the latency probe: a constant interval, or Poisson (the same mean rate). */
     arrivals: { type: 'string', default: 'constant' },
     /**
@@ -676,14 +676,32 @@ interface SignInFigures {
   perSecond: number;
   cpuMsPerLogin: number | undefined;
 }
+/** Sign-ins per progress line (CPU per sign-in of each batch: how fast V8 warms up). */
+const LOGIN_BATCH = 50;
 async function timedLogins(
+  name: Name,
   child: ChildProcess,
   once: (http: CookieFetch) => Promise<unknown>,
   count: number,
+  first = 1,
 ): Promise<SignInFigures> {
   const cpuBefore = cpuMicros(child.pid);
   const started = performance.now();
-  for (let i = 0; i < count; i += 1) await once(createCookieFetch());
+  let batchCpu = cpuBefore;
+  for (let i = 0; i < count; i += 1) {
+    await once(createCookieFetch());
+    if ((i + 1) % LOGIN_BATCH === 0 && count > LOGIN_BATCH) {
+      const cpu = cpuMicros(child.pid);
+      if (cpu !== undefined && batchCpu !== undefined) {
+        const to = first + i;
+        log(
+          `  sign-ins ${name} ${to - LOGIN_BATCH + 1}–${to}: ` +
+            `${fmt((cpu - batchCpu) / 1000 / LOGIN_BATCH, 2)} CPU ms each`,
+        );
+      }
+      batchCpu = cpu;
+    }
+  }
   const seconds = (performance.now() - started) / 1000;
   const cpuAfter = cpuMicros(child.pid);
   return {
@@ -700,9 +718,9 @@ async function logins(
   child: ChildProcess,
   once: (http: CookieFetch) => Promise<unknown>,
 ): Promise<SignInFigures & { cold: SignInFigures }> {
-  const cold = await timedLogins(child, once, loginWarmup);
+  const cold = await timedLogins(name, child, once, loginWarmup);
   if (child === ghChild) signInWindow.from = process.hrtime.bigint() / 1000n;
-  const steady = await timedLogins(child, once, loginCount);
+  const steady = await timedLogins(name, child, once, loginCount, loginWarmup + 1);
   if (child === ghChild) signInWindow.to = process.hrtime.bigint() / 1000n;
   log(
     `  sign-ins ${name}: first ${cold.count} ${fmt(cold.cpuMsPerLogin, 2)} CPU ms each, ` +
