@@ -190,6 +190,7 @@ async function run(config: PacedConfig): Promise<PacedResult> {
     pacer.once('exit', () => resolve());
     pacer.once('error', reject);
   });
+  if (next < offsets.length) throw new Error(`pacer stopped after ${next} of ${offsets.length}`);
   await Promise.all(pending);
   await pool.close();
 
