@@ -15,8 +15,9 @@ const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-smoke-'));
 
 interface Figures {
   throughput: Record<'get' | 'post', Record<string, { rps: number; failures: number }>>;
-  lowLoad: Record<string, unknown>;
-  signIns: Record<string, { perSecond: number }>;
+  lowLoad: Record<string, { p50Ms: number; p90Ms: number; p99Ms: number; ok: number } | number>;
+  latencyProbe: { latencyFrom: string };
+  signIns: Record<string, { perSecond: number; count: number; cold: { count: number } }>;
   redisPerCall: Array<{ commands: number; writes: number; counts: Record<string, number> }>;
   checks: Array<{ name: string; ok: boolean }>;
 }
@@ -33,7 +34,7 @@ describe('pnpm bench (smoke)', () => {
       [
         'scripts/bench-proxy.ts',
         ...['--rounds', '1', '--duration', '0.3', '--warmup', '0.2'],
-        ...['--connections', '2', '--logins', '1', '--json', json],
+        ...['--connections', '2', '--logins', '1', '--login-warmup', '1', '--json', json],
       ],
       { cwd: root, timeout: 200_000, maxBuffer: 10 * 1024 * 1024 },
     );
@@ -59,8 +60,23 @@ describe('pnpm bench (smoke)', () => {
       }
     }
     expect(Object.keys(figures.lowLoad).sort()).toEqual(['direct', 'rate', ...CONTENDERS].sort());
-    expect(figures.signIns.gatehouse?.perSecond).toBeGreaterThan(0);
-    expect(figures.signIns['express-oidc']?.perSecond).toBeGreaterThan(0);
+    // The paced latency probe answered every contender, from the intended send times.
+    expect(figures.latencyProbe.latencyFrom).toBe('intended send time');
+    for (const name of ['direct', ...CONTENDERS]) {
+      const row = figures.lowLoad[name];
+      if (typeof row !== 'object') throw new Error(`no latency figures for ${name}`);
+      expect(row.ok).toBeGreaterThan(0);
+      expect(row.p50Ms).toBeGreaterThan(0);
+      expect(row.p90Ms).toBeGreaterThanOrEqual(row.p50Ms);
+      expect(row.p99Ms).toBeGreaterThanOrEqual(row.p90Ms);
+    }
+    expect(stdout).toContain('latency from the intended send time');
+    // Warm-up sign-ins (the cold figure), then the measured ones, for both contenders.
+    for (const name of ['gatehouse', 'express-oidc']) {
+      expect(figures.signIns[name]?.perSecond).toBeGreaterThan(0);
+      expect(figures.signIns[name]?.count).toBe(1);
+      expect(figures.signIns[name]?.cold.count).toBe(1);
+    }
     // The proxied call's store traffic: GETs only, one per call.
     for (const round of figures.redisPerCall) {
       expect(Object.keys(round.counts)).toEqual(['get']);
