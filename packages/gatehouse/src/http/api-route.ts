@@ -197,9 +197,8 @@ export function apiRequestHandler(
       const record = slideDue(ctx, session.record)
         ? await slideSessionIfDue(ctx, session.sid, session.record)
         : session.record;
-      const token =
-        openedUpstreamToken(ctx, session.sid, route, record) ??
-        (await upstreamToken(ctx, session.sid, route, record));
+      const pending = upstreamToken(ctx, session.sid, route, record);
+      const token = typeof pending === 'string' ? pending : await pending;
       if (route.tokenMode !== 'gatehouse' && isDpopBound(record)) {
         // RFC 9449 §7.1: the bound token with a fresh proof of this very call (`htu` without
         // query and fragment; upstreamToken refused routes that do not accept DPoP).
@@ -273,14 +272,16 @@ function clientAddress(
  * Gatehouse-signed token for the route's audience: no IdP round trip and no store access.
  * Gateway mode (`authz-route.ts`) hands out the same tokens. A DPoP-bound token is handed out
  * only for a route that accepts DPoP (`dpop: true`), whose caller adds the proof; elsewhere it
- * would go out as a Bearer token, so the call is refused (403 `dpop_not_accepted`).
+ * would go out as a Bearer token, so the call is refused (403 `dpop_not_accepted`). A token
+ * already opened in this process and not due for a refresh comes back as it is, not in a promise
+ * (the proxied call's steady state takes no asynchronous step for it).
  */
-export async function upstreamToken(
+export function upstreamToken(
   ctx: UpstreamTokenDeps,
   sid: string,
   route: RouteConfig,
   record: SessionRecord,
-): Promise<string> {
+): string | Promise<string> {
   if (route.tokenMode !== 'gatehouse') {
     if (!route.dpop) refuseDpopBound(record);
     return ctx.refresher.accessToken(sid, record, route.resource);
@@ -293,22 +294,6 @@ export async function upstreamToken(
     audience: route.audience,
     lifetimeSeconds: route.tokenLifetimeSeconds,
   });
-}
-
-/**
- * {@link upstreamToken} when it is at hand without an asynchronous step: the IdP's access token
- * already opened in this process and not due for a refresh. Undefined otherwise (and for
- * `gatehouse` routes): then call {@link upstreamToken}.
- */
-function openedUpstreamToken(
-  ctx: UpstreamTokenDeps,
-  sid: string,
-  route: RouteConfig,
-  record: SessionRecord,
-): string | undefined {
-  if (route.tokenMode === 'gatehouse') return undefined;
-  if (!route.dpop) refuseDpopBound(record);
-  return ctx.refresher.openedAccessToken(sid, record, route.resource);
 }
 
 /** A session whose IdP tokens are DPoP-bound never has them sent as Bearer tokens. */

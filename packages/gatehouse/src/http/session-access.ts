@@ -196,8 +196,8 @@ export async function slideSessionIfDue(
   sid: string,
   record: SessionRecord,
 ): Promise<SessionRecord> {
+  if (!slideDue(ctx, record)) return record;
   const now = ctx.clock();
-  if (now - record.lastSeenAtMs < ctx.sessions.slideIntervalMs(record)) return record;
   const updated = await ctx.sessions.tryUpdate(sid, (current) => ({
     ...current,
     lastSeenAtMs: now,

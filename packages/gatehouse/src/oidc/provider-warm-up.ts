@@ -140,18 +140,6 @@ export class ProviderWarmUp {
       );
       return false;
     }
-    try {
-      // What each sign-in does first with it (pure: nothing is sent or stored).
-      client.buildAuthorizationUrl(configuration, {
-        scope: 'openid',
-        state: client.randomState(),
-        nonce: client.randomNonce(),
-        code_challenge: await client.calculatePKCECodeChallenge(client.randomPKCECodeVerifier()),
-        code_challenge_method: 'S256',
-      });
-    } catch {
-      // A provider whose metadata cannot make one fails its sign-ins with the same error.
-    }
     const { jwks_uri: jwksUri } = configuration.serverMetadata();
     // A provider without a key set: its ID tokens cannot be checked by signature at all, which
     // the sign-in refuses; nothing to fetch ahead.

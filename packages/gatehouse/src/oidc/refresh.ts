@@ -124,24 +124,22 @@ export class TokenRefresher {
   }
 
   /**
-   * The session's access token (as {@link accessToken}) when it needs no refresh and was opened
-   * before in this process, without an asynchronous step; undefined otherwise (then call
-   * {@link accessToken}).
-   */
-  openedAccessToken(sid: string, stored: SessionRecord, resource?: string): string | undefined {
-    const record = this.#options.sessions.current(sid, stored);
-    if (this.needsRefresh(record, resource)) return undefined;
-    const sealed = resource ? record.resourceTokens?.[resource]?.token : record.tokens;
-    return sealed === undefined ? undefined : this.#opened.get(sealed);
-  }
-
-  /**
    * The session's current access token — the default one, or the one for `resource` (RFC 8707)
    * — refreshing first when it expires within the skew.
    */
-  async accessToken(sid: string, stored: SessionRecord, resource?: string): Promise<string> {
+  accessToken(sid: string, stored: SessionRecord, resource?: string): string | Promise<string> {
     // A refresh of this process whose write has not reached the store yet is the truth.
     const record = this.#options.sessions.current(sid, stored);
+    if (!this.needsRefresh(record, resource)) {
+      // Opened before in this process (the proxied call's steady state): no asynchronous step.
+      const sealed = resource ? record.resourceTokens?.[resource]?.token : record.tokens;
+      const opened = sealed === undefined ? undefined : this.#opened.get(sealed);
+      if (opened !== undefined) return opened;
+    }
+    return this.#accessToken(sid, record, resource);
+  }
+
+  async #accessToken(sid: string, record: SessionRecord, resource?: string): Promise<string> {
     const fresh = this.needsRefresh(record, resource)
       ? await this.refreshIfExpiring(sid, resource)
       : record;
