@@ -49,6 +49,8 @@ const stack = await startStack({
   redis,
   instances: 1,
   devIdp: { controlApi: true },
+  // Apart from Gatehouse, as a real IdP is: neither waits on the other's event loop.
+  devIdpProcess: true,
   // The tenant admin of `lab` signs in through the globex realm's client.
   extraCallbacks: [{ realm: '/globex', tenant: GLEWLWYD_TENANT, provider: 'dev' }],
   staticDir: resolve(import.meta.dirname, '../apps/web/dist'),

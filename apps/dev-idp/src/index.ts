@@ -7,3 +7,4 @@ export { completeDevIdpLogin } from './testing.ts';
 export type { FetchWithCookies } from './testing.ts';
 export { PERSONALITY_PATHS, realmIssuer } from './personalities.ts';
 export { PERSONALITIES, type Personality } from './realms.ts';
+export { startDevIdpProcess, type DevIdpProcess } from './process.ts';

@@ -18,6 +18,8 @@ const publicUrl = `http://localhost:${vitePort}`;
 const stack = await startStack({
   publicUrl,
   devIdp: { controlApi: true },
+  // Apart from Gatehouse, as a real IdP is: neither waits on the other's event loop.
+  devIdpProcess: true,
   configure: (input) => ({ ...input, testControls: true }),
 });
 

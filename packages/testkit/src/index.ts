@@ -8,7 +8,13 @@ export {
   type SentinelTopology,
 } from './redis-topologies.ts';
 export { createCookieFetch, type CookieFetch } from './cookie-fetch.ts';
-export { startStack, type Stack, type StackOptions, type RunningGatehouse } from './stack.ts';
+export {
+  startStack,
+  type Stack,
+  type StackOptions,
+  type ProcessStackOptions,
+  type RunningGatehouse,
+} from './stack.ts';
 export { signIn } from './sign-in.ts';
 export { inspectSession, callIdpAsClient, type InspectedSession } from './inspect.ts';
 export {

@@ -12,7 +12,9 @@ import {
   DEMO_API_RESOURCE,
   defaultRealms,
   startDevIdp,
+  startDevIdpProcess,
   type DevIdpOptions,
+  type DevIdpProcess,
   type DevIdpRealm,
   type RunningDevIdp,
 } from '@gatehouse/dev-idp';
@@ -79,8 +81,23 @@ export interface RunningGatehouse {
   metricsOrigin?: string;
 }
 
-export interface Stack {
-  idp: RunningDevIdp;
+/** `startStack`'s options for a dev IdP in a process of its own. */
+export interface ProcessStackOptions extends StackOptions {
+  /**
+   * Run the dev IdP in a Node process of its own (as a real IdP runs apart from Gatehouse)
+   * instead of in this one: its work then never waits on Gatehouse's event loop, nor Gatehouse's
+   * on its. `stack.idp` is then a `DevIdpProcess`, whose counters and delay go over the control
+   * API (`devIdp: { controlApi: true }`). The vitest suites keep the in-process IdP, whose
+   * counters they read synchronously.
+   */
+  devIdpProcess: true;
+}
+
+/** What the stack uses of the dev IdP, in this process or in its own. */
+type DevIdp = RunningDevIdp | DevIdpProcess;
+
+export interface Stack<Idp extends DevIdp = RunningDevIdp> {
+  idp: Idp;
   api: { origin: string; close(): Promise<void> };
   gatehouses: RunningGatehouse[];
   /** The first instance's origin. */
@@ -95,7 +112,11 @@ const TEST_ENCRYPTION_KEYS = 'test1:' + Buffer.alloc(32, 7).toString('base64url'
  * Starts the whole stack in-process on free ports: the dev IdP (realms acme and /globex), the
  * demo API trusting it, and N Gatehouse instances in development mode wired to both.
  */
-export async function startStack(options: StackOptions = {}): Promise<Stack> {
+export async function startStack(options: ProcessStackOptions): Promise<Stack<DevIdpProcess>>;
+export async function startStack(options?: StackOptions): Promise<Stack>;
+export async function startStack(
+  options: StackOptions & { devIdpProcess?: true } = {},
+): Promise<Stack<DevIdp>> {
   const count = options.instances ?? 1;
   const ports = await Promise.all(Array.from({ length: count }, () => freePort()));
   const origins = ports.map((port) => `http://localhost:${port}`);
@@ -106,11 +127,14 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   );
 
   const extraRealms = options.extraRealms?.(publicOrigins) ?? [];
-  const idp = await startDevIdp({
+  const idpOptions: DevIdpOptions = {
     ...options.devIdp,
     port: 0,
     realms: [...realmsFor(publicOrigins, options.extraCallbacks ?? []), ...extraRealms],
-  });
+  };
+  const idp: DevIdp = options.devIdpProcess
+    ? await startDevIdpProcess(idpOptions)
+    : await startDevIdp(idpOptions);
   const api = await startDemoApi({
     port: 0,
     trustedIssuers: [
