@@ -170,9 +170,9 @@ export const test = base.extend<TestFixtures & GatehouseOptions, WorkerFixtures>
   gatehouseSessionReuse: ['test', { option: true }],
 
   // Chromium starts its cookie store on the first use of any context's cookies (~200 ms on a
-  // busy 2-core machine: browser start-up, which a test's first navigation pays when nothing
-  // used cookies before). Finished here, as part of the launch, so that a worker's first
-  // sign-in is not charged with it when it hands its cookies over.
+  // busy 2-core machine: browser start-up, part of which a test's first navigation pays when
+  // nothing used cookies before). Finished here, as part of the launch, so that a worker's
+  // first sign-in is not charged with it when it hands its cookies over.
   browser: [
     async ({ browser }, use) => {
       const context = await browser.newContext();
