@@ -1,3 +1,8 @@
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
 import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -107,4 +112,29 @@ describe('the dev IdP in a process of its own', () => {
     await second.close();
     await expect(fetch(`${second.origin}/.well-known/openid-configuration`)).rejects.toThrow();
   });
+
+  it('stops by itself when the process that started it is killed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'dev-idp-orphan-'));
+    try {
+      const script = join(dir, 'parent.ts');
+      const processModule = new URL('../src/process.ts', import.meta.url).href;
+      await writeFile(
+        script,
+        `import { startDevIdpProcess } from ${JSON.stringify(processModule)};\n` +
+          'const idp = await startDevIdpProcess({ warmUp: false });\n' +
+          'process.stdout.write(`${idp.pid}\\n`);\n' +
+          'setInterval(() => undefined, 1000);\n',
+      );
+      const parent = spawn(process.execPath, [script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const pid = await new Promise<number>((resolve, reject) => {
+        parent.once('exit', (code) => reject(new Error(`parent exited early (${code})`)));
+        createInterface({ input: parent.stdout }).once('line', (line) => resolve(Number(line)));
+      });
+      expect(alive(pid)).toBe(true);
+      parent.kill('SIGKILL');
+      await expect.poll(() => alive(pid), { timeout: 20_000, interval: 100 }).toBe(false);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });
