@@ -289,13 +289,28 @@ describe('finishCallback: what it leaves alone', () => {
     expect(events).toEqual([]);
   });
 
-  it('a store failure while indexing saves no session and fails the callback (no sign-in counted)', async () => {
+  it('a store failure while indexing fails the callback (no sign-in counted)', async () => {
     const { events, deps, begin, finish } = setUp();
     deps.sessions.indexSession = async () => {
       events.push('index');
       throw new Error('store down');
     };
     await expect(finish(await begin())).rejects.toThrow('store down');
-    expect(events).toEqual(['renew', 'index']);
+    // The indexes and the session went out together, indexes first (one round trip); the
+    // callback fails, so the adapter sets no cookie: no browser holds the session.
+    expect(events).toEqual(['renew', 'index', 'save']);
+  });
+
+  it('a store failure while saving fails the callback (no sign-in counted)', async () => {
+    const { events, deps, begin, finish, session } = setUp();
+    session.save = async () => {
+      events.push('save');
+      throw new Error('store down');
+    };
+    deps.sessions.indexSession = async () => {
+      events.push('index');
+    };
+    await expect(finish(await begin())).rejects.toThrow('store down');
+    expect(events).toEqual(['renew', 'index', 'save']);
   });
 });

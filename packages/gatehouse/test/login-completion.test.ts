@@ -7,6 +7,7 @@ import {
   LOGIN_TRANSACTION_TTL_MS,
   beginLogin,
   completeLogin,
+  pkceChallenge,
   type LoginDeps,
 } from '../src/oidc/login.ts';
 import type { ResolvedProvider } from '../src/oidc/provider-clients.ts';
@@ -229,6 +230,12 @@ describe('completeLogin', () => {
     // The verifier is the one whose S256 challenge went to the IdP.
     expect(await client.calculatePKCECodeChallenge(grant?.checks.pkceCodeVerifier ?? '')).toBe(
       url.searchParams.get('code_challenge'),
+    );
+  });
+
+  it("computes the PKCE challenge as RFC 7636's example does (appendix B)", () => {
+    expect(pkceChallenge('dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk')).toBe(
+      'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
     );
   });
 

@@ -169,6 +169,11 @@ describe('rate limits (real Redis)', () => {
     const refused = await callback();
     expect(refused.status).toBe(429);
     expect(((await refused.json()) as { code: string }).code).toBe('rate_limited');
+    // The refusal is the answer even to a callback that would have failed otherwise.
+    const malformed = await fetch(`${one()}/bff/callback/acme/dev?state=a&state=b`, {
+      headers: ip,
+    });
+    expect(malformed.status).toBe(429);
     // Another address still gets the ordinary answer.
     const other = await fetch(`${one()}/bff/callback/acme/dev?code=x&state=forged`, {
       headers: from('192.0.2.45'),

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { CompactEncrypt, compactDecrypt } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { RetiredKeyError, Vault } from '../src/session/vault.ts';
+import { RetiredKeyError, SealedValueError, Vault } from '../src/session/vault.ts';
 
 const key = (kid: string) => ({ kid, key: randomBytes(32).toString('base64url') });
 
@@ -66,5 +67,85 @@ describe('Vault (tokens at rest)', () => {
     expect(
       () => new Vault([{ kid: 'short', key: randomBytes(16).toString('base64url') }]),
     ).toThrow();
+  });
+
+  describe('the format: compact JWE (dir, A256GCM) as jose writes and reads it', () => {
+    const bytes = (k: { key: string }) => Buffer.from(k.key, 'base64url');
+    const joseSeal = (value: unknown, header: Record<string, unknown>, k = k1) =>
+      new CompactEncrypt(new TextEncoder().encode(JSON.stringify(value)))
+        .setProtectedHeader(header as { alg: string; enc: string })
+        .encrypt(bytes(k));
+
+    it('opens what jose sealed (values stored before this vault, or by older instances)', async () => {
+      const sealed = await joseSeal(secret, { alg: 'dir', enc: 'A256GCM', kid: 'k1' });
+      expect(await new Vault([k2, k1]).open(sealed)).toEqual(secret);
+      expect(new Vault([k1]).sealedWithCurrentKey(sealed)).toBe(true);
+      expect(new Vault([k2, k1]).sealedWithCurrentKey(sealed)).toBe(false);
+    });
+
+    it('seals what jose opens, with the same protected header jose wrote', async () => {
+      const vault = new Vault([k1]);
+      const sealed = await vault.seal({ ...secret, text: 'päßwörd ✓' });
+      const { plaintext, protectedHeader } = await compactDecrypt(sealed, bytes(k1), {
+        keyManagementAlgorithms: ['dir'],
+        contentEncryptionAlgorithms: ['A256GCM'],
+      });
+      expect(JSON.parse(new TextDecoder().decode(plaintext))).toEqual({
+        ...secret,
+        text: 'päßwörd ✓',
+      });
+      expect(protectedHeader).toEqual({ alg: 'dir', enc: 'A256GCM', kid: 'k1' });
+      const joseHeader = (await joseSeal(secret, { alg: 'dir', enc: 'A256GCM', kid: 'k1' })).split(
+        '.',
+      )[0];
+      expect(sealed.split('.')[0]).toBe(joseHeader);
+      expect(sealed.split('.')[1]).toBe('');
+      // A fresh IV each time: the same value never seals the same way twice.
+      expect(await vault.seal(secret)).not.toBe(await vault.seal(secret));
+    });
+
+    it('refuses other algorithms and header members (zip, crit) even under a known key', async () => {
+      const headers = [
+        { alg: 'dir', enc: 'A128GCM', kid: 'k1' },
+        { alg: 'A256KW', enc: 'A256GCM', kid: 'k1' },
+        { alg: 'dir', enc: 'A256GCM', kid: 'k1', zip: 'DEF' },
+        { alg: 'dir', enc: 'A256GCM', kid: 'k1', crit: ['exp'], exp: 1 },
+      ];
+      const vault = new Vault([k1]);
+      for (const header of headers) {
+        const encoded = Buffer.from(JSON.stringify(header)).toString('base64url');
+        const rest = (await vault.seal(secret)).split('.').slice(1).join('.');
+        await expect(vault.open(`${encoded}.${rest}`)).rejects.toBeInstanceOf(SealedValueError);
+      }
+      const noKid = await joseSeal(secret, { alg: 'dir', enc: 'A256GCM' });
+      await expect(vault.open(noKid)).rejects.toBeInstanceOf(RetiredKeyError);
+    });
+
+    it('refuses a truncated tag, a short IV, an encrypted key, a swapped header and junk', async () => {
+      const vault = new Vault([k1, k2]);
+      const sealed = await vault.seal(secret);
+      const [header = '', , iv = '', ciphertext = '', tag = ''] = sealed.split('.');
+      const tag12 = Buffer.from(tag, 'base64url').subarray(0, 12).toString('base64url');
+      const iv8 = Buffer.from(iv, 'base64url').subarray(0, 8).toString('base64url');
+      const otherHeader = (await new Vault([k2]).seal(secret)).split('.')[0] ?? '';
+      const forged = [
+        `${header}..${iv}.${ciphertext}.${tag12}`,
+        `${header}..${iv}.${ciphertext}.`,
+        `${header}..${iv8}.${ciphertext}.${tag}`,
+        `${header}.AAAA.${iv}.${ciphertext}.${tag}`,
+        `${otherHeader}..${iv}.${ciphertext}.${tag}`,
+        `${header}..${iv}.${ciphertext}.${tag}.`,
+        `${header}..${iv}.${ciphertext}!.${tag}`,
+        `${header}..${iv}.${ciphertext}`,
+        `bm90IGpzb24..${iv}.${ciphertext}.${tag}`,
+        `WzFd..${iv}.${ciphertext}.${tag}`,
+        '....',
+      ];
+      for (const value of forged) {
+        await expect(vault.open(value), value).rejects.toBeInstanceOf(SealedValueError);
+      }
+      await expect(vault.open(42 as unknown as string)).rejects.toBeInstanceOf(SealedValueError);
+      expect(await vault.open(sealed)).toEqual(secret);
+    });
   });
 });

@@ -98,12 +98,10 @@ export async function finishCallback(
   const claims = login.claims;
   const timeouts = await sessionTimeouts(deps, tenant);
   const agent = deviceInfo(request.userAgent);
-  // Sealed at once: each seal is a WebCrypto job on libuv's pool.
-  const [sealedClaims, sealedTokens, sealedDpopKey] = await Promise.all([
-    deps.vault.seal(filterClaims({ ...claims, sub: String(claims.sub) })),
-    deps.vault.seal(login.tokens),
-    login.dpopKey ? deps.vault.seal(login.dpopKey) : undefined,
-  ]);
+  // Sealed synchronously (node:crypto's AES-GCM, no job on libuv's pool).
+  const sealedClaims = deps.vault.sealNow(filterClaims({ ...claims, sub: String(claims.sub) }));
+  const sealedTokens = deps.vault.sealNow(login.tokens);
+  const sealedDpopKey = login.dpopKey ? deps.vault.sealNow(login.dpopKey) : undefined;
   const record: SessionRecord = {
     v: 2,
     tenant,
@@ -130,10 +128,12 @@ export async function finishCallback(
   };
   // Never adopt a pre-login session id: a fresh one for the signed-in session.
   const sid = await session.renew(record, timeouts.absoluteTimeoutSeconds * 1000);
-  // Index first: a session that exists is always findable by back-channel logout and admins
-  // (a leftover index entry of a session that was never saved is pruned when listed).
-  await deps.sessions.indexSession(sid, record);
-  await session.save();
+  // The indexes and the session leave together, the indexes first: one round trip to Redis
+  // (auto-pipelined), which runs them in that order, so a session that exists is findable by
+  // back-channel logout and admins. A leftover index entry of a session that was never saved is
+  // pruned when listed; a session saved while an index write failed is answered with a 503 and
+  // no cookie, so no browser ever holds it.
+  await Promise.all([deps.sessions.indexSession(sid, record), session.save()]);
   deps.metrics.loginSucceeded(tenant, provider);
   deps.metrics.sessionCreated(tenant);
   return { kind: 'signed-in', record, returnTo: login.transaction.returnTo };

@@ -3,7 +3,7 @@
  * authorization request (PAR or not, DPoP or not) to the verified token set; its transaction
  * type and binding are shared by both ends. What completes the session is in callback.ts.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { sameSecret, sha256 } from '../digest.ts';
 import * as client from 'openid-client';
 import { GatehouseError, problem } from '../errors.ts';
@@ -94,13 +94,13 @@ export async function beginLogin(
     ...(dpop ? { dpopKey: dpop.jwk } : {}),
     ...(request.testBy === undefined ? {} : { testBy: request.testBy }),
   };
-  // The two seals and the PKCE challenge (WebCrypto jobs on libuv's pool) run at once, and both
-  // writes leave together: one round trip to Redis (auto-pipelined), not two.
-  const [sealedTransaction, sealedNote, codeChallenge] = await Promise.all([
-    deps.vault.seal(transaction),
-    sealLoginAttempt(deps, { returnTo: request.returnTo, startedAt: deps.clock() }),
-    client.calculatePKCECodeChallenge(codeVerifier),
-  ]);
+  // Both seals are synchronous (node:crypto, no job on libuv's pool), and both writes leave
+  // together: one round trip to Redis (auto-pipelined), not two.
+  const sealedTransaction = deps.vault.sealNow(transaction);
+  const sealedNote = sealLoginAttempt(deps, {
+    returnTo: request.returnTo,
+    startedAt: deps.clock(),
+  });
   await Promise.all([
     deps.transactions.put(`tx:${state}`, sealedTransaction, LOGIN_TRANSACTION_TTL_MS),
     noteLoginAttempt(deps, state, sealedNote),
@@ -121,7 +121,7 @@ export async function beginLogin(
     scope: resolved.provider.scopes.join(' '),
     state,
     nonce,
-    code_challenge: codeChallenge,
+    code_challenge: pkceChallenge(codeVerifier),
     code_challenge_method: 'S256',
     // RFC 9449 §10: the code can only be redeemed with a proof signed by this session's key.
     ...(dpop ? { dpop_jkt: await calculateJwkThumbprint(dpop.jwk) } : {}),
@@ -129,7 +129,7 @@ export async function beginLogin(
   // RFC 8707: ask up front for every API the tenant's routes name, so that refreshes can later
   // narrow a token to one of them.
   for (const resource of request.resources ?? []) parameters.append('resource', resource);
-  if (!usesPar(resolved.provider.par, configuration.serverMetadata())) {
+  if (!usesPar(resolved.provider.par, parMetadata(configuration))) {
     return client.buildAuthorizationUrl(configuration, parameters);
   }
   // RFC 9126: the parameters go to the OP's PAR endpoint (client authenticated); the browser
@@ -139,6 +139,35 @@ export async function beginLogin(
   } catch (error) {
     throw loginError(error);
   }
+}
+
+/**
+ * The PKCE `S256` challenge of a verifier: BASE64URL(SHA256(ASCII(code_verifier))), RFC 7636
+ * §4.2, with node:crypto's synchronous SHA-256 (openid-client's helper runs WebCrypto's
+ * `digest`, a job on libuv's pool, for these 43 bytes).
+ */
+export function pkceChallenge(codeVerifier: string): string {
+  return createHash('sha256').update(codeVerifier, 'ascii').digest('base64url');
+}
+
+/**
+ * What {@link usesPar} reads of a configuration's server metadata, once per configuration
+ * (openid-client's `serverMetadata()` answers a deep copy of the whole document each call).
+ */
+const parEndpoints = new WeakMap<
+  client.Configuration,
+  Pick<client.ServerMetadata, 'pushed_authorization_request_endpoint'>
+>();
+function parMetadata(
+  configuration: client.Configuration,
+): Pick<client.ServerMetadata, 'pushed_authorization_request_endpoint'> {
+  let metadata = parEndpoints.get(configuration);
+  if (!metadata) {
+    const endpoint = configuration.serverMetadata().pushed_authorization_request_endpoint;
+    metadata = endpoint === undefined ? {} : { pushed_authorization_request_endpoint: endpoint };
+    parEndpoints.set(configuration, metadata);
+  }
+  return metadata;
 }
 
 /**
@@ -189,9 +218,12 @@ export async function completeLogin(
   const sealed = state ? await deps.transactions.take(`tx:${state}`) : undefined;
   if (!sealed) throw await missingTransaction(deps, state, LOGIN_TRANSACTION_TTL_MS);
   // Sealed under a key retired since (a rotation mid-login): as if it had expired.
-  const transaction = await deps.vault.open<LoginTransaction>(sealed).catch((error: unknown) => {
+  let transaction: LoginTransaction;
+  try {
+    transaction = deps.vault.openNow<LoginTransaction>(sealed);
+  } catch (error) {
     throw error instanceof RetiredKeyError ? problem('login_transaction_invalid') : error;
-  });
+  }
 
   if (!request.binding || !sameSecret(hashBinding(request.binding), transaction.binding)) {
     throw problem('login_transaction_invalid', {
