@@ -98,10 +98,11 @@ export async function finishCallback(
   const claims = login.claims;
   const timeouts = await sessionTimeouts(deps, tenant);
   const agent = deviceInfo(request.userAgent);
-  // Sealed synchronously (node:crypto's AES-GCM, no job on libuv's pool).
-  const sealedClaims = deps.vault.sealNow(filterClaims({ ...claims, sub: String(claims.sub) }));
-  const sealedTokens = deps.vault.sealNow(login.tokens);
-  const sealedDpopKey = login.dpopKey ? deps.vault.sealNow(login.dpopKey) : undefined;
+  const [sealedClaims, sealedTokens, sealedDpopKey] = await Promise.all([
+    deps.vault.seal(filterClaims({ ...claims, sub: String(claims.sub) })),
+    deps.vault.seal(login.tokens),
+    login.dpopKey ? deps.vault.seal(login.dpopKey) : undefined,
+  ]);
   const record: SessionRecord = {
     v: 2,
     tenant,

@@ -25,8 +25,11 @@ interface NoteDeps {
 }
 
 /** The note, sealed (apart from its write, so that a login can seal everything at once). */
-export function sealLoginAttempt(deps: Pick<NoteDeps, 'vault'>, attempt: LoginAttempt): string {
-  return deps.vault.sealNow(attempt);
+export function sealLoginAttempt(
+  deps: Pick<NoteDeps, 'vault'>,
+  attempt: LoginAttempt,
+): Promise<string> {
+  return deps.vault.seal(attempt);
 }
 
 /** Keeps the sealed note of the login that sent `state`. */

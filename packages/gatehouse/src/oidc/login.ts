@@ -94,13 +94,11 @@ export async function beginLogin(
     ...(dpop ? { dpopKey: dpop.jwk } : {}),
     ...(request.testBy === undefined ? {} : { testBy: request.testBy }),
   };
-  // Both seals are synchronous (node:crypto, no job on libuv's pool), and both writes leave
-  // together: one round trip to Redis (auto-pipelined), not two.
-  const sealedTransaction = deps.vault.sealNow(transaction);
-  const sealedNote = sealLoginAttempt(deps, {
-    returnTo: request.returnTo,
-    startedAt: deps.clock(),
-  });
+  // Both writes leave together: one round trip to Redis (auto-pipelined), not two.
+  const [sealedTransaction, sealedNote] = await Promise.all([
+    deps.vault.seal(transaction),
+    sealLoginAttempt(deps, { returnTo: request.returnTo, startedAt: deps.clock() }),
+  ]);
   await Promise.all([
     deps.transactions.put(`tx:${state}`, sealedTransaction, LOGIN_TRANSACTION_TTL_MS),
     noteLoginAttempt(deps, state, sealedNote),
@@ -220,7 +218,7 @@ export async function completeLogin(
   // Sealed under a key retired since (a rotation mid-login): as if it had expired.
   let transaction: LoginTransaction;
   try {
-    transaction = deps.vault.openNow<LoginTransaction>(sealed);
+    transaction = await deps.vault.open<LoginTransaction>(sealed);
   } catch (error) {
     throw error instanceof RetiredKeyError ? problem('login_transaction_invalid') : error;
   }
