@@ -31,6 +31,7 @@
  *   pnpm bench --profile            # also writes a CPU profile of Gatehouse and summarises it
  *   pnpm bench -- --sign-ins-only --logins 100 --profile   # the sign-in phase alone, profiled
  *   pnpm bench -- --json out.json   # the figures as JSON too
+ *   pnpm bench -- --diagnose        # + per measured window: GC of the contender, CPU of the others
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -101,6 +102,12 @@ const { values } = parseArgs({
      */
     baseline: { type: 'string' },
     json: { type: 'string' },
+    /**
+     * Runs every Node contender with `--trace-gc-nvp` and prints, per measured window, its
+     * garbage collections (inside the window and since its previous one) and the CPU the other
+     * contenders and the upstream used meanwhile: what a window's CPU per request is made of.
+     */
+    diagnose: { type: 'boolean', default: false },
   },
 });
 const rounds = Number(values.rounds);
@@ -151,6 +158,8 @@ const PROXIES = ALL_PROXIES.filter((name) =>
     ? BASELINE_ROOT !== undefined
     : name === 'gatehouse' || !only || only.includes(name),
 );
+/** Node flags of every Node contender: GC tracing with `--diagnose`. */
+const NODE_FLAGS = values.diagnose ? ['--trace-gc-nvp'] : [];
 const LABELS: Record<Name, string> = {
   gatehouse: 'Gatehouse',
   baseline: `Gatehouse of ${BASELINE_ROOT ?? 'another checkout'}${baselineCommit()}`,
@@ -302,6 +311,7 @@ async function drive(
   const headers: Record<string, string> = { ...contender.headers };
   if (method === 'POST') headers['content-type'] = 'application/json';
   const latencies: number[] = [];
+  const diagnosis = values.diagnose && !rate ? startDiagnosis(contender) : undefined;
   const cpuBefore = cpuMicros(contender.child.pid);
   const systemBefore = cpuMicros(contender.child.pid, true);
   const started = performance.now();
@@ -329,6 +339,7 @@ async function drive(
   const elapsed = (performance.now() - started) / 1000;
   const cpuAfter = cpuMicros(contender.child.pid);
   const systemAfter = cpuMicros(contender.child.pid, true);
+  diagnosis?.(workload);
   const ok = latencies.length;
   latencies.sort((a, b) => a - b);
   const at = (p: number) => latencies[Math.min(ok - 1, Math.floor(p * ok))] ?? 0;
@@ -348,6 +359,79 @@ async function drive(
     p99: at(0.99),
     failures: result.non2xx + result.errors + result.timeouts,
     sent: result.requests.sent,
+  };
+}
+
+// --- --diagnose: what a measured window is made of ---------------------------------------
+
+/** Log file (the `--trace-gc-nvp` lines) of each Node contender. */
+const LOG_FILES: Partial<Record<Name, string>> = {
+  gatehouse: 'gatehouse.log',
+  baseline: 'base.log',
+  'express-oidc': 'express-oidc.log',
+  express: 'express.log',
+  raw: 'raw.log',
+};
+/** Where each contender's log stood at the end of its previous window. */
+const logSeen: Partial<Record<Name, number>> = {};
+/** Processes whose CPU in another contender's window is reported: the contenders, the upstream. */
+const watched: Partial<Record<Name | 'upstream', ChildProcess>> = {};
+
+type GcEvent = Record<string, string>;
+const gcEvents = (text: string): GcEvent[] =>
+  text
+    .split('\n')
+    .filter((line) => line.includes(' gc='))
+    .map((line) =>
+      Object.fromEntries(
+        [...line.matchAll(/ ([\w.]+)=(\S+)/g)].map((m): [string, string] => [
+          m[1] ?? '',
+          m[2] ?? '',
+        ]),
+      ),
+    );
+
+/**
+ * Starts the diagnosis of one window; the returned function prints it: the contender's
+ * scavenges (pause, bytes surviving and promoted to the old generation, the new space's size),
+ * its full collections, those it ran between its windows, and the CPU ms the other processes
+ * used during the window.
+ */
+function startDiagnosis(contender: Contender): ((workload: Workload) => void) | undefined {
+  const file = LOG_FILES[contender.name];
+  if (!file) return undefined;
+  const path = join(work, file);
+  const from = readFileSync(path).length;
+  const idle = gcEvents(
+    readFileSync(path)
+      .subarray(logSeen[contender.name] ?? from, from)
+      .toString(),
+  );
+  const othersBefore = Object.entries(watched).map(
+    ([name, child]) => [name, cpuMicros(child.pid) ?? 0] as const,
+  );
+  return (workload) => {
+    const written = readFileSync(path);
+    logSeen[contender.name] = written.length;
+    const events = gcEvents(written.subarray(from).toString());
+    const scavenges = events.filter((event) => event.gc === 's');
+    const full = events.filter((event) => event.gc !== 's');
+    const total = (list: GcEvent[], field: string) =>
+      list.reduce((sum, event) => sum + Number(event[field] ?? 0), 0);
+    const mb = (bytes: number) => (bytes / 1e6).toFixed(1);
+    const others = othersBefore
+      .filter(([name]) => name !== contender.name)
+      .map(
+        ([name, before]) =>
+          `${name} ${fmt(((cpuMicros(watched[name as Name]?.pid) ?? 0) - before) / 1000)}`,
+      );
+    log(
+      `    ${contender.name} ${workload}: ${scavenges.length} scavenges (${fmt(total(scavenges, 'pause'))} ms, ` +
+        `${mb(total(scavenges, 'new_space_survived'))} MB survived, ${mb(total(scavenges, 'promoted'))} MB promoted, ` +
+        `new space ${[...new Set(scavenges.map((event) => Number(event.new_space_capacity) / 2 ** 20))].join('/')} MiB), ` +
+        `${full.length} full (${fmt(total(full, 'pause'))} ms); ${idle.length} GCs since its previous window; ` +
+        `CPU ms of the others meanwhile: ${others.join(', ')}`,
+    );
   };
 }
 
@@ -452,7 +536,11 @@ const gatehouseEnv = (port: number, metricsPort: number) => ({
   GATEHOUSE_WORKERS: values.workers,
 });
 const ghChild = startNode(
-  [...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []), SERVER_MAIN],
+  [
+    ...NODE_FLAGS,
+    ...(values.profile ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []),
+    SERVER_MAIN,
+  ],
   gatehouseEnv(ghPort, ghMetricsPort),
   'gatehouse.log',
 );
@@ -460,14 +548,14 @@ const ghChild = startNode(
 // session signed in below is valid on both.
 const baseChild = BASELINE_ROOT
   ? startNode(
-      [join(BASELINE_ROOT, 'apps/server/src/main.ts')],
+      [...NODE_FLAGS, join(BASELINE_ROOT, 'apps/server/src/main.ts')],
       gatehouseEnv(basePort, baseMetricsPort),
       'base.log',
     )
   : undefined;
 const baseOrigin = `http://localhost:${basePort}`;
 const eocChild = startNode(
-  [join(BENCH, 'eoc-proxy.ts')],
+  [...NODE_FLAGS, join(BENCH, 'eoc-proxy.ts')],
   {
     PORT: String(eocPort),
     UPSTREAM: upstream,
@@ -512,7 +600,7 @@ const { accessToken } = await new Vault([{ kid: 'k1', key: encryptionKey }]).ope
 
 const plain = (kind: string, port: number) =>
   startNode(
-    [join(BENCH, 'plain-proxy.ts')],
+    [...NODE_FLAGS, join(BENCH, 'plain-proxy.ts')],
     { BENCH_KIND: kind, PORT: String(port), UPSTREAM: upstream, BENCH_TOKEN: accessToken },
     `${kind}.log`,
   );
@@ -521,6 +609,14 @@ const rawChild = plain('raw', rawPort);
 await waitForHttp(`http://127.0.0.1:${expressPort}/api/demo/me`, (s) => s === 200, expressChild);
 await waitForHttp(`http://127.0.0.1:${rawPort}/api/demo/me`, (s) => s === 200, rawChild);
 
+Object.assign(watched, {
+  gatehouse: ghChild,
+  ...(baseChild ? { baseline: baseChild } : {}),
+  'express-oidc': eocChild,
+  express: expressChild,
+  raw: rawChild,
+  upstream: upstreamChild,
+});
 const browserHeaders = { accept: 'application/json', 'x-csrf': '1' };
 const contenders: Record<Name, Contender> = {
   gatehouse: {

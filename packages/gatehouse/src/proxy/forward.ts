@@ -39,17 +39,20 @@ export interface ForwardOptions {
 
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
 
-/** Why the upstream call was aborted: a reason of our own, so undici rejects with it. */
+/** Why the upstream call was aborted: a reason of our own, so undici fails with it. */
 class ForwardAborted extends Error {
-  readonly why: 'client' | 'timeout';
-  constructor(why: 'client' | 'timeout') {
-    super(why === 'client' ? 'the client went away' : 'the upstream did not answer in time');
+  readonly why: 'client' | 'timeout' | 'drain';
+  constructor(why: 'client' | 'timeout' | 'drain') {
+    super(
+      why === 'client'
+        ? 'the client went away'
+        : why === 'timeout'
+          ? 'the upstream did not answer in time'
+          : 'shutting down',
+    );
     this.why = why;
   }
 }
-
-/** How a relayed body ended. */
-type RelayEnd = { kind: 'complete' } | { kind: 'client' } | { kind: 'upstream'; error: unknown };
 
 /**
  * Streams the browser's request to the upstream and the upstream's answer back: no buffering
@@ -58,137 +61,252 @@ type RelayEnd = { kind: 'complete' } | { kind: 'client' } | { kind: 'upstream'; 
  * throw past this function once the answer has started: a browser that goes away aborts the
  * upstream call (an info event), an upstream that breaks or goes silent mid-body cuts the
  * browser's connection (a warning).
+ *
+ * The answer is relayed by an undici dispatch handler of our own (undici's `dispatch`, the API
+ * its `request` is built on): each chunk the upstream sends is written to the browser's
+ * response as it arrives (undici's reading paused while the browser's side is full), with no
+ * response stream, pipe or abort signal in between. The promise settles once the browser's
+ * response has closed, or rejects (502, 504) while no answer has begun.
  */
-export async function forwardRequest(
+export function forwardRequest(
   options: ForwardOptions,
   req: IncomingMessage,
   res: ServerResponse,
   target: ForwardTarget,
 ): Promise<void> {
-  // `options.logger` is called only when there is something to log: a call that goes well logs
-  // nothing here (and allocates nothing for logging).
-  const abort = new AbortController();
-  let clientGone = false;
-  const onClose = () => {
-    if (res.writableFinished) return;
-    clientGone = true;
-    stop('client');
-  };
-  res.once('close', onClose);
   // Gone while the session was read or a token refreshed: its 'close' has passed already.
   if (res.destroyed) {
-    res.off('close', onClose);
     options
       .logger(req)
       .info({ upstream: target.origin }, 'client went away before the API was called');
-    return;
+    return Promise.resolve();
   }
-  // undici acts on the abort only once connected: the call is given up at once all the same,
-  // whatever undici is doing (`giveUp` rejects the promise awaited below).
-  let giveUp: (reason: ForwardAborted) => void = ignore;
-  const stop = (why: 'client' | 'timeout') => {
-    const reason = new ForwardAborted(why);
-    abort.abort(reason);
-    giveUp(reason);
-  };
-  const deadline = setTimeout(stop, target.timeoutMs, 'timeout');
-  let awaitingHeaders = true;
-  // An upload still flowing once the answer has begun must not bring the deadline back.
-  const uploadProgress = () => {
-    if (awaitingHeaders) deadline.refresh();
-  };
-  const hasBody = !BODYLESS.has(target.method) || req.headers['content-length'] !== undefined;
-  const startedAt = options.observer ? performance.now() : 0;
-
-  const pending = options.dispatcher.request({
-    origin: target.origin,
-    path: target.path,
-    method: target.method,
-    headers: target.headers,
-    // An upload that has fully arrived goes as it is; one still flowing restarts the deadline.
-    body: hasBody ? (req.complete ? req : uploadBody(req, uploadProgress)) : null,
-    signal: abort.signal,
-    headersTimeout: target.timeoutMs,
-    bodyTimeout: target.idleTimeoutMs,
-  });
-  let upstream: Dispatcher.ResponseData;
-  try {
-    upstream = await new Promise<Dispatcher.ResponseData>((resolve, reject) => {
-      giveUp = reject;
-      pending.then(resolve, reject);
-    });
-  } catch (error) {
-    // Given up first: the request may still settle later, and its body must not be left unread.
-    pending.then((late) => late.body.on('error', ignore).destroy(), ignore);
-    res.off('close', onClose);
-    if (clientGone || req.readableAborted) {
-      options
-        .logger(req)
-        .info({ upstream: target.origin }, 'client went away before the API answered');
-      return;
+  return new Promise<void>((resolve, reject) => {
+    const call = new ForwardCall(options, req, res, target, resolve, reject);
+    const hasBody = call.hasBody;
+    try {
+      options.dispatcher.dispatch(
+        {
+          origin: target.origin,
+          path: target.path,
+          method: target.method,
+          headers: target.headers,
+          // An upload that has fully arrived goes as it is; one still flowing restarts the
+          // deadline.
+          body: hasBody ? (req.complete ? req : uploadBody(req, call.uploadProgress)) : null,
+          headersTimeout: target.timeoutMs,
+          bodyTimeout: target.idleTimeoutMs,
+        },
+        call,
+      );
+    } catch (error) {
+      // Options undici refuses (as `request` would reject with them): the upstream call failed.
+      call.onResponseError(undefined, error as Error);
     }
-    // An upload the upstream stopped reading: close after the answer rather than read the rest.
-    const failure = upstreamError(error, hasBody && !req.complete ? { connection: 'close' } : {});
-    options.observer?.failed(failure.code === 'upstream_timeout' ? 'timeout' : 'unavailable');
-    throw failure;
-  } finally {
-    awaitingHeaders = false;
-    clearTimeout(deadline);
-  }
-
-  // undici errors a body that is destroyed unread (RequestAbortedError): listen for its whole life.
-  const body = upstream.body;
-  options.observer?.answered(startedAt);
-  if (clientGone) {
-    body.on('error', ignore).destroy();
-    options
-      .logger(req)
-      .info({ upstream: target.origin }, 'client went away before the API answered');
-    return;
-  }
-  const headers = downstreamResponseHeaders(upstream.headers, {
-    allowSetCookie: target.allowSetCookie,
-    ours: target.responseHeaders,
-    requestId: target.requestId,
   });
-  // The upstream answered before reading the whole upload: close rather than read the rest.
-  if (hasBody && !req.complete) headers.connection = 'close';
-  const eventStream = String(upstream.headers['content-type'] ?? '').startsWith(
-    'text/event-stream',
-  );
-  res.writeHead(upstream.statusCode, headers);
-  // An event stream's client hears of the answer at once; any other answer's headers leave with
-  // its first chunk of body (one write instead of two).
-  if (eventStream) res.flushHeaders();
-  // Draining: end the stream cleanly so the client's EventSource reconnects, elsewhere.
-  let endedForDrain = false;
-  const unregister = eventStream
-    ? options.onDrain(() => {
-        endedForDrain = true;
-        endEarly(body, res);
-      })
-    : undefined;
-  const end = await relay(body, res);
-  unregister?.();
-  res.off('close', onClose);
-
-  if (endedForDrain) {
-    options.logger(req).info({ upstream: target.origin }, 'event stream ended: shutting down');
-  } else if (end.kind === 'client' || (end.kind === 'upstream' && clientGone)) {
-    body.destroy();
-    options.logger(req).info({ upstream: target.origin }, 'client went away during the answer');
-  } else if (end.kind === 'upstream') {
-    options.observer?.failed('broken');
-    res.destroy();
-    const reason =
-      end.error instanceof errors.BodyTimeoutError
-        ? 'API went silent mid-answer (idle timeout)'
-        : 'API connection broke mid-answer';
-    options.logger(req).warn({ err: end.error, upstream: target.origin }, reason);
-  }
 }
 
 const ignore = () => undefined;
+
+/** One proxied call: undici's handler of the upstream's answer, and the browser's side. */
+class ForwardCall implements Dispatcher.DispatchHandler {
+  readonly hasBody: boolean;
+  readonly #options: ForwardOptions;
+  readonly #req: IncomingMessage;
+  readonly #res: ServerResponse;
+  readonly #target: ForwardTarget;
+  readonly #resolve: () => void;
+  readonly #reject: (error: unknown) => void;
+  readonly #startedAt: number;
+  readonly #deadline: NodeJS.Timeout;
+  #controller: Dispatcher.DispatchController | undefined;
+  /** Why the call was given up (client gone, deadline, drain), once it was. */
+  #stopped: ForwardAborted | undefined;
+  /** The answer's headers were written to the browser. */
+  #answering = false;
+  /** The promise settled (resolved or rejected). */
+  #settled = false;
+  #unregisterDrain: (() => void) | undefined;
+  /** undici is done with the call (answered in full, failed or aborted). */
+  #upstreamDone = false;
+
+  constructor(
+    options: ForwardOptions,
+    req: IncomingMessage,
+    res: ServerResponse,
+    target: ForwardTarget,
+    resolve: () => void,
+    reject: (error: unknown) => void,
+  ) {
+    this.#options = options;
+    this.#req = req;
+    this.#res = res;
+    this.#target = target;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    this.hasBody = !BODYLESS.has(target.method) || req.headers['content-length'] !== undefined;
+    this.#startedAt = options.observer ? performance.now() : 0;
+    this.#deadline = setTimeout(this.#stop, target.timeoutMs, 'timeout');
+    res.on('close', this.#onClose);
+    res.on('error', ignore);
+    res.on('drain', this.#onDrain);
+  }
+
+  /** An upload still flowing before the answer has begun brings the deadline back. */
+  readonly uploadProgress = (): void => {
+    if (!this.#answering && !this.#settled) this.#deadline.refresh();
+  };
+
+  /** Gives the call up: the upstream request is aborted (or refused once it gets a socket). */
+  readonly #stop = (why: 'client' | 'timeout' | 'drain'): void => {
+    if (this.#stopped) return;
+    const reason = new ForwardAborted(why);
+    this.#stopped = reason;
+    if (!this.#upstreamDone) this.#controller?.abort(reason);
+    // undici acts on an abort only once connected: a call still waiting for a connection is
+    // given up at once all the same.
+    if (!this.#answering && why !== 'drain') this.#fail(reason);
+  };
+
+  readonly #onDrain = (): void => {
+    this.#controller?.resume();
+  };
+
+  /** The browser's response closed: finished, or the client went away. */
+  readonly #onClose = (): void => {
+    const res = this.#res;
+    res.off('drain', this.#onDrain);
+    this.#unregisterDrain?.();
+    if (!res.writableFinished) this.#stop('client');
+    this.#settle();
+  };
+
+  onRequestStart(controller: Dispatcher.DispatchController): void {
+    this.#controller = controller;
+    if (this.#stopped) controller.abort(this.#stopped);
+  }
+
+  onResponseStart(
+    controller: Dispatcher.DispatchController,
+    statusCode: number,
+    upstreamHeaders: Record<string, string | string[] | undefined>,
+  ): void {
+    // 1xx (100 Continue, 103 Early Hints): not relayed; the final answer follows.
+    if (statusCode < 200 || this.#stopped) return;
+    clearTimeout(this.#deadline);
+    const target = this.#target;
+    const req = this.#req;
+    const res = this.#res;
+    this.#options.observer?.answered(this.#startedAt);
+    const headers = downstreamResponseHeaders(upstreamHeaders, {
+      allowSetCookie: target.allowSetCookie,
+      ours: target.responseHeaders,
+      requestId: target.requestId,
+    });
+    // The upstream answered before reading the whole upload: close rather than read the rest.
+    if (this.hasBody && !req.complete) headers.connection = 'close';
+    const eventStream = String(upstreamHeaders['content-type'] ?? '').startsWith(
+      'text/event-stream',
+    );
+    try {
+      res.writeHead(statusCode, headers);
+    } catch (error) {
+      // Headers Node refuses to write (the upstream's): a failure before any answer, passed on
+      // as it is.
+      controller.abort(error as Error);
+      this.#fail(error, true);
+      return;
+    }
+    this.#answering = true;
+    // An event stream's client hears of the answer at once; any other answer's headers leave
+    // with its first chunk of body (one write instead of two).
+    if (eventStream) {
+      res.flushHeaders();
+      // Draining: end the stream cleanly so the client's EventSource reconnects, elsewhere.
+      this.#unregisterDrain = this.#options.onDrain(() => {
+        this.#stop('drain');
+        res.end();
+        this.#options
+          .logger(req)
+          .info({ upstream: target.origin }, 'event stream ended: shutting down');
+      });
+    }
+  }
+
+  onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    if (!this.#answering || this.#stopped) return;
+    if (!this.#res.write(chunk)) controller.pause();
+  }
+
+  onResponseEnd(): void {
+    this.#upstreamDone = true;
+    if (!this.#answering || this.#stopped) return;
+    this.#res.end();
+  }
+
+  onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    this.#upstreamDone = true;
+    clearTimeout(this.#deadline);
+    const stopped = this.#stopped;
+    if (!this.#answering) {
+      // Given up (client gone, deadline) or failed before any answer.
+      this.#fail(stopped ?? error);
+      return;
+    }
+    if (stopped?.why === 'drain') return;
+    const res = this.#res;
+    if (stopped?.why === 'client' || res.destroyed) {
+      this.#options
+        .logger(this.#req)
+        .info({ upstream: this.#target.origin }, 'client went away during the answer');
+      return;
+    }
+    // The upstream broke or went silent mid-body: cut the browser's connection.
+    this.#options.observer?.failed('broken');
+    res.destroy();
+    const reason =
+      error instanceof errors.BodyTimeoutError
+        ? 'API went silent mid-answer (idle timeout)'
+        : 'API connection broke mid-answer';
+    this.#options.logger(this.#req).warn({ err: error, upstream: this.#target.origin }, reason);
+  }
+
+  /** No answer was begun: the call fails (502, 504), or the client is gone (nothing to say). */
+  #fail(error: unknown, asIs = false): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#deadline);
+    const req = this.#req;
+    const res = this.#res;
+    res.off('close', this.#onClose);
+    res.off('drain', this.#onDrain);
+    if (this.#stopped?.why === 'client' || req.readableAborted) {
+      this.#options
+        .logger(req)
+        .info({ upstream: this.#target.origin }, 'client went away before the API answered');
+      this.#resolve();
+      return;
+    }
+    if (asIs) {
+      this.#reject(error);
+      return;
+    }
+    // An upload the upstream stopped reading: close after the answer rather than read the rest.
+    const failure = upstreamError(
+      error,
+      this.hasBody && !req.complete ? { connection: 'close' } : {},
+    );
+    this.#options.observer?.failed(failure.code === 'upstream_timeout' ? 'timeout' : 'unavailable');
+    this.#reject(failure);
+  }
+
+  #settle(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    clearTimeout(this.#deadline);
+    this.#resolve();
+  }
+}
 
 /**
  * The browser's request body on its way up, restarting the deadline as it flows. A client that
@@ -204,24 +322,6 @@ function uploadBody(req: IncomingMessage, onProgress: () => void): Readable {
   req.on('error', (error) => body.destroy(error));
   req.pipe(body);
   return body;
-}
-
-/** Pipes the upstream body to the browser and tells how that ended; never rejects. */
-function relay(body: Readable, res: ServerResponse): Promise<RelayEnd> {
-  return new Promise((resolve) => {
-    body.on('error', (error) => resolve({ kind: 'upstream', error }));
-    res.on('error', () => resolve({ kind: 'client' }));
-    res.once('close', () =>
-      resolve(res.writableFinished ? { kind: 'complete' } : { kind: 'client' }),
-    );
-    body.pipe(res);
-  });
-}
-
-function endEarly(body: Readable, res: ServerResponse): void {
-  body.unpipe(res);
-  res.end();
-  body.destroy();
 }
 
 function upstreamError(error: unknown, headers: Record<string, string>): GatehouseError {
