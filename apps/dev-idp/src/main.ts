@@ -1,5 +1,6 @@
 // Standalone dev IdP for `pnpm dev` and docker.
 import { defaultRealms, startDevIdp } from './index.ts';
+import { closeOnSignals } from './shutdown.ts';
 
 const port = Number(process.env['PORT'] ?? 4000);
 // The origin the browser sees Gatehouse at: the SPA's dev server (PUBLIC_URL, as `pnpm dev:stack`
@@ -20,17 +21,4 @@ process.stdout.write(
   `dev IdP listening on ${idp.origin} (issuers: ${idp.issuer('')}, ${idp.issuer('/globex')})\n`,
 );
 
-let stopping = false;
-function shutdown(): void {
-  if (stopping) return;
-  stopping = true;
-  idp.close().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error('dev IdP shutdown failed', err);
-      process.exit(1);
-    },
-  );
-}
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
+closeOnSignals(idp);

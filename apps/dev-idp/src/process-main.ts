@@ -5,6 +5,7 @@
  * closes).
  */
 import { startDevIdp, type DevIdpOptions } from './server.ts';
+import { closeOnSignals } from './shutdown.ts';
 
 const options = JSON.parse(process.env['DEV_IDP_OPTIONS'] ?? '{}') as DevIdpOptions;
 const idp = await startDevIdp(options);
@@ -16,19 +17,6 @@ const issuers = Object.fromEntries(
 );
 process.stdout.write(`${JSON.stringify({ origin: idp.origin, issuers })}\n`);
 
-let stopping = false;
-function shutdown(): void {
-  if (stopping) return;
-  stopping = true;
-  idp.close().then(
-    () => process.exit(0),
-    (err: unknown) => {
-      console.error('dev IdP shutdown failed', err);
-      process.exit(1);
-    },
-  );
-}
-process.once('SIGTERM', shutdown);
-process.once('SIGINT', shutdown);
+const shutdown = closeOnSignals(idp);
 // The parent holds the other end of stdin: when it dies without stopping us, stdin ends.
 process.stdin.on('end', shutdown).on('error', shutdown).resume();
