@@ -6,6 +6,7 @@ import { matchRoute } from '../src/proxy/routes.ts';
 import { RedisKeyValueStore } from '../src/session/kv.ts';
 import type { SessionRecord } from '../src/session/model.ts';
 import { SessionStore, sessionKey } from '../src/session/session-store.ts';
+import { sessionRecord } from './support/session-stores.ts';
 
 /**
  * The in-process caches of the proxied call's hot path: none of them may stand in for the store
@@ -14,24 +15,13 @@ import { SessionStore, sessionKey } from '../src/session/session-store.ts';
  */
 
 function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
-  const now = Date.now();
-  return {
-    v: 2,
-    tenant: 'acme',
-    provider: 'dev',
-    issuer: 'http://localhost:4000',
-    user: 'alice-digest',
-    claims: 'sealed-claims',
+  return sessionRecord({
     tokens: 'sealed-tokens-1',
-    accessTokenExpiresAtMs: now + 300_000,
-    createdAtMs: now,
-    lastSeenAtMs: now,
-    absoluteExpiresAtMs: now + 3_600_000,
-    handle: 'h',
-    device: 'test',
-    resourceTokens: { 'https://api.example': { token: 'sealed-r', expiresAtMs: now + 300_000 } },
+    resourceTokens: {
+      'https://api.example': { token: 'sealed-r', expiresAtMs: Date.now() + 300_000 },
+    },
     ...overrides,
-  };
+  });
 }
 
 let redis: RedisServer;

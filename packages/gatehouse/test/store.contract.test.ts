@@ -13,6 +13,7 @@ import type { SessionRecord } from '../src/session/model.ts';
 import { Lease } from '../src/session/lock.ts';
 import { SessionService } from '../src/session/service.ts';
 import { SessionStore, sessionKey } from '../src/session/session-store.ts';
+import { sessionRecord as record } from './support/session-stores.ts';
 
 /**
  * One contract, two implementations: whatever passes here for memory must pass for a real
@@ -73,26 +74,6 @@ function testClock() {
     elapse: (ms: number) => {
       now += ms;
     },
-  };
-}
-
-function record(overrides: Partial<SessionRecord> = {}): SessionRecord {
-  const now = Date.now();
-  return {
-    v: 2,
-    tenant: 'acme',
-    provider: 'dev',
-    issuer: 'http://localhost:4000',
-    user: 'alice-digest',
-    claims: 'sealed-claims',
-    tokens: 'sealed',
-    accessTokenExpiresAtMs: now + 300_000,
-    createdAtMs: now,
-    lastSeenAtMs: now,
-    absoluteExpiresAtMs: now + 3_600_000,
-    handle: 'h',
-    device: 'test',
-    ...overrides,
   };
 }
 

@@ -63,3 +63,24 @@ export const storedSession = (gh: SessionRecord) => ({
   cookie: { originalMaxAge: null, path: '/', httpOnly: true },
   gh,
 });
+
+/** A signed-in session's record as the store keeps it (sealed values are placeholders). */
+export function sessionRecord(overrides: Partial<SessionRecord> = {}): SessionRecord {
+  const now = Date.now();
+  return {
+    v: 2,
+    tenant: 'acme',
+    provider: 'dev',
+    issuer: 'http://localhost:4000',
+    user: 'alice-digest',
+    claims: 'sealed-claims',
+    tokens: 'sealed',
+    accessTokenExpiresAtMs: now + 300_000,
+    createdAtMs: now,
+    lastSeenAtMs: now,
+    absoluteExpiresAtMs: now + 3_600_000,
+    handle: 'h',
+    device: 'test',
+    ...overrides,
+  };
+}
