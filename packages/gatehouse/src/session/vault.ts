@@ -62,20 +62,16 @@ export class Vault {
   readonly #byKid: ReadonlyMap<string, KeyObject>;
 
   constructor(keys: readonly VaultKey[]) {
-    const decoded = keys.map(({ kid, key }) => ({ kid, key: Buffer.from(key, 'base64url') }));
-    const first = decoded[0];
+    const imported = keys.map(({ kid, key }) => {
+      const bytes = Buffer.from(key, 'base64url');
+      if (bytes.byteLength !== 32) throw new Error(`Vault key "${kid}" must be 32 bytes`);
+      return { kid, key: createSecretKey(bytes) };
+    });
+    const first = imported[0];
     if (!first) throw new Error('Vault needs at least one key');
-    for (const { kid, key } of decoded) {
-      if (key.byteLength !== 32) throw new Error(`Vault key "${kid}" must be 32 bytes`);
-    }
-    this.#byKid = new Map(decoded.map(({ kid, key }) => [kid, createSecretKey(key)]));
-    this.#current = {
-      kid: first.kid,
-      header: Buffer.from(JSON.stringify({ alg: 'dir', enc: 'A256GCM', kid: first.kid })).toString(
-        'base64url',
-      ),
-      key: createSecretKey(first.key),
-    };
+    this.#byKid = new Map(imported.map(({ kid, key }) => [kid, key]));
+    const header = { alg: 'dir', enc: 'A256GCM', kid: first.kid };
+    this.#current = { ...first, header: Buffer.from(JSON.stringify(header)).toString('base64url') };
   }
 
   /** Encrypts a JSON-serialisable value. */
