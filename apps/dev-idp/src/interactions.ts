@@ -16,6 +16,11 @@ export class HttpError extends Error {
   }
 }
 
+/** Where an interaction's pages are: below its resume URL, `<realm>/auth/<uid>`. */
+export function interactionPath(realmPath: string, uid: string): string {
+  return `${realmPath}/auth/${encodeURIComponent(uid)}/interaction`;
+}
+
 type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
 
 const INVALID_CREDENTIALS = 'Invalid username or password';
@@ -101,6 +106,38 @@ async function grantConsent(
   return { consent: details.grantId ? {} : { grantId } };
 }
 
+type ProviderCallback = ReturnType<Provider['callback']>;
+
+/**
+ * Ends the interaction with `result` (oidc-provider's `interactionResult`) and answers with what
+ * the browser's next request would get: the authorization endpoint's resume,
+ * `GET <realm>/auth/<uid>`, run by oidc-provider itself (`provider.callback()`) in this same
+ * request — the redirect to the client's `redirect_uri` with the code, or the next interaction
+ * (consent). The interaction's forms post below the resume URL (`interactionPath`), where the
+ * resume cookie oidc-provider set with the interaction is scoped: it came with this request, and
+ * the resume checks it, the interaction and the IdP session exactly as on a request of its own.
+ * One round trip fewer for a browser (and the Playwright fixtures' HTTP sign-in).
+ */
+async function finishAndResume(
+  provider: Provider,
+  resume: ProviderCallback,
+  realmPath: string,
+  req: Request,
+  res: Response,
+  result: InteractionResults,
+  mergeWithLastSubmission: boolean,
+): Promise<void> {
+  const returnTo = await provider.interactionResult(req, res, result, { mergeWithLastSubmission });
+  const path = new URL(returnTo).pathname;
+  if (!path.startsWith(`${realmPath}/`)) throw new Error(`resume URL outside the realm: ${path}`);
+  // As a mount does: the full path, and the path below the realm, from which oidc-provider
+  // derives its mount path.
+  req.method = 'GET';
+  req.originalUrl = path;
+  req.url = path.slice(realmPath.length);
+  await resume(req, res);
+}
+
 /** Login and consent pages of one realm; mount at the realm's path. */
 export function interactionRouter(
   provider: Provider,
@@ -110,10 +147,12 @@ export function interactionRouter(
   const router = express.Router();
   const formBody = express.urlencoded({ extended: false, limit: '8kb' });
   const realmLabel = realm.path ? realm.path.slice(1) : 'dev IdP';
-  const action = (uid: string, step: string) =>
-    `${realm.path}/interaction/${encodeURIComponent(uid)}/${step}`;
+  const action = (uid: string, step: string) => `${interactionPath(realm.path, uid)}/${step}`;
+  const resume = provider.callback();
+  const finish = (req: Request, res: Response, result: InteractionResults, merge: boolean) =>
+    finishAndResume(provider, resume, realm.path, req, res, result, merge);
 
-  router.get('/interaction/:uid', async (req, res) => {
+  router.get('/auth/:uid/interaction', async (req, res) => {
     const details = await loadInteraction(provider, req, res);
     if (details.prompt.name === 'login') {
       sendPage(
@@ -142,7 +181,7 @@ export function interactionRouter(
     }
   });
 
-  router.post('/interaction/:uid/login', formBody, async (req, res) => {
+  router.post('/auth/:uid/interaction/login', formBody, async (req, res) => {
     const details = await loadInteraction(provider, req, res, 'login');
     const login = formField(req.body, 'login');
     const user = authenticate(users, login, formField(req.body, 'password'));
@@ -162,24 +201,24 @@ export function interactionRouter(
     const result: InteractionResults = user.consentGiven
       ? { login: { accountId: user.id }, consent: {} }
       : { login: { accountId: user.id } };
-    await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: false });
+    await finish(req, res, result, false);
   });
 
   // "Cancel" on either page: the user declines, the client gets error=access_denied.
-  router.post('/interaction/:uid/abort', formBody, async (req, res) => {
+  router.post('/auth/:uid/interaction/abort', formBody, async (req, res) => {
     await loadInteraction(provider, req, res);
-    await provider.interactionFinished(
+    await finish(
       req,
       res,
       { error: 'access_denied', error_description: 'The user cancelled the sign-in.' },
-      { mergeWithLastSubmission: false },
+      false,
     );
   });
 
-  router.post('/interaction/:uid/confirm', formBody, async (req, res) => {
+  router.post('/auth/:uid/interaction/confirm', formBody, async (req, res) => {
     const details = await loadInteraction(provider, req, res, 'consent');
     const result = await grantConsent(provider, details);
-    await provider.interactionFinished(req, res, result, { mergeWithLastSubmission: true });
+    await finish(req, res, result, true);
   });
 
   return router;

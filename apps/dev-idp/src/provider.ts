@@ -2,6 +2,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { exportJWK, generateKeyPair } from 'jose';
 import Provider, { errors } from 'oidc-provider';
 import type { Account, ClientMetadata, Configuration, JWK, ResourceServer } from 'oidc-provider';
+import { interactionPath } from './interactions.ts';
 import { logoutPage, messagePage } from './pages.ts';
 import type { DevIdpClient, DevIdpRealm, DevIdpSigningAlg, DevIdpUser } from './realms.ts';
 import { accessTokenClaims, type UserDirectory } from './users.ts';
@@ -21,17 +22,42 @@ export interface RealmProviderOptions {
   refreshTokenTtlSeconds: number;
   /** RFC 9449 §8: every DPoP proof must carry a nonce this IdP issued (`use_dpop_nonce`). */
   dpopNonces?: boolean;
+  /** See `DevIdpOptions.signingAlg`; ignored for a realm with its own `idTokenSigningAlgs`. */
+  signingAlg?: DevIdpSigningAlg;
 }
 
-const signingKeys = new WeakMap<Provider, JWK>();
+const signingKeys = new WeakMap<Provider, JWK[]>();
 
-/** The realm's private signing key, for the test-only control API that signs arbitrary JWTs. */
+/** The realm's private RS256 key, for the test-only control API that signs arbitrary JWTs. */
 export function signingJwkOf(provider: Provider): JWK | undefined {
-  return signingKeys.get(provider);
+  return signingKeys.get(provider)?.[0];
+}
+
+/** All the realm's private signing keys (the RS256 one first), for the start-up warm-up. */
+export function signingJwksOf(provider: Provider): JWK[] {
+  return signingKeys.get(provider) ?? [];
+}
+
+/**
+ * A realm signing with `alg` (not RS256): the only ID token algorithm it announces, and every
+ * client's registered `id_token_signed_response_alg` unless the client names its own.
+ */
+function signingWith(realm: DevIdpRealm, alg: DevIdpSigningAlg): DevIdpRealm {
+  return {
+    ...realm,
+    idTokenSigningAlgs: [alg],
+    clients: realm.clients.map((client) => ({ id_token_signed_response_alg: alg, ...client })),
+  };
 }
 
 /** Builds one realm's OpenID Provider with its own fresh signing key and cookie key. */
-export async function createRealmProvider(opts: RealmProviderOptions): Promise<Provider> {
+export async function createRealmProvider(options: RealmProviderOptions): Promise<Provider> {
+  // A realm that lists its own ID token algorithms keeps them, and RS256 access tokens.
+  const { signingAlg, ...rest } = options;
+  const opts: RealmProviderOptions =
+    signingAlg && signingAlg !== 'RS256' && !options.realm.idTokenSigningAlgs
+      ? { ...rest, realm: signingWith(options.realm, signingAlg), signingAlg }
+      : rest;
   const jwk = await generateSigningJwk();
   // Keys for the other ID token algorithms the realm announces (an EC key for ES256, …).
   const more = await Promise.all(
@@ -46,7 +72,7 @@ export async function createRealmProvider(opts: RealmProviderOptions): Promise<P
     jwk,
   );
   const provider = new Provider(opts.issuer, configuration);
-  signingKeys.set(provider, jwk);
+  signingKeys.set(provider, [jwk, ...more]);
   const quirks = personalityMiddleware(personality);
   if (quirks) provider.use(quirks);
   // Like Keycloak, tell clients how long a refresh token lives (`refresh_expires_in`), so the
@@ -131,7 +157,7 @@ function resourceServerInfo(opts: RealmProviderOptions, indicator: string): Reso
     scope: resource.scope ?? DEFAULT_RESOURCE_SCOPE,
     audience: indicator,
     accessTokenFormat: 'jwt',
-    jwt: { sign: { alg: 'RS256' } },
+    jwt: { sign: { alg: opts.signingAlg ?? 'RS256' } },
   };
 }
 
@@ -242,7 +268,10 @@ function providerConfiguration(opts: RealmProviderOptions, keys: JWK[]): Configu
     pkce: { required: () => true },
     rotateRefreshToken: true,
     clientBasedCORS: () => false,
-    interactions: { url: (_ctx, interaction) => `${realm.path}/interaction/${interaction.uid}` },
+    // Under the authorization endpoint's resume URL (`<realm>/auth/<uid>`), whose resume cookie
+    // is scoped to that path: the forms post there with it, and a step that ends the interaction
+    // answers with the resume itself (interactions.ts).
+    interactions: { url: (_ctx, interaction) => interactionPath(realm.path, interaction.uid) },
     loadExistingGrant: (ctx) => loadOrPreGrant(ctx, userOf),
     // A user made by the control API may bring its own lifetimes.
     extraTokenClaims: (_ctx, token) =>

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { CompactSign, importJWK } from 'jose';
 import type Provider from 'oidc-provider';
-import { signingJwkOf } from './provider.ts';
+import { signingJwksOf } from './provider.ts';
 import type { DevIdpRealm } from './realms.ts';
 
 /** Each warm-up request gives up after this long: a start never hangs on it. */
@@ -9,7 +9,7 @@ const REQUEST_TIMEOUT_MS = 5_000;
 
 /**
  * The first-request work of each realm, done at start-up instead of in a test's first sign-in:
- * the realm's signing key imported and used once (jose, which oidc-provider signs with), and over
+ * each of the realm's signing keys imported and used once (jose, which oidc-provider signs with), and over
  * HTTP to itself its discovery document, key set, an authorization request (PKCE, the realm's
  * first client) and the login page of the interaction it opens; with the control API, a user
  * request that the schema accepts and the realm lookup then refuses (nothing is created). The
@@ -32,14 +32,14 @@ export async function warmUpRealms(
     return response;
   };
   const realmWork = async ({ realm, provider }: { realm: DevIdpRealm; provider: Provider }) => {
-    const jwk = signingJwkOf(provider);
-    if (jwk) {
+    for (const jwk of signingJwksOf(provider)) {
+      const alg = String(jwk.alg);
       const key = await importJWK(
         JSON.parse(JSON.stringify(jwk)) as Parameters<typeof importJWK>[0],
-        'RS256',
+        alg,
       );
       await new CompactSign(new TextEncoder().encode('{}'))
-        .setProtectedHeader({ alg: 'RS256', kid: jwk.kid })
+        .setProtectedHeader({ alg, kid: jwk.kid })
         .sign(key);
     }
     const base = `${origin}${realm.path}`;

@@ -178,3 +178,56 @@ describe('authorization request policy', () => {
     expect(location.searchParams.get('error')).toBe('invalid_target');
   });
 });
+
+describe('signingAlg: ES256', () => {
+  it('announces only ES256, signs ID and access tokens with it, and keeps a realm’s own list', async () => {
+    const realms = defaultRealms({ gatehouseOrigin: GATEHOUSE });
+    // A realm that lists its own algorithms keeps them (and RS256 access tokens).
+    const globex = realms[1];
+    if (globex) globex.idTokenSigningAlgs = ['RS256', 'PS256'];
+    const es = await startDevIdp({ realms, signingAlg: 'ES256' });
+    try {
+      const esConfig = await client.discovery(
+        new URL(es.issuer()),
+        DEV_CLIENTS.acme.clientId,
+        // The algorithm the realm announces (as Gatehouse takes it from discovery).
+        { id_token_signed_response_alg: 'ES256' },
+        client.ClientSecretBasic(DEV_CLIENTS.acme.clientSecret),
+        { execute: [client.allowInsecureRequests] },
+      );
+      expect(esConfig.serverMetadata().id_token_signing_alg_values_supported).toEqual(['ES256']);
+      const globexMetadata = (await (
+        await fetch(`${es.issuer('/globex')}/.well-known/openid-configuration`)
+      ).json()) as { id_token_signing_alg_values_supported: string[] };
+      expect(globexMetadata.id_token_signing_alg_values_supported).toEqual(['RS256', 'PS256']);
+
+      const pkceCodeVerifier = client.randomPKCECodeVerifier();
+      const authorizationUrl = client.buildAuthorizationUrl(esConfig, {
+        redirect_uri: REDIRECT_URI,
+        scope: 'openid profile',
+        code_challenge: await client.calculatePKCECodeChallenge(pkceCodeVerifier),
+        code_challenge_method: 'S256',
+        resource: DEMO_API_RESOURCE,
+      });
+      const callback = await completeDevIdpLogin(createCookieFetch(), authorizationUrl.href, {
+        login: 'alice',
+        password: 'alice',
+      });
+      // openid-client checks the ID token's signature, with ES256 as registered.
+      const tokens = await client.authorizationCodeGrant(esConfig, new URL(callback), {
+        pkceCodeVerifier,
+        expectedState: client.skipStateCheck,
+      });
+      expect(decodeProtectedHeader(tokens.id_token ?? '').alg).toBe('ES256');
+      expect(tokens.claims()?.sub).toBe('alice');
+      const { protectedHeader } = await jwtVerify(
+        tokens.access_token,
+        createRemoteJWKSet(new URL(`${es.issuer()}/jwks`)),
+        { issuer: es.issuer(), audience: DEMO_API_RESOURCE, algorithms: ['ES256'] },
+      );
+      expect(protectedHeader.alg).toBe('ES256');
+    } finally {
+      await es.close();
+    }
+  });
+});

@@ -181,8 +181,8 @@ describe('several realms on one server', () => {
 
   it('keeps interaction pages under the realm path', async () => {
     const { pageUrl, action } = await openLoginPage('/globex');
-    expect(new URL(pageUrl).pathname).toMatch(/^\/globex\/interaction\/[^/]+$/);
-    expect(new URL(action).pathname).toMatch(/^\/globex\/interaction\/[^/]+\/login$/);
+    expect(new URL(pageUrl).pathname).toMatch(/^\/globex\/auth\/[^/]+\/interaction$/);
+    expect(new URL(action).pathname).toMatch(/^\/globex\/auth\/[^/]+\/interaction\/login$/);
   });
 });
 
@@ -222,6 +222,58 @@ describe('login page', () => {
     expect(html).toContain(
       'value="&quot;&gt;&lt;script&gt;alert(1)&lt;/script&gt;&lt;img src=x onerror=alert(2)&gt;"',
     );
+  });
+
+  it('answers each step that ends the interaction with the resume itself, one round trip each', async () => {
+    const { jar, action } = await openLoginPage();
+    // alice has not consented: her login's resume opens the consent interaction straight away.
+    const login = await jar(action, {
+      method: 'POST',
+      body: new URLSearchParams({ login: 'alice', password: 'alice' }),
+    });
+    expect(login.status).toBe(303);
+    const consentPage = new URL(login.headers.get('location') ?? '', idp.origin);
+    expect(consentPage.pathname).toMatch(/^\/auth\/[^/]+\/interaction$/);
+    expect(consentPage.pathname).not.toBe(new URL(action).pathname.slice(0, -'/login'.length));
+    expect(await (await jar(consentPage.href)).text()).toContain('confirm');
+    // The confirm's resume issues the code: the redirect to the client with it.
+    const confirm = await jar(`${consentPage.href}/confirm`, {
+      method: 'POST',
+      body: new URLSearchParams(),
+    });
+    expect(confirm.status).toBe(303);
+    const callback = new URL(confirm.headers.get('location') ?? '');
+    expect(`${callback.origin}${callback.pathname}`).toBe(`${GATEHOUSE}/bff/callback/acme/dev`);
+    expect(callback.searchParams.get('code')).toBeTruthy();
+    expect(callback.searchParams.get('iss')).toBe(idp.issuer());
+  });
+
+  it('does not resume without the resume cookie, even after a right password', async () => {
+    const auth = new URL(`${idp.issuer()}/auth`);
+    auth.search = new URLSearchParams({
+      client_id: DEV_CLIENTS.acme.clientId,
+      response_type: 'code',
+      scope: 'openid',
+      code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+      code_challenge_method: 'S256',
+    }).toString();
+    const started = await fetch(auth, { redirect: 'manual' });
+    const page = new URL(started.headers.get('location') ?? '', idp.origin);
+    // Every cookie but the resume cookie (and its signature).
+    const cookies = started.headers
+      .getSetCookie()
+      .map((line) => line.split(';')[0] ?? '')
+      .filter((pair) => !pair.startsWith('_interaction_resume'));
+    expect(cookies.some((pair) => pair.startsWith('_interaction='))).toBe(true);
+    const res = await fetch(`${page.href}/login`, {
+      method: 'POST',
+      redirect: 'manual',
+      headers: { cookie: cookies.join('; ') },
+      body: new URLSearchParams({ login: 'alice', password: 'alice' }),
+    });
+    expect(res.status).toBe(400);
+    expect(res.headers.get('location')).toBeNull();
+    expect(await res.text()).toContain('authorization request has expired');
   });
 
   it('answers 400 to a login post without an interaction cookie', async () => {

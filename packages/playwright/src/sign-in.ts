@@ -157,8 +157,9 @@ async function step<T>(
  * cookies are the browser's), or a `JarClient` (a cookie jar of its own, whose cookies then go
  * into a browser context): `/bff/login` → the dev IdP's authorization endpoint → its login
  * form, posted without loading the page (a user made on the fly has consented up front, so there
- * is no consent form) → Gatehouse's callback (code + PKCE, checked by Gatehouse as for any
- * browser) → the session cookie, set by Gatehouse. The user is made at the dev IdP on the way
+ * is no consent form), which the IdP answers with its authorization endpoint's resume: the
+ * redirect to Gatehouse's callback with the code → Gatehouse's callback (code + PKCE, checked
+ * by Gatehouse as for any browser) → the session cookie, set by Gatehouse. The user is made at the dev IdP on the way
  * unless `user` is one made before.
  */
 export async function signInOverHttp(
@@ -200,13 +201,13 @@ export async function signInOverHttp(
     if (pending) {
       response = pending;
       pending = undefined;
-    } else if (origin === where.idpOrigin && /\/interaction\/[^/]+$/.test(pathname)) {
+    } else if (origin === where.idpOrigin && /\/auth\/[^/]+\/interaction$/.test(pathname)) {
       // The interaction's login form (and the consent form, for a user who was made asking for
       // consent or an IdP session that only lacks consent): posted straight away.
       const confirm = () => http.post(`${url}/confirm`, { form: {} });
       if (!loggedIn) {
         loggedIn = true;
-        response = await step(onStep, 'idp login form', () =>
+        response = await step(onStep, 'idp login + resume', () =>
           http.post(`${url}/login`, { form: { login: testUser.sub, password: testUser.password } }),
         );
         // 400 "unexpected step": this context is signed in at the IdP already, which asks only

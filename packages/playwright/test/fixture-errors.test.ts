@@ -95,8 +95,8 @@ describe('the fixtures against a stack without test controls', () => {
         'gatehouse /bff/login',
         'idp user (parallel)',
         'idp /auth',
-        'idp login form',
-        'idp resume',
+        // The login's answer is the IdP's resume: the redirect to the callback, no hop between.
+        'idp login + resume',
         'gatehouse callback',
       ]
         .map((step) => `${step}:true`)

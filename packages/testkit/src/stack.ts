@@ -138,11 +138,17 @@ export async function startStack(
   const api = await startDemoApi({
     port: 0,
     trustedIssuers: [
-      ...['', '/globex', ...extraRealms.map((realm) => realm.path)].map((path) => ({
-        issuer: idp.issuer(path),
-        jwksUri: `${idp.issuer(path)}/jwks`,
+      ...[{ path: '' }, { path: '/globex' }, ...extraRealms].map((realm) => ({
+        issuer: idp.issuer(realm.path),
+        jwksUri: `${idp.issuer(realm.path)}/jwks`,
         // Every resource the dev IdP issues tokens for is served by the demo API.
         audience: Object.keys(options.devIdp?.resources ?? { [DEMO_API_RESOURCE]: {} }),
+        // Access tokens are RS256 unless the IdP signs with another algorithm (not in a realm
+        // that lists its own ID token algorithms).
+        ...(options.devIdp?.signingAlg &&
+        !('idTokenSigningAlgs' in realm && realm.idTokenSigningAlgs)
+          ? { algorithms: [options.devIdp.signingAlg] }
+          : {}),
       })),
       // Gatehouse-signed tokens (the dev config's `/api/demo-gh`, same audience) of the first
       // instance; its JWKS is fetched lazily, so Gatehouse listening only later is fine.
