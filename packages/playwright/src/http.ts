@@ -159,10 +159,12 @@ export class JarClient implements SignInClient {
     headers: Record<string, string>,
     body: string | undefined,
   ): Promise<HopResponse> {
-    const cookie = await this.jar.getCookieString(url);
+    // The jar's store is tough-cookie's in-memory one: its synchronous calls do the same as the
+    // promise-returning ones, without a promise and a callback per call.
+    const cookie = this.jar.getCookieStringSync(url);
     const response = await send(url, method, cookie ? { ...headers, cookie } : headers, body);
     for (const setCookie of response.headers['set-cookie'] ?? []) {
-      await this.jar.setCookie(setCookie, url, { ignoreError: true });
+      this.jar.setCookieSync(setCookie, url, { ignoreError: true });
     }
     return {
       status: response.status,

@@ -65,6 +65,9 @@ export function uniqueSub(prefix: string | undefined, workerIndex: number): stri
   return `${prefix ?? 'pw'}-w${workerIndex}-${randomUUID().slice(0, 13)}`;
 }
 
+/** Where the dev IdP's realm of a Gatehouse tenant was at this worker's last sign-in. */
+const knownRealms = new Map<string, { idpOrigin: string; realm: string }>();
+
 /** The dev IdP's realm behind an authorization URL (its endpoint is `<issuer>/auth`). */
 function devIdpRealm(authorizationUrl: string): { idpOrigin: string; realm: string } {
   const url = new URL(authorizationUrl);
@@ -174,19 +177,28 @@ export async function signInOverHttp(
   login.searchParams.set('returnTo', options.returnTo ?? '/');
   const { onStep } = options;
   const http = 'get' in client && 'storageState' in client ? playwrightClient(client) : client;
+  const makeUser = (where: { idpOrigin: string; realm: string }, spec: GatehouseUserSpec) =>
+    step(onStep, 'idp user (parallel)', () =>
+      createDevIdpUser(http, where, spec, uniqueSub(spec.sub, options.workerIndex)),
+    );
+  // The user is made while Gatehouse starts the sign-in when this worker knows the tenant's
+  // realm from an earlier sign-in (checked below), else while the IdP opens the interaction:
+  // either way not one round trip after the other.
+  const realmKey = JSON.stringify([login.origin, user.tenant, user.provider ?? null]);
+  const known = knownRealms.get(realmKey);
+  const early = 'password' in user || !known ? undefined : makeUser(known, user);
+  // Settled here if /bff/login fails first (awaited below otherwise).
+  early?.catch(() => undefined);
   const start = await step(onStep, 'gatehouse /bff/login', () => http.get(login.href));
   const authorizationUrl = start.location;
   if (start.status !== 302 || !authorizationUrl) {
     throw new GatehouseFixtureError(`Gatehouse did not start a sign-in: ${await describe(start)}`);
   }
   const where = devIdpRealm(authorizationUrl);
-  // The user is made while the IdP opens the interaction: one round trip fewer.
+  knownRealms.set(realmKey, where);
+  const sameRealm = known?.idpOrigin === where.idpOrigin && known.realm === where.realm;
   const [testUser, authorization] = await Promise.all([
-    'password' in user
-      ? user
-      : step(onStep, 'idp user (parallel)', () =>
-          createDevIdpUser(http, where, user, uniqueSub(user.sub, options.workerIndex)),
-        ),
+    'password' in user ? user : early && sameRealm ? early : makeUser(where, user),
     step(onStep, 'idp /auth', () => http.get(authorizationUrl)),
   ]);
 
