@@ -24,6 +24,8 @@ const stack = await startStack({
   configure: (input) => ({ ...input, testControls: true }),
 });
 
+// Declared before the preview server's handlers, which read it as soon as it exits.
+let stopping = false;
 const require = createRequire(resolve(exampleDir, 'package.json'));
 const viteBin = resolve(dirname(require.resolve('vite/package.json')), 'bin/vite.js');
 const vite = spawn(
@@ -66,7 +68,6 @@ for (;;) {
 
 process.stdout.write(`${JSON.stringify({ baseURL: publicUrl })}\n`);
 
-let stopping = false;
 async function stop(code = 0): Promise<void> {
   if (stopping) return;
   stopping = true;
