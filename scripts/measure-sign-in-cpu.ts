@@ -7,7 +7,7 @@
  * `/proc/<pid>/stat` around the measured sign-ins; this process's own (the client) from
  * `process.cpuUsage()`.
  *
- *   node scripts/measure-sign-in-cpu.ts [--sign-ins 300] [--rounds 3] [--baseline <checkout>]
+ *   node scripts/measure-sign-in-cpu.ts [--sign-ins 60] [--rounds 16] [--baseline <checkout>]
  *
  * `--baseline` measures a second checkout (its own stack and its own fixture code, e.g. a
  * `git worktree` of main with `pnpm install` and apps/web built) in the same run, its rounds
@@ -23,8 +23,8 @@ import { parseArgs } from 'node:util';
 
 const { values } = parseArgs({
   options: {
-    'sign-ins': { type: 'string', default: '300' },
-    rounds: { type: 'string', default: '3' },
+    'sign-ins': { type: 'string', default: '60' },
+    rounds: { type: 'string', default: '16' },
     warmup: { type: 'string', default: '100' },
     baseline: { type: 'string' },
   },
