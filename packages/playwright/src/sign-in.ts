@@ -65,8 +65,11 @@ export function uniqueSub(prefix: string | undefined, workerIndex: number): stri
   return `${prefix ?? 'pw'}-w${workerIndex}-${randomUUID().slice(0, 13)}`;
 }
 
-/** Where the dev IdP's realm of a Gatehouse tenant was at this worker's last sign-in. */
-const knownRealms = new Map<string, { idpOrigin: string; realm: string }>();
+/**
+ * Where the dev IdP's realm of a Gatehouse tenant (key: JSON of Gatehouse's origin, the tenant
+ * and the provider or null) was at this worker's last sign-in. Exported for tests only.
+ */
+export const knownRealms = new Map<string, { idpOrigin: string; realm: string }>();
 
 /** The dev IdP's realm behind an authorization URL (its endpoint is `<issuer>/auth`). */
 function devIdpRealm(authorizationUrl: string): { idpOrigin: string; realm: string } {

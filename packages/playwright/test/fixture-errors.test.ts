@@ -6,7 +6,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { callControl } from '../src/controls.ts';
 import { JarClient } from '../src/http.ts';
 import GatehouseSignInReporter, { summarize } from '../src/reporter.ts';
-import { signInOverHttp } from '../src/sign-in.ts';
+import { knownRealms, signInOverHttp } from '../src/sign-in.ts';
 
 /**
  * What a user of the fixtures is told when the stack is not set up for them: test controls off,
@@ -80,6 +80,38 @@ describe('the fixtures against a stack without test controls', () => {
     const other = (await again.cookies()).find((c) => c.name === 'gatehouse');
     expect(other?.value).toBeTruthy();
     expect(other?.value).not.toBe(session?.value);
+  });
+
+  it('makes the user in the right realm when the tenant’s realm moved since the last sign-in', async () => {
+    const first = await signInOverHttp(
+      new JarClient(),
+      stack.origin,
+      { tenant: 'acme' },
+      {
+        workerIndex: 2,
+      },
+    );
+    expect(first.realm).toBe('');
+    const key = JSON.stringify([new URL(stack.origin).origin, 'acme', null]);
+    expect(knownRealms.get(key)).toEqual({ idpOrigin: first.idpOrigin, realm: '' });
+    // As if acme's provider had been at the globex realm: the user made early is made there.
+    knownRealms.set(key, { idpOrigin: first.idpOrigin, realm: '/globex' });
+    const steps: string[] = [];
+    const jar = new JarClient();
+    const moved = await signInOverHttp(
+      jar,
+      stack.origin,
+      { tenant: 'acme', sub: 'moved' },
+      {
+        workerIndex: 2,
+        onStep: (step) => steps.push(step),
+      },
+    );
+    expect(moved.realm).toBe('');
+    expect(steps.filter((step) => step === 'idp user (parallel)')).toHaveLength(2);
+    const me = await jar.get(`${stack.origin}/bff/user`);
+    expect(((await me.json()) as { claims: { sub: string } }).claims.sub).toBe(moved.sub);
+    expect(knownRealms.get(key)?.realm).toBe('');
   });
 
   it('records each step of a sign-in when asked', async () => {
