@@ -85,7 +85,7 @@ const { values } = parseArgs({
     'login-warmup': { type: 'string', default: '300' },
     /**
      * Rounds the measured sign-ins are interleaved in (`--logins / rounds` per contender and
-     * round, rotating order); by default rounds of about 50, at least `--rounds`.
+     * round, rotating order); by default rounds of about 25, at least `--rounds`.
      */
     'login-rounds': { type: 'string' },
     /** Arrivals of the latency probe: a constant interval, or Poisson (the same mean rate). */
@@ -843,7 +843,7 @@ const lowLoad: Partial<Record<Name, LowLoad>> = Object.fromEntries(
 // compiles and optimises the sign-in code meanwhile (the process had run a single sign-in
 // before). The first `--logins` of the warm-up give the cold figure (the same count as the
 // measured ones, so the two compare). Then the `--logins` measured ones, interleaved: in
-// `--login-rounds` rounds (by default of about 50), each contender signs in `--logins / rounds`
+// `--login-rounds` rounds (by default of about 25), each contender signs in `--logins / rounds`
 // times per round, the order rotating from round to round, so a change in the machine's load
 // moves every contender alike; the figure is the median over the rounds of each round's CPU per
 // sign-in, and Gatehouse's ratio to a contender the median of the rounds' ratios. The measured
@@ -854,6 +854,8 @@ interface SignInFigures {
   count: number;
   perSecond: number;
   cpuMsPerLogin: number | undefined;
+  /** All rounds' CPU over all their sign-ins: garbage collections counted where they fell. */
+  cpuMsMean: number | undefined;
 }
 interface SignInRun {
   count: number;
@@ -893,6 +895,9 @@ const signInFigures = (list: SignInRun[]): SignInFigures => {
     count,
     perSecond: count === 0 || seconds === 0 ? 0 : count / seconds,
     cpuMsPerLogin: each.length && each.every((ms) => ms !== undefined) ? median(each) : undefined,
+    cpuMsMean: list.every((run) => run.cpuMicros !== undefined)
+      ? perLogin({ count, seconds, cpuMicros: sum(list.map((run) => run.cpuMicros ?? 0)) })
+      : undefined,
   };
 };
 async function warmUp(
@@ -947,10 +952,10 @@ const signers: Array<{
     : [];
 const coldSignIns: Partial<Record<SignInName, SignInFigures>> = {};
 for (const { name, child, once } of signers) coldSignIns[name] = await warmUp(name, child, once);
-/** By default rounds of about 50 sign-ins each, at least `--rounds`. */
+/** By default rounds of about 25 sign-ins each, at least `--rounds`. */
 const loginRounds = Math.min(
   loginCount,
-  Number(values['login-rounds'] ?? Math.max(rounds, Math.round(loginCount / 50))),
+  Number(values['login-rounds'] ?? Math.max(rounds, Math.round(loginCount / 25))),
 );
 const signInRuns: Partial<Record<SignInName, SignInRun[]>> = {};
 for (let round = 0; round < (signers.length ? loginRounds : 0); round += 1) {
@@ -991,7 +996,8 @@ const signIns = signers.length
         const figures = signInFigures(runs);
         log(
           `  sign-ins ${name}: first ${coldSignIns[name]?.count ?? 0} ${fmt(coldSignIns[name]?.cpuMsPerLogin, 2)} CPU ms each, ` +
-            `after ${loginWarmup} ${figures.count} more in ${runs.length} round(s), median ${fmt(figures.cpuMsPerLogin, 2)} CPU ms each`,
+            `after ${loginWarmup} ${figures.count} more in ${runs.length} round(s), median ${fmt(figures.cpuMsPerLogin, 2)} CPU ms each ` +
+            `(mean ${fmt(figures.cpuMsMean, 2)})`,
         );
         return [
           name,
@@ -999,7 +1005,12 @@ const signIns = signers.length
             ...figures,
             rounds: runs.map(perLogin),
             ...(name === 'gatehouse' ? {} : { gatehouseRatio: pairedRatio(name) }),
-            cold: coldSignIns[name] ?? { count: 0, perSecond: 0, cpuMsPerLogin: undefined },
+            cold: coldSignIns[name] ?? {
+              count: 0,
+              perSecond: 0,
+              cpuMsPerLogin: undefined,
+              cpuMsMean: undefined,
+            },
           },
         ];
       }),
@@ -1110,9 +1121,9 @@ if (signIns && gatehouseSignIns) {
       `${loginWarmup} warm-up ones (the steady state), interleaved in ${loginRounds} round(s) of ` +
       `${fmt(loginCount / Math.max(1, loginRounds), 0)} (rotating order), medians over the rounds; cold: the first ${gh.cold.count} ` +
       `of the warm-up (the process's first sign-ins, V8 compiling the code)`,
-    '| Contender | sign-ins/s | CPU ms per sign-in | Gatehouse vs it: CPU per sign-in | cold: sign-ins/s | cold: CPU ms per sign-in |',
-    '| --- | ---: | ---: | ---: | ---: | ---: |',
-    `| Gatehouse | ${fmt(gh.perSecond, 1)} | ${fmt(gh.cpuMsPerLogin, 2)} | | ${fmt(gh.cold.count ? gh.cold.perSecond : undefined, 1)} | ${fmt(gh.cold.cpuMsPerLogin, 2)} |`,
+    '| Contender | sign-ins/s | CPU ms per sign-in | Gatehouse vs it: CPU per sign-in | mean: CPU ms per sign-in | Gatehouse vs it: mean | cold: sign-ins/s | cold: CPU ms per sign-in |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+    `| Gatehouse | ${fmt(gh.perSecond, 1)} | ${fmt(gh.cpuMsPerLogin, 2)} | | ${fmt(gh.cpuMsMean, 2)} | | ${fmt(gh.cold.count ? gh.cold.perSecond : undefined, 1)} | ${fmt(gh.cold.cpuMsPerLogin, 2)} |`,
   );
   for (const [name, row] of [
     ['baseline', signIns.baseline],
@@ -1122,6 +1133,7 @@ if (signIns && gatehouseSignIns) {
     const versus = row.gatehouseRatio === undefined ? 'n/a' : `${row.gatehouseRatio.toFixed(2)}×`;
     lines.push(
       `| ${LABELS[name]} | ${fmt(row.perSecond, 1)} | ${fmt(row.cpuMsPerLogin, 2)} | ${versus} | ` +
+        `${fmt(row.cpuMsMean, 2)} | ${ratio(gh.cpuMsMean, row.cpuMsMean)} | ` +
         `${fmt(row.cold.count ? row.cold.perSecond : undefined, 1)} | ${fmt(row.cold.cpuMsPerLogin, 2)} |`,
     );
   }
@@ -1130,7 +1142,8 @@ if (signIns && gatehouseSignIns) {
       .map(
         ({ name }) => `${name} ${(signIns[name]?.rounds ?? []).map((ms) => fmt(ms, 2)).join(' ')}`,
       )
-      .join('; ')}. "Gatehouse vs it": the median of the rounds' ratios.`,
+      .join('; ')}. "Gatehouse vs it": the median of the rounds' ratios; "mean": all rounds' CPU ` +
+      'over all their sign-ins (a round with a full garbage collection weighs in; the median leaves it out).',
   );
 }
 
@@ -1197,7 +1210,9 @@ const allGoals: Array<[string, string]> = [
         `median of ${loginRounds} round(s) (the first ${gatehouseSignIns.cold.count}: ` +
         `${fmt(gatehouseSignIns.cold.cpuMsPerLogin, 2)} ms)` +
         (signIns?.baseline
-          ? `; ${fmt(signIns.baseline.gatehouseRatio, 2)}× the baseline's in the same rounds`
+          ? `; ${fmt(signIns.baseline.gatehouseRatio, 2)}× the baseline's in the same rounds ` +
+            `(means ${fmt(gatehouseSignIns.cpuMsMean, 2)} and ${fmt(signIns.baseline.cpuMsMean, 2)} ms: ` +
+            `${ratio(gatehouseSignIns.cpuMsMean, signIns.baseline.cpuMsMean)})`
           : '')
       : 'n/a',
   ],
