@@ -85,7 +85,7 @@ const { values } = parseArgs({
     'login-warmup': { type: 'string', default: '300' },
     /**
      * Rounds the measured sign-ins are interleaved in (`--logins / rounds` per contender and
-     * round, rotating order); by default rounds of about 25, at least `--rounds`.
+     * round, rotating order); by default rounds of about 5, at least `--rounds`.
      */
     'login-rounds': { type: 'string' },
     /** Arrivals of the latency probe: a constant interval, or Poisson (the same mean rate). */
@@ -843,7 +843,7 @@ const lowLoad: Partial<Record<Name, LowLoad>> = Object.fromEntries(
 // compiles and optimises the sign-in code meanwhile (the process had run a single sign-in
 // before). The first `--logins` of the warm-up give the cold figure (the same count as the
 // measured ones, so the two compare). Then the `--logins` measured ones, interleaved: in
-// `--login-rounds` rounds (by default of about 25), each contender signs in `--logins / rounds`
+// `--login-rounds` rounds (by default of about 5), each contender signs in `--logins / rounds`
 // times per round, the order rotating from round to round, so a change in the machine's load
 // moves every contender alike; the figure is the median over the rounds of each round's CPU per
 // sign-in, and Gatehouse's ratio to a contender the median of the rounds' ratios. The measured
@@ -952,12 +952,17 @@ const signers: Array<{
     : [];
 const coldSignIns: Partial<Record<SignInName, SignInFigures>> = {};
 for (const { name, child, once } of signers) coldSignIns[name] = await warmUp(name, child, once);
-/** By default rounds of about 25 sign-ins each, at least `--rounds`. */
+/** By default rounds of about 5 sign-ins each, at least `--rounds`. */
 const loginRounds = Math.min(
   loginCount,
-  Number(values['login-rounds'] ?? Math.max(rounds, Math.round(loginCount / 25))),
+  Number(values['login-rounds'] ?? Math.max(rounds, Math.round(loginCount / 5))),
 );
 const signInRuns: Partial<Record<SignInName, SignInRun[]>> = {};
+// Each contender's CPU is read at every round's start for all of them, so a round's figure is
+// all its CPU from one round's start to the next: its own sign-ins, and what it does while
+// the others sign in (the end of its last answer: the access line's write, the audit append's
+// reply, a garbage collection), which a window around its own sign-ins alone would lose.
+let roundStart = new Map(signers.map(({ name, child }) => [name, preciseCpuMicros(child.pid)]));
 for (let round = 0; round < (signers.length ? loginRounds : 0); round += 1) {
   // This round's share of --logins (the rounds differ by one at most).
   const count =
@@ -967,15 +972,29 @@ for (let round = 0; round < (signers.length ? loginRounds : 0); round += 1) {
     ...signers.slice(round % signers.length),
     ...signers.slice(0, round % signers.length),
   ];
-  const line: string[] = [];
+  const seconds = new Map<SignInName, number>();
   for (const { name, child, once } of order) {
     const from = process.hrtime.bigint() / 1000n;
-    const run = await timedSignIns(child, count, once);
+    seconds.set(name, (await timedSignIns(child, count, once)).seconds);
     if (name === 'gatehouse') signInWindows.push({ from, to: process.hrtime.bigint() / 1000n });
+  }
+  const roundEnd = new Map(signers.map(({ name, child }) => [name, preciseCpuMicros(child.pid)]));
+  const line: string[] = [];
+  for (const { name } of signers) {
+    const before = roundStart.get(name);
+    const after = roundEnd.get(name);
+    const run: SignInRun = {
+      count,
+      seconds: seconds.get(name) ?? 0,
+      cpuMicros: before === undefined || after === undefined ? undefined : after - before,
+    };
     (signInRuns[name] ??= []).push(run);
     line.push(`${name} ${fmt(perLogin(run), 2)}`);
   }
-  log(`  round ${round + 1} sign-ins (${count} each), CPU ms per sign-in: ${line.join(', ')}`);
+  roundStart = roundEnd;
+  if (loginRounds <= 50 || (round + 1) % 10 === 0) {
+    log(`  round ${round + 1} sign-ins (${count} each), CPU ms per sign-in: ${line.join(', ')}`);
+  }
 }
 /** Median over the rounds of Gatehouse's CPU per sign-in divided by the contender's, same round. */
 const pairedRatio = (name: SignInName): number | undefined => {
@@ -1138,10 +1157,15 @@ if (signIns && gatehouseSignIns) {
     );
   }
   lines.push(
-    `Per round (CPU ms per sign-in): ${signers
-      .map(
-        ({ name }) => `${name} ${(signIns[name]?.rounds ?? []).map((ms) => fmt(ms, 2)).join(' ')}`,
-      )
+    `Per round (CPU ms per sign-in${loginRounds > 50 ? ', 10th–90th percentile of the rounds' : ''}): ${signers
+      .map(({ name }) => {
+        const list = (signIns[name]?.rounds ?? []).filter((ms) => ms !== undefined);
+        if (loginRounds <= 50) return `${name} ${list.map((ms) => fmt(ms, 2)).join(' ')}`;
+        const sorted = [...list].sort((a, b) => a - b);
+        const at = (q: number) =>
+          sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+        return `${name} ${fmt(at(0.1), 2)}–${fmt(at(0.9), 2)}`;
+      })
       .join('; ')}. "Gatehouse vs it": the median of the rounds' ratios; "mean": all rounds' CPU ` +
       'over all their sign-ins (a round with a full garbage collection weighs in; the median leaves it out).',
   );
