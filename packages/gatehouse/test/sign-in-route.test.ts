@@ -41,6 +41,10 @@ describe('signInTarget', () => {
     ['GET', '/bff/callback/acme/dev/x'],
     ['GET', '/bff/callback/acme/dev%2Fx?state=s'],
     ['GET', '/bff/callback/%61cme/dev'],
+    ['GET', '/bff/callback/acme/dev#x?state=s'],
+    ['GET', '/bff/callback/acme/dev;x?state=s'],
+    ['GET', '/bff/callback/ac me/dev'],
+    ['GET', '/bff/callback/acme/dév'],
     ['GET', 'http://localhost/bff/login'],
     ['GET', '//bff/login'],
   ])('leaves %s %s to Express', (method, url) => {
@@ -95,6 +99,7 @@ describe('the sign-in routes without the router answer as through Express', () =
     ['a callback without a transaction', '/bff/callback/acme/dev', '?code=c&state=forged'],
     ['a callback with an IdP error', '/bff/callback/acme/dev', '?error=access_denied&state=s'],
     ['a callback of an unknown provider', '/bff/callback/acme/nope', '?code=c&state=s'],
+    ['a callback of an odd tenant', '/bff/callback/..~x_y/dev', '?code=c&state=s'],
   ])('refuses %s alike, as problem+json and as a page', async (_case, path, query) => {
     for (const accept of ['application/json', 'text/html']) {
       const direct = await answer(`${path}${query}`, { accept });

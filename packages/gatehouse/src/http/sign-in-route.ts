@@ -32,8 +32,8 @@ const CALLBACK = '/bff/callback/';
 
 /**
  * The sign-in route of a `GET` request's raw target, if it is one of the plain forms:
- * `/bff/login[?…]` and `/bff/callback/<tenant>/<provider>[?…]` (two non-empty segments, nothing
- * to percent-decode). Anything else is left to Express.
+ * `/bff/login[?…]` and `/bff/callback/<tenant>/<provider>[?…]` (two non-empty segments of
+ * unreserved characters: nothing to decode). Anything else is left to Express.
  */
 export function signInTarget(
   method: string | undefined,
@@ -47,13 +47,18 @@ export function signInTarget(
   const query = url.indexOf('?', CALLBACK.length);
   const path = url.slice(CALLBACK.length, query === -1 ? undefined : query);
   const slash = path.indexOf('/');
-  if (slash <= 0 || slash === path.length - 1 || path.includes('/', slash + 1)) return undefined;
-  if (path.includes('%')) return undefined;
-  return {
-    route: 'callback',
-    params: { tenant: path.slice(0, slash), provider: path.slice(slash + 1) },
-  };
+  if (slash === -1) return undefined;
+  const tenant = path.slice(0, slash);
+  const provider = path.slice(slash + 1);
+  if (!SEGMENT.test(tenant) || !SEGMENT.test(provider)) return undefined;
+  return { route: 'callback', params: { tenant, provider } };
 }
+
+/**
+ * A path segment that is its own route parameter as it stands: no `%` to decode, no `#`, `;`
+ * or other character a URL parser might treat apart, no `/`.
+ */
+const SEGMENT = /^[A-Za-z0-9._~-]+$/;
 
 /** Runs the sign-in requests it is given; answers false for any other request (Express's then). */
 export type SignInRequestHandler = (req: IncomingMessage, res: ServerResponse) => boolean;
