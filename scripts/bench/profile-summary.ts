@@ -37,13 +37,17 @@ function packageOf(url: string): string {
 
 /**
  * `window`: only the samples taken between these instants of the monotonic clock, in µs
- * (`process.hrtime.bigint() / 1000n` of any process on the machine), e.g. one phase of a run.
+ * (`process.hrtime.bigint() / 1000n` of any process on the machine), e.g. one phase of a run;
+ * several spans: the samples of any of them.
  */
 export function summariseProfile(
   json: string,
   top = 25,
-  window?: { from: bigint; to: bigint },
+  window?: { from: bigint; to: bigint } | Array<{ from: bigint; to: bigint }>,
 ): string {
+  const spans = (window === undefined ? [] : Array.isArray(window) ? window : [window]).map(
+    ({ from, to }) => [Number(from), Number(to)] as const,
+  );
   const profile = JSON.parse(json) as CpuProfile;
   const byId = new Map(profile.nodes.map((node) => [node.id, node]));
   const selfTime = new Map<number, number>();
@@ -52,7 +56,7 @@ export function summariseProfile(
   profile.samples.forEach((id, index) => {
     const delta = profile.timeDeltas[index] ?? 0;
     at += delta;
-    if (window && (at < Number(window.from) || at > Number(window.to))) return;
+    if (spans.length && !spans.some(([from, to]) => at >= from && at <= to)) return;
     selfTime.set(id, (selfTime.get(id) ?? 0) + delta);
     total += delta;
   });

@@ -17,7 +17,17 @@ interface Figures {
   throughput: Record<'get' | 'post', Record<string, { rps: number; failures: number }>>;
   lowLoad: Record<string, { p50Ms: number; p90Ms: number; p99Ms: number; ok: number } | number>;
   latencyProbe: { latencyFrom: string };
-  signIns: Record<string, { perSecond: number; count: number; cold: { count: number } }>;
+  signIns: Record<
+    string,
+    {
+      perSecond: number;
+      count: number;
+      cpuMsPerLogin?: number;
+      rounds: Array<number | null>;
+      gatehouseRatio?: number;
+      cold: { count: number };
+    }
+  >;
   redisPerCall: Array<{ commands: number; writes: number; counts: Record<string, number> }>;
   checks: Array<{ name: string; ok: boolean }>;
 }
@@ -34,7 +44,8 @@ describe('pnpm bench (smoke)', () => {
       [
         'scripts/bench-proxy.ts',
         ...['--rounds', '1', '--duration', '0.3', '--warmup', '0.2'],
-        ...['--connections', '2', '--logins', '1', '--login-warmup', '1', '--json', json],
+        ...['--connections', '2', '--logins', '2', '--login-rounds', '2', '--login-warmup', '1'],
+        ...['--json', json],
       ],
       { cwd: root, timeout: 200_000, maxBuffer: 10 * 1024 * 1024 },
     );
@@ -71,12 +82,17 @@ describe('pnpm bench (smoke)', () => {
       expect(row.p99Ms).toBeGreaterThanOrEqual(row.p90Ms);
     }
     expect(stdout).toContain('latency from the intended send time');
-    // Warm-up sign-ins (the cold figure), then the measured ones, for both contenders.
+    // Warm-up sign-ins (the cold figure), then the measured ones, for both contenders,
+    // interleaved: one sign-in each per round, a CPU figure per round.
     for (const name of ['gatehouse', 'express-oidc']) {
       expect(figures.signIns[name]?.perSecond).toBeGreaterThan(0);
-      expect(figures.signIns[name]?.count).toBe(1);
+      expect(figures.signIns[name]?.count).toBe(2);
+      expect(figures.signIns[name]?.rounds).toHaveLength(2);
       expect(figures.signIns[name]?.cold.count).toBe(1);
     }
+    // Gatehouse's ratio to express-openid-connect, from the rounds' own pairs.
+    expect(figures.signIns['express-oidc']?.gatehouseRatio).toBeGreaterThan(0);
+    expect(stdout).toContain('interleaved in 2 round(s) of 1 (rotating order)');
     // The proxied call's store traffic: GETs only, one per call.
     for (const round of figures.redisPerCall) {
       expect(Object.keys(round.counts)).toEqual(['get']);

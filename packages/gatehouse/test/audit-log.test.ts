@@ -6,6 +6,7 @@ import { parseAuditQuery } from '../src/admin/audit.ts';
 import { GatehouseError } from '../src/errors.ts';
 import { AuditLog, type AuditEvent, type AuditStore } from '../src/observability/audit.ts';
 import {
+  AGE_TRIM_INTERVAL_MS,
   MemoryAuditStore,
   RedisAuditStore,
   auditStreamKey,
@@ -123,6 +124,39 @@ describe.each([
     } finally {
       now.ms -= 2 * DAY;
     }
+  });
+});
+
+describe('redis audit store, trimming by age', () => {
+  it('trims with the first write of each interval only; the other writes are a lone XADD', async () => {
+    const tenant = `trim${Math.random().toString(36).slice(2, 8)}`;
+    const key = auditStreamKey(tenant);
+    // One full stream node of events from the epoch's first milliseconds.
+    for (let id = 1; id <= NODE_ENTRIES; id += 1) await client.xadd(key, `${id}-0`, 'e', '{}');
+    const now = { ms: DAY };
+    const store = new RedisAuditStore(
+      client,
+      { maxEvents: 1000, maxAgeMs: DAY },
+      {
+        clock: () => now.ms,
+      },
+    );
+    const append = (n: number) =>
+      store.append({ time: new Date(now.ms).toISOString(), ...event(tenant, n) });
+    // Nothing is a day old yet: the trim finds nothing, and the interval starts.
+    await append(1);
+    // The old node is past the age now, but the interval is not over: no trim.
+    now.ms = DAY + AGE_TRIM_INTERVAL_MS / 2;
+    await append(2);
+    expect(await client.xlen(key)).toBe(NODE_ENTRIES + 2);
+    // Reads leave it out all the same.
+    expect((await store.read(tenant, { limit: 100 })).events.map((e) => e.requestId)).toEqual([
+      'r1',
+      'r2',
+    ]);
+    now.ms = DAY + AGE_TRIM_INTERVAL_MS;
+    await append(3);
+    expect(await client.xlen(key)).toBe(3);
   });
 });
 

@@ -12,6 +12,7 @@ import {
   type StackOptions,
 } from '@gatehouse/testkit';
 import { gatehouseInternals } from '@gatehouse/core/testing';
+import { completeDevIdpLogin } from '@gatehouse/dev-idp';
 import type { ConfigInput } from '../src/index.ts';
 import { createLogger } from '../src/index.ts';
 import { ADMIN_TOKEN } from './support/admin.ts';
@@ -179,6 +180,43 @@ describe('rate limits (real Redis)', () => {
       headers: from('192.0.2.45'),
     });
     expect(other.status).toBe(400);
+  });
+
+  it('a callback refused by a limit uses its transaction up, as every other answer does', async () => {
+    // A real sign-in up to the IdP's redirect back, started from an address of its own.
+    const http = createCookieFetch();
+    const start = await http(`${one()}/bff/login?tenant=acme`, { headers: from('192.0.2.60') });
+    expect(start.status).toBe(302);
+    const state = new URL(start.headers.get('location') ?? '').searchParams.get('state') ?? '';
+    const callbackUrl = await completeDevIdpLogin(http, start.headers.get('location') ?? '', {
+      login: 'alice',
+      password: 'alice',
+    });
+    const admin = redis.client();
+    try {
+      expect(await admin.exists(`gh:tx:${state}`)).toBe(1);
+      // Its callback arrives from an address past the failed-callback limit.
+      const limited = from('192.0.2.61');
+      const forged = `${one()}/bff/callback/acme/dev?code=x&state=forged`;
+      for (let n = 0; n < 2; n += 1) {
+        expect((await fetch(forged, { headers: limited })).status).toBe(400);
+      }
+      const refused = await http(callbackUrl, {
+        headers: { ...limited, accept: 'application/json' },
+      });
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('set-cookie') ?? '').not.toMatch(/gatehouse/);
+      // The take went with the limits: the transaction is gone, and the same callback from
+      // an address under the limits is refused as spent, never completed.
+      expect(await admin.exists(`gh:tx:${state}`)).toBe(0);
+      const again = await http(callbackUrl, {
+        headers: { ...from('192.0.2.62'), accept: 'application/json' },
+      });
+      expect(again.status).toBe(400);
+      expect(((await again.json()) as { code: string }).code).toBe('login_transaction_invalid');
+    } finally {
+      admin.disconnect();
+    }
   });
 
   it('limits the admin API per principal: the operator is refused, a tenant API key is not', async () => {

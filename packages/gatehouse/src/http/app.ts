@@ -9,10 +9,11 @@ import type { GatehouseContext } from '../context.ts';
 import { apiRequestHandler, isApiTarget, type ApiRequestHandler } from './api-route.ts';
 import { AUTHZ_PATH, authzAnswer, authzChecks } from './authz-route.ts';
 import { backchannelLogoutRoute } from './backchannel-route.ts';
-import { bffRouter, signInRouter } from './bff-routes.ts';
+import { bffRouter, signInHandlers, signInRouter } from './bff-routes.ts';
 import { sessionCookieOptions } from './express-session-store.ts';
 import { TEST_SIGN_IN_ASSETS, testSignInScript, testSignInStyle } from './test-sign-in.ts';
 import { sessionRouter } from './session-routes.ts';
+import { signInRequestHandler, type SignInRequestHandler } from './sign-in-route.ts';
 import { simulatedStoreOutage, testControlsRouter } from './test-controls-route.ts';
 import { clientJwksHandler, jwksHandler } from './jwks-route.ts';
 import { errorHandler } from './problem.ts';
@@ -56,14 +57,16 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   apiHandlers.set(app, api);
   app.use('/api', (req, res) => api(req, res));
 
-  app.use(ctx.drain.track);
-  app.use(requestMetrics(ctx.metrics));
-  app.use(
+  // The middleware of every other request (the sign-in's two also run it without the router).
+  const common = [
+    ctx.drain.track,
+    requestMetrics(ctx.metrics),
     requestLog(app, ctx.logger, {
       proxiedSuccessSampleRate: ctx.config.accessLogSampleRate,
     }),
-  );
-  app.use(securityHeaders(headers));
+    securityHeaders(headers),
+  ];
+  for (const middleware of common) app.use(middleware);
 
   app.get('/healthz', (_req, res) => {
     res.json({ status: 'ok' });
@@ -115,14 +118,22 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
   // Sign-in start, home-realm discovery and the callback without express-session: the start
   // and discovery use no session (a test sign-in reads the admin's own directly), and the
   // callback writes the new one itself (`http/callback-route.ts`).
-  app.use('/bff', signInRouter(ctx));
+  const signIn = signInHandlers(ctx);
+  app.use('/bff', signInRouter(ctx, signIn));
   app.use('/bff', sessions, bffRouter(ctx));
   // JSON bodies (32 kB) are parsed inside, after the caller is identified.
   app.use('/admin/api', sessions, options.adminApi);
 
   if (ctx.config.staticDir) serveSpa(app, resolve(ctx.config.staticDir));
   app.use((_req, _res, next) => next(problem('not_found')));
-  app.use(errorHandler());
+  const onError = errorHandler();
+  app.use(onError);
+  // `GET /bff/login` and the callback in their plain forms, handed over by the server (see
+  // serverListener): the same middleware and handlers as the routes above, without the router.
+  signInHandlerOf.set(
+    app,
+    signInRequestHandler(app, { middleware: [...common, noStore], handlers: signIn, onError }),
+  );
   return app;
 }
 
@@ -133,17 +144,21 @@ const noStore: RequestHandler = (_req, res, next) => {
 
 /** The API handler of each app, for {@link serverListener}. */
 const apiHandlers = new WeakMap<Express, ApiRequestHandler>();
+/** The sign-in requests' handler of each app, for {@link serverListener}. */
+const signInHandlerOf = new WeakMap<Express, SignInRequestHandler>();
 
 /**
  * The server's request listener for an app of {@link createApp}: `/api/…` straight to the API
- * handler (no Express on the busiest path), everything else to Express.
+ * handler (no Express on the busiest path), the sign-in's `GET /bff/login` and callback to
+ * their handlers (`http/sign-in-route.ts`), everything else to Express.
  */
 export function serverListener(app: Express): RequestListener {
   const api = apiHandlers.get(app);
-  if (!api) return app;
+  const signIn = signInHandlerOf.get(app);
+  if (!api || !signIn) return app;
   return (req, res) => {
     if (isApiTarget(req.url)) api(req, res);
-    else void app(req, res);
+    else if (!signIn(req, res)) void app(req, res);
   };
 }
 

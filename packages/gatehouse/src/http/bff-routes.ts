@@ -1,4 +1,4 @@
-import express, { type Request, type Response, type Router } from 'express';
+import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
 import { absoluteLimit, openClaims, sessionExpiresAt } from '../session/model.ts';
@@ -29,20 +29,37 @@ export type BffRoutesDeps = Pick<
 >;
 
 /**
+ * The handlers of the sign-in routes (after the app's common middleware): the login start and
+ * home-realm discovery behind their rate limit, the callback (which counts its own limits).
+ * The same functions serve the Express routes of {@link signInRouter} and the server's direct
+ * hand-off of the sign-in's two requests (`http/sign-in-route.ts`).
+ */
+export interface SignInHandlers {
+  login: RequestHandler[];
+  homeRealm: RequestHandler[];
+  callback: RequestHandler[];
+}
+
+export function signInHandlers(ctx: BffRoutesDeps): SignInHandlers {
+  const limit = rateLimited(ctx.rateLimits, 'loginStart');
+  return {
+    login: [limit, (req, res) => startLogin(ctx, req, res)],
+    homeRealm: [limit, (req, res) => homeRealm(ctx, req, res)],
+    callback: [(req, res) => callback(ctx, req, res)],
+  };
+}
+
+/**
  * The sign-in routes, mounted without express-session (`http/app.ts`): `GET /bff/login`,
  * `/bff/home-realm` and `/bff/callback/:tenant/:provider`. They read a session, where they need
  * one, straight from the store (`readRequestSession`), and the callback writes the new session
  * itself (`http/express-session-store.ts` `newSignedInSession`).
  */
-export function signInRouter(ctx: BffRoutesDeps): Router {
+export function signInRouter(ctx: BffRoutesDeps, handlers = signInHandlers(ctx)): Router {
   const router = express.Router();
-  router.get('/login', rateLimited(ctx.rateLimits, 'loginStart'), (req, res) =>
-    startLogin(ctx, req, res),
-  );
-  router.get('/home-realm', rateLimited(ctx.rateLimits, 'loginStart'), (req, res) =>
-    homeRealm(ctx, req, res),
-  );
-  router.get('/callback/:tenant/:provider', (req, res) => callback(ctx, req, res));
+  router.get('/login', ...handlers.login);
+  router.get('/home-realm', ...handlers.homeRealm);
+  router.get('/callback/:tenant/:provider', ...handlers.callback);
   return router;
 }
 

@@ -1,7 +1,8 @@
 import type { Request, Response } from 'express';
 import type { GatehouseContext } from '../context.ts';
 import { GatehouseError } from '../errors.ts';
-import { finishCallback } from '../oidc/callback.ts';
+import { callbackUrlOf, finishCallback } from '../oidc/callback.ts';
+import { takeCallbackTransaction, type TakenTransaction } from '../oidc/login.ts';
 import { loginAttempt } from '../oidc/login-attempts.ts';
 import { addLogContext, auditOrigin, userActor } from './audit-origin.ts';
 import { redirectWithoutBody } from './bff-request.ts';
@@ -82,13 +83,19 @@ async function finishLoginCounted(
 ): Promise<LoginOutcome> {
   const ip = clientIp(req);
   try {
-    // Both limits in one round trip (Redis auto-pipelining); the callback limit's refusal first.
+    const tenant = String(req.params.tenant);
+    const provider = String(req.params.provider);
+    const query = callbackQuery(req);
+    // Both limits and the transaction's take in one round trip (Redis auto-pipelining): any
+    // answer uses the transaction up, a refusal by a limit too. The callback limit's refusal
+    // first.
+    const taking = takeCallbackTransaction(ctx, callbackUrlOf(ctx, tenant, provider, query));
     const limits = await Promise.allSettled([
       ctx.rateLimits.consume('callback', ip),
       ctx.rateLimits.check('failedCallback', ip),
     ]);
     for (const limit of limits) if (limit.status === 'rejected') throw limit.reason;
-    return await finishLogin(ctx, req, res);
+    return await finishLogin(ctx, req, res, { tenant, provider, query, taking });
   } catch (error) {
     const code = error instanceof GatehouseError ? error.code : 'internal_error';
     const known = await ctx.providers
@@ -160,23 +167,29 @@ interface LoginOutcome {
   testBy?: string;
 }
 
+/** The callback's query string (`?…`, or `''`) as the browser sent it. */
+function callbackQuery(req: Request): string {
+  const at = req.originalUrl.indexOf('?');
+  return at === -1 ? '' : req.originalUrl.slice(at);
+}
+
 async function finishLogin(
   ctx: CallbackRouteDeps,
   req: Request,
   res: Response,
+  callbackRequest: {
+    tenant: string;
+    provider: string;
+    query: string;
+    taking: TakenTransaction | undefined;
+  },
 ): Promise<LoginOutcome> {
-  const tenant = String(req.params.tenant);
-  const provider = String(req.params.provider);
+  const { tenant } = callbackRequest;
   let created: NewSession | undefined;
-  const query = req.originalUrl.includes('?')
-    ? req.originalUrl.slice(req.originalUrl.indexOf('?'))
-    : '';
   const outcome = await finishCallback(
     ctx,
     {
-      tenant,
-      provider,
-      query,
+      ...callbackRequest,
       binding: readCookie(req, ctx.cookies.loginBinding),
       userAgent: req.get('user-agent'),
     },

@@ -78,6 +78,13 @@ export class MemoryAuditStore implements AuditStore {
   }
 }
 
+/**
+ * How often one instance trims a trail by age: a sign-in's audit write is then one command
+ * (`XADD`), not a `MULTI` of four.
+ */
+export const AGE_TRIM_INTERVAL_MS = 60_000;
+const MAX_TRIM_TIMES = 10_000;
+
 /** One tenant's trail: the hash tag keeps it in one Cluster slot, whatever else the key says. */
 export const auditStreamKey = (tenant: string, prefix = 'gh:') => `${prefix}audit:{${tenant}}`;
 
@@ -85,13 +92,18 @@ export const auditStreamKey = (tenant: string, prefix = 'gh:') => `${prefix}audi
  * The trails in Redis: one stream per tenant (`gh:audit:{<tenant>}`), appended with
  * `XADD … MAXLEN ~ <maxEvents>` (Redis trims whole stream nodes, so a trail may briefly hold a
  * little more) and, with an age limit, trimmed by `XTRIM … MINID ~ <now − maxAge>` in the same
- * round trip. Both commands name only the tenant's key, so a Cluster runs them on one node.
+ * round trip (`MULTI`) by the first append to a trail in each {@link AGE_TRIM_INTERVAL_MS} of
+ * this instance; the others are a lone `XADD`. Reads never return events past the age limit,
+ * trimmed or not, so the trim only bounds what is kept, by the day. Both commands name only the
+ * tenant's key, so a Cluster runs them on one node.
  */
 export class RedisAuditStore implements AuditStore {
   readonly #redis: Redis | Cluster;
   readonly #retention: AuditRetention;
   readonly #clock: () => number;
   readonly #prefix: string;
+  /** When this instance last trimmed each trail by age (its clock). */
+  readonly #trimmedAt = new Map<string, number>();
 
   constructor(
     redis: Redis | Cluster,
@@ -109,11 +121,16 @@ export class RedisAuditStore implements AuditStore {
     const { tenant: _tenant, ...rest } = event;
     const fields = ['e', JSON.stringify(rest)];
     const maxLen = String(this.#retention.maxEvents);
-    if (!this.#retention.maxAgeMs) {
+    const now = this.#clock();
+    const trimmedAt = this.#trimmedAt.get(key);
+    if (
+      !this.#retention.maxAgeMs ||
+      (trimmedAt !== undefined && now >= trimmedAt && now - trimmedAt < AGE_TRIM_INTERVAL_MS)
+    ) {
       await this.#redis.xadd(key, 'MAXLEN', '~', maxLen, '*', ...fields);
       return;
     }
-    const minId = `${Math.max(0, this.#clock() - this.#retention.maxAgeMs)}-0`;
+    const minId = `${Math.max(0, now - this.#retention.maxAgeMs)}-0`;
     const results = await this.#redis
       .multi()
       .xadd(key, 'MAXLEN', '~', maxLen, '*', ...fields)
@@ -121,6 +138,9 @@ export class RedisAuditStore implements AuditStore {
       .exec();
     const failed = results?.find(([error]) => error);
     if (!results || failed) throw failed?.[0] ?? new Error('audit write discarded');
+    // Bounded: a deployment with more trails than this trims some of them more often.
+    if (this.#trimmedAt.size >= MAX_TRIM_TIMES) this.#trimmedAt.clear();
+    this.#trimmedAt.set(key, now);
   }
 
   async read(tenant: string, query: AuditQuery): Promise<AuditPage> {

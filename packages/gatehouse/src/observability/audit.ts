@@ -132,7 +132,9 @@ export class AuditLog {
 
   constructor(options: AuditLogOptions) {
     this.#service = options.logger;
-    this.#log = options.logger.child({ audit: true, log: 'audit' });
+    // An event is an allow-list of our own fields (no token, claim or header can be in it):
+    // written without the deployment's redaction paths, as the access line is.
+    this.#log = options.logger.child({ audit: true, log: 'audit' }, { redact: [] });
     this.#store = options.store;
     this.#clock = options.clock ?? Date.now;
     this.#isKnownTenant = options.isKnownTenant ?? (() => Promise.resolve(true));

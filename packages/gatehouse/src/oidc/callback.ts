@@ -6,7 +6,7 @@ import { deviceInfo, summaryOf } from '../session/device-summary.ts';
 import { filterClaims, type SessionRecord } from '../session/model.ts';
 import type { SessionService } from '../session/service.ts';
 import type { TenantRegistry } from '../tenants/registry.ts';
-import { completeLogin, type LoginDeps } from './login.ts';
+import { completeLogin, type LoginDeps, type TakenTransaction } from './login.ts';
 
 /**
  * The callback's use case (`/bff/callback/:tenant/:provider`): the login completed
@@ -43,6 +43,19 @@ export interface CallbackRequest {
   binding: string | undefined;
   /** The browser's `User-Agent`, for the session's device summary. */
   userAgent: string | undefined;
+  /** The transaction's take, if the adapter started it already (`takeCallbackTransaction`). */
+  taking?: TakenTransaction | undefined;
+}
+
+/** The URL the IdP sent the browser back to: the configured redirect URI and the callback's query. */
+export function callbackUrlOf(
+  deps: Pick<CallbackDeps, 'providers'>,
+  tenant: string,
+  provider: string,
+  query: string,
+): URL {
+  // The redirect URI comes from configuration, never from Host / X-Forwarded-Host.
+  return new URL(`${deps.providers.redirectUri(tenant, provider)}${query}`);
 }
 
 /**
@@ -75,13 +88,13 @@ export async function finishCallback(
   session: BrowserSession,
 ): Promise<CallbackOutcome> {
   const { tenant, provider } = request;
-  // The redirect URI comes from configuration, never from Host / X-Forwarded-Host.
-  const callbackUrl = new URL(`${deps.providers.redirectUri(tenant, provider)}${request.query}`);
+  const callbackUrl = callbackUrlOf(deps, tenant, provider, request.query);
   const login = await completeLogin(deps, {
     tenant,
     provider,
     callbackUrl,
     binding: request.binding,
+    taking: request.taking,
   });
   if (login.transaction.testBy !== undefined) {
     // The admin's test: what the IdP answered, and no session touched (none created, none

@@ -197,6 +197,45 @@ export interface CompletedLogin {
   dpopKey?: DpopPrivateJwk;
 }
 
+/** The callback's `state`; a repeated or array-like parameter is refused. */
+function callbackState(params: URLSearchParams): string | null {
+  for (const name of new Set(params.keys())) {
+    if (params.getAll(name).length > 1 || /[[\]]/.test(name)) {
+      throw problem('invalid_callback');
+    }
+  }
+  return params.get('state');
+}
+
+/** A callback's login transaction being taken from the store (read and deleted at once). */
+export interface TakenTransaction {
+  state: string;
+  sealed: Promise<string | undefined>;
+}
+
+/**
+ * Starts taking the transaction a callback names, before {@link completeLogin} runs: the
+ * adapter sends it with the callback's rate limits, in one round trip. Any answer uses the
+ * transaction up (see completeLogin), a refusal by a limit too. Nothing is taken for a
+ * callback without `state` or one completeLogin refuses for its query.
+ */
+export function takeCallbackTransaction(
+  deps: Pick<LoginDeps, 'transactions'>,
+  callbackUrl: URL,
+): TakenTransaction | undefined {
+  let state: string | null;
+  try {
+    state = callbackState(callbackUrl.searchParams);
+  } catch {
+    return undefined;
+  }
+  if (!state) return undefined;
+  const sealed = deps.transactions.take(`tx:${state}`);
+  // Awaited by completeLogin, or never (a limit refused): a failure is that caller's to see.
+  sealed.catch(() => undefined);
+  return { state, sealed };
+}
+
 /**
  * Completes a login at `/bff/callback/:tenant/:provider`. The transaction is consumed before
  * anything is checked, so every answer — good or bad — uses it up; a missing, reused or
@@ -204,16 +243,23 @@ export interface CompletedLogin {
  */
 export async function completeLogin(
   deps: LoginDeps,
-  request: { tenant: string; provider: string; callbackUrl: URL; binding: string | undefined },
+  request: {
+    tenant: string;
+    provider: string;
+    callbackUrl: URL;
+    binding: string | undefined;
+    /** The transaction's take, already started ({@link takeCallbackTransaction}). */
+    taking?: TakenTransaction | undefined;
+  },
 ): Promise<CompletedLogin> {
   const params = request.callbackUrl.searchParams;
-  for (const name of new Set(params.keys())) {
-    if (params.getAll(name).length > 1 || /[[\]]/.test(name)) {
-      throw problem('invalid_callback');
-    }
-  }
-  const state = params.get('state');
-  const sealed = state ? await deps.transactions.take(`tx:${state}`) : undefined;
+  const state = callbackState(params);
+  const sealed =
+    request.taking?.state === state
+      ? await request.taking.sealed
+      : state
+        ? await deps.transactions.take(`tx:${state}`)
+        : undefined;
   if (!sealed) throw await missingTransaction(deps, state, LOGIN_TRANSACTION_TTL_MS);
   // Sealed under a key retired since (a rotation mid-login): as if it had expired.
   let transaction: LoginTransaction;
