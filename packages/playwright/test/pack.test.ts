@@ -1,8 +1,10 @@
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { startStack } from '@gatehouse/testkit';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 /**
@@ -38,6 +40,40 @@ test('signed in', async ({ page, context, gatehouse }) => {
   const other = await gatehouse.signIn(context, { tenant: 'globex', sub: 'other' });
   await gatehouse.backchannelLogout(context);
   expect(other.sub).toContain('other');
+});
+`;
+
+/** A team's first test: signed in from its first line, against a development stack with test controls. */
+const FIRST_TEST = `import { test, expect } from '@gatehouse/playwright';
+
+test.use({ gatehouseUser: { tenant: 'acme' } });
+
+test('signed in from the first line', async ({ page, gatehouse }) => {
+  await page.goto('/bff/user');
+  await expect(page.locator('body')).toContainText(gatehouse.user?.sub ?? 'no user');
+  await gatehouse.expireSession();
+  expect((await page.request.get('/bff/user')).status()).toBe(401);
+});
+`;
+
+/** The consumer's Playwright config: Debian's Chromium where there is one, the stack's URL. */
+const FIRST_CONFIG = `import { existsSync } from 'node:fs';
+import { defineConfig } from '@playwright/test';
+
+const chromium = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((path) => existsSync(path));
+export default defineConfig({
+  testDir: '.',
+  testMatch: 'first.spec.ts',
+  workers: 1,
+  reporter: 'line',
+  use: {
+    baseURL: process.env.GATEHOUSE_URL,
+    launchOptions: {
+      ...(chromium ? { executablePath: chromium } : {}),
+      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
+        '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'],
+    },
+  },
 });
 `;
 
@@ -149,4 +185,27 @@ describe('@gatehouse/playwright from its npm tarball', () => {
     expect(refused.output).toContain('misuse.spec.ts(5,');
     expect(refused.output).not.toContain('example.spec.ts');
   });
+  it('runs a test written with it: signed in through the dev IdP from its first line', async () => {
+    // What `GATEHOUSE_TEST_CONTROLS=1 pnpm dev` runs: development mode with test controls, the
+    // dev IdP with its control API.
+    const stack = await startStack({
+      devIdp: { controlApi: true },
+      configure: (input) => ({ ...input, testControls: true }),
+    });
+    try {
+      writeFileSync(join(project, 'first.spec.ts'), FIRST_TEST);
+      writeFileSync(join(project, 'playwright.config.mjs'), FIRST_CONFIG);
+      // Asynchronously: the stack answers from this process meanwhile.
+      const { stdout } = await promisify(execFile)(
+        'node',
+        ['node_modules/@playwright/test/cli.js', 'test', '-c', 'playwright.config.mjs'],
+        { cwd: project, env: { ...process.env, GATEHOUSE_URL: stack.origin }, timeout: 180_000 },
+      ).catch((error: { stdout?: string; stderr?: string }) => {
+        throw new Error(`the consumer's test failed:\n${error.stdout ?? ''}${error.stderr ?? ''}`);
+      });
+      expect(stdout).toContain('1 passed');
+    } finally {
+      await stack.close();
+    }
+  }, 240_000);
 });
