@@ -1,3 +1,4 @@
+import * as client from 'openid-client';
 import type { FetchWithCookies } from '../src/index.ts';
 
 interface StoredCookie {
@@ -66,4 +67,19 @@ export async function submitLogoutConfirmation(
     body,
   });
   return { html, response };
+}
+
+/** The authorization URL of a code + PKCE sign-in at the globex realm, for Gatehouse at `gatehouse`. */
+export function globexAuthorizationUrl(
+  config: client.Configuration,
+  challenge: string,
+  gatehouse: string,
+): string {
+  return client.buildAuthorizationUrl(config, {
+    redirect_uri: `${gatehouse}/bff/callback/globex/dev`,
+    scope: 'openid profile email offline_access',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    prompt: 'consent',
+  }).href;
 }

@@ -12,7 +12,7 @@ import {
   startDevIdpProcess,
   type DevIdpProcess,
 } from '../src/index.ts';
-import { createCookieFetch } from './helpers.ts';
+import { createCookieFetch, globexAuthorizationUrl } from './helpers.ts';
 
 const GATEHOUSE = 'http://localhost:3998';
 
@@ -57,13 +57,11 @@ describe('the dev IdP in a process of its own', () => {
       { execute: [client.allowInsecureRequests] },
     );
     const verifier = client.randomPKCECodeVerifier();
-    const url = client.buildAuthorizationUrl(config, {
-      redirect_uri: `${GATEHOUSE}/bff/callback/globex/dev`,
-      scope: 'openid profile offline_access',
-      code_challenge: await client.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      prompt: 'consent',
-    }).href;
+    const url = globexAuthorizationUrl(
+      config,
+      await client.calculatePKCECodeChallenge(verifier),
+      GATEHOUSE,
+    );
     const [rootBefore, globexBefore] = await Promise.all([
       idp.tokenEndpointCalls(),
       idp.tokenEndpointCalls('/globex'),

@@ -6,7 +6,7 @@ import * as client from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completeDevIdpLogin, defaultRealms, DEV_CLIENTS, startDevIdp } from '../src/index.ts';
 import type { RunningDevIdp } from '../src/index.ts';
-import { createCookieFetch, submitLogoutConfirmation } from './helpers.ts';
+import { createCookieFetch, globexAuthorizationUrl, submitLogoutConfirmation } from './helpers.ts';
 
 const GATEHOUSE = 'http://localhost:3999';
 
@@ -64,16 +64,6 @@ async function globexConfig() {
   );
 }
 
-function globexAuthorizationUrl(config: client.Configuration, challenge: string) {
-  return client.buildAuthorizationUrl(config, {
-    redirect_uri: `${GATEHOUSE}/bff/callback/globex/dev`,
-    scope: 'openid profile email offline_access',
-    code_challenge: challenge,
-    code_challenge_method: 'S256',
-    prompt: 'consent',
-  }).href;
-}
-
 /** Follows the authorization redirect to the login page of the realm. */
 async function openLoginPage(realmPath = '') {
   const jar = createCookieFetch();
@@ -100,7 +90,11 @@ describe('several realms on one server', () => {
     expect(config.serverMetadata().issuer).toBe(`${idp.origin}/globex`);
     expect(config.serverMetadata().token_endpoint).toBe(`${idp.origin}/globex/token`);
     const verifier = client.randomPKCECodeVerifier();
-    const url = globexAuthorizationUrl(config, await client.calculatePKCECodeChallenge(verifier));
+    const url = globexAuthorizationUrl(
+      config,
+      await client.calculatePKCECodeChallenge(verifier),
+      GATEHOUSE,
+    );
     await expect(
       completeDevIdpLogin(createCookieFetch(), url, { login: 'alice', password: 'alice' }),
     ).rejects.toThrow('Invalid username or password');
@@ -132,7 +126,11 @@ describe('several realms on one server', () => {
     const config = await globexConfig();
     const jar = createCookieFetch();
     const verifier = client.randomPKCECodeVerifier();
-    const url = globexAuthorizationUrl(config, await client.calculatePKCECodeChallenge(verifier));
+    const url = globexAuthorizationUrl(
+      config,
+      await client.calculatePKCECodeChallenge(verifier),
+      GATEHOUSE,
+    );
     const callback = await completeDevIdpLogin(jar, url, { login: 'dave', password: 'dave' });
     const tokens = await client.authorizationCodeGrant(config, new URL(callback), {
       pkceCodeVerifier: verifier,

@@ -1,26 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { SessionRecord } from '../src/session/model.ts';
 import { SessionService } from '../src/session/service.ts';
-import { firstCalls, memoryStores, storedSession } from './support/session-stores.ts';
+import {
+  firstCalls,
+  memoryStores,
+  sessionRecord,
+  storedSession,
+} from './support/session-stores.ts';
 
-const record = (): SessionRecord => {
-  const now = Date.now();
-  return {
-    v: 2,
-    tenant: 'acme',
-    provider: 'dev',
-    issuer: 'https://idp.example',
-    user: 'alice-digest',
-    claims: 'sealed-claims',
-    tokens: 'sealed-v1',
-    accessTokenExpiresAtMs: now + 300_000,
-    createdAtMs: now,
-    lastSeenAtMs: now,
-    absoluteExpiresAtMs: now + 3_600_000,
-    handle: 'h',
-    device: 'test',
-  };
-};
+const record = () => sessionRecord({ issuer: 'https://idp.example', tokens: 'sealed-v1' });
 
 /** Memory stores whose conditional writes fail the first `failures` times (a Redis blip). */
 function flakyStores(failures: number) {
