@@ -3,10 +3,12 @@ import type { Redis } from 'ioredis';
 import { completeDevIdpLogin } from '@gatehouse/dev-idp';
 import {
   createCookieFetch,
+  monitorRedis,
   signIn,
   startRedisServer,
   startStack,
   type CookieFetch,
+  type RedisMonitor,
   type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
@@ -22,22 +24,19 @@ describe('the session a sign-in writes (real Redis)', () => {
   let redis: RedisServer;
   let stack: Stack;
   let admin: Redis;
-  let monitored: Redis;
-  let monitor: Redis;
-  const seen: string[][] = [];
+  let monitor: RedisMonitor;
+  let seen: string[][] = [];
   const alice = { login: 'alice', password: 'alice' };
 
   beforeAll(async () => {
     redis = await startRedisServer();
     stack = await startStack({ redis });
     admin = redis.client();
-    monitored = redis.client();
-    monitor = await monitored.monitor();
-    monitor.on('monitor', (_time: string, args: string[]) => seen.push(args));
+    monitor = await monitorRedis(redis.port);
+    seen = monitor.commands;
   });
   afterAll(async () => {
-    monitor?.disconnect();
-    monitored?.disconnect();
+    monitor?.stop();
     admin?.disconnect();
     await stack?.close();
     await redis?.stop();

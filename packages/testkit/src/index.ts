@@ -1,5 +1,6 @@
 export { freePort } from './ports.ts';
 export { startRedisServer, type RedisServer, type RedisServerOptions } from './redis.ts';
+export { monitorRedis, type RedisMonitor } from './redis-monitor.ts';
 export {
   startRedisCluster,
   startRedisSentinel,

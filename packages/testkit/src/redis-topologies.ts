@@ -335,6 +335,8 @@ export async function startRedisSentinel(): Promise<SentinelTopology> {
 export async function startRedisCluster(): Promise<ClusterTopology> {
   const dir = await mkdtemp(join(tmpdir(), 'gatehouse-cluster-'));
   const ports = await Promise.all(Array.from({ length: 6 }, () => freePort()));
+  // Each node's cluster bus on a picked port too (Redis's default, port + 10000, may be taken).
+  const busPorts = await Promise.all(ports.map(() => freePort()));
   // Known before they start, so that a failed start-up still stops whatever did start.
   const processes: Process[] = ports.map((port) => ({
     port,
@@ -343,7 +345,7 @@ export async function startRedisCluster(): Promise<ClusterTopology> {
   const clients: Redis[] = [];
   try {
     await Promise.all(
-      ports.map(async (port) => {
+      ports.map(async (port, index) => {
         const nodeDir = join(dir, String(port));
         await mkdir(nodeDir);
         return startProcess(
@@ -351,6 +353,8 @@ export async function startRedisCluster(): Promise<ClusterTopology> {
             ...serverArgs(port, nodeDir, 'redis'),
             '--cluster-enabled',
             'yes',
+            '--cluster-port',
+            String(busPorts[index]),
             '--cluster-config-file',
             join(nodeDir, 'nodes.conf'),
             '--cluster-node-timeout',
@@ -387,7 +391,11 @@ export async function startRedisCluster(): Promise<ClusterTopology> {
       }),
     );
     await Promise.all(
-      ports.slice(1).map((port) => nodes[0]!.call('CLUSTER', 'MEET', '127.0.0.1', port)),
+      ports
+        .slice(1)
+        .map((port, index) =>
+          nodes[0]!.call('CLUSTER', 'MEET', '127.0.0.1', port, busPorts[index + 1]!),
+        ),
     );
     // A replica can only follow a master it already knows of.
     await waitFor(async () => {
