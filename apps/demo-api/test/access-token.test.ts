@@ -1,5 +1,4 @@
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { createServer, type AddressInfo } from 'node:net';
 import { exportJWK, exportSPKI, generateKeyPair } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDemoApiApp, startDemoApi } from '../src/index.ts';
@@ -226,7 +225,9 @@ describe('JWKS handling', () => {
   });
 
   it('answers 401 while the issuer is down and recovers once it is up (keys loaded lazily)', async () => {
-    const port = await freePort();
+    // The issuer's port is held (connections reset: the issuer is down) until the issuer takes
+    // it, so that no other socket can be given the port in between.
+    const { port, release } = await holdPort();
     const { origin } = await startApi([
       {
         issuer: `http://localhost:${port}`,
@@ -244,6 +245,7 @@ describe('JWKS handling', () => {
     expect(down.status).toBe(401);
     expect(down.headers.get('www-authenticate')).toContain('signing keys unavailable');
 
+    await release();
     const issuer = await startTestIssuer('late-key', port);
     cleanups.push(() => issuer.close());
     expect((await getMe(origin, `Bearer ${await issuer.sign()}`)).status).toBe(200);
@@ -275,12 +277,13 @@ describe('options', () => {
   });
 });
 
-function freePort(): Promise<number> {
-  const server = createServer();
+/** A port on 127.0.0.1 where every connection is reset, until `release` frees it. */
+function holdPort(): Promise<{ port: number; release: () => Promise<void> }> {
+  const server = createServer((socket) => socket.resetAndDestroy());
   return new Promise((resolve) => {
     server.listen(0, '127.0.0.1', () => {
       const { port } = server.address() as AddressInfo;
-      server.close(() => resolve(port));
+      resolve({ port, release: () => new Promise((done) => server.close(() => done())) });
     });
   });
 }
