@@ -14,6 +14,10 @@ export default defineConfig({
     include: ['{packages,apps}/*/test/**/*.test.{ts,tsx}'],
     testTimeout: 20_000,
     hookTimeout: 30_000,
+    // `expect.poll` waits for what another process or a reconnect does (a log line written, a
+    // Redis client back, a server listening): 1 s, vitest's default, is short on a loaded CI
+    // machine, and a poll ends as soon as its expectation holds.
+    expect: { poll: { timeout: 10_000 } },
     // Suites spawn their own redis-server and in-process servers on free ports; two cores here.
     maxWorkers: 2,
   },
