@@ -52,8 +52,9 @@ let ranges: number[] | undefined;
 /** Ports 10000–65535 that the kernel never gives an outgoing connection. */
 function portsOutsideEphemeralRange(): number[] {
   if (ranges) return ranges;
+  // Without Linux's setting, below both Linux's default range and macOS's (49152–65535).
   let low = 32768;
-  let high = 60999;
+  let high = 65535;
   try {
     const [from, to] = readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8')
       .trim()
@@ -61,7 +62,7 @@ function portsOutsideEphemeralRange(): number[] {
       .map(Number);
     if (Number.isInteger(from) && Number.isInteger(to)) [low, high] = [from!, to!];
   } catch {
-    // Not Linux: the usual range.
+    // Not Linux: the defaults above.
   }
   ranges = [];
   for (let port = 10_000; port < low; port += 1) ranges.push(port);
