@@ -88,7 +88,9 @@ export async function finishCallback(
   session: BrowserSession,
 ): Promise<CallbackOutcome> {
   const { tenant, provider } = request;
-  const callbackUrl = callbackUrlOf(deps, tenant, provider, request.query);
+  // The URL the adapter's take of the transaction was started for, if it started one.
+  const callbackUrl =
+    request.taking?.callbackUrl ?? callbackUrlOf(deps, tenant, provider, request.query);
   const login = await completeLogin(deps, {
     tenant,
     provider,

@@ -209,6 +209,8 @@ function callbackState(params: URLSearchParams): string | null {
 
 /** A callback's login transaction being taken from the store (read and deleted at once). */
 export interface TakenTransaction {
+  /** The callback URL it was taken for, and that URL's `state` (checked: one, not array-like). */
+  callbackUrl: URL;
   state: string;
   sealed: Promise<string | undefined>;
 }
@@ -233,7 +235,7 @@ export function takeCallbackTransaction(
   const sealed = deps.transactions.take(`tx:${state}`);
   // Awaited by completeLogin, or never (a limit refused): a failure is that caller's to see.
   sealed.catch(() => undefined);
-  return { state, sealed };
+  return { callbackUrl, state, sealed };
 }
 
 /**
@@ -248,18 +250,19 @@ export async function completeLogin(
     provider: string;
     callbackUrl: URL;
     binding: string | undefined;
-    /** The transaction's take, already started ({@link takeCallbackTransaction}). */
+    /** The transaction's take, already started for this `callbackUrl` ({@link takeCallbackTransaction}). */
     taking?: TakenTransaction | undefined;
   },
 ): Promise<CompletedLogin> {
   const params = request.callbackUrl.searchParams;
-  const state = callbackState(params);
-  const sealed =
-    request.taking?.state === state
-      ? await request.taking.sealed
-      : state
-        ? await deps.transactions.take(`tx:${state}`)
-        : undefined;
+  // A take started for this very URL has checked its `state` already.
+  const taking = request.taking?.callbackUrl === request.callbackUrl ? request.taking : undefined;
+  const state = taking ? taking.state : callbackState(params);
+  const sealed = taking
+    ? await taking.sealed
+    : state
+      ? await deps.transactions.take(`tx:${state}`)
+      : undefined;
   if (!sealed) throw await missingTransaction(deps, state, LOGIN_TRANSACTION_TTL_MS);
   // Sealed under a key retired since (a rotation mid-login): as if it had expired.
   let transaction: LoginTransaction;
