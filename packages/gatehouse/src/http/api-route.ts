@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { performance } from 'node:perf_hooks';
-import type { Express, Request, Response } from 'express';
+import type { Express } from 'express';
 import proxyAddr from 'proxy-addr';
 import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
@@ -13,6 +13,7 @@ import { apiRouteSlot, sessionRecordSlot } from './request-state.ts';
 import { readRequestSession, slideDue, slideSessionIfDue } from './session-access.ts';
 import { csrfHeaderRefusal } from './csrf.ts';
 import { errorHandler } from './problem.ts';
+import { asExpress } from './express-objects.ts';
 import { accessLineWriter, requestIdOf, requestLogger } from './request-log.ts';
 
 /** The /api path: what it uses of the context. */
@@ -243,17 +244,6 @@ const STARTED = Symbol('gatehouse.api.started');
  */
 export const isApiTarget = (url: string | undefined): boolean =>
   url !== undefined && url.startsWith('/api/');
-
-/** Node's request and response as Express's (what `app.handle` does to every request). */
-function asExpress(app: Express, req: IncomingMessage, res: ServerResponse): [Request, Response] {
-  if (Object.getPrototypeOf(req) !== app.request) {
-    Object.setPrototypeOf(req, app.request);
-    Object.setPrototypeOf(res, app.response);
-    Object.assign(req, { res });
-    Object.assign(res, { req });
-  }
-  return [req as Request, res as Response];
-}
 
 /** The client address as Express's `req.ip` computes it (`trust proxy`). */
 function clientAddress(

@@ -8,6 +8,7 @@ import type {
   Response,
 } from 'express';
 import { problem } from '../errors.ts';
+import { asExpress } from './express-objects.ts';
 import type { SignInHandlers } from './bff-routes.ts';
 
 /**
@@ -89,6 +90,10 @@ export function signInRequestHandler(
     const target = signInTarget(rawReq.method, rawReq.url);
     if (!target) return false;
     const [req, res] = asExpress(app, rawReq, rawRes);
+    // What Express's router sets before a route's handlers run.
+    req.originalUrl = rawReq.url ?? '';
+    req.baseUrl = '';
+    res.locals = Object.create(null) as Response['locals'];
     req.params = target.route === 'callback' ? target.params : {};
     run(req, res, target.route === 'login' ? login : callback, fail);
     return true;
@@ -137,18 +142,4 @@ function run(
     }
   };
   next();
-}
-
-/** Node's request and response as Express's, as `app.handle` makes them. */
-function asExpress(app: Express, req: IncomingMessage, res: ServerResponse): [Request, Response] {
-  const request = req as Request;
-  const response = res as Response;
-  Object.setPrototypeOf(req, app.request);
-  Object.setPrototypeOf(res, app.response);
-  request.res = response;
-  response.req = request;
-  request.originalUrl = req.url ?? '';
-  request.baseUrl = '';
-  response.locals = Object.create(null) as Response['locals'];
-  return [request, response];
 }
