@@ -138,17 +138,20 @@ async function finishAndResume(
   await resume(req, res);
 }
 
-/** Login and consent pages of one realm; mount at the realm's path. */
+/**
+ * Login and consent pages of one realm; mount at the realm's path. `resume` is the realm's
+ * oidc-provider handler (`provider.callback()`), which runs the authorization endpoint's resume.
+ */
 export function interactionRouter(
   provider: Provider,
   realm: DevIdpRealm,
   users: UserDirectory,
+  resume: ProviderCallback,
 ): Router {
   const router = express.Router();
   const formBody = express.urlencoded({ extended: false, limit: '8kb' });
   const realmLabel = realm.path ? realm.path.slice(1) : 'dev IdP';
   const action = (uid: string, step: string) => `${interactionPath(realm.path, uid)}/${step}`;
-  const resume = provider.callback();
   const finish = (req: Request, res: Response, result: InteractionResults, merge: boolean) =>
     finishAndResume(provider, resume, realm.path, req, res, result, merge);
 

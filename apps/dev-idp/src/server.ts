@@ -177,10 +177,13 @@ function buildApp(mounted: Map<string, MountedRealm>, publicOrigin: string, cont
   for (const { realm, provider, users } of ordered) {
     const realmStats: RealmStats = { tokenEndpointCalls: 0, byGrantType: {} };
     stats.set(realm.path, realmStats);
-    routes.push({ path: realm.path, stats: realmStats, callback: provider.callback() });
+    // One handler of oidc-provider's for the realm: the direct endpoints, the interactions'
+    // resume and the Express mount.
+    const callback = provider.callback();
+    routes.push({ path: realm.path, stats: realmStats, callback });
     provider.on('grant.success', (ctx: KoaContextWithOIDC) => recordGrantType(realmStats, ctx));
     provider.on('grant.error', (ctx: KoaContextWithOIDC) => recordGrantType(realmStats, ctx));
-    app.use(realm.path || '/', interactionRouter(provider, realm, users));
+    app.use(realm.path || '/', interactionRouter(provider, realm, users, callback));
     const quirks = personalityRouter(
       realm.personality,
       provider,
@@ -189,7 +192,7 @@ function buildApp(mounted: Map<string, MountedRealm>, publicOrigin: string, cont
     );
     // At the origin's root, as Cognito's hosted UI serves /logout beside /oauth2/authorize.
     if (quirks) app.use(quirks);
-    app.use(realm.path || '/', provider.callback());
+    app.use(realm.path || '/', callback);
   }
   app.use(renderHttpError);
   const publicOriginHeaders = forcePublicOrigin(publicOrigin);
