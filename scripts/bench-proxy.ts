@@ -63,6 +63,7 @@ import {
   type CookieFetch,
 } from '@gatehouse/testkit';
 import type { PacedConfig, PacedResult } from './bench/paced-load.ts';
+import { childPids, ownCpuMicros } from './bench/proc-cpu.ts';
 import { summariseProfile } from './bench/profile-summary.ts';
 
 const { values } = parseArgs({
@@ -259,31 +260,15 @@ async function waitForHttp(url: string, ok: (status: number) => boolean, child: 
 
 // --- CPU time of a process and its descendants (Linux /proc) --------------------------------
 
-const CLOCK_TICKS = process.platform === 'linux' ? clockTicks() : 0;
-function clockTicks(): number {
-  try {
-    return Number(execFileSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).trim()) || 100;
-  } catch {
-    return 100;
-  }
-}
-
 /**
  * User + system CPU microseconds of `pid` and every live descendant (`systemOnly`: the system
  * part alone: the kernel's work for the process, its socket I/O above all); undefined off Linux.
  */
 function cpuMicros(pid: number | undefined, systemOnly = false): number | undefined {
-  if (!pid || !CLOCK_TICKS || !existsSync(`/proc/${pid}/stat`)) return undefined;
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  const ticks = (systemOnly ? 0 : Number(fields[11])) + Number(fields[12]);
-  let total = (ticks * 1e6) / CLOCK_TICKS;
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    const listed = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-    for (const child of listed ? listed.split(' ') : []) {
-      total += cpuMicros(Number(child), systemOnly) ?? 0;
-    }
-  }
+  const own = ownCpuMicros(pid, systemOnly);
+  if (own === undefined || !pid) return undefined;
+  let total = own;
+  for (const child of childPids(pid)) total += cpuMicros(child, systemOnly) ?? 0;
   return total;
 }
 
@@ -305,11 +290,8 @@ function preciseCpuMicros(pid: number | undefined): number | undefined {
       return cpuMicros(pid);
     }
     total += Number(schedstat.split(' ')[0]) / 1000;
-    const listed = readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
-    for (const child of listed ? listed.split(' ') : []) {
-      total += preciseCpuMicros(Number(child)) ?? 0;
-    }
   }
+  for (const child of childPids(pid)) total += preciseCpuMicros(child) ?? 0;
   return total;
 }
 

@@ -20,6 +20,7 @@ import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { childPids, ownCpuMicros } from './bench/proc-cpu.ts';
 
 const { values } = parseArgs({
   options: {
@@ -57,29 +58,8 @@ interface Contender {
   samples: Array<{ cpu: Map<string, number>; client: number; wall: number }>;
 }
 
-const TICKS_PER_SECOND = 100; // USER_HZ on Linux
-
 /** User + system CPU ms of a process so far (0 once it is gone). */
-function cpuMs(pid: number): number {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-    return ((Number(fields[11]) + Number(fields[12])) * 1000) / TICKS_PER_SECOND;
-  } catch {
-    return 0;
-  }
-}
-
-function childrenOf(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
-      .trim()
-      .split(/\s+/)
-      .filter(Boolean)
-      .map(Number);
-  } catch {
-    return [];
-  }
-}
+const cpuMs = (pid: number): number => (ownCpuMicros(pid) ?? 0) / 1000;
 
 function commandLine(pid: number): string {
   try {
@@ -100,10 +80,10 @@ function label(pid: number, isStack: boolean): string {
 /** The stack process and all its descendants, labelled. */
 function processTree(root: number): Map<number, string> {
   const found = new Map<number, string>([[root, label(root, true)]]);
-  const pending = childrenOf(root);
+  const pending = childPids(root);
   for (let pid = pending.shift(); pid !== undefined; pid = pending.shift()) {
     found.set(pid, label(pid, false));
-    pending.push(...childrenOf(pid));
+    pending.push(...childPids(pid));
   }
   return found;
 }
