@@ -27,6 +27,8 @@ WORKDIR /app
 # A frozen install needs every workspace project of the lockfile, e2e included.
 FROM base AS manifests
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml ./
+# The patches pnpm applies to dependencies (pnpm-workspace.yaml's patchedDependencies).
+COPY patches patches
 COPY apps/server/package.json apps/server/
 COPY apps/web/package.json apps/web/
 COPY apps/dev-idp/package.json apps/dev-idp/

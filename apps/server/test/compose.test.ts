@@ -428,6 +428,35 @@ describe('Dockerfile', () => {
     }
   });
 
+  it("gives the image's install every file a frozen pnpm install reads", () => {
+    // Each workspace project of the lockfile (its manifest) and each patch pnpm applies.
+    const manifests = stagesByName.get('manifests');
+    if (!manifests) throw new Error('no stage manifests');
+    const lockfile = dict(
+      loadYamlParser()(readFileSync(join(root, 'pnpm-lock.yaml'), 'utf8')),
+      'lockfile',
+    );
+    const workspace = dict(
+      loadYamlParser()(readFileSync(join(root, 'pnpm-workspace.yaml'), 'utf8')),
+      'pnpm-workspace.yaml',
+    );
+    const needed = [
+      'pnpm-lock.yaml',
+      'pnpm-workspace.yaml',
+      ...Object.keys(dict(lockfile['importers'], 'importers')).map((project) =>
+        posix.join(project, 'package.json'),
+      ),
+      ...Object.values(dict(workspace['patchedDependencies'] ?? {}, 'patchedDependencies')).map(
+        (patch) => text(patch, 'patch path'),
+      ),
+    ];
+    expect(needed.some((path) => path.startsWith('patches/'))).toBe(true);
+    const workdir = stageWorkdir(manifests);
+    for (const path of needed) {
+      expect(repoPathInImage(manifests, posix.join(workdir, path)), path).toBe(path);
+    }
+  });
+
   it('runs each service as a non-root user from an entry point copied into its image', () => {
     for (const target of ['server', 'dev-idp', 'demo-api']) {
       const stage = stagesByName.get(target);
