@@ -84,8 +84,9 @@ const { values } = parseArgs({
      * code meanwhile. Most of it runs once per sign-in, and V8 optimises a function only after
      * some hundreds of calls (Maglev) or thousands (TurboFan): by `--trace-opt`, Gatehouse's
      * process made 866 optimising compilations in its first 300 sign-ins, 395 in the next 300,
-     * then 54, 49, 23 … per 300, and 4–7 per 300 from the 3000th on. Hence 3000: measured
-     * earlier, the figure is the tier-up's, not a long-running instance's.
+     * then 54, 49, 23 … per 300, and 4–14 per 300 from the 3000th on (one block of 83, after a
+     * burst of deoptimisations). Hence 3000: measured earlier, the figure is the tier-up's, not
+     * a long-running instance's.
      */
     'login-warmup': { type: 'string', default: '3000' },
     /**
