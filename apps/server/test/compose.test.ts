@@ -38,6 +38,11 @@ function loadYamlParser(): YamlParse {
   return yaml.parse;
 }
 
+/** A YAML file's top-level mapping. */
+function readYamlMapping(path: string, where: string): Dict {
+  return dict(loadYamlParser()(readFileSync(path, 'utf8')), where);
+}
+
 function dict(value: unknown, where: string): Dict {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new Error(`${where}: expected a mapping`);
@@ -63,7 +68,7 @@ interface ComposeFile {
 }
 
 function readCompose(path: string): ComposeFile {
-  const compose = dict(loadYamlParser()(readFileSync(path, 'utf8')), 'compose');
+  const compose = readYamlMapping(path, 'compose');
   const services = dict(compose['services'], 'services');
   const service = (name: string) => dict(services[name], `services.${name}`);
   const environment = (name: string) => {
@@ -432,14 +437,8 @@ describe('Dockerfile', () => {
     // Each workspace project of the lockfile (its manifest) and each patch pnpm applies.
     const manifests = stagesByName.get('manifests');
     if (!manifests) throw new Error('no stage manifests');
-    const lockfile = dict(
-      loadYamlParser()(readFileSync(join(root, 'pnpm-lock.yaml'), 'utf8')),
-      'lockfile',
-    );
-    const workspace = dict(
-      loadYamlParser()(readFileSync(join(root, 'pnpm-workspace.yaml'), 'utf8')),
-      'pnpm-workspace.yaml',
-    );
+    const lockfile = readYamlMapping(join(root, 'pnpm-lock.yaml'), 'lockfile');
+    const workspace = readYamlMapping(join(root, 'pnpm-workspace.yaml'), 'pnpm-workspace.yaml');
     const needed = [
       'pnpm-lock.yaml',
       'pnpm-workspace.yaml',
