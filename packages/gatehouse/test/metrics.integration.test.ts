@@ -273,6 +273,19 @@ describe('Prometheus metrics', () => {
     expect(result.families.get('process_cpu_seconds_total')?.type).toBe('COUNTER');
     expect(result.families.has('nodejs_eventloop_lag_seconds')).toBe(true);
   });
+
+  it('counts the time the event loop was busy', async () => {
+    const busy = (result: Scrape) =>
+      result.families.get('gatehouse_event_loop_busy_seconds_total')?.samples[0]?.value ?? NaN;
+    const before = await scrape(metricsOrigin);
+    expect(before.families.get('gatehouse_event_loop_busy_seconds_total')?.type).toBe('COUNTER');
+    // 200 ms of work on this very loop (the instance runs in the test's process).
+    const until = performance.now() + 200;
+    while (performance.now() < until);
+    const after = await scrape(metricsOrigin);
+    expect(busy(after) - busy(before)).toBeGreaterThanOrEqual(0.19);
+    expect(busy(after) - busy(before)).toBeLessThan(5);
+  });
 });
 
 describe('METRICS_PORT', () => {
