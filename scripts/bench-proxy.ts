@@ -859,14 +859,10 @@ async function timedSignIns(
   child: ChildProcess,
   count: number,
   once: (http: CookieFetch) => Promise<unknown>,
-  each?: () => void,
 ): Promise<SignInRun> {
   const cpuBefore = preciseCpuMicros(child.pid);
   const started = performance.now();
-  for (let i = 0; i < count; i += 1) {
-    await once(createCookieFetch());
-    each?.();
-  }
+  for (let i = 0; i < count; i += 1) await once(createCookieFetch());
   const seconds = (performance.now() - started) / 1000;
   const cpuAfter = preciseCpuMicros(child.pid);
   return {
