@@ -937,19 +937,13 @@ const signers: Array<{
 // sign-ins in 120 rounds after 3000 of warm-up) came out at 1.08× (means 1.14×) the first
 // against the second; warmed up in turns, 0.99× (means 0.92×).
 const coldSignIns: Partial<Record<SignInName, SignInFigures>> = {};
-const warmedUp = new Map<SignInName, number>();
+const coldCount = Math.min(loginCount, loginWarmup);
 for (const { name, child, once } of signers) {
-  const count = Math.min(loginCount, loginWarmup);
-  coldSignIns[name] = signInFigures([await warmUpBatch(name, child, once, 0, count)]);
-  warmedUp.set(name, count);
+  coldSignIns[name] = signInFigures([await warmUpBatch(name, child, once, 0, coldCount)]);
 }
-while (signers.some(({ name }) => (warmedUp.get(name) ?? 0) < loginWarmup)) {
-  for (const { name, child, once } of signers) {
-    const done = warmedUp.get(name) ?? 0;
-    const count = Math.min(LOGIN_BATCH, loginWarmup - done);
-    if (count > 0) await warmUpBatch(name, child, once, done, count);
-    warmedUp.set(name, done + count);
-  }
+for (let done = coldCount; done < loginWarmup; done += LOGIN_BATCH) {
+  const count = Math.min(LOGIN_BATCH, loginWarmup - done);
+  for (const { name, child, once } of signers) await warmUpBatch(name, child, once, done, count);
 }
 /** By default rounds of about 5 sign-ins each, at least `--rounds`. */
 const loginRounds = Math.min(
