@@ -27,6 +27,7 @@ import {
   startRedisServer,
   startStack,
 } from '@gatehouse/testkit';
+import { cleanUpOnExit } from './bench/clean-up.ts';
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
@@ -67,17 +68,11 @@ const nginx = await startNginx({
     backendPort: portOf(stack.api.origin),
   }),
 });
-const cleanUp = async () => {
+const cleanUp = cleanUpOnExit(async () => {
   await nginx.stop().catch(() => undefined);
   await stack.close().catch(() => undefined);
   await redis.stop().catch(() => undefined);
-};
-for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
-  process.once(event, (error) => {
-    process.stderr.write(`${String(error)}\n`);
-    void cleanUp().then(() => process.exit(1));
-  });
-}
+});
 
 const http = createCookieFetch();
 await signIn(http, stack.origin, { login: 'alice', password: 'alice' });

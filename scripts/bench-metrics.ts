@@ -22,6 +22,7 @@ import {
   type Stack,
 } from '@gatehouse/testkit';
 import { PrometheusMetrics } from '@gatehouse/core/testing';
+import { cleanUpOnExit } from './bench/clean-up.ts';
 
 const { values } = parseArgs({
   args: process.argv.slice(2).filter((arg) => arg !== '--'),
@@ -41,13 +42,9 @@ if (![total, concurrency, rounds].every((n) => Number.isInteger(n) && n > 0)) {
 
 const redis = await startRedisServer();
 const stacks: Stack[] = [];
-const cleanUp = async () => {
+const cleanUp = cleanUpOnExit(async () => {
   for (const stack of stacks) await stack.close().catch(() => undefined);
   await redis.stop().catch(() => undefined);
-};
-process.once('uncaughtException', (error) => {
-  process.stderr.write(`${String(error)}\n`);
-  void cleanUp().then(() => process.exit(1));
 });
 
 const devIdp = { accessTokenTtlSeconds: 3600 };

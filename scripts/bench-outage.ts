@@ -23,6 +23,7 @@ import {
   type ProxiedStack,
   type RedisServer,
 } from '@gatehouse/testkit';
+import { cleanUpOnExit } from './bench/clean-up.ts';
 
 const GOALS = {
   /** From Redis answering PING again to the first 200 through the proxy. */
@@ -74,20 +75,11 @@ const USERS = ['alice', 'bob'];
 
 let redis: RedisServer | undefined = undefined;
 let stack: ProxiedStack | undefined = undefined;
-const cleanUp = async () => {
+const cleanUp = cleanUpOnExit(async () => {
   redis?.resume();
   await stack?.close().catch(() => undefined);
   await redis?.stop().catch(() => undefined);
-};
-process.once('uncaughtException', (error) => {
-  process.stderr.write(`${String(error)}\n`);
-  void cleanUp().then(() => process.exit(1));
 });
-process.once('unhandledRejection', (error) => {
-  process.stderr.write(`${String(error)}\n`);
-  void cleanUp().then(() => process.exit(1));
-});
-process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
 
 redis = await startRedisServer({ appendOnly: true });
 // Access tokens outlive the run: this measures the session store, not refreshes.

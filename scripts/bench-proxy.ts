@@ -63,6 +63,7 @@ import {
   type CookieFetch,
 } from '@gatehouse/testkit';
 import type { PacedConfig, PacedResult } from './bench/paced-load.ts';
+import { cleanUpOnExit } from './bench/clean-up.ts';
 import { childPids, ownCpuMicros } from './bench/proc-cpu.ts';
 import { summariseProfile } from './bench/profile-summary.ts';
 
@@ -195,18 +196,11 @@ interface Contender {
 const children: ChildProcess[] = [];
 /** Stops what was started in this process, last first. */
 const stops: Array<() => Promise<unknown>> = [];
-const cleanUp = async () => {
+const cleanUp = cleanUpOnExit(async () => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
   for (const stop of stops.reverse()) await stop().catch(() => undefined);
   rmSync(work, { recursive: true, force: true });
-};
-for (const event of ['uncaughtException', 'unhandledRejection'] as const) {
-  process.once(event, (error) => {
-    process.stderr.write(`${error instanceof Error ? (error.stack ?? '') : String(error)}\n`);
-    void cleanUp().then(() => process.exit(1));
-  });
-}
-process.once('SIGINT', () => void cleanUp().then(() => process.exit(130)));
+});
 
 /** ` @ <short commit>` of the baseline checkout, when git knows it. */
 function baselineCommit(): string {

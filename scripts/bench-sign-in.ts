@@ -15,6 +15,7 @@ import { chromium, request as playwrightRequest, type Browser } from '@playwrigh
 import { startStack } from '@gatehouse/testkit';
 import { JarClient } from '../packages/playwright/src/http.ts';
 import { signInOverHttp, type GatehouseTestUser } from '../packages/playwright/src/sign-in.ts';
+import { cleanUpOnExit } from './bench/clean-up.ts';
 
 const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' } } });
 const runs = Number(values.runs);
@@ -32,6 +33,10 @@ const browser: Browser = await chromium.launch({
     ? { executablePath: process.env.CHROMIUM_PATH ?? executablePath }
     : {}),
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic'],
+});
+const cleanUp = cleanUpOnExit(async () => {
+  await browser.close();
+  await stack.close();
 });
 
 /** What `gatehouseUser` does: a jar of its own over pooled connections, then addCookies. */
@@ -150,6 +155,5 @@ try {
     ].join('\n'),
   );
 } finally {
-  await browser.close();
-  await stack.close();
+  await cleanUp();
 }

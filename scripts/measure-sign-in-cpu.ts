@@ -20,6 +20,7 @@ import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
 import { parseArgs } from 'node:util';
+import { cleanUpOnExit } from './bench/clean-up.ts';
 import { childPids, ownCpuMicros } from './bench/proc-cpu.ts';
 
 const { values } = parseArgs({
@@ -162,6 +163,10 @@ function median(list: number[]): number {
 }
 
 const contenders: Contender[] = [];
+// Each stack stops its own Redis and IdP on SIGTERM.
+const stopStacks = cleanUpOnExit(async () => {
+  for (const { stack } of contenders) stack.kill('SIGTERM');
+});
 try {
   contenders.push(await start('this checkout', resolve(import.meta.dirname, '..')));
   if (values.baseline) contenders.push(await start('baseline', resolve(values.baseline)));
@@ -204,5 +209,5 @@ try {
     print(`${what.padEnd(width)}  ${cells}${ratio}`);
   }
 } finally {
-  for (const { stack } of contenders) stack.kill('SIGTERM');
+  await stopStacks();
 }

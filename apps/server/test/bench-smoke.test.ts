@@ -2,12 +2,14 @@
 // sign-ins, is driven and appears in the printed table and in the JSON figures; the property
 // checks (one Redis read and no write per proxied call, no token in the log) pass. No timing is
 // asserted: the figures of a few hundred requests on a busy machine mean nothing.
-import { execFile } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { execFile, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, describe, expect, it } from 'vitest';
+import { childPids } from '../../../scripts/bench/proc-cpu.ts';
 
 const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../../..');
@@ -101,4 +103,41 @@ describe('pnpm bench (smoke)', () => {
     }
     expect(figures.checks.filter((check) => !check.ok)).toEqual([]);
   });
+
+  it('stops every process it started when it is sent SIGTERM', { timeout: 120_000 }, async () => {
+    const bench = spawn(
+      process.execPath,
+      ['scripts/bench-proxy.ts', '--rounds', '1', '--duration', '60', '--logins', '0'],
+      { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
+    );
+    let stderr = '';
+    bench.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+    const exited = once(bench, 'exit');
+    // Printed once Redis, the upstream, the IdP and every contender are up.
+    await expect.poll(() => stderr, { timeout: 90_000 }).toContain('bench: ');
+    const started = descendants(bench.pid ?? 0);
+    // redis-server, the upstream and the four proxies at least.
+    expect(started.length).toBeGreaterThanOrEqual(5);
+    bench.kill('SIGTERM');
+    const [code] = (await exited) as [number | null];
+    expect(code).toBe(143);
+    expect(started.filter(running)).toEqual([]);
+  });
 });
+
+/** Every process started under `pid`, children first. */
+function descendants(pid: number): number[] {
+  return childPids(pid).flatMap((child) => [child, ...descendants(child)]);
+}
+
+/** Whether a process is still running (a zombie waiting for its parent to reap it is not). */
+function running(pid: number): boolean {
+  const stat = `/proc/${pid}/stat`;
+  if (!existsSync(stat)) return false;
+  try {
+    const fields = readFileSync(stat, 'utf8');
+    return fields.slice(fields.lastIndexOf(')') + 2, fields.lastIndexOf(')') + 3) !== 'Z';
+  } catch {
+    return false;
+  }
+}
