@@ -759,7 +759,7 @@ const throughput = Object.fromEntries(
 // Added latency at 25 % of bare Express's throughput, every contender at the same rate, paced
 // (open loop, evenly spread). Not autocannon's `overallRate`: each of its connections sends its
 // quota for the second back to back when the second starts, then idles, so its latency is that
-// of a burst at full concurrency (README, "Performance"). One probe per contender and round, in
+// of a burst at full concurrency (docs/performance.md, the latency probe). One probe per contender and round, in
 // the rounds' rotating order; the figures are medians over the rounds.
 const lowRate = Math.max(
   1,
