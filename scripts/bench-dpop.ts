@@ -10,11 +10,11 @@
  *
  *   pnpm bench:dpop [--calls 2000]
  */
-import { parseArgs } from 'node:util';
 import { Vault } from '../packages/gatehouse/src/session/vault.ts';
 import { DpopKeys, newDpopKey } from '../packages/gatehouse/src/oidc/dpop.ts';
+import { scriptOptions } from './bench/script-options.ts';
 
-const { values } = parseArgs({ options: { calls: { type: 'string', default: '2000' } } });
+const values = scriptOptions(import.meta.url, { calls: { type: 'string', default: '2000' } });
 const calls = Number(values.calls);
 if (!Number.isInteger(calls) || calls < 1) throw new Error('--calls must be a positive integer');
 

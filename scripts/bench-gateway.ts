@@ -17,7 +17,6 @@
  */
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import {
   createCookieFetch,
@@ -28,13 +27,11 @@ import {
   startStack,
 } from '@gatehouse/testkit';
 import { cleanUpOnExit } from './bench/clean-up.ts';
+import { scriptOptions } from './bench/script-options.ts';
 
-const { values } = parseArgs({
-  args: process.argv.slice(2).filter((arg) => arg !== '--'),
-  options: {
-    requests: { type: 'string', default: '4000' },
-    concurrency: { type: 'string', default: '32' },
-  },
+const values = scriptOptions(import.meta.url, {
+  requests: { type: 'string', default: '4000' },
+  concurrency: { type: 'string', default: '32' },
 });
 const total = Number(values.requests);
 const concurrency = Number(values.concurrency);
@@ -43,7 +40,13 @@ if (!Number.isInteger(total) || total < 1 || !Number.isInteger(concurrency) || c
   process.exit(2);
 }
 
+/** What was started, to stop last first however the run ends. */
+const stops: Array<() => Promise<unknown>> = [];
+const cleanUp = cleanUpOnExit(async () => {
+  for (const stop of stops.reverse()) await stop().catch(() => undefined);
+});
 const redis = await startRedisServer();
+stops.push(() => redis.stop());
 const stack = await startStack({
   redis,
   devIdp: { accessTokenTtlSeconds: 3600 },
@@ -56,10 +59,8 @@ const stack = await startStack({
       { prefix: '/api/backend', upstream: input.routes?.[0]?.upstream ?? '', tokenMode: 'user' },
     ],
   }),
-}).catch(async (error: unknown) => {
-  await redis.stop();
-  throw error;
 });
+stops.push(() => stack.close());
 const portOf = (origin: string) => Number(new URL(origin).port);
 const nginx = await startNginx({
   http: nginxGatewayHttp({
@@ -68,11 +69,7 @@ const nginx = await startNginx({
     backendPort: portOf(stack.api.origin),
   }),
 });
-const cleanUp = cleanUpOnExit(async () => {
-  await nginx.stop().catch(() => undefined);
-  await stack.close().catch(() => undefined);
-  await redis.stop().catch(() => undefined);
-});
+stops.push(() => nginx.stop());
 
 const http = createCookieFetch();
 await signIn(http, stack.origin, { login: 'alice', password: 'alice' });

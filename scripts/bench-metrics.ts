@@ -11,7 +11,6 @@
  *
  *   pnpm bench:metrics [-- --requests 2000 --concurrency 16 --rounds 5]
  */
-import { parseArgs } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { Agent, request } from 'undici';
 import {
@@ -19,18 +18,17 @@ import {
   signIn,
   startRedisServer,
   startStack,
+  type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
 import { PrometheusMetrics } from '@gatehouse/core/testing';
 import { cleanUpOnExit } from './bench/clean-up.ts';
+import { scriptOptions } from './bench/script-options.ts';
 
-const { values } = parseArgs({
-  args: process.argv.slice(2).filter((arg) => arg !== '--'),
-  options: {
-    requests: { type: 'string', default: '2000' },
-    concurrency: { type: 'string', default: '16' },
-    rounds: { type: 'string', default: '5' },
-  },
+const values = scriptOptions(import.meta.url, {
+  requests: { type: 'string', default: '2000' },
+  concurrency: { type: 'string', default: '16' },
+  rounds: { type: 'string', default: '5' },
 });
 const total = Number(values.requests);
 const concurrency = Number(values.concurrency);
@@ -40,12 +38,14 @@ if (![total, concurrency, rounds].every((n) => Number.isInteger(n) && n > 0)) {
   process.exit(2);
 }
 
-const redis = await startRedisServer();
 const stacks: Stack[] = [];
+/** Redis, once started (stopped after the stacks however the run ends). */
+const started: { redis?: RedisServer } = {};
 const cleanUp = cleanUpOnExit(async () => {
   for (const stack of stacks) await stack.close().catch(() => undefined);
-  await redis.stop().catch(() => undefined);
+  await started.redis?.stop().catch(() => undefined);
 });
+const redis = (started.redis = await startRedisServer());
 
 const devIdp = { accessTokenTtlSeconds: 3600 };
 const baselineStack = await startStack({ redis, devIdp });

@@ -13,7 +13,6 @@
  */
 import { connect } from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { parseArgs } from 'node:util';
 import { Agent, request } from 'undici';
 import {
   createCookieFetch,
@@ -24,24 +23,21 @@ import {
   type RedisServer,
 } from '@gatehouse/testkit';
 import { cleanUpOnExit } from './bench/clean-up.ts';
+import { scriptOptions } from './bench/script-options.ts';
 
 const GOALS = {
   /** From Redis answering PING again to the first 200 through the proxy. */
   firstOkAfterRedisMs: 1000,
 };
 
-const { values } = parseArgs({
-  // `pnpm bench:outage -- --outage 5` passes the `--` through.
-  args: process.argv.slice(2).filter((arg) => arg !== '--'),
-  options: {
-    outage: { type: 'string', default: '10' },
-    sessions: { type: 'string', default: '20' },
-    mode: { type: 'string', default: 'kill' },
-    before: { type: 'string', default: '3' },
-    after: { type: 'string', default: '5' },
-    /** Pause of each session between two calls. */
-    'think-ms': { type: 'string', default: '50' },
-  },
+const values = scriptOptions(import.meta.url, {
+  outage: { type: 'string', default: '10' },
+  sessions: { type: 'string', default: '20' },
+  mode: { type: 'string', default: 'kill' },
+  before: { type: 'string', default: '3' },
+  after: { type: 'string', default: '5' },
+  /** Pause of each session between two calls. */
+  'think-ms': { type: 'string', default: '50' },
 });
 const outageMs = Number(values.outage) * 1000;
 const beforeMs = Number(values.before) * 1000;

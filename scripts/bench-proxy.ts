@@ -51,7 +51,6 @@ import {
 import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import autocannon from 'autocannon';
 import { Vault, type TokenSet } from '@gatehouse/core/testing';
 import { completeDevIdpLogin, defaultRealms, startDevIdp } from '@gatehouse/dev-idp';
@@ -66,13 +65,12 @@ import type { PacedConfig, PacedResult } from './bench/paced-load.ts';
 import { cleanUpOnExit } from './bench/clean-up.ts';
 import { childPids, ownCpuMicros } from './bench/proc-cpu.ts';
 import { summariseProfile } from './bench/profile-summary.ts';
+import { scriptOptions } from './bench/script-options.ts';
 
-const { values } = parseArgs({
-  // `pnpm bench -- --rounds 1` passes the `--` through.
-  args: process.argv.slice(2).filter((arg) => arg !== '--'),
-  // `--no-pin` turns pinning off.
-  allowNegative: true,
-  options: {
+// `--no-pin` turns pinning off.
+const values = scriptOptions(
+  import.meta.url,
+  {
     rounds: { type: 'string', default: '3' },
     /** Seconds per measured run of one contender and workload. */
     duration: { type: 'string', default: '5' },
@@ -123,7 +121,8 @@ const { values } = parseArgs({
      */
     diagnose: { type: 'boolean', default: false },
   },
-});
+  { allowNegative: true },
+);
 const rounds = Number(values.rounds);
 const durationS = Number(values.duration);
 const warmupS = Number(values.warmup);

@@ -10,23 +10,29 @@
  */
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { chromium, request as playwrightRequest, type Browser } from '@playwright/test';
 import { startStack } from '@gatehouse/testkit';
 import { JarClient } from '../packages/playwright/src/http.ts';
 import { signInOverHttp, type GatehouseTestUser } from '../packages/playwright/src/sign-in.ts';
 import { cleanUpOnExit } from './bench/clean-up.ts';
+import { scriptOptions } from './bench/script-options.ts';
 
-const { values } = parseArgs({ options: { runs: { type: 'string', default: '20' } } });
+const values = scriptOptions(import.meta.url, { runs: { type: 'string', default: '20' } });
 const runs = Number(values.runs);
 const staticDir = resolve(import.meta.dirname, '../apps/web/dist');
 if (!existsSync(staticDir)) throw new Error('build the SPA first: pnpm build');
 
+/** What was started, to stop last first however the run ends. */
+const stops: Array<() => Promise<unknown>> = [];
+const cleanUp = cleanUpOnExit(async () => {
+  for (const stop of stops.reverse()) await stop().catch(() => undefined);
+});
 const stack = await startStack({
   staticDir,
   devIdp: { controlApi: true },
   configure: (input) => ({ ...input, testControls: true }),
 });
+stops.push(() => stack.close());
 const executablePath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(existsSync);
 const browser: Browser = await chromium.launch({
   ...(process.env.CHROMIUM_PATH || executablePath
@@ -34,10 +40,7 @@ const browser: Browser = await chromium.launch({
     : {}),
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic'],
 });
-const cleanUp = cleanUpOnExit(async () => {
-  await browser.close();
-  await stack.close();
-});
+stops.push(() => browser.close());
 
 /** What `gatehouseUser` does: a jar of its own over pooled connections, then addCookies. */
 async function fixtureSignIn(): Promise<number> {

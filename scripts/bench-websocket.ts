@@ -9,17 +9,14 @@
  *   node scripts/bench-websocket.ts [--messages 20000 --sockets 8 --size 256]
  */
 import { performance } from 'node:perf_hooks';
-import { parseArgs } from 'node:util';
 import { WebSocket, WebSocketServer } from 'ws';
 import { createCookieFetch, signIn, startStack } from '@gatehouse/testkit';
+import { scriptOptions } from './bench/script-options.ts';
 
-const { values } = parseArgs({
-  args: process.argv.slice(2).filter((arg) => arg !== '--'),
-  options: {
-    messages: { type: 'string', default: '20000' },
-    sockets: { type: 'string', default: '8' },
-    size: { type: 'string', default: '256' },
-  },
+const values = scriptOptions(import.meta.url, {
+  messages: { type: 'string', default: '20000' },
+  sockets: { type: 'string', default: '8' },
+  size: { type: 'string', default: '256' },
 });
 const messages = Number(values.messages);
 const sockets = Number(values.sockets);

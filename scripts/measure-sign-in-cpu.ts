@@ -19,17 +19,15 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createInterface } from 'node:readline';
-import { parseArgs } from 'node:util';
 import { cleanUpOnExit } from './bench/clean-up.ts';
 import { childPids, ownCpuMicros } from './bench/proc-cpu.ts';
+import { scriptOptions } from './bench/script-options.ts';
 
-const { values } = parseArgs({
-  options: {
-    'sign-ins': { type: 'string', default: '60' },
-    rounds: { type: 'string', default: '16' },
-    warmup: { type: 'string', default: '100' },
-    baseline: { type: 'string' },
-  },
+const values = scriptOptions(import.meta.url, {
+  'sign-ins': { type: 'string', default: '60' },
+  rounds: { type: 'string', default: '16' },
+  warmup: { type: 'string', default: '100' },
+  baseline: { type: 'string' },
 });
 const signIns = Number(values['sign-ins']);
 const rounds = Number(values.rounds);
