@@ -18,7 +18,6 @@ import {
   signIn,
   startRedisServer,
   startStack,
-  type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
 import { PrometheusMetrics } from '@gatehouse/core/testing';
@@ -38,20 +37,19 @@ if (![total, concurrency, rounds].every((n) => Number.isInteger(n) && n > 0)) {
   process.exit(2);
 }
 
-const stacks: Stack[] = [];
-/** Redis, once started (stopped after the stacks however the run ends). */
-const started: { redis?: RedisServer } = {};
+/** What was started, to stop last first however the run ends. */
+const stops: Array<() => Promise<unknown>> = [];
 const cleanUp = cleanUpOnExit(async () => {
-  for (const stack of stacks) await stack.close().catch(() => undefined);
-  await started.redis?.stop().catch(() => undefined);
+  for (const stop of stops.reverse()) await stop().catch(() => undefined);
 });
-const redis = (started.redis = await startRedisServer());
+const redis = await startRedisServer();
+stops.push(() => redis.stop());
 
 const devIdp = { accessTokenTtlSeconds: 3600 };
 const baselineStack = await startStack({ redis, devIdp });
-stacks.push(baselineStack);
+stops.push(() => baselineStack.close());
 const metricsStack = await startStack({ redis, devIdp, metrics: true });
-stacks.push(metricsStack);
+stops.push(() => metricsStack.close());
 
 async function session(stack: Stack): Promise<Record<string, string>> {
   const http = createCookieFetch();
