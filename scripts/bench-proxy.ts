@@ -67,7 +67,6 @@ import { childPids, ownCpuMicros } from './bench/proc-cpu.ts';
 import { summariseProfile } from './bench/profile-summary.ts';
 import { scriptOptions } from './bench/script-options.ts';
 
-// `--no-pin` turns pinning off.
 const values = scriptOptions(
   import.meta.url,
   {
@@ -121,6 +120,7 @@ const values = scriptOptions(
      */
     diagnose: { type: 'boolean', default: false },
   },
+  // `--no-pin` turns pinning off.
   { allowNegative: true },
 );
 const rounds = Number(values.rounds);
@@ -758,8 +758,8 @@ const throughput = Object.fromEntries(
 // Added latency at 25 % of bare Express's throughput, every contender at the same rate, paced
 // (open loop, evenly spread). Not autocannon's `overallRate`: each of its connections sends its
 // quota for the second back to back when the second starts, then idles, so its latency is that
-// of a burst at full concurrency (docs/performance.md, the latency probe). One probe per contender and round, in
-// the rounds' rotating order; the figures are medians over the rounds.
+// of a burst at full concurrency (docs/performance.md, the latency probe). One probe per
+// contender and round, in the rounds' rotating order; the figures are medians over the rounds.
 const lowRate = Math.max(
   1,
   Math.round((throughput.get.express.rps || throughput.get.gatehouse.rps) * 0.25),
