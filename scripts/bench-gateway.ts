@@ -40,13 +40,9 @@ if (!Number.isInteger(total) || total < 1 || !Number.isInteger(concurrency) || c
   process.exit(2);
 }
 
-/** What was started, to stop last first however the run ends. */
-const stops: Array<() => Promise<unknown>> = [];
-const cleanUp = cleanUpOnExit(async () => {
-  for (const stop of stops.reverse()) await stop().catch(() => undefined);
-});
+const cleanUp = cleanUpOnExit();
 const redis = await startRedisServer();
-stops.push(() => redis.stop());
+cleanUp.add(() => redis.stop());
 const stack = await startStack({
   redis,
   devIdp: { accessTokenTtlSeconds: 3600 },
@@ -60,7 +56,7 @@ const stack = await startStack({
     ],
   }),
 });
-stops.push(() => stack.close());
+cleanUp.add(() => stack.close());
 const portOf = (origin: string) => Number(new URL(origin).port);
 const nginx = await startNginx({
   http: nginxGatewayHttp({
@@ -69,7 +65,7 @@ const nginx = await startNginx({
     backendPort: portOf(stack.api.origin),
   }),
 });
-stops.push(() => nginx.stop());
+cleanUp.add(() => nginx.stop());
 
 const http = createCookieFetch();
 await signIn(http, stack.origin, { login: 'alice', password: 'alice' });

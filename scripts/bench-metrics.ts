@@ -37,19 +37,15 @@ if (![total, concurrency, rounds].every((n) => Number.isInteger(n) && n > 0)) {
   process.exit(2);
 }
 
-/** What was started, to stop last first however the run ends. */
-const stops: Array<() => Promise<unknown>> = [];
-const cleanUp = cleanUpOnExit(async () => {
-  for (const stop of stops.reverse()) await stop().catch(() => undefined);
-});
+const cleanUp = cleanUpOnExit();
 const redis = await startRedisServer();
-stops.push(() => redis.stop());
+cleanUp.add(() => redis.stop());
 
 const devIdp = { accessTokenTtlSeconds: 3600 };
 const baselineStack = await startStack({ redis, devIdp });
-stops.push(() => baselineStack.close());
+cleanUp.add(() => baselineStack.close());
 const metricsStack = await startStack({ redis, devIdp, metrics: true });
-stops.push(() => metricsStack.close());
+cleanUp.add(() => metricsStack.close());
 
 async function session(stack: Stack): Promise<Record<string, string>> {
   const http = createCookieFetch();

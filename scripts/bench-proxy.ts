@@ -193,13 +193,12 @@ interface Contender {
 }
 
 const children: ChildProcess[] = [];
-/** Stops what was started in this process, last first. */
-const stops: Array<() => Promise<unknown>> = [];
-const cleanUp = cleanUpOnExit(async () => {
+// The child processes first, then what was started in this process (last first), the work
+// directory last.
+const cleanUp = cleanUpOnExit(() => {
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-  for (const stop of stops.reverse()) await stop().catch(() => undefined);
-  rmSync(work, { recursive: true, force: true });
 });
+cleanUp.add(() => rmSync(work, { recursive: true, force: true }));
 
 /** ` @ <short commit>` of the baseline checkout, when git knows it. */
 function baselineCommit(): string {
@@ -489,7 +488,7 @@ async function probe(contender: Contender, rate: number): Promise<PacedResult> {
 // --- The stack -----------------------------------------------------------------------------
 
 const redis = await startRedisServer();
-stops.push(() => redis.stop());
+cleanUp.add(() => redis.stop());
 const [
   ghPort = 0,
   eocPort = 0,
@@ -525,7 +524,7 @@ if (values.baseline) {
   realms[0]?.clients[0]?.redirect_uris.push(`http://localhost:${basePort}/bff/callback/acme/dev`);
 }
 const idp = await startDevIdp({ port: 0, realms, accessTokenTtlSeconds: 3600 });
-stops.push(() => idp.close());
+cleanUp.add(() => idp.close());
 
 const encryptionKey = randomBytes(32).toString('base64url');
 const profileDir = join(work, 'profile');

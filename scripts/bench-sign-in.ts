@@ -22,17 +22,13 @@ const runs = Number(values.runs);
 const staticDir = resolve(import.meta.dirname, '../apps/web/dist');
 if (!existsSync(staticDir)) throw new Error('build the SPA first: pnpm build');
 
-/** What was started, to stop last first however the run ends. */
-const stops: Array<() => Promise<unknown>> = [];
-const cleanUp = cleanUpOnExit(async () => {
-  for (const stop of stops.reverse()) await stop().catch(() => undefined);
-});
+const cleanUp = cleanUpOnExit();
 const stack = await startStack({
   staticDir,
   devIdp: { controlApi: true },
   configure: (input) => ({ ...input, testControls: true }),
 });
-stops.push(() => stack.close());
+cleanUp.add(() => stack.close());
 const executablePath = ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find(existsSync);
 const browser: Browser = await chromium.launch({
   ...(process.env.CHROMIUM_PATH || executablePath
@@ -40,7 +36,7 @@ const browser: Browser = await chromium.launch({
     : {}),
   args: ['--no-sandbox', '--disable-gpu', '--disable-quic'],
 });
-stops.push(() => browser.close());
+cleanUp.add(() => browser.close());
 
 /** What `gatehouseUser` does: a jar of its own over pooled connections, then addCookies. */
 async function fixtureSignIn(): Promise<number> {
