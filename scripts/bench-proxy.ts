@@ -1,7 +1,8 @@
 /**
  * Side-by-side proxy benchmark. Every contender runs in a process of its own (pinned to one core
  * with `taskset` when there are two or more), in front of the same upstream (its own process),
- * and is driven by autocannon from this process in interleaved rounds:
+ * and is driven in interleaved rounds by wrk when it is on PATH (`--generator autocannon`: by
+ * autocannon, in this process, as when wrk is not installed):
  *
  * - `gatehouse`: `apps/server` as deployed (NODE_ENV=production, Redis, info-level access log
  *   written to a file), signed in for real (code + PKCE through the dev IdP);
@@ -30,6 +31,7 @@
  *   pnpm bench --sign-ins-only --logins 300 --login-rounds 6 --baseline ../main   # sign-ins A/B
  *   pnpm bench -- --arrivals poisson           # the latency probe with Poisson arrivals
  *   pnpm bench -- --autocannon-rate-probe      # + the former probe (autocannon overallRate), to compare
+ *   pnpm bench -- --generator autocannon       # throughput rounds by autocannon even where wrk is installed
  *   pnpm bench --profile            # also writes a CPU profile of Gatehouse and summarises it
  *   pnpm bench -- --sign-ins-only --logins 100 --profile   # the sign-in phase alone, profiled
  *   pnpm bench -- --json out.json   # the figures as JSON too
@@ -66,6 +68,7 @@ import { cleanUpOnExit } from './bench/clean-up.ts';
 import { childPids, ownCpuMicros } from './bench/proc-cpu.ts';
 import { summariseProfile } from './bench/profile-summary.ts';
 import { scriptOptions } from './bench/script-options.ts';
+import { runWrk, wrkInstalled, type WrkRun } from './bench/wrk-load.ts';
 
 const values = scriptOptions(
   import.meta.url,
@@ -99,6 +102,11 @@ const values = scriptOptions(
      * connection's quota for the second in a burst), beside the paced one: a comparison.
      */
     'autocannon-rate-probe': { type: 'boolean', default: false },
+    /**
+     * The throughput rounds' load generator: `wrk` (by default when it is on PATH: in C, it
+     * leaves more of its core to the upstream and Redis) or `autocannon` (in this process).
+     */
+    generator: { type: 'string' },
     /** GATEHOUSE_WORKERS of the Gatehouse contender. */
     workers: { type: 'string', default: '1' },
     pin: { type: 'boolean', default: true },
@@ -146,6 +154,20 @@ if (
   );
   process.exit(2);
 }
+if (values.generator !== undefined && !['wrk', 'autocannon'].includes(values.generator)) {
+  process.stderr.write(`--generator: wrk or autocannon, not ${values.generator}\n`);
+  process.exit(2);
+}
+const hasWrk = wrkInstalled();
+if (values.generator === 'wrk' && !hasWrk) {
+  process.stderr.write('--generator wrk: wrk is not on PATH (Debian: apt-get install wrk)\n');
+  process.exit(2);
+}
+/** The throughput rounds' load generator (the latency probe is always paced-load.ts). */
+const generator = (values.generator ?? (hasWrk ? 'wrk' : 'autocannon')) as 'wrk' | 'autocannon';
+/** How long a throughput run lasts: wrk counts whole seconds. */
+const runSeconds = (seconds: number) =>
+  generator === 'wrk' ? Math.max(1, Math.ceil(seconds)) : seconds;
 
 const ROOT = resolve(import.meta.dirname, '..');
 const SERVER_MAIN = join(ROOT, 'apps/server/src/main.ts');
@@ -193,9 +215,12 @@ interface Contender {
 }
 
 const children: ChildProcess[] = [];
+/** Stops a running wrk (its process is not one of `children`: one per run). */
+const loadRuns = new AbortController();
 // The child processes first, then what was started in this process (last first), the work
 // directory last.
 const cleanUp = cleanUpOnExit(() => {
+  loadRuns.abort();
   for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
 });
 cleanUp.add(() => rmSync(work, { recursive: true, force: true }));
@@ -324,15 +349,63 @@ async function drive(
   const { path, method } = WORKLOADS[workload];
   const headers: Record<string, string> = { ...contender.headers };
   if (method === 'POST') headers['content-type'] = 'application/json';
-  const latencies: number[] = [];
   const diagnosis = values.diagnose && !rate ? startDiagnosis(contender) : undefined;
   const cpuBefore = cpuMicros(contender.child.pid);
   const systemBefore = cpuMicros(contender.child.pid, true);
   const started = performance.now();
+  const url = contender.origin + (contender.name === 'direct' ? path.slice(9) : path);
+  const generated =
+    generator === 'wrk' && !rate
+      ? await runWrk({
+          url,
+          method,
+          headers,
+          ...(method === 'POST' ? { body: POST_BODY } : {}),
+          connections,
+          seconds,
+          timeoutSeconds: 30,
+          dir: work,
+          signal: loadRuns.signal,
+        })
+      : await autocannonRun(url, method, headers, seconds, rate);
+  const elapsed = (performance.now() - started) / 1000;
+  const cpuAfter = cpuMicros(contender.child.pid);
+  const systemAfter = cpuMicros(contender.child.pid, true);
+  diagnosis?.(workload);
+  const ok = generated.ok;
+  return {
+    requests: ok,
+    seconds: elapsed,
+    // wrk's own clock when wrk ran (its start and exit left out); ours with autocannon.
+    rps: ok / (generated.seconds ?? elapsed),
+    cpuUsPerRequest:
+      cpuBefore === undefined || cpuAfter === undefined || ok === 0
+        ? undefined
+        : (cpuAfter - cpuBefore) / ok,
+    systemUsPerRequest:
+      systemBefore === undefined || systemAfter === undefined || ok === 0
+        ? undefined
+        : (systemAfter - systemBefore) / ok,
+    p50: generated.p50,
+    p99: generated.p99,
+    failures: generated.failures,
+    sent: generated.sent,
+  };
+}
+
+/** One run of autocannon: closed loop, or at `rate` requests per second over all connections. */
+async function autocannonRun(
+  url: string,
+  method: 'GET' | 'POST',
+  headers: Record<string, string>,
+  seconds: number,
+  rate: number | undefined,
+): Promise<WrkRun> {
+  const latencies: number[] = [];
   const result = await new Promise<autocannon.Result>((done, fail) => {
     const instance = autocannon(
       {
-        url: contender.origin + (contender.name === 'direct' ? path.slice(9) : path),
+        url,
         method,
         headers,
         ...(method === 'POST' ? { body: POST_BODY } : {}),
@@ -350,25 +423,11 @@ async function drive(
       if (status === 200) latencies.push(ms);
     });
   });
-  const elapsed = (performance.now() - started) / 1000;
-  const cpuAfter = cpuMicros(contender.child.pid);
-  const systemAfter = cpuMicros(contender.child.pid, true);
-  diagnosis?.(workload);
   const ok = latencies.length;
   latencies.sort((a, b) => a - b);
   const at = (p: number) => latencies[Math.min(ok - 1, Math.floor(p * ok))] ?? 0;
   return {
-    requests: ok,
-    seconds: elapsed,
-    rps: ok / elapsed,
-    cpuUsPerRequest:
-      cpuBefore === undefined || cpuAfter === undefined || ok === 0
-        ? undefined
-        : (cpuAfter - cpuBefore) / ok,
-    systemUsPerRequest:
-      systemBefore === undefined || systemAfter === undefined || ok === 0
-        ? undefined
-        : (systemAfter - systemBefore) / ok,
+    ok,
     p50: at(0.5),
     p99: at(0.99),
     failures: result.non2xx + result.errors + result.timeouts,
@@ -677,7 +736,7 @@ const contenders: Record<Name, Contender> = {
 const log = (line: string) => process.stderr.write(`${line}\n`);
 const fmt = (n: number | undefined, digits = 0) => (n === undefined ? 'n/a' : n.toFixed(digits));
 log(
-  `bench: ${rounds} round(s) × ${durationS} s, ${connections} connections, ` +
+  `bench: ${rounds} round(s) × ${runSeconds(durationS)} s, ${connections} connections (${generator}), ` +
     `${pinning ? 'contenders pinned to core 1' : 'no pinning'}; load ${loadavg()
       .map((n) => n.toFixed(2))
       .join(' ')}`,
@@ -1041,7 +1100,7 @@ const lines: string[] = [];
 const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
 lines.push(
   '',
-  `Proxy benchmark: ${rounds} round(s) × ${durationS} s per contender and workload, ${connections} connections, ` +
+  `Proxy benchmark: ${rounds} round(s) × ${runSeconds(durationS)} s per contender and workload, ${connections} connections driven by ${generator}, ` +
     `medians; ${CORES} cores (${cpuModel}), load average ${loadavg()
       .map((n) => n.toFixed(2))
       .join(
@@ -1274,6 +1333,7 @@ if (values.json) {
           loginRounds,
           arrivals,
           workers: values.workers,
+          generator,
         },
         // Only the contenders measured in this run (--only, --baseline).
         throughput: Object.fromEntries(

@@ -3,7 +3,7 @@
 // before anything is started.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { describe, expect, it } from 'vitest';
 
@@ -28,10 +28,19 @@ interface Outcome {
 }
 
 async function node(script: string, ...args: string[]): Promise<Outcome> {
+  return nodeWith({}, script, ...args);
+}
+
+async function nodeWith(
+  env: Record<string, string>,
+  script: string,
+  ...args: string[]
+): Promise<Outcome> {
   try {
     const { stdout, stderr } = await run(process.execPath, [script, ...args], {
       cwd: root,
       timeout: 60_000,
+      env: { ...process.env, ...env },
     });
     return { code: 0, stdout, stderr };
   } catch (error) {
@@ -68,6 +77,28 @@ describe.concurrent('benchmark scripts: command line', () => {
       expect(stderr.split('\n')[0]).toBe("Unknown option '--no-such-option'");
       expect(stderr).toContain(opening(script));
       expect(stderr).not.toMatch(/^\s+at /m);
+    },
+  );
+
+  it('pnpm bench refuses an unknown load generator', { timeout: 60_000 }, async () => {
+    const { code, stderr } = await node('scripts/bench-proxy.ts', '--generator', 'ab');
+    expect(code).toBe(2);
+    expect(stderr).toBe('--generator: wrk or autocannon, not ab\n');
+  });
+
+  it(
+    'pnpm bench --generator wrk says so where wrk is not installed',
+    { timeout: 60_000 },
+    async () => {
+      // Only Node's own directory on PATH: no wrk.
+      const { code, stderr } = await nodeWith(
+        { PATH: dirname(process.execPath) },
+        'scripts/bench-proxy.ts',
+        '--generator',
+        'wrk',
+      );
+      expect(code).toBe(2);
+      expect(stderr).toBe('--generator wrk: wrk is not on PATH (Debian: apt-get install wrk)\n');
     },
   );
 });

@@ -32,6 +32,7 @@ interface Figures {
   >;
   redisPerCall: Array<{ commands: number; writes: number; counts: Record<string, number> }>;
   checks: Array<{ name: string; ok: boolean }>;
+  options: { generator: string };
 }
 
 const CONTENDERS = ['gatehouse', 'express-oidc', 'express', 'raw'];
@@ -45,12 +46,14 @@ describe('pnpm bench (smoke)', () => {
       process.execPath,
       [
         'scripts/bench-proxy.ts',
-        ...['--rounds', '1', '--duration', '0.3', '--warmup', '0.2'],
+        // wrk (the default where it is installed) drives the throughput rounds: whole seconds.
+        ...['--generator', 'wrk', '--rounds', '1', '--duration', '1', '--warmup', '0.2'],
         ...['--connections', '2', '--logins', '2', '--login-rounds', '2', '--login-warmup', '1'],
         ...['--json', json],
       ],
       { cwd: root, timeout: 200_000, maxBuffer: 10 * 1024 * 1024 },
     );
+    expect(stdout).toContain('2 connections driven by wrk');
 
     for (const label of [
       'Gatehouse',
@@ -102,12 +105,42 @@ describe('pnpm bench (smoke)', () => {
       expect(round.writes).toBe(0);
     }
     expect(figures.checks.filter((check) => !check.ok)).toEqual([]);
+    expect(figures.options.generator).toBe('wrk');
+  });
+
+  it('drives the throughput rounds with autocannon when asked', { timeout: 120_000 }, async () => {
+    const json = join(dir, 'bench-autocannon.json');
+    const { stdout } = await run(
+      process.execPath,
+      [
+        'scripts/bench-proxy.ts',
+        ...['--generator', 'autocannon', '--only', 'raw', '--rounds', '1', '--duration', '0.3'],
+        ...['--warmup', '0.2', '--connections', '2', '--logins', '0', '--json', json],
+      ],
+      { cwd: root, timeout: 100_000, maxBuffer: 10 * 1024 * 1024 },
+    );
+    expect(stdout).toContain('2 connections driven by autocannon');
+    const figures = JSON.parse(readFileSync(json, 'utf8')) as Figures;
+    expect(figures.options.generator).toBe('autocannon');
+    for (const workload of ['get', 'post'] as const) {
+      expect(Object.keys(figures.throughput[workload]).sort()).toEqual(['gatehouse', 'raw']);
+      for (const name of ['gatehouse', 'raw']) {
+        expect(figures.throughput[workload][name]?.rps).toBeGreaterThan(0);
+        expect(figures.throughput[workload][name]?.failures).toBe(0);
+      }
+    }
+    for (const round of figures.redisPerCall) expect(round.commands).toBeLessThanOrEqual(1);
+    expect(figures.checks.filter((check) => !check.ok)).toEqual([]);
   });
 
   it('stops every process it started when it is sent SIGTERM', { timeout: 120_000 }, async () => {
     const bench = spawn(
       process.execPath,
-      ['scripts/bench-proxy.ts', '--rounds', '1', '--duration', '60', '--logins', '0'],
+      [
+        'scripts/bench-proxy.ts',
+        ...['--generator', 'wrk', '--rounds', '1', '--duration', '60', '--warmup', '0.2'],
+        ...['--logins', '0'],
+      ],
       { cwd: root, stdio: ['ignore', 'ignore', 'pipe'] },
     );
     let stderr = '';
@@ -115,9 +148,19 @@ describe('pnpm bench (smoke)', () => {
     const exited = once(bench, 'exit');
     // Printed once Redis, the upstream, the IdP and every contender are up.
     await expect.poll(() => stderr, { timeout: 90_000 }).toContain('bench: ');
+    // Then the warm-up, then the first measured run: wrk, for 60 s.
+    await expect
+      .poll(
+        () =>
+          descendants(bench.pid ?? 0).some((pid) =>
+            /^wrk .*--duration 60s /.test(commandLine(pid)),
+          ),
+        { timeout: 90_000 },
+      )
+      .toBe(true);
     const started = descendants(bench.pid ?? 0);
-    // redis-server, the upstream and the four proxies at least.
-    expect(started.length).toBeGreaterThanOrEqual(5);
+    // redis-server, the upstream, the four proxies and wrk at least.
+    expect(started.length).toBeGreaterThanOrEqual(6);
     bench.kill('SIGTERM');
     const [code] = (await exited) as [number | null];
     expect(code).toBe(143);
@@ -128,6 +171,15 @@ describe('pnpm bench (smoke)', () => {
 /** Every process started under `pid`, children first. */
 function descendants(pid: number): number[] {
   return childPids(pid).flatMap((child) => [child, ...descendants(child)]);
+}
+
+/** A process's command line, words separated by spaces ('' once it is gone). */
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ');
+  } catch {
+    return '';
+  }
 }
 
 /** Whether a process is still running (a zombie waiting for its parent to reap it is not). */
