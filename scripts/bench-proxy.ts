@@ -68,7 +68,7 @@ import { cleanUpOnExit } from './bench/clean-up.ts';
 import { childPids, ownCpuMicros } from './bench/proc-cpu.ts';
 import { summariseProfile } from './bench/profile-summary.ts';
 import { scriptOptions } from './bench/script-options.ts';
-import { runWrk, wrkInstalled, type WrkRun } from './bench/wrk-load.ts';
+import { runWrk, wrkInstalled, type LoadRun } from './bench/wrk-load.ts';
 
 const values = scriptOptions(
   import.meta.url,
@@ -400,7 +400,7 @@ async function autocannonRun(
   headers: Record<string, string>,
   seconds: number,
   rate: number | undefined,
-): Promise<WrkRun> {
+): Promise<LoadRun> {
   const latencies: number[] = [];
   const result = await new Promise<autocannon.Result>((done, fail) => {
     const instance = autocannon(
