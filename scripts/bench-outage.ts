@@ -19,7 +19,6 @@ import {
   signIn,
   startProxiedStack,
   startRedisServer,
-  type ProxiedStack,
   type RedisServer,
 } from '@gatehouse/testkit';
 import { cleanUpOnExit } from './bench/clean-up.ts';
@@ -70,16 +69,14 @@ interface Outcome {
 const USERS = ['alice', 'bob'];
 
 let redis: RedisServer | undefined = undefined;
-let stack: ProxiedStack | undefined = undefined;
-const cleanUp = cleanUpOnExit(async () => {
-  redis?.resume();
-  await stack?.close().catch(() => undefined);
-  await redis?.stop().catch(() => undefined);
-});
+// A Redis paused mid-outage is resumed first, so that the stack's shutdown can reach it.
+const cleanUp = cleanUpOnExit(() => redis?.resume());
 
 redis = await startRedisServer({ appendOnly: true });
+cleanUp.add(() => redis?.stop());
 // Access tokens outlive the run: this measures the session store, not refreshes.
-stack = await startProxiedStack({ redis, devIdp: { accessTokenTtlSeconds: 3600 } });
+const stack = await startProxiedStack({ redis, devIdp: { accessTokenTtlSeconds: 3600 } });
+cleanUp.add(() => stack.close());
 const origin = stack.origin;
 
 process.stdout.write(`signing in ${sessionCount} sessions through ${origin} …\n`);

@@ -158,7 +158,8 @@ if (values.generator !== undefined && !['wrk', 'autocannon'].includes(values.gen
   process.stderr.write(`--generator: wrk or autocannon, not ${values.generator}\n`);
   process.exit(2);
 }
-const hasWrk = wrkInstalled();
+// Looked for only when wrk may be used.
+const hasWrk = values.generator !== 'autocannon' && wrkInstalled();
 if (values.generator === 'wrk' && !hasWrk) {
   process.stderr.write('--generator wrk: wrk is not on PATH (Debian: apt-get install wrk)\n');
   process.exit(2);
