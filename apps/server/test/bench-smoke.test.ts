@@ -41,17 +41,13 @@ describe('pnpm bench (smoke)', () => {
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
   it('measures every contender and keeps its property checks', { timeout: 240_000 }, async () => {
-    const json = join(dir, 'bench.json');
-    const { stdout } = await run(
-      process.execPath,
+    const { stdout, figures } = await bench(
       [
-        'scripts/bench-proxy.ts',
         // wrk (the default where it is installed) drives the throughput rounds: whole seconds.
         ...['--generator', 'wrk', '--rounds', '1', '--duration', '1', '--warmup', '0.2'],
         ...['--connections', '2', '--logins', '2', '--login-rounds', '2', '--login-warmup', '1'],
-        ...['--json', json],
       ],
-      { cwd: root, timeout: 200_000, maxBuffer: 10 * 1024 * 1024 },
+      200_000,
     );
     expect(stdout).toContain('2 connections driven by wrk');
 
@@ -67,14 +63,7 @@ describe('pnpm bench (smoke)', () => {
     expect(stdout).toContain('GET small JSON');
     expect(stdout).toContain('POST 4 KB JSON');
 
-    const figures = JSON.parse(readFileSync(json, 'utf8')) as Figures;
-    for (const workload of ['get', 'post'] as const) {
-      expect(Object.keys(figures.throughput[workload]).sort()).toEqual([...CONTENDERS].sort());
-      for (const name of CONTENDERS) {
-        expect(figures.throughput[workload][name]?.rps).toBeGreaterThan(0);
-        expect(figures.throughput[workload][name]?.failures).toBe(0);
-      }
-    }
+    expectThroughput(figures, CONTENDERS);
     expect(Object.keys(figures.lowLoad).sort()).toEqual(['direct', 'rate', ...CONTENDERS].sort());
     // The paced latency probe answered every contender, from the intended send times.
     expect(figures.latencyProbe.latencyFrom).toBe('intended send time');
@@ -109,26 +98,16 @@ describe('pnpm bench (smoke)', () => {
   });
 
   it('drives the throughput rounds with autocannon when asked', { timeout: 120_000 }, async () => {
-    const json = join(dir, 'bench-autocannon.json');
-    const { stdout } = await run(
-      process.execPath,
+    const { stdout, figures } = await bench(
       [
-        'scripts/bench-proxy.ts',
         ...['--generator', 'autocannon', '--only', 'raw', '--rounds', '1', '--duration', '0.3'],
-        ...['--warmup', '0.2', '--connections', '2', '--logins', '0', '--json', json],
+        ...['--warmup', '0.2', '--connections', '2', '--logins', '0'],
       ],
-      { cwd: root, timeout: 100_000, maxBuffer: 10 * 1024 * 1024 },
+      100_000,
     );
     expect(stdout).toContain('2 connections driven by autocannon');
-    const figures = JSON.parse(readFileSync(json, 'utf8')) as Figures;
     expect(figures.options.generator).toBe('autocannon');
-    for (const workload of ['get', 'post'] as const) {
-      expect(Object.keys(figures.throughput[workload]).sort()).toEqual(['gatehouse', 'raw']);
-      for (const name of ['gatehouse', 'raw']) {
-        expect(figures.throughput[workload][name]?.rps).toBeGreaterThan(0);
-        expect(figures.throughput[workload][name]?.failures).toBe(0);
-      }
-    }
+    expectThroughput(figures, ['gatehouse', 'raw']);
     for (const round of figures.redisPerCall) expect(round.commands).toBeLessThanOrEqual(1);
     expect(figures.checks.filter((check) => !check.ok)).toEqual([]);
   });
@@ -167,6 +146,33 @@ describe('pnpm bench (smoke)', () => {
     expect(started.filter(running)).toEqual([]);
   });
 });
+
+let benchRuns = 0;
+
+/** `pnpm bench` with these options, to completion: what it printed and its JSON figures. */
+async function bench(
+  args: string[],
+  timeoutMs: number,
+): Promise<{ stdout: string; figures: Figures }> {
+  const json = join(dir, `bench-${++benchRuns}.json`);
+  const { stdout } = await run(
+    process.execPath,
+    ['scripts/bench-proxy.ts', ...args, '--json', json],
+    { cwd: root, timeout: timeoutMs, maxBuffer: 10 * 1024 * 1024 },
+  );
+  return { stdout, figures: JSON.parse(readFileSync(json, 'utf8')) as Figures };
+}
+
+/** Both workloads measured exactly these contenders, every request answered. */
+function expectThroughput(figures: Figures, contenders: readonly string[]): void {
+  for (const workload of ['get', 'post'] as const) {
+    expect(Object.keys(figures.throughput[workload]).sort()).toEqual([...contenders].sort());
+    for (const name of contenders) {
+      expect(figures.throughput[workload][name]?.rps).toBeGreaterThan(0);
+      expect(figures.throughput[workload][name]?.failures).toBe(0);
+    }
+  }
+}
 
 /** Every process started under `pid`, children first. */
 function descendants(pid: number): number[] {
