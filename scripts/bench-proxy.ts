@@ -24,7 +24,8 @@
  * over a keep-alive pool, latency from each intended send time, p50/p90/p99), and sign-ins per
  * second with Gatehouse's CPU per sign-in, after `--login-warmup` sign-ins that are reported
  * apart as the cold figure, the measured ones interleaved with the other contenders' in
- * `--login-rounds` rounds. Figures are medians over the rounds; compare ratios within one run,
+ * `--login-rounds` rounds; then as many again with `--login-concurrency` flows at once per
+ * contender (sign-ins under load). Figures are medians over the rounds; compare ratios within one run,
  * never runs on a busy machine with each other.
  *
  *   pnpm bench [-- --rounds 3 --duration 5 --connections 32 --logins 30 --login-warmup 3000 --workers 1]
@@ -95,6 +96,15 @@ const values = scriptOptions(
      * round, rotating order); by default rounds of about 5, at least `--rounds`.
      */
     'login-rounds': { type: 'string' },
+    /**
+     * Sign-in flows at once in the second measured phase, sign-ins under load (0: none): what a
+     * sign-in costs when users sign in together, as the proxied calls' figures are read at
+     * `--connections`. One after another, each of a sign-in's requests also pays alone for the
+     * event loop's wake-up, its socket reads and writes and Redis's round trips, which
+     * concurrent requests share. `--logins` more sign-ins per contender, interleaved in rounds of
+     * four times this many.
+     */
+    'login-concurrency': { type: 'string', default: '16' },
     /** Arrivals of the latency probe: a constant interval, or Poisson (the same mean rate). */
     arrivals: { type: 'string', default: 'constant' },
     /**
@@ -137,19 +147,21 @@ const warmupS = Number(values.warmup);
 const connections = Number(values.connections);
 const loginCount = Number(values.logins);
 const loginWarmup = Number(values['login-warmup']);
+const loginConcurrency = Number(values['login-concurrency']);
 const arrivals: PacedConfig['arrivals'] = values.arrivals === 'poisson' ? 'poisson' : 'constant';
 const signInsOnly = values['sign-ins-only'];
 if (
   ![rounds, connections, Number(values['login-rounds'] ?? 1)].every(
     (n) => Number.isInteger(n) && n >= 1,
   ) ||
-  ![loginCount, loginWarmup].every((n) => Number.isInteger(n) && n >= 0) ||
+  ![loginCount, loginWarmup, loginConcurrency].every((n) => Number.isInteger(n) && n >= 0) ||
   (values.arrivals !== 'constant' && values.arrivals !== 'poisson') ||
   ![durationS, warmupS].every((n) => Number.isFinite(n) && n >= 0) ||
   durationS === 0
 ) {
   process.stderr.write(
-    '--rounds, --login-rounds, --connections >= 1; --logins, --login-warmup >= 0; --duration > 0; ' +
+    '--rounds, --login-rounds, --connections >= 1; --logins, --login-warmup, --login-concurrency >= 0; ' +
+      '--duration > 0; ' +
       '--arrivals constant|poisson\n',
   );
   process.exit(2);
@@ -911,10 +923,20 @@ async function timedSignIns(
   child: ChildProcess,
   count: number,
   once: (http: CookieFetch) => Promise<unknown>,
+  concurrency = 1,
 ): Promise<SignInRun> {
   const cpuBefore = preciseCpuMicros(child.pid);
   const started = performance.now();
-  for (let i = 0; i < count; i += 1) await once(createCookieFetch());
+  let left = count;
+  // `concurrency` flows, each starting the next sign-in as soon as its last one is done.
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async () => {
+      while (left > 0) {
+        left -= 1;
+        await once(createCookieFetch());
+      }
+    }),
+  );
   const seconds = (performance.now() - started) / 1000;
   const cpuAfter = preciseCpuMicros(child.pid);
   return {
@@ -1002,73 +1024,111 @@ const loginRounds = Math.min(
   loginCount,
   Number(values['login-rounds'] ?? Math.max(rounds, Math.round(loginCount / 5))),
 );
-const signInRuns: Partial<Record<SignInName, SignInRun[]>> = {};
-// Each contender's CPU is read at every round's start for all of them, so a round's figure is
-// all its CPU from one round's start to the next: its own sign-ins, and what it does while
-// the others sign in (the end of its last answer: the access line's write, the audit append's
-// reply, a garbage collection), which a window around its own sign-ins alone would lose.
-let roundStart = new Map(signers.map(({ name, child }) => [name, preciseCpuMicros(child.pid)]));
-for (let round = 0; round < (signers.length ? loginRounds : 0); round += 1) {
-  // This round's share of --logins (the rounds differ by one at most).
-  const count =
-    Math.floor((loginCount * (round + 1)) / loginRounds) -
-    Math.floor((loginCount * round) / loginRounds);
-  const order = [
-    ...signers.slice(round % signers.length),
-    ...signers.slice(0, round % signers.length),
-  ];
-  const seconds = new Map<SignInName, number>();
-  for (const { name, child, once } of order) {
-    const from = process.hrtime.bigint() / 1000n;
-    seconds.set(name, (await timedSignIns(child, count, once)).seconds);
-    if (name === 'gatehouse') signInWindows.push({ from, to: process.hrtime.bigint() / 1000n });
+/**
+ * The measured sign-ins of one phase: `total` per contender in `roundCount` rounds, each
+ * contender signing in its share of a round with `concurrency` flows at once, the order rotating
+ * from round to round. `windows` collects Gatehouse's spans (for the profile's summary).
+ */
+async function measuredRounds(
+  phase: string,
+  total: number,
+  roundCount: number,
+  concurrency: number,
+  windows?: Array<{ from: bigint; to: bigint }>,
+): Promise<Partial<Record<SignInName, SignInRun[]>>> {
+  const runs: Partial<Record<SignInName, SignInRun[]>> = {};
+  // Each contender's CPU is read at every round's start for all of them, so a round's figure is
+  // all its CPU from one round's start to the next: its own sign-ins, and what it does while
+  // the others sign in (the end of its last answer: the access line's write, the audit append's
+  // reply, a garbage collection), which a window around its own sign-ins alone would lose.
+  let roundStart = new Map(signers.map(({ name, child }) => [name, preciseCpuMicros(child.pid)]));
+  for (let round = 0; round < (signers.length ? roundCount : 0); round += 1) {
+    // This round's share of `total` (the rounds differ by one at most).
+    const count =
+      Math.floor((total * (round + 1)) / roundCount) - Math.floor((total * round) / roundCount);
+    const order = [
+      ...signers.slice(round % signers.length),
+      ...signers.slice(0, round % signers.length),
+    ];
+    const seconds = new Map<SignInName, number>();
+    for (const { name, child, once } of order) {
+      const from = process.hrtime.bigint() / 1000n;
+      seconds.set(name, (await timedSignIns(child, count, once, concurrency)).seconds);
+      if (name === 'gatehouse') windows?.push({ from, to: process.hrtime.bigint() / 1000n });
+    }
+    const roundEnd = new Map(signers.map(({ name, child }) => [name, preciseCpuMicros(child.pid)]));
+    const line: string[] = [];
+    for (const { name } of signers) {
+      const before = roundStart.get(name);
+      const after = roundEnd.get(name);
+      const run: SignInRun = {
+        count,
+        seconds: seconds.get(name) ?? 0,
+        cpuMicros: before === undefined || after === undefined ? undefined : after - before,
+      };
+      (runs[name] ??= []).push(run);
+      line.push(`${name} ${fmt(perLogin(run), 2)}`);
+    }
+    roundStart = roundEnd;
+    if (roundCount <= 50 || (round + 1) % 10 === 0) {
+      log(`  round ${round + 1} ${phase} (${count} each), CPU ms per sign-in: ${line.join(', ')}`);
+    }
   }
-  const roundEnd = new Map(signers.map(({ name, child }) => [name, preciseCpuMicros(child.pid)]));
-  const line: string[] = [];
-  for (const { name } of signers) {
-    const before = roundStart.get(name);
-    const after = roundEnd.get(name);
-    const run: SignInRun = {
-      count,
-      seconds: seconds.get(name) ?? 0,
-      cpuMicros: before === undefined || after === undefined ? undefined : after - before,
-    };
-    (signInRuns[name] ??= []).push(run);
-    line.push(`${name} ${fmt(perLogin(run), 2)}`);
-  }
-  roundStart = roundEnd;
-  if (loginRounds <= 50 || (round + 1) % 10 === 0) {
-    log(`  round ${round + 1} sign-ins (${count} each), CPU ms per sign-in: ${line.join(', ')}`);
-  }
+  return runs;
 }
-/** Median over the rounds of Gatehouse's CPU per sign-in divided by the contender's, same round. */
-const pairedRatio = (name: SignInName): number | undefined => {
-  const mine = signInRuns.gatehouse ?? [];
-  const theirs = signInRuns[name] ?? [];
-  const ratios = mine.flatMap((run, i) => {
-    const a = perLogin(run);
-    const other = theirs[i];
-    const b = other ? perLogin(other) : undefined;
-    return a === undefined || b === undefined || b === 0 ? [] : [a / b];
-  });
-  return ratios.length ? median(ratios) : undefined;
+
+type SignInRow = SignInFigures & {
+  rounds: Array<number | undefined>;
+  gatehouseRatio?: number | undefined;
 };
+/**
+ * Each contender's figures of one phase; Gatehouse's ratio to another contender is the median
+ * over the rounds of its CPU per sign-in divided by the other's, same round.
+ */
+function signInRows(
+  runs: Partial<Record<SignInName, SignInRun[]>>,
+): Partial<Record<SignInName, SignInRow>> {
+  const mine = runs.gatehouse ?? [];
+  const pairedRatio = (name: SignInName): number | undefined => {
+    const ratios = mine.flatMap((run, i) => {
+      const a = perLogin(run);
+      const other = runs[name]?.[i];
+      const b = other ? perLogin(other) : undefined;
+      return a === undefined || b === undefined || b === 0 ? [] : [a / b];
+    });
+    return ratios.length ? median(ratios) : undefined;
+  };
+  return Object.fromEntries(
+    signers.map(({ name }) => {
+      const list = runs[name] ?? [];
+      return [
+        name,
+        {
+          ...signInFigures(list),
+          rounds: list.map(perLogin),
+          ...(name === 'gatehouse' ? {} : { gatehouseRatio: pairedRatio(name) }),
+        },
+      ];
+    }),
+  );
+}
+
+const sequentialRows = signInRows(
+  await measuredRounds('sign-ins', loginCount, loginRounds, 1, signInWindows),
+);
 const signIns = signers.length
   ? (Object.fromEntries(
       signers.map(({ name }) => {
-        const runs = signInRuns[name] ?? [];
-        const figures = signInFigures(runs);
+        const row = sequentialRows[name];
         log(
           `  sign-ins ${name}: first ${coldSignIns[name]?.count ?? 0} ${fmt(coldSignIns[name]?.cpuMsPerLogin, 2)} CPU ms each, ` +
-            `after ${loginWarmup} ${figures.count} more in ${runs.length} round(s), median ${fmt(figures.cpuMsPerLogin, 2)} CPU ms each ` +
-            `(mean ${fmt(figures.cpuMsMean, 2)})`,
+            `after ${loginWarmup} ${row?.count ?? 0} more in ${row?.rounds.length ?? 0} round(s), median ${fmt(row?.cpuMsPerLogin, 2)} CPU ms each ` +
+            `(mean ${fmt(row?.cpuMsMean, 2)})`,
         );
         return [
           name,
           {
-            ...figures,
-            rounds: runs.map(perLogin),
-            ...(name === 'gatehouse' ? {} : { gatehouseRatio: pairedRatio(name) }),
+            ...row,
             cold: coldSignIns[name] ?? {
               count: 0,
               perSecond: 0,
@@ -1078,17 +1138,32 @@ const signIns = signers.length
           },
         ];
       }),
-    ) as Partial<
-      Record<
-        SignInName,
-        SignInFigures & {
-          rounds: Array<number | undefined>;
-          gatehouseRatio?: number | undefined;
-          cold: SignInFigures;
-        }
-      >
-    >)
+    ) as Partial<Record<SignInName, SignInRow & { cold: SignInFigures }>>)
   : undefined;
+
+// Then the same count again with `--login-concurrency` flows at once per contender, in rounds
+// of four times that many sign-ins (so that most of a round runs at full concurrency).
+const loadRoundSize = Math.max(1, Math.min(loginCount, 4 * loginConcurrency));
+const loadRounds = Math.ceil(loginCount / loadRoundSize);
+const signInsUnderLoad =
+  signers.length && loginConcurrency > 0 && loginCount > 0
+    ? signInRows(
+        await measuredRounds(
+          `sign-ins under load (${loginConcurrency} at once)`,
+          loginCount,
+          loadRounds,
+          loginConcurrency,
+        ),
+      )
+    : undefined;
+for (const { name } of signInsUnderLoad ? signers : []) {
+  const row = signInsUnderLoad?.[name];
+  log(
+    `  sign-ins ${name}, ${loginConcurrency} at once: ${row?.count ?? 0} in ${loadRounds} round(s), ` +
+      `median ${fmt(row?.cpuMsPerLogin, 2)} CPU ms each (mean ${fmt(row?.cpuMsMean, 2)}), ` +
+      `${fmt(row?.perSecond, 1)} sign-ins/s`,
+  );
+}
 
 // Logs stay redacted: the access token in use never appears in what Gatehouse wrote.
 const ghLog = readFileSync(join(work, 'gatehouse.log'), 'utf8');
@@ -1215,6 +1290,34 @@ if (signIns && gatehouseSignIns) {
       'over all their sign-ins (a round with a full garbage collection weighs in; the median leaves it out).',
   );
 }
+const ghUnderLoad = signInsUnderLoad?.gatehouse;
+if (signInsUnderLoad && ghUnderLoad) {
+  lines.push(
+    '',
+    `Sign-ins under load (the same sign-ins, ${loginConcurrency} flows at once per contender): ${loginCount} more per contender, ` +
+      `after the ones above, interleaved in ${loadRounds} round(s) of ${loadRoundSize} (rotating order), medians over the rounds`,
+    '| Contender | sign-ins/s | CPU ms per sign-in | Gatehouse vs it: CPU per sign-in | mean: CPU ms per sign-in | Gatehouse vs it: mean |',
+    '| --- | ---: | ---: | ---: | ---: | ---: |',
+    `| Gatehouse | ${fmt(ghUnderLoad.perSecond, 1)} | ${fmt(ghUnderLoad.cpuMsPerLogin, 2)} | | ${fmt(ghUnderLoad.cpuMsMean, 2)} | |`,
+  );
+  for (const name of ['baseline', 'express-oidc'] as const) {
+    const row = signInsUnderLoad[name];
+    if (!row) continue;
+    lines.push(
+      `| ${LABELS[name]} | ${fmt(row.perSecond, 1)} | ${fmt(row.cpuMsPerLogin, 2)} | ` +
+        `${row.gatehouseRatio === undefined ? 'n/a' : `${row.gatehouseRatio.toFixed(2)}×`} | ` +
+        `${fmt(row.cpuMsMean, 2)} | ${ratio(ghUnderLoad.cpuMsMean, row.cpuMsMean)} |`,
+    );
+  }
+  lines.push(
+    `Per round (CPU ms per sign-in): ${signers
+      .map(
+        ({ name }) =>
+          `${name} ${(signInsUnderLoad[name]?.rounds ?? []).map((ms) => fmt(ms, 2)).join(' ')}`,
+      )
+      .join('; ')}.`,
+  );
+}
 
 // Checks (these are properties, not timings: they hold on any machine).
 const worstRedis = {
@@ -1273,7 +1376,7 @@ const allGoals: Array<[string, string]> = [
   ],
   ['p99 at 25 % load ≤ 2× bare Express', ratio(lowLoad.gatehouse?.p99Ms, lowLoad.express?.p99Ms)],
   [
-    'Gatehouse CPU per sign-in ≤ 5 ms',
+    'Gatehouse CPU per sign-in ≤ 5 ms, one after another',
     gatehouseSignIns
       ? `${fmt(gatehouseSignIns.cpuMsPerLogin, 2)} ms after ${loginWarmup} warm-up sign-ins, ` +
         `median of ${loginRounds} round(s) (the first ${gatehouseSignIns.cold.count}: ` +
@@ -1288,6 +1391,19 @@ const allGoals: Array<[string, string]> = [
           ? `; ${fmt(signIns.baseline.gatehouseRatio, 2)}× the baseline's in the same rounds ` +
             `(means ${fmt(gatehouseSignIns.cpuMsMean, 2)} and ${fmt(signIns.baseline.cpuMsMean, 2)} ms: ` +
             `${ratio(gatehouseSignIns.cpuMsMean, signIns.baseline.cpuMsMean)})`
+          : '')
+      : 'n/a',
+  ],
+  [
+    `Gatehouse CPU per sign-in ≤ 5 ms, under load (${loginConcurrency} at once)`,
+    ghUnderLoad
+      ? `${fmt(ghUnderLoad.cpuMsPerLogin, 2)} ms, median of ${loadRounds} round(s)` +
+        (signInsUnderLoad?.['express-oidc']
+          ? `; express-openid-connect in the same rounds ${fmt(signInsUnderLoad['express-oidc'].cpuMsPerLogin, 2)} ms ` +
+            `(Gatehouse at ${fmt(signInsUnderLoad['express-oidc'].gatehouseRatio, 2)}×)`
+          : '') +
+        (signInsUnderLoad?.baseline
+          ? `; ${fmt(signInsUnderLoad.baseline.gatehouseRatio, 2)}× the baseline's in the same rounds`
           : '')
       : 'n/a',
   ],
@@ -1332,6 +1448,7 @@ if (values.json) {
           logins: loginCount,
           loginWarmup,
           loginRounds,
+          loginConcurrency,
           arrivals,
           workers: values.workers,
           generator,
@@ -1354,6 +1471,15 @@ if (values.json) {
         },
         ...(values['autocannon-rate-probe'] ? { autocannonRateProbe: burstLoad } : {}),
         signIns,
+        ...(signInsUnderLoad
+          ? {
+              signInsUnderLoad: {
+                concurrency: loginConcurrency,
+                rounds: loadRounds,
+                ...signInsUnderLoad,
+              },
+            }
+          : {}),
         redisPerCall,
         checks: checks.map(([name, ok, detail]) => ({ name, ok, detail })),
       },

@@ -30,6 +30,10 @@ interface Figures {
       cold: { count: number };
     }
   >;
+  signInsUnderLoad?: { concurrency: number; rounds: number } & Record<
+    string,
+    { perSecond: number; count: number; rounds: Array<number | null>; gatehouseRatio?: number }
+  >;
   redisPerCall: Array<{ commands: number; writes: number; counts: Record<string, number> }>;
   checks: Array<{ name: string; ok: boolean }>;
   options: { generator: string };
@@ -46,6 +50,7 @@ describe('pnpm bench (smoke)', () => {
         // wrk (the default where it is installed) drives the throughput rounds: whole seconds.
         ...['--generator', 'wrk', '--rounds', '1', '--duration', '1', '--warmup', '0.2'],
         ...['--connections', '2', '--logins', '2', '--login-rounds', '2', '--login-warmup', '1'],
+        ...['--login-concurrency', '2'],
       ],
       200_000,
     );
@@ -87,6 +92,20 @@ describe('pnpm bench (smoke)', () => {
     // Gatehouse's ratio to express-openid-connect, from the rounds' own pairs.
     expect(figures.signIns['express-oidc']?.gatehouseRatio).toBeGreaterThan(0);
     expect(stdout).toContain('interleaved in 2 round(s) of 1 (rotating order)');
+    // Then as many again, two flows at once per contender: one round of both sign-ins.
+    const underLoad = figures.signInsUnderLoad;
+    expect(underLoad?.concurrency).toBe(2);
+    expect(underLoad?.rounds).toBe(1);
+    for (const name of ['gatehouse', 'express-oidc']) {
+      expect(underLoad?.[name]?.count).toBe(2);
+      expect(underLoad?.[name]?.perSecond).toBeGreaterThan(0);
+      expect(underLoad?.[name]?.rounds).toHaveLength(1);
+    }
+    expect(underLoad?.['express-oidc']?.gatehouseRatio).toBeGreaterThan(0);
+    expect(stdout).toContain(
+      'Sign-ins under load (the same sign-ins, 2 flows at once per contender)',
+    );
+    expect(stdout).toMatch(/CPU per sign-in ≤ 5 ms, under load \(2 at once\): \d+\.\d+ ms/);
     // The proxied call's store traffic: GETs only, one per call.
     for (const round of figures.redisPerCall) {
       expect(Object.keys(round.counts)).toEqual(['get']);
@@ -107,6 +126,8 @@ describe('pnpm bench (smoke)', () => {
     );
     expect(stdout).toContain('2 connections driven by autocannon');
     expect(figures.options.generator).toBe('autocannon');
+    // No sign-in measured (--logins 0): no phase under load either.
+    expect(figures.signInsUnderLoad).toBeUndefined();
     expectThroughput(figures, ['gatehouse', 'raw']);
     for (const round of figures.redisPerCall) expect(round.commands).toBeLessThanOrEqual(1);
     expect(figures.checks.filter((check) => !check.ok)).toEqual([]);
