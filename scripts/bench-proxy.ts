@@ -25,11 +25,12 @@
  * second with Gatehouse's CPU per sign-in, after `--login-warmup` sign-ins that are reported
  * apart as the cold figure, the measured ones interleaved with the other contenders' in
  * `--login-rounds` rounds; then as many again with `--login-concurrency` flows at once per
- * contender (sign-ins under load). Figures are medians over the rounds; compare ratios within one run,
- * never runs on a busy machine with each other.
+ * contender (sign-ins under load). Figures are medians over the rounds; compare ratios within
+ * one run, never runs on a busy machine with each other.
  *
  *   pnpm bench [-- --rounds 3 --duration 5 --connections 32 --logins 30 --login-warmup 3000 --workers 1]
  *   pnpm bench --sign-ins-only --logins 300 --login-rounds 6 --baseline ../main   # sign-ins A/B
+ *   pnpm bench -- --sign-ins-only --login-concurrency 4   # the sign-ins under load 4 at once (0: none)
  *   pnpm bench -- --arrivals poisson           # the latency probe with Poisson arrivals
  *   pnpm bench -- --autocannon-rate-probe      # + the former probe (autocannon overallRate), to compare
  *   pnpm bench -- --generator autocannon       # throughput rounds by autocannon even where wrk is installed
