@@ -1157,12 +1157,11 @@ const signInsUnderLoad =
         ),
       )
     : undefined;
-for (const { name } of signInsUnderLoad ? signers : []) {
-  const row = signInsUnderLoad?.[name];
+for (const [name, row] of Object.entries(signInsUnderLoad ?? {})) {
   log(
-    `  sign-ins ${name}, ${loginConcurrency} at once: ${row?.count ?? 0} in ${loadRounds} round(s), ` +
-      `median ${fmt(row?.cpuMsPerLogin, 2)} CPU ms each (mean ${fmt(row?.cpuMsMean, 2)}), ` +
-      `${fmt(row?.perSecond, 1)} sign-ins/s`,
+    `  sign-ins ${name}, ${loginConcurrency} at once: ${row.count} in ${loadRounds} round(s), ` +
+      `median ${fmt(row.cpuMsPerLogin, 2)} CPU ms each (mean ${fmt(row.cpuMsMean, 2)}), ` +
+      `${fmt(row.perSecond, 1)} sign-ins/s`,
   );
 }
 
@@ -1173,6 +1172,43 @@ const ghLog = readFileSync(join(work, 'gatehouse.log'), 'utf8');
 
 const ratio = (a: number | undefined, b: number | undefined) =>
   a === undefined || b === undefined || b === 0 ? 'n/a' : `${(a / b).toFixed(2)}×`;
+/** The other contenders of a sign-in table, in the order their rows are printed. */
+const SIGN_IN_OTHERS = ['baseline', 'express-oidc'] as const;
+/**
+ * The cells every sign-in table has: sign-ins/s, CPU ms per sign-in, Gatehouse vs it (the
+ * median of the rounds' ratios), the mean, Gatehouse vs it by the means; the two ratios are
+ * blank in Gatehouse's own row.
+ */
+function signInCells(row: SignInRow, gatehouse: SignInRow): string[] {
+  const own = row === gatehouse;
+  return [
+    fmt(row.perSecond, 1),
+    fmt(row.cpuMsPerLogin, 2),
+    own ? '' : row.gatehouseRatio === undefined ? 'n/a' : `${row.gatehouseRatio.toFixed(2)}×`,
+    fmt(row.cpuMsMean, 2),
+    own ? '' : ratio(gatehouse.cpuMsMean, row.cpuMsMean),
+  ];
+}
+const tableRow = (cells: string[]) => `| ${cells.join(' | ')} |`;
+/**
+ * What a sign-in goal's line adds to Gatehouse's figure: the other contenders' in the same
+ * rounds. The usual Express BFF's sign-in moves with the machine's pace; the baseline is the
+ * before of a change.
+ */
+function inTheSameRounds(rows: Partial<Record<SignInName, SignInRow>>): string {
+  const { gatehouse, baseline, 'express-oidc': eoc } = rows;
+  return (
+    (eoc
+      ? `; express-openid-connect in the same rounds ${fmt(eoc.cpuMsPerLogin, 2)} ms ` +
+        `(Gatehouse at ${fmt(eoc.gatehouseRatio, 2)}×)`
+      : '') +
+    (baseline
+      ? `; ${fmt(baseline.gatehouseRatio, 2)}× the baseline's in the same rounds ` +
+        `(means ${fmt(gatehouse?.cpuMsMean, 2)} and ${fmt(baseline.cpuMsMean, 2)} ms: ` +
+        `${ratio(gatehouse?.cpuMsMean, baseline.cpuMsMean)})`
+      : '')
+  );
+}
 const lines: string[] = [];
 const cpuModel = cpus()[0]?.model ?? 'unknown CPU';
 lines.push(
@@ -1263,18 +1299,19 @@ if (signIns && gatehouseSignIns) {
       `of the warm-up (the process's first sign-ins, V8 compiling the code)`,
     '| Contender | sign-ins/s | CPU ms per sign-in | Gatehouse vs it: CPU per sign-in | mean: CPU ms per sign-in | Gatehouse vs it: mean | cold: sign-ins/s | cold: CPU ms per sign-in |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-    `| Gatehouse | ${fmt(gh.perSecond, 1)} | ${fmt(gh.cpuMsPerLogin, 2)} | | ${fmt(gh.cpuMsMean, 2)} | | ${fmt(gh.cold.count ? gh.cold.perSecond : undefined, 1)} | ${fmt(gh.cold.cpuMsPerLogin, 2)} |`,
   );
-  for (const [name, row] of [
-    ['baseline', signIns.baseline],
-    ['express-oidc', signIns['express-oidc']],
+  for (const [label, row] of [
+    ['Gatehouse', gh],
+    ...SIGN_IN_OTHERS.map((name) => [LABELS[name], signIns[name]] as const),
   ] as const) {
     if (!row) continue;
-    const versus = row.gatehouseRatio === undefined ? 'n/a' : `${row.gatehouseRatio.toFixed(2)}×`;
     lines.push(
-      `| ${LABELS[name]} | ${fmt(row.perSecond, 1)} | ${fmt(row.cpuMsPerLogin, 2)} | ${versus} | ` +
-        `${fmt(row.cpuMsMean, 2)} | ${ratio(gh.cpuMsMean, row.cpuMsMean)} | ` +
-        `${fmt(row.cold.count ? row.cold.perSecond : undefined, 1)} | ${fmt(row.cold.cpuMsPerLogin, 2)} |`,
+      tableRow([
+        label,
+        ...signInCells(row, gh),
+        fmt(row.cold.count ? row.cold.perSecond : undefined, 1),
+        fmt(row.cold.cpuMsPerLogin, 2),
+      ]),
     );
   }
   lines.push(
@@ -1299,16 +1336,12 @@ if (signInsUnderLoad && ghUnderLoad) {
       `after the ones above, interleaved in ${loadRounds} round(s) of ${loadRoundSize} (rotating order), medians over the rounds`,
     '| Contender | sign-ins/s | CPU ms per sign-in | Gatehouse vs it: CPU per sign-in | mean: CPU ms per sign-in | Gatehouse vs it: mean |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
-    `| Gatehouse | ${fmt(ghUnderLoad.perSecond, 1)} | ${fmt(ghUnderLoad.cpuMsPerLogin, 2)} | | ${fmt(ghUnderLoad.cpuMsMean, 2)} | |`,
   );
-  for (const name of ['baseline', 'express-oidc'] as const) {
-    const row = signInsUnderLoad[name];
-    if (!row) continue;
-    lines.push(
-      `| ${LABELS[name]} | ${fmt(row.perSecond, 1)} | ${fmt(row.cpuMsPerLogin, 2)} | ` +
-        `${row.gatehouseRatio === undefined ? 'n/a' : `${row.gatehouseRatio.toFixed(2)}×`} | ` +
-        `${fmt(row.cpuMsMean, 2)} | ${ratio(ghUnderLoad.cpuMsMean, row.cpuMsMean)} |`,
-    );
+  for (const [label, row] of [
+    ['Gatehouse', ghUnderLoad],
+    ...SIGN_IN_OTHERS.map((name) => [LABELS[name], signInsUnderLoad[name]] as const),
+  ] as const) {
+    if (row) lines.push(tableRow([label, ...signInCells(row, ghUnderLoad)]));
   }
   lines.push(
     `Per round (CPU ms per sign-in): ${signers
@@ -1382,30 +1415,14 @@ const allGoals: Array<[string, string]> = [
       ? `${fmt(gatehouseSignIns.cpuMsPerLogin, 2)} ms after ${loginWarmup} warm-up sign-ins, ` +
         `median of ${loginRounds} round(s) (the first ${gatehouseSignIns.cold.count}: ` +
         `${fmt(gatehouseSignIns.cold.cpuMsPerLogin, 2)} ms)` +
-        // The machine's pace beside the absolute figure: the usual Express BFF's sign-in,
-        // measured in the same rounds, moves with it.
-        (signIns?.['express-oidc']
-          ? `; express-openid-connect in the same rounds ${fmt(signIns['express-oidc'].cpuMsPerLogin, 2)} ms ` +
-            `(Gatehouse at ${fmt(signIns['express-oidc'].gatehouseRatio, 2)}×)`
-          : '') +
-        (signIns?.baseline
-          ? `; ${fmt(signIns.baseline.gatehouseRatio, 2)}× the baseline's in the same rounds ` +
-            `(means ${fmt(gatehouseSignIns.cpuMsMean, 2)} and ${fmt(signIns.baseline.cpuMsMean, 2)} ms: ` +
-            `${ratio(gatehouseSignIns.cpuMsMean, signIns.baseline.cpuMsMean)})`
-          : '')
+        inTheSameRounds(sequentialRows)
       : 'n/a',
   ],
   [
     `Gatehouse CPU per sign-in ≤ 5 ms, under load (${loginConcurrency} at once)`,
     ghUnderLoad
       ? `${fmt(ghUnderLoad.cpuMsPerLogin, 2)} ms, median of ${loadRounds} round(s)` +
-        (signInsUnderLoad?.['express-oidc']
-          ? `; express-openid-connect in the same rounds ${fmt(signInsUnderLoad['express-oidc'].cpuMsPerLogin, 2)} ms ` +
-            `(Gatehouse at ${fmt(signInsUnderLoad['express-oidc'].gatehouseRatio, 2)}×)`
-          : '') +
-        (signInsUnderLoad?.baseline
-          ? `; ${fmt(signInsUnderLoad.baseline.gatehouseRatio, 2)}× the baseline's in the same rounds`
-          : '')
+        inTheSameRounds(signInsUnderLoad)
       : 'n/a',
   ],
 ];

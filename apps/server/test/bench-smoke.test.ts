@@ -15,25 +15,21 @@ const run = promisify(execFile);
 const root = resolve(import.meta.dirname, '../../..');
 const dir = mkdtempSync(join(tmpdir(), 'gatehouse-bench-smoke-'));
 
+/** A contender's figures in one sign-in phase. */
+interface SignInRow {
+  perSecond: number;
+  count: number;
+  cpuMsPerLogin?: number;
+  rounds: Array<number | null>;
+  gatehouseRatio?: number;
+}
+
 interface Figures {
   throughput: Record<'get' | 'post', Record<string, { rps: number; failures: number }>>;
   lowLoad: Record<string, { p50Ms: number; p90Ms: number; p99Ms: number; ok: number } | number>;
   latencyProbe: { latencyFrom: string };
-  signIns: Record<
-    string,
-    {
-      perSecond: number;
-      count: number;
-      cpuMsPerLogin?: number;
-      rounds: Array<number | null>;
-      gatehouseRatio?: number;
-      cold: { count: number };
-    }
-  >;
-  signInsUnderLoad?: { concurrency: number; rounds: number } & Record<
-    string,
-    { perSecond: number; count: number; rounds: Array<number | null>; gatehouseRatio?: number }
-  >;
+  signIns: Record<string, SignInRow & { cold: { count: number } }>;
+  signInsUnderLoad?: { concurrency: number; rounds: number } & Record<string, SignInRow>;
   redisPerCall: Array<{ commands: number; writes: number; counts: Record<string, number> }>;
   checks: Array<{ name: string; ok: boolean }>;
   options: { generator: string };
