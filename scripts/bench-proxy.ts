@@ -100,10 +100,10 @@ const values = scriptOptions(
     /**
      * Sign-in flows at once in the second measured phase, sign-ins under load (0: none): what a
      * sign-in costs when users sign in together, as the proxied calls' figures are read at
-     * `--connections`. One after another, each of a sign-in's requests also pays alone for the
-     * event loop's wake-up, its socket reads and writes and Redis's round trips, which
-     * concurrent requests share. `--logins` more sign-ins per contender, interleaved in rounds of
-     * four times this many.
+     * `--connections`. Concurrent requests share wake-ups, socket writes and Redis round trips,
+     * and each step's code runs many times in a row, which costs less per run than one after
+     * another (docs/performance.md). `--logins` more sign-ins per contender, interleaved in
+     * rounds of four times this many.
      */
     'login-concurrency': { type: 'string', default: '16' },
     /** Arrivals of the latency probe: a constant interval, or Poisson (the same mean rate). */
@@ -1190,6 +1190,31 @@ function signInCells(row: SignInRow, gatehouse: SignInRow): string[] {
   ];
 }
 const tableRow = (cells: string[]) => `| ${cells.join(' | ')} |`;
+/** A sign-in table's rows: Gatehouse's, then each other contender's that ran; `extra` adds cells. */
+function signInTableRows<Row extends SignInRow>(
+  rows: Partial<Record<SignInName, Row>>,
+  gatehouse: Row,
+  extra: (row: Row) => string[] = () => [],
+): string[] {
+  return [
+    ['Gatehouse', gatehouse] as const,
+    ...SIGN_IN_OTHERS.map((name) => [LABELS[name], rows[name]] as const),
+  ].flatMap(([label, row]) =>
+    row ? [tableRow([label, ...signInCells(row, gatehouse), ...extra(row)])] : [],
+  );
+}
+/** Each contender's CPU ms per sign-in round by round (past 50 rounds, their 10th–90th percentile). */
+function perRound(rows: Partial<Record<SignInName, SignInRow>>, roundCount: number): string {
+  return `Per round (CPU ms per sign-in${roundCount > 50 ? ', 10th–90th percentile of the rounds' : ''}): ${signers
+    .map(({ name }) => {
+      const list = (rows[name]?.rounds ?? []).filter((ms) => ms !== undefined);
+      if (roundCount <= 50) return `${name} ${list.map((ms) => fmt(ms, 2)).join(' ')}`;
+      const sorted = [...list].sort((a, b) => a - b);
+      const at = (q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
+      return `${name} ${fmt(at(0.1), 2)}–${fmt(at(0.9), 2)}`;
+    })
+    .join('; ')}.`;
+}
 /**
  * What a sign-in goal's line adds to Gatehouse's figure: the other contenders' in the same
  * rounds. The usual Express BFF's sign-in moves with the machine's pace; the baseline is the
@@ -1299,32 +1324,11 @@ if (signIns && gatehouseSignIns) {
       `of the warm-up (the process's first sign-ins, V8 compiling the code)`,
     '| Contender | sign-ins/s | CPU ms per sign-in | Gatehouse vs it: CPU per sign-in | mean: CPU ms per sign-in | Gatehouse vs it: mean | cold: sign-ins/s | cold: CPU ms per sign-in |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
-  );
-  for (const [label, row] of [
-    ['Gatehouse', gh],
-    ...SIGN_IN_OTHERS.map((name) => [LABELS[name], signIns[name]] as const),
-  ] as const) {
-    if (!row) continue;
-    lines.push(
-      tableRow([
-        label,
-        ...signInCells(row, gh),
-        fmt(row.cold.count ? row.cold.perSecond : undefined, 1),
-        fmt(row.cold.cpuMsPerLogin, 2),
-      ]),
-    );
-  }
-  lines.push(
-    `Per round (CPU ms per sign-in${loginRounds > 50 ? ', 10th–90th percentile of the rounds' : ''}): ${signers
-      .map(({ name }) => {
-        const list = (signIns[name]?.rounds ?? []).filter((ms) => ms !== undefined);
-        if (loginRounds <= 50) return `${name} ${list.map((ms) => fmt(ms, 2)).join(' ')}`;
-        const sorted = [...list].sort((a, b) => a - b);
-        const at = (q: number) =>
-          sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-        return `${name} ${fmt(at(0.1), 2)}–${fmt(at(0.9), 2)}`;
-      })
-      .join('; ')}. "Gatehouse vs it": the median of the rounds' ratios; "mean": all rounds' CPU ` +
+    ...signInTableRows(signIns, gh, (row) => [
+      fmt(row.cold.count ? row.cold.perSecond : undefined, 1),
+      fmt(row.cold.cpuMsPerLogin, 2),
+    ]),
+    `${perRound(signIns, loginRounds)} "Gatehouse vs it": the median of the rounds' ratios; "mean": all rounds' CPU ` +
       'over all their sign-ins (a round with a full garbage collection weighs in; the median leaves it out).',
   );
 }
@@ -1336,20 +1340,8 @@ if (signInsUnderLoad && ghUnderLoad) {
       `after the ones above, interleaved in ${loadRounds} round(s) of ${loadRoundSize} (rotating order), medians over the rounds`,
     '| Contender | sign-ins/s | CPU ms per sign-in | Gatehouse vs it: CPU per sign-in | mean: CPU ms per sign-in | Gatehouse vs it: mean |',
     '| --- | ---: | ---: | ---: | ---: | ---: |',
-  );
-  for (const [label, row] of [
-    ['Gatehouse', ghUnderLoad],
-    ...SIGN_IN_OTHERS.map((name) => [LABELS[name], signInsUnderLoad[name]] as const),
-  ] as const) {
-    if (row) lines.push(tableRow([label, ...signInCells(row, ghUnderLoad)]));
-  }
-  lines.push(
-    `Per round (CPU ms per sign-in): ${signers
-      .map(
-        ({ name }) =>
-          `${name} ${(signInsUnderLoad[name]?.rounds ?? []).map((ms) => fmt(ms, 2)).join(' ')}`,
-      )
-      .join('; ')}.`,
+    ...signInTableRows(signInsUnderLoad, ghUnderLoad),
+    perRound(signInsUnderLoad, loadRounds),
   );
 }
 
