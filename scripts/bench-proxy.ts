@@ -679,8 +679,12 @@ const eocCookie = (await eocHttp.jar.getCookieString(eocOrigin)) ?? '';
 // The baselines use the access token Gatehouse holds for the session (sealed in Redis).
 const admin = redis.client();
 const sessionKey = (await admin.keys('gh:sess:*'))[0] ?? '';
-const stored = JSON.parse((await admin.get(sessionKey)) ?? '{}') as { gh?: { tokens: string } };
+const storedJson = (await admin.get(sessionKey)) ?? '{}';
+const stored = JSON.parse(storedJson) as { gh?: { tokens: string } };
 admin.disconnect();
+// What one session costs Redis: the whole record (express-session's cookie, Gatehouse's record
+// with its sealed tokens and claims), checked below against the 4 KB it must stay under.
+const sessionBytes = Buffer.byteLength(storedJson);
 const sealed = stored.gh?.tokens;
 if (!sealed) throw new Error('no Gatehouse session in Redis after sign-in');
 const { accessToken } = await new Vault([{ kid: 'k1', key: encryptionKey }]).open<TokenSet>(sealed);
@@ -1373,9 +1377,18 @@ const allChecks: Array<[string, boolean, string]> = [
     !ghLog.includes(accessToken),
     `${ghLog.length} bytes of log checked`,
   ],
+  [
+    'session record in Redis at most 4 KB',
+    sessionBytes <= 4096,
+    `${sessionBytes} bytes (the benchmark's own sign-in through the dev IdP)`,
+  ],
 ];
-// With --sign-ins-only, no proxied call was measured: only the log is checked.
-const checks = allChecks.filter(([name]) => !signInsOnly || name.includes('log'));
+// With --sign-ins-only, no proxied call was measured: only the log and the session are checked.
+const SIGN_IN_CHECKS = new Set([
+  "no access token in Gatehouse's log",
+  'session record in Redis at most 4 KB',
+]);
+const checks = allChecks.filter(([name]) => !signInsOnly || SIGN_IN_CHECKS.has(name));
 lines.push('');
 for (const [name, ok, detail] of checks) lines.push(`${ok ? 'PASS' : 'FAIL'} ${name}: ${detail}`);
 

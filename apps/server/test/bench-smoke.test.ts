@@ -1,6 +1,7 @@
 // `pnpm bench` in a tiny mode: every contender starts in its own process, signs in where it has
 // sign-ins, is driven and appears in the printed table and in the JSON figures; the property
-// checks (one Redis read and no write per proxied call, no token in the log) pass. No timing is
+// checks (one Redis read and no write per proxied call, no token in the log, a session record of at
+// most 4 KB) pass. No timing is
 // asserted: the figures of a few hundred requests on a busy machine mean nothing.
 import { execFile, spawn } from 'node:child_process';
 import { once } from 'node:events';
@@ -109,6 +110,11 @@ describe('pnpm bench (smoke)', () => {
       expect(round.writes).toBe(0);
     }
     expect(figures.checks.filter((check) => !check.ok)).toEqual([]);
+    // The session's size in Redis is measured, not assumed: a byte count under the 4 KB limit.
+    expect(figures.checks.map((check) => check.name)).toContain(
+      'session record in Redis at most 4 KB',
+    );
+    expect(stdout).toMatch(/PASS session record in Redis at most 4 KB: \d{3,4} bytes/);
     expect(figures.options.generator).toBe('wrk');
   });
 
