@@ -5,6 +5,7 @@ import { Writable } from 'node:stream';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import {
   createCookieFetch,
+  freePort,
   signIn,
   startRedisServer,
   startStack,
@@ -44,6 +45,7 @@ describe('proxy under client aborts and broken upstreams', () => {
     });
     await new Promise<void>((resolve) => breaking.listen(0, '127.0.0.1', resolve));
     const breakingPort = (breaking.address() as AddressInfo).port;
+    const deadPort = await freePort();
     const sink = jsonLines(lines);
     stack = await startStack({
       deps: { logger: createLogger('info', sink) },
@@ -61,6 +63,8 @@ describe('proxy under client aborts and broken upstreams', () => {
             upstream: `http://127.0.0.1:${breakingPort}`,
             tokenMode: 'none',
           },
+          // Nothing listens there: every call is refused at once (502).
+          { prefix: '/api/dead', upstream: `http://127.0.0.1:${deadPort}`, tokenMode: 'none' },
         ],
       }),
     });
@@ -260,6 +264,29 @@ describe('proxy under client aborts and broken upstreams', () => {
     await Promise.all(loops);
     agent.destroy();
     expect(completed).toBeGreaterThan(0);
+    await stillServing();
+    expect(errorLines()).toEqual([]);
+  });
+
+  it('survives a client that hangs up on an upload whose upstream call already failed', async () => {
+    const url = new URL(stack.origin);
+    const socket = connect(Number(url.port), url.hostname);
+    socket.on('error', () => undefined);
+    await once(socket, 'connect');
+    // Pipelined: a slow call, then an upload to an upstream that refuses it. The upload's 502 is
+    // decided at once but waits behind the first answer, its body still arriving.
+    socket.write(
+      `GET /api/public/slow?ms=1000 HTTP/1.1\r\nHost: ${url.host}\r\nX-CSRF: 1\r\n` +
+        `Cookie: ${cookie}\r\n\r\n` +
+        `POST /api/dead/x HTTP/1.1\r\nHost: ${url.host}\r\nX-CSRF: 1\r\n` +
+        `Content-Type: application/octet-stream\r\nContent-Length: 1048576\r\n\r\n`,
+    );
+    socket.write(Buffer.alloc(64 * 1024));
+    // Long enough for the upstream call to be refused; then the client resets the connection.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    socket.resetAndDestroy();
+    await once(socket, 'close');
+    await new Promise((resolve) => setTimeout(resolve, 200));
     await stillServing();
     expect(errorLines()).toEqual([]);
   });

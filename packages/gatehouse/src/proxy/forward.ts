@@ -320,6 +320,11 @@ function uploadBody(req: IncomingMessage, onProgress: () => void): Readable {
     },
   });
   req.on('error', (error) => body.destroy(error));
+  // undici listens for this stream's errors only while the call runs. A call refused before it
+  // got a connection leaves the stream piped and unread; a client that hangs up after that (its
+  // 502 still queued behind a pipelined answer) errors a stream nobody listens to any more,
+  // which would throw and end the process. The call is over by then: nothing left to do.
+  body.on('error', ignore);
   req.pipe(body);
   return body;
 }
