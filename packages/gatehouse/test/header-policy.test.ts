@@ -313,3 +313,16 @@ describe('Gatehouse-Problem header', () => {
     expect(out['www-authenticate']).toBe('Bearer');
   });
 });
+
+describe('Clear-Site-Data header', () => {
+  it('is never passed through from an upstream: it would delete Gatehouse’s own cookies', () => {
+    for (const allowSetCookie of [false, true]) {
+      const out = downstreamResponseHeaders(
+        { 'Clear-Site-Data': '"cookies"', 'cache-control': 'no-store' },
+        { allowSetCookie },
+      );
+      expect(out['clear-site-data']).toBeUndefined();
+      expect(out['cache-control']).toBe('no-store');
+    }
+  });
+});

@@ -16,6 +16,7 @@ describe('API proxy', () => {
   let stack: Stack;
   let http: CookieFetch;
   let hanging: Server;
+  let clearing: Server;
   let deadPort: number;
   const csrf = { 'x-csrf': '1' };
 
@@ -24,6 +25,13 @@ describe('API proxy', () => {
     hanging = createServer(() => undefined);
     await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
     const hangingPort = (hanging.address() as AddressInfo).port;
+    // An upstream that tells the browser to forget every cookie of the site, Gatehouse's too.
+    clearing = createServer((_req, res) => {
+      res.writeHead(200, { 'clear-site-data': '"cookies", "storage"', 'content-length': '2' });
+      res.end('ok');
+    });
+    await new Promise<void>((resolve) => clearing.listen(0, '127.0.0.1', resolve));
+    const clearingPort = (clearing.address() as AddressInfo).port;
     deadPort = await freePort();
     stack = await startStack({
       configure: (input: ConfigInput) => ({
@@ -65,6 +73,12 @@ describe('API proxy', () => {
           },
           { prefix: '/api/dead', upstream: `http://127.0.0.1:${deadPort}`, tokenMode: 'none' },
           {
+            prefix: '/api/clearing',
+            upstream: `http://127.0.0.1:${clearingPort}`,
+            tokenMode: 'user',
+            allowSetCookie: true,
+          },
+          {
             prefix: '/api/globex-only',
             upstream: `${input.routes?.[0]?.upstream}/public/echo`,
             tokenMode: 'user',
@@ -80,6 +94,8 @@ describe('API proxy', () => {
     await stack?.close();
     hanging?.closeAllConnections();
     await new Promise((resolve) => hanging?.close(resolve));
+    clearing?.closeAllConnections();
+    await new Promise((resolve) => clearing?.close(resolve));
   });
 
   interface Echo {
@@ -153,6 +169,15 @@ describe('API proxy', () => {
     expect(stripped.headers.getSetCookie()).toEqual([]);
     const allowed = await http(`${stack.origin}/api/cookies/set-cookie`, { headers: csrf });
     expect(allowed.headers.getSetCookie()).toEqual(['upstream=1; Path=/']);
+  });
+
+  it('never relays an upstream’s Clear-Site-Data, which would delete the session cookie', async () => {
+    const res = await http(`${stack.origin}/api/clearing/x`, { headers: csrf });
+    expect(res.status).toBe(200);
+    expect(await res.text()).toBe('ok');
+    expect(res.headers.get('clear-site-data')).toBeNull();
+    // The session is still there (and its cookie was never asked to go).
+    expect((await http(`${stack.origin}/bff/user`)).status).toBe(200);
   });
 
   it('streams a large request body through', async () => {

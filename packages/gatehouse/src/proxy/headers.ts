@@ -163,8 +163,10 @@ export function downstreamResponseHeaders(
     const value = upstream[name];
     const lower = name.toLowerCase();
     if (value === undefined || HOP_BY_HOP.has(lower) || listed?.has(lower)) continue;
-    // Only Gatehouse itself may say "your session is gone" (the SDK trusts this header).
-    if (lower === 'gatehouse-problem') continue;
+    // Only Gatehouse itself may say "your session is gone" (the SDK trusts this header), or end
+    // it in the browser: `Clear-Site-Data: "cookies"` deletes every cookie of the site, the
+    // HTTP-only session cookie included, whatever `allowSetCookie` says.
+    if (lower === 'gatehouse-problem' || lower === 'clear-site-data') continue;
     if (lower === 'set-cookie') {
       if (!options.allowSetCookie) continue;
       const allowed = (Array.isArray(value) ? value : [value]).filter(
