@@ -6,6 +6,7 @@ import express from 'express';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, type LoadConfigOptions } from '../src/config/load.ts';
 import type { ConfigInput } from '../src/config/schema.ts';
+import { RetiredKeyError, Vault } from '../src/session/vault.ts';
 
 const randomSecret = () => randomBytes(32).toString('base64url');
 const KEY_A = randomSecret();
@@ -90,7 +91,7 @@ describe('loadConfig: development defaults', () => {
       config.session.absoluteTimeoutSeconds,
     );
     expect(config.encryptionKeys).toHaveLength(1);
-    expect(config.encryptionKeys[0]?.kid).toBe('dev');
+    expect(config.encryptionKeys[0]?.kid).toMatch(/^dev-[A-Za-z0-9_-]{8}$/);
     expect(config.encryptionKeys[0]?.key).toMatch(/^[A-Za-z0-9_-]{43}$/);
     expect(warnings).toHaveLength(3);
     expect(warnings.join('\n')).toMatch(/SESSION_SECRET/);
@@ -103,6 +104,16 @@ describe('loadConfig: development defaults', () => {
     const b = loadConfig().config;
     expect(a.session.secrets[0]).not.toBe(b.session.secrets[0]);
     expect(a.encryptionKeys[0]?.key).not.toBe(b.encryptionKeys[0]?.key);
+  });
+
+  it('gives each process its random key a kid of its own: what an earlier one sealed reads as retired', async () => {
+    // A Redis that outlives a development process keeps what it sealed; under one shared kid the
+    // next process's other key would fail to open it on every call (a 500), under a kid of its
+    // own the value is known as sealed with a key no longer here, which ends the session (401).
+    const earlier = new Vault(loadConfig({ env: {} }).config.encryptionKeys);
+    const later = new Vault(loadConfig({ env: {} }).config.encryptionKeys);
+    const sealed = await earlier.seal({ accessToken: 'at' });
+    await expect(later.open(sealed)).rejects.toBeInstanceOf(RetiredKeyError);
   });
 
   it('aims the defaults at DEV_IDP_ORIGIN, DEMO_API_URL and PUBLIC_URL', () => {

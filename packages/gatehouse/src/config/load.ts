@@ -237,8 +237,14 @@ function resolveSecrets(
       'SESSION_SECRET is not set: using a random per-process secret (development only).',
     );
   }
+  // A kid of its own too: what an earlier process sealed (in a Redis that outlived it) then reads
+  // as sealed under a retired key, which ends the session cleanly (401), where the same kid with
+  // another key would fail to open on every call.
   const encryptionKeys = config.encryptionKeys ?? [
-    { kid: 'dev', key: randomBytes(32).toString('base64url') },
+    {
+      kid: `dev-${randomBytes(6).toString('base64url')}`,
+      key: randomBytes(32).toString('base64url'),
+    },
   ];
   if (!config.encryptionKeys) {
     warnings.push(
