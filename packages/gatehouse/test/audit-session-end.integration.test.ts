@@ -1,6 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { randomBytes } from 'node:crypto';
 import {
   createCookieFetch,
+  inspectSession,
+  type CookieFetch,
   signIn,
   startRedisServer,
   startStack,
@@ -8,6 +11,7 @@ import {
   type Stack,
 } from '@gatehouse/testkit';
 import { userDigest } from '../src/digest.ts';
+import { Vault } from '../src/session/vault.ts';
 import { ADMIN_TOKEN, adminCall, withAdminToken } from './support/admin.ts';
 
 /**
@@ -83,6 +87,91 @@ describe('audit: sessions ended by timeouts and by their user', () => {
       reason: 'absolute',
       actor: { kind: 'system' },
     });
+  });
+
+  /**
+   * As after a rotation whose old key was retired too early: one sealed field of the session's
+   * record is sealed again under a kid this instance has no key for. The session id.
+   */
+  async function sealUnderRetiredKey(
+    http: CookieFetch,
+    field: 'claims' | 'tokens',
+    value: unknown,
+  ): Promise<string> {
+    const { sid } = await inspectSession(stack, http);
+    const gone = new Vault([{ kid: 'gone', key: randomBytes(32).toString('base64url') }]);
+    const client = redis.client();
+    try {
+      const stored = JSON.parse((await client.get(`gh:sess:${sid}`)) ?? '{}') as {
+        gh: Record<string, unknown>;
+      };
+      stored.gh[field] = await gone.seal(value);
+      await client.set(`gh:sess:${sid}`, JSON.stringify(stored), 'KEEPTTL');
+    } finally {
+      client.disconnect();
+    }
+    return sid;
+  }
+
+  it('retired-key: tokens sealed under a key no longer configured end the session at an API call', async () => {
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
+    await sealUnderRetiredKey(http, 'tokens', {
+      accessToken: 'at',
+      expiresAtMs: now.ms + 3_600_000,
+    });
+    const res = await http(`${stack.origin}/api/demo/me`, {
+      headers: { 'x-csrf': '1', 'x-request-id': 'kid-tokens-1' },
+    });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('gatehouse-problem')).toBe('session_expired');
+    // Decided inside the token refresh, so without the request's id (as `refresh-failure`).
+    const page = await adminCall(
+      stack.origin,
+      { name: 'operator', bearer: ADMIN_TOKEN },
+      'GET',
+      '/tenants/acme/audit?action=session.ended&limit=1000',
+    );
+    expect(page.body.events).toContainEqual(
+      expect.objectContaining({
+        reason: 'retired-key',
+        target: `user:${userDigest(stack.idp.issuer(''), 'bob')}`,
+      }),
+    );
+  });
+
+  it('retired-key: claims sealed under a key no longer configured end the session at /bff/user', async () => {
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
+    const sid = await sealUnderRetiredKey(http, 'claims', { sub: 'bob' });
+    // The console's list still answers, that session without its claims (never a 500).
+    const listed = await adminCall(
+      stack.origin,
+      { name: 'operator', bearer: ADMIN_TOKEN },
+      'GET',
+      '/tenants/acme/sessions',
+    );
+    expect(listed.status).toBe(200);
+    const { handle } = (await inspectSession(stack, http)).record;
+    expect(
+      (listed.body.sessions as Array<Record<string, unknown>>).find((row) => row.handle === handle),
+    ).toMatchObject({ sub: '', name: null });
+    const res = await http(`${stack.origin}/bff/user`, { headers: { 'x-request-id': 'kid-1' } });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { code?: string }).code).toBe('session_expired');
+    expect(await endedEvent('kid-1')).toMatchObject({
+      reason: 'retired-key',
+      actor: { kind: 'system' },
+      target: `user:${userDigest(stack.idp.issuer(''), 'bob')}`,
+    });
+    // Ended, not merely refused: the record is gone from the store.
+    expect((await http(`${stack.origin}/bff/user`)).status).toBe(401);
+    const check = redis.client();
+    try {
+      expect(await check.exists(`gh:sess:${sid}`)).toBe(0);
+    } finally {
+      check.disconnect();
+    }
   });
 
   it('user: ending another of one’s own sessions from the sessions page', async () => {

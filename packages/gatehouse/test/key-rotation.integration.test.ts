@@ -208,6 +208,9 @@ describe('key rotation across two instances sharing Redis', () => {
     // Before: alice signs in; her tokens are sealed under k1, her cookie signed with S1.
     const alice = await signedInUser('alice', 0);
     expect([await apiStatus(alice, 0), await apiStatus(alice, 1)]).toEqual([200, 200]);
+    // alice on a second device, also sealed under k1: after the retirement below, this one's
+    // first call is the SPA's own `/bff/user` (claims, not tokens).
+    const aliceOnPhone = await signedInUser('alice', 0);
 
     // 1. Add: roll each instance with the new keys second. Mixed fleets are fine at every
     //    point, since nothing is written with a new key yet.
@@ -228,7 +231,7 @@ describe('key rotation across two instances sharing Redis', () => {
     expect([await apiStatus(alice, 0), await apiStatus(alice, 1)]).toEqual([200, 200]);
     // bob signs in on the promoted instance: tokens sealed under k2, cookie signed with S2.
     const bob = await signedInUser('bob', 1);
-    expect((await sealingKeyIds()).sort()).toEqual(['k1', 'k2']);
+    expect((await sealingKeyIds()).sort()).toEqual(['k1', 'k1', 'k2']); // alice's two, bob's
     expect([await apiStatus(bob, 1), await apiStatus(bob, 0)]).toEqual([200, 200]);
     // A token signed with g2 by instance 1 verifies against instance 0's JWKS too.
     const fromPromoted = await signedToken(bob, 1);
@@ -252,6 +255,12 @@ describe('key rotation across two instances sharing Redis', () => {
     expect(((await refused.json()) as { code?: string }).code).toBe('session_expired');
     // Her session has ended: the other instance does not know her either.
     expect((await alice(`${at(1)}/bff/user`)).status).toBe(401);
+    // Her other session's claims are sealed under k1 too: `/bff/user` ends it alike (401
+    // session_expired, never a 500), and so does the sessions page.
+    const user = await aliceOnPhone(`${at(0)}/bff/user`);
+    expect(user.status).toBe(401);
+    expect(((await user.json()) as { code?: string }).code).toBe('session_expired');
+    expect((await aliceOnPhone(`${at(1)}/bff/sessions`)).status).toBe(401);
     for (const index of [0, 1]) expect(await apiStatus(bob, index)).toBe(200);
 
     // 3b. Retire the old cookie secret and signing key: bob carries on; his cookie signed with

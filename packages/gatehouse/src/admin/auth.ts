@@ -2,10 +2,10 @@ import { sameSecret } from '../digest.ts';
 import type { Request, RequestHandler, Response } from 'express';
 import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
-import { activeSession, slideIfDue } from '../http/session-access.ts';
+import { activeSession, sessionClaims, slideIfDue } from '../http/session-access.ts';
 import { requireCsrfHeader } from '../http/csrf.ts';
 import { requestSlot } from '../http/request-state.ts';
-import { openClaims, sessionUser } from '../session/model.ts';
+import { sessionUser } from '../session/model.ts';
 import { matchesAdminRule } from '../tenants/admin-rule.ts';
 
 /** Who calls the admin API: what it uses of the context. */
@@ -104,7 +104,8 @@ async function principalOf(
   await runMiddleware(csrf, req, res);
   record = await slideIfDue(ctx, req, record);
   const tenant = await ctx.registry.tenant(record.tenant);
-  if (tenant && matchesAdminRule(await openClaims(ctx.vault, record), tenant.adminRule)) {
+  const session = { sid: req.sessionID, record };
+  if (tenant && matchesAdminRule(await sessionClaims(ctx, req, session), tenant.adminRule)) {
     return { role: 'tenant-admin', tenant: tenant.id, via: 'session', user: sessionUser(record) };
   }
   return { role: 'user', tenant: record.tenant };

@@ -2,6 +2,7 @@ import type { z } from 'zod';
 import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
 import { openClaims, type SessionRecord } from '../session/model.ts';
+import { RetiredKeyError } from '../session/vault.ts';
 import { auditOrigin } from '../http/audit-origin.ts';
 import { adminActor } from './audit.ts';
 import { route, type AdminCall, type AdminRoute } from './admin-route.ts';
@@ -98,7 +99,14 @@ async function tenantSessionOut(
   record: SessionRecord,
   own: string | undefined,
 ): Promise<z.infer<typeof tenantSessionListSchema>['sessions'][number]> {
-  const claims = await openClaims(ctx.vault, record);
+  // A session whose claims were sealed under a retired key is listed without them (it ends at
+  // its own next request), rather than failing the whole list.
+  const claims = await openClaims(ctx.vault, record).catch(
+    (error: unknown): Record<string, unknown> => {
+      if (error instanceof RetiredKeyError) return {};
+      throw error;
+    },
+  );
   const name = [claims.name, claims.preferred_username, claims.email].find(
     (value): value is string => typeof value === 'string' && value !== '',
   );

@@ -1,13 +1,13 @@
 import express, { type Request, type RequestHandler, type Response, type Router } from 'express';
 import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
-import { absoluteLimit, openClaims, sessionExpiresAt } from '../session/model.ts';
+import { absoluteLimit, sessionExpiresAt } from '../session/model.ts';
 import { callback } from './callback-route.ts';
 import { requireCsrfHeaderOrSameOriginForm } from './csrf.ts';
 import { homeRealm, startLogin } from './login-routes.ts';
 import { logout, signedOut } from './logout-routes.ts';
 import { rateLimited } from './rate-limit.ts';
-import { activeSession, slideIfDue } from './session-access.ts';
+import { activeSession, sessionClaims, slideIfDue } from './session-access.ts';
 import { tenantPage } from './tenant-page.ts';
 
 /** The /bff routes (their route files' dependencies together): what it uses of the context. */
@@ -81,7 +81,7 @@ async function currentUser(ctx: BffRoutesDeps, req: Request, res: Response): Pro
   if (req.query.slide !== 'false') record = await slideIfDue(ctx, req, record);
   const idleExpiresAt = ctx.sessions.idleExpiresAt(record);
   res.json({
-    claims: await openClaims(ctx.vault, record),
+    claims: await sessionClaims(ctx, req, { sid: req.sessionID, record }),
     tenant: record.tenant,
     provider: record.provider,
     issuer: record.issuer,

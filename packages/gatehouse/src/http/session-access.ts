@@ -6,8 +6,9 @@ import { LRUCache } from 'lru-cache';
 import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
 import type { AuditOrigin } from '../observability/audit.ts';
-import type { SessionRecord } from '../session/model.ts';
+import { openClaims, type SessionRecord } from '../session/model.ts';
 import { storeOutageSimulated } from '../session/test-controls.ts';
+import { RetiredKeyError } from '../session/vault.ts';
 import { auditOrigin } from './audit-origin.ts';
 
 /** The session of a request, read and kept live: what it uses of the context. */
@@ -171,6 +172,27 @@ async function liveSession(
     });
   }
   return record;
+}
+
+/**
+ * The identity claims of this request's session, opened. Claims sealed under an encryption key
+ * that is no longer configured (retired after a rotation) can never be opened again by any
+ * instance: the session ends here (401 `session_expired`, the user signs in again), as it does
+ * when its tokens are found so, rather than failing every call with a 500.
+ */
+export async function sessionClaims(
+  ctx: Pick<SessionAccessDeps, 'metrics' | 'sessions'> & Pick<GatehouseContext, 'vault'>,
+  req: Request,
+  { sid, record }: RequestSession,
+): Promise<Record<string, unknown>> {
+  try {
+    return await openClaims(ctx.vault, record);
+  } catch (error) {
+    if (!(error instanceof RetiredKeyError)) throw error;
+    await ctx.sessions.end(sid, record, { reason: 'retired-key', ...auditOrigin(req) });
+    ctx.metrics.sessionsEnded('retired_key');
+    throw problem('session_expired', { cause: error });
+  }
 }
 
 /** Moves the idle deadline forward at most once per slide interval: one write every few minutes. */

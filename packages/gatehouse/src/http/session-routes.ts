@@ -1,9 +1,9 @@
 import express, { type Request, type Router } from 'express';
 import { problem } from '../errors.ts';
 import type { GatehouseContext } from '../context.ts';
-import { openClaims, sessionUser, type SessionRecord } from '../session/model.ts';
+import { sessionUser, type SessionRecord } from '../session/model.ts';
 import { auditOrigin, userActor } from './audit-origin.ts';
-import { activeSession } from './session-access.ts';
+import { activeSession, sessionClaims } from './session-access.ts';
 import { requireCsrfHeader } from './csrf.ts';
 
 /** The session management routes: what it uses of the context. */
@@ -43,7 +43,7 @@ export function sessionRouter(ctx: SessionRoutesDeps): Router {
         deviceType: other.deviceInfo?.type ?? null,
         current: sid === req.sessionID,
       })),
-      user: { sub: (await openClaims(ctx.vault, record)).sub },
+      user: { sub: (await sessionClaims(ctx, req, { sid: req.sessionID, record })).sub },
     });
   });
 

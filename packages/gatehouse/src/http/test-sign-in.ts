@@ -1,9 +1,9 @@
 import type { Request, RequestHandler, Response } from 'express';
 import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
-import { filterClaims, openClaims, sessionUser } from '../session/model.ts';
+import { filterClaims, sessionUser } from '../session/model.ts';
 import { matchesAdminRule } from '../tenants/admin-rule.ts';
-import { readRequestSession } from './session-access.ts';
+import { readRequestSession, sessionClaims } from './session-access.ts';
 
 /** Who may start a test sign-in: what it uses of the context. */
 export type TestSignInDeps = Pick<
@@ -31,15 +31,16 @@ export async function testSignInAdmin(
   tenantId: string,
 ): Promise<string> {
   // Read straight from the store: `/bff/login` runs without express-session.
-  const record = (await readRequestSession(ctx, req))?.record;
-  if (!record) {
+  const session = await readRequestSession(ctx, req);
+  const record = session?.record;
+  if (!session || !record) {
     throw problem('unauthenticated', {
       detail: 'Sign in as an administrator of this organisation to test its providers.',
     });
   }
   if (record.tenant !== tenantId) throw problem('tenant_forbidden');
   const tenant = await ctx.registry.tenant(record.tenant);
-  if (!tenant || !matchesAdminRule(await openClaims(ctx.vault, record), tenant.adminRule)) {
+  if (!tenant || !matchesAdminRule(await sessionClaims(ctx, req, session), tenant.adminRule)) {
     throw problem('not_admin');
   }
   return sessionUser(record);

@@ -46,7 +46,8 @@ export type SessionEndReason =
   | 'back-channel'
   | 'admin'
   | 'refresh-failure'
-  | 'provider-gone';
+  | 'provider-gone'
+  | 'retired-key';
 
 /** Where a request came from: its request id and client address. */
 export interface AuditOrigin {

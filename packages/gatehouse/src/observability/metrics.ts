@@ -83,6 +83,7 @@ export type SessionEndReason =
   | 'absolute'
   | 'provider_removed'
   | 'refresh_failure'
+  | 'retired_key'
   | 'backchannel'
   | 'admin'
   | 'user';

@@ -339,8 +339,13 @@ export class TokenRefresher {
   ): Promise<never> {
     const { metrics } = this.#options;
     metrics.refresh(outcome, seconds);
-    await this.#options.sessions.end(sid, record, { reason: 'refresh-failure' });
-    metrics.sessionsEnded('refresh_failure');
+    // Tokens sealed under a retired encryption key end the session for that reason, as its
+    // claims do (`sessionClaims`); anything else is the refresh failing.
+    const retired = outcome === 'retired_key';
+    await this.#options.sessions.end(sid, record, {
+      reason: retired ? 'retired-key' : 'refresh-failure',
+    });
+    metrics.sessionsEnded(retired ? 'retired_key' : 'refresh_failure');
     // The cause goes to the request's access line (never to the client).
     throw problem('session_expired', { cause: cause ?? new RefreshRefused(outcome) });
   }
