@@ -69,6 +69,13 @@ describe('checkUpgrade', () => {
     });
     expect(secure.socketUrl.href).toBe('wss://secure.internal/');
     expect(secure.protocols).toEqual([]);
+    // A fragment after the query (`ws` would refuse to dial it) is dropped.
+    const fragment = checkUpgrade(ROUTES, ORIGIN, {
+      method: 'GET',
+      url: '/api/chat/rooms?since=5#top',
+      headers: HANDSHAKE,
+    });
+    expect(fragment.socketUrl.href).toBe('ws://api.internal:8080/v1/rooms?since=5');
   });
 
   it.each([

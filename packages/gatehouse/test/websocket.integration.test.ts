@@ -71,6 +71,7 @@ describe('WebSocket routes', () => {
   // The recording upstream: keeps each handshake's headers, says hello, then echoes.
   let recorder: WebSocketServer;
   const recorded: IncomingHttpHeaders[] = [];
+  const recordedUrls: string[] = [];
   // Accepts sockets but never answers a ping (a dead peer as seen from Gatehouse).
   let mute: WebSocketServer;
   // Answers every upgrade with 403.
@@ -89,6 +90,7 @@ describe('WebSocket routes', () => {
     await new Promise((resolve) => recorder.once('listening', resolve));
     recorder.on('connection', (socket, req) => {
       recorded.push(req.headers);
+      recordedUrls.push(req.url ?? '');
       socket.send(JSON.stringify({ type: 'hello' }));
       socket.on('message', (data, isBinary) => {
         const text = isBinary ? '' : (data as Buffer).toString();
@@ -482,6 +484,38 @@ describe('WebSocket routes', () => {
       // The instance is unharmed.
       expect((await fetch(`${instance(0).origin}/healthz`)).status).toBe(200);
     });
+  });
+
+  it('drops a fragment in a hand-made request’s query, as for an HTTP call, instead of blaming the upstream', async () => {
+    // Browsers never send a fragment; `ws` refuses to dial a URL that has one, which made this
+    // client's input a 502 and an upstream warning.
+    const http = await signedIn('alice');
+    const before = recordedUrls.length;
+    const { port } = new URL(instance(0).origin);
+    const socket = connect(Number(port), '127.0.0.1');
+    rawSockets.add(socket);
+    socket.on('error', () => undefined);
+    const headers = Object.entries({
+      host: `127.0.0.1:${port}`,
+      connection: 'Upgrade',
+      upgrade: 'websocket',
+      'sec-websocket-version': '13',
+      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
+      origin: instance(0).publicOrigin,
+      ...(await cookieOf(http)),
+    }).map(([name, value]) => `${name}: ${value}`);
+    socket.write(`GET /api/rec/x?a=b#c HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n`);
+    const head = await new Promise<string>((resolve) => {
+      let text = '';
+      socket.on('data', (chunk: Buffer) => {
+        text += chunk.toString('latin1');
+        if (text.includes('\r\n\r\n')) resolve(text);
+      });
+      socket.on('close', () => resolve(text));
+    });
+    expect(statusOf(head)).toBe(101);
+    expect(recordedUrls[before]).toBe('/x?a=b');
+    socket.destroy();
   });
 
   it('refreshes an expired access token before the upstream handshake', async () => {

@@ -70,6 +70,9 @@ export function checkUpgrade(
   if (!match.route.websocket) throw problem('websocket_not_enabled');
   const socketUrl = new URL(match.upstreamUrl);
   socketUrl.protocol = socketUrl.protocol === 'https:' ? 'wss:' : 'ws:';
+  // A `#` after the `?` (only a hand-made request has one) is dropped, as the HTTP proxy does:
+  // `ws` refuses to dial a URL with a fragment, which would make the client's input a 502.
+  socketUrl.hash = '';
   return { ...match, socketUrl, protocols };
 }
 
