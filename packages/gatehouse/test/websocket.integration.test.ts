@@ -743,4 +743,24 @@ describe('WebSocket routes', () => {
     expect((await socket.closed).code).toBe(1001);
     expect((await drained).drained).toBe(true);
   });
+
+  // Last: instance 0 drains too.
+  it('abandons an upgrade still in its upstream handshake when the instance drains: 503, and the drain ends', async () => {
+    const http = await signedIn('alice');
+    const openBefore = hanging.size;
+    const closedBefore = hangingClosed;
+    // The upstream never answers and the route waits 60 s for it: far longer than the grace.
+    const answer = rawUpgrade('/api/hang-long/x', await cookieOf(http));
+    await expect.poll(() => hanging.size, POLL).toBeGreaterThan(openBefore);
+    const { gatehouse, server } = instance(0);
+    const drained = gatehouse.drain(server, 2000);
+    const outcome = await Promise.race([
+      drained,
+      new Promise<'still draining'>((resolve) => setTimeout(resolve, 6000, 'still draining')),
+    ]);
+    expect(outcome).toMatchObject({ drained: true });
+    const text = await answer;
+    expect([statusOf(text), problemOf(text).code]).toEqual([503, 'shutting_down']);
+    await expect.poll(() => hangingClosed, POLL).toBeGreaterThan(closedBefore);
+  });
 });

@@ -23,6 +23,7 @@ import {
 } from '../proxy/websocket-handshake.ts';
 import { SessionWatch } from '../proxy/websocket-sessions.ts';
 import type { SessionRecord } from '../session/model.ts';
+import type { ConnectionDrain } from './drain.ts';
 import { problemBody, toGatehouseError } from './problem.ts';
 import { refuseDpopBound, upstreamToken } from './api-route.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
@@ -151,7 +152,7 @@ export function createWebSocketProxy(
       route.tokenMode === 'none' ? undefined : await upstreamToken(ctx, sid, route, record);
     if (socket.destroyed) return;
 
-    const upstream = await connectUpstream(target, socket, {
+    const upstream = await connectUpstream(target, socket, ctx.drain, {
       headers: upstreamHandshakeHeaders(req.headers, {
         clientIp: clientAddress(req, options.trustProxy),
         publicUrl: new URL(ctx.publicOrigin),
@@ -363,12 +364,13 @@ function clientAddress(
 
 /**
  * The upstream handshake, with the route's timeout (504) and any failure or non-101 answer as
- * 502. A browser that hangs up meanwhile abandons it. Resolves with the socket paused, so that
- * nothing the upstream sends first is lost before the bridge listens.
+ * 502. A browser that hangs up meanwhile abandons it, and so does a drain (503). Resolves with
+ * the socket paused, so that nothing the upstream sends first is lost before the bridge listens.
  */
 function connectUpstream(
   target: WebSocketTarget,
   clientSocket: Duplex,
+  drain: Pick<ConnectionDrain, 'onDrain'>,
   options: { headers: Record<string, string | string[]> },
 ): Promise<WebSocket> {
   const { route } = target;
@@ -386,11 +388,13 @@ function connectUpstream(
       return;
     }
     let settled = false;
+    let undrain = () => undefined as unknown;
     const settle = (error?: GatehouseError) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       clientSocket.off('close', clientGone);
+      undrain();
       if (!error) {
         resolve(upstream);
         return;
@@ -415,5 +419,9 @@ function connectUpstream(
       upstream.pause();
       settle();
     });
+    // The server's close waits for this connection, which the end of the grace period does not
+    // cut (it is no longer an HTTP request): without this a drain would wait for the route's
+    // timeout, and the socket would only be closed with 1001 once open anyway.
+    undrain = drain.onDrain(() => settle(problem('shutting_down')));
   });
 }
