@@ -30,6 +30,8 @@ export function runPrimary(options: PrimaryOptions): void {
   /** Consecutive quick deaths, per worker slot, for the back-off. */
   const slots = new Map<number, { deaths: number; startedAt: number }>();
   const slotOf = new Map<Worker, number>();
+  /** Restarts waiting for their back-off to pass. */
+  const restarts = new Set<NodeJS.Timeout>();
 
   const fork = (slot: number) => {
     const worker = cluster.fork();
@@ -59,15 +61,25 @@ export function runPrimary(options: PrimaryOptions): void {
       { worker: worker.process.pid, code, signal, restartInMs: delay },
       'worker died; restarting it',
     );
-    setTimeout(() => {
-      if (!stopping) fork(slot);
-    }, delay).unref();
+    // Not unref'd: when every worker died at once this timer is all that keeps the primary
+    // running, and without it the primary would exit 0 with no worker left.
+    const restart = setTimeout(() => {
+      restarts.delete(restart);
+      fork(slot);
+    }, delay);
+    restarts.add(restart);
   });
 
   const stop = (signal: NodeJS.Signals) => {
     if (!stopping) {
       stopping = true;
       logger.info({ signal }, 'stopping the workers');
+      for (const restart of restarts) clearTimeout(restart);
+      // Every worker had died and was waiting for its restart: nothing is left to stop.
+      if (Object.keys(cluster.workers ?? {}).length === 0) {
+        logger.info('every worker stopped');
+        process.exit(failed ? 1 : 0);
+      }
       setTimeout(() => {
         logger.fatal('workers did not stop in time');
         for (const worker of Object.values(cluster.workers ?? {})) worker?.process.kill('SIGKILL');

@@ -101,3 +101,62 @@ describe('apps/server with GATEHOUSE_WORKERS=2', () => {
     expect(all.some((line) => line.msg === 'every worker stopped')).toBe(true);
   });
 });
+
+/** The environment of a two-worker server on `port` with the given Redis. */
+const twoWorkers = (port: number, redisUrl: string): Record<string, string> => ({
+  GATEHOUSE_MODE: 'development',
+  GATEHOUSE_WORKERS: '2',
+  PUBLIC_URL: `http://127.0.0.1:${port}`,
+  REDIS_URL: redisUrl,
+  SESSION_SECRET: 'test-session-secret-0123456789abcdef',
+  GATEHOUSE_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64url')}`,
+  LOG_LEVEL: 'info',
+});
+
+/** The pino lines a process wrote so far. */
+const jsonLines = (output: string): Line[] =>
+  output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Line);
+
+describe('apps/server with GATEHOUSE_WORKERS=2 when every worker dies at once', () => {
+  let redis: RedisServer;
+  let server: ServerProcess;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    const port = await freePort();
+    server = await startServerProcess(port, twoWorkers(port, redis.url));
+  });
+  afterAll(async () => {
+    if (server?.running()) await server.stop('SIGKILL');
+    await redis?.stop();
+  });
+
+  const listening = () =>
+    jsonLines(server.output()).filter((line) => line.msg === 'gatehouse listening');
+
+  it('keeps the primary running and replaces both workers', async () => {
+    await expect.poll(() => listening().length, { timeout: 30_000 }).toBe(2);
+    for (const line of listening()) process.kill(line.pid ?? 0, 'SIGKILL');
+    // Two new workers, the primary still there (it used to exit 0 with nothing left to run).
+    await expect
+      .poll(() => ({ running: server.running(), listening: listening().length }), {
+        timeout: 30_000,
+      })
+      .toEqual({ running: true, listening: 4 });
+    await expect.poll(() => fetch(`${server.origin}/readyz`).then((res) => res.status)).toBe(200);
+
+    // Both die again and wait for their restart (2 s now): a SIGTERM then ends the primary at
+    // once, cleanly, rather than leaving it to a pending restart or the stop timeout.
+    for (const line of listening().slice(2)) process.kill(line.pid ?? 0, 'SIGKILL');
+    const died = () =>
+      jsonLines(server.output()).filter((line) => line.msg === 'worker died; restarting it');
+    await expect.poll(() => died().length).toBe(4);
+    const started = Date.now();
+    expect(await server.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(Date.now() - started).toBeLessThan(1500);
+    expect(listening()).toHaveLength(4);
+  }, 60_000);
+});
