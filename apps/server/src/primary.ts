@@ -32,6 +32,11 @@ export function runPrimary(options: PrimaryOptions): void {
   const slotOf = new Map<Worker, number>();
   /** Restarts waiting for their back-off to pass. */
   const restarts = new Set<NodeJS.Timeout>();
+  /** Whether any worker ever listened: until then a death means the start-up itself failed. */
+  let started = false;
+  cluster.on('listening', () => {
+    started = true;
+  });
 
   const fork = (slot: number) => {
     const worker = cluster.fork();
@@ -51,6 +56,15 @@ export function runPrimary(options: PrimaryOptions): void {
         logger.info('every worker stopped');
         process.exit(failed ? 1 : 0);
       }
+      return;
+    }
+    if (!started) {
+      // No worker has ever listened (the port is taken, the host is not this machine's, …):
+      // a restart would fail the same way, for ever. Stop like a single process that cannot
+      // listen: the others are stopped and the primary exits 1.
+      logger.fatal({ worker: worker.process.pid, code, signal }, 'a worker failed to start');
+      failed = true;
+      stop('SIGTERM');
       return;
     }
     const state = slots.get(slot) ?? { deaths: 0, startedAt: Date.now() };

@@ -1,7 +1,7 @@
 // GATEHOUSE_WORKERS=2: one primary and two worker processes sharing the port. Both serve
 // requests (each access line names its process), a worker that dies is replaced, and SIGTERM
 // drains every worker and ends the whole group with exit code 0.
-import { request } from 'node:http';
+import { createServer, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   freePort,
@@ -158,5 +158,34 @@ describe('apps/server with GATEHOUSE_WORKERS=2 when every worker dies at once', 
     expect(await server.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     expect(Date.now() - started).toBeLessThan(1500);
     expect(listening()).toHaveLength(4);
+  }, 60_000);
+});
+
+describe('apps/server with GATEHOUSE_WORKERS=2 when the workers cannot start', () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('exits 1 at once, as a single process does, rather than exit 0 or restart for ever', async () => {
+    // The port is taken (by a server that is never ready): every worker fails to listen.
+    const blocker = createServer((_req, res) => res.writeHead(503).end());
+    const port = await freePort();
+    await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
+    try {
+      const started = startServerProcess(port, twoWorkers(port, redis.url), 20_000);
+      await expect(started).rejects.toThrow(/server exited before ready \(1\)/);
+      const output = ((await started.catch((error: unknown) => error)) as Error).message;
+      const primary = jsonLines(output.slice(output.indexOf('\n') + 1)).filter(
+        (line) => line.role === 'primary',
+      );
+      expect(primary.filter((line) => line.msg === 'a worker failed to start')).toHaveLength(1);
+      expect(primary.some((line) => line.msg === 'worker died; restarting it')).toBe(false);
+    } finally {
+      await new Promise((resolve) => blocker.close(resolve));
+    }
   }, 60_000);
 });
