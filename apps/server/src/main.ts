@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import type { Tracing } from './tracing.ts';
 import { TRACING_PROTOCOLS, tracingEnabled, tracingProtocol } from './tracing-switch.ts';
 import { runPrimary } from './primary.ts';
+import { answerMetricsRequests } from './cluster-metrics.ts';
 
 /** After the drain: how long closing the stores (Redis) may take. */
 const CLOSE_TIMEOUT_MS = 5000;
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
   // Tracing first: its instrumentations patch express, ioredis and http only when they are
   // imported after it, so the app (@gatehouse/core) is imported below, not at the top.
   const tracing = process.argv.includes('--check-config') ? undefined : await startTracing();
-  const { ConfigError, createGatehouse, createLogger, loadConfig } =
+  const { ConfigError, createGatehouse, createLogger, listenMergedMetrics, loadConfig } =
     await import('@gatehouse/core');
   const env = { ...process.env };
   // Serve the built SPA (`pnpm build`) when there is one and nothing else was configured; in
@@ -57,11 +58,17 @@ async function main(): Promise<void> {
 
   const workers = config.workers === 'auto' ? availableParallelism() : config.workers;
   if (workers > 1 && cluster.isPrimary) {
-    // The primary only forks, restarts and signals workers: it holds no connection of its own.
+    // The primary only forks, restarts and signals workers, and serves their merged metrics: it
+    // holds no connection to Redis or an IdP of its own.
+    const logger = createLogger(config.logLevel).child({ role: 'primary' });
+    const { port, host } = config.metrics;
     runPrimary({
       workers,
-      logger: createLogger(config.logLevel).child({ role: 'primary' }),
+      logger,
       stopTimeoutMs: config.shutdownGraceSeconds * 1000 + CLOSE_TIMEOUT_MS + 1000,
+      ...(port > 0
+        ? { listenMetrics: (collect) => listenMergedMetrics(collect, port, host, logger) }
+        : {}),
     });
     return;
   }
@@ -75,6 +82,8 @@ async function main(): Promise<void> {
     );
 
   const gatehouse = createGatehouse(config, { logger });
+  // A worker's metrics go to the primary, which serves every worker's together.
+  if (cluster.isWorker) answerMetricsRequests(() => gatehouse.metricsSnapshot());
   let server: Server;
   try {
     server = await gatehouse.listen(config.port, config.host);
@@ -87,7 +96,7 @@ async function main(): Promise<void> {
     'gatehouse listening',
   );
   try {
-    if (await gatehouse.listenMetrics()) {
+    if (!cluster.isWorker && (await gatehouse.listenMetrics())) {
       logger.info({ port: config.metrics.port, host: config.metrics.host }, 'metrics listening');
     }
   } catch (err) {

@@ -1,5 +1,6 @@
 import cluster, { type Worker } from 'node:cluster';
-import type { createLogger } from '@gatehouse/core';
+import type { createLogger, MetricsSnapshot } from '@gatehouse/core';
+import { collectWorkerMetrics, servingWorkers } from './cluster-metrics.ts';
 
 type Logger = ReturnType<typeof createLogger>;
 
@@ -9,6 +10,12 @@ export interface PrimaryOptions {
   logger: Logger;
   /** After a SIGTERM/SIGINT, how long the workers have to drain and exit before being killed. */
   stopTimeoutMs: number;
+  /**
+   * Starts the listener of the workers' merged metrics (`METRICS_PORT`), which calls `collect`
+   * for each scrape; absent when metrics are off. (Passed in: this module is imported before
+   * tracing starts, and must not load `@gatehouse/core` itself.)
+   */
+  listenMetrics?: (collect: () => Promise<MetricsSnapshot[]>) => Promise<unknown>;
 }
 
 /** Restart back-off of a worker that died: 1 s doubling up to 30 s, reset once one lives a minute. */
@@ -105,6 +112,21 @@ export function runPrimary(options: PrimaryOptions): void {
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
 
+  const serving = servingWorkers();
   for (let slot = 0; slot < options.workers; slot += 1) fork(slot);
   logger.info({ workers: options.workers }, 'cluster started');
+  options
+    .listenMetrics?.(() => collectWorkerMetrics(serving()))
+    .then(
+      () => logger.info('metrics listening'),
+      (err: unknown) => {
+        // As a single process: a metrics port that cannot be had stops the whole server.
+        logger.fatal(
+          { err },
+          'cannot listen for metrics (METRICS_PORT, METRICS_HOST; 0 turns them off)',
+        );
+        failed = true;
+        stop('SIGTERM');
+      },
+    );
 }

@@ -189,3 +189,77 @@ describe('apps/server with GATEHOUSE_WORKERS=2 when the workers cannot start', (
     }
   }, 60_000);
 });
+
+describe('apps/server with GATEHOUSE_WORKERS=2 and metrics on', () => {
+  let redis: RedisServer;
+  let server: ServerProcess;
+  let metricsPort: number;
+
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    const port = await freePort();
+    metricsPort = await freePort();
+    server = await startServerProcess(port, {
+      ...twoWorkers(port, redis.url),
+      METRICS_PORT: String(metricsPort),
+    });
+  });
+  afterAll(async () => {
+    if (server?.running()) await server.stop('SIGKILL');
+    await redis?.stop();
+  });
+
+  const workerPids = () =>
+    jsonLines(server.output())
+      .filter((line) => line.msg === 'gatehouse listening')
+      .map((line) => line.pid ?? 0);
+
+  /** One scrape on a connection of its own: its status, time taken and the 401s of /bff/user. */
+  async function scrape(): Promise<{ status: number; ms: number; unauthenticated: number }> {
+    const started = Date.now();
+    const res = await fetch(`http://127.0.0.1:${metricsPort}/metrics`, {
+      headers: { connection: 'close' },
+    });
+    const text = await res.text();
+    const match =
+      /^gatehouse_http_requests_total\{route="bff",method="GET",status="401"\} (\d+)$/m.exec(text);
+    return {
+      status: res.status,
+      ms: Date.now() - started,
+      unauthenticated: Number(match?.[1] ?? 0),
+    };
+  }
+
+  /** One request on a connection of its own (the cluster hands out connections, not requests). */
+  const get = (path: string) =>
+    new Promise<number>((resolve, reject) => {
+      const req = request(`${server.origin}${path}`, { agent: false }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+
+  it('serves every worker’s counts in each scrape, not one worker’s at a time', async () => {
+    await expect.poll(() => workerPids().length, { timeout: 30_000 }).toBe(2);
+    for (let i = 0; i < 20; i += 1) expect(await get('/bff/user')).toBe(401);
+    for (let i = 0; i < 4; i += 1) {
+      expect(await scrape()).toMatchObject({ status: 200, unauthenticated: 20 });
+    }
+  });
+
+  it('answers within seconds while a worker is hung, and in full once it is back', async () => {
+    const [hung] = workerPids();
+    process.kill(hung ?? 0, 'SIGSTOP');
+    try {
+      const answer = await scrape();
+      // Never one worker's counts alone (Prometheus would read the drop as a counter reset).
+      expect(answer.status).toBe(500);
+      expect(answer.ms).toBeLessThan(8000);
+    } finally {
+      process.kill(hung ?? 0, 'SIGCONT');
+    }
+    expect(await scrape()).toMatchObject({ status: 200, unauthenticated: 20 });
+  }, 30_000);
+});

@@ -18,7 +18,7 @@ import { createLogger } from './observability/logger.ts';
 import { OutageLog } from './observability/outages.ts';
 import { NO_METRICS, PrometheusMetrics, type Metrics } from './observability/metrics.ts';
 import { timedRegistryStore } from './tenants/timed-registry-store.ts';
-import { listenMetrics } from './observability/metrics-server.ts';
+import { listenMetrics, type MetricsSnapshot } from './observability/metrics-server.ts';
 import { RateLimits } from './http/rate-limit.ts';
 import { AuditLog } from './observability/audit.ts';
 import { MemoryAuditStore, RedisAuditStore } from './observability/audit-stores.ts';
@@ -128,6 +128,11 @@ export interface Gatehouse {
    * {@link close} stops it.
    */
   listenMetrics(): Promise<Server | undefined>;
+  /**
+   * This instance's metrics as data, for a cluster's primary to merge with the other workers'
+   * (`listenMergedMetrics`); empty when metrics are off.
+   */
+  metricsSnapshot(): Promise<MetricsSnapshot>;
   /**
    * The start-up warm-up, begun by the first {@link listen}: each enabled provider's discovery
    * document and key set, fetched through the client its sign-ins use. Resolves when it is
@@ -415,6 +420,9 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
         logger,
       );
       return metricsServer;
+    },
+    async metricsSnapshot() {
+      return metrics.registry ? metrics.registry.getMetricsAsJSON() : [];
     },
     async warmedUp() {
       await warmUp.settled();

@@ -36,5 +36,6 @@ export type {
 } from './config/schema.ts';
 export type { DrainResult } from './http/drain.ts';
 export { createLogger } from './observability/logger.ts';
+export { listenMergedMetrics, type MetricsSnapshot } from './observability/metrics-server.ts';
 export type { Clock } from './clock.ts';
 export type { RedisClient } from './session/redis-connection.ts';

@@ -1,13 +1,24 @@
 import { createServer, type Server } from 'node:http';
 import type { Logger } from 'pino';
-import type { Registry } from 'prom-client';
+import {
+  AggregatorRegistry,
+  type MetricObjectWithValues,
+  type MetricValue,
+  type Registry,
+} from 'prom-client';
+
+/** What the listener answers with: a registry, or anything that renders the same way. */
+export type MetricsSource = Pick<Registry, 'metrics' | 'contentType'>;
+
+/** One process's metrics as data (`Registry.getMetricsAsJSON()`), to be merged with others'. */
+export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
 
 /**
  * The metrics listener, apart from the public one: `GET /metrics` answers the registry in the
  * Prometheus text format; anything else is a 404. Bind it where only the scraper reaches it.
  */
 export function listenMetrics(
-  registry: Registry,
+  registry: MetricsSource,
   port: number,
   host: string,
   logger: Logger,
@@ -39,4 +50,23 @@ export function listenMetrics(
       resolve(server);
     });
   });
+}
+
+/**
+ * The metrics listener of a cluster's primary (`GATEHOUSE_WORKERS` > 1): each scrape gets every
+ * worker's snapshot from `collect` and answers their merge (prom-client's rules: counters and
+ * histograms summed, each default metric as prom-client aggregates it). A worker's metrics alone
+ * would be wrong: the workers share the port, so each scrape would reach one of them at random.
+ */
+export function listenMergedMetrics(
+  collect: () => Promise<MetricsSnapshot[]>,
+  port: number,
+  host: string,
+  logger: Logger,
+): Promise<Server> {
+  const source: MetricsSource = {
+    contentType: AggregatorRegistry.PROMETHEUS_CONTENT_TYPE,
+    metrics: async () => AggregatorRegistry.aggregate(await collect()).metrics(),
+  };
+  return listenMetrics(source, port, host, logger);
 }
