@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -270,6 +272,39 @@ describe('gateway mode behind nginx (deploy/nginx/gateway.conf)', () => {
       expect(res.headers.get('content-type')).toBe('application/problem+json');
     } finally {
       await orphan.stop();
+    }
+  });
+
+  it('gives the client every refusal status the README lists, whatever Gatehouse answered', async () => {
+    // nginx turns any answer of the subrequest but 2xx, 401 and 403 into a bare 500; the
+    // snippet maps each back. A stand-in Gatehouse answers each status in turn with its
+    // problem header (the real one's 404, say, needs a route it does not know).
+    const STATUSES = [400, 401, 403, 404, 405, 502, 503, 504];
+    let next = 0;
+    const standIn = createServer((_req, res) => {
+      const status = STATUSES[next] ?? 500;
+      res.writeHead(status, {
+        'content-type': 'application/problem+json',
+        'gatehouse-problem': `code_${status}`,
+      });
+      res.end(JSON.stringify({ status, code: `code_${status}` }));
+    });
+    await new Promise<void>((resolve) => standIn.listen(0, '127.0.0.1', resolve));
+    const mapped = await startNginx({
+      http: nginxGatewayHttp({
+        snippetPath: SNIPPET,
+        gatehousePort: (standIn.address() as AddressInfo).port,
+        backendPort: portOf(stack.api.origin),
+      }),
+    });
+    try {
+      for (const [index, status] of STATUSES.entries()) {
+        next = index;
+        await expectProblem(await fetch(`${mapped.origin}/backend/me`), status, `code_${status}`);
+      }
+    } finally {
+      await mapped.stop();
+      await new Promise((resolve) => standIn.close(resolve));
     }
   });
 
