@@ -190,6 +190,8 @@ describe('upstreamHandshakeHeaders', () => {
         'x-csrf': '1',
         'user-agent': 'test',
         host: 'app.example.com',
+        // A hand-made upgrade may declare a body; the upstream handshake has none.
+        'content-length': '5',
       },
       {
         clientIp: '10.0.0.1',

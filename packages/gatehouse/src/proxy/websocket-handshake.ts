@@ -109,7 +109,8 @@ function checkHandshakeHeaders(headers: IncomingHttpHeaders): string[] {
 /**
  * The headers of the upstream handshake: the HTTP proxy's policy (no browser cookies or
  * `Authorization`, no hop-by-hop or forwarding headers; ours added), without the browser's
- * `Sec-WebSocket-*` headers — the upstream leg is a handshake of its own, made by `ws`.
+ * `Sec-WebSocket-*` headers — the upstream leg is a handshake of its own, made by `ws` — and
+ * without a body's framing: `ws` sends none, and an upstream told of one would wait for it.
  */
 export function upstreamHandshakeHeaders(
   incoming: IncomingHttpHeaders,
@@ -117,7 +118,7 @@ export function upstreamHandshakeHeaders(
 ): Record<string, string | string[]> {
   const headers = upstreamRequestHeaders(incoming, context);
   for (const name of Object.keys(headers)) {
-    if (name.startsWith('sec-websocket-')) delete headers[name];
+    if (name.startsWith('sec-websocket-') || name === 'content-length') delete headers[name];
   }
   return headers;
 }
