@@ -40,7 +40,7 @@
  *   pnpm bench -- --diagnose        # + per measured window: GC of the contender, CPU of the others
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
   closeSync,
@@ -602,6 +602,16 @@ cleanUp.add(() => idp.close());
 const encryptionKey = randomBytes(32).toString('base64url');
 const profileDir = join(work, 'profile');
 const sessionSecret = randomBytes(32).toString('base64url');
+// One signing key for every worker (`--workers`) and the baseline: the dev routes include a
+// Gatehouse-signed one, and several workers must publish and sign with the same key.
+const signingKeys = JSON.stringify([
+  {
+    kid: 'bench',
+    privateJwk: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      format: 'jwk',
+    }),
+  },
+]);
 const gatehouseEnv = (port: number, metricsPort: number) => ({
   NODE_ENV: 'production',
   // Production's code paths; development mode only for the dev IdP's plain-http issuer.
@@ -616,6 +626,7 @@ const gatehouseEnv = (port: number, metricsPort: number) => ({
   REDIS_URL: redis.url,
   SESSION_SECRET: sessionSecret,
   GATEHOUSE_ENCRYPTION_KEYS: `k1:${encryptionKey}`,
+  GATEHOUSE_SIGNING_KEYS: signingKeys,
   LOG_LEVEL: 'info',
   // The sign-in limits stay on (their cost is part of a sign-in) but high enough for --logins.
   RATE_LIMIT_LOGIN_START: '1000000/60',

@@ -1,6 +1,7 @@
 // GATEHOUSE_WORKERS=2: one primary and two worker processes sharing the port. Both serve
 // requests (each access line names its process), a worker that dies is replaced, and SIGTERM
 // drains every worker and ends the whole group with exit code 0.
+import { generateKeyPairSync } from 'node:crypto';
 import { createServer, request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -39,15 +40,7 @@ describe('apps/server with GATEHOUSE_WORKERS=2', () => {
   beforeAll(async () => {
     redis = await startRedisServer();
     const port = await freePort();
-    server = await startServerProcess(port, {
-      GATEHOUSE_MODE: 'development',
-      GATEHOUSE_WORKERS: '2',
-      PUBLIC_URL: `http://127.0.0.1:${port}`,
-      REDIS_URL: redis.url,
-      SESSION_SECRET: 'test-session-secret-0123456789abcdef',
-      GATEHOUSE_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64url')}`,
-      LOG_LEVEL: 'info',
-    });
+    server = await startServerProcess(port, twoWorkers(port, redis.url));
   });
   afterAll(async () => {
     if (server?.running()) await server.stop('SIGKILL');
@@ -83,6 +76,28 @@ describe('apps/server with GATEHOUSE_WORKERS=2', () => {
       .toEqual([...workers].sort());
   });
 
+  it('publishes one key set from every worker (the signing keys are shared)', async () => {
+    await expect.poll(() => listening().size, { timeout: 30_000 }).toBe(2);
+    const keySets = new Set<string>();
+    // A connection of its own each time: the cluster hands connections to the workers in turn.
+    const keySet = () =>
+      new Promise<string>((resolve, reject) => {
+        const req = request(`${server.origin}/.well-known/jwks.json`, { agent: false }, (res) => {
+          let body = '';
+          res.setEncoding('utf8');
+          res.on('data', (chunk: string) => (body += chunk));
+          res.on('end', () => resolve(body));
+        });
+        req.on('error', reject);
+        req.end();
+      });
+    for (let i = 0; i < 12; i += 1) keySets.add(await keySet());
+    expect([...keySets]).toHaveLength(1);
+    expect((JSON.parse([...keySets][0] ?? '{}') as { keys: Array<{ kid: string }> }).keys).toEqual([
+      expect.objectContaining({ kid: 's1' }),
+    ]);
+  });
+
   it('replaces a worker that dies', async () => {
     const [victim] = [...listening()];
     process.kill(victim ?? 0, 'SIGKILL');
@@ -102,6 +117,16 @@ describe('apps/server with GATEHOUSE_WORKERS=2', () => {
   });
 });
 
+/** One ES256 key for every worker: the dev routes include a Gatehouse-signed one. */
+const SIGNING_KEYS = JSON.stringify([
+  {
+    kid: 's1',
+    privateJwk: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
+      format: 'jwk',
+    }),
+  },
+]);
+
 /** The environment of a two-worker server on `port` with the given Redis. */
 const twoWorkers = (port: number, redisUrl: string): Record<string, string> => ({
   GATEHOUSE_MODE: 'development',
@@ -110,6 +135,7 @@ const twoWorkers = (port: number, redisUrl: string): Record<string, string> => (
   REDIS_URL: redisUrl,
   SESSION_SECRET: 'test-session-secret-0123456789abcdef',
   GATEHOUSE_ENCRYPTION_KEYS: `k1:${Buffer.alloc(32, 7).toString('base64url')}`,
+  GATEHOUSE_SIGNING_KEYS: SIGNING_KEYS,
   LOG_LEVEL: 'info',
 });
 

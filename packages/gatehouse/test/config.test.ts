@@ -561,6 +561,22 @@ describe('loadConfig: sources and precedence', () => {
     ]) {
       expect(hasProblem(problems, needed)).toBe(true);
     }
+    // The embedded dev stack's routes include a Gatehouse-signed one (/api/demo-gh): each worker
+    // would sign with a random key of its own.
+    expect(
+      hasProblem(
+        problemsOf({ env: { GATEHOUSE_WORKERS: '2' } }),
+        /needs GATEHOUSE_SIGNING_KEYS \(the same in every worker\) when a route uses tokenMode "gatehouse"/,
+      ),
+    ).toBe(true);
+    // Without such a route, workers need no signing key.
+    const withoutSigned = problemsOf({
+      env: { GATEHOUSE_WORKERS: '2' },
+      input: devInput({
+        routes: [{ prefix: '/api/demo', upstream: 'http://localhost:4001', tokenMode: 'user' }],
+      }),
+    });
+    expect(hasProblem(withoutSigned, /GATEHOUSE_SIGNING_KEYS/)).toBe(false);
   });
 
   describe('GATEHOUSE_CONFIG', () => {

@@ -174,6 +174,13 @@ function checkWorkers(config: ParsedConfig, problems: string[]): void {
       'GATEHOUSE_WORKERS: more than one worker needs GATEHOUSE_ENCRYPTION_KEYS (the same in every worker)',
     );
   }
+  // Each worker would sign with a random key of its own, and publish only that one: a token
+  // signed by one worker would fail against the key set another one serves.
+  if (!config.signingKeys && config.routes.some((route) => route.tokenMode === 'gatehouse')) {
+    problems.push(
+      'GATEHOUSE_WORKERS: more than one worker needs GATEHOUSE_SIGNING_KEYS (the same in every worker) when a route uses tokenMode "gatehouse"',
+    );
+  }
 }
 
 function checkSessionAndKeys(config: ParsedConfig, problems: string[]): void {
