@@ -279,13 +279,14 @@ describe('gateway mode behind nginx (deploy/nginx/gateway.conf)', () => {
     // nginx turns any answer of the subrequest but 2xx, 401 and 403 into a bare 500; the
     // snippet maps each back. A stand-in Gatehouse answers each status in turn with its
     // problem header (the real one's 404, say, needs a route it does not know).
-    const STATUSES = [400, 401, 403, 404, 405, 502, 503, 504];
+    const STATUSES = [400, 401, 403, 404, 405, 429, 502, 503, 504];
     let next = 0;
     const standIn = createServer((_req, res) => {
       const status = STATUSES[next] ?? 500;
       res.writeHead(status, {
         'content-type': 'application/problem+json',
         'gatehouse-problem': `code_${status}`,
+        ...(status === 429 || status === 503 ? { 'retry-after': '7' } : {}),
       });
       res.end(JSON.stringify({ status, code: `code_${status}` }));
     });
@@ -300,7 +301,9 @@ describe('gateway mode behind nginx (deploy/nginx/gateway.conf)', () => {
     try {
       for (const [index, status] of STATUSES.entries()) {
         next = index;
-        await expectProblem(await fetch(`${mapped.origin}/backend/me`), status, `code_${status}`);
+        const res = await fetch(`${mapped.origin}/backend/me`);
+        await expectProblem(res, status, `code_${status}`);
+        if (status === 429 || status === 503) expect(res.headers.get('retry-after')).toBe('7');
       }
     } finally {
       await mapped.stop();

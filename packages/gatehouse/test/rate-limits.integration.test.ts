@@ -363,6 +363,9 @@ describe('a per-session limit on one API route (opt-in)', () => {
       redis,
       configure: (input) => ({
         ...input,
+        // Gateway mode (the test plays the gateway, from 127.0.0.1) shares the route's budget.
+        gateway: { enabled: true },
+        trustProxy: '127.0.0.1',
         routes: [
           ...(input.routes ?? []),
           {
@@ -411,6 +414,30 @@ describe('a per-session limit on one API route (opt-in)', () => {
     await redis.resetStats();
     for (let i = 0; i < 5; i += 1) expect((await call(alice, '/api/demo')).status).toBe(200);
     expect(await redis.commandCounts()).toEqual({ get: 5 });
+  });
+
+  it('counts gateway mode’s answers for that route against the same budget', async () => {
+    const carol = createCookieFetch();
+    await signIn(carol, stack.origin, { login: 'alice', password: 'alice' });
+    const authz = () =>
+      carol(`${stack.origin}/bff/authz?route=limited`, {
+        headers: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/limited/me' },
+      });
+    expect((await authz()).status).toBe(200);
+    // One call through /api, then the gateway again: the third call of the session is refused.
+    expect((await carol(`${stack.origin}/api/limited/me`, { headers: csrf })).status).toBe(200);
+    const refused = await authz();
+    expect(refused.status).toBe(429);
+    expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+    expect(refused.headers.get('gatehouse-problem')).toBe('rate_limited');
+    expect(refused.headers.get('authorization')).toBeNull();
+    // A route without a limit costs the gateway no limiter command either.
+    await redis.resetStats();
+    const free = await carol(`${stack.origin}/bff/authz?route=demo`, {
+      headers: { 'x-forwarded-method': 'GET', 'x-forwarded-uri': '/demo/me' },
+    });
+    expect(free.status).toBe(200);
+    expect(await redis.commandCounts()).toEqual({ get: 1 });
   });
 });
 

@@ -8,10 +8,14 @@ import {
   needsSession,
   originalRequest,
 } from '../proxy/forward-auth.ts';
-import { openClaims, type SessionRecord } from '../session/model.ts';
 import { refuseDpopBound, upstreamToken } from './api-route.ts';
 import { gatewaySlot, sessionRecordSlot } from './request-state.ts';
-import { readRequestSession, slideSessionIfDue } from './session-access.ts';
+import {
+  readRequestSession,
+  sessionClaims,
+  slideSessionIfDue,
+  type RequestSession,
+} from './session-access.ts';
 
 /** Forward-auth (gateway mode): what it uses of the context. */
 export type AuthzRouteDeps = Pick<
@@ -22,6 +26,7 @@ export type AuthzRouteDeps = Pick<
   | 'downstreamTokens'
   | 'metrics'
   | 'publicOrigin'
+  | 'rateLimits'
   | 'refresher'
   | 'registry'
   | 'sessions'
@@ -79,13 +84,21 @@ export function authzAnswer(ctx: AuthzRouteDeps): RequestHandler {
 
     const session = await readRequestSession(ctx, req);
     if (session) sessionRecordSlot.set(res, session.record);
+    if (!session && needsSession(route)) throw problem('unauthenticated');
+    if (session && route?.tenants && !route.tenants.includes(session.record.tenant)) {
+      throw problem('tenant_not_allowed');
+    }
+    // The route's own limit, as for its `/api` calls (the same budget: a browser cannot spend
+    // it twice by going through the gateway): per session, per client address without one.
+    if (route?.rateLimit) {
+      await ctx.rateLimits.consumeRoute(
+        route.prefix,
+        session ? `session:${session.record.handle}` : `ip:${req.ip ?? 'unknown'}`,
+      );
+    }
     if (!session) {
-      if (needsSession(route)) throw problem('unauthenticated');
       res.status(200).end();
       return;
-    }
-    if (route?.tenants && !route.tenants.includes(session.record.tenant)) {
-      throw problem('tenant_not_allowed');
     }
     if (route?.tokenMode === 'none') {
       res.status(200).end();
@@ -100,7 +113,7 @@ export function authzAnswer(ctx: AuthzRouteDeps): RequestHandler {
       ? await upstreamToken(ctx, session.sid, route, record)
       : await ctx.refresher.accessToken(session.sid, record);
     res.setHeader('authorization', `Bearer ${token}`);
-    const sub = await subjectOf(ctx, record);
+    const sub = await subjectOf(ctx, req, { sid: session.sid, record });
     for (const [name, value] of Object.entries(identityHeaders(record, sub))) {
       res.setHeader(name, value);
     }
@@ -113,10 +126,14 @@ const openedSubjects = new Map<string, string>();
 const MAX_OPENED_SUBJECTS = 10_000;
 
 /** The session's raw `sub`, from its sealed claims (kept in clear only as a digest). */
-async function subjectOf(ctx: AuthzRouteDeps, record: SessionRecord): Promise<string> {
+async function subjectOf(
+  ctx: AuthzRouteDeps,
+  req: Request,
+  { sid, record }: RequestSession,
+): Promise<string> {
   const known = openedSubjects.get(record.claims);
   if (known !== undefined) return known;
-  const claims = await openClaims(ctx.vault, record);
+  const claims = await sessionClaims(ctx, req, { sid, record });
   const sub = typeof claims.sub === 'string' ? claims.sub : '';
   if (typeof record.claims === 'string') {
     if (openedSubjects.size >= MAX_OPENED_SUBJECTS) {
