@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { connect } from 'node:net';
 import fc from 'fast-check';
 import { decodeJwt } from 'jose';
@@ -5,12 +6,15 @@ import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createCookieFetch,
+  inspectSession,
   signIn,
   startStack,
   type CookieFetch,
   type Stack,
 } from '@gatehouse/testkit';
 import { createGatehouse, createLogger, loadConfig } from '../src/index.ts';
+import { gatehouseInternals } from '../src/internals.ts';
+import { Vault } from '../src/session/vault.ts';
 import { jsonLines } from './support/json-lines.ts';
 import { requestFrom } from './support/from-address.ts';
 
@@ -101,6 +105,22 @@ describe('/bff/authz (gateway mode)', () => {
     expect(sessions.sessions.find((s) => s.current)?.id).toBe(handle);
     const cookie = (await http.cookie(stack.origin, 'gatehouse')) ?? '';
     expect(cookie).not.toContain(handle ?? '');
+  });
+
+  it('ends a session whose claims are sealed under a retired key (401), never a 500', async () => {
+    const http = await signedIn('bob');
+    // Tokens still open, claims sealed under a kid no instance has: the identity headers cannot
+    // be made, and never will be.
+    const { sid } = await inspectSession(stack, http);
+    const gone = new Vault([{ kid: 'gone', key: randomBytes(32).toString('base64url') }]);
+    const claims = await gone.seal({ sub: 'bob' });
+    const { sessions } = gatehouseInternals(stack.gatehouses[0]!.gatehouse);
+    await sessions.tryUpdate(sid, (current) => ({ ...current, claims }));
+    const res = await authz(http, { method: 'GET' });
+    expect(res.status).toBe(401);
+    expect(codeOf(res)).toBe('session_expired');
+    expect(res.headers.get('authorization')).toBeNull();
+    expect((await http(`${stack.origin}/bff/user`)).status).toBe(401);
   });
 
   it('never writes the token into a log line', async () => {

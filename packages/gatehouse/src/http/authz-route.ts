@@ -112,8 +112,9 @@ export function authzAnswer(ctx: AuthzRouteDeps): RequestHandler {
     const token = route
       ? await upstreamToken(ctx, session.sid, route, record)
       : await ctx.refresher.accessToken(session.sid, record);
-    res.setHeader('authorization', `Bearer ${token}`);
+    // Everything that can fail first: a refusal must never carry the token.
     const sub = await subjectOf(ctx, req, { sid: session.sid, record });
+    res.setHeader('authorization', `Bearer ${token}`);
     for (const [name, value] of Object.entries(identityHeaders(record, sub))) {
       res.setHeader(name, value);
     }

@@ -159,6 +159,9 @@ export function errorHandler(): ErrorRequestHandler {
       abandonResponse(res, error);
       return;
     }
+    // A refusal never carries a token, whatever a handler had set before it failed (gateway
+    // mode's answer sets `Authorization` for the gateway).
+    res.removeHeader('authorization');
     const navigation =
       (req.method === 'GET' || (req.method === 'POST' && req.path === '/bff/logout')) &&
       req.accepts(['json', 'html']) === 'html';
