@@ -84,12 +84,52 @@ async function main(): Promise<void> {
   const gatehouse = createGatehouse(config, { logger });
   // A worker's metrics go to the primary, which serves every worker's together.
   if (cluster.isWorker) answerMetricsRequests(() => gatehouse.metricsSnapshot());
-  let server: Server;
+  // Drain (see Gatehouse.drain), then close the stores: exit 0 after a drain, even when the
+  // grace period ran out and the last connections were cut; 1 if closing hangs or a second
+  // signal comes. Set up before listening: a signal that comes earlier (a worker told to stop
+  // while it starts) finds nothing to drain and stops cleanly, rather than the signal's default
+  // ending the process, or cutting a connection accepted before the handler was there.
+  const graceMs = config.shutdownGraceSeconds * 1000;
+  let server: Server | undefined;
+  let stopping = false;
+  const shutdown = async (signal: string) => {
+    if (stopping) {
+      // A second signal: the operator does not want to wait.
+      logger.warn({ signal }, 'second signal: exiting without waiting');
+      process.exit(1);
+    }
+    stopping = true;
+    logger.info({ signal, graceSeconds: config.shutdownGraceSeconds }, 'shutting down');
+    setTimeout(() => {
+      logger.fatal('shutdown did not finish in time');
+      process.exit(1);
+    }, graceMs + CLOSE_TIMEOUT_MS).unref();
+    const result = server ? await gatehouse.drain(server, graceMs) : { beforeListening: true };
+    await gatehouse.close();
+    logger.info(result, 'stopped');
+    // The last spans (the drained requests') before the exit.
+    await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'trace export failed'));
+    process.exit(0);
+  };
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    process.on(signal, () => {
+      shutdown(signal).catch((err: unknown) => {
+        logger.fatal({ err }, 'shutdown failed');
+        process.exit(1);
+      });
+    });
+  }
+
   try {
     server = await gatehouse.listen(config.port, config.host);
   } catch (err) {
     logger.fatal({ err }, 'cannot listen');
     process.exit(1);
+  }
+  // Stopped while it was starting to listen: the shutdown above ends the process.
+  if (stopping) {
+    server.close();
+    return;
   }
   logger.info(
     { port: config.port, host: config.host, publicUrl: config.publicUrl, mode: config.mode },
@@ -125,39 +165,6 @@ async function main(): Promise<void> {
     logger.fatal({ err }, 'server error');
     process.exit(1);
   });
-
-  // Drain (see Gatehouse.drain), then close the stores: exit 0 after a drain, even when the
-  // grace period ran out and the last connections were cut; 1 if closing hangs or a second
-  // signal comes.
-  const graceMs = config.shutdownGraceSeconds * 1000;
-  let stopping = false;
-  const shutdown = async (signal: string) => {
-    if (stopping) {
-      // A second signal: the operator does not want to wait.
-      logger.warn({ signal }, 'second signal: exiting without waiting');
-      process.exit(1);
-    }
-    stopping = true;
-    logger.info({ signal, graceSeconds: config.shutdownGraceSeconds }, 'shutting down');
-    setTimeout(() => {
-      logger.fatal('shutdown did not finish in time');
-      process.exit(1);
-    }, graceMs + CLOSE_TIMEOUT_MS).unref();
-    const result = await gatehouse.drain(server, graceMs);
-    await gatehouse.close();
-    logger.info(result, 'stopped');
-    // The last spans (the drained requests') before the exit.
-    await tracing?.shutdown().catch((err: unknown) => logger.warn({ err }, 'trace export failed'));
-    process.exit(0);
-  };
-  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
-    process.on(signal, () => {
-      shutdown(signal).catch((err: unknown) => {
-        logger.fatal({ err }, 'shutdown failed');
-        process.exit(1);
-      });
-    });
-  }
 }
 
 /** OpenTelemetry when `OTEL_EXPORTER_OTLP_(TRACES_)ENDPOINT` is set; nothing of it is loaded otherwise. */

@@ -37,6 +37,8 @@ export function runPrimary(options: PrimaryOptions): void {
   /** Consecutive quick deaths, per worker slot, for the back-off. */
   const slots = new Map<number, { deaths: number; startedAt: number }>();
   const slotOf = new Map<Worker, number>();
+  /** The signal passed on to the workers when stopping. */
+  let stoppedWith: NodeJS.Signals | undefined;
   /** Restarts waiting for their back-off to pass. */
   const restarts = new Set<NodeJS.Timeout>();
   /** Whether any worker ever listened: until then a death means the start-up itself failed. */
@@ -57,7 +59,9 @@ export function runPrimary(options: PrimaryOptions): void {
     const slot = slotOf.get(worker) ?? 0;
     slotOf.delete(worker);
     if (stopping) {
-      if (code !== 0) failed = true;
+      // A worker still loading when the signal came has no handler yet: the signal's default
+      // ends it, before it could accept anything. That is a clean stop too.
+      if (code !== 0 && signal !== stoppedWith) failed = true;
       logger.info({ worker: worker.process.pid, code, signal }, 'worker stopped');
       if (Object.keys(cluster.workers ?? {}).length === 0) {
         logger.info('every worker stopped');
@@ -94,6 +98,7 @@ export function runPrimary(options: PrimaryOptions): void {
   const stop = (signal: NodeJS.Signals) => {
     if (!stopping) {
       stopping = true;
+      stoppedWith = signal;
       logger.info({ signal }, 'stopping the workers');
       for (const restart of restarts) clearTimeout(restart);
       // Every worker had died and was waiting for its restart: nothing is left to stop.

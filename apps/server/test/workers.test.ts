@@ -2,7 +2,10 @@
 // requests (each access line names its process), a worker that dies is replaced, and SIGTERM
 // drains every worker and ends the whole group with exit code 0.
 import { generateKeyPairSync } from 'node:crypto';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { createServer, request } from 'node:http';
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   freePort,
@@ -11,6 +14,8 @@ import {
   type RedisServer,
   type ServerProcess,
 } from '@gatehouse/testkit';
+
+const SERVER_MAIN = resolve(import.meta.dirname, '../src/main.ts');
 
 interface Line {
   msg?: string;
@@ -185,6 +190,44 @@ describe('apps/server with GATEHOUSE_WORKERS=2 when every worker dies at once', 
     expect(Date.now() - started).toBeLessThan(1500);
     expect(listening()).toHaveLength(4);
   }, 60_000);
+});
+
+describe('apps/server with GATEHOUSE_WORKERS=2 stopped while its workers start', () => {
+  let redis: RedisServer;
+  beforeAll(async () => {
+    redis = await startRedisServer();
+  });
+  afterAll(async () => {
+    await redis?.stop();
+  });
+
+  it('exits 0 for a SIGTERM at any moment of the start-up: nothing was serving, nothing failed', async () => {
+    // Right after the fork (workers still loading their modules, no handler yet), a little
+    // later (workers creating the app), and once about to listen.
+    for (const delayMs of [0, 700, 1500]) {
+      const port = await freePort();
+      const child = spawn(process.execPath, [SERVER_MAIN], {
+        env: {
+          PATH: process.env.PATH ?? '',
+          HOST: '127.0.0.1',
+          METRICS_PORT: '0',
+          PORT: String(port),
+          ...twoWorkers(port, redis.url),
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
+      const exited = once(child, 'exit');
+      await expect.poll(() => output.includes('"cluster started"'), { timeout: 20_000 }).toBe(true);
+      await new Promise((resolve) => setTimeout(resolve, delayMs));
+      child.kill('SIGTERM');
+      const [code, signal] = await exited;
+      expect({ delayMs, code, signal }, output).toEqual({ delayMs, code: 0, signal: null });
+      expect(jsonLines(output).some((line) => line.msg === 'every worker stopped')).toBe(true);
+    }
+  }, 90_000);
 });
 
 describe('apps/server with GATEHOUSE_WORKERS=2 when the workers cannot start', () => {
