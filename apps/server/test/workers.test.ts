@@ -192,7 +192,7 @@ describe('apps/server with GATEHOUSE_WORKERS=2 when every worker dies at once', 
   }, 60_000);
 });
 
-describe('apps/server with GATEHOUSE_WORKERS=2 stopped while its workers start', () => {
+describe('apps/server with GATEHOUSE_WORKERS=2 during its start-up', () => {
   let redis: RedisServer;
   beforeAll(async () => {
     redis = await startRedisServer();
@@ -223,21 +223,11 @@ describe('apps/server with GATEHOUSE_WORKERS=2 stopped while its workers start',
       await expect.poll(() => output.includes('"cluster started"'), { timeout: 20_000 }).toBe(true);
       await new Promise((resolve) => setTimeout(resolve, delayMs));
       child.kill('SIGTERM');
-      const [code, signal] = await exited;
+      const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
       expect({ delayMs, code, signal }, output).toEqual({ delayMs, code: 0, signal: null });
       expect(jsonLines(output).some((line) => line.msg === 'every worker stopped')).toBe(true);
     }
   }, 90_000);
-});
-
-describe('apps/server with GATEHOUSE_WORKERS=2 when the workers cannot start', () => {
-  let redis: RedisServer;
-  beforeAll(async () => {
-    redis = await startRedisServer();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
 
   it('exits 1 at once, as a single process does, rather than exit 0 or restart for ever', async () => {
     // The port is taken (by a server that is never ready): every worker fails to listen.
