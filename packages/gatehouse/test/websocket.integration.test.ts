@@ -72,6 +72,7 @@ describe('WebSocket routes', () => {
   let recorder: WebSocketServer;
   const recorded: IncomingHttpHeaders[] = [];
   const recordedUrls: string[] = [];
+  const recordedCloses: Array<{ code: number; reason: string }> = [];
   // Accepts sockets but never answers a ping (a dead peer as seen from Gatehouse).
   let mute: WebSocketServer;
   // Answers every upgrade with 403.
@@ -91,6 +92,9 @@ describe('WebSocket routes', () => {
     recorder.on('connection', (socket, req) => {
       recorded.push(req.headers);
       recordedUrls.push(req.url ?? '');
+      socket.on('close', (code, reason) =>
+        recordedCloses.push({ code, reason: reason.toString() }),
+      );
       socket.send(JSON.stringify({ type: 'hello' }));
       socket.on('message', (data, isBinary) => {
         const text = isBinary ? '' : (data as Buffer).toString();
@@ -362,6 +366,23 @@ describe('WebSocket routes', () => {
     const logged = JSON.stringify(lines);
     expect(logged).not.toMatch(/Bearer|eyJ[A-Za-z0-9_-]{10,}/);
     expect(logged).not.toContain((await cookieOf(http)).cookie);
+  });
+
+  it('carries the browser’s close to the upstream as it was sent: code and reason, or none', async () => {
+    const http = await signedIn('alice');
+    for (const [code, reason, expected] of [
+      [4000, 'signed out in the app', { code: 4000, reason: 'signed out in the app' }],
+      [1000, '', { code: 1000, reason: '' }],
+      // No code at all: the upstream hears none either (1005), not "going away".
+      [undefined, undefined, { code: 1005, reason: '' }],
+    ] as const) {
+      const before = recordedCloses.length;
+      const socket = await open(http, '/api/rec/close');
+      await socket.next(); // hello
+      socket.ws.close(code, reason);
+      await socket.closed;
+      await expect.poll(() => recordedCloses.slice(before), POLL).toEqual([expected]);
+    }
   });
 
   it('sends a Gatehouse-signed token on a gatehouse-mode route', async () => {

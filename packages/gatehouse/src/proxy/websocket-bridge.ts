@@ -125,13 +125,16 @@ export function bridgeSockets(
     leg.on('error', () => undefined);
   }
 
-  client.on('close', (code) => {
+  client.on('close', (code, reason) => {
     clientCode = code;
     // A paused leg could not read the close frame that answers ours.
     if (upstream.isPaused) upstream.resume();
     endedBy ??= 'client';
+    // As the browser closed: its code and reason, no code when it sent none (1005), and "going
+    // away" only when it vanished without a close frame (1006).
     if (upstream.readyState === WebSocket.OPEN || upstream.readyState === WebSocket.CONNECTING) {
-      if (isSendableCloseCode(code)) upstream.close(code);
+      if (code === 1005) upstream.close();
+      else if (isSendableCloseCode(code)) upstream.close(code, reason);
       else upstream.close(CLOSE.goingAway, 'client went away');
     }
     finish();
