@@ -203,7 +203,7 @@ export class PrometheusMetrics implements Metrics {
     let busyMs = 0;
     new Counter({
       name: 'gatehouse_event_loop_busy_seconds_total',
-      help: 'Time the event loop spent running callbacks (not waiting for I/O); its rate is the loop utilisation (0 to 1).',
+      help: 'Time the event loop spent running callbacks (not waiting for I/O); its rate is the loop utilisation (0 to 1 per process; summed over the workers of a cluster).',
       registers,
       collect() {
         const active = performance.eventLoopUtilization().active;
