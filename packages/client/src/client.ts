@@ -107,8 +107,17 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     const response = await send(path, init);
     if (response.ok) return response;
     const problem = await readProblem(response);
-    if (response.status === 401) markSignedOut(reasonFor(problem.code), true);
+    if (response.status === 401) sessionGone(problem.code);
     throw problem;
+  }
+
+  /**
+   * Gatehouse said there is no session. Only a client that showed one says why it ended: on a
+   * first visit (still `loading`) it is plain signed-out, as `GET /bff/user` makes it, whichever
+   * of the start-up requests answers first.
+   */
+  function sessionGone(code: string): void {
+    markSignedOut(state.status === 'signed-in' ? reasonFor(code) : undefined, true);
   }
 
   /**
@@ -181,7 +190,7 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
   async function settleApiUnauthorized(response: Response): Promise<void> {
     const code = response.headers.get(GATEHOUSE_PROBLEM_HEADER);
     if (code !== null && SESSION_GONE_CODES.has(code)) {
-      markSignedOut(reasonFor(code), true);
+      sessionGone(code);
       return;
     }
     await loadUser(false, true).catch(ignore);

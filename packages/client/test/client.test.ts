@@ -177,6 +177,17 @@ describe('apiFetch', () => {
     expect(fake.requests.at(-1)?.path).toBe('/bff/user?slide=false');
   });
 
+  it('a first visit’s API call answered "no session" is no "session ended" (no reason)', async () => {
+    // The app calls its API on start-up, while the provider's first check is still out.
+    const { client } = clients.make();
+    fake.userDelayMs = 100;
+    const first = client.refresh();
+    const res = await client.apiFetch('/api/demo/me');
+    expect(res.status).toBe(401);
+    await expect(first).resolves.toEqual({ status: 'signed-out' });
+    expect(client.state).toEqual({ status: 'signed-out' });
+  });
+
   it.each([
     '//evil.example/api',
     '/\\evil.example',
