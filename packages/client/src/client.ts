@@ -55,6 +55,8 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
   /** The newest `/bff/user` load: a load overtaken by a newer one answers with the newer result. */
   let latestLoad: Promise<SessionState> | undefined;
   let disposed = false;
+  /** The re-check that 401s of the APIs asked for, while it is out: later ones wait for it too. */
+  let pendingRecheck: Promise<void> | undefined;
   // Aborts the SDK's own requests on dispose, so a disposed client changes nothing afterwards.
   const lifetime = new AbortController();
 
@@ -121,6 +123,19 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
   }
 
   /**
+   * Asks `GET /bff/user` after a 401 that may not mean "no session". Many calls failing at once
+   * share one check instead of sending one each.
+   */
+  function recheckAfterUnauthorized(): Promise<void> {
+    pendingRecheck ??= loadUser(false, true)
+      .then(ignore, ignore)
+      .finally(() => {
+        pendingRecheck = undefined;
+      });
+    return pendingRecheck;
+  }
+
+  /**
    * `GET /bff/user` and apply the answer unless something newer happened meanwhile.
    * `announceSignIn: false` for re-checks prompted by another tab's sign-in (no echo).
    */
@@ -182,7 +197,7 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     const response = await send(`/admin/api${path}`, init);
     if (response.ok) return response;
     const problem = await readProblem(response);
-    if (response.status === 401 && !disposed) await loadUser(false, true).catch(ignore);
+    if (response.status === 401 && !disposed) await recheckAfterUnauthorized();
     throw problem;
   }
 
@@ -193,7 +208,7 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
       sessionGone(code);
       return;
     }
-    await loadUser(false, true).catch(ignore);
+    await recheckAfterUnauthorized();
   }
 
   function loginUrl(opts: LoginOptions = {}): string {

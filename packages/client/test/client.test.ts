@@ -188,6 +188,23 @@ describe('apiFetch', () => {
     expect(client.state).toEqual({ status: 'signed-out' });
   });
 
+  it('many API calls answered with the API’s own 401 at once ask /bff/user once', async () => {
+    fake.signIn();
+    const { client } = clients.make();
+    await client.refresh();
+    // Held back long enough that every 401 is in while the one check is out.
+    fake.userDelayMs = 200;
+    const before = fake.requests.length;
+
+    const answers = await Promise.all(
+      Array.from({ length: 10 }, () => client.apiFetch('/api/upstream-401')),
+    );
+    expect(answers.map((res) => res.status)).toEqual(Array(10).fill(401));
+    const checks = fake.requests.slice(before).filter((r) => r.path.startsWith('/bff/user'));
+    expect(checks).toHaveLength(1);
+    expect(client.state.status).toBe('signed-in');
+  });
+
   it.each([
     '//evil.example/api',
     '/\\evil.example',
