@@ -14,6 +14,10 @@ const REASONS: readonly string[] = ['logout', 'expired', 'unauthenticated'];
 export function openTabChannel(name: string, onMessage: (message: TabMessage) => void): TabChannel {
   if (typeof BroadcastChannel === 'undefined') return { post() {}, close() {} };
   const channel = new BroadcastChannel(name);
+  // Node has BroadcastChannel too, and an open one keeps the process running: a client made at
+  // import time would hang a server render or a script. Listening for other tabs is no reason to
+  // stay alive. Browsers have no `unref` (nothing to do there).
+  (channel as BroadcastChannel & { unref?: () => void }).unref?.();
   let open = true;
   channel.addEventListener('message', (event: MessageEvent) => {
     const message = parseTabMessage(event.data);

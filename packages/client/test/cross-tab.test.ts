@@ -1,5 +1,7 @@
 /// <reference types="node" />
+import { execFile } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { promisify } from 'node:util';
 import { beforeEach, describe, expect, it } from 'vitest';
 import { setUpFakeGatehouse, delay, waitForState } from './helpers.ts';
 
@@ -107,5 +109,25 @@ describe('cross-tab sync', () => {
     await a.client.logout();
     await delay(50);
     expect(b.client.state.status).toBe('signed-in');
+  });
+});
+
+describe('outside a browser', () => {
+  it('a client made at import time (server rendering, a script) lets Node exit', async () => {
+    // As the README's `src/gatehouse.ts` does: the client is made when the module loads.
+    const source = new URL('../src/index.ts', import.meta.url).href;
+    const script = [
+      `import { createGatehouseClient } from ${JSON.stringify(source)};`,
+      `createGatehouseClient({ defaultTenant: 'acme' });`,
+    ].join('\n');
+    const outcome = await promisify(execFile)(
+      process.execPath,
+      ['--input-type=module', '-e', script],
+      { timeout: 8_000 },
+    ).then(
+      () => 'exited',
+      (error: { killed?: boolean }) => (error.killed ? 'still running after 8 s' : error),
+    );
+    expect(outcome).toBe('exited');
   });
 });
