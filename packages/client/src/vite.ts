@@ -34,15 +34,18 @@ export interface GatehouseProxyRule {
   target: string;
   /** `false`: the browser's Host reaches Gatehouse, so it sees the SPA's origin. */
   changeOrigin: false;
-  /** Gatehouse has no WebSocket endpoints (event streams are plain HTTP). */
-  ws: false;
+  /**
+   * `true` for `/api` only: routes with `websocket: true` accept upgrades there (and nowhere
+   * else); Vite's own HMR socket is not under it.
+   */
+  ws: boolean;
   /** No `X-Forwarded-*` headers: Gatehouse trusts them only from configured proxies. */
   xfwd: false;
 }
 
 /**
- * `server.proxy` settings forwarding Gatehouse's paths — `/bff`, `/api` and `/admin/api` — to a
- * development Gatehouse. Cookies and redirects pass through untouched (Gatehouse sets host-only
+ * `server.proxy` settings forwarding Gatehouse's paths — `/bff`, `/api` (WebSocket upgrades
+ * too) and `/admin/api` — to a development Gatehouse. Cookies and redirects pass through untouched (Gatehouse sets host-only
  * cookies without a Domain, and redirects to the IdP or to same-origin paths); the Host header is
  * kept, so PUBLIC_URL must be the Vite origin. The patterns are anchored and end at a segment
  * boundary: `/apiary` and the SPA's own `/admin` page stay with Vite.
@@ -67,7 +70,10 @@ export function gatehouseDevProxy(
   }
   const rule: GatehouseProxyRule = { target, changeOrigin: false, ws: false, xfwd: false };
   return Object.fromEntries(
-    prefixes.map((prefix) => [`^${escapeRegExp(prefix)}(?:[/?]|$)`, { ...rule }]),
+    prefixes.map((prefix) => [
+      `^${escapeRegExp(prefix)}(?:[/?]|$)`,
+      { ...rule, ws: prefix === '/api' },
+    ]),
   );
 }
 

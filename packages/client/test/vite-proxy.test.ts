@@ -4,8 +4,16 @@
  * what reaches it: the paths it forwards (and those it leaves to the SPA), the Host and cookies
  * both ways, redirects untouched, no X-Forwarded-* headers.
  */
-import { createServer, request, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  createServer,
+  request,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -48,6 +56,17 @@ beforeAll(async () => {
         })
         .end(JSON.stringify({ from: 'gatehouse' }));
     });
+  });
+  // WebSocket routes: the stand-in accepts every upgrade (Gatehouse does so under /api only).
+  gatehouse.on('upgrade', (req: IncomingMessage, socket: Duplex) => {
+    seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body: '' });
+    const accept = createHash('sha1')
+      .update(`${String(req.headers['sec-websocket-key'])}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+      .digest('base64');
+    socket.end(
+      'HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n' +
+        `Sec-WebSocket-Accept: ${accept}\r\n\r\n`,
+    );
   });
   await new Promise<void>((done) => gatehouse.listen(0, '127.0.0.1', done));
   target = `http://127.0.0.1:${(gatehouse.address() as AddressInfo).port}`;
@@ -105,6 +124,48 @@ function send(
     });
     req.on('error', reject);
     req.end(body);
+  });
+}
+
+/** A WebSocket handshake: the status it got (101 once upgraded), or `'no answer'` in 3 s. */
+function upgrade(
+  host: string,
+  path: string,
+  headers: Record<string, string> = {},
+): Promise<number | 'no answer'> {
+  const [hostname, port] = host.split(':');
+  return new Promise((resolve, reject) => {
+    const req = request({
+      hostname,
+      port: Number(port),
+      path,
+      headers: {
+        connection: 'Upgrade',
+        upgrade: 'websocket',
+        'sec-websocket-key': randomBytes(16).toString('base64'),
+        'sec-websocket-version': '13',
+        ...headers,
+      },
+    });
+    const timer = setTimeout(() => {
+      req.destroy();
+      resolve('no answer');
+    }, 3_000);
+    req.on('upgrade', (res, socket) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('response', (res) => {
+      clearTimeout(timer);
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    req.end();
   });
 }
 
@@ -166,6 +227,19 @@ describe('gatehouseDevProxy in a Vite dev server', () => {
       '/api?x=1',
       '/admin/api/me',
     ]);
+  });
+
+  it('forwards WebSocket upgrades under /api (routes with websocket: true), Host and Origin kept', async () => {
+    const origin = `http://${vite}`;
+    await expect(upgrade(vite, '/api/demo/ws/echo', { origin })).resolves.toBe(101);
+    expect(seen).toHaveLength(1);
+    expect(seen[0]).toMatchObject({ method: 'GET', url: '/api/demo/ws/echo' });
+    // Gatehouse accepts an upgrade only with an Origin equal to PUBLIC_URL's (the SPA's).
+    expect(seen[0]?.headers.origin).toBe(origin);
+    expect(seen[0]?.headers.host).toBe(vite);
+    expect(Object.keys(seen[0]?.headers ?? {}).filter((h) => h.startsWith('x-forwarded'))).toEqual(
+      [],
+    );
   });
 
   it('leaves look-alike paths and the SPA’s own /admin page to Vite', async () => {

@@ -194,7 +194,8 @@ client.dispose();
     const rule = { target: 'http://localhost:3999', changeOrigin: false, ws: false, xfwd: false };
     expect(result['proxy']).toEqual({
       '^/bff(?:[/?]|$)': rule,
-      '^/api(?:[/?]|$)': rule,
+      // WebSocket routes live under /api only.
+      '^/api(?:[/?]|$)': { ...rule, ws: true },
       '^/admin/api(?:[/?]|$)': rule,
     });
     expect(result['bindings']).toEqual([
