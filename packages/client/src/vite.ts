@@ -45,9 +45,9 @@ export interface GatehouseProxyRule {
 
 /**
  * `server.proxy` settings forwarding Gatehouse's paths — `/bff`, `/api` (WebSocket upgrades
- * too) and `/admin/api` — to a development Gatehouse. Cookies and redirects pass through untouched (Gatehouse sets host-only
- * cookies without a Domain, and redirects to the IdP or to same-origin paths); the Host header is
- * kept, so PUBLIC_URL must be the Vite origin. The patterns are anchored and end at a segment
+ * too) and `/admin/api` — to a development Gatehouse. Cookies and redirects pass through
+ * untouched (Gatehouse sets host-only cookies without a Domain, and redirects to the IdP or to
+ * same-origin paths); the Host header is kept, so PUBLIC_URL must be the Vite origin. The patterns are anchored and end at a segment
  * boundary: `/apiary` and the SPA's own `/admin` page stay with Vite.
  */
 export function gatehouseDevProxy(
