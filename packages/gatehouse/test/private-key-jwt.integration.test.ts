@@ -257,6 +257,28 @@ describe('private_key_jwt and PAR with a real OP', () => {
     ]);
   });
 
+  it('retiring a key that has not started signing never leaves the provider without a key', async () => {
+    const [current] = (await jwks()).keys;
+    if (!current) throw new Error('no key');
+    const rotated = (await (await admin('POST', '/keys/rotate')).json()) as {
+      rotated: { kid: string };
+    };
+    // The new key does not sign yet: retiring it would cancel the rotation, after which the
+    // key that signs now must keep signing, not retire at the end of the cancelled overlap.
+    expect((await admin('DELETE', `/keys/${rotated.rotated.kid}`)).status).toBe(204);
+    const list = (await (await admin('GET', '/keys')).json()) as KeyList;
+    expect(list.keys.map((key) => [key.kid, key.signing, key.retiresAt])).toEqual([
+      [current.kid, true, null],
+    ]);
+    // Long after the rotation's activation and overlap: still a published key, still sign-ins.
+    offsetMs += (ACTIVATION_SECONDS + OVERLAP_SECONDS + 1) * 1000;
+    await opJwksCacheExpired();
+    expect((await jwks()).keys.length).toBeGreaterThan(0);
+    expect((await jwks(stack.gatehouses[1]?.origin)).keys.length).toBeGreaterThan(0);
+    await signedIn();
+    await signedIn(stack.gatehouses[1]?.origin);
+  });
+
   it('the OP refuses a client assertion signed by a key Gatehouse never published', async () => {
     // A key of the right shape, unknown to the JWKS: the OP must not accept it.
     const { generateKeyPair, exportJWK } = await import('jose');

@@ -178,14 +178,25 @@ export class ClientKeys {
 
   /**
    * Stops publishing a key before its overlap ends. The signing key cannot be retired (rotate
-   * first, and wait until its successor signs).
+   * first, and wait until its successor signs). Retiring a key that does not sign yet cancels
+   * its rotation: the newest key left keeps signing and loses the retirement date that rotation
+   * gave it (else it would retire at the end of the cancelled overlap, leaving no key at all).
    */
   async retire(tenant: string, provider: string, kid: string): Promise<void> {
     await this.#update(tenant, provider, async (current, now) => {
       const keys = current ? published(current, now) : [];
       if (!keys.some((key) => key.kid === kid)) throw problem('unknown_client_key');
       if (signingKeyOf(current, now)?.kid === kid) throw problem('client_key_in_use');
-      return keys.filter((key) => key.kid !== kid);
+      const kept = keys.filter((key) => key.kid !== kid);
+      const newest = kept.reduce<StoredClientKey | undefined>(
+        (latest, key) => (latest && latest.activatesAt >= key.activatesAt ? latest : key),
+        undefined,
+      );
+      return kept.map((key) => {
+        if (key !== newest || key.retiresAt === undefined) return key;
+        const { retiresAt: _cancelled, ...signsOn } = key;
+        return signsOn;
+      });
     });
   }
 
