@@ -135,6 +135,11 @@ export async function beginLogin(
   try {
     return await client.buildAuthorizationUrlWithPAR(configuration, parameters);
   } catch (error) {
+    // Nothing of the browser's is in a PAR answer: one Gatehouse cannot use (no `request_uri`,
+    // a field of the wrong type, not JSON) is the IdP failing, not a sign-in refused.
+    if (error instanceof client.ClientError && !(error.cause instanceof GatehouseError)) {
+      throw problem('idp_unavailable', { cause: error });
+    }
     throw loginError(error);
   }
 }

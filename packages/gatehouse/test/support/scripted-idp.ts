@@ -31,6 +31,18 @@ export interface ScriptedIdpOptions {
   ): void;
   /** Called when a browser (or the test) visits the authorization endpoint. */
   authorize?: (params: URLSearchParams) => void;
+  /**
+   * A pushed authorization request endpoint (RFC 9126) at `/par`, advertised in discovery,
+   * answering whatever the test scripts (`reply` as for the token endpoint).
+   */
+  par?: (
+    form: URLSearchParams,
+    reply: (status: number, body: unknown, headers?: Record<string, string>) => void,
+  ) => void;
+  /** More discovery metadata (say `dpop_signing_alg_values_supported`). */
+  metadata?: Record<string, unknown>;
+  /** The token endpoint's request headers (a DPoP proof, say), before `token` is called. */
+  tokenHeaders?: (headers: Record<string, string | string[] | undefined>) => void;
 }
 
 /**
@@ -66,6 +78,8 @@ export async function startScriptedIdp(options: ScriptedIdpOptions): Promise<Scr
         subject_types_supported: ['public'],
         id_token_signing_alg_values_supported: ['RS256'],
         code_challenge_methods_supported: ['S256'],
+        ...(options.par ? { pushed_authorization_request_endpoint: `${issuer}/par` } : {}),
+        ...options.metadata,
       });
     }
     if (url.pathname === '/jwks') return json(res, 200, { keys: [jwk] });
@@ -73,7 +87,19 @@ export async function startScriptedIdp(options: ScriptedIdpOptions): Promise<Scr
       options.authorize?.(url.searchParams);
       return res.writeHead(204).end();
     }
+    const par = options.par;
+    if (url.pathname === '/par' && par) {
+      let body = '';
+      req.on('data', (chunk: Buffer) => (body += chunk.toString()));
+      req.on('end', () =>
+        par(new URLSearchParams(body), (status, answer, headers) =>
+          json(res, status, answer, headers),
+        ),
+      );
+      return;
+    }
     if (url.pathname === '/token') {
+      options.tokenHeaders?.(req.headers);
       let body = '';
       req.on('data', (chunk: Buffer) => (body += chunk.toString()));
       req.on('end', () =>
