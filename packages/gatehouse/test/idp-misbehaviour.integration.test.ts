@@ -203,6 +203,17 @@ describe('an IdP misbehaving at its PAR and token endpoints', () => {
     parMode = 'ok';
   });
 
+  it('a nonce demanded again after the retry fails the sign-in as the IdP failing (502), after one retry', async () => {
+    tokenMode = 'nonce-loop';
+    const before = tokenCalls;
+    const res = await callback(createCookieFetch(), 'nonce-loop-login');
+    expect(res.status).toBe(502);
+    expect(res.headers.get('gatehouse-problem')).toBe('idp_unavailable');
+    expect(tokenCalls - before).toBe(2);
+    expect((await lineOf('nonce-loop-login')).errorCode).toBe('idp_unavailable');
+    tokenMode = 'ok';
+  });
+
   it('a nonce demanded again at a refresh answers 502 after one retry and keeps the session', async () => {
     tokenMode = 'ok';
     const http = createCookieFetch();

@@ -361,9 +361,12 @@ function loginError(error: unknown): GatehouseError {
   if (isClientRejected(error)) return problem('idp_client_rejected', { cause: error });
   // The IdP's own failures (5xx, garbage, time-outs, blocked or failed fetches) are a bad
   // gateway, not a bad request.
+  // `use_dpop_nonce` here means the IdP refused the retry with the very nonce it had asked for
+  // (openid-client retries once): the IdP is misbehaving, the sign-in itself is not at fault.
   if (
     (error instanceof client.ResponseBodyError &&
-      (error.status >= 500 || ['server_error', 'temporarily_unavailable'].includes(error.error))) ||
+      (error.status >= 500 ||
+        ['server_error', 'temporarily_unavailable', 'use_dpop_nonce'].includes(error.error))) ||
     (error instanceof client.ClientError &&
       (error.code === undefined || IDP_FAILURE_CODES.has(error.code)))
   ) {
