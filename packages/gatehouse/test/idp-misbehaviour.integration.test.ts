@@ -18,7 +18,7 @@ interface Line {
 }
 
 type ParMode = 'ok' | 'no-request-uri' | 'huge-expires-in' | 'numeric-request-uri' | 'unavailable';
-type TokenMode = 'ok' | 'nonce-loop' | 'mac' | 'no-access-token' | 'huge';
+type TokenMode = 'ok' | 'nonce-loop' | 'mac' | 'no-access-token' | 'huge' | 'endless';
 
 /**
  * An OP that misbehaves at its PAR and token endpoints in ways oidc-provider never does: a PAR
@@ -92,7 +92,10 @@ describe('an IdP misbehaving at its PAR and token endpoints', () => {
               access_token: `at-${Math.random()}`,
               token_type: tokenMode === 'mac' ? 'mac' : 'DPoP',
               // Every API call refreshes first (skew 60 s).
-              expires_in: 1,
+              // `endless`: lifetimes a number can hold but not once in milliseconds.
+              ...(tokenMode === 'endless'
+                ? { expires_in: 1e306, refresh_expires_in: 1e306 }
+                : { expires_in: 1 }),
               refresh_token: `rt-${Math.random()}`,
               id_token,
             }),
@@ -211,6 +214,20 @@ describe('an IdP misbehaving at its PAR and token endpoints', () => {
     expect(res.headers.get('gatehouse-problem')).toBe('idp_unavailable');
     expect(tokenCalls - before).toBe(2);
     expect((await lineOf('nonce-loop-login')).errorCode).toBe('idp_unavailable');
+    tokenMode = 'ok';
+  });
+
+  it('an access token said to live longer than milliseconds can count is used, not refreshed at every call', async () => {
+    tokenMode = 'endless';
+    const http = createCookieFetch();
+    expect((await callback(http, 'endless-login')).status).toBe(302);
+    const before = tokenCalls;
+    for (let call = 0; call < 3; call += 1) {
+      const api = await http(`${stack.origin}/api/echo`, { headers: { 'x-csrf': '1' } });
+      expect(api.status).toBe(200);
+    }
+    expect(tokenCalls - before).toBe(0);
+    expect((await http(`${stack.origin}/bff/user`)).status).toBe(200);
     tokenMode = 'ok';
   });
 

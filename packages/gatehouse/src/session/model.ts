@@ -96,12 +96,22 @@ export interface ResourceToken {
  */
 export const ASSUMED_EXPIRES_IN_SECONDS = 300;
 
-/** When an access token of a token response expires (epoch ms), `expires_in` or the assumed. */
+/** The latest time a `Date` can hold (epoch ms): later than any token lives. */
+const LATEST_TIME_MS = 8.64e15;
+
+/**
+ * When an access token of a token response expires (epoch ms), `expires_in` or the assumed.
+ * No later than {@link LATEST_TIME_MS}: an `expires_in` too large for milliseconds would be
+ * Infinity, stored as JSON `null`, and the token then refreshed at every call.
+ */
 export function accessTokenExpiresAtMs(
   response: { readonly expires_in?: number | undefined },
   nowMs: number,
 ): number {
-  return nowMs + (response.expires_in ?? ASSUMED_EXPIRES_IN_SECONDS) * 1000;
+  return Math.min(
+    nowMs + (response.expires_in ?? ASSUMED_EXPIRES_IN_SECONDS) * 1000,
+    LATEST_TIME_MS,
+  );
 }
 
 /** Whether the session's tokens are bound to its DPoP key (never to be sent as Bearer tokens). */
