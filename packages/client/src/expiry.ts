@@ -71,6 +71,14 @@ export function createExpiryWatch(options: {
     },
     onWarning(listener) {
       listeners.add(listener);
+      // A listener added once the warning is out (a component mounted on a later screen) hears
+      // it at once: the warning is in force until the expiry changes, not a past event.
+      if (watched !== undefined && warnedFor === watched) {
+        const secondsLeft = Math.ceil((Date.parse(watched) - Date.now()) / 1000);
+        if (secondsLeft > 0) {
+          callSafely(() => listener(Math.min(options.warningSeconds, secondsLeft)));
+        }
+      }
       return () => listeners.delete(listener);
     },
     stop() {

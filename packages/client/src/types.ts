@@ -192,8 +192,9 @@ export interface GatehouseClient<HasDefaultTenant extends boolean = boolean> {
   /** The tenant admin API. */
   admin: GatehouseAdmin;
   /**
-   * Calls `listener` once per session expiry time, `expiryWarningSeconds` before it.
-   * Returns the unsubscribe function.
+   * Calls `listener` once per session expiry time, `expiryWarningSeconds` before it; a
+   * listener added while that warning is in force hears it at once. Returns the unsubscribe
+   * function.
    */
   onExpiryWarning: (listener: (secondsLeft: number) => void) => () => void;
   /** Closes the BroadcastChannel, stops timers and listeners. */

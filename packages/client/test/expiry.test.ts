@@ -55,6 +55,24 @@ describe('expiry warning', () => {
     expect(warnings).toHaveLength(2);
   });
 
+  it('tells a listener added after the warning, at once and once', async () => {
+    fake.signIn({ ttlMs: 30_000 });
+    const { client } = clients.make();
+    const early = recordWarnings(client.onExpiryWarning);
+    await client.refresh();
+    await early.first;
+    // Say a component of a screen opened later: the warning still stands for it.
+    const late = recordWarnings(client.onExpiryWarning);
+    await late.first;
+    expect(late.warnings).toHaveLength(1);
+    expect(late.warnings[0]).toBeGreaterThanOrEqual(29);
+    expect(late.warnings[0]).toBeLessThanOrEqual(30);
+    // Not again for the same expiry, and the early listener heard it once.
+    await client.refresh({ slide: false });
+    await delay(50);
+    expect([early.warnings.length, late.warnings.length]).toEqual([1, 1]);
+  });
+
   it('does not call a listener that unsubscribed', async () => {
     fake.signIn({ ttlMs: 30_000 });
     const { client } = clients.make();

@@ -264,6 +264,29 @@ describe('cross-tab sync and expiry', () => {
     await screen.findByText('Hello Dave Davis');
   });
 
+  it('shows the warning in a component mounted after it fired', async () => {
+    const fake = fakeGatehouseFetch();
+    fake.signIn('Alice Anderson', new Date(Date.now() + 30_000).toISOString());
+    const { client } = makeClient(fake, { expiryWarningSeconds: 60 });
+    const fired = new Promise<void>((resolve) => client.onExpiryWarning(() => resolve()));
+    function Warning() {
+      const secondsLeft = useExpiryWarning();
+      return <p data-testid="warning">{secondsLeft === undefined ? '' : `${secondsLeft}s`}</p>;
+    }
+    const app = (later: boolean) => (
+      <GatehouseProvider client={client}>
+        <Status />
+        {later ? <Warning /> : null}
+      </GatehouseProvider>
+    );
+    const view = render(app(false));
+    await screen.findByText('Hello Alice Anderson');
+    await fired;
+    // Another screen opens, with a banner that reads the warning: it is still in force.
+    view.rerender(app(true));
+    await waitFor(() => expect(screen.getByTestId('warning').textContent).toMatch(/^(29|30)s$/));
+  });
+
   it('warns before the session expires, then shows signed-out with reason "expired"', async () => {
     const fake = fakeGatehouseFetch();
     // Warned 2 s before an expiry 3 s away: a busy machine may run the timer late, not that late.
