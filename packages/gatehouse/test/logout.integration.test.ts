@@ -187,6 +187,9 @@ describe('back-channel logout and session management', () => {
           signedByIdp(logoutClaims({ events: undefined, nonce: 'n-0S6_WzA2Mj' }), { typ: 'JWT' }),
       ],
       ['another typ (at+jwt)', () => signedByIdp(logoutClaims(), { typ: 'at+jwt' })],
+      // Validly signed, but `typ` is not a string: refused like any other typ, never a 500.
+      ['a typ that is not a string', () => signedByIdp(logoutClaims(), { typ: 5 })],
+      ['a typ that is an object', () => signedByIdp(logoutClaims(), { typ: {} })],
       ['garbage', () => Promise.resolve('not.a.jwt')],
     ];
 

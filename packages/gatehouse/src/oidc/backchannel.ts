@@ -118,8 +118,11 @@ export class BackchannelLogout {
     const { payload, protectedHeader } = result;
     // The spec only RECOMMENDS `logout+jwt`; Keycloak (up to 24) and glewlwyd send `JWT`. What
     // tells a logout token from an ID token is checked below: the event present, no nonce.
-    const typ = protectedHeader.typ?.toLowerCase();
-    if (typ !== undefined && !ACCEPTED_TYPES.has(typ)) throw invalid('wrong typ');
+    // jose checks no `typ` it was not asked for: a header's value may be any JSON (a number, an
+    // object), refused like an unknown typ rather than failing the request.
+    const typ: unknown = protectedHeader.typ;
+    if (typ !== undefined && (typeof typ !== 'string' || !ACCEPTED_TYPES.has(typ.toLowerCase())))
+      throw invalid('wrong typ');
     const events = payload.events as Record<string, unknown> | undefined;
     const event = events && typeof events === 'object' ? events[BACKCHANNEL_EVENT] : undefined;
     if (!event || typeof event !== 'object') throw invalid('no back-channel logout event');
