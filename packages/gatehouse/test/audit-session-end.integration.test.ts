@@ -11,6 +11,7 @@ import {
   type Stack,
 } from '@gatehouse/testkit';
 import { userDigest } from '../src/digest.ts';
+import { gatehouseInternals } from '@gatehouse/core/testing';
 import { Vault } from '../src/session/vault.ts';
 import { ADMIN_TOKEN, adminCall, withAdminToken } from './support/admin.ts';
 
@@ -72,6 +73,66 @@ describe('audit: sessions ended by timeouts and by their user', () => {
       actor: { kind: 'system' },
       target: `user:${userDigest(stack.idp.issuer(''), 'bob')}`,
       outcome: 'success',
+    });
+  });
+
+  it('idle: requests that find the session idle at the same moment end it once (one event)', async () => {
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
+    now.ms += (IDLE_S + 1) * 1000;
+    // Redis frozen while three calls of the SPA arrive: each has read the session (still
+    // stored) before any of them deletes it, as happens when they come a moment apart.
+    redis.pause();
+    const calls = [1, 2, 3].map((n) =>
+      http(`${stack.origin}/api/demo/me`, {
+        headers: { 'x-csrf': '1', 'x-request-id': `idle-many-${n}` },
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    redis.resume();
+    expect((await Promise.all(calls)).map((res) => res.status)).toEqual([401, 401, 401]);
+    await gatehouseInternals(stack.gatehouses[0]!.gatehouse).audit.settled();
+    const page = await adminCall(
+      stack.origin,
+      { name: 'operator', bearer: ADMIN_TOKEN },
+      'GET',
+      '/tenants/acme/audit?action=session.ended&limit=1000',
+    );
+    const events = (page.body.events as Array<Record<string, unknown>>).filter((event) =>
+      String(event.requestId).startsWith('idle-many-'),
+    );
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({ reason: 'idle', actor: { kind: 'system' } });
+  });
+
+  it('logout: two tabs signing out at the same moment end the session once (one of each event)', async () => {
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
+    // Both requests have read the session before either deletes it.
+    redis.pause();
+    const logouts = [1, 2].map((n) =>
+      http(`${stack.origin}/bff/logout`, {
+        method: 'POST',
+        headers: { 'x-csrf': '1', 'x-request-id': `two-tabs-${n}` },
+        redirect: 'manual',
+      }),
+    );
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    redis.resume();
+    expect((await Promise.all(logouts)).map((res) => res.status)).toEqual([303, 303]);
+    await gatehouseInternals(stack.gatehouses[0]!.gatehouse).audit.settled();
+    const page = await adminCall(
+      stack.origin,
+      { name: 'operator', bearer: ADMIN_TOKEN },
+      'GET',
+      '/tenants/acme/audit?limit=1000',
+    );
+    const events = (page.body.events as Array<Record<string, unknown>>).filter((event) =>
+      String(event.requestId).startsWith('two-tabs-'),
+    );
+    expect(events.map((event) => event.action).sort()).toEqual(['session.ended', 'sign-out']);
+    expect(events.find((event) => event.action === 'session.ended')).toMatchObject({
+      reason: 'logout',
     });
   });
 

@@ -165,11 +165,14 @@ async function setUp(
       },
     },
   };
+  /** Whether the browser's session was still there to end (not ended by another request). */
+  const browserSession = { existed: true };
   const endBrowserSession = async () => {
     events.push('browser session ended');
+    return browserSession.existed;
   };
   const run = () => signOut(deps, request, endBrowserSession);
-  return { clock, events, deps, transactions, revocation, audit, ended, log, run };
+  return { clock, events, deps, transactions, revocation, audit, ended, log, run, browserSession };
 }
 
 describe('signOut: the end-session redirect', () => {
@@ -265,6 +268,20 @@ describe('signOut: ending the session', () => {
       },
     ]);
     expect(ended).toEqual([{ reason: 'logout', by: actor, requestId: 'req-1', ip: '203.0.113.9' }]);
+  });
+
+  it('a session another request ended first (a second tab) is not counted or audited again', async () => {
+    const { run, events, browserSession } = await setUp();
+    browserSession.existed = false;
+    const { redirectTo } = await run();
+    expect(new URL(redirectTo).pathname).toBe('/session/end');
+    expect(events).toEqual([
+      'state stored',
+      'browser session ended',
+      'unindex:sid-1',
+      'revoke:access_token',
+      'revoke:refresh_token',
+    ]);
   });
 
   it('a store failure while storing the state ends nothing (the user can try again)', async () => {

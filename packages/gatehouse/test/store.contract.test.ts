@@ -451,6 +451,15 @@ describe.each(kvStores)('key-value store contract: %s', (_name, make) => {
     expect(await kv.get('a')).toBeUndefined();
   });
 
+  it('delete says whether the key was there (the one of two deletes that ended a session)', async () => {
+    await kv.put('once', '1', 10_000);
+    expect(await kv.delete('once')).toBe(true);
+    expect(await kv.delete('once')).toBe(false);
+    await kv.put('gone', '1', 1000);
+    await harness.elapse(2000);
+    expect(await kv.delete('gone')).toBe(false);
+  });
+
   it('putIfExists replaces a live value only (never brings back an expired or deleted one)', async () => {
     expect(await kv.putIfExists('cond', 'x', 10_000)).toBe(false);
     expect(await kv.get('cond')).toBeUndefined();

@@ -71,6 +71,10 @@ export async function logout(
       },
     },
     async () => {
+      // Deleted here first, to learn whether this request is the one that ended the session
+      // (two tabs signing out at once end it, and are audited, once); express-session's own
+      // destroy then only forgets it.
+      const ended = await ctx.sessions.destroy(req.sessionID);
       await promisify((cb) => req.session.destroy(cb));
       res.clearCookie(ctx.cookies.session, {
         path: '/',
@@ -84,6 +88,7 @@ export async function logout(
         provider: record.provider,
         user: sessionUser(record),
       });
+      return ended;
     },
   );
   redirectWithoutBody(res, status, redirectTo);

@@ -152,21 +152,22 @@ async function liveSession(
 ): Promise<SessionRecord> {
   if (ctx.sessions.isExpired(record)) {
     const idle = ctx.clock() >= ctx.sessions.idleExpiresAt(record);
-    await ctx.sessions.end(sid, record, {
+    // Counted by the request that ended it (others may have found it expired at the same moment).
+    const ended = await ctx.sessions.end(sid, record, {
       reason: idle ? 'idle' : 'absolute',
       ...origin(),
     });
-    ctx.metrics.sessionsEnded(idle ? 'idle' : 'absolute');
+    if (ended) ctx.metrics.sessionsEnded(idle ? 'idle' : 'absolute');
     throw problem('session_expired');
   }
   // A deleted, disabled or re-pointed provider ends its sessions (from the in-process registry
   // view: no store read at steady state).
   if (!(await ctx.registry.isSessionProviderLive(record))) {
-    await ctx.sessions.end(sid, record, {
+    const ended = await ctx.sessions.end(sid, record, {
       reason: 'provider-gone',
       ...origin(),
     });
-    ctx.metrics.sessionsEnded('provider_removed');
+    if (ended) ctx.metrics.sessionsEnded('provider_removed');
     throw problem('session_expired', {
       detail: 'The sign-in provider of this session is no longer available.',
     });
@@ -189,8 +190,8 @@ export async function sessionClaims(
     return await openClaims(ctx.vault, record);
   } catch (error) {
     if (!(error instanceof RetiredKeyError)) throw error;
-    await ctx.sessions.end(sid, record, { reason: 'retired-key', ...auditOrigin(req) });
-    ctx.metrics.sessionsEnded('retired_key');
+    if (await ctx.sessions.end(sid, record, { reason: 'retired-key', ...auditOrigin(req) }))
+      ctx.metrics.sessionsEnded('retired_key');
     throw problem('session_expired', { cause: error });
   }
 }

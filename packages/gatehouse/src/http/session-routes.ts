@@ -54,8 +54,9 @@ export function sessionRouter(ctx: SessionRoutesDeps): Router {
     if (!match) throw problem('not_found', { detail: 'No such session.' });
     const [sid, other] = match;
     if (sid === req.sessionID) throw problem('current_session');
-    await ctx.sessions.end(sid, other, userEnding(req, record));
-    ctx.metrics.sessionsEnded('user');
+    if (await ctx.sessions.end(sid, other, userEnding(req, record))) {
+      ctx.metrics.sessionsEnded('user');
+    }
     res.status(204).end();
   });
 

@@ -342,10 +342,11 @@ export class TokenRefresher {
     // Tokens sealed under a retired encryption key end the session for that reason, as its
     // claims do (`sessionClaims`); anything else is the refresh failing.
     const retired = outcome === 'retired_key';
-    await this.#options.sessions.end(sid, record, {
+    const ended = await this.#options.sessions.end(sid, record, {
       reason: retired ? 'retired-key' : 'refresh-failure',
     });
-    metrics.sessionsEnded(retired ? 'retired_key' : 'refresh_failure');
+    // Not when a logout or an admin ended the session first (the IdP then refuses its token).
+    if (ended) metrics.sessionsEnded(retired ? 'retired_key' : 'refresh_failure');
     // The cause goes to the request's access line (never to the client).
     throw problem('session_expired', { cause: cause ?? new RefreshRefused(outcome) });
   }

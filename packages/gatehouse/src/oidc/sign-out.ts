@@ -77,27 +77,30 @@ export interface SignedOut {
  * so a store failure loses nothing and the user can simply try again), then
  * `endBrowserSession` (the adapter destroys the browser's session and clears its cookie), the
  * metric, the audit trail and the indexes, then the revocation, which never turns a logout into
- * an error.
+ * an error. `endBrowserSession` says whether this request is the one that ended the session:
+ * when another ended it first (a second tab signing out at the same moment, a back-channel
+ * logout), the metric and the audit trail have heard of that end already.
  */
 export async function signOut(
   deps: SignOutDeps,
   request: SignOutRequest,
-  endBrowserSession: () => Promise<void>,
+  endBrowserSession: () => Promise<boolean>,
 ): Promise<SignedOut> {
   const { sid, record } = request;
   const idp = await idpLogout(deps, request);
-  await endBrowserSession();
-  deps.metrics.sessionsEnded('logout');
-  const actor = { kind: 'user' as const, id: sessionUser(record) };
-  deps.audit.record({
-    tenant: record.tenant,
-    actor,
-    action: 'sign-out',
-    target: `provider:${record.provider}`,
-    outcome: 'success',
-    ...request.origin,
-  });
-  deps.sessions.ended(record, { reason: 'logout', by: actor, ...request.origin });
+  if (await endBrowserSession()) {
+    deps.metrics.sessionsEnded('logout');
+    const actor = { kind: 'user' as const, id: sessionUser(record) };
+    deps.audit.record({
+      tenant: record.tenant,
+      actor,
+      action: 'sign-out',
+      target: `provider:${record.provider}`,
+      outcome: 'success',
+      ...request.origin,
+    });
+    deps.sessions.ended(record, { reason: 'logout', by: actor, ...request.origin });
+  }
   await deps.sessions.unindexSession(sid, record);
   // Best effort from here: revocation never turns logout into an error.
   if (idp.revoke) await idp.revoke();

@@ -28,7 +28,8 @@ export interface KeyValueStore {
   renewIfEquals(key: string, value: string, ttlMs: number): Promise<boolean>;
   /** Deletes only while the key still holds `value` (lock release). */
   deleteIfEquals(key: string, value: string): Promise<boolean>;
-  delete(key: string): Promise<void>;
+  /** True when the key existed: this call is the one that deleted it (a session ends once). */
+  delete(key: string): Promise<boolean>;
   /**
    * Adds `member` to an expiring index (session indexes): each member carries its own expiry
    * (epoch ms), expired members are dropped on every add, and the index itself lives as long
@@ -111,8 +112,10 @@ export class MemoryKeyValueStore implements KeyValueStore {
     return true;
   }
 
-  async delete(key: string): Promise<void> {
+  async delete(key: string): Promise<boolean> {
+    const existed = this.#live(key) !== undefined;
     this.#entries.delete(key);
+    return existed;
   }
 
   async addToIndex(key: string, member: string, expiresAt: number, now: number): Promise<void> {
@@ -192,8 +195,8 @@ export class RedisKeyValueStore implements KeyValueStore {
     return (await this.#redis.eval(DELETE_IF_EQUALS, 1, this.#prefix + key, value)) === 1;
   }
 
-  async delete(key: string): Promise<void> {
-    await this.#redis.del(this.#prefix + key);
+  async delete(key: string): Promise<boolean> {
+    return (await this.#redis.del(this.#prefix + key)) > 0;
   }
 
   async addToIndex(key: string, member: string, expiresAt: number, now: number): Promise<void> {

@@ -131,8 +131,9 @@ export class SessionService {
     }
   }
 
-  async destroy(sessionId: string): Promise<void> {
-    await this.store.delete(sessionId);
+  /** True when the session existed: this call is the one that deleted it. */
+  destroy(sessionId: string): Promise<boolean> {
+    return this.store.delete(sessionId);
   }
 
   /** Whether the record is past its idle or absolute limit. */
@@ -199,16 +200,20 @@ export class SessionService {
 
   /**
    * Ends a session on every instance: the shared record goes, and with it every cookie's use.
-   * `ending` says why (for the audit trail; `admin` when not given).
+   * `ending` says why (for the audit trail; `admin` when not given). Several requests, or
+   * instances, may find the same session to end at the same moment (three calls of one page
+   * after its idle limit, a back-channel logout and an admin): only the one whose delete
+   * found the record tells the audit trail, so each end is recorded once. True for that one.
    */
-  async end(sessionId: string, record: SessionRecord, ending?: SessionEnding): Promise<void> {
+  async end(sessionId: string, record: SessionRecord, ending?: SessionEnding): Promise<boolean> {
     this.#forget(sessionId, 'ended');
-    await this.destroy(sessionId);
-    this.#onEnded?.(record, ending ?? { reason: 'admin' });
+    const ended = await this.destroy(sessionId);
+    if (ended) this.#onEnded?.(record, ending ?? { reason: 'admin' });
     await this.unindexSession(sessionId, record);
+    return ended;
   }
 
-  /** Ends every listed session that `matches`; returns how many ended. */
+  /** Ends every listed session that `matches`; returns how many ended (by this call). */
   async endMatching(
     sessions: Map<string, SessionRecord>,
     matches: (record: SessionRecord, sessionId: string) => boolean,
@@ -217,8 +222,7 @@ export class SessionService {
     let ended = 0;
     for (const [sessionId, record] of sessions) {
       if (!matches(record, sessionId)) continue;
-      await this.end(sessionId, record, ending);
-      ended += 1;
+      if (await this.end(sessionId, record, ending)) ended += 1;
     }
     return ended;
   }

@@ -148,8 +148,9 @@ export class SessionStore {
     );
   }
 
-  async delete(sessionId: string): Promise<void> {
-    await this.#kv.delete(sessionKey(sessionId));
+  /** True when the session existed: this call is the one that deleted it. */
+  async delete(sessionId: string): Promise<boolean> {
+    return this.#kv.delete(sessionKey(sessionId));
   }
 
   /** How long the stored session should live: until its idle or absolute limit, whichever is first. */
