@@ -11,6 +11,8 @@ import {
   type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
+import { sha256 } from '../src/digest.ts';
+import type { SessionRecord } from '../src/session/model.ts';
 import { ADMIN_TOKEN, withAdminToken } from './support/admin.ts';
 
 const BCL_EVENT = 'http://schemas.openid.net/event/backchannel-logout';
@@ -111,6 +113,62 @@ describe('back-channel logout and session management', () => {
     expect(sent.delivered).toEqual(['gatehouse-acme']);
     expect(await statusOnBoth(laptop)).toEqual([401, 401]);
     expect(await statusOnBoth(phone)).toEqual([200, 200]);
+  });
+
+  /** A version 1 record, as the versions before the record's names and units changed wrote it. */
+  function versionOne(record: SessionRecord): Record<string, unknown> {
+    const {
+      idpSid,
+      accessTokenExpiresAtMs,
+      createdAtMs,
+      lastSeenAtMs,
+      absoluteExpiresAtMs,
+      refreshExpiresAtMs,
+      ...rest
+    } = record;
+    return {
+      ...rest,
+      v: 1,
+      sid: idpSid,
+      accessTokenExpiresAt: Math.floor(accessTokenExpiresAtMs / 1000),
+      createdAt: createdAtMs,
+      lastSeenAt: lastSeenAtMs,
+      absoluteExpiresAt: absoluteExpiresAtMs,
+      ...(refreshExpiresAtMs !== undefined ? { refreshExpiresAt: refreshExpiresAtMs } : {}),
+    };
+  }
+
+  it.each([
+    ['the version before the rename (record v1)', 'idp-sid', true],
+    ['the builds that renamed it', 'idp-sessionId', false],
+  ])('ends an IdP session whose index was written by %s', async (_name, indexName, recordV1) => {
+    const laptop = await device('alice');
+    const { sid, record } = await inspectSession(stack, laptop);
+    const idpSid = record.idpSid;
+    if (!idpSid) throw new Error('session has no IdP sid');
+    // What that version wrote for this sign-in: its record, and the session under its name
+    // of the IdP session's index (and under no other).
+    const digest = sha256(record.issuer, idpSid);
+    const client = redis.client();
+    try {
+      for (const name of ['idp-sid', 'idp-sessionId']) {
+        await client.del(`gh:idx:${name}:{${digest}}`);
+      }
+      await client.zadd(`gh:idx:${indexName}:{${digest}}`, record.absoluteExpiresAtMs, sid);
+      if (recordV1) {
+        const stored = JSON.parse((await client.get(`gh:sess:${sid}`)) ?? '{}') as {
+          gh: SessionRecord;
+        };
+        const written = { ...stored, gh: versionOne(stored.gh) };
+        await client.set(`gh:sess:${sid}`, JSON.stringify(written), 'KEEPTTL');
+      }
+    } finally {
+      client.disconnect();
+    }
+    expect(await statusOnBoth(laptop)).toEqual([200, 200]);
+    const sent = await idpControl('backchannel-logout', { realm: '', sub: 'alice', sid: idpSid });
+    expect(sent.delivered).toEqual(['gatehouse-acme']);
+    expect(await statusOnBoth(laptop)).toEqual([401, 401]);
   });
 
   it('ends every session of the user when the logout token names only sub', async () => {

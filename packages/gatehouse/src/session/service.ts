@@ -174,8 +174,11 @@ export class SessionService {
 
   async unindexSession(sessionId: string, record: SessionRecord): Promise<void> {
     await this.kv.removeFromIndex(userIndexKey(sessionUser(record)), sessionId);
-    if (record.idpSid)
-      await this.kv.removeFromIndex(idpSessionIndexKey(record.issuer, record.idpSid), sessionId);
+    if (record.idpSid) {
+      for (const key of idpSessionIndexKeys(record.issuer, record.idpSid)) {
+        await this.kv.removeFromIndex(key, sessionId);
+      }
+    }
     await this.kv.removeFromIndex(tenantIndexKey(record.tenant), sessionId);
   }
 
@@ -194,8 +197,13 @@ export class SessionService {
     return this.#liveMembers(userIndexKey(user));
   }
 
+  /** Under both names of the index (see {@link idpSessionIndexKeys}). */
   async sessionsOfIdpSession(issuer: string, idpSid: string): Promise<Map<string, SessionRecord>> {
-    return this.#liveMembers(idpSessionIndexKey(issuer, idpSid));
+    const live = new Map<string, SessionRecord>();
+    for (const key of idpSessionIndexKeys(issuer, idpSid)) {
+      for (const [sessionId, record] of await this.#liveMembers(key)) live.set(sessionId, record);
+    }
+    return live;
   }
 
   /**
@@ -385,5 +393,21 @@ export const userIndexKey = (user: string) => `idx:user:{${user}}`;
 
 export const tenantIndexKey = (tenant: string) => `idx:tenant:{${tenant}}`;
 
+/**
+ * The index of an IdP session's sessions, by (issuer, the ID token's `sid`): the name every
+ * version wrote until a rename, and the one instances of that version still read during a
+ * rolling upgrade.
+ */
 export const idpSessionIndexKey = (issuer: string, idpSid: string) =>
-  `idx:idp-sessionId:{${sha256(issuer, idpSid)}}`;
+  `idx:idp-sid:{${sha256(issuer, idpSid)}}`;
+
+/**
+ * Where sessions of an IdP session may be indexed: {@link idpSessionIndexKey}, and the name the
+ * builds in between wrote by mistake (`idp-sessionId`). Both are read and cleaned, so that a
+ * back-channel logout naming the `sid` finds every session signed in by any of them; the second
+ * empties itself as the sessions there reach their absolute limit.
+ */
+export const idpSessionIndexKeys = (issuer: string, idpSid: string) => [
+  idpSessionIndexKey(issuer, idpSid),
+  `idx:idp-sessionId:{${sha256(issuer, idpSid)}}`,
+];
