@@ -1,17 +1,15 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { completeDevIdpLogin } from '@gatehouse/dev-idp';
-import { createCookieFetch, startStack, type Stack } from '@gatehouse/testkit';
-import { startScriptedIdp, type ScriptedIdp } from './support/scripted-idp.ts';
+import { createCookieFetch, startStack, type CookieFetch, type Stack } from '@gatehouse/testkit';
+import {
+  accessLineOf,
+  signInThroughScriptedIdp,
+  startScriptedIdp,
+  type AccessLine,
+  type ScriptedIdp,
+} from './support/scripted-idp.ts';
 import { jsonLines } from './support/json-lines.ts';
 import { createLogger } from '../src/index.ts';
-
-interface Line {
-  req?: { id?: string };
-  res?: { statusCode?: number };
-  errorCode?: string;
-  reason?: string;
-  cause?: Record<string, string>;
-}
 
 /**
  * An OP that refuses Gatehouse's client credentials at its token endpoint (RFC 6749 §5.2
@@ -22,7 +20,7 @@ interface Line {
 describe('the IdP refuses the client credentials', () => {
   let stack: Stack;
   let idp: ScriptedIdp;
-  const lines: Line[] = [];
+  const lines: AccessLine[] = [];
   /** How the scripted token endpoint answers the next grant. */
   let mode: 'ok' | 'invalid_client' | 'challenge' | 'bare-challenge' | 'invalid_client_400' = 'ok';
   const nonces = new Map<string, string>();
@@ -112,26 +110,16 @@ describe('the IdP refuses the client credentials', () => {
     await idp?.close();
   });
 
-  const lineOf = async (requestId: string): Promise<Line> => {
-    let found: Line | undefined;
-    await expect
-      .poll(() => {
-        found = lines.find((line) => line.req?.id === requestId && line.res?.statusCode);
-        return found !== undefined;
-      })
-      .toBe(true);
-    return found ?? {};
-  };
+  const lineOf = (requestId: string) => accessLineOf(lines, requestId);
 
-  async function callback(http: ReturnType<typeof createCookieFetch>, requestId: string) {
-    const start = await http(`${stack.origin}/bff/login?tenant=scripted&provider=fake`);
-    const authorization = new URL(start.headers.get('location') ?? '');
-    await fetch(authorization);
-    const url = new URL('/bff/callback/scripted/fake', stack.origin);
-    url.searchParams.set('code', 'the-code');
-    url.searchParams.set('state', authorization.searchParams.get('state') ?? '');
-    return http(url.href, { headers: { accept: 'text/html', 'x-request-id': requestId } });
-  }
+  const callback = (http: CookieFetch, requestId: string) =>
+    signInThroughScriptedIdp(
+      http,
+      stack.origin,
+      { tenant: 'scripted', provider: 'fake' },
+      requestId,
+      { accept: 'text/html' },
+    );
 
   it.each([
     ['a 401 invalid_client body', 'invalid_client' as const],

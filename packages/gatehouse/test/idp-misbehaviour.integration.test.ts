@@ -7,15 +7,15 @@ import {
   type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
-import { startScriptedIdp, type ScriptedIdp } from './support/scripted-idp.ts';
+import {
+  accessLineOf,
+  signInThroughScriptedIdp,
+  startScriptedIdp,
+  type AccessLine,
+  type ScriptedIdp,
+} from './support/scripted-idp.ts';
 import { jsonLines } from './support/json-lines.ts';
 import { createLogger } from '../src/index.ts';
-
-interface Line {
-  req?: { id?: string };
-  res?: { statusCode?: number };
-  errorCode?: string;
-}
 
 type ParMode = 'ok' | 'no-request-uri' | 'huge-expires-in' | 'numeric-request-uri' | 'unavailable';
 type TokenMode = 'ok' | 'nonce-loop' | 'mac' | 'no-access-token' | 'huge' | 'endless';
@@ -31,7 +31,7 @@ describe('an IdP misbehaving at its PAR and token endpoints', () => {
   let redis: RedisServer;
   let stack: Stack;
   let idp: ScriptedIdp;
-  const lines: Line[] = [];
+  const lines: AccessLine[] = [];
   let parMode: ParMode = 'ok';
   let tokenMode: TokenMode = 'ok';
   let tokenCalls = 0;
@@ -151,29 +151,18 @@ describe('an IdP misbehaving at its PAR and token endpoints', () => {
     await redis?.stop();
   });
 
-  const lineOf = async (requestId: string): Promise<Line> => {
-    let found: Line | undefined;
-    await expect
-      .poll(() => {
-        found = lines.find((line) => line.req?.id === requestId && line.res?.statusCode);
-        return found !== undefined;
-      })
-      .toBe(true);
-    return found ?? {};
-  };
+  const lineOf = (requestId: string) => accessLineOf(lines, requestId);
 
-  async function callback(http: CookieFetch, requestId: string): Promise<Response> {
-    const start = await http(`${stack.origin}/bff/login?tenant=hostile&provider=dpop`);
-    const authorization = new URL(start.headers.get('location') ?? '');
-    await fetch(authorization);
-    const url = new URL('/bff/callback/hostile/dpop', stack.origin);
-    url.searchParams.set('code', 'the-code');
-    url.searchParams.set('state', authorization.searchParams.get('state') ?? '');
-    return http(url.href, { headers: { 'x-request-id': requestId } });
-  }
+  const callback = (http: CookieFetch, requestId: string) =>
+    signInThroughScriptedIdp(
+      http,
+      stack.origin,
+      { tenant: 'hostile', provider: 'dpop' },
+      requestId,
+    );
 
   /** A sign-in start, its answer and its access line's problem code. */
-  async function startPar(requestId: string): Promise<{ res: Response; line: Line }> {
+  async function startPar(requestId: string): Promise<{ res: Response; line: AccessLine }> {
     const res = await createCookieFetch()(`${stack.origin}/bff/login?tenant=hostile&provider=par`, {
       headers: { 'x-request-id': requestId },
     });

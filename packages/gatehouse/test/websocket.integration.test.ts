@@ -317,11 +317,8 @@ describe('WebSocket routes', () => {
     });
   }
 
-  async function rawUpgrade(
-    path: string,
-    headers: Record<string, string>,
-    method = 'GET',
-  ): Promise<string> {
+  /** A hand-made upgrade request to instance 0: `path`, the usual handshake, then `headers`. */
+  function upgradeRequest(path: string, headers: Record<string, string>, method = 'GET'): string {
     const lines = Object.entries({
       host: new URL(instance(0).origin).host,
       connection: 'Upgrade',
@@ -331,7 +328,22 @@ describe('WebSocket routes', () => {
       origin: instance(0).publicOrigin,
       ...headers,
     }).map(([name, value]) => `${name}: ${value}`);
-    return rawExchange(`${method} ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`);
+    return `${method} ${path} HTTP/1.1\r\n${lines.join('\r\n')}\r\n\r\n`;
+  }
+
+  /** A hand-made upgrade's whole exchange, read until the server closes. */
+  function rawUpgrade(path: string, headers: Record<string, string>, method = 'GET') {
+    return rawExchange(upgradeRequest(path, headers, method));
+  }
+
+  /** A hand-made upgrade of `path` with the session's cookie, on a raw socket left open. */
+  async function openRawUpgrade(http: CookieFetch, path: string): Promise<Socket> {
+    const request = upgradeRequest(path, await cookieOf(http));
+    const socket = connect(Number(new URL(instance(0).origin).port), '127.0.0.1');
+    rawSockets.add(socket);
+    socket.on('error', () => undefined);
+    socket.write(request);
+    return socket;
   }
 
   const statusOf = (answer: string) => Number(/^HTTP\/1\.1 (\d{3}) /.exec(answer)?.[1]);
@@ -512,20 +524,7 @@ describe('WebSocket routes', () => {
     // client's input a 502 and an upstream warning.
     const http = await signedIn('alice');
     const before = recordedUrls.length;
-    const { port } = new URL(instance(0).origin);
-    const socket = connect(Number(port), '127.0.0.1');
-    rawSockets.add(socket);
-    socket.on('error', () => undefined);
-    const headers = Object.entries({
-      host: `127.0.0.1:${port}`,
-      connection: 'Upgrade',
-      upgrade: 'websocket',
-      'sec-websocket-version': '13',
-      'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
-      origin: instance(0).publicOrigin,
-      ...(await cookieOf(http)),
-    }).map(([name, value]) => `${name}: ${value}`);
-    socket.write(`GET /api/rec/x?a=b#c HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n`);
+    const socket = await openRawUpgrade(http, '/api/rec/x?a=b#c');
     const head = await new Promise<string>((resolve) => {
       let text = '';
       socket.on('data', (chunk: Buffer) => {
@@ -689,19 +688,7 @@ describe('WebSocket routes', () => {
       const http = await signedIn('alice');
       const closedBefore = hangingClosed;
       const openBefore = hanging.size;
-      const { port } = new URL(instance(0).origin);
-      const socket = connect(Number(port), '127.0.0.1');
-      socket.on('error', () => undefined);
-      const headers = Object.entries({
-        host: `127.0.0.1:${port}`,
-        connection: 'Upgrade',
-        upgrade: 'websocket',
-        'sec-websocket-version': '13',
-        'sec-websocket-key': 'dGhlIHNhbXBsZSBub25jZQ==',
-        origin: instance(0).publicOrigin,
-        ...(await cookieOf(http)),
-      }).map(([name, value]) => `${name}: ${value}`);
-      socket.write(`GET /api/hang-long/x HTTP/1.1\r\n${headers.join('\r\n')}\r\n\r\n`);
+      const socket = await openRawUpgrade(http, '/api/hang-long/x');
       // The upstream attempt is under way (a 60 s timeout), then the browser leaves.
       await expect.poll(() => hanging.size, POLL).toBeGreaterThan(openBefore);
       socket.destroy();

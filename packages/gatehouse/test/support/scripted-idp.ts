@@ -7,7 +7,8 @@ import {
   type CryptoKey,
   type JWTPayload,
 } from 'jose';
-import { freePort } from '@gatehouse/testkit';
+import { expect } from 'vitest';
+import { freePort, type CookieFetch } from '@gatehouse/testkit';
 
 export interface ScriptedIdp {
   issuer: string;
@@ -124,4 +125,49 @@ export async function startScriptedIdp(options: ScriptedIdpOptions): Promise<Scr
       await new Promise((resolve) => server.close(resolve));
     },
   };
+}
+
+/** An access-log line, as the suites against a scripted IdP read them. */
+export interface AccessLine {
+  req?: { id?: string };
+  res?: { statusCode?: number };
+  errorCode?: string;
+  reason?: string;
+  cause?: Record<string, string>;
+}
+
+/** The access line of the request sent with `x-request-id: requestId`, once it is written. */
+export async function accessLineOf(
+  lines: readonly AccessLine[],
+  requestId: string,
+): Promise<AccessLine> {
+  let found: AccessLine | undefined;
+  await expect
+    .poll(() => {
+      found = lines.find((line) => line.req?.id === requestId && line.res?.statusCode);
+      return found !== undefined;
+    })
+    .toBe(true);
+  return found ?? {};
+}
+
+/**
+ * A sign-in through a scripted IdP: `/bff/login`, the IdP's authorization endpoint (which
+ * answers at once), then the callback with a code and the login's `state`, sent with
+ * `x-request-id: requestId` and `headers`.
+ */
+export async function signInThroughScriptedIdp(
+  http: CookieFetch,
+  origin: string,
+  { tenant, provider }: { tenant: string; provider: string },
+  requestId: string,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  const start = await http(`${origin}/bff/login?tenant=${tenant}&provider=${provider}`);
+  const authorization = new URL(start.headers.get('location') ?? '');
+  await fetch(authorization);
+  const url = new URL(`/bff/callback/${tenant}/${provider}`, origin);
+  url.searchParams.set('code', 'the-code');
+  url.searchParams.set('state', authorization.searchParams.get('state') ?? '');
+  return http(url.href, { headers: { ...headers, 'x-request-id': requestId } });
 }
