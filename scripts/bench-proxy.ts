@@ -40,7 +40,7 @@
  *   pnpm bench -- --diagnose        # + per measured window: GC of the contender, CPU of the others
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import {
   closeSync,
@@ -65,6 +65,7 @@ import {
   startRedisServer,
   type CookieFetch,
 } from '@gatehouse/testkit';
+import { generateKeys } from '../apps/server/src/keys.ts';
 import type { PacedConfig, PacedResult } from './bench/paced-load.ts';
 import { cleanUpOnExit } from './bench/clean-up.ts';
 import { childPids, ownCpuMicros } from './bench/proc-cpu.ts';
@@ -604,14 +605,7 @@ const profileDir = join(work, 'profile');
 const sessionSecret = randomBytes(32).toString('base64url');
 // One signing key for every worker (`--workers`) and the baseline: the dev routes include a
 // Gatehouse-signed one, and several workers must publish and sign with the same key.
-const signingKeys = JSON.stringify([
-  {
-    kid: 'bench',
-    privateJwk: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
-      format: 'jwk',
-    }),
-  },
-]);
+const signingKeys = generateKeys().GATEHOUSE_SIGNING_KEYS;
 const gatehouseEnv = (port: number, metricsPort: number) => ({
   NODE_ENV: 'production',
   // Production's code paths; development mode only for the dev IdP's plain-http issuer.

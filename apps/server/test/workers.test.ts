@@ -1,7 +1,6 @@
 // GATEHOUSE_WORKERS=2: one primary and two worker processes sharing the port. Both serve
 // requests (each access line names its process), a worker that dies is replaced, and SIGTERM
 // drains every worker and ends the whole group with exit code 0.
-import { generateKeyPairSync } from 'node:crypto';
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer, request } from 'node:http';
@@ -14,6 +13,7 @@ import {
   type RedisServer,
   type ServerProcess,
 } from '@gatehouse/testkit';
+import { generateKeys } from '../src/keys.ts';
 
 const SERVER_MAIN = resolve(import.meta.dirname, '../src/main.ts');
 
@@ -99,7 +99,7 @@ describe('apps/server with GATEHOUSE_WORKERS=2', () => {
     for (let i = 0; i < 12; i += 1) keySets.add(await keySet());
     expect([...keySets]).toHaveLength(1);
     expect((JSON.parse([...keySets][0] ?? '{}') as { keys: Array<{ kid: string }> }).keys).toEqual([
-      expect.objectContaining({ kid: 's1' }),
+      expect.objectContaining({ kid: SIGNING_KID }),
     ]);
   });
 
@@ -123,14 +123,8 @@ describe('apps/server with GATEHOUSE_WORKERS=2', () => {
 });
 
 /** One ES256 key for every worker: the dev routes include a Gatehouse-signed one. */
-const SIGNING_KEYS = JSON.stringify([
-  {
-    kid: 's1',
-    privateJwk: generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({
-      format: 'jwk',
-    }),
-  },
-]);
+const SIGNING_KEYS = generateKeys().GATEHOUSE_SIGNING_KEYS;
+const SIGNING_KID = (JSON.parse(SIGNING_KEYS) as Array<{ kid: string }>)[0]?.kid ?? 'none';
 
 /** The environment of a two-worker server on `port` with the given Redis. */
 const twoWorkers = (port: number, redisUrl: string): Record<string, string> => ({
