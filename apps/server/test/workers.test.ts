@@ -26,15 +26,8 @@ interface Line {
 }
 
 describe('apps/server with GATEHOUSE_WORKERS=2', () => {
-  let redis: RedisServer;
-  let server: ServerProcess;
-
-  const lines = (): Line[] =>
-    server
-      .output()
-      .split('\n')
-      .filter((line) => line.startsWith('{'))
-      .map((line) => JSON.parse(line) as Line);
+  const running = twoWorkerServer();
+  const lines = () => jsonLines(running().output());
   const listening = () =>
     new Set(
       lines()
@@ -42,26 +35,7 @@ describe('apps/server with GATEHOUSE_WORKERS=2', () => {
         .map((l) => l.pid),
     );
 
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    const port = await freePort();
-    server = await startServerProcess(port, twoWorkers(port, redis.url));
-  });
-  afterAll(async () => {
-    if (server?.running()) await server.stop('SIGKILL');
-    await redis?.stop();
-  });
-
-  /** One request on a connection of its own (the cluster hands out connections, not requests). */
-  const get = (path: string) =>
-    new Promise<number>((resolve, reject) => {
-      const req = request(`${server.origin}${path}`, { agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const get = async (path: string) => (await getAlone(`${running().origin}${path}`)).status;
 
   /** The processes that wrote an access line for `path`. */
   const servedBy = (path: string) =>
@@ -74,7 +48,7 @@ describe('apps/server with GATEHOUSE_WORKERS=2', () => {
   it('serves requests from both workers, each a process of its own', async () => {
     await expect.poll(() => listening().size, { timeout: 30_000 }).toBe(2);
     const workers = listening();
-    expect(workers.has(server.pid)).toBe(false);
+    expect(workers.has(running().pid)).toBe(false);
     for (let i = 0; i < 20; i += 1) expect(await get('/bff/user?from=test')).toBe(401);
     await expect
       .poll(() => [...servedBy('/bff/user?from=…')].sort(), { timeout: 10_000 })
@@ -85,18 +59,9 @@ describe('apps/server with GATEHOUSE_WORKERS=2', () => {
     await expect.poll(() => listening().size, { timeout: 30_000 }).toBe(2);
     const keySets = new Set<string>();
     // A connection of its own each time: the cluster hands connections to the workers in turn.
-    const keySet = () =>
-      new Promise<string>((resolve, reject) => {
-        const req = request(`${server.origin}/.well-known/jwks.json`, { agent: false }, (res) => {
-          let body = '';
-          res.setEncoding('utf8');
-          res.on('data', (chunk: string) => (body += chunk));
-          res.on('end', () => resolve(body));
-        });
-        req.on('error', reject);
-        req.end();
-      });
-    for (let i = 0; i < 12; i += 1) keySets.add(await keySet());
+    for (let i = 0; i < 12; i += 1) {
+      keySets.add((await getAlone(`${running().origin}/.well-known/jwks.json`)).body);
+    }
     expect([...keySets]).toHaveLength(1);
     expect((JSON.parse([...keySets][0] ?? '{}') as { keys: Array<{ kid: string }> }).keys).toEqual([
       expect.objectContaining({ kid: SIGNING_KID }),
@@ -114,7 +79,7 @@ describe('apps/server with GATEHOUSE_WORKERS=2', () => {
   });
 
   it('drains every worker on SIGTERM and exits 0', async () => {
-    const exit = await server.stop('SIGTERM');
+    const exit = await running().stop('SIGTERM');
     expect(exit).toEqual({ code: 0, signal: null });
     const all = lines();
     expect(all.filter((line) => line.msg === 'stopped')).toHaveLength(2);
@@ -138,6 +103,47 @@ const twoWorkers = (port: number, redisUrl: string): Record<string, string> => (
   LOG_LEVEL: 'info',
 });
 
+/**
+ * A Redis and a two-worker server (with `env()` added) for the `describe` block this is called
+ * in, both stopped after it; the server, once started.
+ */
+function twoWorkerServer(
+  env: () => Promise<Record<string, string>> = async () => ({}),
+): () => ServerProcess {
+  let redis: RedisServer | undefined;
+  let server: ServerProcess | undefined;
+  beforeAll(async () => {
+    redis = await startRedisServer();
+    const port = await freePort();
+    server = await startServerProcess(port, { ...twoWorkers(port, redis.url), ...(await env()) });
+  });
+  afterAll(async () => {
+    if (server?.running()) await server.stop('SIGKILL');
+    await redis?.stop();
+  });
+  return () => {
+    if (!server) throw new Error('the two-worker server has not started');
+    return server;
+  };
+}
+
+/**
+ * A `GET` on a connection of its own (the cluster hands out connections, not requests): its
+ * status and body.
+ */
+function getAlone(url: string): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (chunk: string) => (body += chunk));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
 /** The pino lines a process wrote so far. */
 const jsonLines = (output: string): Line[] =>
   output
@@ -146,41 +152,32 @@ const jsonLines = (output: string): Line[] =>
     .map((line) => JSON.parse(line) as Line);
 
 describe('apps/server with GATEHOUSE_WORKERS=2 when every worker dies at once', () => {
-  let redis: RedisServer;
-  let server: ServerProcess;
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    const port = await freePort();
-    server = await startServerProcess(port, twoWorkers(port, redis.url));
-  });
-  afterAll(async () => {
-    if (server?.running()) await server.stop('SIGKILL');
-    await redis?.stop();
-  });
+  const running = twoWorkerServer();
 
   const listening = () =>
-    jsonLines(server.output()).filter((line) => line.msg === 'gatehouse listening');
+    jsonLines(running().output()).filter((line) => line.msg === 'gatehouse listening');
 
   it('keeps the primary running and replaces both workers', async () => {
     await expect.poll(() => listening().length, { timeout: 30_000 }).toBe(2);
     for (const line of listening()) process.kill(line.pid ?? 0, 'SIGKILL');
     // Two new workers, the primary still there (it used to exit 0 with nothing left to run).
     await expect
-      .poll(() => ({ running: server.running(), listening: listening().length }), {
+      .poll(() => ({ running: running().running(), listening: listening().length }), {
         timeout: 30_000,
       })
       .toEqual({ running: true, listening: 4 });
-    await expect.poll(() => fetch(`${server.origin}/readyz`).then((res) => res.status)).toBe(200);
+    await expect
+      .poll(() => fetch(`${running().origin}/readyz`).then((res) => res.status))
+      .toBe(200);
 
     // Both die again and wait for their restart (2 s now): a SIGTERM then ends the primary at
     // once, cleanly, rather than leaving it to a pending restart or the stop timeout.
     for (const line of listening().slice(2)) process.kill(line.pid ?? 0, 'SIGKILL');
     const died = () =>
-      jsonLines(server.output()).filter((line) => line.msg === 'worker died; restarting it');
+      jsonLines(running().output()).filter((line) => line.msg === 'worker died; restarting it');
     await expect.poll(() => died().length).toBe(4);
     const started = Date.now();
-    expect(await server.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(await running().stop('SIGTERM')).toEqual({ code: 0, signal: null });
     expect(Date.now() - started).toBeLessThan(1500);
     expect(listening()).toHaveLength(4);
   }, 60_000);
@@ -244,26 +241,14 @@ describe('apps/server with GATEHOUSE_WORKERS=2 during its start-up', () => {
 });
 
 describe('apps/server with GATEHOUSE_WORKERS=2 and metrics on', () => {
-  let redis: RedisServer;
-  let server: ServerProcess;
-  let metricsPort: number;
-
-  beforeAll(async () => {
-    redis = await startRedisServer();
-    const port = await freePort();
+  let metricsPort = 0;
+  const running = twoWorkerServer(async () => {
     metricsPort = await freePort();
-    server = await startServerProcess(port, {
-      ...twoWorkers(port, redis.url),
-      METRICS_PORT: String(metricsPort),
-    });
-  });
-  afterAll(async () => {
-    if (server?.running()) await server.stop('SIGKILL');
-    await redis?.stop();
+    return { METRICS_PORT: String(metricsPort) };
   });
 
   const workerPids = () =>
-    jsonLines(server.output())
+    jsonLines(running().output())
       .filter((line) => line.msg === 'gatehouse listening')
       .map((line) => line.pid ?? 0);
 
@@ -283,16 +268,7 @@ describe('apps/server with GATEHOUSE_WORKERS=2 and metrics on', () => {
     };
   }
 
-  /** One request on a connection of its own (the cluster hands out connections, not requests). */
-  const get = (path: string) =>
-    new Promise<number>((resolve, reject) => {
-      const req = request(`${server.origin}${path}`, { agent: false }, (res) => {
-        res.resume();
-        res.on('end', () => resolve(res.statusCode ?? 0));
-      });
-      req.on('error', reject);
-      req.end();
-    });
+  const get = async (path: string) => (await getAlone(`${running().origin}${path}`)).status;
 
   it('serves every worker’s counts in each scrape, not one worker’s at a time', async () => {
     await expect.poll(() => workerPids().length, { timeout: 30_000 }).toBe(2);
