@@ -186,10 +186,7 @@ export function apiRequestHandler(
     }
     // Only a route that opted in pays a limiter's Redis command.
     if (route.rateLimit) {
-      await ctx.rateLimits.consumeRoute(
-        route.prefix,
-        session ? `session:${session.record.handle}` : `ip:${ip ?? 'unknown'}`,
-      );
+      await ctx.rateLimits.consumeRoute(route.prefix, { handle: session?.record.handle, ip });
     }
 
     let authorization: string | undefined;

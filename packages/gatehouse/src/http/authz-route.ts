@@ -88,13 +88,13 @@ export function authzAnswer(ctx: AuthzRouteDeps): RequestHandler {
     if (session && route?.tenants && !route.tenants.includes(session.record.tenant)) {
       throw problem('tenant_not_allowed');
     }
-    // The route's own limit, as for its `/api` calls (the same budget: a browser cannot spend
-    // it twice by going through the gateway): per session, per client address without one.
+    // The route's own limit, the same budget as its `/api` calls: a browser cannot spend it twice
+    // by going through the gateway.
     if (route?.rateLimit) {
-      await ctx.rateLimits.consumeRoute(
-        route.prefix,
-        session ? `session:${session.record.handle}` : `ip:${req.ip ?? 'unknown'}`,
-      );
+      await ctx.rateLimits.consumeRoute(route.prefix, {
+        handle: session?.record.handle,
+        ip: req.ip,
+      });
     }
     if (!session) {
       res.status(200).end();

@@ -93,12 +93,18 @@ export class RateLimits {
   }
 
   /**
-   * Counts one call of an API route that opted in (`routes[].rateLimit`) for `key`; a route
-   * without one costs nothing.
+   * Counts one call of an API route that opted in (`routes[].rateLimit`), through `/api` or
+   * gateway mode alike: per session (by its public handle), per client address without one. A
+   * route without a limit costs nothing.
    */
-  async consumeRoute(prefix: string, key: string): Promise<void> {
+  async consumeRoute(
+    prefix: string,
+    caller: { handle?: string | undefined; ip?: string | undefined },
+  ): Promise<void> {
     const limit = this.#limits.get(prefix);
-    if (limit) await this.#consume(limit, key);
+    if (!limit) return;
+    const key = caller.handle ? `session:${caller.handle}` : `ip:${caller.ip ?? 'unknown'}`;
+    await this.#consume(limit, key);
   }
 
   /** Counts one request of `key` against `name`; throws `429 rate_limited` past the limit. */
