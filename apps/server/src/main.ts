@@ -61,6 +61,8 @@ async function main(): Promise<void> {
     // The primary only forks, restarts and signals workers, and serves their merged metrics: it
     // holds no connection to Redis or an IdP of its own.
     const logger = createLogger(config.logLevel).child({ role: 'primary' });
+    // The configuration's warnings once, here: every worker loads the same configuration.
+    for (const warning of warnings) logger.warn(warning);
     const { port, host } = config.metrics;
     runPrimary({
       workers,
@@ -75,7 +77,7 @@ async function main(): Promise<void> {
   // Every line of a worker says which process wrote it.
   const baseLogger = createLogger(config.logLevel);
   const logger = cluster.isWorker ? baseLogger.child({ pid: process.pid }) : baseLogger;
-  for (const warning of warnings) logger.warn(warning);
+  if (!cluster.isWorker) for (const warning of warnings) logger.warn(warning);
   if (!config.redis)
     logger.warn(
       'No Redis is configured (REDIS_URL, REDIS_SENTINELS or REDIS_CLUSTER_NODES): sessions live in this process only and die with it (development only).',

@@ -26,7 +26,8 @@ interface Line {
 }
 
 describe('apps/server with GATEHOUSE_WORKERS=2', () => {
-  const running = twoWorkerServer();
+  // Test controls on: a configuration with a warning to log.
+  const running = twoWorkerServer(async () => ({ GATEHOUSE_TEST_CONTROLS: 'true' }));
   const lines = () => jsonLines(running().output());
   const listening = () =>
     new Set(
@@ -53,6 +54,12 @@ describe('apps/server with GATEHOUSE_WORKERS=2', () => {
     await expect
       .poll(() => [...servedBy('/bff/user?from=…')].sort(), { timeout: 10_000 })
       .toEqual([...workers].sort());
+  });
+
+  it('logs the configuration’s warnings once, from the primary, not once per worker', async () => {
+    await expect.poll(() => listening().size, { timeout: 30_000 }).toBe(2);
+    const warnings = lines().filter((line) => line.msg?.startsWith('test controls are on'));
+    expect(warnings).toEqual([expect.objectContaining({ role: 'primary' })]);
   });
 
   it('publishes one key set from every worker (the signing keys are shared)', async () => {
