@@ -374,6 +374,18 @@ describe('completeLogin', () => {
     ],
     ['a time-out', () => clientError('OAUTH_TIMEOUT'), 502, 'idp_unavailable'],
     ['a non-JSON answer', () => clientError('OAUTH_RESPONSE_IS_NOT_JSON'), 502, 'idp_unavailable'],
+    [
+      'an answer with a member missing or mistyped',
+      () => clientError('OAUTH_INVALID_RESPONSE'),
+      502,
+      'idp_unavailable',
+    ],
+    [
+      'an unknown token type',
+      () => clientError('OAUTH_UNSUPPORTED_OPERATION'),
+      502,
+      'idp_unavailable',
+    ],
     ['an unreachable IdP', () => new TypeError('fetch failed'), 502, 'idp_unavailable'],
     ['invalid_client (401)', () => bodyError('invalid_client', 401), 502, 'idp_client_rejected'],
   ])('maps %s at the token endpoint to %i %s', async (_name, failure, status, code) => {
@@ -384,6 +396,24 @@ describe('completeLogin', () => {
     const { callback } = await begin();
     await expect(complete(callback)).rejects.toMatchObject({ status, code });
   });
+
+  it.each([
+    ['no code', { code: undefined }],
+    ['an iss of another issuer', { iss: 'https://elsewhere.example' }],
+    ['an id_token (the implicit flow)', { id_token: 'x.y.z' }],
+  ])(
+    'refuses a callback with %s before any code exchange (400 login_failed)',
+    async (_name, parameters: Record<string, string | undefined>) => {
+      const { begin, complete, idp } = setUp();
+      const { callback } = await begin();
+      for (const [name, value] of Object.entries(parameters)) {
+        if (value === undefined) callback.searchParams.delete(name);
+        else callback.searchParams.set(name, value);
+      }
+      await expect(complete(callback)).rejects.toMatchObject({ status: 400, code: 'login_failed' });
+      expect(idp.grants).toHaveLength(0);
+    },
+  );
 
   it('treats a token answer without an ID token as the IdP failing (502 idp_unavailable)', async () => {
     const { begin, complete, idp } = setUp();

@@ -5,6 +5,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import { sameSecret, sha256 } from '../digest.ts';
+import * as oauth from 'oauth4webapi';
 import * as client from 'openid-client';
 import { GatehouseError, problem } from '../errors.ts';
 import { PROBLEMS } from '../problems.ts';
@@ -137,9 +138,6 @@ export async function beginLogin(
   } catch (error) {
     // Nothing of the browser's is in a PAR answer: one Gatehouse cannot use (no `request_uri`,
     // a field of the wrong type, not JSON) is the IdP failing, not a sign-in refused.
-    if (error instanceof client.ClientError && !(error.cause instanceof GatehouseError)) {
-      throw problem('idp_unavailable', { cause: error });
-    }
     throw loginError(error);
   }
 }
@@ -169,6 +167,31 @@ function parMetadata(
     const endpoint = configuration.serverMetadata().pushed_authorization_request_endpoint;
     metadata = endpoint === undefined ? {} : { pushed_authorization_request_endpoint: endpoint };
     parEndpoints.set(configuration, metadata);
+  }
+  return metadata;
+}
+
+/** What {@link checkCallbackParameters} reads of a configuration, once per configuration. */
+interface CallbackMetadata {
+  server: Pick<client.ServerMetadata, 'issuer' | 'authorization_response_iss_parameter_supported'>;
+  client: Pick<client.ClientMetadata, 'client_id'>;
+}
+const callbackMetadataOf = new WeakMap<client.Configuration, CallbackMetadata>();
+function callbackMetadata(configuration: client.Configuration): CallbackMetadata {
+  let metadata = callbackMetadataOf.get(configuration);
+  if (!metadata) {
+    const { issuer, authorization_response_iss_parameter_supported: issSupported } =
+      configuration.serverMetadata();
+    metadata = {
+      server: {
+        issuer,
+        ...(issSupported === undefined
+          ? {}
+          : { authorization_response_iss_parameter_supported: issSupported }),
+      },
+      client: { client_id: configuration.clientMetadata().client_id },
+    };
+    callbackMetadataOf.set(configuration, metadata);
   }
   return metadata;
 }
@@ -298,6 +321,7 @@ export async function completeLogin(
   }
 
   const configuration = await deps.providers.client(request.tenant, request.provider);
+  checkCallbackParameters(configuration, request.callbackUrl, state ?? undefined);
   try {
     const grants = deps.grants ?? openidClientGrants;
     const dpopKey = transaction.dpopKey;
@@ -342,14 +366,70 @@ export async function completeLogin(
   }
 }
 
-const IDP_FAILURE_CODES = new Set([
-  'OAUTH_RESPONSE_IS_NOT_CONFORM',
-  'OAUTH_RESPONSE_IS_NOT_JSON',
-  'OAUTH_TIMEOUT',
-  'OAUTH_ABORT',
+/**
+ * The callback's own parameters, checked apart before the code exchange with oauth4webapi's
+ * `validateAuthResponse` (which openid-client's grant runs again on the same parameters): an
+ * `iss` of another issuer (RFC 9207), a JARM `response`, implicit or hybrid parameters, no
+ * `code`. They came with the browser, so a refusal is the callback's (400 `login_failed`), and
+ * whatever openid-client refuses after this is the token endpoint's answer. openid-client
+ * reports both with the same codes (`OAUTH_INVALID_RESPONSE`, say), so the two are told apart
+ * here, by when they happen.
+ */
+function checkCallbackParameters(
+  configuration: client.Configuration,
+  callbackUrl: URL,
+  state: string | undefined,
+): void {
+  const { server, client: clientMetadata } = callbackMetadata(configuration);
+  let parameters: URLSearchParams;
+  try {
+    parameters = oauth.validateAuthResponse(
+      server,
+      clientMetadata,
+      callbackUrl.searchParams,
+      state,
+    );
+  } catch (error) {
+    throw problem('login_failed', { cause: error });
+  }
+  if (!parameters.get('code')) {
+    throw problem('login_failed', { cause: new Error('the callback carries no code') });
+  }
+}
+
+/**
+ * openid-client's codes for an ID token it read and refused: a claim that does not match (`iss`,
+ * `aud`, `azp`, `nonce`), a time that does not (`exp`, `nbf`), no key of the IdP's for it.
+ */
+const ID_TOKEN_REFUSALS = new Set([
+  'OAUTH_JWT_CLAIM_COMPARISON_FAILED',
+  'OAUTH_JWT_TIMESTAMP_CHECK_FAILED',
+  'OAUTH_KEY_SELECTION_FAILED',
 ]);
 
-/** Maps openid-client failures: protocol rejections are 400, unreachable IdPs 502. */
+/**
+ * Whether openid-client refused an ID token it could read (a JWT whose header and claims are
+ * JSON objects), as a forged or mixed-up one is refused: one of {@link ID_TOKEN_REFUSALS}, or an
+ * `OAUTH_INVALID_RESPONSE` (the code it shares with a token answer it cannot read at all) that
+ * oauth4webapi raised with the token's header, claims or signature as its cause: an unexpected
+ * algorithm, a bad signature, a claim missing or of the wrong type.
+ */
+function idTokenRefused(error: client.ClientError): boolean {
+  if (error.code !== undefined && ID_TOKEN_REFUSALS.has(error.code)) return true;
+  if (error.code !== 'OAUTH_INVALID_RESPONSE' || !(error.cause instanceof Error)) return false;
+  const detail: unknown = error.cause.cause;
+  return (
+    typeof detail === 'object' &&
+    detail !== null &&
+    ('header' in detail || 'claims' in detail || 'signature' in detail)
+  );
+}
+
+/**
+ * Maps openid-client failures of a PAR request and of the code exchange (the callback's own
+ * parameters are checked before it, by {@link checkCallbackParameters}): an OAuth error the IdP
+ * returns and an ID token refused are 400, the IdP failing 502.
+ */
 function loginError(error: unknown): GatehouseError {
   if (error instanceof GatehouseError) return error;
   // Ours, from inside openid-client (the client assertion's key read from the store).
@@ -359,29 +439,34 @@ function loginError(error: unknown): GatehouseError {
   // The IdP refused Gatehouse's client credentials (RFC 6749 `invalid_client`, or a bare 401
   // challenge): neither the user's fault nor an outage; an admin must fix the provider.
   if (isClientRejected(error)) return problem('idp_client_rejected', { cause: error });
-  // The IdP's own failures (5xx, garbage, time-outs, blocked or failed fetches) are a bad
-  // gateway, not a bad request.
-  // `use_dpop_nonce` here means the IdP refused the retry with the very nonce it had asked for
-  // (openid-client retries once): the IdP is misbehaving, the sign-in itself is not at fault.
+  if (error instanceof client.ClientError) {
+    // A forged or mixed-up ID token (RFC 9700 §4.4, §4.5: the nonce and issuer checks) is
+    // refused like the sign-in it came with.
+    if (idTokenRefused(error)) return problem('login_failed', { cause: error });
+    // Any other answer openid-client cannot use is the IdP failing, as at a refresh: not JSON,
+    // not a JSON object, a member missing or of the wrong type, a token type other than Bearer
+    // or DPoP, an ID token that is not a JWT; and time-outs, aborts, 5xx without a body.
+    return problem('idp_unavailable', { cause: error });
+  }
+  // The IdP's own failures (5xx, time-outs, blocked or failed fetches) are a bad gateway, not a
+  // bad request. `use_dpop_nonce` here means the IdP refused the retry with the very nonce it
+  // had asked for (openid-client retries once): the IdP is misbehaving, the sign-in itself is
+  // not at fault.
   if (
-    (error instanceof client.ResponseBodyError &&
-      (error.status >= 500 ||
-        ['server_error', 'temporarily_unavailable', 'use_dpop_nonce'].includes(error.error))) ||
-    (error instanceof client.ClientError &&
-      (error.code === undefined || IDP_FAILURE_CODES.has(error.code)))
+    error instanceof client.ResponseBodyError &&
+    (error.status >= 500 ||
+      ['server_error', 'temporarily_unavailable', 'use_dpop_nonce'].includes(error.error))
   ) {
     return problem('idp_unavailable', { cause: error });
   }
-  if (
-    error instanceof client.ResponseBodyError ||
-    error instanceof client.AuthorizationResponseError
-  ) {
+  // An OAuth error the IdP returns (`invalid_grant`: a code spent, expired or not this
+  // browser's PKCE verifier's).
+  if (error instanceof client.ResponseBodyError) {
     return problem('login_failed', {
       detail: `${PROBLEMS.login_failed.message} ${idpSaid(error.error)}`,
       cause: error,
     });
   }
-  if (error instanceof client.ClientError) return problem('login_failed', { cause: error });
   return problem('idp_unavailable', { cause: error });
 }
 

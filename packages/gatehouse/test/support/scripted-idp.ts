@@ -21,10 +21,25 @@ export interface ScriptedIdp {
   close(): Promise<void>;
 }
 
+/** A body sent as it is, not as JSON: {@link rawBody}. */
+class RawBody {
+  readonly text: string;
+  readonly contentType: string;
+
+  constructor(text: string, contentType: string) {
+    this.text = text;
+    this.contentType = contentType;
+  }
+}
+
+/** A `reply` body sent as it is with its content type (an HTML page, say), not as JSON. */
+export const rawBody = (text: string, contentType: string): unknown =>
+  new RawBody(text, contentType);
+
 export interface ScriptedIdpOptions {
   /**
    * The token endpoint's answer to a form-encoded request; `reply` sends JSON with a status (and
-   * extra headers, say a `WWW-Authenticate` challenge).
+   * extra headers, say a `WWW-Authenticate` challenge), or a {@link rawBody} as it is.
    */
   token(
     form: URLSearchParams,
@@ -64,9 +79,11 @@ export async function startScriptedIdp(options: ScriptedIdpOptions): Promise<Scr
     body: unknown,
     headers: Record<string, string> = {},
   ) =>
-    res
-      .writeHead(status, { ...headers, 'content-type': 'application/json' })
-      .end(JSON.stringify(body));
+    body instanceof RawBody
+      ? res.writeHead(status, { ...headers, 'content-type': body.contentType }).end(body.text)
+      : res
+          .writeHead(status, { ...headers, 'content-type': 'application/json' })
+          .end(JSON.stringify(body));
   const server = createServer((req, res) => {
     const url = new URL(req.url ?? '/', issuer);
     if (url.pathname === '/.well-known/openid-configuration') {
