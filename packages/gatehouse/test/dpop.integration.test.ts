@@ -184,7 +184,8 @@ describe('DPoP-bound sessions', () => {
     expect(stack.idp.tokenEndpointCallsByGrantType('')['refresh_token'] ?? 0).toBeGreaterThan(
       before,
     );
-    // A fresh handle per refresh: the nonce is asked for again (two token requests).
+    // The session's first refresh in this process: its handle has no nonce yet, the IdP asks for
+    // one (two token requests).
     expect(tokenCalls() - calls).toBe(2);
 
     const { tokens: refreshed, record } = await inspectSession(stack, http);
@@ -192,6 +193,24 @@ describe('DPoP-bound sessions', () => {
     expect(decodeJwt(refreshed.accessToken).cnf).toEqual({ jkt });
     expect(await sessionJkt(http)).toBe(jkt);
     expect(record.accessTokenExpiresAtMs).toBeGreaterThan(Date.now());
+  });
+
+  it('keeps the IdP’s nonce between a session’s refreshes: one token request per refresh after the first', async () => {
+    const http = await signedIn();
+    const jkt = await sessionJkt(http);
+    const perRefresh: number[] = [];
+    for (const offset of [301_000, 602_000, 903_000]) {
+      offsetMs = offset;
+      const before = tokenCalls();
+      const res = await http(`${stack.origin}/api/demo-dpop/me`, { headers: csrf });
+      expect(res.status).toBe(200);
+      expect(((await res.json()) as { dpop?: { jkt: string } }).dpop).toEqual({ jkt });
+      perRefresh.push(tokenCalls() - before);
+    }
+    // The first refresh of the session in this process learns the nonce (use_dpop_nonce, then
+    // the retry); the next ones send it at once, from the handle kept with the session's key
+    // (only Gatehouse's clock moves: for the IdP the nonce is still fresh).
+    expect(perRefresh).toEqual([2, 1, 1]);
   });
 
   it('gives every session its own key', async () => {

@@ -9,6 +9,12 @@ import type { Vault } from '../session/vault.ts';
  * openid-client signs the proofs of the code exchange and of every refresh (and retries once
  * with the IdP's nonce on `use_dpop_nonce`); oauth4webapi, which openid-client is built on,
  * signs the proof of each proxied call. Nothing here writes a proof by hand.
+ *
+ * A nonce the IdP hands out (RFC 9449 §8, the `DPoP-Nonce` header of its answers) is kept by
+ * oauth4webapi in the handle that made the proof, per origin, and in no other place; neither
+ * library offers a way to give one to another handle. A session's refreshes therefore share one
+ * handle ({@link DpopKeys.idpHandle}), so that each sends the nonce of the last answer and only
+ * the first of them in a process goes through `use_dpop_nonce`.
  */
 
 /** The one algorithm Gatehouse signs proofs with: short keys (the record stays small), fast. */
@@ -47,9 +53,10 @@ export interface DpopRequestHeaders {
 
 /**
  * Session DPoP keys opened once: the sealed key (a string of the record just read) maps to its
- * imported key pair and the handle that signs proxied calls' proofs, so a call costs one ECDSA
- * signature and no decryption or key import. Keyed by the sealed value, like the opened access
- * tokens: a new session or key is a new entry, an ended one ages out.
+ * imported key pair, the handle that signs proxied calls' proofs, so a call costs one ECDSA
+ * signature and no decryption or key import, and the handles of its refreshes (with the IdP's
+ * nonce). Keyed by the sealed value, like the opened access tokens: a new session or key is a
+ * new entry, an ended one ages out.
  */
 export class DpopKeys {
   readonly #vault: Pick<Vault, 'open'>;
@@ -62,9 +69,20 @@ export class DpopKeys {
     this.#vault = vault;
   }
 
-  /** The key pair sealed in `sealed` (a failed open is not cached: it is thrown each time). */
-  keyPair(sealed: string): Promise<oauth.CryptoKeyPair> {
-    return this.#open(sealed).then((opened) => opened.keyPair);
+  /**
+   * The handle that signs the proofs of a session's requests to its IdP's token endpoint
+   * (openid-client's `getDPoPHandle`), one per key and provider configuration for as long as
+   * the opened key is kept: the nonce the IdP's last answer gave goes with the next refresh.
+   * A failed open is not cached: it is thrown each time.
+   */
+  async idpHandle(sealed: string, configuration: client.Configuration): Promise<client.DPoPHandle> {
+    const opened = await this.#open(sealed);
+    let handle = opened.idpHandles.get(configuration);
+    if (!handle) {
+      handle = client.getDPoPHandle(configuration, opened.keyPair);
+      opened.idpHandles.set(configuration, handle);
+    }
+    return handle;
   }
 
   /** The headers of one call with `accessToken` to `url` by `method`: a fresh proof each time. */
@@ -98,7 +116,11 @@ export class DpopKeys {
       opened = this.#vault
         .open<DpopPrivateJwk>(sealed)
         .then(importDpopKey)
-        .then((keyPair) => ({ keyPair, handle: oauth.DPoP({}, keyPair) }));
+        .then((keyPair) => ({
+          keyPair,
+          handle: oauth.DPoP({}, keyPair),
+          idpHandles: new WeakMap(),
+        }));
       this.#opened.set(sealed, opened);
       opened.catch(() => {
         if (this.#opened.get(sealed) === opened) this.#opened.delete(sealed);
@@ -110,6 +132,11 @@ export class DpopKeys {
 
 interface OpenedDpopKey {
   keyPair: oauth.CryptoKeyPair;
-  /** Signs proxied calls' proofs; remembers no IdP nonce (the IdP's handles are openid-client's). */
+  /** Signs proxied calls' proofs; sees no answer, so remembers no nonce. */
   handle: oauth.DPoPHandle;
+  /**
+   * Sign the proofs of refreshes, one per provider configuration (a provider changed in the
+   * registry gets a new configuration, and so a new handle); each keeps the IdP's nonce.
+   */
+  idpHandles: WeakMap<client.Configuration, client.DPoPHandle>;
 }

@@ -223,18 +223,18 @@ export class TokenRefresher {
       throw problem('idp_unavailable', { detail: SIMULATED_IDP_OUTAGE });
     }
     const configuration = await providers.client(record.tenant, record.provider);
-    // DPoP: the refresh proves possession of the session's key, so the new tokens stay bound to it.
+    // DPoP: the refresh proves possession of the session's key, so the new tokens stay bound to
+    // it; the session's handle is kept between refreshes, and with it the IdP's nonce.
     const dpop =
       record.dpopKey === undefined
         ? undefined
         : {
-            DPoP: client.getDPoPHandle(
-              configuration,
-              await this.#dpopKeys.keyPair(record.dpopKey).catch((error: unknown) => {
+            DPoP: await this.#dpopKeys
+              .idpHandle(record.dpopKey, configuration)
+              .catch((error: unknown) => {
                 if (!(error instanceof RetiredKeyError)) throw error;
                 return this.#endSession(sid, record, 'retired_key', 0);
               }),
-            ),
           };
     let response: GrantResponse;
     const startedAt = performance.now();
