@@ -5,7 +5,7 @@
  * client secret back and stores nothing in the browser.
  */
 export { createGatehouseClient } from './client.ts';
-export { GatehouseProblem } from './problem.ts';
+export { GatehouseProblem, readProblem } from './problem.ts';
 export type { ProblemDetails, ProblemFieldError } from './problem.ts';
 export type {
   GatehouseAdmin,

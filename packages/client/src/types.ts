@@ -176,6 +176,8 @@ export interface GatehouseClient<HasDefaultTenant extends boolean = boolean> {
   /**
    * `fetch` for the app's APIs behind Gatehouse: adds `X-CSRF: 1` and same-origin credentials.
    * A 401 meaning "no session" moves the state to signed-out and tells the other tabs.
+   * Every answer is returned, as fetch does (`readProblem(response)` reads a failed one as a
+   * `GatehouseProblem`, with `retryAfterMs`).
    */
   apiFetch: (path: string, init?: RequestInit) => Promise<Response>;
   /** The user's sessions across devices. */

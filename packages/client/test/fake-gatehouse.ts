@@ -34,6 +34,8 @@ export interface FakeGatehouse {
   revoke(): void;
   /** Answer `GET /bff/user` with this status (503 = store down) until set back to undefined. */
   failUserWith: number | undefined;
+  /** Headers of those failed answers (`retry-after`, a `date` of the server's clock). */
+  failUserHeaders: Record<string, string | string[]>;
   /** Hold `GET /bff/user` answers (decided on arrival) this long, to stage races. */
   userDelayMs: number;
   /** Resolves once no request is open and none arrived or finished for 50 ms. */
@@ -60,6 +62,7 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
     url: '',
     requests: [] as RecordedRequest[],
     failUserWith: undefined as number | undefined,
+    failUserHeaders: {} as Record<string, string | string[]>,
     userDelayMs: 0,
     endSessionUrl: DEFAULT_END_SESSION_URL as string | null,
     get sessions() {
@@ -144,7 +147,9 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
   function answerUser(url: URL): (res: ServerResponse) => void {
     if (fake.failUserWith !== undefined) {
       const status = fake.failUserWith;
-      return (res) => sendProblem(res, status, 'store_unavailable', 'Session storage unavailable');
+      const headers = { ...fake.failUserHeaders };
+      return (res) =>
+        sendProblem(res, status, 'store_unavailable', 'Session storage unavailable', {}, headers);
     }
     if (signedIn && Date.now() >= expiresAtMs) {
       signedIn = false;
@@ -189,6 +194,25 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
           code: 'unauthenticated',
         }),
       );
+    } else if (url.pathname === '/api/gatehouse-503') {
+      // Gatehouse's own 503 on a proxied path (its store is down): `?retryAfter=` as the header.
+      const retryAfter = url.searchParams.get('retryAfter');
+      sendProblem(
+        res,
+        503,
+        'store_unavailable',
+        'Session storage unavailable',
+        {},
+        {
+          ...(retryAfter === null ? {} : { 'retry-after': retryAfter }),
+        },
+      );
+    } else if (url.pathname === '/api/upstream-503') {
+      // The upstream API's own 503, passed through: no Gatehouse-Problem header.
+      const retryAfter = url.searchParams.get('retryAfter') ?? '60';
+      res
+        .writeHead(503, { 'content-type': 'application/json', 'retry-after': retryAfter })
+        .end(JSON.stringify({ error: 'maintenance' }));
     } else if (url.pathname === '/api/upstream-401') {
       // The upstream API's own 401 (not Gatehouse's "no session"), passed through.
       if (!requireCsrf(req, res) || !requireSession(res)) return;
@@ -239,6 +263,7 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
       fake.revoke();
       fake.requests.length = 0;
       fake.failUserWith = undefined;
+      fake.failUserHeaders = {};
       fake.userDelayMs = 0;
       fake.endSessionUrl = DEFAULT_END_SESSION_URL;
       admin.reset();

@@ -10,7 +10,7 @@ export { useApi, useExpiryWarning, useSession, useUser } from './hooks.ts';
 export { SessionLoading, SignedIn, SignedOut } from './components.tsx';
 export type { SignedInProps, SignedOutProps } from './components.tsx';
 // The client SDK, so that an app can import everything it needs from one package.
-export { createGatehouseClient, GatehouseProblem } from '@gatehouse/client';
+export { createGatehouseClient, GatehouseProblem, readProblem } from '@gatehouse/client';
 export type {
   GatehouseClient,
   GatehouseClientOptions,

@@ -205,6 +205,7 @@ client.dispose();
       'SignedIn',
       'SignedOut',
       'createGatehouseClient',
+      'readProblem',
       'useApi',
       'useExpiryWarning',
       'useGatehouse',
@@ -271,6 +272,7 @@ import { createGatehouseClient, type ProviderInput, type SessionState } from '@g
 import { gatehouseDevProxy, type GatehouseProxyRule } from '@gatehouse/client/vite';
 import {
   GatehouseProvider,
+  readProblem,
   SignedIn,
   SignedOut,
   useApi,
@@ -305,6 +307,17 @@ function Profile() {
         <button onClick={() => client.login({ tenant: 'acme' })}>Sign in</button>
       </SignedOut>
       <button onClick={() => void apiFetch('/api/demo/me').then((r) => r.json())}>Call</button>
+      <button
+        onClick={() =>
+          void apiFetch('/api/orders').then(async (r) => {
+            // A 503's Retry-After, in milliseconds (undefined without one).
+            const wait: number | undefined = r.ok ? undefined : (await readProblem(r)).retryAfterMs;
+            return wait;
+          })
+        }
+      >
+        Order
+      </button>
     </div>
   );
 }
