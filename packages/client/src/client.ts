@@ -3,7 +3,7 @@ import { createAdminConsoleApi } from './admin-console.ts';
 import { openTabChannel } from './cross-tab.ts';
 import type { TabMessage } from './cross-tab.ts';
 import { callSafely, createExpiryWatch } from './expiry.ts';
-import { networkProblem, readProblem } from './problem.ts';
+import { networkProblem, readProblem, readRetryAfter } from './problem.ts';
 import { parsePublicTenant, parseSessions, parseUser, readJson } from './parse.ts';
 import type {
   GatehouseClient,
@@ -26,6 +26,11 @@ const SESSION_GONE_CODES: ReadonlySet<string> = new Set(['unauthenticated', 'ses
  */
 const GATEHOUSE_PROBLEM_HEADER = 'Gatehouse-Problem';
 const CSRF_HEADER = 'X-CSRF';
+/**
+ * The longest the client's own session checks wait for a `Retry-After`: a server (or a proxy in
+ * front of it) that asks for an hour must not leave a tab unchecked for that long.
+ */
+const MAX_CHECK_HOLD_MS = 5 * 60_000;
 
 /**
  * Builds the browser SDK for a Gatehouse BFF. It holds no token and stores nothing: the session
@@ -57,6 +62,13 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
   let disposed = false;
   /** The re-check that 401s of the APIs asked for, while it is out: later ones wait for it too. */
   let pendingRecheck: Promise<void> | undefined;
+  /**
+   * Until when (epoch ms) the client's own checks wait, because Gatehouse answered with a
+   * `Retry-After`; checks asked for meanwhile become one check at that time (`heldCheck`).
+   * Calls the app makes itself are never held.
+   */
+  let checksHeldUntil = 0;
+  let heldCheck: { timer: ReturnType<typeof setTimeout>; announceSignIn: boolean } | undefined;
   // Aborts the SDK's own requests on dispose, so a disposed client changes nothing afterwards.
   const lifetime = new AbortController();
 
@@ -104,10 +116,33 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     }
   }
 
+  /**
+   * Holds the client's own checks back for the `Retry-After` of `response` when it is the
+   * answer to a session check (`GET /bff/user`) or Gatehouse's own 503 (its store or the
+   * instance unavailable, which a session check would meet as well) to any call. An API's own
+   * 503 or a 429 of a rate limit elsewhere say nothing about the session checks.
+   */
+  function heedRetryAfter(response: Response, sessionCheck: boolean): void {
+    if (response.ok) return;
+    const gatehouse503 = response.status === 503 && response.headers.has(GATEHOUSE_PROBLEM_HEADER);
+    if (!sessionCheck && !gatehouse503) return;
+    const ms = readRetryAfter(response.headers);
+    if (ms === undefined) return;
+    checksHeldUntil = Math.max(checksHeldUntil, Date.now() + Math.min(ms, MAX_CHECK_HOLD_MS));
+  }
+
+  /** A session check answered: Gatehouse is back, a held check has nothing left to learn. */
+  function releaseHeldChecks(): void {
+    checksHeldUntil = 0;
+    if (heldCheck !== undefined) clearTimeout(heldCheck.timer);
+    heldCheck = undefined;
+  }
+
   /** A BFF call whose failure is an exception; a 401 also means the session is gone. */
   async function callBff(path: string, init: RequestInit): Promise<Response> {
     const response = await send(path, init);
     if (response.ok) return response;
+    heedRetryAfter(response, false);
     const problem = await readProblem(response);
     if (response.status === 401) sessionGone(problem.code);
     throw problem;
@@ -127,6 +162,11 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
    * share one check instead of sending one each.
    */
   function recheckAfterUnauthorized(): Promise<void> {
+    // While checks are held, the call that failed does not wait minutes for its answer.
+    if (Date.now() < checksHeldUntil) {
+      recheckQuietly();
+      return Promise.resolve();
+    }
     pendingRecheck ??= loadUser(false, true)
       .then(ignore, ignore)
       .finally(() => {
@@ -151,9 +191,11 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
   /** Resolves true when the answer was applied, false when it was stale. */
   async function fetchUser(slide: boolean, announceSignIn: boolean, ticket: number) {
     const response = await send(slide ? '/bff/user' : '/bff/user?slide=false', { method: 'GET' });
+    heedRetryAfter(response, true);
     if (response.status === 401) {
       const problem = await readProblem(response);
       if (ticket !== epoch || disposed) return false;
+      releaseHeldChecks();
       // A first visit without a session is not "your session has ended".
       const reason = state.status === 'signed-in' ? reasonFor(problem.code) : undefined;
       markSignedOut(reason, true);
@@ -162,6 +204,7 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     if (!response.ok) throw await readProblem(response);
     const user = parseUser(await readJson(response), response.status);
     if (ticket !== epoch || disposed) return false;
+    releaseHeldChecks();
     const previous = state;
     setState({ status: 'signed-in', user });
     const newcomer =
@@ -172,10 +215,28 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     return true;
   }
 
-  /** Background re-checks never extend the session and never throw: failure is not sign-out. */
-  function recheckQuietly(): void {
+  /**
+   * The client's own checks (the expiry timer, the tab shown again, another tab's sign-in, a 401
+   * to be confirmed) never extend the session and never throw: failure is not sign-out. While
+   * Gatehouse's `Retry-After` holds them, they wait for it, as one check.
+   */
+  function recheckQuietly(announceSignIn = true): void {
     if (disposed) return;
-    loadUser(false, true).catch(ignore);
+    const wait = checksHeldUntil - Date.now();
+    if (wait <= 0) {
+      loadUser(false, announceSignIn).catch(ignore);
+      return;
+    }
+    // One held check for every reason; it announces a sign-in only if every reason would have.
+    const announce = announceSignIn && (heldCheck?.announceSignIn ?? true);
+    if (heldCheck !== undefined) clearTimeout(heldCheck.timer);
+    heldCheck = {
+      announceSignIn: announce,
+      timer: setTimeout(() => {
+        heldCheck = undefined;
+        recheckQuietly(announce);
+      }, wait),
+    };
   }
 
   function onVisibilityChange(): void {
@@ -186,7 +247,7 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     if (disposed) return;
     if (message.type === 'signed-out') markSignedOut(message.reason, false);
     // The tab that signed in already announced it; answering with our own announcement would echo.
-    else loadUser(false, false).catch(ignore);
+    else recheckQuietly(false);
   }
 
   /**
@@ -196,6 +257,7 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
   async function callAdmin(path: string, init: RequestInit): Promise<Response> {
     const response = await send(`/admin/api${path}`, init);
     if (response.ok) return response;
+    heedRetryAfter(response, false);
     const problem = await readProblem(response);
     if (response.status === 401 && !disposed) await recheckAfterUnauthorized();
     throw problem;
@@ -255,6 +317,7 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
         const response = await send('/bff/user?slide=false', { method: 'GET' }).catch(
           () => undefined,
         );
+        if (response !== undefined) heedRetryAfter(response, true);
         if (response?.ok) {
           link = parseUser(await readJson(response), response.status).logoutUrl;
         } else if (response !== undefined && response.status !== 401) {
@@ -280,6 +343,7 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
         headers,
         credentials: 'same-origin',
       });
+      heedRetryAfter(response, false);
       if (response.status === 401 && !disposed) await settleApiUnauthorized(response);
       return response;
     },
@@ -296,6 +360,7 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     async getTenant(tenant) {
       // Public: a failure here says nothing about the session.
       const response = await send(`/bff/tenants/${encodeURIComponent(tenant)}`, { method: 'GET' });
+      heedRetryAfter(response, false);
       if (!response.ok) throw await readProblem(response);
       return parsePublicTenant(await readJson(response), response.status);
     },
@@ -305,6 +370,7 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
     },
     dispose() {
       disposed = true;
+      releaseHeldChecks();
       lifetime.abort();
       channel.close();
       expiry.stop();

@@ -160,6 +160,7 @@ export interface GatehouseClient<HasDefaultTenant extends boolean = boolean> {
   /**
    * Asks `GET /bff/user` who is signed in. `slide: false` checks without extending the session.
    * A 401 means signed out; any other failure throws a `GatehouseProblem` and keeps the state.
+   * Always sent at once, even while the client's own checks wait for a `Retry-After`.
    */
   refresh: (opts?: { slide?: boolean }) => Promise<SessionState>;
   /** The `GET /bff/login` URL for these options (a tenant, an email, or the `defaultTenant`). */

@@ -1,6 +1,6 @@
 import { describe, expect, it, vi } from 'vitest';
 import { createExpiryWatch } from '../src/expiry.ts';
-import { setUpFakeGatehouse, delay, waitForState } from './helpers.ts';
+import { FakeVisibility, setUpFakeGatehouse, delay, waitForState } from './helpers.ts';
 
 const { fake, clients } = await setUpFakeGatehouse();
 
@@ -121,14 +121,6 @@ describe('expiry re-checks when the server disagrees', () => {
     }
   });
 });
-
-class FakeVisibility extends EventTarget {
-  visibilityState: 'visible' | 'hidden' = 'visible';
-  set(next: 'visible' | 'hidden'): void {
-    this.visibilityState = next;
-    this.dispatchEvent(new Event('visibilitychange'));
-  }
-}
 
 describe('re-check when the tab becomes visible', () => {
   it('notices a session revoked elsewhere, without extending anything', async () => {

@@ -70,3 +70,12 @@ export function waitForState(
 }
 
 export const delay = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** A tab's visibility for `createGatehouseClient({ visibility })`: `set` fires the event. */
+export class FakeVisibility extends EventTarget {
+  visibilityState: 'visible' | 'hidden' = 'visible';
+  set(next: 'visible' | 'hidden'): void {
+    this.visibilityState = next;
+    this.dispatchEvent(new Event('visibilitychange'));
+  }
+}

@@ -1,9 +1,22 @@
 /// <reference types="node" />
-import { describe, expect, it } from 'vitest';
-import { GatehouseProblem, readProblem } from '../src/index.ts';
-import { setUpFakeGatehouse } from './helpers.ts';
+import { describe, expect, it, vi } from 'vitest';
+import { createGatehouseClient, GatehouseProblem, readProblem } from '../src/index.ts';
+import { FakeVisibility, setUpFakeGatehouse, delay, waitForState } from './helpers.ts';
 
 const { fake, clients } = await setUpFakeGatehouse();
+
+const urlOf = (input: RequestInfo | URL): string =>
+  typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+
+/** The session checks a client sends, with when it sent them. */
+function recordChecks() {
+  const checks: number[] = [];
+  const recording: typeof fetch = (input, init) => {
+    if (urlOf(input).includes('/bff/user')) checks.push(Date.now());
+    return fetch(input, init);
+  };
+  return { checks, fetch: recording };
+}
 
 const refreshError = (client: { refresh: () => Promise<unknown> }) =>
   client.refresh().then(
@@ -90,5 +103,190 @@ describe('Retry-After on a GatehouseProblem', () => {
     // An API's own answer: a problem by its status, its Retry-After all the same.
     const upstream = await readProblem(await client.apiFetch('/api/upstream-503?retryAfter=9'));
     expect(upstream).toMatchObject({ status: 503, code: 'http_503', retryAfterMs: 9_000 });
+  });
+});
+
+describe('the client’s own checks after a Retry-After', () => {
+  it('wait for it as one check, while the app’s own call goes out at once; a 503 signs nobody out', async () => {
+    fake.signIn();
+    const visibility = new FakeVisibility();
+    const channelName = `retry-${crypto.randomUUID()}`;
+    const { checks, fetch: recording } = recordChecks();
+    const { client } = clients.make({ visibility, channelName, fetch: recording });
+    await client.refresh();
+    const signedIn = client.state;
+    fake.failUserWith = 503;
+    fake.failUserHeaders = { 'retry-after': '2' };
+
+    expect(await refreshError(client)).toMatchObject({ status: 503, retryAfterMs: 2_000 });
+    const sent = checks.length;
+    // Every reason the client has to ask by itself: the tab shown again, another tab's sign-in,
+    // an API's own 401 (whose answer must not wait for the check).
+    visibility.set('visible');
+    visibility.set('visible');
+    const otherTab = new BroadcastChannel(channelName);
+    otherTab.postMessage({ type: 'signed-in' });
+    otherTab.close();
+    const startedAt = Date.now();
+    const res = await client.apiFetch('/api/upstream-401');
+    expect(res.status).toBe(401);
+    expect(Date.now() - startedAt).toBeLessThan(1_000);
+    await delay(800);
+    expect(checks.length).toBe(sent);
+
+    // The app asks itself: at once (and Gatehouse says the same again, for 2 s from now).
+    await expect(client.refresh()).rejects.toMatchObject({ status: 503 });
+    expect(checks.length).toBe(sent + 1);
+    const lastAnswer = Date.now();
+    expect(client.state).toBe(signedIn);
+
+    fake.failUserWith = undefined;
+    await expect.poll(() => checks.length, { timeout: 5_000 }).toBe(sent + 2);
+    expect(checks.at(-1)! - lastAnswer).toBeGreaterThanOrEqual(1_990);
+    await fake.idle();
+    expect(checks.length).toBe(sent + 2);
+    expect(fake.requests.at(-1)?.path).toBe('/bff/user?slide=false');
+    expect(client.state).toBe(signedIn);
+  });
+
+  it('the expiry check that meets a 503 keeps the session, and asks again after the Retry-After', async () => {
+    fake.signIn({ ttlMs: 300 });
+    const { checks, fetch: recording } = recordChecks();
+    const { client } = clients.make({ fetch: recording });
+    await client.refresh({ slide: false });
+    fake.failUserWith = 503;
+    fake.failUserHeaders = { 'retry-after': '3' };
+
+    // Checked once a second past the expiry, then 2 s later by the back-off — held here.
+    await expect.poll(() => checks.length, { timeout: 3_000 }).toBe(2);
+    const firstExpiryCheck = checks[1]!;
+    await delay(2_200);
+    expect(checks.length).toBe(2);
+    expect(client.state.status).toBe('signed-in');
+
+    fake.failUserWith = undefined;
+    await expect(waitForState(client, (s) => s.status === 'signed-out', 5_000)).resolves.toEqual({
+      status: 'signed-out',
+      reason: 'expired',
+    });
+    expect(checks.length).toBe(3);
+    expect(checks[2]! - firstExpiryCheck).toBeGreaterThanOrEqual(3_000);
+  });
+
+  it('Gatehouse’s own 503 to an API call holds them; an API’s own 503 does not', async () => {
+    fake.signIn();
+    const visibility = new FakeVisibility();
+    const { checks, fetch: recording } = recordChecks();
+    const { client } = clients.make({ visibility, fetch: recording });
+    await client.refresh();
+
+    expect((await client.apiFetch('/api/upstream-503?retryAfter=60')).status).toBe(503);
+    visibility.set('visible');
+    await expect.poll(() => checks.length).toBe(2);
+    await fake.idle();
+
+    const res = await client.apiFetch('/api/gatehouse-503?retryAfter=1');
+    expect(res.status).toBe(503);
+    const answeredAt = Date.now();
+    visibility.set('visible');
+    await delay(500);
+    expect(checks.length).toBe(2);
+    await expect.poll(() => checks.length, { timeout: 3_000 }).toBe(3);
+    expect(checks[2]! - answeredAt).toBeGreaterThanOrEqual(990);
+  });
+
+  it('a session check that is answered again ends the hold', async () => {
+    fake.signIn();
+    const visibility = new FakeVisibility();
+    const { checks, fetch: recording } = recordChecks();
+    const { client } = clients.make({ visibility, fetch: recording });
+    await client.refresh();
+    fake.failUserWith = 503;
+    fake.failUserHeaders = { 'retry-after': '120' };
+    await refreshError(client);
+    visibility.set('visible');
+    fake.failUserWith = undefined;
+
+    await client.refresh();
+    expect(checks.length).toBe(3);
+    visibility.set('visible');
+    await expect.poll(() => checks.length).toBe(4);
+  });
+});
+
+describe('how long the client’s own checks wait (scripted answers, fake clock)', () => {
+  /** A client whose every `/bff/user` answers `status` with `headers`. */
+  function scriptedClient(status: number, headers: Record<string, string>) {
+    const visibility = new FakeVisibility();
+    const sent: string[] = [];
+    const client = createGatehouseClient({
+      visibility,
+      channelName: `scripted-${crypto.randomUUID()}`,
+      navigate: () => {},
+      fetch: (input) => {
+        sent.push(urlOf(input));
+        return Promise.resolve(
+          new Response(JSON.stringify({ code: 'store_unavailable', title: 'Down', status }), {
+            status,
+            headers: { 'content-type': 'application/problem+json', ...headers },
+          }),
+        );
+      },
+    });
+    return { client, visibility, sent };
+  }
+
+  it.each([
+    ['5 s', { 'retry-after': '5' }, 5_000],
+    [
+      'an HTTP-date 42 s ahead',
+      { 'retry-after': 'Tue, 06 Nov 2001 08:50:12 GMT', date: 'Tue, 06 Nov 2001 08:49:30 GMT' },
+      42_000,
+    ],
+    ['a day: five minutes, no more', { 'retry-after': '86400' }, 300_000],
+    ['a 429 of a proxy in front', { 'retry-after': '7' }, 7_000, 429],
+  ])('%s', async (_name, headers, holdMs, status = 503) => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const { client, visibility, sent } = scriptedClient(status, headers);
+    try {
+      await expect(client.refresh()).rejects.toMatchObject({ status });
+      visibility.set('visible');
+      await vi.advanceTimersByTimeAsync(holdMs - 1);
+      expect(sent).toHaveLength(1);
+      await vi.advanceTimersByTimeAsync(1);
+      expect(sent).toHaveLength(2);
+      expect(client.state).toEqual({ status: 'loading' });
+    } finally {
+      client.dispose();
+      vi.useRealTimers();
+    }
+  });
+
+  it('a 503 without Retry-After holds nothing', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const { client, visibility, sent } = scriptedClient(503, {});
+    try {
+      await expect(client.refresh()).rejects.toMatchObject({ retryAfterMs: undefined });
+      visibility.set('visible');
+      await vi.advanceTimersByTimeAsync(0);
+      expect(sent).toHaveLength(2);
+    } finally {
+      client.dispose();
+      vi.useRealTimers();
+    }
+  });
+
+  it('dispose drops a held check', async () => {
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
+    const { client, visibility, sent } = scriptedClient(503, { 'retry-after': '5' });
+    try {
+      await expect(client.refresh()).rejects.toMatchObject({ status: 503 });
+      visibility.set('visible');
+      client.dispose();
+      await vi.advanceTimersByTimeAsync(10_000);
+      expect(sent).toHaveLength(1);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 });
