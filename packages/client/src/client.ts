@@ -338,11 +338,17 @@ export function createGatehouseClient(options: GatehouseClientOptions = {}): Gat
       assertSameOriginPath(path);
       const headers = new Headers(init.headers);
       headers.set(CSRF_HEADER, '1');
-      const response = await doFetch(baseUrl + path, {
-        ...init,
-        headers,
-        credentials: 'same-origin',
-      });
+      let response: Response;
+      try {
+        response = await doFetch(baseUrl + path, { ...init, headers, credentials: 'same-origin' });
+      } catch (error) {
+        // The caller's abort stays what fetch rejects with (the signal's reason: an AbortError,
+        // a TimeoutError); every other failure to get an answer is a network_error problem.
+        if (init.signal?.aborted || (error instanceof Error && error.name === 'AbortError')) {
+          throw error;
+        }
+        throw networkProblem(error);
+      }
       heedRetryAfter(response, false);
       if (response.status === 401 && !disposed) await settleApiUnauthorized(response);
       return response;

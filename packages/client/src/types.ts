@@ -178,7 +178,10 @@ export interface GatehouseClient<HasDefaultTenant extends boolean = boolean> {
    * `fetch` for the app's APIs behind Gatehouse: adds `X-CSRF: 1` and same-origin credentials.
    * A 401 meaning "no session" moves the state to signed-out and tells the other tabs.
    * Every answer is returned, as fetch does (`readProblem(response)` reads a failed one as a
-   * `GatehouseProblem`, with `retryAfterMs`).
+   * `GatehouseProblem`, with `retryAfterMs`). No answer at all (offline, DNS, connection refused)
+   * rejects with a `GatehouseProblem` of status 0 and code `network_error` (fetch's error is its
+   * `cause`), as the other calls do; the caller's own abort rejects with the signal's reason
+   * (an `AbortError`, a `TimeoutError`), as fetch does.
    */
   apiFetch: (path: string, init?: RequestInit) => Promise<Response>;
   /** The user's sessions across devices. */

@@ -194,6 +194,9 @@ export async function startFakeGatehouse(): Promise<FakeGatehouse> {
           code: 'unauthenticated',
         }),
       );
+    } else if (url.pathname === '/api/slow') {
+      // An API that takes its time, for callers that give up first.
+      setTimeout(() => sendJson(res, 200, { slow: true }), 500);
     } else if (url.pathname === '/api/gatehouse-503') {
       // Gatehouse's own 503 on a proxied path (its store is down): `?retryAfter=` as the header.
       const retryAfter = url.searchParams.get('retryAfter');

@@ -290,3 +290,40 @@ describe('how long the client’s own checks wait (scripted answers, fake clock)
     }
   });
 });
+
+describe('apiFetch without an answer', () => {
+  it('an unreachable server is a GatehouseProblem network_error, fetch’s TypeError its cause', async () => {
+    const { client } = clients.make({ baseUrl: 'http://localhost:1' });
+    const error: unknown = await client.apiFetch('/api/demo/me').catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(GatehouseProblem);
+    expect(error).toMatchObject({ status: 0, code: 'network_error', retryAfterMs: undefined });
+    expect((error as GatehouseProblem).cause).toBeInstanceOf(TypeError);
+    expect(client.state).toEqual({ status: 'loading' });
+  });
+
+  it('the caller’s abort rejects with the signal’s own reason, as fetch does', async () => {
+    fake.signIn();
+    const { client } = clients.make();
+
+    const controller = new AbortController();
+    const pending = client.apiFetch('/api/slow', { signal: controller.signal });
+    controller.abort();
+    const aborted: unknown = await pending.catch((e: unknown) => e);
+    expect(aborted).toBe(controller.signal.reason);
+    expect(aborted).toMatchObject({ name: 'AbortError' });
+
+    const mine = new Error('navigated away');
+    const withReason = new AbortController();
+    const second = client.apiFetch('/api/slow', { signal: withReason.signal });
+    withReason.abort(mine);
+    await expect(second).rejects.toBe(mine);
+
+    await expect(
+      client.apiFetch('/api/slow', { signal: AbortSignal.timeout(50) }),
+    ).rejects.toMatchObject({ name: 'TimeoutError' });
+    await expect(
+      client.apiFetch('/api/demo/me', { signal: AbortSignal.abort() }),
+    ).rejects.toMatchObject({ name: 'AbortError' });
+    expect(client.state.status).not.toBe('signed-out');
+  });
+});
