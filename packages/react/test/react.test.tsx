@@ -1,7 +1,7 @@
 // @vitest-environment happy-dom
 import { act, cleanup, fireEvent, render, screen, waitFor } from '@testing-library/react';
 import { afterEach, describe, expect, it } from 'vitest';
-import { useState } from 'react';
+import { StrictMode, useState } from 'react';
 import { createGatehouseClient } from '@gatehouse/client';
 import type { GatehouseClient, GatehouseClientOptions } from '@gatehouse/client';
 import {
@@ -123,6 +123,55 @@ describe('<GatehouseProvider> and useSession / useUser', () => {
     await waitFor(() => expect(errors).toHaveLength(1));
     expect(errors[0]).toMatchObject({ name: 'GatehouseProblem', status: 503 });
     expect(screen.getByTestId('status').textContent).toBe('loading');
+  });
+
+  it('asks once in StrictMode, which mounts the provider twice in development', async () => {
+    const fake = fakeGatehouseFetch();
+    fake.signIn('Alice Anderson');
+    const { client } = makeClient(fake);
+    render(
+      <StrictMode>
+        <GatehouseProvider client={client}>
+          <Status />
+        </GatehouseProvider>
+      </StrictMode>,
+    );
+    await screen.findByText('Hello Alice Anderson');
+    expect(fake.requests.map((r) => `${r.method} ${r.path}`)).toEqual(['GET /bff/user']);
+  });
+
+  it('in StrictMode, reports a failed first check once', async () => {
+    const fake = fakeGatehouseFetch();
+    fake.failUserChecks(true);
+    const { client } = makeClient(fake);
+    const errors: unknown[] = [];
+    render(
+      <StrictMode>
+        <GatehouseProvider client={client} onError={(error) => errors.push(error)}>
+          <Status />
+        </GatehouseProvider>
+      </StrictMode>,
+    );
+    await waitFor(() => expect(errors).toHaveLength(1));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(errors).toHaveLength(1);
+    expect(fake.requests).toHaveLength(1);
+  });
+
+  it('asks again when the provider mounts again after the first check answered', async () => {
+    const fake = fakeGatehouseFetch();
+    fake.signIn('Alice Anderson');
+    const { client } = makeClient(fake);
+    const app = (
+      <GatehouseProvider client={client}>
+        <Status />
+      </GatehouseProvider>
+    );
+    const first = render(app);
+    await screen.findByText('Hello Alice Anderson');
+    first.unmount();
+    render(app);
+    await waitFor(() => expect(fake.requests).toHaveLength(2));
   });
 
   it('refuses hooks used outside a provider with a message that says what is missing', () => {
