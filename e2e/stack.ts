@@ -3,7 +3,8 @@
  * natively; Playwright's loader never sees it): a real redis-server, the dev IdP, the demo API
  * and Gatehouse serving the built SPA. Prints one JSON line with the URLs, then runs until
  * SIGTERM. A small control server lets tests read the tokens Gatehouse holds, to assert that
- * none of them ever reached the browser.
+ * none of them ever reached the browser, and freeze Redis (SIGSTOP) for an outage and let it go
+ * on (`/redis/pause`, `/redis/resume`; the suite runs one test at a time).
  *
  * Beside them, a real third-party OpenID Provider: glewlwyd (Debian's package), with a demo API
  * of its own that trusts only glewlwyd's access tokens for one resource. `glewlwyd.spec.ts`
@@ -145,6 +146,12 @@ async function ageLogin(state: string): Promise<boolean> {
 
 const control = createServer((req, res) => {
   const url = new URL(req.url ?? '/', 'http://control.invalid');
+  if (url.pathname === '/redis/pause' || url.pathname === '/redis/resume') {
+    if (url.pathname === '/redis/pause') redis.pause();
+    else redis.resume();
+    res.writeHead(204).end();
+    return;
+  }
   if (url.pathname === '/age-login') {
     ageLogin(url.searchParams.get('state') ?? '').then(
       (found) => res.writeHead(found ? 204 : 404).end(),
