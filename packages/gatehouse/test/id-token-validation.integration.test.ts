@@ -1,7 +1,7 @@
 import { SignJWT, generateKeyPair, type CryptoKey, type JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCookieFetch, startStack, type Stack } from '@gatehouse/testkit';
-import { startScriptedIdp, type ScriptedIdp } from './support/scripted-idp.ts';
+import { startScriptedIdp, withScriptedTenant, type ScriptedIdp } from './support/scripted-idp.ts';
 
 /**
  * A hostile identity provider: everything about it is correct except the ID token its token
@@ -39,20 +39,14 @@ describe('ID token validation at the callback', () => {
     publicPem = idp.publicPem;
 
     stack = await startStack({
-      configure: (input) => ({
-        ...input,
-        devIdpOrigins: [...(input.devIdpOrigins ?? []), issuer],
-        tenants: [
-          ...(input.tenants ?? []),
-          {
-            id: 'evil',
-            name: 'Evil',
-            providers: [
-              { id: 'fake', issuer, clientId: 'gatehouse', clientSecret: 'fake-client-secret' },
-            ],
-          },
-        ],
-      }),
+      configure: (input) =>
+        withScriptedTenant(input, issuer, {
+          id: 'evil',
+          name: 'Evil',
+          providers: [
+            { id: 'fake', issuer, clientId: 'gatehouse', clientSecret: 'fake-client-secret' },
+          ],
+        }),
     });
   });
   afterAll(async () => {

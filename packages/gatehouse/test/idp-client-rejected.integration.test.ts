@@ -5,6 +5,7 @@ import {
   accessLineOf,
   signInThroughScriptedIdp,
   startScriptedIdp,
+  withScriptedTenant,
   type AccessLine,
   type ScriptedIdp,
 } from './support/scripted-idp.ts';
@@ -71,29 +72,24 @@ describe('the IdP refuses the client credentials', () => {
     const { issuer } = idp;
     stack = await startStack({
       deps: { logger: createLogger('info', jsonLines(lines)) },
-      configure: (input) => ({
-        ...input,
-        devIdpOrigins: [...(input.devIdpOrigins ?? []), issuer],
-        routes: [
-          ...(input.routes ?? []),
+      configure: (input) =>
+        withScriptedTenant(
           {
-            prefix: '/api/echo',
-            upstream: `${input.routes?.[0]?.upstream}/public/echo`,
-            tokenMode: 'user',
+            ...input,
+            // The dev IdP's tenant (acme) sends a client secret the dev IdP does not know (last test).
+            tenants: (input.tenants ?? []).map((tenant) =>
+              tenant.id === 'acme'
+                ? {
+                    ...tenant,
+                    providers: tenant.providers?.map((provider) => ({
+                      ...provider,
+                      clientSecret: 'not-the-secret-the-idp-knows',
+                    })),
+                  }
+                : tenant,
+            ),
           },
-        ],
-        tenants: [
-          ...(input.tenants ?? []).map((tenant) =>
-            tenant.id === 'acme'
-              ? {
-                  ...tenant,
-                  providers: tenant.providers?.map((provider) => ({
-                    ...provider,
-                    clientSecret: 'not-the-secret-the-idp-knows',
-                  })),
-                }
-              : tenant,
-          ),
+          issuer,
           {
             id: 'scripted',
             name: 'Scripted',
@@ -101,8 +97,8 @@ describe('the IdP refuses the client credentials', () => {
               { id: 'fake', issuer, clientId: 'gatehouse', clientSecret: 'fake-client-secret' },
             ],
           },
-        ],
-      }),
+          true,
+        ),
     });
   });
   afterAll(async () => {

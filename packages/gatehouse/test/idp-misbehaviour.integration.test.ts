@@ -11,6 +11,7 @@ import {
   accessLineOf,
   signInThroughScriptedIdp,
   startScriptedIdp,
+  withScriptedTenant,
   type AccessLine,
   type ScriptedIdp,
 } from './support/scripted-idp.ts';
@@ -106,20 +107,10 @@ describe('an IdP misbehaving at its PAR and token endpoints', () => {
     stack = await startStack({
       redis,
       deps: { logger: createLogger('info', jsonLines(lines)) },
-      configure: (input) => ({
-        ...input,
-        devIdpOrigins: [...(input.devIdpOrigins ?? []), issuer],
-        routes: [
-          ...(input.routes ?? []),
-          {
-            prefix: '/api/echo',
-            upstream: `${input.routes?.[0]?.upstream}/public/echo`,
-            tokenMode: 'user',
-            dpop: true,
-          },
-        ],
-        tenants: [
-          ...(input.tenants ?? []),
+      configure: (input) =>
+        withScriptedTenant(
+          input,
+          issuer,
           {
             id: 'hostile',
             name: 'Hostile',
@@ -141,8 +132,8 @@ describe('an IdP misbehaving at its PAR and token endpoints', () => {
               },
             ],
           },
-        ],
-      }),
+          { dpop: true },
+        ),
     });
   });
   afterAll(async () => {

@@ -7,7 +7,7 @@ import {
   type CookieFetch,
   type Stack,
 } from '@gatehouse/testkit';
-import { startScriptedIdp, type ScriptedIdp } from './support/scripted-idp.ts';
+import { startScriptedIdp, withScriptedTenant, type ScriptedIdp } from './support/scripted-idp.ts';
 
 /**
  * Sign-out is a top-level navigation: `POST /bff/logout` (the `X-CSRF` header, or our own page's
@@ -42,20 +42,14 @@ describe('logout as a navigation', () => {
     });
     const { issuer } = idp;
     stack = await startStack({
-      configure: (input) => ({
-        ...input,
-        devIdpOrigins: [...(input.devIdpOrigins ?? []), issuer],
-        tenants: [
-          ...(input.tenants ?? []),
-          {
-            id: 'plain',
-            name: 'Plain',
-            providers: [
-              { id: 'fake', issuer, clientId: 'gatehouse', clientSecret: 'fake-client-secret' },
-            ],
-          },
-        ],
-      }),
+      configure: (input) =>
+        withScriptedTenant(input, issuer, {
+          id: 'plain',
+          name: 'Plain',
+          providers: [
+            { id: 'fake', issuer, clientId: 'gatehouse', clientSecret: 'fake-client-secret' },
+          ],
+        }),
     });
   });
   afterAll(async () => {

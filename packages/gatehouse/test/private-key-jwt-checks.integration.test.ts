@@ -9,6 +9,7 @@ import {
 } from '@gatehouse/testkit';
 import { startDevIdp, type RunningDevIdp } from '@gatehouse/dev-idp';
 import { ADMIN_TOKEN, adminCall, withAdminToken, type Caller } from './support/admin.ts';
+import { trustingDevIdps } from './support/scripted-idp.ts';
 
 /**
  * The credentials check for private_key_jwt against an OP that accepts nothing else (the dev
@@ -36,10 +37,7 @@ beforeAll(async () => {
   const opOrigin = `http://localhost:${port}`;
   stack = await startStack({
     redis,
-    configure: (input) => ({
-      ...withAdminToken(input),
-      devIdpOrigins: [...(input.devIdpOrigins ?? []), opOrigin],
-    }),
+    configure: (input) => trustingDevIdps(withAdminToken(input), opOrigin),
   });
   // A key Gatehouse never had: the "unknown" client's OP-side registration.
   const stranger = await generateKeyPair('ES256', { extractable: true });

@@ -14,6 +14,7 @@ import {
   PROVIDER_CHECKS,
 } from '../src/tenants/provider-checks.ts';
 import { ADMIN_TOKEN, adminCall, withAdminToken, type Caller } from './support/admin.ts';
+import { trustingDevIdps } from './support/scripted-idp.ts';
 
 /**
  * The checks every provider create/update runs, through the admin API and the guarded fetch:
@@ -181,10 +182,7 @@ beforeAll(async () => {
   redis = await startRedisServer();
   stack = await startStack({
     redis,
-    configure: (input) => ({
-      ...withAdminToken(input),
-      devIdpOrigins: [...(input.devIdpOrigins ?? []), fake.origin],
-    }),
+    configure: (input) => trustingDevIdps(withAdminToken(input), fake.origin),
   });
 });
 afterAll(async () => {

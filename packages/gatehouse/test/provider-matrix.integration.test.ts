@@ -22,6 +22,7 @@ import {
   type RunningDevIdp,
 } from '@gatehouse/dev-idp';
 import { ADMIN_TOKEN, adminCall, withAdminToken, type Caller } from './support/admin.ts';
+import { trustingDevIdps } from './support/scripted-idp.ts';
 
 /**
  * The provider × capability matrix (README "Identity provider support"): for each OP that
@@ -197,9 +198,8 @@ beforeAll(async () => {
   stack = await startStack({
     redis,
     configure: (input) => ({
-      ...withAdminToken(input),
+      ...trustingDevIdps(withAdminToken(input), ...ROWS.map(originOf)),
       testControls: true,
-      devIdpOrigins: [...(input.devIdpOrigins ?? []), ...ROWS.map(originOf)],
       // The demo API behind a route that sends DPoP-bound tokens with a fresh proof per call.
       routes: [
         ...(input.routes ?? []),

@@ -1,7 +1,7 @@
 import type { JWTPayload } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createCookieFetch, startStack, type Stack } from '@gatehouse/testkit';
-import { startScriptedIdp, type ScriptedIdp } from './support/scripted-idp.ts';
+import { startScriptedIdp, withScriptedTenant, type ScriptedIdp } from './support/scripted-idp.ts';
 import { jsonLines } from './support/json-lines.ts';
 import { createLogger } from '../src/index.ts';
 
@@ -67,19 +67,10 @@ describe('refresh with an ID token for another subject', () => {
     stack = await startStack({
       metrics: true,
       deps: { logger: createLogger('info', jsonLines(lines)) },
-      configure: (input) => ({
-        ...input,
-        devIdpOrigins: [...(input.devIdpOrigins ?? []), issuer],
-        routes: [
-          ...(input.routes ?? []),
-          {
-            prefix: '/api/echo',
-            upstream: `${input.routes?.[0]?.upstream}/public/echo`,
-            tokenMode: 'user',
-          },
-        ],
-        tenants: [
-          ...(input.tenants ?? []),
+      configure: (input) =>
+        withScriptedTenant(
+          input,
+          issuer,
           {
             id: 'mixup',
             name: 'Mix-up',
@@ -87,8 +78,8 @@ describe('refresh with an ID token for another subject', () => {
               { id: 'fake', issuer, clientId: 'gatehouse', clientSecret: 'fake-client-secret' },
             ],
           },
-        ],
-      }),
+          true,
+        ),
     });
   });
   afterAll(async () => {

@@ -12,6 +12,7 @@ import {
   rawBody,
   signInThroughScriptedIdp,
   startScriptedIdp,
+  withScriptedTenant,
   type ScriptedIdp,
 } from './support/scripted-idp.ts';
 import { jsonLines } from './support/json-lines.ts';
@@ -89,19 +90,10 @@ describe('a failed sign-in: the IdP’s answer or the browser’s callback', () 
       redis,
       metrics: true,
       deps: { logger: createLogger('info', jsonLines(lines)) },
-      configure: (input) => ({
-        ...input,
-        devIdpOrigins: [...(input.devIdpOrigins ?? []), issuer],
-        routes: [
-          ...(input.routes ?? []),
-          {
-            prefix: '/api/echo',
-            upstream: `${input.routes?.[0]?.upstream}/public/echo`,
-            tokenMode: 'user',
-          },
-        ],
-        tenants: [
-          ...(input.tenants ?? []),
+      configure: (input) =>
+        withScriptedTenant(
+          input,
+          issuer,
           {
             id: 'faults',
             name: 'Faults',
@@ -115,8 +107,8 @@ describe('a failed sign-in: the IdP’s answer or the browser’s callback', () 
               },
             ],
           },
-        ],
-      }),
+          true,
+        ),
     });
   });
   afterAll(async () => {

@@ -9,6 +9,7 @@ import {
 } from 'jose';
 import { expect } from 'vitest';
 import { freePort, type CookieFetch } from '@gatehouse/testkit';
+import type { ConfigInput } from '../../src/config/schema.ts';
 
 export interface ScriptedIdp {
   issuer: string;
@@ -187,4 +188,42 @@ export async function signInThroughScriptedIdp(
   url.searchParams.set('code', 'the-code');
   url.searchParams.set('state', authorization.searchParams.get('state') ?? '');
   return http(url.href, { headers: { ...headers, 'x-request-id': requestId } });
+}
+
+type TenantInput = NonNullable<ConfigInput['tenants']>[number];
+type RouteInput = NonNullable<ConfigInput['routes']>[number];
+
+/**
+ * The stack's configuration trusting more hand-made OPs on loopback as dev IdPs (plain http,
+ * which Gatehouse otherwise refuses).
+ */
+export const trustingDevIdps = (input: ConfigInput, ...origins: string[]): ConfigInput => ({
+  ...input,
+  devIdpOrigins: [...(input.devIdpOrigins ?? []), ...origins],
+});
+
+/**
+ * The stack's configuration with a scripted IdP behind a tenant of its own: the IdP's origin
+ * trusted as a dev IdP, `tenant` added, and with `echo` the demo API's echo (what the upstream
+ * received) behind `/api/echo`, a route that sends the user's token (`echo` may hold more of
+ * the route's settings, say `{ dpop: true }`).
+ */
+export function withScriptedTenant(
+  input: ConfigInput,
+  issuer: string,
+  tenant: TenantInput,
+  echo?: true | Partial<RouteInput>,
+): ConfigInput {
+  const routes = input.routes ?? [];
+  const echoRoute: RouteInput = {
+    prefix: '/api/echo',
+    upstream: `${routes[0]?.upstream}/public/echo`,
+    tokenMode: 'user',
+    ...(echo === true ? {} : echo),
+  };
+  return {
+    ...trustingDevIdps(input, issuer),
+    ...(echo && { routes: [...routes, echoRoute] }),
+    tenants: [...(input.tenants ?? []), tenant],
+  };
 }
