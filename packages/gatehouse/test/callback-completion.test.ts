@@ -14,13 +14,17 @@ import { beginLogin } from '../src/oidc/login.ts';
 import type { ResolvedProvider } from '../src/oidc/provider-clients.ts';
 import { MemoryKeyValueStore } from '../src/session/kv.ts';
 import type { SessionRecord, TokenSet } from '../src/session/model.ts';
+import { SessionService } from '../src/session/service.ts';
+import type { SessionStore } from '../src/session/session-store.ts';
 import { Vault } from '../src/session/vault.ts';
 import type { Provider, Tenant } from '../src/tenants/model.ts';
+import { memoryStores } from './support/session-stores.ts';
 
 /**
  * The callback's use case (`oidc/callback.ts` `finishCallback`) against a fake token endpoint, a
- * fake clock and a fake browser session: what a new session is made of, the order in which it
- * becomes real (fresh id, indexes, save), and what a test sign-in or a failure leaves alone.
+ * fake clock, a fake browser session and the sessions in memory: what a new session is made of,
+ * the order in which it becomes real (fresh id, save, indexes), and what a test sign-in or a
+ * failure leaves alone.
  */
 const ISSUER = 'https://idp.example';
 const BINDING = 'browser-binding-cookie';
@@ -81,8 +85,10 @@ class FakeIdp implements IdpGrants {
 /** The browser's session as express-session would keep it, with every step written down. */
 class FakeBrowserSession implements BrowserSession {
   readonly #events: string[];
-  constructor(events: string[]) {
+  readonly #store: SessionStore;
+  constructor(events: string[], store: SessionStore) {
     this.#events = events;
+    this.#store = store;
   }
   record: SessionRecord | undefined;
   maxAgeMs: number | undefined;
@@ -94,14 +100,41 @@ class FakeBrowserSession implements BrowserSession {
   }
   async save(): Promise<void> {
     this.#events.push('save');
+    await this.#store.save('fresh-sid', { gh: this.record });
   }
 }
 
-function setUp(tenantSession?: Tenant['session']) {
+function setUp(tenantSession?: Tenant['session'], options: { failIndex?: boolean } = {}) {
   const events: string[] = [];
   const idp = new FakeIdp();
   const vault = new Vault([{ kid: 'k1', key: randomBytes(32).toString('base64url') }]);
-  const indexed: Array<{ sid: string; record: SessionRecord }> = [];
+  // The sessions and their indexes in memory, every index write and delete written down.
+  const stores = memoryStores({
+    clock: () => NOW,
+    idleTimeoutSeconds: 1800,
+    faults: [
+      {
+        operation: 'addToIndex',
+        fails: (key) => {
+          events.push(`index ${key.split(':')[1] ?? ''}`);
+          return options.failIndex === true;
+        },
+      },
+      {
+        operation: 'delete',
+        fails: (key) => {
+          events.push(`delete ${key}`);
+          return false;
+        },
+      },
+    ],
+  });
+  const sessions = new SessionService({
+    store: stores.store,
+    kv: stores.kv,
+    clock: () => NOW,
+    idleTimeoutSeconds: 1800,
+  });
   const deps = {
     providers: {
       resolve: async (tenant: string, id: string) =>
@@ -121,18 +154,13 @@ function setUp(tenantSession?: Tenant['session']) {
         id === 'acme' ? ({ id: 'acme', session: tenantSession } as Tenant) : undefined,
     },
     config: { session: { idleTimeoutSeconds: 1800, absoluteTimeoutSeconds: 28_800 } },
-    sessions: {
-      indexSession: async (sid: string, record: SessionRecord) => {
-        events.push('index');
-        indexed.push({ sid, record });
-      },
-    },
+    sessions,
     metrics: {
       loginSucceeded: (tenant: string, id: string) => events.push(`loginSucceeded:${tenant}/${id}`),
       sessionCreated: (tenant: string) => events.push(`sessionCreated:${tenant}`),
     },
   } satisfies CallbackDeps;
-  const session = new FakeBrowserSession(events);
+  const session = new FakeBrowserSession(events, stores.store);
 
   /** Starts a login (optionally a tenant admin's test) and returns its callback's query. */
   const begin = async (testBy?: string) => {
@@ -159,22 +187,28 @@ function setUp(tenantSession?: Tenant['session']) {
       },
       session,
     );
-  return { events, idp, vault, deps, session, indexed, begin, finish };
+  return { events, idp, vault, deps, session, sessions, stores, begin, finish };
 }
 
 describe('finishCallback: a signed-in session', () => {
-  it('gives the session a fresh id, indexes it before saving it, then sends the browser to returnTo', async () => {
-    const { events, indexed, session, begin, finish } = setUp();
+  it('gives the session a fresh id, saves it, then indexes it, then sends the browser to returnTo', async () => {
+    const { events, sessions, session, begin, finish } = setUp();
     const outcome = await finish(await begin());
+    // The index entries only once the session is stored: a listing meanwhile would prune them.
     expect(events).toEqual([
       'renew',
-      'index',
       'save',
+      'index user',
+      'index idp-sid',
+      'index tenant',
       'loginSucceeded:acme/dev',
       'sessionCreated:acme',
     ]);
     expect(outcome).toEqual({ kind: 'signed-in', record: session.record, returnTo: '/dashboard' });
-    expect(indexed).toEqual([{ sid: 'fresh-sid', record: session.record }]);
+    const found = new Map([['fresh-sid', session.record]]);
+    expect(await sessions.sessionsOfUser(ISSUER, 'alice')).toEqual(found);
+    expect(await sessions.sessionsOfIdpSession(ISSUER, 'idp-session-1')).toEqual(found);
+    expect(await sessions.sessionsOfTenant('acme')).toEqual(found);
   });
 
   it('exchanges the code at the configured redirect URI, whatever host the request came to', async () => {
@@ -289,28 +323,32 @@ describe('finishCallback: what it leaves alone', () => {
     expect(events).toEqual([]);
   });
 
-  it('a store failure while indexing fails the callback (no sign-in counted)', async () => {
-    const { events, deps, begin, finish } = setUp();
-    deps.sessions.indexSession = async () => {
-      events.push('index');
-      throw new Error('store down');
-    };
-    await expect(finish(await begin())).rejects.toThrow('store down');
-    // The indexes and the session went out together, indexes first (one round trip); the
-    // callback fails, so the adapter sets no cookie: no browser holds the session.
-    expect(events).toEqual(['renew', 'index', 'save']);
+  it('a store failure while indexing fails the callback and deletes the session it saved', async () => {
+    const { events, sessions, stores, begin, finish } = setUp(undefined, { failIndex: true });
+    await expect(finish(await begin())).rejects.toMatchObject({ code: 'store_unavailable' });
+    // The callback fails, so the adapter sets no cookie: no browser holds the session, and the
+    // store no longer holds it either (the delete is not waited for).
+    await expect.poll(() => stores.store.load('fresh-sid')).toBeUndefined();
+    expect(events).toEqual([
+      'renew',
+      'save',
+      'index user',
+      'index idp-sid',
+      'index tenant',
+      'delete sess:fresh-sid',
+    ]);
+    expect(await sessions.sessionsOfUser(ISSUER, 'alice')).toEqual(new Map());
   });
 
-  it('a store failure while saving fails the callback (no sign-in counted)', async () => {
-    const { events, deps, begin, finish, session } = setUp();
+  it('a store failure while saving fails the callback, indexes nothing (no sign-in counted)', async () => {
+    const { events, stores, begin, finish, session } = setUp();
     session.save = async () => {
       events.push('save');
       throw new Error('store down');
     };
-    deps.sessions.indexSession = async () => {
-      events.push('index');
-    };
     await expect(finish(await begin())).rejects.toThrow('store down');
-    expect(events).toEqual(['renew', 'index', 'save']);
+    // A save that failed late may still land: the delete follows it.
+    expect(events).toEqual(['renew', 'save', 'delete sess:fresh-sid']);
+    expect(await stores.kv.indexMembers('idx:tenant:{acme}', NOW)).toEqual([]);
   });
 });

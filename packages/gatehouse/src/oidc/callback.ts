@@ -13,7 +13,7 @@ import { completeLogin, type LoginDeps, type TakenTransaction } from './login.ts
  * (`completeLogin`: transaction, binding, code exchange), then either a tenant admin's test
  * sign-in (no session touched) or a new session: its record (claims filtered and sealed, the
  * user kept only as a digest, tokens sealed, the tenant's timeouts, the device), a fresh session
- * id, the indexes, the save. The browser's session itself is the adapter's
+ * id, the save, then the indexes. The browser's session itself is the adapter's
  * ({@link BrowserSession}); nothing here knows the HTTP framework.
  *
  * @example
@@ -27,7 +27,7 @@ export interface CallbackDeps extends LoginDeps {
   registry: Pick<TenantRegistry, 'tenant'>;
   /** The deployment's session timeouts. */
   config: { readonly session: Pick<GatehouseConfig['session'], TimeoutName> };
-  sessions: Pick<SessionService, 'indexSession'>;
+  sessions: Pick<SessionService, 'startSession'>;
   metrics: Pick<Metrics, 'loginSucceeded' | 'sessionCreated'>;
 }
 
@@ -144,12 +144,10 @@ export async function finishCallback(
   };
   // Never adopt a pre-login session id: a fresh one for the signed-in session.
   const sid = await session.renew(record, timeouts.absoluteTimeoutSeconds * 1000);
-  // The indexes and the session leave together, the indexes first: one round trip to Redis
-  // (auto-pipelined), which runs them in that order, so a session that exists is findable by
-  // back-channel logout and admins. A leftover index entry of a session that was never saved is
-  // pruned when listed; a session saved while an index write failed is answered with a 503 and
-  // no cookie, so no browser ever holds it.
-  await Promise.all([deps.sessions.indexSession(sid, record), session.save()]);
+  // The session, then its index entries (see `SessionService.startSession`: a listing meanwhile
+  // must not prune them). A failure of either is a 503 with no cookie, and the session written
+  // is deleted again: no browser ever holds a session that back-channel logout cannot find.
+  await deps.sessions.startSession(sid, record, () => session.save());
   deps.metrics.loginSucceeded(tenant, provider);
   deps.metrics.sessionCreated(tenant);
   return { kind: 'signed-in', record, returnTo: login.transaction.returnTo };

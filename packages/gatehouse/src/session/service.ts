@@ -158,7 +158,8 @@ export class SessionService {
   /**
    * Records the session under its user (issuer, sub) and its IdP session (issuer, idpSid), for
    * back-channel logout and session management. Each index key carries a Redis Cluster hash tag
-   * of its own identity, so one user's index lives in one slot.
+   * of its own identity, so one user's index lives in one slot. A new session is indexed only
+   * once it is stored ({@link SessionService.startSession}).
    */
   async indexSession(sessionId: string, record: SessionRecord): Promise<void> {
     const now = this.clock();
@@ -170,6 +171,42 @@ export class SessionService {
         this.kv.addToIndex(idpSessionIndexKey(record.issuer, record.idpSid), sessionId, until, now),
       this.kv.addToIndex(tenantIndexKey(record.tenant), sessionId, until, now),
     ]);
+  }
+
+  /**
+   * Makes a new session (a sign-in): `save` writes it (the adapter's document), then it is
+   * indexed. Every listing ({@link SessionService.sessionsOfUser} and the others) prunes an index
+   * entry whose session record it does not find, so an entry must never be visible before its
+   * record: were the two written together (or the entries first), a listing on any instance
+   * between the entries' write and the record's — another tab's device list, an admin's, a
+   * back-channel logout of another session — would prune the new session's entries for good,
+   * and "end all", the tenant's end-all and a back-channel logout would miss it until it
+   * expires. Written in this order, a listing that sees an entry finds its record, however slow
+   * Redis is to take the record (a failover, a fork for a snapshot). The price is one more
+   * round trip per sign-in, and nothing on any other path. A grace period for young entries
+   * (their time of addition beside them, checked by a script at pruning) would keep the single
+   * round trip, but an entry whose record is slower than the grace would still be lost, and
+   * every listing would pay for the check.
+   *
+   * When a write fails the sign-in fails (the caller answers 503 and sets no cookie): a record
+   * already written is then deleted again, best effort (nobody holds its id, so it serves no one;
+   * it should not sit in the store unindexed, with its tokens, until its absolute limit).
+   */
+  async startSession(
+    sessionId: string,
+    record: SessionRecord,
+    save: () => Promise<void>,
+  ): Promise<void> {
+    try {
+      await save();
+      await this.indexSession(sessionId, record);
+    } catch (error) {
+      // Also after a failed save: one that timed out may still land, and the delete follows it
+      // (same key, same connection). Not waited for: a Redis that does not answer would hold
+      // the 503 back for another command timeout.
+      this.destroy(sessionId).catch(() => undefined);
+      throw error;
+    }
   }
 
   async unindexSession(sessionId: string, record: SessionRecord): Promise<void> {
