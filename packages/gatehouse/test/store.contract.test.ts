@@ -11,7 +11,7 @@ import { ExpressSessionStore } from '../src/http/express-session-store.ts';
 import { MemoryKeyValueStore, RedisKeyValueStore, type KeyValueStore } from '../src/session/kv.ts';
 import type { SessionRecord } from '../src/session/model.ts';
 import { Lease } from '../src/session/lock.ts';
-import { SessionService } from '../src/session/service.ts';
+import { SessionService, idpSessionIndexKey } from '../src/session/service.ts';
 import { SessionStore, sessionKey } from '../src/session/session-store.ts';
 import { sessionRecord as record } from './support/session-stores.ts';
 
@@ -377,6 +377,92 @@ describe.each(sessionStores)('a session stored by the previous version: %s', (_n
     ]) {
       expect(raw.gh).not.toHaveProperty(old);
     }
+    service.close();
+  });
+});
+
+describe.each(sessionStores)('session indexes over the store: %s', (_name, make) => {
+  /** A session service over the harness, and a fresh user and tenant (Redis is shared). */
+  function setUp() {
+    const harness = make();
+    const service = new SessionService({
+      store: harness.sessions,
+      kv: harness.kv,
+      clock: () => harness.now(),
+      idleTimeoutSeconds: IDLE_SECONDS,
+    });
+    const unique = Math.random().toString(36).slice(2);
+    const gh = record({
+      user: `user-${unique}`,
+      tenant: `tenant-${unique}`,
+      idpSid: `idp-${unique}`,
+      createdAtMs: harness.now(),
+      lastSeenAtMs: harness.now(),
+      absoluteExpiresAtMs: harness.now() + 3_600_000,
+    });
+    const start = (sid: string) =>
+      service.startSession(`${sid}-${unique}`, gh, () =>
+        harness.sessions.save(`${sid}-${unique}`, sessionData(gh)),
+      );
+    /** The ids listed under each index (the user's, the IdP session's, the tenant's), sorted. */
+    const listed = async () =>
+      [
+        await service.sessionsOfUserDigest(gh.user),
+        await service.sessionsOfIdpSession(gh.issuer, gh.idpSid ?? ''),
+        await service.sessionsOfTenant(gh.tenant),
+      ].map((found) => [...found.keys()].map((sid) => sid.split('-')[0]).sort());
+    /** What each index holds, listed or not. */
+    const entries = async () =>
+      Promise.all(
+        [
+          `idx:user:{${gh.user}}`,
+          idpSessionIndexKey(gh.issuer, gh.idpSid ?? ''),
+          `idx:tenant:{${gh.tenant}}`,
+        ].map(async (key) =>
+          (await harness.kv.indexMembers(key, harness.now()))
+            .map((sid) => sid.split('-')[0])
+            .sort(),
+        ),
+      );
+    return { harness, service, gh, unique, start, listed, entries };
+  }
+
+  it('a listing while a new session is being saved neither lists it nor loses its entries', async () => {
+    const { harness, service, gh, unique, listed, entries } = setUp();
+    let saved!: () => void;
+    const saving = new Promise<void>((resolve) => {
+      saved = resolve;
+    });
+    const starting = service.startSession(`new-${unique}`, gh, async () => {
+      await saving;
+      await harness.sessions.save(`new-${unique}`, sessionData(gh));
+    });
+    // Redis slow to take the session: every listing meanwhile, on any index.
+    expect(await listed()).toEqual([[], [], []]);
+    saved();
+    await starting;
+    expect(await listed()).toEqual([['new'], ['new'], ['new']]);
+    expect(await entries()).toEqual([['new'], ['new'], ['new']]);
+    service.close();
+  });
+
+  it('a listing still prunes the entries of a session that ended or expired', async () => {
+    const { harness, service, unique, start, listed, entries } = setUp();
+    await start('ended');
+    await start('live');
+    expect(await listed()).toEqual([
+      ['ended', 'live'],
+      ['ended', 'live'],
+      ['ended', 'live'],
+    ]);
+    // Its record gone, its entries left (ended where the entries were not removed).
+    await harness.sessions.delete(`ended-${unique}`);
+    expect(await listed()).toEqual([['live'], ['live'], ['live']]);
+    expect(await entries()).toEqual([['live'], ['live'], ['live']]);
+    // Past its idle limit: the store drops the record, the next listing its entries.
+    await harness.elapse((IDLE_SECONDS + 1) * 1000);
+    expect(await listed()).toEqual([[], [], []]);
+    expect(await entries()).toEqual([[], [], []]);
     service.close();
   });
 });
