@@ -233,7 +233,8 @@ describe('apps/server with GATEHOUSE_WORKERS=2 during its start-up', () => {
     const port = await freePort();
     await new Promise<void>((resolve) => blocker.listen(port, '127.0.0.1', resolve));
     try {
-      const started = startServerProcess(port, twoWorkers(port, redis.url), 20_000);
+      // Longer than a start-up takes on a loaded machine, so that only an exit ends the wait.
+      const started = startServerProcess(port, twoWorkers(port, redis.url), 50_000);
       await expect(started).rejects.toThrow(/server exited before ready \(1\)/);
       const output = ((await started.catch((error: unknown) => error)) as Error).message;
       const primary = jsonLines(output.slice(output.indexOf('\n') + 1)).filter(
@@ -244,7 +245,7 @@ describe('apps/server with GATEHOUSE_WORKERS=2 during its start-up', () => {
     } finally {
       await new Promise((resolve) => blocker.close(resolve));
     }
-  }, 60_000);
+  }, 90_000);
 });
 
 describe('apps/server with GATEHOUSE_WORKERS=2 and metrics on', () => {

@@ -184,7 +184,8 @@ describe('@gatehouse/playwright from its npm tarball', () => {
     expect(refused.output).toContain('misuse.spec.ts(3,');
     expect(refused.output).toContain('misuse.spec.ts(5,');
     expect(refused.output).not.toContain('example.spec.ts');
-  });
+    // Three runs of tsc on a 2-core machine: well over the default 20 s when other suites run.
+  }, 120_000);
   it('runs a test written with it: signed in through the dev IdP from its first line', async () => {
     // What `GATEHOUSE_TEST_CONTROLS=1 pnpm dev` runs: development mode with test controls, the
     // dev IdP with its control API.
