@@ -105,8 +105,10 @@ export function apiRequestHandler(
   function forwardOptionsOf(route: RouteConfig): ForwardOptions {
     let options = forwardOptions.get(route);
     if (!options) {
+      const pool = ctx.upstreams.for(route.timeoutMs);
       options = {
-        dispatcher: ctx.upstreams.for(route.timeoutMs),
+        dispatcher: pool.pooled,
+        retryDispatcher: pool.fresh,
         logger: loggerOf,
         observer: metrics.upstream(route.prefix),
         onDrain,

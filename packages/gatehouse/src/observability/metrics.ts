@@ -55,6 +55,8 @@ export interface UpstreamObserver {
   /** The upstream's response headers arrived, `startedAt` being `performance.now()` at the call. */
   answered(startedAt: number): void;
   failed(kind: 'timeout' | 'unavailable' | 'broken'): void;
+  /** A call whose connection closed before any answer was sent again on a new connection. */
+  retried(): void;
 }
 
 export interface StoreObserver {
@@ -112,7 +114,11 @@ export const FIXED_ROUTE_CLASSES = ['bff', 'admin', 'static', 'health', 'api:oth
 const MAX_IDS = 200;
 const ID = /^[a-z0-9][a-z0-9-]{0,63}$/;
 
-const NOOP_UPSTREAM: UpstreamObserver = { answered: () => undefined, failed: () => undefined };
+const NOOP_UPSTREAM: UpstreamObserver = {
+  answered: () => undefined,
+  failed: () => undefined,
+  retried: () => undefined,
+};
 const NOOP_STORE: StoreObserver = { done: () => undefined };
 
 /**
@@ -177,6 +183,7 @@ export class PrometheusMetrics implements Metrics {
   readonly #stores = new Map<string, StoreObserver>();
   readonly #upstreamSeconds: Histogram;
   readonly #upstreamErrors: Counter;
+  readonly #upstreamRetries: Counter;
   readonly #logins: Counter;
   readonly #loginFailures: Counter;
   readonly #refreshes: Counter;
@@ -235,6 +242,12 @@ export class PrometheusMetrics implements Metrics {
       name: 'gatehouse_upstream_errors_total',
       help: 'Upstream failures by route and kind (timeout, unavailable, broken mid-answer).',
       labelNames: ['route', 'kind'],
+      registers,
+    });
+    this.#upstreamRetries = new Counter({
+      name: 'gatehouse_upstream_retries_total',
+      help: 'Idempotent upstream calls sent again on a new connection, by route: their connection (an idle kept-alive one, usually) closed before any answer.',
+      labelNames: ['route'],
       registers,
     });
     this.#logins = new Counter({
@@ -381,10 +394,13 @@ export class PrometheusMetrics implements Metrics {
       unavailable: this.#upstreamErrors.labels(route, 'unavailable'),
       broken: this.#upstreamErrors.labels(route, 'broken'),
     };
+    const retries = this.#upstreamRetries.labels(route);
     errors.unavailable.inc(0);
+    retries.inc(0);
     observer = {
       answered: (startedAt) => seconds.observe((performance.now() - startedAt) / 1000),
       failed: (kind) => errors[kind].inc(),
+      retried: () => retries.inc(),
     };
     this.#upstreams.set(prefix, observer);
     return observer;

@@ -29,6 +29,11 @@ export interface ForwardTarget {
 
 export interface ForwardOptions {
   dispatcher: Dispatcher;
+  /**
+   * A dispatcher that opens a new connection for each request: the one retry of an idempotent
+   * call without a body whose connection closed before any byte of the answer (none without it).
+   */
+  retryDispatcher?: Dispatcher;
   /** The request's logger, asked for only when there is something to log. */
   logger: (req: IncomingMessage) => Logger;
   /** Registers an open event stream to be ended when the server drains; returns the unregister. */
@@ -38,6 +43,8 @@ export interface ForwardOptions {
 }
 
 const BODYLESS = new Set(['GET', 'HEAD', 'OPTIONS', 'DELETE']);
+/** Methods sent again after losing their connection (idempotent and safe; DELETE is not safe). */
+const RETRIED = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Why the upstream call was aborted: a reason of our own, so undici fails with it. */
 class ForwardAborted extends Error {
@@ -129,6 +136,10 @@ class ForwardCall implements Dispatcher.DispatchHandler {
   #unregisterDrain: (() => void) | undefined;
   /** undici is done with the call (answered in full, failed or aborted). */
   #upstreamDone = false;
+  /** The first byte of the upstream's answer arrived (its status line, or a 1xx). */
+  #responseBegan = false;
+  /** The call was sent again once on a fresh connection. */
+  #retried = false;
 
   constructor(
     options: ForwardOptions,
@@ -184,6 +195,11 @@ class ForwardCall implements Dispatcher.DispatchHandler {
   onRequestStart(controller: Dispatcher.DispatchController): void {
     this.#controller = controller;
     if (this.#stopped) controller.abort(this.#stopped);
+  }
+
+  /** undici: the upstream's answer began (before its headers are parsed). */
+  onResponseStarted(): void {
+    this.#responseBegan = true;
   }
 
   onResponseStart(
@@ -245,6 +261,10 @@ class ForwardCall implements Dispatcher.DispatchHandler {
   }
 
   onResponseError(_controller: Dispatcher.DispatchController | undefined, error: Error): void {
+    if (this.#mayRetry(error)) {
+      this.#retry(error);
+      return;
+    }
     this.#upstreamDone = true;
     clearTimeout(this.#deadline);
     const stopped = this.#stopped;
@@ -269,6 +289,54 @@ class ForwardCall implements Dispatcher.DispatchHandler {
         ? 'API went silent mid-answer (idle timeout)'
         : 'API connection broke mid-answer';
     this.#options.logger(this.#req).warn({ err: error, upstream: this.#target.origin }, reason);
+  }
+
+  /**
+   * Whether a failed call is sent again: once, for a GET, HEAD or OPTIONS without a body, when
+   * its connection closed or was reset before the first byte of any answer, and nothing gave the
+   * call up (client gone, deadline, drain). That is an upstream closing an idle kept-alive
+   * connection just as the request went down it: the request was never read, and another
+   * pooled connection may be just as stale, so the retry goes on a new one. A refused
+   * connection (the upstream is down), a timeout, and any failure once answer bytes arrived are
+   * not retried.
+   */
+  #mayRetry(error: Error): boolean {
+    if (this.#retried || this.#responseBegan || this.#stopped || this.hasBody) return false;
+    if (!this.#options.retryDispatcher || !RETRIED.has(this.#target.method)) return false;
+    const code = (error as { code?: unknown }).code;
+    return code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE';
+  }
+
+  /** Sends the call again on the retry dispatcher, this same handler hearing its answer. */
+  #retry(error: Error): void {
+    this.#retried = true;
+    this.#controller = undefined;
+    const options = this.#options;
+    const target = this.#target;
+    options.observer?.retried();
+    options
+      .logger(this.#req)
+      .debug(
+        { upstream: target.origin, reason: error.message },
+        'API connection closed before any answer; sent again on a new connection',
+      );
+    try {
+      options.retryDispatcher?.dispatch(
+        {
+          origin: target.origin,
+          path: target.path,
+          method: target.method,
+          headers: target.headers,
+          body: null,
+          headersTimeout: target.timeoutMs,
+          bodyTimeout: target.idleTimeoutMs,
+          reset: true,
+        },
+        this,
+      );
+    } catch (thrown) {
+      this.onResponseError(undefined, thrown as Error);
+    }
   }
 
   /** No answer was begun: the call fails (502, 504), or the client is gone (nothing to say). */

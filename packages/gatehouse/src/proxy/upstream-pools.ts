@@ -3,6 +3,19 @@ import { Agent, type Dispatcher } from 'undici';
 /** How long an idle upstream connection is kept for reuse. */
 const KEEP_ALIVE_MS = 10_000;
 
+/** The two pools of one route timeout. */
+export interface UpstreamPool {
+  /** Kept-alive connections, reused from one call to the next. */
+  pooled: Dispatcher;
+  /**
+   * A new connection for each request, closed after its answer (`pipelining: 0`: undici sends
+   * `Connection: close` and never reuses it): for the one retry of a call whose pooled
+   * connection the upstream closed under it, which another pooled connection, just as idle,
+   * could fail the same way.
+   */
+  fresh: Dispatcher;
+}
+
 /**
  * Connection pools for API upstreams, one per route timeout, so that a connection attempt
  * ends at the route's timeout (undici's own default is 10 s) instead of lingering after the
@@ -10,23 +23,26 @@ const KEEP_ALIVE_MS = 10_000;
  * its whole life.
  */
 export class UpstreamPools {
-  readonly #agents = new Map<number, Agent>();
+  readonly #pools = new Map<number, UpstreamPool>();
 
-  /** The pool whose connection attempts give up after `connectTimeoutMs`. */
-  for(connectTimeoutMs: number): Dispatcher {
-    let agent = this.#agents.get(connectTimeoutMs);
-    if (!agent) {
-      agent = new Agent({
-        keepAliveTimeout: KEEP_ALIVE_MS,
-        connect: { timeout: connectTimeoutMs },
-      });
-      this.#agents.set(connectTimeoutMs, agent);
+  /** The pools whose connection attempts give up after `connectTimeoutMs`. */
+  for(connectTimeoutMs: number): UpstreamPool {
+    let pool = this.#pools.get(connectTimeoutMs);
+    if (!pool) {
+      const connect = { timeout: connectTimeoutMs };
+      pool = {
+        pooled: new Agent({ keepAliveTimeout: KEEP_ALIVE_MS, connect }),
+        fresh: new Agent({ pipelining: 0, connect }),
+      };
+      this.#pools.set(connectTimeoutMs, pool);
     }
-    return agent;
+    return pool;
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.#agents.values()].map((agent) => agent.close()));
-    this.#agents.clear();
+    await Promise.all(
+      [...this.#pools.values()].flatMap((pool) => [pool.pooled.close(), pool.fresh.close()]),
+    );
+    this.#pools.clear();
   }
 }
