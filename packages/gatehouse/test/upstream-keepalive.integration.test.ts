@@ -179,6 +179,8 @@ describe('a pooled upstream connection closed under a request', () => {
     abort: (seen) => (seen.connection === 0 ? (seen.index === 0 ? 'answer' : 'close') : 'hang'),
     // Answers nothing at all: the route's timeoutMs runs out.
     silent: () => 'hang',
+    // Answers, and never closes a connection itself.
+    idle: () => 'answer',
   };
   let downPort: number;
 
@@ -347,6 +349,21 @@ describe('a pooled upstream connection closed under a request', () => {
     await sleep(300);
     expect(up.connections()).toBe(2);
     expect((await counts('abort')).retries).toBe(1);
+  });
+
+  it('lets go of an idle connection before the 5 s after which a Node upstream closes it', async () => {
+    const up = upstream('idle');
+    expect(await call(`${stack.origin}/api/idle/x`)).toEqual({
+      status: 200,
+      body: 'ok',
+      cut: false,
+    });
+    const answeredAt = performance.now();
+    // The upstream never closes it and announces no Keep-Alive timeout: Gatehouse closes it.
+    await expect.poll(() => up.closed.has(0), { timeout: 8000, interval: 20 }).toBe(true);
+    const idleMs = performance.now() - answeredAt;
+    expect(idleMs).toBeGreaterThan(3000);
+    expect(idleMs).toBeLessThan(5000);
   });
 
   it('a timeout and a refused connection are not retried', async () => {

@@ -1,7 +1,14 @@
 import { Agent, type Dispatcher } from 'undici';
 
-/** How long an idle upstream connection is kept for reuse. */
-const KEEP_ALIVE_MS = 10_000;
+/**
+ * How long an idle upstream connection is kept for reuse: less than the 5 s after which Node's
+ * own HTTP server closes an idle keep-alive connection (its `keepAliveTimeout` default), so that
+ * Gatehouse lets go of a connection before a Node upstream does, instead of sending a request
+ * down it just as the upstream closes it. Servers that announce `Keep-Alive: timeout=N` are kept
+ * for that long minus a second (undici); those that close sooner without saying so (some
+ * balancers, gunicorn's 2 s) are what the retry of `forward.ts` on a fresh connection is for.
+ */
+const KEEP_ALIVE_MS = 4_000;
 
 /** The two pools of one route timeout. */
 export interface UpstreamPool {
