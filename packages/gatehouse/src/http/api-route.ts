@@ -10,7 +10,14 @@ import { forwardRequest, type ForwardOptions } from '../proxy/forward.ts';
 import { upstreamRequestHeaders } from '../proxy/headers.ts';
 import { matchRoute, type RouteMatch } from '../proxy/routes.ts';
 import { apiRouteSlot, sessionRecordSlot } from './request-state.ts';
-import { readRequestSession, slideDue, slideSessionIfDue } from './session-access.ts';
+import {
+  endRetiredKeySession,
+  readRequestSession,
+  slideDue,
+  slideSessionIfDue,
+} from './session-access.ts';
+import type { AuditOrigin } from '../observability/audit.ts';
+import { RetiredKeyError } from '../session/vault.ts';
 import { csrfHeaderRefusal } from './csrf.ts';
 import { errorHandler } from './problem.ts';
 import { asExpress } from './express-objects.ts';
@@ -36,7 +43,10 @@ export type ApiRouteDeps = Pick<
 >;
 
 /** The token for an upstream: the IdP's (refreshed when due) or a Gatehouse-signed one. */
-export type UpstreamTokenDeps = Pick<GatehouseContext, 'downstreamTokens' | 'refresher'>;
+export type UpstreamTokenDeps = Pick<
+  GatehouseContext,
+  'downstreamTokens' | 'metrics' | 'refresher' | 'sessions'
+>;
 
 /** The route of a raw request target, refused (404, 400, 405) before any store access. */
 function resolveRoute(
@@ -197,7 +207,10 @@ export function apiRequestHandler(
       const record = slideDue(ctx, session.record)
         ? await slideSessionIfDue(ctx, session.sid, session.record)
         : session.record;
-      const pending = upstreamToken(ctx, session.sid, route, record);
+      const pending = upstreamToken(ctx, session.sid, route, record, {
+        requestId: req.id,
+        ...(ip ? { ip } : {}),
+      });
       const token = typeof pending === 'string' ? pending : await pending;
       if (route.tokenMode !== 'gatehouse' && isDpopBound(record)) {
         // RFC 9449 §7.1: the bound token with a fresh proof of this very call (`htu` without
@@ -263,13 +276,17 @@ function clientAddress(
  * only for a route that accepts DPoP (`dpop: true`), whose caller adds the proof; elsewhere it
  * would go out as a Bearer token, so the call is refused (403 `dpop_not_accepted`). A token
  * already opened in this process and not due for a refresh comes back as it is, not in a promise
- * (the proxied call's steady state takes no asynchronous step for it).
+ * (the proxied call's steady state takes no asynchronous step for it). Either token needs a value
+ * sealed in the session (the IdP's tokens, or the claims a Gatehouse-signed token is made of):
+ * one sealed under a retired encryption key ends the session (401 `session_expired`, audited
+ * with `origin`), never a 500.
  */
 export function upstreamToken(
   ctx: UpstreamTokenDeps,
   sid: string,
   route: RouteConfig,
   record: SessionRecord,
+  origin?: AuditOrigin,
 ): string | Promise<string> {
   if (route.tokenMode !== 'gatehouse') {
     if (!route.dpop) refuseDpopBound(record);
@@ -277,12 +294,17 @@ export function upstreamToken(
   }
   // loadConfig refuses a `gatehouse` route without an audience; never fall back to the IdP token.
   if (!route.audience) throw new Error(`route ${route.prefix} has no audience`);
-  return ctx.downstreamTokens.tokenFor({
-    sessionId: sid,
-    session: record,
-    audience: route.audience,
-    lifetimeSeconds: route.tokenLifetimeSeconds,
-  });
+  return ctx.downstreamTokens
+    .tokenFor({
+      sessionId: sid,
+      session: record,
+      audience: route.audience,
+      lifetimeSeconds: route.tokenLifetimeSeconds,
+    })
+    .catch((error: unknown) => {
+      if (!(error instanceof RetiredKeyError)) throw error;
+      return endRetiredKeySession(ctx, sid, record, error, origin);
+    });
 }
 
 /** A session whose IdP tokens are DPoP-bound never has them sent as Bearer tokens. */

@@ -16,6 +16,7 @@ import {
   slideSessionIfDue,
   type RequestSession,
 } from './session-access.ts';
+import { auditOrigin } from './audit-origin.ts';
 
 /** Forward-auth (gateway mode): what it uses of the context. */
 export type AuthzRouteDeps = Pick<
@@ -110,7 +111,7 @@ export function authzAnswer(ctx: AuthzRouteDeps): RequestHandler {
       refuseDpopBound(record, 'Gateway mode cannot send proof-of-possession (DPoP) tokens.');
     }
     const token = route
-      ? await upstreamToken(ctx, session.sid, route, record)
+      ? await upstreamToken(ctx, session.sid, route, record, auditOrigin(req))
       : await ctx.refresher.accessToken(session.sid, record);
     // Everything that can fail first: a refusal must never carry the token.
     const sub = await subjectOf(ctx, req, { sid: session.sid, record });

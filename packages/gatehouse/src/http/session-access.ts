@@ -190,10 +190,25 @@ export async function sessionClaims(
     return await openClaims(ctx.vault, record);
   } catch (error) {
     if (!(error instanceof RetiredKeyError)) throw error;
-    if (await ctx.sessions.end(sid, record, { reason: 'retired-key', ...auditOrigin(req) }))
-      ctx.metrics.sessionsEnded('retired_key');
-    throw problem('session_expired', { cause: error });
+    return endRetiredKeySession(ctx, sid, record, error, auditOrigin(req));
   }
+}
+
+/**
+ * Ends a session a value of which is sealed under a retired encryption key (no instance can open
+ * it again) and throws 401 `session_expired`: the user signs in again, never a 500. Counted once,
+ * by the request that ended it.
+ */
+export async function endRetiredKeySession(
+  ctx: Pick<SessionAccessDeps, 'metrics' | 'sessions'>,
+  sid: string,
+  record: SessionRecord,
+  cause: RetiredKeyError,
+  origin: AuditOrigin = {},
+): Promise<never> {
+  if (await ctx.sessions.end(sid, record, { reason: 'retired-key', ...origin }))
+    ctx.metrics.sessionsEnded('retired_key');
+  throw problem('session_expired', { cause });
 }
 
 /** Moves the idle deadline forward at most once per slide interval: one write every few minutes. */

@@ -27,6 +27,7 @@ import type { ConnectionDrain } from './drain.ts';
 import { problemBody, toGatehouseError } from './problem.ts';
 import { refuseDpopBound, upstreamToken } from './api-route.ts';
 import { activeSession, slideIfDue } from './session-access.ts';
+import { auditOrigin } from './audit-origin.ts';
 
 /** The WebSocket proxy: what it uses of the context. */
 export type WebSocketProxyDeps = Pick<
@@ -149,7 +150,9 @@ export function createWebSocketProxy(
       refuseDpopBound(record, 'WebSocket upgrades cannot send proof-of-possession (DPoP) tokens.');
     }
     const token =
-      route.tokenMode === 'none' ? undefined : await upstreamToken(ctx, sid, route, record);
+      route.tokenMode === 'none'
+        ? undefined
+        : await upstreamToken(ctx, sid, route, record, auditOrigin(request));
     if (socket.destroyed) return;
 
     const upstream = await connectUpstream(target, socket, ctx.drain, {
