@@ -196,6 +196,11 @@ export const PROBLEM_WORDS: Record<ProblemCode, Words> = {
     message: `You are still signed in. ${TRY_SOON}`,
     retry: true,
   },
+  encryption_key_mismatch: {
+    title: 'This server cannot read your session right now.',
+    message: `You are still signed in. ${TRY_SOON}`,
+    retry: true,
+  },
 
   // API calls.
   invalid_path: {

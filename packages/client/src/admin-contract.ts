@@ -269,6 +269,7 @@ export type ProblemCode =
   | 'current_session'
   | 'refresh_busy'
   | 'store_unavailable'
+  | 'encryption_key_mismatch'
   | 'invalid_path'
   | 'tenant_not_allowed'
   | 'dpop_not_accepted'

@@ -42,6 +42,7 @@ import { SessionStore } from './session/session-store.ts';
 import { withStoreErrors } from './session/store-errors.ts';
 import { ExpressSessionStore } from './http/express-session-store.ts';
 import { Vault } from './session/vault.ts';
+import { KeyCheck, checkedKeys, type KeyCheckState } from './session/key-check.ts';
 import {
   closeRedis,
   createRedisClient,
@@ -151,6 +152,17 @@ export interface Gatehouse {
    * the current key; resolves with how many were re-sealed. Best effort (the next start tries again).
    */
   resealClientKeys(): Promise<number>;
+  /**
+   * The key check (README, Key rotation), begun when the instance is created, with Redis only:
+   * each configured encryption and signing kid's fingerprint is compared with the one the
+   * instances sharing Redis stored. Resolves with the state after its first attempt (a few
+   * milliseconds; at most about 2 s when Redis does not answer): `passed`, `mismatch` (logged
+   * by kid: the caller should stop, the server exits 2) or `pending` (Redis does not answer; it
+   * is tried again every second and `/readyz` answers 503 until it has passed). Never rejects.
+   */
+  checkKeys(): Promise<KeyCheckState>;
+  /** Resolves once the key check has passed or found a mismatch. */
+  keysChecked(): Promise<'passed' | 'mismatch'>;
   /** Closes the stores, pools and listeners this instance opened (call after {@link drain}). */
   close(): Promise<void>;
 }
@@ -229,7 +241,21 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
     allowedDevOrigins: [...config.devIdpOrigins],
   });
   const providerFetch = deps.providerFetch ?? guardedFetch;
-  const vault = new Vault(config.encryptionKeys);
+  // Instances sharing Redis must mean the same bytes by each kid: the key check compares their
+  // fingerprints there, and tells a value sealed under another key from a damaged one.
+  const keyCheck = redis
+    ? new KeyCheck({
+        store: kv,
+        keys: checkedKeys(config.encryptionKeys, config.signingKeys),
+        logger,
+        onRequestMismatch: (kid) => metrics.encryptionKeyMismatch(kid),
+      })
+    : undefined;
+  void keyCheck?.start();
+  const vault = new Vault(
+    config.encryptionKeys,
+    keyCheck ? { onUnopened: (kid) => keyCheck.checkUnopened(kid) } : {},
+  );
   const registryStore = timedRegistryStore(
     redis
       ? new RedisRegistryStore(redis, {
@@ -377,6 +403,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       redisHealth?.answered();
     },
     starting: () => !warmUp.ready(),
+    keyCheck: () => keyCheck?.state ?? 'passed',
   });
 
   // WebSocket routes: `Upgrade: websocket` requests, with the same session cookie and store.
@@ -425,7 +452,13 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
       return metrics.registry ? metrics.registry.getMetricsAsJSON() : [];
     },
     async warmedUp() {
-      await warmUp.settled();
+      await Promise.all([warmUp.settled(), keyCheck?.start()]);
+    },
+    async checkKeys() {
+      return keyCheck ? keyCheck.start() : 'passed';
+    },
+    async keysChecked() {
+      return keyCheck ? keyCheck.settled() : 'passed';
     },
     drain(server, graceMs) {
       return drain.drain(server, graceMs, logger);
@@ -443,6 +476,7 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
         await new Promise((resolve) => metricsServer?.close(resolve));
       }
       redisHealth?.close();
+      keyCheck?.close();
       clientKeys.close();
       sessions.close();
       await upstreams.close();

@@ -39,3 +39,4 @@ export { createLogger } from './observability/logger.ts';
 export { listenMergedMetrics, type MetricsSnapshot } from './observability/metrics-server.ts';
 export type { Clock } from './clock.ts';
 export type { RedisClient } from './session/redis-connection.ts';
+export type { KeyCheckState } from './session/key-check.ts';

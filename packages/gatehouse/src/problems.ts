@@ -238,6 +238,15 @@ export const PROBLEMS = {
     expose: true,
     retryAfterSeconds: 5,
   },
+  // This instance's encryption key under the kid the session was sealed with is not the one
+  // the other instances use (the key check, README "Key rotation"): the session is kept.
+  encryption_key_mismatch: {
+    status: 503,
+    title: 'Service Unavailable',
+    message: 'This server cannot read your session right now; try again.',
+    expose: true,
+    retryAfterSeconds: 5,
+  },
 
   // ---- API proxy ----
   invalid_path: {

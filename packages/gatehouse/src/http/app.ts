@@ -34,6 +34,8 @@ export interface AppOptions {
   ping: () => Promise<void>;
   /** True while the start-up warm-up still holds readiness back (a short bound at most). */
   starting?: () => boolean;
+  /** The key check's state: ready only once it has `passed`. */
+  keyCheck?: () => 'pending' | 'passed' | 'mismatch';
 }
 
 /**
@@ -83,10 +85,14 @@ export function createApp(ctx: GatehouseContext, options: AppOptions): Express {
     }
     try {
       await options.ping();
-      res.json({ status: 'ready' });
     } catch {
       res.status(503).json({ status: 'unavailable', reason: 'session store unreachable' });
+      return;
     }
+    const keys = options.keyCheck?.() ?? 'passed';
+    if (keys === 'passed') res.json({ status: 'ready' });
+    else if (keys === 'pending') res.status(503).json({ status: 'starting', reason: 'key check' });
+    else res.status(503).json({ status: 'unavailable', reason: 'key mismatch' });
   });
 
   // Before any session middleware: a public document, no store read.

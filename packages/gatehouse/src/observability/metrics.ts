@@ -49,6 +49,11 @@ export interface Metrics {
   /** The observer of one store operation (precomputed label children). */
   store(store: 'session' | 'kv' | 'registry', operation: string): StoreObserver;
   rateLimited(limit: string): void;
+  /**
+   * A request refused with 503 `encryption_key_mismatch`: this instance's key under `kid` (a
+   * configured kid, so the label is bounded) is not the fleet's.
+   */
+  encryptionKeyMismatch(kid: string): void;
 }
 
 export interface UpstreamObserver {
@@ -142,6 +147,7 @@ export const NO_METRICS: Metrics = {
   sessionsEnded: () => undefined,
   store: () => NOOP_STORE,
   rateLimited: () => undefined,
+  encryptionKeyMismatch: () => undefined,
 };
 
 type CounterChild = ReturnType<Counter['labels']>;
@@ -196,6 +202,7 @@ export class PrometheusMetrics implements Metrics {
   readonly #storeSeconds: Histogram;
   readonly #storeErrors: Counter;
   readonly #rateLimited: Counter;
+  readonly #keyMismatches: Counter;
   readonly #ids = new Set<string>();
 
   /** @param apiPrefixes the configured API routes' prefixes (`/api/<name>`). */
@@ -325,6 +332,12 @@ export class PrometheusMetrics implements Metrics {
       labelNames: ['limit'],
       registers,
     });
+    this.#keyMismatches = new Counter({
+      name: 'gatehouse_encryption_key_mismatches_total',
+      help: 'Requests answered 503 encryption_key_mismatch: this instance has other bytes than the fleet under the kid, by kid.',
+      labelNames: ['kid'],
+      registers,
+    });
     for (const routeClass of FIXED_ROUTE_CLASSES) this.#routes.set(routeClass, slots());
     for (const prefix of apiPrefixes) this.#routes.set(prefix, slots());
     // Zero series for the families dashboards and alerts divide by.
@@ -448,6 +461,10 @@ export class PrometheusMetrics implements Metrics {
 
   sessionsEnded(reason: SessionEndReason, count = 1): void {
     if (count > 0) this.#sessionsEnded.labels(reason).inc(count);
+  }
+
+  encryptionKeyMismatch(kid: string): void {
+    this.#keyMismatches.labels(kid).inc();
   }
 
   store(store: 'session' | 'kv' | 'registry', operation: string): StoreObserver {

@@ -1,4 +1,4 @@
-import { CompactEncrypt, compactDecrypt, decodeProtectedHeader } from 'jose-v5';
+import { CompactEncrypt, compactDecrypt, decodeProtectedHeader, errors } from 'jose-v5';
 import { createSecretKey, type KeyObject } from 'node:crypto';
 
 /**
@@ -32,6 +32,16 @@ export class SealedValueError extends Error {
   }
 }
 
+export interface VaultOptions {
+  /**
+   * Called when a value sealed under `kid`, a kid this vault has, fails its integrity check
+   * (wrong key or altered bytes: AES-GCM cannot tell which). It may throw an error of its own
+   * instead of {@link SealedValueError} (the key check's 503 `encryption_key_mismatch`, when
+   * this instance's bytes under that kid are not the fleet's).
+   */
+  onUnopened?: (kid: string) => Promise<void>;
+}
+
 /** The only algorithms a sealed value may name: `dir` key management, AES-256-GCM content. */
 const ALGORITHMS = { keyManagementAlgorithms: ['dir'], contentEncryptionAlgorithms: ['A256GCM'] };
 /** A compact JWE's characters: base64url parts and dots (jose 5's decoder skips anything else). */
@@ -60,8 +70,10 @@ const COMPACT = /^[A-Za-z0-9_.-]+$/;
 export class Vault {
   readonly #current: { kid: string; header: string; key: KeyObject };
   readonly #byKid: ReadonlyMap<string, KeyObject>;
+  readonly #onUnopened: VaultOptions['onUnopened'];
 
-  constructor(keys: readonly VaultKey[]) {
+  constructor(keys: readonly VaultKey[], options: VaultOptions = {}) {
+    this.#onUnopened = options.onUnopened;
     const imported = keys.map(({ kid, key }) => {
       const bytes = Buffer.from(key, 'base64url');
       if (bytes.byteLength !== 32) throw new Error(`Vault key "${kid}" must be 32 bytes`);
@@ -95,24 +107,30 @@ export class Vault {
    * Decrypts what {@link seal} produced with any known key. Throws {@link RetiredKeyError} for a
    * value whose `kid` names no configured key, and {@link SealedValueError} for anything else that
    * does not open: tampering, another algorithm, a `zip` or `crit` header, a truncated tag, junk.
+   * A failed integrity check under a known kid first asks `onUnopened`, which may throw instead.
    */
   async open<T>(sealed: string): Promise<T> {
     if (typeof sealed !== 'string' || !COMPACT.test(sealed)) {
       throw new SealedValueError('not base64url parts');
     }
     let plaintext: Uint8Array;
+    let kid: string | undefined;
     try {
       ({ plaintext } = await compactDecrypt(
         sealed,
         (header) => {
           const key = header.kid === undefined ? undefined : this.#byKid.get(header.kid);
           if (!key) throw new RetiredKeyError();
+          kid = header.kid;
           return key;
         },
         ALGORITHMS,
       ));
     } catch (error) {
       if (error instanceof RetiredKeyError) throw error;
+      if (kid !== undefined && error instanceof errors.JWEDecryptionFailed) {
+        await this.#onUnopened?.(kid);
+      }
       throw new SealedValueError(error instanceof Error ? error.message : 'not a compact JWE');
     }
     return JSON.parse(Buffer.from(plaintext).toString('utf8')) as T;
