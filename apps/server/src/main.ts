@@ -10,6 +10,11 @@ import { answerMetricsRequests } from './cluster-metrics.ts';
 
 /** After the drain: how long closing the stores (Redis) may take. */
 const CLOSE_TIMEOUT_MS = 5000;
+/**
+ * A configuration error: the process stops, and a cluster's primary does not restart a worker
+ * that exits with it (it stops them all and exits with it too).
+ */
+const CONFIGURATION_ERROR = 2;
 
 /**
  * The deployable Gatehouse: reads the config (GATEHOUSE_CONFIG + environment), builds the app,
@@ -119,6 +124,24 @@ async function main(): Promise<void> {
         logger.fatal({ err }, 'shutdown failed');
         process.exit(1);
       });
+    });
+  }
+
+  // The key check (README, Key rotation): an encryption or signing kid whose bytes are not
+  // those the other instances sharing Redis use is a configuration error, found before
+  // listening. With Redis down the instance listens but is not ready, and the check runs when
+  // Redis answers again; a mismatch found then stops it the same way.
+  const keyMismatch = () => {
+    logger.fatal(
+      'refusing to run: a key differs from the one the other instances use under the same kid (see the key check lines above)',
+    );
+    process.exit(CONFIGURATION_ERROR);
+  };
+  const keys = await gatehouse.checkKeys();
+  if (keys === 'mismatch') keyMismatch();
+  if (keys === 'pending') {
+    void gatehouse.keysChecked().then((state) => {
+      if (state === 'mismatch' && !stopping) keyMismatch();
     });
   }
 

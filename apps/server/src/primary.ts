@@ -18,6 +18,9 @@ export interface PrimaryOptions {
   listenMetrics?: (collect: () => Promise<MetricsSnapshot[]>) => Promise<unknown>;
 }
 
+/** The exit code of a configuration error (main.ts): never worth a restart. */
+const CONFIGURATION_ERROR = 2;
+
 /** Restart back-off of a worker that died: 1 s doubling up to 30 s, reset once one lives a minute. */
 const FIRST_RESTART_MS = 1000;
 const MAX_RESTART_MS = 30_000;
@@ -28,12 +31,18 @@ const STABLE_AFTER_MS = 60_000;
  * socket (node:cluster hands out connections round-robin); restarts a worker that dies, with
  * back-off; on SIGTERM/SIGINT forwards the signal to every worker, each of which drains as a
  * single process does, and exits 0 once all of them exited 0 (1 otherwise, or after
- * `stopTimeoutMs`). A second signal is forwarded too (the workers then exit at once).
+ * `stopTimeoutMs`). A second signal is forwarded too (the workers then exit at once). A worker
+ * that exits 2 found a configuration error (the key check's mismatch, which Redis coming back
+ * may reveal long after the start) that every restart would find again: the primary stops the
+ * others and exits 2 rather than restart it in a loop.
  */
 export function runPrimary(options: PrimaryOptions): void {
   const { logger } = options;
   let stopping = false;
   let failed = false;
+  /** A worker exited with a configuration error: the primary's exit code is 2. */
+  let misconfigured = false;
+  const exitCode = () => (misconfigured ? CONFIGURATION_ERROR : failed ? 1 : 0);
   /** Consecutive quick deaths, per worker slot, for the back-off. */
   const slots = new Map<number, { deaths: number; startedAt: number }>();
   const slotOf = new Map<Worker, number>();
@@ -65,8 +74,17 @@ export function runPrimary(options: PrimaryOptions): void {
       logger.info({ worker: worker.process.pid, code, signal }, 'worker stopped');
       if (Object.keys(cluster.workers ?? {}).length === 0) {
         logger.info('every worker stopped');
-        process.exit(failed ? 1 : 0);
+        process.exit(exitCode());
       }
+      return;
+    }
+    if (code === CONFIGURATION_ERROR) {
+      logger.fatal(
+        { worker: worker.process.pid, code },
+        'a worker found a configuration error; stopping every worker',
+      );
+      misconfigured = true;
+      stop('SIGTERM');
       return;
     }
     if (!started) {
@@ -104,7 +122,7 @@ export function runPrimary(options: PrimaryOptions): void {
       // Every worker had died and was waiting for its restart: nothing is left to stop.
       if (Object.keys(cluster.workers ?? {}).length === 0) {
         logger.info('every worker stopped');
-        process.exit(failed ? 1 : 0);
+        process.exit(exitCode());
       }
       setTimeout(() => {
         logger.fatal('workers did not stop in time');
