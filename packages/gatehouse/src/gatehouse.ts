@@ -43,6 +43,7 @@ import { withStoreErrors } from './session/store-errors.ts';
 import { ExpressSessionStore } from './http/express-session-store.ts';
 import { Vault } from './session/vault.ts';
 import { KeyCheck, checkedKeys, type KeyCheckState } from './session/key-check.ts';
+import { isMadeUpKey } from './config/made-up-keys.ts';
 import {
   closeRedis,
   createRedisClient,
@@ -246,7 +247,11 @@ export function createGatehouse(config: GatehouseConfig, deps: GatehouseDeps = {
   const keyCheck = redis
     ? new KeyCheck({
         store: kv,
-        keys: checkedKeys(config.encryptionKeys, config.signingKeys),
+        // Not the keys development mode made up for this process: no other process has them.
+        keys: checkedKeys(
+          config.encryptionKeys.filter((key) => !isMadeUpKey(key)),
+          config.signingKeys.filter((key) => !isMadeUpKey(key)),
+        ),
         logger,
         onRequestMismatch: (kid) => metrics.encryptionKeyMismatch(kid),
       })

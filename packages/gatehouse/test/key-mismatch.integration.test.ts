@@ -130,6 +130,43 @@ describe('the same encryption kid with other bytes on a second instance', () => 
   });
 });
 
+describe('the keys development mode makes up', () => {
+  it('are left out of the key check: no fingerprint of theirs is stored', async () => {
+    // No key configured: this process's encryption and signing keys are made up, under kids
+    // no other process will ever use (a watched dev server would add two at every restart).
+    const { config } = loadConfig({
+      env: {
+        GATEHOUSE_MODE: 'development',
+        PUBLIC_URL: 'http://localhost:1',
+        DEV_IDP_ORIGIN: stack.idp.origin,
+        DEMO_API_URL: stack.api.origin,
+        REDIS_URL: redis.url,
+        RATE_LIMITS: 'off',
+      },
+    });
+    const [encryption] = config.encryptionKeys;
+    const [signing] = config.signingKeys;
+    expect(encryption?.kid).toMatch(/^dev-/);
+    expect(signing?.kid).toMatch(/^dev-/);
+    const gatehouse = createGatehouse(config, { logger: pino({ level: 'silent' }) });
+    try {
+      expect(await gatehouse.checkKeys()).toBe('passed');
+    } finally {
+      await gatehouse.close();
+    }
+    const client = redis.client();
+    try {
+      const stored = await client.keys('gh:keycheck:*');
+      // The configured key of the stack's instances is checked; the made-up ones are not.
+      expect(stored).toContain('gh:keycheck:encryption:test1');
+      expect(stored).not.toContain(`gh:keycheck:encryption:${encryption?.kid}`);
+      expect(stored).not.toContain(`gh:keycheck:signing:${signing?.kid}`);
+    } finally {
+      client.disconnect();
+    }
+  });
+});
+
 /** Alters the ciphertext of every stored session's sealed claims (the record is JSON). */
 async function damageClaims(): Promise<void> {
   const client = redis.client();

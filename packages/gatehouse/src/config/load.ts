@@ -16,6 +16,7 @@ import { checkProductionInput, checkRedisInput } from './input-checks.ts';
 import { configChecks, gatewayWarnings, type ConfigCheck } from './checks.ts';
 import { configPath } from './paths.ts';
 import { checkSigningKeysInProduction, resolveSigningKeys } from '../tokens/signing-key-config.ts';
+import { madeUpKey } from './made-up-keys.ts';
 
 /**
  * Every problem found in the configuration, reported together (`problems`, one line each, a
@@ -241,10 +242,10 @@ function resolveSecrets(
   // as sealed under a retired key, which ends the session cleanly (401), where the same kid with
   // another key would fail to open on every call.
   const encryptionKeys = config.encryptionKeys ?? [
-    {
+    madeUpKey({
       kid: `dev-${randomBytes(6).toString('base64url')}`,
       key: randomBytes(32).toString('base64url'),
-    },
+    }),
   ];
   if (!config.encryptionKeys) {
     warnings.push(

@@ -1,5 +1,6 @@
 import { createPrivateKey, generateKeyPairSync, randomBytes, type KeyObject } from 'node:crypto';
 import { z } from 'zod';
+import { madeUpKey } from '../config/made-up-keys.ts';
 
 /** The only algorithms Gatehouse signs downstream tokens with. */
 export const SIGNING_ALGORITHMS = ['ES256', 'RS256'] as const;
@@ -169,8 +170,8 @@ export function resolveSigningKeys(
 
 function generateDevelopmentKey(): SigningKeyConfig {
   const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-  return {
+  return madeUpKey({
     kid: `dev-${randomBytes(6).toString('base64url')}`,
     privateJwk: { ...privateKey.export({ format: 'jwk' }) },
-  };
+  });
 }
