@@ -73,7 +73,7 @@ describe('deploy/: Prometheus alert rules and the Grafana dashboard', () => {
 
   it('alert rules pass promtool check rules', () => {
     const { status, output } = promtool('check', 'rules', 'deploy/prometheus/alerts.yml');
-    expect(output).toContain('SUCCESS: 5 rules found');
+    expect(output).toContain('SUCCESS: 6 rules found');
     expect(status).toBe(0);
   });
 
@@ -90,6 +90,7 @@ describe('deploy/: Prometheus alert rules and the Grafana dashboard', () => {
       'GatehouseHighErrorRatio',
       'GatehouseIdpUnavailable',
       'GatehouseStoreUnavailable',
+      'GatehouseEncryptionKeyMismatch',
       'GatehouseRefreshFailures',
       'GatehouseRateLimiting',
     ]);
@@ -142,6 +143,7 @@ describe('deploy/: Prometheus alert rules and the Grafana dashboard', () => {
       'gatehouse_http_requests_total',
       'gatehouse_http_request_duration_seconds_bucket',
       'gatehouse_upstream_errors_total',
+      'gatehouse_upstream_retries_total',
       'gatehouse_logins_total',
       'gatehouse_refreshes_total',
       'gatehouse_idp_requests_total',
