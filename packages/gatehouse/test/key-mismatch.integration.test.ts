@@ -5,7 +5,6 @@
 // 503 `encryption_key_mismatch`, counted, the session kept and still working where the key is
 // right. A value damaged under the fleet's own key is no mismatch.
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -18,43 +17,26 @@ import {
   type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
-import { createGatehouse, loadConfig, type Gatehouse } from '../src/index.ts';
+import { createGatehouse, loadConfig } from '../src/index.ts';
+import { startBesideStack, type BesideInstance } from './support/beside-stack.ts';
 
 let redis: RedisServer;
 let stack: Stack;
 /** The instance whose `test1` key has other bytes than the stack's. */
-let other: { origin: string; gatehouse: Gatehouse; server: Server };
+let other: BesideInstance;
 
 beforeAll(async () => {
   redis = await startRedisServer();
   stack = await startStack({ redis });
-  const port = await freePort();
-  const origin = `http://localhost:${port}`;
-  const { config } = loadConfig({
-    env: {
-      GATEHOUSE_MODE: 'development',
-      PUBLIC_URL: origin,
-      DEV_IDP_ORIGIN: stack.idp.origin,
-      DEMO_API_URL: stack.api.origin,
-      REDIS_URL: redis.url,
-      SESSION_SECRET: 'test-session-secret-0123456789abcdef',
-      GATEHOUSE_ENCRYPTION_KEYS: `test1:${randomBytes(32).toString('base64url')}`,
-      RATE_LIMITS: 'off',
-      // Counted (the registry exists); nothing listens.
-      METRICS_PORT: String(await freePort()),
-    },
+  other = await startBesideStack(stack, redis, {
+    GATEHOUSE_ENCRYPTION_KEYS: `test1:${randomBytes(32).toString('base64url')}`,
+    // Counted (the registry exists); nothing listens.
+    METRICS_PORT: String(await freePort()),
   });
-  const gatehouse = createGatehouse(config, { logger: pino({ level: 'silent' }) });
-  const server = await gatehouse.listen(port, '127.0.0.1');
-  other = { origin, gatehouse, server };
 }, 60_000);
 
 afterAll(async () => {
-  if (other) {
-    other.server.closeAllConnections();
-    await new Promise((resolve) => other.server.close(resolve));
-    await other.gatehouse.close();
-  }
+  await other?.close();
   await stack?.close();
   await redis?.stop();
 });

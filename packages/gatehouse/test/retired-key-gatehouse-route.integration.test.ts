@@ -4,53 +4,32 @@
 // never a 500. A real sign-in on one instance, the call on a second instance (same Redis, same
 // cookie secret) whose only encryption key is a newer one.
 import { randomBytes } from 'node:crypto';
-import type { Server } from 'node:http';
-import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   createCookieFetch,
-  freePort,
   signIn,
   startRedisServer,
   startStack,
   type RedisServer,
   type Stack,
 } from '@gatehouse/testkit';
-import { createGatehouse, loadConfig, type Gatehouse } from '../src/index.ts';
+import { startBesideStack, type BesideInstance } from './support/beside-stack.ts';
 
 let redis: RedisServer;
 let stack: Stack;
-let retired: { origin: string; gatehouse: Gatehouse; server: Server };
+let retired: BesideInstance;
 
 beforeAll(async () => {
   redis = await startRedisServer();
   stack = await startStack({ redis });
   // The stack's instance seals under `test1`; this one knows only `k2` (test1 retired).
-  const port = await freePort();
-  const origin = `http://localhost:${port}`;
-  const { config } = loadConfig({
-    env: {
-      GATEHOUSE_MODE: 'development',
-      PUBLIC_URL: origin,
-      DEV_IDP_ORIGIN: stack.idp.origin,
-      DEMO_API_URL: stack.api.origin,
-      REDIS_URL: redis.url,
-      SESSION_SECRET: 'test-session-secret-0123456789abcdef',
-      GATEHOUSE_ENCRYPTION_KEYS: `k2:${randomBytes(32).toString('base64url')}`,
-      RATE_LIMITS: 'off',
-    },
+  retired = await startBesideStack(stack, redis, {
+    GATEHOUSE_ENCRYPTION_KEYS: `k2:${randomBytes(32).toString('base64url')}`,
   });
-  const gatehouse = createGatehouse(config, { logger: pino({ level: 'silent' }) });
-  const server = await gatehouse.listen(port, '127.0.0.1');
-  retired = { origin, gatehouse, server };
 }, 60_000);
 
 afterAll(async () => {
-  if (retired) {
-    retired.server.closeAllConnections();
-    await new Promise((resolve) => retired.server.close(resolve));
-    await retired.gatehouse.close();
-  }
+  await retired?.close();
   await stack?.close();
   await redis?.stop();
 });
