@@ -4,21 +4,17 @@
 // at start the server listens but is not ready, and is once Redis answers (or exits 2 then, if
 // its key differs). With workers, a mismatch stops the group with exit code 2, never a restart
 // loop.
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { randomBytes } from 'node:crypto';
-import { resolve } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   freePort,
   startRedisServer,
+  spawnServerProcess,
   startServerProcess,
   type RedisServer,
   type ServerProcess,
 } from '@gatehouse/testkit';
 import { generateKeys } from '../src/keys.ts';
-
-const SERVER_MAIN = resolve(import.meta.dirname, '../src/main.ts');
 
 const encryptionKey = () => randomBytes(32).toString('base64url');
 /** A fresh ES256 signing key list, under `kid` when given (the same kid, other bytes). */
@@ -43,42 +39,6 @@ const instance = (
   LOG_LEVEL: 'info',
   PROVIDER_WARM_UP_SECONDS: '0',
 });
-
-interface Spawned {
-  output(): string;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-  kill(): void;
-}
-
-/** `main.ts` as a child process, without waiting for anything. */
-function spawnServer(port: number, env: Record<string, string>): Spawned {
-  const child = spawn(process.execPath, [SERVER_MAIN], {
-    env: {
-      PATH: process.env.PATH ?? '',
-      HOST: '127.0.0.1',
-      METRICS_PORT: '0',
-      ...env,
-      PORT: String(port),
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  child.stdout.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (output += chunk));
-  const exited = once(child, 'exit').then(([code, signal]) => ({
-    code: code as number | null,
-    signal: signal as NodeJS.Signals | null,
-  }));
-  let gone = false;
-  void exited.then(() => (gone = true));
-  return {
-    output: () => output,
-    exited,
-    kill: () => {
-      if (!gone) child.kill('SIGKILL');
-    },
-  };
-}
 
 const readiness = (port: number) =>
   fetch(`http://127.0.0.1:${port}/readyz`).then(
@@ -161,8 +121,8 @@ describe('the key check of apps/server on one Redis', () => {
 
       const port = await freePort();
       const odd = change(fleet);
-      const second = spawnServer(port, instance(port, own.url, odd));
-      cleanups.push(() => second.kill());
+      const second = spawnServerProcess(port, instance(port, own.url, odd));
+      cleanups.push(() => second.stop('SIGKILL'));
       expect(await second.exited).toEqual({ code: 2, signal: null });
 
       const lines = jsonLines(second.output());
@@ -189,8 +149,8 @@ describe('the key check of apps/server while Redis is down at start', () => {
     const redisPort = await freePort();
     const port = await freePort();
     const keys = { encryption: encryptionKey(), signing: signingKeys() };
-    const server = spawnServer(port, instance(port, `redis://127.0.0.1:${redisPort}`, keys));
-    cleanups.push(() => server.kill());
+    const server = spawnServerProcess(port, instance(port, `redis://127.0.0.1:${redisPort}`, keys));
+    cleanups.push(() => server.stop('SIGKILL'));
     await expect.poll(() => readiness(port), { timeout: 20_000 }).toBe(503);
     // Still not ready a while later, and still running.
     await new Promise((resolve) => setTimeout(resolve, 1500));
@@ -222,11 +182,11 @@ describe('the key check of apps/server while Redis is down at start', () => {
 
     const port = await freePort();
     const keys = { encryption: encryptionKey(), signing: signingKeys() };
-    const server = spawnServer(port, {
+    const server = spawnServerProcess(port, {
       ...instance(port, redis.url, keys),
       GATEHOUSE_WORKERS: '2',
     });
-    cleanups.push(() => server.kill());
+    cleanups.push(() => server.stop('SIGKILL'));
     await expect.poll(() => readiness(port), { timeout: 20_000 }).toBe(503);
     await new Promise((resolve) => setTimeout(resolve, 1000));
 

@@ -25,7 +25,12 @@ export {
   type HaproxyBackend,
   type HaproxyLogLine,
 } from './haproxy.ts';
-export { startServerProcess, type ServerProcess, type ProcessExit } from './server-process.ts';
+export {
+  spawnServerProcess,
+  startServerProcess,
+  type ServerProcess,
+  type ProcessExit,
+} from './server-process.ts';
 export {
   startProxiedStack,
   type ProxiedStack,

@@ -26,14 +26,11 @@ export interface ServerProcess {
 }
 
 /**
- * Starts `node apps/server/src/main.ts` as a child process with `env` (added to this process's
- * PATH and nothing else of its environment) and waits until `/readyz` answers 200.
+ * Spawns `node apps/server/src/main.ts` as a child process with `env` (added to this process's
+ * PATH and nothing else of its environment), without waiting for anything: for a test that
+ * expects it to exit (a configuration error), or waits for readiness its own way.
  */
-export async function startServerProcess(
-  port: number,
-  env: Record<string, string>,
-  readyTimeoutMs = 30_000,
-): Promise<ServerProcess> {
+export function spawnServerProcess(port: number, env: Record<string, string>): ServerProcess {
   const child = spawn(process.execPath, [SERVER_MAIN], {
     // No metrics listener unless asked for: several processes would want the same port.
     env: {
@@ -54,35 +51,42 @@ export async function startServerProcess(
   }));
   let gone: ProcessExit | undefined;
   void exited.then((exit) => (gone = exit));
-
-  const origin = `http://127.0.0.1:${port}`;
-  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    if (!gone) child.kill(signal);
-    return exited;
-  };
-
-  const deadline = Date.now() + readyTimeoutMs;
-  for (;;) {
-    if (gone) throw new Error(`server exited before ready (${gone.code}):\n${chunks.join('')}`);
-    const ready = await fetch(`${origin}/readyz`).then(
-      (res) => res.status === 200,
-      () => false,
-    );
-    if (ready) break;
-    if (Date.now() > deadline) {
-      await stop('SIGKILL');
-      throw new Error(`server not ready after ${readyTimeoutMs} ms:\n${chunks.join('')}`);
-    }
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-
   return {
     pid: child.pid ?? 0,
     port,
-    origin,
+    origin: `http://127.0.0.1:${port}`,
     output: () => chunks.join(''),
     exited,
     running: () => gone === undefined,
-    stop,
+    async stop(signal: NodeJS.Signals = 'SIGTERM') {
+      if (!gone) child.kill(signal);
+      return exited;
+    },
   };
+}
+
+/** {@link spawnServerProcess}, then waits until `/readyz` answers 200. */
+export async function startServerProcess(
+  port: number,
+  env: Record<string, string>,
+  readyTimeoutMs = 30_000,
+): Promise<ServerProcess> {
+  const server = spawnServerProcess(port, env);
+  const deadline = Date.now() + readyTimeoutMs;
+  for (;;) {
+    if (!server.running()) {
+      const { code } = await server.exited;
+      throw new Error(`server exited before ready (${code}):\n${server.output()}`);
+    }
+    const ready = await fetch(`${server.origin}/readyz`).then(
+      (res) => res.status === 200,
+      () => false,
+    );
+    if (ready) return server;
+    if (Date.now() > deadline) {
+      await server.stop('SIGKILL');
+      throw new Error(`server not ready after ${readyTimeoutMs} ms:\n${server.output()}`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
