@@ -206,13 +206,15 @@ export class KeyCheck {
     const { store } = this.#options;
     const name = storeKey(key);
     for (let tries = 0; tries < 3; tries += 1) {
-      if (await store.putIfAbsent(name, key.fingerprint, FINGERPRINT_TTL_MS)) return true;
-      const stored = await store.get(name);
-      // Expired between the two commands: claim it again.
-      if (stored === undefined) continue;
-      if (stored !== key.fingerprint) return false;
-      await store.renewIfEquals(name, key.fingerprint, FINGERPRINT_TTL_MS);
-      return true;
+      // Set it if none is there, else renew it if it is ours (as a lease is taken).
+      if (
+        (await store.putIfAbsent(name, key.fingerprint, FINGERPRINT_TTL_MS)) ||
+        (await store.renewIfEquals(name, key.fingerprint, FINGERPRINT_TTL_MS))
+      ) {
+        return true;
+      }
+      // Another fingerprint, unless it expired between the two commands: then claim it again.
+      if ((await store.get(name)) !== undefined) return false;
     }
     throw new Error(`key check: ${name} keeps vanishing`);
   }
