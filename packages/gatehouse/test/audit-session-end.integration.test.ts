@@ -235,6 +235,87 @@ describe('audit: sessions ended by timeouts and by their user', () => {
     }
   });
 
+  /**
+   * As after a disk or a hand in Redis altered it: one sealed field of the session's record has
+   * a character of its ciphertext changed, under the key this instance shares with the fleet (its
+   * key check passed), so no instance can open it. The session id.
+   */
+  async function damageSealed(http: CookieFetch, field: 'claims' | 'tokens'): Promise<string> {
+    const { sid } = await inspectSession(stack, http);
+    const client = redis.client();
+    try {
+      const stored = JSON.parse((await client.get(`gh:sess:${sid}`)) ?? '{}') as {
+        gh: Record<string, string>;
+      };
+      const parts = (stored.gh[field] ?? '').split('.');
+      const ciphertext = parts[3] ?? '';
+      parts[3] = (ciphertext.startsWith('A') ? 'B' : 'A') + ciphertext.slice(1);
+      stored.gh[field] = parts.join('.');
+      await client.set(`gh:sess:${sid}`, JSON.stringify(stored), 'KEEPTTL');
+    } finally {
+      client.disconnect();
+    }
+    return sid;
+  }
+
+  it('unreadable: damaged tokens end the session at an API call (401, never a 500)', async () => {
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
+    const sid = await damageSealed(http, 'tokens');
+    const res = await http(`${stack.origin}/api/demo/me`, { headers: { 'x-csrf': '1' } });
+    expect(res.status).toBe(401);
+    expect(res.headers.get('gatehouse-problem')).toBe('session_expired');
+    const page = await adminCall(
+      stack.origin,
+      { name: 'operator', bearer: ADMIN_TOKEN },
+      'GET',
+      '/tenants/acme/audit?action=session.ended&limit=1000',
+    );
+    expect(page.body.events).toContainEqual(
+      expect.objectContaining({
+        reason: 'unreadable',
+        target: `user:${userDigest(stack.idp.issuer(''), 'bob')}`,
+      }),
+    );
+    const check = redis.client();
+    try {
+      expect(await check.exists(`gh:sess:${sid}`)).toBe(0);
+    } finally {
+      check.disconnect();
+    }
+  });
+
+  it('unreadable: damaged claims end the session at /bff/user; the console lists it without them', async () => {
+    const http = createCookieFetch();
+    await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
+    const sid = await damageSealed(http, 'claims');
+    const listed = await adminCall(
+      stack.origin,
+      { name: 'operator', bearer: ADMIN_TOKEN },
+      'GET',
+      '/tenants/acme/sessions',
+    );
+    expect(listed.status).toBe(200);
+    const { handle } = (await inspectSession(stack, http)).record;
+    expect(
+      (listed.body.sessions as Array<Record<string, unknown>>).find((row) => row.handle === handle),
+    ).toMatchObject({ sub: '', name: null });
+    const res = await http(`${stack.origin}/bff/user`, { headers: { 'x-request-id': 'dmg-1' } });
+    expect(res.status).toBe(401);
+    expect(((await res.json()) as { code?: string }).code).toBe('session_expired');
+    expect(await endedEvent('dmg-1')).toMatchObject({
+      reason: 'unreadable',
+      actor: { kind: 'system' },
+      target: `user:${userDigest(stack.idp.issuer(''), 'bob')}`,
+    });
+    const check = redis.client();
+    try {
+      expect(await check.exists(`gh:sess:${sid}`)).toBe(0);
+    } finally {
+      check.disconnect();
+    }
+  });
+
   it('user: ending another of one’s own sessions from the sessions page', async () => {
     const laptop = createCookieFetch();
     const phone = createCookieFetch();

@@ -3,10 +3,11 @@
 // 2 on it: apps/server/test/key-check.test.ts); an instance that runs anyway — the library does
 // not exit — must not end the sessions it cannot open, which are fine for the rest of the fleet:
 // 503 `encryption_key_mismatch`, counted, the session kept and still working where the key is
-// right. A value damaged under the fleet's own key is no mismatch.
+// right. A value damaged under the fleet's own key is no mismatch: it ends its session (401).
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { completeDevIdpLogin } from '@gatehouse/dev-idp';
 import {
   createCookieFetch,
   freePort,
@@ -105,10 +106,41 @@ describe('the same encryption kid with other bytes on a second instance', () => 
     expect((await http(`${stack.origin}/api/demo/me`, { headers: csrf })).status).toBe(200);
 
     // A value damaged under the fleet's own key is no mismatch: the stack's instance, whose
-    // fingerprint is the fleet's, does not call it one.
+    // fingerprint is the fleet's, finds the value lost for good and ends the session (401, the
+    // user signs in again), never a 500.
     await damageClaims();
     const damaged = await http(`${stack.origin}/bff/user`);
-    expect(((await damaged.json()) as { code?: string }).code).not.toBe('encryption_key_mismatch');
+    expect(damaged.status).toBe(401);
+    expect(((await damaged.json()) as { code?: string }).code).toBe('session_expired');
+    expect(await sessionKeys()).toEqual([]);
+  });
+});
+
+describe('a login transaction damaged in the store', () => {
+  it('is refused as spent (400 login_transaction_invalid), never a 500', async () => {
+    const http = createCookieFetch();
+    const start = await http(`${stack.origin}/bff/login?tenant=acme`);
+    expect(start.status).toBe(302);
+    const location = start.headers.get('location') ?? '';
+    const state = new URL(location).searchParams.get('state') ?? '';
+    const callbackUrl = await completeDevIdpLogin(http, location, {
+      login: 'alice',
+      password: 'alice',
+    });
+    const client = redis.client();
+    try {
+      const sealed = (await client.get(`gh:tx:${state}`)) ?? '';
+      const parts = sealed.split('.');
+      const ciphertext = parts[3] ?? '';
+      parts[3] = (ciphertext.startsWith('A') ? 'B' : 'A') + ciphertext.slice(1);
+      await client.set(`gh:tx:${state}`, parts.join('.'), 'KEEPTTL');
+    } finally {
+      client.disconnect();
+    }
+    const res = await http(callbackUrl, { headers: { accept: 'application/json' } });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { code?: string }).code).toBe('login_transaction_invalid');
+    expect(res.headers.get('set-cookie') ?? '').not.toMatch(/gatehouse/);
   });
 });
 

@@ -1,7 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import { CompactEncrypt, compactDecrypt } from 'jose';
 import { describe, expect, it } from 'vitest';
-import { RetiredKeyError, SealedValueError, Vault } from '../src/session/vault.ts';
+import {
+  RetiredKeyError,
+  SealedValueError,
+  UnopenableValueError,
+  unopenableReason,
+  Vault,
+} from '../src/session/vault.ts';
 
 const key = (kid: string) => ({ kid, key: randomBytes(32).toString('base64url') });
 
@@ -49,6 +55,32 @@ describe('Vault (tokens at rest)', () => {
     const tampered = new Vault([k1]).open(parts.join('.'));
     await expect(tampered).rejects.toThrow();
     await expect(tampered).rejects.not.toBeInstanceOf(RetiredKeyError);
+    // Both are lost for good (a session holding one ends), each under its own reason.
+    const retired = await new Vault([k2]).open(old).catch((error: unknown) => error);
+    const damaged = await tampered.catch((error: unknown) => error);
+    expect(retired).toBeInstanceOf(UnopenableValueError);
+    expect(damaged).toBeInstanceOf(SealedValueError);
+    expect(damaged).toBeInstanceOf(UnopenableValueError);
+    expect(unopenableReason(retired as UnopenableValueError)).toBe('retired-key');
+    expect(unopenableReason(damaged as UnopenableValueError)).toBe('unreadable');
+  });
+
+  it('lets onUnopened throw its own error for a failed check under a known kid (a key mismatch)', async () => {
+    const sealed = await new Vault([k1]).seal(secret);
+    const otherBytes = { kid: 'k1', key: randomBytes(32).toString('base64url') };
+    const asked: string[] = [];
+    const mismatch = new Error('this instance holds other bytes under k1');
+    const vault = new Vault([otherBytes], {
+      onUnopened: (kid) => {
+        asked.push(kid);
+        return Promise.reject(mismatch);
+      },
+    });
+    await expect(vault.open(sealed)).rejects.toBe(mismatch);
+    expect(asked).toEqual(['k1']);
+    // Junk is no integrity check under a kid: not asked.
+    await expect(vault.open('junk')).rejects.toBeInstanceOf(SealedValueError);
+    expect(asked).toEqual(['k1']);
   });
 
   it('refuses tampering and foreign keys', async () => {

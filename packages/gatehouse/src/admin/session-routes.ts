@@ -2,7 +2,7 @@ import type { z } from 'zod';
 import type { GatehouseContext } from '../context.ts';
 import { problem } from '../errors.ts';
 import { openClaims, type SessionRecord } from '../session/model.ts';
-import { RetiredKeyError } from '../session/vault.ts';
+import { UnopenableValueError } from '../session/vault.ts';
 import { auditOrigin } from '../http/audit-origin.ts';
 import { adminActor } from './audit.ts';
 import { route, type AdminCall, type AdminRoute } from './admin-route.ts';
@@ -99,11 +99,11 @@ async function tenantSessionOut(
   record: SessionRecord,
   own: string | undefined,
 ): Promise<z.infer<typeof tenantSessionListSchema>['sessions'][number]> {
-  // A session whose claims were sealed under a retired key is listed without them (it ends at
-  // its own next request), rather than failing the whole list.
+  // A session whose claims no instance can open (a retired key, damaged bytes) is listed without
+  // them (it ends at its own next request), rather than failing the whole list.
   const claims = await openClaims(ctx.vault, record).catch(
     (error: unknown): Record<string, unknown> => {
-      if (error instanceof RetiredKeyError) return {};
+      if (error instanceof UnopenableValueError) return {};
       throw error;
     },
   );

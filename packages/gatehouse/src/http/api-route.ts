@@ -11,13 +11,13 @@ import { upstreamRequestHeaders } from '../proxy/headers.ts';
 import { matchRoute, type RouteMatch } from '../proxy/routes.ts';
 import { apiRouteSlot, sessionRecordSlot } from './request-state.ts';
 import {
-  endRetiredKeySession,
+  endUnopenableSession,
   readRequestSession,
   slideDue,
   slideSessionIfDue,
 } from './session-access.ts';
 import type { AuditOrigin } from '../observability/audit.ts';
-import { RetiredKeyError } from '../session/vault.ts';
+import { UnopenableValueError } from '../session/vault.ts';
 import { csrfHeaderRefusal } from './csrf.ts';
 import { errorHandler } from './problem.ts';
 import { asExpress } from './express-objects.ts';
@@ -278,7 +278,7 @@ function clientAddress(
  * already opened in this process and not due for a refresh comes back as it is, not in a promise
  * (the proxied call's steady state takes no asynchronous step for it). Either token needs a value
  * sealed in the session (the IdP's tokens, or the claims a Gatehouse-signed token is made of):
- * one sealed under a retired encryption key ends the session (401 `session_expired`, audited
+ * one sealed under a retired encryption key, or damaged, ends the session (401 `session_expired`, audited
  * with `origin`), never a 500.
  */
 export function upstreamToken(
@@ -302,8 +302,8 @@ export function upstreamToken(
       lifetimeSeconds: route.tokenLifetimeSeconds,
     })
     .catch((error: unknown) => {
-      if (!(error instanceof RetiredKeyError)) throw error;
-      return endRetiredKeySession(ctx, sid, record, error, origin);
+      if (!(error instanceof UnopenableValueError)) throw error;
+      return endUnopenableSession(ctx, sid, record, error, origin);
     });
 }
 

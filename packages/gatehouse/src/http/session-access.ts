@@ -8,7 +8,7 @@ import { problem } from '../errors.ts';
 import type { AuditOrigin } from '../observability/audit.ts';
 import { openClaims, type SessionRecord } from '../session/model.ts';
 import { storeOutageSimulated } from '../session/test-controls.ts';
-import { RetiredKeyError } from '../session/vault.ts';
+import { UnopenableValueError, unopenableReason } from '../session/vault.ts';
 import { auditOrigin } from './audit-origin.ts';
 
 /** The session of a request, read and kept live: what it uses of the context. */
@@ -177,8 +177,8 @@ async function liveSession(
 
 /**
  * The identity claims of this request's session, opened. Claims sealed under an encryption key
- * that is no longer configured (retired after a rotation) can never be opened again by any
- * instance: the session ends here (401 `session_expired`, the user signs in again), as it does
+ * that is no longer configured (retired after a rotation), or damaged, can never be opened again
+ * by any instance: the session ends here (401 `session_expired`, the user signs in again), as it does
  * when its tokens are found so, rather than failing every call with a 500.
  */
 export async function sessionClaims(
@@ -189,25 +189,27 @@ export async function sessionClaims(
   try {
     return await openClaims(ctx.vault, record);
   } catch (error) {
-    if (!(error instanceof RetiredKeyError)) throw error;
-    return endRetiredKeySession(ctx, sid, record, error, auditOrigin(req));
+    if (!(error instanceof UnopenableValueError)) throw error;
+    return endUnopenableSession(ctx, sid, record, error, auditOrigin(req));
   }
 }
 
 /**
- * Ends a session a value of which is sealed under a retired encryption key (no instance can open
- * it again) and throws 401 `session_expired`: the user signs in again, never a 500. Counted once,
- * by the request that ended it.
+ * Ends a session a value of which no instance can open again (sealed under a retired encryption
+ * key, or damaged under a key this instance shares with the fleet) and throws 401
+ * `session_expired`: the user signs in again, never a 500. Counted once, by the request that
+ * ended it.
  */
-export async function endRetiredKeySession(
+export async function endUnopenableSession(
   ctx: Pick<SessionAccessDeps, 'metrics' | 'sessions'>,
   sid: string,
   record: SessionRecord,
-  cause: RetiredKeyError,
+  cause: UnopenableValueError,
   origin: AuditOrigin = {},
 ): Promise<never> {
-  if (await ctx.sessions.end(sid, record, { reason: 'retired-key', ...origin }))
-    ctx.metrics.sessionsEnded('retired_key');
+  const reason = unopenableReason(cause);
+  if (await ctx.sessions.end(sid, record, { reason, ...origin }))
+    ctx.metrics.sessionsEnded(reason === 'retired-key' ? 'retired_key' : 'unreadable');
   throw problem('session_expired', { cause });
 }
 

@@ -47,7 +47,8 @@ export type SessionEndReason =
   | 'admin'
   | 'refresh-failure'
   | 'provider-gone'
-  | 'retired-key';
+  | 'retired-key'
+  | 'unreadable';
 
 /** Where a request came from: its request id and client address. */
 export interface AuditOrigin {

@@ -76,6 +76,7 @@ export type RefreshOutcome =
   | 'subject_mismatch'
   | 'dpop_unbound'
   | 'retired_key'
+  | 'unreadable'
   | 'resource_not_granted'
   | 'client_rejected'
   | 'idp_unavailable';
@@ -91,6 +92,7 @@ export type SessionEndReason =
   | 'provider_removed'
   | 'refresh_failure'
   | 'retired_key'
+  | 'unreadable'
   | 'backchannel'
   | 'admin'
   | 'user';

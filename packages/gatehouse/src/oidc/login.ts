@@ -11,7 +11,7 @@ import { GatehouseError, problem } from '../errors.ts';
 import { PROBLEMS } from '../problems.ts';
 import type { KeyValueStore } from '../session/kv.ts';
 import { accessTokenExpiresAtMs, refreshTokenExpiry, type TokenSet } from '../session/model.ts';
-import { RetiredKeyError, type Vault } from '../session/vault.ts';
+import { UnopenableValueError, type Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
 import { calculateJwkThumbprint } from 'jose';
 import { importDpopKey, newDpopKey, type DpopPrivateJwk } from './dpop.ts';
@@ -292,12 +292,12 @@ export async function completeLogin(
       ? await deps.transactions.take(`tx:${state}`)
       : undefined;
   if (!sealed) throw await missingTransaction(deps, state, LOGIN_TRANSACTION_TTL_MS);
-  // Sealed under a key retired since (a rotation mid-login): as if it had expired.
+  // Sealed under a key retired since (a rotation mid-login), or damaged: as if it had expired.
   let transaction: LoginTransaction;
   try {
     transaction = await deps.vault.open<LoginTransaction>(sealed);
   } catch (error) {
-    throw error instanceof RetiredKeyError ? problem('login_transaction_invalid') : error;
+    throw error instanceof UnopenableValueError ? problem('login_transaction_invalid') : error;
   }
 
   if (!request.binding || !sameSecret(hashBinding(request.binding), transaction.binding)) {

@@ -18,7 +18,7 @@ import {
 } from '../session/model.ts';
 import type { SessionService } from '../session/service.ts';
 import { idpOutageSimulated } from '../session/test-controls.ts';
-import { RetiredKeyError, type Vault } from '../session/vault.ts';
+import { UnopenableValueError, unopenableReason, type Vault } from '../session/vault.ts';
 import type { ProviderClients } from './provider-clients.ts';
 import {
   isClientRejected,
@@ -29,7 +29,13 @@ import {
 import { DpopKeys, type DpopRequestHeaders } from './dpop.ts';
 import { toTokenSet } from './login.ts';
 import { performance } from 'node:perf_hooks';
-import { NO_METRICS, type Metrics, type RefreshOutcome } from '../observability/metrics.ts';
+import {
+  NO_METRICS,
+  type Metrics,
+  type RefreshOutcome,
+  type SessionEndReason,
+} from '../observability/metrics.ts';
+import type { SessionEndReason as AuditEndReason } from '../observability/audit.ts';
 
 export interface TokenRefresherOptions {
   sessions: SessionService;
@@ -92,7 +98,7 @@ export class TokenRefresher {
    * The `Authorization: DPoP …` and `DPoP` proof headers of one upstream call with a session's
    * DPoP-bound access token (RFC 9449 §7): a fresh proof (`htm`, `htu`, `ath`, `iat`, `jti`)
    * signed by the session's key, opened and imported once per process. A key sealed under a
-   * retired encryption key ends the session, as for the tokens.
+   * retired encryption key, or damaged, ends the session, as for the tokens.
    */
   async dpopHeaders(
     sid: string,
@@ -106,8 +112,8 @@ export class TokenRefresher {
     try {
       return await this.#dpopKeys.requestHeaders(sealed, accessToken, method, url);
     } catch (error) {
-      if (!(error instanceof RetiredKeyError)) throw error;
-      return this.#endSession(sid, record, 'retired_key', 0);
+      if (!(error instanceof UnopenableValueError)) throw error;
+      return this.#endUnopenable(sid, record, error);
     }
   }
 
@@ -155,16 +161,16 @@ export class TokenRefresher {
   }
 
   /**
-   * Opens the session's sealed tokens. Tokens sealed under a retired encryption key cannot be
-   * opened by anyone any more: the session ends (401 `session_expired`, the user signs in
+   * Opens the session's sealed tokens. Tokens sealed under a retired encryption key, or damaged
+   * under the fleet's own key, cannot be opened by anyone any more: the session ends (401 `session_expired`, the user signs in
    * again) rather than failing every call with a 500.
    */
   async #open<T>(sid: string, record: SessionRecord, sealed: string): Promise<T> {
     try {
       return await this.#options.vault.open<T>(sealed);
     } catch (error) {
-      if (!(error instanceof RetiredKeyError)) throw error;
-      return this.#endSession(sid, record, 'retired_key', 0);
+      if (!(error instanceof UnopenableValueError)) throw error;
+      return this.#endUnopenable(sid, record, error);
     }
   }
 
@@ -232,8 +238,8 @@ export class TokenRefresher {
             DPoP: await this.#dpopKeys
               .idpHandle(record.dpopKey, configuration)
               .catch((error: unknown) => {
-                if (!(error instanceof RetiredKeyError)) throw error;
-                return this.#endSession(sid, record, 'retired_key', 0);
+                if (!(error instanceof UnopenableValueError)) throw error;
+                return this.#endUnopenable(sid, record, error);
               }),
           };
     let response: GrantResponse;
@@ -330,6 +336,12 @@ export class TokenRefresher {
   }
 
   /** The refresh token is dead (revoked, expired, reused): the session ends with it. */
+  /** Ends a session whose tokens or DPoP key no instance can open: 401 `session_expired`. */
+  #endUnopenable(sid: string, record: SessionRecord, error: UnopenableValueError): Promise<never> {
+    const outcome = unopenableReason(error) === 'retired-key' ? 'retired_key' : 'unreadable';
+    return this.#endSession(sid, record, outcome, 0, error);
+  }
+
   async #endSession(
     sid: string,
     record: SessionRecord,
@@ -339,18 +351,28 @@ export class TokenRefresher {
   ): Promise<never> {
     const { metrics } = this.#options;
     metrics.refresh(outcome, seconds);
-    // Tokens sealed under a retired encryption key end the session for that reason, as its
-    // claims do (`sessionClaims`); anything else is the refresh failing.
-    const retired = outcome === 'retired_key';
-    const ended = await this.#options.sessions.end(sid, record, {
-      reason: retired ? 'retired-key' : 'refresh-failure',
-    });
+    // Tokens no instance can open (sealed under a retired encryption key, or damaged) end the
+    // session for that reason, as its claims do (`sessionClaims`); anything else is the refresh
+    // failing.
+    const [reason, counted] =
+      ENDED_BY[outcome === 'retired_key' || outcome === 'unreadable' ? outcome : 'refresh_failure'];
+    const ended = await this.#options.sessions.end(sid, record, { reason });
     // Not when a logout or an admin ended the session first (the IdP then refuses its token).
-    if (ended) metrics.sessionsEnded(retired ? 'retired_key' : 'refresh_failure');
+    if (ended) metrics.sessionsEnded(counted);
     // The cause goes to the request's access line (never to the client).
     throw problem('session_expired', { cause: cause ?? new RefreshRefused(outcome) });
   }
 }
+
+/** How a session ended by a refresh outcome is audited and counted (anything else: `refresh_failure`). */
+const ENDED_BY: Record<
+  'retired_key' | 'unreadable' | 'refresh_failure',
+  readonly [AuditEndReason, SessionEndReason]
+> = {
+  retired_key: ['retired-key', 'retired_key'],
+  unreadable: ['unreadable', 'unreadable'],
+  refresh_failure: ['refresh-failure', 'refresh_failure'],
+};
 
 /** openid-client's code for an ID token claim (`iss`, `aud`, `azp`…) that does not match. */
 const ID_TOKEN_CLAIM_MISMATCH = 'OAUTH_JWT_CLAIM_COMPARISON_FAILED';

@@ -14,22 +14,34 @@ export interface VaultKey {
 }
 
 /**
- * What {@link Vault.open} throws for a value sealed under a key it no longer has (retired after
- * a rotation): the value is lost for good, unlike a failure of the store or of the IdP.
+ * What {@link Vault.open} throws for a value no instance will ever open: lost for good, unlike a
+ * failure of the store or of the IdP, and unlike this instance's key differing from the fleet's
+ * (`onUnopened`'s 503). A session holding one ends (the user signs in again), never a 500.
  */
-export class RetiredKeyError extends Error {
+export class UnopenableValueError extends Error {}
+
+/** An {@link UnopenableValueError}: sealed under a key that is no longer configured (retired after a rotation). */
+export class RetiredKeyError extends UnopenableValueError {
   constructor() {
     super('sealed under an encryption key that is no longer configured');
     this.name = 'RetiredKeyError';
   }
 }
 
-/** What {@link Vault.open} throws for anything that is not a value it sealed, intact. */
-export class SealedValueError extends Error {
+/**
+ * An {@link UnopenableValueError}: not a value this vault sealed, intact (altered or truncated
+ * bytes under a key this instance shares with the fleet, another algorithm, junk).
+ */
+export class SealedValueError extends UnopenableValueError {
   constructor(reason: string) {
     super(`not a sealed value: ${reason}`);
     this.name = 'SealedValueError';
   }
+}
+
+/** Why an {@link UnopenableValueError} ends a session, as the audit log and the metrics name it. */
+export function unopenableReason(error: UnopenableValueError): 'retired-key' | 'unreadable' {
+  return error instanceof RetiredKeyError ? 'retired-key' : 'unreadable';
 }
 
 export interface VaultOptions {
