@@ -110,7 +110,12 @@ async function setUp(options: { keySetDown?: boolean; failDestroys?: number } = 
     }
     return live;
   };
-  return { receiver, alive, fetches };
+  /** A sign-in that indexes its session only now (it was in flight during a logout). */
+  const signInInFlight = async (sid: string, gh: SessionRecord, idTokenIssuedAt: number) => {
+    await sessions.startSession(sid, gh, () => store.save(sid, storedSession(gh)), idTokenIssuedAt);
+    return (await store.load(sid)) !== undefined;
+  };
+  return { receiver, alive, fetches, signInInFlight };
 }
 
 describe('BackchannelLogout: which sessions end', () => {
@@ -132,6 +137,29 @@ describe('BackchannelLogout: which sessions end', () => {
       await receiver.receive('acme', 'dev', await logoutToken({ sid: 'idp-1', sub: 'bob' })),
     ).toBe(0);
     expect(await alive()).toHaveLength(4);
+  });
+
+  it('a sign-in of the IdP session indexed after the logout ends its session itself', async () => {
+    const { receiver, signInInFlight } = await setUp();
+    expect(await receiver.receive('acme', 'dev', await logoutToken({ sid: 'idp-9' }))).toBe(0);
+    const iat = Math.floor(NOW / 1000) - 5;
+    expect(await signInInFlight('alice-late', record({ idpSid: 'idp-9' }), iat)).toBe(false);
+    // Another IdP session, or the same one at another tenant, is not touched.
+    expect(await signInInFlight('alice-new', record({ idpSid: 'idp-10' }), iat)).toBe(true);
+    expect(
+      await signInInFlight('alice-globex', record({ idpSid: 'idp-9', tenant: 'globex' }), iat),
+    ).toBe(true);
+  });
+
+  it('a sign-in of the user indexed after a logout by sub ends only if its ID token is not newer', async () => {
+    const { receiver, signInInFlight } = await setUp();
+    await receiver.receive('acme', 'dev', await logoutToken({ sub: 'alice' }));
+    const logoutAt = Math.floor(NOW / 1000);
+    expect(await signInInFlight('before', record({ idpSid: 'idp-20' }), logoutAt - 2)).toBe(false);
+    expect(await signInInFlight('same-second', record({ idpSid: 'idp-21' }), logoutAt)).toBe(false);
+    expect(await signInInFlight('after', record({ idpSid: 'idp-22' }), logoutAt + 1)).toBe(true);
+    const bob = record({ user: userDigest(ISSUER, 'bob'), idpSid: 'idp-23' });
+    expect(await signInInFlight('bob-before', bob, logoutAt - 2)).toBe(true);
   });
 
   it('a replayed token is refused', async () => {

@@ -44,6 +44,8 @@ describe('session indexes while a sign-in writes (real Redis)', () => {
         stop: async () => undefined,
       },
       instances: 2,
+      // The back-channel logouts below are sent by the dev IdP's control API.
+      devIdp: { controlApi: true },
     });
     [first, second] = stack.gatehouses.map((gatehouse) => gatehouse.origin) as [string, string];
     admin = redis.client();
@@ -97,6 +99,76 @@ describe('session indexes while a sign-in writes (real Redis)', () => {
     expect(ended.status).toBe(204);
     expect((await phone(`${first}/bff/user`)).status).toBe(401);
     expect(await deviceList(laptop, second)).toHaveLength(1);
+  });
+
+  /**
+   * A sign-in on the second instance up to its session's write, held there (the token exchange
+   * done, the session neither written nor indexed); its callback's answer, and the IdP session
+   * id the held write carries.
+   */
+  const signInHeldAtWrite = async (http: CookieFetch) => {
+    const start = await http(`${second}/bff/login`);
+    const callbackUrl = await completeDevIdpLogin(http, start.headers.get('location') ?? '', alice);
+    let idpSid = '';
+    const held = proxy.holdAt(([name, key, value]) => {
+      if (name !== 'set' || !key?.startsWith('gh:sess:')) return false;
+      idpSid = (JSON.parse(value ?? '{}') as { gh?: { idpSid?: string } }).gh?.idpSid ?? '';
+      return true;
+    });
+    const callback = http(callbackUrl);
+    await held;
+    return { callback, idpSid };
+  };
+
+  /** The dev IdP's back-channel logout, delivered to the first instance. */
+  const idpLogout = async (logout: { sub: string; sid?: string }) => {
+    const res = await fetch(`${stack.idp.origin}/__control/backchannel-logout`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ realm: '', ...logout }),
+    });
+    expect(res.status).toBe(200);
+    // The realm's other clients are providers this stack does not configure (their 404s).
+    const outcome = (await res.json()) as { delivered: string[]; failed: Array<{ error: string }> };
+    expect(outcome.delivered.length).toBeGreaterThan(0);
+    expect(outcome.failed.filter(({ error }) => error.includes('/acme/dev,'))).toEqual([]);
+  };
+
+  it('a back-channel logout of the IdP session while its sign-in writes ends the new session', async () => {
+    const phone = createCookieFetch();
+    const { callback, idpSid } = await signInHeldAtWrite(phone);
+    try {
+      expect(idpSid).not.toBe('');
+      // The IdP ends that session now: the other instance lists the IdP session's index, where
+      // the new session is not yet.
+      await idpLogout({ sub: 'alice', sid: idpSid });
+    } finally {
+      proxy.release();
+    }
+    expect((await callback).status).toBe(302);
+    // Ended by the sign-in itself, once its entries were written: on every instance.
+    expect((await phone(`${second}/bff/user`)).status).toBe(401);
+    expect((await phone(`${first}/bff/user`)).status).toBe(401);
+  });
+
+  it('a back-channel logout of the user (no sid) while a sign-in writes ends it; a later sign-in stays', async () => {
+    const phone = createCookieFetch();
+    const { callback } = await signInHeldAtWrite(phone);
+    try {
+      await idpLogout({ sub: 'alice' });
+    } finally {
+      proxy.release();
+    }
+    expect((await callback).status).toBe(302);
+    expect((await phone(`${second}/bff/user`)).status).toBe(401);
+
+    // Word of the logout stays for minutes: a sign-in whose ID token the IdP issued after the
+    // logout (the logout token's `iat` has whole seconds) is not touched by it.
+    await sleep(1100);
+    const later = createCookieFetch();
+    await signIn(later, second, alice);
+    expect((await later(`${second}/bff/user`)).status).toBe(200);
+    expect((await later(`${first}/bff/user`)).status).toBe(200);
   });
 
   /** Every session and every index entry in Redis (`key` and `index member`). */

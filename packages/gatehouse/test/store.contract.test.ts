@@ -13,6 +13,7 @@ import type { SessionRecord } from '../src/session/model.ts';
 import { Lease } from '../src/session/lock.ts';
 import { SessionService, idpSessionIndexKey } from '../src/session/service.ts';
 import { SessionStore, sessionKey } from '../src/session/session-store.ts';
+import { userDigest } from '../src/digest.ts';
 import { sessionRecord as record } from './support/session-stores.ts';
 
 /**
@@ -463,6 +464,35 @@ describe.each(sessionStores)('session indexes over the store: %s', (_name, make)
     await harness.elapse((IDLE_SECONDS + 1) * 1000);
     expect(await listed()).toEqual([[], [], []]);
     expect(await entries()).toEqual([[], [], []]);
+    service.close();
+  });
+
+  it('word of a back-channel logout, left before a sign-in indexes its session, ends it', async () => {
+    const { harness, service, gh, unique, listed } = setUp();
+    const at = { tenant: gh.tenant, provider: gh.provider, issuer: gh.issuer };
+    const iat = Math.floor(harness.now() / 1000);
+    const startIssued = (sid: string, record: typeof gh, issuedAt = iat - 1) =>
+      service.startSession(
+        `${sid}-${unique}`,
+        record,
+        () => harness.sessions.save(`${sid}-${unique}`, sessionData(record)),
+        issuedAt,
+      );
+    // By the IdP session: a sign-in of it ends; one of another IdP session of the user stays.
+    await service.rememberIdpLogout(at, { sid: gh.idpSid, iat });
+    await startIssued('bysid', gh);
+    await startIssued('other', { ...gh, idpSid: `other-${unique}` });
+    expect(await harness.sessions.load(`bysid-${unique}`)).toBeUndefined();
+    expect(await harness.sessions.load(`other-${unique}`)).toBeDefined();
+    expect((await listed())[0]).toEqual(['other']);
+    // By the user: a sign-in of theirs whose ID token is not newer than the logout ends.
+    const sub = `sub-${unique}`;
+    const user = { ...gh, user: userDigest(gh.issuer, sub), idpSid: `user-${unique}` };
+    await service.rememberIdpLogout(at, { sub, iat });
+    await startIssued('byuser', user);
+    await startIssued('newer', user, iat + 1);
+    expect(await harness.sessions.load(`byuser-${unique}`)).toBeUndefined();
+    expect(await harness.sessions.load(`newer-${unique}`)).toBeDefined();
     service.close();
   });
 });

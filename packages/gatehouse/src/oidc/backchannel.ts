@@ -67,6 +67,16 @@ export class BackchannelLogout {
 
     const { replay } = this.#options;
     if ((await replay.get(claims.replayMarker)) !== undefined) throw invalid('replayed');
+    // Word first, then the listing: a sign-in of this IdP session (or user) that indexes its
+    // session after the listing ends it itself (SessionService.startSession).
+    await sessions.rememberIdpLogout(
+      { tenant, provider, issuer },
+      {
+        sid: claims.sid,
+        sub: claims.sub,
+        iat: Number(claims.iat),
+      },
+    );
     const matches = claims.sid
       ? await sessions.sessionsOfIdpSession(issuer, claims.sid)
       : await sessions.sessionsOfUser(issuer, claims.sub ?? '');

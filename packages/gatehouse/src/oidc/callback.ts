@@ -146,8 +146,14 @@ export async function finishCallback(
   const sid = await session.renew(record, timeouts.absoluteTimeoutSeconds * 1000);
   // The session, then its index entries (see `SessionService.startSession`: a listing meanwhile
   // must not prune them). A failure of either is a 503 with no cookie, and the session written
-  // is deleted again: no browser ever holds a session that back-channel logout cannot find.
-  await deps.sessions.startSession(sid, record, () => session.save());
+  // is deleted again: no browser ever holds a session that back-channel logout cannot find. A
+  // back-channel logout of this IdP session that came meanwhile ends it there.
+  await deps.sessions.startSession(
+    sid,
+    record,
+    () => session.save(),
+    typeof claims.iat === 'number' ? claims.iat : undefined,
+  );
   deps.metrics.loginSucceeded(tenant, provider);
   deps.metrics.sessionCreated(tenant);
   return { kind: 'signed-in', record, returnTo: login.transaction.returnTo };

@@ -162,15 +162,21 @@ export class SessionService {
    * once it is stored ({@link SessionService.startSession}).
    */
   async indexSession(sessionId: string, record: SessionRecord): Promise<void> {
+    // All at once: one round trip to Redis (auto-pipelined), not one per index.
+    await Promise.all(this.#indexWrites(sessionId, record));
+  }
+
+  #indexWrites(sessionId: string, record: SessionRecord): Array<Promise<void>> {
     const now = this.clock();
     const until = Math.max(now + 1000, record.absoluteExpiresAtMs);
-    // All at once: one round trip to Redis (auto-pipelined), not one per index.
-    await Promise.all([
+    const { issuer, idpSid } = record;
+    return [
       this.kv.addToIndex(userIndexKey(sessionUser(record)), sessionId, until, now),
-      record.idpSid &&
-        this.kv.addToIndex(idpSessionIndexKey(record.issuer, record.idpSid), sessionId, until, now),
+      ...(idpSid
+        ? [this.kv.addToIndex(idpSessionIndexKey(issuer, idpSid), sessionId, until, now)]
+        : []),
       this.kv.addToIndex(tenantIndexKey(record.tenant), sessionId, until, now),
-    ]);
+    ];
   }
 
   /**
@@ -196,10 +202,27 @@ export class SessionService {
     sessionId: string,
     record: SessionRecord,
     save: () => Promise<void>,
+    idTokenIssuedAt?: number,
   ): Promise<void> {
     try {
       await save();
-      await this.indexSession(sessionId, record);
+      // The index entries, and then word of a back-channel logout: one that listed the indexes
+      // before these entries were written (the IdP ended its session while this sign-in was
+      // between its token exchange and here) did not find this session, and left word first.
+      // Each word is read from its index's slot (same hash tag), issued after that index's
+      // write on the same connection: Redis answers it once it has taken the entry, in the
+      // same round trip.
+      const writes = this.#indexWrites(sessionId, record);
+      const [loggedOut] = await Promise.all([
+        this.#loggedOutAtIdp(record, idTokenIssuedAt),
+        ...writes,
+      ]);
+      if (loggedOut) {
+        await this.end(sessionId, record, {
+          reason: 'back-channel',
+          by: { kind: 'provider', id: record.provider },
+        });
+      }
     } catch (error) {
       // Also after a failed save: one that timed out may still land, and the delete follows it
       // (same key, same connection). Not waited for: a Redis that does not answer would hold
@@ -207,6 +230,45 @@ export class SessionService {
       this.destroy(sessionId).catch(() => undefined);
       throw error;
     }
+  }
+
+  /**
+   * Leaves word of a back-channel logout (the IdP's session `sid`, or every session of `sub`
+   * issued at or before `iat`, in seconds) for {@link IDP_LOGOUT_MEMORY_MS}: called before the
+   * receiver lists the indexes, so a sign-in that indexes its session after that listing finds
+   * the word ({@link SessionService.startSession}) and ends the session itself. Each side writes
+   * before it reads, so one of the two always sees the other.
+   */
+  async rememberIdpLogout(
+    at: { tenant: string; provider: string; issuer: string },
+    logout: { sid?: string | undefined; sub?: string | undefined; iat: number },
+  ): Promise<void> {
+    const { tenant, provider, issuer } = at;
+    if (logout.sid) {
+      const key = idpLogoutKey(tenant, provider, issuer, logout.sid);
+      await this.kv.put(key, '1', IDP_LOGOUT_MEMORY_MS);
+    } else if (logout.sub) {
+      const key = userLogoutKey(tenant, provider, userDigest(issuer, logout.sub));
+      await this.kv.put(key, String(logout.iat), IDP_LOGOUT_MEMORY_MS);
+    }
+  }
+
+  /**
+   * Whether the IdP logged out, after this session's ID token was issued (`idTokenIssuedAt`,
+   * seconds, the IdP's clock as the logout token's `iat`), its IdP session or its user.
+   */
+  async #loggedOutAtIdp(record: SessionRecord, idTokenIssuedAt?: number): Promise<boolean> {
+    const { tenant, provider, issuer, idpSid } = record;
+    const [bySid, byUser] = await Promise.all([
+      idpSid ? this.kv.get(idpLogoutKey(tenant, provider, issuer, idpSid)) : undefined,
+      this.kv.get(userLogoutKey(tenant, provider, sessionUser(record))),
+    ]);
+    if (bySid !== undefined) return true;
+    // A logout in the same second as the ID token counts: the logout token's `iat` has only
+    // seconds, and a sign-in completed after a logout takes the user longer than that.
+    return (
+      byUser !== undefined && (idTokenIssuedAt === undefined || Number(byUser) >= idTokenIssuedAt)
+    );
   }
 
   async unindexSession(sessionId: string, record: SessionRecord): Promise<void> {
@@ -424,6 +486,28 @@ const WRITE_RETRY_BUDGET_MS = 500;
 /** Back-off of the background retries of a kept write: 100 ms doubling up to 500 ms. */
 const KEPT_RETRY_FIRST_MS = 100;
 const KEPT_RETRY_MAX_MS = 500;
+
+/**
+ * How long word of a back-channel logout is kept for the sign-ins it may have crossed: as long as
+ * a login transaction lives, longer than any callback takes between its token exchange and its
+ * index write.
+ */
+export const IDP_LOGOUT_MEMORY_MS = 10 * 60 * 1000;
+
+/**
+ * Word of a back-channel logout of an IdP session (issuer, `sid`) at one tenant's provider (the
+ * receiver ends only that provider's sessions). In the slot of that IdP session's index (its
+ * hash tag).
+ */
+export const idpLogoutKey = (tenant: string, provider: string, issuer: string, idpSid: string) =>
+  `idp-logout:sid:{${sha256(issuer, idpSid)}}:${sha256(tenant, provider)}`;
+
+/**
+ * Word of a back-channel logout of every session of a user (`userDigest`) at one tenant's
+ * provider. In the slot of the user's index (its hash tag).
+ */
+export const userLogoutKey = (tenant: string, provider: string, user: string) =>
+  `idp-logout:user:{${user}}:${sha256(tenant, provider)}`;
 
 /** The index of a user's sessions, by `userDigest(issuer, sub)` (digest.ts). */
 export const userIndexKey = (user: string) => `idx:user:{${user}}`;
