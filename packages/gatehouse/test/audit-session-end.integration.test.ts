@@ -157,100 +157,41 @@ describe('audit: sessions ended by timeouts and by their user', () => {
   async function sealUnderRetiredKey(
     http: CookieFetch,
     field: 'claims' | 'tokens',
-    value: unknown,
   ): Promise<string> {
-    const { sid } = await inspectSession(stack, http);
+    const value =
+      field === 'claims' ? { sub: 'bob' } : { accessToken: 'at', expiresAtMs: now.ms + 3_600_000 };
     const gone = new Vault([{ kid: 'gone', key: randomBytes(32).toString('base64url') }]);
-    const client = redis.client();
-    try {
-      const stored = JSON.parse((await client.get(`gh:sess:${sid}`)) ?? '{}') as {
-        gh: Record<string, unknown>;
-      };
-      stored.gh[field] = await gone.seal(value);
-      await client.set(`gh:sess:${sid}`, JSON.stringify(stored), 'KEEPTTL');
-    } finally {
-      client.disconnect();
-    }
-    return sid;
+    const sealed = await gone.seal(value);
+    return rewriteSealed(http, field, () => sealed);
   }
-
-  it('retired-key: tokens sealed under a key no longer configured end the session at an API call', async () => {
-    const http = createCookieFetch();
-    await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
-    await sealUnderRetiredKey(http, 'tokens', {
-      accessToken: 'at',
-      expiresAtMs: now.ms + 3_600_000,
-    });
-    const res = await http(`${stack.origin}/api/demo/me`, {
-      headers: { 'x-csrf': '1', 'x-request-id': 'kid-tokens-1' },
-    });
-    expect(res.status).toBe(401);
-    expect(res.headers.get('gatehouse-problem')).toBe('session_expired');
-    // Decided inside the token refresh, so without the request's id (as `refresh-failure`).
-    const page = await adminCall(
-      stack.origin,
-      { name: 'operator', bearer: ADMIN_TOKEN },
-      'GET',
-      '/tenants/acme/audit?action=session.ended&limit=1000',
-    );
-    expect(page.body.events).toContainEqual(
-      expect.objectContaining({
-        reason: 'retired-key',
-        target: `user:${userDigest(stack.idp.issuer(''), 'bob')}`,
-      }),
-    );
-  });
-
-  it('retired-key: claims sealed under a key no longer configured end the session at /bff/user', async () => {
-    const http = createCookieFetch();
-    await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
-    const sid = await sealUnderRetiredKey(http, 'claims', { sub: 'bob' });
-    // The console's list still answers, that session without its claims (never a 500).
-    const listed = await adminCall(
-      stack.origin,
-      { name: 'operator', bearer: ADMIN_TOKEN },
-      'GET',
-      '/tenants/acme/sessions',
-    );
-    expect(listed.status).toBe(200);
-    const { handle } = (await inspectSession(stack, http)).record;
-    expect(
-      (listed.body.sessions as Array<Record<string, unknown>>).find((row) => row.handle === handle),
-    ).toMatchObject({ sub: '', name: null });
-    const res = await http(`${stack.origin}/bff/user`, { headers: { 'x-request-id': 'kid-1' } });
-    expect(res.status).toBe(401);
-    expect(((await res.json()) as { code?: string }).code).toBe('session_expired');
-    expect(await endedEvent('kid-1')).toMatchObject({
-      reason: 'retired-key',
-      actor: { kind: 'system' },
-      target: `user:${userDigest(stack.idp.issuer(''), 'bob')}`,
-    });
-    // Ended, not merely refused: the record is gone from the store.
-    expect((await http(`${stack.origin}/bff/user`)).status).toBe(401);
-    const check = redis.client();
-    try {
-      expect(await check.exists(`gh:sess:${sid}`)).toBe(0);
-    } finally {
-      check.disconnect();
-    }
-  });
 
   /**
    * As after a disk or a hand in Redis altered it: one sealed field of the session's record has
    * a character of its ciphertext changed, under the key this instance shares with the fleet (its
    * key check passed), so no instance can open it. The session id.
    */
-  async function damageSealed(http: CookieFetch, field: 'claims' | 'tokens'): Promise<string> {
+  function damageSealed(http: CookieFetch, field: 'claims' | 'tokens'): Promise<string> {
+    return rewriteSealed(http, field, (sealed) => {
+      const parts = sealed.split('.');
+      const ciphertext = parts[3] ?? '';
+      parts[3] = (ciphertext.startsWith('A') ? 'B' : 'A') + ciphertext.slice(1);
+      return parts.join('.');
+    });
+  }
+
+  /** Replaces one sealed field of the session's stored record. The session id. */
+  async function rewriteSealed(
+    http: CookieFetch,
+    field: 'claims' | 'tokens',
+    rewrite: (sealed: string) => string,
+  ): Promise<string> {
     const { sid } = await inspectSession(stack, http);
     const client = redis.client();
     try {
       const stored = JSON.parse((await client.get(`gh:sess:${sid}`)) ?? '{}') as {
         gh: Record<string, string>;
       };
-      const parts = (stored.gh[field] ?? '').split('.');
-      const ciphertext = parts[3] ?? '';
-      parts[3] = (ciphertext.startsWith('A') ? 'B' : 'A') + ciphertext.slice(1);
-      stored.gh[field] = parts.join('.');
+      stored.gh[field] = rewrite(stored.gh[field] ?? '');
       await client.set(`gh:sess:${sid}`, JSON.stringify(stored), 'KEEPTTL');
     } finally {
       client.disconnect();
@@ -258,63 +199,83 @@ describe('audit: sessions ended by timeouts and by their user', () => {
     return sid;
   }
 
-  it('unreadable: damaged tokens end the session at an API call (401, never a 500)', async () => {
-    const http = createCookieFetch();
-    await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
-    const sid = await damageSealed(http, 'tokens');
-    const res = await http(`${stack.origin}/api/demo/me`, { headers: { 'x-csrf': '1' } });
-    expect(res.status).toBe(401);
-    expect(res.headers.get('gatehouse-problem')).toBe('session_expired');
-    const page = await adminCall(
-      stack.origin,
-      { name: 'operator', bearer: ADMIN_TOKEN },
-      'GET',
-      '/tenants/acme/audit?action=session.ended&limit=1000',
-    );
-    expect(page.body.events).toContainEqual(
-      expect.objectContaining({
-        reason: 'unreadable',
-        target: `user:${userDigest(stack.idp.issuer(''), 'bob')}`,
-      }),
-    );
+  /** Whether the session's record is still in the store. */
+  async function stored(sid: string): Promise<boolean> {
     const check = redis.client();
     try {
-      expect(await check.exists(`gh:sess:${sid}`)).toBe(0);
+      return (await check.exists(`gh:sess:${sid}`)) === 1;
     } finally {
       check.disconnect();
     }
-  });
+  }
 
-  it('unreadable: damaged claims end the session at /bff/user; the console lists it without them', async () => {
-    const http = createCookieFetch();
-    await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
-    const sid = await damageSealed(http, 'claims');
-    const listed = await adminCall(
-      stack.origin,
-      { name: 'operator', bearer: ADMIN_TOKEN },
-      'GET',
-      '/tenants/acme/sessions',
-    );
-    expect(listed.status).toBe(200);
-    const { handle } = (await inspectSession(stack, http)).record;
-    expect(
-      (listed.body.sessions as Array<Record<string, unknown>>).find((row) => row.handle === handle),
-    ).toMatchObject({ sub: '', name: null });
-    const res = await http(`${stack.origin}/bff/user`, { headers: { 'x-request-id': 'dmg-1' } });
-    expect(res.status).toBe(401);
-    expect(((await res.json()) as { code?: string }).code).toBe('session_expired');
-    expect(await endedEvent('dmg-1')).toMatchObject({
-      reason: 'unreadable',
-      actor: { kind: 'system' },
-      target: `user:${userDigest(stack.idp.issuer(''), 'bob')}`,
-    });
-    const check = redis.client();
-    try {
-      expect(await check.exists(`gh:sess:${sid}`)).toBe(0);
-    } finally {
-      check.disconnect();
-    }
-  });
+  const unopenable = [
+    ['retired-key', 'sealed under a key no longer configured', sealUnderRetiredKey],
+    ['unreadable', 'damaged under the fleet’s own key', damageSealed],
+  ] as const;
+
+  it.each(unopenable)(
+    '%s: tokens %s end the session at an API call (401, never a 500)',
+    async (reason, _how, spoil) => {
+      const http = createCookieFetch();
+      await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
+      const sid = await spoil(http, 'tokens');
+      const res = await http(`${stack.origin}/api/demo/me`, { headers: { 'x-csrf': '1' } });
+      expect(res.status).toBe(401);
+      expect(res.headers.get('gatehouse-problem')).toBe('session_expired');
+      // Decided inside the token refresh, so without the request's id (as `refresh-failure`).
+      const page = await adminCall(
+        stack.origin,
+        { name: 'operator', bearer: ADMIN_TOKEN },
+        'GET',
+        '/tenants/acme/audit?action=session.ended&limit=1000',
+      );
+      expect(page.body.events).toContainEqual(
+        expect.objectContaining({
+          reason,
+          target: `user:${userDigest(stack.idp.issuer(''), 'bob')}`,
+        }),
+      );
+      expect(await stored(sid)).toBe(false);
+    },
+  );
+
+  it.each(unopenable)(
+    '%s: claims %s end the session at /bff/user; the console lists it without them',
+    async (reason, _how, spoil) => {
+      const http = createCookieFetch();
+      await signIn(http, stack.origin, { login: 'bob', password: 'bob' });
+      const sid = await spoil(http, 'claims');
+      // The console's list still answers, that session without its claims (never a 500).
+      const listed = await adminCall(
+        stack.origin,
+        { name: 'operator', bearer: ADMIN_TOKEN },
+        'GET',
+        '/tenants/acme/sessions',
+      );
+      expect(listed.status).toBe(200);
+      const { handle } = (await inspectSession(stack, http)).record;
+      expect(
+        (listed.body.sessions as Array<Record<string, unknown>>).find(
+          (row) => row.handle === handle,
+        ),
+      ).toMatchObject({ sub: '', name: null });
+      const requestId = `${reason}-claims`;
+      const res = await http(`${stack.origin}/bff/user`, {
+        headers: { 'x-request-id': requestId },
+      });
+      expect(res.status).toBe(401);
+      expect(((await res.json()) as { code?: string }).code).toBe('session_expired');
+      expect(await endedEvent(requestId)).toMatchObject({
+        reason,
+        actor: { kind: 'system' },
+        target: `user:${userDigest(stack.idp.issuer(''), 'bob')}`,
+      });
+      // Ended, not merely refused: the record is gone from the store.
+      expect((await http(`${stack.origin}/bff/user`)).status).toBe(401);
+      expect(await stored(sid)).toBe(false);
+    },
+  );
 
   it('user: ending another of one’s own sessions from the sessions page', async () => {
     const laptop = createCookieFetch();
