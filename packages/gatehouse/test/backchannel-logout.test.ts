@@ -111,8 +111,13 @@ async function setUp(options: { keySetDown?: boolean; failDestroys?: number } = 
     return live;
   };
   /** A sign-in that indexes its session only now (it was in flight during a logout). */
-  const signInInFlight = async (sid: string, gh: SessionRecord, idTokenIssuedAt: number) => {
-    await sessions.startSession(sid, gh, () => store.save(sid, storedSession(gh)), idTokenIssuedAt);
+  const signInInFlight = async (sid: string, gh: SessionRecord, exchangeStartedAtMs: number) => {
+    await sessions.startSession(
+      sid,
+      gh,
+      () => store.save(sid, storedSession(gh)),
+      exchangeStartedAtMs,
+    );
     return (await store.load(sid)) !== undefined;
   };
   return { receiver, alive, fetches, signInInFlight };
@@ -142,24 +147,29 @@ describe('BackchannelLogout: which sessions end', () => {
   it('a sign-in of the IdP session indexed after the logout ends its session itself', async () => {
     const { receiver, signInInFlight } = await setUp();
     expect(await receiver.receive('acme', 'dev', await logoutToken({ sid: 'idp-9' }))).toBe(0);
-    const iat = Math.floor(NOW / 1000) - 5;
-    expect(await signInInFlight('alice-late', record({ idpSid: 'idp-9' }), iat)).toBe(false);
+    const began = NOW - 5000;
+    expect(await signInInFlight('alice-late', record({ idpSid: 'idp-9' }), began)).toBe(false);
     // Another IdP session, or the same one at another tenant, is not touched.
-    expect(await signInInFlight('alice-new', record({ idpSid: 'idp-10' }), iat)).toBe(true);
+    expect(await signInInFlight('alice-new', record({ idpSid: 'idp-10' }), began)).toBe(true);
     expect(
-      await signInInFlight('alice-globex', record({ idpSid: 'idp-9', tenant: 'globex' }), iat),
+      await signInInFlight('alice-globex', record({ idpSid: 'idp-9', tenant: 'globex' }), began),
     ).toBe(true);
+    // A token naming the `sid` and a user: only that user's sign-in under it ends.
+    await receiver.receive('acme', 'dev', await logoutToken({ sid: 'idp-11', sub: 'bob' }));
+    expect(await signInInFlight('alice-11', record({ idpSid: 'idp-11' }), began)).toBe(true);
+    const bob = record({ user: userDigest(ISSUER, 'bob'), idpSid: 'idp-11' });
+    expect(await signInInFlight('bob-11', bob, began)).toBe(false);
   });
 
-  it('a sign-in of the user indexed after a logout by sub ends only if its ID token is not newer', async () => {
+  it('a sign-in of the user indexed after a logout by sub ends only if it began before the logout', async () => {
     const { receiver, signInInFlight } = await setUp();
+    // Received at NOW (this instance's clock).
     await receiver.receive('acme', 'dev', await logoutToken({ sub: 'alice' }));
-    const logoutAt = Math.floor(NOW / 1000);
-    expect(await signInInFlight('before', record({ idpSid: 'idp-20' }), logoutAt - 2)).toBe(false);
-    expect(await signInInFlight('same-second', record({ idpSid: 'idp-21' }), logoutAt)).toBe(false);
-    expect(await signInInFlight('after', record({ idpSid: 'idp-22' }), logoutAt + 1)).toBe(true);
+    expect(await signInInFlight('before', record({ idpSid: 'idp-20' }), NOW - 200)).toBe(false);
+    expect(await signInInFlight('same-ms', record({ idpSid: 'idp-21' }), NOW)).toBe(false);
+    expect(await signInInFlight('after', record({ idpSid: 'idp-22' }), NOW + 1)).toBe(true);
     const bob = record({ user: userDigest(ISSUER, 'bob'), idpSid: 'idp-23' });
-    expect(await signInInFlight('bob-before', bob, logoutAt - 2)).toBe(true);
+    expect(await signInInFlight('bob-before', bob, NOW - 200)).toBe(true);
   });
 
   it('a replayed token is refused', async () => {

@@ -470,27 +470,27 @@ describe.each(sessionStores)('session indexes over the store: %s', (_name, make)
   it('word of a back-channel logout, left before a sign-in indexes its session, ends it', async () => {
     const { harness, service, gh, unique, listed } = setUp();
     const at = { tenant: gh.tenant, provider: gh.provider, issuer: gh.issuer };
-    const iat = Math.floor(harness.now() / 1000);
-    const startIssued = (sid: string, record: typeof gh, issuedAt = iat - 1) =>
+    // Each sign-in began its code exchange before the logout, unless told otherwise.
+    const startBegun = (sid: string, record: typeof gh, begunAtMs = harness.now() - 1000) =>
       service.startSession(
         `${sid}-${unique}`,
         record,
         () => harness.sessions.save(`${sid}-${unique}`, sessionData(record)),
-        issuedAt,
+        begunAtMs,
       );
     // By the IdP session: a sign-in of it ends; one of another IdP session of the user stays.
-    await service.rememberIdpLogout(at, { sid: gh.idpSid, iat });
-    await startIssued('bysid', gh);
-    await startIssued('other', { ...gh, idpSid: `other-${unique}` });
+    await service.rememberIdpLogout(at, { sid: gh.idpSid });
+    await startBegun('bysid', gh);
+    await startBegun('other', { ...gh, idpSid: `other-${unique}` });
     expect(await harness.sessions.load(`bysid-${unique}`)).toBeUndefined();
     expect(await harness.sessions.load(`other-${unique}`)).toBeDefined();
     expect((await listed())[0]).toEqual(['other']);
-    // By the user: a sign-in of theirs whose ID token is not newer than the logout ends.
+    // By the user: a sign-in of theirs begun before the logout ends, one begun after stays.
     const sub = `sub-${unique}`;
     const user = { ...gh, user: userDigest(gh.issuer, sub), idpSid: `user-${unique}` };
-    await service.rememberIdpLogout(at, { sub, iat });
-    await startIssued('byuser', user);
-    await startIssued('newer', user, iat + 1);
+    await service.rememberIdpLogout(at, { sub });
+    await startBegun('byuser', user);
+    await startBegun('newer', user, harness.now() + 1000);
     expect(await harness.sessions.load(`byuser-${unique}`)).toBeUndefined();
     expect(await harness.sessions.load(`newer-${unique}`)).toBeDefined();
     service.close();

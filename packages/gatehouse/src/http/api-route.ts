@@ -278,8 +278,8 @@ function clientAddress(
  * already opened in this process and not due for a refresh comes back as it is, not in a promise
  * (the proxied call's steady state takes no asynchronous step for it). Either token needs a value
  * sealed in the session (the IdP's tokens, or the claims a Gatehouse-signed token is made of):
- * one sealed under a retired encryption key, or damaged, ends the session (401 `session_expired`, audited
- * with `origin`), never a 500.
+ * one sealed under a retired encryption key, or damaged, ends the session (401
+ * `session_expired`, audited with `origin`), never a 500.
  */
 export function upstreamToken(
   ctx: UpstreamTokenDeps,

@@ -178,8 +178,8 @@ async function liveSession(
 /**
  * The identity claims of this request's session, opened. Claims sealed under an encryption key
  * that is no longer configured (retired after a rotation), or damaged, can never be opened again
- * by any instance: the session ends here (401 `session_expired`, the user signs in again), as it does
- * when its tokens are found so, rather than failing every call with a 500.
+ * by any instance: the session ends here (401 `session_expired`, the user signs in again), as it
+ * does when its tokens are found so, rather than failing every call with a 500.
  */
 export async function sessionClaims(
   ctx: Pick<SessionAccessDeps, 'metrics' | 'sessions'> & Pick<GatehouseContext, 'vault'>,

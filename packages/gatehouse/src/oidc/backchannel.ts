@@ -69,14 +69,7 @@ export class BackchannelLogout {
     if ((await replay.get(claims.replayMarker)) !== undefined) throw invalid('replayed');
     // Word first, then the listing: a sign-in of this IdP session (or user) that indexes its
     // session after the listing ends it itself (SessionService.startSession).
-    await sessions.rememberIdpLogout(
-      { tenant, provider, issuer },
-      {
-        sid: claims.sid,
-        sub: claims.sub,
-        iat: Number(claims.iat),
-      },
-    );
+    await sessions.rememberIdpLogout({ tenant, provider, issuer }, claims);
     const matches = claims.sid
       ? await sessions.sessionsOfIdpSession(issuer, claims.sid)
       : await sessions.sessionsOfUser(issuer, claims.sub ?? '');

@@ -91,6 +91,9 @@ export async function finishCallback(
   // The URL the adapter's take of the transaction was started for, if it started one.
   const callbackUrl =
     request.taking?.callbackUrl ?? callbackUrlOf(deps, tenant, provider, request.query);
+  // Before the code exchange: a back-channel logout of the user received after this moment may
+  // have crossed this sign-in (SessionService.startSession).
+  const exchangeStartedAtMs = deps.clock();
   const login = await completeLogin(deps, {
     tenant,
     provider,
@@ -148,12 +151,7 @@ export async function finishCallback(
   // must not prune them). A failure of either is a 503 with no cookie, and the session written
   // is deleted again: no browser ever holds a session that back-channel logout cannot find. A
   // back-channel logout of this IdP session that came meanwhile ends it there.
-  await deps.sessions.startSession(
-    sid,
-    record,
-    () => session.save(),
-    typeof claims.iat === 'number' ? claims.iat : undefined,
-  );
+  await deps.sessions.startSession(sid, record, () => session.save(), exchangeStartedAtMs);
   deps.metrics.loginSucceeded(tenant, provider);
   deps.metrics.sessionCreated(tenant);
   return { kind: 'signed-in', record, returnTo: login.transaction.returnTo };

@@ -162,8 +162,8 @@ export class TokenRefresher {
 
   /**
    * Opens the session's sealed tokens. Tokens sealed under a retired encryption key, or damaged
-   * under the fleet's own key, cannot be opened by anyone any more: the session ends (401 `session_expired`, the user signs in
-   * again) rather than failing every call with a 500.
+   * under the fleet's own key, cannot be opened by anyone any more: the session ends (401
+   * `session_expired`, the user signs in again) rather than failing every call with a 500.
    */
   async #open<T>(sid: string, record: SessionRecord, sealed: string): Promise<T> {
     try {
@@ -335,13 +335,13 @@ export class TokenRefresher {
     };
   }
 
-  /** The refresh token is dead (revoked, expired, reused): the session ends with it. */
   /** Ends a session whose tokens or DPoP key no instance can open: 401 `session_expired`. */
   #endUnopenable(sid: string, record: SessionRecord, error: UnopenableValueError): Promise<never> {
     const outcome = unopenableReason(error) === 'retired-key' ? 'retired_key' : 'unreadable';
     return this.#endSession(sid, record, outcome, 0, error);
   }
 
+  /** The refresh token is dead (revoked, expired, reused): the session ends with it. */
   async #endSession(
     sid: string,
     record: SessionRecord,
@@ -364,7 +364,7 @@ export class TokenRefresher {
   }
 }
 
-/** How a session ended by a refresh outcome is audited and counted (anything else: `refresh_failure`). */
+/** How a session ended by a refresh outcome is audited and counted (else: `refresh_failure`). */
 const ENDED_BY: Record<
   'retired_key' | 'unreadable' | 'refresh_failure',
   readonly [AuditEndReason, SessionEndReason]

@@ -202,7 +202,7 @@ export class SessionService {
     sessionId: string,
     record: SessionRecord,
     save: () => Promise<void>,
-    idTokenIssuedAt?: number,
+    exchangeStartedAtMs?: number,
   ): Promise<void> {
     try {
       await save();
@@ -214,7 +214,7 @@ export class SessionService {
       // same round trip.
       const writes = this.#indexWrites(sessionId, record);
       const [loggedOut] = await Promise.all([
-        this.#loggedOutAtIdp(record, idTokenIssuedAt),
+        this.#loggedOutAtIdp(record, exchangeStartedAtMs),
         ...writes,
       ]);
       if (loggedOut) {
@@ -234,40 +234,47 @@ export class SessionService {
 
   /**
    * Leaves word of a back-channel logout (the IdP's session `sid`, or every session of `sub`
-   * issued at or before `iat`, in seconds) for {@link IDP_LOGOUT_MEMORY_MS}: called before the
+   * whose sign-in exchanged its code before now) for {@link IDP_LOGOUT_MEMORY_MS}: called before the
    * receiver lists the indexes, so a sign-in that indexes its session after that listing finds
    * the word ({@link SessionService.startSession}) and ends the session itself. Each side writes
    * before it reads, so one of the two always sees the other.
    */
   async rememberIdpLogout(
     at: { tenant: string; provider: string; issuer: string },
-    logout: { sid?: string | undefined; sub?: string | undefined; iat: number },
+    logout: { sid?: string | undefined; sub?: string | undefined },
   ): Promise<void> {
     const { tenant, provider, issuer } = at;
     if (logout.sid) {
-      const key = idpLogoutKey(tenant, provider, issuer, logout.sid);
-      await this.kv.put(key, '1', IDP_LOGOUT_MEMORY_MS);
+      // With the user it names, if it names one: as the receiver, a sign-in of another user
+      // under that `sid` is not ended.
+      const user = logout.sub ? userDigest(issuer, logout.sub) : ANY_USER;
+      await this.kv.put(
+        idpLogoutKey(tenant, provider, issuer, logout.sid),
+        user,
+        IDP_LOGOUT_MEMORY_MS,
+      );
     } else if (logout.sub) {
       const key = userLogoutKey(tenant, provider, userDigest(issuer, logout.sub));
-      await this.kv.put(key, String(logout.iat), IDP_LOGOUT_MEMORY_MS);
+      await this.kv.put(key, String(this.clock()), IDP_LOGOUT_MEMORY_MS);
     }
   }
 
   /**
-   * Whether the IdP logged out, after this session's ID token was issued (`idTokenIssuedAt`,
-   * seconds, the IdP's clock as the logout token's `iat`), its IdP session or its user.
+   * Whether the IdP logged out this session's IdP session, or its user after this sign-in began
+   * its code exchange (`exchangeStartedAtMs`; word of a logout by `sub` holds when it was
+   * received, both by the instances' clocks, in milliseconds: a sign-in begun after a logout is
+   * a new one, the user having signed in again).
    */
-  async #loggedOutAtIdp(record: SessionRecord, idTokenIssuedAt?: number): Promise<boolean> {
+  async #loggedOutAtIdp(record: SessionRecord, exchangeStartedAtMs?: number): Promise<boolean> {
     const { tenant, provider, issuer, idpSid } = record;
     const [bySid, byUser] = await Promise.all([
       idpSid ? this.kv.get(idpLogoutKey(tenant, provider, issuer, idpSid)) : undefined,
       this.kv.get(userLogoutKey(tenant, provider, sessionUser(record))),
     ]);
-    if (bySid !== undefined) return true;
-    // A logout in the same second as the ID token counts: the logout token's `iat` has only
-    // seconds, and a sign-in completed after a logout takes the user longer than that.
+    if (bySid === ANY_USER || bySid === sessionUser(record)) return true;
     return (
-      byUser !== undefined && (idTokenIssuedAt === undefined || Number(byUser) >= idTokenIssuedAt)
+      byUser !== undefined &&
+      (exchangeStartedAtMs === undefined || Number(byUser) >= exchangeStartedAtMs)
     );
   }
 
@@ -493,6 +500,9 @@ const KEPT_RETRY_MAX_MS = 500;
  * index write.
  */
 export const IDP_LOGOUT_MEMORY_MS = 10 * 60 * 1000;
+
+/** The user a back-channel logout by `sid` names when its token has no `sub`. */
+const ANY_USER = '*';
 
 /**
  * Word of a back-channel logout of an IdP session (issuer, `sid`) at one tenant's provider (the

@@ -20,7 +20,10 @@ export interface VaultKey {
  */
 export class UnopenableValueError extends Error {}
 
-/** An {@link UnopenableValueError}: sealed under a key that is no longer configured (retired after a rotation). */
+/**
+ * An {@link UnopenableValueError}: sealed under a key that is no longer configured (retired
+ * after a rotation).
+ */
 export class RetiredKeyError extends UnopenableValueError {
   constructor() {
     super('sealed under an encryption key that is no longer configured');
