@@ -234,10 +234,10 @@ export class SessionService {
 
   /**
    * Leaves word of a back-channel logout (the IdP's session `sid`, or every session of `sub`
-   * whose sign-in exchanged its code before now) for {@link IDP_LOGOUT_MEMORY_MS}: called before the
-   * receiver lists the indexes, so a sign-in that indexes its session after that listing finds
-   * the word ({@link SessionService.startSession}) and ends the session itself. Each side writes
-   * before it reads, so one of the two always sees the other.
+   * whose sign-in began its code exchange before now) for {@link IDP_LOGOUT_MEMORY_MS}: called
+   * before the receiver lists the indexes, so a sign-in that indexes its session after that
+   * listing finds the word ({@link SessionService.startSession}) and ends the session itself.
+   * Each side writes before it reads, so one of the two always sees the other.
    */
   async rememberIdpLogout(
     at: { tenant: string; provider: string; issuer: string },
