@@ -14,6 +14,7 @@ import { userDigest } from '../src/digest.ts';
 import { gatehouseInternals } from '@gatehouse/core/testing';
 import { Vault } from '../src/session/vault.ts';
 import { ADMIN_TOKEN, adminCall, withAdminToken } from './support/admin.ts';
+import { damaged } from './support/damaged.ts';
 
 /**
  * Sessions ended by a timeout or by their user. Gatehouse's clock is moved by the test while
@@ -47,7 +48,8 @@ describe('audit: sessions ended by timeouts and by their user', () => {
     await redis?.stop();
   });
 
-  async function endedEvent(requestId: string) {
+  /** Every `session.ended` event of acme's audit trail. */
+  async function endedEvents() {
     const page = await adminCall(
       stack.origin,
       { name: 'operator', bearer: ADMIN_TOKEN },
@@ -55,9 +57,11 @@ describe('audit: sessions ended by timeouts and by their user', () => {
       '/tenants/acme/audit?action=session.ended&limit=1000',
     );
     expect(page.status).toBe(200);
-    return (page.body.events as Array<Record<string, unknown>>).find(
-      (event) => event.requestId === requestId,
-    );
+    return page.body.events as Array<Record<string, unknown>>;
+  }
+
+  async function endedEvent(requestId: string) {
+    return (await endedEvents()).find((event) => event.requestId === requestId);
   }
 
   it('idle: the request that finds the session idle ends it, and is named', async () => {
@@ -92,13 +96,7 @@ describe('audit: sessions ended by timeouts and by their user', () => {
     redis.resume();
     expect((await Promise.all(calls)).map((res) => res.status)).toEqual([401, 401, 401]);
     await gatehouseInternals(stack.gatehouses[0]!.gatehouse).audit.settled();
-    const page = await adminCall(
-      stack.origin,
-      { name: 'operator', bearer: ADMIN_TOKEN },
-      'GET',
-      '/tenants/acme/audit?action=session.ended&limit=1000',
-    );
-    const events = (page.body.events as Array<Record<string, unknown>>).filter((event) =>
+    const events = (await endedEvents()).filter((event) =>
       String(event.requestId).startsWith('idle-many-'),
     );
     expect(events).toHaveLength(1);
@@ -171,12 +169,7 @@ describe('audit: sessions ended by timeouts and by their user', () => {
    * key check passed), so no instance can open it. The session id.
    */
   function damageSealed(http: CookieFetch, field: 'claims' | 'tokens'): Promise<string> {
-    return rewriteSealed(http, field, (sealed) => {
-      const parts = sealed.split('.');
-      const ciphertext = parts[3] ?? '';
-      parts[3] = (ciphertext.startsWith('A') ? 'B' : 'A') + ciphertext.slice(1);
-      return parts.join('.');
-    });
+    return rewriteSealed(http, field, damaged);
   }
 
   /** Replaces one sealed field of the session's stored record. The session id. */
@@ -224,13 +217,7 @@ describe('audit: sessions ended by timeouts and by their user', () => {
       expect(res.status).toBe(401);
       expect(res.headers.get('gatehouse-problem')).toBe('session_expired');
       // Decided inside the token refresh, so without the request's id (as `refresh-failure`).
-      const page = await adminCall(
-        stack.origin,
-        { name: 'operator', bearer: ADMIN_TOKEN },
-        'GET',
-        '/tenants/acme/audit?action=session.ended&limit=1000',
-      );
-      expect(page.body.events).toContainEqual(
+      expect(await endedEvents()).toContainEqual(
         expect.objectContaining({
           reason,
           target: `user:${userDigest(stack.idp.issuer(''), 'bob')}`,

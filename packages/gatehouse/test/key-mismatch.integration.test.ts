@@ -20,6 +20,7 @@ import {
 } from '@gatehouse/testkit';
 import { createGatehouse, loadConfig } from '../src/index.ts';
 import { startBesideStack, type BesideInstance } from './support/beside-stack.ts';
+import { damaged } from './support/damaged.ts';
 
 let redis: RedisServer;
 let stack: Stack;
@@ -130,10 +131,7 @@ describe('a login transaction damaged in the store', () => {
     const client = redis.client();
     try {
       const sealed = (await client.get(`gh:tx:${state}`)) ?? '';
-      const parts = sealed.split('.');
-      const ciphertext = parts[3] ?? '';
-      parts[3] = (ciphertext.startsWith('A') ? 'B' : 'A') + ciphertext.slice(1);
-      await client.set(`gh:tx:${state}`, parts.join('.'), 'KEEPTTL');
+      await client.set(`gh:tx:${state}`, damaged(sealed), 'KEEPTTL');
     } finally {
       client.disconnect();
     }
@@ -189,10 +187,7 @@ async function damageClaims(): Promise<void> {
       const record = JSON.parse((await client.get(key)) ?? '{}') as { gh?: { claims?: string } };
       const claims = record.gh?.claims;
       if (!claims) continue;
-      const parts = claims.split('.');
-      const text = parts[3] ?? '';
-      parts[3] = (text.startsWith('A') ? 'B' : 'A') + text.slice(1);
-      record.gh = { ...record.gh, claims: parts.join('.') };
+      record.gh = { ...record.gh, claims: damaged(claims) };
       await client.set(key, JSON.stringify(record), 'KEEPTTL');
     }
   } finally {
